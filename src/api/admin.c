@@ -1,0 +1,193 @@
+/* drover.v1.Admin: Ping, PingStream, Status, Shutdown.
+ *
+ * PingStream is the one producer here that can outrun a client: with interval 0 it sends while
+ * the call is writable and resumes from on_ready, so a client that stops reading stalls only its
+ * own stream. With an interval, a tick that finds the queue full sends nothing. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "base/time-util.h"
+#include "drover/v1/admin.pb-c.h"
+#include "grpc/grpc.h"
+#include "proc/proc.h"
+
+#define MAX_PAYLOAD (1u << 20)
+
+struct ping_stream {
+    uv_timer_t timer;         /* interval ticks; the struct is freed in its close callback */
+    struct grpc_call *call;   /* NULL once the call is over */
+    uint64_t count;           /* pongs to send, 0 = unlimited */
+    uint64_t sent;            /* pongs sent so far */
+    uint8_t *payload;         /* payload_size bytes sent with each pong */
+    uint32_t payload_size;    /* its length */
+};
+
+static void set_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns)
+{
+    ts->seconds = (int64_t)(ns / 1000000000u);
+    ts->nanos = (int32_t)(ns % 1000000000u);
+}
+
+static void ping(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__PingRequest *req = (const Drover__V1__PingRequest *)msg;
+    Drover__V1__PingResponse resp = DROVER__V1__PING_RESPONSE__INIT;
+    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+    if (req->payload.len > MAX_PAYLOAD)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                "payload of %zu bytes exceeds the %u-byte limit",
+                                req->payload.len, MAX_PAYLOAD);
+    set_timestamp(&now, now_ns(CLOCK_REALTIME));
+    resp.server_time = &now;
+    resp.payload = req->payload;
+    grpc_call_reply(call, &resp.base);
+}
+
+/* Sends one pong; -ENOBUFS when the client is behind. */
+static int pong(struct ping_stream *ps)
+{
+    Drover__V1__PingResponse resp = DROVER__V1__PING_RESPONSE__INIT;
+    Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+    set_timestamp(&now, now_ns(CLOCK_REALTIME));
+    resp.server_time = &now;
+    resp.sequence = ps->sent + 1;
+    resp.payload = (ProtobufCBinaryData){ps->payload_size, ps->payload};
+    int r = grpc_call_send(ps->call, &resp.base);
+    if (r < 0)
+        return r;
+    if (++ps->sent == ps->count)
+        grpc_call_finish(ps->call, GRPC_OK, NULL);
+    return 0;
+}
+
+/* Fills the call's queue (interval 0) until it is full or the count is reached. */
+static void ping_stream_ready(struct grpc_call *call)
+{
+    struct ping_stream *ps = grpc_call_get_data(call);
+
+    while (!grpc_call_finished(call) && pong(ps) == 0)
+        ;
+}
+
+static void ping_stream_tick(uv_timer_t *t)
+{
+    struct ping_stream *ps = t->data;
+
+    if (ps->call && grpc_call_writable(ps->call))
+        pong(ps);
+}
+
+static void ping_stream_freed(uv_handle_t *h)
+{
+    struct ping_stream *ps = h->data;
+    free(ps->payload);
+    free(ps);
+}
+
+static void ping_stream_close(struct grpc_call *call)
+{
+    struct ping_stream *ps = grpc_call_get_data(call);
+
+    if (!ps)
+        return;
+    ps->call = NULL;
+    uv_close((uv_handle_t *)&ps->timer, ping_stream_freed);
+}
+
+static void ping_stream(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__PingStreamRequest *req = (const Drover__V1__PingStreamRequest *)msg;
+    struct api_host *host = grpc_call_service_data(call);
+    struct ping_stream *ps;
+
+    if (req->payload_size > MAX_PAYLOAD)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                "payload_size %u exceeds the %u-byte limit", req->payload_size,
+                                MAX_PAYLOAD);
+    ps = calloc(1, sizeof *ps);
+    if (!ps || !(ps->payload = calloc(1, req->payload_size ? req->payload_size : 1))) {
+        free(ps);
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    for (uint32_t i = 0; i < req->payload_size; i++)
+        ps->payload[i] = (uint8_t)('a' + i % 26);
+    ps->call = call;
+    ps->count = req->count;
+    ps->payload_size = req->payload_size;
+    uv_timer_init(host->loop, &ps->timer);
+    ps->timer.data = ps;
+    grpc_call_set_data(call, ps);
+
+    if (req->interval_ms == 0)
+        return ping_stream_ready(call);
+    pong(ps);
+    if (!grpc_call_finished(call))
+        uv_timer_start(&ps->timer, ping_stream_tick, req->interval_ms, req->interval_ms);
+}
+
+static void status(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *host = grpc_call_service_data(call);
+    Drover__V1__StatusResponse resp = DROVER__V1__STATUS_RESPONSE__INIT;
+    Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    Google__Protobuf__Duration uptime = GOOGLE__PROTOBUF__DURATION__INIT;
+    struct grpc_server_stats st;
+    uint64_t rss = 0;
+    (void)msg;
+
+    grpc_server_get_stats(host->grpc, &st);
+    (void)proc_rss_bytes(0, &rss);
+    uint64_t up = now_ns(CLOCK_MONOTONIC) - host->started_mono_ns;
+    set_timestamp(&started, host->started_real_ns);
+    uptime.seconds = (int64_t)(up / 1000000000u);
+    uptime.nanos = (int32_t)(up % 1000000000u);
+
+    resp.version = (char *)host->version;
+    resp.pid = (int32_t)getpid();
+    resp.started_at = &started;
+    resp.uptime = &uptime;
+    resp.socket_path = (char *)host->socket_path;
+    resp.state_dir = (char *)host->state_dir;
+    resp.config_path = (char *)(host->config_path ? host->config_path : "");
+    resp.open_connections = st.open_connections;
+    resp.active_calls = st.active_calls;
+    resp.calls_total = st.calls_total;
+    resp.rss_bytes = rss;
+    grpc_call_reply(call, &resp.base);
+}
+
+static void shutdown_(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *host = grpc_call_service_data(call);
+    Drover__V1__ShutdownResponse resp = DROVER__V1__SHUTDOWN_RESPONSE__INIT;
+    const struct ucred *peer = grpc_call_peer(call);
+    (void)msg;
+
+    resp.pid = (int32_t)getpid();
+    grpc_call_reply(call, &resp.base);
+    log_notice("Shutdown requested over gRPC by pid %d (uid %u)", (int)peer->pid,
+               (unsigned)peer->uid);
+    /* The reply is queued; a graceful shutdown lets it finish like any call in flight. */
+    host->shutdown(host, "Shutdown request");
+}
+
+static const struct grpc_method methods[] = {
+    {"Ping", GRPC_UNARY, &drover__v1__ping_request__descriptor, ping},
+    {"PingStream", GRPC_SERVER_STREAM, &drover__v1__ping_stream_request__descriptor, ping_stream,
+     .on_ready = ping_stream_ready, .on_close = ping_stream_close},
+    {"Status", GRPC_UNARY, &drover__v1__status_request__descriptor, status},
+    {"Shutdown", GRPC_UNARY, &drover__v1__shutdown_request__descriptor, shutdown_},
+};
+
+static const struct grpc_service service = {"drover.v1.Admin", methods, ARRAY_SIZE(methods)};
+
+int api_admin_register(struct grpc_server *s, struct api_host *host)
+{
+    return grpc_server_add_service(s, &service, host);
+}

@@ -1,0 +1,94 @@
+/* Default paths (see paths.h). A relative or empty XDG variable is ignored, as the XDG base
+ * directory specification requires. */
+#include "base/paths.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+static const char *xdg(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] == '/' ? v : NULL;
+}
+
+static char *join(const char *a, const char *b)
+{
+    char *s;
+    return asprintf(&s, "%s%s", a, b) < 0 ? NULL : s;
+}
+
+static const char *home(void)
+{
+    const char *h = getenv("HOME");
+    return h && h[0] == '/' ? h : "/";
+}
+
+char *paths_default_socket(void)
+{
+    const char *run = xdg("XDG_RUNTIME_DIR");
+    char *s;
+
+    if (run)
+        return join(run, "/drover/drover.sock");
+    return asprintf(&s, "/tmp/drover-%u/drover.sock", (unsigned)getuid()) < 0 ? NULL : s;
+}
+
+char *paths_default_state_dir(void)
+{
+    const char *state = xdg("XDG_STATE_HOME");
+    char *s;
+
+    if (state)
+        return join(state, "/drover");
+    return asprintf(&s, "%s/.local/state/drover", strcmp(home(), "/") ? home() : "") < 0 ? NULL : s;
+}
+
+char *paths_default_config(void)
+{
+    const char *conf = xdg("XDG_CONFIG_HOME");
+    char *s;
+
+    if (conf)
+        return join(conf, "/drover/drover.yaml");
+    return asprintf(&s, "%s/.config/drover/drover.yaml", strcmp(home(), "/") ? home() : "") < 0
+               ? NULL
+               : s;
+}
+
+int paths_mkdir_p(const char *path, unsigned mode, int exact_mode)
+{
+    _cleanup_free_ char *p = strdup(path);
+    struct stat st;
+
+    if (!p)
+        return -ENOMEM;
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = '\0';
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+            return -errno;
+        *s = '/';
+    }
+    if (mkdir(p, mode) < 0) {
+        if (errno != EEXIST)
+            return -errno;
+        if (stat(p, &st) < 0)
+            return -errno;
+        if (!S_ISDIR(st.st_mode))
+            return -ENOTDIR;
+        if (exact_mode && (st.st_mode & 07777) != mode) {
+            if (st.st_uid != geteuid())
+                return -EPERM;
+            if (chmod(p, mode) < 0)
+                return -errno;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,11 @@
+/* Default locations, shared by droverd and the drover CLI so both agree without configuration:
+ * XDG directories when set, else the fallbacks in DESIGN.md. Each returns a malloc'd string or
+ * NULL on out-of-memory. */
+#pragma once
+
+char *paths_default_socket(void);      /* $XDG_RUNTIME_DIR/drover/drover.sock */
+char *paths_default_state_dir(void);   /* $XDG_STATE_HOME/drover */
+char *paths_default_config(void);      /* $XDG_CONFIG_HOME/drover/drover.yaml */
+/* mkdir -p with mode for every directory it creates; an existing last component keeps its mode
+ * unless exact_mode is set, in which case it is chmod'ed to mode (only if we own it). */
+int paths_mkdir_p(const char *path, unsigned mode, int exact_mode);

@@ -1,0 +1,358 @@
+/* Configuration: see config.h. The YAML reader walks libyaml's event stream over one document
+ * whose root is a mapping of plain keys to scalar values; anything else is an error pointing at
+ * the line. The embedded default file (default-config.yaml, compiled in) is the only place
+ * defaults are written down. */
+#include "daemon/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "base/macro.h"
+#include "base/paths.h"
+
+extern const unsigned char drover_default_config[];
+extern const size_t drover_default_config_len;
+
+#define OPT(k, t, f, lo, hi, h) {k, t, offsetof(struct config, f), lo, hi, h}
+static const struct config_option options[] = {
+    OPT("socket", CONFIG_PATH, socket_path, 0, 0, "gRPC unix socket"),
+    OPT("state_dir", CONFIG_PATH, state_dir, 0, 0, "state directory (database, logs)"),
+    OPT("log_level", CONFIG_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
+    OPT("max_connections", CONFIG_UINT, max_connections, 1, 1000000, "gRPC connections at once"),
+    OPT("max_concurrent_streams", CONFIG_UINT, max_concurrent_streams, 1, 65536,
+        "gRPC calls in flight per connection"),
+    OPT("max_header_list_size", CONFIG_UINT, max_header_list_size, 1024, 1048576,
+        "bytes of request headers per call"),
+    OPT("max_message_size", CONFIG_UINT, max_message_size, 1024, 64u << 20,
+        "bytes of one gRPC message"),
+    OPT("shutdown_timeout_ms", CONFIG_UINT, shutdown_timeout_ms, 0, 3600000,
+        "graceful shutdown bound"),
+};
+
+const struct config_option *config_option_at(size_t i)
+{
+    return i < ARRAY_SIZE(options) ? &options[i] : NULL;
+}
+
+const struct config_option *config_option_find(const char *name)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+        const char *a = options[i].key, *b = name;
+        while (*a && (*a == *b || (*a == '_' && *b == '-')))
+            a++, b++;
+        if (!*a && !*b)
+            return &options[i];
+    }
+    return NULL;
+}
+
+static int fail(char *err, const char *fmt, ...) _printf_(2, 3);
+static int fail(char *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, CONFIG_ERROR_MAX, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *ret)
+{
+    uint64_t n = 0;
+
+    if (!*v)
+        return -EINVAL;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9')
+            return -EINVAL;
+        n = n * 10 + (uint64_t)(*v - '0');
+        if (n > max)
+            return -ERANGE;
+    }
+    if (n < min)
+        return -ERANGE;
+    *ret = (uint32_t)n;
+    return 0;
+}
+
+static char *resolve_path(const char *v, const char *dir)
+{
+    char *s;
+    const char *home = getenv("HOME");
+
+    if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home && home[0] == '/')
+        return asprintf(&s, "%s%s", home, v + 1) < 0 ? NULL : s;
+    if (v[0] == '/' || !dir)
+        return strdup(v);
+    return asprintf(&s, "%s/%s", dir, v) < 0 ? NULL : s;
+}
+
+int config_set(struct config *c, const struct config_option *o, const char *value,
+               const char *dir, const char *where, char err[CONFIG_ERROR_MAX])
+{
+    void *field = (char *)c + o->offset;
+    int r;
+
+    switch (o->type) {
+    case CONFIG_PATH: {
+        char **p = field;
+        char *v = NULL;
+        /* An empty path means "the default", filled in by config_finish. */
+        if (*value && !(v = resolve_path(value, dir)))
+            return -ENOMEM;
+        free(*p);
+        *p = v;
+        return 0;
+    }
+    case CONFIG_UINT:
+        r = parse_uint(value, o->min, o->max, field);
+        if (r == -ERANGE)
+            return fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value,
+                        o->min, o->max);
+        if (r < 0)
+            return fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key, value);
+        return 0;
+    case CONFIG_LOG_LEVEL:
+        if (log_level_from_string(value, field) < 0)
+            return fail(err,
+                        "%s'%s': expected error, warning, notice, info or debug, got '%s'",
+                        where, o->key, value);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+struct reader {
+    yaml_parser_t parser; /* libyaml state */
+    const char *name;     /* file name for errors */
+    char *err;            /* error buffer */
+};
+
+/* Takes the next event; a libyaml syntax error becomes a file:line error. */
+static int next_event(struct reader *rd, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(&rd->parser, ev))
+        return 0;
+    return fail(rd->err, "%s:%zu: %s", rd->name, rd->parser.problem_mark.line + 1,
+                rd->parser.problem ? rd->parser.problem : "invalid YAML");
+}
+
+static bool is_null(const yaml_event_t *ev)
+{
+    const char *v = (const char *)ev->data.scalar.value;
+
+    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+           !strcmp(v, "NULL");
+}
+
+static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *key,
+                     size_t *seen_line, const char *dir)
+{
+    const char *k = (const char *)key->data.scalar.value;
+    size_t line = key->start_mark.line + 1;
+    const struct config_option *o = NULL;
+    yaml_event_t val;
+    char where[256];
+    int r;
+
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+        if (!strcmp(options[i].key, k))
+            o = &options[i];
+    if (!o)
+        return fail(rd->err, "%s:%zu: unknown key '%s'", rd->name, line, k);
+    size_t idx = (size_t)(o - options);
+    if (seen_line[idx])
+        return fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name, line,
+                    k, seen_line[idx]);
+    seen_line[idx] = line;
+
+    r = next_event(rd, &val);
+    if (r < 0)
+        return r;
+    if (val.type != YAML_SCALAR_EVENT) {
+        yaml_event_delete(&val);
+        return fail(rd->err, "%s:%zu: key '%s' takes a single value, not a list or a mapping",
+                    rd->name, line, k);
+    }
+    if (is_null(&val) && o->type != CONFIG_PATH) {
+        yaml_event_delete(&val);
+        return fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
+    }
+    snprintf(where, sizeof where, "%s:%zu: ", rd->name, val.start_mark.line + 1);
+    r = config_set(c, o, is_null(&val) ? "" : (const char *)val.data.scalar.value, dir, where,
+                   rd->err);
+    yaml_event_delete(&val);
+    return r;
+}
+
+static int read_document(struct reader *rd, struct config *c, const char *dir)
+{
+    size_t seen_line[ARRAY_SIZE(options)] = {0};
+    yaml_event_t ev;
+    int r;
+
+    r = next_event(rd, &ev);
+    if (r < 0)
+        return r;
+    if (ev.type == YAML_SCALAR_EVENT && is_null(&ev)) {
+        yaml_event_delete(&ev);
+        return 0; /* A document with nothing in it sets nothing. */
+    }
+    if (ev.type != YAML_MAPPING_START_EVENT) {
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        return fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name,
+                    line);
+    }
+    yaml_event_delete(&ev);
+    for (;;) {
+        r = next_event(rd, &ev);
+        if (r < 0)
+            return r;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        if (ev.type != YAML_SCALAR_EVENT) {
+            size_t line = ev.start_mark.line + 1;
+            yaml_event_delete(&ev);
+            return fail(rd->err, "%s:%zu: keys must be plain names", rd->name, line);
+        }
+        r = read_pair(rd, c, &ev, seen_line, dir);
+        yaml_event_delete(&ev);
+        if (r < 0)
+            return r;
+    }
+}
+
+int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
+                     const char *dir, char err[CONFIG_ERROR_MAX])
+{
+    struct reader rd = {.name = name, .err = err};
+    yaml_event_t ev;
+    int r, docs = 0;
+
+    if (!yaml_parser_initialize(&rd.parser))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&rd.parser, (const unsigned char *)text, len);
+    for (;;) {
+        r = next_event(&rd, &ev);
+        if (r < 0)
+            break;
+        yaml_event_type_t t = ev.type;
+        size_t line = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        if (t == YAML_STREAM_END_EVENT)
+            break;
+        if (t == YAML_DOCUMENT_START_EVENT) {
+            if (++docs > 1) {
+                r = fail(err, "%s:%zu: expected one YAML document, found more", name, line);
+                break;
+            }
+            r = read_document(&rd, c, dir);
+            if (r < 0)
+                break;
+        }
+    }
+    yaml_parser_delete(&rd.parser);
+    return r;
+}
+
+int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX])
+{
+    _cleanup_free_ char *text = NULL, *dir = NULL;
+    size_t len = 0;
+    FILE *f = fopen(path, "re");
+    int r;
+
+    if (!f)
+        return r = -errno, fail(err, "%s: %s", path, strerror(-r)), r;
+    text = malloc(1 << 20);
+    if (!text) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    len = fread(text, 1, 1 << 20, f);
+    bool too_big = !feof(f);
+    fclose(f);
+    if (too_big)
+        return fail(err, "%s: larger than 1 MiB", path);
+
+    dir = strdup(path);
+    if (!dir)
+        return -ENOMEM;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        slash == dir ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
+    r = config_load_yaml(c, text, len, path, slash ? dir : NULL, err);
+    if (r < 0)
+        return r;
+    free(c->config_path);
+    c->config_path = strdup(path);
+    return c->config_path ? 0 : -ENOMEM;
+}
+
+int config_init(struct config *c, char err[CONFIG_ERROR_MAX])
+{
+    *c = (struct config){0};
+    return config_load_yaml(c, (const char *)drover_default_config, drover_default_config_len,
+                            "(built-in)", NULL, err);
+}
+
+int config_finish(struct config *c)
+{
+    if (!c->socket_path && !(c->socket_path = paths_default_socket()))
+        return -ENOMEM;
+    if (!c->state_dir && !(c->state_dir = paths_default_state_dir()))
+        return -ENOMEM;
+    return 0;
+}
+
+void config_done(struct config *c)
+{
+    free(c->config_path);
+    free(c->socket_path);
+    free(c->state_dir);
+    *c = (struct config){0};
+}
+
+int config_load_all(struct config *c, const char *path, const struct config_flag *flags,
+                    size_t n_flags, char err[CONFIG_ERROR_MAX])
+{
+    _cleanup_free_ char *def = NULL;
+    char where[128];
+    int r;
+
+    r = config_init(c, err);
+    if (r < 0)
+        return r;
+    if (!path) {
+        def = paths_default_config();
+        if (!def)
+            return -ENOMEM;
+        if (access(def, F_OK) == 0)
+            path = def;
+    }
+    if (path) {
+        r = config_load_file(c, path, err);
+        if (r < 0)
+            return r;
+    }
+    for (size_t i = 0; i < n_flags; i++) {
+        snprintf(where, sizeof where, "--%s: ", flags[i].opt->key);
+        for (char *p = where; *p; p++)
+            *p = *p == '_' ? '-' : *p;
+        r = config_set(c, flags[i].opt, flags[i].value, NULL, where, err);
+        if (r < 0)
+            return r;
+    }
+    return config_finish(c);
+}

@@ -1,0 +1,68 @@
+/* droverd's settings: one table of options read from YAML (the embedded default, then the user's
+ * file) and from command-line flags (--state-dir for state_dir), so adding a setting is one
+ * struct field and one table row. Errors name the file, the line and the key. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/log.h"
+
+struct config {
+    char *config_path;               /* the file read on top of the defaults, or NULL */
+    char *socket_path;               /* gRPC unix socket */
+    char *state_dir;                 /* database, logs, snapshots */
+    enum log_level log_level;        /* most verbose level logged */
+    uint32_t max_connections;        /* gRPC door: open connections */
+    uint32_t max_concurrent_streams; /* gRPC door: calls per connection */
+    uint32_t max_header_list_size;   /* gRPC door: request header bytes */
+    uint32_t max_message_size;       /* gRPC door: bytes per message */
+    uint32_t shutdown_timeout_ms;    /* graceful shutdown bound */
+};
+
+enum config_type {
+    CONFIG_PATH,      /* a path; relative ones are taken from the file's directory */
+    CONFIG_UINT,      /* decimal, within [min, max] */
+    CONFIG_LOG_LEVEL, /* a log level name */
+};
+
+struct config_option {
+    const char *key;       /* YAML key; the flag is --key with '_' as '-' */
+    enum config_type type; /* how the value parses */
+    size_t offset;         /* field in struct config */
+    uint32_t min, max;     /* CONFIG_UINT bounds */
+    const char *help;      /* one line for --help */
+};
+
+#define CONFIG_ERROR_MAX 512
+
+/* Loads the embedded defaults. Returns -ENOMEM, or -EINVAL if the embedded file is broken. */
+int config_init(struct config *c, char err[CONFIG_ERROR_MAX]);
+void config_done(struct config *c);
+/* Reads YAML text on top of c; name is used in errors, dir resolves relative paths (may be
+ * NULL: the current directory). -EINVAL with err filled for a bad document. */
+int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
+                     const char *dir, char err[CONFIG_ERROR_MAX]);
+/* Reads a YAML file on top of c and records it as config_path. */
+int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX]);
+/* Sets one option from a string (a flag's value, say); where says who gave it, for errors. */
+int config_set(struct config *c, const struct config_option *o, const char *value,
+               const char *dir, const char *where, char err[CONFIG_ERROR_MAX]);
+/* Fills paths left empty with their defaults. */
+int config_finish(struct config *c);
+
+/* A setting given on the command line, applied after the files. */
+struct config_flag {
+    const struct config_option *opt; /* which setting */
+    const char *value;               /* its value, from argv */
+};
+
+/* The whole sequence: built-in defaults, then the file (path, or the default path when it
+ * exists; a path that was asked for must exist), then the flags, then default paths. */
+int config_load_all(struct config *c, const char *path, const struct config_flag *flags,
+                    size_t n_flags, char err[CONFIG_ERROR_MAX]);
+
+/* The option for a YAML key or a flag name ('-' and '_' are the same); NULL if none. */
+const struct config_option *config_option_find(const char *name);
+/* The i-th option, for --help; NULL past the end. */
+const struct config_option *config_option_at(size_t i);

@@ -1,0 +1,298 @@
+/* droverd's lifecycle.
+ *
+ * Start: state and socket directories (0700), a lock beside the socket so two daemons never
+ * race for it, the gRPC listener (refused when a live daemon answers there; a stale file is
+ * replaced), then READY=1 to $NOTIFY_SOCKET. Signals arrive as loop events (uv_signal).
+ *
+ * Stop (SIGTERM, SIGINT, Admin.Shutdown): the listener goes away first, health watchers hear
+ * NOT_SERVING, the gRPC server sends GOAWAY and lets calls in flight finish within
+ * shutdown_timeout_ms, and when the last connection is gone the loop runs out of work and
+ * daemon_run returns 0. A second signal during that stops at once with exit code 1. */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "base/paths.h"
+#include "base/time-util.h"
+#include "grpc/grpc.h"
+#include "net/net.h"
+
+struct daemon {
+    uv_loop_t loop;                  /* the one loop */
+    struct config cfg;               /* effective settings */
+    const struct config_flag *flags; /* command-line settings, re-applied on SIGHUP */
+    size_t n_flags;                  /* entries in flags */
+    struct api_host host;            /* what the faces see of us */
+    struct grpc_server *grpc;        /* the gRPC server, all doors */
+    struct net_listener *listener;   /* gRPC unix socket */
+    struct health *health;           /* grpc.health.v1 state */
+    struct reflection *reflection;   /* server reflection state */
+    uv_signal_t sig_term;            /* graceful stop */
+    uv_signal_t sig_int;             /* graceful stop */
+    uv_signal_t sig_hup;             /* reload the configuration */
+    uv_timer_t exit_guard;           /* ends the loop if a peer holds a closing socket open */
+    int lock_fd;                     /* flock on <socket>.lock */
+    bool stopping;                   /* shutdown began */
+    int exit_code;                   /* daemon_run's result */
+};
+
+static void notify(const char *state)
+{
+    const char *e = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char msg[128];
+    int fd;
+
+    if (!e || !*e || strlen(e) >= sizeof sa.sun_path)
+        return;
+    memcpy(sa.sun_path, e, strlen(e));
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0'; /* abstract namespace */
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    int n = snprintf(msg, sizeof msg, "%s\nMAINPID=%d", state, (int)getpid());
+    (void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(e)));
+    close(fd);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    log_warning("a client still holds its connection open; exiting anyway");
+    uv_stop(t->loop);
+}
+
+static void on_grpc_done(void *userdata)
+{
+    struct daemon *d = userdata;
+
+    log_info("all connections closed");
+    uv_close((uv_handle_t *)&d->sig_term, on_closed);
+    uv_close((uv_handle_t *)&d->sig_int, on_closed);
+    uv_close((uv_handle_t *)&d->sig_hup, on_closed);
+    /* Closing sockets may wait on their peers; the guard ends the loop regardless, and being
+     * unreferenced it does not keep the loop alive by itself. */
+    uv_timer_start(&d->exit_guard, on_guard, 2000, 0);
+    uv_unref((uv_handle_t *)&d->exit_guard);
+}
+
+static void daemon_shutdown(struct daemon *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_notice("shutting down (%s)", why);
+    notify("STOPPING=1");
+    net_listener_close(d->listener);
+    d->listener = NULL;
+    api_health_shutdown(d->health);
+    grpc_server_shutdown(d->grpc, on_grpc_done, d);
+}
+
+static void host_shutdown(struct api_host *host, const char *why)
+{
+    daemon_shutdown(container_of(host, struct daemon, host), why);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+
+    if (d->stopping) {
+        log_warning("%s again: stopping now", strsignal(signum));
+        d->exit_code = 1;
+        uv_stop(&d->loop);
+        return;
+    }
+    daemon_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    struct config c;
+    char err[CONFIG_ERROR_MAX] = "";
+    (void)signum;
+
+    int r = config_load_all(&c, d->cfg.config_path, d->flags, d->n_flags, err);
+    if (r < 0) {
+        log_error("SIGHUP: keeping the current configuration: %s", err[0] ? err : strerror(-r));
+        config_done(&c);
+        return;
+    }
+    log_set_level(c.log_level);
+    d->cfg.log_level = c.log_level;
+    if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir))
+        log_warning("SIGHUP: socket and state_dir changes take effect at the next start");
+    log_notice("SIGHUP: configuration re-read; log level %s", log_level_to_string(c.log_level));
+    config_done(&c);
+}
+
+static void on_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+{
+    struct daemon *d = userdata;
+    (void)l;
+    grpc_server_accept(d->grpc, conn);
+}
+
+int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,
+               struct daemon **ret)
+{
+    struct daemon *d = calloc(1, sizeof *d);
+
+    if (!d)
+        return -ENOMEM;
+    d->cfg = *cfg;
+    *cfg = (struct config){0};
+    d->flags = flags;
+    d->n_flags = n_flags;
+    d->lock_fd = -1;
+    uv_loop_init(&d->loop);
+    uv_timer_init(&d->loop, &d->exit_guard);
+
+    struct grpc_server_limits lim = {
+        .max_connections = d->cfg.max_connections,
+        .max_concurrent_streams = d->cfg.max_concurrent_streams,
+        .max_header_list_size = d->cfg.max_header_list_size,
+        .max_message_size = d->cfg.max_message_size,
+        .shutdown_timeout_ms = d->cfg.shutdown_timeout_ms,
+    };
+    d->grpc = grpc_server_new(&d->loop, &lim);
+    d->health = d->grpc ? api_health_new(d->grpc) : NULL;
+    d->reflection = d->grpc ? api_reflection_new(d->grpc) : NULL;
+    d->host = (struct api_host){
+        .loop = &d->loop,
+        .version = DROVER_VERSION,
+        .socket_path = d->cfg.socket_path,
+        .state_dir = d->cfg.state_dir,
+        .config_path = d->cfg.config_path,
+        .started_real_ns = now_ns(CLOCK_REALTIME),
+        .started_mono_ns = now_ns(CLOCK_MONOTONIC),
+        .grpc = d->grpc,
+        .shutdown = host_shutdown,
+    };
+    if (!d->health || !d->reflection || api_admin_register(d->grpc, &d->host) < 0 ||
+        api_health_register(d->grpc, d->health) < 0 ||
+        api_reflection_register(d->grpc, d->reflection) < 0) {
+        daemon_free(d);
+        return -ENOMEM;
+    }
+    *ret = d;
+    return 0;
+}
+
+/* A lock beside the socket: two daemons started at once cannot both pass the liveness check
+ * and replace each other's socket. */
+static int take_lock(struct daemon *d)
+{
+    char *path;
+    int r = 0;
+
+    if (asprintf(&path, "%s.lock", d->cfg.socket_path) < 0)
+        return -ENOMEM;
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (d->lock_fd < 0)
+        r = log_error_errno(-errno, "cannot open '%s'", path);
+    else if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        r = errno == EWOULDBLOCK
+                ? log_error_errno(-EADDRINUSE, "another droverd holds '%s'", d->cfg.socket_path)
+                : log_error_errno(-errno, "cannot lock '%s'", path);
+    free(path);
+    return r;
+}
+
+int daemon_start(struct daemon *d)
+{
+    _cleanup_free_ char *sock_dir = strdup(d->cfg.socket_path);
+    int r;
+
+    if (!sock_dir)
+        return -ENOMEM;
+    char *slash = strrchr(sock_dir, '/');
+    if (slash && slash != sock_dir) {
+        *slash = '\0';
+        r = paths_mkdir_p(sock_dir, 0700, true);
+        if (r < 0)
+            return log_error_errno(r, "cannot create the socket directory '%s'", sock_dir);
+    }
+    r = paths_mkdir_p(d->cfg.state_dir, 0700, false);
+    if (r < 0)
+        return log_error_errno(r, "cannot create the state directory '%s'", d->cfg.state_dir);
+
+    r = take_lock(d);
+    if (r < 0)
+        return r;
+    r = net_listen_unix(&d->loop, d->cfg.socket_path, 0600, on_accept, d, &d->listener);
+    if (r == -EADDRINUSE)
+        return log_error_errno(r, "another droverd already answers on '%s'", d->cfg.socket_path);
+    if (r == -EEXIST)
+        return log_error_errno(r, "'%s' exists and is not a socket; not replacing it",
+                               d->cfg.socket_path);
+    if (r < 0)
+        return log_error_errno(r, "cannot listen on '%s'", d->cfg.socket_path);
+
+    uv_signal_init(&d->loop, &d->sig_term);
+    uv_signal_init(&d->loop, &d->sig_int);
+    uv_signal_init(&d->loop, &d->sig_hup);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+    /* A peer that hangs up must not kill us mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+
+    log_notice("droverd %s ready on '%s' (pid %d, state in '%s', config %s)", DROVER_VERSION,
+               d->cfg.socket_path, (int)getpid(), d->cfg.state_dir,
+               d->cfg.config_path ? d->cfg.config_path : "built-in");
+    notify("READY=1");
+    return 0;
+}
+
+int daemon_run(struct daemon *d)
+{
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    return d->exit_code;
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void daemon_free(struct daemon *d)
+{
+    if (!d)
+        return;
+    net_listener_close(d->listener);
+    grpc_server_free(d->grpc);
+    api_health_free(d->health);
+    api_reflection_free(d->reflection);
+    /* Handles of connections that were still closing: close and let libuv finish with them. */
+    uv_walk(&d->loop, close_any, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&d->loop);
+    if (d->lock_fd >= 0)
+        close(d->lock_fd);
+    config_done(&d->cfg);
+    free(d);
+}

@@ -1,0 +1,17 @@
+/* droverd as an object: the loop, the doors, the faces and their lifecycle. main.c parses the
+ * command line and the configuration; everything after that happens here. */
+#pragma once
+
+#include "daemon/config.h"
+
+struct daemon;
+
+/* Takes over cfg (left zeroed); flags are kept to re-apply them on SIGHUP. */
+int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,
+               struct daemon **ret);
+/* Creates the directories, takes the socket, installs signal handlers and reports readiness.
+ * Logs why it failed. */
+int daemon_start(struct daemon *d);
+/* Serves until shut down; returns the process exit code. */
+int daemon_run(struct daemon *d);
+void daemon_free(struct daemon *d);

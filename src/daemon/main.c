@@ -1,0 +1,119 @@
+/* droverd's entry point: command line, configuration, then the daemon object.
+ * Flags mirror configuration keys (state_dir is --state-dir), so a new setting needs no code
+ * here. Exit codes: 0 after a graceful stop, 1 on a runtime or configuration error, 2 on a
+ * usage error. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+#define MAX_FLAGS 64
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: droverd [OPTION]...\n"
+            "The drover process supervisor daemon. Runs in the foreground.\n\n"
+            "  -c, --config FILE         read FILE on top of the built-in configuration\n"
+            "                            (default: $XDG_CONFIG_HOME/drover/drover.yaml if present)\n");
+    for (size_t i = 0; config_option_at(i); i++) {
+        const struct config_option *o = config_option_at(i);
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s VALUE", o->key);
+        for (char *p = flag; *p; p++)
+            *p = *p == '_' ? '-' : *p;
+        fprintf(f, "      %-24s %s\n", flag, o->help);
+    }
+    fprintf(f, "  -h, --help                show this help and exit\n"
+               "  -V, --version             show the version and exit\n\n"
+               "Every option can also be set in the YAML file under the same name with '_'.\n");
+}
+
+/* Splits "--name=value" or "--name value"; returns the index of the next argument, or -1. */
+static int take_value(int argc, char **argv, int i, const char *arg, const char **ret)
+{
+    const char *eq = strchr(arg, '=');
+
+    if (eq) {
+        *ret = eq + 1;
+        return i + 1;
+    }
+    if (i + 1 >= argc)
+        return -1;
+    *ret = argv[i + 1];
+    return i + 2;
+}
+
+int main(int argc, char **argv)
+{
+    static struct config_flag flags[MAX_FLAGS];
+    size_t n_flags = 0;
+    const char *config_path = NULL;
+    char err[CONFIG_ERROR_MAX] = "";
+    struct config cfg;
+    struct daemon *d = NULL;
+    int r;
+
+    log_set_ident("droverd");
+    for (int i = 1; i < argc;) {
+        const char *a = argv[i], *value = NULL;
+        char name[64];
+
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("droverd %s\n", DROVER_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "-c"))
+            a = "--config";
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "droverd: unexpected argument '%s' (see --help)\n", a);
+            return 2;
+        }
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(a + 2, "="), a + 2);
+        const struct config_option *o = config_option_find(name);
+        if (!o && strcmp(name, "config") != 0) {
+            fprintf(stderr, "droverd: unknown option '--%s' (see --help)\n", name);
+            return 2;
+        }
+        i = take_value(argc, argv, i, a, &value);
+        if (i < 0) {
+            fprintf(stderr, "droverd: option '--%s' needs a value\n", name);
+            return 2;
+        }
+        if (!o)
+            config_path = value;
+        else if (n_flags < MAX_FLAGS)
+            flags[n_flags++] = (struct config_flag){o, value};
+    }
+
+    r = config_load_all(&cfg, config_path, flags, n_flags, err);
+    if (r < 0) {
+        fprintf(stderr, "droverd: %s\n", err[0] ? err : strerror(-r));
+        config_done(&cfg);
+        return 1;
+    }
+    log_set_level(cfg.log_level);
+
+    r = daemon_new(&cfg, flags, n_flags, &d);
+    if (r < 0) {
+        log_error_errno(r, "cannot set up");
+        config_done(&cfg);
+        return 1;
+    }
+    r = daemon_start(d);
+    if (r < 0) {
+        daemon_free(d);
+        return 1;
+    }
+    r = daemon_run(d);
+    daemon_free(d);
+    return r;
+}

@@ -1,0 +1,104 @@
+/* The gRPC server: HTTP/2 (nghttp2) connections carrying calls to a table of methods.
+ *
+ * A face registers services (a name and a method table); each method names its request
+ * descriptor and callbacks. The server decodes requests, enforces limits, deadlines and
+ * cancellation, and the handler answers through grpc_call_send/finish. Responses are produced
+ * lazily under HTTP/2 flow control: a stream whose client stops reading stops asking its handler
+ * for more (on_ready), and each call's queue is capped, so memory stays bounded.
+ *
+ * Lifetime: a call is valid from its first callback until on_close returns. on_close runs exactly
+ * once per call that reached a handler: after the response was sent, or when the call was
+ * cancelled (client reset, deadline, connection lost, server shutdown). It never runs inside
+ * grpc_call_send or grpc_call_finish, so a handler may finish and keep its state until then. */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/macro.h"
+#include "grpc/wire.h"
+
+struct grpc_server;
+struct grpc_call;
+struct net_conn;
+
+enum grpc_kind {
+    GRPC_UNARY,
+    GRPC_SERVER_STREAM,
+    GRPC_CLIENT_STREAM,
+    GRPC_BIDI,
+};
+
+typedef void (*grpc_call_fn)(struct grpc_call *call);
+typedef void (*grpc_message_fn)(struct grpc_call *call, const ProtobufCMessage *msg);
+
+struct grpc_method {
+    const char *name;                        /* "Ping": the path is /<service>/<name> */
+    enum grpc_kind kind;                     /* streaming on either side */
+    const ProtobufCMessageDescriptor *input; /* request type; decoding errors never reach us */
+    /* Each request message, freed after the call returns. Unary and server-streaming methods
+     * get exactly one, once the client has half-closed. */
+    grpc_message_fn on_message;
+    grpc_call_fn on_half_close; /* client- and bidi-streaming: no more requests will come */
+    grpc_call_fn on_ready;      /* optional: the response queue drained; send more */
+    grpc_call_fn on_close;      /* optional: the call is over; drop every reference to it */
+};
+
+struct grpc_service {
+    const char *name;                  /* fully qualified: "drover.v1.Admin" */
+    const struct grpc_method *methods; /* the method table */
+    size_t n_methods;                  /* its length */
+};
+
+struct grpc_server_limits {
+    uint32_t max_connections;        /* further connections are closed at accept */
+    uint32_t max_concurrent_streams; /* SETTINGS_MAX_CONCURRENT_STREAMS */
+    uint32_t max_header_list_size;   /* bytes of request headers per stream */
+    uint32_t max_message_size;       /* bytes of one message, either way */
+    uint32_t shutdown_timeout_ms;    /* graceful shutdown waits this long for calls in flight */
+};
+
+struct grpc_server_stats {
+    uint32_t open_connections; /* connections now */
+    uint32_t active_calls;     /* calls not yet closed */
+    uint64_t calls_total;      /* calls started since the server was made */
+};
+
+struct grpc_server *grpc_server_new(uv_loop_t *loop, const struct grpc_server_limits *limits);
+/* The service table must outlive the server; userdata is what grpc_call_service_data returns. */
+int grpc_server_add_service(struct grpc_server *s, const struct grpc_service *svc, void *userdata);
+/* Takes a freshly accepted connection (from any door). */
+void grpc_server_accept(struct grpc_server *s, struct net_conn *conn);
+/* Graceful shutdown: GOAWAY to every connection, calls in flight get up to shutdown_timeout_ms
+ * to finish, then the rest are cancelled (UNAVAILABLE) and the connections closed. done runs
+ * once no connection is left. */
+void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), void *userdata);
+void grpc_server_free(struct grpc_server *s);
+void grpc_server_get_stats(const struct grpc_server *s, struct grpc_server_stats *ret);
+/* Registered service names, in registration order; NULL past the end. */
+const char *grpc_server_service_name(const struct grpc_server *s, size_t i);
+bool grpc_server_has_service(const struct grpc_server *s, const char *name);
+
+/* Queues one response message. -ENOBUFS when the call's queue is full (wait for on_ready),
+ * -EPIPE once the call is finished or cancelled, -EINVAL for a message over the size cap. */
+int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg);
+/* Whether the queue has room for more; when false, on_ready will follow. */
+bool grpc_call_writable(const struct grpc_call *call);
+/* Ends the call with a status and a printf-style message (may be NULL). Idempotent. */
+void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
+    _printf_(3, 4);
+/* grpc_call_send + grpc_call_finish(OK), for unary answers. */
+void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg);
+/* Ends the call with the status mapped from -errno r (grpc_status_from_errno). */
+void grpc_call_finish_errno(struct grpc_call *call, int r, const char *fmt, ...) _printf_(3, 4);
+
+bool grpc_call_finished(const struct grpc_call *call);
+void *grpc_call_service_data(const struct grpc_call *call);
+void grpc_call_set_data(struct grpc_call *call, void *data);
+void *grpc_call_get_data(const struct grpc_call *call);
+/* A request header by lowercase name; -bin values come decoded, with their length in ret_len. */
+const char *grpc_call_metadata(const struct grpc_call *call, const char *key, size_t *ret_len);
+const char *grpc_call_path(const struct grpc_call *call);
+const struct ucred *grpc_call_peer(const struct grpc_call *call);

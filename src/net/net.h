@@ -1,0 +1,52 @@
+/* The doors' transport: listening sockets and byte-stream connections on the libuv loop.
+ * A connection reads into one buffer shared by all connections (the loop is single-threaded and
+ * every read is handled before the next), writes by handing over heap buffers, reports how many
+ * bytes are queued so protocols can apply back-pressure, and knows its peer's credentials.
+ * TLS (issue 8) will sit inside net_conn, invisible to the protocols above it. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "base/buf.h"
+
+struct net_conn;
+struct net_listener;
+
+struct net_conn_handler {
+    /* Bytes from the peer; the pointer is valid only during the call. */
+    void (*on_read)(struct net_conn *conn, const uint8_t *data, size_t len, void *userdata);
+    /* The peer closed (error 0) or the connection failed (-errno). The owner must close it. */
+    void (*on_end)(struct net_conn *conn, int error, void *userdata);
+    /* Queued output went out; net_conn_pending() is lower than before. Optional. */
+    void (*on_drain)(struct net_conn *conn, void *userdata);
+};
+
+/* Called for each accepted connection; the callee owns it and must set a handler or close it. */
+typedef void (*net_accept_fn)(struct net_listener *l, struct net_conn *conn, void *userdata);
+
+/* Binds a unix socket at path with the given mode and starts accepting. The parent directory
+ * must exist. Returns -EADDRINUSE if a live server answers at path; a stale socket file is
+ * replaced. */
+int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept_fn on_accept,
+                    void *userdata, struct net_listener **ret);
+/* Stops accepting and removes the socket file if it is still the one we bound. */
+void net_listener_close(struct net_listener *l);
+/* Whether something accepts connections at this unix socket path now. */
+bool net_unix_alive(const char *path);
+
+void net_conn_start(struct net_conn *c, const struct net_conn_handler *h, void *userdata);
+/* Hands b's storage to the connection (b is left empty). -EPIPE once the connection is closing. */
+int net_conn_write_buf(struct net_conn *c, struct buf *b);
+size_t net_conn_pending(const struct net_conn *c);
+void net_conn_pause(struct net_conn *c);
+void net_conn_resume(struct net_conn *c);
+/* Closes the connection; no handler runs after this returns, and memory goes when libuv is done
+ * with the handle. Queued output is dropped unless flush is set, in which case the close waits
+ * for it (and the peer may still hold it up, so callers bound that with a timer). */
+void net_conn_close(struct net_conn *c, bool flush);
+/* The peer's credentials (SO_PEERCRED), read at accept. */
+const struct ucred *net_conn_peer(const struct net_conn *c);

@@ -1,0 +1,309 @@
+/* Unix-socket listeners and stream connections on libuv.
+ *
+ * Ownership: a net_conn is created at accept, handed to the accept callback, and freed in the
+ * uv_close callback after net_conn_close. Writes own their buffers until their callback runs.
+ * The liveness probe (net_unix_alive) is a blocking connect(2) to a local socket: it runs only
+ * at start-up, before the loop, never while serving. */
+#include "net/net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+#define READ_BUF_SIZE (64 * 1024)
+
+struct net_listener {
+    uv_pipe_t pipe;           /* the listening handle */
+    char *path;               /* socket path, for unlinking */
+    dev_t dev;                /* device and inode of the socket we bound: we unlink only our own */
+    ino_t ino;
+    net_accept_fn on_accept;  /* owner's callback */
+    void *userdata;           /* owner's argument */
+    uint8_t *read_buf;        /* shared by this listener's connections, allocated on first read */
+    unsigned n_conns;         /* open connections, so the last one frees read_buf */
+    bool closed;              /* net_listener_close was called */
+};
+
+struct net_conn {
+    uv_pipe_t pipe;                        /* the connection's handle */
+    uv_shutdown_t shutdown_req;            /* used by a flushing close */
+    struct net_listener *listener;         /* shares its read buffer; NULL once it is gone */
+    const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
+    void *userdata;                        /* owner's argument */
+    size_t pending;                        /* bytes handed to uv_write and not yet written */
+    struct ucred peer;                     /* SO_PEERCRED at accept */
+    bool reading;                          /* uv_read_start is in effect */
+    bool paused;                           /* the owner asked us not to read */
+    bool closing;                          /* net_conn_close was called */
+};
+
+struct write_req {
+    uv_write_t req;      /* libuv request */
+    struct net_conn *c;  /* for the pending count */
+    uint8_t *data;       /* heap storage to free */
+    size_t len;          /* bytes in this write */
+};
+
+bool net_unix_alive(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    _cleanup_close_ int fd = -1;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return false;
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    return connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+}
+
+static void listener_maybe_free(struct net_listener *l)
+{
+    if (l->closed && l->n_conns == 0 && l->path == NULL) {
+        free(l->read_buf);
+        free(l);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct net_conn *c = h->data;
+    struct net_listener *l = c->listener;
+    (void)suggested;
+
+    if (!l->read_buf)
+        l->read_buf = malloc(READ_BUF_SIZE);
+    *buf = uv_buf_init((char *)l->read_buf, l->read_buf ? READ_BUF_SIZE : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct net_conn *c = s->data;
+    (void)buf;
+
+    if (n == 0 || !c->handler)
+        return;
+    if (n < 0) {
+        uv_read_stop(s);
+        c->reading = false;
+        c->handler->on_end(c, n == UV_EOF ? 0 : (int)n, c->userdata);
+        return;
+    }
+    c->handler->on_read(c, (const uint8_t *)buf->base, (size_t)n, c->userdata);
+}
+
+static void update_reading(struct net_conn *c)
+{
+    bool want = c->handler && !c->paused && !c->closing;
+
+    if (want && !c->reading)
+        c->reading = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0;
+    else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->pipe);
+        c->reading = false;
+    }
+}
+
+void net_conn_start(struct net_conn *c, const struct net_conn_handler *h, void *userdata)
+{
+    c->handler = h;
+    c->userdata = userdata;
+    update_reading(c);
+}
+
+void net_conn_pause(struct net_conn *c)
+{
+    c->paused = true;
+    update_reading(c);
+}
+
+void net_conn_resume(struct net_conn *c)
+{
+    c->paused = false;
+    update_reading(c);
+}
+
+size_t net_conn_pending(const struct net_conn *c)
+{
+    return c->pending;
+}
+
+const struct ucred *net_conn_peer(const struct net_conn *c)
+{
+    return &c->peer;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = container_of(req, struct write_req, req);
+    struct net_conn *c = w->c;
+
+    c->pending -= w->len;
+    free(w->data);
+    free(w);
+    if (status == 0 && c->handler && c->handler->on_drain)
+        c->handler->on_drain(c, c->userdata);
+}
+
+int net_conn_write_buf(struct net_conn *c, struct buf *b)
+{
+    struct write_req *w;
+
+    if (c->closing)
+        return -EPIPE;
+    if (b->len == 0)
+        return 0;
+    w = malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    *w = (struct write_req){.c = c, .data = b->data, .len = b->len};
+    uv_buf_t ub = uv_buf_init((char *)b->data + b->start, (unsigned)b->len);
+    int r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &ub, 1, on_write);
+    if (r < 0) {
+        free(w);
+        return r;
+    }
+    c->pending += b->len;
+    /* The write owns the storage now. */
+    b->data = NULL;
+    b->start = b->len = b->alloc = 0;
+    return 0;
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    struct net_conn *c = h->data;
+    struct net_listener *l = c->listener;
+
+    free(c);
+    l->n_conns--;
+    listener_maybe_free(l);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct net_conn *c = req->data;
+    (void)status;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+void net_conn_close(struct net_conn *c, bool flush)
+{
+    if (c->closing)
+        return;
+    c->handler = NULL;
+    update_reading(c);
+    c->closing = true;
+    c->shutdown_req.data = c;
+    if (flush && c->pending > 0 &&
+        uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown) == 0)
+        return;
+    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct net_listener *l = server->data;
+    struct net_conn *c;
+
+    if (status < 0 || l->closed)
+        return;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return; /* The connection waits in the backlog; it is retried on the next event. */
+    uv_pipe_init(server->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    c->listener = l;
+    l->n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        return;
+    }
+    uv_os_fd_t fd;
+    socklen_t len = sizeof c->peer;
+    c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
+        (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
+    l->on_accept(l, c, l->userdata);
+}
+
+int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept_fn on_accept,
+                    void *userdata, struct net_listener **ret)
+{
+    struct sockaddr_un sa;
+    struct stat st;
+    int r;
+
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -ENAMETOOLONG;
+    if (net_unix_alive(path))
+        return -EADDRINUSE;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode))
+            return -EEXIST; /* Never remove something that is not a socket. */
+        if (unlink(path) < 0)
+            return -errno;
+    }
+
+    struct net_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    l->path = strdup(path);
+    if (!l->path) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->on_accept = on_accept;
+    l->userdata = userdata;
+    uv_pipe_init(loop, &l->pipe, 0);
+    l->pipe.data = l;
+
+    /* The umask makes the socket file 0600 from the start: no window where others could
+     * connect before a chmod. */
+    mode_t old = umask(0777 & ~mode);
+    r = uv_pipe_bind(&l->pipe, path);
+    umask(old);
+    if (r == 0 && stat(path, &st) == 0) {
+        l->dev = st.st_dev;
+        l->ino = st.st_ino;
+    }
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&l->pipe, 256, on_connection);
+    if (r < 0) {
+        l->closed = true;
+        net_listener_close(l);
+        return r;
+    }
+    *ret = l;
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    struct net_listener *l = h->data;
+
+    free(l->path);
+    l->path = NULL;
+    listener_maybe_free(l);
+}
+
+void net_listener_close(struct net_listener *l)
+{
+    struct stat st;
+
+    if (!l)
+        return;
+    if (l->path && l->ino && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
+        st.st_ino == l->ino)
+        unlink(l->path);
+    l->closed = true;
+    uv_close((uv_handle_t *)&l->pipe, on_listener_closed);
+}
