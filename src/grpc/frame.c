@@ -4,11 +4,13 @@
 #include "grpc/wire.h"
 
 #include <errno.h>
+#include <protobuf-c/protobuf-c.h>
 #include <string.h>
 
 #include "base/macro.h"
 
-int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size_t len)
+/* Reserves prefix + len bytes, writes the prefix, and returns where the body goes. */
+static int reserve_frame(struct buf *out, bool compressed, size_t len, uint8_t **ret_body)
 {
     uint8_t *p;
     int r;
@@ -23,8 +25,32 @@ int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size
     p[2] = (uint8_t)(len >> 16);
     p[3] = (uint8_t)(len >> 8);
     p[4] = (uint8_t)len;
+    *ret_body = p + GRPC_FRAME_HEADER;
+    return 0;
+}
+
+int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size_t len)
+{
+    uint8_t *body;
+    int r = reserve_frame(out, compressed, len, &body);
+
+    if (r < 0)
+        return r;
     if (len)
-        memcpy(p + GRPC_FRAME_HEADER, msg, len);
+        memcpy(body, msg, len);
+    buf_commit(out, GRPC_FRAME_HEADER + len);
+    return 0;
+}
+
+int grpc_frame_append_message(struct buf *out, const ProtobufCMessage *msg)
+{
+    size_t len = protobuf_c_message_get_packed_size(msg);
+    uint8_t *body;
+    int r = reserve_frame(out, false, len, &body);
+
+    if (r < 0)
+        return r;
+    protobuf_c_message_pack(msg, body);
     buf_commit(out, GRPC_FRAME_HEADER + len);
     return 0;
 }

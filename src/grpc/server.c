@@ -284,26 +284,17 @@ static void call_kick(struct grpc_call *call)
 
 int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    uint8_t *p;
     int r;
 
     if (call->finished)
         return -EPIPE;
-    size_t size = protobuf_c_message_get_packed_size(msg);
-    if (size > call->conn->srv->lim.max_message_size)
+    if (protobuf_c_message_get_packed_size(msg) > call->conn->srv->lim.max_message_size)
         return -EMSGSIZE;
     if (call->out.len >= CALL_HIGH)
         return -ENOBUFS;
-    r = buf_reserve(&call->out, GRPC_FRAME_HEADER + size, &p);
+    r = grpc_frame_append_message(&call->out, msg);
     if (r < 0)
         return r;
-    p[0] = 0;
-    p[1] = (uint8_t)(size >> 24);
-    p[2] = (uint8_t)(size >> 16);
-    p[3] = (uint8_t)(size >> 8);
-    p[4] = (uint8_t)size;
-    protobuf_c_message_pack(msg, p + GRPC_FRAME_HEADER);
-    buf_commit(&call->out, GRPC_FRAME_HEADER + size);
     if (!call->response_started) {
         r = start_response(call);
         if (r < 0)

@@ -40,6 +40,10 @@ enum grpc_status_code grpc_status_from_errno(int r);
 /* Appends the 5-byte prefix and the message (already serialized) to out. */
 int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size_t len);
 
+struct ProtobufCMessage;
+/* Packs msg straight into out behind its prefix (no intermediate copy). */
+int grpc_frame_append_message(struct buf *out, const struct ProtobufCMessage *msg);
+
 /* Splits a byte stream into messages. Bytes may arrive in any split; a message whole inside one
  * chunk is handed out without a copy. */
 struct grpc_deframer {

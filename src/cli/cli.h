@@ -1,0 +1,49 @@
+/* The drover CLI: one file per command group, a table of commands in main.c, and shared
+ * helpers (connection, errors, JSON and human formatting) in output.c.
+ * Exit codes: 0 ok, 1 failure (including an RPC error or no daemon), 2 usage. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client/client.h"
+
+#define EXIT_USAGE 2
+
+struct cli {
+    const char *socket_path; /* --socket, or the default */
+    bool json;               /* --json: machine-readable output */
+    bool default_socket;     /* socket_path is the default one */
+    struct drover_client *client; /* connected on first use */
+};
+
+struct cli_command {
+    const char *name;    /* as typed */
+    int (*run)(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+    const char *args;    /* usage after the name */
+    const char *summary; /* one line for `drover --help` */
+};
+
+/* Parses the options every command takes (--json, --help); returns -1 after printing help
+ * (exit 0), -2 after a usage error (exit 2), else the index of the first operand. */
+int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+
+/* Connects to droverd; on failure prints where it looked and how to start one, returns -errno. */
+int cli_connect(struct cli *cli);
+/* A unary call with a 10 s deadline; on failure prints "drover: NAME: STATUS: message" and
+ * returns -1. */
+int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp);
+
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints a JSON value on stdout and frees it. */
+void cli_print_json(json_t *v);
+/* "1.5 MiB", "3d 4h", "2026-11-21T06:15:24.861Z". */
+void cli_format_bytes(uint64_t bytes, char *out, size_t len);
+void cli_format_duration(uint64_t seconds, char *out, size_t len);
+void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len);
+
+int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -1,0 +1,119 @@
+/* drover ping, status, shutdown: the drover.v1.Admin calls. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/time-util.h"
+#include "cli/cli.h"
+#include "drover/v1/admin.pb-c.h"
+
+int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__PingRequest req = DROVER__V1__PING_REQUEST__INIT;
+    Drover__V1__PingResponse *resp = NULL;
+    char when[64] = "";
+    int i = cli_parse_common(cli, self, argc, argv);
+
+    if (i < 0)
+        return i == -1 ? 0 : EXIT_USAGE;
+    if (i < argc) {
+        cli_error("ping: unexpected argument '%s'", argv[i]);
+        return EXIT_USAGE;
+    }
+    if (cli_connect(cli) < 0)
+        return 1;
+    uint64_t t0 = now_ns(CLOCK_MONOTONIC);
+    if (cli_unary(cli, "/drover.v1.Admin/Ping", &req.base, &drover__v1__ping_response__descriptor,
+                  (ProtobufCMessage **)&resp) < 0)
+        return 1;
+    double ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
+    if (resp->server_time)
+        cli_format_time(resp->server_time->seconds, resp->server_time->nanos, when, sizeof when);
+    if (cli->json)
+        cli_print_json(json_pack("{s:s, s:f, s:s}", "socket", cli->socket_path, "rtt_ms", ms,
+                                 "server_time", when));
+    else
+        printf("pong from droverd at %s in %.3f ms (server time %s)\n", cli->socket_path, ms,
+               when);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__StatusRequest req = DROVER__V1__STATUS_REQUEST__INIT;
+    Drover__V1__StatusResponse *s = NULL;
+    char started[64] = "", up[32] = "", rss[32];
+    int i = cli_parse_common(cli, self, argc, argv);
+
+    if (i < 0)
+        return i == -1 ? 0 : EXIT_USAGE;
+    if (i < argc) {
+        cli_error("status: unexpected argument '%s'", argv[i]);
+        return EXIT_USAGE;
+    }
+    if (cli_unary(cli, "/drover.v1.Admin/Status", &req.base,
+                  &drover__v1__status_response__descriptor, (ProtobufCMessage **)&s) < 0)
+        return 1;
+    uint64_t up_s = s->uptime ? (uint64_t)s->uptime->seconds : 0;
+    double up_exact = s->uptime ? (double)s->uptime->seconds + s->uptime->nanos / 1e9 : 0;
+    if (s->started_at)
+        cli_format_time(s->started_at->seconds, s->started_at->nanos, started, sizeof started);
+    cli_format_duration(up_s, up, sizeof up);
+    cli_format_bytes(s->rss_bytes, rss, sizeof rss);
+
+    if (cli->json) {
+        cli_print_json(json_pack(
+            "{s:s, s:i, s:s, s:f, s:s, s:s, s:s?, s:i, s:i, s:I, s:I}", "version", s->version,
+            "pid", s->pid, "started_at", started, "uptime_seconds", up_exact, "socket_path",
+            s->socket_path, "state_dir", s->state_dir, "config_path",
+            s->config_path[0] ? s->config_path : NULL, "open_connections", s->open_connections,
+            "active_calls", s->active_calls, "calls_total", (json_int_t)s->calls_total,
+            "rss_bytes", (json_int_t)s->rss_bytes));
+    } else {
+        printf("droverd %s (pid %d), up %s since %s\n", s->version, s->pid, up, started);
+        printf("  socket:       %s\n", s->socket_path);
+        printf("  state dir:    %s\n", s->state_dir);
+        printf("  config:       %s\n", s->config_path[0] ? s->config_path : "built-in");
+        printf("  connections:  %u\n", s->open_connections);
+        printf("  calls:        %u active, %llu since start\n", s->active_calls,
+               (unsigned long long)s->calls_total);
+        printf("  memory:       %s resident\n", rss);
+    }
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    return 0;
+}
+
+int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__ShutdownRequest req = DROVER__V1__SHUTDOWN_REQUEST__INIT;
+    Drover__V1__ShutdownResponse *resp = NULL;
+    int i = cli_parse_common(cli, self, argc, argv);
+
+    if (i < 0)
+        return i == -1 ? 0 : EXIT_USAGE;
+    if (i < argc) {
+        cli_error("shutdown: unexpected argument '%s'", argv[i]);
+        return EXIT_USAGE;
+    }
+    if (cli_unary(cli, "/drover.v1.Admin/Shutdown", &req.base,
+                  &drover__v1__shutdown_response__descriptor, (ProtobufCMessage **)&resp) < 0)
+        return 1;
+    int pid = resp->pid;
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+
+    /* droverd closes our connection when its graceful shutdown is over. */
+    uint64_t deadline = mono_ms() + 30000;
+    bool gone = false;
+    while (!gone && mono_ms() < deadline)
+        gone = drover_client_poll(cli->client, 200) < 0;
+    if (cli->json)
+        cli_print_json(json_pack("{s:i, s:b}", "pid", pid, "stopped", gone));
+    else if (gone)
+        printf("droverd (pid %d) has shut down\n", pid);
+    else
+        printf("droverd (pid %d) is still shutting down\n", pid);
+    return 0;
+}

@@ -1,0 +1,81 @@
+/* drover: the command-line client of droverd. Global options, then a command from the table
+ * below; each command parses its own arguments and talks to droverd through libdrover-client. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/paths.h"
+#include "cli/cli.h"
+
+static const struct cli_command commands[] = {
+    {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
+    {"status", cmd_status, "", "Show what droverd is and how it is doing."},
+    {"shutdown", cmd_shutdown, "", "Stop droverd gracefully; returns once it has let go of the socket."},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: drover [--socket PATH] [--json] COMMAND [ARGS]...\n"
+               "Control droverd, the drover process supervisor.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nOptions:\n"
+               "  --socket PATH   droverd's socket (default: $XDG_RUNTIME_DIR/drover/drover.sock,\n"
+               "                  else /tmp/drover-$UID/drover.sock; also $DROVER_SOCKET)\n"
+               "  --json          print JSON instead of text\n"
+               "  -h, --help      show this help; `drover COMMAND --help` for a command\n"
+               "  -V, --version   show the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli = {0};
+    char *default_socket = NULL;
+    int i = 1, r;
+
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+            printf("drover %s\n", DROVER_VERSION);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            cli.json = true;
+        } else if (!strcmp(a, "--socket") && i + 1 < argc) {
+            cli.socket_path = argv[++i];
+        } else if (!strncmp(a, "--socket=", 9)) {
+            cli.socket_path = a + 9;
+        } else {
+            cli_error("unknown option '%s' (see drover --help)", a);
+            return EXIT_USAGE;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!cli.socket_path)
+        cli.socket_path = getenv("DROVER_SOCKET");
+    if (!cli.socket_path || !*cli.socket_path) {
+        default_socket = paths_default_socket();
+        if (!default_socket)
+            abort();
+        cli.socket_path = default_socket;
+        cli.default_socket = true;
+    }
+
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
+        if (!strcmp(argv[i], commands[k].name)) {
+            r = commands[k].run(&cli, &commands[k], argc - i, argv + i);
+            drover_client_free(cli.client);
+            free(default_socket);
+            return r;
+        }
+    cli_error("unknown command '%s' (see drover --help)", argv[i]);
+    free(default_socket);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,140 @@
+/* Helpers shared by the CLI's commands: option parsing common to all, the connection to
+ * droverd with a helpful message when none answers, RPC error reporting, and formatting. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "grpc/wire.h"
+
+void cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("drover: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+{
+    int i = 1;
+
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            printf("Usage: drover %s%s%s\n%s\n\nOptions:\n"
+                   "  --json        print JSON instead of text\n"
+                   "  -h, --help    show this help\n",
+                   cmd->name, *cmd->args ? " " : "", cmd->args, cmd->summary);
+            return -1;
+        }
+        if (!strcmp(a, "--json")) {
+            cli->json = true;
+            continue;
+        }
+        if (a[0] == '-') {
+            cli_error("%s: unknown option '%s' (see drover %s --help)", cmd->name, a, cmd->name);
+            return -2;
+        }
+        break;
+    }
+    return i;
+}
+
+int cli_connect(struct cli *cli)
+{
+    int r;
+
+    if (cli->client)
+        return 0;
+    r = drover_client_connect(cli->socket_path, &cli->client);
+    if (r < 0)
+        cli_error("no droverd answers at %s (%s); start one with: droverd%s%s", cli->socket_path,
+                  strerror(-r), cli->default_socket ? "" : " --socket ",
+                  cli->default_socket ? "" : cli->socket_path);
+    return r;
+}
+
+int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp)
+{
+    struct drover_status st;
+    const char *method = strrchr(path, '/') + 1;
+    int r;
+
+    if (cli_connect(cli) < 0)
+        return -1;
+    r = drover_client_unary(cli->client, path, req, resp, ret_resp, &st, 10000);
+    if (r < 0) {
+        cli_error("%s: connection to droverd at %s failed: %s", method, cli->socket_path,
+                  strerror(-r));
+        return -1;
+    }
+    if (st.code != GRPC_OK) {
+        cli_error("%s: %s%s%s", method, grpc_status_name(st.code), st.message[0] ? ": " : "",
+                  st.message);
+        return -1;
+    }
+    return 0;
+}
+
+void cli_print_json(json_t *v)
+{
+    if (!v) {
+        cli_error("out of memory");
+        return;
+    }
+    json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    fputc('\n', stdout);
+    json_decref(v);
+}
+
+void cli_format_bytes(uint64_t bytes, char *out, size_t len)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    size_t u = 0;
+
+    while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(out, len, "%llu B", (unsigned long long)bytes);
+    else
+        snprintf(out, len, "%.1f %s", v, units[u]);
+}
+
+void cli_format_duration(uint64_t s, char *out, size_t len)
+{
+    if (s < 60)
+        snprintf(out, len, "%llus", (unsigned long long)s);
+    else if (s < 3600)
+        snprintf(out, len, "%llum %llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    else if (s < 86400)
+        snprintf(out, len, "%lluh %llum", (unsigned long long)(s / 3600),
+                 (unsigned long long)(s % 3600 / 60));
+    else
+        snprintf(out, len, "%llud %lluh", (unsigned long long)(s / 86400),
+                 (unsigned long long)(s % 86400 / 3600));
+}
+
+void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len)
+{
+    time_t t = (time_t)seconds;
+    struct tm tm;
+    size_t n;
+
+    gmtime_r(&t, &tm);
+    n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, len - n, ".%03dZ", nanos / 1000000);
+}

@@ -1,0 +1,56 @@
+/* libdrover-client: gRPC calls to droverd over its unix socket, for the drover CLI, benchmarks
+ * and tools. Blocking I/O with poll(2): the caller drives it with drover_client_poll or
+ * drover_client_wait. Calls of every kind (unary, client/server/bidi streaming) run concurrently
+ * on one connection; each reports messages and its final status through callbacks.
+ * Shares the message framing code with the server (src/grpc/wire.h). */
+#pragma once
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct drover_client;
+struct drover_call;
+
+struct drover_status {
+    int code;          /* gRPC status code */
+    char message[512]; /* grpc-message, decoded */
+};
+
+/* A response message; it is freed when the callback returns. */
+typedef void (*drover_message_fn)(struct drover_call *call, const ProtobufCMessage *msg,
+                                  void *userdata);
+/* The call is over; st is its final status. */
+typedef void (*drover_done_fn)(struct drover_call *call, const struct drover_status *st,
+                               void *userdata);
+
+/* Connects to droverd's socket. -errno from connect(2) when nobody answers. */
+int drover_client_connect(const char *socket_path, struct drover_client **ret);
+void drover_client_free(struct drover_client *c);
+
+/* Starts a call to path ("/drover.v1.Admin/Ping"); responses decode as resp. timeout_ms 0 is no
+ * deadline. NULL on out-of-memory or a dead connection. */
+struct drover_call *drover_call_start(struct drover_client *c, const char *path,
+                                      const ProtobufCMessageDescriptor *resp,
+                                      drover_message_fn on_message, drover_done_fn on_done,
+                                      void *userdata, uint64_t timeout_ms);
+int drover_call_send(struct drover_call *call, const ProtobufCMessage *msg);
+/* No more requests: END_STREAM once queued messages are out. */
+int drover_call_close_send(struct drover_call *call);
+bool drover_call_done(const struct drover_call *call);
+const struct drover_status *drover_call_status(const struct drover_call *call);
+/* Frees the call, cancelling it (RST_STREAM) if it is still running. */
+void drover_call_free(struct drover_call *call);
+
+/* One round of I/O, waiting at most timeout_ms (-1: until something happens). Returns
+ * -ECONNRESET once the connection is gone (every call then ends UNAVAILABLE). */
+int drover_client_poll(struct drover_client *c, int timeout_ms);
+/* Polls until call is done. */
+int drover_client_wait(struct drover_client *c, struct drover_call *call);
+
+/* A whole unary call. On status OK, *ret_resp is the response (free it with
+ * protobuf_c_message_free_unpacked). Returns 0 when the call completed (whatever its status)
+ * and -errno when the connection failed. */
+int drover_client_unary(struct drover_client *c, const char *path, const ProtobufCMessage *req,
+                        const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp,
+                        struct drover_status *ret_status, uint64_t timeout_ms);
