@@ -24,6 +24,7 @@ struct ping_stream {
     uint64_t sent;            /* pongs sent so far */
     uint8_t *payload;         /* payload_size bytes sent with each pong */
     uint32_t payload_size;    /* its length */
+    uint32_t interval_ms;     /* 0: send whenever the queue has room; else the timer paces */
 };
 
 static void set_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns)
@@ -66,11 +67,14 @@ static int pong(struct ping_stream *ps)
     return 0;
 }
 
-/* Fills the call's queue (interval 0) until it is full or the count is reached. */
+/* Fills the call's queue (interval 0) until it is full or the count is reached; with an
+ * interval the timer paces the stream and a drained queue changes nothing. */
 static void ping_stream_ready(struct grpc_call *call)
 {
     struct ping_stream *ps = grpc_call_get_data(call);
 
+    if (ps->interval_ms)
+        return;
     while (!grpc_call_finished(call) && pong(ps) == 0)
         ;
 }
@@ -120,6 +124,7 @@ static void ping_stream(struct grpc_call *call, const ProtobufCMessage *msg)
     ps->call = call;
     ps->count = req->count;
     ps->payload_size = req->payload_size;
+    ps->interval_ms = req->interval_ms;
     uv_timer_init(host->loop, &ps->timer);
     ps->timer.data = ps;
     grpc_call_set_data(call, ps);
