@@ -33,6 +33,8 @@ typedef void (*net_accept_fn)(struct net_listener *l, struct net_conn *conn, voi
  * replaced. */
 int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept_fn on_accept,
                     void *userdata, struct net_listener **ret);
+/* Wraps an already connected stream socket (a socketpair end, an inherited fd). Takes fd. */
+int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret);
 /* Stops accepting and removes the socket file if it is still the one we bound. */
 void net_listener_close(struct net_listener *l);
 /* Whether something accepts connections at this unix socket path now. */

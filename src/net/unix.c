@@ -208,6 +208,45 @@ void net_conn_close(struct net_conn *c, bool flush)
     uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
 }
 
+/* Sets up c on its pipe handle for listener l: credentials, counts. */
+static void conn_init(struct net_conn *c, struct net_listener *l)
+{
+    uv_os_fd_t fd;
+    socklen_t len = sizeof c->peer;
+
+    c->pipe.data = c;
+    c->listener = l;
+    l->n_conns++;
+    c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
+    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
+        (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
+}
+
+int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret)
+{
+    /* A connection without a listener still needs one for its read buffer: a closed listener
+     * with no socket, freed with its last connection. */
+    struct net_listener *l = calloc(1, sizeof *l);
+    struct net_conn *c = calloc(1, sizeof *c);
+
+    if (!l || !c) {
+        free(l);
+        free(c);
+        return -ENOMEM;
+    }
+    l->closed = true;
+    uv_pipe_init(loop, &c->pipe, 0);
+    int r = uv_pipe_open(&c->pipe, fd);
+    conn_init(c, l);
+    if (r < 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct net_listener *l = server->data;
@@ -219,19 +258,13 @@ static void on_connection(uv_stream_t *server, int status)
     if (!c)
         return; /* The connection waits in the backlog; it is retried on the next event. */
     uv_pipe_init(server->loop, &c->pipe, 0);
-    c->pipe.data = c;
-    c->listener = l;
-    l->n_conns++;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
+    int r = uv_accept(server, (uv_stream_t *)&c->pipe);
+    conn_init(c, l);
+    if (r < 0) {
         c->closing = true;
         uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
         return;
     }
-    uv_os_fd_t fd;
-    socklen_t len = sizeof c->peer;
-    c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
-        (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
     l->on_accept(l, c, l->userdata);
 }
 

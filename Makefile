@@ -1,0 +1,46 @@
+# drover's front door. `make run` and `make test` work on a fresh Debian 12 machine: both
+# install what is missing (scripts/install-deps), configure and build first.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps build run test fuzz bench format clean
+
+all: build
+
+deps:
+	@./scripts/install-deps
+
+build: deps
+	@[ -f $(BUILD)/build.ninja ] || meson setup $(BUILD) --werror
+	@ninja -C $(BUILD)
+
+# droverd in the foreground with the built-in configuration (Ctrl-C stops it gracefully).
+run: build
+	exec $(BUILD)/src/droverd
+
+# Every test, in a -Werror build and in an ASan+UBSan build; ends with "N passed, N failed".
+test: deps
+	@/usr/bin/python3 scripts/run-tests --build $(BUILD) --asan-build $(ASAN_BUILD)
+
+# libFuzzer on every target for FUZZ_SECONDS each, starting from the committed corpora.
+fuzz: deps
+	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
+		-Db_sanitize=address,undefined -Db_lundef=false
+	@ninja -C $(FUZZ_BUILD)
+	@for t in grpc-deframe h2-server; do \
+		mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
+		$(FUZZ_BUILD)/tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			$(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+bench: build
+	@./bench/run
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
