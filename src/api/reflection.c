@@ -41,12 +41,19 @@ static size_t varint(const uint8_t *p, size_t n, uint64_t *ret)
     return 0;
 }
 
-static int load(struct reflection *rf)
+static void unload(struct reflection *rf)
+{
+    for (size_t i = 0; i < rf->n_files; i++)
+        google__protobuf__file_descriptor_proto__free_unpacked(rf->files[i].fd, NULL);
+    free(rf->files);
+    rf->files = NULL;
+    rf->n_files = 0;
+}
+
+static int load_set(struct reflection *rf)
 {
     const uint8_t *p = drover_descriptor_set, *end = p + drover_descriptor_set_len;
 
-    if (rf->files)
-        return 0;
     while (p < end) {
         uint64_t tag, len;
         size_t k = varint(p, (size_t)(end - p), &tag);
@@ -70,6 +77,17 @@ static int load(struct reflection *rf)
         p += len;
     }
     return 0;
+}
+
+/* Indexes the set on first use; all or nothing. */
+static int load(struct reflection *rf)
+{
+    if (rf->files)
+        return 0;
+    int r = load_set(rf);
+    if (r < 0)
+        unload(rf);
+    return r;
 }
 
 static const struct proto_file *file_by_name(const struct reflection *rf, const char *name)
@@ -324,8 +342,6 @@ void api_reflection_free(struct reflection *rf)
 {
     if (!rf)
         return;
-    for (size_t i = 0; i < rf->n_files; i++)
-        google__protobuf__file_descriptor_proto__free_unpacked(rf->files[i].fd, NULL);
-    free(rf->files);
+    unload(rf);
     free(rf);
 }

@@ -25,9 +25,16 @@ struct cli_command {
     const char *summary; /* one line for `drover --help` */
 };
 
-/* Parses the options every command takes (--json, --help); returns -1 after printing help
- * (exit 0), -2 after a usage error (exit 2), else the index of the first operand. */
-int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv);
+/* Parses the options every command takes (--json, --help) and checks there are at most
+ * max_operands operands. Returns the index of the first operand, or a negative value after
+ * printing help or a usage error: then the command returns cli_exit_code() of it. */
+int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                     int max_operands);
+/* The exit code for a negative cli_parse_common result: 0 after --help, 2 after a usage error. */
+static inline int cli_exit_code(int parse_result)
+{
+    return parse_result == -1 ? 0 : 2;
+}
 
 /* Connects to droverd; on failure prints where it looked and how to start one, returns -errno. */
 int cli_connect(struct cli *cli);

@@ -14,14 +14,10 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
     Drover__V1__PingRequest req = DROVER__V1__PING_REQUEST__INIT;
     Drover__V1__PingResponse *resp = NULL;
     char when[64] = "";
-    int i = cli_parse_common(cli, self, argc, argv);
+    int i = cli_parse_common(cli, self, argc, argv, 0);
 
     if (i < 0)
-        return i == -1 ? 0 : EXIT_USAGE;
-    if (i < argc) {
-        cli_error("ping: unexpected argument '%s'", argv[i]);
-        return EXIT_USAGE;
-    }
+        return cli_exit_code(i);
     if (cli_connect(cli) < 0)
         return 1;
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
@@ -46,14 +42,10 @@ int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char *
     Drover__V1__StatusRequest req = DROVER__V1__STATUS_REQUEST__INIT;
     Drover__V1__StatusResponse *s = NULL;
     char started[64] = "", up[32] = "", rss[32];
-    int i = cli_parse_common(cli, self, argc, argv);
+    int i = cli_parse_common(cli, self, argc, argv, 0);
 
     if (i < 0)
-        return i == -1 ? 0 : EXIT_USAGE;
-    if (i < argc) {
-        cli_error("status: unexpected argument '%s'", argv[i]);
-        return EXIT_USAGE;
-    }
+        return cli_exit_code(i);
     if (cli_unary(cli, "/drover.v1.Admin/Status", &req.base,
                   &drover__v1__status_response__descriptor, (ProtobufCMessage **)&s) < 0)
         return 1;
@@ -90,14 +82,10 @@ int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char
 {
     Drover__V1__ShutdownRequest req = DROVER__V1__SHUTDOWN_REQUEST__INIT;
     Drover__V1__ShutdownResponse *resp = NULL;
-    int i = cli_parse_common(cli, self, argc, argv);
+    int i = cli_parse_common(cli, self, argc, argv, 0);
 
     if (i < 0)
-        return i == -1 ? 0 : EXIT_USAGE;
-    if (i < argc) {
-        cli_error("shutdown: unexpected argument '%s'", argv[i]);
-        return EXIT_USAGE;
-    }
+        return cli_exit_code(i);
     if (cli_unary(cli, "/drover.v1.Admin/Shutdown", &req.base,
                   &drover__v1__shutdown_response__descriptor, (ProtobufCMessage **)&resp) < 0)
         return 1;

@@ -19,7 +19,8 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv)
+int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                     int max_operands)
 {
     int i = 1;
 
@@ -45,6 +46,11 @@ int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, c
             return -2;
         }
         break;
+    }
+    if (argc - i > max_operands) {
+        cli_error("%s: unexpected argument '%s' (see drover %s --help)", cmd->name,
+                  argv[i + max_operands], cmd->name);
+        return -2;
     }
     return i;
 }
