@@ -94,7 +94,6 @@ struct gconn {
     struct gconn *dirty_next; /* server's list of connections to flush from the idle handle */
     bool dirty;               /* on that list */
     bool in_recv;             /* inside mem_recv: flushing is left to the end of the read */
-    bool goaway;              /* a final GOAWAY was submitted */
 };
 
 struct grpc_server {
@@ -1024,7 +1023,6 @@ void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), v
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->h2), NGHTTP2_NO_ERROR,
                               NULL, 0);
-        c->goaway = true;
         conn_mark_dirty(c);
     }
     uv_timer_start(&s->shutdown_timer, on_shutdown_timeout, s->lim.shutdown_timeout_ms, 0);
