@@ -218,6 +218,20 @@ static void call_free(struct grpc_call *call)
     free(call);
 }
 
+/* Writes grpc-status (and grpc-message, when there is one) for a finished call into out, which
+ * has room for two; code is storage for the number. Trailers and trailers-only responses both
+ * end with these. Returns how many were written. */
+static size_t status_headers(const struct grpc_call *call, char code[12], nghttp2_nv *out)
+{
+    size_t n = 0;
+
+    snprintf(code, 12, "%d", (int)call->status);
+    out[n++] = (nghttp2_nv)NV("grpc-status", code);
+    if (call->status_msg && *call->status_msg)
+        out[n++] = (nghttp2_nv)NV("grpc-message", call->status_msg);
+    return n;
+}
+
 static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, size_t length,
                          uint32_t *flags, nghttp2_data_source *source, void *userdata)
 {
@@ -233,11 +247,8 @@ static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, s
     }
     if (call->out.len == 0 && call->finished) {
         char code[12];
-        snprintf(code, sizeof code, "%d", (int)call->status);
-        nghttp2_nv trailers[2] = {NV("grpc-status", code)};
-        size_t nt = 1;
-        if (call->status_msg && *call->status_msg)
-            trailers[nt++] = (nghttp2_nv)NV("grpc-message", call->status_msg);
+        nghttp2_nv trailers[2];
+        size_t nt = status_headers(call, code, trailers);
         if (nghttp2_submit_trailer(h2, stream_id, trailers, nt) != 0)
             return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -333,15 +344,11 @@ static void finish_v(struct grpc_call *call, enum grpc_status_code code, const c
     }
     /* Nothing was sent yet: a trailers-only response, one HEADERS frame with END_STREAM. */
     char code_s[12];
-    snprintf(code_s, sizeof code_s, "%d", (int)code);
     nghttp2_nv nva[4] = {
         NV(":status", "200"),
         NV("content-type", "application/grpc"),
-        NV("grpc-status", code_s),
     };
-    size_t n = 3;
-    if (call->status_msg && *call->status_msg)
-        nva[n++] = (nghttp2_nv)NV("grpc-message", call->status_msg);
+    size_t n = 2 + status_headers(call, code_s, nva + 2);
     call->response_started = true;
     nghttp2_submit_response(call->conn->h2, call->stream_id, nva, n, NULL);
     conn_mark_dirty(call->conn);
