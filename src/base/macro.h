@@ -4,6 +4,7 @@
 #pragma once
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -34,9 +35,16 @@ static inline void closep(int *fd)
     }
 }
 
+static inline void fclosep(FILE **f)
+{
+    if (*f)
+        fclose(*f);
+}
+
 #define _cleanup_(f)     __attribute__((cleanup(f)))
 #define _cleanup_free_   _cleanup_(freep)
 #define _cleanup_close_  _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
 
 /* Returns *p and sets it to NULL, so a _cleanup_ variable gives up ownership. */
 static inline void *take_ptr(void *p)

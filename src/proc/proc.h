@@ -1,11 +1,21 @@
-/* Process facts from /proc. Parsers are pure (buffer in, struct out) so they can be fuzzed and
- * tested on hostile input; readers open the file and call them. Issue 3 grows this module into
- * the full process core (spawn, reap, kill-tree). */
+/* The process core: /proc readers, the process table, spawning, reaping and kill-tree.
+ *
+ * Parsers are pure (buffer in, struct out) so they can be fuzzed and tested on hostile input;
+ * readers open the file and call them. Spawning is our own fork/exec (PTYs, sessions, cgroups,
+ * an exec-error pipe); the reaper owns SIGCHLD and waitpid(-1); kill-tree runs on timers and never
+ * blocks the loop. Nothing here logs above debug or knows which API asked. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <uv.h>
+
+/* ---- /proc parsers ------------------------------------------------------------------------ */
+
+#define PROC_COMM_MAX 64 /* the kernel's comm is 16 bytes; room for what a hostile file holds */
 
 struct proc_statm {
     uint64_t size;     /* total program size, pages */
@@ -15,7 +25,222 @@ struct proc_statm {
     uint64_t data;     /* data + stack pages */
 };
 
-/* Parses /proc/PID/statm. -EINVAL unless it holds at least five numbers. */
+/* /proc/PID/stat. comm may hold spaces and parentheses: it runs from the first '(' to the last
+ * ')'. Times are clock ticks; starttime counts from boot. */
+struct proc_stat {
+    pid_t pid;                 /* field 1 */
+    char comm[PROC_COMM_MAX];  /* field 2, without the parentheses, truncated to fit */
+    char state;                /* R, S, D, Z, T, t, X, I... */
+    pid_t ppid;                /* parent */
+    pid_t pgrp;                /* process group */
+    pid_t session;             /* session id */
+    int tty_nr;                /* controlling terminal, 0 if none */
+    pid_t tpgid;               /* foreground process group of that terminal, -1 if none */
+    uint64_t minflt, majflt;   /* page faults */
+    uint64_t utime, stime;     /* CPU time in user and kernel mode, ticks */
+    int64_t cutime, cstime;    /* waited-for children's CPU time, ticks */
+    int64_t priority, nice;    /* scheduling */
+    int64_t num_threads;       /* threads */
+    uint64_t starttime;        /* start, ticks after boot */
+    uint64_t vsize;            /* virtual memory, bytes */
+    int64_t rss;               /* resident set, pages */
+    int processor;             /* CPU last run on */
+};
+
+/* /proc/PID/status: the fields stat lacks. */
+struct proc_status {
+    char name[PROC_COMM_MAX]; /* Name, with the kernel's escapes left as they are */
+    char state;               /* State letter */
+    pid_t tgid, ppid;         /* Tgid, PPid */
+    uid_t ruid, euid;         /* Uid: real, effective */
+    gid_t rgid, egid;         /* Gid: real, effective */
+    uint64_t vm_rss_kb;       /* VmRSS (absent for kernel threads: 0) */
+    uint64_t vm_swap_kb;      /* VmSwap */
+    uint64_t rss_shmem_kb;    /* RssShmem + RssFile: resident shared */
+    uint64_t vm_data_kb;      /* VmData */
+    uint64_t vm_stk_kb;       /* VmStk */
+    uint32_t threads;         /* Threads */
+    uint64_t vol_ctxt;        /* voluntary_ctxt_switches */
+    uint64_t nonvol_ctxt;     /* nonvoluntary_ctxt_switches */
+};
+
+/* /proc/PID/io. */
+struct proc_io {
+    uint64_t rchar, wchar;            /* bytes through read/write-like calls */
+    uint64_t syscr, syscw;            /* read/write syscalls */
+    uint64_t read_bytes, write_bytes; /* bytes that reached the storage layer */
+    uint64_t cancelled_write_bytes;   /* written, then truncated away */
+};
+
+/* Each returns 0 or -EINVAL when the buffer is not the file it claims to be. */
 int proc_statm_parse(const char *buf, size_t len, struct proc_statm *ret);
+int proc_stat_parse(const char *buf, size_t len, struct proc_stat *ret);
+int proc_status_parse(const char *buf, size_t len, struct proc_status *ret);
+int proc_io_parse(const char *buf, size_t len, struct proc_io *ret);
+/* /proc/stat's "btime" line: boot time in seconds since the epoch. */
+int proc_btime_parse(const char *buf, size_t len, uint64_t *ret);
+/* NUL-separated argv into one string joined by spaces (trailing NULs dropped), truncated to
+ * fit out (always terminated). Returns the length written; 0 for an empty cmdline (a kernel
+ * thread or a zombie). */
+size_t proc_cmdline_join(const char *buf, size_t len, char *out, size_t out_size);
+
+/* Readers: 0, or -ENOENT/-ESRCH when the process is gone, -EACCES, -EINVAL... pid 0 is us. */
+int proc_read_stat(pid_t pid, struct proc_stat *ret);
+int proc_read_status(pid_t pid, struct proc_status *ret);
+int proc_read_io(pid_t pid, struct proc_io *ret);
+int proc_read_cmdline(pid_t pid, char *out, size_t out_size);
 /* Resident set size of pid (0: ourselves) in bytes. */
 int proc_rss_bytes(pid_t pid, uint64_t *ret_bytes);
+
+/* Start time (stat's starttime ticks) as milliseconds since the epoch. */
+uint64_t proc_ticks_to_epoch_ms(uint64_t starttime);
+/* Clock ticks per second (sysconf(_SC_CLK_TCK)). */
+unsigned proc_ticks_per_second(void);
+
+/* ---- the process table -------------------------------------------------------------------- */
+
+struct proc_entry {
+    pid_t pid;                /* process id */
+    pid_t ppid;               /* parent */
+    pid_t pgrp;               /* process group */
+    pid_t session;            /* session */
+    uint64_t starttime;       /* start, ticks after boot: with pid, the process's identity */
+    char state;               /* stat's state letter */
+    char comm[PROC_COMM_MAX]; /* short name */
+    int32_t parent;           /* index of the parent entry, -1 if not in the table */
+    int32_t first_child;      /* index of the first child (lowest pid), -1 if none */
+    int32_t next_sibling;     /* index of the next child of the same parent, -1 at the end */
+};
+
+/* A snapshot of every process, sorted by pid, with parent/child links. A child is linked to its
+ * parent only if it started no earlier than the parent: a pid reused after the real parent died
+ * is not mistaken for it. */
+struct proc_table {
+    struct proc_entry *v; /* entries sorted by pid */
+    size_t n;             /* number of entries */
+};
+
+/* Scans /proc (root: "/proc", or another directory holding <pid>/stat files, for tests). */
+int proc_table_read(struct proc_table *t, const char *root);
+void proc_table_done(struct proc_table *t);
+const struct proc_entry *proc_table_find(const struct proc_table *t, pid_t pid);
+/* Indices of the descendants of the entry at index root, deepest first (children before their
+ * parents), root excluded. The caller frees *ret. */
+int proc_table_descendants(const struct proc_table *t, size_t root, int32_t **ret, size_t *ret_n);
+
+/* ---- environment -------------------------------------------------------------------------- */
+
+enum proc_env_policy {
+    PROC_ENV_INHERIT,       /* droverd's own environment */
+    PROC_ENV_USER_BASELINE, /* a login-like baseline built from the user's passwd entry */
+    PROC_ENV_CLEAR,         /* nothing */
+};
+
+/* An environment being built: NAME=value strings, in insertion order, one per name. */
+struct proc_env {
+    char **v;   /* "NAME=value", NULL-terminated once v is non-NULL */
+    size_t n;   /* entries */
+    size_t cap; /* allocated slots, the terminator included */
+};
+
+/* Starts from a policy; base is the environment INHERIT copies and USER_BASELINE borrows LANG,
+ * TZ, TMPDIR, XDG_RUNTIME_DIR and LC_* from (normally environ). */
+int proc_env_init(struct proc_env *e, enum proc_env_policy policy, char *const *base);
+/* Sets name to value; an existing entry keeps its place and takes the new value (last wins). */
+int proc_env_set(struct proc_env *e, const char *name, const char *value);
+int proc_env_unset(struct proc_env *e, const char *name);
+const char *proc_env_get(const struct proc_env *e, const char *name);
+void proc_env_done(struct proc_env *e);
+
+/* ---- spawning ----------------------------------------------------------------------------- */
+
+enum proc_stdio {
+    PROC_STDIO_NULL,    /* /dev/null */
+    PROC_STDIO_PIPE,    /* a pipe; droverd keeps the other end */
+    PROC_STDIO_PTY,     /* the PTY slave (all three streams share it) */
+    PROC_STDIO_INHERIT, /* droverd's own */
+    PROC_STDIO_FD,      /* a file descriptor the caller supplies */
+};
+
+enum proc_group {
+    PROC_GROUP_SESSION, /* setsid(): a new session and process group (the default) */
+    PROC_GROUP_PGRP,    /* a new process group in droverd's session */
+    PROC_GROUP_NONE,    /* droverd's own group */
+};
+
+#define PROC_RLIMITS_MAX 8
+
+struct proc_spawn_opts {
+    char *const *argv;          /* program and arguments; argv[0] is looked up in PATH */
+    const char *cwd;            /* working directory, or NULL */
+    char *const *envp;          /* environment (proc_env.v); NULL: an empty one */
+    enum proc_stdio stdio[3];   /* stdin, stdout, stderr (PTY applies to all three) */
+    int fd[3];                  /* for PROC_STDIO_FD */
+    enum proc_group group;      /* session or process group */
+    uint16_t rows, cols;        /* PTY window size; 0 means 24x80 */
+    uid_t uid;                  /* with set_ids: the user to become */
+    gid_t gid;                  /* with set_ids: the group to become */
+    bool set_ids;               /* change identity (needs privilege) */
+    int umask;                  /* -1 keeps droverd's */
+    struct {
+        int resource;           /* RLIMIT_* */
+        struct rlimit lim;      /* soft and hard */
+    } rlimits[PROC_RLIMITS_MAX];
+    size_t n_rlimits;           /* entries used */
+    bool cgroup;                /* put the child in a cgroup of its own, if cgroups are writable */
+};
+
+struct proc_child;
+/* The child ended: status is the exit code, or -signal. The child is freed after this returns. */
+typedef void (*proc_exit_fn)(struct proc_child *c, int status, void *userdata);
+
+/* What a spawn gives back besides the child. */
+struct proc_spawn_io {
+    int fd[3];    /* droverd's ends of PIPE stdio (-1 otherwise); the PTY master is fd[0] */
+};
+
+struct proc_reaper;
+
+/* Forks and execs. On success the child is registered with the reaper and on_exit will run once
+ * it has been waited for. A program that cannot be executed is an error here (-ENOENT for a
+ * missing program, -EACCES, ...), never a child that exits 127. */
+int proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, proc_exit_fn on_exit,
+               void *userdata, struct proc_spawn_io *ret_io, struct proc_child **ret);
+
+pid_t proc_child_pid(const struct proc_child *c);
+uint64_t proc_child_starttime(const struct proc_child *c);
+/* Signals the child through its pidfd: never a stranger who got the pid after the child died.
+ * -ESRCH once it is gone. */
+int proc_child_signal(struct proc_child *c, int sig);
+/* Stops reporting to on_exit: the child runs on, and is reaped silently when it ends. */
+void proc_child_forget(struct proc_child *c);
+
+/* ---- reaping ------------------------------------------------------------------------------ */
+
+/* Makes droverd a child subreaper and reaps every child on SIGCHLD, owned or re-parented. */
+int proc_reaper_new(uv_loop_t *loop, struct proc_reaper **ret);
+/* Closes the signal handle; children still running are forgotten (they outlive droverd). */
+void proc_reaper_free(struct proc_reaper *r);
+/* Children spawned and alive. */
+size_t proc_reaper_count(const struct proc_reaper *r);
+/* The child with this pid, if droverd spawned it and it is alive. */
+struct proc_child *proc_reaper_find(struct proc_reaper *r, pid_t pid);
+/* Whether droverd runs spawned trees in cgroups, and which kind ("v2", "v1", or "none"). */
+const char *proc_reaper_cgroup_mode(const struct proc_reaper *r);
+
+/* ---- kill-tree ---------------------------------------------------------------------------- */
+
+struct proc_kill;
+/* Done: killed is how many distinct processes were signalled, survivors how many are still
+ * there (0 unless the timeout passed). */
+typedef void (*proc_kill_fn)(uint32_t killed, uint32_t survivors, void *userdata);
+
+/* SIGKILLs pid and every descendant (by ppid, with the start-time guard), deepest first, and
+ * again every few milliseconds until none is left or timeout_ms passes. If droverd spawned pid,
+ * the members of its cgroup (or, without cgroups, of its session) die too: orphans that escaped
+ * their parent included. A pid that is not running finishes at once with killed = 0. done runs
+ * from the loop, never inside this call. */
+int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_kill_fn done,
+                   void *userdata, struct proc_kill **ret);
+/* Stops a kill in progress without calling done (the requester went away). */
+void proc_kill_cancel(struct proc_kill *k);

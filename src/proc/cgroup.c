@@ -1,0 +1,231 @@
+/* Cgroups for process trees droverd spawns, so that kill-tree reaches a double-forked orphan
+ * that escaped its parent: it cannot leave its cgroup. Each spawned tree gets a group
+ * <own cgroup>/drover.<pid>/t<seq>; the child joins it before exec.
+ *
+ * The unified hierarchy (v2, pure or the hybrid "unified" mount) is preferred for cgroup.kill,
+ * which kills every member atomically. A v1 "pids" hierarchy works too: members are listed and
+ * killed one by one, again on each kill-tree tick until none is left. Without a writable
+ * hierarchy (an unprivileged user without delegation) the mode is NONE and kill-tree falls back
+ * to session membership. No controllers are enabled: we only need membership. */
+#include "proc/proc-internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+#define CGROUP_FS "/sys/fs/cgroup"
+
+/* Our own path in a hierarchy, from /proc/self/cgroup: "0::/path" for v2, or the line whose
+ * controller list holds want ("4:pids:/path") for v1. */
+static char *own_path(const char *want)
+{
+    _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+    char line[4096];
+
+    while (f && fgets(line, sizeof line, f)) {
+        char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        c2[1 + strcspn(c2 + 1, "\n")] = '\0';
+        bool match = want ? false : strcmp(line, "0") == 0 && c1[1] == '\0';
+        if (want) {
+            for (char *tok = strtok(c1 + 1, ","); tok; tok = strtok(NULL, ","))
+                if (strcmp(tok, want) == 0)
+                    match = true;
+        }
+        if (match)
+            return strdup(c2 + 1);
+    }
+    return NULL;
+}
+
+static bool exists(const char *dir, const char *file)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return access(p, F_OK) == 0;
+}
+
+static bool pid_alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Removes empty per-tree groups, and the base, of droverds that are gone. */
+static void sweep_stale(const char *parent)
+{
+    DIR *d = opendir(parent);
+    struct dirent *de;
+
+    while (d && (de = readdir(d))) {
+        int pid;
+        char path[1024];
+        if (sscanf(de->d_name, "drover.%d", &pid) != 1 || pid == getpid() || pid_alive(pid))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
+        DIR *sub = opendir(path);
+        struct dirent *se;
+        while (sub && (se = readdir(sub))) {
+            char p[1400];
+            if (se->d_name[0] != 't')
+                continue;
+            snprintf(p, sizeof p, "%s/%s", path, se->d_name);
+            (void)rmdir(p);
+        }
+        if (sub)
+            closedir(sub);
+        (void)rmdir(path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* Tries one hierarchy: mount point and our path in it. */
+static bool try_root(struct cgroup_root *cg, enum cgroup_mode mode, const char *mount,
+                     const char *own)
+{
+    char *parent = NULL;
+
+    if (!own || asprintf(&parent, "%s%s", mount, strcmp(own, "/") ? own : "") < 0)
+        return false;
+    sweep_stale(parent);
+    if (asprintf(&cg->base, "%s/drover.%d", parent, (int)getpid()) < 0) {
+        free(parent);
+        cg->base = NULL;
+        return false;
+    }
+    free(parent);
+    if (mkdir(cg->base, 0755) < 0 && errno != EEXIST) {
+        free(cg->base);
+        cg->base = NULL;
+        return false;
+    }
+    cg->mode = mode;
+    cg->has_kill = mode == CGROUP_V2 && exists(cg->base, "cgroup.kill");
+    return true;
+}
+
+void cgroup_root_init(struct cgroup_root *cg)
+{
+    *cg = (struct cgroup_root){.mode = CGROUP_NONE};
+    /* DROVER_CGROUP=v1|none narrows the choice: tests use it to run each way on one host. */
+    const char *want = getenv("DROVER_CGROUP");
+    if (want && strcmp(want, "none") == 0)
+        return;
+
+    _cleanup_free_ char *v2 = own_path(NULL);
+    bool v2_ok = !want || strcmp(want, "v1") != 0;
+    if (v2_ok && exists(CGROUP_FS, "cgroup.controllers") &&
+        try_root(cg, CGROUP_V2, CGROUP_FS, v2))
+        return;
+    if (v2_ok && exists(CGROUP_FS "/unified", "cgroup.controllers") &&
+        try_root(cg, CGROUP_V2, CGROUP_FS "/unified", v2))
+        return;
+    _cleanup_free_ char *v1 = own_path("pids");
+    if (exists(CGROUP_FS "/pids", "cgroup.procs"))
+        try_root(cg, CGROUP_V1, CGROUP_FS "/pids", v1);
+}
+
+void cgroup_root_done(struct cgroup_root *cg)
+{
+    if (cg->base)
+        (void)rmdir(cg->base);
+    free(cg->base);
+    *cg = (struct cgroup_root){0};
+}
+
+int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd)
+{
+    char *path, procs[1100];
+
+    if (cg->mode == CGROUP_NONE)
+        return -EOPNOTSUPP;
+    if (asprintf(&path, "%s/t%llu", cg->base, (unsigned long long)++cg->seq) < 0)
+        return -ENOMEM;
+    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+        int r = -errno;
+        free(path);
+        return r;
+    }
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
+    int fd = open(procs, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int r = -errno;
+        (void)rmdir(path);
+        free(path);
+        return r;
+    }
+    *ret_path = path;
+    *ret_procs_fd = fd;
+    return 0;
+}
+
+int cgroup_members(const char *path, pid_t **ret, size_t *ret_n)
+{
+    char p[1100];
+    size_t n = 0, cap = 16;
+    pid_t *v = malloc(cap * sizeof *v);
+    int pid;
+
+    snprintf(p, sizeof p, "%s/cgroup.procs", path);
+    _cleanup_fclose_ FILE *f = fopen(p, "re");
+    if (!v)
+        return -ENOMEM;
+    if (!f) {
+        int r = -errno;
+        free(v);
+        return r;
+    }
+    while (fscanf(f, "%d", &pid) == 1) {
+        if (n == cap) {
+            pid_t *nv = reallocarray(v, cap *= 2, sizeof *v);
+            if (!nv) {
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+        }
+        v[n++] = pid;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+int cgroup_kill(const struct cgroup_root *cg, const char *path)
+{
+    char p[1100];
+    pid_t *pids = NULL;
+    size_t n = 0;
+    int signalled = 0;
+
+    if (cg->has_kill) {
+        snprintf(p, sizeof p, "%s/cgroup.kill", path);
+        _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 && write(fd, "1", 1) == 1)
+            return 0;
+    }
+    int r = cgroup_members(path, &pids, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++)
+        if (kill(pids[i], SIGKILL) == 0)
+            signalled++;
+    free(pids);
+    return signalled;
+}
+
+int cgroup_remove(const char *path)
+{
+    return rmdir(path) < 0 ? -errno : 0;
+}

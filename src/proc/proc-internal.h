@@ -1,0 +1,69 @@
+/* What the files of src/proc share and nobody else sees: the child and reaper structs and the
+ * cgroup helpers. */
+#pragma once
+
+#include "proc/proc.h"
+
+enum cgroup_mode {
+    CGROUP_NONE, /* no writable hierarchy: session membership stands in */
+    CGROUP_V1,   /* a v1 hierarchy (pids): members are listed and killed one by one */
+    CGROUP_V2,   /* the unified hierarchy: cgroup.kill where the kernel has it */
+};
+
+struct cgroup_root {
+    enum cgroup_mode mode; /* what we use */
+    char *base;            /* directory our per-tree groups live in (…/drover.<pid>) */
+    bool has_kill;         /* v2 cgroup.kill exists */
+    uint64_t seq;          /* names per-tree groups */
+};
+
+/* Finds a writable hierarchy and creates our base directory in it; mode NONE otherwise. Also
+ * removes empty groups left by droverds that are gone. */
+void cgroup_root_init(struct cgroup_root *cg);
+/* Removes the base directory if it is empty. */
+void cgroup_root_done(struct cgroup_root *cg);
+/* Creates a group for one tree; returns its path and an open cgroup.procs fd (CLOEXEC). */
+int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd);
+/* Pids in the group (zombies included); the caller frees *ret. */
+int cgroup_members(const char *path, pid_t **ret, size_t *ret_n);
+/* SIGKILLs every member: cgroup.kill on v2, else one by one. Returns how many were signalled
+ * one by one (cgroup.kill does not say: 0). */
+int cgroup_kill(const struct cgroup_root *cg, const char *path);
+/* rmdir: -EBUSY while members remain. */
+int cgroup_remove(const char *path);
+
+struct proc_child {
+    struct proc_reaper *reaper; /* owner */
+    struct proc_child *next;    /* hash chain */
+    pid_t pid;                  /* the child */
+    int pidfd;                  /* signals go through it: a reused pid is never hit */
+    uint64_t starttime;         /* /proc start ticks, the pid's other half of identity */
+    pid_t session;              /* its session id if it got one of its own, else 0 */
+    int status;                 /* exit code or -signal, once reaped */
+    char *cgroup;               /* its tree's group, or NULL */
+    proc_exit_fn on_exit;       /* NULL once forgotten */
+    void *userdata;             /* for on_exit */
+};
+
+/* A group whose main process exited while others still ran in it (orphans). Removed when it
+ * empties: we notice on the SIGCHLD its last orphan's death brings us, being their subreaper. */
+struct lingering {
+    struct lingering *next; /* list */
+    char *path;             /* the group */
+};
+
+struct proc_reaper {
+    uv_loop_t *loop;             /* the loop */
+    uv_signal_t sigchld;         /* SIGCHLD as a loop event */
+    struct proc_child **buckets; /* children by pid */
+    size_t n_buckets;            /* a power of two */
+    size_t n;                    /* children in the table */
+    struct cgroup_root cg;       /* cgroups for spawned trees */
+    struct lingering *lingering; /* groups waiting to empty */
+};
+
+/* Records a group that could not be removed yet (takes path). */
+void reaper_linger(struct proc_reaper *r, char *path);
+/* Tries to remove the lingering groups. */
+void reaper_sweep(struct proc_reaper *r);
+int reaper_insert(struct proc_reaper *r, struct proc_child *c);

@@ -1,0 +1,341 @@
+/* Spawning: our own fork/exec, because we need what uv_spawn does not give (PTYs, sessions,
+ * cgroups, identity, rlimits) and an exec failure reported as an error, not as a child that
+ * exits 127.
+ *
+ * Everything that can fail ordinarily is done before the fork: the program is looked up in the
+ * child's PATH (a missing program is -ENOENT without forking), stdio is opened, the cgroup made.
+ * Signals are blocked around fork() so the child cannot run droverd's handlers (libuv's would
+ * write into the loop's signal pipe). The child then uses only async-signal-safe calls: default
+ * dispositions, an empty mask, session or group, cgroup, stdio, cwd, umask, rlimits, identity,
+ * execve. If a step fails it writes {step, errno} to a CLOEXEC pipe and _exits; the parent reads
+ * the pipe, which closes empty when execve succeeds. Every fd droverd opens is CLOEXEC, so the
+ * child inherits only its three stdio descriptors. */
+#include "proc/proc-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/close_range.h>
+#include <sys/ioctl.h>
+#include <sys/pidfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+#define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+
+enum step {
+    STEP_CGROUP = 1, /* joining the cgroup failed: retried without cgroups */
+    STEP_SETUP,      /* session, terminal, stdio, cwd, limits or identity */
+    STEP_EXEC,       /* execve */
+};
+
+struct child_error {
+    int step; /* enum step */
+    int err;  /* errno */
+};
+
+/* What the child needs, all prepared by the parent. */
+struct prep {
+    char path[4096];  /* the program, resolved */
+    int child_fd[3];  /* the fds to become 0, 1 and 2 (-1: leave droverd's) */
+    int parent_fd[3]; /* droverd's ends */
+    int pty_slave;    /* with a PTY: the slave, to become the controlling terminal */
+    int cgroup_fd;    /* cgroup.procs of the tree's group, or -1 */
+    int err_pipe[2];  /* exec-error pipe */
+};
+
+static bool executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* Looks argv0 up in PATH the way execvp would, in the parent. */
+static int resolve(const char *argv0, char *const *envp, char *out, size_t size)
+{
+    const char *path = DEFAULT_PATH;
+    int r = -ENOENT;
+
+    if (!argv0 || !*argv0)
+        return -EINVAL;
+    if (strchr(argv0, '/')) {
+        if ((size_t)snprintf(out, size, "%s", argv0) >= size)
+            return -ENAMETOOLONG;
+        return 0; /* execve reports what is wrong with it */
+    }
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], "PATH=", 5) == 0)
+            path = envp[i] + 5;
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        int k = n ? snprintf(out, size, "%.*s/%s", (int)n, path, argv0)
+                  : snprintf(out, size, "./%s", argv0);
+        if (k > 0 && (size_t)k < size) {
+            if (executable(out))
+                return 0;
+            if (access(out, F_OK) == 0)
+                r = -EACCES; /* exists but cannot run: remember, keep looking */
+        }
+        path += n + (path[n] == ':');
+    }
+    return r;
+}
+
+static int open_pty(const struct proc_spawn_opts *o, struct prep *p)
+{
+    char name[128];
+    struct winsize ws = {.ws_row = o->rows ? o->rows : 24, .ws_col = o->cols ? o->cols : 80};
+    int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    if (master < 0)
+        return -errno;
+    if (grantpt(master) < 0 || unlockpt(master) < 0 || ptsname_r(master, name, sizeof name)) {
+        int r = -errno;
+        close(master);
+        return r;
+    }
+    (void)ioctl(master, TIOCSWINSZ, &ws);
+    p->pty_slave = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (p->pty_slave < 0) {
+        int r = -errno;
+        close(master);
+        return r;
+    }
+    p->parent_fd[0] = master;
+    for (int i = 0; i < 3; i++)
+        p->child_fd[i] = p->pty_slave;
+    return 0;
+}
+
+static int open_stdio(const struct proc_spawn_opts *o, struct prep *p)
+{
+    if (o->stdio[0] == PROC_STDIO_PTY || o->stdio[1] == PROC_STDIO_PTY ||
+        o->stdio[2] == PROC_STDIO_PTY)
+        return open_pty(o, p);
+    for (int i = 0; i < 3; i++) {
+        int fds[2];
+        switch (o->stdio[i]) {
+        case PROC_STDIO_NULL:
+            p->child_fd[i] = open("/dev/null", (i ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+            if (p->child_fd[i] < 0)
+                return -errno;
+            break;
+        case PROC_STDIO_PIPE:
+            if (pipe2(fds, O_CLOEXEC) < 0)
+                return -errno;
+            p->child_fd[i] = fds[i ? 1 : 0];
+            p->parent_fd[i] = fds[i ? 0 : 1];
+            break;
+        case PROC_STDIO_FD:
+            p->child_fd[i] = fcntl(o->fd[i], F_DUPFD_CLOEXEC, 3);
+            if (p->child_fd[i] < 0)
+                return -errno;
+            break;
+        case PROC_STDIO_INHERIT:
+            break;
+        default:
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void prep_done(struct prep *p, bool keep_parent_fds)
+{
+    for (int i = 0; i < 3; i++) {
+        if (p->child_fd[i] != p->pty_slave)
+            close_fd(&p->child_fd[i]);
+        if (!keep_parent_fds)
+            close_fd(&p->parent_fd[i]);
+    }
+    close_fd(&p->pty_slave);
+    close_fd(&p->cgroup_fd);
+    close_fd(&p->err_pipe[0]);
+    close_fd(&p->err_pipe[1]);
+}
+
+static _Noreturn void child_fail(const struct prep *p, int step)
+{
+    struct child_error e = {step, errno};
+    ssize_t _unused_ n = write(p->err_pipe[1], &e, sizeof e);
+    _exit(127);
+}
+
+/* In the child: only async-signal-safe calls from here to execve. */
+static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    sigset_t empty;
+    int fd[3];
+
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &dfl, NULL);
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+
+    if ((o->group == PROC_GROUP_SESSION || p->pty_slave >= 0) && setsid() < 0)
+        child_fail(p, STEP_SETUP);
+    if (o->group == PROC_GROUP_PGRP && p->pty_slave < 0 && setpgid(0, 0) < 0)
+        child_fail(p, STEP_SETUP);
+    if (p->cgroup_fd >= 0 && write(p->cgroup_fd, "0", 1) != 1)
+        child_fail(p, STEP_CGROUP);
+    if (p->pty_slave >= 0 && ioctl(p->pty_slave, TIOCSCTTY, 0) < 0)
+        child_fail(p, STEP_SETUP);
+
+    /* Move sources out of 0..2 first, so that a dup2 cannot overwrite one still needed. */
+    for (int i = 0; i < 3; i++) {
+        fd[i] = p->child_fd[i];
+        if (fd[i] >= 0 && fd[i] < 3 && (fd[i] = fcntl(fd[i], F_DUPFD_CLOEXEC, 3)) < 0)
+            child_fail(p, STEP_SETUP);
+    }
+    for (int i = 0; i < 3; i++)
+        if (fd[i] >= 0 && dup2(fd[i], i) < 0)
+            child_fail(p, STEP_SETUP);
+
+    /* Whatever a library opened without O_CLOEXEC does not reach the program either. */
+    (void)close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+    if (o->cwd && *o->cwd && chdir(o->cwd) < 0)
+        child_fail(p, STEP_SETUP);
+    if (o->umask >= 0)
+        umask((mode_t)o->umask);
+    for (size_t i = 0; i < o->n_rlimits; i++)
+        if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].lim) < 0)
+            child_fail(p, STEP_SETUP);
+    if (o->set_ids) {
+        if (setgroups(1, &o->gid) < 0 || setgid(o->gid) < 0 || setuid(o->uid) < 0)
+            child_fail(p, STEP_SETUP);
+    }
+    static char *const no_env[] = {NULL};
+    execve(p->path, o->argv, o->envp ? o->envp : no_env);
+    child_fail(p, STEP_EXEC);
+}
+
+/* Forks; returns the pid, or -errno with the child's report. */
+static pid_t fork_exec(const struct proc_spawn_opts *o, struct prep *p, struct child_error *ce)
+{
+    sigset_t all, old;
+    pid_t pid;
+    ssize_t n;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child(o, p);
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0)
+        return -fork_errno;
+
+    close_fd(&p->err_pipe[1]);
+    do
+        n = read(p->err_pipe[0], ce, sizeof *ce);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof *ce) {
+        /* It exits at once; wait here so the reaper never sees a child it does not know. */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return -(ce->err ? ce->err : EIO);
+    }
+    return pid;
+}
+
+static int prep_init(struct proc_reaper *r, const struct proc_spawn_opts *o, struct prep *p,
+                     char **ret_cgroup)
+{
+    int e;
+
+    *p = (struct prep){.child_fd = {-1, -1, -1}, .parent_fd = {-1, -1, -1}, .pty_slave = -1,
+                       .cgroup_fd = -1, .err_pipe = {-1, -1}};
+    if (!o->argv || !o->argv[0])
+        return -EINVAL;
+    e = resolve(o->argv[0], o->envp, p->path, sizeof p->path);
+    if (e < 0)
+        return e;
+    if ((e = open_stdio(o, p)) < 0)
+        return e;
+    if (pipe2(p->err_pipe, O_CLOEXEC) < 0)
+        return -errno;
+    if (o->cgroup && r->cg.mode != CGROUP_NONE && cgroup_create(&r->cg, ret_cgroup, &p->cgroup_fd) < 0)
+        *ret_cgroup = NULL; /* a tree without a group is still a tree: sessions stand in */
+    return 0;
+}
+
+static int spawn_once(struct proc_reaper *r, const struct proc_spawn_opts *o, bool *retry,
+                      struct proc_spawn_io *ret_io, struct proc_child **ret)
+{
+    struct prep p;
+    struct child_error ce = {0};
+    _cleanup_free_ char *cg = NULL;
+    struct proc_child *c;
+    pid_t pid;
+    int e;
+
+    e = prep_init(r, o, &p, &cg);
+    if (e >= 0)
+        e = pid = fork_exec(o, &p, &ce);
+    if (e < 0) {
+        if (ce.step == STEP_CGROUP) {
+            /* The kernel refuses to move processes here: stop using cgroups for good. */
+            cgroup_root_done(&r->cg);
+            *retry = true;
+        }
+        if (cg)
+            (void)cgroup_remove(cg);
+        prep_done(&p, false);
+        return e;
+    }
+    c = calloc(1, sizeof *c);
+    if (!c) {
+        /* The child runs; without a record it is reaped silently as an orphan would be. */
+        prep_done(&p, false);
+        return -ENOMEM;
+    }
+    struct proc_stat st;
+    *c = (struct proc_child){
+        .reaper = r, .pid = pid, .pidfd = pidfd_open(pid, 0),
+        .starttime = proc_read_stat(pid, &st) == 0 ? st.starttime : 0,
+        .session = o->group == PROC_GROUP_SESSION || p.pty_slave >= 0 ? pid : 0,
+        .cgroup = TAKE_PTR(cg),
+    };
+    reaper_insert(r, c);
+    if (ret_io)
+        memcpy(ret_io->fd, p.parent_fd, sizeof ret_io->fd);
+    prep_done(&p, ret_io != NULL);
+    *ret = c;
+    return 0;
+}
+
+int proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, proc_exit_fn on_exit,
+               void *userdata, struct proc_spawn_io *ret_io, struct proc_child **ret)
+{
+    struct proc_child *c = NULL;
+    bool retry = false;
+    int e = spawn_once(r, o, &retry, ret_io, &c);
+
+    if (e < 0 && retry)
+        e = spawn_once(r, o, &retry, ret_io, &c);
+    if (e < 0)
+        return e;
+    c->on_exit = on_exit;
+    c->userdata = userdata;
+    if (ret)
+        *ret = c;
+    return 0;
+}
