@@ -14,6 +14,8 @@
 #include "drover/v1/admin.pb-c.h"
 #include "grpc/grpc.h"
 #include "proc/proc.h"
+#include "store/store.h"
+#include "track/track.h"
 
 #define MAX_PAYLOAD (1u << 20)
 
@@ -164,6 +166,10 @@ static void status(struct grpc_call *call, const ProtobufCMessage *msg)
     resp.active_calls = st.active_calls;
     resp.calls_total = st.calls_total;
     resp.rss_bytes = rss;
+    resp.tracked_process_count = host->track ? (uint32_t)track_count(host->track) : 0;
+    resp.db_path = (char *)(host->store ? store_path(host->store) : "");
+    resp.rp_socket_path = (char *)(host->rp_socket_path ? host->rp_socket_path : "");
+    resp.emergency_reserve = (char *)(host->store ? store_reserve_state(host->store) : "");
     grpc_call_reply(call, &resp.base);
 }
 

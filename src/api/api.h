@@ -7,6 +7,9 @@
 #include <stdint.h>
 
 struct grpc_server;
+struct proc_reaper;
+struct store;
+struct track;
 
 struct api_host {
     struct uv_loop_s *loop;    /* the daemon's loop, for timers */
@@ -17,6 +20,13 @@ struct api_host {
     uint64_t started_real_ns;  /* wall clock at start */
     uint64_t started_mono_ns;  /* monotonic clock at start */
     struct grpc_server *grpc;  /* for connection and call counters */
+    struct store *store;       /* the database */
+    struct track *track;       /* tracked processes */
+    struct proc_reaper *reaper; /* spawning, reaping, kill-tree */
+    const char *rp_socket_path; /* the running-process door, or NULL when it is off */
+    const char *scope;         /* running-process scope name, or NULL: "global" */
+    const char *scope_cwd;     /* droverd's working directory at start */
+    uint32_t rp_connections;   /* open running-process connections */
     /* Begins a graceful shutdown; returns at once. */
     void (*shutdown)(struct api_host *host, const char *why);
 };
@@ -35,6 +45,23 @@ void api_health_shutdown(struct health *h);
 void api_health_free(struct health *h);
 
 struct reflection;
+struct rp_server;
+
+/* drover.v1.Processes: running-process's operations over gRPC. */
+int api_processes_register(struct grpc_server *s, struct api_host *host);
+
+/* The running-process door: 4-byte big-endian framed DaemonRequest/DaemonResponse on a unix
+ * socket (created with mode 0600 in a directory that must be exactly 0700 and ours). */
+struct rp_limits {
+    uint32_t max_connections; /* further connections are closed at accept */
+    uint32_t idle_timeout_ms; /* a connection waiting this long for a request is closed */
+};
+int api_rp_listen(struct api_host *host, const char *path, const struct rp_limits *lim,
+                  struct rp_server **ret);
+/* Stops accepting (the socket file goes), lets requests in flight answer, closes connections
+ * once their replies are written, then runs done. */
+void api_rp_shutdown(struct rp_server *s, void (*done)(void *userdata), void *userdata);
+void api_rp_free(struct rp_server *s);
 
 /* grpc.reflection.v1 and v1alpha ServerReflection, answering from the descriptor set embedded at
  * build time. */

@@ -49,6 +49,28 @@ char *paths_default_state_dir(void)
     return asprintf(&s, "%s/.local/state/drover", strcmp(home(), "/") ? home() : "") < 0 ? NULL : s;
 }
 
+char *paths_rp_socket(const char *scope)
+{
+    const char *run = xdg("XDG_RUNTIME_DIR");
+    const char *dash = scope && *scope ? "-" : "", *sc = scope && *scope ? scope : "";
+    char *s;
+    int r = run ? asprintf(&s, "%s/running-process/daemon%s%s.sock", run, dash, sc)
+                : asprintf(&s, "/tmp/running-process-%u/daemon%s%s.sock", (unsigned)getuid(), dash,
+                           sc);
+    return r < 0 ? NULL : s;
+}
+
+char *paths_rp_db(const char *scope)
+{
+    const char *state = xdg("XDG_STATE_HOME");
+    const char *dash = scope && *scope ? "-" : "", *sc = scope && *scope ? scope : "";
+    char *s;
+    int r = state ? asprintf(&s, "%s/running-process/tracked-pids%s%s.sqlite3", state, dash, sc)
+                  : asprintf(&s, "%s/.local/state/running-process/tracked-pids%s%s.sqlite3",
+                             strcmp(home(), "/") ? home() : "", dash, sc);
+    return r < 0 ? NULL : s;
+}
+
 char *paths_default_config(void)
 {
     const char *conf = xdg("XDG_CONFIG_HOME");

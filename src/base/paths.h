@@ -6,6 +6,12 @@
 char *paths_default_socket(void);      /* $XDG_RUNTIME_DIR/drover/drover.sock */
 char *paths_default_state_dir(void);   /* $XDG_STATE_HOME/drover */
 char *paths_default_config(void);      /* $XDG_CONFIG_HOME/drover/drover.yaml */
+/* running-process's own locations, for compatibility: the socket in
+ * $XDG_RUNTIME_DIR/running-process/ (else /tmp/running-process-$UID/), daemon.sock or
+ * daemon-SCOPE.sock; the database in $XDG_STATE_HOME/running-process/ (else
+ * ~/.local/state/running-process/), tracked-pids.sqlite3 or tracked-pids-SCOPE.sqlite3. */
+char *paths_rp_socket(const char *scope);
+char *paths_rp_db(const char *scope);
 /* mkdir -p with mode for every directory it creates; an existing last component keeps its mode
  * unless exact_mode is set, in which case it is chmod'ed to mode (only if we own it). */
 int paths_mkdir_p(const char *path, unsigned mode, int exact_mode);

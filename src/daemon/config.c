@@ -33,6 +33,17 @@ static const struct config_option options[] = {
         "bytes of one gRPC message"),
     OPT("shutdown_timeout_ms", CONFIG_UINT, shutdown_timeout_ms, 0, 3600000,
         "graceful shutdown bound"),
+    OPT("db_path", CONFIG_PATH, db_path, 0, 0, "SQLite database (default: STATE_DIR/drover.sqlite3)"),
+    OPT("emergency_reserve_bytes", CONFIG_UINT, emergency_reserve_bytes, 0, 1u << 30,
+        "disk space held back beside the database for a full disk"),
+    OPT("zombie_pass_interval_ms", CONFIG_UINT, zombie_pass_interval_ms, 0, 86400000,
+        "tracked-process zombie pass period (0: never)"),
+    OPT("rp_socket", CONFIG_PATH, rp_socket, 0, 0,
+        "running-process socket ('default': upstream's path; empty: off)"),
+    OPT("rp_max_connections", CONFIG_UINT, rp_max_connections, 1, 1000000,
+        "running-process connections at once"),
+    OPT("rp_idle_timeout_ms", CONFIG_UINT, rp_idle_timeout_ms, 0, 86400000,
+        "close a running-process connection idle this long (0: never)"),
 };
 
 const struct config_option *config_option_at(size_t i)
@@ -103,8 +114,9 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
     case CONFIG_PATH: {
         char **p = field;
         char *v = NULL;
-        /* An empty path means "the default", filled in by config_finish. */
-        if (*value && !(v = resolve_path(value, dir)))
+        /* An empty path means "the default", filled in by config_finish; so does the word
+         * "default" where the default is not to have the thing at all (rp_socket). */
+        if (*value && !(v = strcmp(value, "default") ? resolve_path(value, dir) : strdup(value)))
             return -ENOMEM;
         free(*p);
         *p = v;
@@ -313,6 +325,21 @@ int config_finish(struct config *c)
         return -ENOMEM;
     if (!c->state_dir && !(c->state_dir = paths_default_state_dir()))
         return -ENOMEM;
+    if (c->socket_path && !strcmp(c->socket_path, "default")) {
+        free(c->socket_path);
+        if (!(c->socket_path = paths_default_socket()))
+            return -ENOMEM;
+    }
+    if (c->rp_socket && !strcmp(c->rp_socket, "default")) {
+        free(c->rp_socket);
+        if (!(c->rp_socket = paths_rp_socket(c->scope)))
+            return -ENOMEM;
+    }
+    if ((!c->db_path || !strcmp(c->db_path, "default")) &&
+        asprintf(&c->db_path, "%s/drover.sqlite3", c->state_dir) < 0) {
+        c->db_path = NULL;
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -321,6 +348,9 @@ void config_done(struct config *c)
     free(c->config_path);
     free(c->socket_path);
     free(c->state_dir);
+    free(c->db_path);
+    free(c->rp_socket);
+    free(c->scope);
     *c = (struct config){0};
 }
 

@@ -18,6 +18,13 @@ struct config {
     uint32_t max_header_list_size;   /* gRPC door: request header bytes */
     uint32_t max_message_size;       /* gRPC door: bytes per message */
     uint32_t shutdown_timeout_ms;    /* graceful shutdown bound */
+    char *db_path;                   /* SQLite database */
+    uint32_t emergency_reserve_bytes; /* reserve file beside the database */
+    uint32_t zombie_pass_interval_ms; /* tracked-process zombie pass */
+    char *rp_socket;                 /* running-process door, or NULL: off */
+    uint32_t rp_max_connections;     /* running-process door: open connections */
+    uint32_t rp_idle_timeout_ms;     /* running-process door: idle close */
+    char *scope;                     /* running-process scope (compatibility mode), or NULL */
 };
 
 enum config_type {

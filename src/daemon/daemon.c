@@ -28,6 +28,9 @@
 #include "base/time-util.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
+#include "proc/proc.h"
+#include "store/store.h"
+#include "track/track.h"
 
 struct daemon {
     uv_loop_t loop;                  /* the one loop */
@@ -39,6 +42,12 @@ struct daemon {
     struct net_listener *listener;   /* gRPC unix socket */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
+    struct proc_reaper *reaper;      /* children and kill-trees */
+    struct store *store;             /* the database */
+    struct track *track;             /* tracked processes */
+    struct rp_server *rp;            /* the running-process door, or NULL */
+    unsigned doors_open;             /* doors still shutting down */
+    char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
     uv_signal_t sig_term;            /* graceful stop */
     uv_signal_t sig_int;             /* graceful stop */
     uv_signal_t sig_hup;             /* reload the configuration */
@@ -80,11 +89,26 @@ static void on_guard(uv_timer_t *t)
     uv_stop(t->loop);
 }
 
-static void on_grpc_done(void *userdata)
+/* The core goes once no door can reach it: kill-trees still running end now, children that
+ * still run are forgotten (they outlive us), the database is closed. */
+static void core_free(struct daemon *d)
+{
+    proc_reaper_free(d->reaper);
+    d->reaper = NULL;
+    track_free(d->track);
+    d->track = NULL;
+    store_close(d->store);
+    d->store = NULL;
+}
+
+static void on_door_done(void *userdata)
 {
     struct daemon *d = userdata;
 
+    if (--d->doors_open > 0)
+        return;
     log_info("all connections closed");
+    core_free(d);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
@@ -104,7 +128,10 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     net_listener_close(d->listener);
     d->listener = NULL;
     api_health_shutdown(d->health);
-    grpc_server_shutdown(d->grpc, on_grpc_done, d);
+    d->doors_open = 1 + (d->rp != NULL);
+    if (d->rp)
+        api_rp_shutdown(d->rp, on_door_done, d);
+    grpc_server_shutdown(d->grpc, on_door_done, d);
 }
 
 static void host_shutdown(struct api_host *host, const char *why)
@@ -188,8 +215,11 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .started_mono_ns = now_ns(CLOCK_MONOTONIC),
         .grpc = d->grpc,
         .shutdown = host_shutdown,
+        .scope = d->cfg.scope,
+        .scope_cwd = getcwd(d->cwd, sizeof d->cwd) ? d->cwd : "",
     };
     if (!d->health || !d->reflection || api_admin_register(d->grpc, &d->host) < 0 ||
+        api_processes_register(d->grpc, &d->host) < 0 ||
         api_health_register(d->grpc, d->health) < 0 ||
         api_reflection_register(d->grpc, d->reflection) < 0) {
         daemon_free(d);
@@ -219,6 +249,44 @@ static int take_lock(struct daemon *d)
     return r;
 }
 
+/* The database, the registry and the reaper. */
+static int start_core(struct daemon *d)
+{
+    _cleanup_free_ char *db_dir = strdup(d->cfg.db_path);
+    int r;
+
+    if (!db_dir)
+        return -ENOMEM;
+    char *slash = strrchr(db_dir, '/');
+    if (slash && slash != db_dir) {
+        *slash = '\0';
+        r = paths_mkdir_p(db_dir, 0700, false);
+        if (r < 0)
+            return log_error_errno(r, "cannot create the database directory '%s'", db_dir);
+    }
+    r = store_open(d->cfg.db_path, d->cfg.emergency_reserve_bytes, &d->store);
+    if (r == -EPROTO)
+        return log_error_errno(r, "'%s' was written by a newer droverd (schema above %d)",
+                               d->cfg.db_path, store_schema_version());
+    if (r < 0)
+        return log_error_errno(r, "cannot open the database '%s'", d->cfg.db_path);
+    if (strcmp(store_reserve_state(d->store), "degraded") == 0)
+        log_warning("could not set aside %u bytes of emergency reserve beside '%s'",
+                    d->cfg.emergency_reserve_bytes, d->cfg.db_path);
+    r = track_new(&d->loop, d->store, d->cfg.zombie_pass_interval_ms, &d->track);
+    if (r < 0)
+        return log_error_errno(r, "cannot load the tracked processes from '%s'", d->cfg.db_path);
+    r = proc_reaper_new(&d->loop, &d->reaper);
+    if (r < 0)
+        return log_error_errno(r, "cannot become a child subreaper");
+    log_info("%zu tracked processes; spawned trees are contained with cgroups: %s",
+             track_count(d->track), proc_reaper_cgroup_mode(d->reaper));
+    d->host.store = d->store;
+    d->host.track = d->track;
+    d->host.reaper = d->reaper;
+    return 0;
+}
+
 int daemon_start(struct daemon *d)
 {
     _cleanup_free_ char *sock_dir = strdup(d->cfg.socket_path);
@@ -240,6 +308,9 @@ int daemon_start(struct daemon *d)
     r = take_lock(d);
     if (r < 0)
         return r;
+    r = start_core(d);
+    if (r < 0)
+        return r;
     r = net_listen_unix(&d->loop, d->cfg.socket_path, 0600, on_accept, d, &d->listener);
     if (r == -EADDRINUSE)
         return log_error_errno(r, "another droverd already answers on '%s'", d->cfg.socket_path);
@@ -259,9 +330,19 @@ int daemon_start(struct daemon *d)
     /* A peer that hangs up must not kill us mid-write. */
     signal(SIGPIPE, SIG_IGN);
 
+    if (d->cfg.rp_socket) {
+        struct rp_limits lim = {d->cfg.rp_max_connections, d->cfg.rp_idle_timeout_ms};
+        r = api_rp_listen(&d->host, d->cfg.rp_socket, &lim, &d->rp);
+        if (r < 0)
+            return r;
+        d->host.rp_socket_path = d->cfg.rp_socket;
+    }
+
     log_notice("droverd %s ready on '%s' (pid %d, state in '%s', config %s)", DROVER_VERSION,
                d->cfg.socket_path, (int)getpid(), d->cfg.state_dir,
                d->cfg.config_path ? d->cfg.config_path : "built-in");
+    if (d->rp)
+        log_notice("running-process door on '%s'", d->cfg.rp_socket);
     notify("READY=1");
     return 0;
 }
@@ -284,7 +365,9 @@ void daemon_free(struct daemon *d)
     if (!d)
         return;
     net_listener_close(d->listener);
+    api_rp_free(d->rp);
     grpc_server_free(d->grpc);
+    core_free(d);
     api_health_free(d->health);
     api_reflection_free(d->reflection);
     /* Handles of connections that were still closing: close and let libuv finish with them. */

@@ -36,6 +36,8 @@ enum grpc_status_code {
 const char *grpc_status_name(int code);
 /* The one mapping from -errno to a gRPC status; faces use it for every failed operation. */
 enum grpc_status_code grpc_status_from_errno(int r);
+/* The running-process StatusCode for -errno r, from the same table (0 for r >= 0). */
+int rp_status_from_errno(int r);
 
 /* Appends the 5-byte prefix and the message (already serialized) to out. */
 int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size_t len);

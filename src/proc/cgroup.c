@@ -34,10 +34,9 @@ static char *own_path(const char *want)
         char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
             continue;
-        *c2 = '\0';
-        line[strcspn(line, "\n")] = '\0';
+        *c1 = *c2 = '\0';
         c2[1 + strcspn(c2 + 1, "\n")] = '\0';
-        bool match = want ? false : strcmp(line, "0") == 0 && c1[1] == '\0';
+        bool match = !want && strcmp(line, "0") == 0 && c1[1] == '\0';
         if (want) {
             for (char *tok = strtok(c1 + 1, ","); tok; tok = strtok(NULL, ","))
                 if (strcmp(tok, want) == 0)

@@ -32,6 +32,7 @@ struct target {
 
 struct proc_kill {
     uv_timer_t timer;          /* the re-check tick; the struct is freed in its close callback */
+    struct proc_kill *next, **pprev; /* in the reaper's list while running */
     struct proc_reaper *r;     /* for owned children and cgroups */
     struct target *t;          /* targets */
     size_t n, cap;             /* targets used and allocated */
@@ -151,6 +152,9 @@ static void kill_closed(uv_handle_t *h)
 static void finish(struct proc_kill *k, size_t survivors)
 {
     uv_timer_stop(&k->timer);
+    if (k->next)
+        k->next->pprev = k->pprev;
+    *k->pprev = k->next;
     if (k->done)
         k->done(k->killed, (uint32_t)survivors, k->userdata);
     reaper_sweep(k->r);
@@ -211,6 +215,11 @@ int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_k
     }
     uv_timer_init(r->loop, &k->timer);
     k->timer.data = k;
+    k->next = r->kills;
+    k->pprev = &r->kills;
+    if (r->kills)
+        r->kills->pprev = &k->next;
+    r->kills = k;
     /* The first round runs now, so a tree dies at once; done always comes from the loop. */
     size_t left = round_once(k);
     uv_timer_start(&k->timer, on_tick, left ? TICK_MS : 0, TICK_MS);
@@ -219,8 +228,10 @@ int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_k
     return 0;
 }
 
-void proc_kill_cancel(struct proc_kill *k)
+void kill_finish_now(struct proc_kill *k)
 {
-    k->done = NULL;
-    k->userdata = NULL;
+    size_t left = 0;
+    for (size_t i = 0; i < k->n; i++)
+        left += !k->t[i].gone;
+    finish(k, left);
 }

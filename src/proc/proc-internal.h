@@ -60,7 +60,11 @@ struct proc_reaper {
     size_t n;                    /* children in the table */
     struct cgroup_root cg;       /* cgroups for spawned trees */
     struct lingering *lingering; /* groups waiting to empty */
+    struct proc_kill *kills;     /* kill-trees in progress, finished early by proc_reaper_free */
 };
+
+/* Ends a kill-tree now, reporting what it achieved (proc_reaper_free). */
+void kill_finish_now(struct proc_kill *k);
 
 /* Records a group that could not be removed yet (takes path). */
 void reaper_linger(struct proc_reaper *r, char *path);

@@ -239,8 +239,6 @@ typedef void (*proc_kill_fn)(uint32_t killed, uint32_t survivors, void *userdata
  * again every few milliseconds until none is left or timeout_ms passes. If droverd spawned pid,
  * the members of its cgroup (or, without cgroups, of its session) die too: orphans that escaped
  * their parent included. A pid that is not running finishes at once with killed = 0. done runs
- * from the loop, never inside this call. */
+ * from the loop, never inside this call, exactly once (proc_reaper_free ends kills early). */
 int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_kill_fn done,
                    void *userdata, struct proc_kill **ret);
-/* Stops a kill in progress without calling done (the requester went away). */
-void proc_kill_cancel(struct proc_kill *k);

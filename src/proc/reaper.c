@@ -208,6 +208,8 @@ void proc_reaper_free(struct proc_reaper *r)
 {
     if (!r)
         return;
+    while (r->kills)
+        kill_finish_now(r->kills);
     for (size_t i = 0; i < r->n_buckets; i++)
         for (struct proc_child *c = r->buckets[i], *next; c; c = next) {
             next = c->next;

@@ -224,6 +224,13 @@ START_TEST(status_mapping)
     ck_assert_int_eq(grpc_status_from_errno(-EINVAL), GRPC_INVALID_ARGUMENT);
     ck_assert_int_eq(grpc_status_from_errno(-EMSGSIZE), GRPC_RESOURCE_EXHAUSTED);
     ck_assert_int_eq(grpc_status_from_errno(-EIO), GRPC_INTERNAL);
+    /* running-process StatusCode from the same table. */
+    ck_assert_int_eq(rp_status_from_errno(0), 0);
+    ck_assert_int_eq(rp_status_from_errno(-EINVAL), 3);
+    ck_assert_int_eq(rp_status_from_errno(-ENOENT), 4);
+    ck_assert_int_eq(rp_status_from_errno(-EOPNOTSUPP), 9);
+    ck_assert_int_eq(rp_status_from_errno(-EALREADY), 10);
+    ck_assert_int_eq(rp_status_from_errno(-EIO), 5);
     ck_assert_str_eq(grpc_status_name(GRPC_DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED");
     ck_assert_str_eq(grpc_status_name(99), "UNKNOWN");
 }
