@@ -356,8 +356,7 @@ int daemon_run(struct daemon *d)
 static void close_any(uv_handle_t *h, void *arg)
 {
     (void)arg;
-    if (!uv_is_closing(h))
-        uv_close(h, NULL);
+    net_handle_close(h);
 }
 
 void daemon_free(struct daemon *d)

@@ -50,5 +50,8 @@ void net_conn_resume(struct net_conn *c);
  * with the handle. Queued output is dropped unless flush is set, in which case the close waits
  * for it (and the peer may still hold it up, so callers bound that with a timer). */
 void net_conn_close(struct net_conn *c, bool flush);
+/* Closes any handle of a loop being torn down (for uv_walk): a connection still flushing is
+ * closed with the callback that frees it; other handles are just closed. */
+void net_handle_close(uv_handle_t *h);
 /* The peer's credentials (SO_PEERCRED), read at accept. */
 const struct ucred *net_conn_peer(const struct net_conn *c);

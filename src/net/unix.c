@@ -41,7 +41,10 @@ struct net_conn {
     bool reading;                          /* uv_read_start is in effect */
     bool paused;                           /* the owner asked us not to read */
     bool closing;                          /* net_conn_close was called */
+    uint32_t magic;                        /* NET_CONN_MAGIC: net_handle_close knows us */
 };
+
+#define NET_CONN_MAGIC 0x6e636f6eu
 
 struct write_req {
     uv_write_t req;      /* libuv request */
@@ -191,7 +194,23 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 {
     struct net_conn *c = req->data;
     (void)status;
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    /* ECANCELED when net_handle_close closed the handle under the shutdown. */
+    if (!uv_is_closing((uv_handle_t *)&c->pipe))
+        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+}
+
+void net_handle_close(uv_handle_t *h)
+{
+    if (uv_is_closing(h))
+        return;
+    if (h->type == UV_NAMED_PIPE && h->data) {
+        struct net_conn *c = h->data;
+        if ((uv_handle_t *)&c->pipe == h && c->magic == NET_CONN_MAGIC) {
+            uv_close(h, on_conn_closed);
+            return;
+        }
+    }
+    uv_close(h, NULL);
 }
 
 void net_conn_close(struct net_conn *c, bool flush)
@@ -215,6 +234,7 @@ static void conn_init(struct net_conn *c, struct net_listener *l)
     socklen_t len = sizeof c->peer;
 
     c->pipe.data = c;
+    c->magic = NET_CONN_MAGIC;
     c->listener = l;
     l->n_conns++;
     c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};

@@ -37,6 +37,8 @@ def _generate_stubs(out):
                     os.path.join(src, f"reflection_{version}.proto"))
     jobs = [
         (os.path.join(ROOT, "proto"), "drover/v1/admin.proto"),
+        (os.path.join(ROOT, "proto"), "running_process/daemon/v1/daemon.proto"),
+        (os.path.join(ROOT, "proto"), "drover/v1/processes.proto"),
         (os.path.join(GRPC_PROTO, "grpc/health/v1"), "health.proto"),
         (src, "reflection_v1.proto"),
         (src, "reflection_v1alpha.proto"),
@@ -61,6 +63,7 @@ class Droverd:
         self.tmp = tmp
         os.makedirs(tmp, exist_ok=True)
         self.socket = os.path.join(tmp, "run", "drover.sock")
+        self.rp_socket = os.path.join(tmp, "rp", "daemon.sock")
         self.state_dir = os.path.join(tmp, "state")
         self.log_path = os.path.join(tmp, "droverd.log")
         self.env = dict(os.environ)
@@ -71,8 +74,9 @@ class Droverd:
             "DROVER_SOCKET": self.socket,
         })
         self.env.update(env or {})
+        # A small emergency reserve: each test's state directory would otherwise hold 32 MiB.
         self.args = [DROVERD, "--socket", self.socket, "--state-dir", self.state_dir,
-                     "--log-level", "debug", *extra_args]
+                     "--log-level", "debug", "--emergency-reserve-bytes", "65536", *extra_args]
         if config is not None:
             path = os.path.join(tmp, "drover.yaml")
             with open(path, "w") as f:
