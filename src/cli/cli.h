@@ -16,6 +16,14 @@ struct cli {
     bool json;               /* --json: machine-readable output */
     bool default_socket;     /* socket_path is the default one */
     struct drover_client *client; /* connected on first use */
+    uint32_t deadline_ms;    /* for cli_unary; 0: 10 s */
+};
+
+/* An option a command takes besides --json and --help. */
+struct cli_option {
+    const char *name; /* "--timeout" */
+    const char *arg;  /* its value's name ("S"), or NULL for a flag */
+    const char *help; /* one line for --help */
 };
 
 struct cli_command {
@@ -30,6 +38,12 @@ struct cli_command {
  * printing help or a usage error: then the command returns cli_exit_code() of it. */
 int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                      int max_operands);
+/* The same with command options (a NULL-terminated table): each one found is passed to
+ * on_option, whose negative return is a usage error it has already reported. max_operands < 0
+ * means any number. */
+int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+              int max_operands, const struct cli_option *opts,
+              int (*on_option)(void *ctx, const struct cli_option *o, const char *value), void *ctx);
 /* The exit code for a negative cli_parse_common result: 0 after --help, 2 after a usage error. */
 static inline int cli_exit_code(int parse_result)
 {
@@ -54,3 +68,8 @@ void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len);
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_kill_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_zombies(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_spawn(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -11,6 +11,14 @@ static const struct cli_command commands[] = {
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
     {"status", cmd_status, "", "Show what droverd is and how it is doing."},
     {"shutdown", cmd_shutdown, "", "Stop droverd gracefully; returns once it has let go of the socket."},
+    {"ps", cmd_ps, "[--originator TOOL]", "List tracked processes, checked against /proc now."},
+    {"tree", cmd_tree, "PID", "Show a process and its descendants."},
+    {"kill-tree", cmd_kill_tree, "[--timeout S] PID",
+     "SIGKILL a process and all its descendants (and escaped orphans of trees droverd started)."},
+    {"zombies", cmd_zombies, "[--kill]",
+     "Find tracked processes that died, were orphaned or had their pid reused; --kill acts."},
+    {"spawn", cmd_spawn, "[--cwd DIR] [--env K=V]... [--clear-env] [--originator O] -- CMD...",
+     "Start a detached, tracked daemon process that outlives droverd."},
 };
 
 static void usage(FILE *f)

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/macro.h"
 #include "cli/cli.h"
 #include "grpc/wire.h"
 
@@ -19,10 +20,39 @@ void cli_error(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
-                     int max_operands)
+static void print_help(const struct cli_command *cmd, const struct cli_option *opts)
 {
-    int i = 1;
+    printf("Usage: drover %s%s%s\n%s\n\nOptions:\n", cmd->name, *cmd->args ? " " : "", cmd->args,
+           cmd->summary);
+    for (size_t k = 0; opts && opts[k].name; k++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", opts[k].name, opts[k].arg ? " " : "",
+                 opts[k].arg ? opts[k].arg : "");
+        printf("  %-20s %s\n", left, opts[k].help);
+    }
+    printf("  %-20s %s\n  %-20s %s\n", "--json", "print JSON instead of text", "-h, --help",
+           "show this help");
+}
+
+/* The option of opts named by a ("--name" or "--name=value"), or NULL. */
+static const struct cli_option *match(const struct cli_option *opts, const char *a)
+{
+    size_t n = strcspn(a, "=");
+    for (size_t k = 0; opts && opts[k].name; k++)
+        if (strlen(opts[k].name) == n && !strncmp(opts[k].name, a, n))
+            return &opts[k];
+    return NULL;
+}
+
+/* Options may come before or after operands (drover tree 42 --json), except for a command that
+ * takes any number of operands (spawn): there the first operand starts the command line, as
+ * "--" does everywhere. Operands are moved to the end of argv, in order. */
+int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+              int max_operands, const struct cli_option *opts,
+              int (*on_option)(void *ctx, const struct cli_option *o, const char *value), void *ctx)
+{
+    char *operands[64];
+    int n_ops = 0, i = 1;
 
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -31,28 +61,58 @@ int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, c
             break;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("Usage: drover %s%s%s\n%s\n\nOptions:\n"
-                   "  --json        print JSON instead of text\n"
-                   "  -h, --help    show this help\n",
-                   cmd->name, *cmd->args ? " " : "", cmd->args, cmd->summary);
+            print_help(cmd, opts);
             return -1;
         }
         if (!strcmp(a, "--json")) {
             cli->json = true;
             continue;
         }
-        if (a[0] == '-') {
+        const struct cli_option *o = a[0] == '-' ? match(opts, a) : NULL;
+        if (o) {
+            const char *eq = strchr(a, '='), *value = NULL;
+            if (o->arg && eq)
+                value = eq + 1;
+            else if (o->arg && i + 1 < argc)
+                value = argv[++i];
+            else if (o->arg || eq) {
+                cli_error("%s: option '%s' %s (see drover %s --help)", cmd->name, o->name,
+                          o->arg ? "needs a value" : "takes no value", cmd->name);
+                return -2;
+            }
+            if (on_option(ctx, o, value) < 0)
+                return -2;
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
             cli_error("%s: unknown option '%s' (see drover %s --help)", cmd->name, a, cmd->name);
             return -2;
         }
-        break;
+        if (max_operands < 0)
+            break;
+        if (n_ops == (int)ARRAY_SIZE(operands) || n_ops == max_operands) {
+            cli_error("%s: unexpected argument '%s' (see drover %s --help)", cmd->name, a,
+                      cmd->name);
+            return -2;
+        }
+        operands[n_ops++] = argv[i];
     }
-    if (argc - i > max_operands) {
+    if (max_operands >= 0 && n_ops + (argc - i) > max_operands) {
         cli_error("%s: unexpected argument '%s' (see drover %s --help)", cmd->name,
-                  argv[i + max_operands], cmd->name);
+                  argv[i + max_operands - n_ops], cmd->name);
         return -2;
     }
-    return i;
+    /* Operands found among the options go just before those after "--". */
+    int first = i - n_ops;
+    memmove(&argv[first + n_ops], &argv[i], (size_t)(argc - i) * sizeof *argv);
+    memcpy(&argv[first], operands, (size_t)n_ops * sizeof *argv);
+    return first;
+}
+
+int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                     int max_operands)
+{
+    return cli_parse(cli, cmd, argc, argv, max_operands, NULL, NULL, NULL);
 }
 
 int cli_connect(struct cli *cli)
@@ -78,7 +138,8 @@ int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
 
     if (cli_connect(cli) < 0)
         return -1;
-    r = drover_client_unary(cli->client, path, req, resp, ret_resp, &st, 10000);
+    r = drover_client_unary(cli->client, path, req, resp, ret_resp, &st,
+                            cli->deadline_ms ? cli->deadline_ms : 10000);
     if (r < 0) {
         cli_error("%s: connection to droverd at %s failed: %s", method, cli->socket_path,
                   strerror(-r));
