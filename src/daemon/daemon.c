@@ -378,3 +378,37 @@ void daemon_free(struct daemon *d)
     config_done(&d->cfg);
     free(d);
 }
+
+int daemon_main(const char *config_path, const struct config_flag *flags, size_t n_flags,
+                const char *scope)
+{
+    char err[CONFIG_ERROR_MAX] = "";
+    struct config cfg;
+    struct daemon *d = NULL;
+    int r;
+
+    r = config_load_all(&cfg, config_path, flags, n_flags, err);
+    if (r >= 0 && scope && !(cfg.scope = strdup(scope)))
+        r = -ENOMEM;
+    if (r < 0) {
+        fprintf(stderr, "droverd: %s\n", err[0] ? err : strerror(-r));
+        config_done(&cfg);
+        return 1;
+    }
+    log_set_level(cfg.log_level);
+
+    r = daemon_new(&cfg, flags, n_flags, &d);
+    if (r < 0) {
+        log_error_errno(r, "cannot set up");
+        config_done(&cfg);
+        return 1;
+    }
+    r = daemon_start(d);
+    if (r < 0) {
+        daemon_free(d);
+        return 1;
+    }
+    r = daemon_run(d);
+    daemon_free(d);
+    return r;
+}

@@ -15,3 +15,8 @@ int daemon_start(struct daemon *d);
 /* Serves until shut down; returns the process exit code. */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
+/* Loads the configuration (files, then flags; flags must outlive the daemon: SIGHUP re-applies
+ * them), then sets up, starts and runs droverd; returns the exit code. scope is the
+ * running-process scope reported by STATUS (NULL: global). */
+int daemon_main(const char *config_path, const struct config_flag *flags, size_t n_flags,
+                const char *scope);

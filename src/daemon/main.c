@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "daemon/compat.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 
@@ -53,11 +54,11 @@ int main(int argc, char **argv)
     static struct config_flag flags[MAX_FLAGS];
     size_t n_flags = 0;
     const char *config_path = NULL;
-    char err[CONFIG_ERROR_MAX] = "";
-    struct config cfg;
-    struct daemon *d = NULL;
-    int r;
+    const char *base = strrchr(argv[0], '/');
 
+    /* Installed (or linked) as running-process-daemon: speak its command line. */
+    if (!strcmp(base ? base + 1 : argv[0], "running-process-daemon"))
+        return compat_main(argc, argv);
     log_set_ident("droverd");
     for (int i = 1; i < argc;) {
         const char *a = argv[i], *value = NULL;
@@ -94,26 +95,5 @@ int main(int argc, char **argv)
             flags[n_flags++] = (struct config_flag){o, value};
     }
 
-    r = config_load_all(&cfg, config_path, flags, n_flags, err);
-    if (r < 0) {
-        fprintf(stderr, "droverd: %s\n", err[0] ? err : strerror(-r));
-        config_done(&cfg);
-        return 1;
-    }
-    log_set_level(cfg.log_level);
-
-    r = daemon_new(&cfg, flags, n_flags, &d);
-    if (r < 0) {
-        log_error_errno(r, "cannot set up");
-        config_done(&cfg);
-        return 1;
-    }
-    r = daemon_start(d);
-    if (r < 0) {
-        daemon_free(d);
-        return 1;
-    }
-    r = daemon_run(d);
-    daemon_free(d);
-    return r;
+    return daemon_main(config_path, flags, n_flags, NULL);
 }

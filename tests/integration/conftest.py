@@ -169,6 +169,19 @@ def droverd(make_droverd):
     return make_droverd()
 
 
+def kill_group(pid):
+    """SIGKILLs the process group pid leads (every process a test starts leads its own: spawned
+    daemons have their own session, Popen gets start_new_session=True), else just pid."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except ProcessLookupError:
+            continue
+        except PermissionError:
+            return
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
     """Re-checks predicate until it holds; for state that settles after an event we caused."""
     deadline = time.monotonic() + timeout

@@ -102,11 +102,12 @@ def test_reflection(droverd, pb, stub):
         pb.ServerReflectionRequest(file_containing_symbol="grpc.health.v1.HealthCheckResponse.ServingStatus"),
         pb.ServerReflectionRequest(file_containing_symbol="no.such.Symbol"),
         pb.ServerReflectionRequest(all_extension_numbers_of_type="drover.v1.PingRequest"),
+        pb.ServerReflectionRequest(file_containing_symbol="drover.v1.Processes.KillTree"),
     ]
     out = list(s.ServerReflectionInfo(iter(reqs), timeout=10))
     assert len(out) == len(reqs)
     services = {x.name for x in out[0].list_services_response.service}
-    assert services == {"drover.v1.Admin", "grpc.health.v1.Health",
+    assert services == {"drover.v1.Admin", "drover.v1.Processes", "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}
 

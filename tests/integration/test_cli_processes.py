@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import kill_group, wait_until
 
 
 def alive(pid):
@@ -24,10 +24,7 @@ def pids():
     started = []
     yield started
     for pid in started:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(pid)
 
 
 def test_spawn_ps_tree_kill_tree(droverd, pids, tmp_path):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import kill_group, wait_until
 from rpclient import OK, RpClient, frame, rp
 
 
@@ -53,11 +53,7 @@ def procs():
     started = []
     yield started
     for p in started:
-        pid = p if isinstance(p, int) else p.pid
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(p if isinstance(p, int) else p.pid)
         if not isinstance(p, int):
             p.wait()
 
@@ -204,7 +200,7 @@ def list_active(c):
 
 
 def test_register_list_unregister(d, procs):
-    p = subprocess.Popen(["sleep", "60"])
+    p = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
     procs.append(p)
     with client(d) as c:
         r = register(c, p.pid, originator="tool:42", created_at=start_time(p.pid))
@@ -249,7 +245,7 @@ def test_register_errors(d):
 
 
 def test_zombie_state_and_reregister_replaces(d, procs):
-    p = subprocess.Popen(["true"])
+    p = subprocess.Popen(start_new_session=True, args=["true"])
     wait_until(lambda: not alive(p.pid) and os.path.exists(f"/proc/{p.pid}"), what="zombie")
     with client(d) as c:
         assert register(c, p.pid, command="true").code == OK
@@ -262,7 +258,7 @@ def test_zombie_state_and_reregister_replaces(d, procs):
 
 
 def test_kill_zombies_dry_run_then_for_real(d, procs):
-    p = subprocess.Popen(["sleep", "60"])
+    p = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
     procs.append(p)
     with client(d) as c:
         assert register(c, 999998, command="ghost").code == OK
@@ -281,7 +277,7 @@ def test_kill_zombies_dry_run_then_for_real(d, procs):
 
 def test_reused_pid_never_signalled(d, procs):
     """A row whose pid now belongs to another process: reported and dropped, never killed."""
-    p = subprocess.Popen(["true"])
+    p = subprocess.Popen(start_new_session=True, args=["true"])
     p.wait()
     victim_pid = p.pid
     with client(d) as c:
@@ -291,7 +287,7 @@ def test_reused_pid_never_signalled(d, procs):
                 f.write(str(victim_pid - 1))
         except OSError:
             pytest.skip("cannot steer pid allocation here (needs CAP_SYS_ADMIN)")
-        q = subprocess.Popen(["sleep", "60"])
+        q = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
         procs.append(q)
         if q.pid != victim_pid:
             pytest.skip("another process took the pid first")
@@ -305,8 +301,8 @@ def test_reused_pid_never_signalled(d, procs):
 
 
 def test_recovery_drops_gone_and_reused_rows(make_droverd, procs):
-    p = subprocess.Popen(["sleep", "60"])
-    q = subprocess.Popen(["sleep", "60"])
+    p = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
+    q = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
     procs += [p, q]
     d = start_rp(make_droverd)
     with client(d) as c:
@@ -327,11 +323,14 @@ def test_recovery_drops_gone_and_reused_rows(make_droverd, procs):
 
 def test_get_process_tree_text(d, procs, tmp_path):
     script = "sleep 61 & sleep 62 & wait"
-    p = subprocess.Popen(["sh", "-c", script])
+    p = subprocess.Popen(start_new_session=True, args=["sh", "-c", script])
     procs.append(p)
-    wait_until(lambda: len(open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()) == 2,
-               what="two children")
-    kids = sorted(int(x) for x in open(f"/proc/{p.pid}/task/{p.pid}/children").read().split())
+    def kids():
+        pids = sorted(int(x) for x in open(f"/proc/{p.pid}/task/{p.pid}/children").read().split())
+        names = [open(f"/proc/{k}/comm").read().strip() for k in pids]
+        return pids if names == ["sleep", "sleep"] else None
+
+    kids = wait_until(kids, what="two sleeping children")
     with client(d) as c:
         r = c.call(rp.REQUEST_TYPE_GET_PROCESS_TREE, "get_process_tree",
                    rp.GetProcessTreeRequest(pid=p.pid))
@@ -376,7 +375,7 @@ def test_kill_tree_takes_double_forked_orphan(d, procs, tmp_path):
 
 
 def test_kill_tree_of_foreign_tree_and_missing_pid(d, procs):
-    p = subprocess.Popen(["sh", "-c", "sleep 300 & sh -c 'sleep 301 & wait' & wait"])
+    p = subprocess.Popen(start_new_session=True, args=["sh", "-c", "sleep 300 & sh -c 'sleep 301 & wait' & wait"])
     procs.append(p)
     wait_until(lambda: len(open(f"/proc/{p.pid}/task/{p.pid}/children").read().split()) == 2,
                what="children")
@@ -478,7 +477,7 @@ def test_processes_over_grpc(d, procs):
     from drover.v1 import processes_pb2_grpc
 
     stub = processes_pb2_grpc.ProcessesStub(d.channel())
-    p = subprocess.Popen(["sh", "-c", "sleep 300 & wait"])
+    p = subprocess.Popen(start_new_session=True, args=["sh", "-c", "sleep 300 & wait"])
     procs.append(p)
     stub.Register(rp.RegisterRequest(pid=p.pid, created_at=time.time(), command="sh",
                                      originator="gtool:1"), timeout=5)
