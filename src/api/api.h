@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct grpc_server;
+struct net_conn;
 struct proc_reaper;
 struct store;
 struct track;
@@ -58,6 +59,9 @@ struct rp_limits {
 };
 int api_rp_listen(struct api_host *host, const char *path, const struct rp_limits *lim,
                   struct rp_server **ret);
+/* A door without a socket of its own, fed connections with api_rp_accept (tests, fuzzers). */
+struct rp_server *api_rp_new(struct api_host *host, const struct rp_limits *lim);
+void api_rp_accept(struct rp_server *s, struct net_conn *conn);
 /* Stops accepting (the socket file goes), lets requests in flight answer, closes connections
  * once their replies are written, then runs done. */
 void api_rp_shutdown(struct rp_server *s, void (*done)(void *userdata), void *userdata);

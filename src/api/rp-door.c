@@ -296,11 +296,9 @@ static void on_drain(struct net_conn *conn, void *userdata)
 
 static const struct net_conn_handler handler = {on_read, on_end, on_drain};
 
-static void on_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+void api_rp_accept(struct rp_server *s, struct net_conn *conn)
 {
-    struct rp_server *s = userdata;
     struct rp_conn *c = calloc(1, sizeof *c);
-    (void)l;
 
     if (!c) {
         net_conn_close(conn, false);
@@ -324,6 +322,22 @@ static void on_accept(struct net_listener *l, struct net_conn *conn, void *userd
     s->conns = c;
     net_conn_start(conn, &handler, c);
     arm_idle(c);
+}
+
+static void on_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+{
+    (void)l;
+    api_rp_accept(userdata, conn);
+}
+
+struct rp_server *api_rp_new(struct api_host *host, const struct rp_limits *lim)
+{
+    struct rp_server *s = calloc(1, sizeof *s);
+    if (s) {
+        s->host = host;
+        s->lim = *lim;
+    }
+    return s;
 }
 
 /* The socket's directory must be a directory of ours with mode 0700 exactly: the permissions
@@ -360,11 +374,9 @@ int api_rp_listen(struct api_host *host, const char *path, const struct rp_limit
 
     if (r < 0)
         return r;
-    s = calloc(1, sizeof *s);
+    s = api_rp_new(host, lim);
     if (!s)
         return -ENOMEM;
-    s->host = host;
-    s->lim = *lim;
     r = net_listen_unix(host->loop, path, 0600, on_accept, s, &s->l);
     if (r < 0) {
         free(s);

@@ -157,7 +157,8 @@ static const RunningProcess__Daemon__V1__ProcessState wire_state[] = {
     [TRACK_ZOMBIE] = RUNNING_PROCESS__DAEMON__V1__PROCESS_STATE__PROCESS_STATE_ZOMBIE,
 };
 
-/* Lists rows as TrackedProcess messages into *ret (n of them); free with free_tracked. */
+/* Lists rows as TrackedProcess messages into *ret (n of them): the pointers and the messages are
+ * one allocation, freed with free(*ret). */
 static int list_tracked(struct rp_call *call, const char *prefix,
                         RunningProcess__Daemon__V1__TrackedProcess ***ret, size_t *ret_n)
 {
@@ -167,14 +168,12 @@ static int list_tracked(struct rp_call *call, const char *prefix,
 
     if (r < 0)
         return r;
-    RunningProcess__Daemon__V1__TrackedProcess *m = calloc(n ? n : 1, sizeof *m);
-    RunningProcess__Daemon__V1__TrackedProcess **pm = calloc(n ? n : 1, sizeof *pm);
-    if (!m || !pm) {
-        free(m);
-        free(pm);
+    RunningProcess__Daemon__V1__TrackedProcess **pm = calloc(1, n * (sizeof *pm + sizeof **pm) + 1);
+    if (!pm) {
         free(v);
         return -ENOMEM;
     }
+    RunningProcess__Daemon__V1__TrackedProcess *m = (void *)(pm + n);
     for (size_t i = 0; i < n; i++) {
         const struct track_proc *p = v[i].p;
         running_process__daemon__v1__tracked_process__init(&m[i]);
@@ -198,13 +197,6 @@ static int list_tracked(struct rp_call *call, const char *prefix,
     return 0;
 }
 
-static void free_tracked(RunningProcess__Daemon__V1__TrackedProcess **pm)
-{
-    if (pm)
-        free(pm[0]);
-    free(pm);
-}
-
 static void op_list_active(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ListActiveResponse resp =
@@ -214,7 +206,7 @@ static void op_list_active(struct rp_call *call, const ProtobufCMessage *msg)
     if (r < 0)
         return answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
     answer(call, 0, NULL, &resp.base);
-    free_tracked(resp.processes);
+    free(resp.processes);
 }
 
 static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *msg)
@@ -230,7 +222,7 @@ static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *
     if (r < 0)
         return answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
     answer(call, 0, NULL, &resp.base);
-    free_tracked(resp.processes);
+    free(resp.processes);
 }
 
 /* ---- process tree ---- */

@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -176,16 +177,33 @@ static _Noreturn void child_fail(const struct prep *p, int step)
     _exit(127);
 }
 
+/* The kernel's struct sigaction (x86-64, arm64 and the other SA_RESTORER layouts). glibc's
+ * sigaction() refuses the two real-time signals it keeps for itself, so an ignored SIGRTMIN
+ * inherited from whoever started droverd would reach the child; the system call resets them. */
+struct kernel_sigaction {
+    void (*handler)(int);    /* SIG_DFL */
+    unsigned long flags;     /* none */
+    void (*restorer)(void);  /* unused for SIG_DFL */
+    uint64_t mask;           /* empty */
+};
+
+static void default_dispositions(void)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    struct kernel_sigaction kdfl = {.handler = SIG_DFL};
+
+    for (int s = 1; s < NSIG; s++)
+        if (s != SIGKILL && s != SIGSTOP && sigaction(s, &dfl, NULL) < 0)
+            (void)syscall(SYS_rt_sigaction, s, &kdfl, NULL, sizeof kdfl.mask);
+}
+
 /* In the child: only async-signal-safe calls from here to execve. */
 static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
 {
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigset_t empty;
     int fd[3];
 
-    for (int s = 1; s < NSIG; s++)
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &dfl, NULL);
+    default_dispositions();
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
 

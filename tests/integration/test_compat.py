@@ -67,7 +67,7 @@ def test_default_paths_and_commands(rpd):
     assert run("kill-zombies", "--dry-run", check=0).stdout == "no zombies\n"
 
     assert run("stop", check=0).stdout == "daemon stopped\n"
-    assert p.wait(10) == 0
+    assert p.wait(30) == 0
     assert not sock.exists()
     r = run("ping")
     assert r.returncode == 1 and "no daemon answers" in r.stderr
@@ -75,21 +75,23 @@ def test_default_paths_and_commands(rpd):
 
 def test_scope_and_explicit_paths(rpd):
     run, start, tmp = rpd
-    start("--scope", "dev")
+    p = start("--scope", "dev")
     wait_until(lambda: run("ping", "--scope", "dev").returncode == 0, what="scoped daemon")
     st = run("status", "--scope", "dev", check=0).stdout
     assert "daemon-dev.sock" in st and "tracked-pids-dev.sqlite3" in st
     assert "scope:             dev" in st
     run("stop", "--scope", "dev", check=0)
+    assert p.wait(30) == 0
 
     sock = tmp / "custom" / "d.sock"
     db = tmp / "db" / "x.sqlite3"
-    start("--socket-path", str(sock), "--db-path", str(db))
+    p = start("--socket-path", str(sock), "--db-path", str(db))
     wait_until(lambda: run("ping", "--socket-path", str(sock)).returncode == 0, what="daemon")
     with RpClient(str(sock)) as c:
         s = c.call(rp.REQUEST_TYPE_STATUS).status
         assert (s.socket_path, s.db_path) == (str(sock), str(db))
     run("stop", "--socket-path", str(sock), check=0)
+    assert p.wait(30) == 0
 
 
 def test_usage_errors(rpd):
