@@ -1,0 +1,117 @@
+/* Fuzz target: raw bytes from a client into the running-process door, over a socketpair on a
+ * real libuv loop, with a real registry (SQLite in memory) behind it. Whatever the bytes, the
+ * door must neither crash nor leak, answer in order, and come down cleanly.
+ *
+ * Requests that would act on the machine are defused before they reach the door: SPAWN_DAEMON
+ * would run the input as a shell command, KILL_TREE would SIGKILL real pids, SHUTDOWN would stop
+ * the harness, and KILL_ZOMBIES is forced to a dry run. Frames are re-encoded only when they
+ * decode; everything else goes through byte for byte. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "fuzz.h"
+#include "net/lenframe.h"
+#include "net/net.h"
+#include "proc/proc.h"
+#include "running_process/daemon/v1/daemon.pb-c.h"
+#include "store/store.h"
+#include "track/track.h"
+
+static void no_shutdown(struct api_host *host, const char *why)
+{
+    (void)host, (void)why;
+}
+
+static void drain(int fd)
+{
+    char buf[65536];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+}
+
+/* Copies the input to out, defusing dangerous requests in the frames that decode. */
+static void defuse(const uint8_t *data, size_t size, struct buf *out)
+{
+    uint32_t n;
+    while (size > 0) {
+        int r = lenframe_next(data, size, 1u << 20, &n);
+        RunningProcess__Daemon__V1__DaemonRequest *req =
+            r == 1 ? running_process__daemon__v1__daemon_request__unpack(NULL, n, data + 4) : NULL;
+        if (!req) {
+            buf_append(out, data, size);
+            return;
+        }
+        if (req->type == 12 || req->type == 31 || req->type == 41)
+            req->type = 40;
+        if (req->kill_zombies)
+            req->kill_zombies->dry_run = 1;
+        size_t len = protobuf_c_message_get_packed_size(&req->base);
+        uint8_t *p;
+        if (lenframe_append_header(out, (uint32_t)len) == 0 && buf_reserve(out, len, &p) == 0) {
+            protobuf_c_message_pack(&req->base, p);
+            buf_commit(out, len);
+        }
+        running_process__daemon__v1__daemon_request__free_unpacked(req, NULL);
+        data += 4 + n;
+        size -= 4 + n;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct rp_limits lim = {8, 1000};
+    struct store *st;
+    struct track *tr;
+    uv_loop_t loop;
+    struct buf in;
+    int sv[2];
+
+    if (size > 1 << 16 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return 0;
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    if (store_open(":memory:", 0, &st) < 0)
+        abort();
+    if (track_new(&loop, st, 0, &tr) < 0)
+        abort();
+    struct api_host host = {.loop = &loop, .version = "fuzz", .socket_path = "-",
+                            .state_dir = "-", .store = st, .track = tr,
+                            .shutdown = no_shutdown};
+    struct rp_server *srv = api_rp_new(&host, &lim);
+    struct net_conn *conn;
+    if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
+        api_rp_accept(srv, conn);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+
+    buf_init(&in, 0);
+    defuse(data, size, &in);
+    size_t half = in.len / 2;
+    if (write(sv[1], buf_head(&in), half) < 0) {
+    }
+    for (int i = 0; i < 4; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        drain(sv[1]);
+    }
+    if (write(sv[1], buf_head(&in) + half, in.len - half) < 0) {
+    }
+    for (int i = 0; i < 8; i++) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        drain(sv[1]);
+    }
+    close(sv[1]);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    buf_done(&in);
+
+    api_rp_free(srv);
+    track_free(tr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    store_close(st);
+    uv_loop_close(&loop);
+    return 0;
+}
