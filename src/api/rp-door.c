@@ -354,7 +354,7 @@ static int check_dir(const char *path)
         return log_error_errno(-EINVAL, "running-process socket '%s' needs a directory of its own",
                                path);
     *slash = '\0';
-    int r = paths_mkdir_p(dir, 0700, true);
+    int r = paths_mkdir_parent(path, 0700, true);
     if (r < 0)
         return log_error_errno(r, "cannot create '%s'", dir);
     if (lstat(dir, &st) < 0)

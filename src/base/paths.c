@@ -114,3 +114,13 @@ int paths_mkdir_p(const char *path, unsigned mode, int exact_mode)
     }
     return 0;
 }
+
+int paths_mkdir_parent(const char *path, unsigned mode, int exact_mode)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (!slash || slash == path)
+        return 0;
+    _cleanup_free_ char *dir = strndup(path, (size_t)(slash - path));
+    return dir ? paths_mkdir_p(dir, mode, exact_mode) : -ENOMEM;
+}

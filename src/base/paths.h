@@ -15,3 +15,5 @@ char *paths_rp_db(const char *scope);
 /* mkdir -p with mode for every directory it creates; an existing last component keeps its mode
  * unless exact_mode is set, in which case it is chmod'ed to mode (only if we own it). */
 int paths_mkdir_p(const char *path, unsigned mode, int exact_mode);
+/* paths_mkdir_p for the directory path lives in ("a/b/sock" → "a/b"); nothing for a bare name. */
+int paths_mkdir_parent(const char *path, unsigned mode, int exact_mode);

@@ -252,18 +252,10 @@ static int take_lock(struct daemon *d)
 /* The database, the registry and the reaper. */
 static int start_core(struct daemon *d)
 {
-    _cleanup_free_ char *db_dir = strdup(d->cfg.db_path);
-    int r;
+    int r = paths_mkdir_parent(d->cfg.db_path, 0700, false);
 
-    if (!db_dir)
-        return -ENOMEM;
-    char *slash = strrchr(db_dir, '/');
-    if (slash && slash != db_dir) {
-        *slash = '\0';
-        r = paths_mkdir_p(db_dir, 0700, false);
-        if (r < 0)
-            return log_error_errno(r, "cannot create the database directory '%s'", db_dir);
-    }
+    if (r < 0)
+        return log_error_errno(r, "cannot create the directory of '%s'", d->cfg.db_path);
     r = store_open(d->cfg.db_path, d->cfg.emergency_reserve_bytes, &d->store);
     if (r == -EPROTO)
         return log_error_errno(r, "'%s' was written by a newer droverd (schema above %d)",
@@ -289,18 +281,10 @@ static int start_core(struct daemon *d)
 
 int daemon_start(struct daemon *d)
 {
-    _cleanup_free_ char *sock_dir = strdup(d->cfg.socket_path);
-    int r;
+    int r = paths_mkdir_parent(d->cfg.socket_path, 0700, true);
 
-    if (!sock_dir)
-        return -ENOMEM;
-    char *slash = strrchr(sock_dir, '/');
-    if (slash && slash != sock_dir) {
-        *slash = '\0';
-        r = paths_mkdir_p(sock_dir, 0700, true);
-        if (r < 0)
-            return log_error_errno(r, "cannot create the socket directory '%s'", sock_dir);
-    }
+    if (r < 0)
+        return log_error_errno(r, "cannot create the directory of '%s'", d->cfg.socket_path);
     r = paths_mkdir_p(d->cfg.state_dir, 0700, false);
     if (r < 0)
         return log_error_errno(r, "cannot create the state directory '%s'", d->cfg.state_dir);

@@ -169,6 +169,15 @@ def droverd(make_droverd):
     return make_droverd()
 
 
+def alive(pid):
+    """Whether pid runs (a zombie does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def kill_group(pid):
     """SIGKILLs the process group pid leads (every process a test starts leads its own: spawned
     daemons have their own session, Popen gets start_new_session=True), else just pid."""

@@ -8,15 +8,7 @@ import time
 
 import pytest
 
-from conftest import kill_group, wait_until
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+from conftest import alive, kill_group, wait_until
 
 
 @pytest.fixture

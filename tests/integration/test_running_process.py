@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import kill_group, wait_until
+from conftest import alive, kill_group, wait_until
 from rpclient import OK, RpClient, frame, rp
 
 
@@ -37,14 +37,6 @@ def d(make_droverd):
 
 def client(d, **kw):
     return RpClient(d.rp_socket, **kw)
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture
@@ -515,3 +507,31 @@ def test_processes_over_grpc(d, procs):
     assert st.tracked_process_count == 1
     assert st.rp_socket_path == d.rp_socket
     assert st.db_path.endswith("drover.sqlite3") and st.emergency_reserve == "armed"
+
+
+def test_connection_limit_answers_then_closes(make_droverd):
+    d = start_rp(make_droverd, "--rp-max-connections", "1")
+    with client(d) as first:
+        assert first.call(rp.REQUEST_TYPE_PING).code == OK
+        with client(d) as second:
+            r = second.call(rp.REQUEST_TYPE_PING)
+            assert r.code == rp.STATUS_CODE_UNAVAILABLE and "too many connections" in r.message
+            assert second.at_eof()
+        assert first.call(rp.REQUEST_TYPE_STATUS).status.active_connections == 1
+
+    def ping_ok():  # the slot is free again once droverd has seen the first one go
+        with client(d) as c:
+            return c.call(rp.REQUEST_TYPE_PING).code == OK
+
+    wait_until(ping_ok, what="slot freed")
+
+
+def test_periodic_zombie_pass(make_droverd, procs):
+    d = start_rp(make_droverd, "--zombie-pass-interval-ms", "100")
+    p = subprocess.Popen(start_new_session=True, args=["sleep", "60"])
+    procs.append(p)
+    with client(d) as c:
+        assert register(c, 999991, command="ghost").code == OK
+        assert register(c, p.pid, command="sleep 60").code == OK
+        wait_until(lambda: [x.pid for x in list_active(c)] == [p.pid], what="ghost dropped")
+    assert alive(p.pid)

@@ -367,6 +367,49 @@ START_TEST(spawn_stdio_env_fds)
 }
 END_TEST
 
+/* A PTY child: its stdio is the terminal, of the size asked, and it leads its own session. */
+START_TEST(spawn_pty_umask_rlimit)
+{
+    struct exit_record x = {0};
+    struct proc_spawn_io io;
+    struct proc_child *c;
+    char *argv[] = {"sh", "-c", "tty; stty size; umask; ulimit -n", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct proc_spawn_opts o = {
+        .argv = argv, .envp = envp, .stdio = {PROC_STDIO_PTY, PROC_STDIO_PTY, PROC_STDIO_PTY},
+        .rows = 33, .cols = 111, .umask = 027, .n_rlimits = 1,
+    };
+    o.rlimits[0].resource = RLIMIT_NOFILE;
+    o.rlimits[0].lim = (struct rlimit){77, 77};
+
+    ck_assert_int_eq(proc_spawn(reaper, &o, on_exit_cb, &x, &io, &c), 0);
+    ck_assert_int_ge(io.fd[0], 0);
+    ck_assert_int_eq(io.fd[1], -1);
+    char buf[512];
+    size_t n = 0;
+    ssize_t k;
+    /* A PTY master reads EIO, not EOF, once the child side is closed. */
+    while ((k = read(io.fd[0], buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)k;
+    buf[n] = '\0';
+    close(io.fd[0]);
+    run_until(&loop, &x.calls);
+    ck_assert_int_eq(x.status, 0);
+    ck_assert_msg(strstr(buf, "/dev/pts/") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "33 111") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "0027") != NULL, "%s", buf);
+    ck_assert_msg(strstr(buf, "\r\n77\r\n") != NULL, "%s", buf);
+
+    /* A new process group in our session. */
+    char *pg[] = {"sh", "-c", "exit $(( $(ps -o pgid= -p $$) == $$ && $(ps -o sid= -p $$) != $$ ? 0 : 1 ))", NULL};
+    struct proc_spawn_opts g = {.argv = pg, .envp = envp, .group = PROC_GROUP_PGRP, .umask = -1};
+    x = (struct exit_record){0};
+    ck_assert_int_eq(proc_spawn(reaper, &g, on_exit_cb, &x, NULL, &c), 0);
+    run_until(&loop, &x.calls);
+    ck_assert_int_eq(x.status, 0);
+}
+END_TEST
+
 static void on_killed(uint32_t killed, uint32_t survivors, void *ud)
 {
     int *r = ud;
@@ -442,6 +485,7 @@ int main(void)
     tcase_add_checked_fixture(live, setup, teardown);
     tcase_add_test(live, spawn_exit_codes);
     tcase_add_test(live, spawn_stdio_env_fds);
+    tcase_add_test(live, spawn_pty_umask_rlimit);
     tcase_add_loop_test(live, kill_tree_orphans, 0, 3);
     suite_add_tcase(s, live);
     return unit_run(s);
