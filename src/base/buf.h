@@ -17,9 +17,10 @@ struct buf {
 void buf_init(struct buf *b, size_t cap);
 void buf_done(struct buf *b);
 
+/* The first unconsumed byte; NULL while nothing was ever allocated (NULL + 0 is undefined). */
 static inline uint8_t *buf_head(const struct buf *b)
 {
-    return b->data + b->start;
+    return b->data ? b->data + b->start : NULL;
 }
 
 /* Makes room for n more bytes and returns where they go (commit them with buf_commit). */

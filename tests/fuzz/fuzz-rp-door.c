@@ -91,14 +91,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     buf_init(&in, 0);
     defuse(data, size, &in);
+    const uint8_t *bytes = in.len ? buf_head(&in) : (const uint8_t *)"";
     size_t half = in.len / 2;
-    if (write(sv[1], buf_head(&in), half) < 0) {
+    if (write(sv[1], bytes, half) < 0) {
     }
     for (int i = 0; i < 4; i++) {
         uv_run(&loop, UV_RUN_NOWAIT);
         drain(sv[1]);
     }
-    if (write(sv[1], buf_head(&in) + half, in.len - half) < 0) {
+    if (write(sv[1], bytes + half, in.len - half) < 0) {
     }
     for (int i = 0; i < 8; i++) {
         uv_run(&loop, UV_RUN_NOWAIT);
