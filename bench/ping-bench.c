@@ -15,9 +15,9 @@ struct slot {
 };
 
 struct run {
-    uint64_t *lat;  /* latency of each completed call, ns */
-    size_t done;    /* completed calls */
-    size_t failed;  /* calls that did not end OK */
+    uint64_t *lat; /* latency of each completed call, ns */
+    size_t done;   /* completed calls */
+    size_t failed; /* calls that did not end OK */
 };
 
 static struct run run;

@@ -1,7 +1,7 @@
 /* Benchmark: spawning and killing processes.
  *
- *   spawn-bench bare N            fork + execve("/bin/true") + waitpid, N times: the machine's limit
- *   spawn-bench core N            droverd's spawn path (proc_spawn, SIGCHLD on a libuv loop,
+ *   spawn-bench bare N            fork + execve("/bin/true") + waitpid, N times: the machine's
+ * limit spawn-bench core N            droverd's spawn path (proc_spawn, SIGCHLD on a libuv loop,
  *                                 pidfd, reaper dispatch, cgroup per tree), N times in a row
  *   spawn-bench rpc SOCKET N      drover.v1.Processes/SpawnDaemon of "/bin/true" through a running
  *                                 droverd (includes /bin/sh -lc, as SPAWN_DAEMON runs), waiting
@@ -68,7 +68,10 @@ static void spawn_next(struct core_run *c)
 {
     extern char **environ;
     struct proc_spawn_opts o = {
-        .argv = true_argv, .envp = environ, .umask = -1, .cgroup = true,
+        .argv = true_argv,
+        .envp = environ,
+        .umask = -1,
+        .cgroup = true,
         .stdio = {PROC_STDIO_NULL, PROC_STDIO_NULL, PROC_STDIO_NULL},
     };
     if (c->left-- > 0 && proc_spawn(c->r, &o, on_exit_cb, c, NULL, NULL) < 0) {
@@ -91,8 +94,8 @@ static void core(long n)
     while (c.left >= 0)
         uv_run(&loop, UV_RUN_ONCE);
     double s = since(t0);
-    printf("spawns=%ld seconds=%.3f per_second=%.0f failed=%ld cgroups=%s\n", n, s, n / s,
-           c.failed, mode);
+    printf("spawns=%ld seconds=%.3f per_second=%.0f failed=%ld cgroups=%s\n", n, s, n / s, c.failed,
+           mode);
     proc_reaper_free(c.r);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
@@ -215,7 +218,8 @@ int main(int argc, char **argv)
     else if (argc == 4 && !strcmp(argv[1], "killtree"))
         killtree(argv[2], atoi(argv[3]));
     else {
-        fprintf(stderr, "usage: spawn-bench bare|bare-sh|core N | rpc SOCKET N | killtree SOCKET W\n");
+        fprintf(stderr,
+                "usage: spawn-bench bare|bare-sh|core N | rpc SOCKET N | killtree SOCKET W\n");
         return 2;
     }
     return 0;

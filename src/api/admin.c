@@ -20,13 +20,13 @@
 #define MAX_PAYLOAD (1u << 20)
 
 struct ping_stream {
-    uv_timer_t timer;         /* interval ticks; the struct is freed in its close callback */
-    struct grpc_call *call;   /* NULL once the call is over */
-    uint64_t count;           /* pongs to send, 0 = unlimited */
-    uint64_t sent;            /* pongs sent so far */
-    uint8_t *payload;         /* payload_size bytes sent with each pong */
-    uint32_t payload_size;    /* its length */
-    uint32_t interval_ms;     /* 0: send whenever the queue has room; else the timer paces */
+    uv_timer_t timer;       /* interval ticks; the struct is freed in its close callback */
+    struct grpc_call *call; /* NULL once the call is over */
+    uint64_t count;         /* pongs to send, 0 = unlimited */
+    uint64_t sent;          /* pongs sent so far */
+    uint8_t *payload;       /* payload_size bytes sent with each pong */
+    uint32_t payload_size;  /* its length */
+    uint32_t interval_ms;   /* 0: send whenever the queue has room; else the timer paces */
 };
 
 static void set_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns)
@@ -43,8 +43,8 @@ static void ping(struct grpc_call *call, const ProtobufCMessage *msg)
 
     if (req->payload.len > MAX_PAYLOAD)
         return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-                                "payload of %zu bytes exceeds the %u-byte limit",
-                                req->payload.len, MAX_PAYLOAD);
+                                "payload of %zu bytes exceeds the %u-byte limit", req->payload.len,
+                                MAX_PAYLOAD);
     set_timestamp(&now, now_ns(CLOCK_REALTIME));
     resp.server_time = &now;
     resp.payload = req->payload;

@@ -97,8 +97,7 @@ static const struct grpc_method methods[] = {
      .on_close = watch_close},
 };
 
-static const struct grpc_service service = {"grpc.health.v1.Health", methods,
-                                            ARRAY_SIZE(methods)};
+static const struct grpc_service service = {"grpc.health.v1.Health", methods, ARRAY_SIZE(methods)};
 
 struct health *api_health_new(struct grpc_server *s)
 {

@@ -14,9 +14,9 @@
 
 /* One call: the rp_call plus the gRPC call it answers (NULL once the client went away). */
 struct pcall {
-    struct rp_call rp;       /* what the handler sees */
-    struct grpc_call *call;  /* the gRPC call */
-    bool closed;             /* on_close ran */
+    struct rp_call rp;      /* what the handler sees */
+    struct grpc_call *call; /* the gRPC call */
+    bool closed;            /* on_close ran */
 };
 
 static void pcall_done(struct rp_call *rp, int r, const char *msg, const ProtobufCMessage *resp)
@@ -43,8 +43,10 @@ static void on_message(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     pc->call = call;
     pc->rp = (struct rp_call){
-        .host = grpc_call_service_data(call), .client_name = "drover-grpc",
-        .done = pcall_done, .door = pc,
+        .host = grpc_call_service_data(call),
+        .client_name = "drover-grpc",
+        .done = pcall_done,
+        .door = pc,
     };
     grpc_call_set_data(call, pc);
     op->run(&pc->rp, msg);
@@ -61,9 +63,11 @@ static void on_close(struct grpc_call *call)
     free(pc);
 }
 
-#define M(name, T)                                                                                \
-    {name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, on_message, NULL, NULL,  \
-     on_close}
+#define M(name, T)                                                                                 \
+    {                                                                                              \
+        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, on_message, NULL, NULL, \
+            on_close                                                                               \
+    }
 
 static const struct grpc_method methods[] = {
     M("Register", register_request),

@@ -17,7 +17,7 @@ extern const unsigned char drover_descriptor_set[];
 extern const size_t drover_descriptor_set_len;
 
 struct proto_file {
-    ProtobufCBinaryData bytes;               /* serialized FileDescriptorProto, as sent */
+    ProtobufCBinaryData bytes;                 /* serialized FileDescriptorProto, as sent */
     Google__Protobuf__FileDescriptorProto *fd; /* the same, unpacked */
 };
 
@@ -58,7 +58,8 @@ static int load_set(struct reflection *rf)
         uint64_t tag, len;
         size_t k = varint(p, (size_t)(end - p), &tag);
         if (!k || tag != (1 << 3 | 2))
-            return -EBADMSG; /* FileDescriptorSet holds only `repeated FileDescriptorProto file = 1` */
+            return -EBADMSG; /* FileDescriptorSet holds only `repeated FileDescriptorProto file = 1`
+                              */
         p += k;
         k = varint(p, (size_t)(end - p), &len);
         if (!k || len > (uint64_t)(end - p - (ptrdiff_t)k))

@@ -31,37 +31,37 @@
 #include "net/net.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 
-#define MAX_FRAME (4u << 20)           /* upstream's server cap */
-#define IN_CAP (MAX_FRAME + (1u << 20)) /* one whole frame plus what a read may add */
-#define OUT_HIGH (256u << 10)          /* stop reading a client this far behind */
-#define REFUSED_IDLE_MS 5000           /* a refused connection gets this long to ask */
+#define MAX_FRAME       (4u << 20)               /* upstream's server cap */
+#define IN_CAP          (MAX_FRAME + (1u << 20)) /* one whole frame plus what a read may add */
+#define OUT_HIGH        (256u << 10)             /* stop reading a client this far behind */
+#define REFUSED_IDLE_MS 5000                     /* a refused connection gets this long to ask */
 
 enum { RP_INVALID_ARGUMENT = 3, RP_UNKNOWN_REQUEST = 2, RP_UNAVAILABLE = 6, RP_UNIMPLEMENTED = 9 };
 
 struct rp_conn {
-    struct rp_server *srv;        /* owner */
-    struct rp_conn *next, *prev;  /* in srv->conns */
-    struct net_conn *conn;        /* the socket */
-    struct buf in;                /* bytes received and not yet handled */
-    uv_timer_t idle;              /* closes a connection that asks nothing; frees us on close */
-    struct rp_call call;          /* the request running, if busy */
-    uint64_t request_id;          /* its id, echoed */
-    int type;                     /* its type: the reply's payload field */
-    bool busy;                    /* a request is running */
-    bool in_process;              /* inside process(): closing is deferred to its end */
-    bool eof;                     /* the peer will send nothing more */
-    bool close_pending;           /* close (flushing) once nothing runs */
-    bool refused;                 /* over the connection limit: answer once, then close */
+    struct rp_server *srv;       /* owner */
+    struct rp_conn *next, *prev; /* in srv->conns */
+    struct net_conn *conn;       /* the socket */
+    struct buf in;               /* bytes received and not yet handled */
+    uv_timer_t idle;             /* closes a connection that asks nothing; frees us on close */
+    struct rp_call call;         /* the request running, if busy */
+    uint64_t request_id;         /* its id, echoed */
+    int type;                    /* its type: the reply's payload field */
+    bool busy;                   /* a request is running */
+    bool in_process;             /* inside process(): closing is deferred to its end */
+    bool eof;                    /* the peer will send nothing more */
+    bool close_pending;          /* close (flushing) once nothing runs */
+    bool refused;                /* over the connection limit: answer once, then close */
 };
 
 struct rp_server {
-    struct api_host *host;        /* the daemon */
-    struct net_listener *l;       /* the socket */
-    struct rp_conn *conns;        /* open connections */
-    struct rp_limits lim;         /* limits */
-    bool stopping;                /* shutdown began */
-    void (*done)(void *);         /* shutdown finished */
-    void *done_data;              /* its argument */
+    struct api_host *host;  /* the daemon */
+    struct net_listener *l; /* the socket */
+    struct rp_conn *conns;  /* open connections */
+    struct rp_limits lim;   /* limits */
+    bool stopping;          /* shutdown began */
+    void (*done)(void *);   /* shutdown finished */
+    void *done_data;        /* its argument */
 };
 
 static void process(struct rp_conn *c);
@@ -153,8 +153,7 @@ static void on_done(struct rp_call *call, int r, const char *msg, const Protobuf
 {
     struct rp_conn *c = call->door;
 
-    reply(c, c->request_id, rp_status_from_errno(r), msg ? msg : r < 0 ? strerror(-r) : NULL,
-          resp);
+    reply(c, c->request_id, rp_status_from_errno(r), msg ? msg : r < 0 ? strerror(-r) : NULL, resp);
     c->busy = false;
     arm_idle(c);
     if (!c->in_process)
@@ -163,9 +162,8 @@ static void on_done(struct rp_call *call, int r, const char *msg, const Protobuf
 
 static const char *type_name(int type)
 {
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&running_process__daemon__v1__request_type__descriptor,
-                                             type);
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+        &running_process__daemon__v1__request_type__descriptor, type);
     return v ? v->name : NULL;
 }
 
@@ -210,7 +208,10 @@ static void dispatch(struct rp_conn *c, const RunningProcess__Daemon__V1__Daemon
         payload = &def.m;
     }
     c->call = (struct rp_call){
-        .host = c->srv->host, .client_name = req->client_name, .done = on_done, .door = c,
+        .host = c->srv->host,
+        .client_name = req->client_name,
+        .done = on_done,
+        .door = c,
     };
     c->busy = true;
     uv_timer_stop(&c->idle);
@@ -229,16 +230,17 @@ static void process(struct rp_conn *c)
             break;
         if (r < 0) {
             char msg[128];
-            snprintf(msg, sizeof msg, "frame decode error: frame of %u bytes exceeds the %u-byte limit",
-                     n, MAX_FRAME);
+            snprintf(msg, sizeof msg,
+                     "frame decode error: frame of %u bytes exceeds the %u-byte limit", n,
+                     MAX_FRAME);
             c->type = 0;
             reply(c, 0, RP_INVALID_ARGUMENT, msg, NULL);
             c->close_pending = true;
             break;
         }
         RunningProcess__Daemon__V1__DaemonRequest *req =
-            running_process__daemon__v1__daemon_request__unpack(
-                NULL, n, buf_head(&c->in) + LENFRAME_HEADER);
+            running_process__daemon__v1__daemon_request__unpack(NULL, n,
+                                                                buf_head(&c->in) + LENFRAME_HEADER);
         buf_consume(&c->in, LENFRAME_HEADER + n);
         if (!req) {
             c->type = 0;
@@ -255,8 +257,7 @@ static void process(struct rp_conn *c)
             conn_close(c, true);
         return;
     }
-    if (c->in.len > MAX_FRAME + LENFRAME_HEADER || net_conn_pending(c->conn) >= OUT_HIGH ||
-        c->eof)
+    if (c->in.len > MAX_FRAME + LENFRAME_HEADER || net_conn_pending(c->conn) >= OUT_HIGH || c->eof)
         net_conn_pause(c->conn);
     else
         net_conn_resume(c->conn);
@@ -360,7 +361,8 @@ static int check_dir(const char *path)
     if (lstat(dir, &st) < 0)
         return log_error_errno(-errno, "cannot stat '%s'", dir);
     if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 07777) != 0700)
-        return log_error_errno(-EPERM, "'%s' is not owner-private (a directory of ours with mode "
+        return log_error_errno(-EPERM,
+                               "'%s' is not owner-private (a directory of ours with mode "
                                "0700): refusing to put the running-process socket there",
                                dir);
     return 0;

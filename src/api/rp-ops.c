@@ -19,8 +19,8 @@
 #include "track/track.h"
 
 #define KILL_TREE_DEFAULT_S 3.0
-#define KILL_TREE_MAX_S 30.0
-#define TREE_TEXT_MAX (1u << 20)
+#define KILL_TREE_MAX_S     30.0
+#define TREE_TEXT_MAX       (1u << 20)
 
 static void answer(struct rp_call *call, int r, const char *msg, const ProtobufCMessage *resp)
 {
@@ -44,10 +44,10 @@ static void answer_errno(struct rp_call *call, int r, const char *fmt, ...)
 
 /* What a kill-tree remembers until its timers finish. */
 struct kill_req {
-    struct rp_call *call;   /* NULL once abandoned: the kill goes on, nobody hears of it */
-    struct api_host *host;  /* for the registry */
-    pid_t pid;              /* the root */
-    double timeout_s;       /* for the message */
+    struct rp_call *call;  /* NULL once abandoned: the kill goes on, nobody hears of it */
+    struct api_host *host; /* for the registry */
+    pid_t pid;             /* the root */
+    double timeout_s;      /* for the message */
 };
 
 void rp_call_abandon(struct rp_call *call)
@@ -76,8 +76,11 @@ static void op_register(struct rp_call *call, const ProtobufCMessage *msg)
     struct track_proc p = {
         .pid = (pid_t)req->pid,
         .created_at_ms = (int64_t)llround(req->created_at * 1000.0),
-        .kind = req->kind, .command = req->command, .cwd = req->cwd,
-        .originator = req->originator, .containment = req->containment,
+        .kind = req->kind,
+        .command = req->command,
+        .cwd = req->cwd,
+        .originator = req->originator,
+        .containment = req->containment,
     };
     int r = track_register(call->host->track, &p);
     if (r < 0)
@@ -138,8 +141,7 @@ static void op_spawn_daemon(struct rp_call *call, const ProtobufCMessage *msg)
     proc_env_done(&env);
     if (r < 0)
         return answer_errno(call, r, "cannot spawn '%s'%s%s%s: %s", req->command,
-                            *req->cwd ? " in '" : "", req->cwd, *req->cwd ? "'" : "",
-                            strerror(-r));
+                            *req->cwd ? " in '" : "", req->cwd, *req->cwd ? "'" : "", strerror(-r));
     resp.pid = (uint32_t)p.pid;
     resp.created_at = (double)p.created_at_ms / 1000.0;
     resp.command = p.command;
@@ -228,10 +230,10 @@ static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *
 /* ---- process tree ---- */
 
 struct text {
-    char *s;      /* the text */
-    size_t n;     /* its length */
-    size_t cap;   /* allocated */
-    bool full;    /* capped: later lines dropped */
+    char *s;    /* the text */
+    size_t n;   /* its length */
+    size_t cap; /* allocated */
+    bool full;  /* capped: later lines dropped */
 };
 
 static void text_add(struct text *t, const char *fmt, ...) _printf_(2, 3);
@@ -266,8 +268,8 @@ static void text_add(struct text *t, const char *fmt, ...)
 static void tree_lines(const struct proc_table *tab, int32_t root, struct text *t)
 {
     struct frame {
-        int32_t child;   /* next child to print */
-        size_t plen;     /* prefix length at this depth */
+        int32_t child; /* next child to print */
+        size_t plen;   /* prefix length at this depth */
     };
     size_t depth = 0, cap = 64;
     struct frame *st = malloc(cap * sizeof *st);
@@ -321,8 +323,8 @@ static void op_get_process_tree(struct rp_call *call, const ProtobufCMessage *ms
     int r = proc_table_read(&tab, NULL);
     if (r < 0)
         return answer_errno(call, r, "cannot read the process table: %s", strerror(-r));
-    const struct proc_entry *e = req->pid <= INT32_MAX ? proc_table_find(&tab, (pid_t)req->pid)
-                                                       : NULL;
+    const struct proc_entry *e =
+        req->pid <= INT32_MAX ? proc_table_find(&tab, (pid_t)req->pid) : NULL;
     if (!e) {
         text_add(&t, "Process %u not found", req->pid);
     } else {
@@ -410,8 +412,8 @@ static void op_kill_tree(struct rp_call *call, const ProtobufCMessage *msg)
     if (!k)
         return answer_errno(call, -ENOMEM, "out of memory");
     *k = (struct kill_req){call, call->host, (pid_t)req->pid, timeout};
-    int r = proc_kill_tree(call->host->reaper, k->pid, (uint32_t)(timeout * 1000), kill_done, k,
-                           NULL);
+    int r =
+        proc_kill_tree(call->host->reaper, k->pid, (uint32_t)(timeout * 1000), kill_done, k, NULL);
     if (r < 0) {
         free(k);
         return answer_errno(call, r, "cannot kill the tree of %u: %s", req->pid, strerror(-r));
@@ -423,7 +425,8 @@ static void op_kill_tree(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_ping(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    RunningProcess__Daemon__V1__PingResponse resp = RUNNING_PROCESS__DAEMON__V1__PING_RESPONSE__INIT;
+    RunningProcess__Daemon__V1__PingResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__PING_RESPONSE__INIT;
     (void)msg;
     resp.server_time_ms = (int64_t)(now_ns(CLOCK_REALTIME) / 1000000);
     answer(call, 0, NULL, &resp.base);
@@ -460,8 +463,10 @@ static void op_shutdown(struct rp_call *call, const ProtobufCMessage *msg)
     h->shutdown(h, "running-process SHUTDOWN");
 }
 
-#define OP(t, m, p, T, need, fn)                                                                  \
-    {t, m, p, &running_process__daemon__v1__##T##__descriptor, need, fn}
+#define OP(t, m, p, T, need, fn)                                                                   \
+    {                                                                                              \
+        t, m, p, &running_process__daemon__v1__##T##__descriptor, need, fn                         \
+    }
 
 static const struct rp_op ops[] = {
     OP(10, "Register", "register", register_request, true, op_register),

@@ -27,11 +27,11 @@ struct rp_call {
 };
 
 struct rp_op {
-    int type;                                /* RequestType: also the payload field number */
-    const char *method;                      /* drover.v1 gRPC method, NULL if not on gRPC */
-    const char *payload;                     /* the payload field's name ("kill_tree") */
-    const ProtobufCMessageDescriptor *req;   /* request payload type */
-    bool needs_payload;                      /* a request without it is INVALID_ARGUMENT */
+    int type;                              /* RequestType: also the payload field number */
+    const char *method;                    /* drover.v1 gRPC method, NULL if not on gRPC */
+    const char *payload;                   /* the payload field's name ("kill_tree") */
+    const ProtobufCMessageDescriptor *req; /* request payload type */
+    bool needs_payload;                    /* a request without it is INVALID_ARGUMENT */
     /* req is the decoded payload (a default instance if absent and not needed). */
     void (*run)(struct rp_call *call, const ProtobufCMessage *req);
 };

@@ -67,8 +67,9 @@ int log_internal(enum log_level level, int error, const char *fmt, ...)
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);
         n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-        n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s[%d] %s: ",
-                              ts.tv_nsec / 1000000, log_ident, (int)getpid(), level_names[level]);
+        n +=
+            (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000,
+                             log_ident, (int)getpid(), level_names[level]);
     }
 
     va_list ap;

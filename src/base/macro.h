@@ -12,10 +12,10 @@
 /* sys/param.h (pulled in by some headers) defines these too, identically. */
 #undef MIN
 #undef MAX
-#define MIN(a, b)     ((a) < (b) ? (a) : (b))
-#define MAX(a, b)     ((a) > (b) ? (a) : (b))
-#define unlikely(x)   __builtin_expect(!!(x), 0)
-#define _unused_      __attribute__((unused))
+#define MIN(a, b)      ((a) < (b) ? (a) : (b))
+#define MAX(a, b)      ((a) > (b) ? (a) : (b))
+#define unlikely(x)    __builtin_expect(!!(x), 0)
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
 
 /* Recovers the enclosing struct from a pointer to one of its members. */

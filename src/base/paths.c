@@ -54,9 +54,9 @@ char *paths_rp_socket(const char *scope)
     const char *run = xdg("XDG_RUNTIME_DIR");
     const char *dash = scope && *scope ? "-" : "", *sc = scope && *scope ? scope : "";
     char *s;
-    int r = run ? asprintf(&s, "%s/running-process/daemon%s%s.sock", run, dash, sc)
-                : asprintf(&s, "/tmp/running-process-%u/daemon%s%s.sock", (unsigned)getuid(), dash,
-                           sc);
+    int r =
+        run ? asprintf(&s, "%s/running-process/daemon%s%s.sock", run, dash, sc)
+            : asprintf(&s, "/tmp/running-process-%u/daemon%s%s.sock", (unsigned)getuid(), dash, sc);
     return r < 0 ? NULL : s;
 }
 

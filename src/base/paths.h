@@ -3,9 +3,9 @@
  * NULL on out-of-memory. */
 #pragma once
 
-char *paths_default_socket(void);      /* $XDG_RUNTIME_DIR/drover/drover.sock */
-char *paths_default_state_dir(void);   /* $XDG_STATE_HOME/drover */
-char *paths_default_config(void);      /* $XDG_CONFIG_HOME/drover/drover.yaml */
+char *paths_default_socket(void);    /* $XDG_RUNTIME_DIR/drover/drover.sock */
+char *paths_default_state_dir(void); /* $XDG_STATE_HOME/drover */
+char *paths_default_config(void);    /* $XDG_CONFIG_HOME/drover/drover.yaml */
 /* running-process's own locations, for compatibility: the socket in
  * $XDG_RUNTIME_DIR/running-process/ (else /tmp/running-process-$UID/), daemon.sock or
  * daemon-SCOPE.sock; the database in $XDG_STATE_HOME/running-process/ (else

@@ -12,11 +12,11 @@
 #define EXIT_USAGE 2
 
 struct cli {
-    const char *socket_path; /* --socket, or the default */
-    bool json;               /* --json: machine-readable output */
-    bool default_socket;     /* socket_path is the default one */
+    const char *socket_path;      /* --socket, or the default */
+    bool json;                    /* --json: machine-readable output */
+    bool default_socket;          /* socket_path is the default one */
     struct drover_client *client; /* connected on first use */
-    uint32_t deadline_ms;    /* for cli_unary; 0: 10 s */
+    uint32_t deadline_ms;         /* for cli_unary; 0: 10 s */
 };
 
 /* An option a command takes besides --json and --help. */
@@ -27,7 +27,7 @@ struct cli_option {
 };
 
 struct cli_command {
-    const char *name;    /* as typed */
+    const char *name; /* as typed */
     int (*run)(struct cli *cli, const struct cli_command *self, int argc, char **argv);
     const char *args;    /* usage after the name */
     const char *summary; /* one line for `drover --help` */
@@ -43,7 +43,8 @@ int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, c
  * means any number. */
 int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
               int max_operands, const struct cli_option *opts,
-              int (*on_option)(void *ctx, const struct cli_option *o, const char *value), void *ctx);
+              int (*on_option)(void *ctx, const struct cli_option *o, const char *value),
+              void *ctx);
 /* The exit code for a negative cli_parse_common result: 0 after --help, 2 after a usage error. */
 static inline int cli_exit_code(int parse_result)
 {

@@ -31,8 +31,7 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
         cli_print_json(json_pack("{s:s, s:f, s:s}", "socket", cli->socket_path, "rtt_ms", ms,
                                  "server_time", when));
     else
-        printf("pong from droverd at %s in %.3f ms (server time %s)\n", cli->socket_path, ms,
-               when);
+        printf("pong from droverd at %s in %.3f ms (server time %s)\n", cli->socket_path, ms, when);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     return 0;
 }
@@ -57,13 +56,13 @@ int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char *
     cli_format_bytes(s->rss_bytes, rss, sizeof rss);
 
     if (cli->json) {
-        cli_print_json(json_pack(
-            "{s:s, s:i, s:s, s:f, s:s, s:s, s:s?, s:i, s:i, s:I, s:I}", "version", s->version,
-            "pid", s->pid, "started_at", started, "uptime_seconds", up_exact, "socket_path",
-            s->socket_path, "state_dir", s->state_dir, "config_path",
-            s->config_path[0] ? s->config_path : NULL, "open_connections", s->open_connections,
-            "active_calls", s->active_calls, "calls_total", (json_int_t)s->calls_total,
-            "rss_bytes", (json_int_t)s->rss_bytes));
+        cli_print_json(
+            json_pack("{s:s, s:i, s:s, s:f, s:s, s:s, s:s?, s:i, s:i, s:I, s:I}", "version",
+                      s->version, "pid", s->pid, "started_at", started, "uptime_seconds", up_exact,
+                      "socket_path", s->socket_path, "state_dir", s->state_dir, "config_path",
+                      s->config_path[0] ? s->config_path : NULL, "open_connections",
+                      s->open_connections, "active_calls", s->active_calls, "calls_total",
+                      (json_int_t)s->calls_total, "rss_bytes", (json_int_t)s->rss_bytes));
     } else {
         printf("droverd %s (pid %d), up %s since %s\n", s->version, s->pid, up, started);
         printf("  socket:       %s\n", s->socket_path);

@@ -66,9 +66,9 @@ static json_t *tracked_json(const RunningProcess__Daemon__V1__TrackedProcess *p)
     return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:f, s:b, s:f}", "pid",
                      (int)p->pid, "state", state_name(p->state), "command", p->command, "cwd",
                      p->cwd, "kind", p->kind, "originator", p->originator, "containment",
-                     p->containment, "created_at", p->created_at, "registered_at",
-                     p->registered_at, "uptime_seconds", p->uptime_seconds, "parent_alive",
-                     p->parent_alive, "last_validated_at", p->last_validated_at);
+                     p->containment, "created_at", p->created_at, "registered_at", p->registered_at,
+                     "uptime_seconds", p->uptime_seconds, "parent_alive", p->parent_alive,
+                     "last_validated_at", p->last_validated_at);
 }
 
 int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv)
@@ -235,9 +235,9 @@ int cmd_zombies(struct cli *cli, const struct cli_command *self, int argc, char 
         json_t *a = json_array();
         for (size_t k = 0; a && k < resp->n_zombies; k++) {
             const RunningProcess__Daemon__V1__ZombieReport *z = resp->zombies[k];
-            json_array_append_new(a, json_pack("{s:i, s:s, s:s, s:b}", "pid", (int)z->pid,
-                                               "command", z->command, "reason", z->reason,
-                                               "killed", z->killed));
+            json_array_append_new(a,
+                                  json_pack("{s:i, s:s, s:s, s:b}", "pid", (int)z->pid, "command",
+                                            z->command, "reason", z->reason, "killed", z->killed));
         }
         cli_print_json(a);
     } else if (resp->n_zombies == 0) {
@@ -260,8 +260,8 @@ int cmd_zombies(struct cli *cli, const struct cli_command *self, int argc, char 
 #define SPAWN_MAX_ENV 256
 
 struct spawn_args {
-    RunningProcess__Daemon__V1__SpawnDaemonRequest req; /* being filled */
-    RunningProcess__Daemon__V1__KeyValue kv[SPAWN_MAX_ENV]; /* --env entries */
+    RunningProcess__Daemon__V1__SpawnDaemonRequest req;       /* being filled */
+    RunningProcess__Daemon__V1__KeyValue kv[SPAWN_MAX_ENV];   /* --env entries */
     RunningProcess__Daemon__V1__KeyValue *pkv[SPAWN_MAX_ENV]; /* pointers to them */
 };
 

@@ -10,7 +10,8 @@
 static const struct cli_command commands[] = {
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
     {"status", cmd_status, "", "Show what droverd is and how it is doing."},
-    {"shutdown", cmd_shutdown, "", "Stop droverd gracefully; returns once it has let go of the socket."},
+    {"shutdown", cmd_shutdown, "",
+     "Stop droverd gracefully; returns once it has let go of the socket."},
     {"ps", cmd_ps, "[--originator TOOL]", "List tracked processes, checked against /proc now."},
     {"tree", cmd_tree, "PID", "Show a process and its descendants."},
     {"kill-tree", cmd_kill_tree, "[--timeout S] PID",

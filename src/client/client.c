@@ -26,30 +26,30 @@
 #include "grpc/wire.h"
 
 struct drover_client {
-    int fd;                 /* connected socket, -1 once closed */
-    nghttp2_session *h2;    /* HTTP/2 state */
-    struct buf out;         /* bytes nghttp2 produced that the socket has not taken */
+    int fd;                    /* connected socket, -1 once closed */
+    nghttp2_session *h2;       /* HTTP/2 state */
+    struct buf out;            /* bytes nghttp2 produced that the socket has not taken */
     struct drover_call *calls; /* calls not yet freed */
-    bool dead;              /* the connection failed or closed */
+    bool dead;                 /* the connection failed or closed */
 };
 
 struct drover_call {
-    struct drover_client *c;               /* connection */
-    int32_t stream_id;                     /* HTTP/2 stream, -1 before submit or after free */
+    struct drover_client *c;                /* connection */
+    int32_t stream_id;                      /* HTTP/2 stream, -1 before submit or after free */
     const ProtobufCMessageDescriptor *resp; /* response type */
-    drover_message_fn on_message;          /* per response */
-    drover_done_fn on_done;                /* at the end */
-    void *userdata;                        /* callbacks' argument */
-    struct buf out;                        /* framed requests not yet taken by nghttp2 */
-    struct grpc_deframer in;               /* responses being assembled */
-    uint64_t deadline_ms;                  /* monotonic deadline, 0 for none */
-    int http_status;                       /* :status */
-    bool have_status;                      /* grpc-status was received */
-    bool send_closed;                      /* drover_call_close_send was called */
-    bool deferred;                         /* the data provider waits for requests */
-    bool done;                             /* status final, on_done called */
-    struct drover_status status;           /* final status */
-    struct drover_call *next;              /* client's list */
+    drover_message_fn on_message;           /* per response */
+    drover_done_fn on_done;                 /* at the end */
+    void *userdata;                         /* callbacks' argument */
+    struct buf out;                         /* framed requests not yet taken by nghttp2 */
+    struct grpc_deframer in;                /* responses being assembled */
+    uint64_t deadline_ms;                   /* monotonic deadline, 0 for none */
+    int http_status;                        /* :status */
+    bool have_status;                       /* grpc-status was received */
+    bool send_closed;                       /* drover_call_close_send was called */
+    bool deferred;                          /* the data provider waits for requests */
+    bool done;                              /* status final, on_done called */
+    struct drover_status status;            /* final status */
+    struct drover_call *next;               /* client's list */
 };
 
 static void call_end(struct drover_call *call, int code, const char *fmt, ...) _printf_(3, 4);
@@ -112,8 +112,8 @@ static int on_message(void *userdata, bool compressed, const uint8_t *data, size
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t *data, size_t len, void *userdata)
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *userdata)
 {
     struct drover_call *call = nghttp2_session_get_stream_user_data(h2, stream_id);
     (void)flags, (void)userdata;
@@ -265,8 +265,12 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
     call = calloc(1, sizeof *call);
     if (!call)
         return NULL;
-    *call = (struct drover_call){.c = c, .resp = resp, .on_message = on_msg, .on_done = on_done,
-                                 .userdata = userdata, .stream_id = -1};
+    *call = (struct drover_call){.c = c,
+                                 .resp = resp,
+                                 .on_message = on_msg,
+                                 .on_done = on_done,
+                                 .userdata = userdata,
+                                 .stream_id = -1};
     buf_init(&call->out, 0);
     grpc_deframer_init(&call->in, GRPC_MAX_MESSAGE);
     if (timeout_ms) {
@@ -276,15 +280,19 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
 
 #define HDR(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
     nghttp2_nv nva[] = {
-        HDR(":method", "POST"),          HDR(":scheme", "http"),
-        HDR(":path", path),              HDR(":authority", "localhost"),
-        HDR("content-type", "application/grpc"), HDR("te", "trailers"),
-        HDR("user-agent", "drover/" DROVER_VERSION), HDR("grpc-timeout", timeout),
+        HDR(":method", "POST"),
+        HDR(":scheme", "http"),
+        HDR(":path", path),
+        HDR(":authority", "localhost"),
+        HDR("content-type", "application/grpc"),
+        HDR("te", "trailers"),
+        HDR("user-agent", "drover/" DROVER_VERSION),
+        HDR("grpc-timeout", timeout),
     };
 #undef HDR
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read};
-    int32_t id = nghttp2_submit_request(c->h2, NULL, nva, ARRAY_SIZE(nva) - !timeout_ms, &prd,
-                                        call);
+    int32_t id =
+        nghttp2_submit_request(c->h2, NULL, nva, ARRAY_SIZE(nva) - !timeout_ms, &prd, call);
     if (id < 0) {
         buf_done(&call->out);
         grpc_deframer_done(&call->in);

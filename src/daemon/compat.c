@@ -33,7 +33,7 @@
 #include "running_process/daemon/v1/daemon.pb-c.h"
 
 #define RPC_TIMEOUT_MS 30000
-#define MAX_REPLY (16u << 20) /* upstream's client cap */
+#define MAX_REPLY      (16u << 20) /* upstream's client cap */
 
 struct opts {
     const char *scope;       /* --scope */
@@ -167,7 +167,8 @@ static int io_all(int fd, void *p, size_t n, bool writing, uint64_t deadline)
 }
 
 /* One request, one response. */
-static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req, RunningProcess__Daemon__V1__DaemonResponse **ret)
+static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req,
+                RunningProcess__Daemon__V1__DaemonResponse **ret)
 {
     uint64_t deadline = mono_ms() + RPC_TIMEOUT_MS;
     _cleanup_close_ int fd = connect_to(path);
@@ -205,10 +206,11 @@ static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req
 }
 
 /* Sends a request whose payload is msg (may be NULL), checks the reply; prints errors. */
-static RunningProcess__Daemon__V1__DaemonResponse *request(const struct opts *o, int type, const char *field,
-                         const ProtobufCMessage *msg)
+static RunningProcess__Daemon__V1__DaemonResponse *
+request(const struct opts *o, int type, const char *field, const ProtobufCMessage *msg)
 {
-    RunningProcess__Daemon__V1__DaemonRequest req = RUNNING_PROCESS__DAEMON__V1__DAEMON_REQUEST__INIT;
+    RunningProcess__Daemon__V1__DaemonRequest req =
+        RUNNING_PROCESS__DAEMON__V1__DAEMON_REQUEST__INIT;
     _cleanup_free_ char *path = socket_path(o);
     RunningProcess__Daemon__V1__DaemonResponse *resp = NULL;
 
@@ -220,8 +222,8 @@ static RunningProcess__Daemon__V1__DaemonResponse *request(const struct opts *o,
     }
     int r = path ? call(path, &req, &resp) : -ENOMEM;
     if (r < 0) {
-        fprintf(stderr, "running-process-daemon: no daemon answers at %s (%s)\n",
-                path ? path : "?", strerror(-r));
+        fprintf(stderr, "running-process-daemon: no daemon answers at %s (%s)\n", path ? path : "?",
+                strerror(-r));
         return NULL;
     }
     if (resp->code != 0) {
@@ -314,13 +316,12 @@ static int cmd_list(const struct opts *o)
         for (size_t k = 0; a && k < n; k++) {
             const RunningProcess__Daemon__V1__TrackedProcess *p = rows[k];
             json_array_append_new(
-                a, json_pack("{s:i, s:f, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:b, s:s, s:f}",
-                             "pid", (int)p->pid, "created_at", p->created_at, "kind", p->kind,
-                             "command", p->command, "cwd", p->cwd, "originator", p->originator,
-                             "containment", p->containment, "registered_at", p->registered_at,
-                             "uptime_seconds", p->uptime_seconds, "parent_alive",
-                             p->parent_alive, "state", state_name(p->state),
-                             "last_validated_at", p->last_validated_at));
+                a, json_pack("{s:i, s:f, s:s, s:s, s:s, s:s, s:s, s:f, s:f, s:b, s:s, s:f}", "pid",
+                             (int)p->pid, "created_at", p->created_at, "kind", p->kind, "command",
+                             p->command, "cwd", p->cwd, "originator", p->originator, "containment",
+                             p->containment, "registered_at", p->registered_at, "uptime_seconds",
+                             p->uptime_seconds, "parent_alive", p->parent_alive, "state",
+                             state_name(p->state), "last_validated_at", p->last_validated_at));
         }
         json_dumpf(a, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         putchar('\n');
@@ -400,9 +401,10 @@ int compat_main(int argc, char **argv)
         const char *name;
         int (*run)(const struct opts *o);
     } cmds[] = {
-        {"start", start},        {"stop", cmd_stop},   {"ping", cmd_ping},
-        {"status", cmd_status},  {"list", cmd_list},   {"tree", cmd_tree},
-        {"kill", cmd_kill},      {"kill-zombies", cmd_kill_zombies},
+        {"start", start},   {"stop", cmd_stop},
+        {"ping", cmd_ping}, {"status", cmd_status},
+        {"list", cmd_list}, {"tree", cmd_tree},
+        {"kill", cmd_kill}, {"kill-zombies", cmd_kill_zombies},
     };
     struct opts o = {0};
 

@@ -19,7 +19,10 @@
 extern const unsigned char drover_default_config[];
 extern const size_t drover_default_config_len;
 
-#define OPT(k, t, f, lo, hi, h) {k, t, offsetof(struct config, f), lo, hi, h}
+#define OPT(k, t, f, lo, hi, h)                                                                    \
+    {                                                                                              \
+        k, t, offsetof(struct config, f), lo, hi, h                                                \
+    }
 static const struct config_option options[] = {
     OPT("socket", CONFIG_PATH, socket_path, 0, 0, "gRPC unix socket"),
     OPT("state_dir", CONFIG_PATH, state_dir, 0, 0, "state directory (database, logs)"),
@@ -33,7 +36,8 @@ static const struct config_option options[] = {
         "bytes of one gRPC message"),
     OPT("shutdown_timeout_ms", CONFIG_UINT, shutdown_timeout_ms, 0, 3600000,
         "graceful shutdown bound"),
-    OPT("db_path", CONFIG_PATH, db_path, 0, 0, "SQLite database (default: STATE_DIR/drover.sqlite3)"),
+    OPT("db_path", CONFIG_PATH, db_path, 0, 0,
+        "SQLite database (default: STATE_DIR/drover.sqlite3)"),
     OPT("emergency_reserve_bytes", CONFIG_UINT, emergency_reserve_bytes, 0, 1u << 30,
         "disk space held back beside the database for a full disk"),
     OPT("zombie_pass_interval_ms", CONFIG_UINT, zombie_pass_interval_ms, 0, 86400000,
@@ -104,8 +108,8 @@ static char *resolve_path(const char *v, const char *dir)
     return asprintf(&s, "%s/%s", dir, v) < 0 ? NULL : s;
 }
 
-int config_set(struct config *c, const struct config_option *o, const char *value,
-               const char *dir, const char *where, char err[CONFIG_ERROR_MAX])
+int config_set(struct config *c, const struct config_option *o, const char *value, const char *dir,
+               const char *where, char err[CONFIG_ERROR_MAX])
 {
     void *field = (char *)c + o->offset;
     int r;
@@ -125,15 +129,14 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
     case CONFIG_UINT:
         r = parse_uint(value, o->min, o->max, field);
         if (r == -ERANGE)
-            return fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value,
-                        o->min, o->max);
+            return fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value, o->min,
+                        o->max);
         if (r < 0)
             return fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key, value);
         return 0;
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
-            return fail(err,
-                        "%s'%s': expected error, warning, notice, info or debug, got '%s'",
+            return fail(err, "%s'%s': expected error, warning, notice, info or debug, got '%s'",
                         where, o->key, value);
         return 0;
     }
@@ -161,8 +164,7 @@ static bool is_null(const yaml_event_t *ev)
 
     if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-           !strcmp(v, "NULL");
+    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
 }
 
 static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *key,
@@ -182,8 +184,8 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
         return fail(rd->err, "%s:%zu: unknown key '%s'", rd->name, line, k);
     size_t idx = (size_t)(o - options);
     if (seen_line[idx])
-        return fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name, line,
-                    k, seen_line[idx]);
+        return fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name, line, k,
+                    seen_line[idx]);
     seen_line[idx] = line;
 
     r = next_event(rd, &val);
@@ -221,8 +223,7 @@ static int read_document(struct reader *rd, struct config *c, const char *dir)
     if (ev.type != YAML_MAPPING_START_EVENT) {
         size_t line = ev.start_mark.line + 1;
         yaml_event_delete(&ev);
-        return fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name,
-                    line);
+        return fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name, line);
     }
     yaml_event_delete(&ev);
     for (;;) {

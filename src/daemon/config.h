@@ -9,22 +9,22 @@
 #include "base/log.h"
 
 struct config {
-    char *config_path;               /* the file read on top of the defaults, or NULL */
-    char *socket_path;               /* gRPC unix socket */
-    char *state_dir;                 /* database, logs, snapshots */
-    enum log_level log_level;        /* most verbose level logged */
-    uint32_t max_connections;        /* gRPC door: open connections */
-    uint32_t max_concurrent_streams; /* gRPC door: calls per connection */
-    uint32_t max_header_list_size;   /* gRPC door: request header bytes */
-    uint32_t max_message_size;       /* gRPC door: bytes per message */
-    uint32_t shutdown_timeout_ms;    /* graceful shutdown bound */
-    char *db_path;                   /* SQLite database */
+    char *config_path;                /* the file read on top of the defaults, or NULL */
+    char *socket_path;                /* gRPC unix socket */
+    char *state_dir;                  /* database, logs, snapshots */
+    enum log_level log_level;         /* most verbose level logged */
+    uint32_t max_connections;         /* gRPC door: open connections */
+    uint32_t max_concurrent_streams;  /* gRPC door: calls per connection */
+    uint32_t max_header_list_size;    /* gRPC door: request header bytes */
+    uint32_t max_message_size;        /* gRPC door: bytes per message */
+    uint32_t shutdown_timeout_ms;     /* graceful shutdown bound */
+    char *db_path;                    /* SQLite database */
     uint32_t emergency_reserve_bytes; /* reserve file beside the database */
     uint32_t zombie_pass_interval_ms; /* tracked-process zombie pass */
-    char *rp_socket;                 /* running-process door, or NULL: off */
-    uint32_t rp_max_connections;     /* running-process door: open connections */
-    uint32_t rp_idle_timeout_ms;     /* running-process door: idle close */
-    char *scope;                     /* running-process scope (compatibility mode), or NULL */
+    char *rp_socket;                  /* running-process door, or NULL: off */
+    uint32_t rp_max_connections;      /* running-process door: open connections */
+    uint32_t rp_idle_timeout_ms;      /* running-process door: idle close */
+    char *scope;                      /* running-process scope (compatibility mode), or NULL */
 };
 
 enum config_type {
@@ -53,8 +53,8 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
 /* Reads a YAML file on top of c and records it as config_path. */
 int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX]);
 /* Sets one option from a string (a flag's value, say); where says who gave it, for errors. */
-int config_set(struct config *c, const struct config_option *o, const char *value,
-               const char *dir, const char *where, char err[CONFIG_ERROR_MAX]);
+int config_set(struct config *c, const struct config_option *o, const char *value, const char *dir,
+               const char *where, char err[CONFIG_ERROR_MAX]);
 /* Fills paths left empty with their defaults. */
 int config_finish(struct config *c);
 

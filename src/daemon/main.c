@@ -16,11 +16,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: droverd [OPTION]...\n"
-            "The drover process supervisor daemon. Runs in the foreground.\n\n"
-            "  -c, --config FILE         read FILE on top of the built-in configuration\n"
-            "                            (default: $XDG_CONFIG_HOME/drover/drover.yaml if present)\n");
+    fprintf(
+        f,
+        "Usage: droverd [OPTION]...\n"
+        "The drover process supervisor daemon. Runs in the foreground.\n\n"
+        "  -c, --config FILE         read FILE on top of the built-in configuration\n"
+        "                            (default: $XDG_CONFIG_HOME/drover/drover.yaml if present)\n");
     for (size_t i = 0; config_option_at(i); i++) {
         const struct config_option *o = config_option_at(i);
         char flag[64];

@@ -47,49 +47,49 @@ struct service_entry {
 struct gconn;
 
 struct grpc_call {
-    struct gconn *conn;                 /* the connection carrying this stream */
-    int32_t stream_id;                  /* HTTP/2 stream */
-    const struct grpc_method *method;   /* resolved when the request headers end */
+    struct gconn *conn;                  /* the connection carrying this stream */
+    int32_t stream_id;                   /* HTTP/2 stream */
+    const struct grpc_method *method;    /* resolved when the request headers end */
     const struct service_entry *service; /* the method's service */
-    char *path;                         /* :path */
-    struct metadata *md;                /* request metadata, in arrival order */
-    size_t n_md;                        /* entries in md */
-    size_t header_bytes;                /* HPACK-accounted size of the request headers */
-    enum grpc_status_code reject;       /* a header problem found while parsing, or OK */
-    char *reject_msg;                   /* its message */
-    bool bad_method;                    /* :method was not POST */
-    bool bad_content_type;              /* content-type was not application/grpc[+...] */
-    bool gzip;                          /* grpc-encoding: gzip */
-    bool has_timeout;                   /* grpc-timeout was given */
-    uint64_t timeout_ms;                /* its value */
-    struct grpc_deframer in;            /* request messages being assembled */
-    uint32_t n_requests;                /* messages received */
-    ProtobufCMessage *request;          /* unary and server-streaming: held until half-close */
-    struct buf out;                     /* framed responses nghttp2 has not taken yet */
-    enum grpc_status_code status;       /* final status, once finished */
-    char *status_msg;                   /* final message (percent-encoded when sent) */
-    uv_timer_t *deadline;               /* armed for grpc-timeout; closed with the call */
-    void *data;                         /* the handler's state */
-    bool started;                       /* the method was resolved and the handler attached */
-    bool response_started;              /* response HEADERS submitted with a data provider */
-    bool finished;                      /* status set; no more messages */
-    bool deferred;                      /* the data provider is waiting for output */
-    bool handler_live;                  /* on_close not yet called */
-    bool cancelled;                     /* ended by the client, a deadline or the server */
-    bool ready_pending;                 /* on_ready should run at the next flush */
-    struct grpc_call *next;             /* the connection's list of calls */
+    char *path;                          /* :path */
+    struct metadata *md;                 /* request metadata, in arrival order */
+    size_t n_md;                         /* entries in md */
+    size_t header_bytes;                 /* HPACK-accounted size of the request headers */
+    enum grpc_status_code reject;        /* a header problem found while parsing, or OK */
+    char *reject_msg;                    /* its message */
+    bool bad_method;                     /* :method was not POST */
+    bool bad_content_type;               /* content-type was not application/grpc[+...] */
+    bool gzip;                           /* grpc-encoding: gzip */
+    bool has_timeout;                    /* grpc-timeout was given */
+    uint64_t timeout_ms;                 /* its value */
+    struct grpc_deframer in;             /* request messages being assembled */
+    uint32_t n_requests;                 /* messages received */
+    ProtobufCMessage *request;           /* unary and server-streaming: held until half-close */
+    struct buf out;                      /* framed responses nghttp2 has not taken yet */
+    enum grpc_status_code status;        /* final status, once finished */
+    char *status_msg;                    /* final message (percent-encoded when sent) */
+    uv_timer_t *deadline;                /* armed for grpc-timeout; closed with the call */
+    void *data;                          /* the handler's state */
+    bool started;                        /* the method was resolved and the handler attached */
+    bool response_started;               /* response HEADERS submitted with a data provider */
+    bool finished;                       /* status set; no more messages */
+    bool deferred;                       /* the data provider is waiting for output */
+    bool handler_live;                   /* on_close not yet called */
+    bool cancelled;                      /* ended by the client, a deadline or the server */
+    bool ready_pending;                  /* on_ready should run at the next flush */
+    struct grpc_call *next;              /* the connection's list of calls */
     struct grpc_call *prev;
 };
 
 struct gconn {
-    struct grpc_server *srv;  /* owner */
-    struct net_conn *nc;      /* transport */
-    nghttp2_session *h2;      /* HTTP/2 state */
-    struct buf out;           /* frames from nghttp2 not yet handed to the socket */
-    struct grpc_call *calls;  /* streams with a call */
-    unsigned n_calls;         /* length of calls */
-    unsigned n_ready;         /* calls with ready_pending set */
-    struct gconn *next;       /* server's list */
+    struct grpc_server *srv; /* owner */
+    struct net_conn *nc;     /* transport */
+    nghttp2_session *h2;     /* HTTP/2 state */
+    struct buf out;          /* frames from nghttp2 not yet handed to the socket */
+    struct grpc_call *calls; /* streams with a call */
+    unsigned n_calls;        /* length of calls */
+    unsigned n_ready;        /* calls with ready_pending set */
+    struct gconn *next;      /* server's list */
     struct gconn *prev;
     struct gconn *dirty_next; /* server's list of connections to flush from the idle handle */
     bool dirty;               /* on that list */
@@ -97,19 +97,19 @@ struct gconn {
 };
 
 struct grpc_server {
-    uv_loop_t *loop;                 /* the daemon's loop */
-    struct grpc_server_limits lim;   /* limits for every connection */
-    struct service_entry *services;  /* registered services */
-    size_t n_services;               /* entries in services */
-    struct gconn *conns;             /* open connections */
-    struct gconn *dirty;             /* connections to flush */
-    struct grpc_server_stats stats;  /* counters for Status */
-    uv_idle_t idle;                  /* runs flushes requested outside a read */
-    uv_timer_t shutdown_timer;       /* bounds a graceful shutdown */
-    bool shutting_down;              /* GOAWAY sent; the server closes when calls end */
-    void (*done)(void *userdata);    /* called once the last connection is gone */
-    void *done_userdata;             /* its argument */
-    int handles_open;                /* embedded handles not yet closed by grpc_server_free */
+    uv_loop_t *loop;                /* the daemon's loop */
+    struct grpc_server_limits lim;  /* limits for every connection */
+    struct service_entry *services; /* registered services */
+    size_t n_services;              /* entries in services */
+    struct gconn *conns;            /* open connections */
+    struct gconn *dirty;            /* connections to flush */
+    struct grpc_server_stats stats; /* counters for Status */
+    uv_idle_t idle;                 /* runs flushes requested outside a read */
+    uv_timer_t shutdown_timer;      /* bounds a graceful shutdown */
+    bool shutting_down;             /* GOAWAY sent; the server closes when calls end */
+    void (*done)(void *userdata);   /* called once the last connection is gone */
+    void *done_userdata;            /* its argument */
+    int handles_open;               /* embedded handles not yet closed by grpc_server_free */
 };
 
 static void conn_flush(struct gconn *c);
@@ -118,9 +118,9 @@ static void on_idle(uv_idle_t *idle);
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-#define NV(n, v)                                                                                  \
+#define NV(n, v)                                                                                   \
     {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE            \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
     }
 
 static void conn_mark_dirty(struct gconn *c)
@@ -720,8 +720,8 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
     return 0;
 }
 
-static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id,
-                         const uint8_t *data, size_t len, void *userdata)
+static int on_data_chunk(nghttp2_session *h2, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                         size_t len, void *userdata)
 {
     struct gconn *c = userdata;
     struct grpc_call *call = nghttp2_session_get_stream_user_data(h2, stream_id);

@@ -144,13 +144,25 @@ int grpc_timeout_parse(const char *s, size_t len, uint64_t *ret_ms)
         v = v * 10 + (uint64_t)(s[i] - '0');
     }
     switch (s[len - 1]) {
-    case 'H': v *= 3600000u; break;
-    case 'M': v *= 60000u; break;
-    case 'S': v *= 1000u; break;
-    case 'm': break;
-    case 'u': v = (v + 999u) / 1000u; break;
-    case 'n': v = (v + 999999u) / 1000000u; break;
-    default: return -EINVAL;
+    case 'H':
+        v *= 3600000u;
+        break;
+    case 'M':
+        v *= 60000u;
+        break;
+    case 'S':
+        v *= 1000u;
+        break;
+    case 'm':
+        break;
+    case 'u':
+        v = (v + 999u) / 1000u;
+        break;
+    case 'n':
+        v = (v + 999999u) / 1000000u;
+        break;
+    default:
+        return -EINVAL;
     }
     *ret_ms = v;
     return 0;
@@ -164,5 +176,6 @@ void grpc_timeout_format(uint64_t ms, char *out)
     else if (ms / 1000u < 100000000u)
         snprintf(out, 16, "%lluS", (unsigned long long)(ms / 1000u));
     else
-        snprintf(out, 16, "%lluH", (unsigned long long)(ms / 3600000u < 99999999u ? ms / 3600000u : 99999999u));
+        snprintf(out, 16, "%lluH",
+                 (unsigned long long)(ms / 3600000u < 99999999u ? ms / 3600000u : 99999999u));
 }

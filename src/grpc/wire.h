@@ -29,8 +29,8 @@ enum grpc_status_code {
     GRPC_UNAUTHENTICATED = 16,
 };
 
-#define GRPC_FRAME_HEADER   5                 /* compressed flag + 4-byte big-endian length */
-#define GRPC_MAX_MESSAGE    (4u * 1024 * 1024) /* default cap on one message, either way */
+#define GRPC_FRAME_HEADER 5                  /* compressed flag + 4-byte big-endian length */
+#define GRPC_MAX_MESSAGE  (4u * 1024 * 1024) /* default cap on one message, either way */
 
 /* "OK", "INVALID_ARGUMENT", ...; "UNKNOWN" for a code outside the table. */
 const char *grpc_status_name(int code);

@@ -19,38 +19,38 @@
 #define READ_BUF_SIZE (64 * 1024)
 
 struct net_listener {
-    uv_pipe_t pipe;           /* the listening handle */
-    char *path;               /* socket path, for unlinking */
-    dev_t dev;                /* device and inode of the socket we bound: we unlink only our own */
+    uv_pipe_t pipe; /* the listening handle */
+    char *path;     /* socket path, for unlinking */
+    dev_t dev;      /* device and inode of the socket we bound: we unlink only our own */
     ino_t ino;
-    net_accept_fn on_accept;  /* owner's callback */
-    void *userdata;           /* owner's argument */
-    uint8_t *read_buf;        /* shared by this listener's connections, allocated on first read */
-    unsigned n_conns;         /* open connections, so the last one frees read_buf */
-    bool closed;              /* net_listener_close was called */
+    net_accept_fn on_accept; /* owner's callback */
+    void *userdata;          /* owner's argument */
+    uint8_t *read_buf;       /* shared by this listener's connections, allocated on first read */
+    unsigned n_conns;        /* open connections, so the last one frees read_buf */
+    bool closed;             /* net_listener_close was called */
 };
 
 struct net_conn {
-    uv_pipe_t pipe;                        /* the connection's handle */
-    uv_shutdown_t shutdown_req;            /* used by a flushing close */
-    struct net_listener *listener;         /* shares its read buffer; NULL once it is gone */
+    uv_pipe_t pipe;                         /* the connection's handle */
+    uv_shutdown_t shutdown_req;             /* used by a flushing close */
+    struct net_listener *listener;          /* shares its read buffer; NULL once it is gone */
     const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
-    void *userdata;                        /* owner's argument */
-    size_t pending;                        /* bytes handed to uv_write and not yet written */
-    struct ucred peer;                     /* SO_PEERCRED at accept */
-    bool reading;                          /* uv_read_start is in effect */
-    bool paused;                           /* the owner asked us not to read */
-    bool closing;                          /* net_conn_close was called */
-    uint32_t magic;                        /* NET_CONN_MAGIC: net_handle_close knows us */
+    void *userdata;                         /* owner's argument */
+    size_t pending;                         /* bytes handed to uv_write and not yet written */
+    struct ucred peer;                      /* SO_PEERCRED at accept */
+    bool reading;                           /* uv_read_start is in effect */
+    bool paused;                            /* the owner asked us not to read */
+    bool closing;                           /* net_conn_close was called */
+    uint32_t magic;                         /* NET_CONN_MAGIC: net_handle_close knows us */
 };
 
 #define NET_CONN_MAGIC 0x6e636f6eu
 
 struct write_req {
-    uv_write_t req;      /* libuv request */
-    struct net_conn *c;  /* for the pending count */
-    uint8_t *data;       /* heap storage to free */
-    size_t len;          /* bytes in this write */
+    uv_write_t req;     /* libuv request */
+    struct net_conn *c; /* for the pending count */
+    uint8_t *data;      /* heap storage to free */
+    size_t len;         /* bytes in this write */
 };
 
 bool net_unix_alive(const char *path)
@@ -354,8 +354,7 @@ void net_listener_close(struct net_listener *l)
 
     if (!l)
         return;
-    if (l->path && l->ino && stat(l->path, &st) == 0 && st.st_dev == l->dev &&
-        st.st_ino == l->ino)
+    if (l->path && l->ino && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
         unlink(l->path);
     l->closed = true;
     uv_close((uv_handle_t *)&l->pipe, on_listener_closed);

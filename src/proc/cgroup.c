@@ -124,8 +124,7 @@ void cgroup_root_init(struct cgroup_root *cg)
 
     _cleanup_free_ char *v2 = own_path(NULL);
     bool v2_ok = !want || strcmp(want, "v1") != 0;
-    if (v2_ok && exists(CGROUP_FS, "cgroup.controllers") &&
-        try_root(cg, CGROUP_V2, CGROUP_FS, v2))
+    if (v2_ok && exists(CGROUP_FS, "cgroup.controllers") && try_root(cg, CGROUP_V2, CGROUP_FS, v2))
         return;
     if (v2_ok && exists(CGROUP_FS "/unified", "cgroup.controllers") &&
         try_root(cg, CGROUP_V2, CGROUP_FS "/unified", v2))

@@ -119,8 +119,7 @@ static int user_baseline(struct proc_env *e, char *const *base)
     if ((r = proc_env_set(e, "USER", pw.pw_name)) < 0 ||
         (r = proc_env_set(e, "LOGNAME", pw.pw_name)) < 0 ||
         (r = proc_env_set(e, "HOME", pw.pw_dir)) < 0 ||
-        (r = proc_env_set(e, "SHELL", pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh")) <
-            0 ||
+        (r = proc_env_set(e, "SHELL", pw.pw_shell && *pw.pw_shell ? pw.pw_shell : "/bin/sh")) < 0 ||
         (r = proc_env_set(e, "PATH", BASELINE_PATH)) < 0)
         return r;
     return copy_from(e, base, baseline_keeps);

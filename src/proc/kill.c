@@ -31,17 +31,17 @@ struct target {
 };
 
 struct proc_kill {
-    uv_timer_t timer;          /* the re-check tick; the struct is freed in its close callback */
+    uv_timer_t timer; /* the re-check tick; the struct is freed in its close callback */
     struct proc_kill *next, **pprev; /* in the reaper's list while running */
-    struct proc_reaper *r;     /* for owned children and cgroups */
-    struct target *t;          /* targets */
-    size_t n, cap;             /* targets used and allocated */
-    char *cgroup;              /* the tree's group if droverd spawned the root, else NULL */
-    pid_t session;             /* without a group: the spawned root's session, else 0 */
-    uint64_t deadline;         /* monotonic ms */
-    uint32_t killed;           /* distinct processes signalled */
-    proc_kill_fn done;         /* NULL once cancelled */
-    void *userdata;            /* for done */
+    struct proc_reaper *r;           /* for owned children and cgroups */
+    struct target *t;                /* targets */
+    size_t n, cap;                   /* targets used and allocated */
+    char *cgroup;                    /* the tree's group if droverd spawned the root, else NULL */
+    pid_t session;                   /* without a group: the spawned root's session, else 0 */
+    uint64_t deadline;               /* monotonic ms */
+    uint32_t killed;                 /* distinct processes signalled */
+    proc_kill_fn done;               /* NULL once cancelled */
+    void *userdata;                  /* for done */
 };
 
 static struct target *find_target(struct proc_kill *k, pid_t pid, uint64_t starttime)
@@ -124,8 +124,7 @@ static size_t cgroup_round(struct proc_kill *k, const struct proc_table *tab)
         return 0;
     for (size_t i = 0; i < n; i++) {
         const struct proc_entry *e = proc_table_find(tab, pids[i]);
-        if (!e || e->state == 'Z' || e->state == 'X' ||
-            add_target(k, e->pid, e->starttime) < 0)
+        if (!e || e->state == 'Z' || e->state == 'X' || add_target(k, e->pid, e->starttime) < 0)
             continue;
         pids[left++] = e->pid;
     }

@@ -28,23 +28,23 @@ struct proc_statm {
 /* /proc/PID/stat. comm may hold spaces and parentheses: it runs from the first '(' to the last
  * ')'. Times are clock ticks; starttime counts from boot. */
 struct proc_stat {
-    pid_t pid;                 /* field 1 */
-    char comm[PROC_COMM_MAX];  /* field 2, without the parentheses, truncated to fit */
-    char state;                /* R, S, D, Z, T, t, X, I... */
-    pid_t ppid;                /* parent */
-    pid_t pgrp;                /* process group */
-    pid_t session;             /* session id */
-    int tty_nr;                /* controlling terminal, 0 if none */
-    pid_t tpgid;               /* foreground process group of that terminal, -1 if none */
-    uint64_t minflt, majflt;   /* page faults */
-    uint64_t utime, stime;     /* CPU time in user and kernel mode, ticks */
-    int64_t cutime, cstime;    /* waited-for children's CPU time, ticks */
-    int64_t priority, nice;    /* scheduling */
-    int64_t num_threads;       /* threads */
-    uint64_t starttime;        /* start, ticks after boot */
-    uint64_t vsize;            /* virtual memory, bytes */
-    int64_t rss;               /* resident set, pages */
-    int processor;             /* CPU last run on */
+    pid_t pid;                /* field 1 */
+    char comm[PROC_COMM_MAX]; /* field 2, without the parentheses, truncated to fit */
+    char state;               /* R, S, D, Z, T, t, X, I... */
+    pid_t ppid;               /* parent */
+    pid_t pgrp;               /* process group */
+    pid_t session;            /* session id */
+    int tty_nr;               /* controlling terminal, 0 if none */
+    pid_t tpgid;              /* foreground process group of that terminal, -1 if none */
+    uint64_t minflt, majflt;  /* page faults */
+    uint64_t utime, stime;    /* CPU time in user and kernel mode, ticks */
+    int64_t cutime, cstime;   /* waited-for children's CPU time, ticks */
+    int64_t priority, nice;   /* scheduling */
+    int64_t num_threads;      /* threads */
+    uint64_t starttime;       /* start, ticks after boot */
+    uint64_t vsize;           /* virtual memory, bytes */
+    int64_t rss;              /* resident set, pages */
+    int processor;            /* CPU last run on */
 };
 
 /* /proc/PID/status: the fields stat lacks. */
@@ -171,23 +171,23 @@ enum proc_group {
 #define PROC_RLIMITS_MAX 8
 
 struct proc_spawn_opts {
-    char *const *argv;          /* program and arguments; argv[0] is looked up in PATH */
-    const char *cwd;            /* working directory, or NULL */
-    char *const *envp;          /* environment (proc_env.v); NULL: an empty one */
-    enum proc_stdio stdio[3];   /* stdin, stdout, stderr (PTY applies to all three) */
-    int fd[3];                  /* for PROC_STDIO_FD */
-    enum proc_group group;      /* session or process group */
-    uint16_t rows, cols;        /* PTY window size; 0 means 24x80 */
-    uid_t uid;                  /* with set_ids: the user to become */
-    gid_t gid;                  /* with set_ids: the group to become */
-    bool set_ids;               /* change identity (needs privilege) */
-    int umask;                  /* -1 keeps droverd's */
+    char *const *argv;        /* program and arguments; argv[0] is looked up in PATH */
+    const char *cwd;          /* working directory, or NULL */
+    char *const *envp;        /* environment (proc_env.v); NULL: an empty one */
+    enum proc_stdio stdio[3]; /* stdin, stdout, stderr (PTY applies to all three) */
+    int fd[3];                /* for PROC_STDIO_FD */
+    enum proc_group group;    /* session or process group */
+    uint16_t rows, cols;      /* PTY window size; 0 means 24x80 */
+    uid_t uid;                /* with set_ids: the user to become */
+    gid_t gid;                /* with set_ids: the group to become */
+    bool set_ids;             /* change identity (needs privilege) */
+    int umask;                /* -1 keeps droverd's */
     struct {
-        int resource;           /* RLIMIT_* */
-        struct rlimit lim;      /* soft and hard */
+        int resource;      /* RLIMIT_* */
+        struct rlimit lim; /* soft and hard */
     } rlimits[PROC_RLIMITS_MAX];
-    size_t n_rlimits;           /* entries used */
-    bool cgroup;                /* put the child in a cgroup of its own, if cgroups are writable */
+    size_t n_rlimits; /* entries used */
+    bool cgroup;      /* put the child in a cgroup of its own, if cgroups are writable */
 };
 
 struct proc_child;
@@ -196,7 +196,7 @@ typedef void (*proc_exit_fn)(struct proc_child *c, int status, void *userdata);
 
 /* What a spawn gives back besides the child. */
 struct proc_spawn_io {
-    int fd[3];    /* droverd's ends of PIPE stdio (-1 otherwise); the PTY master is fd[0] */
+    int fd[3]; /* droverd's ends of PIPE stdio (-1 otherwise); the PTY master is fd[0] */
 };
 
 struct proc_reaper;

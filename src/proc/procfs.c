@@ -210,8 +210,7 @@ static void status_line(const char *key, size_t klen, struct scan *v, void *ud)
             c->seen |= 2;
         }
     } else if (key_is(key, klen, "Uid") || key_is(key, klen, "Gid")) {
-        if (scan_u64(v, &a) == 0 && scan_u64(v, &b) == 0 && a <= UINT32_MAX &&
-            b <= UINT32_MAX) {
+        if (scan_u64(v, &a) == 0 && scan_u64(v, &b) == 0 && a <= UINT32_MAX && b <= UINT32_MAX) {
             if (key[0] == 'U')
                 st->ruid = (uid_t)a, st->euid = (uid_t)b;
             else
@@ -260,8 +259,12 @@ static void io_line(const char *key, size_t klen, struct scan *v, void *ud)
 {
     struct io_ctx *c = ud;
     uint64_t *const fields[] = {
-        &c->io->rchar,      &c->io->wchar,       &c->io->syscr,
-        &c->io->syscw,      &c->io->read_bytes,  &c->io->write_bytes,
+        &c->io->rchar,
+        &c->io->wchar,
+        &c->io->syscr,
+        &c->io->syscw,
+        &c->io->read_bytes,
+        &c->io->write_bytes,
         &c->io->cancelled_write_bytes,
     };
     static const char *const keys[] = {

@@ -181,10 +181,10 @@ static _Noreturn void child_fail(const struct prep *p, int step)
  * sigaction() refuses the two real-time signals it keeps for itself, so an ignored SIGRTMIN
  * inherited from whoever started droverd would reach the child; the system call resets them. */
 struct kernel_sigaction {
-    void (*handler)(int);    /* SIG_DFL */
-    unsigned long flags;     /* none */
-    void (*restorer)(void);  /* unused for SIG_DFL */
-    uint64_t mask;           /* empty */
+    void (*handler)(int);   /* SIG_DFL */
+    unsigned long flags;    /* none */
+    void (*restorer)(void); /* unused for SIG_DFL */
+    uint64_t mask;          /* empty */
 };
 
 static void default_dispositions(void)
@@ -279,8 +279,11 @@ static int prep_init(struct proc_reaper *r, const struct proc_spawn_opts *o, str
 {
     int e;
 
-    *p = (struct prep){.child_fd = {-1, -1, -1}, .parent_fd = {-1, -1, -1}, .pty_slave = -1,
-                       .cgroup_fd = -1, .err_pipe = {-1, -1}};
+    *p = (struct prep){.child_fd = {-1, -1, -1},
+                       .parent_fd = {-1, -1, -1},
+                       .pty_slave = -1,
+                       .cgroup_fd = -1,
+                       .err_pipe = {-1, -1}};
     if (!o->argv || !o->argv[0])
         return -EINVAL;
     e = resolve(o->argv[0], o->envp, p->path, sizeof p->path);
@@ -290,7 +293,8 @@ static int prep_init(struct proc_reaper *r, const struct proc_spawn_opts *o, str
         return e;
     if (pipe2(p->err_pipe, O_CLOEXEC) < 0)
         return -errno;
-    if (o->cgroup && r->cg.mode != CGROUP_NONE && cgroup_create(&r->cg, ret_cgroup, &p->cgroup_fd) < 0)
+    if (o->cgroup && r->cg.mode != CGROUP_NONE &&
+        cgroup_create(&r->cg, ret_cgroup, &p->cgroup_fd) < 0)
         *ret_cgroup = NULL; /* a tree without a group is still a tree: sessions stand in */
     return 0;
 }
@@ -327,7 +331,9 @@ static int spawn_once(struct proc_reaper *r, const struct proc_spawn_opts *o, bo
     }
     struct proc_stat st;
     *c = (struct proc_child){
-        .reaper = r, .pid = pid, .pidfd = pidfd_open(pid, 0),
+        .reaper = r,
+        .pid = pid,
+        .pidfd = pidfd_open(pid, 0),
         .starttime = proc_read_stat(pid, &st) == 0 ? st.starttime : 0,
         .session = o->group == PROC_GROUP_SESSION || p.pty_slave >= 0 ? pid : 0,
         .cgroup = TAKE_PTR(cg),

@@ -46,9 +46,15 @@ static int read_entry(int root_fd, const char *name, struct proc_entry *e)
     if (proc_stat_parse(buf, (size_t)n, &st) < 0)
         return -EINVAL;
     *e = (struct proc_entry){
-        .pid = st.pid, .ppid = st.ppid, .pgrp = st.pgrp, .session = st.session,
-        .starttime = st.starttime, .state = st.state,
-        .parent = -1, .first_child = -1, .next_sibling = -1,
+        .pid = st.pid,
+        .ppid = st.ppid,
+        .pgrp = st.pgrp,
+        .session = st.session,
+        .starttime = st.starttime,
+        .state = st.state,
+        .parent = -1,
+        .first_child = -1,
+        .next_sibling = -1,
     };
     memcpy(e->comm, st.comm, sizeof e->comm);
     return 0;

@@ -38,9 +38,9 @@ static const char *const migrations[] = {
 };
 
 struct store {
-    sqlite3 *db;        /* the connection */
-    char *path;         /* the database file */
-    char *reserve_path; /* emergency-reserve.bin beside it */
+    sqlite3 *db;               /* the connection */
+    char *path;                /* the database file */
+    char *reserve_path;        /* emergency-reserve.bin beside it */
     const char *reserve_state; /* see store_reserve_state */
 };
 

@@ -25,15 +25,15 @@
 #define CREATED_SLACK_MS 2000
 
 struct track {
-    struct store *store;        /* the database */
-    struct track_proc *v;       /* rows, in registration order */
-    size_t n, cap;              /* rows used and allocated */
-    sqlite3_stmt *insert;       /* INSERT OR REPLACE a row */
-    sqlite3_stmt *delete_pid;   /* DELETE by pid */
-    struct watch *watches;      /* SPAWN_DAEMON children we wait for */
-    uv_timer_t timer;           /* the periodic zombie pass */
-    uint32_t interval_ms;       /* its period; 0: never */
-    bool timer_running;         /* whether it is armed */
+    struct store *store;      /* the database */
+    struct track_proc *v;     /* rows, in registration order */
+    size_t n, cap;            /* rows used and allocated */
+    sqlite3_stmt *insert;     /* INSERT OR REPLACE a row */
+    sqlite3_stmt *delete_pid; /* DELETE by pid */
+    struct watch *watches;    /* SPAWN_DAEMON children we wait for */
+    uv_timer_t timer;         /* the periodic zombie pass */
+    uint32_t interval_ms;     /* its period; 0: never */
+    bool timer_running;       /* whether it is armed */
 };
 
 static double now_s(void)
@@ -58,8 +58,8 @@ static int proc_copy(struct track_proc *dst, const struct track_proc *src)
     dst->command = strdup(src->command ? src->command : "");
     dst->cwd = strdup(src->cwd ? src->cwd : "");
     dst->originator = strdup(src->originator ? src->originator : "");
-    dst->containment = strdup(src->containment && *src->containment ? src->containment
-                                                                     : "contained");
+    dst->containment =
+        strdup(src->containment && *src->containment ? src->containment : "contained");
     if (!dst->kind || !dst->command || !dst->cwd || !dst->originator || !dst->containment) {
         track_proc_done(dst);
         return -ENOMEM;
@@ -86,11 +86,11 @@ static void update_timer(struct track *t)
 
 /* What /proc says about a row's pid now. */
 struct seen {
-    bool exists;        /* /proc/<pid> is there */
-    bool same;          /* and it is the registered process */
-    char state;         /* its state letter */
-    pid_t ppid;         /* its parent now */
-    uint64_t start_ms;  /* its start time, ms since the epoch */
+    bool exists;       /* /proc/<pid> is there */
+    bool same;         /* and it is the registered process */
+    char state;        /* its state letter */
+    pid_t ppid;        /* its parent now */
+    uint64_t start_ms; /* its start time, ms since the epoch */
 };
 
 static struct seen look(const struct track_proc *p)
@@ -251,8 +251,8 @@ int track_list(struct track *t, const char *prefix, struct track_view **ret, siz
         v[n++] = (struct track_view){
             .p = p,
             .state = !s.exists || !s.same ? TRACK_DEAD
-                     : s.state == 'Z'      ? TRACK_ZOMBIE
-                                           : TRACK_ALIVE,
+                     : s.state == 'Z'     ? TRACK_ZOMBIE
+                                          : TRACK_ALIVE,
             .parent_alive = parent_alive(p),
             .uptime_seconds = MAX(0.0, now - p->registered_at),
             .validated_at = now,
@@ -285,8 +285,8 @@ static bool classify(const struct track_proc *p, struct track_zombie *z)
                  (int)s.ppid);
     } else if (s.ppid > 0 && kill(s.ppid, 0) < 0 && errno == ESRCH) {
         z->verdict = TRACK_ORPHAN;
-        snprintf(z->reason, sizeof z->reason, "parent PID %d of process %d is dead",
-                 (int)s.ppid, (int)p->pid);
+        snprintf(z->reason, sizeof z->reason, "parent PID %d of process %d is dead", (int)s.ppid,
+                 (int)p->pid);
     } else {
         return false;
     }
@@ -331,8 +331,8 @@ int track_zombies(struct track *t, bool dry_run, struct track_zombie **ret, size
             i++;
             continue;
         }
-        cur->killed = cur->verdict == TRACK_GONE ||
-                      (cur->verdict == TRACK_ORPHAN && kill_orphan(&t->v[i]));
+        cur->killed =
+            cur->verdict == TRACK_GONE || (cur->verdict == TRACK_ORPHAN && kill_orphan(&t->v[i]));
         if (db_delete(t, t->v[i].pid) == 0)
             remove_at(t, i);
         else
@@ -414,8 +414,7 @@ int track_new(struct uv_loop_s *loop, struct store *s, uint32_t interval_ms, str
                            " command, cwd, originator, containment, registered_at, start_ticks,"
                            " ppid, ppid_start_ticks) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                            &t->insert)) < 0 ||
-        (r = store_prepare(s, "DELETE FROM tracked_processes WHERE pid = ?", &t->delete_pid)) <
-            0 ||
+        (r = store_prepare(s, "DELETE FROM tracked_processes WHERE pid = ?", &t->delete_pid)) < 0 ||
         (r = load(t)) < 0) {
         track_free(t);
         return r;
@@ -462,9 +461,8 @@ static const char *trim(const char *s, size_t *ret_len)
     return s;
 }
 
-int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *command,
-                       const char *cwd, struct proc_env *env, const char *originator,
-                       struct track_proc *ret)
+int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *command, const char *cwd,
+                       struct proc_env *env, const char *originator, struct track_proc *ret)
 {
     size_t len;
     const char *cmd = trim(command ? command : "", &len);
@@ -484,9 +482,13 @@ int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *comma
         return -ENOMEM;
     char *argv[] = {"/bin/sh", "-lc", trimmed, NULL};
     struct proc_spawn_opts o = {
-        .argv = argv, .cwd = cwd && *cwd ? cwd : NULL, .envp = env->v,
+        .argv = argv,
+        .cwd = cwd && *cwd ? cwd : NULL,
+        .envp = env->v,
         .stdio = {PROC_STDIO_NULL, PROC_STDIO_NULL, PROC_STDIO_NULL},
-        .group = PROC_GROUP_SESSION, .umask = -1, .cgroup = true,
+        .group = PROC_GROUP_SESSION,
+        .umask = -1,
+        .cgroup = true,
     };
     e = proc_spawn(r, &o, daemon_exited, w, NULL, &c);
     if (e < 0) {
@@ -496,10 +498,16 @@ int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *comma
     struct track_proc p = {
         .pid = proc_child_pid(c),
         .created_at_ms = (int64_t)proc_ticks_to_epoch_ms(proc_child_starttime(c)),
-        .kind = "subprocess", .command = trimmed, .cwd = (char *)(cwd ? cwd : ""),
-        .originator = (char *)originator, .containment = "detached",
+        .kind = "subprocess",
+        .command = trimmed,
+        .cwd = (char *)(cwd ? cwd : ""),
+        .originator = (char *)originator,
+        .containment = "detached",
     };
-    *w = (struct watch){.next = t->watches, .pprev = &t->watches, .t = t, .pid = p.pid,
+    *w = (struct watch){.next = t->watches,
+                        .pprev = &t->watches,
+                        .t = t,
+                        .pid = p.pid,
                         .created_at_ms = p.created_at_ms};
     if (t->watches)
         t->watches->pprev = &w->next;

@@ -48,17 +48,17 @@ struct track_view {
 };
 
 enum track_verdict {
-    TRACK_GONE,   /* "process N no longer exists" */
-    TRACK_REUSED, /* "PID N reused: ..."; never signalled */
-    TRACK_ORPHAN, /* "parent PID P of process N is dead"; SIGKILLed unless dry run */
-    TRACK_DEFUNCT,/* a zombie: dead already, nothing to signal */
+    TRACK_GONE,    /* "process N no longer exists" */
+    TRACK_REUSED,  /* "PID N reused: ..."; never signalled */
+    TRACK_ORPHAN,  /* "parent PID P of process N is dead"; SIGKILLed unless dry run */
+    TRACK_DEFUNCT, /* a zombie: dead already, nothing to signal */
 };
 
 struct track_zombie {
-    pid_t pid;           /* the row's pid */
-    char *command;       /* its command */
-    char reason[160];    /* upstream's wording */
-    bool killed;         /* signalled (or already gone) */
+    pid_t pid;                  /* the row's pid */
+    char *command;              /* its command */
+    char reason[160];           /* upstream's wording */
+    bool killed;                /* signalled (or already gone) */
     enum track_verdict verdict; /* why */
 };
 
@@ -92,7 +92,6 @@ void track_zombies_free(struct track_zombie *z, size_t n);
  * registers it (kind "subprocess", containment "detached") until it exits. It is not killed
  * when droverd stops. On success *ret holds a copy of the registration (free with
  * track_proc_done). */
-int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *command,
-                       const char *cwd, struct proc_env *env, const char *originator,
-                       struct track_proc *ret);
+int track_spawn_daemon(struct track *t, struct proc_reaper *r, const char *command, const char *cwd,
+                       struct proc_env *env, const char *originator, struct track_proc *ret);
 void track_proc_done(struct track_proc *p);

@@ -37,8 +37,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     struct grpc_server *srv = grpc_server_new(&loop, &lim);
-    struct api_host host = {.loop = &loop, .version = "fuzz", .socket_path = "-",
-                            .state_dir = "-", .grpc = srv, .shutdown = no_shutdown};
+    struct api_host host = {.loop = &loop,
+                            .version = "fuzz",
+                            .socket_path = "-",
+                            .state_dir = "-",
+                            .grpc = srv,
+                            .shutdown = no_shutdown};
     struct health *h = api_health_new(srv);
     struct reflection *rf = api_reflection_new(srv);
     api_admin_register(srv, &host);

@@ -80,8 +80,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (track_new(&loop, st, 0, &tr) < 0)
         abort();
-    struct api_host host = {.loop = &loop, .version = "fuzz", .socket_path = "-",
-                            .state_dir = "-", .store = st, .track = tr,
+    struct api_host host = {.loop = &loop,
+                            .version = "fuzz",
+                            .socket_path = "-",
+                            .state_dir = "-",
+                            .store = st,
+                            .track = tr,
                             .shutdown = no_shutdown};
     struct rp_server *srv = api_rp_new(&host, &lim);
     struct net_conn *conn;

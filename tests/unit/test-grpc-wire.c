@@ -142,8 +142,13 @@ START_TEST(base64_codec)
     static const struct {
         const char *plain, *enc;
     } cases[] = {
-        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
-        {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char enc[64];
@@ -172,11 +177,13 @@ START_TEST(timeout_parse)
         int r;
         uint64_t ms;
     } cases[] = {
-        {"1S", 0, 1000},       {"100m", 0, 100},     {"2M", 0, 120000},
-        {"1H", 0, 3600000},    {"1500u", 0, 2},      {"1n", 0, 1},
-        {"0m", 0, 0},          {"99999999S", 0, 99999999000ull},
-        {"", -EINVAL, 0},      {"S", -EINVAL, 0},    {"10", -EINVAL, 0},
-        {"10x", -EINVAL, 0},   {"-1S", -EINVAL, 0},  {"123456789S", -EINVAL, 0},
+        {"1S", 0, 1000},     {"100m", 0, 100},
+        {"2M", 0, 120000},   {"1H", 0, 3600000},
+        {"1500u", 0, 2},     {"1n", 0, 1},
+        {"0m", 0, 0},        {"99999999S", 0, 99999999000ull},
+        {"", -EINVAL, 0},    {"S", -EINVAL, 0},
+        {"10", -EINVAL, 0},  {"10x", -EINVAL, 0},
+        {"-1S", -EINVAL, 0}, {"123456789S", -EINVAL, 0},
         {"1 S", -EINVAL, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -184,8 +191,7 @@ START_TEST(timeout_parse)
         int r = grpc_timeout_parse(cases[i].in, strlen(cases[i].in), &ms);
         ck_assert_msg(r == cases[i].r, "'%s': got %d", cases[i].in, r);
         if (r == 0)
-            ck_assert_msg(ms == cases[i].ms, "'%s': got %llu", cases[i].in,
-                          (unsigned long long)ms);
+            ck_assert_msg(ms == cases[i].ms, "'%s': got %llu", cases[i].in, (unsigned long long)ms);
     }
     char out[16];
     uint64_t back;

@@ -41,7 +41,9 @@ START_TEST(statm)
 }
 END_TEST
 
-#define STAT_TAIL " 0 0 0 0 0 5 7 0 0 20 0 3 0 12345 8192000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0\n"
+#define STAT_TAIL                                                                                  \
+    " 0 0 0 0 0 5 7 0 0 20 0 3 0 12345 8192000 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 "  \
+    "17 1 0 0\n"
 
 START_TEST(stat_parse)
 {
@@ -57,11 +59,11 @@ START_TEST(stat_parse)
         {"8 () Z 2 8 8 0 -1" STAT_TAIL, 0, "", 'Z', 2},
         {"9 ((x)) S 1 9 9 0 -1" STAT_TAIL, 0, "(x)", 'S', 1},
         {"10 (x) S 1 10 10 0 -1 0 0", -EINVAL, NULL, 0, 0},       /* truncated */
-        {"11 (x", -EINVAL, NULL, 0, 0},                            /* no ')' */
-        {"(x) S 1" STAT_TAIL, -EINVAL, NULL, 0, 0},                /* no pid */
-        {"-3 (x) S 1 1 1 0 -1" STAT_TAIL, -EINVAL, NULL, 0, 0},    /* negative pid */
-        {"12 (x) S -1 1 1 0 -1" STAT_TAIL, -EINVAL, NULL, 0, 0},   /* negative ppid */
-        {"13 (x) S 1 1 1 0 -1 z" STAT_TAIL, -EINVAL, NULL, 0, 0},  /* garbage field */
+        {"11 (x", -EINVAL, NULL, 0, 0},                           /* no ')' */
+        {"(x) S 1" STAT_TAIL, -EINVAL, NULL, 0, 0},               /* no pid */
+        {"-3 (x) S 1 1 1 0 -1" STAT_TAIL, -EINVAL, NULL, 0, 0},   /* negative pid */
+        {"12 (x) S -1 1 1 0 -1" STAT_TAIL, -EINVAL, NULL, 0, 0},  /* negative ppid */
+        {"13 (x) S 1 1 1 0 -1 z" STAT_TAIL, -EINVAL, NULL, 0, 0}, /* garbage field */
         {"", -EINVAL, NULL, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -285,8 +287,11 @@ static int spawn_sh(const char *script, struct exit_record *x, struct proc_spawn
     char *argv[] = {"sh", "-c", (char *)script, NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", "FOO=bar", NULL};
     struct proc_spawn_opts o = {
-        .argv = argv, .envp = envp, .stdio = {PROC_STDIO_NULL, out, PROC_STDIO_NULL},
-        .umask = -1, .cgroup = true,
+        .argv = argv,
+        .envp = envp,
+        .stdio = {PROC_STDIO_NULL, out, PROC_STDIO_NULL},
+        .umask = -1,
+        .cgroup = true,
     };
     return proc_spawn(reaper, &o, on_exit_cb, x, io, ret);
 }
@@ -347,7 +352,8 @@ START_TEST(spawn_stdio_env_fds)
     ck_assert_int_eq(spawn_sh("echo \"$FOO\"; ls /proc/self/fd | wc -l; "
                               "grep -E '^(SigBlk|SigIgn)' /proc/self/status; "
                               "ps -o sid= -p $$ | tr -d ' '; echo $$",
-                              &x, &io, PROC_STDIO_PIPE, &c), 0);
+                              &x, &io, PROC_STDIO_PIPE, &c),
+                     0);
     close(leak);
     ck_assert_int_ge(io.fd[1], 0);
     size_t n = read_all(io.fd[1], buf, sizeof buf);
@@ -358,7 +364,8 @@ START_TEST(spawn_stdio_env_fds)
     char foo[16], sigblk[32], sigign[32];
     int nfd, sid, pid;
     ck_assert_int_eq(sscanf(buf, "%15s %d SigBlk: %31s SigIgn: %31s %d %d", foo, &nfd, sigblk,
-                            sigign, &sid, &pid), 6);
+                            sigign, &sid, &pid),
+                     6);
     ck_assert_str_eq(foo, "bar");
     ck_assert_int_eq(nfd, 4); /* 0, 1, 2 and the directory ls reads */
     ck_assert_str_eq(sigblk, "0000000000000000");
@@ -376,8 +383,13 @@ START_TEST(spawn_pty_umask_rlimit)
     char *argv[] = {"sh", "-c", "tty; stty size; umask; ulimit -n", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     struct proc_spawn_opts o = {
-        .argv = argv, .envp = envp, .stdio = {PROC_STDIO_PTY, PROC_STDIO_PTY, PROC_STDIO_PTY},
-        .rows = 33, .cols = 111, .umask = 027, .n_rlimits = 1,
+        .argv = argv,
+        .envp = envp,
+        .stdio = {PROC_STDIO_PTY, PROC_STDIO_PTY, PROC_STDIO_PTY},
+        .rows = 33,
+        .cols = 111,
+        .umask = 027,
+        .n_rlimits = 1,
     };
     o.rlimits[0].resource = RLIMIT_NOFILE;
     o.rlimits[0].lim = (struct rlimit){77, 77};
@@ -401,7 +413,9 @@ START_TEST(spawn_pty_umask_rlimit)
     ck_assert_msg(strstr(buf, "\r\n77\r\n") != NULL, "%s", buf);
 
     /* A new process group in our session. */
-    char *pg[] = {"sh", "-c", "exit $(( $(ps -o pgid= -p $$) == $$ && $(ps -o sid= -p $$) != $$ ? 0 : 1 ))", NULL};
+    char *pg[] = {"sh", "-c",
+                  "exit $(( $(ps -o pgid= -p $$) == $$ && $(ps -o sid= -p $$) != $$ ? 0 : 1 ))",
+                  NULL};
     struct proc_spawn_opts g = {.argv = pg, .envp = envp, .group = PROC_GROUP_PGRP, .umask = -1};
     x = (struct exit_record){0};
     ck_assert_int_eq(proc_spawn(reaper, &g, on_exit_cb, &x, NULL, &c), 0);
@@ -435,7 +449,8 @@ START_TEST(kill_tree_orphans)
     int done[3] = {0};
 
     ck_assert_int_eq(spawn_sh("sleep 300 & (sleep 301 & echo $!) ; sleep 302 & echo ready; wait",
-                              &x, &io, PROC_STDIO_PIPE, &c), 0);
+                              &x, &io, PROC_STDIO_PIPE, &c),
+                     0);
     /* Read the orphan's pid and "ready". */
     size_t n = 0;
     while (!strstr(buf, "ready")) {
@@ -460,8 +475,7 @@ START_TEST(kill_tree_orphans)
     ck_assert_int_eq(x.status, -SIGKILL);
     for (int i = 0; i < 100 && proc_read_stat(orphan, &st) == 0 && st.state != 'Z'; i++)
         uv_run(&loop, UV_RUN_NOWAIT), usleep(10000);
-    ck_assert_msg(proc_read_stat(orphan, &st) < 0 || st.state == 'Z', "orphan %d survived",
-                  orphan);
+    ck_assert_msg(proc_read_stat(orphan, &st) < 0 || st.state == 'Z', "orphan %d survived", orphan);
 
     /* A pid that is not running finishes with nothing killed. */
     done[0] = 0;
