@@ -4,8 +4,9 @@
  *
  * Everything that can fail ordinarily is done before the fork: the program is looked up in the
  * child's PATH (a missing program is -ENOENT without forking), stdio is opened, the cgroup made.
- * Signals are blocked around fork() so the child cannot run droverd's handlers (libuv's would
- * write into the loop's signal pipe). The child then uses only async-signal-safe calls: default
+ * The child is a clone sharing our memory until it execs (see fork_exec). Signals are blocked
+ * around it so the child cannot run droverd's handlers (libuv's would write into the loop's
+ * signal pipe). The child then uses only async-signal-safe calls: default
  * dispositions, an empty mask, session or group, cgroup, stdio, cwd, umask, rlimits, identity,
  * execve. If a step fails it writes {step, errno} to a CLOEXEC pipe and _exits; the parent reads
  * the pipe, which closes empty when execve succeeds. Every fd droverd opens is CLOEXEC, so the
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,17 +247,35 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
 }
 
 /* Forks; returns the pid, or -errno with the child's report. */
+/* The child runs on this stack, in droverd's memory, while droverd waits for it to exec or exit
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page tables are copied, which is most of
+ * what fork costs. One spawn runs at a time (one thread, and the parent is suspended), so one
+ * stack serves them all. The child writes nothing of ours but its stack and errno. */
+#define CHILD_STACK_SIZE (128u << 10)
+static uint8_t child_stack[CHILD_STACK_SIZE] __attribute__((aligned(64)));
+
+struct child_args {
+    const struct proc_spawn_opts *o; /* what to run */
+    struct prep *p;                  /* what the parent prepared */
+};
+
+static int child_main(void *arg)
+{
+    struct child_args *a = arg;
+    child(a->o, a->p);
+}
+
 static pid_t fork_exec(const struct proc_spawn_opts *o, struct prep *p, struct child_error *ce)
 {
+    struct child_args args = {o, p};
     sigset_t all, old;
     pid_t pid;
     ssize_t n;
 
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid = fork();
-    if (pid == 0)
-        child(o, p);
+    pid = clone(child_main, child_stack + sizeof child_stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                &args);
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)
