@@ -247,12 +247,24 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
 }
 
 /* Forks; returns the pid, or -errno with the child's report. */
+/* AddressSanitizer keeps per-thread state (stack bounds, fake stacks) that a child running in our
+ * memory on another stack would trample: sanitized builds fork instead. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SPAWN_WITH_FORK 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_WITH_FORK 1
+#endif
+#endif
+
 /* The child runs on this stack, in droverd's memory, while droverd waits for it to exec or exit
  * (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page tables are copied, which is most of
  * what fork costs. One spawn runs at a time (one thread, and the parent is suspended), so one
  * stack serves them all. The child writes nothing of ours but its stack and errno. */
+#ifndef SPAWN_WITH_FORK
 #define CHILD_STACK_SIZE (128u << 10)
 static uint8_t child_stack[CHILD_STACK_SIZE] __attribute__((aligned(64)));
+#endif
 
 struct child_args {
     const struct proc_spawn_opts *o; /* what to run */
@@ -274,8 +286,14 @@ static pid_t fork_exec(const struct proc_spawn_opts *o, struct prep *p, struct c
 
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+#ifdef SPAWN_WITH_FORK
+    pid = fork();
+    if (pid == 0)
+        child_main(&args);
+#else
     pid = clone(child_main, child_stack + sizeof child_stack, CLONE_VM | CLONE_VFORK | SIGCHLD,
                 &args);
+#endif
     int fork_errno = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (pid < 0)

@@ -535,3 +535,35 @@ def test_periodic_zombie_pass(make_droverd, procs):
         assert register(c, p.pid, command="sleep 60").code == OK
         wait_until(lambda: [x.pid for x in list_active(c)] == [p.pid], what="ghost dropped")
     assert alive(p.pid)
+
+
+def test_emergency_reserve_released_on_full_disk(make_droverd, tmp_path):
+    """On a full file system the reserve beside the database is given up so the write that
+    failed can be retried: REGISTER still succeeds, and STATUS says "released"."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs CAP_SYS_ADMIN)")
+    try:
+        d = start_rp(make_droverd, "--db-path", str(mnt / "db.sqlite3"),
+                     "--emergency-reserve-bytes", str(1 << 20))
+        with client(d) as c:
+            assert c.call(rp.REQUEST_TYPE_STATUS).status.emergency_reserve == "armed"
+            with open(mnt / "filler", "wb") as f:  # fill every byte that is left
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                        f.flush()
+                except OSError:
+                    pass
+            for i in range(8):  # rows big enough to need new pages
+                r = register(c, 990000 + i, command="x" * 60000)
+                assert r.code == OK, r.message
+            s = c.call(rp.REQUEST_TYPE_STATUS).status
+            assert s.emergency_reserve == "released"
+            assert not (mnt / "emergency-reserve.bin").exists()
+            assert len(list_active(c)) == 8
+        assert d.stop() == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
