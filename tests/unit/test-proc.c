@@ -424,6 +424,24 @@ START_TEST(spawn_pty_umask_rlimit)
 }
 END_TEST
 
+/* Identity: as root, a child can become another user (nobody here). */
+START_TEST(spawn_as_other_user)
+{
+    struct exit_record x = {0};
+    struct proc_child *c;
+    char *argv[] = {"sh", "-c", "test \"$(id -u):$(id -g):$(id -G)\" = 65534:65534:65534", NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct proc_spawn_opts o = {.argv = argv, .envp = envp, .umask = -1, .set_ids = true,
+                                .uid = 65534, .gid = 65534};
+
+    if (geteuid() != 0)
+        return; /* needs privilege; nothing to check as an ordinary user */
+    ck_assert_int_eq(proc_spawn(reaper, &o, on_exit_cb, &x, NULL, &c), 0);
+    run_until(&loop, &x.calls);
+    ck_assert_int_eq(x.status, 0);
+}
+END_TEST
+
 static void on_killed(uint32_t killed, uint32_t survivors, void *ud)
 {
     int *r = ud;
@@ -500,6 +518,7 @@ int main(void)
     tcase_add_test(live, spawn_exit_codes);
     tcase_add_test(live, spawn_stdio_env_fds);
     tcase_add_test(live, spawn_pty_umask_rlimit);
+    tcase_add_test(live, spawn_as_other_user);
     tcase_add_loop_test(live, kill_tree_orphans, 0, 3);
     suite_add_tcase(s, live);
     return unit_run(s);
