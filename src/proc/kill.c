@@ -3,9 +3,10 @@
  * Targets are (pid, starttime) pairs taken from a process-table snapshot: the root, then its
  * descendants deepest first (children are only linked to parents that started before them, so
  * a reused pid never drags a stranger in). A target is signalled only while its start time still
- * matches. A timer then re-checks every TICK_MS: survivors are signalled again and the table is
- * re-read for children they forked before the signal landed, until nothing is left or the
- * timeout passes. Zombies count as gone: SIGKILL has done its work, reaping is their parent's
+ * matches. A timer then re-checks, 1 ms after the signal and then twice as long each time up to
+ * TICK_MS (a SIGKILLed process is usually gone within the first): survivors are signalled again and
+ * the table is re-read for children they forked before the signal landed, until nothing is left or
+ * the timeout passes. Zombies count as gone: SIGKILL has done its work, reaping is their parent's
  * (or, re-parented, ours).
  *
  * For a tree droverd spawned, descent by ppid misses a double-forked orphan: its parent exited
@@ -21,7 +22,7 @@
 #include "base/macro.h"
 #include "base/time-util.h"
 
-#define TICK_MS 10
+#define TICK_MS 10 /* longest pause between re-checks */
 
 struct target {
     pid_t pid;          /* process */
@@ -32,6 +33,7 @@ struct target {
 
 struct proc_kill {
     uv_timer_t timer; /* the re-check tick; the struct is freed in its close callback */
+    uint64_t tick_ms; /* the pause before the next re-check */
     struct proc_kill *next, **pprev; /* in the reaper's list while running */
     struct proc_reaper *r;           /* for owned children and cgroups */
     struct target *t;                /* targets */
@@ -180,8 +182,12 @@ static void on_tick(uv_timer_t *t)
     struct proc_kill *k = t->data;
     size_t left = round_once(k);
 
-    if (left == 0 || mono_ms() >= k->deadline)
+    if (left == 0 || mono_ms() >= k->deadline) {
         finish(k, left);
+        return;
+    }
+    k->tick_ms = MIN(k->tick_ms * 2, TICK_MS);
+    uv_timer_start(&k->timer, on_tick, k->tick_ms, 0);
 }
 
 int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_kill_fn done,
@@ -221,7 +227,8 @@ int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_k
     r->kills = k;
     /* The first round runs now, so a tree dies at once; done always comes from the loop. */
     size_t left = round_once(k);
-    uv_timer_start(&k->timer, on_tick, left ? TICK_MS : 0, TICK_MS);
+    k->tick_ms = 1;
+    uv_timer_start(&k->timer, on_tick, left ? k->tick_ms : 0, 0);
     if (ret)
         *ret = k;
     return 0;
