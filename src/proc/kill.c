@@ -241,3 +241,23 @@ void kill_finish_now(struct proc_kill *k)
         left += !k->t[i].gone;
     finish(k, left);
 }
+
+int proc_child_kill_remains(struct proc_child *c)
+{
+    struct proc_table tab;
+    int n = 0;
+
+    if (c->cgroup)
+        return cgroup_kill(&c->reaper->cg, c->cgroup);
+    if (c->session <= 0)
+        return 0;
+    int r = proc_table_read(&tab, NULL);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < tab.n; i++)
+        if (tab.v[i].session == c->session && tab.v[i].pid != c->pid && tab.v[i].state != 'Z' &&
+            kill(tab.v[i].pid, SIGKILL) == 0)
+            n++;
+    proc_table_done(&tab);
+    return n;
+}

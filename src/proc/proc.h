@@ -212,6 +212,10 @@ uint64_t proc_child_starttime(const struct proc_child *c);
 /* Signals the child through its pidfd: never a stranger who got the pid after the child died.
  * -ESRCH once it is gone. */
 int proc_child_signal(struct proc_child *c, int sig);
+/* SIGKILLs what is left of the child's tree: its cgroup's members, or without a cgroup the
+ * members of its session. Meant for on_exit, when the main process has gone and orphans may
+ * remain. Returns how many were signalled one by one (cgroup.kill does not say), or -errno. */
+int proc_child_kill_remains(struct proc_child *c);
 /* Stops reporting to on_exit: the child runs on, and is reaped silently when it ends. */
 void proc_child_forget(struct proc_child *c);
 

@@ -1,0 +1,98 @@
+/* Services: programs droverd keeps running. Each service is driven by a table-driven state machine
+ * (states × events, after s6-supervise): start, stop, restart with backoff, give up after
+ * max_restarts. All waiting is timers; a crashed service with delay 0 is running again on the
+ * next loop iteration.
+ *
+ * The engine knows plain C structs only. Faces (running-process SERVICE_*, drover.v1 Services,
+ * YAML config) fill struct svc_config, applying their own defaults. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+struct proc_reaper;
+
+enum svc_restart {
+    SVC_RESTART_ALWAYS,     /* after any exit that was not asked for */
+    SVC_RESTART_ON_FAILURE, /* after a non-zero exit or a signal death */
+    SVC_RESTART_NEVER,      /* never */
+};
+
+struct svc_config {
+    char *name;                    /* unique; [A-Za-z0-9._-] is kept as is in log file names */
+    char **argv;                   /* program and arguments, NULL-terminated */
+    char *cwd;                     /* working directory, or NULL */
+    char **env;                    /* "NAME=value" entries layered on the policy, NULL-terminated */
+    bool clear_env;                /* start from an empty environment, not droverd's */
+    enum svc_restart restart;      /* restart policy */
+    uint32_t max_restarts;         /* consecutive restarts before errored; 0 = unlimited */
+    uint32_t restart_delay_ms;     /* first backoff delay; doubles per consecutive restart */
+    uint32_t restart_delay_max_ms; /* backoff cap */
+    uint32_t min_uptime_ms;        /* a run this long resets the consecutive-restart count */
+    uint32_t kill_timeout_ms;      /* stop signal → this long → SIGKILL of the whole tree */
+    int stop_signal;               /* SIGTERM by default */
+    bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
+};
+
+enum svc_state {
+    SVC_STOPPED,  /* not running, not wanted */
+    SVC_STARTING, /* wanted; waiting to be spawned */
+    SVC_ONLINE,   /* running */
+    SVC_STOPPING, /* stop signal sent; waiting for the exit (then SIGKILL after kill_timeout) */
+    SVC_BACKOFF,  /* crashed; waiting restart_delay before the next start */
+    SVC_ERRORED,  /* gave up: spawn failed, or max_restarts consecutive crashes */
+    SVC_N_STATES,
+};
+
+struct svc_status {
+    enum svc_state state;    /* where the machine is */
+    pid_t pid;               /* the main process while online or stopping, else 0 */
+    uint32_t restarts;       /* consecutive restarts (reset after min_uptime) */
+    uint32_t restarts_total; /* every restart since the service was defined */
+    double last_started_at;  /* seconds since the epoch, 0 if never */
+    double last_exited_at;   /* seconds since the epoch, 0 if never */
+    int last_exit;           /* exit code, or -signal */
+    int last_error;          /* -errno of the last failed spawn, 0 if none */
+};
+
+struct svc;
+struct svc_engine;
+
+/* Something changed about svc (state, pid, counters). */
+typedef void (*svc_change_fn)(struct svc *s, void *userdata);
+
+/* log_dir receives <name>-out.log and <name>-err.log (created if missing). */
+int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
+                   svc_change_fn on_change, void *userdata, struct svc_engine **ret);
+/* Stops every service (in reverse order of definition) and calls done when all are stopped. */
+void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), void *userdata);
+/* Frees the engine; services still running are left running. */
+void svc_engine_free(struct svc_engine *e);
+
+/* Defines a service (the config is copied). -EEXIST if the name is taken, -EINVAL for a bad
+ * config. The service starts stopped. */
+int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret);
+/* Stops and forgets it; the struct goes once it is stopped. */
+void svc_remove(struct svc *s);
+struct svc *svc_find(struct svc_engine *e, const char *name);
+/* Services in definition order; NULL past the end. */
+struct svc *svc_at(struct svc_engine *e, size_t i);
+size_t svc_count(const struct svc_engine *e);
+
+/* Wants the service up: spawns now (or when a stop in progress ends). The consecutive-restart
+ * count starts over. */
+void svc_start(struct svc *s);
+/* Wants it down: stop signal, then SIGKILL of the whole tree after kill_timeout. */
+void svc_stop(struct svc *s);
+/* Stop, then start again. */
+void svc_restart(struct svc *s);
+
+const char *svc_name(const struct svc *s);
+const struct svc_config *svc_get_config(const struct svc *s);
+void svc_get_status(const struct svc *s, struct svc_status *ret);
+const char *svc_state_name(enum svc_state st);
+/* The stdout and stderr log paths. */
+const char *svc_log_path(const struct svc *s, int stream);

@@ -1,0 +1,576 @@
+/* The service state machine. One table of actions, states × events, drives every service; an
+ * action does the work and sets the next state (after s6-supervise's layout). Events:
+ *
+ *   START  someone wants it up          STOP   someone wants it down
+ *   EXIT   its main process ended       TIMER  its timer fired (backoff over, or kill timeout)
+ *
+ * Invariants: a child exists exactly in ONLINE and STOPPING; the timer runs only in BACKOFF
+ * (restart delay), STARTING (spawn on the next loop turn) and STOPPING (kill timeout); want_up
+ * says what the user asked for last, so a START during a stop restarts once the exit comes.
+ *
+ * The child writes its stdout and stderr straight into its O_APPEND log files: droverd is not
+ * in the data path, so a burst of output costs droverd nothing and a droverd crash loses none.
+ * When the main process ends, whatever is left of its tree (orphans in its cgroup or session)
+ * is killed: a service is its whole tree. */
+#include "supervise/supervise.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/paths.h"
+#include "base/time-util.h"
+#include "proc/proc.h"
+
+#define KILL_TREE_TIMEOUT_MS 5000 /* after kill_timeout, SIGKILL retries this long */
+
+enum svc_event {
+    EV_START,
+    EV_STOP,
+    EV_EXIT,
+    EV_TIMER,
+    SVC_N_EVENTS,
+};
+
+struct svc {
+    struct svc_engine *e;     /* owner */
+    struct svc_config cfg;    /* owned copy */
+    char *log_path[2];        /* <log_dir>/<name>-out.log, -err.log */
+    struct svc_status st;     /* what svc_get_status reports */
+    struct proc_child *child; /* the main process, in ONLINE and STOPPING */
+    uint64_t started_mono_ms; /* when it was spawned */
+    uv_timer_t timer;         /* backoff, deferred start, kill timeout; frees us on close */
+    int exit_status;          /* the status EXIT carries */
+    bool want_up;             /* the last request was start (or restart) */
+    bool removed;             /* svc_remove: free once stopped */
+    bool hard_killed;         /* the kill timeout fired during this stop */
+};
+
+struct svc_engine {
+    uv_loop_t *loop;               /* the loop */
+    struct proc_reaper *reaper;    /* spawning and killing */
+    char *log_dir;                 /* where log files go */
+    struct svc **v;                /* services in definition order */
+    size_t n, cap;                 /* used and allocated */
+    svc_change_fn on_change;       /* observer */
+    void *userdata;                /* its argument */
+    void (*shutdown_done)(void *); /* svc_engine_shutdown's callback, until all are stopped */
+    void *shutdown_data;           /* its argument */
+};
+
+static void event(struct svc *s, enum svc_event ev);
+
+static double now_s(void)
+{
+    return (double)now_ns(CLOCK_REALTIME) / 1e9;
+}
+
+const char *svc_state_name(enum svc_state st)
+{
+    static const char *const names[SVC_N_STATES] = {
+        [SVC_STOPPED] = "stopped",   [SVC_STARTING] = "starting", [SVC_ONLINE] = "online",
+        [SVC_STOPPING] = "stopping", [SVC_BACKOFF] = "backoff",   [SVC_ERRORED] = "errored",
+    };
+    return st < SVC_N_STATES ? names[st] : "unknown";
+}
+
+static void changed(struct svc *s)
+{
+    if (s->e->on_change)
+        s->e->on_change(s, s->e->userdata);
+}
+
+static void set_state(struct svc *s, enum svc_state st)
+{
+    s->st.state = st;
+    changed(s);
+}
+
+/* ---- actions ---- */
+
+static void on_child_exit(struct proc_child *c, int status, void *userdata)
+{
+    struct svc *s = userdata;
+
+    /* The main process is gone; so must be the rest of its tree. */
+    (void)proc_child_kill_remains(c);
+    s->child = NULL;
+    s->st.pid = 0;
+    s->exit_status = status;
+    event(s, EV_EXIT);
+}
+
+static int open_log(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+}
+
+static int spawn(struct svc *s)
+{
+    extern char **environ;
+    struct proc_env env;
+    int fds[2] = {-1, -1}, r;
+
+    r = proc_env_init(&env, s->cfg.clear_env ? PROC_ENV_CLEAR : PROC_ENV_INHERIT, environ);
+    for (size_t i = 0; r >= 0 && s->cfg.env && s->cfg.env[i]; i++) {
+        const char *eq = strchr(s->cfg.env[i], '=');
+        _cleanup_free_ char *name = strndup(s->cfg.env[i], (size_t)(eq - s->cfg.env[i]));
+        r = name ? proc_env_set(&env, name, eq + 1) : -ENOMEM;
+    }
+    for (int i = 0; r >= 0 && i < 2; i++)
+        if ((fds[i] = open_log(s->log_path[i])) < 0)
+            r = -errno;
+    if (r >= 0) {
+        struct proc_spawn_opts o = {
+            .argv = s->cfg.argv,
+            .cwd = s->cfg.cwd,
+            .envp = env.v,
+            .stdio = {PROC_STDIO_NULL, PROC_STDIO_FD, PROC_STDIO_FD},
+            .fd = {-1, fds[0], fds[1]},
+            .group = PROC_GROUP_SESSION,
+            .umask = -1,
+            .cgroup = true,
+        };
+        r = proc_spawn(s->e->reaper, &o, on_child_exit, s, NULL, &s->child);
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    if (env.v)
+        proc_env_done(&env);
+    return r;
+}
+
+/* Spawns; ONLINE, or ERRORED with the reason kept. */
+static void act_spawn(struct svc *s)
+{
+    uv_timer_stop(&s->timer);
+    s->want_up = true;
+    int r = spawn(s);
+    if (r < 0) {
+        s->st.last_error = r;
+        set_state(s, SVC_ERRORED);
+        return;
+    }
+    s->st.last_error = 0;
+    s->st.pid = proc_child_pid(s->child);
+    s->st.last_started_at = now_s();
+    s->started_mono_ms = mono_ms();
+    set_state(s, SVC_ONLINE);
+}
+
+/* A start from rest: the consecutive-restart count starts over. */
+static void act_start(struct svc *s)
+{
+    s->st.restarts = 0;
+    act_spawn(s);
+}
+
+static void act_want_up(struct svc *s)
+{
+    s->want_up = true;
+}
+
+static void act_want_down(struct svc *s)
+{
+    s->want_up = false;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    event(t->data, EV_TIMER);
+}
+
+static void act_begin_stop(struct svc *s)
+{
+    s->want_up = false;
+    s->hard_killed = false;
+    (void)proc_child_signal(s->child, s->cfg.stop_signal);
+    /* The whole group hears the stop signal, as a terminal's job would. */
+    (void)kill(-proc_child_pid(s->child), s->cfg.stop_signal);
+    uv_timer_start(&s->timer, on_timer, s->cfg.kill_timeout_ms, 0);
+    set_state(s, SVC_STOPPING);
+}
+
+static void act_kill_hard(struct svc *s)
+{
+    s->hard_killed = true;
+    (void)proc_kill_tree(s->e->reaper, proc_child_pid(s->child), KILL_TREE_TIMEOUT_MS, NULL, NULL,
+                         NULL);
+}
+
+static void record_exit(struct svc *s)
+{
+    s->st.last_exit = s->exit_status;
+    s->st.last_exited_at = now_s();
+}
+
+static void act_to_stopped(struct svc *s)
+{
+    uv_timer_stop(&s->timer);
+    s->want_up = false;
+    set_state(s, SVC_STOPPED);
+}
+
+static void maybe_shutdown_done(struct svc_engine *e);
+
+/* The exit a stop was waiting for: stopped, or up again if a start came meanwhile. */
+static void act_stopped(struct svc *s)
+{
+    uv_timer_stop(&s->timer);
+    record_exit(s);
+    if (s->want_up && !s->removed) {
+        s->st.restarts_total++;
+        act_spawn(s);
+        return;
+    }
+    set_state(s, SVC_STOPPED);
+    maybe_shutdown_done(s->e);
+}
+
+static uint32_t backoff_ms(const struct svc *s)
+{
+    uint32_t n = s->st.restarts ? s->st.restarts - 1 : 0;
+    uint64_t d = (uint64_t)s->cfg.restart_delay_ms << MIN(n, 20u);
+    return (uint32_t)MIN(d, (uint64_t)s->cfg.restart_delay_max_ms);
+}
+
+/* An exit nobody asked for: the restart policy decides. */
+static void act_crashed(struct svc *s)
+{
+    bool success = s->exit_status == 0;
+
+    record_exit(s);
+    if ((s->cfg.oneshot && success) || s->cfg.restart == SVC_RESTART_NEVER ||
+        (s->cfg.restart == SVC_RESTART_ON_FAILURE && success)) {
+        s->want_up = false;
+        set_state(s, success || s->cfg.restart == SVC_RESTART_NEVER ? SVC_STOPPED : SVC_ERRORED);
+        return;
+    }
+    if (mono_ms() - s->started_mono_ms >= s->cfg.min_uptime_ms)
+        s->st.restarts = 0;
+    if (s->cfg.max_restarts && s->st.restarts >= s->cfg.max_restarts) {
+        set_state(s, SVC_ERRORED);
+        return;
+    }
+    s->st.restarts++;
+    s->st.restarts_total++;
+    uv_timer_start(&s->timer, on_timer, backoff_ms(s), 0);
+    set_state(s, SVC_BACKOFF);
+}
+
+static void act_none(struct svc *s)
+{
+    (void)s;
+}
+
+/* ---- the table ---- */
+
+typedef void (*svc_action_fn)(struct svc *s);
+
+static const svc_action_fn table[SVC_N_STATES][SVC_N_EVENTS] = {
+    /*                 START          STOP            EXIT          TIMER */
+    [SVC_STOPPED] = {act_start, act_none, act_none, act_none},
+    [SVC_STARTING] = {act_none, act_to_stopped, act_none, act_spawn},
+    [SVC_ONLINE] = {act_want_up, act_begin_stop, act_crashed, act_none},
+    [SVC_STOPPING] = {act_want_up, act_want_down, act_stopped, act_kill_hard},
+    [SVC_BACKOFF] = {act_start, act_to_stopped, act_none, act_spawn},
+    [SVC_ERRORED] = {act_start, act_to_stopped, act_none, act_none},
+};
+
+static void svc_closed(uv_handle_t *h);
+
+static void event(struct svc *s, enum svc_event ev)
+{
+    table[s->st.state][ev](s);
+    if (s->removed && s->st.state != SVC_ONLINE && s->st.state != SVC_STOPPING)
+        uv_close((uv_handle_t *)&s->timer, svc_closed);
+}
+
+/* ---- the public side ---- */
+
+void svc_start(struct svc *s)
+{
+    if (!s->removed)
+        event(s, EV_START);
+}
+
+void svc_stop(struct svc *s)
+{
+    if (!s->removed)
+        event(s, EV_STOP);
+}
+
+void svc_restart(struct svc *s)
+{
+    if (s->removed)
+        return;
+    if (s->st.state == SVC_ONLINE) {
+        event(s, EV_STOP);
+        event(s, EV_START); /* taken up when the exit comes */
+    } else {
+        event(s, EV_START);
+    }
+}
+
+const char *svc_name(const struct svc *s)
+{
+    return s->cfg.name;
+}
+
+const struct svc_config *svc_get_config(const struct svc *s)
+{
+    return &s->cfg;
+}
+
+void svc_get_status(const struct svc *s, struct svc_status *ret)
+{
+    *ret = s->st;
+}
+
+const char *svc_log_path(const struct svc *s, int stream)
+{
+    return s->log_path[stream == 2 ? 1 : 0];
+}
+
+/* ---- definitions ---- */
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static char **strv_copy(char *const *v)
+{
+    size_t n = 0;
+    while (v && v[n])
+        n++;
+    char **c = calloc(n + 1, sizeof *c);
+    for (size_t i = 0; c && i < n; i++)
+        if (!(c[i] = strdup(v[i]))) {
+            strv_free(c);
+            return NULL;
+        }
+    return c;
+}
+
+static void config_done(struct svc_config *c)
+{
+    free(c->name);
+    strv_free(c->argv);
+    free(c->cwd);
+    strv_free(c->env);
+    *c = (struct svc_config){0};
+}
+
+static int config_copy(struct svc_config *dst, const struct svc_config *src)
+{
+    *dst = *src;
+    dst->name = strdup(src->name);
+    dst->argv = strv_copy(src->argv);
+    dst->cwd = src->cwd ? strdup(src->cwd) : NULL;
+    dst->env = strv_copy(src->env);
+    if (!dst->name || !dst->argv || !dst->env || (src->cwd && !dst->cwd)) {
+        config_done(dst);
+        return -ENOMEM;
+    }
+    if (!dst->stop_signal)
+        dst->stop_signal = SIGTERM;
+    return 0;
+}
+
+static int config_check(const struct svc_config *c)
+{
+    if (!c->name || !*c->name || strlen(c->name) > 200 || !c->argv || !c->argv[0] || !*c->argv[0])
+        return -EINVAL;
+    for (size_t i = 0; c->env && c->env[i]; i++) {
+        const char *eq = strchr(c->env[i], '=');
+        if (!eq || eq == c->env[i])
+            return -EINVAL;
+    }
+    return c->stop_signal < 0 || c->stop_signal >= NSIG ? -EINVAL : 0;
+}
+
+/* <dir>/<name>-<suffix>.log, with anything in the name outside [A-Za-z0-9._-] as '_' (upstream's
+ * rule), so a name can never climb out of the directory. */
+static char *log_name(const char *dir, const char *name, const char *suffix)
+{
+    _cleanup_free_ char *safe = strdup(name);
+    char *p;
+
+    if (!safe)
+        return NULL;
+    for (char *c = safe; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '.' || *c == '_' || *c == '-'))
+            *c = '_';
+    if (!strcmp(safe, ".") || !strcmp(safe, ".."))
+        safe[0] = '_';
+    return asprintf(&p, "%s/%s-%s.log", dir, safe, suffix) < 0 ? NULL : p;
+}
+
+int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret)
+{
+    struct svc *s;
+    int r = config_check(c);
+
+    if (r < 0)
+        return r;
+    if (svc_find(e, c->name))
+        return -EEXIST;
+    if (e->n == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 16;
+        struct svc **v = reallocarray(e->v, cap, sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        e->v = v;
+        e->cap = cap;
+    }
+    if (!(s = calloc(1, sizeof *s)))
+        return -ENOMEM;
+    if ((r = config_copy(&s->cfg, c)) < 0) {
+        free(s);
+        return r;
+    }
+    s->log_path[0] = log_name(e->log_dir, c->name, "out");
+    s->log_path[1] = log_name(e->log_dir, c->name, "err");
+    if (!s->log_path[0] || !s->log_path[1]) {
+        free(s->log_path[0]);
+        free(s->log_path[1]);
+        config_done(&s->cfg);
+        free(s);
+        return -ENOMEM;
+    }
+    s->e = e;
+    uv_timer_init(e->loop, &s->timer);
+    s->timer.data = s;
+    e->v[e->n++] = s;
+    if (ret)
+        *ret = s;
+    return 0;
+}
+
+static void svc_closed(uv_handle_t *h)
+{
+    struct svc *s = h->data;
+    free(s->log_path[0]);
+    free(s->log_path[1]);
+    config_done(&s->cfg);
+    free(s);
+}
+
+static void unlink_from_engine(struct svc *s)
+{
+    struct svc_engine *e = s->e;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i] == s) {
+            memmove(&e->v[i], &e->v[i + 1], (e->n - i - 1) * sizeof *e->v);
+            e->n--;
+            return;
+        }
+}
+
+void svc_remove(struct svc *s)
+{
+    if (s->removed)
+        return;
+    unlink_from_engine(s);
+    s->want_up = false;
+    if (s->st.state == SVC_ONLINE)
+        event(s, EV_STOP);
+    s->removed = true;
+    if (s->st.state != SVC_STOPPING) {
+        uv_timer_stop(&s->timer);
+        uv_close((uv_handle_t *)&s->timer, svc_closed);
+    }
+}
+
+struct svc *svc_find(struct svc_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->v[i]->cfg.name, name) == 0)
+            return e->v[i];
+    return NULL;
+}
+
+struct svc *svc_at(struct svc_engine *e, size_t i)
+{
+    return i < e->n ? e->v[i] : NULL;
+}
+
+size_t svc_count(const struct svc_engine *e)
+{
+    return e->n;
+}
+
+/* ---- the engine ---- */
+
+int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
+                   svc_change_fn on_change, void *userdata, struct svc_engine **ret)
+{
+    struct svc_engine *e = calloc(1, sizeof *e);
+    int err;
+
+    if (!e)
+        return -ENOMEM;
+    if (!(e->log_dir = strdup(log_dir))) {
+        free(e);
+        return -ENOMEM;
+    }
+    if ((err = paths_mkdir_p(log_dir, 0700, false)) < 0) {
+        free(e->log_dir);
+        free(e);
+        return err;
+    }
+    e->loop = loop;
+    e->reaper = r;
+    e->on_change = on_change;
+    e->userdata = userdata;
+    *ret = e;
+    return 0;
+}
+
+static void maybe_shutdown_done(struct svc_engine *e)
+{
+    if (!e->shutdown_done)
+        return;
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i]->st.state == SVC_STOPPING)
+            return;
+    void (*done)(void *) = e->shutdown_done;
+    e->shutdown_done = NULL;
+    done(e->shutdown_data);
+}
+
+void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), void *userdata)
+{
+    e->shutdown_done = done;
+    e->shutdown_data = userdata;
+    for (size_t i = e->n; i-- > 0;)
+        event(e->v[i], EV_STOP);
+    maybe_shutdown_done(e);
+}
+
+void svc_engine_free(struct svc_engine *e)
+{
+    if (!e)
+        return;
+    while (e->n) {
+        struct svc *s = e->v[--e->n];
+        if (s->child)
+            proc_child_forget(s->child);
+        s->removed = true;
+        uv_timer_stop(&s->timer);
+        uv_close((uv_handle_t *)&s->timer, svc_closed);
+    }
+    free(e->v);
+    free(e->log_dir);
+    free(e);
+}
