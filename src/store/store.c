@@ -35,6 +35,33 @@ static const char *const migrations[] = {
     "  ppid INTEGER NOT NULL DEFAULT 0,"
     "  ppid_start_ticks INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (pid, created_at_ms));",
+    /* 2: services. Columns up to last_exit_code are running-process's (cmd a JSON array, env a
+     * JSON array of [key, value]); the rest are drover's: the full restart policy, whether the
+     * service starts with droverd, and the identity of the main process for crash recovery. */
+    "CREATE TABLE services ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  cmd TEXT NOT NULL,"
+    "  cwd TEXT NOT NULL DEFAULT '',"
+    "  env TEXT NOT NULL DEFAULT '[]',"
+    "  autorestart INTEGER NOT NULL DEFAULT 1,"
+    "  max_restarts INTEGER NOT NULL DEFAULT 0,"
+    "  restart_delay_ms INTEGER NOT NULL DEFAULT 500,"
+    "  kill_timeout_ms INTEGER NOT NULL DEFAULT 3000,"
+    "  min_uptime_ms INTEGER NOT NULL DEFAULT 2000,"
+    "  status TEXT NOT NULL DEFAULT 'stopped',"
+    "  pid INTEGER NOT NULL DEFAULT 0,"
+    "  restart_count INTEGER NOT NULL DEFAULT 0,"
+    "  last_started_at REAL NOT NULL DEFAULT 0,"
+    "  last_exited_at REAL NOT NULL DEFAULT 0,"
+    "  last_exit_code INTEGER NOT NULL DEFAULT 0,"
+    "  restart_policy TEXT NOT NULL DEFAULT 'always',"
+    "  restart_delay_max_ms INTEGER NOT NULL DEFAULT 30000,"
+    "  clear_env INTEGER NOT NULL DEFAULT 0,"
+    "  stop_signal INTEGER NOT NULL DEFAULT 15,"
+    "  oneshot INTEGER NOT NULL DEFAULT 0,"
+    "  autostart INTEGER NOT NULL DEFAULT 0,"
+    "  start_ticks INTEGER NOT NULL DEFAULT 0);",
 };
 
 struct store {

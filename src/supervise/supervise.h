@@ -35,6 +35,7 @@ struct svc_config {
     uint32_t kill_timeout_ms;      /* stop signal → this long → SIGKILL of the whole tree */
     int stop_signal;               /* SIGTERM by default */
     bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
+    bool autostart;                /* started with droverd (the engine itself ignores it) */
 };
 
 enum svc_state {
@@ -56,6 +57,7 @@ struct svc_status {
     double last_exited_at;   /* seconds since the epoch, 0 if never */
     int last_exit;           /* exit code, or -signal */
     int last_error;          /* -errno of the last failed spawn, 0 if none */
+    uint64_t start_ticks;    /* the main process\'s /proc start time, with pid its identity */
 };
 
 struct svc;
@@ -63,6 +65,8 @@ struct svc_engine;
 
 /* Something changed about svc (state, pid, counters). */
 typedef void (*svc_change_fn)(struct svc *s, void *userdata);
+/* svc settled: it is neither starting nor stopping (also called when it is freed). */
+typedef void (*svc_settled_fn)(struct svc *s, void *userdata);
 
 /* log_dir receives <name>-out.log and <name>-err.log (created if missing). */
 int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
@@ -72,12 +76,16 @@ void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), voi
 /* Frees the engine; services still running are left running. */
 void svc_engine_free(struct svc_engine *e);
 
-/* Defines a service (the config is copied). -EEXIST if the name is taken, -EINVAL for a bad
- * config. The service starts stopped. */
-int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret);
+/* Defines a service (the config is copied) with id (0: the next free one). -EEXIST if the name
+ * or id is taken, -EINVAL for a bad config. The service starts stopped. */
+int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
+/* Replaces the definition of a service that is not running (-EBUSY otherwise); same name. */
+int svc_set_config(struct svc *s, const struct svc_config *c);
 /* Stops and forgets it; the struct goes once it is stopped. */
 void svc_remove(struct svc *s);
 struct svc *svc_find(struct svc_engine *e, const char *name);
+struct svc *svc_find_id(struct svc_engine *e, uint32_t id);
+uint32_t svc_id(const struct svc *s);
 /* Services in definition order; NULL past the end. */
 struct svc *svc_at(struct svc_engine *e, size_t i);
 size_t svc_count(const struct svc_engine *e);
@@ -89,6 +97,9 @@ void svc_start(struct svc *s);
 void svc_stop(struct svc *s);
 /* Stop, then start again. */
 void svc_restart(struct svc *s);
+/* Calls fn once the service is settled (online, stopped, backoff or errored): at once if it
+ * is. For answering a stop or restart when it is done. */
+int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata);
 
 const char *svc_name(const struct svc *s);
 const struct svc_config *svc_get_config(const struct svc *s);
@@ -96,3 +107,27 @@ void svc_get_status(const struct svc *s, struct svc_status *ret);
 const char *svc_state_name(enum svc_state st);
 /* The stdout and stderr log paths. */
 const char *svc_log_path(const struct svc *s, int stream);
+
+/* ---- persistence (svc-db.c): definitions and status in the services table ---- */
+
+struct store;
+struct svc_db;
+
+/* A row as stored. */
+struct svc_db_row {
+    uint32_t id;           /* the service's id */
+    struct svc_config cfg; /* its definition (strings owned by the row) */
+    enum svc_state state;  /* the state last recorded */
+    struct svc_status st;  /* the status last recorded */
+};
+
+int svc_db_new(struct store *st, struct svc_db **ret);
+void svc_db_free(struct svc_db *db);
+/* Writes s's definition and status (insert or update by id). */
+int svc_db_save(struct svc_db *db, struct svc *s);
+int svc_db_delete(struct svc_db *db, uint32_t id);
+/* Calls fn for every row, by id; a negative return stops the walk and is returned. */
+int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void *userdata),
+                void *userdata);
+/* "online", "stopped", "errored" or "starting": running-process's words for a state. */
+const char *svc_status_word(enum svc_state st);

@@ -37,8 +37,17 @@ enum svc_event {
     SVC_N_EVENTS,
 };
 
+/* Someone waiting for a service to settle (svc_on_settled). */
+struct waiter {
+    struct waiter *next;     /* list */
+    svc_settled_fn fn;       /* called once */
+    void *userdata;          /* its argument */
+};
+
 struct svc {
     struct svc_engine *e;     /* owner */
+    uint32_t id;              /* unique, stable: targets may name it */
+    struct waiter *waiters;   /* called at the next settled state */
     struct svc_config cfg;    /* owned copy */
     char *log_path[2];        /* <log_dir>/<name>-out.log, -err.log */
     struct svc_status st;     /* what svc_get_status reports */
@@ -85,10 +94,44 @@ static void changed(struct svc *s)
         s->e->on_change(s, s->e->userdata);
 }
 
+static bool settled(enum svc_state st)
+{
+    return st != SVC_STOPPING && st != SVC_STARTING;
+}
+
+/* Calls (and forgets) the waiters; new ones they add wait for the next settling. */
+static void fire_waiters(struct svc *s)
+{
+    struct waiter *w = s->waiters;
+    s->waiters = NULL;
+    while (w) {
+        struct waiter *next = w->next;
+        w->fn(s, w->userdata);
+        free(w);
+        w = next;
+    }
+}
+
 static void set_state(struct svc *s, enum svc_state st)
 {
     s->st.state = st;
     changed(s);
+    if (settled(st))
+        fire_waiters(s);
+}
+
+int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata)
+{
+    if (settled(s->st.state) || s->removed) {
+        fn(s, userdata);
+        return 0;
+    }
+    struct waiter *w = malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    *w = (struct waiter){s->waiters, fn, userdata};
+    s->waiters = w;
+    return 0;
 }
 
 /* ---- actions ---- */
@@ -101,6 +144,7 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
     (void)proc_child_kill_remains(c);
     s->child = NULL;
     s->st.pid = 0;
+    s->st.start_ticks = 0;
     s->exit_status = status;
     event(s, EV_EXIT);
 }
@@ -159,6 +203,7 @@ static void act_spawn(struct svc *s)
     }
     s->st.last_error = 0;
     s->st.pid = proc_child_pid(s->child);
+    s->st.start_ticks = proc_child_starttime(s->child);
     s->st.last_started_at = now_s();
     s->started_mono_ms = mono_ms();
     set_state(s, SVC_ONLINE);
@@ -416,15 +461,21 @@ static char *log_name(const char *dir, const char *name, const char *suffix)
     return asprintf(&p, "%s/%s-%s.log", dir, safe, suffix) < 0 ? NULL : p;
 }
 
-int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret)
+int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret)
 {
     struct svc *s;
     int r = config_check(c);
 
     if (r < 0)
         return r;
-    if (svc_find(e, c->name))
+    if (svc_find(e, c->name) || (id && svc_find_id(e, id)))
         return -EEXIST;
+    if (!id)
+        for (size_t i = 0; i < e->n; i++)
+            id = MAX(id, e->v[i]->id);
+    id = id ? id : 1;
+    if (svc_find_id(e, id))
+        id++;
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 16;
         struct svc **v = reallocarray(e->v, cap, sizeof *v);
@@ -449,6 +500,7 @@ int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret)
         return -ENOMEM;
     }
     s->e = e;
+    s->id = id;
     uv_timer_init(e->loop, &s->timer);
     s->timer.data = s;
     e->v[e->n++] = s;
@@ -460,6 +512,7 @@ int svc_add(struct svc_engine *e, const struct svc_config *c, struct svc **ret)
 static void svc_closed(uv_handle_t *h)
 {
     struct svc *s = h->data;
+    fire_waiters(s);
     free(s->log_path[0]);
     free(s->log_path[1]);
     config_done(&s->cfg);
@@ -498,6 +551,37 @@ struct svc *svc_find(struct svc_engine *e, const char *name)
         if (strcmp(e->v[i]->cfg.name, name) == 0)
             return e->v[i];
     return NULL;
+}
+
+struct svc *svc_find_id(struct svc_engine *e, uint32_t id)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i]->id == id)
+            return e->v[i];
+    return NULL;
+}
+
+uint32_t svc_id(const struct svc *s)
+{
+    return s->id;
+}
+
+int svc_set_config(struct svc *s, const struct svc_config *c)
+{
+    struct svc_config copy;
+    int r = config_check(c);
+
+    if (r < 0)
+        return r;
+    if (strcmp(c->name, s->cfg.name) != 0)
+        return -EINVAL;
+    if (s->child)
+        return -EBUSY;
+    if ((r = config_copy(&copy, c)) < 0)
+        return r;
+    config_done(&s->cfg);
+    s->cfg = copy;
+    return 0;
 }
 
 struct svc *svc_at(struct svc_engine *e, size_t i)

@@ -93,7 +93,7 @@ static struct svc *add(const char *name, const char *script, enum svc_restart po
         .kill_timeout_ms = 3000,
     };
     struct svc *s;
-    ck_assert_int_eq(svc_add(engine, &c, &s), 0);
+    ck_assert_int_eq(svc_add(engine, 0, &c, &s), 0);
     return s;
 }
 
@@ -151,16 +151,19 @@ START_TEST(policies)
     char *argv[] = {"/nonexistent/program", NULL};
     struct svc_config bad = {.name = "bad", .argv = argv, .restart = SVC_RESTART_ALWAYS};
     struct svc *e;
-    ck_assert_int_eq(svc_add(engine, &bad, &e), 0);
+    ck_assert_int_eq(svc_add(engine, 0, &bad, &e), 0);
     svc_start(e);
     ck_assert_int_eq(state(e), SVC_ERRORED);
     svc_get_status(e, &st);
     ck_assert_int_eq(st.last_error, -ENOENT);
 
     /* Names are unique; configs are checked. */
-    ck_assert_int_eq(svc_add(engine, &bad, NULL), -EEXIST);
+    ck_assert_int_eq(svc_add(engine, 0, &bad, NULL), -EEXIST);
     struct svc_config empty = {.name = "", .argv = argv};
-    ck_assert_int_eq(svc_add(engine, &empty, NULL), -EINVAL);
+    ck_assert_int_eq(svc_add(engine, 0, &empty, NULL), -EINVAL);
+    ck_assert_uint_eq(svc_id(a), 1);
+    ck_assert_uint_eq(svc_id(e), 5);
+    ck_assert_ptr_eq(svc_find_id(engine, 2), b);
     ck_assert_uint_eq(svc_count(engine), 5);
     ck_assert_ptr_eq(svc_find(engine, "never"), d);
 }

@@ -1,0 +1,246 @@
+/* Services in SQLite: one row per service in the `services` table (running-process's columns and
+ * drover's), written on every change the engine reports, so the table says what droverd last
+ * knew. cmd is a JSON array and env a JSON array of [key, value] pairs, as upstream stores them. */
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/macro.h"
+#include "store/store.h"
+#include "supervise/supervise.h"
+
+struct svc_db {
+    struct store *store;  /* the database */
+    sqlite3_stmt *upsert; /* INSERT ... ON CONFLICT(id) DO UPDATE */
+    sqlite3_stmt *delete; /* DELETE by id */
+};
+
+static const char *const policy_words[] = {
+    [SVC_RESTART_ALWAYS] = "always",
+    [SVC_RESTART_ON_FAILURE] = "on-failure",
+    [SVC_RESTART_NEVER] = "never",
+};
+
+const char *svc_status_word(enum svc_state st)
+{
+    switch (st) {
+    case SVC_ONLINE:
+    case SVC_STOPPING: /* still running */
+    case SVC_BACKOFF:  /* wanted up, restarting */
+        return "online";
+    case SVC_STARTING:
+        return "starting";
+    case SVC_ERRORED:
+        return "errored";
+    default:
+        return "stopped";
+    }
+}
+
+int svc_db_new(struct store *st, struct svc_db **ret)
+{
+    struct svc_db *db = calloc(1, sizeof *db);
+    int r;
+
+    if (!db)
+        return -ENOMEM;
+    db->store = st;
+    if ((r = store_prepare(st,
+                           "INSERT INTO services (id, name, cmd, cwd, env, autorestart,"
+                           " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
+                           " status, pid, restart_count, last_started_at, last_exited_at,"
+                           " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
+                           " stop_signal, oneshot, autostart, start_ticks) VALUES"
+                           " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+                           "?20,?21,?22,?23) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+                           " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
+                           " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
+                           " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
+                           " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
+                           " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
+                           " oneshot=?21, autostart=?22, start_ticks=?23",
+                           &db->upsert)) < 0 ||
+        (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
+        svc_db_free(db);
+        return r;
+    }
+    *ret = db;
+    return 0;
+}
+
+void svc_db_free(struct svc_db *db)
+{
+    if (!db)
+        return;
+    sqlite3_finalize(db->upsert);
+    sqlite3_finalize(db->delete);
+    free(db);
+}
+
+static char *json_strv(char *const *v)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && v && v[i]; i++)
+        json_array_append_new(a, json_string(v[i]));
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+static char *json_env(char *const *env)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && env && env[i]; i++) {
+        const char *eq = strchr(env[i], '=');
+        json_t *kv = json_array();
+        json_array_append_new(kv, json_stringn(env[i], (size_t)(eq - env[i])));
+        json_array_append_new(kv, json_string(eq + 1));
+        json_array_append_new(a, kv);
+    }
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL;
+    json_decref(a);
+    return s;
+}
+
+int svc_db_save(struct svc_db *db, struct svc *s)
+{
+    const struct svc_config *c = svc_get_config(s);
+    struct svc_status st;
+    sqlite3_stmt *q = db->upsert;
+    _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env);
+
+    if (!cmd || !env)
+        return -ENOMEM;
+    svc_get_status(s, &st);
+    sqlite3_bind_int64(q, 1, svc_id(s));
+    sqlite3_bind_text(q, 2, c->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, cmd, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, c->cwd ? c->cwd : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, env, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 6, c->restart != SVC_RESTART_NEVER);
+    sqlite3_bind_int64(q, 7, c->max_restarts);
+    sqlite3_bind_int64(q, 8, c->restart_delay_ms);
+    sqlite3_bind_int64(q, 9, c->kill_timeout_ms);
+    sqlite3_bind_int64(q, 10, c->min_uptime_ms);
+    sqlite3_bind_text(q, 11, svc_status_word(st.state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 12, st.pid);
+    sqlite3_bind_int64(q, 13, st.restarts);
+    sqlite3_bind_double(q, 14, st.last_started_at);
+    sqlite3_bind_double(q, 15, st.last_exited_at);
+    sqlite3_bind_int(q, 16, st.last_exit);
+    sqlite3_bind_text(q, 17, policy_words[c->restart], -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 18, c->restart_delay_max_ms);
+    sqlite3_bind_int(q, 19, c->clear_env);
+    sqlite3_bind_int(q, 20, c->stop_signal);
+    sqlite3_bind_int(q, 21, c->oneshot);
+    sqlite3_bind_int(q, 22, c->autostart);
+    sqlite3_bind_int64(q, 23, (sqlite3_int64)st.start_ticks);
+    return store_run(db->store, q);
+}
+
+int svc_db_delete(struct svc_db *db, uint32_t id)
+{
+    sqlite3_bind_int64(db->delete, 1, id);
+    return store_run(db->store, db->delete);
+}
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* A JSON array of strings (or of [key, value] pairs, joined as "key=value") as a strv. */
+static char **strv_from_json(const char *text, bool pairs)
+{
+    json_t *a = json_loads(text ? text : "[]", 0, NULL);
+    size_t n = json_is_array(a) ? json_array_size(a) : 0;
+    char **v = json_is_array(a) ? calloc(n + 1, sizeof *v) : NULL;
+
+    for (size_t i = 0; v && i < n; i++) {
+        json_t *x = json_array_get(a, i);
+        const char *k = json_string_value(pairs ? json_array_get(x, 0) : x);
+        const char *val = pairs ? json_string_value(json_array_get(x, 1)) : "";
+        if (!k || !val || (pairs ? asprintf(&v[i], "%s=%s", k, val) < 0 : !(v[i] = strdup(k)))) {
+            v[i] = NULL;
+            strv_free(v);
+            v = NULL;
+        }
+    }
+    json_decref(a);
+    return v;
+}
+
+static enum svc_state state_from_word(const char *w)
+{
+    return !strcmp(w, "online")     ? SVC_ONLINE
+           : !strcmp(w, "errored")  ? SVC_ERRORED
+           : !strcmp(w, "starting") ? SVC_STARTING
+                                    : SVC_STOPPED;
+}
+
+static enum svc_restart policy_from_word(const char *w, bool autorestart)
+{
+    if (!autorestart)
+        return SVC_RESTART_NEVER;
+    return !strcmp(w, "on-failure") ? SVC_RESTART_ON_FAILURE : SVC_RESTART_ALWAYS;
+}
+
+static const char *text(sqlite3_stmt *q, int i)
+{
+    const unsigned char *t = sqlite3_column_text(q, i);
+    return t ? (const char *)t : "";
+}
+
+int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void *userdata),
+                void *userdata)
+{
+    sqlite3_stmt *q;
+    int r = store_prepare(db->store,
+                          "SELECT id, name, cmd, cwd, env, autorestart, max_restarts,"
+                          " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
+                          " restart_count, last_started_at, last_exited_at, last_exit_code,"
+                          " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
+                          " autostart, start_ticks FROM services ORDER BY id",
+                          &q);
+    if (r < 0)
+        return r;
+    while (r >= 0 && sqlite3_step(q) == SQLITE_ROW) {
+        struct svc_db_row row = {.id = (uint32_t)sqlite3_column_int64(q, 0)};
+        row.cfg = (struct svc_config){
+            .name = (char *)text(q, 1),
+            .argv = strv_from_json(text(q, 2), false),
+            .cwd = *text(q, 3) ? (char *)text(q, 3) : NULL,
+            .env = strv_from_json(text(q, 4), true),
+            .restart = policy_from_word(text(q, 16), sqlite3_column_int(q, 5)),
+            .max_restarts = (uint32_t)sqlite3_column_int64(q, 6),
+            .restart_delay_ms = (uint32_t)sqlite3_column_int64(q, 7),
+            .kill_timeout_ms = (uint32_t)sqlite3_column_int64(q, 8),
+            .min_uptime_ms = (uint32_t)sqlite3_column_int64(q, 9),
+            .restart_delay_max_ms = (uint32_t)sqlite3_column_int64(q, 17),
+            .clear_env = sqlite3_column_int(q, 18),
+            .stop_signal = sqlite3_column_int(q, 19),
+            .oneshot = sqlite3_column_int(q, 20),
+            .autostart = sqlite3_column_int(q, 21),
+        };
+        row.state = state_from_word(text(q, 10));
+        row.st = (struct svc_status){
+            .state = row.state,
+            .pid = (pid_t)sqlite3_column_int64(q, 11),
+            .restarts = (uint32_t)sqlite3_column_int64(q, 12),
+            .last_started_at = sqlite3_column_double(q, 13),
+            .last_exited_at = sqlite3_column_double(q, 14),
+            .last_exit = sqlite3_column_int(q, 15),
+            .start_ticks = (uint64_t)sqlite3_column_int64(q, 22),
+        };
+        if (row.cfg.argv && row.cfg.env)
+            r = fn(&row, userdata);
+        strv_free(row.cfg.argv);
+        strv_free(row.cfg.env);
+    }
+    sqlite3_finalize(q);
+    return r;
+}
