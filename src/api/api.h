@@ -10,24 +10,28 @@ struct grpc_server;
 struct net_conn;
 struct proc_reaper;
 struct store;
+struct svc_db;
+struct svc_engine;
 struct track;
 
 struct api_host {
-    struct uv_loop_s *loop;     /* the daemon's loop, for timers */
-    const char *version;        /* droverd's version */
-    const char *socket_path;    /* the gRPC unix socket */
-    const char *state_dir;      /* state directory */
-    const char *config_path;    /* YAML read, or NULL for the built-in default */
-    uint64_t started_real_ns;   /* wall clock at start */
-    uint64_t started_mono_ns;   /* monotonic clock at start */
-    struct grpc_server *grpc;   /* for connection and call counters */
-    struct store *store;        /* the database */
-    struct track *track;        /* tracked processes */
-    struct proc_reaper *reaper; /* spawning, reaping, kill-tree */
-    const char *rp_socket_path; /* the running-process door, or NULL when it is off */
-    const char *scope;          /* running-process scope name, or NULL: "global" */
-    const char *scope_cwd;      /* droverd's working directory at start */
-    uint32_t rp_connections;    /* open running-process connections */
+    struct uv_loop_s *loop;      /* the daemon's loop, for timers */
+    const char *version;         /* droverd's version */
+    const char *socket_path;     /* the gRPC unix socket */
+    const char *state_dir;       /* state directory */
+    const char *config_path;     /* YAML read, or NULL for the built-in default */
+    uint64_t started_real_ns;    /* wall clock at start */
+    uint64_t started_mono_ns;    /* monotonic clock at start */
+    struct grpc_server *grpc;    /* for connection and call counters */
+    struct store *store;         /* the database */
+    struct track *track;         /* tracked processes */
+    struct proc_reaper *reaper;  /* spawning, reaping, kill-tree */
+    struct svc_engine *services; /* supervised services */
+    struct svc_db *svc_db;       /* their rows in the database */
+    const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
+    const char *scope;           /* running-process scope name, or NULL: "global" */
+    const char *scope_cwd;       /* droverd's working directory at start */
+    uint32_t rp_connections;     /* open running-process connections */
     /* Begins a graceful shutdown; returns at once. */
     void (*shutdown)(struct api_host *host, const char *why);
 };

@@ -22,7 +22,7 @@
 #define KILL_TREE_MAX_S     30.0
 #define TREE_TEXT_MAX       (1u << 20)
 
-static void answer(struct rp_call *call, int r, const char *msg, const ProtobufCMessage *resp)
+void rp_answer(struct rp_call *call, int r, const char *msg, const ProtobufCMessage *resp)
 {
     if (call->answered)
         return;
@@ -31,20 +31,19 @@ static void answer(struct rp_call *call, int r, const char *msg, const ProtobufC
         call->done(call, r, msg, resp);
 }
 
-static void answer_errno(struct rp_call *call, int r, const char *fmt, ...) _printf_(3, 4);
-static void answer_errno(struct rp_call *call, int r, const char *fmt, ...)
+void rp_answer_errno(struct rp_call *call, int r, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    answer(call, r, msg, NULL);
+    rp_answer(call, r, msg, NULL);
 }
 
 /* What a kill-tree remembers until its timers finish. */
 struct kill_req {
-    struct rp_call *call;  /* NULL once abandoned: the kill goes on, nobody hears of it */
+    struct rp_call *call;  /* first, as in struct rp_pending: NULL once abandoned */
     struct api_host *host; /* for the registry */
     pid_t pid;             /* the root */
     double timeout_s;      /* for the message */
@@ -55,7 +54,7 @@ void rp_call_abandon(struct rp_call *call)
     call->done = NULL;
     call->answered = true;
     if (call->pending)
-        ((struct kill_req *)call->pending)->call = NULL;
+        ((struct rp_pending *)call->pending)->call = NULL;
     call->pending = NULL;
 }
 
@@ -68,11 +67,12 @@ static void op_register(struct rp_call *call, const ProtobufCMessage *msg)
         RUNNING_PROCESS__DAEMON__V1__REGISTER_RESPONSE__INIT;
 
     if (req->pid == 0 || req->pid > INT32_MAX)
-        return answer_errno(call, -EINVAL, "pid must be > 0");
+        return rp_answer_errno(call, -EINVAL, "pid must be > 0");
     if (!*req->command)
-        return answer_errno(call, -EINVAL, "command must not be empty");
+        return rp_answer_errno(call, -EINVAL, "command must not be empty");
     if (!isfinite(req->created_at) || req->created_at < 0)
-        return answer_errno(call, -EINVAL, "created_at must be a time in seconds since the epoch");
+        return rp_answer_errno(call, -EINVAL,
+                               "created_at must be a time in seconds since the epoch");
     struct track_proc p = {
         .pid = (pid_t)req->pid,
         .created_at_ms = (int64_t)llround(req->created_at * 1000.0),
@@ -84,8 +84,8 @@ static void op_register(struct rp_call *call, const ProtobufCMessage *msg)
     };
     int r = track_register(call->host->track, &p);
     if (r < 0)
-        return answer_errno(call, r, "cannot register pid %u: %s", req->pid, strerror(-r));
-    answer(call, 0, NULL, &resp.base);
+        return rp_answer_errno(call, r, "cannot register pid %u: %s", req->pid, strerror(-r));
+    rp_answer(call, 0, NULL, &resp.base);
 }
 
 static void op_unregister(struct rp_call *call, const ProtobufCMessage *msg)
@@ -96,10 +96,10 @@ static void op_unregister(struct rp_call *call, const ProtobufCMessage *msg)
 
     int r = req->pid > INT32_MAX ? -ENOENT : track_unregister(call->host->track, (pid_t)req->pid);
     if (r == -ENOENT)
-        return answer_errno(call, r, "pid %u not found in registry", req->pid);
+        return rp_answer_errno(call, r, "pid %u not found in registry", req->pid);
     if (r < 0)
-        return answer_errno(call, r, "cannot unregister pid %u: %s", req->pid, strerror(-r));
-    answer(call, 0, NULL, &resp.base);
+        return rp_answer_errno(call, r, "cannot unregister pid %u: %s", req->pid, strerror(-r));
+    rp_answer(call, 0, NULL, &resp.base);
 }
 
 /* Builds the child's environment: the policy, then the request's entries in order. */
@@ -130,25 +130,26 @@ static void op_spawn_daemon(struct rp_call *call, const ProtobufCMessage *msg)
     char bad[128] = "";
 
     if (!req->command[strspn(req->command, " \t\r\n")])
-        return answer_errno(call, -EINVAL, "command must not be empty");
+        return rp_answer_errno(call, -EINVAL, "command must not be empty");
     int r = build_env(&env, req->clear_inherited_env, req->env, req->n_env, bad, sizeof bad);
     if (r == -EINVAL)
-        return answer_errno(call, r, "invalid environment variable name '%s'", bad);
+        return rp_answer_errno(call, r, "invalid environment variable name '%s'", bad);
     if (r < 0)
-        return answer_errno(call, r, "cannot build the environment: %s", strerror(-r));
+        return rp_answer_errno(call, r, "cannot build the environment: %s", strerror(-r));
     r = track_spawn_daemon(call->host->track, call->host->reaper, req->command, req->cwd, &env,
                            originator, &p);
     proc_env_done(&env);
     if (r < 0)
-        return answer_errno(call, r, "cannot spawn '%s'%s%s%s: %s", req->command,
-                            *req->cwd ? " in '" : "", req->cwd, *req->cwd ? "'" : "", strerror(-r));
+        return rp_answer_errno(call, r, "cannot spawn '%s'%s%s%s: %s", req->command,
+                               *req->cwd ? " in '" : "", req->cwd, *req->cwd ? "'" : "",
+                               strerror(-r));
     resp.pid = (uint32_t)p.pid;
     resp.created_at = (double)p.created_at_ms / 1000.0;
     resp.command = p.command;
     resp.cwd = p.cwd;
     resp.originator = p.originator;
     resp.containment = p.containment;
-    answer(call, 0, NULL, &resp.base);
+    rp_answer(call, 0, NULL, &resp.base);
     track_proc_done(&p);
 }
 
@@ -206,8 +207,8 @@ static void op_list_active(struct rp_call *call, const ProtobufCMessage *msg)
     (void)msg;
     int r = list_tracked(call, NULL, &resp.processes, &resp.n_processes);
     if (r < 0)
-        return answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
-    answer(call, 0, NULL, &resp.base);
+        return rp_answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
+    rp_answer(call, 0, NULL, &resp.base);
     free(resp.processes);
 }
 
@@ -219,11 +220,11 @@ static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *
     _cleanup_free_ char *prefix = NULL;
 
     if (asprintf(&prefix, "%s:", req->tool) < 0)
-        return answer_errno(call, -ENOMEM, "out of memory");
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
     int r = list_tracked(call, prefix, &resp.processes, &resp.n_processes);
     if (r < 0)
-        return answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
-    answer(call, 0, NULL, &resp.base);
+        return rp_answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
+    rp_answer(call, 0, NULL, &resp.base);
     free(resp.processes);
 }
 
@@ -322,7 +323,7 @@ static void op_get_process_tree(struct rp_call *call, const ProtobufCMessage *ms
 
     int r = proc_table_read(&tab, NULL);
     if (r < 0)
-        return answer_errno(call, r, "cannot read the process table: %s", strerror(-r));
+        return rp_answer_errno(call, r, "cannot read the process table: %s", strerror(-r));
     const struct proc_entry *e =
         req->pid <= INT32_MAX ? proc_table_find(&tab, (pid_t)req->pid) : NULL;
     if (!e) {
@@ -334,9 +335,9 @@ static void op_get_process_tree(struct rp_call *call, const ProtobufCMessage *ms
     }
     proc_table_done(&tab);
     if (!t.s)
-        return answer_errno(call, -ENOMEM, "out of memory");
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
     resp.tree_display = t.s;
-    answer(call, 0, NULL, &resp.base);
+    rp_answer(call, 0, NULL, &resp.base);
     free(t.s);
 }
 
@@ -352,14 +353,14 @@ static void op_kill_zombies(struct rp_call *call, const ProtobufCMessage *msg)
 
     int r = track_zombies(call->host->track, req->dry_run, &z, &n);
     if (r < 0)
-        return answer_errno(call, r, "zombie pass failed: %s", strerror(-r));
+        return rp_answer_errno(call, r, "zombie pass failed: %s", strerror(-r));
     RunningProcess__Daemon__V1__ZombieReport *m = calloc(n ? n : 1, sizeof *m);
     RunningProcess__Daemon__V1__ZombieReport **pm = calloc(n ? n : 1, sizeof *pm);
     if (!m || !pm) {
         free(m);
         free(pm);
         track_zombies_free(z, n);
-        return answer_errno(call, -ENOMEM, "out of memory");
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         running_process__daemon__v1__zombie_report__init(&m[i]);
@@ -371,7 +372,7 @@ static void op_kill_zombies(struct rp_call *call, const ProtobufCMessage *msg)
     }
     resp.zombies = pm;
     resp.n_zombies = n;
-    answer(call, 0, NULL, &resp.base);
+    rp_answer(call, 0, NULL, &resp.base);
     free(m);
     free(pm);
     track_zombies_free(z, n);
@@ -391,7 +392,7 @@ static void kill_done(uint32_t killed, uint32_t survivors, void *userdata)
         resp.processes_killed = killed;
         snprintf(msg, sizeof msg, "%u of the processes signalled still ran after %g s", survivors,
                  k->timeout_s);
-        answer(call, survivors ? -ETIMEDOUT : 0, survivors ? msg : NULL, &resp.base);
+        rp_answer(call, survivors ? -ETIMEDOUT : 0, survivors ? msg : NULL, &resp.base);
     }
     free(k);
 }
@@ -402,21 +403,21 @@ static void op_kill_tree(struct rp_call *call, const ProtobufCMessage *msg)
     double timeout = req->timeout_seconds;
 
     if (req->pid == 0 || req->pid > INT32_MAX)
-        return answer_errno(call, -EINVAL, "pid must be > 0");
+        return rp_answer_errno(call, -EINVAL, "pid must be > 0");
     if ((pid_t)req->pid == getpid())
-        return answer_errno(call, -EINVAL, "pid %u is droverd itself", req->pid);
+        return rp_answer_errno(call, -EINVAL, "pid %u is droverd itself", req->pid);
     if (!isfinite(timeout) || timeout <= 0)
         timeout = KILL_TREE_DEFAULT_S;
     timeout = MIN(timeout, KILL_TREE_MAX_S);
     struct kill_req *k = malloc(sizeof *k);
     if (!k)
-        return answer_errno(call, -ENOMEM, "out of memory");
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
     *k = (struct kill_req){call, call->host, (pid_t)req->pid, timeout};
     int r =
         proc_kill_tree(call->host->reaper, k->pid, (uint32_t)(timeout * 1000), kill_done, k, NULL);
     if (r < 0) {
         free(k);
-        return answer_errno(call, r, "cannot kill the tree of %u: %s", req->pid, strerror(-r));
+        return rp_answer_errno(call, r, "cannot kill the tree of %u: %s", req->pid, strerror(-r));
     }
     call->pending = k;
 }
@@ -429,7 +430,7 @@ static void op_ping(struct rp_call *call, const ProtobufCMessage *msg)
         RUNNING_PROCESS__DAEMON__V1__PING_RESPONSE__INIT;
     (void)msg;
     resp.server_time_ms = (int64_t)(now_ns(CLOCK_REALTIME) / 1000000);
-    answer(call, 0, NULL, &resp.base);
+    rp_answer(call, 0, NULL, &resp.base);
 }
 
 static void op_status(struct rp_call *call, const ProtobufCMessage *msg)
@@ -449,7 +450,7 @@ static void op_status(struct rp_call *call, const ProtobufCMessage *msg)
     resp.scope_hash = (char *)(h->scope ? h->scope : "");
     resp.scope_cwd = (char *)(h->scope_cwd ? h->scope_cwd : "");
     resp.emergency_reserve = (char *)store_reserve_state(h->store);
-    answer(call, 0, NULL, &resp.base);
+    rp_answer(call, 0, NULL, &resp.base);
 }
 
 static void op_shutdown(struct rp_call *call, const ProtobufCMessage *msg)
@@ -459,7 +460,7 @@ static void op_shutdown(struct rp_call *call, const ProtobufCMessage *msg)
     struct api_host *h = call->host;
     (void)msg;
     /* The reply goes first: a client that waits for it must not wait in vain. */
-    answer(call, 0, "shutting down", &resp.base);
+    rp_answer(call, 0, "shutting down", &resp.base);
     h->shutdown(h, "running-process SHUTDOWN");
 }
 
@@ -489,6 +490,9 @@ const struct rp_op *rp_op_find(int type)
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         if (ops[i].type == type)
             return &ops[i];
+    for (size_t i = 0; i < rp_n_service_ops; i++)
+        if (rp_service_ops[i].type == type)
+            return &rp_service_ops[i];
     return NULL;
 }
 

@@ -36,6 +36,21 @@ struct rp_op {
     void (*run)(struct rp_call *call, const ProtobufCMessage *req);
 };
 
+/* What call->pending points to starts with this: abandoning the call clears it, so the
+ * operation, when it ends, knows nobody waits any more. */
+struct rp_pending {
+    struct rp_call *call; /* NULL once abandoned */
+};
+
+/* Answers the call (once; later answers are ignored). */
+void rp_answer(struct rp_call *call, int r, const char *msg, const ProtobufCMessage *resp);
+void rp_answer_errno(struct rp_call *call, int r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The service operations (SERVICE_*), in rp-services.c. */
+extern const struct rp_op rp_service_ops[];
+extern const size_t rp_n_service_ops;
+
 /* The operation for a request type, or NULL (unknown, or a feature not built yet). */
 const struct rp_op *rp_op_find(int type);
 /* By gRPC method name. */

@@ -30,6 +30,7 @@
 #include "net/net.h"
 #include "proc/proc.h"
 #include "store/store.h"
+#include "supervise/supervise.h"
 #include "track/track.h"
 
 struct daemon {
@@ -46,6 +47,8 @@ struct daemon {
     struct store *store;             /* the database */
     struct track *track;             /* tracked processes */
     struct rp_server *rp;            /* the running-process door, or NULL */
+    struct svc_engine *services;     /* supervised services */
+    struct svc_db *svc_db;           /* their rows */
     unsigned doors_open;             /* doors still shutting down */
     char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
     uv_signal_t sig_term;            /* graceful stop */
@@ -93,6 +96,10 @@ static void on_guard(uv_timer_t *t)
  * still run are forgotten (they outlive us), the database is closed. */
 static void core_free(struct daemon *d)
 {
+    svc_engine_free(d->services);
+    d->services = NULL;
+    svc_db_free(d->svc_db);
+    d->svc_db = NULL;
     proc_reaper_free(d->reaper);
     d->reaper = NULL;
     track_free(d->track);
@@ -128,7 +135,9 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     net_listener_close(d->listener);
     d->listener = NULL;
     api_health_shutdown(d->health);
-    d->doors_open = 1 + (d->rp != NULL);
+    /* Services stop first (each within its kill_timeout), alongside the doors closing. */
+    d->doors_open = 2 + (d->rp != NULL);
+    svc_engine_shutdown(d->services, on_door_done, d);
     if (d->rp)
         api_rp_shutdown(d->rp, on_door_done, d);
     grpc_server_shutdown(d->grpc, on_door_done, d);
@@ -249,6 +258,70 @@ static int take_lock(struct daemon *d)
     return r;
 }
 
+static void on_service_change(struct svc *s, void *userdata)
+{
+    struct daemon *d = userdata;
+    int r = svc_db_save(d->svc_db, s);
+    if (r < 0)
+        log_warning_errno(r, "cannot record the state of service '%s'", svc_name(s));
+}
+
+/* A service that was running when the previous droverd died without stopping it: its tree may
+ * still run, re-parented. It is killed (pid and start time must still match) so that starting
+ * the service again cannot run it twice. */
+static void kill_leftover(struct daemon *d, const struct svc_db_row *row)
+{
+    struct proc_stat st;
+
+    if (row->st.pid <= 1 || proc_read_stat(row->st.pid, &st) < 0 ||
+        st.starttime != row->st.start_ticks || st.state == 'Z')
+        return;
+    log_notice("service '%s': its process %d outlived the previous droverd; killing its tree",
+               row->cfg.name, (int)row->st.pid);
+    (void)kill(-row->st.pid, SIGKILL); /* its session and group, orphans included */
+    (void)proc_kill_tree(d->reaper, row->st.pid, 3000, NULL, NULL, NULL);
+}
+
+static int load_service(const struct svc_db_row *row, void *userdata)
+{
+    struct daemon *d = userdata;
+    struct svc *s;
+    int r = svc_add(d->services, row->id, &row->cfg, &s);
+
+    if (r < 0) {
+        log_warning_errno(r, "service '%s' in the database is not valid; skipped", row->cfg.name);
+        return 0;
+    }
+    if (row->state == SVC_ONLINE)
+        kill_leftover(d, row);
+    /* Up again if it runs with droverd, or if droverd died while it ran. */
+    if (row->cfg.autostart || row->state == SVC_ONLINE)
+        svc_start(s);
+    else
+        on_service_change(s, d);
+    return 0;
+}
+
+static int start_services(struct daemon *d)
+{
+    _cleanup_free_ char *logs = NULL;
+    int r;
+
+    if (asprintf(&logs, "%s/logs", d->cfg.state_dir) < 0)
+        return -ENOMEM;
+    r = svc_db_new(d->store, &d->svc_db);
+    if (r >= 0)
+        r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);
+    if (r >= 0)
+        r = svc_db_load(d->svc_db, load_service, d);
+    if (r < 0)
+        return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
+    d->host.services = d->services;
+    d->host.svc_db = d->svc_db;
+    log_info("%zu services defined", svc_count(d->services));
+    return 0;
+}
+
 /* The database, the registry and the reaper. */
 static int start_core(struct daemon *d)
 {
@@ -276,7 +349,7 @@ static int start_core(struct daemon *d)
     d->host.store = d->store;
     d->host.track = d->track;
     d->host.reaper = d->reaper;
-    return 0;
+    return start_services(d);
 }
 
 int daemon_start(struct daemon *d)

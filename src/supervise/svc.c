@@ -39,9 +39,9 @@ enum svc_event {
 
 /* Someone waiting for a service to settle (svc_on_settled). */
 struct waiter {
-    struct waiter *next;     /* list */
-    svc_settled_fn fn;       /* called once */
-    void *userdata;          /* its argument */
+    struct waiter *next; /* list */
+    svc_settled_fn fn;   /* called once */
+    void *userdata;      /* its argument */
 };
 
 struct svc {
@@ -270,6 +270,7 @@ static void act_stopped(struct svc *s)
     uv_timer_stop(&s->timer);
     record_exit(s);
     if (s->want_up && !s->removed) {
+        s->st.restarts++;
         s->st.restarts_total++;
         act_spawn(s);
         return;
@@ -333,7 +334,8 @@ static void svc_closed(uv_handle_t *h);
 static void event(struct svc *s, enum svc_event ev)
 {
     table[s->st.state][ev](s);
-    if (s->removed && s->st.state != SVC_ONLINE && s->st.state != SVC_STOPPING)
+    if (s->removed && s->st.state != SVC_ONLINE && s->st.state != SVC_STOPPING &&
+        !uv_is_closing((uv_handle_t *)&s->timer))
         uv_close((uv_handle_t *)&s->timer, svc_closed);
 }
 
@@ -539,7 +541,7 @@ void svc_remove(struct svc *s)
     if (s->st.state == SVC_ONLINE)
         event(s, EV_STOP);
     s->removed = true;
-    if (s->st.state != SVC_STOPPING) {
+    if (s->st.state != SVC_STOPPING && !uv_is_closing((uv_handle_t *)&s->timer)) {
         uv_timer_stop(&s->timer);
         uv_close((uv_handle_t *)&s->timer, svc_closed);
     }
@@ -652,7 +654,8 @@ void svc_engine_free(struct svc_engine *e)
             proc_child_forget(s->child);
         s->removed = true;
         uv_timer_stop(&s->timer);
-        uv_close((uv_handle_t *)&s->timer, svc_closed);
+        if (!uv_is_closing((uv_handle_t *)&s->timer))
+            uv_close((uv_handle_t *)&s->timer, svc_closed);
     }
     free(e->v);
     free(e->log_dir);

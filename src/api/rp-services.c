@@ -1,0 +1,701 @@
+/* running-process SERVICE_* requests (runpm) on the service engine, with upstream's defaults
+ * and wording: START upserts the definition (keeping its id) and starts it; STOP, RESTART and
+ * DELETE take a target (an id, then a name, or "all") and answer once every service they touched
+ * has settled; LIST and DESCRIBE report ServiceState; LOGS returns the last lines of both log
+ * files; FLUSH empties them; SAVE and RESURRECT write and read services.snapshot.json.
+ *
+ * Where upstream's zero means "default" (restart_delay_ms 500, kill_timeout_ms 3000,
+ * min_uptime_ms 2000), so does ours: the wire cannot say "0" apart from "unset". A non-empty env
+ * replaces the environment instead of layering on it (upstream clears it). */
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/rp-ops.h"
+#include "base/buf.h"
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "running_process/daemon/v1/daemon.pb-c.h"
+#include "store/store.h"
+#include "supervise/supervise.h"
+
+#define DEFAULT_RESTART_DELAY_MS 500
+#define DEFAULT_KILL_TIMEOUT_MS  3000
+#define DEFAULT_MIN_UPTIME_MS    2000
+#define BACKOFF_CAP_MS           30000
+#define LOG_LINES_DEFAULT        100
+#define LOG_LINE_MAX             4096
+#define LOG_REPLY_MAX            (64u << 10)
+#define SNAPSHOT_MAX             (16u << 20)
+
+/* ---- ServiceState ---- */
+
+/* Storage for one ServiceState and what it points to; filled by state_fill. */
+struct state_buf {
+    RunningProcess__Daemon__V1__ServiceState st;
+    RunningProcess__Daemon__V1__ServiceConfig cfg;
+    RunningProcess__Daemon__V1__ServiceConfig__EnvEntry *pe;   /* env entries */
+    RunningProcess__Daemon__V1__ServiceConfig__EnvEntry **ppe; /* pointers to them */
+    char **keys;                                               /* env names, owned */
+};
+
+static void state_done(struct state_buf *b)
+{
+    for (size_t i = 0; b->keys && i < b->cfg.n_env; i++)
+        free(b->keys[i]);
+    free(b->keys);
+    free(b->pe);
+    free(b->ppe);
+}
+
+static int state_fill(struct svc *s, struct state_buf *b)
+{
+    const struct svc_config *c = svc_get_config(s);
+    struct svc_status st;
+    size_t n_env = 0, n_cmd = 0;
+
+    svc_get_status(s, &st);
+    running_process__daemon__v1__service_state__init(&b->st);
+    running_process__daemon__v1__service_config__init(&b->cfg);
+    b->pe = NULL, b->ppe = NULL, b->keys = NULL;
+    while (c->env && c->env[n_env])
+        n_env++;
+    while (c->argv[n_cmd])
+        n_cmd++;
+    if (n_env) {
+        b->pe = calloc(n_env, sizeof *b->pe);
+        b->ppe = calloc(n_env, sizeof *b->ppe);
+        b->keys = calloc(n_env, sizeof *b->keys);
+        if (!b->pe || !b->ppe || !b->keys) {
+            state_done(b);
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n_env; i++) {
+        const char *eq = strchr(c->env[i], '=');
+        running_process__daemon__v1__service_config__env_entry__init(&b->pe[i]);
+        b->keys[i] = strndup(c->env[i], (size_t)(eq - c->env[i]));
+        b->pe[i].key = b->keys[i] ? b->keys[i] : "";
+        b->pe[i].value = (char *)eq + 1;
+        b->ppe[i] = &b->pe[i];
+    }
+    b->cfg.name = c->name;
+    b->cfg.n_cmd = n_cmd;
+    b->cfg.cmd = c->argv;
+    b->cfg.cwd = c->cwd ? c->cwd : "";
+    b->cfg.n_env = n_env;
+    b->cfg.env = b->ppe;
+    b->cfg.autorestart = c->restart != SVC_RESTART_NEVER;
+    b->cfg.max_restarts = c->max_restarts;
+    b->cfg.restart_delay_ms = c->restart_delay_ms;
+    b->cfg.kill_timeout_ms = c->kill_timeout_ms;
+    b->cfg.min_uptime_ms = c->min_uptime_ms;
+    b->st.name = c->name;
+    b->st.id = svc_id(s);
+    b->st.status = (char *)svc_status_word(st.state);
+    b->st.pid = (uint32_t)st.pid;
+    b->st.restart_count = st.restarts;
+    b->st.last_started_at = st.last_started_at;
+    b->st.last_exited_at = st.last_exited_at;
+    b->st.last_exit_code = st.last_exit;
+    b->st.config = &b->cfg;
+    return 0;
+}
+
+/* ---- targets ---- */
+
+/* The services a target names: "all" (when allowed), an id, else an exact name. */
+static size_t resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret)
+{
+    size_t n = svc_count(e), k = 0;
+    struct svc **v = calloc(n ? n : 1, sizeof *v);
+    char *end;
+
+    if (!v)
+        return 0;
+    if (all_ok && !strcmp(target, "all")) {
+        for (size_t i = 0; i < n; i++)
+            v[k++] = svc_at(e, i);
+    } else {
+        unsigned long id = *target ? strtoul(target, &end, 10) : 0;
+        struct svc *s = *target && !*end && id <= UINT32_MAX ? svc_find_id(e, (uint32_t)id) : NULL;
+        if (!s)
+            s = svc_find(e, target);
+        if (s)
+            v[k++] = s;
+    }
+    *ret = v;
+    return k;
+}
+
+static bool running(struct svc *s)
+{
+    struct svc_status st;
+    svc_get_status(s, &st);
+    return st.state == SVC_ONLINE || st.state == SVC_STOPPING;
+}
+
+/* ---- waiting for services to settle ---- */
+
+enum wait_kind { WAIT_STOP, WAIT_RESTART, WAIT_DELETE };
+
+struct wait {
+    struct rp_call *call; /* first, as struct rp_pending requires */
+    enum wait_kind kind;  /* what to answer */
+    size_t pending;       /* services not settled yet */
+    uint32_t count;       /* what the answer reports */
+    struct svc_db *db;    /* for DELETE */
+};
+
+static void wait_answer(struct wait *w)
+{
+    struct rp_call *call = w->call;
+
+    if (call) {
+        call->pending = NULL;
+        if (w->kind == WAIT_STOP) {
+            RunningProcess__Daemon__V1__ServiceStopResponse r =
+                RUNNING_PROCESS__DAEMON__V1__SERVICE_STOP_RESPONSE__INIT;
+            r.stopped_count = w->count;
+            rp_answer(call, 0, NULL, &r.base);
+        } else if (w->kind == WAIT_RESTART) {
+            RunningProcess__Daemon__V1__ServiceRestartResponse r =
+                RUNNING_PROCESS__DAEMON__V1__SERVICE_RESTART_RESPONSE__INIT;
+            r.restarted_count = w->count;
+            rp_answer(call, 0, NULL, &r.base);
+        } else {
+            RunningProcess__Daemon__V1__ServiceDeleteResponse r =
+                RUNNING_PROCESS__DAEMON__V1__SERVICE_DELETE_RESPONSE__INIT;
+            r.deleted_count = w->count;
+            rp_answer(call, 0, NULL, &r.base);
+        }
+    }
+    free(w);
+}
+
+static void on_settled(struct svc *s, void *userdata)
+{
+    struct wait *w = userdata;
+
+    if (w->kind == WAIT_DELETE) {
+        (void)svc_db_delete(w->db, svc_id(s));
+        svc_remove(s);
+    }
+    if (--w->pending == 0)
+        wait_answer(w);
+}
+
+static void act_on_targets(struct rp_call *call, const char *target, enum wait_kind kind)
+{
+    struct api_host *h = call->host;
+    struct svc **v;
+    size_t n = resolve(h->services, target, true, &v);
+    struct wait *w;
+
+    if (n == 0) {
+        free(v);
+        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", target);
+    }
+    if (!(w = calloc(1, sizeof *w))) {
+        free(v);
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    }
+    *w = (struct wait){.call = call, .kind = kind, .pending = n + 1, .db = h->svc_db};
+    call->pending = w;
+    for (size_t i = 0; i < n; i++) {
+        if (kind == WAIT_RESTART) {
+            svc_restart(v[i]);
+            w->count++;
+        } else {
+            w->count += kind == WAIT_DELETE || running(v[i]);
+            svc_stop(v[i]);
+        }
+    }
+    /* Registered after every request was made: each fires once its service has settled. */
+    for (size_t i = 0; i < n; i++)
+        if (svc_on_settled(v[i], on_settled, w) < 0)
+            on_settled(v[i], w);
+    free(v);
+    if (--w->pending == 0)
+        wait_answer(w);
+}
+
+static void op_stop(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceStopRequest *)msg)->target,
+                   WAIT_STOP);
+}
+
+static void op_restart(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceRestartRequest *)msg)->target,
+                   WAIT_RESTART);
+}
+
+static void op_delete(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceDeleteRequest *)msg)->target,
+                   WAIT_DELETE);
+}
+
+/* ---- START ---- */
+
+/* ServiceConfig → svc_config, with upstream's defaults; strings borrowed from w, the arrays
+ * (argv NULL-terminated, which protobuf-c's are not, and env) allocated: free with
+ * config_wire_done. */
+static int config_from_wire(const RunningProcess__Daemon__V1__ServiceConfig *w,
+                            struct svc_config *c, char ***ret_env)
+{
+    char **env = calloc(w->n_env + 1, sizeof *env);
+    char **argv = calloc(w->n_cmd + 1, sizeof *argv);
+    if (!env || !argv) {
+        free(env);
+        free(argv);
+        return -ENOMEM;
+    }
+    memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
+    for (size_t i = 0; i < w->n_env; i++)
+        if (!*w->env[i]->key || strchr(w->env[i]->key, '=') ||
+            asprintf(&env[i], "%s=%s", w->env[i]->key, w->env[i]->value) < 0) {
+            env[i] = NULL;
+            for (size_t j = 0; j < i; j++)
+                free(env[j]);
+            free(env);
+            free(argv);
+            return -EINVAL;
+        }
+    *c = (struct svc_config){
+        .name = w->name,
+        .argv = argv,
+        .cwd = *w->cwd ? w->cwd : NULL,
+        .env = env,
+        .clear_env = w->n_env > 0,
+        .restart = w->autorestart ? SVC_RESTART_ALWAYS : SVC_RESTART_NEVER,
+        .max_restarts = w->max_restarts,
+        .restart_delay_ms = w->restart_delay_ms ? w->restart_delay_ms : DEFAULT_RESTART_DELAY_MS,
+        .restart_delay_max_ms = BACKOFF_CAP_MS,
+        .kill_timeout_ms = w->kill_timeout_ms ? w->kill_timeout_ms : DEFAULT_KILL_TIMEOUT_MS,
+        .min_uptime_ms = w->min_uptime_ms ? w->min_uptime_ms : DEFAULT_MIN_UPTIME_MS,
+        .stop_signal = SIGTERM,
+    };
+    *ret_env = env;
+    return 0;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Defines or redefines (keeping the id) a service that is not running. */
+static int upsert(struct api_host *h, uint32_t id, const struct svc_config *c, struct svc **ret)
+{
+    struct svc *s = svc_find(h->services, c->name);
+    int r = s ? svc_set_config(s, c) : svc_add(h->services, id, c, &s);
+    if (r >= 0) {
+        (void)svc_db_save(h->svc_db, s);
+        *ret = s;
+    }
+    return r;
+}
+
+static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const RunningProcess__Daemon__V1__ServiceStartRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ServiceStartResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_START_RESPONSE__INIT;
+    struct api_host *h = call->host;
+    struct svc_config c;
+    struct state_buf b;
+    char **env;
+    struct svc *s;
+
+    if (!req->config || !*req->config->name)
+        return rp_answer_errno(call, -EINVAL, "service name must not be empty");
+    if (req->config->n_cmd == 0 || !*req->config->cmd[0])
+        return rp_answer_errno(call, -EINVAL, "service cmd must not be empty");
+    if ((s = svc_find(h->services, req->config->name)) && running(s))
+        return rp_answer_errno(call, -EINVAL, "service '%s' already exists", req->config->name);
+    int r = config_from_wire(req->config, &c, &env);
+    if (r < 0)
+        return rp_answer_errno(call, r, "invalid environment variable name in '%s'",
+                               req->config->name);
+    r = upsert(h, 0, &c, &s);
+    free_strv(env);
+    free(c.argv);
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot define service '%s': %s", req->config->name,
+                               strerror(-r));
+    svc_start(s);
+    if ((r = state_fill(s, &b)) < 0)
+        return rp_answer_errno(call, r, "out of memory");
+    resp.service = &b.st;
+    struct svc_status st;
+    svc_get_status(s, &st);
+    if (st.state == SVC_ERRORED) {
+        char m[512];
+        snprintf(m, sizeof m, "cannot start '%s': %s", c.name, strerror(-st.last_error));
+        rp_answer(call, st.last_error ? st.last_error : -EIO, m, &resp.base);
+    } else {
+        rp_answer(call, 0, NULL, &resp.base);
+    }
+    state_done(&b);
+}
+
+/* ---- LIST, DESCRIBE ---- */
+
+static void op_list(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    RunningProcess__Daemon__V1__ServiceListResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_LIST_RESPONSE__INIT;
+    struct svc_engine *e = call->host->services;
+    size_t n = svc_count(e);
+    struct state_buf *b = calloc(n ? n : 1, sizeof *b);
+    RunningProcess__Daemon__V1__ServiceState **pv = calloc(n ? n : 1, sizeof *pv);
+    size_t k = 0;
+    (void)msg;
+
+    for (; b && pv && k < n; k++) {
+        if (state_fill(svc_at(e, k), &b[k]) < 0)
+            break;
+        pv[k] = &b[k].st;
+    }
+    if (!b || !pv || k < n)
+        rp_answer_errno(call, -ENOMEM, "out of memory");
+    else {
+        resp.services = pv;
+        resp.n_services = n;
+        rp_answer(call, 0, NULL, &resp.base);
+    }
+    for (size_t i = 0; b && i < k; i++)
+        state_done(&b[i]);
+    free(b);
+    free(pv);
+}
+
+static void op_describe(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const RunningProcess__Daemon__V1__ServiceDescribeRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ServiceDescribeResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_DESCRIBE_RESPONSE__INIT;
+    struct svc **v;
+    struct state_buf b;
+    size_t n = resolve(call->host->services, req->target, false, &v);
+    struct svc *s = n ? v[0] : NULL;
+
+    free(v);
+    if (!s)
+        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
+    if (state_fill(s, &b) < 0)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    resp.service = &b.st;
+    rp_answer(call, 0, NULL, &resp.base);
+    state_done(&b);
+}
+
+/* ---- LOGS, FLUSH ---- */
+
+/* The last `lines` lines of a file (a final unterminated line counts), at most max bytes read
+ * from its end. Returns a malloc'd buffer of *ret_len bytes, or NULL for a missing file. */
+static char *tail(const char *path, uint32_t lines, size_t max, size_t *ret_len)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+
+    *ret_len = 0;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return NULL;
+    size_t size = (size_t)st.st_size, want = MIN(size, max);
+    char *buf = malloc(want + 1);
+    if (!buf || pread(fd, buf, want, (off_t)(size - want)) != (ssize_t)want) {
+        free(buf);
+        return NULL;
+    }
+    size_t start = want, seen = 0;
+    if (start && buf[start - 1] == '\n')
+        start--; /* the final newline ends the last line; it does not start one */
+    while (start > 0 && seen < lines) {
+        if (buf[start - 1] == '\n' && ++seen == lines)
+            break;
+        start--;
+    }
+    memmove(buf, buf + start, want - start);
+    *ret_len = want - start;
+    return buf;
+}
+
+/* Appends "[stdout] line\n" for each line, long lines cut at LOG_LINE_MAX; false when full. */
+static bool add_lines(struct buf *out, const char *prefix, const char *p, size_t len)
+{
+    while (len > 0) {
+        const char *nl = memchr(p, '\n', len);
+        size_t n = nl ? (size_t)(nl - p) : len;
+        size_t keep = MIN(n, (size_t)LOG_LINE_MAX);
+        const char *cut = n > LOG_LINE_MAX ? "...(truncated)" : "";
+        if (out->len + strlen(prefix) + keep + strlen(cut) + 1 > LOG_REPLY_MAX)
+            return false;
+        buf_append(out, prefix, strlen(prefix));
+        buf_append(out, p, keep);
+        buf_append(out, cut, strlen(cut));
+        buf_append(out, "\n", 1);
+        p += nl ? n + 1 : n;
+        len -= nl ? n + 1 : n;
+    }
+    return true;
+}
+
+static void op_logs(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const RunningProcess__Daemon__V1__ServiceLogsRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ServiceLogsResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_LOGS_RESPONSE__INIT;
+    uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
+    struct svc **v;
+    size_t n = resolve(call->host->services, req->target, false, &v);
+    struct svc *s = n ? v[0] : NULL;
+    struct buf out;
+
+    free(v);
+    if (!s)
+        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
+    buf_init(&out, LOG_REPLY_MAX + 1);
+    static const char *const prefix[] = {"[stdout] ", "[stderr] "};
+    for (int i = 0; i < 2; i++) {
+        size_t len;
+        char *t = tail(svc_log_path(s, i + 1), lines, LOG_REPLY_MAX * 4, &len);
+        bool room = !t || add_lines(&out, prefix[i], t, len);
+        free(t);
+        if (!room)
+            break;
+    }
+    buf_append(&out, "", 1);
+    resp.log_text = (char *)buf_head(&out);
+    rp_answer(call, 0, NULL, &resp.base);
+    buf_done(&out);
+}
+
+static void op_flush(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const RunningProcess__Daemon__V1__ServiceFlushRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ServiceFlushResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_FLUSH_RESPONSE__INIT;
+    struct svc **v;
+    size_t n = resolve(call->host->services, *req->target ? req->target : "all", true, &v);
+
+    if (n == 0 && *req->target && strcmp(req->target, "all") != 0) {
+        free(v);
+        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 1; k <= 2; k++)
+            (void)truncate(svc_log_path(v[i], k), 0); /* a missing file is flushed already */
+    free(v);
+    resp.flushed_count = (uint32_t)n;
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* ---- SAVE, RESURRECT ---- */
+
+static char *snapshot_path(struct api_host *h)
+{
+    const char *db = store_path(h->store), *slash = strrchr(db, '/');
+    char *p;
+    return asprintf(&p, "%.*sservices.snapshot.json", slash ? (int)(slash - db + 1) : 0, db) < 0
+               ? NULL
+               : p;
+}
+
+static json_t *service_json(struct svc *s)
+{
+    const struct svc_config *c = svc_get_config(s);
+    struct svc_status st;
+    json_t *cmd = json_array(), *env = json_array();
+
+    svc_get_status(s, &st);
+    for (size_t i = 0; c->argv[i]; i++)
+        json_array_append_new(cmd, json_string(c->argv[i]));
+    for (size_t i = 0; c->env && c->env[i]; i++) {
+        const char *eq = strchr(c->env[i], '=');
+        json_array_append_new(env, json_pack("[s%s]", c->env[i], (size_t)(eq - c->env[i]), eq + 1));
+    }
+    return json_pack("{s:i, s:s, s:o, s:s, s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:f, s:f,"
+                     " s:i}",
+                     "id", (int)svc_id(s), "name", c->name, "cmd", cmd, "cwd", c->cwd ? c->cwd : "",
+                     "env", env, "autorestart", c->restart != SVC_RESTART_NEVER, "max_restarts",
+                     (int)c->max_restarts, "restart_delay_ms", (int)c->restart_delay_ms,
+                     "kill_timeout_ms", (int)c->kill_timeout_ms, "min_uptime_ms",
+                     (int)c->min_uptime_ms, "status", svc_status_word(st.state), "pid", (int)st.pid,
+                     "restart_count", (int)st.restarts, "last_started_at", st.last_started_at,
+                     "last_exited_at", st.last_exited_at, "last_exit_code", st.last_exit);
+}
+
+/* Writes path atomically: a temporary file, fsync, rename. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+    _cleanup_free_ char *tmp = NULL;
+    if (asprintf(&tmp, "%.*s.json.tmp", (int)(strlen(path) - 5), path) < 0)
+        return -ENOMEM;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    for (size_t done = 0; done < len;) {
+        ssize_t n = write(fd, data + done, len - done);
+        if (n < 0) {
+            int r = -errno;
+            close(fd);
+            unlink(tmp);
+            return r;
+        }
+        done += (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+        int r = -errno;
+        unlink(tmp);
+        return r;
+    }
+    return 0;
+}
+
+static void op_save(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    RunningProcess__Daemon__V1__ServiceSaveResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_SAVE_RESPONSE__INIT;
+    struct svc_engine *e = call->host->services;
+    _cleanup_free_ char *path = snapshot_path(call->host);
+    json_t *list = json_array();
+    (void)msg;
+
+    for (size_t i = 0; list && i < svc_count(e); i++)
+        json_array_append_new(list, service_json(svc_at(e, i)));
+    json_t *doc = json_pack("{s:i, s:I, s:o}", "version", 1, "saved_at_ms",
+                            (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000), "services", list);
+    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    int r = text && path ? write_atomic(path, text, strlen(text)) : -ENOMEM;
+    free(text);
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot write '%s': %s", path ? path : "?", strerror(-r));
+    resp.snapshot_path = path;
+    resp.service_count = (uint32_t)svc_count(e);
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* One snapshot entry back into a definition; on success the service is defined (not started). */
+static int restore_one(struct api_host *h, json_t *j, struct svc **ret, bool *ret_online)
+{
+    json_t *cmd = json_object_get(j, "cmd"), *env = json_object_get(j, "env");
+    const char *name = json_string_value(json_object_get(j, "name"));
+    const char *status = json_string_value(json_object_get(j, "status"));
+    size_t n = json_array_size(cmd), m = json_array_size(env);
+
+    if (!name || !*name || !json_is_array(cmd) || n == 0 || (env && !json_is_array(env)))
+        return -EINVAL;
+    _cleanup_free_ char **argv = calloc(n + 1, sizeof *argv);
+    char **envv = calloc(m + 1, sizeof *envv);
+    int r = argv && envv ? 0 : -ENOMEM;
+    for (size_t i = 0; r == 0 && i < n; i++)
+        if (!(argv[i] = (char *)json_string_value(json_array_get(cmd, i))))
+            r = -EINVAL;
+    for (size_t i = 0; r == 0 && i < m; i++) {
+        const char *k = json_string_value(json_array_get(json_array_get(env, i), 0));
+        const char *v = json_string_value(json_array_get(json_array_get(env, i), 1));
+        if (!k || !v || !*k || strchr(k, '=') || asprintf(&envv[i], "%s=%s", k, v) < 0) {
+            envv[i] = NULL;
+            r = -EINVAL;
+        }
+    }
+    if (r == 0) {
+        json_int_t id = json_integer_value(json_object_get(j, "id"));
+        uint32_t delay = (uint32_t)json_integer_value(json_object_get(j, "restart_delay_ms"));
+        uint32_t kill_ms = (uint32_t)json_integer_value(json_object_get(j, "kill_timeout_ms"));
+        uint32_t up_ms = (uint32_t)json_integer_value(json_object_get(j, "min_uptime_ms"));
+        const char *cwd = json_string_value(json_object_get(j, "cwd"));
+        json_t *ar = json_object_get(j, "autorestart");
+        struct svc_config c = {
+            .name = (char *)name,
+            .argv = argv,
+            .cwd = cwd && *cwd ? (char *)cwd : NULL,
+            .env = envv,
+            .clear_env = m > 0,
+            .restart = !ar || json_is_true(ar) ? SVC_RESTART_ALWAYS : SVC_RESTART_NEVER,
+            .max_restarts = (uint32_t)json_integer_value(json_object_get(j, "max_restarts")),
+            .restart_delay_ms = delay ? delay : DEFAULT_RESTART_DELAY_MS,
+            .restart_delay_max_ms = BACKOFF_CAP_MS,
+            .kill_timeout_ms = kill_ms ? kill_ms : DEFAULT_KILL_TIMEOUT_MS,
+            .min_uptime_ms = up_ms ? up_ms : DEFAULT_MIN_UPTIME_MS,
+            .stop_signal = SIGTERM,
+        };
+        struct svc *s = svc_find(h->services, name);
+        /* A service running now keeps running as it is: resurrect adds what is missing. */
+        if (s && running(s))
+            *ret = s;
+        else
+            r = upsert(h, id > 0 && id <= UINT32_MAX ? (uint32_t)id : 0, &c, ret);
+    }
+    free_strv(envv);
+    *ret_online = status && !strcmp(status, "online");
+    return r;
+}
+
+static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    RunningProcess__Daemon__V1__ServiceResurrectResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_RESURRECT_RESPONSE__INIT;
+    _cleanup_free_ char *path = snapshot_path(call->host);
+    json_error_t err;
+    (void)msg;
+
+    if (!path)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    if (access(path, F_OK) < 0)
+        return rp_answer_errno(call, -ENOENT, "no service matched 'no snapshot found at %s'", path);
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+    json_t *list = json_object_get(doc, "services");
+    if (!doc || json_integer_value(json_object_get(doc, "version")) != 1 || !json_is_array(list)) {
+        json_decref(doc);
+        return rp_answer_errno(call, -EINVAL, "'%s' is not a version 1 services snapshot%s%s", path,
+                               doc ? "" : ": ", doc ? "" : err.text);
+    }
+    uint32_t restored = 0;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        struct svc *s;
+        bool online;
+        if (restore_one(call->host, json_array_get(list, i), &s, &online) < 0)
+            continue;
+        restored++;
+        if (online && !running(s))
+            svc_start(s);
+    }
+    json_decref(doc);
+    resp.restored_count = restored;
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* No payload is required: upstream's handlers take a missing one as the default message
+ * (an empty target: NOT_FOUND; no config: INVALID_ARGUMENT). */
+#define OP(t, p, T, fn)                                                                            \
+    {                                                                                              \
+        t, NULL, p, &running_process__daemon__v1__##T##__descriptor, false, fn                     \
+    }
+
+const struct rp_op rp_service_ops[] = {
+    OP(50, "service_start", service_start_request, op_start),
+    OP(51, "service_stop", service_stop_request, op_stop),
+    OP(52, "service_restart", service_restart_request, op_restart),
+    OP(53, "service_delete", service_delete_request, op_delete),
+    OP(54, "service_list", service_list_request, op_list),
+    OP(55, "service_describe", service_describe_request, op_describe),
+    OP(56, "service_logs", service_logs_request, op_logs),
+    OP(57, "service_flush", service_flush_request, op_flush),
+    OP(58, "service_save", service_save_request, op_save),
+    OP(59, "service_resurrect", service_resurrect_request, op_resurrect),
+};
+const size_t rp_n_service_ops = ARRAY_SIZE(rp_service_ops);
