@@ -10,7 +10,6 @@ struct grpc_server;
 struct net_conn;
 struct proc_reaper;
 struct store;
-struct svc_db;
 struct svc_engine;
 struct track;
 
@@ -27,7 +26,6 @@ struct api_host {
     struct track *track;         /* tracked processes */
     struct proc_reaper *reaper;  /* spawning, reaping, kill-tree */
     struct svc_engine *services; /* supervised services */
-    struct svc_db *svc_db;       /* their rows in the database */
     const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
     const char *scope;           /* running-process scope name, or NULL: "global" */
     const char *scope_cwd;       /* droverd's working directory at start */

@@ -110,35 +110,9 @@ static int state_fill(struct svc *s, struct state_buf *b)
 
 /* ---- targets ---- */
 
-/* The services a target names: "all" (when allowed), an id, else an exact name. */
-static size_t resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret)
-{
-    size_t n = svc_count(e), k = 0;
-    struct svc **v = calloc(n ? n : 1, sizeof *v);
-    char *end;
-
-    if (!v)
-        return 0;
-    if (all_ok && !strcmp(target, "all")) {
-        for (size_t i = 0; i < n; i++)
-            v[k++] = svc_at(e, i);
-    } else {
-        unsigned long id = *target ? strtoul(target, &end, 10) : 0;
-        struct svc *s = *target && !*end && id <= UINT32_MAX ? svc_find_id(e, (uint32_t)id) : NULL;
-        if (!s)
-            s = svc_find(e, target);
-        if (s)
-            v[k++] = s;
-    }
-    *ret = v;
-    return k;
-}
-
 static bool running(struct svc *s)
 {
-    struct svc_status st;
-    svc_get_status(s, &st);
-    return st.state == SVC_ONLINE || st.state == SVC_STOPPING;
+    return svc_running(s);
 }
 
 /* ---- waiting for services to settle ---- */
@@ -150,7 +124,6 @@ struct wait {
     enum wait_kind kind;  /* what to answer */
     size_t pending;       /* services not settled yet */
     uint32_t count;       /* what the answer reports */
-    struct svc_db *db;    /* for DELETE */
 };
 
 static void wait_answer(struct wait *w)
@@ -183,10 +156,8 @@ static void on_settled(struct svc *s, void *userdata)
 {
     struct wait *w = userdata;
 
-    if (w->kind == WAIT_DELETE) {
-        (void)svc_db_delete(w->db, svc_id(s));
+    if (w->kind == WAIT_DELETE)
         svc_remove(s);
-    }
     if (--w->pending == 0)
         wait_answer(w);
 }
@@ -195,7 +166,7 @@ static void act_on_targets(struct rp_call *call, const char *target, enum wait_k
 {
     struct api_host *h = call->host;
     struct svc **v;
-    size_t n = resolve(h->services, target, true, &v);
+    size_t n = svc_resolve(h->services, target, true, &v);
     struct wait *w;
 
     if (n == 0) {
@@ -206,7 +177,7 @@ static void act_on_targets(struct rp_call *call, const char *target, enum wait_k
         free(v);
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     }
-    *w = (struct wait){.call = call, .kind = kind, .pending = n + 1, .db = h->svc_db};
+    *w = (struct wait){.call = call, .kind = kind, .pending = n + 1};
     call->pending = w;
     for (size_t i = 0; i < n; i++) {
         if (kind == WAIT_RESTART) {
@@ -295,18 +266,6 @@ static void free_strv(char **v)
     free(v);
 }
 
-/* Defines or redefines (keeping the id) a service that is not running. */
-static int upsert(struct api_host *h, uint32_t id, const struct svc_config *c, struct svc **ret)
-{
-    struct svc *s = svc_find(h->services, c->name);
-    int r = s ? svc_set_config(s, c) : svc_add(h->services, id, c, &s);
-    if (r >= 0) {
-        (void)svc_db_save(h->svc_db, s);
-        *ret = s;
-    }
-    return r;
-}
-
 static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
 {
     const RunningProcess__Daemon__V1__ServiceStartRequest *req = (const void *)msg;
@@ -328,7 +287,7 @@ static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
     if (r < 0)
         return rp_answer_errno(call, r, "invalid environment variable name in '%s'",
                                req->config->name);
-    r = upsert(h, 0, &c, &s);
+    r = svc_define(h->services, 0, &c, &s);
     free_strv(env);
     free(c.argv);
     if (r < 0)
@@ -388,7 +347,7 @@ static void op_describe(struct rp_call *call, const ProtobufCMessage *msg)
         RUNNING_PROCESS__DAEMON__V1__SERVICE_DESCRIBE_RESPONSE__INIT;
     struct svc **v;
     struct state_buf b;
-    size_t n = resolve(call->host->services, req->target, false, &v);
+    size_t n = svc_resolve(call->host->services, req->target, false, &v);
     struct svc *s = n ? v[0] : NULL;
 
     free(v);
@@ -402,35 +361,6 @@ static void op_describe(struct rp_call *call, const ProtobufCMessage *msg)
 }
 
 /* ---- LOGS, FLUSH ---- */
-
-/* The last `lines` lines of a file (a final unterminated line counts), at most max bytes read
- * from its end. Returns a malloc'd buffer of *ret_len bytes, or NULL for a missing file. */
-static char *tail(const char *path, uint32_t lines, size_t max, size_t *ret_len)
-{
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-
-    *ret_len = 0;
-    if (fd < 0 || fstat(fd, &st) < 0)
-        return NULL;
-    size_t size = (size_t)st.st_size, want = MIN(size, max);
-    char *buf = malloc(want + 1);
-    if (!buf || pread(fd, buf, want, (off_t)(size - want)) != (ssize_t)want) {
-        free(buf);
-        return NULL;
-    }
-    size_t start = want, seen = 0;
-    if (start && buf[start - 1] == '\n')
-        start--; /* the final newline ends the last line; it does not start one */
-    while (start > 0 && seen < lines) {
-        if (buf[start - 1] == '\n' && ++seen == lines)
-            break;
-        start--;
-    }
-    memmove(buf, buf + start, want - start);
-    *ret_len = want - start;
-    return buf;
-}
 
 /* Appends "[stdout] line\n" for each line, long lines cut at LOG_LINE_MAX; false when full. */
 static bool add_lines(struct buf *out, const char *prefix, const char *p, size_t len)
@@ -459,7 +389,7 @@ static void op_logs(struct rp_call *call, const ProtobufCMessage *msg)
         RUNNING_PROCESS__DAEMON__V1__SERVICE_LOGS_RESPONSE__INIT;
     uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
     struct svc **v;
-    size_t n = resolve(call->host->services, req->target, false, &v);
+    size_t n = svc_resolve(call->host->services, req->target, false, &v);
     struct svc *s = n ? v[0] : NULL;
     struct buf out;
 
@@ -470,7 +400,7 @@ static void op_logs(struct rp_call *call, const ProtobufCMessage *msg)
     static const char *const prefix[] = {"[stdout] ", "[stderr] "};
     for (int i = 0; i < 2; i++) {
         size_t len;
-        char *t = tail(svc_log_path(s, i + 1), lines, LOG_REPLY_MAX * 4, &len);
+        char *t = svc_log_tail(svc_log_path(s, i + 1), lines, LOG_REPLY_MAX * 4, &len);
         bool room = !t || add_lines(&out, prefix[i], t, len);
         free(t);
         if (!room)
@@ -488,7 +418,7 @@ static void op_flush(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ServiceFlushResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_FLUSH_RESPONSE__INIT;
     struct svc **v;
-    size_t n = resolve(call->host->services, *req->target ? req->target : "all", true, &v);
+    size_t n = svc_resolve(call->host->services, *req->target ? req->target : "all", true, &v);
 
     if (n == 0 && *req->target && strcmp(req->target, "all") != 0) {
         free(v);
@@ -513,136 +443,20 @@ static char *snapshot_path(struct api_host *h)
                : p;
 }
 
-static json_t *service_json(struct svc *s)
-{
-    const struct svc_config *c = svc_get_config(s);
-    struct svc_status st;
-    json_t *cmd = json_array(), *env = json_array();
-
-    svc_get_status(s, &st);
-    for (size_t i = 0; c->argv[i]; i++)
-        json_array_append_new(cmd, json_string(c->argv[i]));
-    for (size_t i = 0; c->env && c->env[i]; i++) {
-        const char *eq = strchr(c->env[i], '=');
-        json_array_append_new(env, json_pack("[s%s]", c->env[i], (size_t)(eq - c->env[i]), eq + 1));
-    }
-    return json_pack("{s:i, s:s, s:o, s:s, s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:f, s:f,"
-                     " s:i}",
-                     "id", (int)svc_id(s), "name", c->name, "cmd", cmd, "cwd", c->cwd ? c->cwd : "",
-                     "env", env, "autorestart", c->restart != SVC_RESTART_NEVER, "max_restarts",
-                     (int)c->max_restarts, "restart_delay_ms", (int)c->restart_delay_ms,
-                     "kill_timeout_ms", (int)c->kill_timeout_ms, "min_uptime_ms",
-                     (int)c->min_uptime_ms, "status", svc_status_word(st.state), "pid", (int)st.pid,
-                     "restart_count", (int)st.restarts, "last_started_at", st.last_started_at,
-                     "last_exited_at", st.last_exited_at, "last_exit_code", st.last_exit);
-}
-
-/* Writes path atomically: a temporary file, fsync, rename. */
-static int write_atomic(const char *path, const char *data, size_t len)
-{
-    _cleanup_free_ char *tmp = NULL;
-    if (asprintf(&tmp, "%.*s.json.tmp", (int)(strlen(path) - 5), path) < 0)
-        return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    for (size_t done = 0; done < len;) {
-        ssize_t n = write(fd, data + done, len - done);
-        if (n < 0) {
-            int r = -errno;
-            close(fd);
-            unlink(tmp);
-            return r;
-        }
-        done += (size_t)n;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-        int r = -errno;
-        unlink(tmp);
-        return r;
-    }
-    return 0;
-}
-
 static void op_save(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ServiceSaveResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_SAVE_RESPONSE__INIT;
-    struct svc_engine *e = call->host->services;
     _cleanup_free_ char *path = snapshot_path(call->host);
-    json_t *list = json_array();
+    size_t n;
     (void)msg;
 
-    for (size_t i = 0; list && i < svc_count(e); i++)
-        json_array_append_new(list, service_json(svc_at(e, i)));
-    json_t *doc = json_pack("{s:i, s:I, s:o}", "version", 1, "saved_at_ms",
-                            (json_int_t)(now_ns(CLOCK_REALTIME) / 1000000), "services", list);
-    char *text = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(doc);
-    int r = text && path ? write_atomic(path, text, strlen(text)) : -ENOMEM;
-    free(text);
+    int r = path ? svc_snapshot_save(call->host->services, path, &n) : -ENOMEM;
     if (r < 0)
         return rp_answer_errno(call, r, "cannot write '%s': %s", path ? path : "?", strerror(-r));
     resp.snapshot_path = path;
-    resp.service_count = (uint32_t)svc_count(e);
+    resp.service_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
-}
-
-/* One snapshot entry back into a definition; on success the service is defined (not started). */
-static int restore_one(struct api_host *h, json_t *j, struct svc **ret, bool *ret_online)
-{
-    json_t *cmd = json_object_get(j, "cmd"), *env = json_object_get(j, "env");
-    const char *name = json_string_value(json_object_get(j, "name"));
-    const char *status = json_string_value(json_object_get(j, "status"));
-    size_t n = json_array_size(cmd), m = json_array_size(env);
-
-    if (!name || !*name || !json_is_array(cmd) || n == 0 || (env && !json_is_array(env)))
-        return -EINVAL;
-    _cleanup_free_ char **argv = calloc(n + 1, sizeof *argv);
-    char **envv = calloc(m + 1, sizeof *envv);
-    int r = argv && envv ? 0 : -ENOMEM;
-    for (size_t i = 0; r == 0 && i < n; i++)
-        if (!(argv[i] = (char *)json_string_value(json_array_get(cmd, i))))
-            r = -EINVAL;
-    for (size_t i = 0; r == 0 && i < m; i++) {
-        const char *k = json_string_value(json_array_get(json_array_get(env, i), 0));
-        const char *v = json_string_value(json_array_get(json_array_get(env, i), 1));
-        if (!k || !v || !*k || strchr(k, '=') || asprintf(&envv[i], "%s=%s", k, v) < 0) {
-            envv[i] = NULL;
-            r = -EINVAL;
-        }
-    }
-    if (r == 0) {
-        json_int_t id = json_integer_value(json_object_get(j, "id"));
-        uint32_t delay = (uint32_t)json_integer_value(json_object_get(j, "restart_delay_ms"));
-        uint32_t kill_ms = (uint32_t)json_integer_value(json_object_get(j, "kill_timeout_ms"));
-        uint32_t up_ms = (uint32_t)json_integer_value(json_object_get(j, "min_uptime_ms"));
-        const char *cwd = json_string_value(json_object_get(j, "cwd"));
-        json_t *ar = json_object_get(j, "autorestart");
-        struct svc_config c = {
-            .name = (char *)name,
-            .argv = argv,
-            .cwd = cwd && *cwd ? (char *)cwd : NULL,
-            .env = envv,
-            .clear_env = m > 0,
-            .restart = !ar || json_is_true(ar) ? SVC_RESTART_ALWAYS : SVC_RESTART_NEVER,
-            .max_restarts = (uint32_t)json_integer_value(json_object_get(j, "max_restarts")),
-            .restart_delay_ms = delay ? delay : DEFAULT_RESTART_DELAY_MS,
-            .restart_delay_max_ms = BACKOFF_CAP_MS,
-            .kill_timeout_ms = kill_ms ? kill_ms : DEFAULT_KILL_TIMEOUT_MS,
-            .min_uptime_ms = up_ms ? up_ms : DEFAULT_MIN_UPTIME_MS,
-            .stop_signal = SIGTERM,
-        };
-        struct svc *s = svc_find(h->services, name);
-        /* A service running now keeps running as it is: resurrect adds what is missing. */
-        if (s && running(s))
-            *ret = s;
-        else
-            r = upsert(h, id > 0 && id <= UINT32_MAX ? (uint32_t)id : 0, &c, ret);
-    }
-    free_strv(envv);
-    *ret_online = status && !strcmp(status, "online");
-    return r;
 }
 
 static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
@@ -650,32 +464,17 @@ static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ServiceResurrectResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_RESURRECT_RESPONSE__INIT;
     _cleanup_free_ char *path = snapshot_path(call->host);
-    json_error_t err;
+    size_t n;
     (void)msg;
 
-    if (!path)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
-    if (access(path, F_OK) < 0)
-        return rp_answer_errno(call, -ENOENT, "no service matched 'no snapshot found at %s'", path);
-    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    json_t *list = json_object_get(doc, "services");
-    if (!doc || json_integer_value(json_object_get(doc, "version")) != 1 || !json_is_array(list)) {
-        json_decref(doc);
-        return rp_answer_errno(call, -EINVAL, "'%s' is not a version 1 services snapshot%s%s", path,
-                               doc ? "" : ": ", doc ? "" : err.text);
-    }
-    uint32_t restored = 0;
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        struct svc *s;
-        bool online;
-        if (restore_one(call->host, json_array_get(list, i), &s, &online) < 0)
-            continue;
-        restored++;
-        if (online && !running(s))
-            svc_start(s);
-    }
-    json_decref(doc);
-    resp.restored_count = restored;
+    int r = path ? svc_snapshot_load(call->host->services, path, &n) : -ENOMEM;
+    if (r == -ENOENT)
+        return rp_answer_errno(call, r, "no service matched 'no snapshot found at %s'", path);
+    if (r == -EINVAL)
+        return rp_answer_errno(call, r, "'%s' is not a version 1 services snapshot", path);
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot read '%s': %s", path ? path : "?", strerror(-r));
+    resp.restored_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
 }
 

@@ -258,10 +258,12 @@ static int take_lock(struct daemon *d)
     return r;
 }
 
+/* Every change the engine reports goes to the database: what the table says is what droverd
+ * last knew. */
 static void on_service_change(struct svc *s, void *userdata)
 {
     struct daemon *d = userdata;
-    int r = svc_db_save(d->svc_db, s);
+    int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
     if (r < 0)
         log_warning_errno(r, "cannot record the state of service '%s'", svc_name(s));
 }
@@ -297,8 +299,6 @@ static int load_service(const struct svc_db_row *row, void *userdata)
     /* Up again if it runs with droverd, or if droverd died while it ran. */
     if (row->cfg.autostart || row->state == SVC_ONLINE)
         svc_start(s);
-    else
-        on_service_change(s, d);
     return 0;
 }
 
@@ -317,7 +317,6 @@ static int start_services(struct daemon *d)
     if (r < 0)
         return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
     d->host.services = d->services;
-    d->host.svc_db = d->svc_db;
     log_info("%zu services defined", svc_count(d->services));
     return 0;
 }

@@ -63,7 +63,7 @@ struct svc_status {
 struct svc;
 struct svc_engine;
 
-/* Something changed about svc (state, pid, counters). */
+/* Something changed about svc: its definition, state, pid or counters; or it was removed. */
 typedef void (*svc_change_fn)(struct svc *s, void *userdata);
 /* svc settled: it is neither starting nor stopping (also called when it is freed). */
 typedef void (*svc_settled_fn)(struct svc *s, void *userdata);
@@ -79,6 +79,9 @@ void svc_engine_free(struct svc_engine *e);
 /* Defines a service (the config is copied) with id (0: the next free one). -EEXIST if the name
  * or id is taken, -EINVAL for a bad config. The service starts stopped. */
 int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
+/* Adds the service, or replaces the definition of the one with that name (its id kept) if it is
+ * not running (-EBUSY otherwise). */
+int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
 /* Replaces the definition of a service that is not running (-EBUSY otherwise); same name. */
 int svc_set_config(struct svc *s, const struct svc_config *c);
 /* Stops and forgets it; the struct goes once it is stopped. */
@@ -86,6 +89,13 @@ void svc_remove(struct svc *s);
 struct svc *svc_find(struct svc_engine *e, const char *name);
 struct svc *svc_find_id(struct svc_engine *e, uint32_t id);
 uint32_t svc_id(const struct svc *s);
+/* The services a target names: "all" (when all_ok), else an id, else an exact name. *ret is
+ * an array the caller frees (even when nothing matched). */
+size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret);
+/* Whether its main process runs (online, or stopping). */
+bool svc_running(const struct svc *s);
+/* svc_remove was called: the on_change that says so is the last one. */
+bool svc_is_removed(const struct svc *s);
 /* Services in definition order; NULL past the end. */
 struct svc *svc_at(struct svc_engine *e, size_t i);
 size_t svc_count(const struct svc_engine *e);
@@ -131,3 +141,17 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                 void *userdata);
 /* "online", "stopped", "errored" or "starting": running-process's words for a state. */
 const char *svc_status_word(enum svc_state st);
+
+/* ---- snapshots (snapshot.c): running-process's services.snapshot.json, version 1 ---- */
+
+/* Writes every service's definition and status, atomically (temporary file, fsync, rename). */
+int svc_snapshot_save(struct svc_engine *e, const char *path, size_t *ret_count);
+/* Defines (keeping ids) every service in the snapshot that is not running now, and starts those
+ * that were online. -ENOENT without a file, -EINVAL for one that is not version 1. */
+int svc_snapshot_load(struct svc_engine *e, const char *path, size_t *ret_restored);
+
+/* ---- log files (logs.c) ---- */
+
+/* The last `lines` lines of a file (an unterminated last line counts), reading at most max bytes
+ * from its end. NULL with *ret_len 0 for a missing file. */
+char *svc_log_tail(const char *path, uint32_t lines, size_t max, size_t *ret_len);

@@ -506,6 +506,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     uv_timer_init(e->loop, &s->timer);
     s->timer.data = s;
     e->v[e->n++] = s;
+    changed(s);
     if (ret)
         *ret = s;
     return 0;
@@ -541,6 +542,7 @@ void svc_remove(struct svc *s)
     if (s->st.state == SVC_ONLINE)
         event(s, EV_STOP);
     s->removed = true;
+    changed(s); /* observers see svc_is_removed() */
     if (s->st.state != SVC_STOPPING && !uv_is_closing((uv_handle_t *)&s->timer)) {
         uv_timer_stop(&s->timer);
         uv_close((uv_handle_t *)&s->timer, svc_closed);
@@ -568,6 +570,47 @@ uint32_t svc_id(const struct svc *s)
     return s->id;
 }
 
+bool svc_is_removed(const struct svc *s)
+{
+    return s->removed;
+}
+
+size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret)
+{
+    size_t n = e->n, k = 0;
+    struct svc **v = calloc(n ? n : 1, sizeof *v);
+    char *end;
+
+    *ret = v;
+    if (!v)
+        return 0;
+    if (all_ok && !strcmp(target, "all")) {
+        memcpy(v, e->v, n * sizeof *v);
+        return n;
+    }
+    unsigned long id = *target ? strtoul(target, &end, 10) : 0;
+    struct svc *s = *target && !*end && id <= UINT32_MAX ? svc_find_id(e, (uint32_t)id) : NULL;
+    if (!s)
+        s = svc_find(e, target);
+    if (s)
+        v[k++] = s;
+    return k;
+}
+
+int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret)
+{
+    struct svc *s = svc_find(e, c->name);
+    int r = s ? svc_set_config(s, c) : svc_add(e, id, c, &s);
+    if (r >= 0 && ret)
+        *ret = s;
+    return r;
+}
+
+bool svc_running(const struct svc *s)
+{
+    return s->child != NULL;
+}
+
 int svc_set_config(struct svc *s, const struct svc_config *c)
 {
     struct svc_config copy;
@@ -583,6 +626,7 @@ int svc_set_config(struct svc *s, const struct svc_config *c)
         return r;
     config_done(&s->cfg);
     s->cfg = copy;
+    changed(s);
     return 0;
 }
 
