@@ -50,6 +50,9 @@ void api_health_free(struct health *h);
 struct reflection;
 struct rp_server;
 
+/* drover.v1.Services: supervised services. */
+int api_services_register(struct grpc_server *s, struct api_host *host);
+
 /* drover.v1.Processes: running-process's operations over gRPC. */
 int api_processes_register(struct grpc_server *s, struct api_host *host);
 

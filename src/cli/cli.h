@@ -74,3 +74,13 @@ int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **a
 int cmd_kill_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_zombies(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_spawn(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_stop(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_restart(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_delete(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_ls(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -8,6 +8,17 @@
 #include "cli/cli.h"
 
 static const struct cli_command commands[] = {
+    {"start", cmd_start, "[OPTION]... CMD [ARG]... | SERVICE",
+     "Define a service and start it (or start a defined one); it is kept running."},
+    {"stop", cmd_stop, "SERVICE|all", "Stop services: stop signal, then SIGKILL of the tree."},
+    {"restart", cmd_restart, "SERVICE|all", "Stop and start services again."},
+    {"delete", cmd_delete, "SERVICE|all", "Stop services and forget them."},
+    {"ls", cmd_ls, "", "List services: status, pid, uptime, restarts, CPU, memory."},
+    {"describe", cmd_describe, "SERVICE", "Show everything about a service."},
+    {"logs", cmd_logs, "[-n N] [-f] SERVICE", "Print a service's output; -f follows it."},
+    {"flush", cmd_flush, "[SERVICE|all]", "Empty services' log files."},
+    {"save", cmd_save, "", "Write every service to services.snapshot.json."},
+    {"resurrect", cmd_resurrect, "", "Bring back the services of the saved snapshot."},
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
     {"status", cmd_status, "", "Show what droverd is and how it is doing."},
     {"shutdown", cmd_shutdown, "",

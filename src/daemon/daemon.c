@@ -229,6 +229,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     };
     if (!d->health || !d->reflection || api_admin_register(d->grpc, &d->host) < 0 ||
         api_processes_register(d->grpc, &d->host) < 0 ||
+        api_services_register(d->grpc, &d->host) < 0 ||
         api_health_register(d->grpc, d->health) < 0 ||
         api_reflection_register(d->grpc, d->reflection) < 0) {
         daemon_free(d);

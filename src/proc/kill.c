@@ -261,3 +261,39 @@ int proc_child_kill_remains(struct proc_child *c)
     proc_table_done(&tab);
     return n;
 }
+
+int proc_child_members(struct proc_child *c, pid_t **ret, size_t *ret_n)
+{
+    struct proc_table tab;
+    pid_t *v;
+    size_t n = 0;
+    int r;
+
+    if (c->cgroup)
+        return cgroup_members(c->cgroup, ret, ret_n);
+    if ((r = proc_table_read(&tab, NULL)) < 0)
+        return r;
+    v = malloc((tab.n ? tab.n : 1) * sizeof *v);
+    if (!v) {
+        proc_table_done(&tab);
+        return -ENOMEM;
+    }
+    /* Without a cgroup: the session it leads, or else the child and its descendants. */
+    const struct proc_entry *root = proc_table_find(&tab, c->pid);
+    for (size_t i = 0; i < tab.n; i++)
+        if (c->session > 0 ? tab.v[i].session == c->session : &tab.v[i] == root)
+            v[n++] = tab.v[i].pid;
+    if (c->session <= 0 && root) {
+        int32_t *d;
+        size_t nd;
+        if (proc_table_descendants(&tab, (size_t)(root - tab.v), &d, &nd) == 0) {
+            for (size_t i = 0; i < nd; i++)
+                v[n++] = tab.v[d[i]].pid;
+            free(d);
+        }
+    }
+    proc_table_done(&tab);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}

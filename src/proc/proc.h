@@ -216,6 +216,9 @@ int proc_child_signal(struct proc_child *c, int sig);
  * members of its session. Meant for on_exit, when the main process has gone and orphans may
  * remain. Returns how many were signalled one by one (cgroup.kill does not say), or -errno. */
 int proc_child_kill_remains(struct proc_child *c);
+/* The processes of the child's tree: its cgroup's members, else its session's, else it and its
+ * descendants. The caller frees *ret. */
+int proc_child_members(struct proc_child *c, pid_t **ret, size_t *ret_n);
 /* Stops reporting to on_exit: the child runs on, and is reaped silently when it ends. */
 void proc_child_forget(struct proc_child *c);
 

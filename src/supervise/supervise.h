@@ -115,6 +115,20 @@ const char *svc_name(const struct svc *s);
 const struct svc_config *svc_get_config(const struct svc *s);
 void svc_get_status(const struct svc *s, struct svc_status *ret);
 const char *svc_state_name(enum svc_state st);
+/* What a running service's tree uses now. */
+struct svc_usage {
+    uint32_t processes; /* live processes in its tree */
+    uint64_t rss_bytes; /* their resident memory */
+    double cpu_seconds; /* their CPU time (user + system) */
+};
+/* Zeros when it is not running. */
+int svc_usage(struct svc *s, struct svc_usage *ret);
+
+struct svc_watch;
+/* Another observer of every change (the engine's own on_change comes first). */
+struct svc_watch *svc_engine_watch(struct svc_engine *e, svc_change_fn fn, void *userdata);
+void svc_engine_unwatch(struct svc_watch *w);
+
 /* The stdout and stderr log paths. */
 const char *svc_log_path(const struct svc *s, int stream);
 

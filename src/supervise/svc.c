@@ -60,6 +60,13 @@ struct svc {
     bool hard_killed;         /* the kill timeout fired during this stop */
 };
 
+struct svc_watch {
+    struct svc_watch *next; /* list */
+    struct svc_engine *e;   /* owner */
+    svc_change_fn fn;       /* NULL once unwatched (freed after the walk) */
+    void *userdata;         /* its argument */
+};
+
 struct svc_engine {
     uv_loop_t *loop;               /* the loop */
     struct proc_reaper *reaper;    /* spawning and killing */
@@ -68,6 +75,8 @@ struct svc_engine {
     size_t n, cap;                 /* used and allocated */
     svc_change_fn on_change;       /* observer */
     void *userdata;                /* its argument */
+    struct svc_watch *watches;     /* further observers */
+    unsigned walking;              /* nested walks of watches: unwatched ones wait */
     void (*shutdown_done)(void *); /* svc_engine_shutdown's callback, until all are stopped */
     void *shutdown_data;           /* its argument */
 };
@@ -90,8 +99,73 @@ const char *svc_state_name(enum svc_state st)
 
 static void changed(struct svc *s)
 {
-    if (s->e->on_change)
-        s->e->on_change(s, s->e->userdata);
+    struct svc_engine *e = s->e;
+
+    if (e->on_change)
+        e->on_change(s, e->userdata);
+    e->walking++;
+    for (struct svc_watch *w = e->watches; w; w = w->next)
+        if (w->fn)
+            w->fn(s, w->userdata);
+    if (--e->walking == 0)
+        for (struct svc_watch **pp = &e->watches; *pp;) {
+            struct svc_watch *w = *pp;
+            if (w->fn) {
+                pp = &w->next;
+            } else {
+                *pp = w->next;
+                free(w);
+            }
+        }
+}
+
+struct svc_watch *svc_engine_watch(struct svc_engine *e, svc_change_fn fn, void *userdata)
+{
+    struct svc_watch *w = malloc(sizeof *w);
+    if (w) {
+        *w = (struct svc_watch){e->watches, e, fn, userdata};
+        e->watches = w;
+    }
+    return w;
+}
+
+void svc_engine_unwatch(struct svc_watch *w)
+{
+    if (!w)
+        return;
+    w->fn = NULL;
+    if (w->e->walking)
+        return;
+    for (struct svc_watch **pp = &w->e->watches; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            free(w);
+            return;
+        }
+}
+
+int svc_usage(struct svc *s, struct svc_usage *ret)
+{
+    pid_t *pids;
+    size_t n;
+    long page = sysconf(_SC_PAGESIZE);
+
+    *ret = (struct svc_usage){0};
+    if (!s->child)
+        return 0;
+    int r = proc_child_members(s->child, &pids, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        struct proc_stat st;
+        if (proc_read_stat(pids[i], &st) < 0 || st.state == 'Z')
+            continue;
+        ret->processes++;
+        ret->rss_bytes += (uint64_t)(st.rss > 0 ? st.rss : 0) * (uint64_t)page;
+        ret->cpu_seconds += (double)(st.utime + st.stime) / proc_ticks_per_second();
+    }
+    free(pids);
+    return 0;
 }
 
 static bool settled(enum svc_state st)
@@ -703,5 +777,10 @@ void svc_engine_free(struct svc_engine *e)
     }
     free(e->v);
     free(e->log_dir);
+    while (e->watches) {
+        struct svc_watch *w = e->watches;
+        e->watches = w->next;
+        free(w);
+    }
     free(e);
 }

@@ -1,0 +1,770 @@
+/* drover.v1.Services: the service engine over gRPC. Translation only: definitions, targets,
+ * snapshots and log tails are the engine's (src/supervise).
+ *
+ * Three kinds of calls wait on the engine: Stop/Restart/Delete answer once every service they
+ * touched has settled (svc_on_settled); Logs with follow streams what the files grow by, woken
+ * by inotify (uv_fs_event), reading only while the client keeps up; Watch streams state changes,
+ * coalescing them per service while the client is behind, so its memory is bounded by the number
+ * of services whatever the rate of change. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "drover/v1/services.pb-c.h"
+#include "grpc/grpc.h"
+#include "store/store.h"
+#include "supervise/supervise.h"
+
+#define SERVICE                      "drover.v1.Services"
+#define DEFAULT_RESTART_DELAY_MS     500
+#define DEFAULT_RESTART_DELAY_MAX_MS 30000
+#define DEFAULT_MIN_UPTIME_MS        2000
+#define DEFAULT_KILL_TIMEOUT_MS      3000
+#define LOG_LINES_DEFAULT            100
+#define LOG_TAIL_MAX                 (1u << 20)
+#define LOG_CHUNK                    (32u << 10)
+
+static struct svc_engine *engine(struct grpc_call *call)
+{
+    return ((struct api_host *)grpc_call_service_data(call))->services;
+}
+
+/* ---- Service messages ---- */
+
+static const struct {
+    const char *name;
+    int sig;
+} signals[] = {
+    {"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"HUP", SIGHUP},   {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}, {"CONT", SIGCONT},
+};
+
+static int signal_from_name(const char *s)
+{
+    if (!*s)
+        return SIGTERM;
+    if (!strncmp(s, "SIG", 3))
+        s += 3;
+    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+        if (!strcmp(s, signals[i].name))
+            return signals[i].sig;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return *end || v <= 0 || v >= NSIG ? -1 : (int)v;
+}
+
+static const char *signal_name(int sig)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
+        if (signals[i].sig == sig)
+            return signals[i].name;
+    return "TERM";
+}
+
+/* Storage behind one Service message. */
+struct service_msg {
+    Drover__V1__Service m;
+    Drover__V1__ServiceSpec spec;
+    Google__Protobuf__Timestamp started, exited;
+    Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
+    Drover__V1__EnvVar *env;   /* entries */
+    Drover__V1__EnvVar **penv; /* pointers to them */
+    char **names;              /* env names, owned */
+    char error[128];           /* last_error text */
+};
+
+static void msg_done(struct service_msg *b)
+{
+    for (size_t i = 0; b->names && i < b->spec.n_env; i++)
+        free(b->names[i]);
+    free(b->names);
+    free(b->env);
+    free(b->penv);
+}
+
+static void set_time(Google__Protobuf__Timestamp *ts, double t)
+{
+    google__protobuf__timestamp__init(ts);
+    ts->seconds = (int64_t)t;
+    ts->nanos = (int32_t)((t - (double)(int64_t)t) * 1e9);
+}
+
+static void set_u32(Google__Protobuf__UInt32Value *w, uint32_t v)
+{
+    google__protobuf__uint32_value__init(w);
+    w->value = v;
+}
+
+static int msg_fill(struct svc *s, struct service_msg *b)
+{
+    const struct svc_config *c = svc_get_config(s);
+    struct svc_status st;
+    struct svc_usage use;
+    size_t n_env = 0, n_cmd = 0;
+
+    memset(b, 0, sizeof *b);
+    drover__v1__service__init(&b->m);
+    drover__v1__service_spec__init(&b->spec);
+    svc_get_status(s, &st);
+    (void)svc_usage(s, &use);
+    while (c->env && c->env[n_env])
+        n_env++;
+    while (c->argv[n_cmd])
+        n_cmd++;
+    if (n_env &&
+        (!(b->env = calloc(n_env, sizeof *b->env)) || !(b->penv = calloc(n_env, sizeof *b->penv)) ||
+         !(b->names = calloc(n_env, sizeof *b->names)))) {
+        msg_done(b);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n_env; i++) {
+        const char *eq = strchr(c->env[i], '=');
+        drover__v1__env_var__init(&b->env[i]);
+        b->names[i] = strndup(c->env[i], (size_t)(eq - c->env[i]));
+        b->env[i].name = b->names[i] ? b->names[i] : "";
+        b->env[i].value = (char *)eq + 1;
+        b->penv[i] = &b->env[i];
+    }
+    b->spec.name = c->name;
+    b->spec.n_cmd = n_cmd;
+    b->spec.cmd = c->argv;
+    b->spec.cwd = c->cwd ? c->cwd : "";
+    b->spec.n_env = n_env;
+    b->spec.env = b->penv;
+    b->spec.clear_env = c->clear_env;
+    b->spec.restart = c->restart == SVC_RESTART_NEVER
+                          ? DROVER__V1__RESTART_POLICY__RESTART_POLICY_NEVER
+                      : c->restart == SVC_RESTART_ON_FAILURE
+                          ? DROVER__V1__RESTART_POLICY__RESTART_POLICY_ON_FAILURE
+                          : DROVER__V1__RESTART_POLICY__RESTART_POLICY_ALWAYS;
+    b->spec.max_restarts = c->max_restarts;
+    set_u32(&b->delay, c->restart_delay_ms);
+    set_u32(&b->delay_max, c->restart_delay_max_ms);
+    set_u32(&b->uptime, c->min_uptime_ms);
+    set_u32(&b->kill, c->kill_timeout_ms);
+    b->spec.restart_delay_ms = &b->delay;
+    b->spec.restart_delay_max_ms = &b->delay_max;
+    b->spec.min_uptime_ms = &b->uptime;
+    b->spec.kill_timeout_ms = &b->kill;
+    b->spec.stop_signal = (char *)signal_name(c->stop_signal);
+    b->spec.oneshot = c->oneshot;
+    b->spec.autostart = c->autostart;
+
+    b->m.id = svc_id(s);
+    b->m.name = c->name;
+    b->m.state = (Drover__V1__ServiceState)st.state; /* the enums share their order */
+    b->m.status = (char *)svc_status_word(st.state);
+    b->m.pid = st.pid;
+    b->m.restarts = st.restarts;
+    b->m.restarts_total = st.restarts_total;
+    if (st.last_started_at > 0) {
+        set_time(&b->started, st.last_started_at);
+        b->m.started_at = &b->started;
+    }
+    if (st.last_exited_at > 0) {
+        set_time(&b->exited, st.last_exited_at);
+        b->m.exited_at = &b->exited;
+    }
+    b->m.last_exit = st.last_exit;
+    if (st.last_error)
+        snprintf(b->error, sizeof b->error, "%s", strerror(-st.last_error));
+    b->m.last_error = b->error;
+    if (st.pid && st.last_started_at > 0)
+        b->m.uptime_seconds = MAX(0.0, (double)now_ns(CLOCK_REALTIME) / 1e9 - st.last_started_at);
+    b->m.rss_bytes = use.rss_bytes;
+    b->m.cpu_seconds = use.cpu_seconds;
+    b->m.processes = use.processes;
+    b->m.stdout_log = (char *)svc_log_path(s, 1);
+    b->m.stderr_log = (char *)svc_log_path(s, 2);
+    b->m.spec = &b->spec;
+    b->m.deleted = svc_is_removed(s);
+    return 0;
+}
+
+/* Sends one Service; -ENOBUFS when the call's queue is full. */
+static int send_service(struct grpc_call *call, struct svc *s)
+{
+    struct service_msg b;
+    int r = msg_fill(s, &b);
+    if (r < 0)
+        return r;
+    r = grpc_call_send(call, &b.m.base);
+    msg_done(&b);
+    return r;
+}
+
+static void reply_service(struct grpc_call *call, struct svc *s)
+{
+    struct service_msg b;
+    if (msg_fill(s, &b) < 0)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    grpc_call_reply(call, &b.m.base);
+    msg_done(&b);
+}
+
+static void reply_list(struct grpc_call *call, struct svc **v, size_t n)
+{
+    Drover__V1__ServiceList list = DROVER__V1__SERVICE_LIST__INIT;
+    struct service_msg *b = calloc(n ? n : 1, sizeof *b);
+    Drover__V1__Service **pm = calloc(n ? n : 1, sizeof *pm);
+    size_t k = 0;
+
+    for (; b && pm && k < n && msg_fill(v[k], &b[k]) == 0; k++)
+        pm[k] = &b[k].m;
+    if (!b || !pm || k < n) {
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+        list.services = pm;
+        list.n_services = n;
+        grpc_call_reply(call, &list.base);
+    }
+    for (size_t i = 0; i < k; i++)
+        msg_done(&b[i]);
+    free(b);
+    free(pm);
+}
+
+/* ---- Start ---- */
+
+static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c, char ***ret_env,
+                          char ***ret_argv, char *err, size_t err_size)
+{
+    char **env = calloc(w->n_env + 1, sizeof *env), **argv = calloc(w->n_cmd + 1, sizeof *argv);
+    int sig = signal_from_name(w->stop_signal);
+
+    *ret_env = env;
+    *ret_argv = argv;
+    if (!env || !argv)
+        return -ENOMEM;
+    if (sig < 0) {
+        snprintf(err, err_size, "unknown stop_signal '%s'", w->stop_signal);
+        return -EINVAL;
+    }
+    memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
+    for (size_t i = 0; i < w->n_env; i++)
+        if (!*w->env[i]->name || strchr(w->env[i]->name, '=') ||
+            asprintf(&env[i], "%s=%s", w->env[i]->name, w->env[i]->value) < 0) {
+            env[i] = NULL;
+            snprintf(err, err_size, "invalid environment variable name '%s'", w->env[i]->name);
+            return -EINVAL;
+        }
+    *c = (struct svc_config){
+        .name = w->name,
+        .argv = argv,
+        .cwd = *w->cwd ? w->cwd : NULL,
+        .env = env,
+        .clear_env = w->clear_env,
+        .restart = w->restart == DROVER__V1__RESTART_POLICY__RESTART_POLICY_NEVER
+                       ? SVC_RESTART_NEVER
+                   : w->restart == DROVER__V1__RESTART_POLICY__RESTART_POLICY_ON_FAILURE
+                       ? SVC_RESTART_ON_FAILURE
+                       : SVC_RESTART_ALWAYS,
+        .max_restarts = w->max_restarts,
+        .restart_delay_ms =
+            w->restart_delay_ms ? w->restart_delay_ms->value : DEFAULT_RESTART_DELAY_MS,
+        .restart_delay_max_ms =
+            w->restart_delay_max_ms ? w->restart_delay_max_ms->value : DEFAULT_RESTART_DELAY_MAX_MS,
+        .min_uptime_ms = w->min_uptime_ms ? w->min_uptime_ms->value : DEFAULT_MIN_UPTIME_MS,
+        .kill_timeout_ms = w->kill_timeout_ms ? w->kill_timeout_ms->value : DEFAULT_KILL_TIMEOUT_MS,
+        .stop_signal = sig,
+        .oneshot = w->oneshot,
+        .autostart = w->autostart,
+    };
+    return 0;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static struct svc *one_target(struct grpc_call *call, const char *target)
+{
+    struct svc **v;
+    size_t n = svc_resolve(engine(call), target, false, &v);
+    struct svc *s = n ? v[0] : NULL;
+    free(v);
+    if (!s)
+        grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
+    return s;
+}
+
+static void start(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__StartServiceRequest *req = (const void *)msg;
+    struct svc *s;
+
+    if (req->spec) {
+        struct svc_config c;
+        char **env, **argv, err[160] = "";
+        if (!*req->spec->name)
+            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "spec.name must not be empty");
+        if (!req->spec->n_cmd || !*req->spec->cmd[0])
+            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "spec.cmd must not be empty");
+        if ((s = svc_find(engine(call), req->spec->name)) && svc_running(s))
+            return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
+                                    req->spec->name);
+        int r = spec_to_config(req->spec, &c, &env, &argv, err, sizeof err);
+        if (r >= 0)
+            r = svc_define(engine(call), 0, &c, &s);
+        free_strv(env);
+        free(argv);
+        if (r < 0)
+            return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
+    } else {
+        if (!(s = one_target(call, req->target)))
+            return;
+        if (svc_running(s))
+            return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
+                                    svc_name(s));
+    }
+    svc_start(s);
+    struct svc_status st;
+    svc_get_status(s, &st);
+    if (st.state == SVC_ERRORED && st.last_error)
+        return grpc_call_finish_errno(call, st.last_error, "cannot start '%s': %s", svc_name(s),
+                                      strerror(-st.last_error));
+    reply_service(call, s);
+}
+
+/* ---- Stop, Restart, Delete: answered once settled ---- */
+
+enum act { ACT_STOP, ACT_RESTART, ACT_DELETE };
+
+/* One call waiting for its services to settle. */
+struct settle {
+    struct svc_engine *e;   /* the engine */
+    struct grpc_call *call; /* NULL once the call is over */
+    uint32_t *ids;          /* the services, by id: one may be deleted meanwhile */
+    size_t n;               /* how many */
+    size_t pending;         /* not settled yet (+1 while starting) */
+    enum act act;           /* what was asked */
+};
+
+static void settle_done(struct settle *w, struct svc_engine *e)
+{
+    struct svc **v = calloc(w->n ? w->n : 1, sizeof *v);
+    size_t k = 0;
+
+    for (size_t i = 0; v && i < w->n; i++)
+        if ((v[k] = svc_find_id(e, w->ids[i])))
+            k++;
+    if (w->call) {
+        grpc_call_set_data(w->call, NULL);
+        if (v)
+            reply_list(w->call, v, k);
+        else
+            grpc_call_finish(w->call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (w->act == ACT_DELETE)
+        for (size_t i = 0; i < k; i++)
+            svc_remove(v[i]);
+    free(v);
+    free(w->ids);
+    free(w);
+}
+
+static void on_settled(struct svc *s, void *userdata)
+{
+    struct settle *w = userdata;
+    (void)s;
+    if (--w->pending == 0)
+        settle_done(w, w->e);
+}
+
+static void act_on(struct grpc_call *call, const char *target, enum act act)
+{
+    struct settle *w = calloc(1, sizeof *w);
+
+    struct svc **v;
+
+    if (!w)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    w->n = svc_resolve(engine(call), target, true, &v);
+    w->ids = calloc(w->n ? w->n : 1, sizeof *w->ids);
+    if (w->n == 0 || !w->ids) {
+        bool oom = !w->ids;
+        free(v);
+        free(w->ids);
+        free(w);
+        if (oom)
+            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
+    }
+    w->e = engine(call);
+    w->call = call;
+    w->act = act;
+    w->pending = w->n + 1;
+    grpc_call_set_data(call, w);
+    for (size_t i = 0; i < w->n; i++) {
+        w->ids[i] = svc_id(v[i]);
+        act == ACT_RESTART ? svc_restart(v[i]) : svc_stop(v[i]);
+    }
+    for (size_t i = 0; i < w->n; i++)
+        if (svc_on_settled(v[i], on_settled, w) < 0)
+            on_settled(v[i], w);
+    free(v);
+    on_settled(NULL, w);
+}
+
+static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_STOP);
+}
+
+static void restart(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_RESTART);
+}
+
+static void delete_(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_DELETE);
+}
+
+static void settle_close(struct grpc_call *call)
+{
+    struct settle *w = grpc_call_get_data(call);
+    if (w)
+        w->call = NULL; /* the services still settle; nobody hears of it */
+}
+
+/* ---- List, Get, Flush, Save, Resurrect ---- */
+
+static void list(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct svc **v;
+    size_t n = svc_resolve(engine(call), "all", true, &v);
+    (void)msg;
+    reply_list(call, v, n);
+    free(v);
+}
+
+static void get(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct svc *s = one_target(call, ((const Drover__V1__ServiceTarget *)msg)->target);
+    if (s)
+        reply_service(call, s);
+}
+
+static void flush(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const char *target = ((const Drover__V1__ServiceTarget *)msg)->target;
+    struct svc **v;
+    size_t n = svc_resolve(engine(call), target, true, &v);
+
+    if (n == 0) {
+        free(v);
+        return grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int k = 1; k <= 2; k++)
+            (void)truncate(svc_log_path(v[i], k), 0);
+    reply_list(call, v, n);
+    free(v);
+}
+
+static char *snapshot_path(struct grpc_call *call)
+{
+    const char *db = store_path(((struct api_host *)grpc_call_service_data(call))->store);
+    const char *slash = strrchr(db, '/');
+    char *p;
+    return asprintf(&p, "%.*sservices.snapshot.json", slash ? (int)(slash - db + 1) : 0, db) < 0
+               ? NULL
+               : p;
+}
+
+static void save(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    Drover__V1__SaveServicesResponse resp = DROVER__V1__SAVE_SERVICES_RESPONSE__INIT;
+    _cleanup_free_ char *path = snapshot_path(call);
+    size_t n;
+    (void)msg;
+
+    int r = path ? svc_snapshot_save(engine(call), path, &n) : -ENOMEM;
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "cannot write '%s': %s", path ? path : "?",
+                                      strerror(-r));
+    resp.path = path;
+    resp.count = (uint32_t)n;
+    grpc_call_reply(call, &resp.base);
+}
+
+static void resurrect(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    _cleanup_free_ char *path = snapshot_path(call);
+    size_t n;
+    (void)msg;
+
+    int r = path ? svc_snapshot_load(engine(call), path, &n) : -ENOMEM;
+    if (r == -ENOENT)
+        return grpc_call_finish(call, GRPC_NOT_FOUND, "no snapshot at '%s' (save one first)", path);
+    if (r == -EINVAL)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                "'%s' is not a version 1 services snapshot", path);
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
+    struct svc **v;
+    size_t k = svc_resolve(engine(call), "all", true, &v);
+    reply_list(call, v, k);
+    free(v);
+}
+
+/* ---- Logs ---- */
+
+/* A following Logs call: one watched file per stream. */
+struct follow {
+    struct grpc_call *call; /* the call; the struct goes when it closes */
+    struct {
+        uv_fs_event_t ev; /* inotify on the file; closed with the call */
+        int fd;           /* the file, -1 when not followed */
+        bool watching;    /* ev was started (and must be closed) */
+        uint64_t offset;  /* bytes sent so far */
+        struct follow *f; /* back-pointer for the event handle */
+    } s[2];
+    unsigned open_handles; /* fs_event handles not yet closed */
+    bool done;             /* the call is over */
+};
+
+/* Sends what the file has past its offset, while the call has room. */
+static void pump(struct follow *f, int i)
+{
+    uint8_t buf[LOG_CHUNK];
+    struct stat st;
+
+    if (f->done || f->s[i].fd < 0 || fstat(f->s[i].fd, &st) < 0)
+        return;
+    if ((uint64_t)st.st_size < f->s[i].offset)
+        f->s[i].offset = 0; /* flushed or truncated: start over */
+    while (grpc_call_writable(f->call) && f->s[i].offset < (uint64_t)st.st_size) {
+        ssize_t n = pread(f->s[i].fd, buf, sizeof buf, (off_t)f->s[i].offset);
+        if (n <= 0)
+            return;
+        Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
+        chunk.stream = i ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
+                         : DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDOUT;
+        chunk.data = (ProtobufCBinaryData){(size_t)n, buf};
+        if (grpc_call_send(f->call, &chunk.base) < 0)
+            return;
+        f->s[i].offset += (uint64_t)n;
+    }
+}
+
+static void on_file_event(uv_fs_event_t *ev, const char *name, int events, int status)
+{
+    struct follow *f = ev->data;
+    (void)name, (void)events, (void)status;
+    pump(f, ev == &f->s[0].ev ? 0 : 1);
+}
+
+static void follow_handle_closed(uv_handle_t *h)
+{
+    struct follow *f = h->data;
+    if (--f->open_handles == 0)
+        free(f);
+}
+
+static void send_tail(struct grpc_call *call, const char *path, int stream, uint32_t lines)
+{
+    size_t len;
+    char *t = svc_log_tail(path, lines, LOG_TAIL_MAX, &len);
+    for (size_t off = 0; t && off < len; off += LOG_CHUNK) {
+        Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
+        chunk.stream = stream ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
+                              : DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDOUT;
+        chunk.data = (ProtobufCBinaryData){MIN((size_t)LOG_CHUNK, len - off), (uint8_t *)t + off};
+        /* The tail is at most 2 MiB: past the queue cap it waits in grpc's buffers. */
+        (void)grpc_call_send(call, &chunk.base);
+    }
+    free(t);
+}
+
+static void logs(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__LogsRequest *req = (const void *)msg;
+    struct svc *s = one_target(call, req->target);
+    uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
+    bool want[2] = {!req->stderr_only, !req->stdout_only};
+
+    if (!s)
+        return;
+    for (int i = 0; i < 2; i++)
+        if (want[i])
+            send_tail(call, svc_log_path(s, i + 1), i, lines);
+    if (!req->follow)
+        return grpc_call_finish(call, GRPC_OK, NULL);
+
+    struct follow *f = calloc(1, sizeof *f);
+    if (!f)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    f->call = call;
+    uv_loop_t *loop = ((struct api_host *)grpc_call_service_data(call))->loop;
+    for (int i = 0; i < 2; i++) {
+        const char *path = svc_log_path(s, i + 1);
+        f->s[i].fd = -1;
+        f->s[i].f = f;
+        if (!want[i])
+            continue;
+        /* From the end as it is now: the tail above covered the rest. */
+        f->s[i].fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
+        if (f->s[i].fd < 0)
+            continue;
+        f->s[i].offset = (uint64_t)lseek(f->s[i].fd, 0, SEEK_END);
+        uv_fs_event_init(loop, &f->s[i].ev);
+        f->s[i].ev.data = f;
+        f->open_handles++;
+        f->s[i].watching = true;
+        uv_fs_event_start(&f->s[i].ev, on_file_event, path, 0);
+    }
+    grpc_call_set_data(call, f);
+}
+
+static void logs_ready(struct grpc_call *call)
+{
+    struct follow *f = grpc_call_get_data(call);
+    if (f) {
+        pump(f, 0);
+        pump(f, 1);
+    }
+}
+
+static void logs_close(struct grpc_call *call)
+{
+    struct follow *f = grpc_call_get_data(call);
+    if (!f)
+        return;
+    f->done = true;
+    bool any = f->open_handles > 0;
+    for (int i = 0; i < 2; i++) {
+        if (f->s[i].fd >= 0)
+            close(f->s[i].fd);
+        if (f->s[i].watching)
+            uv_close((uv_handle_t *)&f->s[i].ev, follow_handle_closed);
+    }
+    if (!any)
+        free(f);
+}
+
+/* ---- Watch ---- */
+
+struct watcher {
+    struct grpc_call *call; /* the stream */
+    struct svc_watch *w;    /* engine observer */
+    char *target;           /* "" for all */
+    uint32_t *dirty;        /* ids changed while the client was behind */
+    size_t n_dirty, cap;    /* used and allocated */
+};
+
+static bool matches(struct watcher *w, struct svc *s)
+{
+    char id[16];
+    snprintf(id, sizeof id, "%u", svc_id(s));
+    return !*w->target || !strcmp(w->target, svc_name(s)) || !strcmp(w->target, id);
+}
+
+static void mark_dirty(struct watcher *w, uint32_t id)
+{
+    for (size_t i = 0; i < w->n_dirty; i++)
+        if (w->dirty[i] == id)
+            return;
+    if (w->n_dirty == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 8;
+        uint32_t *d = reallocarray(w->dirty, cap, sizeof *d);
+        if (!d)
+            return; /* the change is lost for this client; the next one carries the state */
+        w->dirty = d;
+        w->cap = cap;
+    }
+    w->dirty[w->n_dirty++] = id;
+}
+
+static void on_change(struct svc *s, void *userdata)
+{
+    struct watcher *w = userdata;
+    if (!matches(w, s))
+        return;
+    if (w->n_dirty || send_service(w->call, s) == -ENOBUFS)
+        mark_dirty(w, svc_id(s));
+}
+
+static void watch_ready(struct grpc_call *call)
+{
+    struct watcher *w = grpc_call_get_data(call);
+    struct svc_engine *e = engine(call);
+
+    while (w && w->n_dirty && grpc_call_writable(call)) {
+        struct svc *s = svc_find_id(e, w->dirty[0]);
+        Drover__V1__Service gone = DROVER__V1__SERVICE__INIT;
+        gone.id = w->dirty[0];
+        gone.deleted = true;
+        if ((s ? send_service(call, s) : grpc_call_send(call, &gone.base)) == -ENOBUFS)
+            return;
+        memmove(w->dirty, w->dirty + 1, --w->n_dirty * sizeof *w->dirty);
+    }
+}
+
+static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__WatchServicesRequest *req = (const void *)msg;
+    struct svc_engine *e = engine(call);
+    struct watcher *w = calloc(1, sizeof *w);
+
+    if (!w || !(w->target = strdup(req->target))) {
+        free(w);
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    w->call = call;
+    grpc_call_set_data(call, w);
+    for (size_t i = 0; i < svc_count(e); i++)
+        on_change(svc_at(e, i), w);
+    w->w = svc_engine_watch(e, on_change, w);
+}
+
+static void watch_close(struct grpc_call *call)
+{
+    struct watcher *w = grpc_call_get_data(call);
+    if (!w)
+        return;
+    svc_engine_unwatch(w->w);
+    free(w->dirty);
+    free(w->target);
+    free(w);
+}
+
+#define UNARY(name, T, fn, close)                                                                  \
+    {                                                                                              \
+        name, GRPC_UNARY, &drover__v1__##T##__descriptor, fn, NULL, NULL, close                    \
+    }
+
+static const struct grpc_method methods[] = {
+    UNARY("Start", start_service_request, start, NULL),
+    UNARY("Stop", service_target, stop, settle_close),
+    UNARY("Restart", service_target, restart, settle_close),
+    UNARY("Delete", service_target, delete_, settle_close),
+    UNARY("List", list_services_request, list, NULL),
+    UNARY("Get", service_target, get, NULL),
+    {"Logs", GRPC_SERVER_STREAM, &drover__v1__logs_request__descriptor, logs, NULL, logs_ready,
+     logs_close},
+    UNARY("Flush", service_target, flush, NULL),
+    UNARY("Save", save_services_request, save, NULL),
+    UNARY("Resurrect", resurrect_services_request, resurrect, NULL),
+    {"Watch", GRPC_SERVER_STREAM, &drover__v1__watch_services_request__descriptor, watch, NULL,
+     watch_ready, watch_close},
+};
+
+static const struct grpc_service service = {SERVICE, methods, ARRAY_SIZE(methods)};
+
+int api_services_register(struct grpc_server *s, struct api_host *host)
+{
+    return grpc_server_add_service(s, &service, host);
+}

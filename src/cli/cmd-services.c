@@ -1,0 +1,422 @@
+/* drover start, stop, restart, delete, ls, describe, logs, flush, save, resurrect: services,
+ * pm2-style, over drover.v1.Services. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "drover/v1/services.pb-c.h"
+#include "grpc/wire.h"
+
+#define SERVICES "/drover.v1.Services/"
+#define MAX_ENV  256
+
+static const char *state_word(Drover__V1__ServiceState st)
+{
+    static const char *const words[] = {"stopped",  "starting", "online",
+                                        "stopping", "backoff",  "errored"};
+    return (unsigned)st < sizeof words / sizeof *words ? words[st] : "unknown";
+}
+
+static json_t *service_json(const Drover__V1__Service *s)
+{
+    json_t *cmd = json_array(), *env = json_object();
+    const Drover__V1__ServiceSpec *sp = s->spec;
+    for (size_t i = 0; sp && i < sp->n_cmd; i++)
+        json_array_append_new(cmd, json_string(sp->cmd[i]));
+    for (size_t i = 0; sp && i < sp->n_env; i++)
+        json_object_set_new(env, sp->env[i]->name, json_string(sp->env[i]->value));
+    return json_pack(
+        "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:f, s:I, s:f, s:i, s:s, s:s, s:o, s:s, "
+        "s:o, s:b}",
+        "id", (int)s->id, "name", s->name, "state", state_word(s->state), "status", s->status,
+        "pid", s->pid, "restarts", (int)s->restarts, "restarts_total", (int)s->restarts_total,
+        "last_exit", s->last_exit, "last_error", s->last_error, "uptime_seconds", s->uptime_seconds,
+        "rss_bytes", (json_int_t)s->rss_bytes, "cpu_seconds", s->cpu_seconds, "processes",
+        (int)s->processes, "stdout_log", s->stdout_log, "stderr_log", s->stderr_log, "cmd", cmd,
+        "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart);
+}
+
+static void print_list_json(Drover__V1__Service **v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, service_json(v[i]));
+    cli_print_json(a);
+}
+
+/* The table `drover ls` prints; colour only on a terminal. */
+static void print_table(Drover__V1__Service **v, size_t n)
+{
+    bool tty = isatty(STDOUT_FILENO);
+    if (n == 0) {
+        printf("no services (define one with: drover start CMD...)\n");
+        return;
+    }
+    printf("%-4s %-20s %-9s %-8s %-8s %-8s %-6s %s\n", "ID", "NAME", "STATUS", "PID", "UPTIME",
+           "RESTARTS", "CPU", "MEMORY");
+    for (size_t i = 0; i < n; i++) {
+        const Drover__V1__Service *s = v[i];
+        char up[32] = "-", mem[32] = "-", cpu[16] = "-", pid[16] = "-";
+        const char *colour = "";
+        if (s->pid) {
+            snprintf(pid, sizeof pid, "%d", s->pid);
+            cli_format_duration((uint64_t)s->uptime_seconds, up, sizeof up);
+            cli_format_bytes(s->rss_bytes, mem, sizeof mem);
+            /* Average over its life: instantaneous figures come with the metrics engine. */
+            snprintf(cpu, sizeof cpu, "%.0f%%",
+                     s->uptime_seconds > 0 ? 100 * s->cpu_seconds / s->uptime_seconds : 0.0);
+        }
+        if (tty)
+            colour = s->state == DROVER__V1__SERVICE_STATE__SERVICE_STATE_ONLINE    ? "\033[32m"
+                     : s->state == DROVER__V1__SERVICE_STATE__SERVICE_STATE_ERRORED ? "\033[31m"
+                     : s->state == DROVER__V1__SERVICE_STATE__SERVICE_STATE_STOPPED ? "\033[2m"
+                                                                                    : "\033[33m";
+        printf("%-4u %-20s %s%-9s%s %-8s %-8s %-8u %-6s %s\n", s->id, s->name, colour,
+               state_word(s->state), tty ? "\033[0m" : "", pid, up, s->restarts_total, cpu, mem);
+    }
+}
+
+static int call_list(struct cli *cli, const char *method, const ProtobufCMessage *req)
+{
+    Drover__V1__ServiceList *list = NULL;
+    char path[64];
+    snprintf(path, sizeof path, SERVICES "%s", method);
+    if (cli_unary(cli, path, req, &drover__v1__service_list__descriptor,
+                  (ProtobufCMessage **)&list) < 0)
+        return 1;
+    if (cli->json)
+        print_list_json(list->services, list->n_services);
+    else
+        print_table(list->services, list->n_services);
+    protobuf_c_message_free_unpacked(&list->base, NULL);
+    return 0;
+}
+
+/* ---- start ---- */
+
+struct start_args {
+    Drover__V1__ServiceSpec spec;              /* being filled */
+    Drover__V1__EnvVar env[MAX_ENV];           /* --env */
+    Drover__V1__EnvVar *penv[MAX_ENV];         /* pointers to them */
+    Google__Protobuf__UInt32Value delay, kill; /* --restart-delay, --kill-timeout */
+    bool defines;                              /* an option only a definition takes */
+};
+
+static const struct cli_option start_opts[] = {
+    {"--name", "NAME", "service name (default: the program's base name)"},
+    {"--cwd", "DIR", "working directory"},
+    {"--env", "K=V", "environment variable (repeatable)"},
+    {"--no-autorestart", NULL, "do not restart it when it exits"},
+    {"--on-failure", NULL, "restart only after a failure (non-zero exit or signal)"},
+    {"--max-restarts", "N", "give up after N consecutive restarts (0: never)"},
+    {"--restart-delay", "MS", "first restart delay, doubled each time (default 500)"},
+    {"--kill-timeout", "MS", "stop signal, then SIGKILL after MS (default 3000)"},
+    {"--stop-signal", "SIG", "TERM (default), INT, QUIT, HUP..."},
+    {"--autostart", NULL, "start it whenever droverd starts"},
+    {0},
+};
+
+static int parse_u32(const char *opt, const char *v, uint32_t *ret)
+{
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || x > UINT32_MAX) {
+        cli_error("start: %s wants a number, not '%s'", opt, v);
+        return -1;
+    }
+    *ret = (uint32_t)x;
+    return 0;
+}
+
+static int start_option(void *ctx, const struct cli_option *o, const char *v)
+{
+    struct start_args *a = ctx;
+    const char *n = o->name;
+
+    a->defines = true;
+    if (!strcmp(n, "--name"))
+        a->spec.name = (char *)v;
+    else if (!strcmp(n, "--cwd"))
+        a->spec.cwd = (char *)v;
+    else if (!strcmp(n, "--no-autorestart"))
+        a->spec.restart = DROVER__V1__RESTART_POLICY__RESTART_POLICY_NEVER;
+    else if (!strcmp(n, "--on-failure"))
+        a->spec.restart = DROVER__V1__RESTART_POLICY__RESTART_POLICY_ON_FAILURE;
+    else if (!strcmp(n, "--max-restarts"))
+        return parse_u32(n, v, &a->spec.max_restarts);
+    else if (!strcmp(n, "--restart-delay")) {
+        a->spec.restart_delay_ms = &a->delay;
+        return parse_u32(n, v, &a->delay.value);
+    } else if (!strcmp(n, "--kill-timeout")) {
+        a->spec.kill_timeout_ms = &a->kill;
+        return parse_u32(n, v, &a->kill.value);
+    } else if (!strcmp(n, "--stop-signal"))
+        a->spec.stop_signal = (char *)v;
+    else if (!strcmp(n, "--autostart"))
+        a->spec.autostart = true;
+    else {
+        const char *eq = strchr(v, '=');
+        if (!eq || eq == v || a->spec.n_env == MAX_ENV) {
+            cli_error("start: --env wants NAME=VALUE, not '%s'", v);
+            return -1;
+        }
+        Drover__V1__EnvVar *e = &a->env[a->spec.n_env];
+        drover__v1__env_var__init(e);
+        if (!(e->name = strndup(v, (size_t)(eq - v))))
+            abort();
+        e->value = (char *)eq + 1;
+        a->penv[a->spec.n_env++] = e;
+    }
+    return 0;
+}
+
+int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__StartServiceRequest req = DROVER__V1__START_SERVICE_REQUEST__INIT;
+    Drover__V1__Service *resp = NULL;
+    struct start_args a;
+    int r = 1;
+
+    memset(&a, 0, sizeof a);
+    drover__v1__service_spec__init(&a.spec);
+    google__protobuf__uint32_value__init(&a.delay);
+    google__protobuf__uint32_value__init(&a.kill);
+    a.spec.env = a.penv;
+    int i = cli_parse(cli, self, argc, argv, -1, start_opts, start_option, &a);
+    if (i < 0) {
+        r = cli_exit_code(i);
+        goto out;
+    }
+    if (i >= argc) {
+        cli_error("start: missing the command or the service (see drover start --help)");
+        r = EXIT_USAGE;
+        goto out;
+    }
+    if (!a.defines && argc - i == 1 && !strchr(argv[i], '/')) {
+        /* One word and no definition options: an existing service, if there is one. */
+        Drover__V1__ServiceTarget t = DROVER__V1__SERVICE_TARGET__INIT;
+        Drover__V1__Service *s = NULL;
+        struct drover_status st;
+        t.target = argv[i];
+        if (cli_connect(cli) < 0)
+            goto out;
+        if (drover_client_unary(cli->client, SERVICES "Get", &t.base,
+                                &drover__v1__service__descriptor, (ProtobufCMessage **)&s, &st,
+                                10000) == 0 &&
+            st.code == 0) {
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+            req.target = argv[i];
+        }
+    }
+    if (!*req.target) {
+        const char *base = strrchr(argv[i], '/');
+        if (!*a.spec.name)
+            a.spec.name = (char *)(base ? base + 1 : argv[i]);
+        a.spec.n_cmd = (size_t)(argc - i);
+        a.spec.cmd = argv + i;
+        req.spec = &a.spec;
+    }
+    if (cli_unary(cli, SERVICES "Start", &req.base, &drover__v1__service__descriptor,
+                  (ProtobufCMessage **)&resp) < 0)
+        goto out;
+    if (cli->json)
+        cli_print_json(service_json(resp));
+    else
+        printf("started %s (id %u, pid %d)\n", resp->name, resp->id, resp->pid);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    r = 0;
+out:
+    for (size_t k = 0; k < a.spec.n_env; k++)
+        free(a.env[k].name);
+    return r;
+}
+
+/* ---- stop, restart, delete, flush, describe ---- */
+
+static int targeted(struct cli *cli, const struct cli_command *self, int argc, char **argv,
+                    const char *method, bool optional)
+{
+    Drover__V1__ServiceTarget t = DROVER__V1__SERVICE_TARGET__INIT;
+    int i = cli_parse_common(cli, self, argc, argv, 1);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    if (i >= argc && !optional) {
+        cli_error("%s: missing the service (a name, an id, or all)", self->name);
+        return EXIT_USAGE;
+    }
+    t.target = i < argc ? argv[i] : "all";
+    cli->deadline_ms = 120000; /* stops wait for kill timeouts */
+    return call_list(cli, method, &t.base);
+}
+
+int cmd_stop(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return targeted(cli, self, argc, argv, "Stop", false);
+}
+
+int cmd_restart(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return targeted(cli, self, argc, argv, "Restart", false);
+}
+
+int cmd_delete(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return targeted(cli, self, argc, argv, "Delete", false);
+}
+
+int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return targeted(cli, self, argc, argv, "Flush", true);
+}
+
+int cmd_ls(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__ListServicesRequest req = DROVER__V1__LIST_SERVICES_REQUEST__INIT;
+    int i = cli_parse_common(cli, self, argc, argv, 0);
+    if (i < 0)
+        return cli_exit_code(i);
+    return call_list(cli, "List", &req.base);
+}
+
+int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__ServiceTarget t = DROVER__V1__SERVICE_TARGET__INIT;
+    Drover__V1__Service *s = NULL;
+    int i = cli_parse_common(cli, self, argc, argv, 1);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    if (i >= argc) {
+        cli_error("describe: missing the service (a name or an id)");
+        return EXIT_USAGE;
+    }
+    t.target = argv[i];
+    if (cli_unary(cli, SERVICES "Get", &t.base, &drover__v1__service__descriptor,
+                  (ProtobufCMessage **)&s) < 0)
+        return 1;
+    if (cli->json) {
+        cli_print_json(service_json(s));
+    } else {
+        const Drover__V1__ServiceSpec *sp = s->spec;
+        char up[32] = "-", mem[32] = "-";
+        cli_format_duration((uint64_t)s->uptime_seconds, up, sizeof up);
+        cli_format_bytes(s->rss_bytes, mem, sizeof mem);
+        printf("%s (id %u): %s\n", s->name, s->id, state_word(s->state));
+        printf("  command:      ");
+        for (size_t k = 0; sp && k < sp->n_cmd; k++)
+            printf("%s%s", k ? " " : "", sp->cmd[k]);
+        printf("\n  cwd:          %s\n", sp && *sp->cwd ? sp->cwd : "(droverd's)");
+        if (s->pid)
+            printf("  pid:          %d, up %s, %u process%s, %s resident, %.2f s CPU\n", s->pid, up,
+                   s->processes, s->processes == 1 ? "" : "es", mem, s->cpu_seconds);
+        printf("  restarts:     %u in a row, %u in all\n", s->restarts, s->restarts_total);
+        printf("  last exit:    %d%s%s\n", s->last_exit, *s->last_error ? "; last error: " : "",
+               s->last_error);
+        printf("  logs:         %s\n                %s\n", s->stdout_log, s->stderr_log);
+    }
+    protobuf_c_message_free_unpacked(&s->base, NULL);
+    return 0;
+}
+
+/* ---- save, resurrect ---- */
+
+int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__SaveServicesRequest req = DROVER__V1__SAVE_SERVICES_REQUEST__INIT;
+    Drover__V1__SaveServicesResponse *resp = NULL;
+    int i = cli_parse_common(cli, self, argc, argv, 0);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    if (cli_unary(cli, SERVICES "Save", &req.base, &drover__v1__save_services_response__descriptor,
+                  (ProtobufCMessage **)&resp) < 0)
+        return 1;
+    if (cli->json)
+        cli_print_json(json_pack("{s:s, s:i}", "path", resp->path, "count", (int)resp->count));
+    else
+        printf("saved %u service%s to %s\n", resp->count, resp->count == 1 ? "" : "s", resp->path);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return 0;
+}
+
+int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__ResurrectServicesRequest req = DROVER__V1__RESURRECT_SERVICES_REQUEST__INIT;
+    int i = cli_parse_common(cli, self, argc, argv, 0);
+    if (i < 0)
+        return cli_exit_code(i);
+    return call_list(cli, "Resurrect", &req.base);
+}
+
+/* ---- logs ---- */
+
+struct logs_args {
+    uint32_t lines; /* -n */
+    bool follow;    /* -f */
+    bool failed;    /* a bad value */
+};
+
+static const struct cli_option logs_opts[] = {
+    {"-n", "N", "lines of each stream from the end (default 100)"},
+    {"--lines", "N", "the same"},
+    {"-f", NULL, "then follow new output until interrupted"},
+    {"--follow", NULL, "the same"},
+    {0},
+};
+
+static int logs_option(void *ctx, const struct cli_option *o, const char *v)
+{
+    struct logs_args *a = ctx;
+    if (o->arg)
+        return parse_u32(o->name, v, &a->lines);
+    a->follow = true;
+    return 0;
+}
+
+static void on_chunk(struct drover_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+    const Drover__V1__LogChunk *c = (const void *)msg;
+    (void)call, (void)userdata;
+    FILE *f = c->stream == DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR ? stderr : stdout;
+    fwrite(c->data.data, 1, c->data.len, f);
+    fflush(f);
+}
+
+int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__LogsRequest req = DROVER__V1__LOGS_REQUEST__INIT;
+    struct logs_args a = {0};
+    int i = cli_parse(cli, self, argc, argv, 1, logs_opts, logs_option, &a);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    if (i >= argc) {
+        cli_error("logs: missing the service (a name or an id)");
+        return EXIT_USAGE;
+    }
+    req.target = argv[i];
+    req.lines = a.lines;
+    req.follow = a.follow;
+    if (cli_connect(cli) < 0)
+        return 1;
+    signal(SIGPIPE, SIG_IGN);
+    struct drover_call *call = drover_call_start(
+        cli->client, SERVICES "Logs", &drover__v1__log_chunk__descriptor, on_chunk, NULL, NULL, 0);
+    if (!call || drover_call_send(call, &req.base) < 0 || drover_call_close_send(call) < 0 ||
+        drover_client_wait(cli->client, call) < 0) {
+        cli_error("logs: the connection to droverd at %s failed", cli->socket_path);
+        return 1;
+    }
+    const struct drover_status *st = drover_call_status(call);
+    int r = st->code == 0 ? 0 : 1;
+    if (r)
+        cli_error("Logs: %s%s%s", grpc_status_name(st->code), st->message[0] ? ": " : "",
+                  st->message);
+    drover_call_free(call);
+    return r;
+}
