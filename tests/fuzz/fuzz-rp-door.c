@@ -3,8 +3,9 @@
  * door must neither crash nor leak, answer in order, and come down cleanly.
  *
  * Requests that would act on the machine are defused before they reach the door: SPAWN_DAEMON
- * would run the input as a shell command, KILL_TREE would SIGKILL real pids, SHUTDOWN would stop
- * the harness, and KILL_ZOMBIES is forced to a dry run. Frames are re-encoded only when they
+ * and SERVICE_START/RESTART/RESURRECT would run the input as commands, KILL_TREE would SIGKILL
+ * real pids, SHUTDOWN would stop the harness, SERVICE_SAVE would write a file; KILL_ZOMBIES is
+ * forced to a dry run. The service engine behind the door has no services, and no reaper. Frames are re-encoded only when they
  * decode; everything else goes through byte for byte. */
 #include <fcntl.h>
 #include <signal.h>
@@ -21,11 +22,20 @@
 #include "proc/proc.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 #include "store/store.h"
+#include "supervise/supervise.h"
 #include "track/track.h"
 
 static void no_shutdown(struct api_host *host, const char *why)
 {
     (void)host, (void)why;
+}
+
+/* An empty directory for the service engine's logs, removed at exit. */
+static char logs[] = "/tmp/drover-fuzz-XXXXXX";
+
+static void remove_logs(void)
+{
+    (void)rmdir(logs);
 }
 
 static void drain(int fd)
@@ -47,7 +57,8 @@ static void defuse(const uint8_t *data, size_t size, struct buf *out)
             buf_append(out, data, size);
             return;
         }
-        if (req->type == 12 || req->type == 31 || req->type == 41)
+        if (req->type == 12 || req->type == 31 || req->type == 41 || req->type == 50 ||
+            req->type == 52 || req->type == 58 || req->type == 59)
             req->type = 40;
         if (req->kill_zombies)
             req->kill_zombies->dry_run = 1;
@@ -80,12 +91,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (track_new(&loop, st, 0, &tr) < 0)
         abort();
+    static bool made;
+    if (!made) {
+        if (!mkdtemp(logs))
+            abort();
+        made = true;
+        atexit(remove_logs);
+    }
+    struct svc_engine *services;
+    if (svc_engine_new(&loop, NULL, logs, NULL, NULL, &services) < 0)
+        abort();
     struct api_host host = {.loop = &loop,
                             .version = "fuzz",
                             .socket_path = "-",
                             .state_dir = "-",
                             .store = st,
                             .track = tr,
+                            .services = services,
                             .shutdown = no_shutdown};
     struct rp_server *srv = api_rp_new(&host, &lim);
     struct net_conn *conn;
@@ -114,6 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_done(&in);
 
     api_rp_free(srv);
+    svc_engine_free(services);
     track_free(tr);
     uv_run(&loop, UV_RUN_DEFAULT);
     store_close(st);

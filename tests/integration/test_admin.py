@@ -107,7 +107,8 @@ def test_reflection(droverd, pb, stub):
     out = list(s.ServerReflectionInfo(iter(reqs), timeout=10))
     assert len(out) == len(reqs)
     services = {x.name for x in out[0].list_services_response.service}
-    assert services == {"drover.v1.Admin", "drover.v1.Processes", "grpc.health.v1.Health",
+    assert services == {"drover.v1.Admin", "drover.v1.Processes", "drover.v1.Services",
+                        "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}
 

@@ -129,7 +129,7 @@ def test_watch_stream(droverd):
     t.join(5)
 
 
-def test_grpc_errors_and_spec(droverd):
+def test_grpc_errors_and_spec(droverd, tmp_path):
     st = stub(droverd)
     for spec, code in [(pb.ServiceSpec(name="", cmd=["x"]), grpc.StatusCode.INVALID_ARGUMENT),
                        (pb.ServiceSpec(name="x"), grpc.StatusCode.INVALID_ARGUMENT),
@@ -143,11 +143,12 @@ def test_grpc_errors_and_spec(droverd):
         st.Get(pb.ServiceTarget(target="zz"), timeout=5)
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     s = st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
-        name="k", cmd=["sh", "-c", "trap '' INT TERM; while :; do sleep 1; done"],
+        name="k", cmd=["sh", "-c", f"trap '' INT TERM; touch {tmp_path}/ready; while :; do sleep 1; done"],
         kill_timeout_ms={"value": 100}, restart=pb.RESTART_POLICY_ON_FAILURE,
         stop_signal="INT")), timeout=5)
     assert s.spec.kill_timeout_ms.value == 100 and s.spec.stop_signal == "INT"
     assert s.spec.restart_delay_ms.value == 500  # unset: the default
+    wait_until(lambda: (tmp_path / "ready").exists(), what="the trap set")
     t0 = time.monotonic()
     r = st.Stop(pb.ServiceTarget(target="k"), timeout=10)
     assert r.services[0].state == pb.SERVICE_STATE_STOPPED and r.services[0].last_exit == -9
