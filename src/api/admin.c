@@ -188,8 +188,27 @@ static void shutdown_(struct grpc_call *call, const ProtobufCMessage *msg)
     host->shutdown(host, "Shutdown request");
 }
 
+static void reload(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *host = grpc_call_service_data(call);
+    Drover__V1__ReloadResponse resp = DROVER__V1__RELOAD_RESPONSE__INIT;
+    struct api_reload rc;
+    char err[512];
+    (void)msg;
+
+    if (host->reload(host, &rc, err, sizeof err) < 0)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "%s", err);
+    resp.config_path = (char *)(host->config_path ? host->config_path : "");
+    resp.services_added = rc.added;
+    resp.services_changed = rc.changed;
+    resp.services_removed = rc.removed;
+    resp.services_unchanged = rc.unchanged;
+    grpc_call_reply(call, &resp.base);
+}
+
 static const struct grpc_method methods[] = {
     {"Ping", GRPC_UNARY, &drover__v1__ping_request__descriptor, ping},
+    {"Reload", GRPC_UNARY, &drover__v1__reload_request__descriptor, reload},
     {"PingStream", GRPC_SERVER_STREAM, &drover__v1__ping_stream_request__descriptor, ping_stream,
      .on_ready = ping_stream_ready, .on_close = ping_stream_close},
     {"Status", GRPC_UNARY, &drover__v1__status_request__descriptor, status},

@@ -13,6 +13,11 @@ struct store;
 struct svc_engine;
 struct track;
 
+/* What a reload changed. */
+struct api_reload {
+    unsigned added, changed, removed, unchanged; /* services */
+};
+
 struct api_host {
     struct uv_loop_s *loop;      /* the daemon's loop, for timers */
     const char *version;         /* droverd's version */
@@ -32,6 +37,9 @@ struct api_host {
     uint32_t rp_connections;     /* open running-process connections */
     /* Begins a graceful shutdown; returns at once. */
     void (*shutdown)(struct api_host *host, const char *why);
+    /* Re-reads the configuration; -errno with err filled when it is not valid (nothing changes
+     * then). */
+    int (*reload)(struct api_host *host, struct api_reload *ret, char *err, size_t err_size);
 };
 
 struct health;

@@ -69,6 +69,7 @@ void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len);
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_kill_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -104,3 +104,27 @@ int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char
         printf("droverd (pid %d) is still shutting down\n", pid);
     return 0;
 }
+
+int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__ReloadRequest req = DROVER__V1__RELOAD_REQUEST__INIT;
+    Drover__V1__ReloadResponse *r = NULL;
+    int i = cli_parse_common(cli, self, argc, argv, 0);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    if (cli_unary(cli, "/drover.v1.Admin/Reload", &req.base,
+                  &drover__v1__reload_response__descriptor, (ProtobufCMessage **)&r) < 0)
+        return 1;
+    if (cli->json)
+        cli_print_json(json_pack(
+            "{s:s?, s:i, s:i, s:i, s:i}", "config_path", r->config_path[0] ? r->config_path : NULL,
+            "added", (int)r->services_added, "changed", (int)r->services_changed, "removed",
+            (int)r->services_removed, "unchanged", (int)r->services_unchanged));
+    else
+        printf("reloaded %s: services %u added, %u changed, %u removed, %u unchanged\n",
+               r->config_path[0] ? r->config_path : "the built-in configuration", r->services_added,
+               r->services_changed, r->services_removed, r->services_unchanged);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return 0;
+}

@@ -23,6 +23,8 @@ static const struct cli_command commands[] = {
     {"status", cmd_status, "", "Show what droverd is and how it is doing."},
     {"shutdown", cmd_shutdown, "",
      "Stop droverd gracefully; returns once it has let go of the socket."},
+    {"reload", cmd_reload, "",
+     "Re-read droverd's configuration: start added services, restart changed, stop removed."},
     {"ps", cmd_ps, "[--originator TOOL]", "List tracked processes, checked against /proc now."},
     {"tree", cmd_tree, "PID", "Show a process and its descendants."},
     {"kill-tree", cmd_kill_tree, "[--timeout S] PID",

@@ -3,6 +3,7 @@
  * the line. The embedded default file (default-config.yaml, compiled in) is the only place
  * defaults are written down. */
 #include "daemon/config.h"
+#include "daemon/config-internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -67,8 +68,7 @@ const struct config_option *config_option_find(const char *name)
     return NULL;
 }
 
-static int fail(char *err, const char *fmt, ...) _printf_(2, 3);
-static int fail(char *err, const char *fmt, ...)
+int config_fail(char *err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -96,7 +96,7 @@ static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *ret)
     return 0;
 }
 
-static char *resolve_path(const char *v, const char *dir)
+char *config_resolve_path(const char *v, const char *dir)
 {
     char *s;
     const char *home = getenv("HOME");
@@ -120,7 +120,8 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
         char *v = NULL;
         /* An empty path means "the default", filled in by config_finish; so does the word
          * "default" where the default is not to have the thing at all (rp_socket). */
-        if (*value && !(v = strcmp(value, "default") ? resolve_path(value, dir) : strdup(value)))
+        if (*value &&
+            !(v = strcmp(value, "default") ? config_resolve_path(value, dir) : strdup(value)))
             return -ENOMEM;
         free(*p);
         *p = v;
@@ -129,36 +130,32 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
     case CONFIG_UINT:
         r = parse_uint(value, o->min, o->max, field);
         if (r == -ERANGE)
-            return fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value, o->min,
-                        o->max);
+            return config_fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value,
+                               o->min, o->max);
         if (r < 0)
-            return fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key, value);
+            return config_fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key,
+                               value);
         return 0;
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
-            return fail(err, "%s'%s': expected error, warning, notice, info or debug, got '%s'",
-                        where, o->key, value);
+            return config_fail(err,
+                               "%s'%s': expected error, warning, notice, info or debug, got '%s'",
+                               where, o->key, value);
         return 0;
     }
     return -EINVAL;
 }
 
-struct reader {
-    yaml_parser_t parser; /* libyaml state */
-    const char *name;     /* file name for errors */
-    char *err;            /* error buffer */
-};
-
 /* Takes the next event; a libyaml syntax error becomes a file:line error. */
-static int next_event(struct reader *rd, yaml_event_t *ev)
+int config_next_event(struct reader *rd, yaml_event_t *ev)
 {
     if (yaml_parser_parse(&rd->parser, ev))
         return 0;
-    return fail(rd->err, "%s:%zu: %s", rd->name, rd->parser.problem_mark.line + 1,
-                rd->parser.problem ? rd->parser.problem : "invalid YAML");
+    return config_fail(rd->err, "%s:%zu: %s", rd->name, rd->parser.problem_mark.line + 1,
+                       rd->parser.problem ? rd->parser.problem : "invalid YAML");
 }
 
-static bool is_null(const yaml_event_t *ev)
+bool config_is_null(const yaml_event_t *ev)
 {
     const char *v = (const char *)ev->data.scalar.value;
 
@@ -181,28 +178,29 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
         if (!strcmp(options[i].key, k))
             o = &options[i];
     if (!o)
-        return fail(rd->err, "%s:%zu: unknown key '%s'", rd->name, line, k);
+        return config_fail(rd->err, "%s:%zu: unknown key '%s'", rd->name, line, k);
     size_t idx = (size_t)(o - options);
     if (seen_line[idx])
-        return fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name, line, k,
-                    seen_line[idx]);
+        return config_fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name,
+                           line, k, seen_line[idx]);
     seen_line[idx] = line;
 
-    r = next_event(rd, &val);
+    r = config_next_event(rd, &val);
     if (r < 0)
         return r;
     if (val.type != YAML_SCALAR_EVENT) {
         yaml_event_delete(&val);
-        return fail(rd->err, "%s:%zu: key '%s' takes a single value, not a list or a mapping",
-                    rd->name, line, k);
+        return config_fail(rd->err,
+                           "%s:%zu: key '%s' takes a single value, not a list or a mapping",
+                           rd->name, line, k);
     }
-    if (is_null(&val) && o->type != CONFIG_PATH) {
+    if (config_is_null(&val) && o->type != CONFIG_PATH) {
         yaml_event_delete(&val);
-        return fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
+        return config_fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
     }
     snprintf(where, sizeof where, "%s:%zu: ", rd->name, val.start_mark.line + 1);
-    r = config_set(c, o, is_null(&val) ? "" : (const char *)val.data.scalar.value, dir, where,
-                   rd->err);
+    r = config_set(c, o, config_is_null(&val) ? "" : (const char *)val.data.scalar.value, dir,
+                   where, rd->err);
     yaml_event_delete(&val);
     return r;
 }
@@ -213,21 +211,22 @@ static int read_document(struct reader *rd, struct config *c, const char *dir)
     yaml_event_t ev;
     int r;
 
-    r = next_event(rd, &ev);
+    r = config_next_event(rd, &ev);
     if (r < 0)
         return r;
-    if (ev.type == YAML_SCALAR_EVENT && is_null(&ev)) {
+    if (ev.type == YAML_SCALAR_EVENT && config_is_null(&ev)) {
         yaml_event_delete(&ev);
         return 0; /* A document with nothing in it sets nothing. */
     }
     if (ev.type != YAML_MAPPING_START_EVENT) {
         size_t line = ev.start_mark.line + 1;
         yaml_event_delete(&ev);
-        return fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name, line);
+        return config_fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name,
+                           line);
     }
     yaml_event_delete(&ev);
     for (;;) {
-        r = next_event(rd, &ev);
+        r = config_next_event(rd, &ev);
         if (r < 0)
             return r;
         if (ev.type == YAML_MAPPING_END_EVENT) {
@@ -237,9 +236,12 @@ static int read_document(struct reader *rd, struct config *c, const char *dir)
         if (ev.type != YAML_SCALAR_EVENT) {
             size_t line = ev.start_mark.line + 1;
             yaml_event_delete(&ev);
-            return fail(rd->err, "%s:%zu: keys must be plain names", rd->name, line);
+            return config_fail(rd->err, "%s:%zu: keys must be plain names", rd->name, line);
         }
-        r = read_pair(rd, c, &ev, seen_line, dir);
+        if (!strcmp((const char *)ev.data.scalar.value, "services"))
+            r = config_read_services(rd, c, ev.start_mark.line + 1, dir);
+        else
+            r = read_pair(rd, c, &ev, seen_line, dir);
         yaml_event_delete(&ev);
         if (r < 0)
             return r;
@@ -257,7 +259,7 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
         return -ENOMEM;
     yaml_parser_set_input_string(&rd.parser, (const unsigned char *)text, len);
     for (;;) {
-        r = next_event(&rd, &ev);
+        r = config_next_event(&rd, &ev);
         if (r < 0)
             break;
         yaml_event_type_t t = ev.type;
@@ -267,7 +269,7 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
             break;
         if (t == YAML_DOCUMENT_START_EVENT) {
             if (++docs > 1) {
-                r = fail(err, "%s:%zu: expected one YAML document, found more", name, line);
+                r = config_fail(err, "%s:%zu: expected one YAML document, found more", name, line);
                 break;
             }
             r = read_document(&rd, c, dir);
@@ -287,7 +289,7 @@ int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_M
     int r;
 
     if (!f)
-        return r = -errno, fail(err, "%s: %s", path, strerror(-r)), r;
+        return r = -errno, config_fail(err, "%s: %s", path, strerror(-r)), r;
     text = malloc(1 << 20);
     if (!text) {
         fclose(f);
@@ -297,7 +299,7 @@ int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_M
     bool too_big = !feof(f);
     fclose(f);
     if (too_big)
-        return fail(err, "%s: larger than 1 MiB", path);
+        return config_fail(err, "%s: larger than 1 MiB", path);
 
     dir = strdup(path);
     if (!dir)
@@ -352,6 +354,7 @@ void config_done(struct config *c)
     free(c->db_path);
     free(c->rp_socket);
     free(c->scope);
+    config_services_free(c->services, c->n_services);
     *c = (struct config){0};
 }
 

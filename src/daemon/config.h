@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "base/log.h"
+#include "supervise/supervise.h"
 
 struct config {
     char *config_path;                /* the file read on top of the defaults, or NULL */
@@ -25,7 +26,12 @@ struct config {
     uint32_t rp_max_connections;      /* running-process door: open connections */
     uint32_t rp_idle_timeout_ms;      /* running-process door: idle close */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
+    struct svc_config *services;      /* the `services:` list, defaults applied */
+    size_t n_services;                /* its length */
 };
+
+/* Frees a services list read from YAML. */
+void config_services_free(struct svc_config *v, size_t n);
 
 enum config_type {
     CONFIG_PATH,      /* a path; relative ones are taken from the file's directory */

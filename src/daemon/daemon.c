@@ -161,25 +161,90 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     daemon_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static void on_hup(uv_signal_t *s, int signum)
+/* The file's services onto the engine: new ones defined (and started when autostart), changed
+ * ones redefined (a running one restarts with its new definition), ones the file no longer has
+ * (that came from the file) stopped and deleted, the rest left alone. */
+static void apply_services(struct daemon *d, const struct config *cfg, struct api_reload *ret)
 {
-    struct daemon *d = s->data;
-    struct config c;
-    char err[CONFIG_ERROR_MAX] = "";
-    (void)signum;
+    struct api_reload n = {0};
 
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        struct svc_config c = cfg->services[i];
+        struct svc *s = svc_find(d->services, c.name);
+        int r = 0;
+        c.from_config = true;
+        if (!s) {
+            r = svc_add(d->services, 0, &c, &s);
+            n.added += r >= 0;
+        } else if (svc_config_equal(svc_get_config(s), &c)) {
+            n.unchanged++;
+            continue;
+        } else {
+            r = svc_redefine(s, &c);
+            n.changed += r >= 0;
+        }
+        if (r < 0)
+            log_warning_errno(r, "service '%s' from the configuration: %s", c.name, strerror(-r));
+        else if (c.autostart && !svc_running(s))
+            svc_start(s);
+    }
+    struct svc **v;
+    size_t k = svc_resolve(d->services, "all", true, &v);
+    for (size_t i = 0; i < k; i++) {
+        bool listed = false;
+        for (size_t j = 0; j < cfg->n_services && !listed; j++)
+            listed = !strcmp(cfg->services[j].name, svc_name(v[i]));
+        if (svc_get_config(v[i])->from_config && !listed) {
+            svc_remove(v[i]);
+            n.removed++;
+        }
+    }
+    free(v);
+    *ret = n;
+}
+
+/* Re-reads the configuration (SIGHUP, Admin.Reload): log level and services take effect now. */
+static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERROR_MAX])
+{
+    struct config c;
     int r = config_load_all(&c, d->cfg.config_path, d->flags, d->n_flags, err);
+
     if (r < 0) {
-        log_error("SIGHUP: keeping the current configuration: %s", err[0] ? err : strerror(-r));
+        if (!err[0])
+            snprintf(err, CONFIG_ERROR_MAX, "%s", strerror(-r));
         config_done(&c);
-        return;
+        return r;
     }
     log_set_level(c.log_level);
     d->cfg.log_level = c.log_level;
     if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir))
-        log_warning("SIGHUP: socket and state_dir changes take effect at the next start");
-    log_notice("SIGHUP: configuration re-read; log level %s", log_level_to_string(c.log_level));
+        log_warning("socket and state_dir changes take effect at the next start");
+    apply_services(d, &c, ret);
+    log_notice("configuration re-read: log level %s; services: %u added, %u changed, %u removed, "
+               "%u unchanged",
+               log_level_to_string(c.log_level), ret->added, ret->changed, ret->removed,
+               ret->unchanged);
     config_done(&c);
+    return 0;
+}
+
+static int host_reload(struct api_host *host, struct api_reload *ret, char *err, size_t err_size)
+{
+    char e[CONFIG_ERROR_MAX] = "";
+    int r = reload(container_of(host, struct daemon, host), ret, e);
+    snprintf(err, err_size, "%s", e);
+    return r;
+}
+
+static void on_hup(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    struct api_reload rc;
+    char err[CONFIG_ERROR_MAX] = "";
+    (void)signum;
+
+    if (!d->stopping && reload(d, &rc, err) < 0)
+        log_error("SIGHUP: keeping the current configuration: %s", err);
 }
 
 static void on_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
@@ -224,6 +289,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .started_mono_ns = now_ns(CLOCK_MONOTONIC),
         .grpc = d->grpc,
         .shutdown = host_shutdown,
+        .reload = host_reload,
         .scope = d->cfg.scope,
         .scope_cwd = getcwd(d->cwd, sizeof d->cwd) ? d->cwd : "",
     };
@@ -318,7 +384,10 @@ static int start_services(struct daemon *d)
     if (r < 0)
         return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
     d->host.services = d->services;
-    log_info("%zu services defined", svc_count(d->services));
+    struct api_reload rc;
+    apply_services(d, &d->cfg, &rc);
+    log_info("%zu services defined (%u added from the configuration, %u changed, %u removed)",
+             svc_count(d->services), rc.added, rc.changed, rc.removed);
     return 0;
 }
 

@@ -62,6 +62,8 @@ static const char *const migrations[] = {
     "  oneshot INTEGER NOT NULL DEFAULT 0,"
     "  autostart INTEGER NOT NULL DEFAULT 0,"
     "  start_ticks INTEGER NOT NULL DEFAULT 0);",
+    /* 3: services defined by the YAML file, which a reload may change or remove. */
+    "ALTER TABLE services ADD COLUMN from_config INTEGER NOT NULL DEFAULT 0;",
 };
 
 struct store {

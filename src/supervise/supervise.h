@@ -36,6 +36,7 @@ struct svc_config {
     int stop_signal;               /* SIGTERM by default */
     bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
     bool autostart;                /* started with droverd (the engine itself ignores it) */
+    bool from_config;              /* defined by the YAML file: a reload may change or remove it */
 };
 
 enum svc_state {
@@ -82,6 +83,11 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
 /* Adds the service, or replaces the definition of the one with that name (its id kept) if it is
  * not running (-EBUSY otherwise). */
 int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
+/* Compares two definitions. */
+bool svc_config_equal(const struct svc_config *a, const struct svc_config *b);
+/* Replaces the definition; a running service is restarted with it (the new definition takes
+ * effect when the old process has stopped). */
+int svc_redefine(struct svc *s, const struct svc_config *c);
 /* Replaces the definition of a service that is not running (-EBUSY otherwise); same name. */
 int svc_set_config(struct svc *s, const struct svc_config *c);
 /* Stops and forgets it; the struct goes once it is stopped. */

@@ -52,15 +52,15 @@ int svc_db_new(struct store *st, struct svc_db **ret)
                            " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
                            " status, pid, restart_count, last_started_at, last_exited_at,"
                            " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
-                           " stop_signal, oneshot, autostart, start_ticks) VALUES"
+                           " stop_signal, oneshot, autostart, start_ticks, from_config) VALUES"
                            " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                           "?20,?21,?22,?23) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+                           "?20,?21,?22,?23,?24) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
                            " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
                            " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
                            " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
                            " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
                            " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
-                           " oneshot=?21, autostart=?22, start_ticks=?23",
+                           " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24",
                            &db->upsert)) < 0 ||
         (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
         svc_db_free(db);
@@ -137,6 +137,7 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     sqlite3_bind_int(q, 21, c->oneshot);
     sqlite3_bind_int(q, 22, c->autostart);
     sqlite3_bind_int64(q, 23, (sqlite3_int64)st.start_ticks);
+    sqlite3_bind_int(q, 24, c->from_config);
     return store_run(db->store, q);
 }
 
@@ -204,7 +205,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                           " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
                           " restart_count, last_started_at, last_exited_at, last_exit_code,"
                           " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
-                          " autostart, start_ticks FROM services ORDER BY id",
+                          " autostart, start_ticks, from_config FROM services ORDER BY id",
                           &q);
     if (r < 0)
         return r;
@@ -225,6 +226,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .stop_signal = sqlite3_column_int(q, 19),
             .oneshot = sqlite3_column_int(q, 20),
             .autostart = sqlite3_column_int(q, 21),
+            .from_config = sqlite3_column_int(q, 23),
         };
         row.state = state_from_word(text(q, 10));
         row.st = (struct svc_status){

@@ -45,19 +45,20 @@ struct waiter {
 };
 
 struct svc {
-    struct svc_engine *e;     /* owner */
-    uint32_t id;              /* unique, stable: targets may name it */
-    struct waiter *waiters;   /* called at the next settled state */
-    struct svc_config cfg;    /* owned copy */
-    char *log_path[2];        /* <log_dir>/<name>-out.log, -err.log */
-    struct svc_status st;     /* what svc_get_status reports */
-    struct proc_child *child; /* the main process, in ONLINE and STOPPING */
-    uint64_t started_mono_ms; /* when it was spawned */
-    uv_timer_t timer;         /* backoff, deferred start, kill timeout; frees us on close */
-    int exit_status;          /* the status EXIT carries */
-    bool want_up;             /* the last request was start (or restart) */
-    bool removed;             /* svc_remove: free once stopped */
-    bool hard_killed;         /* the kill timeout fired during this stop */
+    struct svc_engine *e;        /* owner */
+    uint32_t id;                 /* unique, stable: targets may name it */
+    struct waiter *waiters;      /* called at the next settled state */
+    struct svc_config cfg;       /* owned copy */
+    char *log_path[2];           /* <log_dir>/<name>-out.log, -err.log */
+    struct svc_status st;        /* what svc_get_status reports */
+    struct proc_child *child;    /* the main process, in ONLINE and STOPPING */
+    uint64_t started_mono_ms;    /* when it was spawned */
+    uv_timer_t timer;            /* backoff, deferred start, kill timeout; frees us on close */
+    int exit_status;             /* the status EXIT carries */
+    bool want_up;                /* the last request was start (or restart) */
+    bool removed;                /* svc_remove: free once stopped */
+    bool hard_killed;            /* the kill timeout fired during this stop */
+    struct svc_config *next_cfg; /* svc_redefine of a running service: used at its next start */
 };
 
 struct svc_watch {
@@ -82,6 +83,7 @@ struct svc_engine {
 };
 
 static void event(struct svc *s, enum svc_event ev);
+static void config_done(struct svc_config *c);
 
 static double now_s(void)
 {
@@ -343,6 +345,13 @@ static void act_stopped(struct svc *s)
 {
     uv_timer_stop(&s->timer);
     record_exit(s);
+    if (s->next_cfg) {
+        config_done(&s->cfg);
+        s->cfg = *s->next_cfg;
+        free(s->next_cfg);
+        s->next_cfg = NULL;
+        changed(s);
+    }
     if (s->want_up && !s->removed) {
         s->st.restarts++;
         s->st.restarts_total++;
@@ -590,6 +599,10 @@ static void svc_closed(uv_handle_t *h)
 {
     struct svc *s = h->data;
     fire_waiters(s);
+    if (s->next_cfg) {
+        config_done(s->next_cfg);
+        free(s->next_cfg);
+    }
     free(s->log_path[0]);
     free(s->log_path[1]);
     config_done(&s->cfg);
@@ -669,6 +682,58 @@ size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct
     if (s)
         v[k++] = s;
     return k;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool strv_eq(char *const *a, char *const *b)
+{
+    size_t i = 0;
+    for (; a && b && a[i] && b[i]; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return (!a || !a[i]) && (!b || !b[i]);
+}
+
+bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
+{
+    return str_eq(a->name, b->name) && strv_eq(a->argv, b->argv) && str_eq(a->cwd, b->cwd) &&
+           strv_eq(a->env, b->env) && a->clear_env == b->clear_env && a->restart == b->restart &&
+           a->max_restarts == b->max_restarts && a->restart_delay_ms == b->restart_delay_ms &&
+           a->restart_delay_max_ms == b->restart_delay_max_ms &&
+           a->min_uptime_ms == b->min_uptime_ms && a->kill_timeout_ms == b->kill_timeout_ms &&
+           (a->stop_signal ? a->stop_signal : SIGTERM) ==
+               (b->stop_signal ? b->stop_signal : SIGTERM) &&
+           a->oneshot == b->oneshot && a->autostart == b->autostart &&
+           a->from_config == b->from_config;
+}
+
+int svc_redefine(struct svc *s, const struct svc_config *c)
+{
+    if (!s->child)
+        return svc_set_config(s, c);
+    int r = config_check(c);
+    if (r < 0)
+        return r;
+    if (strcmp(c->name, s->cfg.name) != 0)
+        return -EINVAL;
+    struct svc_config *next = malloc(sizeof *next);
+    if (!next)
+        return -ENOMEM;
+    if ((r = config_copy(next, c)) < 0) {
+        free(next);
+        return r;
+    }
+    if (s->next_cfg) {
+        config_done(s->next_cfg);
+        free(s->next_cfg);
+    }
+    s->next_cfg = next;
+    svc_restart(s);
+    return 0;
 }
 
 int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret)

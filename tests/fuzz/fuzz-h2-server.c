@@ -1,7 +1,9 @@
 /* Fuzz target: raw bytes from a client into a server-side HTTP/2 session carrying the real
  * services (Admin, health, reflection), over a socketpair on a real libuv loop. Whatever the
  * bytes, droverd must neither crash nor leak, and the connection must come down cleanly. */
+#include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -16,6 +18,13 @@
 static void no_shutdown(struct api_host *host, const char *why)
 {
     (void)host, (void)why;
+}
+
+static int no_reload(struct api_host *host, struct api_reload *ret, char *err, size_t err_size)
+{
+    (void)host, (void)ret;
+    snprintf(err, err_size, "no configuration in the fuzzer");
+    return -EOPNOTSUPP;
 }
 
 static void drain(int fd)
@@ -42,7 +51,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .socket_path = "-",
                             .state_dir = "-",
                             .grpc = srv,
-                            .shutdown = no_shutdown};
+                            .shutdown = no_shutdown,
+                            .reload = no_reload};
     struct health *h = api_health_new(srv);
     struct reflection *rf = api_reflection_new(srv);
     api_admin_register(srv, &host);

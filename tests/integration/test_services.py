@@ -169,3 +169,60 @@ def test_save_resurrect_cli(droverd):
     droverd.start()
     s = ls(droverd)
     assert s["a"]["state"] == "online" and s["b"]["state"] == "stopped"
+
+
+def test_config_services_and_reload(make_droverd, tmp_path):
+    conf = """services:
+  - name: a
+    cmd: [sleep, "300"]
+  - name: b
+    command: sleep 301
+    autostart: false
+  - name: c
+    cmd: [sleep, "302"]
+"""
+    d = make_droverd(config=conf)
+    s = ls(d)
+    assert (s["a"]["state"], s["b"]["state"], s["c"]["state"]) == ("online", "stopped", "online")
+    a_pid, c_pid = s["a"]["pid"], s["c"]["pid"]
+    path = os.path.join(d.tmp, "drover.yaml")
+
+    # c changes, b goes, d comes; a is untouched.
+    with open(path, "w") as f:
+        f.write("""services:
+  - name: a
+    cmd: [sleep, "300"]
+  - name: c
+    cmd: [sleep, "303"]
+  - name: d
+    cmd: [sleep, "304"]
+""")
+    r = json.loads(d.cli("reload", "--json", check=0).stdout)
+    assert (r["added"], r["changed"], r["removed"], r["unchanged"]) == (1, 1, 1, 1)
+    wait_until(lambda: ls(d)["c"]["state"] == "online" and ls(d)["c"]["pid"] != c_pid,
+               what="c restarted")
+    s = ls(d)
+    assert set(s) == {"a", "c", "d"}
+    assert s["a"]["pid"] == a_pid and s["c"]["cmd"] == ["sleep", "303"]
+    assert s["d"]["state"] == "online" and not alive(c_pid)
+
+    # A bad file changes nothing and says where it is wrong.
+    with open(path, "w") as f:
+        f.write("services:\n  - name: x\n    cmd: [true]\n    colour: red\n")
+    r = d.cli("reload")
+    assert r.returncode == 1 and f"{path}:4: unknown service key 'colour'" in r.stderr
+    assert set(ls(d)) == {"a", "c", "d"}
+
+    # SIGHUP does the same as reload.
+    with open(path, "w") as f:
+        f.write("services:\n  - name: a\n    cmd: [sleep, \"300\"]\n")
+    d.proc.send_signal(1)
+    wait_until(lambda: set(ls(d)) == {"a"}, what="SIGHUP applied")
+    assert ls(d)["a"]["pid"] == a_pid
+
+    # A droverd restart keeps the file's services (and their state), none doubled.
+    assert d.stop() == 0
+    assert not alive(a_pid)
+    d.start()
+    s = ls(d)
+    assert set(s) == {"a"} and s["a"]["state"] == "online"

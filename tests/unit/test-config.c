@@ -2,6 +2,7 @@
  * error names the file, line and key), and flags over files. */
 #include "unit.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,88 @@ START_TEST(values_and_relative_paths)
 }
 END_TEST
 
+/* The services list: drover's keys and superviz's, defaults, and file:line errors. */
+START_TEST(services_list)
+{
+    struct config c;
+    char err[CONFIG_ERROR_MAX] = "";
+    const char *y = "services:\n"
+                    "  - name: web\n"
+                    "    cmd: [python3, -m, http.server]\n"
+                    "    cwd: site\n"
+                    "    env: {PORT: \"8080\", MODE: prod}\n"
+                    "    restart: on-failure\n"
+                    "    max_restarts: 3\n"
+                    "    restart_delay_ms: 0\n"
+                    "    kill_timeout: 5s\n"
+                    "    stop_signal: INT\n"
+                    "  - name: worker\n"
+                    "    command: /usr/bin/worker --fast\n"
+                    "    args: [--queue, jobs]\n"
+                    "    working_dir: /srv\n"
+                    "    environment: {A: b}\n"
+                    "    restart: {policy: always, max_retries: 5, delay: 2s, delay_max: 1m, "
+                    "stability_window: 30s}\n"
+                    "    autostart: false\n";
+
+    ck_assert_int_eq(config_init(&c, err), 0);
+    ck_assert_msg(config_load_yaml(&c, y, strlen(y), "t.yaml", "/etc/drover", err) == 0, "%s", err);
+    ck_assert_uint_eq(c.n_services, 2);
+    struct svc_config *w = &c.services[0], *k = &c.services[1];
+    ck_assert_str_eq(w->name, "web");
+    ck_assert_str_eq(w->argv[2], "http.server");
+    ck_assert_ptr_null(w->argv[3]);
+    ck_assert_str_eq(w->cwd, "/etc/drover/site");
+    ck_assert_str_eq(w->env[0], "PORT=8080");
+    ck_assert_str_eq(w->env[1], "MODE=prod");
+    ck_assert_int_eq(w->restart, SVC_RESTART_ON_FAILURE);
+    ck_assert_uint_eq(w->max_restarts, 3);
+    ck_assert_uint_eq(w->restart_delay_ms, 0); /* an explicit 0 is 0 */
+    ck_assert_uint_eq(w->kill_timeout_ms, 5000);
+    ck_assert_uint_eq(w->min_uptime_ms, 2000); /* default */
+    ck_assert_int_eq(w->stop_signal, SIGINT);
+    ck_assert(w->autostart);
+    ck_assert_str_eq(k->argv[0], "/usr/bin/worker");
+    ck_assert_str_eq(k->argv[1], "--fast");
+    ck_assert_str_eq(k->argv[3], "jobs");
+    ck_assert_str_eq(k->cwd, "/srv");
+    ck_assert_uint_eq(k->max_restarts, 5);
+    ck_assert_uint_eq(k->restart_delay_ms, 2000);
+    ck_assert_uint_eq(k->restart_delay_max_ms, 60000);
+    ck_assert_uint_eq(k->min_uptime_ms, 30000);
+    ck_assert(!k->autostart);
+    config_done(&c);
+
+    static const struct {
+        const char *yaml;  /* a bad document */
+        const char *error; /* what the error says */
+    } bad[] = {
+        {"services: 3\n", "t.yaml:1: 'services' takes a list"},
+        {"services:\n  - cmd: [x]\n", "needs a 'name'"},
+        {"services:\n  - name: a\n", "service 'a' needs a 'cmd'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    colour: red\n",
+         "t.yaml:4: unknown service key 'colour'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [b]\n",
+         "t.yaml:4: service key 'depends_on' is not supported yet"},
+        {"services:\n  - name: a\n    cmd: [x]\n    max_restarts: lots\n",
+         "t.yaml:4: bad value 'lots' for 'max_restarts'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    kill_timeout: 5 parsecs\n",
+         "bad value '5 parsecs'"},
+        {"services:\n  - name: a\n    cmd: [x]\n  - name: a\n    cmd: [y]\n",
+         "t.yaml:4: service 'a' is defined twice"},
+        {"services:\n  - name: a\n    cmd: [x]\n    env: {\"A=B\": c}\n", "variable names"},
+        {"services:\n  - name: a\n    cmd: [x]\n    restart: {policy: sometimes}\n",
+         "bad value 'sometimes' for 'restart.policy'"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(config_init(&c, err), 0);
+        int r = config_load_yaml(&c, bad[i].yaml, strlen(bad[i].yaml), "t.yaml", "/", err);
+        ck_assert_msg(r == -EINVAL && strstr(err, bad[i].error), "case %zu: %d '%s'", i, r, err);
+        config_done(&c);
+    }
+}
+END_TEST
+
 START_TEST(file_then_flags)
 {
     char path[] = "/tmp/drover-test-config-XXXXXX";
@@ -125,6 +208,7 @@ int main(void)
     tcase_add_loop_test(tc, yaml_documents, 0, (int)(sizeof docs / sizeof docs[0]));
     tcase_add_test(tc, values_and_relative_paths);
     tcase_add_test(tc, file_then_flags);
+    tcase_add_test(tc, services_list);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }

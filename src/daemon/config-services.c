@@ -1,0 +1,506 @@
+/* The `services:` list of the YAML configuration: one mapping per service, in drover's keys and
+ * superviz's (command + args, working_dir, environment, restart {policy, max_retries, delay,
+ * delay_max, stability_window}), with file:line errors for unknown keys and bad values. Keys of
+ * features not built yet (user, group, depends_on, probes) are errors that say so, rather than
+ * settings silently ignored.
+ *
+ * Durations are milliseconds as numbers, or strings with a unit ("500ms", "5s", "2m", "1h").
+ * Services from the file start with droverd unless `autostart: false`. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config-internal.h"
+
+#define DEFAULT_RESTART_DELAY_MS     500
+#define DEFAULT_RESTART_DELAY_MAX_MS 30000
+#define DEFAULT_MIN_UPTIME_MS        2000
+#define DEFAULT_KILL_TIMEOUT_MS      3000
+#define MAX_SERVICES                 4096
+#define MAX_WORDS                    1024
+
+static void strv_free(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void service_done(struct svc_config *c)
+{
+    free(c->name);
+    strv_free(c->argv);
+    free(c->cwd);
+    strv_free(c->env);
+    *c = (struct svc_config){0};
+}
+
+void config_services_free(struct svc_config *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        service_done(&v[i]);
+    free(v);
+}
+
+/* Appends s to a NULL-terminated vector. */
+static int strv_push(char ***v, size_t *n, char *s)
+{
+    if (!s)
+        return -ENOMEM;
+    if (*n >= MAX_WORDS) {
+        free(s);
+        return -E2BIG;
+    }
+    char **nv = reallocarray(*v, *n + 2, sizeof *nv);
+    if (!nv) {
+        free(s);
+        return -ENOMEM;
+    }
+    nv[(*n)++] = s;
+    nv[*n] = NULL;
+    *v = nv;
+    return 0;
+}
+
+/* One service being read. */
+struct svc_reader {
+    struct reader *rd;    /* the file */
+    const char *dir;      /* for relative paths */
+    struct svc_config c;  /* the definition */
+    size_t n_argv, n_env; /* lengths of c.argv, c.env */
+    char **args;          /* superviz's args, appended to command */
+    size_t n_args;        /* their number */
+    bool seen_cmd;        /* cmd or command given */
+};
+
+static const char *scalar(const yaml_event_t *ev)
+{
+    return (const char *)ev->data.scalar.value;
+}
+
+static size_t line_of(const yaml_event_t *ev)
+{
+    return ev->start_mark.line + 1;
+}
+
+static int err_at(struct svc_reader *r, const yaml_event_t *ev, const char *fmt, const char *a,
+                  const char *b)
+{
+    char msg[CONFIG_ERROR_MAX];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    return config_fail(r->rd->err, "%s:%zu: %s", r->rd->name, line_of(ev), msg);
+}
+
+/* The next event, which must be a scalar; its text in *ret (owned by ev). */
+static int want_scalar(struct svc_reader *r, const char *key, yaml_event_t *ev)
+{
+    int e = config_next_event(r->rd, ev);
+    if (e < 0)
+        return e;
+    if (ev->type != YAML_SCALAR_EVENT) {
+        e = err_at(r, ev, "service key '%s' takes a single value%s", key, "");
+        yaml_event_delete(ev);
+        return e;
+    }
+    return 0;
+}
+
+static int parse_bool(const char *v, bool *ret)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on")) {
+        *ret = true;
+        return 0;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off")) {
+        *ret = false;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* Milliseconds: "250", "250ms", "5s", "2m", "1h". */
+static int parse_ms(const char *v, uint32_t *ret)
+{
+    char *end;
+    double x = strtod(v, &end);
+    double mult = !*end || !strcmp(end, "ms") ? 1
+                  : !strcmp(end, "s")         ? 1000
+                  : !strcmp(end, "m")         ? 60000
+                  : !strcmp(end, "h")         ? 3600000
+                                              : -1;
+    if (end == v || mult < 0 || !(x >= 0) || x * mult > UINT32_MAX)
+        return -EINVAL;
+    *ret = (uint32_t)(x * mult);
+    return 0;
+}
+
+static int parse_count(const char *v, uint32_t *ret)
+{
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (!*v || *end || v[0] == '-' || x > UINT32_MAX)
+        return -EINVAL;
+    *ret = (uint32_t)x;
+    return 0;
+}
+
+static int parse_policy(const char *v, enum svc_restart *ret)
+{
+    if (!strcmp(v, "always") || !strcmp(v, "unless-stopped"))
+        *ret = SVC_RESTART_ALWAYS;
+    else if (!strcmp(v, "on-failure"))
+        *ret = SVC_RESTART_ON_FAILURE;
+    else if (!strcmp(v, "never") || !strcmp(v, "no"))
+        *ret = SVC_RESTART_NEVER;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static int parse_signal(const char *v, int *ret)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+                {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
+    if (!strncmp(v, "SIG", 3))
+        v += 3;
+    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+        if (!strcmp(v, sigs[i].name)) {
+            *ret = sigs[i].sig;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+/* A list of scalars into a vector (cmd, args). */
+static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *n)
+{
+    yaml_event_t ev;
+    int e = config_next_event(r->rd, &ev);
+
+    if (e < 0)
+        return e;
+    if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        e = err_at(r, &ev, "service key '%s' takes a list%s", key, "");
+        yaml_event_delete(&ev);
+        return e;
+    }
+    yaml_event_delete(&ev);
+    for (;;) {
+        if ((e = config_next_event(r->rd, &ev)) < 0)
+            return e;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            return 0;
+        }
+        if (ev.type != YAML_SCALAR_EVENT) {
+            e = err_at(r, &ev, "'%s' holds words, not lists or mappings%s", key, "");
+            yaml_event_delete(&ev);
+            return e;
+        }
+        e = strv_push(v, n, strdup(scalar(&ev)));
+        yaml_event_delete(&ev);
+        if (e < 0)
+            return e;
+    }
+}
+
+/* A mapping of NAME: value into env entries, in file order. */
+static int read_env(struct svc_reader *r, const char *key)
+{
+    yaml_event_t k, v;
+    int e = config_next_event(r->rd, &k);
+
+    if (e < 0)
+        return e;
+    if (k.type != YAML_MAPPING_START_EVENT) {
+        e = err_at(r, &k, "service key '%s' takes a mapping of NAME: value%s", key, "");
+        yaml_event_delete(&k);
+        return e;
+    }
+    yaml_event_delete(&k);
+    for (;;) {
+        if ((e = config_next_event(r->rd, &k)) < 0)
+            return e;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            return 0;
+        }
+        if (k.type != YAML_SCALAR_EVENT || !*scalar(&k) || strchr(scalar(&k), '=')) {
+            e = err_at(r, &k, "'%s' wants variable names (no '='), not '%s'", key,
+                       k.type == YAML_SCALAR_EVENT ? scalar(&k) : "a list or mapping");
+            yaml_event_delete(&k);
+            return e;
+        }
+        if ((e = want_scalar(r, scalar(&k), &v)) < 0) {
+            yaml_event_delete(&k);
+            return e;
+        }
+        char *entry;
+        e = asprintf(&entry, "%s=%s", scalar(&k), scalar(&v)) < 0 ? -ENOMEM : 0;
+        if (e == 0)
+            e = strv_push(&r->c.env, &r->n_env, entry);
+        yaml_event_delete(&k);
+        yaml_event_delete(&v);
+        if (e < 0)
+            return e;
+    }
+}
+
+/* superviz's restart: {policy, max_retries, delay, delay_max, stability_window}. */
+static int read_restart_map(struct svc_reader *r)
+{
+    yaml_event_t k, v;
+    int e;
+
+    for (;;) {
+        if ((e = config_next_event(r->rd, &k)) < 0)
+            return e;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            return 0;
+        }
+        const char *key = k.type == YAML_SCALAR_EVENT ? scalar(&k) : "";
+        if ((e = want_scalar(r, key, &v)) < 0) {
+            yaml_event_delete(&k);
+            return e;
+        }
+        const char *val = scalar(&v);
+        if (!strcmp(key, "policy"))
+            e = parse_policy(val, &r->c.restart);
+        else if (!strcmp(key, "max_retries"))
+            e = parse_count(val, &r->c.max_restarts);
+        else if (!strcmp(key, "delay"))
+            e = parse_ms(val, &r->c.restart_delay_ms);
+        else if (!strcmp(key, "delay_max"))
+            e = parse_ms(val, &r->c.restart_delay_max_ms);
+        else if (!strcmp(key, "stability_window"))
+            e = parse_ms(val, &r->c.min_uptime_ms);
+        else
+            e = -ENOENT;
+        if (e == -ENOENT)
+            e = err_at(r, &k, "unknown key 'restart.%s'%s", key, "");
+        else if (e < 0)
+            e = err_at(r, &v, "bad value '%s' for 'restart.%s'", val, key);
+        yaml_event_delete(&k);
+        yaml_event_delete(&v);
+        if (e < 0)
+            return e;
+    }
+}
+
+static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const char *key)
+{
+    yaml_event_t v;
+    bool b;
+    int e = want_scalar(r, key, &v);
+
+    if (e < 0)
+        return e;
+    const char *val = scalar(&v);
+    if (!strcmp(key, "name")) {
+        free(r->c.name);
+        e = (r->c.name = strdup(val)) ? 0 : -ENOMEM;
+    } else if (!strcmp(key, "command")) {
+        /* superviz splits on whitespace, no shell */
+        _cleanup_free_ char *copy = strdup(val);
+        char *save = NULL;
+        r->seen_cmd = true;
+        e = copy ? 0 : -ENOMEM;
+        for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
+             w = strtok_r(NULL, " \t\n", &save))
+            e = strv_push(&r->c.argv, &r->n_argv, strdup(w));
+    } else if (!strcmp(key, "cwd") || !strcmp(key, "working_dir")) {
+        free(r->c.cwd);
+        e = (r->c.cwd = config_resolve_path(val, r->dir)) ? 0 : -ENOMEM;
+    } else if (!strcmp(key, "restart")) {
+        e = parse_policy(val, &r->c.restart);
+    } else if (!strcmp(key, "autorestart")) {
+        e = parse_bool(val, &b);
+        if (e == 0 && !b)
+            r->c.restart = SVC_RESTART_NEVER;
+    } else if (!strcmp(key, "max_restarts")) {
+        e = parse_count(val, &r->c.max_restarts);
+    } else if (!strcmp(key, "restart_delay_ms") || !strcmp(key, "restart_delay")) {
+        e = parse_ms(val, &r->c.restart_delay_ms);
+    } else if (!strcmp(key, "restart_delay_max_ms") || !strcmp(key, "restart_delay_max")) {
+        e = parse_ms(val, &r->c.restart_delay_max_ms);
+    } else if (!strcmp(key, "min_uptime_ms") || !strcmp(key, "min_uptime")) {
+        e = parse_ms(val, &r->c.min_uptime_ms);
+    } else if (!strcmp(key, "kill_timeout_ms") || !strcmp(key, "kill_timeout")) {
+        e = parse_ms(val, &r->c.kill_timeout_ms);
+    } else if (!strcmp(key, "stop_signal")) {
+        e = parse_signal(val, &r->c.stop_signal);
+    } else if (!strcmp(key, "oneshot")) {
+        e = parse_bool(val, &r->c.oneshot);
+    } else if (!strcmp(key, "autostart")) {
+        e = parse_bool(val, &r->c.autostart);
+    } else {
+        e = -ENOENT;
+    }
+    if (e == -EINVAL)
+        e = err_at(r, &v, "bad value '%s' for '%s'", val, key);
+    else if (e == -ENOENT)
+        e = err_at(r, k, "unknown service key '%s'%s", key, "");
+    yaml_event_delete(&v);
+    return e;
+}
+
+static const char *const not_yet[] = {"user",          "group",     "umask",  "depends_on",
+                                      "health_checks", "listeners", "probes", "logging"};
+
+static int read_key(struct svc_reader *r, const yaml_event_t *k)
+{
+    const char *key = scalar(k);
+
+    for (size_t i = 0; i < ARRAY_SIZE(not_yet); i++)
+        if (!strcmp(key, not_yet[i]))
+            return err_at(r, k, "service key '%s' is not supported yet%s", key, "");
+    if (!strcmp(key, "cmd")) {
+        r->seen_cmd = true;
+        return read_words(r, key, &r->c.argv, &r->n_argv);
+    }
+    if (!strcmp(key, "args"))
+        return read_words(r, key, &r->args, &r->n_args);
+    if (!strcmp(key, "env") || !strcmp(key, "environment"))
+        return read_env(r, key);
+    if (!strcmp(key, "restart")) {
+        /* a policy word, or superviz's mapping */
+        yaml_event_t v;
+        int e;
+        if ((e = config_next_event(r->rd, &v)) < 0)
+            return e;
+        if (v.type == YAML_MAPPING_START_EVENT) {
+            yaml_event_delete(&v);
+            return read_restart_map(r);
+        }
+        if (v.type != YAML_SCALAR_EVENT || parse_policy(scalar(&v), &r->c.restart) < 0) {
+            e = err_at(r, &v, "'restart' wants always, on-failure or never%s%s", "", "");
+            yaml_event_delete(&v);
+            return e;
+        }
+        yaml_event_delete(&v);
+        return 0;
+    }
+    return read_scalar_key(r, k, key);
+}
+
+/* One `- name: ...` mapping. */
+static int read_service(struct reader *rd, const char *dir, const yaml_event_t *start,
+                        struct svc_config *ret)
+{
+    struct svc_reader r = {.rd = rd, .dir = dir};
+    yaml_event_t k;
+    int e = 0;
+
+    r.c = (struct svc_config){
+        .restart = SVC_RESTART_ALWAYS,
+        .restart_delay_ms = DEFAULT_RESTART_DELAY_MS,
+        .restart_delay_max_ms = DEFAULT_RESTART_DELAY_MAX_MS,
+        .min_uptime_ms = DEFAULT_MIN_UPTIME_MS,
+        .kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
+        .stop_signal = SIGTERM,
+        .autostart = true,
+    };
+    for (;;) {
+        if ((e = config_next_event(rd, &k)) < 0)
+            break;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            break;
+        }
+        if (k.type != YAML_SCALAR_EVENT) {
+            e = err_at(&r, &k, "service keys must be plain names%s%s", "", "");
+            yaml_event_delete(&k);
+            break;
+        }
+        e = read_key(&r, &k);
+        yaml_event_delete(&k);
+        if (e < 0)
+            break;
+    }
+    for (size_t i = 0; e == 0 && i < r.n_args; i++)
+        e = strv_push(&r.c.argv, &r.n_argv, strdup(r.args[i]));
+    strv_free(r.args);
+    if (e == 0 && (!r.c.name || !*r.c.name))
+        e = err_at(&r, start, "a service needs a 'name'%s%s", "", "");
+    if (e == 0 && !r.n_argv)
+        e = err_at(&r, start, "service '%s' needs a 'cmd' (or 'command')%s", r.c.name, "");
+    if (e == 0 && !r.c.env && !(r.c.env = calloc(1, sizeof *r.c.env)))
+        e = -ENOMEM;
+    if (e < 0) {
+        service_done(&r.c);
+        return e;
+    }
+    *ret = r.c;
+    return 0;
+}
+
+int config_read_services(struct reader *rd, struct config *c, size_t line, const char *dir)
+{
+    struct svc_config *v = NULL;
+    size_t n = 0;
+    yaml_event_t ev;
+    int e = config_next_event(rd, &ev);
+
+    if (e < 0)
+        return e;
+    if (ev.type == YAML_SCALAR_EVENT && config_is_null(&ev)) {
+        yaml_event_delete(&ev);
+        goto done; /* `services:` with nothing: none */
+    }
+    if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        yaml_event_delete(&ev);
+        return config_fail(rd->err, "%s:%zu: 'services' takes a list of services", rd->name, line);
+    }
+    yaml_event_delete(&ev);
+    for (;;) {
+        if ((e = config_next_event(rd, &ev)) < 0)
+            break;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (ev.type != YAML_MAPPING_START_EVENT || n >= MAX_SERVICES) {
+            e = config_fail(rd->err, "%s:%zu: each service is a mapping (name: ..., cmd: ...)",
+                            rd->name, ev.start_mark.line + 1);
+            yaml_event_delete(&ev);
+            break;
+        }
+        struct svc_config *nv = reallocarray(v, n + 1, sizeof *nv);
+        if (!nv) {
+            yaml_event_delete(&ev);
+            e = -ENOMEM;
+            break;
+        }
+        v = nv;
+        e = read_service(rd, dir, &ev, &v[n]);
+        size_t at = ev.start_mark.line + 1;
+        yaml_event_delete(&ev);
+        if (e < 0)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(v[i].name, v[n].name)) {
+                e = config_fail(rd->err, "%s:%zu: service '%s' is defined twice", rd->name, at,
+                                v[n].name);
+                service_done(&v[n]);
+                break;
+            }
+        if (e < 0)
+            break;
+        n++;
+    }
+    if (e < 0) {
+        config_services_free(v, n);
+        return e;
+    }
+done:
+    config_services_free(c->services, c->n_services);
+    c->services = v;
+    c->n_services = n;
+    return 0;
+}
