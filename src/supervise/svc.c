@@ -672,7 +672,8 @@ size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct
     if (!v)
         return 0;
     if (all_ok && !strcmp(target, "all")) {
-        memcpy(v, e->v, n * sizeof *v);
+        if (n) /* e->v is NULL before the first service */
+            memcpy(v, e->v, n * sizeof *v);
         return n;
     }
     unsigned long id = *target ? strtoul(target, &end, 10) : 0;

@@ -549,13 +549,14 @@ def test_emergency_reserve_released_on_full_disk(make_droverd, tmp_path):
                      "--emergency-reserve-bytes", str(1 << 20))
         with client(d) as c:
             assert c.call(rp.REQUEST_TYPE_STATUS).status.emergency_reserve == "armed"
-            with open(mnt / "filler", "wb") as f:  # fill every byte that is left
-                try:
-                    while True:
-                        f.write(b"\0" * 65536)
-                        f.flush()
-                except OSError:
-                    pass
+            fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT)
+            try:  # fill every byte that is left, 4 KiB at a time
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
             for i in range(8):  # rows big enough to need new pages
                 r = register(c, 990000 + i, command="x" * 60000)
                 assert r.code == OK, r.message
