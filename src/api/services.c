@@ -157,6 +157,11 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->spec.stop_signal = (char *)signal_name(c->stop_signal);
     b->spec.oneshot = c->oneshot;
     b->spec.autostart = c->autostart;
+    size_t n_deps = 0;
+    while (c->depends_on && c->depends_on[n_deps])
+        n_deps++;
+    b->spec.n_depends_on = n_deps;
+    b->spec.depends_on = c->depends_on;
 
     b->m.id = svc_id(s);
     b->m.name = c->name;
@@ -174,7 +179,9 @@ static int msg_fill(struct svc *s, struct service_msg *b)
         b->m.exited_at = &b->exited;
     }
     b->m.last_exit = st.last_exit;
-    if (st.last_error)
+    if (st.reason[0])
+        snprintf(b->error, sizeof b->error, "%s", st.reason);
+    else if (st.last_error)
         snprintf(b->error, sizeof b->error, "%s", strerror(-st.last_error));
     b->m.last_error = b->error;
     if (st.pid && st.last_started_at > 0)
@@ -237,7 +244,8 @@ static void reply_list(struct grpc_call *call, struct svc **v, size_t n)
 static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c, char ***ret_env,
                           char ***ret_argv, char *err, size_t err_size)
 {
-    char **env = calloc(w->n_env + 1, sizeof *env), **argv = calloc(w->n_cmd + 1, sizeof *argv);
+    char **env = calloc(w->n_env + 1, sizeof *env),
+         **argv = calloc(w->n_cmd + 1 + w->n_depends_on + 1, sizeof *argv);
     int sig = signal_from_name(w->stop_signal);
 
     *ret_env = env;
@@ -248,7 +256,12 @@ static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c
         snprintf(err, err_size, "unknown stop_signal '%s'", w->stop_signal);
         return -EINVAL;
     }
-    memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
+    if (w->n_cmd)
+        memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
+    /* The dependency names ride in the same allocation, after argv's terminator. */
+    char **deps = argv + w->n_cmd + 1;
+    if (w->n_depends_on)
+        memcpy(deps, w->depends_on, w->n_depends_on * sizeof *deps);
     for (size_t i = 0; i < w->n_env; i++)
         if (!*w->env[i]->name || strchr(w->env[i]->name, '=') ||
             asprintf(&env[i], "%s=%s", w->env[i]->name, w->env[i]->value) < 0) {

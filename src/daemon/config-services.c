@@ -1,8 +1,8 @@
 /* The `services:` list of the YAML configuration: one mapping per service, in drover's keys and
  * superviz's (command + args, working_dir, environment, restart {policy, max_retries, delay,
- * delay_max, stability_window}), with file:line errors for unknown keys and bad values. Keys of
- * features not built yet (user, group, depends_on, probes) are errors that say so, rather than
- * settings silently ignored.
+ * delay_max, stability_window}, depends_on), with file:line errors for unknown keys, bad values,
+ * dependencies outside the list and dependency cycles. Keys of features not built yet (user,
+ * group, probes) are errors that say so, rather than settings silently ignored.
  *
  * Durations are milliseconds as numbers, or strings with a unit ("500ms", "5s", "2m", "1h").
  * Services from the file start with droverd unless `autostart: false`. */
@@ -34,6 +34,7 @@ static void service_done(struct svc_config *c)
     strv_free(c->argv);
     free(c->cwd);
     strv_free(c->env);
+    strv_free(c->depends_on);
     *c = (struct svc_config){0};
 }
 
@@ -350,8 +351,8 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
     return e;
 }
 
-static const char *const not_yet[] = {"user",          "group",     "umask",  "depends_on",
-                                      "health_checks", "listeners", "probes", "logging"};
+static const char *const not_yet[] = {"user",      "group",  "umask",  "health_checks",
+                                      "listeners", "probes", "logging"};
 
 static int read_key(struct svc_reader *r, const yaml_event_t *k)
 {
@@ -366,6 +367,12 @@ static int read_key(struct svc_reader *r, const yaml_event_t *k)
     }
     if (!strcmp(key, "args"))
         return read_words(r, key, &r->args, &r->n_args);
+    if (!strcmp(key, "depends_on")) {
+        size_t n = 0;
+        strv_free(r->c.depends_on);
+        r->c.depends_on = NULL;
+        return read_words(r, key, &r->c.depends_on, &n);
+    }
     if (!strcmp(key, "env") || !strcmp(key, "environment"))
         return read_env(r, key);
     if (!strcmp(key, "restart")) {
@@ -432,11 +439,70 @@ static int read_service(struct reader *rd, const char *dir, const yaml_event_t *
         e = err_at(&r, start, "service '%s' needs a 'cmd' (or 'command')%s", r.c.name, "");
     if (e == 0 && !r.c.env && !(r.c.env = calloc(1, sizeof *r.c.env)))
         e = -ENOMEM;
+    if (e == 0 && !r.c.depends_on && !(r.c.depends_on = calloc(1, sizeof *r.c.depends_on)))
+        e = -ENOMEM;
     if (e < 0) {
         service_done(&r.c);
         return e;
     }
     *ret = r.c;
+    return 0;
+}
+
+static ssize_t index_of(const struct svc_config *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].name, name))
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Every dependency is a service of the list, and none leads back to itself. */
+static int check_dependencies(struct reader *rd, const struct svc_config *v, size_t n, size_t line)
+{
+    /* 0: not visited, 1: on the current path, 2: done. Iterative depth-first search. */
+    _cleanup_free_ unsigned char *mark = calloc(n ? n : 1, 1);
+    _cleanup_free_ size_t *stack = calloc(n ? n : 1, sizeof *stack),
+                          *next = calloc(n ? n : 1, sizeof *next);
+
+    if (!mark || !stack || !next)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; v[i].depends_on[j]; j++)
+            if (index_of(v, n, v[i].depends_on[j]) < 0)
+                return config_fail(rd->err,
+                                   "%s:%zu: service '%s' depends on '%s', which is not "
+                                   "in the list",
+                                   rd->name, line, v[i].name, v[i].depends_on[j]);
+    for (size_t root = 0; root < n; root++) {
+        if (mark[root])
+            continue;
+        size_t depth = 0;
+        stack[depth++] = root;
+        mark[root] = 1;
+        next[root] = 0;
+        while (depth) {
+            size_t cur = stack[depth - 1];
+            const char *dep = v[cur].depends_on[next[cur]];
+            if (!dep) {
+                mark[cur] = 2;
+                depth--;
+                continue;
+            }
+            next[cur]++;
+            size_t k = (size_t)index_of(v, n, dep);
+            if (mark[k] == 1)
+                return config_fail(rd->err,
+                                   "%s:%zu: services depend on each other in a cycle "
+                                   "('%s' needs '%s', which needs it back)",
+                                   rd->name, line, v[cur].name, dep);
+            if (mark[k] == 0) {
+                mark[k] = 1;
+                next[k] = 0;
+                stack[depth++] = k;
+            }
+        }
+    }
     return 0;
 }
 
@@ -494,6 +560,8 @@ int config_read_services(struct reader *rd, struct config *c, size_t line, const
             break;
         n++;
     }
+    if (e == 0)
+        e = check_dependencies(rd, v, n, line);
     if (e < 0) {
         config_services_free(v, n);
         return e;

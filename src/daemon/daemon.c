@@ -33,6 +33,8 @@
 #include "supervise/supervise.h"
 #include "track/track.h"
 
+#define MAX_TO_START 4096
+
 struct daemon {
     uv_loop_t loop;                  /* the one loop */
     struct config cfg;               /* effective settings */
@@ -51,6 +53,8 @@ struct daemon {
     struct svc_db *svc_db;           /* their rows */
     unsigned doors_open;             /* doors still shutting down */
     char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
+    uint32_t to_start[MAX_TO_START]; /* services to start once all are loaded */
+    size_t n_to_start;               /* how many */
     uv_signal_t sig_term;            /* graceful stop */
     uv_signal_t sig_int;             /* graceful stop */
     uv_signal_t sig_hup;             /* reload the configuration */
@@ -167,6 +171,9 @@ static void on_stop_signal(uv_signal_t *s, int signum)
 static void apply_services(struct daemon *d, const struct config *cfg, struct api_reload *ret)
 {
     struct api_reload n = {0};
+    _cleanup_free_ struct svc **start =
+        calloc(cfg->n_services ? cfg->n_services : 1, sizeof *start);
+    size_t n_start = 0;
 
     for (size_t i = 0; i < cfg->n_services; i++) {
         struct svc_config c = cfg->services[i];
@@ -185,8 +192,8 @@ static void apply_services(struct daemon *d, const struct config *cfg, struct ap
         }
         if (r < 0)
             log_warning_errno(r, "service '%s' from the configuration: %s", c.name, strerror(-r));
-        else if (c.autostart && !svc_running(s))
-            svc_start(s);
+        else if (c.autostart && start)
+            start[n_start++] = s;
     }
     struct svc **v;
     size_t k = svc_resolve(d->services, "all", true, &v);
@@ -200,6 +207,10 @@ static void apply_services(struct daemon *d, const struct config *cfg, struct ap
         }
     }
     free(v);
+    /* Started once every service is defined, so that dependencies are found in any order. */
+    for (size_t i = 0; i < n_start; i++)
+        if (!svc_running(start[i]))
+            svc_start(start[i]);
     *ret = n;
 }
 
@@ -363,9 +374,10 @@ static int load_service(const struct svc_db_row *row, void *userdata)
     }
     if (row->state == SVC_ONLINE)
         kill_leftover(d, row);
-    /* Up again if it runs with droverd, or if droverd died while it ran. */
-    if (row->cfg.autostart || row->state == SVC_ONLINE)
-        svc_start(s);
+    /* Up again if it runs with droverd, or if droverd died while it ran: once every service is
+     * defined, so that dependencies can be found. */
+    if ((row->cfg.autostart || row->state == SVC_ONLINE) && d->n_to_start < MAX_TO_START)
+        d->to_start[d->n_to_start++] = row->id;
     return 0;
 }
 
@@ -381,6 +393,11 @@ static int start_services(struct daemon *d)
         r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);
     if (r >= 0)
         r = svc_db_load(d->svc_db, load_service, d);
+    for (size_t i = 0; r >= 0 && i < d->n_to_start; i++) {
+        struct svc *s = svc_find_id(d->services, d->to_start[i]);
+        if (s && !svc_running(s))
+            svc_start(s);
+    }
     if (r < 0)
         return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
     d->host.services = d->services;

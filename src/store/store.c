@@ -64,6 +64,8 @@ static const char *const migrations[] = {
     "  start_ticks INTEGER NOT NULL DEFAULT 0);",
     /* 3: services defined by the YAML file, which a reload may change or remove. */
     "ALTER TABLE services ADD COLUMN from_config INTEGER NOT NULL DEFAULT 0;",
+    /* 4: the services a service needs online first (a JSON array of names). */
+    "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
 };
 
 struct store {

@@ -28,27 +28,29 @@ static json_t *service_json(struct svc *s)
 {
     const struct svc_config *c = svc_get_config(s);
     struct svc_status st;
-    json_t *cmd = json_array(), *env = json_array();
+    json_t *cmd = json_array(), *env = json_array(), *deps = json_array();
 
     svc_get_status(s, &st);
+    for (size_t i = 0; c->depends_on && c->depends_on[i]; i++)
+        json_array_append_new(deps, json_string(c->depends_on[i]));
     for (size_t i = 0; c->argv[i]; i++)
         json_array_append_new(cmd, json_string(c->argv[i]));
     for (size_t i = 0; c->env && c->env[i]; i++) {
         const char *eq = strchr(c->env[i], '=');
         json_array_append_new(env, json_pack("[s%s]", c->env[i], (size_t)(eq - c->env[i]), eq + 1));
     }
-    return json_pack("{s:i, s:s, s:o, s:s, s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:f, s:f,"
-                     " s:i, s:s, s:i, s:b, s:i, s:b, s:b}",
-                     "id", (int)svc_id(s), "name", c->name, "cmd", cmd, "cwd", c->cwd ? c->cwd : "",
-                     "env", env, "autorestart", c->restart != SVC_RESTART_NEVER, "max_restarts",
-                     (int)c->max_restarts, "restart_delay_ms", (int)c->restart_delay_ms,
-                     "kill_timeout_ms", (int)c->kill_timeout_ms, "min_uptime_ms",
-                     (int)c->min_uptime_ms, "status", svc_status_word(st.state), "pid", (int)st.pid,
-                     "restart_count", (int)st.restarts, "last_started_at", st.last_started_at,
-                     "last_exited_at", st.last_exited_at, "last_exit_code", st.last_exit,
-                     "restart_policy", policy_words[c->restart], "restart_delay_max_ms",
-                     (int)c->restart_delay_max_ms, "clear_env", c->clear_env, "stop_signal",
-                     c->stop_signal, "oneshot", c->oneshot, "autostart", c->autostart);
+    return json_pack(
+        "{s:i, s:s, s:o, s:s, s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:f, s:f,"
+        " s:i, s:s, s:i, s:b, s:i, s:b, s:b, s:o}",
+        "id", (int)svc_id(s), "name", c->name, "cmd", cmd, "cwd", c->cwd ? c->cwd : "", "env", env,
+        "autorestart", c->restart != SVC_RESTART_NEVER, "max_restarts", (int)c->max_restarts,
+        "restart_delay_ms", (int)c->restart_delay_ms, "kill_timeout_ms", (int)c->kill_timeout_ms,
+        "min_uptime_ms", (int)c->min_uptime_ms, "status", svc_status_word(st.state), "pid",
+        (int)st.pid, "restart_count", (int)st.restarts, "last_started_at", st.last_started_at,
+        "last_exited_at", st.last_exited_at, "last_exit_code", st.last_exit, "restart_policy",
+        policy_words[c->restart], "restart_delay_max_ms", (int)c->restart_delay_max_ms, "clear_env",
+        c->clear_env, "stop_signal", c->stop_signal, "oneshot", c->oneshot, "autostart",
+        c->autostart, "depends_on", deps);
 }
 
 /* Writes path atomically: path.tmp (upstream's ".json.tmp"), fsync, rename. */
@@ -118,6 +120,7 @@ static enum svc_restart policy(json_t *j)
 static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *ret_online)
 {
     json_t *cmd = json_object_get(j, "cmd"), *env = json_object_get(j, "env");
+    json_t *deps = json_object_get(j, "depends_on");
     const char *name = json_string_value(json_object_get(j, "name"));
     const char *status = json_string_value(json_object_get(j, "status"));
     const char *cwd = json_string_value(json_object_get(j, "cwd"));
@@ -127,9 +130,14 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
     *ret_online = status && !strcmp(status, "online");
     if (!name || !*name || !json_is_array(cmd) || n == 0 || (env && !json_is_array(env)))
         return -EINVAL;
+    size_t nd = json_is_array(deps) ? json_array_size(deps) : 0;
     _cleanup_free_ char **argv = calloc(n + 1, sizeof *argv);
+    _cleanup_free_ char **depv = calloc(nd + 1, sizeof *depv);
     char **envv = calloc(m + 1, sizeof *envv);
-    int r = argv && envv ? 0 : -ENOMEM;
+    int r = argv && envv && depv ? 0 : -ENOMEM;
+    for (size_t i = 0; r == 0 && i < nd; i++)
+        if (!(depv[i] = (char *)json_string_value(json_array_get(deps, i))))
+            r = -EINVAL;
     for (size_t i = 0; r == 0 && i < n; i++)
         if (!(argv[i] = (char *)json_string_value(json_array_get(cmd, i))))
             r = -EINVAL;
@@ -157,6 +165,7 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
             .stop_signal = (int)u32(j, "stop_signal", SIGTERM),
             .oneshot = json_is_true(json_object_get(j, "oneshot")),
             .autostart = json_is_true(json_object_get(j, "autostart")),
+            .depends_on = depv,
         };
         struct svc *s = svc_find(e, name);
         /* A service running now goes on as it is: resurrect adds what is missing. */
@@ -184,13 +193,26 @@ int svc_snapshot_load(struct svc_engine *e, const char *path, size_t *ret_restor
         json_decref(doc);
         return -EINVAL;
     }
-    for (size_t i = 0; i < json_array_size(list); i++) {
+    size_t n = json_array_size(list);
+    _cleanup_free_ uint32_t *start = calloc(n ? n : 1, sizeof *start);
+    size_t n_start = 0;
+    if (!start) {
+        json_decref(doc);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
         struct svc *s;
         bool online;
         if (restore_one(e, json_array_get(list, i), &s, &online) < 0)
             continue;
         restored++;
         if (online && !svc_running(s))
+            start[n_start++] = svc_id(s);
+    }
+    /* Started once all are defined, so that dependencies are found whatever the order. */
+    for (size_t i = 0; i < n_start; i++) {
+        struct svc *s = svc_find_id(e, start[i]);
+        if (s && !svc_running(s))
             svc_start(s);
     }
     json_decref(doc);

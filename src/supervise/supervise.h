@@ -37,6 +37,7 @@ struct svc_config {
     bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
     bool autostart;                /* started with droverd (the engine itself ignores it) */
     bool from_config;              /* defined by the YAML file: a reload may change or remove it */
+    char **depends_on; /* names of services that must be online first, NULL-terminated */
 };
 
 enum svc_state {
@@ -58,7 +59,8 @@ struct svc_status {
     double last_exited_at;   /* seconds since the epoch, 0 if never */
     int last_exit;           /* exit code, or -signal */
     int last_error;          /* -errno of the last failed spawn, 0 if none */
-    uint64_t start_ticks;    /* the main process\'s /proc start time, with pid its identity */
+    uint64_t start_ticks;    /* the main process's /proc start time, with pid its identity */
+    char reason[96];         /* why it is errored when errno alone does not say (dependencies) */
 };
 
 struct svc;

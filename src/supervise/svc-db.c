@@ -47,21 +47,23 @@ int svc_db_new(struct store *st, struct svc_db **ret)
     if (!db)
         return -ENOMEM;
     db->store = st;
-    if ((r = store_prepare(st,
-                           "INSERT INTO services (id, name, cmd, cwd, env, autorestart,"
-                           " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
-                           " status, pid, restart_count, last_started_at, last_exited_at,"
-                           " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
-                           " stop_signal, oneshot, autostart, start_ticks, from_config) VALUES"
-                           " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-                           "?20,?21,?22,?23,?24) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
-                           " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
-                           " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
-                           " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
-                           " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
-                           " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
-                           " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24",
-                           &db->upsert)) < 0 ||
+    if ((r = store_prepare(
+             st,
+             "INSERT INTO services (id, name, cmd, cwd, env, autorestart,"
+             " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
+             " status, pid, restart_count, last_started_at, last_exited_at,"
+             " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
+             " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on) VALUES"
+             " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+             "?20,?21,?22,?23,?24,?25) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+             " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
+             " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
+             " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
+             " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
+             " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
+             " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24,"
+             " depends_on=?25",
+             &db->upsert)) < 0 ||
         (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
         svc_db_free(db);
         return r;
@@ -109,9 +111,10 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     const struct svc_config *c = svc_get_config(s);
     struct svc_status st;
     sqlite3_stmt *q = db->upsert;
-    _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env);
+    _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env),
+                        *deps = json_strv(c->depends_on);
 
-    if (!cmd || !env)
+    if (!cmd || !env || !deps)
         return -ENOMEM;
     svc_get_status(s, &st);
     sqlite3_bind_int64(q, 1, svc_id(s));
@@ -138,6 +141,7 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     sqlite3_bind_int(q, 22, c->autostart);
     sqlite3_bind_int64(q, 23, (sqlite3_int64)st.start_ticks);
     sqlite3_bind_int(q, 24, c->from_config);
+    sqlite3_bind_text(q, 25, deps, -1, SQLITE_STATIC);
     return store_run(db->store, q);
 }
 
@@ -200,13 +204,14 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                 void *userdata)
 {
     sqlite3_stmt *q;
-    int r = store_prepare(db->store,
-                          "SELECT id, name, cmd, cwd, env, autorestart, max_restarts,"
-                          " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
-                          " restart_count, last_started_at, last_exited_at, last_exit_code,"
-                          " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
-                          " autostart, start_ticks, from_config FROM services ORDER BY id",
-                          &q);
+    int r =
+        store_prepare(db->store,
+                      "SELECT id, name, cmd, cwd, env, autorestart, max_restarts,"
+                      " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
+                      " restart_count, last_started_at, last_exited_at, last_exit_code,"
+                      " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
+                      " autostart, start_ticks, from_config, depends_on FROM services ORDER BY id",
+                      &q);
     if (r < 0)
         return r;
     while (r >= 0 && sqlite3_step(q) == SQLITE_ROW) {
@@ -227,6 +232,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .oneshot = sqlite3_column_int(q, 20),
             .autostart = sqlite3_column_int(q, 21),
             .from_config = sqlite3_column_int(q, 23),
+            .depends_on = strv_from_json(text(q, 24), false),
         };
         row.state = state_from_word(text(q, 10));
         row.st = (struct svc_status){
@@ -238,10 +244,11 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .last_exit = sqlite3_column_int(q, 15),
             .start_ticks = (uint64_t)sqlite3_column_int64(q, 22),
         };
-        if (row.cfg.argv && row.cfg.env)
+        if (row.cfg.argv && row.cfg.env && row.cfg.depends_on)
             r = fn(&row, userdata);
         strv_free(row.cfg.argv);
         strv_free(row.cfg.env);
+        strv_free(row.cfg.depends_on);
     }
     sqlite3_finalize(q);
     return r;

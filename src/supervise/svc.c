@@ -59,6 +59,8 @@ struct svc {
     bool removed;                /* svc_remove: free once stopped */
     bool hard_killed;            /* the kill timeout fired during this stop */
     struct svc_config *next_cfg; /* svc_redefine of a running service: used at its next start */
+    bool stop_deferred;          /* a stop waits for the services that depend on this one */
+    bool starting;               /* inside begin_start: a dependency cycle must not recurse */
 };
 
 struct svc_watch {
@@ -188,12 +190,17 @@ static void fire_waiters(struct svc *s)
     }
 }
 
+static void after_state(struct svc *s);
+
 static void set_state(struct svc *s, enum svc_state st)
 {
     s->st.state = st;
+    if (st != SVC_ERRORED)
+        s->st.reason[0] = '\0';
     changed(s);
     if (settled(st))
         fire_waiters(s);
+    after_state(s);
 }
 
 int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata)
@@ -285,11 +292,86 @@ static void act_spawn(struct svc *s)
     set_state(s, SVC_ONLINE);
 }
 
+/* ---- dependencies ---- */
+
+static bool lists(const struct svc *s, const char *name)
+{
+    for (size_t i = 0; s->cfg.depends_on && s->cfg.depends_on[i]; i++)
+        if (!strcmp(s->cfg.depends_on[i], name))
+            return true;
+    return false;
+}
+
+/* Up, as a dependency: online, and not on its way down. */
+static bool up(const struct svc *d)
+{
+    return d->st.state == SVC_ONLINE && d->want_up && !d->stop_deferred;
+}
+
+static bool deps_up(const struct svc *s)
+{
+    for (size_t i = 0; s->cfg.depends_on && s->cfg.depends_on[i]; i++) {
+        struct svc *d = svc_find(s->e, s->cfg.depends_on[i]);
+        if (!d || !up(d))
+            return false;
+    }
+    return true;
+}
+
+/* Whether a service that depends on s still has a process. */
+static bool dependents_running(const struct svc *s)
+{
+    for (size_t i = 0; i < s->e->n; i++)
+        if (s->e->v[i]->child && lists(s->e->v[i], s->cfg.name))
+            return true;
+    return false;
+}
+
+static void fail_start(struct svc *s, const char *fmt, const char *name)
+{
+    uv_timer_stop(&s->timer);
+    s->want_up = false;
+    s->st.last_error = -ENOLINK;
+    set_state(s, SVC_ERRORED);
+    snprintf(s->st.reason, sizeof s->st.reason, fmt, name);
+    changed(s);
+}
+
+/* Wants s up: its dependencies are started first; it spawns once they are all online, and
+ * waits in STARTING until then. */
+static void begin_start(struct svc *s)
+{
+    uv_timer_stop(&s->timer);
+    s->want_up = true;
+    if (s->starting)
+        return;
+    s->starting = true;
+    for (size_t i = 0; s->cfg.depends_on && s->cfg.depends_on[i]; i++) {
+        const char *name = s->cfg.depends_on[i];
+        struct svc *d = svc_find(s->e, name);
+        if (!d) {
+            s->starting = false;
+            return fail_start(s, "depends on '%s', which is not defined", name);
+        }
+        if (!d->want_up)
+            event(d, EV_START);
+        if (d->st.state == SVC_ERRORED) {
+            s->starting = false;
+            return fail_start(s, "dependency '%s' failed", name);
+        }
+    }
+    s->starting = false;
+    if (deps_up(s))
+        act_spawn(s);
+    else if (s->st.state != SVC_STARTING)
+        set_state(s, SVC_STARTING);
+}
+
 /* A start from rest: the consecutive-restart count starts over. */
 static void act_start(struct svc *s)
 {
     s->st.restarts = 0;
-    act_spawn(s);
+    begin_start(s);
 }
 
 static void act_want_up(struct svc *s)
@@ -307,9 +389,31 @@ static void on_timer(uv_timer_t *t)
     event(t->data, EV_TIMER);
 }
 
+static void really_stop(struct svc *s);
+
+/* Services that depend on s stop first; s's own stop waits until none of them runs. */
 static void act_begin_stop(struct svc *s)
 {
     s->want_up = false;
+    for (size_t i = 0; i < s->e->n; i++) {
+        struct svc *t = s->e->v[i];
+        /* One already stopping keeps what it wants after (a restart comes back up, and waits
+         * in STARTING until s is online again). */
+        if (t != s && lists(t, s->cfg.name) && t->st.state != SVC_STOPPING &&
+            (t->want_up || t->child))
+            event(t, EV_STOP);
+    }
+    if (dependents_running(s)) {
+        s->stop_deferred = true;
+        changed(s);
+        return;
+    }
+    really_stop(s);
+}
+
+static void really_stop(struct svc *s)
+{
+    s->stop_deferred = false;
     s->hard_killed = false;
     (void)proc_child_signal(s->child, s->cfg.stop_signal);
     /* The whole group hears the stop signal, as a terminal's job would. */
@@ -355,11 +459,10 @@ static void act_stopped(struct svc *s)
     if (s->want_up && !s->removed) {
         s->st.restarts++;
         s->st.restarts_total++;
-        act_spawn(s);
+        begin_start(s);
         return;
     }
     set_state(s, SVC_STOPPED);
-    maybe_shutdown_done(s->e);
 }
 
 static uint32_t backoff_ms(const struct svc *s)
@@ -396,6 +499,28 @@ static void act_crashed(struct svc *s)
 static void act_none(struct svc *s)
 {
     (void)s;
+}
+
+/* What a state change means for the other services: dependents waiting for s start when it is
+ * online, fail when it has failed; stops deferred for dependents go on when they are down. */
+static void after_state(struct svc *s)
+{
+    struct svc_engine *e = s->e;
+
+    for (size_t i = 0; i < e->n; i++) {
+        struct svc *t = e->v[i];
+        if (t == s)
+            continue;
+        if (t->st.state == SVC_STARTING && lists(t, s->cfg.name)) {
+            if (s->st.state == SVC_ERRORED)
+                fail_start(t, "dependency '%s' failed", s->cfg.name);
+            else if (s->st.state == SVC_ONLINE && deps_up(t))
+                act_spawn(t);
+        }
+        if (t->stop_deferred && !s->child && lists(s, t->cfg.name) && !dependents_running(t))
+            really_stop(t);
+    }
+    maybe_shutdown_done(e);
 }
 
 /* ---- the table ---- */
@@ -440,6 +565,12 @@ void svc_restart(struct svc *s)
 {
     if (s->removed)
         return;
+    /* Its running dependents restart with it: down before it, up after it. */
+    for (size_t i = 0; i < s->e->n; i++) {
+        struct svc *t = s->e->v[i];
+        if (t != s && t->child && lists(t, s->cfg.name))
+            svc_restart(t);
+    }
     if (s->st.state == SVC_ONLINE) {
         event(s, EV_STOP);
         event(s, EV_START); /* taken up when the exit comes */
@@ -497,6 +628,7 @@ static void config_done(struct svc_config *c)
     strv_free(c->argv);
     free(c->cwd);
     strv_free(c->env);
+    strv_free(c->depends_on);
     *c = (struct svc_config){0};
 }
 
@@ -507,7 +639,8 @@ static int config_copy(struct svc_config *dst, const struct svc_config *src)
     dst->argv = strv_copy(src->argv);
     dst->cwd = src->cwd ? strdup(src->cwd) : NULL;
     dst->env = strv_copy(src->env);
-    if (!dst->name || !dst->argv || !dst->env || (src->cwd && !dst->cwd)) {
+    dst->depends_on = strv_copy(src->depends_on);
+    if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd)) {
         config_done(dst);
         return -ENOMEM;
     }
@@ -709,7 +842,7 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            (a->stop_signal ? a->stop_signal : SIGTERM) ==
                (b->stop_signal ? b->stop_signal : SIGTERM) &&
            a->oneshot == b->oneshot && a->autostart == b->autostart &&
-           a->from_config == b->from_config;
+           a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on);
 }
 
 int svc_redefine(struct svc *s, const struct svc_config *c)
@@ -812,7 +945,7 @@ static void maybe_shutdown_done(struct svc_engine *e)
     if (!e->shutdown_done)
         return;
     for (size_t i = 0; i < e->n; i++)
-        if (e->v[i]->st.state == SVC_STOPPING)
+        if (e->v[i]->child)
             return;
     void (*done)(void *) = e->shutdown_done;
     e->shutdown_done = NULL;

@@ -226,3 +226,29 @@ def test_config_services_and_reload(make_droverd, tmp_path):
     d.start()
     s = ls(d)
     assert set(s) == {"a"} and s["a"]["state"] == "online"
+
+
+def test_config_dependencies(make_droverd, tmp_path):
+    order = tmp_path / "order"
+    conf = f"""services:
+  - name: app
+    cmd: [sh, -c, "echo app >> {order}; exec sleep 300"]
+    depends_on: [db]
+  - name: db
+    cmd: [sh, -c, "echo db >> {order}; exec sleep 301"]
+"""
+    d = make_droverd(config=conf)
+
+    def started(name):
+        return stub(d).Get(pb.ServiceTarget(target=name), timeout=5).started_at.ToNanoseconds()
+
+    # "online" is "spawned" until probes exist: spawn order is what depends_on orders
+    assert started("db") <= started("app")
+    s = ls(d)
+    assert s["app"]["state"] == "online" and s["db"]["state"] == "online"
+    d.cli("stop", "db", check=0)  # app, which needs it, stops first
+    s = ls(d)
+    assert s["app"]["state"] == "stopped" and s["db"]["state"] == "stopped"
+    d.cli("start", "app", check=0)  # brings db up first
+    assert ls(d)["db"]["state"] == "online"
+    assert started("db") <= started("app")

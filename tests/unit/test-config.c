@@ -100,6 +100,7 @@ START_TEST(services_list)
                     "    restart_delay_ms: 0\n"
                     "    kill_timeout: 5s\n"
                     "    stop_signal: INT\n"
+                    "    depends_on: [worker]\n"
                     "  - name: worker\n"
                     "    command: /usr/bin/worker --fast\n"
                     "    args: [--queue, jobs]\n"
@@ -125,6 +126,9 @@ START_TEST(services_list)
     ck_assert_uint_eq(w->kill_timeout_ms, 5000);
     ck_assert_uint_eq(w->min_uptime_ms, 2000); /* default */
     ck_assert_int_eq(w->stop_signal, SIGINT);
+    ck_assert_str_eq(w->depends_on[0], "worker");
+    ck_assert_ptr_null(w->depends_on[1]);
+    ck_assert_ptr_null(k->depends_on[0]);
     ck_assert(w->autostart);
     ck_assert_str_eq(k->argv[0], "/usr/bin/worker");
     ck_assert_str_eq(k->argv[1], "--fast");
@@ -146,8 +150,15 @@ START_TEST(services_list)
         {"services:\n  - name: a\n", "service 'a' needs a 'cmd'"},
         {"services:\n  - name: a\n    cmd: [x]\n    colour: red\n",
          "t.yaml:4: unknown service key 'colour'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    user: nobody\n",
+         "t.yaml:4: service key 'user' is not supported yet"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [b]\n",
-         "t.yaml:4: service key 'depends_on' is not supported yet"},
+         "service 'a' depends on 'b', which is not in the list"},
+        {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [c]\n"
+         "  - name: b\n    cmd: [x]\n    depends_on: [a]\n"
+         "  - name: c\n    cmd: [x]\n    depends_on: [b]\n",
+         "t.yaml:1: services depend on each other in a cycle"},
+        {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [a]\n", "in a cycle"},
         {"services:\n  - name: a\n    cmd: [x]\n    max_restarts: lots\n",
          "t.yaml:4: bad value 'lots' for 'max_restarts'"},
         {"services:\n  - name: a\n    cmd: [x]\n    kill_timeout: 5 parsecs\n",

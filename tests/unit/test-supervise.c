@@ -57,6 +57,11 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+static void on_done_flag(void *userdata)
+{
+    *(int *)userdata = 1;
+}
+
 static enum svc_state state(struct svc *s)
 {
     struct svc_status st;
@@ -305,6 +310,81 @@ START_TEST(logs_byte_exact)
 }
 END_TEST
 
+/* depends_on: dependencies start first and stop last; a restart takes dependents along. */
+START_TEST(dependencies)
+{
+    char *a_argv[] = {"/bin/sh", "-c", "echo a >> order; exec sleep 300", NULL};
+    char *b_argv[] = {"/bin/sh", "-c", "echo b >> order; exec sleep 300", NULL};
+    char *none[] = {NULL}, *needs_a[] = {"a", NULL}, *needs_x[] = {"x", NULL};
+    struct svc_config a = {.name = "a",
+                           .argv = a_argv,
+                           .cwd = dir,
+                           .env = none,
+                           .restart = SVC_RESTART_ALWAYS,
+                           .restart_delay_max_ms = 1000,
+                           .kill_timeout_ms = 3000};
+    struct svc_config b = a;
+    b.name = "b";
+    b.argv = b_argv;
+    b.depends_on = needs_a;
+    struct svc *sa, *sb, *sc;
+    /* b is defined first: definition order is not start order. */
+    ck_assert_int_eq(svc_add(engine, 0, &b, &sb), 0);
+    ck_assert_int_eq(svc_add(engine, 0, &a, &sa), 0);
+
+    svc_start(sb); /* starts a first */
+    wait_state(sb, SVC_ONLINE);
+    ck_assert_int_eq(state(sa), SVC_ONLINE);
+    uint64_t deadline = mono_ms() + 5000;
+    while (count_lines("order") < 2 && mono_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    char path[128], text[16] = "";
+    snprintf(path, sizeof path, "%s/order", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_uint_eq(fread(text, 1, sizeof text - 1, f), 4);
+    fclose(f);
+    ck_assert_str_eq(text, "a\nb\n");
+
+    /* Stopping a stops b first; a's own stop waits for b. */
+    svc_stop(sa);
+    ck_assert_int_eq(state(sb), SVC_STOPPING);
+    wait_state(sa, SVC_STOPPED);
+    ck_assert_int_eq(state(sb), SVC_STOPPED);
+
+    /* A restart of a restarts b after it. */
+    svc_start(sb);
+    wait_state(sb, SVC_ONLINE);
+    struct svc_status b1, b2;
+    svc_get_status(sb, &b1);
+    svc_restart(sa);
+    wait_state(sa, SVC_ONLINE);
+    wait_state(sb, SVC_ONLINE);
+    svc_get_status(sb, &b2);
+    ck_assert_int_ne(b1.pid, b2.pid);
+
+    /* A dependency that does not exist: errored, with the reason. */
+    struct svc_config c = a;
+    c.name = "c";
+    c.depends_on = needs_x;
+    ck_assert_int_eq(svc_add(engine, 0, &c, &sc), 0);
+    svc_start(sc);
+    ck_assert_int_eq(state(sc), SVC_ERRORED);
+    struct svc_status cs;
+    svc_get_status(sc, &cs);
+    ck_assert_str_eq(cs.reason, "depends on 'x', which is not defined");
+
+    /* Shutdown: everything stops, dependents first. */
+    int done = 0;
+    svc_engine_shutdown(engine, on_done_flag, &done);
+    deadline = mono_ms() + 10000;
+    while (!done && mono_ms() < deadline)
+        uv_run(&loop, UV_RUN_ONCE);
+    ck_assert_int_eq(done, 1);
+    ck_assert_int_eq(state(sa), SVC_STOPPED);
+    ck_assert_int_eq(state(sb), SVC_STOPPED);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("supervise");
@@ -317,6 +397,7 @@ int main(void)
     tcase_add_test(tc, stop_kills_tree);
     tcase_add_test(tc, restart_and_start_while_stopping);
     tcase_add_test(tc, logs_byte_exact);
+    tcase_add_test(tc, dependencies);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }
