@@ -177,20 +177,29 @@ static int parse_signal(const char *v, int *ret)
     return -EINVAL;
 }
 
-/* A list of scalars into a vector (cmd, args). */
-static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *n)
+/* Takes the event that opens the value of key, which must be a collection of this type. */
+static int open_collection(struct svc_reader *r, const char *key, yaml_event_type_t type,
+                           const char *what)
 {
     yaml_event_t ev;
     int e = config_next_event(r->rd, &ev);
 
     if (e < 0)
         return e;
-    if (ev.type != YAML_SEQUENCE_START_EVENT) {
-        e = err_at(r, &ev, "service key '%s' takes a list%s", key, "");
-        yaml_event_delete(&ev);
-        return e;
-    }
+    if (ev.type != type)
+        e = err_at(r, &ev, "service key '%s' takes %s", key, what);
     yaml_event_delete(&ev);
+    return e;
+}
+
+/* A list of scalars into a vector (cmd, args). */
+static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *n)
+{
+    yaml_event_t ev;
+    int e = open_collection(r, key, YAML_SEQUENCE_START_EVENT, "a list");
+
+    if (e < 0)
+        return e;
     for (;;) {
         if ((e = config_next_event(r->rd, &ev)) < 0)
             return e;
@@ -214,16 +223,10 @@ static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *
 static int read_env(struct svc_reader *r, const char *key)
 {
     yaml_event_t k, v;
-    int e = config_next_event(r->rd, &k);
+    int e = open_collection(r, key, YAML_MAPPING_START_EVENT, "a mapping of NAME: value");
 
     if (e < 0)
         return e;
-    if (k.type != YAML_MAPPING_START_EVENT) {
-        e = err_at(r, &k, "service key '%s' takes a mapping of NAME: value%s", key, "");
-        yaml_event_delete(&k);
-        return e;
-    }
-    yaml_event_delete(&k);
     for (;;) {
         if ((e = config_next_event(r->rd, &k)) < 0)
             return e;
