@@ -193,6 +193,8 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->m.stderr_log = (char *)svc_log_path(s, 2);
     b->m.spec = &b->spec;
     b->m.deleted = svc_is_removed(s);
+    b->m.probed = st.probed;
+    b->m.healthy = st.healthy;
     return 0;
 }
 

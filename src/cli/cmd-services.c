@@ -31,13 +31,14 @@ static json_t *service_json(const Drover__V1__Service *s)
         json_object_set_new(env, sp->env[i]->name, json_string(sp->env[i]->value));
     return json_pack(
         "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:f, s:I, s:f, s:i, s:s, s:s, s:o, s:s, "
-        "s:o, s:b}",
+        "s:o, s:b, s:b, s:b}",
         "id", (int)s->id, "name", s->name, "state", state_word(s->state), "status", s->status,
         "pid", s->pid, "restarts", (int)s->restarts, "restarts_total", (int)s->restarts_total,
         "last_exit", s->last_exit, "last_error", s->last_error, "uptime_seconds", s->uptime_seconds,
         "rss_bytes", (json_int_t)s->rss_bytes, "cpu_seconds", s->cpu_seconds, "processes",
         (int)s->processes, "stdout_log", s->stdout_log, "stderr_log", s->stderr_log, "cmd", cmd,
-        "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart);
+        "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart, "probed", s->probed,
+        "healthy", s->healthy);
 }
 
 static void print_list_json(Drover__V1__Service **v, size_t n)

@@ -35,6 +35,12 @@ static void service_done(struct svc_config *c)
     free(c->cwd);
     strv_free(c->env);
     strv_free(c->depends_on);
+    if (c->probe) {
+        strv_free(c->probe->argv);
+        free(c->probe->host);
+        free(c->probe->path);
+        free(c->probe);
+    }
     *c = (struct svc_config){0};
 }
 
@@ -354,8 +360,114 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
     return e;
 }
 
-static const char *const not_yet[] = {"user",      "group",  "umask",  "health_checks",
-                                      "listeners", "probes", "logging"};
+static const char *const not_yet[] = {"user",          "group",     "umask",
+                                      "health_checks", "listeners", "logging"};
+
+/* probe: {type: exec|tcp|http, command|cmd, host, port, path, status_code, interval, timeout,
+ * failure_threshold}. */
+static int read_probe(struct svc_reader *r, const char *key)
+{
+    struct svc_probe *p = calloc(1, sizeof *p);
+    yaml_event_t k, v;
+    size_t n_argv = 0;
+    bool typed = false;
+    int e = p ? open_collection(r, key, YAML_MAPPING_START_EVENT, "a mapping") : -ENOMEM;
+
+    if (e < 0) {
+        free(p);
+        return e;
+    }
+    *p = (struct svc_probe){.interval_ms = 10000, .timeout_ms = 5000, .failure_threshold = 3};
+    if (r->c.probe) { /* a second probe: the last one wins */
+        strv_free(r->c.probe->argv);
+        free(r->c.probe->host);
+        free(r->c.probe->path);
+        free(r->c.probe);
+    }
+    r->c.probe = p;
+    for (;;) {
+        if ((e = config_next_event(r->rd, &k)) < 0)
+            return e;
+        if (k.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&k);
+            break;
+        }
+        const char *name = k.type == YAML_SCALAR_EVENT ? scalar(&k) : "";
+        if (!strcmp(name, "cmd")) {
+            e = read_words(r, "probe.cmd", &p->argv, &n_argv);
+            yaml_event_delete(&k);
+            if (e < 0)
+                return e;
+            continue;
+        }
+        if ((e = want_scalar(r, name, &v)) < 0) {
+            yaml_event_delete(&k);
+            return e;
+        }
+        const char *val = scalar(&v);
+        uint32_t port = 0;
+        if (!strcmp(name, "type")) {
+            typed = true;
+            if (!strcmp(val, "exec"))
+                p->kind = SVC_PROBE_EXEC;
+            else if (!strcmp(val, "tcp"))
+                p->kind = SVC_PROBE_TCP;
+            else if (!strcmp(val, "http"))
+                p->kind = SVC_PROBE_HTTP;
+            else
+                e = -EINVAL;
+        } else if (!strcmp(name, "command")) {
+            _cleanup_free_ char *copy = strdup(val);
+            char *save = NULL;
+            e = copy ? 0 : -ENOMEM;
+            for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
+                 w = strtok_r(NULL, " \t\n", &save))
+                e = strv_push(&p->argv, &n_argv, strdup(w));
+        } else if (!strcmp(name, "host")) {
+            free(p->host);
+            e = (p->host = strdup(val)) ? 0 : -ENOMEM;
+        } else if (!strcmp(name, "port")) {
+            e = parse_count(val, &port);
+            if (e == 0 && (port == 0 || port > 65535))
+                e = -EINVAL;
+            p->port = (uint16_t)port;
+        } else if (!strcmp(name, "path")) {
+            free(p->path);
+            e = (p->path = strdup(val)) ? 0 : -ENOMEM;
+        } else if (!strcmp(name, "status_code")) {
+            e = parse_count(val, &p->status);
+        } else if (!strcmp(name, "interval")) {
+            e = parse_ms(val, &p->interval_ms);
+        } else if (!strcmp(name, "timeout")) {
+            e = parse_ms(val, &p->timeout_ms);
+        } else if (!strcmp(name, "failure_threshold")) {
+            e = parse_count(val, &p->failure_threshold);
+        } else {
+            e = -ENOENT;
+        }
+        if (e == -ENOENT)
+            e = err_at(r, &k, "unknown key 'probe.%s'%s", name, "");
+        else if (e == -EINVAL)
+            e = err_at(r, &v, "bad value '%s' for 'probe.%s'", val, name);
+        yaml_event_delete(&k);
+        yaml_event_delete(&v);
+        if (e < 0)
+            return e;
+    }
+    if (!typed)
+        p->kind = p->argv ? SVC_PROBE_EXEC : p->path ? SVC_PROBE_HTTP : SVC_PROBE_TCP;
+    if (p->kind == SVC_PROBE_EXEC && !p->argv)
+        return config_fail(r->rd->err, "%s: an exec probe needs a 'command' (or 'cmd')",
+                           r->rd->name);
+    if (p->kind != SVC_PROBE_EXEC && !p->port)
+        return config_fail(r->rd->err, "%s: a %s probe needs a 'port'", r->rd->name,
+                           p->kind == SVC_PROBE_TCP ? "tcp" : "http");
+    if (!p->interval_ms || !p->timeout_ms || !p->failure_threshold)
+        return config_fail(r->rd->err,
+                           "%s: probe interval, timeout and failure_threshold must not be 0",
+                           r->rd->name);
+    return 0;
+}
 
 static int read_key(struct svc_reader *r, const yaml_event_t *k)
 {
@@ -370,6 +482,8 @@ static int read_key(struct svc_reader *r, const yaml_event_t *k)
     }
     if (!strcmp(key, "args"))
         return read_words(r, key, &r->args, &r->n_args);
+    if (!strcmp(key, "probe"))
+        return read_probe(r, key);
     if (!strcmp(key, "depends_on")) {
         size_t n = 0;
         strv_free(r->c.depends_on);

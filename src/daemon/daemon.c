@@ -393,16 +393,18 @@ static int start_services(struct daemon *d)
         r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);
     if (r >= 0)
         r = svc_db_load(d->svc_db, load_service, d);
-    for (size_t i = 0; r >= 0 && i < d->n_to_start; i++) {
+    if (r < 0)
+        return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
+    d->host.services = d->services;
+    /* The file's definitions first (they win over what the database remembers, and carry what
+     * it does not store, such as probes), then what was running comes back up. */
+    struct api_reload rc;
+    apply_services(d, &d->cfg, &rc);
+    for (size_t i = 0; i < d->n_to_start; i++) {
         struct svc *s = svc_find_id(d->services, d->to_start[i]);
         if (s && !svc_running(s))
             svc_start(s);
     }
-    if (r < 0)
-        return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
-    d->host.services = d->services;
-    struct api_reload rc;
-    apply_services(d, &d->cfg, &rc);
     log_info("%zu services defined (%u added from the configuration, %u changed, %u removed)",
              svc_count(d->services), rc.added, rc.changed, rc.removed);
     return 0;

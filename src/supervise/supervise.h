@@ -21,6 +21,24 @@ enum svc_restart {
     SVC_RESTART_NEVER,      /* never */
 };
 
+enum svc_probe_kind {
+    SVC_PROBE_EXEC, /* a command that exits 0 */
+    SVC_PROBE_TCP,  /* a connection that opens */
+    SVC_PROBE_HTTP, /* a GET that answers the expected status */
+};
+
+struct svc_probe {
+    enum svc_probe_kind kind;   /* what to check */
+    char **argv;                /* exec: the command, NULL-terminated */
+    char *host;                 /* tcp, http: a numeric address or "localhost" */
+    uint16_t port;              /* tcp, http */
+    char *path;                 /* http: "/" by default */
+    uint32_t status;            /* http: the expected status; 0: any 2xx or 3xx */
+    uint32_t interval_ms;       /* between checks */
+    uint32_t timeout_ms;        /* of one check */
+    uint32_t failure_threshold; /* failures in a row that restart the service */
+};
+
 struct svc_config {
     char *name;                    /* unique; [A-Za-z0-9._-] is kept as is in log file names */
     char **argv;                   /* program and arguments, NULL-terminated */
@@ -37,7 +55,8 @@ struct svc_config {
     bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
     bool autostart;                /* started with droverd (the engine itself ignores it) */
     bool from_config;              /* defined by the YAML file: a reload may change or remove it */
-    char **depends_on; /* names of services that must be online first, NULL-terminated */
+    char **depends_on;       /* names of services that must be online first, NULL-terminated */
+    struct svc_probe *probe; /* health probe, or NULL */
 };
 
 enum svc_state {
@@ -61,6 +80,8 @@ struct svc_status {
     int last_error;          /* -errno of the last failed spawn, 0 if none */
     uint64_t start_ticks;    /* the main process's /proc start time, with pid its identity */
     char reason[96];         /* why it is errored when errno alone does not say (dependencies) */
+    bool probed;             /* it has a health probe */
+    bool healthy;            /* with a probe: the last check succeeded */
 };
 
 struct svc;

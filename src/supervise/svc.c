@@ -13,6 +13,7 @@
  * When the main process ends, whatever is left of its tree (orphans in its cgroup or session)
  * is killed: a service is its whole tree. */
 #include "supervise/supervise.h"
+#include "supervise/supervise-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,6 +61,8 @@ struct svc {
     bool hard_killed;            /* the kill timeout fired during this stop */
     struct svc_config *next_cfg; /* svc_redefine of a running service: used at its next start */
     bool stop_deferred;          /* a stop waits for the services that depend on this one */
+    struct probe *probe;         /* health checks while the main process runs */
+    bool restarting;             /* inside svc_restart: dependents waiting to start keep waiting */
     bool starting;               /* inside begin_start: a dependency cycle must not recurse */
 };
 
@@ -225,6 +228,9 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
 
     /* The main process is gone; so must be the rest of its tree. */
     (void)proc_child_kill_remains(c);
+    probe_free(s->probe);
+    s->probe = NULL;
+    s->st.healthy = false;
     s->child = NULL;
     s->st.pid = 0;
     s->st.start_ticks = 0;
@@ -289,6 +295,10 @@ static void act_spawn(struct svc *s)
     s->st.start_ticks = proc_child_starttime(s->child);
     s->st.last_started_at = now_s();
     s->started_mono_ms = mono_ms();
+    s->st.probed = s->cfg.probe != NULL;
+    s->st.healthy = false;
+    if (s->cfg.probe)
+        s->probe = probe_new(s, s->cfg.probe, s->e->loop, s->e->reaper);
     set_state(s, SVC_ONLINE);
 }
 
@@ -305,7 +315,8 @@ static bool lists(const struct svc *s, const char *name)
 /* Up, as a dependency: online, and not on its way down. */
 static bool up(const struct svc *d)
 {
-    return d->st.state == SVC_ONLINE && d->want_up && !d->stop_deferred;
+    return d->st.state == SVC_ONLINE && d->want_up && !d->stop_deferred &&
+           (!d->cfg.probe || d->st.healthy);
 }
 
 static bool deps_up(const struct svc *s)
@@ -400,7 +411,7 @@ static void act_begin_stop(struct svc *s)
         /* One already stopping keeps what it wants after (a restart comes back up, and waits
          * in STARTING until s is online again). */
         if (t != s && lists(t, s->cfg.name) && t->st.state != SVC_STOPPING &&
-            (t->want_up || t->child))
+            !(s->restarting && t->st.state == SVC_STARTING) && (t->want_up || t->child))
             event(t, EV_STOP);
     }
     if (dependents_running(s)) {
@@ -501,6 +512,22 @@ static void act_none(struct svc *s)
     (void)s;
 }
 
+void svc_probe_changed(struct svc *s, bool healthy, uint32_t failures)
+{
+    s->st.healthy = healthy;
+    if (failures) {
+        snprintf(s->st.reason, sizeof s->st.reason, "health probe failed %u times in a row",
+                 failures);
+        changed(s);
+        svc_restart(s);
+        /* The stop clears the reason with the next state; keep it visible until then. */
+        return;
+    }
+    changed(s);
+    if (healthy)
+        after_state(s); /* dependents waiting for it to be healthy */
+}
+
 /* What a state change means for the other services: dependents waiting for s start when it is
  * online, fail when it has failed; stops deferred for dependents go on when they are down. */
 static void after_state(struct svc *s)
@@ -514,7 +541,7 @@ static void after_state(struct svc *s)
         if (t->st.state == SVC_STARTING && lists(t, s->cfg.name)) {
             if (s->st.state == SVC_ERRORED)
                 fail_start(t, "dependency '%s' failed", s->cfg.name);
-            else if (s->st.state == SVC_ONLINE && deps_up(t))
+            else if (up(s) && deps_up(t))
                 act_spawn(t);
         }
         if (t->stop_deferred && !s->child && lists(s, t->cfg.name) && !dependents_running(t))
@@ -572,7 +599,9 @@ void svc_restart(struct svc *s)
             svc_restart(t);
     }
     if (s->st.state == SVC_ONLINE) {
+        s->restarting = true;
         event(s, EV_STOP);
+        s->restarting = false;
         event(s, EV_START); /* taken up when the exit comes */
     } else {
         event(s, EV_START);
@@ -629,7 +658,45 @@ static void config_done(struct svc_config *c)
     free(c->cwd);
     strv_free(c->env);
     strv_free(c->depends_on);
+    if (c->probe) {
+        strv_free(c->probe->argv);
+        free(c->probe->host);
+        free(c->probe->path);
+        free(c->probe);
+    }
     *c = (struct svc_config){0};
+}
+
+static struct svc_probe *probe_copy(const struct svc_probe *p)
+{
+    struct svc_probe *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    *c = *p;
+    c->argv = p->argv ? strv_copy(p->argv) : NULL;
+    c->host = p->host ? strdup(p->host) : NULL;
+    c->path = p->path ? strdup(p->path) : NULL;
+    if ((p->argv && !c->argv) || (p->host && !c->host) || (p->path && !c->path)) {
+        strv_free(c->argv);
+        free(c->host);
+        free(c->path);
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static bool str_eq(const char *a, const char *b);
+static bool strv_eq(char *const *a, char *const *b);
+
+static bool probe_equal(const struct svc_probe *a, const struct svc_probe *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->kind == b->kind && strv_eq(a->argv, b->argv) && str_eq(a->host, b->host) &&
+           a->port == b->port && str_eq(a->path, b->path) && a->status == b->status &&
+           a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
+           a->failure_threshold == b->failure_threshold;
 }
 
 static int config_copy(struct svc_config *dst, const struct svc_config *src)
@@ -640,7 +707,9 @@ static int config_copy(struct svc_config *dst, const struct svc_config *src)
     dst->cwd = src->cwd ? strdup(src->cwd) : NULL;
     dst->env = strv_copy(src->env);
     dst->depends_on = strv_copy(src->depends_on);
-    if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd)) {
+    dst->probe = src->probe ? probe_copy(src->probe) : NULL;
+    if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd) ||
+        (src->probe && !dst->probe)) {
         config_done(dst);
         return -ENOMEM;
     }
@@ -658,6 +727,11 @@ static int config_check(const struct svc_config *c)
         if (!eq || eq == c->env[i])
             return -EINVAL;
     }
+    if (c->probe &&
+        ((c->probe->kind == SVC_PROBE_EXEC && (!c->probe->argv || !c->probe->argv[0])) ||
+         (c->probe->kind != SVC_PROBE_EXEC && !c->probe->port) || !c->probe->interval_ms ||
+         !c->probe->timeout_ms || !c->probe->failure_threshold))
+        return -EINVAL;
     return c->stop_signal < 0 || c->stop_signal >= NSIG ? -EINVAL : 0;
 }
 
@@ -842,7 +916,8 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            (a->stop_signal ? a->stop_signal : SIGTERM) ==
                (b->stop_signal ? b->stop_signal : SIGTERM) &&
            a->oneshot == b->oneshot && a->autostart == b->autostart &&
-           a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on);
+           a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on) &&
+           probe_equal(a->probe, b->probe);
 }
 
 int svc_redefine(struct svc *s, const struct svc_config *c)
@@ -969,6 +1044,8 @@ void svc_engine_free(struct svc_engine *e)
         struct svc *s = e->v[--e->n];
         if (s->child)
             proc_child_forget(s->child);
+        probe_free(s->probe);
+        s->probe = NULL;
         s->removed = true;
         uv_timer_stop(&s->timer);
         if (!uv_is_closing((uv_handle_t *)&s->timer))

@@ -252,3 +252,44 @@ def test_config_dependencies(make_droverd, tmp_path):
     d.cli("start", "app", check=0)  # brings db up first
     assert ls(d)["db"]["state"] == "online"
     assert started("db") <= started("app")
+
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_http_probe_gates_dependents(make_droverd, tmp_path):
+    port = free_port()
+    www = tmp_path / "www"
+    www.mkdir()
+    conf = f"""services:
+  - name: web
+    cmd: [/usr/bin/python3, -m, http.server, --bind, 127.0.0.1, "{port}", --directory, "{www}"]
+    probe: {{type: http, port: {port}, path: /health, interval: 100ms, timeout: 1s,
+             failure_threshold: 1000}}
+  - name: client
+    cmd: [sleep, "300"]
+    depends_on: [web]
+"""
+    d = make_droverd(config=conf)
+    g = stub(d).Get
+    # web runs, answers 404 for /health: not healthy, so client waits
+    wait_until(lambda: g(pb.ServiceTarget(target="web"), timeout=5).state == pb.SERVICE_STATE_ONLINE,
+               what="web running")
+    err_log = g(pb.ServiceTarget(target="web"), timeout=5).stderr_log
+    # http.server logs each request: wait until two checks have been answered 404
+    wait_until(lambda: open(err_log).read().count('"GET /health HTTP/1.1" 404') >= 2,
+               what="two failed checks")
+    w = g(pb.ServiceTarget(target="web"), timeout=5)
+    assert w.probed and not w.healthy
+    assert g(pb.ServiceTarget(target="client"), timeout=5).state == pb.SERVICE_STATE_STARTING
+    (www / "health").write_text("ok")
+    wait_until(lambda: g(pb.ServiceTarget(target="client"), timeout=5).state == pb.SERVICE_STATE_ONLINE,
+               what="client started once web is healthy")
+    assert g(pb.ServiceTarget(target="web"), timeout=5).healthy
+    assert ls(d)["web"]["healthy"]

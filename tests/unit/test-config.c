@@ -101,6 +101,7 @@ START_TEST(services_list)
                     "    kill_timeout: 5s\n"
                     "    stop_signal: INT\n"
                     "    depends_on: [worker]\n"
+                    "    probe: {type: http, port: 8080, path: /health, interval: 2s}\n"
                     "  - name: worker\n"
                     "    command: /usr/bin/worker --fast\n"
                     "    args: [--queue, jobs]\n"
@@ -108,7 +109,8 @@ START_TEST(services_list)
                     "    environment: {A: b}\n"
                     "    restart: {policy: always, max_retries: 5, delay: 2s, delay_max: 1m, "
                     "stability_window: 30s}\n"
-                    "    autostart: false\n";
+                    "    autostart: false\n"
+                    "    probe: {command: worker ping, failure_threshold: 3}\n";
 
     ck_assert_int_eq(config_init(&c, err), 0);
     ck_assert_msg(config_load_yaml(&c, y, strlen(y), "t.yaml", "/etc/drover", err) == 0, "%s", err);
@@ -129,6 +131,16 @@ START_TEST(services_list)
     ck_assert_str_eq(w->depends_on[0], "worker");
     ck_assert_ptr_null(w->depends_on[1]);
     ck_assert_ptr_null(k->depends_on[0]);
+    ck_assert_ptr_nonnull(w->probe);
+    ck_assert_int_eq(w->probe->kind, SVC_PROBE_HTTP);
+    ck_assert_uint_eq(w->probe->port, 8080);
+    ck_assert_str_eq(w->probe->path, "/health");
+    ck_assert_uint_eq(w->probe->interval_ms, 2000);
+    ck_assert_uint_eq(w->probe->timeout_ms, 5000);     /* default */
+    ck_assert_uint_eq(w->probe->failure_threshold, 3); /* default */
+    ck_assert_ptr_nonnull(k->probe);
+    ck_assert_int_eq(k->probe->kind, SVC_PROBE_EXEC);
+    ck_assert_str_eq(k->probe->argv[1], "ping");
     ck_assert(w->autostart);
     ck_assert_str_eq(k->argv[0], "/usr/bin/worker");
     ck_assert_str_eq(k->argv[1], "--fast");
@@ -159,6 +171,14 @@ START_TEST(services_list)
          "  - name: c\n    cmd: [x]\n    depends_on: [b]\n",
          "t.yaml:1: services depend on each other in a cycle"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [a]\n", "in a cycle"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {type: tcp}\n",
+         "a tcp probe needs a 'port'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {type: udp, port: 1}\n",
+         "bad value 'udp' for 'probe.type'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {port: 99999}\n",
+         "bad value '99999' for 'probe.port'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {port: 80, colour: red}\n",
+         "unknown key 'probe.colour'"},
         {"services:\n  - name: a\n    cmd: [x]\n    max_restarts: lots\n",
          "t.yaml:4: bad value 'lots' for 'max_restarts'"},
         {"services:\n  - name: a\n    cmd: [x]\n    kill_timeout: 5 parsecs\n",

@@ -381,6 +381,68 @@ START_TEST(dependencies)
 }
 END_TEST
 
+/* An exec probe: healthy once its command succeeds; a dependent waits for that; failures in a
+ * row restart the service. */
+START_TEST(probes)
+{
+    char ready[128], cmd[160];
+    snprintf(ready, sizeof ready, "%s/ready", dir);
+    snprintf(cmd, sizeof cmd, "test -f %s", ready);
+    char *probe_argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct svc_probe probe = {.kind = SVC_PROBE_EXEC,
+                              .argv = probe_argv,
+                              .interval_ms = 20,
+                              .timeout_ms = 1000,
+                              .failure_threshold = 1000};
+    char *argv[] = {"/bin/sleep", "300", NULL}, *none[] = {NULL}, *needs_p[] = {"p", NULL};
+    struct svc_config pc = {.name = "p",
+                            .argv = argv,
+                            .env = none,
+                            .depends_on = none,
+                            .restart = SVC_RESTART_ALWAYS,
+                            .restart_delay_max_ms = 1000,
+                            .kill_timeout_ms = 3000,
+                            .probe = &probe};
+    struct svc_config dc = pc;
+    dc.name = "dependent";
+    dc.probe = NULL;
+    dc.depends_on = needs_p;
+    struct svc *p, *dep;
+    struct svc_status st;
+    ck_assert_int_eq(svc_add(engine, 0, &pc, &p), 0);
+    ck_assert_int_eq(svc_add(engine, 0, &dc, &dep), 0);
+
+    svc_start(dep);
+    ck_assert_int_eq(state(p), SVC_ONLINE);
+    ck_assert_int_eq(state(dep), SVC_STARTING); /* p runs, but is not healthy yet */
+    for (int i = 0; i < 20; i++) /* checks fail, below the threshold: nothing happens */
+        uv_run(&loop, UV_RUN_ONCE);
+    svc_get_status(p, &st);
+    ck_assert(st.probed && !st.healthy);
+    pid_t first = st.pid;
+    FILE *f = fopen(ready, "w");
+    fclose(f);
+    wait_state(dep, SVC_ONLINE);
+    svc_get_status(p, &st);
+    ck_assert(st.healthy);
+    ck_assert_int_eq(st.pid, first);
+
+    /* Unhealthy twice in a row: restarted (and its dependent with it). */
+    ((struct svc_config *)svc_get_config(p))->probe->failure_threshold = 2;
+    unlink(ready);
+    uint64_t deadline = mono_ms() + 10000;
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        svc_get_status(p, &st);
+    } while (st.pid == first && mono_ms() < deadline);
+    ck_assert_int_ne(st.pid, first);
+    ck_assert_uint_ge(st.restarts_total, 1);
+    svc_stop(p);
+    wait_state(p, SVC_STOPPED);
+    ck_assert_int_eq(state(dep), SVC_STOPPED);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("supervise");
@@ -394,6 +456,7 @@ int main(void)
     tcase_add_test(tc, restart_and_start_while_stopping);
     tcase_add_test(tc, logs_byte_exact);
     tcase_add_test(tc, dependencies);
+    tcase_add_test(tc, probes);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }
