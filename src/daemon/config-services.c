@@ -1,16 +1,20 @@
 /* The `services:` list of the YAML configuration: one mapping per service, in drover's keys and
  * superviz's (command + args, working_dir, environment, restart {policy, max_retries, delay,
  * delay_max, stability_window}, depends_on), with file:line errors for unknown keys, bad values,
- * dependencies outside the list and dependency cycles. Keys of features not built yet (user,
- * group, probes) are errors that say so, rather than settings silently ignored.
+ * dependencies outside the list and dependency cycles. Keys of features not built yet (logging
+ * options; superviz's listeners and health_checks, whose job `probe` does) are errors that say
+ * so, rather than settings silently ignored.
  *
  * Durations are milliseconds as numbers, or strings with a unit ("500ms", "5s", "2m", "1h").
  * Services from the file start with droverd unless `autostart: false`. */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemon/config-internal.h"
 
@@ -163,6 +167,49 @@ static int parse_policy(const char *v, enum svc_restart *ret)
         *ret = SVC_RESTART_NEVER;
     else
         return -EINVAL;
+    return 0;
+}
+
+/* A user name or numeric id; the group defaults to the user's. */
+static int parse_user(const char *v, struct svc_config *c)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096], *end;
+    unsigned long id = strtoul(v, &end, 10);
+
+    if (*v && !*end && id <= UINT32_MAX) {
+        if (getpwuid_r((uid_t)id, &pw, buf, sizeof buf, &res) != 0 || !res) {
+            c->uid = (uid_t)id; /* a numeric id need not be in passwd */
+            if (!c->set_ids)
+                c->gid = (gid_t)id;
+            c->set_ids = true;
+            return 0;
+        }
+    } else if (getpwnam_r(v, &pw, buf, sizeof buf, &res) != 0 || !res) {
+        return -EINVAL;
+    }
+    if (!c->set_ids || c->gid == (gid_t)-1)
+        c->gid = pw.pw_gid;
+    c->uid = pw.pw_uid;
+    c->set_ids = true;
+    return 0;
+}
+
+static int parse_group(const char *v, struct svc_config *c)
+{
+    struct group gr, *res = NULL;
+    char buf[4096], *end;
+    unsigned long id = strtoul(v, &end, 10);
+
+    if (*v && !*end && id <= UINT32_MAX)
+        c->gid = (gid_t)id;
+    else if (getgrnam_r(v, &gr, buf, sizeof buf, &res) == 0 && res)
+        c->gid = gr.gr_gid;
+    else
+        return -EINVAL;
+    if (!c->set_ids)
+        c->uid = getuid(); /* a group alone: same user, other group */
+    c->set_ids = true;
     return 0;
 }
 
@@ -345,6 +392,16 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
         e = parse_ms(val, &r->c.kill_timeout_ms);
     } else if (!strcmp(key, "stop_signal")) {
         e = parse_signal(val, &r->c.stop_signal);
+    } else if (!strcmp(key, "user")) {
+        e = parse_user(val, &r->c);
+    } else if (!strcmp(key, "group")) {
+        e = parse_group(val, &r->c);
+    } else if (!strcmp(key, "umask")) {
+        char *end;
+        long m = strtol(val, &end, 8);
+        e = !*val || *end || m < 0 || m > 0777 ? -EINVAL : 0;
+        r->c.umask = (unsigned)m;
+        r->c.set_umask = true;
     } else if (!strcmp(key, "oneshot")) {
         e = parse_bool(val, &r->c.oneshot);
     } else if (!strcmp(key, "autostart")) {
@@ -360,8 +417,7 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
     return e;
 }
 
-static const char *const not_yet[] = {"user",          "group",     "umask",
-                                      "health_checks", "listeners", "logging"};
+static const char *const not_yet[] = {"health_checks", "listeners", "logging"};
 
 /* probe: {type: exec|tcp|http, command|cmd, host, port, path, status_code, interval, timeout,
  * failure_threshold}. */

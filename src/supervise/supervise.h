@@ -57,6 +57,11 @@ struct svc_config {
     bool from_config;              /* defined by the YAML file: a reload may change or remove it */
     char **depends_on;       /* names of services that must be online first, NULL-terminated */
     struct svc_probe *probe; /* health probe, or NULL */
+    bool set_ids;            /* run as uid/gid (needs privilege) */
+    uid_t uid;               /* with set_ids */
+    gid_t gid;               /* with set_ids */
+    bool set_umask;          /* apply umask (otherwise droverd's own is kept) */
+    unsigned umask;          /* with set_umask: the file mode creation mask */
 };
 
 enum svc_state {

@@ -266,7 +266,10 @@ static int spawn(struct svc *s)
             .stdio = {PROC_STDIO_NULL, PROC_STDIO_FD, PROC_STDIO_FD},
             .fd = {-1, fds[0], fds[1]},
             .group = PROC_GROUP_SESSION,
-            .umask = -1,
+            .umask = s->cfg.set_umask ? (int)s->cfg.umask : -1,
+            .set_ids = s->cfg.set_ids,
+            .uid = s->cfg.uid,
+            .gid = s->cfg.gid,
             .cgroup = true,
         };
         r = proc_spawn(s->e->reaper, &o, on_child_exit, s, NULL, &s->child);
@@ -917,7 +920,8 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
                (b->stop_signal ? b->stop_signal : SIGTERM) &&
            a->oneshot == b->oneshot && a->autostart == b->autostart &&
            a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on) &&
-           probe_equal(a->probe, b->probe);
+           a->set_ids == b->set_ids && a->uid == b->uid && a->gid == b->gid &&
+           a->set_umask == b->set_umask && a->umask == b->umask && probe_equal(a->probe, b->probe);
 }
 
 int svc_redefine(struct svc *s, const struct svc_config *c)

@@ -293,3 +293,20 @@ def test_http_probe_gates_dependents(make_droverd, tmp_path):
                what="client started once web is healthy")
     assert g(pb.ServiceTarget(target="web"), timeout=5).healthy
     assert ls(d)["web"]["healthy"]
+
+
+def test_config_user_and_umask(make_droverd, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("changing user needs root")
+    conf = """services:
+  - name: who
+    cmd: [sh, -c, "id -u; id -g; umask; exec sleep 300"]
+    user: nobody
+    umask: "027"
+"""
+    d = make_droverd(config=conf)
+    wait_until(lambda: len(d.cli("logs", "who", check=0).stdout.split()) == 3, what="output")
+    uid, gid, mask = d.cli("logs", "who", check=0).stdout.split()
+    assert (uid, mask) == ("65534", "0027")
+    import pwd
+    assert int(gid) == pwd.getpwnam("nobody").pw_gid

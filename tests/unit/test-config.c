@@ -110,7 +110,9 @@ START_TEST(services_list)
                     "    restart: {policy: always, max_retries: 5, delay: 2s, delay_max: 1m, "
                     "stability_window: 30s}\n"
                     "    autostart: false\n"
-                    "    probe: {command: worker ping, failure_threshold: 3}\n";
+                    "    probe: {command: worker ping, failure_threshold: 3}\n"
+                    "    user: nobody\n"
+                    "    umask: \"027\"\n";
 
     ck_assert_int_eq(config_init(&c, err), 0);
     ck_assert_msg(config_load_yaml(&c, y, strlen(y), "t.yaml", "/etc/drover", err) == 0, "%s", err);
@@ -141,6 +143,10 @@ START_TEST(services_list)
     ck_assert_ptr_nonnull(k->probe);
     ck_assert_int_eq(k->probe->kind, SVC_PROBE_EXEC);
     ck_assert_str_eq(k->probe->argv[1], "ping");
+    ck_assert(k->set_ids && !w->set_ids);
+    ck_assert_uint_eq(k->uid, 65534);
+    ck_assert(k->set_umask && !w->set_umask);
+    ck_assert_uint_eq(k->umask, 027);
     ck_assert(w->autostart);
     ck_assert_str_eq(k->argv[0], "/usr/bin/worker");
     ck_assert_str_eq(k->argv[1], "--fast");
@@ -162,8 +168,11 @@ START_TEST(services_list)
         {"services:\n  - name: a\n", "service 'a' needs a 'cmd'"},
         {"services:\n  - name: a\n    cmd: [x]\n    colour: red\n",
          "t.yaml:4: unknown service key 'colour'"},
-        {"services:\n  - name: a\n    cmd: [x]\n    user: nobody\n",
-         "t.yaml:4: service key 'user' is not supported yet"},
+        {"services:\n  - name: a\n    cmd: [x]\n    user: no-such-user-here\n",
+         "t.yaml:4: bad value 'no-such-user-here' for 'user'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    umask: 999\n", "bad value '999' for 'umask'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    logging: {}\n",
+         "t.yaml:4: service key 'logging' is not supported yet"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [b]\n",
          "service 'a' depends on 'b', which is not in the list"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [c]\n"
