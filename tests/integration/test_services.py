@@ -310,3 +310,28 @@ def test_config_user_and_umask(make_droverd, tmp_path):
     assert (uid, mask) == ("65534", "0027")
     import pwd
     assert int(gid) == pwd.getpwnam("nobody").pw_gid
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+
+
+def test_log_burst_is_complete_and_costs_droverd_nothing(droverd):
+    """200k lines of 97 bytes as fast as the service can write them: every byte lands, and
+    droverd's memory does not move (it is not in the data path)."""
+    before = rss_kb(droverd.proc.pid)
+    script = ("i=0; line=$(head -c 96 /dev/zero | tr '\\0' x); "
+              "yes \"$line\" | head -n 200000; echo done >&2; exec sleep 300")
+    droverd.cli("start", "--name", "burst", "--", "sh", "-c", script, check=0)
+    err = ls(droverd)["burst"]["stderr_log"]
+    wait_until(lambda: os.path.exists(err) and open(err).read() == "done\n", timeout=60,
+               what="the burst written")
+    out = ls(droverd)["burst"]["stdout_log"]
+    assert os.path.getsize(out) == 200000 * 97
+    with open(out, "rb") as f:
+        data = f.read()
+    assert data.count(b"\n") == 200000 and data == (b"x" * 96 + b"\n") * 200000
+    growth = rss_kb(droverd.proc.pid) - before
+    print("droverd RSS growth during a 200k-line burst:", growth, "kB")
+    assert growth < 1024  # bounded: the bytes never pass through droverd
