@@ -58,7 +58,7 @@ struct daemon {
     uv_signal_t sig_term;            /* graceful stop */
     uv_signal_t sig_int;             /* graceful stop */
     uv_signal_t sig_hup;             /* reload the configuration */
-    uv_timer_t exit_guard;           /* ends the loop if a peer holds a closing socket open */
+    uv_timer_t exit_guard;           /* runs the teardown, then ends a loop a peer holds open */
     int lock_fd;                     /* flock on <socket>.lock */
     bool stopping;                   /* shutdown began */
     int exit_code;                   /* daemon_run's result */
@@ -112,12 +112,13 @@ static void core_free(struct daemon *d)
     d->store = NULL;
 }
 
-static void on_door_done(void *userdata)
+/* Everything is stopped: the core goes, from the loop itself. (The last door to finish may be
+ * the service engine, whose news comes from inside the reaper's SIGCHLD handling: freeing the
+ * reaper there would pull it from under its own feet.) */
+static void on_stopped(uv_timer_t *t)
 {
-    struct daemon *d = userdata;
+    struct daemon *d = t->data;
 
-    if (--d->doors_open > 0)
-        return;
     log_info("all connections closed");
     core_free(d);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
@@ -127,6 +128,14 @@ static void on_door_done(void *userdata)
      * unreferenced it does not keep the loop alive by itself. */
     uv_timer_start(&d->exit_guard, on_guard, 2000, 0);
     uv_unref((uv_handle_t *)&d->exit_guard);
+}
+
+static void on_door_done(void *userdata)
+{
+    struct daemon *d = userdata;
+
+    if (--d->doors_open == 0)
+        uv_timer_start(&d->exit_guard, on_stopped, 0, 0);
 }
 
 static void daemon_shutdown(struct daemon *d, const char *why)
@@ -279,6 +288,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->lock_fd = -1;
     uv_loop_init(&d->loop);
     uv_timer_init(&d->loop, &d->exit_guard);
+    d->exit_guard.data = d;
 
     struct grpc_server_limits lim = {
         .max_connections = d->cfg.max_connections,

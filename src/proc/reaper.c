@@ -223,6 +223,7 @@ void proc_reaper_free(struct proc_reaper *r)
         free(l->path);
         free(l);
     }
+    r->lingering = NULL;
     cgroup_root_done(&r->cg);
     uv_close((uv_handle_t *)&r->sigchld, reaper_closed);
 }
