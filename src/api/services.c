@@ -73,6 +73,7 @@ static const char *signal_name(int sig)
 struct service_msg {
     Drover__V1__Service m;
     Drover__V1__ServiceSpec spec;
+    Drover__V1__Probe probe;
     Google__Protobuf__Timestamp started, exited;
     Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
     Drover__V1__EnvVar *env;   /* entries */
@@ -162,6 +163,24 @@ static int msg_fill(struct svc *s, struct service_msg *b)
         n_deps++;
     b->spec.n_depends_on = n_deps;
     b->spec.depends_on = c->depends_on;
+    if (c->probe) {
+        const struct svc_probe *p = c->probe;
+        drover__v1__probe__init(&b->probe);
+        b->probe.kind = p->kind == SVC_PROBE_TCP    ? DROVER__V1__PROBE__KIND__KIND_TCP
+                        : p->kind == SVC_PROBE_HTTP ? DROVER__V1__PROBE__KIND__KIND_HTTP
+                                                    : DROVER__V1__PROBE__KIND__KIND_EXEC;
+        for (size_t i = 0; p->argv && p->argv[i]; i++)
+            b->probe.n_cmd++;
+        b->probe.cmd = p->argv;
+        b->probe.host = p->host ? p->host : "";
+        b->probe.port = p->port;
+        b->probe.path = p->path ? p->path : "";
+        b->probe.status = p->status;
+        b->probe.interval_ms = p->interval_ms;
+        b->probe.timeout_ms = p->timeout_ms;
+        b->probe.failure_threshold = p->failure_threshold;
+        b->spec.probe = &b->probe;
+    }
 
     b->m.id = svc_id(s);
     b->m.name = c->name;
@@ -242,6 +261,37 @@ static void reply_list(struct grpc_call *call, struct svc **v, size_t n)
 }
 
 /* ---- Start ---- */
+
+/* Probe → svc_probe, defaults applied; strings borrowed from w (argv allocated: free(p->argv)). */
+static int probe_from_wire(const Drover__V1__Probe *w, struct svc_probe *p, char *err,
+                           size_t err_size)
+{
+    *p = (struct svc_probe){
+        .kind = w->kind == DROVER__V1__PROBE__KIND__KIND_TCP    ? SVC_PROBE_TCP
+                : w->kind == DROVER__V1__PROBE__KIND__KIND_HTTP ? SVC_PROBE_HTTP
+                                                                : SVC_PROBE_EXEC,
+        .host = *w->host ? w->host : NULL,
+        .port = (uint16_t)w->port,
+        .path = *w->path ? w->path : NULL,
+        .status = w->status,
+        .interval_ms = w->interval_ms ? w->interval_ms : 10000,
+        .timeout_ms = w->timeout_ms ? w->timeout_ms : 5000,
+        .failure_threshold = w->failure_threshold ? w->failure_threshold : 3,
+    };
+    if (p->kind == SVC_PROBE_EXEC) {
+        if (!w->n_cmd) {
+            snprintf(err, err_size, "an exec probe needs a cmd");
+            return -EINVAL;
+        }
+        if (!(p->argv = calloc(w->n_cmd + 1, sizeof *p->argv)))
+            return -ENOMEM;
+        memcpy(p->argv, w->cmd, w->n_cmd * sizeof *p->argv);
+    } else if (!w->port || w->port > 65535) {
+        snprintf(err, err_size, "a tcp or http probe needs a port (1 to 65535)");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c, char ***ret_env,
                           char ***ret_argv, char *err, size_t err_size)
@@ -329,11 +379,16 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
         if ((s = svc_find(engine(call), req->spec->name)) && svc_running(s))
             return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
                                     req->spec->name);
+        struct svc_probe probe = {0};
         int r = spec_to_config(req->spec, &c, &env, &argv, err, sizeof err);
+        if (r >= 0 && req->spec->probe &&
+            (r = probe_from_wire(req->spec->probe, &probe, err, sizeof err)) >= 0)
+            c.probe = &probe;
         if (r >= 0)
             r = svc_define(engine(call), 0, &c, &s);
         free_strv(env);
         free(argv);
+        free(probe.argv);
         if (r < 0)
             return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
     } else {

@@ -335,3 +335,28 @@ def test_log_burst_is_complete_and_costs_droverd_nothing(droverd):
     growth = rss_kb(droverd.proc.pid) - before
     print("droverd RSS growth during a 200k-line burst:", growth, "kB")
     assert growth < 1024  # bounded: the bytes never pass through droverd
+
+
+def test_grpc_probe_spec(droverd):
+    st = stub(droverd)
+    port = free_port()
+    s = st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
+        name="p", cmd=["sleep", "300"],
+        probe=pb.Probe(kind=pb.Probe.KIND_TCP, port=port, interval_ms=50,
+                       failure_threshold=1000))), timeout=5)
+    assert s.probed and s.spec.probe.port == port and s.spec.probe.timeout_ms == 5000
+    assert s.spec.probe.kind == pb.Probe.KIND_TCP
+    # nothing listens there: running, not healthy; a listener makes it healthy
+    import socket
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", port))
+    lst.listen()
+    try:
+        wait_until(lambda: st.Get(pb.ServiceTarget(target="p"), timeout=5).healthy,
+                   what="healthy once something listens")
+    finally:
+        lst.close()
+    with pytest.raises(grpc.RpcError) as e:
+        st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
+            name="q", cmd=["true"], probe=pb.Probe(kind=pb.Probe.KIND_HTTP))), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "port" in e.value.details()
