@@ -175,9 +175,10 @@ int svc_usage(struct svc *s, struct svc_usage *ret)
     return 0;
 }
 
-static bool settled(enum svc_state st)
+/* Neither starting nor stopping; a stop deferred for dependents is a stop under way. */
+static bool settled(const struct svc *s)
 {
-    return st != SVC_STOPPING && st != SVC_STARTING;
+    return s->st.state != SVC_STOPPING && s->st.state != SVC_STARTING && !s->stop_deferred;
 }
 
 /* Calls (and forgets) the waiters; new ones they add wait for the next settling. */
@@ -201,14 +202,14 @@ static void set_state(struct svc *s, enum svc_state st)
     if (st != SVC_ERRORED)
         s->st.reason[0] = '\0';
     changed(s);
-    if (settled(st))
+    if (settled(s))
         fire_waiters(s);
     after_state(s);
 }
 
 int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata)
 {
-    if (settled(s->st.state) || s->removed) {
+    if (settled(s) || s->removed) {
         fn(s, userdata);
         return 0;
     }

@@ -57,6 +57,12 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+static void on_settled_flag(struct svc *s, void *userdata)
+{
+    (void)s;
+    *(int *)userdata = 1;
+}
+
 static void on_done_flag(void *userdata)
 {
     *(int *)userdata = 1;
@@ -341,10 +347,14 @@ START_TEST(dependencies)
     svc_get_status(sb, &bs);
     ck_assert_double_le(as.last_started_at, bs.last_started_at);
 
-    /* Stopping a stops b first; a's own stop waits for b. */
+    /* Stopping a stops b first; a's own stop waits for b, and so does a's settling. */
+    int settled = 0;
     svc_stop(sa);
     ck_assert_int_eq(state(sb), SVC_STOPPING);
+    ck_assert_int_eq(svc_on_settled(sa, on_settled_flag, &settled), 0);
+    ck_assert_int_eq(settled, 0);
     wait_state(sa, SVC_STOPPED);
+    ck_assert_int_eq(settled, 1);
     ck_assert_int_eq(state(sb), SVC_STOPPED);
 
     /* A restart of a restarts b after it. */
