@@ -644,10 +644,12 @@ static void follow_handle_closed(uv_handle_t *h)
         free(f);
 }
 
-static void send_tail(struct grpc_call *call, const char *path, int stream, uint32_t lines)
+/* Sends the last lines of the open file up to end: a follower goes on from end, so no byte
+ * written meanwhile falls between the tail and the stream. */
+static void send_tail(struct grpc_call *call, int fd, uint64_t end, int stream, uint32_t lines)
 {
     size_t len;
-    char *t = svc_log_tail(path, lines, LOG_TAIL_MAX, &len);
+    char *t = svc_log_tail_fd(fd, end, lines, LOG_TAIL_MAX, &len);
     for (size_t off = 0; t && off < len; off += LOG_CHUNK) {
         Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
         chunk.stream = stream ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
@@ -665,38 +667,54 @@ static void logs(struct grpc_call *call, const ProtobufCMessage *msg)
     struct svc *s = one_target(call, req->target);
     uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
     bool want[2] = {!req->stderr_only, !req->stdout_only};
+    int fd[2] = {-1, -1};
+    uint64_t end[2] = {0, 0};
 
     if (!s)
         return;
-    for (int i = 0; i < 2; i++)
-        if (want[i])
-            send_tail(call, svc_log_path(s, i + 1), i, lines);
-    if (!req->follow)
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (!want[i])
+            continue;
+        fd[i] =
+            open(svc_log_path(s, i + 1), O_RDONLY | O_CLOEXEC | (req->follow ? O_CREAT : 0), 0640);
+        if (fd[i] >= 0 && fstat(fd[i], &st) == 0) {
+            end[i] = (uint64_t)st.st_size;
+            send_tail(call, fd[i], end[i], i, lines);
+        }
+    }
+    if (!req->follow) {
+        for (int i = 0; i < 2; i++)
+            if (fd[i] >= 0)
+                close(fd[i]);
         return grpc_call_finish(call, GRPC_OK, NULL);
+    }
 
     struct follow *f = calloc(1, sizeof *f);
-    if (!f)
+    if (!f) {
+        for (int i = 0; i < 2; i++)
+            if (fd[i] >= 0)
+                close(fd[i]);
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
     f->call = call;
     uv_loop_t *loop = ((struct api_host *)grpc_call_service_data(call))->loop;
     for (int i = 0; i < 2; i++) {
-        const char *path = svc_log_path(s, i + 1);
-        f->s[i].fd = -1;
+        f->s[i].fd = fd[i];
         f->s[i].f = f;
-        if (!want[i])
+        f->s[i].offset = end[i];
+        if (fd[i] < 0)
             continue;
-        /* From the end as it is now: the tail above covered the rest. */
-        f->s[i].fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0640);
-        if (f->s[i].fd < 0)
-            continue;
-        f->s[i].offset = (uint64_t)lseek(f->s[i].fd, 0, SEEK_END);
         uv_fs_event_init(loop, &f->s[i].ev);
         f->s[i].ev.data = f;
         f->open_handles++;
         f->s[i].watching = true;
-        uv_fs_event_start(&f->s[i].ev, on_file_event, path, 0);
+        uv_fs_event_start(&f->s[i].ev, on_file_event, svc_log_path(s, i + 1), 0);
     }
     grpc_call_set_data(call, f);
+    /* What was written between the tail and the watch. */
+    pump(f, 0);
+    pump(f, 1);
 }
 
 static void logs_ready(struct grpc_call *call)

@@ -18,7 +18,14 @@ char *svc_log_tail(const char *path, uint32_t lines, size_t max, size_t *ret_len
     *ret_len = 0;
     if (fd < 0 || fstat(fd, &st) < 0)
         return NULL;
-    size_t size = (size_t)st.st_size, want = MIN(size, max);
+    return svc_log_tail_fd(fd, (uint64_t)st.st_size, lines, max, ret_len);
+}
+
+char *svc_log_tail_fd(int fd, uint64_t end, uint32_t lines, size_t max, size_t *ret_len)
+{
+    size_t size = (size_t)end, want = MIN(size, max);
+
+    *ret_len = 0;
     char *buf = malloc(want + 1);
     if (!buf || pread(fd, buf, want, (off_t)(size - want)) != (ssize_t)want) {
         free(buf);

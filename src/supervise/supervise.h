@@ -203,3 +203,5 @@ int svc_snapshot_load(struct svc_engine *e, const char *path, size_t *ret_restor
 /* The last `lines` lines of a file (an unterminated last line counts), reading at most max bytes
  * from its end. NULL with *ret_len 0 for a missing file. */
 char *svc_log_tail(const char *path, uint32_t lines, size_t max, size_t *ret_len);
+/* The same from an open file, as it was up to offset end (a follower goes on from there). */
+char *svc_log_tail_fd(int fd, uint64_t end, uint32_t lines, size_t max, size_t *ret_len);
