@@ -147,6 +147,22 @@ static int parse_ms(const char *v, uint32_t *ret)
     return 0;
 }
 
+/* Bytes: "1048576", "512K", "10M", "1G". */
+static int parse_size(const char *v, uint64_t *ret)
+{
+    char *end;
+    unsigned long long x = strtoull(v, &end, 10);
+    uint64_t mult = !*end                                     ? 1
+                    : !strcmp(end, "K") || !strcmp(end, "KB") ? 1024
+                    : !strcmp(end, "M") || !strcmp(end, "MB") ? 1024 * 1024
+                    : !strcmp(end, "G") || !strcmp(end, "GB") ? 1024 * 1024 * 1024
+                                                              : 0;
+    if (end == v || v[0] == '-' || !mult || x > UINT64_MAX / mult)
+        return -EINVAL;
+    *ret = x * mult;
+    return 0;
+}
+
 static int parse_count(const char *v, uint32_t *ret)
 {
     char *end;
@@ -402,6 +418,10 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
         e = !*val || *end || m < 0 || m > 0777 ? -EINVAL : 0;
         r->c.umask = (unsigned)m;
         r->c.set_umask = true;
+    } else if (!strcmp(key, "log_max_size")) {
+        e = parse_size(val, &r->c.log_max_bytes);
+    } else if (!strcmp(key, "log_keep")) {
+        e = parse_count(val, &r->c.log_keep);
     } else if (!strcmp(key, "oneshot")) {
         e = parse_bool(val, &r->c.oneshot);
     } else if (!strcmp(key, "autostart")) {

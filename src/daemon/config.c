@@ -43,6 +43,8 @@ static const struct config_option options[] = {
         "disk space held back beside the database for a full disk"),
     OPT("zombie_pass_interval_ms", CONFIG_UINT, zombie_pass_interval_ms, 0, 86400000,
         "tracked-process zombie pass period (0: never)"),
+    OPT("log_rotate_check_ms", CONFIG_UINT, log_rotate_check_ms, 100, 3600000,
+        "how often service log sizes are checked (only while one rotates)"),
     OPT("rp_socket", CONFIG_PATH, rp_socket, 0, 0,
         "running-process socket ('default': upstream's path; empty: off)"),
     OPT("rp_max_connections", CONFIG_UINT, rp_max_connections, 1, 1000000,

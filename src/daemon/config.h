@@ -22,6 +22,7 @@ struct config {
     char *db_path;                    /* SQLite database */
     uint32_t emergency_reserve_bytes; /* reserve file beside the database */
     uint32_t zombie_pass_interval_ms; /* tracked-process zombie pass */
+    uint32_t log_rotate_check_ms;     /* service log size checks */
     char *rp_socket;                  /* running-process door, or NULL: off */
     uint32_t rp_max_connections;      /* running-process door: open connections */
     uint32_t rp_idle_timeout_ms;      /* running-process door: idle close */

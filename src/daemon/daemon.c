@@ -402,6 +402,8 @@ static int start_services(struct daemon *d)
     if (r >= 0)
         r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);
     if (r >= 0)
+        svc_engine_set_rotate_interval(d->services, d->cfg.log_rotate_check_ms);
+    if (r >= 0)
         r = svc_db_load(d->svc_db, load_service, d);
     if (r < 0)
         return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);

@@ -62,6 +62,8 @@ struct svc_config {
     gid_t gid;               /* with set_ids */
     bool set_umask;          /* apply umask (otherwise droverd's own is kept) */
     unsigned umask;          /* with set_umask: the file mode creation mask */
+    uint64_t log_max_bytes;  /* rotate a log file past this size; 0: never */
+    uint32_t log_keep;       /* rotated files kept (path.1 ... path.N); 0 means 5 */
 };
 
 enum svc_state {
@@ -100,6 +102,8 @@ typedef void (*svc_settled_fn)(struct svc *s, void *userdata);
 /* log_dir receives <name>-out.log and <name>-err.log (created if missing). */
 int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
                    svc_change_fn on_change, void *userdata, struct svc_engine **ret);
+/* How often log sizes are checked while a service with log_max_bytes runs (default 10 s). */
+void svc_engine_set_rotate_interval(struct svc_engine *e, uint32_t ms);
 /* Stops every service (in reverse order of definition) and calls done when all are stopped. */
 void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), void *userdata);
 /* Frees the engine; services still running are left running. */
@@ -203,5 +207,10 @@ int svc_snapshot_load(struct svc_engine *e, const char *path, size_t *ret_restor
 /* The last `lines` lines of a file (an unterminated last line counts), reading at most max bytes
  * from its end. NULL with *ret_len 0 for a missing file. */
 char *svc_log_tail(const char *path, uint32_t lines, size_t max, size_t *ret_len);
+/* When path is larger than max: path.N becomes path.N+1 (path.keep is dropped) and the live file's
+ * beginning moves to path.1. Lossless where the file system can collapse a range (ext4, xfs);
+ * elsewhere copy-then-truncate, which can lose what is written in the instant between. Returns
+ * 1 if it rotated, 0 if there was nothing to do. */
+int svc_log_rotate(const char *path, uint64_t max, uint32_t keep);
 /* The same from an open file, as it was up to offset end (a follower goes on from there). */
 char *svc_log_tail_fd(int fd, uint64_t end, uint32_t lines, size_t max, size_t *ret_len);

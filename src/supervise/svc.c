@@ -82,6 +82,8 @@ struct svc_engine {
     svc_change_fn on_change;       /* observer */
     void *userdata;                /* its argument */
     struct svc_watch *watches;     /* further observers */
+    uv_timer_t rotate_timer;       /* log size checks, armed while a rotating service runs */
+    uint32_t rotate_ms;            /* their period */
     unsigned walking;              /* nested walks of watches: unwatched ones wait */
     void (*shutdown_done)(void *); /* svc_engine_shutdown's callback, until all are stopped */
     void *shutdown_data;           /* its argument */
@@ -244,6 +246,45 @@ static int open_log(const char *path)
     return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
 }
 
+#define DEFAULT_LOG_KEEP  5
+#define DEFAULT_ROTATE_MS 10000
+
+static void rotate_logs(struct svc *s)
+{
+    for (int i = 0; s->cfg.log_max_bytes && i < 2; i++)
+        (void)svc_log_rotate(s->log_path[i], s->cfg.log_max_bytes,
+                             s->cfg.log_keep ? s->cfg.log_keep : DEFAULT_LOG_KEEP);
+}
+
+static void on_rotate_tick(uv_timer_t *t)
+{
+    struct svc_engine *e = t->data;
+    bool any = false;
+
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i]->child && e->v[i]->cfg.log_max_bytes) {
+            rotate_logs(e->v[i]);
+            any = true;
+        }
+    if (!any)
+        uv_timer_stop(t); /* nobody to watch: an idle engine does not wake */
+}
+
+/* Arms the size checks when a service that rotates its logs starts. */
+static void arm_rotation(struct svc *s)
+{
+    struct svc_engine *e = s->e;
+    if (s->cfg.log_max_bytes && !uv_is_active((uv_handle_t *)&e->rotate_timer))
+        uv_timer_start(&e->rotate_timer, on_rotate_tick, e->rotate_ms, e->rotate_ms);
+}
+
+void svc_engine_set_rotate_interval(struct svc_engine *e, uint32_t ms)
+{
+    e->rotate_ms = ms ? ms : DEFAULT_ROTATE_MS;
+    if (uv_is_active((uv_handle_t *)&e->rotate_timer))
+        uv_timer_start(&e->rotate_timer, on_rotate_tick, e->rotate_ms, e->rotate_ms);
+}
+
 static int spawn(struct svc *s)
 {
     extern char **environ;
@@ -256,6 +297,7 @@ static int spawn(struct svc *s)
         _cleanup_free_ char *name = strndup(s->cfg.env[i], (size_t)(eq - s->cfg.env[i]));
         r = name ? proc_env_set(&env, name, eq + 1) : -ENOMEM;
     }
+    rotate_logs(s);
     for (int i = 0; r >= 0 && i < 2; i++)
         if ((fds[i] = open_log(s->log_path[i])) < 0)
             r = -errno;
@@ -303,6 +345,7 @@ static void act_spawn(struct svc *s)
     s->st.healthy = false;
     if (s->cfg.probe)
         s->probe = probe_new(s, s->cfg.probe, s->e->loop, s->e->reaper);
+    arm_rotation(s);
     set_state(s, SVC_ONLINE);
 }
 
@@ -922,7 +965,9 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            a->oneshot == b->oneshot && a->autostart == b->autostart &&
            a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on) &&
            a->set_ids == b->set_ids && a->uid == b->uid && a->gid == b->gid &&
-           a->set_umask == b->set_umask && a->umask == b->umask && probe_equal(a->probe, b->probe);
+           a->set_umask == b->set_umask && a->umask == b->umask &&
+           a->log_max_bytes == b->log_max_bytes && a->log_keep == b->log_keep &&
+           probe_equal(a->probe, b->probe);
 }
 
 int svc_redefine(struct svc *s, const struct svc_config *c)
@@ -1014,6 +1059,9 @@ int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
     }
     e->loop = loop;
     e->reaper = r;
+    e->rotate_ms = DEFAULT_ROTATE_MS;
+    uv_timer_init(loop, &e->rotate_timer);
+    e->rotate_timer.data = e;
     e->on_change = on_change;
     e->userdata = userdata;
     *ret = e;
@@ -1041,6 +1089,11 @@ void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), voi
     maybe_shutdown_done(e);
 }
 
+static void engine_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 void svc_engine_free(struct svc_engine *e)
 {
     if (!e)
@@ -1063,5 +1116,6 @@ void svc_engine_free(struct svc_engine *e)
         e->watches = w->next;
         free(w);
     }
-    free(e);
+    /* The engine goes with its timer's close. */
+    uv_close((uv_handle_t *)&e->rotate_timer, engine_closed);
 }

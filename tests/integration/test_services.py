@@ -360,3 +360,21 @@ def test_grpc_probe_spec(droverd):
         st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
             name="q", cmd=["true"], probe=pb.Probe(kind=pb.Probe.KIND_HTTP))), timeout=5)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "port" in e.value.details()
+
+
+def test_log_rotation_by_size(make_droverd, tmp_path):
+    conf = """log_rotate_check_ms: 100
+services:
+  - name: chatty
+    cmd: [sh, -c, "seq 0 10000000 | while read i; do echo line-$i; done"]
+    log_max_size: 20K
+    log_keep: 2
+"""
+    d = make_droverd(config=conf)
+    out = ls(d)["chatty"]["stdout_log"]
+    wait_until(lambda: os.path.exists(out + ".2"), timeout=30, what="two rotations")
+    assert not os.path.exists(out + ".3")
+    # the rotated files and the live one follow each other, line after line
+    text = open(out + ".2").read() + open(out + ".1").read() + open(out).read()
+    nums = [int(l.split("-")[1]) for l in text.splitlines() if l.startswith("line-")]
+    assert nums == list(range(nums[0], nums[0] + len(nums)))

@@ -112,6 +112,8 @@ START_TEST(services_list)
                     "    autostart: false\n"
                     "    probe: {command: worker ping, failure_threshold: 3}\n"
                     "    user: nobody\n"
+                    "    log_max_size: 10M\n"
+                    "    log_keep: 7\n"
                     "    umask: \"027\"\n";
 
     ck_assert_int_eq(config_init(&c, err), 0);
@@ -147,6 +149,9 @@ START_TEST(services_list)
     ck_assert_uint_eq(k->uid, 65534);
     ck_assert(k->set_umask && !w->set_umask);
     ck_assert_uint_eq(k->umask, 027);
+    ck_assert_uint_eq(k->log_max_bytes, 10u << 20);
+    ck_assert_uint_eq(k->log_keep, 7);
+    ck_assert_uint_eq(w->log_max_bytes, 0);
     ck_assert(w->autostart);
     ck_assert_str_eq(k->argv[0], "/usr/bin/worker");
     ck_assert_str_eq(k->argv[1], "--fast");
@@ -171,6 +176,8 @@ START_TEST(services_list)
         {"services:\n  - name: a\n    cmd: [x]\n    user: no-such-user-here\n",
          "t.yaml:4: bad value 'no-such-user-here' for 'user'"},
         {"services:\n  - name: a\n    cmd: [x]\n    umask: 999\n", "bad value '999' for 'umask'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    log_max_size: 10Q\n",
+         "bad value '10Q' for 'log_max_size'"},
         {"services:\n  - name: a\n    cmd: [x]\n    logging: {}\n",
          "t.yaml:4: service key 'logging' is not supported yet"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [b]\n",
