@@ -5,6 +5,7 @@ droverd is started with NOTIFY_SOCKET pointing at a datagram socket of ours, and
 waits for READY=1: readiness, never a fixed sleep. Every droverd started here is stopped by pid
 at the end, and must exit 0 (an ASan build exits non-zero on any error it finds)."""
 
+import atexit
 import os
 import shutil
 import signal
@@ -53,6 +54,7 @@ def _generate_stubs(out):
 
 
 _GEN = tempfile.mkdtemp(prefix="drover-pb-")
+atexit.register(shutil.rmtree, _GEN, True)
 _generate_stubs(_GEN)
 sys.path.insert(0, _GEN)
 
