@@ -20,6 +20,7 @@
 #include "api/rp-ops.h"
 #include "base/buf.h"
 #include "base/macro.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 #include "store/store.h"
@@ -259,13 +260,6 @@ static int config_from_wire(const RunningProcess__Daemon__V1__ServiceConfig *w,
     return 0;
 }
 
-static void free_strv(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
 {
     const RunningProcess__Daemon__V1__ServiceStartRequest *req = (const void *)msg;
@@ -288,7 +282,7 @@ static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
         return rp_answer_errno(call, r, "invalid environment variable name in '%s'",
                                req->config->name);
     r = svc_define(h->services, 0, &c, &s);
-    free_strv(env);
+    strv_free(env);
     free(c.argv);
     if (r < 0)
         return rp_answer_errno(call, r, "cannot define service '%s': %s", req->config->name,

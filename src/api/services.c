@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "base/macro.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 #include "drover/v1/services.pb-c.h"
 #include "grpc/grpc.h"
@@ -346,13 +347,6 @@ static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c
     return 0;
 }
 
-static void free_strv(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
 static struct svc *one_target(struct grpc_call *call, const char *target)
 {
     struct svc **v;
@@ -386,7 +380,7 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
             c.probe = &probe;
         if (r >= 0)
             r = svc_define(engine(call), 0, &c, &s);
-        free_strv(env);
+        strv_free(env);
         free(argv);
         free(probe.argv);
         if (r < 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/strv.h"
 #include "daemon/config-internal.h"
 
 #define DEFAULT_RESTART_DELAY_MS     500
@@ -25,54 +26,21 @@
 #define MAX_SERVICES                 4096
 #define MAX_WORDS                    1024
 
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void service_done(struct svc_config *c)
-{
-    free(c->name);
-    strv_free(c->argv);
-    free(c->cwd);
-    strv_free(c->env);
-    strv_free(c->depends_on);
-    if (c->probe) {
-        strv_free(c->probe->argv);
-        free(c->probe->host);
-        free(c->probe->path);
-        free(c->probe);
-    }
-    *c = (struct svc_config){0};
-}
-
 void config_services_free(struct svc_config *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        service_done(&v[i]);
+        svc_config_done(&v[i]);
     free(v);
 }
 
-/* Appends s to a NULL-terminated vector. */
-static int strv_push(char ***v, size_t *n, char *s)
+/* Appends a word to a vector, at most MAX_WORDS of them. */
+static int push_word(char ***v, size_t *n, char *s)
 {
-    if (!s)
-        return -ENOMEM;
     if (*n >= MAX_WORDS) {
         free(s);
         return -E2BIG;
     }
-    char **nv = reallocarray(*v, *n + 2, sizeof *nv);
-    if (!nv) {
-        free(s);
-        return -ENOMEM;
-    }
-    nv[(*n)++] = s;
-    nv[*n] = NULL;
-    *v = nv;
-    return 0;
+    return strv_push(v, n, s);
 }
 
 /* One service being read. */
@@ -281,7 +249,7 @@ static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *
             yaml_event_delete(&ev);
             return e;
         }
-        e = strv_push(v, n, strdup(scalar(&ev)));
+        e = push_word(v, n, strdup(scalar(&ev)));
         yaml_event_delete(&ev);
         if (e < 0)
             return e;
@@ -316,7 +284,7 @@ static int read_env(struct svc_reader *r, const char *key)
         char *entry;
         e = asprintf(&entry, "%s=%s", scalar(&k), scalar(&v)) < 0 ? -ENOMEM : 0;
         if (e == 0)
-            e = strv_push(&r->c.env, &r->n_env, entry);
+            e = push_word(&r->c.env, &r->n_env, entry);
         yaml_event_delete(&k);
         yaml_event_delete(&v);
         if (e < 0)
@@ -386,7 +354,7 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
         e = copy ? 0 : -ENOMEM;
         for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
              w = strtok_r(NULL, " \t\n", &save))
-            e = strv_push(&r->c.argv, &r->n_argv, strdup(w));
+            e = push_word(&r->c.argv, &r->n_argv, strdup(w));
     } else if (!strcmp(key, "cwd") || !strcmp(key, "working_dir")) {
         free(r->c.cwd);
         e = (r->c.cwd = config_resolve_path(val, r->dir)) ? 0 : -ENOMEM;
@@ -454,12 +422,7 @@ static int read_probe(struct svc_reader *r, const char *key)
         return e;
     }
     *p = (struct svc_probe){.interval_ms = 10000, .timeout_ms = 5000, .failure_threshold = 3};
-    if (r->c.probe) { /* a second probe: the last one wins */
-        strv_free(r->c.probe->argv);
-        free(r->c.probe->host);
-        free(r->c.probe->path);
-        free(r->c.probe);
-    }
+    svc_probe_free(r->c.probe); /* a second probe: the last one wins */
     r->c.probe = p;
     for (;;) {
         if ((e = config_next_event(r->rd, &k)) < 0)
@@ -498,7 +461,7 @@ static int read_probe(struct svc_reader *r, const char *key)
             e = copy ? 0 : -ENOMEM;
             for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
                  w = strtok_r(NULL, " \t\n", &save))
-                e = strv_push(&p->argv, &n_argv, strdup(w));
+                e = push_word(&p->argv, &n_argv, strdup(w));
         } else if (!strcmp(name, "host")) {
             free(p->host);
             e = (p->host = strdup(val)) ? 0 : -ENOMEM;
@@ -624,7 +587,7 @@ static int read_service(struct reader *rd, const char *dir, const yaml_event_t *
             break;
     }
     for (size_t i = 0; e == 0 && i < r.n_args; i++)
-        e = strv_push(&r.c.argv, &r.n_argv, strdup(r.args[i]));
+        e = push_word(&r.c.argv, &r.n_argv, strdup(r.args[i]));
     strv_free(r.args);
     if (e == 0 && (!r.c.name || !*r.c.name))
         e = err_at(&r, start, "a service needs a 'name'%s%s", "", "");
@@ -635,7 +598,7 @@ static int read_service(struct reader *rd, const char *dir, const yaml_event_t *
     if (e == 0 && !r.c.depends_on && !(r.c.depends_on = calloc(1, sizeof *r.c.depends_on)))
         e = -ENOMEM;
     if (e < 0) {
-        service_done(&r.c);
+        svc_config_done(&r.c);
         return e;
     }
     *ret = r.c;
@@ -746,7 +709,7 @@ int config_read_services(struct reader *rd, struct config *c, size_t line, const
             if (!strcmp(v[i].name, v[n].name)) {
                 e = config_fail(rd->err, "%s:%zu: service '%s' is defined twice", rd->name, at,
                                 v[n].name);
-                service_done(&v[n]);
+                svc_config_done(&v[n]);
                 break;
             }
         if (e < 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 #include "supervise/supervise.h"
 
@@ -174,9 +175,7 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
         else
             r = svc_define(e, (uint32_t)u32(j, "id", 0), &c, ret);
     }
-    for (size_t i = 0; envv && envv[i]; i++)
-        free(envv[i]);
-    free(envv);
+    strv_free(envv);
     return r;
 }
 

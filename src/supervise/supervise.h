@@ -115,6 +115,9 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
 /* Adds the service, or replaces the definition of the one with that name (its id kept) if it is
  * not running (-EBUSY otherwise). */
 int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
+/* Frees what a definition owns (as svc_add copies it, or a reader builds it). */
+void svc_config_done(struct svc_config *c);
+void svc_probe_free(struct svc_probe *p);
 /* Compares two definitions. */
 bool svc_config_equal(const struct svc_config *a, const struct svc_config *b);
 /* Replaces the definition; a running service is restarted with it (the new definition takes

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/macro.h"
+#include "base/strv.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 
@@ -149,13 +150,6 @@ int svc_db_delete(struct svc_db *db, uint32_t id)
 {
     sqlite3_bind_int64(db->delete, 1, id);
     return store_run(db->store, db->delete);
-}
-
-static void strv_free(char **v)
-{
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* A JSON array of strings (or of [key, value] pairs, joined as "key=value") as a strv. */

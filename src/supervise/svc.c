@@ -25,6 +25,7 @@
 
 #include "base/macro.h"
 #include "base/paths.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 #include "proc/proc.h"
 
@@ -90,7 +91,6 @@ struct svc_engine {
 };
 
 static void event(struct svc *s, enum svc_event ev);
-static void config_done(struct svc_config *c);
 
 static double now_s(void)
 {
@@ -508,7 +508,7 @@ static void act_stopped(struct svc *s)
     uv_timer_stop(&s->timer);
     record_exit(s);
     if (s->next_cfg) {
-        config_done(&s->cfg);
+        svc_config_done(&s->cfg);
         s->cfg = *s->next_cfg;
         free(s->next_cfg);
         s->next_cfg = NULL;
@@ -677,40 +677,24 @@ const char *svc_log_path(const struct svc *s, int stream)
 
 /* ---- definitions ---- */
 
-static void strv_free(char **v)
+void svc_probe_free(struct svc_probe *p)
 {
-    for (size_t i = 0; v && v[i]; i++)
-        free(v[i]);
-    free(v);
+    if (!p)
+        return;
+    strv_free(p->argv);
+    free(p->host);
+    free(p->path);
+    free(p);
 }
 
-static char **strv_copy(char *const *v)
-{
-    size_t n = 0;
-    while (v && v[n])
-        n++;
-    char **c = calloc(n + 1, sizeof *c);
-    for (size_t i = 0; c && i < n; i++)
-        if (!(c[i] = strdup(v[i]))) {
-            strv_free(c);
-            return NULL;
-        }
-    return c;
-}
-
-static void config_done(struct svc_config *c)
+void svc_config_done(struct svc_config *c)
 {
     free(c->name);
     strv_free(c->argv);
     free(c->cwd);
     strv_free(c->env);
     strv_free(c->depends_on);
-    if (c->probe) {
-        strv_free(c->probe->argv);
-        free(c->probe->host);
-        free(c->probe->path);
-        free(c->probe);
-    }
+    svc_probe_free(c->probe);
     *c = (struct svc_config){0};
 }
 
@@ -724,23 +708,22 @@ static struct svc_probe *probe_copy(const struct svc_probe *p)
     c->host = p->host ? strdup(p->host) : NULL;
     c->path = p->path ? strdup(p->path) : NULL;
     if ((p->argv && !c->argv) || (p->host && !c->host) || (p->path && !c->path)) {
-        strv_free(c->argv);
-        free(c->host);
-        free(c->path);
-        free(c);
+        svc_probe_free(c);
         return NULL;
     }
     return c;
 }
 
-static bool str_eq(const char *a, const char *b);
-static bool strv_eq(char *const *a, char *const *b);
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
 
 static bool probe_equal(const struct svc_probe *a, const struct svc_probe *b)
 {
     if (!a || !b)
         return a == b;
-    return a->kind == b->kind && strv_eq(a->argv, b->argv) && str_eq(a->host, b->host) &&
+    return a->kind == b->kind && strv_equal(a->argv, b->argv) && str_eq(a->host, b->host) &&
            a->port == b->port && str_eq(a->path, b->path) && a->status == b->status &&
            a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
            a->failure_threshold == b->failure_threshold;
@@ -757,7 +740,7 @@ static int config_copy(struct svc_config *dst, const struct svc_config *src)
     dst->probe = src->probe ? probe_copy(src->probe) : NULL;
     if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd) ||
         (src->probe && !dst->probe)) {
-        config_done(dst);
+        svc_config_done(dst);
         return -ENOMEM;
     }
     if (!dst->stop_signal)
@@ -834,7 +817,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     if (!s->log_path[0] || !s->log_path[1]) {
         free(s->log_path[0]);
         free(s->log_path[1]);
-        config_done(&s->cfg);
+        svc_config_done(&s->cfg);
         free(s);
         return -ENOMEM;
     }
@@ -854,12 +837,12 @@ static void svc_closed(uv_handle_t *h)
     struct svc *s = h->data;
     fire_waiters(s);
     if (s->next_cfg) {
-        config_done(s->next_cfg);
+        svc_config_done(s->next_cfg);
         free(s->next_cfg);
     }
     free(s->log_path[0]);
     free(s->log_path[1]);
-    config_done(&s->cfg);
+    svc_config_done(&s->cfg);
     free(s);
 }
 
@@ -939,31 +922,17 @@ size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct
     return k;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
-static bool strv_eq(char *const *a, char *const *b)
-{
-    size_t i = 0;
-    for (; a && b && a[i] && b[i]; i++)
-        if (strcmp(a[i], b[i]) != 0)
-            return false;
-    return (!a || !a[i]) && (!b || !b[i]);
-}
-
 bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
 {
-    return str_eq(a->name, b->name) && strv_eq(a->argv, b->argv) && str_eq(a->cwd, b->cwd) &&
-           strv_eq(a->env, b->env) && a->clear_env == b->clear_env && a->restart == b->restart &&
+    return str_eq(a->name, b->name) && strv_equal(a->argv, b->argv) && str_eq(a->cwd, b->cwd) &&
+           strv_equal(a->env, b->env) && a->clear_env == b->clear_env && a->restart == b->restart &&
            a->max_restarts == b->max_restarts && a->restart_delay_ms == b->restart_delay_ms &&
            a->restart_delay_max_ms == b->restart_delay_max_ms &&
            a->min_uptime_ms == b->min_uptime_ms && a->kill_timeout_ms == b->kill_timeout_ms &&
            (a->stop_signal ? a->stop_signal : SIGTERM) ==
                (b->stop_signal ? b->stop_signal : SIGTERM) &&
            a->oneshot == b->oneshot && a->autostart == b->autostart &&
-           a->from_config == b->from_config && strv_eq(a->depends_on, b->depends_on) &&
+           a->from_config == b->from_config && strv_equal(a->depends_on, b->depends_on) &&
            a->set_ids == b->set_ids && a->uid == b->uid && a->gid == b->gid &&
            a->set_umask == b->set_umask && a->umask == b->umask &&
            a->log_max_bytes == b->log_max_bytes && a->log_keep == b->log_keep &&
@@ -987,7 +956,7 @@ int svc_redefine(struct svc *s, const struct svc_config *c)
         return r;
     }
     if (s->next_cfg) {
-        config_done(s->next_cfg);
+        svc_config_done(s->next_cfg);
         free(s->next_cfg);
     }
     s->next_cfg = next;
@@ -1022,7 +991,7 @@ int svc_set_config(struct svc *s, const struct svc_config *c)
         return -EBUSY;
     if ((r = config_copy(&copy, c)) < 0)
         return r;
-    config_done(&s->cfg);
+    svc_config_done(&s->cfg);
     s->cfg = copy;
     changed(s);
     return 0;
