@@ -430,11 +430,7 @@ static void op_flush(struct rp_call *call, const ProtobufCMessage *msg)
 
 static char *snapshot_path(struct api_host *h)
 {
-    const char *db = store_path(h->store), *slash = strrchr(db, '/');
-    char *p;
-    return asprintf(&p, "%.*sservices.snapshot.json", slash ? (int)(slash - db + 1) : 0, db) < 0
-               ? NULL
-               : p;
+    return store_sibling_path(h->store, SVC_SNAPSHOT_FILE);
 }
 
 static void op_save(struct rp_call *call, const ProtobufCMessage *msg)

@@ -40,36 +40,6 @@ static struct svc_engine *engine(struct grpc_call *call)
 
 /* ---- Service messages ---- */
 
-static const struct {
-    const char *name;
-    int sig;
-} signals[] = {
-    {"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"HUP", SIGHUP},   {"KILL", SIGKILL},
-    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}, {"CONT", SIGCONT},
-};
-
-static int signal_from_name(const char *s)
-{
-    if (!*s)
-        return SIGTERM;
-    if (!strncmp(s, "SIG", 3))
-        s += 3;
-    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-        if (!strcmp(s, signals[i].name))
-            return signals[i].sig;
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *end || v <= 0 || v >= NSIG ? -1 : (int)v;
-}
-
-static const char *signal_name(int sig)
-{
-    for (size_t i = 0; i < ARRAY_SIZE(signals); i++)
-        if (signals[i].sig == sig)
-            return signals[i].name;
-    return "TERM";
-}
-
 /* Storage behind one Service message. */
 struct service_msg {
     Drover__V1__Service m;
@@ -156,7 +126,7 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->spec.restart_delay_max_ms = &b->delay_max;
     b->spec.min_uptime_ms = &b->uptime;
     b->spec.kill_timeout_ms = &b->kill;
-    b->spec.stop_signal = (char *)signal_name(c->stop_signal);
+    b->spec.stop_signal = (char *)svc_signal_name(c->stop_signal);
     b->spec.oneshot = c->oneshot;
     b->spec.autostart = c->autostart;
     size_t n_deps = 0;
@@ -299,7 +269,7 @@ static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c
 {
     char **env = calloc(w->n_env + 1, sizeof *env),
          **argv = calloc(w->n_cmd + 1 + w->n_depends_on + 1, sizeof *argv);
-    int sig = signal_from_name(w->stop_signal);
+    int sig = *w->stop_signal ? svc_signal_from_name(w->stop_signal) : SIGTERM;
 
     *ret_env = env;
     *ret_argv = argv;
@@ -540,12 +510,8 @@ static void flush(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static char *snapshot_path(struct grpc_call *call)
 {
-    const char *db = store_path(((struct api_host *)grpc_call_service_data(call))->store);
-    const char *slash = strrchr(db, '/');
-    char *p;
-    return asprintf(&p, "%.*sservices.snapshot.json", slash ? (int)(slash - db + 1) : 0, db) < 0
-               ? NULL
-               : p;
+    return store_sibling_path(((struct api_host *)grpc_call_service_data(call))->store,
+                              SVC_SNAPSHOT_FILE);
 }
 
 static void save(struct grpc_call *call, const ProtobufCMessage *msg)

@@ -199,19 +199,11 @@ static int parse_group(const char *v, struct svc_config *c)
 
 static int parse_signal(const char *v, int *ret)
 {
-    static const struct {
-        const char *name;
-        int sig;
-    } sigs[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
-                {"KILL", SIGKILL}, {"USR1", SIGUSR1}, {"USR2", SIGUSR2}};
-    if (!strncmp(v, "SIG", 3))
-        v += 3;
-    for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-        if (!strcmp(v, sigs[i].name)) {
-            *ret = sigs[i].sig;
-            return 0;
-        }
-    return -EINVAL;
+    int sig = svc_signal_from_name(v);
+    if (sig < 0)
+        return -EINVAL;
+    *ret = sig;
+    return 0;
 }
 
 /* Takes the event that opens the value of key, which must be a collection of this type. */

@@ -201,10 +201,7 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
     if (!s)
         return -ENOMEM;
     s->path = strdup(path);
-    const char *slash = strrchr(path, '/');
-    if (!s->path || asprintf(&s->reserve_path, "%.*semergency-reserve.bin",
-                             slash ? (int)(slash - path + 1) : 0, path) < 0) {
-        s->reserve_path = NULL;
+    if (!s->path || !(s->reserve_path = store_sibling_path(s, "emergency-reserve.bin"))) {
         store_close(s);
         return -ENOMEM;
     }
@@ -241,6 +238,15 @@ void store_close(struct store *s)
 sqlite3 *store_db(struct store *s)
 {
     return s->db;
+}
+
+char *store_sibling_path(const struct store *s, const char *name)
+{
+    const char *slash = strrchr(s->path, '/');
+    char *p;
+    return asprintf(&p, "%.*s%s", slash ? (int)(slash - s->path + 1) : 0, s->path, name) < 0
+               ? NULL
+               : p;
 }
 
 const char *store_path(const struct store *s)

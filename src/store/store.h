@@ -19,6 +19,8 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret);
 void store_close(struct store *s);
 sqlite3 *store_db(struct store *s);
 const char *store_path(const struct store *s);
+/* A file beside the database (the reserve, services.snapshot.json); malloc'd, NULL on OOM. */
+char *store_sibling_path(const struct store *s, const char *name);
 /* "armed", "released", "degraded" (could not allocate) or "disabled" (size 0). */
 const char *store_reserve_state(const struct store *s);
 /* Steps a prepared write statement to completion and resets it. A full disk releases the reserve

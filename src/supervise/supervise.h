@@ -115,6 +115,10 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
 /* Adds the service, or replaces the definition of the one with that name (its id kept) if it is
  * not running (-EBUSY otherwise). */
 int svc_define(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret);
+/* Stop signals by name ("TERM", "SIGINT") or number; -1 for anything else. */
+int svc_signal_from_name(const char *name);
+/* The name of a stop signal ("TERM" for one without a name here). */
+const char *svc_signal_name(int sig);
 /* Frees what a definition owns (as svc_add copies it, or a reader builds it). */
 void svc_config_done(struct svc_config *c);
 void svc_probe_free(struct svc_probe *p);
@@ -198,6 +202,8 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
 const char *svc_status_word(enum svc_state st);
 
 /* ---- snapshots (snapshot.c): running-process's services.snapshot.json, version 1 ---- */
+
+#define SVC_SNAPSHOT_FILE "services.snapshot.json" /* beside the database, as upstream */
 
 /* Writes every service's definition and status, atomically (temporary file, fsync, rename). */
 int svc_snapshot_save(struct svc_engine *e, const char *path, size_t *ret_count);

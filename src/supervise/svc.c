@@ -677,6 +677,34 @@ const char *svc_log_path(const struct svc *s, int stream)
 
 /* ---- definitions ---- */
 
+static const struct {
+    const char *name;
+    int sig;
+} signal_names[] = {
+    {"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT},   {"HUP", SIGHUP},   {"KILL", SIGKILL},
+    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}, {"CONT", SIGCONT},
+};
+
+int svc_signal_from_name(const char *s)
+{
+    if (!strncmp(s, "SIG", 3))
+        s += 3;
+    for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+        if (!strcmp(s, signal_names[i].name))
+            return signal_names[i].sig;
+    char *end;
+    long v = strtol(s, &end, 10);
+    return !*s || *end || v <= 0 || v >= NSIG ? -1 : (int)v;
+}
+
+const char *svc_signal_name(int sig)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(signal_names); i++)
+        if (signal_names[i].sig == sig)
+            return signal_names[i].name;
+    return "TERM";
+}
+
 void svc_probe_free(struct svc_probe *p)
 {
     if (!p)
