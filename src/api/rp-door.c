@@ -123,7 +123,6 @@ static void reply(struct rp_conn *c, uint64_t id, int code, const char *msg,
     RunningProcess__Daemon__V1__DaemonResponse resp =
         RUNNING_PROCESS__DAEMON__V1__DAEMON_RESPONSE__INIT;
     struct buf out;
-    uint8_t *p;
 
     resp.request_id = id;
     resp.code = code;
@@ -134,17 +133,14 @@ static void reply(struct rp_conn *c, uint64_t id, int code, const char *msg,
                 : NULL;
     if (f && f->descriptor == payload->descriptor)
         *(const ProtobufCMessage **)((char *)&resp + f->offset) = payload;
-    size_t n = protobuf_c_message_get_packed_size(&resp.base);
     buf_init(&out, 0);
-    if (n > UINT32_MAX || lenframe_append_header(&out, (uint32_t)n) < 0 ||
-        buf_reserve(&out, n, &p) < 0) {
+    int r = lenframe_append_message(&out, &resp.base);
+    if (r < 0) {
         buf_done(&out);
-        log_warning("cannot build a running-process reply of %zu bytes: closing", n);
+        log_warning_errno(r, "cannot build a running-process reply: closing");
         c->close_pending = true;
         return;
     }
-    protobuf_c_message_pack(&resp.base, p);
-    buf_commit(&out, n);
     (void)net_conn_write_buf(c->conn, &out);
     buf_done(&out);
 }

@@ -173,7 +173,7 @@ static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req
     uint64_t deadline = mono_ms() + RPC_TIMEOUT_MS;
     _cleanup_close_ int fd = connect_to(path);
     struct buf out;
-    uint8_t *p, hdr[LENFRAME_HEADER];
+    uint8_t hdr[LENFRAME_HEADER];
     uint32_t n;
     int r;
 
@@ -182,14 +182,11 @@ static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req
     req->id = 1;
     req->protocol_version = 1;
     req->client_name = "running-process-daemon";
-    size_t len = protobuf_c_message_get_packed_size(&req->base);
     buf_init(&out, 0);
-    if (lenframe_append_header(&out, (uint32_t)len) < 0 || buf_reserve(&out, len, &p) < 0) {
+    if ((r = lenframe_append_message(&out, &req->base)) < 0) {
         buf_done(&out);
-        return -ENOMEM;
+        return r;
     }
-    protobuf_c_message_pack(&req->base, p);
-    buf_commit(&out, len);
     r = io_all(fd, buf_head(&out), out.len, true, deadline);
     buf_done(&out);
     if (r < 0 || (r = io_all(fd, hdr, sizeof hdr, false, deadline)) < 0)

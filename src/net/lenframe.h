@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "base/buf.h"
 
 #define LENFRAME_HEADER 4
@@ -16,3 +18,6 @@
 int lenframe_next(const uint8_t *p, size_t len, uint32_t max, uint32_t *ret_len);
 /* Appends the header for a payload of len bytes. */
 int lenframe_append_header(struct buf *b, uint32_t len);
+/* Appends a whole frame: the header, then msg packed. -EMSGSIZE past 4 GiB, -ENOBUFS/-ENOMEM
+ * when b cannot take it (b is then as it was). */
+int lenframe_append_message(struct buf *b, const ProtobufCMessage *msg);

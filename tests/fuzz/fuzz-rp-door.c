@@ -62,12 +62,7 @@ static void defuse(const uint8_t *data, size_t size, struct buf *out)
             req->type = 40;
         if (req->kill_zombies)
             req->kill_zombies->dry_run = 1;
-        size_t len = protobuf_c_message_get_packed_size(&req->base);
-        uint8_t *p;
-        if (lenframe_append_header(out, (uint32_t)len) == 0 && buf_reserve(out, len, &p) == 0) {
-            protobuf_c_message_pack(&req->base, p);
-            buf_commit(out, len);
-        }
+        (void)lenframe_append_message(out, &req->base);
         running_process__daemon__v1__daemon_request__free_unpacked(req, NULL);
         data += 4 + n;
         size -= 4 + n;
