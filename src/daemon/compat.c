@@ -168,7 +168,7 @@ static int io_all(int fd, void *p, size_t n, bool writing, uint64_t deadline)
 
 /* One request, one response. */
 static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req,
-                RunningProcess__Daemon__V1__DaemonResponse **ret)
+                RunningProcess__Daemon__V1__DaemonResponse **ret, int *ret_fd)
 {
     uint64_t deadline = mono_ms() + RPC_TIMEOUT_MS;
     _cleanup_close_ int fd = connect_to(path);
@@ -199,12 +199,19 @@ static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req
     if ((r = io_all(fd, body, n, false, deadline)) < 0)
         return r;
     *ret = running_process__daemon__v1__daemon_response__unpack(NULL, n, body);
-    return *ret ? 0 : -EBADMSG;
+    if (!*ret)
+        return -EBADMSG;
+    if (ret_fd)
+        *ret_fd = TAKE_FD(fd);
+    return 0;
 }
 
 /* Sends a request whose payload is msg (may be NULL), checks the reply; prints errors. */
-static RunningProcess__Daemon__V1__DaemonResponse *
-request(const struct opts *o, int type, const char *field, const ProtobufCMessage *msg)
+/* With ret_fd, the connection stays open for the caller (who closes it). */
+static RunningProcess__Daemon__V1__DaemonResponse *request_keep(const struct opts *o, int type,
+                                                                const char *field,
+                                                                const ProtobufCMessage *msg,
+                                                                int *ret_fd)
 {
     RunningProcess__Daemon__V1__DaemonRequest req =
         RUNNING_PROCESS__DAEMON__V1__DAEMON_REQUEST__INIT;
@@ -217,7 +224,7 @@ request(const struct opts *o, int type, const char *field, const ProtobufCMessag
             &running_process__daemon__v1__daemon_request__descriptor, field);
         *(const ProtobufCMessage **)((char *)&req + f->offset) = msg;
     }
-    int r = path ? call(path, &req, &resp) : -ENOMEM;
+    int r = path ? call(path, &req, &resp, ret_fd) : -ENOMEM;
     if (r < 0) {
         fprintf(stderr, "running-process-daemon: no daemon answers at %s (%s)\n", path ? path : "?",
                 strerror(-r));
@@ -226,9 +233,17 @@ request(const struct opts *o, int type, const char *field, const ProtobufCMessag
     if (resp->code != 0) {
         fprintf(stderr, "running-process-daemon: %s\n", resp->message);
         running_process__daemon__v1__daemon_response__free_unpacked(resp, NULL);
+        if (ret_fd)
+            close(*ret_fd);
         return NULL;
     }
     return resp;
+}
+
+static RunningProcess__Daemon__V1__DaemonResponse *
+request(const struct opts *o, int type, const char *field, const ProtobufCMessage *msg)
+{
+    return request_keep(o, type, field, msg, NULL);
 }
 
 static void done(RunningProcess__Daemon__V1__DaemonResponse *r)
@@ -249,19 +264,18 @@ static int cmd_ping(const struct opts *o)
 
 static int cmd_stop(const struct opts *o)
 {
-    _cleanup_free_ char *path = socket_path(o);
-    RunningProcess__Daemon__V1__DaemonResponse *r = request(o, 41, "shutdown", NULL);
+    int fd = -1;
+    RunningProcess__Daemon__V1__DaemonResponse *r = request_keep(o, 41, "shutdown", NULL, &fd);
     if (!r)
         return 1;
     done(r);
-    /* The reply comes first; the socket goes when the daemon has let go of it. */
-    for (uint64_t deadline = mono_ms() + 10000; mono_ms() < deadline;) {
-        int fd = connect_to(path);
-        if (fd < 0)
-            break;
-        close(fd);
-        usleep(20000);
-    }
+    /* The reply comes first. The daemon closes this connection after it has removed its
+     * socket: end of file here means it has let go. */
+    struct pollfd pfd = {fd, POLLIN, 0};
+    char byte;
+    while (poll(&pfd, 1, 10000) > 0 && read(fd, &byte, 1) > 0)
+        ;
+    close(fd);
     printf("daemon stopped\n");
     return 0;
 }

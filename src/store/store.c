@@ -244,9 +244,8 @@ char *store_sibling_path(const struct store *s, const char *name)
 {
     const char *slash = strrchr(s->path, '/');
     char *p;
-    return asprintf(&p, "%.*s%s", slash ? (int)(slash - s->path + 1) : 0, s->path, name) < 0
-               ? NULL
-               : p;
+    return asprintf(&p, "%.*s%s", slash ? (int)(slash - s->path + 1) : 0, s->path, name) < 0 ? NULL
+                                                                                             : p;
 }
 
 const char *store_path(const struct store *s)
