@@ -221,6 +221,20 @@ static int open_collection(struct svc_reader *r, const char *key, yaml_event_typ
     return e;
 }
 
+/* The next item of an open collection: 1 with *ev (the caller deletes it), 0 once the
+ * collection ends (its end event consumed), or -errno. */
+static int next_item(struct reader *rd, yaml_event_type_t end, yaml_event_t *ev)
+{
+    int e = config_next_event(rd, ev);
+    if (e < 0)
+        return e;
+    if (ev->type == end) {
+        yaml_event_delete(ev);
+        return 0;
+    }
+    return 1;
+}
+
 /* A list of scalars into a vector (cmd, args). */
 static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *n)
 {
@@ -229,13 +243,7 @@ static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *
 
     if (e < 0)
         return e;
-    for (;;) {
-        if ((e = config_next_event(r->rd, &ev)) < 0)
-            return e;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
+    while ((e = next_item(r->rd, YAML_SEQUENCE_END_EVENT, &ev)) > 0) {
         if (ev.type != YAML_SCALAR_EVENT) {
             e = err_at(r, &ev, "'%s' holds words, not lists or mappings%s", key, "");
             yaml_event_delete(&ev);
@@ -246,6 +254,7 @@ static int read_words(struct svc_reader *r, const char *key, char ***v, size_t *
         if (e < 0)
             return e;
     }
+    return e;
 }
 
 /* A mapping of NAME: value into env entries, in file order. */
@@ -256,13 +265,7 @@ static int read_env(struct svc_reader *r, const char *key)
 
     if (e < 0)
         return e;
-    for (;;) {
-        if ((e = config_next_event(r->rd, &k)) < 0)
-            return e;
-        if (k.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&k);
-            return 0;
-        }
+    while ((e = next_item(r->rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
         if (k.type != YAML_SCALAR_EVENT || !*scalar(&k) || strchr(scalar(&k), '=')) {
             e = err_at(r, &k, "'%s' wants variable names (no '='), not '%s'", key,
                        k.type == YAML_SCALAR_EVENT ? scalar(&k) : "a list or mapping");
@@ -282,6 +285,7 @@ static int read_env(struct svc_reader *r, const char *key)
         if (e < 0)
             return e;
     }
+    return e;
 }
 
 /* superviz's restart: {policy, max_retries, delay, delay_max, stability_window}. */
@@ -290,13 +294,7 @@ static int read_restart_map(struct svc_reader *r)
     yaml_event_t k, v;
     int e;
 
-    for (;;) {
-        if ((e = config_next_event(r->rd, &k)) < 0)
-            return e;
-        if (k.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&k);
-            return 0;
-        }
+    while ((e = next_item(r->rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
         const char *key = k.type == YAML_SCALAR_EVENT ? scalar(&k) : "";
         if ((e = want_scalar(r, key, &v)) < 0) {
             yaml_event_delete(&k);
@@ -324,6 +322,7 @@ static int read_restart_map(struct svc_reader *r)
         if (e < 0)
             return e;
     }
+    return e;
 }
 
 static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const char *key)
@@ -416,13 +415,7 @@ static int read_probe(struct svc_reader *r, const char *key)
     *p = (struct svc_probe){.interval_ms = 10000, .timeout_ms = 5000, .failure_threshold = 3};
     svc_probe_free(r->c.probe); /* a second probe: the last one wins */
     r->c.probe = p;
-    for (;;) {
-        if ((e = config_next_event(r->rd, &k)) < 0)
-            return e;
-        if (k.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&k);
-            break;
-        }
+    while ((e = next_item(r->rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
         const char *name = k.type == YAML_SCALAR_EVENT ? scalar(&k) : "";
         if (!strcmp(name, "cmd")) {
             e = read_words(r, "probe.cmd", &p->argv, &n_argv);
@@ -485,6 +478,8 @@ static int read_probe(struct svc_reader *r, const char *key)
         if (e < 0)
             return e;
     }
+    if (e < 0)
+        return e;
     if (!typed)
         p->kind = p->argv ? SVC_PROBE_EXEC : p->path ? SVC_PROBE_HTTP : SVC_PROBE_TCP;
     if (p->kind == SVC_PROBE_EXEC && !p->argv)
@@ -561,13 +556,7 @@ static int read_service(struct reader *rd, const char *dir, const yaml_event_t *
         .stop_signal = SIGTERM,
         .autostart = true,
     };
-    for (;;) {
-        if ((e = config_next_event(rd, &k)) < 0)
-            break;
-        if (k.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&k);
-            break;
-        }
+    while ((e = next_item(rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
         if (k.type != YAML_SCALAR_EVENT) {
             e = err_at(&r, &k, "service keys must be plain names%s%s", "", "");
             yaml_event_delete(&k);
@@ -672,13 +661,7 @@ int config_read_services(struct reader *rd, struct config *c, size_t line, const
         return config_fail(rd->err, "%s:%zu: 'services' takes a list of services", rd->name, line);
     }
     yaml_event_delete(&ev);
-    for (;;) {
-        if ((e = config_next_event(rd, &ev)) < 0)
-            break;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            break;
-        }
+    while ((e = next_item(rd, YAML_SEQUENCE_END_EVENT, &ev)) > 0) {
         if (ev.type != YAML_MAPPING_START_EVENT || n >= MAX_SERVICES) {
             e = config_fail(rd->err, "%s:%zu: each service is a mapping (name: ..., cmd: ...)",
                             rd->name, ev.start_mark.line + 1);
