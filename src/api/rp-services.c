@@ -123,14 +123,17 @@ enum wait_kind { WAIT_STOP, WAIT_RESTART, WAIT_DELETE };
 struct wait {
     struct rp_call *call; /* first, as struct rp_pending requires */
     enum wait_kind kind;  /* what to answer */
-    size_t pending;       /* services not settled yet */
     uint32_t count;       /* what the answer reports */
 };
 
-static void wait_answer(struct wait *w)
+static void wait_done(struct svc **v, size_t n, void *userdata)
 {
+    struct wait *w = userdata;
     struct rp_call *call = w->call;
 
+    if (w->kind == WAIT_DELETE)
+        for (size_t i = 0; v && i < n; i++)
+            svc_remove(v[i]);
     if (call) {
         call->pending = NULL;
         if (w->kind == WAIT_STOP) {
@@ -153,16 +156,6 @@ static void wait_answer(struct wait *w)
     free(w);
 }
 
-static void on_settled(struct svc *s, void *userdata)
-{
-    struct wait *w = userdata;
-
-    if (w->kind == WAIT_DELETE)
-        svc_remove(s);
-    if (--w->pending == 0)
-        wait_answer(w);
-}
-
 static void act_on_targets(struct rp_call *call, const char *target, enum wait_kind kind)
 {
     struct api_host *h = call->host;
@@ -178,7 +171,7 @@ static void act_on_targets(struct rp_call *call, const char *target, enum wait_k
         free(v);
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     }
-    *w = (struct wait){.call = call, .kind = kind, .pending = n + 1};
+    *w = (struct wait){.call = call, .kind = kind};
     call->pending = w;
     for (size_t i = 0; i < n; i++) {
         if (kind == WAIT_RESTART) {
@@ -189,13 +182,12 @@ static void act_on_targets(struct rp_call *call, const char *target, enum wait_k
             svc_stop(v[i]);
         }
     }
-    /* Registered after every request was made: each fires once its service has settled. */
-    for (size_t i = 0; i < n; i++)
-        if (svc_on_settled(v[i], on_settled, w) < 0)
-            on_settled(v[i], w);
+    if (svc_when_settled(h->services, v, n, wait_done, w) < 0) {
+        call->pending = NULL;
+        free(w);
+        rp_answer_errno(call, -ENOMEM, "out of memory");
+    }
     free(v);
-    if (--w->pending == 0)
-        wait_answer(w);
 }
 
 static void op_stop(struct rp_call *call, const ProtobufCMessage *msg)

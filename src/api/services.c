@@ -377,78 +377,50 @@ enum act { ACT_STOP, ACT_RESTART, ACT_DELETE };
 
 /* One call waiting for its services to settle. */
 struct settle {
-    struct svc_engine *e;   /* the engine */
     struct grpc_call *call; /* NULL once the call is over */
-    uint32_t *ids;          /* the services, by id: one may be deleted meanwhile */
-    size_t n;               /* how many */
-    size_t pending;         /* not settled yet (+1 while starting) */
     enum act act;           /* what was asked */
 };
 
-static void settle_done(struct settle *w, struct svc_engine *e)
+static void settle_done(struct svc **v, size_t n, void *userdata)
 {
-    struct svc **v = calloc(w->n ? w->n : 1, sizeof *v);
-    size_t k = 0;
+    struct settle *w = userdata;
 
-    for (size_t i = 0; v && i < w->n; i++)
-        if ((v[k] = svc_find_id(e, w->ids[i])))
-            k++;
     if (w->call) {
         grpc_call_set_data(w->call, NULL);
         if (v)
-            reply_list(w->call, v, k);
+            reply_list(w->call, v, n);
         else
             grpc_call_finish(w->call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     if (w->act == ACT_DELETE)
-        for (size_t i = 0; i < k; i++)
+        for (size_t i = 0; v && i < n; i++)
             svc_remove(v[i]);
-    free(v);
-    free(w->ids);
     free(w);
-}
-
-static void on_settled(struct svc *s, void *userdata)
-{
-    struct settle *w = userdata;
-    (void)s;
-    if (--w->pending == 0)
-        settle_done(w, w->e);
 }
 
 static void act_on(struct grpc_call *call, const char *target, enum act act)
 {
     struct settle *w = calloc(1, sizeof *w);
-
     struct svc **v;
+    size_t n;
 
     if (!w)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    w->n = svc_resolve(engine(call), target, true, &v);
-    w->ids = calloc(w->n ? w->n : 1, sizeof *w->ids);
-    if (w->n == 0 || !w->ids) {
-        bool oom = !w->ids;
+    if ((n = svc_resolve(engine(call), target, true, &v)) == 0) {
         free(v);
-        free(w->ids);
         free(w);
-        if (oom)
-            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
     }
-    w->e = engine(call);
-    w->call = call;
-    w->act = act;
-    w->pending = w->n + 1;
+    *w = (struct settle){call, act};
     grpc_call_set_data(call, w);
-    for (size_t i = 0; i < w->n; i++) {
-        w->ids[i] = svc_id(v[i]);
+    for (size_t i = 0; i < n; i++)
         act == ACT_RESTART ? svc_restart(v[i]) : svc_stop(v[i]);
+    if (svc_when_settled(engine(call), v, n, settle_done, w) < 0) {
+        grpc_call_set_data(call, NULL);
+        free(w);
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
-    for (size_t i = 0; i < w->n; i++)
-        if (svc_on_settled(v[i], on_settled, w) < 0)
-            on_settled(v[i], w);
     free(v);
-    on_settled(NULL, w);
 }
 
 static void stop(struct grpc_call *call, const ProtobufCMessage *msg)

@@ -155,6 +155,13 @@ void svc_restart(struct svc *s);
 /* Calls fn once the service is settled (online, stopped, backoff or errored): at once if it
  * is. For answering a stop or restart when it is done. */
 int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata);
+/* All of v settled: v holds those still defined (one deleted meanwhile is left out), or is NULL
+ * when that list could not be made (out of memory). */
+typedef void (*svc_all_settled_fn)(struct svc **v, size_t n, void *userdata);
+/* Calls fn once every service of v has settled (at once, if they all have): for answering a
+ * stop, restart or delete of several services when they are all done. */
+int svc_when_settled(struct svc_engine *e, struct svc *const *v, size_t n, svc_all_settled_fn fn,
+                     void *userdata);
 
 const char *svc_name(const struct svc *s);
 const struct svc_config *svc_get_config(const struct svc *s);

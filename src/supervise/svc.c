@@ -223,6 +223,53 @@ int svc_on_settled(struct svc *s, svc_settled_fn fn, void *userdata)
     return 0;
 }
 
+/* Waiting for several services (svc_when_settled); they are remembered by id. */
+struct settle_all {
+    struct svc_engine *e;  /* the engine */
+    uint32_t *ids;         /* the services */
+    size_t n;              /* how many */
+    size_t pending;        /* not settled yet (+1 while registering) */
+    svc_all_settled_fn fn; /* called once */
+    void *userdata;        /* its argument */
+};
+
+static void one_settled(struct svc *s, void *userdata)
+{
+    struct settle_all *w = userdata;
+    (void)s;
+    if (--w->pending > 0)
+        return;
+    struct svc **v = calloc(w->n ? w->n : 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; v && i < w->n; i++)
+        if ((v[k] = svc_find_id(w->e, w->ids[i])))
+            k++;
+    w->fn(v, k, w->userdata);
+    free(v);
+    free(w->ids);
+    free(w);
+}
+
+int svc_when_settled(struct svc_engine *e, struct svc *const *v, size_t n, svc_all_settled_fn fn,
+                     void *userdata)
+{
+    struct settle_all *w = calloc(1, sizeof *w);
+    uint32_t *ids = calloc(n ? n : 1, sizeof *ids);
+    if (!w || !ids) {
+        free(w);
+        free(ids);
+        return -ENOMEM;
+    }
+    *w = (struct settle_all){e, ids, n, n + 1, fn, userdata};
+    for (size_t i = 0; i < n; i++)
+        w->ids[i] = v[i]->id;
+    for (size_t i = 0; i < n; i++)
+        if (svc_on_settled(v[i], one_settled, w) < 0)
+            one_settled(v[i], w);
+    one_settled(NULL, w);
+    return 0;
+}
+
 /* ---- actions ---- */
 
 static void on_child_exit(struct proc_child *c, int status, void *userdata)
