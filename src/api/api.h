@@ -10,6 +10,7 @@ struct grpc_server;
 struct net_conn;
 struct proc_reaper;
 struct store;
+struct svc_config;
 struct svc_engine;
 struct track;
 
@@ -40,6 +41,10 @@ struct api_host {
     /* Re-reads the configuration; -errno with err filled when it is not valid (nothing changes
      * then). */
     int (*reload)(struct api_host *host, struct api_reload *ret, char *err, size_t err_size);
+    /* Reads the services of a YAML document (name for errors, dir for relative paths): *ret
+     * freed with svc_config_done on each and free; -EINVAL with err filled when not valid. */
+    int (*parse_services)(const char *text, size_t len, const char *name, const char *dir,
+                          struct svc_config **ret, size_t *ret_n, char *err, size_t err_size);
 };
 
 struct health;

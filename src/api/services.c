@@ -44,7 +44,8 @@ static struct svc_engine *engine(struct grpc_call *call)
 struct service_msg {
     Drover__V1__Service m;
     Drover__V1__ServiceSpec spec;
-    Drover__V1__Probe probe;
+    Drover__V1__Probe *probes;   /* one per configured probe */
+    Drover__V1__Probe **pprobes; /* pointers to them */
     Google__Protobuf__Timestamp started, exited;
     Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
     Drover__V1__EnvVar *env;   /* entries */
@@ -60,6 +61,8 @@ static void msg_done(struct service_msg *b)
     free(b->names);
     free(b->env);
     free(b->penv);
+    free(b->probes);
+    free(b->pprobes);
 }
 
 static void set_time(Google__Protobuf__Timestamp *ts, double t)
@@ -134,24 +137,35 @@ static int msg_fill(struct svc *s, struct service_msg *b)
         n_deps++;
     b->spec.n_depends_on = n_deps;
     b->spec.depends_on = c->depends_on;
-    if (c->probe) {
-        const struct svc_probe *p = c->probe;
-        drover__v1__probe__init(&b->probe);
-        b->probe.kind = p->kind == SVC_PROBE_TCP    ? DROVER__V1__PROBE__KIND__KIND_TCP
-                        : p->kind == SVC_PROBE_HTTP ? DROVER__V1__PROBE__KIND__KIND_HTTP
-                                                    : DROVER__V1__PROBE__KIND__KIND_EXEC;
-        for (size_t i = 0; p->argv && p->argv[i]; i++)
-            b->probe.n_cmd++;
-        b->probe.cmd = p->argv;
-        b->probe.host = p->host ? p->host : "";
-        b->probe.port = p->port;
-        b->probe.path = p->path ? p->path : "";
-        b->probe.status = p->status;
-        b->probe.interval_ms = p->interval_ms;
-        b->probe.timeout_ms = p->timeout_ms;
-        b->probe.failure_threshold = p->failure_threshold;
-        b->spec.probe = &b->probe;
+    if (c->n_probes && (!(b->probes = calloc(c->n_probes, sizeof *b->probes)) ||
+                        !(b->pprobes = calloc(c->n_probes, sizeof *b->pprobes)))) {
+        msg_done(b);
+        return -ENOMEM;
     }
+    for (size_t i = 0; i < c->n_probes; i++) {
+        const struct svc_probe *p = &c->probes[i];
+        Drover__V1__Probe *w = &b->probes[i];
+        drover__v1__probe__init(w);
+        w->kind = p->kind == SVC_PROBE_TCP    ? DROVER__V1__PROBE__KIND__KIND_TCP
+                  : p->kind == SVC_PROBE_HTTP ? DROVER__V1__PROBE__KIND__KIND_HTTP
+                                              : DROVER__V1__PROBE__KIND__KIND_EXEC;
+        for (size_t k = 0; p->argv && p->argv[k]; k++)
+            w->n_cmd++;
+        w->cmd = p->argv;
+        w->host = p->host ? p->host : "";
+        w->port = p->port;
+        w->path = p->path ? p->path : "";
+        w->method = p->method ? p->method : "";
+        w->status = p->status;
+        w->interval_ms = p->interval_ms;
+        w->timeout_ms = p->timeout_ms;
+        w->failure_threshold = p->failure_threshold;
+        w->success_threshold = MAX(p->success_threshold, 1u);
+        w->name = p->name ? p->name : "";
+        b->pprobes[i] = w;
+    }
+    b->spec.n_probes = c->n_probes;
+    b->spec.probes = b->pprobes;
 
     b->m.id = svc_id(s);
     b->m.name = c->name;
@@ -237,7 +251,15 @@ static void reply_list(struct grpc_call *call, struct svc **v, size_t n)
 static int probe_from_wire(const Drover__V1__Probe *w, struct svc_probe *p, char *err,
                            size_t err_size)
 {
+    for (const char *m = w->method; *m; m++)
+        if (*m < 'A' || *m > 'Z' || m - w->method > 16) {
+            snprintf(err, err_size, "probe method '%.32s' is not an HTTP method", w->method);
+            return -EINVAL;
+        }
     *p = (struct svc_probe){
+        .name = *w->name ? w->name : NULL,
+        .method = *w->method ? w->method : NULL,
+        .success_threshold = w->success_threshold ? w->success_threshold : 1,
         .kind = w->kind == DROVER__V1__PROBE__KIND__KIND_TCP    ? SVC_PROBE_TCP
                 : w->kind == DROVER__V1__PROBE__KIND__KIND_HTTP ? SVC_PROBE_HTTP
                                                                 : SVC_PROBE_EXEC,
@@ -335,7 +357,7 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
 
     if (req->spec) {
         struct svc_config c;
-        char **env, **argv, err[160] = "";
+        char **env = NULL, **argv = NULL, err[160] = "";
         if (!*req->spec->name)
             return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "spec.name must not be empty");
         if (!req->spec->n_cmd || !*req->spec->cmd[0])
@@ -343,16 +365,19 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
         if ((s = svc_find(engine(call), req->spec->name)) && svc_running(s))
             return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
                                     req->spec->name);
-        struct svc_probe probe = {0};
-        int r = spec_to_config(req->spec, &c, &env, &argv, err, sizeof err);
-        if (r >= 0 && req->spec->probe &&
-            (r = probe_from_wire(req->spec->probe, &probe, err, sizeof err)) >= 0)
-            c.probe = &probe;
+        size_t n = req->spec->n_probes;
+        _cleanup_free_ struct svc_probe *probes = calloc(n ? n : 1, sizeof *probes);
+        int r = probes ? spec_to_config(req->spec, &c, &env, &argv, err, sizeof err) : -ENOMEM;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+            r = probe_from_wire(req->spec->probes[i], &probes[i], err, sizeof err);
+        c.probes = probes;
+        c.n_probes = n;
         if (r >= 0)
             r = svc_define(engine(call), 0, &c, &s);
         strv_free(env);
         free(argv);
-        free(probe.argv);
+        for (size_t i = 0; probes && i < n; i++)
+            free(probes[i].argv);
         if (r < 0)
             return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
     } else {
@@ -369,6 +394,63 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish_errno(call, st.last_error, "cannot start '%s': %s", svc_name(s),
                                       strerror(-st.last_error));
     reply_service(call, s);
+}
+
+/* ---- StartFile ---- */
+
+static void start_file(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__StartFileRequest *req = (const void *)msg;
+    struct api_host *host = grpc_call_service_data(call);
+    struct svc_engine *e = engine(call);
+    struct svc_config *v = NULL;
+    struct svc **done = NULL;
+    size_t n = 0;
+    char err[512] = "";
+
+    if (!*req->yaml)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "the file is empty");
+    if (*req->dir && req->dir[0] != '/')
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "dir must be absolute, not '%s'",
+                                req->dir);
+    int r = host->parse_services(req->yaml, strlen(req->yaml), *req->name ? req->name : "(file)",
+                                 *req->dir ? req->dir : NULL, &v, &n, err, sizeof err);
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
+    /* Check every name first: the file applies whole or not at all. */
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = svc_find(e, v[i].name);
+        if (s && svc_get_config(s)->from_config) {
+            grpc_call_finish(call, GRPC_FAILED_PRECONDITION,
+                             "service '%s' comes from droverd's configuration; change it there",
+                             v[i].name);
+            goto out;
+        }
+    }
+    done = calloc(n, sizeof *done);
+    for (size_t i = 0; done && i < n; i++) {
+        struct svc *s = svc_find(e, v[i].name);
+        if (s && svc_running(s))
+            r = svc_config_equal(svc_get_config(s), &v[i]) ? 0 : svc_redefine(s, &v[i]);
+        else
+            r = svc_define(e, 0, &v[i], &s);
+        if (r < 0) {
+            grpc_call_finish_errno(call, r, "service '%s': %s", v[i].name, strerror(-r));
+            goto out;
+        }
+        done[i] = s;
+    }
+    if (!done) {
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) /* in file order; dependencies hold back their dependents */
+        if (!svc_running(done[i]))
+            svc_start(done[i]);
+    reply_list(call, done, n);
+out:
+    free(done);
+    svc_configs_free(v, n);
 }
 
 /* ---- Stop, Restart, Delete: answered once settled ---- */
@@ -768,6 +850,7 @@ static void watch_close(struct grpc_call *call)
 
 static const struct grpc_method methods[] = {
     UNARY("Start", start_service_request, start, NULL),
+    UNARY("StartFile", start_file_request, start_file, NULL),
     UNARY("Stop", service_target, stop, settle_close),
     UNARY("Restart", service_target, restart, settle_close),
     UNARY("Delete", service_target, delete_, settle_close),

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/macro.h"
 #include "cli/cli.h"
 #include "drover/v1/services.pb-c.h"
 #include "grpc/wire.h"
@@ -21,6 +22,48 @@ static const char *state_word(Drover__V1__ServiceState st)
     return (unsigned)st < sizeof words / sizeof *words ? words[st] : "unknown";
 }
 
+static const char *probe_kind_word(Drover__V1__Probe__Kind k)
+{
+    return k == DROVER__V1__PROBE__KIND__KIND_TCP    ? "tcp"
+           : k == DROVER__V1__PROBE__KIND__KIND_HTTP ? "http"
+                                                     : "exec";
+}
+
+/* "GET 127.0.0.1:8080/healthz", "localhost:5432", "[::1]:80", "pg_isready -q" */
+static void probe_target(const Drover__V1__Probe *p, char *buf, size_t size)
+{
+    bool http = p->kind == DROVER__V1__PROBE__KIND__KIND_HTTP;
+    const char *host = *p->host ? p->host : "localhost";
+    size_t n = 0;
+
+    buf[0] = '\0';
+    if (p->kind == DROVER__V1__PROBE__KIND__KIND_EXEC) {
+        for (size_t k = 0; k < p->n_cmd && n < size; k++)
+            n += (size_t)snprintf(buf + n, size - n, "%s%s", k ? " " : "", p->cmd[k]);
+        return;
+    }
+    snprintf(buf, size, "%s%s%s%s%s:%u%s", http ? (*p->method ? p->method : "GET") : "",
+             http ? " " : "", strchr(host, ':') ? "[" : "", host, strchr(host, ':') ? "]" : "",
+             p->port, http ? (*p->path ? p->path : "/") : "");
+}
+
+static json_t *probes_json(const Drover__V1__ServiceSpec *sp)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; sp && i < sp->n_probes; i++) {
+        const Drover__V1__Probe *p = sp->probes[i];
+        char target[512];
+        probe_target(p, target, sizeof target);
+        json_array_append_new(
+            a, json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:i, s:i}", "name", p->name, "type",
+                         probe_kind_word(p->kind), "target", target, "status", (int)p->status,
+                         "interval_ms", (json_int_t)p->interval_ms, "timeout_ms",
+                         (json_int_t)p->timeout_ms, "failure_threshold", (int)p->failure_threshold,
+                         "success_threshold", (int)p->success_threshold));
+    }
+    return a;
+}
+
 static json_t *service_json(const Drover__V1__Service *s)
 {
     json_t *cmd = json_array(), *env = json_object();
@@ -31,14 +74,14 @@ static json_t *service_json(const Drover__V1__Service *s)
         json_object_set_new(env, sp->env[i]->name, json_string(sp->env[i]->value));
     return json_pack(
         "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:f, s:I, s:f, s:i, s:s, s:s, s:o, s:s, "
-        "s:o, s:b, s:b, s:b}",
+        "s:o, s:b, s:b, s:b, s:o}",
         "id", (int)s->id, "name", s->name, "state", state_word(s->state), "status", s->status,
         "pid", s->pid, "restarts", (int)s->restarts, "restarts_total", (int)s->restarts_total,
         "last_exit", s->last_exit, "last_error", s->last_error, "uptime_seconds", s->uptime_seconds,
         "rss_bytes", (json_int_t)s->rss_bytes, "cpu_seconds", s->cpu_seconds, "processes",
         (int)s->processes, "stdout_log", s->stdout_log, "stderr_log", s->stderr_log, "cmd", cmd,
         "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart, "probed", s->probed,
-        "healthy", s->healthy);
+        "healthy", s->healthy, "probes", probes_json(sp));
 }
 
 static void print_list_json(Drover__V1__Service **v, size_t n)
@@ -175,6 +218,51 @@ static int start_option(void *ctx, const struct cli_option *o, const char *v)
     return 0;
 }
 
+/* A lone operand naming a .yaml or .yml file that exists: a file of services. */
+static bool is_services_file(const char *arg)
+{
+    size_t n = strlen(arg);
+    return ((n > 5 && !strcmp(arg + n - 5, ".yaml")) || (n > 4 && !strcmp(arg + n - 4, ".yml"))) &&
+           access(arg, F_OK) == 0;
+}
+
+#define SERVICES_FILE_MAX (4u << 20)
+
+/* drover start FILE.yaml: the file's text goes to StartFile, which parses it as droverd parses
+ * its own configuration. */
+static int start_file(struct cli *cli, const char *path)
+{
+    Drover__V1__StartFileRequest req = DROVER__V1__START_FILE_REQUEST__INIT;
+    Drover__V1__ServiceList *list = NULL;
+    _cleanup_free_ char *text = malloc(SERVICES_FILE_MAX + 1), *dir = realpath(path, NULL);
+    _cleanup_fclose_ FILE *f = fopen(path, "re");
+
+    if (!text || !dir || !f) {
+        cli_error("start: cannot read '%s': %s", path, strerror(errno));
+        return 1;
+    }
+    size_t len = fread(text, 1, SERVICES_FILE_MAX + 1, f);
+    if (ferror(f) || len > SERVICES_FILE_MAX || memchr(text, '\0', len)) {
+        cli_error("start: '%s' is not a YAML file of at most %u MiB", path,
+                  SERVICES_FILE_MAX >> 20);
+        return 1;
+    }
+    text[len] = '\0';
+    *strrchr(dir, '/') = '\0';
+    req.yaml = text;
+    req.name = (char *)path;
+    req.dir = *dir ? dir : "/";
+    if (cli_unary(cli, SERVICES "StartFile", &req.base, &drover__v1__service_list__descriptor,
+                  (ProtobufCMessage **)&list) < 0)
+        return 1;
+    if (cli->json)
+        print_list_json(list->services, list->n_services);
+    else
+        print_table(list->services, list->n_services);
+    protobuf_c_message_free_unpacked(&list->base, NULL);
+    return 0;
+}
+
 int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
     Drover__V1__StartServiceRequest req = DROVER__V1__START_SERVICE_REQUEST__INIT;
@@ -195,6 +283,10 @@ int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **
     if (i >= argc) {
         cli_error("start: missing the command or the service (see drover start --help)");
         r = EXIT_USAGE;
+        goto out;
+    }
+    if (!a.defines && !*a.spec.name && argc - i == 1 && is_services_file(argv[i])) {
+        r = start_file(cli, argv[i]);
         goto out;
     }
     if (!a.defines && argc - i == 1 && !strchr(argv[i], '/')) {
@@ -319,6 +411,17 @@ int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char
         printf("  last exit:    %d%s%s\n", s->last_exit, *s->last_error ? "; last error: " : "",
                s->last_error);
         printf("  logs:         %s\n                %s\n", s->stdout_log, s->stderr_log);
+        for (size_t k = 0; sp && k < sp->n_probes; k++) {
+            const Drover__V1__Probe *p = sp->probes[k];
+            char target[512];
+            probe_target(p, target, sizeof target);
+            printf("  %s %s %s every %u ms, %u failure%s restart%s%s%s\n",
+                   k ? "             " : "probes:     ", probe_kind_word(p->kind), target,
+                   p->interval_ms, p->failure_threshold, p->failure_threshold == 1 ? "" : "s",
+                   p->failure_threshold == 1 ? "s" : "", *p->name ? " — " : "", p->name);
+        }
+        if (sp && sp->n_probes)
+            printf("  health:       %s\n", !s->pid ? "-" : s->healthy ? "healthy" : "not healthy");
     }
     protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;

@@ -8,8 +8,9 @@
 #include "cli/cli.h"
 
 static const struct cli_command commands[] = {
-    {"start", cmd_start, "[OPTION]... CMD [ARG]... | SERVICE",
-     "Define a service and start it (or start a defined one); it is kept running."},
+    {"start", cmd_start, "[OPTION]... CMD [ARG]... | SERVICE | FILE.yaml",
+     "Define a service and start it (or start a defined one, or a file's services); it is kept "
+     "running."},
     {"stop", cmd_stop, "SERVICE|all", "Stop services: stop signal, then SIGKILL of the tree."},
     {"restart", cmd_restart, "SERVICE|all", "Stop and start services again."},
     {"delete", cmd_delete, "SERVICE|all", "Stop services and forget them."},

@@ -11,6 +11,7 @@ struct reader {
     yaml_parser_t parser; /* libyaml state */
     const char *name;     /* file name for errors */
     char *err;            /* error buffer */
+    bool services_only;   /* a file of services (drover start FILE): no droverd settings */
 };
 
 /* Formats err (CONFIG_ERROR_MAX bytes); returns -EINVAL. */
@@ -24,3 +25,7 @@ char *config_resolve_path(const char *v, const char *dir);
 /* Reads the value of `services:` (a list of mappings) into c->services, replacing what an
  * earlier file set. */
 int config_read_services(struct reader *rd, struct config *c, size_t line, const char *dir);
+/* Reads the value of the top-level `logging:` (superviz's base_dir and defaults.rotation). */
+int config_read_logging(struct reader *rd, struct config *c, const char *dir);
+/* Gives the services of c the log settings they left to the file's defaults. */
+void config_services_defaults(struct config *c);

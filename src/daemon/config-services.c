@@ -1,12 +1,18 @@
-/* The `services:` list of the YAML configuration: one mapping per service, in drover's keys and
- * superviz's (command + args, working_dir, environment, restart {policy, max_retries, delay,
- * delay_max, stability_window}, depends_on), with file:line errors for unknown keys, bad values,
- * dependencies outside the list and dependency cycles. Keys of features not built yet (logging
- * options; superviz's listeners and health_checks, whose job `probe` does) are errors that say
- * so, rather than settings silently ignored.
+/* The `services:` list of the YAML configuration, and the top-level `logging:` mapping that gives
+ * their log defaults. One mapping per service, in drover's keys and superviz's (command + args,
+ * working_dir, environment, restart {policy, max_retries, delay, delay_max, stability_window},
+ * depends_on, health_checks, listeners[].probe, logging {stdout, stderr}), with file:line errors
+ * for unknown keys, bad values, dependencies outside the list and dependency cycles.
  *
- * Durations are milliseconds as numbers, or strings with a unit ("500ms", "5s", "2m", "1h").
- * Services from the file start with droverd unless `autostart: false`. */
+ * Health checks from all three places (drover's `probe`, superviz's `health_checks` list and each
+ * listener's `probe`) become the service's probes; each place keeps its own defaults (superviz
+ * expects status 200, drover any 2xx or 3xx). Probe types drover cannot run (udp, grpc, icmp)
+ * and compressed rotation are errors, not settings silently ignored. timestamp_format is
+ * accepted with a warning: services write their log files themselves, byte-exact.
+ *
+ * Durations are milliseconds as numbers, or strings with a unit ("500ms", "5s", "2m", "1h",
+ * "7d"). Services from the file start with droverd unless `autostart: false`. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -25,13 +31,9 @@
 #define DEFAULT_KILL_TIMEOUT_MS      3000
 #define MAX_SERVICES                 4096
 #define MAX_WORDS                    1024
-
-void config_services_free(struct svc_config *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        svc_config_done(&v[i]);
-    free(v);
-}
+#define MAX_PROBES                   64
+#define UNSET_U32                    UINT32_MAX /* log settings the file's defaults fill */
+#define UNSET_U64                    UINT64_MAX
 
 /* Appends a word to a vector, at most MAX_WORDS of them. */
 static int push_word(char ***v, size_t *n, char *s)
@@ -52,6 +54,7 @@ struct svc_reader {
     char **args;          /* superviz's args, appended to command */
     size_t n_args;        /* their number */
     bool seen_cmd;        /* cmd or command given */
+    bool rotation_set;    /* logging.stdout/stderr.rotation given (both must agree) */
 };
 
 static const char *scalar(const yaml_event_t *ev)
@@ -99,20 +102,35 @@ static int parse_bool(const char *v, bool *ret)
     return -EINVAL;
 }
 
-/* Milliseconds: "250", "250ms", "5s", "2m", "1h". */
-static int parse_ms(const char *v, uint32_t *ret)
+/* A duration in units of unit_ms: "250" (unit_ms 1: milliseconds), "250ms", "5s", "2m", "1h",
+ * "7d". */
+static int parse_duration(const char *v, double unit_ms, uint32_t *ret)
 {
     char *end;
     double x = strtod(v, &end);
-    double mult = !*end || !strcmp(end, "ms") ? 1
-                  : !strcmp(end, "s")         ? 1000
-                  : !strcmp(end, "m")         ? 60000
-                  : !strcmp(end, "h")         ? 3600000
-                                              : -1;
-    if (end == v || mult < 0 || !(x >= 0) || x * mult > UINT32_MAX)
+    double mult = !*end                ? unit_ms
+                  : !strcmp(end, "ms") ? 1
+                  : !strcmp(end, "s")  ? 1000
+                  : !strcmp(end, "m")  ? 60000
+                  : !strcmp(end, "h")  ? 3600000
+                  : !strcmp(end, "d")  ? 86400000
+                                       : -1;
+    if (end == v || mult < 0 || !(x >= 0) || x * mult / unit_ms > UINT32_MAX)
         return -EINVAL;
-    *ret = (uint32_t)(x * mult);
+    *ret = (uint32_t)(x * mult / unit_ms);
     return 0;
+}
+
+static int parse_ms(const char *v, uint32_t *ret)
+{
+    return parse_duration(v, 1, ret);
+}
+
+/* Like parse_ms, but a probe's intervals, timeouts and thresholds must not be 0. */
+static int parse_nonzero_ms(const char *v, uint32_t *ret)
+{
+    int e = parse_ms(v, ret);
+    return e < 0 || *ret ? e : -EINVAL;
 }
 
 /* Bytes: "1048576", "512K", "10M", "1G". */
@@ -139,6 +157,25 @@ static int parse_count(const char *v, uint32_t *ret)
         return -EINVAL;
     *ret = (uint32_t)x;
     return 0;
+}
+
+static int parse_nonzero(const char *v, uint32_t *ret)
+{
+    int e = parse_count(v, ret);
+    return e < 0 || *ret ? e : -EINVAL;
+}
+
+/* A whitespace-separated command (superviz splits on whitespace, no shell), appended to *v. */
+static int push_split(char ***v, size_t *n, const char *text)
+{
+    _cleanup_free_ char *copy = strdup(text);
+    char *save = NULL;
+    int e = copy ? 0 : -ENOMEM;
+
+    for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
+         w = strtok_r(NULL, " \t\n", &save))
+        e = push_word(v, n, strdup(w));
+    return e;
 }
 
 static int parse_policy(const char *v, enum svc_restart *ret)
@@ -338,14 +375,8 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
         free(r->c.name);
         e = (r->c.name = strdup(val)) ? 0 : -ENOMEM;
     } else if (!strcmp(key, "command")) {
-        /* superviz splits on whitespace, no shell */
-        _cleanup_free_ char *copy = strdup(val);
-        char *save = NULL;
         r->seen_cmd = true;
-        e = copy ? 0 : -ENOMEM;
-        for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
-             w = strtok_r(NULL, " \t\n", &save))
-            e = push_word(&r->c.argv, &r->n_argv, strdup(w));
+        e = push_split(&r->c.argv, &r->n_argv, val);
     } else if (!strcmp(key, "cwd") || !strcmp(key, "working_dir")) {
         free(r->c.cwd);
         e = (r->c.cwd = config_resolve_path(val, r->dir)) ? 0 : -ENOMEM;
@@ -381,6 +412,8 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
         e = parse_size(val, &r->c.log_max_bytes);
     } else if (!strcmp(key, "log_keep")) {
         e = parse_count(val, &r->c.log_keep);
+    } else if (!strcmp(key, "log_max_age")) {
+        e = parse_duration(val, 1000, &r->c.log_max_age_s);
     } else if (!strcmp(key, "oneshot")) {
         e = parse_bool(val, &r->c.oneshot);
     } else if (!strcmp(key, "autostart")) {
@@ -396,112 +429,469 @@ static int read_scalar_key(struct svc_reader *r, const yaml_event_t *k, const ch
     return e;
 }
 
-static const char *const not_yet[] = {"health_checks", "listeners", "logging"};
+/* ---- mappings ---- */
 
-/* probe: {type: exec|tcp|http, command|cmd, host, port, path, status_code, interval, timeout,
- * failure_threshold}. */
-static int read_probe(struct svc_reader *r, const char *key)
+/* Replaces *dst with a copy of v. */
+static int set_str(char **dst, const char *v)
 {
-    struct svc_probe *p = calloc(1, sizeof *p);
-    yaml_event_t k, v;
-    size_t n_argv = 0;
-    bool typed = false;
-    int e = p ? open_collection(r, key, YAML_MAPPING_START_EVENT, "a mapping") : -ENOMEM;
+    char *copy = strdup(v);
+    if (!copy)
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
 
-    if (e < 0) {
-        free(p);
-        return e;
-    }
-    *p = (struct svc_probe){.interval_ms = 10000, .timeout_ms = 5000, .failure_threshold = 3};
-    svc_probe_free(r->c.probe); /* a second probe: the last one wins */
-    r->c.probe = p;
+/* Reads the value of one key of a mapping; path names it for errors ("probe.port"). */
+typedef int (*key_fn)(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx);
+
+/* Walks an open mapping (its start consumed) key by key. */
+static int walk_map(struct svc_reader *r, const char *prefix, key_fn fn, void *ctx)
+{
+    yaml_event_t k;
+    int e;
+
     while ((e = next_item(r->rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
-        const char *name = k.type == YAML_SCALAR_EVENT ? scalar(&k) : "";
-        if (!strcmp(name, "cmd")) {
-            e = read_words(r, "probe.cmd", &p->argv, &n_argv);
-            yaml_event_delete(&k);
-            if (e < 0)
-                return e;
-            continue;
-        }
-        if ((e = want_scalar(r, name, &v)) < 0) {
-            yaml_event_delete(&k);
-            return e;
-        }
-        const char *val = scalar(&v);
-        uint32_t port = 0;
-        if (!strcmp(name, "type")) {
-            typed = true;
-            if (!strcmp(val, "exec"))
-                p->kind = SVC_PROBE_EXEC;
-            else if (!strcmp(val, "tcp"))
-                p->kind = SVC_PROBE_TCP;
-            else if (!strcmp(val, "http"))
-                p->kind = SVC_PROBE_HTTP;
-            else
-                e = -EINVAL;
-        } else if (!strcmp(name, "command")) {
-            _cleanup_free_ char *copy = strdup(val);
-            char *save = NULL;
-            e = copy ? 0 : -ENOMEM;
-            for (char *w = copy ? strtok_r(copy, " \t\n", &save) : NULL; e == 0 && w;
-                 w = strtok_r(NULL, " \t\n", &save))
-                e = push_word(&p->argv, &n_argv, strdup(w));
-        } else if (!strcmp(name, "host")) {
-            free(p->host);
-            e = (p->host = strdup(val)) ? 0 : -ENOMEM;
-        } else if (!strcmp(name, "port")) {
-            e = parse_count(val, &port);
-            if (e == 0 && (port == 0 || port > 65535))
-                e = -EINVAL;
-            p->port = (uint16_t)port;
-        } else if (!strcmp(name, "path")) {
-            free(p->path);
-            e = (p->path = strdup(val)) ? 0 : -ENOMEM;
-        } else if (!strcmp(name, "status_code")) {
-            e = parse_count(val, &p->status);
-        } else if (!strcmp(name, "interval")) {
-            e = parse_ms(val, &p->interval_ms);
-        } else if (!strcmp(name, "timeout")) {
-            e = parse_ms(val, &p->timeout_ms);
-        } else if (!strcmp(name, "failure_threshold")) {
-            e = parse_count(val, &p->failure_threshold);
-        } else {
-            e = -ENOENT;
-        }
-        if (e == -ENOENT)
-            e = err_at(r, &k, "unknown key 'probe.%s'%s", name, "");
-        else if (e == -EINVAL)
-            e = err_at(r, &v, "bad value '%s' for 'probe.%s'", val, name);
+        char path[160];
+        if (k.type != YAML_SCALAR_EVENT)
+            e = err_at(r, &k, "keys of '%s' must be plain names%s", prefix, "");
+        else if (snprintf(path, sizeof path, "%s.%s", prefix, scalar(&k)) >= (int)sizeof path)
+            e = err_at(r, &k, "key '%.60s...' is too long%s", scalar(&k), "");
+        else
+            e = fn(r, &k, path, ctx);
         yaml_event_delete(&k);
-        yaml_event_delete(&v);
         if (e < 0)
             return e;
     }
+    return e;
+}
+
+/* Reads key's scalar value and hands it to parse; its -EINVAL and -ENOENT become file:line
+ * errors. */
+static int scalar_value(struct svc_reader *r, const yaml_event_t *k, const char *path,
+                        int (*parse)(struct svc_reader *r, const char *key, const char *val,
+                                     void *ctx),
+                        void *ctx)
+{
+    yaml_event_t v;
+    int e = want_scalar(r, path, &v);
+
     if (e < 0)
         return e;
-    if (!typed)
-        p->kind = p->argv ? SVC_PROBE_EXEC : p->path ? SVC_PROBE_HTTP : SVC_PROBE_TCP;
+    e = parse(r, scalar(k), scalar(&v), ctx);
+    if (e == -ENOENT)
+        e = err_at(r, k, "unknown key '%s'%s", path, "");
+    else if (e == -EINVAL)
+        e = err_at(r, &v, "bad value '%s' for '%s'", scalar(&v), path);
+    yaml_event_delete(&v);
+    return e;
+}
+
+static void warn_timestamps(struct svc_reader *r, const char *val)
+{
+    if (*val && strcmp(val, "none") != 0)
+        log_warning("%s: timestamp_format '%s' is ignored: services write their logs "
+                    "themselves, byte-exact, without timestamps",
+                    r->rd->name, val);
+}
+
+/* ---- log rotation ---- */
+
+struct rotation {
+    uint64_t max_bytes; /* UNSET_U64 when not given */
+    uint32_t keep;      /* UNSET_U32 when not given */
+    uint32_t max_age_s; /* UNSET_U32 when not given */
+};
+
+static int rotation_value(struct svc_reader *r, const char *key, const char *val, void *ctx)
+{
+    struct rotation *rot = ctx;
+    bool b;
+    (void)r;
+
+    if (!strcmp(key, "max_size"))
+        return parse_size(val, &rot->max_bytes);
+    if (!strcmp(key, "max_files"))
+        return parse_count(val, &rot->keep);
+    if (!strcmp(key, "max_age"))
+        return parse_duration(val, 1000, &rot->max_age_s);
+    if (!strcmp(key, "compress"))
+        return parse_bool(val, &b) < 0 ? -EINVAL : b ? -EOPNOTSUPP : 0;
+    return -ENOENT;
+}
+
+static int rotation_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    int e = scalar_value(r, k, path, rotation_value, ctx);
+    if (e == -EOPNOTSUPP)
+        e = err_at(r, k, "'%s: true' is not supported: rotated logs stay uncompressed%s", path, "");
+    return e;
+}
+
+/* rotation: {max_size, max_files, max_age, compress: false}. */
+static int read_rotation(struct svc_reader *r, const char *path, struct rotation *rot)
+{
+    int e = open_collection(r, path, YAML_MAPPING_START_EVENT, "a mapping");
+    return e < 0 ? e : walk_map(r, path, rotation_key, rot);
+}
+
+/* ---- probes ---- */
+
+/* One probe being read, from any of the three places. */
+struct probe_reader {
+    struct svc_probe p; /* the probe */
+    size_t n_argv;      /* length of p.argv */
+    char **args;        /* superviz's args, appended to command */
+    size_t n_args;      /* their number */
+    bool typed;         /* type given */
+};
+
+/* endpoint: "http://host[:port]/path" (host may be [v6]), or a path alone. */
+static int parse_endpoint(const char *v, struct svc_probe *p)
+{
+    const char *path = v;
+
+    if (!strncmp(v, "http://", 7)) {
+        const char *auth = v + 7;
+        path = auth + strcspn(auth, "/");
+        _cleanup_free_ char *hostport = strndup(auth, (size_t)(path - auth));
+        char *host = hostport, *digits = NULL;
+        uint32_t port = 80;
+        if (!hostport)
+            return -ENOMEM;
+        if (host[0] == '[') {
+            char *close = strchr(host, ']');
+            if (!close || (close[1] && close[1] != ':'))
+                return -EINVAL;
+            *close = '\0';
+            host++;
+            digits = close[1] ? close + 2 : NULL;
+        } else if ((digits = strchr(host, ':'))) {
+            *digits++ = '\0';
+        }
+        if (!*host || (digits && (parse_count(digits, &port) < 0 || !port || port > 65535)))
+            return -EINVAL;
+        if (set_str(&p->host, host) < 0)
+            return -ENOMEM;
+        p->port = (uint16_t)port;
+    } else if (v[0] != '/') {
+        return -EINVAL; /* https, and anything else */
+    }
+    return set_str(&p->path, *path ? path : "/");
+}
+
+static int probe_value(struct svc_reader *r, const char *key, const char *val, void *ctx)
+{
+    struct probe_reader *pr = ctx;
+    struct svc_probe *p = &pr->p;
+    uint32_t port;
+    (void)r;
+
+    if (!strcmp(key, "type")) {
+        pr->typed = true;
+        if (!strcmp(val, "exec") || !strcmp(val, "command"))
+            p->kind = SVC_PROBE_EXEC;
+        else if (!strcmp(val, "tcp"))
+            p->kind = SVC_PROBE_TCP;
+        else if (!strcmp(val, "http"))
+            p->kind = SVC_PROBE_HTTP;
+        else if (!strcmp(val, "udp") || !strcmp(val, "grpc") || !strcmp(val, "icmp"))
+            return -EOPNOTSUPP;
+        else
+            return -EINVAL;
+        return 0;
+    }
+    if (!strcmp(key, "command"))
+        return push_split(&p->argv, &pr->n_argv, val);
+    if (!strcmp(key, "name"))
+        return set_str(&p->name, val);
+    if (!strcmp(key, "host") || !strcmp(key, "address"))
+        return set_str(&p->host, val);
+    if (!strcmp(key, "path"))
+        return set_str(&p->path, val);
+    if (!strcmp(key, "endpoint"))
+        return parse_endpoint(val, p);
+    if (!strcmp(key, "method")) {
+        if (!*val || strlen(val) > 16 || strspn(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(val))
+            return -EINVAL;
+        return set_str(&p->method, val);
+    }
+    if (!strcmp(key, "port")) {
+        if (parse_count(val, &port) < 0 || port == 0 || port > 65535)
+            return -EINVAL;
+        p->port = (uint16_t)port;
+        return 0;
+    }
+    if (!strcmp(key, "status_code"))
+        return parse_count(val, &p->status);
+    if (!strcmp(key, "interval"))
+        return parse_nonzero_ms(val, &p->interval_ms);
+    if (!strcmp(key, "timeout"))
+        return parse_nonzero_ms(val, &p->timeout_ms);
+    if (!strcmp(key, "failure_threshold") || !strcmp(key, "retries"))
+        return parse_nonzero(val, &p->failure_threshold);
+    if (!strcmp(key, "success_threshold"))
+        return parse_nonzero(val, &p->success_threshold);
+    return -ENOENT;
+}
+
+static int probe_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    struct probe_reader *pr = ctx;
+
+    if (!strcmp(scalar(k), "cmd"))
+        return read_words(r, path, &pr->p.argv, &pr->n_argv);
+    if (!strcmp(scalar(k), "args"))
+        return read_words(r, path, &pr->args, &pr->n_args);
+    int e = scalar_value(r, k, path, probe_value, ctx);
+    if (e == -EOPNOTSUPP)
+        e = err_at(r, k, "'%s': this probe type is not supported (exec, tcp or http)%s", path, "");
+    return e;
+}
+
+/* Reads an open probe mapping into pr (defaults set by the caller). */
+static int read_probe_map(struct svc_reader *r, const char *path, struct probe_reader *pr)
+{
+    int e = walk_map(r, path, probe_key, pr);
+    for (size_t i = 0; e >= 0 && i < pr->n_args; i++)
+        e = push_word(&pr->p.argv, &pr->n_argv, strdup(pr->args[i]));
+    strv_free(pr->args);
+    pr->args = NULL;
+    if (e >= 0 && !pr->typed)
+        pr->p.kind = pr->p.argv ? SVC_PROBE_EXEC : pr->p.path ? SVC_PROBE_HTTP : SVC_PROBE_TCP;
+    return e;
+}
+
+static bool numeric_host(const char *h)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+/* Checks a probe read at ev and moves it into the service's list. */
+static int add_probe(struct svc_reader *r, const yaml_event_t *ev, const char *path,
+                     struct probe_reader *pr)
+{
+    struct svc_probe *p = &pr->p;
+    int e = 0;
+
     if (p->kind == SVC_PROBE_EXEC && !p->argv)
-        return config_fail(r->rd->err, "%s: an exec probe needs a 'command' (or 'cmd')",
-                           r->rd->name);
-    if (p->kind != SVC_PROBE_EXEC && !p->port)
-        return config_fail(r->rd->err, "%s: a %s probe needs a 'port'", r->rd->name,
-                           p->kind == SVC_PROBE_TCP ? "tcp" : "http");
-    if (!p->interval_ms || !p->timeout_ms || !p->failure_threshold)
-        return config_fail(r->rd->err,
-                           "%s: probe interval, timeout and failure_threshold must not be 0",
-                           r->rd->name);
+        e = err_at(r, ev, "'%s': an exec probe needs a 'command' (or 'cmd')%s", path, "");
+    else if (p->kind != SVC_PROBE_EXEC && !p->port)
+        e = err_at(r, ev, "'%s': a %s probe needs a 'port'", path,
+                   p->kind == SVC_PROBE_TCP ? "tcp" : "http");
+    else if (p->host && strcmp(p->host, "localhost") != 0 && !numeric_host(p->host))
+        e = err_at(r, ev,
+                   "'%s': host '%s' must be a numeric address or localhost (probes do not "
+                   "wait on DNS)",
+                   path, p->host);
+    else if (r->c.n_probes >= MAX_PROBES)
+        e = err_at(r, ev, "'%s': more than 64 probes%s", path, "");
+    if (p->kind != SVC_PROBE_HTTP)
+        p->status = 0; /* superviz's default 200 means nothing here */
+    struct svc_probe *v = e < 0 ? NULL : reallocarray(r->c.probes, r->c.n_probes + 1, sizeof *v);
+    if (!v) {
+        svc_probe_done(p);
+        return e < 0 ? e : -ENOMEM;
+    }
+    r->c.probes = v;
+    v[r->c.n_probes++] = *p;
+    *p = (struct svc_probe){0};
     return 0;
+}
+
+/* drover's probe: {type: exec|tcp|http, command|cmd, host, port, path, method, status_code,
+ * interval, timeout, failure_threshold, success_threshold}. Any 2xx or 3xx is healthy unless
+ * status_code says otherwise. */
+static int read_probe(struct svc_reader *r, const yaml_event_t *k, const char *key)
+{
+    struct probe_reader pr = {.p = {.interval_ms = 10000,
+                                    .timeout_ms = 5000,
+                                    .failure_threshold = 3,
+                                    .success_threshold = 1}};
+    int e = open_collection(r, key, YAML_MAPPING_START_EVENT, "a mapping");
+
+    if (e >= 0)
+        e = read_probe_map(r, key, &pr);
+    if (e < 0) {
+        svc_probe_done(&pr.p);
+        return e;
+    }
+    return add_probe(r, k, key, &pr);
+}
+
+/* superviz's health_checks: a list of {name, type: http|tcp|command, interval, timeout,
+ * retries, endpoint, method, status_code, host, port, command}, expecting 200 by default. */
+static int read_health_checks(struct svc_reader *r, const char *key)
+{
+    yaml_event_t ev;
+    int e = open_collection(r, key, YAML_SEQUENCE_START_EVENT, "a list of checks");
+
+    while (e >= 0 && (e = next_item(r->rd, YAML_SEQUENCE_END_EVENT, &ev)) > 0) {
+        struct probe_reader pr = {.p = {.interval_ms = 30000,
+                                        .timeout_ms = 5000,
+                                        .failure_threshold = 3,
+                                        .success_threshold = 1,
+                                        .status = 200}};
+        if (ev.type != YAML_MAPPING_START_EVENT)
+            e = err_at(r, &ev, "each of '%s' is a mapping (type: ..., ...)%s", key, "");
+        else if ((e = read_probe_map(r, key, &pr)) >= 0)
+            e = add_probe(r, &ev, key, &pr);
+        else
+            svc_probe_done(&pr.p);
+        yaml_event_delete(&ev);
+    }
+    return e;
+}
+
+/* One listener being read: {name, port, protocol, address, exposed, probe}. */
+struct listener_reader {
+    struct probe_reader pr; /* its probe */
+    bool has_probe;         /* probe given */
+    char *address;          /* where the probe connects (default localhost) */
+    uint16_t port;          /* the port it listens on */
+};
+
+static int listener_value(struct svc_reader *r, const char *key, const char *val, void *ctx)
+{
+    struct listener_reader *l = ctx;
+    uint32_t port;
+    bool b;
+    (void)r;
+
+    if (!strcmp(key, "name"))
+        return set_str(&l->pr.p.name, val);
+    if (!strcmp(key, "address"))
+        return set_str(&l->address, val);
+    if (!strcmp(key, "port")) {
+        if (parse_count(val, &port) < 0 || port == 0 || port > 65535)
+            return -EINVAL;
+        l->port = (uint16_t)port;
+        return 0;
+    }
+    if (!strcmp(key, "protocol"))
+        return !strcmp(val, "tcp") || !strcmp(val, "udp") ? 0 : -EINVAL;
+    if (!strcmp(key, "exposed"))
+        return parse_bool(val, &b);
+    return -ENOENT;
+}
+
+static int listener_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    struct listener_reader *l = ctx;
+    int e;
+
+    if (strcmp(scalar(k), "probe") != 0)
+        return scalar_value(r, k, path, listener_value, ctx);
+    if ((e = open_collection(r, path, YAML_MAPPING_START_EVENT, "a mapping")) < 0)
+        return e;
+    l->has_probe = true;
+    return read_probe_map(r, path, &l->pr);
+}
+
+/* superviz's listeners: a probe, if the listener has one, checks the listener's address and
+ * port unless it names its own. */
+static int read_listeners(struct svc_reader *r, const char *key)
+{
+    yaml_event_t ev;
+    int e = open_collection(r, key, YAML_SEQUENCE_START_EVENT, "a list of listeners");
+
+    while (e >= 0 && (e = next_item(r->rd, YAML_SEQUENCE_END_EVENT, &ev)) > 0) {
+        struct listener_reader l = {.pr.p = {.interval_ms = 10000,
+                                             .timeout_ms = 5000,
+                                             .failure_threshold = 3,
+                                             .success_threshold = 1,
+                                             .status = 200}};
+        if (ev.type != YAML_MAPPING_START_EVENT)
+            e = err_at(r, &ev, "each of '%s' is a mapping (name: ..., port: ...)%s", key, "");
+        else
+            e = walk_map(r, key, listener_key, &l);
+        if (e >= 0 && !l.port)
+            e = err_at(r, &ev, "a listener needs a 'port'%s%s", "", "");
+        if (e >= 0 && l.has_probe) {
+            if (!l.pr.p.port)
+                l.pr.p.port = l.port;
+            if (!l.pr.p.host && l.address)
+                l.pr.p.host = strdup(l.address);
+            e = add_probe(r, &ev, "listeners.probe", &l.pr);
+        } else {
+            svc_probe_done(&l.pr.p);
+        }
+        free(l.address);
+        yaml_event_delete(&ev);
+    }
+    return e;
+}
+
+/* ---- a service's logging ---- */
+
+/* logging.stdout or logging.stderr of a service: {file, timestamp_format, rotation}. */
+struct stream_reader {
+    char **file;          /* the service's log_file[i] */
+    struct rotation *rot; /* what rotation says */
+};
+
+static int stream_value(struct svc_reader *r, const char *key, const char *val, void *ctx)
+{
+    struct stream_reader *sr = ctx;
+
+    if (!strcmp(key, "file")) /* relative to the log directory: the engine resolves it */
+        return *val ? set_str(sr->file, val) : -EINVAL;
+    if (!strcmp(key, "timestamp_format")) {
+        warn_timestamps(r, val);
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int stream_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    struct stream_reader *sr = ctx;
+    if (!strcmp(scalar(k), "rotation"))
+        return read_rotation(r, path, sr->rot);
+    return scalar_value(r, k, path, stream_value, ctx);
+}
+
+static int service_logging_key(struct svc_reader *r, const yaml_event_t *k, const char *path,
+                               void *ctx)
+{
+    int i = !strcmp(scalar(k), "stdout") ? 0 : !strcmp(scalar(k), "stderr") ? 1 : -1;
+    struct rotation rot = {UNSET_U64, UNSET_U32, UNSET_U32};
+    struct stream_reader sr = {.file = &r->c.log_file[i < 0 ? 0 : i], .rot = &rot};
+    int e;
+    (void)ctx;
+
+    if (i < 0)
+        return err_at(r, k, "unknown key '%s' (stdout or stderr)%s", path, "");
+    if ((e = open_collection(r, path, YAML_MAPPING_START_EVENT, "a mapping")) < 0 ||
+        (e = walk_map(r, path, stream_key, &sr)) < 0)
+        return e;
+    if (rot.max_bytes == UNSET_U64 && rot.keep == UNSET_U32 && rot.max_age_s == UNSET_U32)
+        return 0;
+    /* Both files of a service rotate alike. */
+    if (r->rotation_set && (rot.max_bytes != r->c.log_max_bytes || rot.keep != r->c.log_keep ||
+                            rot.max_age_s != r->c.log_max_age_s))
+        return err_at(r, k,
+                      "'%s.rotation' differs from the other stream's: a service's logs "
+                      "rotate alike%s",
+                      path, "");
+    r->rotation_set = true;
+    r->c.log_max_bytes = rot.max_bytes;
+    r->c.log_keep = rot.keep;
+    r->c.log_max_age_s = rot.max_age_s;
+    return 0;
+}
+
+static int read_service_logging(struct svc_reader *r, const char *key)
+{
+    int e = open_collection(r, key, YAML_MAPPING_START_EVENT, "a mapping (stdout, stderr)");
+    return e < 0 ? e : walk_map(r, key, service_logging_key, NULL);
 }
 
 static int read_key(struct svc_reader *r, const yaml_event_t *k)
 {
     const char *key = scalar(k);
 
-    for (size_t i = 0; i < ARRAY_SIZE(not_yet); i++)
-        if (!strcmp(key, not_yet[i]))
-            return err_at(r, k, "service key '%s' is not supported yet%s", key, "");
     if (!strcmp(key, "cmd")) {
         r->seen_cmd = true;
         return read_words(r, key, &r->c.argv, &r->n_argv);
@@ -509,7 +899,13 @@ static int read_key(struct svc_reader *r, const yaml_event_t *k)
     if (!strcmp(key, "args"))
         return read_words(r, key, &r->args, &r->n_args);
     if (!strcmp(key, "probe"))
-        return read_probe(r, key);
+        return read_probe(r, k, key);
+    if (!strcmp(key, "health_checks"))
+        return read_health_checks(r, key);
+    if (!strcmp(key, "listeners"))
+        return read_listeners(r, key);
+    if (!strcmp(key, "logging"))
+        return read_service_logging(r, key);
     if (!strcmp(key, "depends_on")) {
         size_t n = 0;
         strv_free(r->c.depends_on);
@@ -555,6 +951,9 @@ static int read_service(struct reader *rd, const char *dir, const yaml_event_t *
         .kill_timeout_ms = DEFAULT_KILL_TIMEOUT_MS,
         .stop_signal = SIGTERM,
         .autostart = true,
+        .log_max_bytes = UNSET_U64,
+        .log_keep = UNSET_U32,
+        .log_max_age_s = UNSET_U32,
     };
     while ((e = next_item(rd, YAML_MAPPING_END_EVENT, &k)) > 0) {
         if (k.type != YAML_SCALAR_EVENT) {
@@ -694,12 +1093,98 @@ int config_read_services(struct reader *rd, struct config *c, size_t line, const
     if (e == 0)
         e = check_dependencies(rd, v, n, line);
     if (e < 0) {
-        config_services_free(v, n);
+        svc_configs_free(v, n);
         return e;
     }
 done:
-    config_services_free(c->services, c->n_services);
+    svc_configs_free(c->services, c->n_services);
     c->services = v;
     c->n_services = n;
     return 0;
+}
+
+/* ---- the top-level logging mapping ---- */
+
+struct logging_reader {
+    struct config *c;    /* what it sets */
+    const char *dir;     /* for a relative base_dir */
+    struct rotation rot; /* defaults.rotation */
+};
+
+static int defaults_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    struct logging_reader *lr = ctx;
+    yaml_event_t v;
+    int e;
+
+    if (!strcmp(scalar(k), "rotation"))
+        return read_rotation(r, path, &lr->rot);
+    if (strcmp(scalar(k), "timestamp_format") != 0)
+        return err_at(r, k, "unknown key '%s'%s", path, "");
+    if ((e = want_scalar(r, path, &v)) < 0)
+        return e;
+    warn_timestamps(r, scalar(&v));
+    yaml_event_delete(&v);
+    return 0;
+}
+
+static int logging_key(struct svc_reader *r, const yaml_event_t *k, const char *path, void *ctx)
+{
+    struct logging_reader *lr = ctx;
+    yaml_event_t v;
+    int e;
+
+    if (!strcmp(scalar(k), "defaults")) {
+        e = open_collection(r, path, YAML_MAPPING_START_EVENT, "a mapping");
+        return e < 0 ? e : walk_map(r, path, defaults_key, lr);
+    }
+    if (!strcmp(scalar(k), "daemon"))
+        return err_at(r, k,
+                      "'%s' is not supported: droverd logs to its standard error, at "
+                      "log_level%s",
+                      path, "");
+    if (strcmp(scalar(k), "base_dir") != 0)
+        return err_at(r, k, "unknown key '%s'%s", path, "");
+    if ((e = want_scalar(r, path, &v)) < 0)
+        return e;
+    char *dir = *scalar(&v) ? config_resolve_path(scalar(&v), lr->dir) : NULL;
+    e = !*scalar(&v) ? err_at(r, &v, "'%s' must not be empty%s", path, "") : dir ? 0 : -ENOMEM;
+    if (dir) {
+        free(lr->c->log_dir);
+        lr->c->log_dir = dir;
+    }
+    yaml_event_delete(&v);
+    return e;
+}
+
+int config_read_logging(struct reader *rd, struct config *c, const char *dir)
+{
+    struct svc_reader r = {.rd = rd, .dir = dir};
+    struct logging_reader lr = {.c = c, .dir = dir, .rot = {UNSET_U64, UNSET_U32, UNSET_U32}};
+    int e = open_collection(&r, "logging", YAML_MAPPING_START_EVENT, "a mapping");
+
+    if (e >= 0)
+        e = walk_map(&r, "logging", logging_key, &lr);
+    if (e < 0)
+        return e;
+    if (lr.rot.max_bytes != UNSET_U64)
+        c->log_max_bytes = lr.rot.max_bytes;
+    if (lr.rot.keep != UNSET_U32)
+        c->log_keep = lr.rot.keep;
+    if (lr.rot.max_age_s != UNSET_U32)
+        c->log_max_age_s = lr.rot.max_age_s;
+    return 0;
+}
+
+void config_services_defaults(struct config *c)
+{
+    for (size_t i = 0; i < c->n_services; i++) {
+        struct svc_config *s = &c->services[i];
+        if (s->log_max_bytes == UNSET_U64)
+            s->log_max_bytes = c->log_max_bytes;
+        if (s->log_keep == UNSET_U32)
+            s->log_keep = c->log_keep;
+        if (s->log_max_age_s == UNSET_U32)
+            s->log_max_age_s = c->log_max_age_s;
+    }
 }

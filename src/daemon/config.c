@@ -27,6 +27,7 @@ extern const size_t drover_default_config_len;
 static const struct config_option options[] = {
     OPT("socket", CONFIG_PATH, socket_path, 0, 0, "gRPC unix socket"),
     OPT("state_dir", CONFIG_PATH, state_dir, 0, 0, "state directory (database, logs)"),
+    OPT("log_dir", CONFIG_PATH, log_dir, 0, 0, "service logs (default: <state_dir>/logs)"),
     OPT("log_level", CONFIG_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
     OPT("max_connections", CONFIG_UINT, max_connections, 1, 1000000, "gRPC connections at once"),
     OPT("max_concurrent_streams", CONFIG_UINT, max_concurrent_streams, 1, 65536,
@@ -207,6 +208,20 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
     return r;
 }
 
+/* superviz's `version:`, which must be 1. */
+static int read_version(struct reader *rd, const yaml_event_t *key)
+{
+    yaml_event_t v;
+    int r = config_next_event(rd, &v);
+
+    if (r < 0)
+        return r;
+    if (v.type != YAML_SCALAR_EVENT || strcmp((const char *)v.data.scalar.value, "1") != 0)
+        r = config_fail(rd->err, "%s:%zu: 'version' must be 1", rd->name, key->start_mark.line + 1);
+    yaml_event_delete(&v);
+    return r;
+}
+
 static int read_document(struct reader *rd, struct config *c, const char *dir)
 {
     size_t seen_line[ARRAY_SIZE(options)] = {0};
@@ -240,8 +255,18 @@ static int read_document(struct reader *rd, struct config *c, const char *dir)
             yaml_event_delete(&ev);
             return config_fail(rd->err, "%s:%zu: keys must be plain names", rd->name, line);
         }
-        if (!strcmp((const char *)ev.data.scalar.value, "services"))
+        const char *key = (const char *)ev.data.scalar.value;
+        if (rd->services_only && strcmp(key, "services") != 0 && strcmp(key, "version") != 0)
+            r = config_fail(rd->err,
+                            "%s:%zu: '%s' is a droverd setting: a file of services holds "
+                            "'services' (and 'version')",
+                            rd->name, ev.start_mark.line + 1, key);
+        else if (!strcmp(key, "services"))
             r = config_read_services(rd, c, ev.start_mark.line + 1, dir);
+        else if (!strcmp(key, "logging"))
+            r = config_read_logging(rd, c, dir);
+        else if (!strcmp(key, "version"))
+            r = read_version(rd, &ev);
         else
             r = read_pair(rd, c, &ev, seen_line, dir);
         yaml_event_delete(&ev);
@@ -250,10 +275,10 @@ static int read_document(struct reader *rd, struct config *c, const char *dir)
     }
 }
 
-int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
-                     const char *dir, char err[CONFIG_ERROR_MAX])
+static int load_yaml(struct config *c, const char *text, size_t len, const char *name,
+                     const char *dir, bool services_only, char err[CONFIG_ERROR_MAX])
 {
-    struct reader rd = {.name = name, .err = err};
+    struct reader rd = {.name = name, .err = err, .services_only = services_only};
     yaml_event_t ev;
     int r, docs = 0;
 
@@ -277,9 +302,34 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
             r = read_document(&rd, c, dir);
             if (r < 0)
                 break;
+            config_services_defaults(c);
         }
     }
     yaml_parser_delete(&rd.parser);
+    return r;
+}
+
+int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
+                     const char *dir, char err[CONFIG_ERROR_MAX])
+{
+    return load_yaml(c, text, len, name, dir, false, err);
+}
+
+int config_parse_services(const char *text, size_t len, const char *name, const char *dir,
+                          struct svc_config **ret, size_t *ret_n, char err[CONFIG_ERROR_MAX])
+{
+    struct config c = {0};
+    int r = load_yaml(&c, text, len, name, dir, true, err);
+
+    if (r >= 0 && !c.n_services)
+        r = config_fail(err, "%s: no services in it (a 'services:' list)", name);
+    if (r >= 0) {
+        *ret = c.services;
+        *ret_n = c.n_services;
+        c.services = NULL;
+        c.n_services = 0;
+    }
+    config_done(&c);
     return r;
 }
 
@@ -340,6 +390,10 @@ int config_finish(struct config *c)
         if (!(c->rp_socket = paths_rp_socket(c->scope)))
             return -ENOMEM;
     }
+    if (!c->log_dir && asprintf(&c->log_dir, "%s/logs", c->state_dir) < 0) {
+        c->log_dir = NULL;
+        return -ENOMEM;
+    }
     if ((!c->db_path || !strcmp(c->db_path, "default")) &&
         asprintf(&c->db_path, "%s/drover.sqlite3", c->state_dir) < 0) {
         c->db_path = NULL;
@@ -354,9 +408,10 @@ void config_done(struct config *c)
     free(c->socket_path);
     free(c->state_dir);
     free(c->db_path);
+    free(c->log_dir);
     free(c->rp_socket);
     free(c->scope);
-    config_services_free(c->services, c->n_services);
+    svc_configs_free(c->services, c->n_services);
     *c = (struct config){0};
 }
 

@@ -27,12 +27,13 @@ struct config {
     uint32_t rp_max_connections;      /* running-process door: open connections */
     uint32_t rp_idle_timeout_ms;      /* running-process door: idle close */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
+    char *log_dir;                    /* service logs (default <state_dir>/logs) */
+    uint64_t log_max_bytes;           /* services' default log rotation size; 0: none */
+    uint32_t log_keep;                /* services' default rotated files kept; 0: 5 */
+    uint32_t log_max_age_s;           /* services' default rotated-file age limit; 0: none */
     struct svc_config *services;      /* the `services:` list, defaults applied */
     size_t n_services;                /* its length */
 };
-
-/* Frees a services list read from YAML. */
-void config_services_free(struct svc_config *v, size_t n);
 
 enum config_type {
     CONFIG_PATH,      /* a path; relative ones are taken from the file's directory */
@@ -57,6 +58,10 @@ void config_done(struct config *c);
  * NULL: the current directory). -EINVAL with err filled for a bad document. */
 int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
                      const char *dir, char err[CONFIG_ERROR_MAX]);
+/* The services of a YAML document that holds nothing else (drover start FILE): a `services:`
+ * list as in droverd's configuration. *ret is freed with svc_configs_free. */
+int config_parse_services(const char *text, size_t len, const char *name, const char *dir,
+                          struct svc_config **ret, size_t *ret_n, char err[CONFIG_ERROR_MAX]);
 /* Reads a YAML file on top of c and records it as config_path. */
 int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX]);
 /* Sets one option from a string (a flag's value, say); where says who gave it, for errors. */

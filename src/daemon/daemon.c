@@ -237,8 +237,9 @@ static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERRO
     }
     log_set_level(c.log_level);
     d->cfg.log_level = c.log_level;
-    if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir))
-        log_warning("socket and state_dir changes take effect at the next start");
+    if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir) ||
+        strcmp(c.log_dir, d->cfg.log_dir))
+        log_warning("socket, state_dir and log_dir changes take effect at the next start");
     apply_services(d, &c, ret);
     log_notice("configuration re-read: log level %s; services: %u added, %u changed, %u removed, "
                "%u unchanged",
@@ -252,6 +253,15 @@ static int host_reload(struct api_host *host, struct api_reload *ret, char *err,
 {
     char e[CONFIG_ERROR_MAX] = "";
     int r = reload(container_of(host, struct daemon, host), ret, e);
+    snprintf(err, err_size, "%s", e);
+    return r;
+}
+
+static int host_parse_services(const char *text, size_t len, const char *name, const char *dir,
+                               struct svc_config **ret, size_t *ret_n, char *err, size_t err_size)
+{
+    char e[CONFIG_ERROR_MAX] = "";
+    int r = config_parse_services(text, len, name, dir, ret, ret_n, e);
     snprintf(err, err_size, "%s", e);
     return r;
 }
@@ -311,6 +321,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .grpc = d->grpc,
         .shutdown = host_shutdown,
         .reload = host_reload,
+        .parse_services = host_parse_services,
         .scope = d->cfg.scope,
         .scope_cwd = getcwd(d->cwd, sizeof d->cwd) ? d->cwd : "",
     };
@@ -393,11 +404,9 @@ static int load_service(const struct svc_db_row *row, void *userdata)
 
 static int start_services(struct daemon *d)
 {
-    _cleanup_free_ char *logs = NULL;
+    const char *logs = d->cfg.log_dir;
     int r;
 
-    if (asprintf(&logs, "%s/logs", d->cfg.state_dir) < 0)
-        return -ENOMEM;
     r = svc_db_new(d->store, &d->svc_db);
     if (r >= 0)
         r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);

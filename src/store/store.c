@@ -66,6 +66,8 @@ static const char *const migrations[] = {
     "ALTER TABLE services ADD COLUMN from_config INTEGER NOT NULL DEFAULT 0;",
     /* 4: the services a service needs online first (a JSON array of names). */
     "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
+    /* 5: health probes (a JSON array, see supervise/probe-json.c). */
+    "ALTER TABLE services ADD COLUMN probes TEXT NOT NULL DEFAULT '[]';",
 };
 
 struct store {

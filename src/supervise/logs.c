@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/macro.h"
@@ -130,4 +131,16 @@ int svc_log_rotate(const char *path, uint64_t max, uint32_t keep)
             break;
     }
     return ftruncate(fd, 0) < 0 ? -errno : 1;
+}
+
+void svc_log_prune(const char *path, uint32_t keep, uint32_t max_age_s)
+{
+    time_t now = time(NULL);
+    struct stat st;
+
+    for (uint32_t i = 1; i <= MAX(keep, 1u); i++) {
+        _cleanup_free_ char *old = numbered(path, i);
+        if (old && stat(old, &st) == 0 && now - st.st_mtime > (time_t)max_age_s)
+            (void)unlink(old);
+    }
 }

@@ -6,10 +6,11 @@
  *   http  GET path on host:port; the status must be the expected one (any 2xx or 3xx if 0)
  *
  * A check runs every interval (every 500 ms at most until the service first proves healthy, so
- * that dependents waiting for it start soon). failure_threshold failures in a row restart the
- * service. Probes exist only while the service runs; a check in flight when it stops is
- * abandoned (its handles closed, its result dropped). Hosts are numeric addresses or
- * "localhost": a probe never waits on DNS. */
+ * that dependents waiting for it start soon). success_threshold successes in a row make a probe
+ * healthy, and failure_threshold failures in a row restart the service. A service with several
+ * probes is healthy when every one is. Probes exist only while the service runs; a check in flight
+ * when it stops is abandoned (its handles closed, its result dropped). Hosts are numeric addresses
+ * or "localhost": a probe never waits on DNS. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct probe {
     uv_timer_t timer;            /* the next check; frees us on close */
     struct check *check;         /* in flight, or NULL */
     uint32_t failures;           /* in a row */
+    uint32_t successes;          /* in a row */
     bool healthy;                /* the last check succeeded */
 };
 
@@ -167,8 +169,9 @@ static int start_tcp(struct check *c, const struct svc_probe *cfg, uv_loop_t *lo
     if (r < 0)
         return r;
     snprintf(c->request, sizeof c->request,
-             "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: droverd-probe\r\nConnection: close"
-             "\r\n\r\n",
+             "%s %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: droverd-probe\r\n"
+             "Content-Length: 0\r\nConnection: close\r\n\r\n",
+             cfg->method && *cfg->method ? cfg->method : "GET",
              cfg->path && *cfg->path ? cfg->path : "/", host, cfg->port);
     if ((r = uv_tcp_init(loop, &c->tcp)) < 0)
         return r;
@@ -255,22 +258,24 @@ void probe_result(struct probe *p, bool ok)
 {
     if (ok) {
         p->failures = 0;
+        p->successes++;
         bool was = p->healthy;
-        p->healthy = true;
+        p->healthy = was || p->successes >= MAX(p->cfg->success_threshold, 1u);
         schedule(p);
-        if (!was)
-            svc_probe_changed(p->s, true, 0);
+        if (p->healthy && !was)
+            svc_probe_changed(p->s, 0);
         return;
     }
     p->failures++;
+    p->successes = 0;
     bool was = p->healthy;
     p->healthy = false;
     if (p->failures >= p->cfg->failure_threshold) {
         /* The service restarts; this probe goes with its process. */
-        svc_probe_changed(p->s, false, p->failures);
+        svc_probe_changed(p->s, p->failures);
         return;
     }
     schedule(p);
     if (was)
-        svc_probe_changed(p->s, false, 0);
+        svc_probe_changed(p->s, 0);
 }

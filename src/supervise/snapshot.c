@@ -1,9 +1,9 @@
 /* running-process's services.snapshot.json (version 1): every service's definition and status,
  * written atomically by SAVE and read back by RESURRECT. The upstream keys come first; drover
  * adds its own (restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,
- * autostart), and when they are present the numbers are taken as they are. Without them (a
- * snapshot upstream wrote), a zero restart_delay_ms, kill_timeout_ms or min_uptime_ms means
- * upstream's default, as on its wire. */
+ * autostart, depends_on, probes), and when they are present the numbers are taken as they are.
+ * Without them (a snapshot upstream wrote), a zero restart_delay_ms, kill_timeout_ms or
+ * min_uptime_ms means upstream's default, as on its wire. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -42,7 +42,7 @@ static json_t *service_json(struct svc *s)
     }
     return json_pack(
         "{s:i, s:s, s:o, s:s, s:o, s:b, s:i, s:i, s:i, s:i, s:s, s:i, s:i, s:f, s:f,"
-        " s:i, s:s, s:i, s:b, s:i, s:b, s:b, s:o}",
+        " s:i, s:s, s:i, s:b, s:i, s:b, s:b, s:o, s:o*}",
         "id", (int)svc_id(s), "name", c->name, "cmd", cmd, "cwd", c->cwd ? c->cwd : "", "env", env,
         "autorestart", c->restart != SVC_RESTART_NEVER, "max_restarts", (int)c->max_restarts,
         "restart_delay_ms", (int)c->restart_delay_ms, "kill_timeout_ms", (int)c->kill_timeout_ms,
@@ -51,7 +51,7 @@ static json_t *service_json(struct svc *s)
         "last_exited_at", st.last_exited_at, "last_exit_code", st.last_exit, "restart_policy",
         policy_words[c->restart], "restart_delay_max_ms", (int)c->restart_delay_max_ms, "clear_env",
         c->clear_env, "stop_signal", c->stop_signal, "oneshot", c->oneshot, "autostart",
-        c->autostart, "depends_on", deps);
+        c->autostart, "depends_on", deps, "probes", svc_probes_to_json(c->probes, c->n_probes));
 }
 
 /* Writes path atomically: path.tmp (upstream's ".json.tmp"), fsync, rename. */
@@ -135,7 +135,11 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
     _cleanup_free_ char **argv = calloc(n + 1, sizeof *argv);
     _cleanup_free_ char **depv = calloc(nd + 1, sizeof *depv);
     char **envv = calloc(m + 1, sizeof *envv);
+    struct svc_probe *probes = NULL;
+    size_t n_probes = 0;
     int r = argv && envv && depv ? 0 : -ENOMEM;
+    if (r == 0)
+        r = svc_probes_from_json(json_object_get(j, "probes"), &probes, &n_probes);
     for (size_t i = 0; r == 0 && i < nd; i++)
         if (!(depv[i] = (char *)json_string_value(json_array_get(deps, i))))
             r = -EINVAL;
@@ -167,6 +171,8 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
             .oneshot = json_is_true(json_object_get(j, "oneshot")),
             .autostart = json_is_true(json_object_get(j, "autostart")),
             .depends_on = depv,
+            .probes = probes,
+            .n_probes = n_probes,
         };
         struct svc *s = svc_find(e, name);
         /* A service running now goes on as it is: resurrect adds what is missing. */
@@ -176,6 +182,8 @@ static int restore_one(struct svc_engine *e, json_t *j, struct svc **ret, bool *
             r = svc_define(e, (uint32_t)u32(j, "id", 0), &c, ret);
     }
     strv_free(envv);
+    if (probes)
+        svc_probes_free(probes, n_probes);
     return r;
 }
 

@@ -13,6 +13,6 @@ void probe_free(struct probe *p);
 bool probe_healthy(const struct probe *p);
 /* A check ended (probe.c calls it on itself). */
 void probe_result(struct probe *p, bool ok);
-/* The engine's side: s became healthy, or unhealthy (failures > 0 when the threshold was
- * reached: s must restart). */
-void svc_probe_changed(struct svc *s, bool healthy, uint32_t failures);
+/* The engine's side: one of s's probes became healthy or unhealthy (failures > 0 when its
+ * threshold was reached: s must restart). */
+void svc_probe_changed(struct svc *s, uint32_t failures);

@@ -28,15 +28,18 @@ enum svc_probe_kind {
 };
 
 struct svc_probe {
+    char *name;                 /* a label for people ("listener http", a health_checks name) */
     enum svc_probe_kind kind;   /* what to check */
     char **argv;                /* exec: the command, NULL-terminated */
     char *host;                 /* tcp, http: a numeric address or "localhost" */
     uint16_t port;              /* tcp, http */
     char *path;                 /* http: "/" by default */
+    char *method;               /* http: "GET" by default */
     uint32_t status;            /* http: the expected status; 0: any 2xx or 3xx */
     uint32_t interval_ms;       /* between checks */
     uint32_t timeout_ms;        /* of one check */
     uint32_t failure_threshold; /* failures in a row that restart the service */
+    uint32_t success_threshold; /* successes in a row that make it healthy again; 0 means 1 */
 };
 
 struct svc_config {
@@ -55,15 +58,18 @@ struct svc_config {
     bool oneshot;                  /* runs once to completion; exit 0 is success, not a crash */
     bool autostart;                /* started with droverd (the engine itself ignores it) */
     bool from_config;              /* defined by the YAML file: a reload may change or remove it */
-    char **depends_on;       /* names of services that must be online first, NULL-terminated */
-    struct svc_probe *probe; /* health probe, or NULL */
-    bool set_ids;            /* run as uid/gid (needs privilege) */
-    uid_t uid;               /* with set_ids */
-    gid_t gid;               /* with set_ids */
-    bool set_umask;          /* apply umask (otherwise droverd's own is kept) */
-    unsigned umask;          /* with set_umask: the file mode creation mask */
-    uint64_t log_max_bytes;  /* rotate a log file past this size; 0: never */
-    uint32_t log_keep;       /* rotated files kept (path.1 ... path.N); 0 means 5 */
+    char **depends_on;        /* names of services that must be online first, NULL-terminated */
+    struct svc_probe *probes; /* health probes: healthy when every one is */
+    size_t n_probes;          /* their number */
+    bool set_ids;             /* run as uid/gid (needs privilege) */
+    uid_t uid;                /* with set_ids */
+    gid_t gid;                /* with set_ids */
+    bool set_umask;           /* apply umask (otherwise droverd's own is kept) */
+    unsigned umask;           /* with set_umask: the file mode creation mask */
+    uint64_t log_max_bytes;   /* rotate a log file past this size; 0: never */
+    uint32_t log_keep;        /* rotated files kept (path.1 ... path.N); 0 means 5 */
+    uint32_t log_max_age_s;   /* rotated files older than this are removed; 0: kept by count */
+    char *log_file[2]; /* stdout, stderr log paths; NULL: <log_dir>/<name>-out.log, -err.log */
 };
 
 enum svc_state {
@@ -87,8 +93,8 @@ struct svc_status {
     int last_error;          /* -errno of the last failed spawn, 0 if none */
     uint64_t start_ticks;    /* the main process's /proc start time, with pid its identity */
     char reason[96];         /* why it is errored when errno alone does not say (dependencies) */
-    bool probed;             /* it has a health probe */
-    bool healthy;            /* with a probe: the last check succeeded */
+    bool probed;             /* it has health probes */
+    bool healthy;            /* with probes: each one's last checks succeeded */
 };
 
 struct svc;
@@ -121,7 +127,12 @@ int svc_signal_from_name(const char *name);
 const char *svc_signal_name(int sig);
 /* Frees what a definition owns (as svc_add copies it, or a reader builds it). */
 void svc_config_done(struct svc_config *c);
-void svc_probe_free(struct svc_probe *p);
+/* svc_config_done on each of n definitions, then free(v). */
+void svc_configs_free(struct svc_config *v, size_t n);
+/* Frees what a probe owns (not the struct). */
+void svc_probe_done(struct svc_probe *p);
+/* Frees an array of n probes and what they own. */
+void svc_probes_free(struct svc_probe *v, size_t n);
 /* Compares two definitions. */
 bool svc_config_equal(const struct svc_config *a, const struct svc_config *b);
 /* Replaces the definition; a running service is restarted with it (the new definition takes
@@ -208,6 +219,15 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
 /* "online", "stopped", "errored" or "starting": running-process's words for a state. */
 const char *svc_status_word(enum svc_state st);
 
+/* ---- probes as JSON (probe-json.c): the database's and the snapshot's form ---- */
+
+typedef struct json_t json_t;
+/* A new JSON array, or NULL when memory ran out. */
+json_t *svc_probes_to_json(const struct svc_probe *v, size_t n);
+/* The probes of a JSON array (NULL: none); *ret is an array (freed with svc_probe_done on each
+ * entry and free) even when empty. -EINVAL for anything malformed. */
+int svc_probes_from_json(json_t *a, struct svc_probe **ret, size_t *ret_n);
+
 /* ---- snapshots (snapshot.c): running-process's services.snapshot.json, version 1 ---- */
 
 #define SVC_SNAPSHOT_FILE "services.snapshot.json" /* beside the database, as upstream */
@@ -228,5 +248,7 @@ char *svc_log_tail(const char *path, uint32_t lines, size_t max, size_t *ret_len
  * elsewhere copy-then-truncate, which can lose what is written in the instant between. Returns
  * 1 if it rotated, 0 if there was nothing to do. */
 int svc_log_rotate(const char *path, uint64_t max, uint32_t keep);
+/* Removes path.1 ... path.keep last modified more than max_age_s seconds ago. */
+void svc_log_prune(const char *path, uint32_t keep, uint32_t max_age_s);
 /* The same from an open file, as it was up to offset end (a follower goes on from there). */
 char *svc_log_tail_fd(int fd, uint64_t end, uint32_t lines, size_t max, size_t *ret_len);

@@ -54,16 +54,16 @@ int svc_db_new(struct store *st, struct svc_db **ret)
              " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
              " status, pid, restart_count, last_started_at, last_exited_at,"
              " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
-             " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on) VALUES"
-             " (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-             "?20,?21,?22,?23,?24,?25) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+             " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on, probes)"
+             " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
+             "?20,?21,?22,?23,?24,?25,?26) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
              " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
              " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
              " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
              " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
              " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
              " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24,"
-             " depends_on=?25",
+             " depends_on=?25, probes=?26",
              &db->upsert)) < 0 ||
         (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
         svc_db_free(db);
@@ -113,9 +113,12 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     struct svc_status st;
     sqlite3_stmt *q = db->upsert;
     _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env),
-                        *deps = json_strv(c->depends_on);
+                        *deps = json_strv(c->depends_on), *probes = NULL;
+    json_t *pj = svc_probes_to_json(c->probes, c->n_probes);
 
-    if (!cmd || !env || !deps)
+    probes = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
+    json_decref(pj);
+    if (!cmd || !env || !deps || !probes)
         return -ENOMEM;
     svc_get_status(s, &st);
     sqlite3_bind_int64(q, 1, svc_id(s));
@@ -143,6 +146,7 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     sqlite3_bind_int64(q, 23, (sqlite3_int64)st.start_ticks);
     sqlite3_bind_int(q, 24, c->from_config);
     sqlite3_bind_text(q, 25, deps, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 26, probes, -1, SQLITE_STATIC);
     return store_run(db->store, q);
 }
 
@@ -198,14 +202,14 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                 void *userdata)
 {
     sqlite3_stmt *q;
-    int r =
-        store_prepare(db->store,
-                      "SELECT id, name, cmd, cwd, env, autorestart, max_restarts,"
-                      " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
-                      " restart_count, last_started_at, last_exited_at, last_exit_code,"
-                      " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
-                      " autostart, start_ticks, from_config, depends_on FROM services ORDER BY id",
-                      &q);
+    int r = store_prepare(db->store,
+                          "SELECT id, name, cmd, cwd, env, autorestart, max_restarts,"
+                          " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
+                          " restart_count, last_started_at, last_exited_at, last_exit_code,"
+                          " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
+                          " autostart, start_ticks, from_config, depends_on, probes FROM services"
+                          " ORDER BY id",
+                          &q);
     if (r < 0)
         return r;
     while (r >= 0 && sqlite3_step(q) == SQLITE_ROW) {
@@ -238,11 +242,19 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .last_exit = sqlite3_column_int(q, 15),
             .start_ticks = (uint64_t)sqlite3_column_int64(q, 22),
         };
+        json_t *pj = json_loads(text(q, 25), 0, NULL);
+        /* A row whose probes cannot be read is loaded without them, not lost. */
+        if (svc_probes_from_json(pj, &row.cfg.probes, &row.cfg.n_probes) < 0) {
+            row.cfg.probes = NULL;
+            row.cfg.n_probes = 0;
+        }
+        json_decref(pj);
         if (row.cfg.argv && row.cfg.env && row.cfg.depends_on)
             r = fn(&row, userdata);
         strv_free(row.cfg.argv);
         strv_free(row.cfg.env);
         strv_free(row.cfg.depends_on);
+        svc_probes_free(row.cfg.probes, row.cfg.n_probes);
     }
     sqlite3_finalize(q);
     return r;

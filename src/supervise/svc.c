@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,7 +63,7 @@ struct svc {
     bool hard_killed;            /* the kill timeout fired during this stop */
     struct svc_config *next_cfg; /* svc_redefine of a running service: used at its next start */
     bool stop_deferred;          /* a stop waits for the services that depend on this one */
-    struct probe *probe;         /* health checks while the main process runs */
+    struct probe **probes;       /* health checks while the main process runs (cfg.n_probes) */
     bool restarting;             /* inside svc_restart: dependents waiting to start keep waiting */
     bool starting;               /* inside begin_start: a dependency cycle must not recurse */
 };
@@ -272,14 +273,31 @@ int svc_when_settled(struct svc_engine *e, struct svc *const *v, size_t n, svc_a
 
 /* ---- actions ---- */
 
+/* One probe per configured check, while the main process runs. A failure to allocate leaves
+ * the service unprobed rather than not running. */
+static void start_probes(struct svc *s)
+{
+    if (!s->cfg.n_probes || !(s->probes = calloc(s->cfg.n_probes, sizeof *s->probes)))
+        return;
+    for (size_t i = 0; i < s->cfg.n_probes; i++)
+        s->probes[i] = probe_new(s, &s->cfg.probes[i], s->e->loop, s->e->reaper);
+}
+
+static void stop_probes(struct svc *s)
+{
+    for (size_t i = 0; s->probes && i < s->cfg.n_probes; i++)
+        probe_free(s->probes[i]);
+    free(s->probes);
+    s->probes = NULL;
+}
+
 static void on_child_exit(struct proc_child *c, int status, void *userdata)
 {
     struct svc *s = userdata;
 
     /* The main process is gone; so must be the rest of its tree. */
     (void)proc_child_kill_remains(c);
-    probe_free(s->probe);
-    s->probe = NULL;
+    stop_probes(s);
     s->st.healthy = false;
     s->child = NULL;
     s->st.pid = 0;
@@ -290,17 +308,28 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
 
 static int open_log(const char *path)
 {
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    if (fd < 0 && errno == ENOENT && paths_mkdir_parent(path, 0750, 0) >= 0) /* a configured file */
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    return fd;
 }
 
 #define DEFAULT_LOG_KEEP  5
 #define DEFAULT_ROTATE_MS 10000
 
+static bool rotates(const struct svc *s)
+{
+    return s->cfg.log_max_bytes || s->cfg.log_max_age_s;
+}
+
 static void rotate_logs(struct svc *s)
 {
-    for (int i = 0; s->cfg.log_max_bytes && i < 2; i++)
-        (void)svc_log_rotate(s->log_path[i], s->cfg.log_max_bytes,
-                             s->cfg.log_keep ? s->cfg.log_keep : DEFAULT_LOG_KEEP);
+    uint32_t keep = s->cfg.log_keep ? s->cfg.log_keep : DEFAULT_LOG_KEEP;
+    for (int i = 0; i < 2; i++) {
+        (void)svc_log_rotate(s->log_path[i], s->cfg.log_max_bytes, keep);
+        if (s->cfg.log_max_age_s)
+            svc_log_prune(s->log_path[i], keep, s->cfg.log_max_age_s);
+    }
 }
 
 static void on_rotate_tick(uv_timer_t *t)
@@ -309,7 +338,7 @@ static void on_rotate_tick(uv_timer_t *t)
     bool any = false;
 
     for (size_t i = 0; i < e->n; i++)
-        if (e->v[i]->child && e->v[i]->cfg.log_max_bytes) {
+        if (e->v[i]->child && rotates(e->v[i])) {
             rotate_logs(e->v[i]);
             any = true;
         }
@@ -321,7 +350,7 @@ static void on_rotate_tick(uv_timer_t *t)
 static void arm_rotation(struct svc *s)
 {
     struct svc_engine *e = s->e;
-    if (s->cfg.log_max_bytes && !uv_is_active((uv_handle_t *)&e->rotate_timer))
+    if (rotates(s) && !uv_is_active((uv_handle_t *)&e->rotate_timer))
         uv_timer_start(&e->rotate_timer, on_rotate_tick, e->rotate_ms, e->rotate_ms);
 }
 
@@ -388,10 +417,9 @@ static void act_spawn(struct svc *s)
     s->st.start_ticks = proc_child_starttime(s->child);
     s->st.last_started_at = now_s();
     s->started_mono_ms = mono_ms();
-    s->st.probed = s->cfg.probe != NULL;
+    s->st.probed = s->cfg.n_probes > 0;
     s->st.healthy = false;
-    if (s->cfg.probe)
-        s->probe = probe_new(s, s->cfg.probe, s->e->loop, s->e->reaper);
+    start_probes(s);
     arm_rotation(s);
     set_state(s, SVC_ONLINE);
 }
@@ -410,7 +438,7 @@ static bool lists(const struct svc *s, const char *name)
 static bool up(const struct svc *d)
 {
     return d->st.state == SVC_ONLINE && d->want_up && !d->stop_deferred &&
-           (!d->cfg.probe || d->st.healthy);
+           (!d->cfg.n_probes || d->st.healthy);
 }
 
 static bool deps_up(const struct svc *s)
@@ -606,8 +634,13 @@ static void act_none(struct svc *s)
     (void)s;
 }
 
-void svc_probe_changed(struct svc *s, bool healthy, uint32_t failures)
+void svc_probe_changed(struct svc *s, uint32_t failures)
 {
+    bool healthy = true;
+    for (size_t i = 0; i < s->cfg.n_probes; i++)
+        healthy = healthy && probe_healthy(s->probes[i]);
+    if (healthy == s->st.healthy && !failures)
+        return;
     s->st.healthy = healthy;
     if (failures) {
         snprintf(s->st.reason, sizeof s->st.reason, "health probe failed %u times in a row",
@@ -752,14 +785,21 @@ const char *svc_signal_name(int sig)
     return "TERM";
 }
 
-void svc_probe_free(struct svc_probe *p)
+void svc_probe_done(struct svc_probe *p)
 {
-    if (!p)
-        return;
+    free(p->name);
     strv_free(p->argv);
     free(p->host);
     free(p->path);
-    free(p);
+    free(p->method);
+    *p = (struct svc_probe){0};
+}
+
+void svc_probes_free(struct svc_probe *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        svc_probe_done(&v[i]);
+    free(v);
 }
 
 void svc_config_done(struct svc_config *c)
@@ -769,24 +809,43 @@ void svc_config_done(struct svc_config *c)
     free(c->cwd);
     strv_free(c->env);
     strv_free(c->depends_on);
-    svc_probe_free(c->probe);
+    svc_probes_free(c->probes, c->n_probes);
+    free(c->log_file[0]);
+    free(c->log_file[1]);
     *c = (struct svc_config){0};
 }
 
-static struct svc_probe *probe_copy(const struct svc_probe *p)
+/* A copy of a string that may be NULL; false when memory ran out. */
+static bool dup_opt(char **dst, const char *src)
 {
-    struct svc_probe *c = malloc(sizeof *c);
-    if (!c)
-        return NULL;
-    *c = *p;
-    c->argv = p->argv ? strv_copy(p->argv) : NULL;
-    c->host = p->host ? strdup(p->host) : NULL;
-    c->path = p->path ? strdup(p->path) : NULL;
-    if ((p->argv && !c->argv) || (p->host && !c->host) || (p->path && !c->path)) {
-        svc_probe_free(c);
+    *dst = src ? strdup(src) : NULL;
+    return !src || *dst;
+}
+
+static struct svc_probe *probes_copy(const struct svc_probe *v, size_t n)
+{
+    struct svc_probe *c = calloc(n ? n : 1, sizeof *c);
+    bool ok = c != NULL;
+
+    for (size_t i = 0; ok && i < n; i++) {
+        c[i] = v[i];
+        c[i].argv = v[i].argv ? strv_copy(v[i].argv) : NULL;
+        ok = (!v[i].argv || c[i].argv) & dup_opt(&c[i].name, v[i].name) &
+             dup_opt(&c[i].host, v[i].host) & dup_opt(&c[i].path, v[i].path) &
+             dup_opt(&c[i].method, v[i].method);
+    }
+    if (!ok && c) {
+        svc_probes_free(c, n);
         return NULL;
     }
     return c;
+}
+
+void svc_configs_free(struct svc_config *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        svc_config_done(&v[i]);
+    free(v);
 }
 
 static bool str_eq(const char *a, const char *b)
@@ -794,14 +853,20 @@ static bool str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-static bool probe_equal(const struct svc_probe *a, const struct svc_probe *b)
+static bool probes_equal(const struct svc_probe *a, size_t na, const struct svc_probe *b, size_t nb)
 {
-    if (!a || !b)
-        return a == b;
-    return a->kind == b->kind && strv_equal(a->argv, b->argv) && str_eq(a->host, b->host) &&
-           a->port == b->port && str_eq(a->path, b->path) && a->status == b->status &&
-           a->interval_ms == b->interval_ms && a->timeout_ms == b->timeout_ms &&
-           a->failure_threshold == b->failure_threshold;
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i].name, b[i].name) || a[i].kind != b[i].kind ||
+            !strv_equal(a[i].argv, b[i].argv) || !str_eq(a[i].host, b[i].host) ||
+            a[i].port != b[i].port || !str_eq(a[i].path, b[i].path) ||
+            !str_eq(a[i].method, b[i].method) || a[i].status != b[i].status ||
+            a[i].interval_ms != b[i].interval_ms || a[i].timeout_ms != b[i].timeout_ms ||
+            a[i].failure_threshold != b[i].failure_threshold ||
+            MAX(a[i].success_threshold, 1u) != MAX(b[i].success_threshold, 1u))
+            return false;
+    return true;
 }
 
 static int config_copy(struct svc_config *dst, const struct svc_config *src)
@@ -812,9 +877,11 @@ static int config_copy(struct svc_config *dst, const struct svc_config *src)
     dst->cwd = src->cwd ? strdup(src->cwd) : NULL;
     dst->env = strv_copy(src->env);
     dst->depends_on = strv_copy(src->depends_on);
-    dst->probe = src->probe ? probe_copy(src->probe) : NULL;
+    dst->probes = probes_copy(src->probes, src->n_probes);
+    bool logs =
+        dup_opt(&dst->log_file[0], src->log_file[0]) & dup_opt(&dst->log_file[1], src->log_file[1]);
     if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd) ||
-        (src->probe && !dst->probe)) {
+        !dst->probes || !logs) {
         svc_config_done(dst);
         return -ENOMEM;
     }
@@ -832,21 +899,31 @@ static int config_check(const struct svc_config *c)
         if (!eq || eq == c->env[i])
             return -EINVAL;
     }
-    if (c->probe &&
-        ((c->probe->kind == SVC_PROBE_EXEC && (!c->probe->argv || !c->probe->argv[0])) ||
-         (c->probe->kind != SVC_PROBE_EXEC && !c->probe->port) || !c->probe->interval_ms ||
-         !c->probe->timeout_ms || !c->probe->failure_threshold))
-        return -EINVAL;
+    for (size_t i = 0; i < c->n_probes; i++) {
+        const struct svc_probe *p = &c->probes[i];
+        if ((p->kind == SVC_PROBE_EXEC && (!p->argv || !p->argv[0])) ||
+            (p->kind != SVC_PROBE_EXEC && !p->port) || !p->interval_ms || !p->timeout_ms ||
+            !p->failure_threshold)
+            return -EINVAL;
+    }
+    for (int i = 0; i < 2; i++)
+        if (c->log_file[i] && (!*c->log_file[i] || strlen(c->log_file[i]) >= PATH_MAX))
+            return -EINVAL;
     return c->stop_signal < 0 || c->stop_signal >= NSIG ? -EINVAL : 0;
 }
 
 /* <dir>/<name>-<suffix>.log, with anything in the name outside [A-Za-z0-9._-] as '_' (upstream's
- * rule), so a name can never climb out of the directory. */
-static char *log_name(const char *dir, const char *name, const char *suffix)
+ * rule), so a name can never climb out of the directory; or the configured file, relative to
+ * dir unless absolute. */
+static char *log_name(const char *dir, const char *name, const char *file, const char *suffix)
 {
-    _cleanup_free_ char *safe = strdup(name);
     char *p;
 
+    if (file && file[0] == '/')
+        return strdup(file);
+    if (file)
+        return asprintf(&p, "%s/%s", dir, file) < 0 ? NULL : p;
+    _cleanup_free_ char *safe = strdup(name);
     if (!safe)
         return NULL;
     for (char *c = safe; *c; c++)
@@ -856,6 +933,23 @@ static char *log_name(const char *dir, const char *name, const char *suffix)
     if (!strcmp(safe, ".") || !strcmp(safe, ".."))
         safe[0] = '_';
     return asprintf(&p, "%s/%s-%s.log", dir, safe, suffix) < 0 ? NULL : p;
+}
+
+/* s->log_path from its definition. */
+static int set_log_paths(struct svc *s)
+{
+    char *out = log_name(s->e->log_dir, s->cfg.name, s->cfg.log_file[0], "out"),
+         *err = log_name(s->e->log_dir, s->cfg.name, s->cfg.log_file[1], "err");
+    if (!out || !err) {
+        free(out);
+        free(err);
+        return -ENOMEM;
+    }
+    free(s->log_path[0]);
+    free(s->log_path[1]);
+    s->log_path[0] = out;
+    s->log_path[1] = err;
+    return 0;
 }
 
 int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struct svc **ret)
@@ -887,16 +981,12 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
         free(s);
         return r;
     }
-    s->log_path[0] = log_name(e->log_dir, c->name, "out");
-    s->log_path[1] = log_name(e->log_dir, c->name, "err");
-    if (!s->log_path[0] || !s->log_path[1]) {
-        free(s->log_path[0]);
-        free(s->log_path[1]);
+    s->e = e;
+    if ((r = set_log_paths(s)) < 0) {
         svc_config_done(&s->cfg);
         free(s);
-        return -ENOMEM;
+        return r;
     }
-    s->e = e;
     s->id = id;
     uv_timer_init(e->loop, &s->timer);
     s->timer.data = s;
@@ -1011,7 +1101,9 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            a->set_ids == b->set_ids && a->uid == b->uid && a->gid == b->gid &&
            a->set_umask == b->set_umask && a->umask == b->umask &&
            a->log_max_bytes == b->log_max_bytes && a->log_keep == b->log_keep &&
-           probe_equal(a->probe, b->probe);
+           a->log_max_age_s == b->log_max_age_s && str_eq(a->log_file[0], b->log_file[0]) &&
+           str_eq(a->log_file[1], b->log_file[1]) &&
+           probes_equal(a->probes, a->n_probes, b->probes, b->n_probes);
 }
 
 int svc_redefine(struct svc *s, const struct svc_config *c)
@@ -1068,6 +1160,8 @@ int svc_set_config(struct svc *s, const struct svc_config *c)
         return r;
     svc_config_done(&s->cfg);
     s->cfg = copy;
+    if ((r = set_log_paths(s)) < 0)
+        return r; /* the old paths stay */
     changed(s);
     return 0;
 }
@@ -1146,8 +1240,7 @@ void svc_engine_free(struct svc_engine *e)
         struct svc *s = e->v[--e->n];
         if (s->child)
             proc_child_forget(s->child);
-        probe_free(s->probe);
-        s->probe = NULL;
+        stop_probes(s);
         s->removed = true;
         uv_timer_stop(&s->timer);
         if (!uv_is_closing((uv_handle_t *)&s->timer))

@@ -344,10 +344,11 @@ def test_grpc_probe_spec(droverd):
     port = free_port()
     s = st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
         name="p", cmd=["sleep", "300"],
-        probe=pb.Probe(kind=pb.Probe.KIND_TCP, port=port, interval_ms=50,
-                       failure_threshold=1000))), timeout=5)
-    assert s.probed and s.spec.probe.port == port and s.spec.probe.timeout_ms == 5000
-    assert s.spec.probe.kind == pb.Probe.KIND_TCP
+        probes=[pb.Probe(kind=pb.Probe.KIND_TCP, port=port, interval_ms=50,
+                         failure_threshold=1000)])), timeout=5)
+    (p,) = s.spec.probes
+    assert s.probed and p.port == port and p.timeout_ms == 5000 and p.success_threshold == 1
+    assert p.kind == pb.Probe.KIND_TCP
     # nothing listens there: running, not healthy; a listener makes it healthy
     import socket
     lst = socket.socket()
@@ -360,8 +361,89 @@ def test_grpc_probe_spec(droverd):
         lst.close()
     with pytest.raises(grpc.RpcError) as e:
         st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
-            name="q", cmd=["true"], probe=pb.Probe(kind=pb.Probe.KIND_HTTP))), timeout=5)
+            name="q", cmd=["true"], probes=[pb.Probe(kind=pb.Probe.KIND_HTTP)])), timeout=5)
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "port" in e.value.details()
+    with pytest.raises(grpc.RpcError) as e:
+        st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
+            name="q", cmd=["true"], probes=[pb.Probe(kind=pb.Probe.KIND_HTTP, port=80,
+                                                     method="get me")])), timeout=5)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "method" in e.value.details()
+
+
+def test_probes_survive_droverd_restart_and_snapshots(make_droverd):
+    """Probes given over gRPC are part of the definition: the database and the snapshot keep
+    every field."""
+    d = make_droverd()
+    probes = [pb.Probe(kind=pb.Probe.KIND_HTTP, host="::1", port=8080, path="/ready", method="HEAD",
+                       status=204, interval_ms=60000, timeout_ms=700, failure_threshold=9,
+                       success_threshold=2, name="ready"),
+              pb.Probe(kind=pb.Probe.KIND_EXEC, cmd=["test", "-e", "/"], interval_ms=60000)]
+    stub(d).Start(pb.StartServiceRequest(spec=pb.ServiceSpec(name="p", cmd=["sleep", "300"],
+                                                             probes=probes)), timeout=5)
+
+    def same(s):
+        got = list(s.spec.probes)
+        assert got[0] == probes[0]
+        assert list(got[1].cmd) == ["test", "-e", "/"] and got[1].failure_threshold == 3
+        assert len(got) == 2
+
+    assert d.stop() == 0
+    d.start()
+    same(stub(d).Get(pb.ServiceTarget(target="p"), timeout=5))
+    d.cli("save")
+    d.cli("delete", "p")
+    d.cli("resurrect")
+    same(stub(d).Get(pb.ServiceTarget(target="p"), timeout=5))
+    out = json.loads(d.cli("describe", "p", "--json").stdout)
+    assert out["probes"][0]["target"] == "HEAD [::1]:8080/ready"
+    assert out["probes"][1]["target"] == "test -e /"
+    text = d.cli("describe", "p").stdout
+    assert "http HEAD [::1]:8080/ready every 60000 ms, 9 failures restart — ready" in text
+
+
+def test_superviz_keys(make_droverd, tmp_path):
+    """A superviz-style file: a listener's probe and a health check become probes (healthy when
+    both are), logging.*.file places the logs under logging.base_dir."""
+    port = free_port()
+    www = tmp_path / "www"
+    www.mkdir()
+    base = tmp_path / "svclogs"
+    conf = f"""version: "1"
+logging:
+  base_dir: {base}
+  defaults:
+    timestamp_format: none
+    rotation: {{max_size: 100MB, max_files: 3}}
+services:
+  - name: web
+    command: /usr/bin/python3 -m http.server --bind 127.0.0.1 {port} --directory {www}
+    restart: {{policy: always, delay: 0s}}
+    listeners:
+      - name: http
+        port: {port}
+        address: 127.0.0.1
+        probe: {{type: http, path: /health, interval: 100ms, failure_threshold: 1000}}
+    health_checks:
+      - {{name: port, type: tcp, host: 127.0.0.1, port: {port}, interval: 100ms}}
+    logging:
+      stdout: {{file: web.out}}
+      stderr: {{file: sub/web.err}}
+"""
+    d = make_droverd(config=conf)
+    g = stub(d).Get
+    wait_until(lambda: g(pb.ServiceTarget(target="web"), timeout=5).state == pb.SERVICE_STATE_ONLINE,
+               what="web running")
+    s = g(pb.ServiceTarget(target="web"), timeout=5)
+    assert s.stdout_log == str(base / "web.out") and s.stderr_log == str(base / "sub" / "web.err")
+    assert [(p.name, p.kind, p.status) for p in s.spec.probes] == [
+        ("http", pb.Probe.KIND_HTTP, 200), ("port", pb.Probe.KIND_TCP, 0)]
+    # the port answers, /health is 404: the tcp check passes, the service is not healthy
+    wait_until(lambda: open(s.stderr_log).read().count('"GET /health HTTP/1.1" 404') >= 2,
+               what="two failed checks")
+    assert not g(pb.ServiceTarget(target="web"), timeout=5).healthy
+    (www / "health").write_text("ok")
+    wait_until(lambda: g(pb.ServiceTarget(target="web"), timeout=5).healthy, what="healthy")
+    assert "health:       healthy" in d.cli("describe", "web").stdout
 
 
 def test_log_rotation_by_size(make_droverd, tmp_path):
@@ -381,3 +463,47 @@ services:
     text = open(out + ".2").read() + open(out + ".1").read() + open(out).read()
     nums = [int(l.split("-")[1]) for l in text.splitlines() if l.startswith("line-")]
     assert nums == list(range(nums[0], nums[0] + len(nums)))
+
+
+def test_start_file(droverd, tmp_path):
+    """drover start FILE.yaml: droverd parses the file as its configuration; a second start of
+    the same file leaves running services alone, a changed one is restarted, errors change
+    nothing."""
+    (tmp_path / "work").mkdir()
+    f = tmp_path / "eco.yaml"
+    f.write_text("""services:
+  - name: db
+    cmd: [sleep, "300"]
+  - name: app
+    cmd: [sh, -c, "pwd; exec sleep 300"]
+    working_dir: work
+    depends_on: [db]
+""")
+    r = droverd.cli("start", "--json", str(f))
+    got = {s["name"]: s for s in json.loads(r.stdout)}
+    assert set(got) == {"db", "app"}
+    wait_until(lambda: all(s["state"] == "online" for s in ls(droverd).values()), what="online")
+    pids = {n: s["pid"] for n, s in ls(droverd).items()}
+    wait_until(lambda: open(ls(droverd)["app"]["stdout_log"]).read() == f"{tmp_path}/work\n",
+               what="app ran in work/, relative to the file")
+    # again, unchanged: nothing restarts
+    droverd.cli("start", str(f))
+    assert {n: s["pid"] for n, s in ls(droverd).items()} == pids
+    # db changed: db restarts with the new definition
+    f.write_text(f.read_text().replace('[sleep, "300"]', '[sleep, "301"]'))
+    droverd.cli("start", str(f))
+    wait_until(lambda: ls(droverd)["db"]["pid"] not in (0, pids["db"])
+               and ls(droverd)["db"]["state"] == "online", what="db restarted")
+    assert ls(droverd)["db"]["cmd"] == ["sleep", "301"]
+    # errors: file:line, nothing changed
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("services:\n  - name: x\n    cmd: [true]\n    colour: red\n")
+    r = droverd.cli("start", str(bad), check=1)
+    assert f"{bad}:4: unknown service key 'colour'" in r.stderr
+    bad.write_text("socket: /tmp/x\nservices: []\n")
+    r = droverd.cli("start", str(bad), check=1)
+    assert "'socket' is a droverd setting" in r.stderr
+    bad.write_text("services: []\n")
+    assert "no services in it" in droverd.cli("start", str(bad), check=1).stderr
+    assert "x" not in ls(droverd)
+    droverd.cli("delete", "all")

@@ -135,16 +135,16 @@ START_TEST(services_list)
     ck_assert_str_eq(w->depends_on[0], "worker");
     ck_assert_ptr_null(w->depends_on[1]);
     ck_assert_ptr_null(k->depends_on[0]);
-    ck_assert_ptr_nonnull(w->probe);
-    ck_assert_int_eq(w->probe->kind, SVC_PROBE_HTTP);
-    ck_assert_uint_eq(w->probe->port, 8080);
-    ck_assert_str_eq(w->probe->path, "/health");
-    ck_assert_uint_eq(w->probe->interval_ms, 2000);
-    ck_assert_uint_eq(w->probe->timeout_ms, 5000);     /* default */
-    ck_assert_uint_eq(w->probe->failure_threshold, 3); /* default */
-    ck_assert_ptr_nonnull(k->probe);
-    ck_assert_int_eq(k->probe->kind, SVC_PROBE_EXEC);
-    ck_assert_str_eq(k->probe->argv[1], "ping");
+    ck_assert_uint_eq(w->n_probes, 1);
+    ck_assert_int_eq(w->probes[0].kind, SVC_PROBE_HTTP);
+    ck_assert_uint_eq(w->probes[0].port, 8080);
+    ck_assert_str_eq(w->probes[0].path, "/health");
+    ck_assert_uint_eq(w->probes[0].interval_ms, 2000);
+    ck_assert_uint_eq(w->probes[0].timeout_ms, 5000);     /* default */
+    ck_assert_uint_eq(w->probes[0].failure_threshold, 3); /* default */
+    ck_assert_uint_eq(k->n_probes, 1);
+    ck_assert_int_eq(k->probes[0].kind, SVC_PROBE_EXEC);
+    ck_assert_str_eq(k->probes[0].argv[1], "ping");
     ck_assert(k->set_ids && !w->set_ids);
     ck_assert_uint_eq(k->uid, 65534);
     ck_assert(k->set_umask && !w->set_umask);
@@ -178,8 +178,35 @@ START_TEST(services_list)
         {"services:\n  - name: a\n    cmd: [x]\n    umask: 999\n", "bad value '999' for 'umask'"},
         {"services:\n  - name: a\n    cmd: [x]\n    log_max_size: 10Q\n",
          "bad value '10Q' for 'log_max_size'"},
-        {"services:\n  - name: a\n    cmd: [x]\n    logging: {}\n",
-         "t.yaml:4: service key 'logging' is not supported yet"},
+        {"services:\n  - name: a\n    cmd: [x]\n    logging: {stdout: {colour: red}}\n",
+         "t.yaml:4: unknown key 'logging.stdout.colour'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    logging: {stdin: {}}\n",
+         "unknown key 'logging.stdin' (stdout or stderr)"},
+        {"services:\n  - name: a\n    cmd: [x]\n    logging:\n"
+         "      stdout: {rotation: {max_size: 1M}}\n      stderr: {rotation: {max_size: 2M}}\n",
+         "t.yaml:6: 'logging.stderr.rotation' differs"},
+        {"services:\n  - name: a\n    cmd: [x]\n    logging: {stdout: {rotation: {compress: "
+         "true}}}\n",
+         "'logging.stdout.rotation.compress: true' is not supported"},
+        {"services:\n  - name: a\n    cmd: [x]\n    listeners: [{name: web, probe: {type: "
+         "tcp}}]\n",
+         "t.yaml:4: a listener needs a 'port'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    listeners:\n      - port: 53\n"
+         "        probe: {type: grpc}\n",
+         "t.yaml:6: 'listeners.probe.type': this probe type is not supported"},
+        {"services:\n  - name: a\n    cmd: [x]\n    health_checks: [{type: http, endpoint: "
+         "https://x/}]\n",
+         "bad value 'https://x/' for 'health_checks.endpoint'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    health_checks: [{type: tcp, host: "
+         "db.example, port: 5432}]\n",
+         "host 'db.example' must be a numeric address or localhost"},
+        {"services:\n  - name: a\n    cmd: [x]\n    health_checks: [{type: command}]\n",
+         "an exec probe needs a 'command'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {port: 80, interval: 0}\n",
+         "bad value '0' for 'probe.interval'"},
+        {"logging: {daemon: {writers: []}}\n", "t.yaml:1: 'logging.daemon' is not supported"},
+        {"logging: {base_dir: /x, colour: red}\n", "unknown key 'logging.colour'"},
+        {"version: 2\n", "t.yaml:1: 'version' must be 1"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [b]\n",
          "service 'a' depends on 'b', which is not in the list"},
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [c]\n"
@@ -189,8 +216,8 @@ START_TEST(services_list)
         {"services:\n  - name: a\n    cmd: [x]\n    depends_on: [a]\n", "in a cycle"},
         {"services:\n  - name: a\n    cmd: [x]\n    probe: {type: tcp}\n",
          "a tcp probe needs a 'port'"},
-        {"services:\n  - name: a\n    cmd: [x]\n    probe: {type: udp, port: 1}\n",
-         "bad value 'udp' for 'probe.type'"},
+        {"services:\n  - name: a\n    cmd: [x]\n    probe: {type: smoke, port: 1}\n",
+         "bad value 'smoke' for 'probe.type'"},
         {"services:\n  - name: a\n    cmd: [x]\n    probe: {port: 99999}\n",
          "bad value '99999' for 'probe.port'"},
         {"services:\n  - name: a\n    cmd: [x]\n    probe: {port: 80, colour: red}\n",
@@ -211,6 +238,79 @@ START_TEST(services_list)
         ck_assert_msg(r == -EINVAL && strstr(err, bad[i].error), "case %zu: %d '%s'", i, r, err);
         config_done(&c);
     }
+}
+END_TEST
+
+/* superviz's keys: health_checks and listener probes become probes with superviz's defaults,
+ * logging files and rotation land on the service, the top-level logging gives defaults. */
+START_TEST(superviz_keys)
+{
+    struct config c;
+    char err[CONFIG_ERROR_MAX];
+    const char *y =
+        "version: \"1\"\n"
+        "services:\n"
+        "  - name: api\n"
+        "    command: /srv/api\n"
+        "    health_checks:\n"
+        "      - {name: live, type: http, endpoint: \"http://127.0.0.1:8080/healthz\"}\n"
+        "      - {type: tcp, host: localhost, port: 5432, retries: 5}\n"
+        "      - {type: command, command: pg_isready -q, interval: 1m}\n"
+        "    listeners:\n"
+        "      - name: web\n"
+        "        probe: {type: http, path: /ready, method: HEAD, "
+        "success_threshold: 2}\n"
+        "        address: \"::1\"\n"
+        "        port: 8443\n"
+        "      - {name: metrics, port: 9100, exposed: false}\n"
+        "    logging:\n"
+        "      stdout: {file: api.log, timestamp_format: none, rotation: "
+        "{max_size: 5MB, max_files: 3, max_age: 7d}}\n"
+        "      stderr: {file: /var/log/api.err}\n"
+        "  - name: plain\n"
+        "    cmd: [x]\n"
+        "logging:\n"
+        "  base_dir: logs\n"
+        "  defaults: {rotation: {max_size: 100MB, max_files: 10}}\n";
+
+    ck_assert_int_eq(config_init(&c, err), 0);
+    ck_assert_msg(config_load_yaml(&c, y, strlen(y), "t.yaml", "/etc/drover", err) == 0, "%s", err);
+    ck_assert_uint_eq(c.n_services, 2);
+    const struct svc_config *a = &c.services[0], *p = &c.services[1];
+    ck_assert_uint_eq(a->n_probes, 4); /* three checks, one listener with a probe */
+    const struct svc_probe *h = &a->probes[0];
+    ck_assert_int_eq(h->kind, SVC_PROBE_HTTP);
+    ck_assert_str_eq(h->name, "live");
+    ck_assert_str_eq(h->host, "127.0.0.1");
+    ck_assert_uint_eq(h->port, 8080);
+    ck_assert_str_eq(h->path, "/healthz");
+    ck_assert_uint_eq(h->status, 200);        /* superviz's default */
+    ck_assert_uint_eq(h->interval_ms, 30000); /* health_checks' default */
+    ck_assert_int_eq(a->probes[1].kind, SVC_PROBE_TCP);
+    ck_assert_uint_eq(a->probes[1].failure_threshold, 5);
+    ck_assert_int_eq(a->probes[2].kind, SVC_PROBE_EXEC);
+    ck_assert_str_eq(a->probes[2].argv[0], "pg_isready");
+    ck_assert_uint_eq(a->probes[2].interval_ms, 60000);
+    const struct svc_probe *l = &a->probes[3];
+    ck_assert_str_eq(l->name, "web");
+    ck_assert_str_eq(l->host, "::1"); /* the listener's address and port */
+    ck_assert_uint_eq(l->port, 8443);
+    ck_assert_str_eq(l->method, "HEAD");
+    ck_assert_uint_eq(l->success_threshold, 2);
+    ck_assert_uint_eq(l->interval_ms, 10000);
+    ck_assert_str_eq(a->log_file[0], "api.log");
+    ck_assert_str_eq(a->log_file[1], "/var/log/api.err");
+    ck_assert_uint_eq(a->log_max_bytes, 5u << 20);
+    ck_assert_uint_eq(a->log_keep, 3);
+    ck_assert_uint_eq(a->log_max_age_s, 7 * 86400);
+    /* plain takes the file's defaults, given after the services */
+    ck_assert_uint_eq(p->n_probes, 0);
+    ck_assert_ptr_null(p->log_file[0]);
+    ck_assert_uint_eq(p->log_max_bytes, 100u << 20);
+    ck_assert_uint_eq(p->log_keep, 10);
+    ck_assert_uint_eq(p->log_max_age_s, 0);
+    ck_assert_str_eq(c.log_dir, "/etc/drover/logs");
+    config_done(&c);
 }
 END_TEST
 
@@ -256,6 +356,7 @@ int main(void)
     tcase_add_test(tc, values_and_relative_paths);
     tcase_add_test(tc, file_then_flags);
     tcase_add_test(tc, services_list);
+    tcase_add_test(tc, superviz_keys);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }

@@ -413,10 +413,12 @@ START_TEST(probes)
                             .restart = SVC_RESTART_ALWAYS,
                             .restart_delay_max_ms = 1000,
                             .kill_timeout_ms = 3000,
-                            .probe = &probe};
+                            .probes = &probe,
+                            .n_probes = 1};
     struct svc_config dc = pc;
     dc.name = "dependent";
-    dc.probe = NULL;
+    dc.probes = NULL;
+    dc.n_probes = 0;
     dc.depends_on = needs_p;
     struct svc *p, *dep;
     struct svc_status st;
@@ -439,7 +441,7 @@ START_TEST(probes)
     ck_assert_int_eq(st.pid, first);
 
     /* Unhealthy twice in a row: restarted (and its dependent with it). */
-    ((struct svc_config *)svc_get_config(p))->probe->failure_threshold = 2;
+    ((struct svc_config *)svc_get_config(p))->probes[0].failure_threshold = 2;
     unlink(ready);
     uint64_t deadline = mono_ms() + 10000;
     do {
