@@ -172,30 +172,39 @@ int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd)
 
 int cgroup_members(const char *path, pid_t **ret, size_t *ret_n)
 {
-    char p[1100];
-    size_t n = 0, cap = 16;
+    char p[1100], buf[4096];
+    size_t n = 0, cap = 16, have = 0;
     pid_t *v = malloc(cap * sizeof *v);
-    int pid;
+    ssize_t k;
 
     snprintf(p, sizeof p, "%s/cgroup.procs", path);
-    _cleanup_fclose_ FILE *f = fopen(p, "re");
-    if (!v)
-        return -ENOMEM;
-    if (!f) {
-        int r = -errno;
+    _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (!v || fd < 0) {
+        int r = v ? -errno : -ENOMEM;
         free(v);
         return r;
     }
-    while (fscanf(f, "%d", &pid) == 1) {
-        if (n == cap) {
-            pid_t *nv = reallocarray(v, cap *= 2, sizeof *v);
-            if (!nv) {
-                free(v);
-                return -ENOMEM;
+    /* One pid per line; a line cut by the buffer's end is carried over to the next read. */
+    while ((k = read(fd, buf + have, sizeof buf - 1 - have)) > 0 || (k < 0 && errno == EINTR)) {
+        if (k < 0)
+            continue;
+        have += (size_t)k;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = strchr(line, '\n'))) {
+            if (n == cap) {
+                pid_t *nv = reallocarray(v, cap *= 2, sizeof *v);
+                if (!nv) {
+                    free(v);
+                    return -ENOMEM;
+                }
+                v = nv;
             }
-            v = nv;
+            v[n++] = (pid_t)strtol(line, NULL, 10);
+            line = nl + 1;
         }
-        v[n++] = pid;
+        have = (size_t)(buf + have - line);
+        memmove(buf, line, have);
     }
     *ret = v;
     *ret_n = n;

@@ -323,7 +323,10 @@ size_t proc_cmdline_join(const char *buf, size_t len, char *out, size_t out_size
 }
 
 /* Reads /proc/<pid>/<name> into buf (terminated). A missing process is -ESRCH. */
-static int read_file(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len)
+/* Reads /proc/PID/NAME into buf. once: one read(2) is the whole file (stat and statm, which
+ * procfs renders in a single pass), so no second read is spent on the end of file. */
+static int read_file_n(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len,
+                       bool once)
 {
     char path[64];
     _cleanup_close_ int fd = -1;
@@ -346,17 +349,24 @@ static int read_file(pid_t pid, const char *name, char *buf, size_t size, size_t
         if (k == 0)
             break;
         n += (size_t)k;
+        if (once)
+            break;
     }
     buf[n] = '\0';
     *ret_len = n;
     return 0;
 }
 
+static int read_file(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len)
+{
+    return read_file_n(pid, name, buf, size, ret_len, false);
+}
+
 int proc_read_stat(pid_t pid, struct proc_stat *ret)
 {
     char buf[1024];
     size_t n;
-    int r = read_file(pid, "stat", buf, sizeof buf, &n);
+    int r = read_file_n(pid, "stat", buf, sizeof buf, &n, true);
     return r < 0 ? r : proc_stat_parse(buf, n, ret);
 }
 

@@ -184,7 +184,7 @@ struct svc_usage {
     uint64_t rss_bytes; /* their resident memory */
     double cpu_seconds; /* their CPU time (user + system) */
 };
-/* Zeros when it is not running. */
+/* Zeros when it is not running. One measurement serves every caller for 500 ms. */
 int svc_usage(struct svc *s, struct svc_usage *ret);
 
 struct svc_watch;
