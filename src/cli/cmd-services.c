@@ -233,7 +233,6 @@ static bool is_services_file(const char *arg)
 static int start_file(struct cli *cli, const char *path)
 {
     Drover__V1__StartFileRequest req = DROVER__V1__START_FILE_REQUEST__INIT;
-    Drover__V1__ServiceList *list = NULL;
     _cleanup_free_ char *text = malloc(SERVICES_FILE_MAX + 1), *dir = realpath(path, NULL);
     _cleanup_fclose_ FILE *f = fopen(path, "re");
 
@@ -252,15 +251,7 @@ static int start_file(struct cli *cli, const char *path)
     req.yaml = text;
     req.name = (char *)path;
     req.dir = *dir ? dir : "/";
-    if (cli_unary(cli, SERVICES "StartFile", &req.base, &drover__v1__service_list__descriptor,
-                  (ProtobufCMessage **)&list) < 0)
-        return 1;
-    if (cli->json)
-        print_list_json(list->services, list->n_services);
-    else
-        print_table(list->services, list->n_services);
-    protobuf_c_message_free_unpacked(&list->base, NULL);
-    return 0;
+    return call_list(cli, "StartFile", &req.base);
 }
 
 int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **argv)

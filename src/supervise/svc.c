@@ -322,9 +322,10 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
 
 static int open_log(const char *path)
 {
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+    const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
+    int fd = open(path, flags, 0640);
     if (fd < 0 && errno == ENOENT && paths_mkdir_parent(path, 0750, 0) >= 0) /* a configured file */
-        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+        fd = open(path, flags, 0640);
     return fd;
 }
 
