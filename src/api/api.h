@@ -13,6 +13,7 @@ struct store;
 struct svc_config;
 struct svc_engine;
 struct track;
+struct sess_mgr;
 
 /* What a reload changed. */
 struct api_reload {
@@ -32,6 +33,7 @@ struct api_host {
     struct track *track;         /* tracked processes */
     struct proc_reaper *reaper;  /* spawning, reaping, kill-tree */
     struct svc_engine *services; /* supervised services */
+    struct sess_mgr *sessions;   /* PTY and pipe sessions */
     const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
     const char *scope;           /* running-process scope name, or NULL: "global" */
     const char *scope_cwd;       /* droverd's working directory at start */
@@ -65,6 +67,9 @@ struct rp_server;
 
 /* drover.v1.Services: supervised services. */
 int api_services_register(struct grpc_server *s, struct api_host *host);
+
+/* drover.v1.Sessions: PTY and pipe sessions, attach streams included. */
+int api_sessions_register(struct grpc_server *s, struct api_host *host);
 
 /* drover.v1.Processes: running-process's operations over gRPC. */
 int api_processes_register(struct grpc_server *s, struct api_host *host);

@@ -29,7 +29,7 @@ static void pcall_done(struct rp_call *rp, int r, const char *msg, const Protobu
         grpc_call_reply(pc->call, resp);
 }
 
-static void on_message(struct grpc_call *call, const ProtobufCMessage *msg)
+void rp_grpc_unary_message(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const char *path = grpc_call_path(call);
     const char *slash = strrchr(path, '/');
@@ -52,7 +52,7 @@ static void on_message(struct grpc_call *call, const ProtobufCMessage *msg)
     op->run(&pc->rp, msg);
 }
 
-static void on_close(struct grpc_call *call)
+void rp_grpc_unary_close(struct grpc_call *call)
 {
     struct pcall *pc = grpc_call_get_data(call);
     if (!pc)
@@ -65,8 +65,8 @@ static void on_close(struct grpc_call *call)
 
 #define M(name, T)                                                                                 \
     {                                                                                              \
-        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, on_message, NULL, NULL, \
-            on_close                                                                               \
+        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, rp_grpc_unary_message,  \
+            NULL, NULL, rp_grpc_unary_close                                                        \
     }
 
 static const struct grpc_method methods[] = {

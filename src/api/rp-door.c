@@ -12,7 +12,15 @@
  * Errors as upstream: an oversized frame gets request_id 0, INVALID_ARGUMENT and a close; a frame
  * that is not a DaemonRequest gets request_id 0, INVALID_ARGUMENT and the connection goes on;
  * type 0 and unknown types are UNKNOWN_REQUEST; a type whose feature is not built yet is
- * UNIMPLEMENTED; a missing payload the operation needs is INVALID_ARGUMENT. */
+ * UNIMPLEMENTED; a missing payload the operation needs is INVALID_ARGUMENT.
+ *
+ * An attach (ATTACH_PTY_SESSION, ATTACH_PIPE_STREAM) turns the connection into a stream for the
+ * rest of its life, as upstream: one DaemonResponse with the backlog, then framed
+ * PtyStreamFrame / PipeStreamFrame messages out and PtyInputFrame messages in. Output is pulled
+ * from the session's ring only while fewer than OUT_HIGH bytes wait for the client, so a client
+ * that stops reading holds no memory but the ring's; one that falls a ring behind gets a
+ * missed_bytes frame. Input is read only while the session's input queue is under IN_HIGH. A
+ * failed attach answers, then closes. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -30,11 +38,15 @@
 #include "net/lenframe.h"
 #include "net/net.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
+#include "session/session.h"
 
-#define MAX_FRAME       (4u << 20)               /* upstream's server cap */
-#define IN_CAP          (MAX_FRAME + (1u << 20)) /* one whole frame plus what a read may add */
-#define OUT_HIGH        (256u << 10)             /* stop reading a client this far behind */
-#define REFUSED_IDLE_MS 5000                     /* a refused connection gets this long to ask */
+#define MAX_FRAME        (4u << 20)               /* upstream's server cap */
+#define IN_CAP           (MAX_FRAME + (1u << 20)) /* one whole frame plus what a read may add */
+#define OUT_HIGH         (256u << 10)             /* stop reading a client this far behind */
+#define REFUSED_IDLE_MS  5000                     /* a refused connection gets this long to ask */
+#define IN_HIGH          (256u << 10) /* stop reading keys while this much input waits */
+#define TYPE_ATTACH_PTY  61
+#define TYPE_ATTACH_PIPE 66
 
 enum { RP_INVALID_ARGUMENT = 3, RP_UNKNOWN_REQUEST = 2, RP_UNAVAILABLE = 6, RP_UNIMPLEMENTED = 9 };
 
@@ -52,6 +64,9 @@ struct rp_conn {
     bool eof;                    /* the peer will send nothing more */
     bool close_pending;          /* close (flushing) once nothing runs */
     bool refused;                /* over the connection limit: answer once, then close */
+    struct sess_attach *att;     /* streaming: the attachment */
+    bool pty;                    /* streaming a PTY (input frames are read) */
+    struct sess_write resume;    /* streaming: waits for the session's input queue to drain */
 };
 
 struct rp_server {
@@ -65,6 +80,7 @@ struct rp_server {
 };
 
 static void process(struct rp_conn *c);
+static void pump(struct rp_conn *c);
 
 static void conn_freed(uv_handle_t *h)
 {
@@ -86,6 +102,11 @@ static void conn_close(struct rp_conn *c, bool flush)
 
     if (c->busy)
         rp_call_abandon(&c->call);
+    sess_write_cancel(&c->resume);
+    if (c->att) {
+        sess_attach_close(c->att);
+        c->att = NULL;
+    }
     if (c->next)
         c->next->prev = c->prev;
     if (c->prev)
@@ -156,6 +177,148 @@ static void on_done(struct rp_call *call, int r, const char *msg, const Protobuf
         process(c); /* an operation that finished later, from a timer: take the next request */
 }
 
+/* ---- attach streams ---- */
+
+static void on_attach_ready(struct sess_attach *a, void *userdata)
+{
+    (void)a;
+    pump(userdata);
+}
+
+static const struct sess_attach_ops attach_ops = {on_attach_ready};
+
+static void attach(struct rp_conn *c, const RunningProcess__Daemon__V1__DaemonRequest *req)
+{
+    bool pty = req->type == TYPE_ATTACH_PTY;
+    const ProtobufCMessage *payload =
+        pty ? &req->attach_pty_session->base : &req->attach_pipe_stream->base;
+    union rp_frame_storage st;
+    struct rp_attach ra;
+    char msg[256];
+
+    if (pty ? !req->attach_pty_session : !req->attach_pipe_stream) {
+        snprintf(msg, sizeof msg, "missing %s payload",
+                 pty ? "attach_pty_session" : "attach_pipe_stream");
+        reply(c, req->id, RP_INVALID_ARGUMENT, msg, NULL);
+        c->close_pending = true;
+        return;
+    }
+    int r = rp_attach_start(c->srv->host, pty, payload, &attach_ops, c, &ra, msg, sizeof msg);
+    if (r < 0) { /* upstream: the default payload with the code, then the connection closes */
+        ra = (struct rp_attach){.pty = pty};
+        reply(c, req->id, rp_status_from_errno(r), msg, rp_attach_response(&ra, &st));
+        c->close_pending = true;
+        return;
+    }
+    reply(c, req->id, 0, NULL, rp_attach_response(&ra, &st));
+    rp_attach_response_done(&ra);
+    c->att = ra.a;
+    c->pty = pty;
+    uv_timer_stop(&c->idle); /* attach streams have no idle timeout */
+    pump(c);
+}
+
+/* Appends one frame to out. */
+static int add_frame(struct buf *out, bool pty, const struct sess_pull *p)
+{
+    union rp_frame_storage st;
+    const ProtobufCMessage *m = rp_attach_frame(pty, p, &st);
+    return m ? lenframe_append_message(out, m) : 0;
+}
+
+/* Sends what the attachment has while the client keeps up; after the terminal frame the
+ * attachment ends and the connection closes once the frame is out. */
+static void pump(struct rp_conn *c)
+{
+    struct buf out;
+    bool end = false;
+
+    if (!c->att)
+        return;
+    buf_init(&out, 0);
+    while (net_conn_pending(c->conn) + out.len < OUT_HIGH) {
+        struct sess_pull p;
+        sess_attach_next(c->att, RP_FRAME_CHUNK, &p);
+        if (!p.missed && !p.len && p.end == SESS_END_NONE)
+            break;
+        if (add_frame(&out, c->pty, &p) < 0) {
+            end = true; /* out of memory: end the stream rather than lose bytes silently */
+            break;
+        }
+        sess_attach_consume(c->att, p.len);
+        if (p.end != SESS_END_NONE && !p.missed && !p.len) {
+            end = true;
+            break;
+        }
+    }
+    if (out.len)
+        (void)net_conn_write_buf(c->conn, &out);
+    buf_done(&out);
+    if (end) {
+        sess_attach_close(c->att);
+        c->att = NULL;
+        c->close_pending = true;
+        if (!c->in_process)
+            conn_close(c, true);
+    }
+}
+
+static void on_input_drained(struct sess_write *w, int r)
+{
+    struct rp_conn *c = container_of(w, struct rp_conn, resume);
+    (void)r;
+    if (!c->in_process)
+        process(c);
+}
+
+/* The client's frames on an attach stream: PtyInputFrame for a PTY, ignored for a pipe (as
+ * upstream). Stops at a detach, or while the session's input queue is full. */
+static void stream_input(struct rp_conn *c)
+{
+    while (c->att && !c->close_pending) {
+        struct session *s = sess_attach_session(c->att);
+        if (sess_input_pending(s) >= IN_HIGH) {
+            if (!c->resume.s && sess_write(s, NULL, 0, &c->resume) < 0)
+                c->resume.s = NULL;
+            break;
+        }
+        uint32_t n;
+        int r = lenframe_next(buf_head(&c->in), c->in.len, MAX_FRAME, &n);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            c->close_pending = true; /* a frame past the cap: nothing sane follows */
+            break;
+        }
+        const uint8_t *p = buf_head(&c->in) + LENFRAME_HEADER;
+        int detach = 0;
+        if (c->pty) {
+            RunningProcess__Daemon__V1__PtyInputFrame *f =
+                running_process__daemon__v1__pty_input_frame__unpack(NULL, n, p);
+            if (f) { /* one that does not decode is skipped, as upstream */
+                detach = rp_attach_input(c->att, &f->base);
+                running_process__daemon__v1__pty_input_frame__free_unpacked(f, NULL);
+            } else {
+                log_debug("running-process attach: skipping a frame that is not a PtyInputFrame");
+            }
+        }
+        buf_consume(&c->in, LENFRAME_HEADER + n);
+        if (detach == 1) {
+            /* A clean detach: the session goes on; the daemon just closes. */
+            sess_attach_close(c->att);
+            c->att = NULL;
+            c->close_pending = true;
+        } else if (detach < 0) {
+            log_debug("running-process attach: input dropped: %s", strerror(-detach));
+        }
+    }
+    if (c->eof && c->att) { /* the client went: its attachment goes with it */
+        sess_attach_close(c->att);
+        c->att = NULL;
+        c->close_pending = true;
+    }
+}
+
 static const char *type_name(int type)
 {
     const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
@@ -183,6 +346,8 @@ static void dispatch(struct rp_conn *c, const RunningProcess__Daemon__V1__Daemon
     }
     if (type == 0)
         return reply(c, req->id, RP_UNKNOWN_REQUEST, "unspecified request type", NULL);
+    if (type == TYPE_ATTACH_PTY || type == TYPE_ATTACH_PIPE)
+        return attach(c, req);
     const struct rp_op *op = rp_op_find(type);
     if (!op) {
         const char *name = type_name(type);
@@ -219,7 +384,9 @@ static void dispatch(struct rp_conn *c, const RunningProcess__Daemon__V1__Daemon
 static void process(struct rp_conn *c)
 {
     c->in_process = true;
-    while (!c->busy && !c->close_pending && net_conn_pending(c->conn) < OUT_HIGH) {
+    if (c->att)
+        stream_input(c);
+    while (!c->att && !c->busy && !c->close_pending && net_conn_pending(c->conn) < OUT_HIGH) {
         uint32_t n;
         int r = lenframe_next(buf_head(&c->in), c->in.len, MAX_FRAME, &n);
         if (r == 0)
@@ -253,7 +420,8 @@ static void process(struct rp_conn *c)
             conn_close(c, true);
         return;
     }
-    if (c->in.len > MAX_FRAME + LENFRAME_HEADER || net_conn_pending(c->conn) >= OUT_HIGH || c->eof)
+    if (c->in.len > MAX_FRAME + LENFRAME_HEADER || c->eof || c->resume.s ||
+        (!c->att && net_conn_pending(c->conn) >= OUT_HIGH))
         net_conn_pause(c->conn);
     else
         net_conn_resume(c->conn);
@@ -266,7 +434,8 @@ static void on_read(struct net_conn *conn, const uint8_t *data, size_t len, void
     if (buf_append(&c->in, data, len) < 0) {
         c->close_pending = true; /* cannot happen: reading pauses well before the cap */
     }
-    arm_idle(c);
+    if (!c->att)
+        arm_idle(c);
     process(c);
 }
 
@@ -287,7 +456,9 @@ static void on_drain(struct net_conn *conn, void *userdata)
 {
     struct rp_conn *c = userdata;
     (void)conn;
-    if (net_conn_pending(c->conn) < OUT_HIGH / 4)
+    if (c->att)
+        pump(c);
+    else if (net_conn_pending(c->conn) < OUT_HIGH / 4)
         process(c);
 }
 
@@ -303,6 +474,7 @@ void api_rp_accept(struct rp_server *s, struct net_conn *conn)
     }
     c->srv = s;
     c->conn = conn;
+    c->resume.done = on_input_drained;
     buf_init(&c->in, IN_CAP);
     uv_timer_init(s->host->loop, &c->idle);
     c->idle.data = c;
@@ -395,6 +567,16 @@ void api_rp_shutdown(struct rp_server *s, void (*done)(void *userdata), void *us
     s->l = NULL;
     for (struct rp_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
+        if (c->att) { /* an attach stream ends with a last frame that says why */
+            struct sess_pull p = {.end = SESS_END_GONE};
+            struct buf out;
+            buf_init(&out, 0);
+            if (add_frame(&out, c->pty, &p) == 0)
+                (void)net_conn_write_buf(c->conn, &out);
+            buf_done(&out);
+            sess_attach_close(c->att);
+            c->att = NULL;
+        }
         c->close_pending = true;
         if (!c->in_process && !c->busy)
             conn_close(c, true);

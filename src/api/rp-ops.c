@@ -102,9 +102,8 @@ static void op_unregister(struct rp_call *call, const ProtobufCMessage *msg)
     rp_answer(call, 0, NULL, &resp.base);
 }
 
-/* Builds the child's environment: the policy, then the request's entries in order. */
-static int build_env(struct proc_env *env, bool clear, RunningProcess__Daemon__V1__KeyValue **kv,
-                     size_t n, char *bad, size_t bad_size)
+int rp_build_env(struct proc_env *env, bool clear, RunningProcess__Daemon__V1__KeyValue **kv,
+                 size_t n, char *bad, size_t bad_size)
 {
     extern char **environ;
     int r = proc_env_init(env, clear ? PROC_ENV_CLEAR : PROC_ENV_INHERIT, environ);
@@ -131,7 +130,7 @@ static void op_spawn_daemon(struct rp_call *call, const ProtobufCMessage *msg)
 
     if (!req->command[strspn(req->command, " \t\r\n")])
         return rp_answer_errno(call, -EINVAL, "command must not be empty");
-    int r = build_env(&env, req->clear_inherited_env, req->env, req->n_env, bad, sizeof bad);
+    int r = rp_build_env(&env, req->clear_inherited_env, req->env, req->n_env, bad, sizeof bad);
     if (r == -EINVAL)
         return rp_answer_errno(call, r, "invalid environment variable name '%s'", bad);
     if (r < 0)
@@ -493,6 +492,9 @@ const struct rp_op *rp_op_find(int type)
     for (size_t i = 0; i < rp_n_service_ops; i++)
         if (rp_service_ops[i].type == type)
             return &rp_service_ops[i];
+    for (size_t i = 0; i < rp_n_session_ops; i++)
+        if (rp_session_ops[i].type == type)
+            return &rp_session_ops[i];
     return NULL;
 }
 
@@ -501,5 +503,8 @@ const struct rp_op *rp_op_find_method(const char *method)
     for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
         if (ops[i].method && strcmp(ops[i].method, method) == 0)
             return &ops[i];
+    for (size_t i = 0; i < rp_n_session_ops; i++)
+        if (rp_session_ops[i].method && strcmp(rp_session_ops[i].method, method) == 0)
+            return &rp_session_ops[i];
     return NULL;
 }

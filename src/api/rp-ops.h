@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "running_process/daemon/v1/daemon.pb-c.h"
 
 struct rp_call;
 /* r is 0 or -errno; msg may be NULL; resp is the operation's response message (NULL on most
@@ -50,6 +51,67 @@ void rp_answer_errno(struct rp_call *call, int r, const char *fmt, ...)
 /* The service operations (SERVICE_*), in rp-services.c. */
 extern const struct rp_op rp_service_ops[];
 extern const size_t rp_n_service_ops;
+
+/* The session operations (SPAWN_PTY_SESSION ... GET_SESSION_TEE_STATUS but the two attaches,
+ * which turn a connection into a stream: see rp_attach_*), in rp-sessions.c. */
+extern const struct rp_op rp_session_ops[];
+extern const size_t rp_n_session_ops;
+
+/* Builds a spawned program's environment: droverd's (or none with clear), then the entries in
+ * order (last wins). -EINVAL names the bad variable in bad. */
+struct proc_env;
+int rp_build_env(struct proc_env *env, bool clear, RunningProcess__Daemon__V1__KeyValue **kv,
+                 size_t n, char *bad, size_t bad_size);
+
+/* ---- attach streams, shared by the running-process door and drover.v1.Sessions ---- */
+
+struct sess_attach;
+struct sess_attach_ops;
+struct sess_pull;
+
+struct rp_attach {
+    struct sess_attach *a; /* the attachment */
+    bool pty;              /* PTY (PtyStreamFrame) or pipe (PipeStreamFrame) */
+    /* The response: AttachPtySessionResponse or AttachPipeStreamResponse, whose backlog is
+     * owned here until rp_attach_response_done. */
+    uint8_t *backlog;   /* the backlog */
+    size_t backlog_len; /* its length */
+    uint64_t missed;    /* cumulative missed bytes */
+};
+
+/* Room for any attach response or stream frame message. */
+union rp_frame_storage {
+    RunningProcess__Daemon__V1__PtyStreamFrame pty;                 /* PTY frame */
+    RunningProcess__Daemon__V1__PipeStreamFrame pipe;               /* pipe frame */
+    RunningProcess__Daemon__V1__AttachPtySessionResponse pty_resp;  /* PTY attach answer */
+    RunningProcess__Daemon__V1__AttachPipeStreamResponse pipe_resp; /* pipe attach answer */
+};
+
+/* Attaches per an AttachPtySessionRequest (pty) or AttachPipeStreamRequest. -errno with msg
+ * filled (upstream's wording) on failure. */
+int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *req,
+                    const struct sess_attach_ops *ops, void *userdata, struct rp_attach *ret,
+                    char *msg, size_t msg_size);
+/* The attach response message, built in storage. */
+const ProtobufCMessage *rp_attach_response(const struct rp_attach *ra,
+                                           union rp_frame_storage *storage);
+void rp_attach_response_done(struct rp_attach *ra);
+
+/* The stream frame for one pull (PtyStreamFrame or PipeStreamFrame) into storage; NULL when
+ * the pull is empty. */
+const ProtobufCMessage *rp_attach_frame(bool pty, const struct sess_pull *p,
+                                        union rp_frame_storage *storage);
+#define RP_FRAME_CHUNK (64u << 10) /* most output bytes per frame (upstream's chunk) */
+
+/* Applies one PtyInputFrame; returns 1 when the client asked to detach, 0, or -errno when the
+ * input could not be queued. */
+int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *frame);
+
+/* gRPC unary methods that run the operation named like the method (api/processes.c): any
+ * service's method table may use them. */
+struct grpc_call;
+void rp_grpc_unary_message(struct grpc_call *call, const ProtobufCMessage *msg);
+void rp_grpc_unary_close(struct grpc_call *call);
 
 /* The operation for a request type, or NULL (unknown, or a feature not built yet). */
 const struct rp_op *rp_op_find(int type);

@@ -52,6 +52,14 @@ static const struct config_option options[] = {
         "running-process connections at once"),
     OPT("rp_idle_timeout_ms", CONFIG_UINT, rp_idle_timeout_ms, 0, 86400000,
         "close a running-process connection idle this long (0: never)"),
+    OPT("session_backlog_bytes", CONFIG_UINT, session_backlog_bytes, 4096, 1u << 30,
+        "bytes of output kept per session stream"),
+    OPT("session_max", CONFIG_UINT, session_max, 1, 65536,
+        "sessions kept at once (exited ones until purged)"),
+    OPT("session_input_max", CONFIG_UINT, session_input_max, 4096, 1u << 30,
+        "bytes of input queued per session"),
+    OPT("session_tee_queue", CONFIG_UINT, session_tee_queue, 1, 1u << 20,
+        "a session tee's default queue, in chunks"),
 };
 
 const struct config_option *config_option_at(size_t i)

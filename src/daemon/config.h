@@ -26,6 +26,10 @@ struct config {
     char *rp_socket;                  /* running-process door, or NULL: off */
     uint32_t rp_max_connections;      /* running-process door: open connections */
     uint32_t rp_idle_timeout_ms;      /* running-process door: idle close */
+    uint32_t session_backlog_bytes;   /* sessions: ring per stream */
+    uint32_t session_max;             /* sessions kept */
+    uint32_t session_input_max;       /* sessions: queued input bytes */
+    uint32_t session_tee_queue;       /* sessions: tee queue, chunks */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                    /* service logs (default <state_dir>/logs) */
     uint64_t log_max_bytes;           /* services' default log rotation size; 0: none */

@@ -29,6 +29,7 @@
 #include "grpc/grpc.h"
 #include "net/net.h"
 #include "proc/proc.h"
+#include "session/session.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 #include "track/track.h"
@@ -46,6 +47,7 @@ struct daemon {
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
     struct proc_reaper *reaper;      /* children and kill-trees */
+    struct sess_mgr *sessions;       /* PTY and pipe sessions */
     struct store *store;             /* the database */
     struct track *track;             /* tracked processes */
     struct rp_server *rp;            /* the running-process door, or NULL */
@@ -100,6 +102,9 @@ static void on_guard(uv_timer_t *t)
  * still run are forgotten (they outlive us), the database is closed. */
 static void core_free(struct daemon *d)
 {
+    sess_mgr_free(d->sessions);
+    d->sessions = NULL;
+    d->host.sessions = NULL;
     svc_engine_free(d->services);
     d->services = NULL;
     svc_db_free(d->svc_db);
@@ -148,6 +153,8 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     net_listener_close(d->listener);
     d->listener = NULL;
     api_health_shutdown(d->health);
+    /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
+    sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
     d->doors_open = 2 + (d->rp != NULL);
     svc_engine_shutdown(d->services, on_door_done, d);
@@ -327,6 +334,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     };
     if (!d->health || !d->reflection || api_admin_register(d->grpc, &d->host) < 0 ||
         api_processes_register(d->grpc, &d->host) < 0 ||
+        api_sessions_register(d->grpc, &d->host) < 0 ||
         api_services_register(d->grpc, &d->host) < 0 ||
         api_health_register(d->grpc, d->health) < 0 ||
         api_reflection_register(d->grpc, d->reflection) < 0) {
@@ -458,6 +466,16 @@ static int start_core(struct daemon *d)
     d->host.store = d->store;
     d->host.track = d->track;
     d->host.reaper = d->reaper;
+    struct sess_limits sl = {
+        .backlog_bytes = d->cfg.session_backlog_bytes,
+        .max_sessions = d->cfg.session_max,
+        .input_max = d->cfg.session_input_max,
+        .tee_queue = d->cfg.session_tee_queue,
+    };
+    r = sess_mgr_new(&d->loop, d->reaper, &sl, &d->sessions);
+    if (r < 0)
+        return log_error_errno(r, "cannot set up sessions");
+    d->host.sessions = d->sessions;
     return start_services(d);
 }
 

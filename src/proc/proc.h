@@ -160,6 +160,7 @@ enum proc_stdio {
     PROC_STDIO_PTY,     /* the PTY slave (all three streams share it) */
     PROC_STDIO_INHERIT, /* droverd's own */
     PROC_STDIO_FD,      /* a file descriptor the caller supplies */
+    PROC_STDIO_MERGE,   /* stderr only: wherever stdout goes (2>&1) */
 };
 
 enum proc_group {

@@ -146,6 +146,13 @@ static int open_stdio(const struct proc_spawn_opts *o, struct prep *p)
             break;
         case PROC_STDIO_INHERIT:
             break;
+        case PROC_STDIO_MERGE:
+            if (i != 2 || o->stdio[1] == PROC_STDIO_INHERIT)
+                return -EINVAL;
+            p->child_fd[2] = fcntl(p->child_fd[1], F_DUPFD_CLOEXEC, 3);
+            if (p->child_fd[2] < 0)
+                return -errno;
+            break;
         default:
             return -EINVAL;
         }

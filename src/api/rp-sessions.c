@@ -1,0 +1,853 @@
+/* The session operations (running-process requests 60-77) on the session core (session/):
+ * spawn, list, detach, terminate, stdin, backlog, purge, bulk terminate, resize and tees, plus
+ * what both doors need to run an attach stream: starting it, its frames, and its input.
+ *
+ * Wording and defaults are upstream's (see ../shared/reference/running-process.md): ids are
+ * opaque, originator defaults to "client:<client_name>", grace 0 means 2000 ms (bulk: at once),
+ * terminal frames say stolen_by "peer", "detached", "session terminated by request". Where
+ * upstream answers INTERNAL for a bad request (empty argv, a write after close) we answer
+ * INVALID_ARGUMENT, as the seed's comments promise. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/rp-ops.h"
+#include "base/macro.h"
+#include "proc/proc.h"
+#include "session/session.h"
+
+#define M(T)             RunningProcess__Daemon__V1__##T
+#define GRACE_DEFAULT_MS 2000
+#define ORIGINATOR_ENV   "RUNNING_PROCESS_ORIGINATOR"
+#define PTY_FRAME(c)     RUNNING_PROCESS__DAEMON__V1__PTY_STREAM_FRAME__FRAME_##c
+#define PIPE_FRAME(c)    RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_FRAME__FRAME_##c
+#define PIPE_STDOUT      RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT
+#define PIPE_STDERR      RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
+
+/* ---- finding sessions ---- */
+
+/* The session of that kind (SESS_PTY, SESS_PIPE, or -1 for either), else NOT_FOUND answered
+ * with upstream's wording. */
+static struct session *lookup(struct rp_call *call, const char *id, int kind)
+{
+    struct session *s = call->host->sessions ? sess_find(call->host->sessions, id) : NULL;
+    struct sess_info in;
+
+    if (s) {
+        sess_info(s, &in);
+        if (kind < 0 || (int)in.kind == kind)
+            return s;
+    }
+    rp_answer_errno(call, -ENOENT, "%s not found: %s",
+                    kind == SESS_PTY    ? "PTY session"
+                    : kind == SESS_PIPE ? "pipe session"
+                                        : "session",
+                    id);
+    return NULL;
+}
+
+static void answer_exited(struct rp_call *call, const struct sess_info *in)
+{
+    rp_answer_errno(call, -ESRCH, "session has already exited (exit_code=%d, at=%.3f)",
+                    in->exit_code, in->exited_at);
+}
+
+/* ---- spawning ---- */
+
+struct spawn_args {
+    enum sess_kind kind;    /* PTY or pipes */
+    char **argv;            /* request's argv */
+    size_t argc;            /* its length */
+    const char *cwd;        /* "" for droverd's */
+    M(KeyValue) * *env;     /* entries */
+    size_t n_env;           /* their count */
+    bool clear;             /* clear_inherited_env */
+    const char *originator; /* "" for the default */
+    uint32_t rows, cols;    /* PTY */
+    bool merge;             /* pipe */
+};
+
+static int spawn(struct rp_call *call, const struct spawn_args *a, struct sess_info *ret)
+{
+    _cleanup_free_ char *orig = NULL;
+    _cleanup_free_ char **argv = NULL;
+    struct proc_env env;
+    char bad[128] = "";
+    struct session *s;
+
+    if (!call->host->sessions)
+        return rp_answer_errno(call, -ESHUTDOWN, "sessions are not available"), -1;
+    if (a->argc == 0 || !*a->argv[0])
+        return rp_answer_errno(call, -EINVAL, "argv must not be empty"), -1;
+    if (a->rows > UINT16_MAX || a->cols > UINT16_MAX)
+        return rp_answer_errno(call, -EINVAL, "rows and cols must be at most 65535"), -1;
+    if (*a->originator)
+        orig = strdup(a->originator);
+    else if (asprintf(&orig, "client:%s", call->client_name ? call->client_name : "") < 0)
+        orig = NULL;
+    argv = calloc(a->argc + 1, sizeof *argv);
+    if (!orig || !argv)
+        return rp_answer_errno(call, -ENOMEM, "out of memory"), -1;
+    memcpy(argv, a->argv, a->argc * sizeof *argv);
+    int r = rp_build_env(&env, a->clear, a->env, a->n_env, bad, sizeof bad);
+    if (r == -EINVAL)
+        return rp_answer_errno(call, r, "invalid environment variable name '%s'", bad), -1;
+    if (r >= 0)
+        r = proc_env_set(&env, ORIGINATOR_ENV, orig);
+    if (r < 0) {
+        if (env.v)
+            proc_env_done(&env);
+        return rp_answer_errno(call, r, "cannot build the environment: %s", strerror(-r)), -1;
+    }
+    struct sess_spawn o = {
+        .kind = a->kind,
+        .argv = argv,
+        .cwd = a->cwd,
+        .envp = env.v,
+        .rows = (uint16_t)a->rows,
+        .cols = (uint16_t)a->cols,
+        .merge_stderr = a->merge,
+        .originator = orig,
+    };
+    r = sess_spawn(call->host->sessions, &o, &s);
+    proc_env_done(&env);
+    if (r == -EMFILE)
+        return rp_answer_errno(call, -ENOBUFS,
+                               "%zu sessions exist, the most allowed (session_max): purge "
+                               "exited ones",
+                               sess_mgr_count(call->host->sessions)),
+               -1;
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot spawn '%s'%s%s%s: %s", argv[0],
+                               *a->cwd ? " in '" : "", a->cwd, *a->cwd ? "'" : "", strerror(-r)),
+               -1;
+    sess_info(s, ret);
+    return 0;
+}
+
+static void op_spawn_pty(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(SpawnPtySessionRequest) *req = (const void *)msg;
+    M(SpawnPtySessionResponse) resp = RUNNING_PROCESS__DAEMON__V1__SPAWN_PTY_SESSION_RESPONSE__INIT;
+    struct spawn_args a = {SESS_PTY,
+                           req->argv,
+                           req->n_argv,
+                           req->cwd,
+                           req->env,
+                           req->n_env,
+                           req->clear_inherited_env,
+                           req->originator,
+                           req->rows,
+                           req->cols,
+                           false};
+    struct sess_info in;
+
+    if (spawn(call, &a, &in) < 0)
+        return;
+    resp.session_id = (char *)in.id;
+    resp.pid = (uint32_t)in.pid;
+    resp.created_at = in.created_at;
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+static void op_spawn_pipe(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(SpawnPipeSessionRequest) *req = (const void *)msg;
+    M(SpawnPipeSessionResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__SPAWN_PIPE_SESSION_RESPONSE__INIT;
+    struct spawn_args a = {SESS_PIPE,
+                           req->argv,
+                           req->n_argv,
+                           req->cwd,
+                           req->env,
+                           req->n_env,
+                           req->clear_inherited_env,
+                           req->originator,
+                           0,
+                           0,
+                           req->merge_stderr_into_stdout};
+    struct sess_info in;
+
+    if (spawn(call, &a, &in) < 0)
+        return;
+    resp.session_id = (char *)in.id;
+    resp.pid = (uint32_t)in.pid;
+    resp.created_at = in.created_at;
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* ---- listing ---- */
+
+static M(TerminationOutcome) outcome(enum sess_outcome o)
+{
+    return (M(TerminationOutcome))o; /* same numbering */
+}
+
+/* Sessions of a kind matching the originator ("" for all): n infos into *ret (freed by the
+ * caller), valid until the loop runs again. */
+static int collect(struct rp_call *call, enum sess_kind kind, const char *originator,
+                   struct sess_info **ret, size_t *ret_n)
+{
+    struct sess_mgr *m = call->host->sessions;
+    size_t n = 0, cap = m ? sess_mgr_count(m) : 0;
+    struct sess_info *v = calloc(cap ? cap : 1, sizeof *v);
+
+    if (!v)
+        return -ENOMEM;
+    for (struct session *s = m ? sess_next(m, NULL) : NULL; s && n < cap; s = sess_next(m, s)) {
+        sess_info(s, &v[n]);
+        if (v[n].kind == kind && (!*originator || strcmp(originator, v[n].originator) == 0))
+            n++;
+    }
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static void op_list_pty(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(ListPtySessionsRequest) *req = (const void *)msg;
+    M(ListPtySessionsResponse) resp = RUNNING_PROCESS__DAEMON__V1__LIST_PTY_SESSIONS_RESPONSE__INIT;
+    _cleanup_free_ struct sess_info *v = NULL;
+    size_t n;
+
+    if (collect(call, SESS_PTY, req->originator, &v, &n) < 0)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    _cleanup_free_ M(PtySessionInfo) *m = calloc(n ? n : 1, sizeof *m);
+    _cleanup_free_ M(PtySessionInfo) **pm = calloc(n ? n : 1, sizeof *pm);
+    _cleanup_free_ M(TerminalGraphicsCapabilities) **caps = calloc(n ? n : 1, sizeof *caps);
+    if (!m || !pm || !caps)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        running_process__daemon__v1__pty_session_info__init(&m[i]);
+        m[i].session_id = (char *)v[i].id;
+        m[i].pid = (uint32_t)v[i].pid;
+        m[i].command = (char *)v[i].command;
+        m[i].cwd = (char *)v[i].cwd;
+        m[i].originator = (char *)v[i].originator;
+        m[i].created_at = v[i].created_at;
+        m[i].attached = v[i].attached[0];
+        m[i].exited = v[i].exited;
+        m[i].exit_code = v[i].exit_code;
+        m[i].exited_at = v[i].exited_at;
+        m[i].rows = v[i].rows;
+        m[i].cols = v[i].cols;
+        m[i].termination_outcome = outcome(v[i].outcome);
+        m[i].attached_is_tty = v[i].attached[0] && v[i].attached_is_tty;
+        m[i].attached_term = (char *)v[i].attached_term;
+        if (v[i].attached_caps_len)
+            caps[i] = running_process__daemon__v1__terminal_graphics_capabilities__unpack(
+                NULL, v[i].attached_caps_len, v[i].attached_caps);
+        m[i].attached_graphics_capabilities = caps[i];
+        pm[i] = &m[i];
+    }
+    resp.sessions = pm;
+    resp.n_sessions = n;
+    rp_answer(call, 0, NULL, &resp.base);
+    for (size_t i = 0; i < n; i++)
+        if (caps[i])
+            running_process__daemon__v1__terminal_graphics_capabilities__free_unpacked(caps[i],
+                                                                                       NULL);
+}
+
+static void op_list_pipe(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(ListPipeSessionsRequest) *req = (const void *)msg;
+    M(ListPipeSessionsResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__LIST_PIPE_SESSIONS_RESPONSE__INIT;
+    _cleanup_free_ struct sess_info *v = NULL;
+    size_t n;
+
+    if (collect(call, SESS_PIPE, req->originator, &v, &n) < 0)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    _cleanup_free_ M(PipeSessionInfo) *m = calloc(n ? n : 1, sizeof *m);
+    _cleanup_free_ M(PipeSessionInfo) **pm = calloc(n ? n : 1, sizeof *pm);
+    if (!m || !pm)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        running_process__daemon__v1__pipe_session_info__init(&m[i]);
+        m[i].session_id = (char *)v[i].id;
+        m[i].pid = (uint32_t)v[i].pid;
+        m[i].command = (char *)v[i].command;
+        m[i].cwd = (char *)v[i].cwd;
+        m[i].originator = (char *)v[i].originator;
+        m[i].created_at = v[i].created_at;
+        m[i].stdout_attached = v[i].attached[0];
+        m[i].stderr_attached = v[i].attached[1];
+        m[i].exited = v[i].exited;
+        m[i].exit_code = v[i].exit_code;
+        m[i].exited_at = v[i].exited_at;
+        m[i].merge_stderr_into_stdout = v[i].merge_stderr;
+        m[i].termination_outcome = outcome(v[i].outcome);
+        pm[i] = &m[i];
+    }
+    resp.sessions = pm;
+    resp.n_sessions = n;
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* ---- control ---- */
+
+static int pipe_stream(uint32_t kind, enum sess_stream *ret)
+{
+    if (kind == PIPE_STDOUT)
+        *ret = SESS_OUT;
+    else if (kind == PIPE_STDERR)
+        *ret = SESS_ERR;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+static void op_detach_pty(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(DetachPtySessionRequest) *req = (const void *)msg;
+    M(DetachPtySessionResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__DETACH_PTY_SESSION_RESPONSE__INIT;
+    struct session *s = lookup(call, req->session_id, SESS_PTY);
+
+    if (!s)
+        return;
+    sess_detach(s, SESS_OUT);
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+static void op_detach_pipe(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(DetachPipeStreamRequest) *req = (const void *)msg;
+    M(DetachPipeStreamResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__DETACH_PIPE_STREAM_RESPONSE__INIT;
+    enum sess_stream st;
+
+    if (pipe_stream(req->stream, &st) < 0)
+        return rp_answer_errno(call, -EINVAL, "stream must be STDOUT or STDERR");
+    struct session *s = lookup(call, req->session_id, SESS_PIPE);
+    if (!s)
+        return;
+    sess_detach(s, st);
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+static void terminate(struct rp_call *call, const char *id, int kind, uint32_t grace,
+                      const ProtobufCMessage *resp)
+{
+    struct session *s = lookup(call, id, kind);
+    if (!s)
+        return;
+    int r = sess_terminate(s, grace ? grace : GRACE_DEFAULT_MS, true);
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot terminate %s: %s", id, strerror(-r));
+    rp_answer(call, 0, NULL, resp);
+}
+
+static void op_terminate_pty(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(TerminatePtySessionRequest) *req = (const void *)msg;
+    M(TerminatePtySessionResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__TERMINATE_PTY_SESSION_RESPONSE__INIT;
+    terminate(call, req->session_id, SESS_PTY, req->grace_ms, &resp.base);
+}
+
+static void op_terminate_pipe(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(TerminatePipeSessionRequest) *req = (const void *)msg;
+    M(TerminatePipeSessionResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__TERMINATE_PIPE_SESSION_RESPONSE__INIT;
+    terminate(call, req->session_id, SESS_PIPE, req->grace_ms, &resp.base);
+}
+
+static void op_resize_pty(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(ResizePtySessionRequest) *req = (const void *)msg;
+    M(ResizePtySessionResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__RESIZE_PTY_SESSION_RESPONSE__INIT;
+    struct session *s = lookup(call, req->session_id, -1);
+    struct sess_info in;
+
+    if (!s)
+        return;
+    if (req->rows > UINT16_MAX || req->cols > UINT16_MAX)
+        return rp_answer_errno(call, -EINVAL, "rows and cols must be at most 65535");
+    sess_info(s, &in);
+    if (in.kind == SESS_PIPE) /* the seed: a no-op on pipe sessions */
+        return rp_answer(call, 0, NULL, &resp.base);
+    if (in.exited)
+        return answer_exited(call, &in);
+    int r = sess_resize(s, (uint16_t)req->rows, (uint16_t)req->cols);
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot resize %s: %s", in.id, strerror(-r));
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* ---- input ---- */
+
+/* A write waiting for the program to take its bytes. */
+struct write_req {
+    struct rp_call *call; /* first, as in struct rp_pending: NULL once abandoned */
+    struct sess_write w;  /* the session's side */
+    uint64_t n;           /* bytes written, for the answer */
+};
+
+static void write_done(struct sess_write *w, int r)
+{
+    struct write_req *q = container_of(w, struct write_req, w);
+    M(WritePipeStdinResponse) resp = RUNNING_PROCESS__DAEMON__V1__WRITE_PIPE_STDIN_RESPONSE__INIT;
+
+    if (q->call) {
+        q->call->pending = NULL;
+        resp.bytes_written = q->n;
+        if (r < 0)
+            rp_answer_errno(q->call, r,
+                            "the session stopped taking input (it exited or closed "
+                            "its input)");
+        else
+            rp_answer(q->call, 0, NULL, &resp.base);
+    }
+    free(q);
+}
+
+static void write_input(struct rp_call *call, const M(WritePipeStdinRequest) * req, int kind)
+{
+    struct session *s = lookup(call, req->session_id, kind);
+    struct sess_info in;
+
+    if (!s)
+        return;
+    sess_info(s, &in);
+    if (in.exited)
+        return answer_exited(call, &in);
+    if (in.kind == SESS_PTY && req->close)
+        return rp_answer_errno(call, -EINVAL, "a PTY session has no stdin to close");
+    if (in.stdin_closed)
+        return rp_answer_errno(call, -EINVAL, "stdin of %s is closed", in.id);
+    struct write_req *q = calloc(1, sizeof *q);
+    if (!q)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    q->call = call;
+    q->n = req->data.len;
+    q->w.done = write_done;
+    int r = sess_write(s, req->data.data, req->data.len, &q->w);
+    if (r < 0) {
+        free(q);
+        if (r == -ENOBUFS)
+            return rp_answer_errno(call, r,
+                                   "the input queue of %s is full (session_input_max): the "
+                                   "program is not reading",
+                                   in.id);
+        return rp_answer_errno(call, -EINVAL, "stdin of %s is closed", in.id);
+    }
+    if (req->close)
+        (void)sess_close_stdin(s);
+    if (q->w.s) /* still waiting: answer from write_done (the queued bytes go anyway) */
+        call->pending = q;
+}
+
+static void op_write_stdin(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    write_input(call, (const void *)msg, SESS_PIPE);
+}
+
+static void op_send(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    write_input(call, (const void *)msg, -1);
+}
+
+/* ---- backlog and maintenance ---- */
+
+static void op_backlog(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(GetSessionBacklogRequest) *req = (const void *)msg;
+    M(GetSessionBacklogResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_RESPONSE__INIT;
+    struct session *s = lookup(call, req->session_id, -1);
+    _cleanup_free_ uint8_t *p = NULL;
+    struct sess_info in;
+    size_t n;
+
+    if (!s)
+        return;
+    sess_info(s, &in);
+    int r = sess_backlog(
+        s, in.kind == SESS_PIPE && req->pipe_stream == PIPE_STDERR ? SESS_ERR : SESS_OUT, &p, &n,
+        &resp.bytes_missed);
+    if (r < 0)
+        return rp_answer_errno(call, r, "out of memory");
+    resp.backlog.data = p;
+    resp.backlog.len = n;
+    resp.session_kind = in.kind == SESS_PTY ? "pty" : "pipe";
+    resp.exited = in.exited;
+    resp.exit_code = in.exit_code;
+    resp.exited_at = in.exited_at;
+    resp.termination_outcome = outcome(in.outcome);
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+static void op_purge(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(PurgeExitedSessionsRequest) *req = (const void *)msg;
+    M(PurgeExitedSessionsResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__PURGE_EXITED_SESSIONS_RESPONSE__INIT;
+    struct sess_mgr *m = call->host->sessions;
+
+    for (struct session *s = m ? sess_next(m, NULL) : NULL, *next; s; s = next) {
+        struct sess_info in;
+        next = sess_next(m, s);
+        sess_info(s, &in);
+        if (!in.exited || (*req->originator && strcmp(req->originator, in.originator)))
+            continue;
+        resp.pty_purged += in.kind == SESS_PTY;
+        resp.pipe_purged += in.kind == SESS_PIPE;
+        sess_purge(s);
+    }
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+static void op_bulk_terminate(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(BulkTerminateSessionsRequest) *req = (const void *)msg;
+    M(BulkTerminateSessionsResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__BULK_TERMINATE_SESSIONS_RESPONSE__INIT;
+    struct sess_mgr *m = call->host->sessions;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    for (struct session *s = m ? sess_next(m, NULL) : NULL; s; s = sess_next(m, s)) {
+        struct sess_info in;
+        sess_info(s, &in);
+        if (in.exited || (*req->originator && strcmp(req->originator, in.originator)) ||
+            !(now - in.created_at > (double)req->older_than_secs))
+            continue;
+        /* Upstream: grace max(grace_ms, 1), attached clients not told. */
+        if (sess_terminate(s, MAX(req->grace_ms, 1u), false) < 0)
+            continue;
+        resp.pty_terminated += in.kind == SESS_PTY;
+        resp.pipe_terminated += in.kind == SESS_PIPE;
+    }
+    rp_answer(call, 0, NULL, &resp.base);
+}
+
+/* ---- tees ---- */
+
+#define TEE(c) RUNNING_PROCESS__DAEMON__V1__TEE_##c
+
+/* The session for a tee request: kind PTY or PIPE looks only there ("PTY session not found"),
+ * UNSPECIFIED anywhere. */
+static struct session *tee_session(struct rp_call *call, const char *id, uint32_t kind)
+{
+    return lookup(call, id,
+                  kind == TEE(SESSION_KIND__TEE_SESSION_KIND_PTY)    ? SESS_PTY
+                  : kind == TEE(SESSION_KIND__TEE_SESSION_KIND_PIPE) ? SESS_PIPE
+                                                                     : -1);
+}
+
+static void op_register_tee(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(RegisterSessionTeeRequest) *req = (const void *)msg;
+    M(RegisterSessionTeeResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__REGISTER_SESSION_TEE_RESPONSE__INIT;
+    struct sess_tee_opts o = {0};
+    struct sess_info in;
+    char path[4096];
+
+    if (req->sink_kind != TEE(SINK_KIND__TEE_SINK_KIND_FILE))
+        return rp_answer_errno(call, -EINVAL, "only file tee sinks are supported over IPC");
+    if (!req->file_path.len)
+        return rp_answer_errno(call, -EINVAL, "file_path must not be empty");
+    if (req->file_path.len >= sizeof path || memchr(req->file_path.data, 0, req->file_path.len))
+        return rp_answer_errno(call, -EINVAL, "file_path is not a valid path");
+    memcpy(path, req->file_path.data, req->file_path.len);
+    path[req->file_path.len] = '\0';
+    struct session *s = tee_session(call, req->session_id, req->session_kind);
+    if (!s)
+        return;
+    sess_info(s, &in);
+    switch (req->stream) {
+    case TEE(STREAM_KIND__TEE_STREAM_KIND_PTY_OUTPUT):
+    case TEE(STREAM_KIND__TEE_STREAM_KIND_STDOUT):
+        o.stream = SESS_OUT;
+        break;
+    case TEE(STREAM_KIND__TEE_STREAM_KIND_STDERR):
+        o.stream = SESS_ERR;
+        break;
+    case TEE(STREAM_KIND__TEE_STREAM_KIND_STDIN):
+        o.stream = SESS_IN;
+        break;
+    default:
+        return rp_answer_errno(call, -EINVAL, "stream must be set");
+    }
+    bool pty_stream = req->stream == TEE(STREAM_KIND__TEE_STREAM_KIND_PTY_OUTPUT);
+    if (o.stream != SESS_IN && pty_stream != (in.kind == SESS_PTY))
+        return rp_answer_errno(call, -EINVAL, "a %s session has no such stream (%s)",
+                               in.kind == SESS_PTY ? "PTY" : "pipe",
+                               in.kind == SESS_PTY ? "PTY_OUTPUT or STDIN"
+                                                   : "STDOUT, STDERR or STDIN");
+    o.path = path;
+    o.truncate = req->file_mode == TEE(FILE_MODE__TEE_FILE_MODE_TRUNCATE);
+    o.queue_chunks = req->queue_capacity;
+    o.block = req->backpressure == TEE(BACKPRESSURE__TEE_BACKPRESSURE_BLOCK);
+    o.suppress_markers = req->suppress_missed_markers;
+    int r = sess_tee_add(s, &o, &resp.tee_handle);
+    if (r == -EINVAL)
+        return rp_answer_errno(call, r, "%s has no %s stream (merged into stdout?)", in.id,
+                               o.stream == SESS_ERR ? "stderr" : "such");
+    if (r < 0)
+        return rp_answer_errno(call, r == -ENOENT ? -EIO : r, "cannot open '%s': %s", path,
+                               strerror(-r));
+    rp_answer(call, 0, "OK", &resp.base);
+}
+
+static void op_unregister_tee(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(UnregisterSessionTeeRequest) *req = (const void *)msg;
+    M(UnregisterSessionTeeResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__UNREGISTER_SESSION_TEE_RESPONSE__INIT;
+    struct session *s = tee_session(call, req->session_id, req->session_kind);
+
+    if (!s)
+        return;
+    if (sess_tee_remove(s, req->tee_handle) < 0)
+        return rp_answer_errno(call, -ENOENT, "tee handle not found: %" PRIu64, req->tee_handle);
+    rp_answer(call, 0, "OK", &resp.base);
+}
+
+static void op_tee_status(struct rp_call *call, const ProtobufCMessage *msg)
+{
+    const M(GetSessionTeeStatusRequest) *req = (const void *)msg;
+    M(GetSessionTeeStatusResponse)
+    resp = RUNNING_PROCESS__DAEMON__V1__GET_SESSION_TEE_STATUS_RESPONSE__INIT;
+    struct session *s = tee_session(call, req->session_id, req->session_kind);
+    struct sess_tee_status st;
+    struct sess_info in;
+
+    if (!s)
+        return;
+    if (sess_tee_status(s, req->tee_handle, &st) < 0)
+        return rp_answer_errno(call, -ENOENT, "tee handle not found: %" PRIu64, req->tee_handle);
+    sess_info(s, &in);
+    resp.stream = st.stream == SESS_IN    ? TEE(STREAM_KIND__TEE_STREAM_KIND_STDIN)
+                  : in.kind == SESS_PTY   ? TEE(STREAM_KIND__TEE_STREAM_KIND_PTY_OUTPUT)
+                  : st.stream == SESS_ERR ? TEE(STREAM_KIND__TEE_STREAM_KIND_STDERR)
+                                          : TEE(STREAM_KIND__TEE_STREAM_KIND_STDOUT);
+    resp.missed_bytes = st.missed;
+    resp.disconnected = st.disconnected;
+    rp_answer(call, 0, "OK", &resp.base);
+}
+
+/* ---- attach streams ---- */
+
+int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg,
+                    const struct sess_attach_ops *ops, void *userdata, struct rp_attach *ret,
+                    char *err, size_t err_size)
+{
+    const char *id;
+    enum sess_stream st = SESS_OUT;
+    bool steal;
+    struct sess_info in;
+
+    if (pty) {
+        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        id = req->session_id;
+        steal = req->steal;
+        if (req->rows > UINT16_MAX || req->cols > UINT16_MAX)
+            return snprintf(err, err_size, "rows and cols must be at most 65535"), -EINVAL;
+    } else {
+        const M(AttachPipeStreamRequest) *req = (const void *)msg;
+        id = req->session_id;
+        steal = req->steal;
+        if (pipe_stream(req->stream, &st) < 0)
+            return snprintf(err, err_size, "stream must be STDOUT or STDERR"), -EINVAL;
+    }
+    struct session *s = host->sessions ? sess_find(host->sessions, id) : NULL;
+    if (s)
+        sess_info(s, &in);
+    if (!s || in.kind != (pty ? SESS_PTY : SESS_PIPE))
+        return snprintf(err, err_size, "session not found: %s", id), -ENOENT;
+    if (in.exited)
+        return snprintf(err, err_size, "session has already exited (exit_code=%d, at=%.3f)",
+                        in.exit_code, in.exited_at),
+               -ESRCH;
+    if (!pty && st == SESS_ERR && in.merge_stderr)
+        return snprintf(err, err_size,
+                        "session %s has no separate stderr stream (likely merged into stdout)", id),
+               -EINVAL;
+    if (pty) { /* the size first, so the backlog's redraw (if any) already fits */
+        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        if (req->is_tty && (req->rows || req->cols))
+            (void)sess_resize(s, (uint16_t)req->rows, (uint16_t)req->cols);
+    }
+    *ret = (struct rp_attach){.pty = pty};
+    int r = sess_attach(s, st, steal, ops, userdata, &ret->a, &ret->backlog, &ret->backlog_len,
+                        &ret->missed);
+    if (r == -EALREADY)
+        return snprintf(err, err_size, "session already has an attached client"), r;
+    if (r < 0)
+        return snprintf(err, err_size, "cannot attach to %s: %s", id, strerror(-r)), r;
+    if (pty) {
+        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        uint8_t caps[1024];
+        size_t n = 0;
+        if (req->graphics_capabilities &&
+            protobuf_c_message_get_packed_size(&req->graphics_capabilities->base) <= sizeof caps)
+            n = protobuf_c_message_pack(&req->graphics_capabilities->base, caps);
+        (void)sess_attach_describe(ret->a, req->is_tty, req->term, caps, n);
+    }
+    return 0;
+}
+
+const ProtobufCMessage *rp_attach_response(const struct rp_attach *ra,
+                                           union rp_frame_storage *storage)
+{
+    if (ra->pty) {
+        M(AttachPtySessionResponse) *m = &storage->pty_resp;
+        running_process__daemon__v1__attach_pty_session_response__init(m);
+        m->stream_endpoint = "";
+        m->backlog.data = ra->backlog;
+        m->backlog.len = ra->backlog_len;
+        m->backlog_truncated = ra->missed > 0;
+        m->bytes_missed = ra->missed;
+        return &m->base;
+    }
+    M(AttachPipeStreamResponse) *m = &storage->pipe_resp;
+    running_process__daemon__v1__attach_pipe_stream_response__init(m);
+    m->backlog.data = ra->backlog;
+    m->backlog.len = ra->backlog_len;
+    m->backlog_truncated = ra->missed > 0;
+    m->bytes_missed = ra->missed;
+    return &m->base;
+}
+
+void rp_attach_response_done(struct rp_attach *ra)
+{
+    free(ra->backlog);
+    ra->backlog = NULL;
+    ra->backlog_len = 0;
+}
+
+static const char *end_error(enum sess_end e)
+{
+    switch (e) {
+    case SESS_END_DETACHED:
+        return "detached";
+    case SESS_END_TERMINATED:
+        return "session terminated by request";
+    case SESS_END_GONE:
+        return "droverd is shutting down";
+    default:
+        return "session exited";
+    }
+}
+
+const ProtobufCMessage *rp_attach_frame(bool pty, const struct sess_pull *p,
+                                        union rp_frame_storage *storage)
+{
+    if (pty) {
+        M(PtyStreamFrame) *f = &storage->pty;
+        running_process__daemon__v1__pty_stream_frame__init(f);
+        if (p->missed) {
+            f->frame_case = PTY_FRAME(MISSED_BYTES);
+            f->missed_bytes = p->missed;
+        } else if (p->len) {
+            f->frame_case = PTY_FRAME(OUTPUT);
+            f->output.data = (uint8_t *)p->data;
+            f->output.len = p->len;
+        } else if (p->end == SESS_END_EXIT) {
+            f->frame_case = PTY_FRAME(EXIT_CODE); /* 0 included: the case is what is sent */
+            f->exit_code = p->exit_code;
+        } else if (p->end == SESS_END_STOLEN) {
+            f->frame_case = PTY_FRAME(STOLEN_BY);
+            f->stolen_by = "peer";
+        } else if (p->end != SESS_END_NONE) {
+            f->frame_case = PTY_FRAME(ERROR);
+            f->error = (char *)end_error(p->end);
+        } else {
+            return NULL;
+        }
+        return &f->base;
+    }
+    M(PipeStreamFrame) *f = &storage->pipe;
+    running_process__daemon__v1__pipe_stream_frame__init(f);
+    if (p->missed) {
+        f->frame_case = PIPE_FRAME(MISSED_BYTES);
+        f->missed_bytes = p->missed;
+    } else if (p->len) {
+        f->frame_case = PIPE_FRAME(BYTES);
+        f->bytes.data = (uint8_t *)p->data;
+        f->bytes.len = p->len;
+    } else if (p->end == SESS_END_EOF || p->end == SESS_END_DETACHED) {
+        f->frame_case = PIPE_FRAME(EOF); /* upstream says eof for a detach too */
+        f->eof = true;
+    } else if (p->end == SESS_END_EXIT) {
+        f->frame_case = PIPE_FRAME(EXIT_CODE);
+        f->exit_code = p->exit_code;
+    } else if (p->end == SESS_END_STOLEN) {
+        f->frame_case = PIPE_FRAME(STOLEN_BY);
+        f->stolen_by = "peer";
+    } else if (p->end != SESS_END_NONE) {
+        f->frame_case = PIPE_FRAME(ERROR);
+        f->error = (char *)end_error(p->end);
+    } else {
+        return NULL;
+    }
+    return &f->base;
+}
+
+int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *msg)
+{
+    const M(PtyInputFrame) *f = (const void *)msg;
+    struct session *s = sess_attach_session(a);
+
+    switch (f->frame_case) {
+    case RUNNING_PROCESS__DAEMON__V1__PTY_INPUT_FRAME__FRAME_INPUT:
+        return f->input.len ? sess_write(s, f->input.data, f->input.len, NULL) : 0;
+    case RUNNING_PROCESS__DAEMON__V1__PTY_INPUT_FRAME__FRAME_RESIZE:
+        if (f->resize && f->resize->rows <= UINT16_MAX && f->resize->cols <= UINT16_MAX)
+            (void)sess_resize(s, (uint16_t)f->resize->rows, (uint16_t)f->resize->cols);
+        return 0;
+    case RUNNING_PROCESS__DAEMON__V1__PTY_INPUT_FRAME__FRAME_INTERRUPT:
+        if (f->interrupt)
+            (void)sess_interrupt(s);
+        return 0;
+    case RUNNING_PROCESS__DAEMON__V1__PTY_INPUT_FRAME__FRAME_DETACH:
+        return f->detach ? 1 : 0;
+    default:
+        return 0;
+    }
+}
+
+#define OP(t, m, p, T, fn)                                                                         \
+    {                                                                                              \
+        t, m, p, &running_process__daemon__v1__##T##__descriptor, true, fn                         \
+    }
+#define OPT(t, m, p, T, fn)                                                                        \
+    {                                                                                              \
+        t, m, p, &running_process__daemon__v1__##T##__descriptor, false, fn                        \
+    }
+
+const struct rp_op rp_session_ops[] = {
+    OP(60, "SpawnPty", "spawn_pty_session", spawn_pty_session_request, op_spawn_pty),
+    OP(62, "DetachPty", "detach_pty_session", detach_pty_session_request, op_detach_pty),
+    OPT(63, "ListPty", "list_pty_sessions", list_pty_sessions_request, op_list_pty),
+    OP(64, "TerminatePty", "terminate_pty_session", terminate_pty_session_request,
+       op_terminate_pty),
+    OP(65, "SpawnPipe", "spawn_pipe_session", spawn_pipe_session_request, op_spawn_pipe),
+    OP(67, "DetachPipe", "detach_pipe_stream", detach_pipe_stream_request, op_detach_pipe),
+    OPT(68, "ListPipe", "list_pipe_sessions", list_pipe_sessions_request, op_list_pipe),
+    OP(69, "TerminatePipe", "terminate_pipe_session", terminate_pipe_session_request,
+       op_terminate_pipe),
+    OP(70, "WriteStdin", "write_pipe_stdin", write_pipe_stdin_request, op_write_stdin),
+    OP(71, "GetBacklog", "get_session_backlog", get_session_backlog_request, op_backlog),
+    OPT(72, "PurgeExited", "purge_exited_sessions", purge_exited_sessions_request, op_purge),
+    OPT(73, "BulkTerminate", "bulk_terminate_sessions", bulk_terminate_sessions_request,
+        op_bulk_terminate),
+    OP(74, "ResizePty", "resize_pty_session", resize_pty_session_request, op_resize_pty),
+    OP(75, "RegisterTee", "register_session_tee", register_session_tee_request, op_register_tee),
+    OP(76, "UnregisterTee", "unregister_session_tee", unregister_session_tee_request,
+       op_unregister_tee),
+    OP(77, "GetTeeStatus", "get_session_tee_status", get_session_tee_status_request, op_tee_status),
+    /* drover.v1 only (type 0 never matches a running-process request). */
+    OP(0, "Send", "send", write_pipe_stdin_request, op_send),
+};
+const size_t rp_n_session_ops = ARRAY_SIZE(rp_session_ops);

@@ -1,0 +1,207 @@
+/* drover.v1.Sessions: the session operations over gRPC. The unary methods run the same handlers
+ * as the running-process door (api/rp-sessions.c, found by method name); the two attach streams
+ * are here: AttachPty (bidi: attach, then input frames in and stream frames out) and AttachPipe
+ * (server streaming). Output is pulled from the session's ring only while the call's queue has
+ * room (grpc_call_writable), so a client that stops reading costs droverd nothing but the ring;
+ * HTTP/2 flow control does the rest. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/rp-ops.h"
+#include "drover/v1/sessions.pb-c.h"
+#include "grpc/grpc.h"
+#include "session/session.h"
+
+#define SERVICE "drover.v1.Sessions"
+
+struct attach_call {
+    struct grpc_call *call; /* the stream */
+    struct sess_attach *a;  /* the attachment, once started */
+    bool pty;               /* AttachPty, else AttachPipe */
+};
+
+static void end_attachment(struct attach_call *ac)
+{
+    if (ac->a) {
+        sess_attach_close(ac->a);
+        ac->a = NULL;
+    }
+}
+
+/* Sends one frame wrapped in the method's response message. */
+static int send_frame(struct attach_call *ac, const ProtobufCMessage *frame)
+{
+    if (ac->pty) {
+        Drover__V1__AttachPtyResponse m = DROVER__V1__ATTACH_PTY_RESPONSE__INIT;
+        m.msg_case = DROVER__V1__ATTACH_PTY_RESPONSE__MSG_FRAME;
+        m.frame = (void *)frame;
+        return grpc_call_send(ac->call, &m.base);
+    }
+    Drover__V1__AttachPipeResponse m = DROVER__V1__ATTACH_PIPE_RESPONSE__INIT;
+    m.msg_case = DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_FRAME;
+    m.frame = (void *)frame;
+    return grpc_call_send(ac->call, &m.base);
+}
+
+static void pump(struct attach_call *ac)
+{
+    while (ac->a && grpc_call_writable(ac->call)) {
+        union rp_frame_storage st;
+        struct sess_pull p;
+        sess_attach_next(ac->a, RP_FRAME_CHUNK, &p);
+        const ProtobufCMessage *f = rp_attach_frame(ac->pty, &p, &st);
+        if (!f)
+            return;
+        int r = send_frame(ac, f);
+        if (r < 0) {
+            end_attachment(ac);
+            grpc_call_finish_errno(ac->call, r, "cannot send a frame: %s", strerror(-r));
+            return;
+        }
+        sess_attach_consume(ac->a, p.len);
+        if (p.end != SESS_END_NONE && !p.missed && !p.len) {
+            end_attachment(ac);
+            grpc_call_finish(ac->call, GRPC_OK, NULL);
+        }
+    }
+}
+
+static void on_attach_ready(struct sess_attach *a, void *userdata)
+{
+    (void)a;
+    pump(userdata);
+}
+
+static const struct sess_attach_ops attach_ops = {on_attach_ready};
+
+static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req)
+{
+    struct attach_call *ac = calloc(1, sizeof *ac);
+    union rp_frame_storage st;
+    struct rp_attach ra;
+    char msg[256];
+    int r;
+
+    if (!ac)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    ac->call = call;
+    ac->pty = pty;
+    grpc_call_set_data(call, ac);
+    r = rp_attach_start(grpc_call_service_data(call), pty, req, &attach_ops, ac, &ra, msg,
+                        sizeof msg);
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "%s", msg);
+    ac->a = ra.a;
+    const ProtobufCMessage *resp = rp_attach_response(&ra, &st);
+    if (pty) {
+        Drover__V1__AttachPtyResponse m = DROVER__V1__ATTACH_PTY_RESPONSE__INIT;
+        m.msg_case = DROVER__V1__ATTACH_PTY_RESPONSE__MSG_ATTACHED;
+        m.attached = (void *)resp;
+        r = grpc_call_send(call, &m.base);
+    } else {
+        Drover__V1__AttachPipeResponse m = DROVER__V1__ATTACH_PIPE_RESPONSE__INIT;
+        m.msg_case = DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_ATTACHED;
+        m.attached = (void *)resp;
+        r = grpc_call_send(call, &m.base);
+    }
+    rp_attach_response_done(&ra);
+    if (r < 0) {
+        end_attachment(ac);
+        return grpc_call_finish_errno(call, r, "cannot send the backlog: %s", strerror(-r));
+    }
+    pump(ac);
+}
+
+static void pty_message(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__AttachPtyRequest *req = (const void *)msg;
+    struct attach_call *ac = grpc_call_get_data(call);
+
+    if (grpc_call_finished(call))
+        return;
+    if (!ac) {
+        if (req->msg_case != DROVER__V1__ATTACH_PTY_REQUEST__MSG_ATTACH)
+            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                    "the first message must be `attach`");
+        return start(call, true, &req->attach->base);
+    }
+    if (req->msg_case != DROVER__V1__ATTACH_PTY_REQUEST__MSG_INPUT || !ac->a)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                "after `attach`, every message must be `input`");
+    int r = rp_attach_input(ac->a, &req->input->base);
+    if (r == 1) {
+        end_attachment(ac);
+        grpc_call_finish(call, GRPC_OK, NULL);
+    } else if (r < 0) {
+        end_attachment(ac);
+        grpc_call_finish_errno(call, r, "the session's input queue is full: %s", strerror(-r));
+    }
+}
+
+static void pipe_message(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    start(call, false, msg);
+}
+
+static void on_half_close(struct grpc_call *call)
+{
+    /* No more input; the output goes on until its end or a cancel. An attach never sent: */
+    if (!grpc_call_get_data(call))
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "no `attach` message was sent");
+}
+
+static void on_ready(struct grpc_call *call)
+{
+    struct attach_call *ac = grpc_call_get_data(call);
+    if (ac)
+        pump(ac);
+}
+
+static void on_close(struct grpc_call *call)
+{
+    struct attach_call *ac = grpc_call_get_data(call);
+    if (!ac)
+        return;
+    end_attachment(ac);
+    free(ac);
+}
+
+#define U(name, T)                                                                                 \
+    {                                                                                              \
+        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, rp_grpc_unary_message,  \
+            NULL, NULL, rp_grpc_unary_close                                                        \
+    }
+
+static const struct grpc_method methods[] = {
+    U("SpawnPty", spawn_pty_session_request),
+    U("SpawnPipe", spawn_pipe_session_request),
+    {"AttachPty", GRPC_BIDI, &drover__v1__attach_pty_request__descriptor, pty_message,
+     on_half_close, on_ready, on_close},
+    {"AttachPipe", GRPC_SERVER_STREAM,
+     &running_process__daemon__v1__attach_pipe_stream_request__descriptor, pipe_message, NULL,
+     on_ready, on_close},
+    U("DetachPty", detach_pty_session_request),
+    U("DetachPipe", detach_pipe_stream_request),
+    U("ListPty", list_pty_sessions_request),
+    U("ListPipe", list_pipe_sessions_request),
+    U("TerminatePty", terminate_pty_session_request),
+    U("TerminatePipe", terminate_pipe_session_request),
+    U("WriteStdin", write_pipe_stdin_request),
+    U("Send", write_pipe_stdin_request),
+    U("GetBacklog", get_session_backlog_request),
+    U("PurgeExited", purge_exited_sessions_request),
+    U("BulkTerminate", bulk_terminate_sessions_request),
+    U("ResizePty", resize_pty_session_request),
+    U("RegisterTee", register_session_tee_request),
+    U("UnregisterTee", unregister_session_tee_request),
+    U("GetTeeStatus", get_session_tee_status_request),
+};
+
+static const struct grpc_service service = {SERVICE, methods, sizeof methods / sizeof *methods};
+
+int api_sessions_register(struct grpc_server *s, struct api_host *host)
+{
+    return grpc_server_add_service(s, &service, host);
+}

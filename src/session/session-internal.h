@@ -1,0 +1,87 @@
+/* Shared by session.c and tee.c: the structures behind struct session. */
+#pragma once
+
+#include "base/buf.h"
+#include "base/ring.h"
+#include "session/session.h"
+
+struct proc_child;
+struct tee;
+
+/* A file descriptor droverd polls for a session. */
+struct sess_fd {
+    uv_poll_t poll;    /* readable (output) and, for the input fd, writable */
+    int fd;            /* -1 once closed */
+    int events;        /* events polled now */
+    struct session *s; /* owner */
+    bool handle_open;  /* poll was initialized and not yet closed */
+};
+
+/* An output stream. */
+struct sess_out {
+    struct ring ring;        /* the newest bytes */
+    uint64_t mark;           /* the next attach's backlog starts here */
+    uint64_t missed;         /* bytes dropped from the ring before an attach took them */
+    struct sess_fd *src;     /* where it is read from (NULL: no such stream) */
+    bool eof;                /* the source reached end of file */
+    struct sess_attach *att; /* the one attachment, or NULL */
+    struct tee *tees;        /* copies into files */
+};
+
+struct session {
+    struct sess_mgr *m;               /* owner */
+    struct session *next, *prev;      /* in m's list, creation order */
+    unsigned refs;                    /* the list, attachments, handles being closed */
+    bool listed;                      /* in m's list (not purged) */
+    char id[40];                      /* "pty-..." / "pipe-..." */
+    enum sess_kind kind;              /* PTY or pipes */
+    char *command;                    /* argv joined */
+    char *cwd;                        /* as asked */
+    char *originator;                 /* as given */
+    pid_t pid;                        /* the program */
+    struct proc_child *child;         /* while it runs */
+    double created_at, exited_at;     /* epoch seconds */
+    bool exited;                      /* reaped */
+    int exit_code;                    /* code or -signal */
+    bool terminating, hard_killed;    /* a terminate is under way; its grace ran out */
+    uv_timer_t grace;                 /* the terminate's grace period */
+    bool grace_open;                  /* grace was initialized and not closed */
+    uint16_t rows, cols;              /* PTY size */
+    bool merge_stderr;                /* pipe: stderr into stdout */
+    struct sess_fd fds[3];            /* PTY: [0] master; pipe: [0] stdout, [1] stderr, [2] stdin */
+    struct sess_out out[2];           /* SESS_OUT, SESS_ERR */
+    struct sess_fd *in;               /* where input goes: the master or stdin */
+    struct buf input;                 /* queued input */
+    uint64_t in_queued, in_written;   /* input bytes queued and written, ever */
+    struct sess_write *writes;        /* waiting for their bytes to be written, in order */
+    bool stdin_closing, stdin_closed; /* close stdin once input drains; done */
+    struct tee *in_tees;              /* copies of the input */
+    uint64_t next_tee;                /* the next tee handle */
+    bool attached_is_tty;             /* the PTY client's self-description */
+    char *attached_term;              /* its TERM */
+    void *attached_caps;              /* its capability blob */
+    size_t attached_caps_len;         /* bytes */
+};
+
+struct sess_mgr {
+    uv_loop_t *loop;              /* the daemon's */
+    struct proc_reaper *reaper;   /* spawning and reaping */
+    struct sess_limits lim;       /* limits */
+    struct session *first, *last; /* the list */
+    size_t count;                 /* sessions listed */
+    uint32_t counter;             /* for ids */
+};
+
+void sess_unref(struct session *s);
+/* Reading resumes (a blocking tee made room). */
+void sess_update_polls(struct session *s);
+
+/* tee.c */
+/* Copies bytes into every tee of a list. */
+void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n);
+/* Whether a blocking tee of the list is full: the source must not be read now. */
+bool tee_blocked(const struct tee *list);
+/* Closes every tee of a list once its queue is written (or at once with now). */
+void tee_close_all(struct tee **list, bool now);
+/* Frees every tee (the session is being freed); a write in flight frees its tee when it ends. */
+void sess_tees_release(struct session *s);

@@ -1,0 +1,870 @@
+/* Sessions (see session.h): spawning a program on a PTY or pipes, reading its output into
+ * rings, writing its input, attachments, terminate with a grace period, exit.
+ *
+ * Output is read straight into the ring (read(2) into ring_space), up to READ_BUDGET bytes per
+ * wake-up so one chatty session cannot starve the loop; then the attachments are told. When the
+ * program exits, whatever it wrote is still in the kernel's buffers: the exit handler reads it
+ * all (non-blocking) before recording the exit, so nothing the program wrote is lost, and then
+ * closes the session's descriptors (processes the program left behind lose their terminal or get
+ * SIGPIPE, as with dtach).
+ *
+ * Lifetime: a session is referenced by the manager's list, each attachment, and each libuv
+ * handle until its close callback; the last unref frees it. Purging only unlists. */
+#include "session/session-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "proc/proc.h"
+
+#define READ_CHUNK  (64u << 10)  /* most bytes one read(2) asks for */
+#define READ_BUDGET (256u << 10) /* most bytes read from one fd per wake-up */
+
+struct sess_attach {
+    struct session *s;                 /* referenced */
+    enum sess_stream stream;           /* SESS_OUT or SESS_ERR */
+    uint64_t pos;                      /* the next byte to send */
+    const struct sess_attach_ops *ops; /* the face's */
+    void *userdata;                    /* its state */
+    enum sess_end end;                 /* terminal event, once known */
+    bool end_now;                      /* send it before the bytes still unsent */
+    int exit_code;                     /* with SESS_END_EXIT */
+};
+
+static double now_epoch(void)
+{
+    return (double)now_ns(CLOCK_REALTIME) / 1e9;
+}
+
+int sess_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, const struct sess_limits *lim,
+                 struct sess_mgr **ret)
+{
+    struct sess_mgr *m = calloc(1, sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    m->loop = loop;
+    m->reaper = reaper;
+    m->lim = *lim;
+    *ret = m;
+    return 0;
+}
+
+size_t sess_mgr_count(const struct sess_mgr *m)
+{
+    return m->count;
+}
+
+struct session *sess_find(struct sess_mgr *m, const char *id)
+{
+    for (struct session *s = m->first; s; s = s->next)
+        if (strcmp(s->id, id) == 0)
+            return s;
+    return NULL;
+}
+
+struct session *sess_next(struct sess_mgr *m, struct session *prev)
+{
+    return prev ? prev->next : m->first;
+}
+
+static void free_session(struct session *s)
+{
+    sess_tees_release(s);
+    for (int i = 0; i < 2; i++)
+        ring_done(&s->out[i].ring);
+    buf_done(&s->input);
+    free(s->command);
+    free(s->cwd);
+    free(s->originator);
+    free(s->attached_term);
+    free(s->attached_caps);
+    free(s);
+}
+
+void sess_unref(struct session *s)
+{
+    if (--s->refs == 0)
+        free_session(s);
+}
+
+static void unlist(struct session *s)
+{
+    struct sess_mgr *m = s->m;
+    if (!s->listed)
+        return;
+    s->listed = false;
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        m->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        m->last = s->prev;
+    s->next = s->prev = NULL;
+    m->count--;
+    sess_unref(s);
+}
+
+/* ---- descriptors -------------------------------------------------------------------------- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    sess_unref(h->data);
+}
+
+static void fd_close(struct sess_fd *f)
+{
+    if (f->handle_open) {
+        f->handle_open = false;
+        f->poll.data = f->s;
+        uv_close((uv_handle_t *)&f->poll, handle_closed);
+    }
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    f->events = 0;
+}
+
+static bool is_reader(const struct session *s, const struct sess_fd *f, int *ret_stream)
+{
+    for (int i = 0; i < 2; i++)
+        if (s->out[i].src == f) {
+            *ret_stream = i;
+            return true;
+        }
+    return false;
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events);
+
+static void update_fd(struct sess_fd *f)
+{
+    struct session *s = f->s;
+    int want = 0, st;
+
+    if (f->fd < 0)
+        return;
+    if (is_reader(s, f, &st) && !s->out[st].eof && !tee_blocked(s->out[st].tees))
+        want |= UV_READABLE;
+    if (f == s->in && s->input.len)
+        want |= UV_WRITABLE;
+    if (want == f->events)
+        return;
+    f->events = want;
+    if (want)
+        uv_poll_start(&f->poll, want, poll_cb);
+    else
+        uv_poll_stop(&f->poll);
+}
+
+void sess_update_polls(struct session *s)
+{
+    for (int i = 0; i < 3; i++)
+        update_fd(&s->fds[i]);
+}
+
+static int fd_open(struct session *s, struct sess_fd *f, int fd)
+{
+    f->s = s;
+    f->fd = fd;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    int r = uv_poll_init(s->m->loop, &f->poll, fd);
+    if (r < 0)
+        return r;
+    f->poll.data = f;
+    f->handle_open = true;
+    s->refs++; /* dropped by the close callback */
+    return 0;
+}
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+static void notify(struct sess_out *o)
+{
+    struct sess_attach *a = o->att;
+    if (a)
+        a->ops->on_ready(a, a->userdata);
+}
+
+/* Keeps the drain mark and the missed count true after the ring dropped its oldest bytes. */
+static void account_drop(struct sess_out *o, uint64_t start_before)
+{
+    uint64_t from = MAX(start_before, o->mark);
+    if (o->ring.start > from)
+        o->missed += o->ring.start - from;
+    o->mark = MAX(o->mark, o->ring.start);
+}
+
+/* Reads what the source has, up to budget bytes. Returns bytes read; sets eof at end of file
+ * (EIO on a PTY whose other side is closed). */
+static size_t read_out(struct session *s, struct sess_out *o, size_t budget)
+{
+    size_t total = 0;
+
+    while (total < budget && o->src && o->src->fd >= 0 && !o->eof) {
+        uint8_t *p;
+        size_t room;
+        if (ring_space(&o->ring, READ_CHUNK, &p, &room) < 0)
+            break;
+        ssize_t n = read(o->src->fd, p, room);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) {
+            o->eof = true;
+            break;
+        }
+        uint64_t start = o->ring.start;
+        ring_commit(&o->ring, (size_t)n);
+        account_drop(o, start);
+        tee_feed(s, o->tees, p, (size_t)n);
+        total += (size_t)n;
+        if (tee_blocked(o->tees))
+            break;
+    }
+    return total;
+}
+
+static void end_attachment(struct sess_attach *a, enum sess_end why, bool now, int code)
+{
+    if (!a || a->end != SESS_END_NONE)
+        return;
+    a->end = why;
+    a->end_now = now;
+    a->exit_code = code;
+}
+
+static void on_out_eof(struct session *s, struct sess_out *o)
+{
+    /* A PTY's end of output is not the end of its attachment: the exit is. */
+    if (s->kind == SESS_PIPE)
+        end_attachment(o->att, SESS_END_EOF, false, 0);
+    tee_close_all(&o->tees, false);
+    if (o->src && !(s->kind == SESS_PTY && o->src == s->in))
+        fd_close(o->src);
+}
+
+/* ---- input -------------------------------------------------------------------------------- */
+
+static void finish_writes(struct session *s, int r)
+{
+    while (s->writes && (r < 0 || s->writes->target <= s->in_written)) {
+        struct sess_write *w = s->writes;
+        s->writes = w->next;
+        w->next = NULL;
+        w->s = NULL;
+        w->done(w, r);
+    }
+}
+
+static void close_stdin_now(struct session *s)
+{
+    s->stdin_closed = true;
+    s->stdin_closing = false;
+    if (s->kind == SESS_PIPE && s->in)
+        fd_close(s->in);
+}
+
+static void flush_input(struct session *s)
+{
+    int r = 0;
+
+    while (s->input.len && s->in && s->in->fd >= 0) {
+        ssize_t n = write(s->in->fd, buf_head(&s->input), s->input.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            if (errno != EAGAIN)
+                r = -errno;
+            break;
+        }
+        buf_consume(&s->input, (size_t)n);
+        s->in_written += (size_t)n;
+    }
+    if (r < 0) { /* the program closed its input (EPIPE) or the terminal went (EIO) */
+        buf_reset(&s->input, 0);
+        s->in_written = s->in_queued;
+        finish_writes(s, -EPIPE);
+        if (s->kind == SESS_PIPE)
+            close_stdin_now(s);
+        return;
+    }
+    if (!s->input.len)
+        buf_reset(&s->input, 64u << 10);
+    finish_writes(s, 0);
+    if (!s->input.len && s->stdin_closing)
+        close_stdin_now(s);
+}
+
+int sess_write(struct session *s, const void *data, size_t n, struct sess_write *w)
+{
+    if (s->exited || s->stdin_closed || s->stdin_closing || !s->in || s->in->fd < 0)
+        return -EPIPE;
+    if (s->input.len + n > s->m->lim.input_max)
+        return -ENOBUFS;
+    if (n) {
+        int r = buf_append(&s->input, data, n);
+        if (r < 0)
+            return r;
+        s->in_queued += n;
+        tee_feed(s, s->in_tees, data, n);
+    }
+    if (w) {
+        w->s = s;
+        w->target = s->in_queued;
+        w->next = NULL;
+        struct sess_write **pp = &s->writes;
+        while (*pp)
+            pp = &(*pp)->next;
+        *pp = w;
+    }
+    flush_input(s);
+    update_fd(s->in);
+    return 0;
+}
+
+void sess_write_cancel(struct sess_write *w)
+{
+    if (!w->s)
+        return;
+    for (struct sess_write **pp = &w->s->writes; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    w->s = NULL;
+    w->next = NULL;
+}
+
+size_t sess_input_pending(const struct session *s)
+{
+    return s->input.len;
+}
+
+int sess_close_stdin(struct session *s)
+{
+    if (s->kind != SESS_PIPE)
+        return -EINVAL;
+    if (s->stdin_closed || s->stdin_closing || s->exited)
+        return 0;
+    s->stdin_closing = true;
+    if (!s->input.len)
+        close_stdin_now(s);
+    return 0;
+}
+
+static void poll_cb(uv_poll_t *p, int status, int events)
+{
+    struct sess_fd *f = p->data;
+    struct session *s = f->s;
+    int st;
+
+    s->refs++; /* attachments' callbacks may purge */
+    if (status < 0)
+        events = UV_READABLE | (f == s->in ? UV_WRITABLE : 0); /* find out by reading */
+    if ((events & UV_WRITABLE) && f == s->in)
+        flush_input(s);
+    if ((events & UV_READABLE) && is_reader(s, f, &st)) {
+        struct sess_out *o = &s->out[st];
+        size_t n = read_out(s, o, READ_BUDGET);
+        if (o->eof)
+            on_out_eof(s, o);
+        if (n || o->eof)
+            notify(o);
+    }
+    sess_update_polls(s);
+    sess_unref(s);
+}
+
+/* ---- spawning ----------------------------------------------------------------------------- */
+
+static void child_exited(struct proc_child *c, int status, void *userdata);
+
+static char *join_argv(char *const *argv)
+{
+    size_t n = 1;
+    for (size_t i = 0; argv[i]; i++)
+        n += strlen(argv[i]) + 1;
+    char *s = malloc(n), *p = s;
+    if (!s)
+        return NULL;
+    for (size_t i = 0; argv[i]; i++)
+        p += sprintf(p, "%s%s", i ? " " : "", argv[i]);
+    *p = '\0';
+    return s;
+}
+
+static struct session *session_alloc(struct sess_mgr *m, const struct sess_spawn *o)
+{
+    struct session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->m = m;
+    s->kind = o->kind;
+    s->command = join_argv(o->argv);
+    s->cwd = strdup(o->cwd ? o->cwd : "");
+    s->originator = strdup(o->originator ? o->originator : "");
+    s->attached_term = strdup("");
+    if (!s->command || !s->cwd || !s->originator || !s->attached_term) {
+        free_session(s);
+        return NULL;
+    }
+    s->rows = o->rows ? o->rows : 24;
+    s->cols = o->cols ? o->cols : 80;
+    s->merge_stderr = o->kind == SESS_PIPE && o->merge_stderr;
+    for (int i = 0; i < 3; i++)
+        s->fds[i].fd = -1;
+    for (int i = 0; i < 2; i++)
+        ring_init(&s->out[i].ring, m->lim.backlog_bytes);
+    buf_init(&s->input, 0);
+    s->created_at = now_epoch();
+    snprintf(s->id, sizeof s->id, "%s-%016llx-%08x", o->kind == SESS_PTY ? "pty" : "pipe",
+             (unsigned long long)now_ns(CLOCK_REALTIME), ++m->counter);
+    return s;
+}
+
+static int wire_fds(struct session *s, const struct proc_spawn_io *io)
+{
+    int r = 0;
+    if (s->kind == SESS_PTY) {
+        r = fd_open(s, &s->fds[0], io->fd[0]);
+        s->out[SESS_OUT].src = &s->fds[0];
+        s->in = &s->fds[0];
+        return r;
+    }
+    for (int i = 0; i < 3 && r == 0; i++)
+        if (io->fd[i == 2 ? 0 : i + 1] >= 0)
+            r = fd_open(s, &s->fds[i], io->fd[i == 2 ? 0 : i + 1]);
+    s->out[SESS_OUT].src = &s->fds[0];
+    s->out[SESS_ERR].src = s->merge_stderr ? NULL : &s->fds[1];
+    s->in = &s->fds[2];
+    return r;
+}
+
+int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret)
+{
+    struct proc_spawn_opts so = {
+        .argv = o->argv,
+        .cwd = o->cwd && *o->cwd ? o->cwd : NULL,
+        .envp = o->envp,
+        .group = PROC_GROUP_SESSION,
+        .rows = o->rows,
+        .cols = o->cols,
+        .umask = -1,
+        .cgroup = true,
+    };
+    struct proc_spawn_io io;
+    struct session *s;
+
+    if (!o->argv || !o->argv[0])
+        return -EINVAL;
+    if (m->count >= m->lim.max_sessions)
+        return -EMFILE;
+    for (int i = 0; i < 3; i++)
+        so.stdio[i] = o->kind == SESS_PTY ? PROC_STDIO_PTY : PROC_STDIO_PIPE;
+    if (o->kind == SESS_PIPE && o->merge_stderr)
+        so.stdio[2] = PROC_STDIO_MERGE;
+    s = session_alloc(m, o);
+    if (!s)
+        return -ENOMEM;
+    s->refs = 1; /* the list */
+    int r = proc_spawn(m->reaper, &so, child_exited, s, &io, &s->child);
+    if (r < 0) {
+        free_session(s);
+        return r;
+    }
+    s->pid = proc_child_pid(s->child);
+    r = wire_fds(s, &io);
+    if (r < 0) {
+        /* Cannot watch it: do not leave it running unseen. */
+        for (int i = 0; i < 3; i++)
+            if (io.fd[i] >= 0 && (s->kind == SESS_PIPE || i == 0)) {
+                bool owned = false;
+                for (int k = 0; k < 3; k++)
+                    owned |= s->fds[k].fd == io.fd[i];
+                if (!owned)
+                    close(io.fd[i]);
+            }
+        (void)proc_child_signal(s->child, SIGKILL);
+        (void)proc_child_kill_remains(s->child);
+        proc_child_forget(s->child);
+        s->child = NULL;
+        for (int i = 0; i < 3; i++)
+            fd_close(&s->fds[i]);
+        sess_unref(s);
+        return r;
+    }
+    s->listed = true;
+    s->prev = m->last;
+    if (m->last)
+        m->last->next = s;
+    else
+        m->first = s;
+    m->last = s;
+    m->count++;
+    sess_update_polls(s);
+    *ret = s;
+    return 0;
+}
+
+/* ---- exit --------------------------------------------------------------------------------- */
+
+static void close_grace(struct session *s)
+{
+    if (s->grace_open) {
+        s->grace_open = false;
+        s->grace.data = s;
+        uv_close((uv_handle_t *)&s->grace, handle_closed);
+    }
+}
+
+static void child_exited(struct proc_child *c, int status, void *userdata)
+{
+    struct session *s = userdata;
+    (void)c;
+
+    s->refs++;
+    s->child = NULL;
+    /* What the program wrote before it exited is in the pipes or the terminal: take it all. */
+    for (int i = 0; i < 2; i++) {
+        struct sess_out *o = &s->out[i];
+        while (o->src && o->src->fd >= 0 && !o->eof && read_out(s, o, SIZE_MAX))
+            ;
+        if (o->src && !o->eof) {
+            o->eof = true;
+            on_out_eof(s, o);
+        }
+    }
+    s->exited = true;
+    s->exit_code = status;
+    s->exited_at = now_epoch();
+    close_grace(s);
+    buf_reset(&s->input, 0);
+    finish_writes(s, -EPIPE);
+    tee_close_all(&s->in_tees, false);
+    for (int i = 0; i < 3; i++)
+        fd_close(&s->fds[i]);
+    for (int i = 0; i < 2; i++) {
+        end_attachment(s->out[i].att, SESS_END_EXIT, false, status);
+        notify(&s->out[i]);
+    }
+    sess_unref(s);
+}
+
+/* ---- control ------------------------------------------------------------------------------ */
+
+int sess_resize(struct session *s, uint16_t rows, uint16_t cols)
+{
+    if (s->kind != SESS_PTY)
+        return -EINVAL;
+    if (s->exited || s->fds[0].fd < 0)
+        return -ESRCH;
+    struct winsize ws = {.ws_row = rows ? rows : s->rows, .ws_col = cols ? cols : s->cols};
+    if (ioctl(s->fds[0].fd, TIOCSWINSZ, &ws) < 0)
+        return -errno;
+    s->rows = ws.ws_row;
+    s->cols = ws.ws_col;
+    return 0;
+}
+
+int sess_interrupt(struct session *s)
+{
+    if (s->kind != SESS_PTY)
+        return -EINVAL;
+    if (s->exited || s->fds[0].fd < 0)
+        return -ESRCH;
+    pid_t pg = tcgetpgrp(s->fds[0].fd);
+    if (pg > 0 && kill(-pg, SIGINT) == 0)
+        return 0;
+    return sess_write(s, "\x03", 1, NULL); /* no foreground group known: type Ctrl-C */
+}
+
+static void kill_now(struct session *s)
+{
+    (void)proc_child_signal(s->child, SIGKILL);
+    (void)proc_child_kill_remains(s->child);
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    if (s->exited || !s->child)
+        return;
+    s->hard_killed = true;
+    kill_now(s);
+}
+
+static void signal_tree(struct session *s, int sig)
+{
+    pid_t *pids = NULL;
+    size_t n = 0;
+
+    /* Children first, the program last: a shell that dies first would leave its children to
+     * be found again. */
+    if (proc_child_members(s->child, &pids, &n) == 0)
+        for (size_t i = n; i-- > 0;)
+            if (pids[i] != s->pid)
+                (void)kill(pids[i], sig);
+    free(pids);
+    (void)proc_child_signal(s->child, sig);
+}
+
+int sess_terminate(struct session *s, uint32_t grace_ms, bool notify_attached)
+{
+    if (s->exited || !s->child)
+        return 0;
+    if (notify_attached)
+        for (int i = 0; i < 2; i++)
+            if (s->out[i].att) {
+                end_attachment(s->out[i].att, SESS_END_TERMINATED, true, 0);
+                notify(&s->out[i]);
+            }
+    if (s->terminating)
+        return 0;
+    if (!s->grace_open) {
+        int r = uv_timer_init(s->m->loop, &s->grace);
+        if (r < 0)
+            return r;
+        s->grace.data = s;
+        s->grace_open = true;
+        s->refs++;
+    }
+    s->terminating = true;
+    signal_tree(s, SIGTERM);
+    uv_timer_start(&s->grace, on_grace, grace_ms, 0);
+    return 0;
+}
+
+static struct sess_attach *take_attachment(struct session *s, enum sess_stream st)
+{
+    struct sess_attach *a = s->out[st].att;
+    s->out[st].att = NULL;
+    if (a && st == SESS_OUT && s->kind == SESS_PTY) {
+        s->attached_is_tty = false;
+        s->attached_term[0] = '\0';
+        free(s->attached_caps);
+        s->attached_caps = NULL;
+        s->attached_caps_len = 0;
+    }
+    return a;
+}
+
+/* Ends the attachment at once with why and tells its owner. */
+static void evict(struct session *s, enum sess_stream st, enum sess_end why)
+{
+    struct sess_attach *a = take_attachment(s, st);
+    if (!a)
+        return;
+    end_attachment(a, why, true, 0);
+    a->ops->on_ready(a, a->userdata);
+}
+
+void sess_detach(struct session *s, enum sess_stream st)
+{
+    if ((unsigned)st < 2)
+        evict(s, st, SESS_END_DETACHED);
+}
+
+void sess_purge(struct session *s)
+{
+    unlist(s);
+}
+
+int sess_backlog(struct session *s, enum sess_stream st, uint8_t **ret, size_t *ret_len,
+                 uint64_t *ret_missed)
+{
+    struct sess_out *o = &s->out[(unsigned)st < 2 ? st : SESS_OUT];
+    uint64_t from = MAX(o->mark, o->ring.start);
+    size_t n = (size_t)(o->ring.end - from);
+    uint8_t *p = NULL;
+
+    if (n) {
+        p = malloc(n);
+        if (!p)
+            return -ENOMEM;
+        ring_copy(&o->ring, from, p);
+    }
+    *ret = p;
+    *ret_len = n;
+    *ret_missed = o->missed;
+    return 0;
+}
+
+void sess_info(const struct session *s, struct sess_info *ret)
+{
+    *ret = (struct sess_info){
+        .id = s->id,
+        .kind = s->kind,
+        .pid = s->pid,
+        .command = s->command,
+        .cwd = s->cwd,
+        .originator = s->originator,
+        .created_at = s->created_at,
+        .exited = s->exited,
+        .exit_code = s->exit_code,
+        .exited_at = s->exited_at,
+        .outcome = !s->exited       ? SESS_RUNNING
+                   : s->hard_killed ? SESS_HARD_KILLED
+                   : s->terminating ? SESS_SOFT_EXIT
+                                    : SESS_NATURAL,
+        .rows = s->rows,
+        .cols = s->cols,
+        .merge_stderr = s->merge_stderr,
+        .stdin_closed = s->stdin_closed,
+        .attached = {s->out[0].att != NULL, s->out[1].att != NULL},
+        .attached_is_tty = s->attached_is_tty,
+        .attached_term = s->attached_term,
+        .attached_caps = s->attached_caps,
+        .attached_caps_len = s->attached_caps_len,
+    };
+}
+
+/* ---- attachments -------------------------------------------------------------------------- */
+
+int sess_attach(struct session *s, enum sess_stream st, bool steal,
+                const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret,
+                uint8_t **ret_backlog, size_t *ret_backlog_len, uint64_t *ret_missed)
+{
+    if ((unsigned)st >= 2 || !s->out[st].src)
+        return -EINVAL;
+    if (s->exited)
+        return -ESRCH;
+    struct sess_out *o = &s->out[st];
+    if (o->att && !steal)
+        return -EALREADY;
+    struct sess_attach *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    int r = sess_backlog(s, st, ret_backlog, ret_backlog_len, ret_missed);
+    if (r < 0) {
+        free(a);
+        return r;
+    }
+    evict(s, st, SESS_END_STOLEN);
+    *a = (struct sess_attach){
+        .s = s, .stream = st, .pos = o->ring.end, .ops = ops, .userdata = userdata};
+    o->mark = o->ring.end; /* the backlog is consumed */
+    o->att = a;
+    s->refs++;
+    *ret = a;
+    return 0;
+}
+
+int sess_attach_describe(struct sess_attach *a, bool is_tty, const char *term, const void *caps,
+                         size_t caps_len)
+{
+    struct session *s = a->s;
+    if (s->out[a->stream].att != a)
+        return 0;
+    char *t = strdup(term ? term : "");
+    void *c = caps_len ? malloc(caps_len) : NULL;
+    if (!t || (caps_len && !c)) {
+        free(t);
+        free(c);
+        return -ENOMEM;
+    }
+    if (caps_len)
+        memcpy(c, caps, caps_len);
+    free(s->attached_term);
+    free(s->attached_caps);
+    s->attached_term = t;
+    s->attached_caps = c;
+    s->attached_caps_len = caps_len;
+    s->attached_is_tty = is_tty;
+    return 0;
+}
+
+struct session *sess_attach_session(struct sess_attach *a)
+{
+    return a->s;
+}
+
+void sess_attach_next(struct sess_attach *a, size_t max, struct sess_pull *ret)
+{
+    struct sess_out *o = &a->s->out[a->stream];
+
+    *ret = (struct sess_pull){0};
+    if (a->end != SESS_END_NONE && a->end_now) {
+        ret->end = a->end;
+        return;
+    }
+    if (a->pos < o->ring.start) {
+        ret->missed = o->ring.start - a->pos;
+        a->pos = o->ring.start;
+        return;
+    }
+    size_t n = ring_peek(&o->ring, a->pos, &ret->data);
+    ret->len = MIN(n, max);
+    if (ret->len == 0) {
+        ret->data = NULL;
+        ret->end = a->end;
+        ret->exit_code = a->exit_code;
+    }
+}
+
+void sess_attach_consume(struct sess_attach *a, size_t n)
+{
+    a->pos += n;
+}
+
+void sess_attach_close(struct sess_attach *a)
+{
+    struct session *s = a->s;
+    if (s->out[a->stream].att == a)
+        (void)take_attachment(s, a->stream);
+    free(a);
+    sess_unref(s);
+}
+
+/* ---- shutdown ----------------------------------------------------------------------------- */
+
+void sess_mgr_kill_all(struct sess_mgr *m)
+{
+    if (!m)
+        return;
+    for (struct session *s = m->first; s; s = s->next)
+        if (s->child) {
+            s->terminating = s->hard_killed = true;
+            kill_now(s);
+        }
+}
+
+void sess_mgr_free(struct sess_mgr *m)
+{
+    if (!m)
+        return;
+    while (m->first) {
+        struct session *s = m->first;
+        s->refs++;
+        if (s->child) {
+            kill_now(s);
+            proc_child_forget(s->child);
+            s->child = NULL;
+        }
+        finish_writes(s, -EPIPE);
+        for (int i = 0; i < 2; i++) {
+            tee_close_all(&s->out[i].tees, true);
+            evict(s, i, SESS_END_GONE);
+        }
+        tee_close_all(&s->in_tees, true);
+        for (int i = 0; i < 3; i++)
+            fd_close(&s->fds[i]);
+        close_grace(s);
+        unlist(s);
+        sess_unref(s);
+    }
+    free(m);
+}

@@ -1,0 +1,202 @@
+/* Detachable sessions: a program on a PTY or on pipes, owned by droverd, that clients attach
+ * to, detach from and steal, like dtach and abduco but over an API.
+ *
+ * Each output stream (a PTY's output; a pipe session's stdout and stderr) is a ring of the
+ * newest backlog_bytes bytes. An attachment is a position in that ring, not a queue: it pulls
+ * what follows its position when its transport can take more (sess_attach_next), so a client
+ * that never reads costs nothing but the ring, and one that falls more than a ring behind is
+ * told how many bytes it missed. Input (a PTY's keyboard, a pipe's stdin) goes through one
+ * bounded queue per session, written as the program reads it.
+ *
+ * The core knows no API: faces translate requests into these calls and attachments into
+ * frames. Nothing here blocks the loop or logs above debug. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+struct proc_reaper;
+struct sess_mgr;
+struct session;
+struct sess_attach;
+
+enum sess_kind {
+    SESS_PTY,  /* one terminal: output and input on the PTY master */
+    SESS_PIPE, /* stdin, stdout and stderr pipes */
+};
+
+/* Streams, numbered as the tees name them. SESS_OUT is a PTY's output or a pipe's stdout. */
+enum sess_stream {
+    SESS_OUT = 0, /* PTY output, or stdout */
+    SESS_ERR = 1, /* stderr (pipe sessions that do not merge it) */
+    SESS_IN = 2,  /* input: what clients write (tees only) */
+};
+
+/* How a session ended; values as running-process's TerminationOutcome. */
+enum sess_outcome {
+    SESS_RUNNING = 0,     /* not exited yet */
+    SESS_NATURAL = 1,     /* exited by itself, no terminate asked */
+    SESS_SOFT_EXIT = 2,   /* exited within the grace period after a terminate */
+    SESS_HARD_KILLED = 3, /* the grace period ran out: SIGKILLed */
+};
+
+/* Why an attachment ends. */
+enum sess_end {
+    SESS_END_NONE,       /* still streaming */
+    SESS_END_EXIT,       /* the program exited (after the last bytes) */
+    SESS_END_EOF,        /* the stream reached end of file (after the last bytes) */
+    SESS_END_STOLEN,     /* another client attached with steal */
+    SESS_END_DETACHED,   /* detached by request from elsewhere */
+    SESS_END_TERMINATED, /* the session is being terminated by request */
+    SESS_END_GONE,       /* droverd is shutting down */
+};
+
+struct sess_limits {
+    size_t backlog_bytes;  /* ring per stream (rounded up to a power of two) */
+    uint32_t max_sessions; /* sessions kept, exited ones included */
+    size_t input_max;      /* bytes of input queued per session before writes are refused */
+    uint32_t tee_queue;    /* a tee's default queue, in chunks */
+};
+
+struct sess_spawn {
+    enum sess_kind kind;    /* PTY or pipes */
+    char *const *argv;      /* program and arguments (PATH lookup in envp's PATH) */
+    const char *cwd;        /* working directory, or NULL */
+    char *const *envp;      /* the environment */
+    uint16_t rows, cols;    /* PTY size; 0: 24x80 */
+    bool merge_stderr;      /* pipe: stderr into the stdout stream */
+    const char *originator; /* tag for filtering */
+};
+
+/* What a session looks like now; pointers valid until the session changes. */
+struct sess_info {
+    const char *id;            /* "pty-<ns>-<n>" or "pipe-<ns>-<n>" */
+    enum sess_kind kind;       /* PTY or pipes */
+    pid_t pid;                 /* the program */
+    const char *command;       /* argv joined by spaces */
+    const char *cwd;           /* as asked ("" for droverd's) */
+    const char *originator;    /* as given */
+    double created_at;         /* seconds since the epoch */
+    bool exited;               /* the program was reaped */
+    int exit_code;             /* its code, or -signal */
+    double exited_at;          /* seconds since the epoch */
+    enum sess_outcome outcome; /* how it ended */
+    uint16_t rows, cols;       /* PTY size */
+    bool merge_stderr;         /* pipe: stderr merged */
+    bool stdin_closed;         /* pipe: stdin closed */
+    bool attached[2];          /* an attachment on SESS_OUT / SESS_ERR */
+    bool attached_is_tty;      /* what the PTY's attached client said of itself */
+    const char *attached_term; /* its TERM, "" when none */
+    const void *attached_caps; /* its opaque capability blob (the face's encoding) */
+    size_t attached_caps_len;  /* bytes at attached_caps */
+};
+
+int sess_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, const struct sess_limits *lim,
+                 struct sess_mgr **ret);
+/* SIGKILLs every live session's tree and frees them all. Attachments must be closed first. */
+void sess_mgr_free(struct sess_mgr *m);
+/* SIGKILLs every live session's tree (droverd is stopping): their exits end the attachments. */
+void sess_mgr_kill_all(struct sess_mgr *m);
+/* Sessions kept (live and exited). */
+size_t sess_mgr_count(const struct sess_mgr *m);
+
+/* Starts a program. -ENOENT/-EACCES... when it cannot run, -EMFILE at max_sessions. */
+int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+struct session *sess_find(struct sess_mgr *m, const char *id);
+/* Iterates in creation order: sess_next(m, NULL) is the oldest. */
+struct session *sess_next(struct sess_mgr *m, struct session *prev);
+void sess_info(const struct session *s, struct sess_info *ret);
+
+/* A write request: done runs once the bytes queued with it (and all before) reached the
+ * program, or failed (-EPIPE when the program went or stdin closed). Owned by the caller;
+ * cancel it if the caller leaves first. */
+struct sess_write {
+    struct sess_write *next;                   /* in the session's list */
+    struct session *s;                         /* while queued */
+    uint64_t target;                           /* done when this many bytes were written */
+    void (*done)(struct sess_write *w, int r); /* 0 or -errno */
+};
+/* Queues bytes for the program's input (the PTY, or stdin); w may be NULL (no notification)
+ * and data may be empty (w fires when everything queued so far is written). -ENOBUFS over
+ * input_max, -EPIPE after stdin closed or exit. */
+int sess_write(struct session *s, const void *data, size_t n, struct sess_write *w);
+void sess_write_cancel(struct sess_write *w);
+/* Bytes queued and not yet written. */
+size_t sess_input_pending(const struct session *s);
+/* Pipe sessions: closes stdin once the queued input is written. -EINVAL on a PTY. */
+int sess_close_stdin(struct session *s);
+/* PTY: new window size (0 keeps a dimension). -EINVAL on pipes, -ESRCH after exit. */
+int sess_resize(struct session *s, uint16_t rows, uint16_t cols);
+/* PTY: SIGINT to the terminal's foreground process group. */
+int sess_interrupt(struct session *s);
+/* SIGTERM to the session's tree, SIGKILL to what is left after grace_ms. Returns at once;
+ * notify ends attachments with SESS_END_TERMINATED now. 0 also when already exited. */
+int sess_terminate(struct session *s, uint32_t grace_ms, bool notify);
+/* Ends the stream's attachment with SESS_END_DETACHED (nothing attached: nothing happens). */
+void sess_detach(struct session *s, enum sess_stream st);
+/* Drops an exited session from the list (attachments still draining keep it alive). */
+void sess_purge(struct session *s);
+
+/* The stream's backlog since the last attach (not consumed): a malloc'd copy in *ret (NULL if
+ * empty) and the bytes dropped before anyone saw them, cumulative. */
+int sess_backlog(struct session *s, enum sess_stream st, uint8_t **ret, size_t *ret_len,
+                 uint64_t *ret_missed);
+
+/* ---- attachments -------------------------------------------------------------------------- */
+
+struct sess_attach_ops {
+    /* Something to pull: bytes, a missed count, or the end. Pull with sess_attach_next until
+     * the transport is full or nothing is left. May close the attachment. */
+    void (*on_ready)(struct sess_attach *a, void *userdata);
+};
+
+/* One step of an attachment's stream. */
+struct sess_pull {
+    const uint8_t *data; /* bytes to send, valid until the session reads more */
+    size_t len;          /* their count; consume them with sess_attach_consume */
+    uint64_t missed;     /* > 0: bytes the client will never see (send a marker first) */
+    enum sess_end end;   /* != NONE (with len 0): the terminal event; close after it */
+    int exit_code;       /* with SESS_END_EXIT */
+};
+
+/* Attaches to a stream. The backlog (bytes since the previous attach, consumed now) comes back
+ * as a malloc'd copy in *ret_backlog, with the cumulative missed count. -ESRCH once exited,
+ * -EALREADY if attached and not steal (steal ends the other with SESS_END_STOLEN), -EINVAL for
+ * a stream the session does not have (stderr when merged). */
+int sess_attach(struct session *s, enum sess_stream st, bool steal,
+                const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret,
+                uint8_t **ret_backlog, size_t *ret_backlog_len, uint64_t *ret_missed);
+/* What the PTY's client says of itself, for listings. caps is copied. */
+int sess_attach_describe(struct sess_attach *a, bool is_tty, const char *term, const void *caps,
+                         size_t caps_len);
+struct session *sess_attach_session(struct sess_attach *a);
+/* The next step, at most max bytes. */
+void sess_attach_next(struct sess_attach *a, size_t max, struct sess_pull *ret);
+void sess_attach_consume(struct sess_attach *a, size_t n);
+/* The client is done (it left, or got its terminal event). a is freed. */
+void sess_attach_close(struct sess_attach *a);
+
+/* ---- tees: copies of a stream into a file ------------------------------------------------- */
+
+struct sess_tee_opts {
+    enum sess_stream stream; /* which stream (SESS_IN: what clients write) */
+    const char *path;        /* the file */
+    bool truncate;           /* else append */
+    uint32_t queue_chunks;   /* 0: the default */
+    bool block;              /* a full queue stops reading the program instead of dropping */
+    bool suppress_markers;   /* no "[... missed N bytes]" lines in the file */
+};
+
+struct sess_tee_status {
+    enum sess_stream stream; /* as registered */
+    uint64_t missed;         /* bytes dropped because the file fell behind */
+    bool disconnected;       /* a write failed: the tee stopped */
+};
+
+/* Handles count from 1 per session. -EINVAL for a stream the session lacks, -errno from open. */
+int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret_handle);
+int sess_tee_remove(struct session *s, uint64_t handle);
+int sess_tee_status(struct session *s, uint64_t handle, struct sess_tee_status *ret);

@@ -1,0 +1,317 @@
+/* Tees: a copy of one of a session's streams written to a file, running-process's session
+ * telemetry. Each tee has a queue of chunks (one per read of the program's output) written by
+ * libuv's thread pool, one write in flight at a time, so a slow disk never stalls the loop.
+ *
+ * A full queue (queue_chunks chunks, or TEE_MAX_BYTES) either drops its oldest chunk and counts
+ * the bytes (the file then gets a "missed N bytes" marker where they were, unless suppressed),
+ * or, for a blocking tee on an output stream, stops the session reading its program until the
+ * file catches up: the program then blocks on its own output. Input tees never block: input
+ * comes from clients, who are not held up for a file.
+ *
+ * A tee lives in its stream's list until unregistered, so its status stays readable after the
+ * stream ended (disconnected). Once a write fails the tee stops and is disconnected. */
+#include "session/session-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+
+#define TEE_MAX_BYTES (8u << 20) /* a queue never holds more, whatever its chunk count */
+
+struct tee_chunk {
+    struct tee_chunk *next; /* queue order */
+    size_t len, off;        /* bytes, and how many are written */
+    uint8_t data[];         /* the copy */
+};
+
+struct tee {
+    struct tee *next;              /* in the stream's list */
+    struct session *s;             /* NULL once the session let go (the write in flight frees) */
+    uv_loop_t *loop;               /* for writes */
+    uint64_t handle;               /* per-session id */
+    enum sess_stream stream;       /* what it copies */
+    int fd;                        /* the file, -1 once closed */
+    bool block, markers;           /* back-pressure mode; write missed markers */
+    uint32_t cap;                  /* chunks */
+    uint32_t n;                    /* chunks queued */
+    size_t bytes;                  /* bytes queued */
+    struct tee_chunk *head, *tail; /* the queue */
+    uint64_t missed;               /* bytes dropped, ever */
+    uint64_t unmarked;             /* dropped since the last marker written */
+    bool busy;                     /* a write is in flight */
+    bool closing;                  /* close once the queue is written */
+    bool disconnected;             /* closed, or a write failed */
+    uv_fs_t req;                   /* the write */
+    char marker[80];               /* the marker being written */
+    size_t marker_len;             /* its length, 0 when none is in flight */
+};
+
+static void pump(struct tee *t);
+
+static void drop_queue(struct tee *t)
+{
+    while (t->head) {
+        struct tee_chunk *c = t->head;
+        t->head = c->next;
+        free(c);
+    }
+    t->tail = NULL;
+    t->n = 0;
+    t->bytes = 0;
+}
+
+static void tee_free(struct tee *t)
+{
+    drop_queue(t);
+    if (t->fd >= 0)
+        close(t->fd);
+    free(t);
+}
+
+static void disconnect(struct tee *t)
+{
+    drop_queue(t);
+    if (t->fd >= 0)
+        close(t->fd);
+    t->fd = -1;
+    t->disconnected = true;
+}
+
+static void written(uv_fs_t *req)
+{
+    struct tee *t = req->data;
+    ssize_t r = req->result;
+
+    uv_fs_req_cleanup(req);
+    t->busy = false;
+    if (!t->s) { /* the session let go while we wrote */
+        tee_free(t);
+        return;
+    }
+    if (r < 0) {
+        disconnect(t);
+    } else if (t->marker_len) {
+        t->marker_len = 0; /* a short write of a marker loses part of a marker: harmless */
+    } else if (t->head) {
+        struct tee_chunk *c = t->head;
+        c->off += (size_t)r;
+        if (c->off >= c->len) {
+            bool was_full = t->block && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES);
+            t->head = c->next;
+            if (!t->head)
+                t->tail = NULL;
+            t->n--;
+            t->bytes -= c->len;
+            free(c);
+            if (was_full)
+                sess_update_polls(t->s); /* reading may resume */
+        }
+    }
+    pump(t);
+}
+
+static void pump(struct tee *t)
+{
+    uv_buf_t b;
+
+    if (t->busy || t->fd < 0)
+        return;
+    if (t->unmarked && t->markers) {
+        int k = snprintf(t->marker, sizeof t->marker,
+                         "\n[running-process tee missed %" PRIu64 " bytes]\n", t->unmarked);
+        t->marker_len = (size_t)k;
+        t->unmarked = 0;
+        b = uv_buf_init(t->marker, (unsigned)t->marker_len);
+    } else if (t->head) {
+        t->unmarked = 0;
+        b = uv_buf_init((char *)t->head->data + t->head->off,
+                        (unsigned)(t->head->len - t->head->off));
+    } else {
+        if (t->closing) {
+            close(t->fd);
+            t->fd = -1;
+            t->disconnected = true;
+        }
+        return;
+    }
+    t->req.data = t;
+    if (uv_fs_write(t->loop, &t->req, t->fd, &b, 1, -1, written) < 0) {
+        disconnect(t);
+        return;
+    }
+    t->busy = true;
+}
+
+void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n)
+{
+    (void)s;
+    for (struct tee *t = list; t; t = t->next) {
+        if (t->fd < 0 || t->closing)
+            continue;
+        struct tee_chunk *c = malloc(sizeof *c + n);
+        if (!c) {
+            t->missed += n;
+            t->unmarked += n;
+            continue;
+        }
+        c->next = NULL;
+        c->len = n;
+        c->off = 0;
+        memcpy(c->data, p, n);
+        if (t->tail)
+            t->tail->next = c;
+        else
+            t->head = c;
+        t->tail = c;
+        t->n++;
+        t->bytes += n;
+        /* Over the bounds: drop the oldest chunks not being written. A blocking output tee
+         * only gets here by one read's worth; reading stops until it drains. */
+        while (!(t->block && t->stream != SESS_IN) && (t->n > t->cap || t->bytes > TEE_MAX_BYTES)) {
+            struct tee_chunk **pp = t->busy ? &t->head->next : &t->head;
+            struct tee_chunk *old = *pp;
+            if (!old)
+                break;
+            *pp = old->next;
+            if (t->tail == old)
+                t->tail = pp == &t->head ? NULL : t->head;
+            t->n--;
+            t->bytes -= old->len;
+            t->missed += old->len - old->off;
+            t->unmarked += old->len - old->off;
+            free(old);
+        }
+        pump(t);
+    }
+}
+
+bool tee_blocked(const struct tee *list)
+{
+    for (const struct tee *t = list; t; t = t->next)
+        if (t->block && t->fd >= 0 && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES))
+            return true;
+    return false;
+}
+
+void tee_close_all(struct tee **list, bool now)
+{
+    for (struct tee *t = *list; t; t = t->next) {
+        t->closing = true;
+        if (now)
+            drop_queue(t);
+        pump(t);
+    }
+}
+
+/* Unlinks and frees every tee of a list (the session is going). */
+static void tee_release(struct tee **list)
+{
+    while (*list) {
+        struct tee *t = *list;
+        *list = t->next;
+        t->s = NULL;
+        if (t->busy)
+            drop_queue(t); /* written() frees it */
+        else
+            tee_free(t);
+    }
+}
+
+static struct tee **list_of(struct session *s, enum sess_stream st)
+{
+    if (st == SESS_IN)
+        return s->in ? &s->in_tees : NULL;
+    if ((unsigned)st < 2 && s->out[st].src)
+        return &s->out[st].tees;
+    return NULL;
+}
+
+int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret_handle)
+{
+    struct tee **list = list_of(s, o->stream);
+
+    if (!list)
+        return -EINVAL;
+    if (!o->path || !*o->path)
+        return -EINVAL;
+    struct tee *t = calloc(1, sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (o->truncate ? O_TRUNC : O_APPEND);
+    t->fd = open(o->path, flags, 0644);
+    if (t->fd < 0) {
+        int r = -errno;
+        free(t);
+        return r;
+    }
+    t->s = s;
+    t->loop = s->m->loop;
+    t->handle = ++s->next_tee;
+    t->stream = o->stream;
+    t->block = o->block;
+    t->markers = !o->suppress_markers;
+    t->cap = o->queue_chunks ? o->queue_chunks : s->m->lim.tee_queue;
+    if (!t->cap)
+        t->cap = 1024;
+    /* A stream that already ended (or a session that exited) gets a tee that is at once
+     * disconnected, but still has a status. */
+    bool ended = s->exited || (o->stream == SESS_IN ? s->stdin_closed : s->out[o->stream].eof);
+    t->next = *list;
+    *list = t;
+    if (ended) {
+        t->closing = true;
+        pump(t);
+    }
+    *ret_handle = t->handle;
+    return 0;
+}
+
+static struct tee **find(struct session *s, uint64_t handle)
+{
+    struct tee **lists[3] = {&s->out[0].tees, &s->out[1].tees, &s->in_tees};
+    for (int i = 0; i < 3; i++)
+        for (struct tee **pp = lists[i]; *pp; pp = &(*pp)->next)
+            if ((*pp)->handle == handle)
+                return pp;
+    return NULL;
+}
+
+int sess_tee_remove(struct session *s, uint64_t handle)
+{
+    struct tee **pp = find(s, handle);
+    if (!pp)
+        return -ENOENT;
+    struct tee *t = *pp;
+    *pp = t->next;
+    t->next = NULL;
+    tee_release(&t);
+    /* A blocking tee gone may unblock reading. */
+    sess_update_polls(s);
+    return 0;
+}
+
+int sess_tee_status(struct session *s, uint64_t handle, struct sess_tee_status *ret)
+{
+    struct tee **pp = find(s, handle);
+    if (!pp)
+        return -ENOENT;
+    *ret = (struct sess_tee_status){
+        .stream = (*pp)->stream,
+        .missed = (*pp)->missed,
+        .disconnected = (*pp)->disconnected,
+    };
+    return 0;
+}
+
+void sess_tees_release(struct session *s)
+{
+    tee_release(&s->out[0].tees);
+    tee_release(&s->out[1].tees);
+    tee_release(&s->in_tees);
+}
