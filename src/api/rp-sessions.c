@@ -18,13 +18,13 @@
 #include "proc/proc.h"
 #include "session/session.h"
 
-#define M(T)             RunningProcess__Daemon__V1__##T
-#define GRACE_DEFAULT_MS 2000
-#define ORIGINATOR_ENV   "RUNNING_PROCESS_ORIGINATOR"
-#define PTY_FRAME(c)     RUNNING_PROCESS__DAEMON__V1__PTY_STREAM_FRAME__FRAME_##c
-#define PIPE_FRAME(c)    RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_FRAME__FRAME_##c
-#define PIPE_STDOUT      RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT
-#define PIPE_STDERR      RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
+#define RunningProcess__Daemon__V1__T RunningProcess__Daemon__V1__##T
+#define GRACE_DEFAULT_MS              2000
+#define ORIGINATOR_ENV                "RUNNING_PROCESS_ORIGINATOR"
+#define PTY_FRAME(c)                  RUNNING_PROCESS__DAEMON__V1__PTY_STREAM_FRAME__FRAME_##c
+#define PIPE_FRAME(c)                 RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_FRAME__FRAME_##c
+#define PIPE_STDOUT                   RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT
+#define PIPE_STDERR                   RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
 
 /* ---- finding sessions ---- */
 
@@ -57,16 +57,16 @@ static void answer_exited(struct rp_call *call, const struct sess_info *in)
 /* ---- spawning ---- */
 
 struct spawn_args {
-    enum sess_kind kind;    /* PTY or pipes */
-    char **argv;            /* request's argv */
-    size_t argc;            /* its length */
-    const char *cwd;        /* "" for droverd's */
-    M(KeyValue) * *env;     /* entries */
-    size_t n_env;           /* their count */
-    bool clear;             /* clear_inherited_env */
-    const char *originator; /* "" for the default */
-    uint32_t rows, cols;    /* PTY */
-    bool merge;             /* pipe */
+    enum sess_kind kind;                        /* PTY or pipes */
+    char **argv;                                /* request's argv */
+    size_t argc;                                /* its length */
+    const char *cwd;                            /* "" for droverd's */
+    RunningProcess__Daemon__V1__KeyValue **env; /* entries */
+    size_t n_env;                               /* their count */
+    bool clear;                                 /* clear_inherited_env */
+    const char *originator;                     /* "" for the default */
+    uint32_t rows, cols;                        /* PTY */
+    bool merge;                                 /* pipe */
 };
 
 static int spawn(struct rp_call *call, const struct spawn_args *a, struct sess_info *ret)
@@ -129,8 +129,9 @@ static int spawn(struct rp_call *call, const struct spawn_args *a, struct sess_i
 
 static void op_spawn_pty(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(SpawnPtySessionRequest) *req = (const void *)msg;
-    M(SpawnPtySessionResponse) resp = RUNNING_PROCESS__DAEMON__V1__SPAWN_PTY_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__SpawnPtySessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__SpawnPtySessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SPAWN_PTY_SESSION_RESPONSE__INIT;
     struct spawn_args a = {SESS_PTY,
                            req->argv,
                            req->n_argv,
@@ -154,9 +155,9 @@ static void op_spawn_pty(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_spawn_pipe(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(SpawnPipeSessionRequest) *req = (const void *)msg;
-    M(SpawnPipeSessionResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__SPAWN_PIPE_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__SpawnPipeSessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__SpawnPipeSessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__SPAWN_PIPE_SESSION_RESPONSE__INIT;
     struct spawn_args a = {SESS_PIPE,
                            req->argv,
                            req->n_argv,
@@ -180,9 +181,9 @@ static void op_spawn_pipe(struct rp_call *call, const ProtobufCMessage *msg)
 
 /* ---- listing ---- */
 
-static M(TerminationOutcome) outcome(enum sess_outcome o)
+static RunningProcess__Daemon__V1__TerminationOutcome outcome(enum sess_outcome o)
 {
-    return (M(TerminationOutcome))o; /* same numbering */
+    return (RunningProcess__Daemon__V1__TerminationOutcome)o; /* same numbering */
 }
 
 /* Sessions of a kind matching the originator ("" for all): n infos into *ret (freed by the
@@ -208,16 +209,18 @@ static int collect(struct rp_call *call, enum sess_kind kind, const char *origin
 
 static void op_list_pty(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(ListPtySessionsRequest) *req = (const void *)msg;
-    M(ListPtySessionsResponse) resp = RUNNING_PROCESS__DAEMON__V1__LIST_PTY_SESSIONS_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__ListPtySessionsRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ListPtySessionsResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__LIST_PTY_SESSIONS_RESPONSE__INIT;
     _cleanup_free_ struct sess_info *v = NULL;
     size_t n;
 
     if (collect(call, SESS_PTY, req->originator, &v, &n) < 0)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
-    _cleanup_free_ M(PtySessionInfo) *m = calloc(n ? n : 1, sizeof *m);
-    _cleanup_free_ M(PtySessionInfo) **pm = calloc(n ? n : 1, sizeof *pm);
-    _cleanup_free_ M(TerminalGraphicsCapabilities) **caps = calloc(n ? n : 1, sizeof *caps);
+    _cleanup_free_ RunningProcess__Daemon__V1__PtySessionInfo *m = calloc(n ? n : 1, sizeof *m);
+    _cleanup_free_ RunningProcess__Daemon__V1__PtySessionInfo **pm = calloc(n ? n : 1, sizeof *pm);
+    _cleanup_free_ RunningProcess__Daemon__V1__TerminalGraphicsCapabilities **caps =
+        calloc(n ? n : 1, sizeof *caps);
     if (!m || !pm || !caps)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -254,16 +257,16 @@ static void op_list_pty(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_list_pipe(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(ListPipeSessionsRequest) *req = (const void *)msg;
-    M(ListPipeSessionsResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__LIST_PIPE_SESSIONS_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__ListPipeSessionsRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ListPipeSessionsResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__LIST_PIPE_SESSIONS_RESPONSE__INIT;
     _cleanup_free_ struct sess_info *v = NULL;
     size_t n;
 
     if (collect(call, SESS_PIPE, req->originator, &v, &n) < 0)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
-    _cleanup_free_ M(PipeSessionInfo) *m = calloc(n ? n : 1, sizeof *m);
-    _cleanup_free_ M(PipeSessionInfo) **pm = calloc(n ? n : 1, sizeof *pm);
+    _cleanup_free_ RunningProcess__Daemon__V1__PipeSessionInfo *m = calloc(n ? n : 1, sizeof *m);
+    _cleanup_free_ RunningProcess__Daemon__V1__PipeSessionInfo **pm = calloc(n ? n : 1, sizeof *pm);
     if (!m || !pm)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
@@ -303,9 +306,9 @@ static int pipe_stream(uint32_t kind, enum sess_stream *ret)
 
 static void op_detach_pty(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(DetachPtySessionRequest) *req = (const void *)msg;
-    M(DetachPtySessionResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__DETACH_PTY_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__DetachPtySessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__DetachPtySessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__DETACH_PTY_SESSION_RESPONSE__INIT;
     struct session *s = lookup(call, req->session_id, SESS_PTY);
 
     if (!s)
@@ -316,9 +319,9 @@ static void op_detach_pty(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_detach_pipe(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(DetachPipeStreamRequest) *req = (const void *)msg;
-    M(DetachPipeStreamResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__DETACH_PIPE_STREAM_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__DetachPipeStreamRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__DetachPipeStreamResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__DETACH_PIPE_STREAM_RESPONSE__INIT;
     enum sess_stream st;
 
     if (pipe_stream(req->stream, &st) < 0)
@@ -344,25 +347,25 @@ static void terminate(struct rp_call *call, const char *id, int kind, uint32_t g
 
 static void op_terminate_pty(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(TerminatePtySessionRequest) *req = (const void *)msg;
-    M(TerminatePtySessionResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__TERMINATE_PTY_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__TerminatePtySessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__TerminatePtySessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__TERMINATE_PTY_SESSION_RESPONSE__INIT;
     terminate(call, req->session_id, SESS_PTY, req->grace_ms, &resp.base);
 }
 
 static void op_terminate_pipe(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(TerminatePipeSessionRequest) *req = (const void *)msg;
-    M(TerminatePipeSessionResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__TERMINATE_PIPE_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__TerminatePipeSessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__TerminatePipeSessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__TERMINATE_PIPE_SESSION_RESPONSE__INIT;
     terminate(call, req->session_id, SESS_PIPE, req->grace_ms, &resp.base);
 }
 
 static void op_resize_pty(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(ResizePtySessionRequest) *req = (const void *)msg;
-    M(ResizePtySessionResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__RESIZE_PTY_SESSION_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__ResizePtySessionRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__ResizePtySessionResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__RESIZE_PTY_SESSION_RESPONSE__INIT;
     struct session *s = lookup(call, req->session_id, -1);
     struct sess_info in;
 
@@ -393,7 +396,8 @@ struct write_req {
 static void write_done(struct sess_write *w, int r)
 {
     struct write_req *q = container_of(w, struct write_req, w);
-    M(WritePipeStdinResponse) resp = RUNNING_PROCESS__DAEMON__V1__WRITE_PIPE_STDIN_RESPONSE__INIT;
+    RunningProcess__Daemon__V1__WritePipeStdinResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__WRITE_PIPE_STDIN_RESPONSE__INIT;
 
     if (q->call) {
         q->call->pending = NULL;
@@ -408,7 +412,8 @@ static void write_done(struct sess_write *w, int r)
     free(q);
 }
 
-static void write_input(struct rp_call *call, const M(WritePipeStdinRequest) * req, int kind)
+static void write_input(struct rp_call *call,
+                        const RunningProcess__Daemon__V1__WritePipeStdinRequest *req, int kind)
 {
     struct session *s = lookup(call, req->session_id, kind);
     struct sess_info in;
@@ -428,8 +433,10 @@ static void write_input(struct rp_call *call, const M(WritePipeStdinRequest) * r
     q->call = call;
     q->n = req->data.len;
     q->w.done = write_done;
+    call->pending = q; /* write_done may answer (and free q) before sess_write returns */
     int r = sess_write(s, req->data.data, req->data.len, &q->w);
     if (r < 0) {
+        call->pending = NULL;
         free(q);
         if (r == -ENOBUFS)
             return rp_answer_errno(call, r,
@@ -438,10 +445,8 @@ static void write_input(struct rp_call *call, const M(WritePipeStdinRequest) * r
                                    in.id);
         return rp_answer_errno(call, -EINVAL, "stdin of %s is closed", in.id);
     }
-    if (req->close)
+    if (req->close) /* after the bytes queued above (s outlives any answer; q may not) */
         (void)sess_close_stdin(s);
-    if (q->w.s) /* still waiting: answer from write_done (the queued bytes go anyway) */
-        call->pending = q;
 }
 
 static void op_write_stdin(struct rp_call *call, const ProtobufCMessage *msg)
@@ -458,9 +463,9 @@ static void op_send(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_backlog(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(GetSessionBacklogRequest) *req = (const void *)msg;
-    M(GetSessionBacklogResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__GetSessionBacklogRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__GetSessionBacklogResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_RESPONSE__INIT;
     struct session *s = lookup(call, req->session_id, -1);
     _cleanup_free_ uint8_t *p = NULL;
     struct sess_info in;
@@ -486,9 +491,9 @@ static void op_backlog(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_purge(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(PurgeExitedSessionsRequest) *req = (const void *)msg;
-    M(PurgeExitedSessionsResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__PURGE_EXITED_SESSIONS_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__PurgeExitedSessionsRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__PurgeExitedSessionsResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__PURGE_EXITED_SESSIONS_RESPONSE__INIT;
     struct sess_mgr *m = call->host->sessions;
 
     for (struct session *s = m ? sess_next(m, NULL) : NULL, *next; s; s = next) {
@@ -506,9 +511,9 @@ static void op_purge(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_bulk_terminate(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(BulkTerminateSessionsRequest) *req = (const void *)msg;
-    M(BulkTerminateSessionsResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__BULK_TERMINATE_SESSIONS_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__BulkTerminateSessionsRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__BulkTerminateSessionsResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__BULK_TERMINATE_SESSIONS_RESPONSE__INIT;
     struct sess_mgr *m = call->host->sessions;
     struct timespec ts;
 
@@ -545,9 +550,9 @@ static struct session *tee_session(struct rp_call *call, const char *id, uint32_
 
 static void op_register_tee(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(RegisterSessionTeeRequest) *req = (const void *)msg;
-    M(RegisterSessionTeeResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__REGISTER_SESSION_TEE_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__RegisterSessionTeeRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__RegisterSessionTeeResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__REGISTER_SESSION_TEE_RESPONSE__INIT;
     struct sess_tee_opts o = {0};
     struct sess_info in;
     char path[4096];
@@ -601,9 +606,9 @@ static void op_register_tee(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_unregister_tee(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(UnregisterSessionTeeRequest) *req = (const void *)msg;
-    M(UnregisterSessionTeeResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__UNREGISTER_SESSION_TEE_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__UnregisterSessionTeeRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__UnregisterSessionTeeResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__UNREGISTER_SESSION_TEE_RESPONSE__INIT;
     struct session *s = tee_session(call, req->session_id, req->session_kind);
 
     if (!s)
@@ -615,9 +620,9 @@ static void op_unregister_tee(struct rp_call *call, const ProtobufCMessage *msg)
 
 static void op_tee_status(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const M(GetSessionTeeStatusRequest) *req = (const void *)msg;
-    M(GetSessionTeeStatusResponse)
-    resp = RUNNING_PROCESS__DAEMON__V1__GET_SESSION_TEE_STATUS_RESPONSE__INIT;
+    const RunningProcess__Daemon__V1__GetSessionTeeStatusRequest *req = (const void *)msg;
+    RunningProcess__Daemon__V1__GetSessionTeeStatusResponse resp =
+        RUNNING_PROCESS__DAEMON__V1__GET_SESSION_TEE_STATUS_RESPONSE__INIT;
     struct session *s = tee_session(call, req->session_id, req->session_kind);
     struct sess_tee_status st;
     struct sess_info in;
@@ -648,13 +653,13 @@ int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg
     struct sess_info in;
 
     if (pty) {
-        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        const RunningProcess__Daemon__V1__AttachPtySessionRequest *req = (const void *)msg;
         id = req->session_id;
         steal = req->steal;
         if (req->rows > UINT16_MAX || req->cols > UINT16_MAX)
             return snprintf(err, err_size, "rows and cols must be at most 65535"), -EINVAL;
     } else {
-        const M(AttachPipeStreamRequest) *req = (const void *)msg;
+        const RunningProcess__Daemon__V1__AttachPipeStreamRequest *req = (const void *)msg;
         id = req->session_id;
         steal = req->steal;
         if (pipe_stream(req->stream, &st) < 0)
@@ -674,7 +679,7 @@ int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg
                         "session %s has no separate stderr stream (likely merged into stdout)", id),
                -EINVAL;
     if (pty) { /* the size first, so the backlog's redraw (if any) already fits */
-        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        const RunningProcess__Daemon__V1__AttachPtySessionRequest *req = (const void *)msg;
         if (req->is_tty && (req->rows || req->cols))
             (void)sess_resize(s, (uint16_t)req->rows, (uint16_t)req->cols);
     }
@@ -686,7 +691,7 @@ int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg
     if (r < 0)
         return snprintf(err, err_size, "cannot attach to %s: %s", id, strerror(-r)), r;
     if (pty) {
-        const M(AttachPtySessionRequest) *req = (const void *)msg;
+        const RunningProcess__Daemon__V1__AttachPtySessionRequest *req = (const void *)msg;
         uint8_t caps[1024];
         size_t n = 0;
         if (req->graphics_capabilities &&
@@ -701,7 +706,7 @@ const ProtobufCMessage *rp_attach_response(const struct rp_attach *ra,
                                            union rp_frame_storage *storage)
 {
     if (ra->pty) {
-        M(AttachPtySessionResponse) *m = &storage->pty_resp;
+        RunningProcess__Daemon__V1__AttachPtySessionResponse *m = &storage->pty_resp;
         running_process__daemon__v1__attach_pty_session_response__init(m);
         m->stream_endpoint = "";
         m->backlog.data = ra->backlog;
@@ -710,7 +715,7 @@ const ProtobufCMessage *rp_attach_response(const struct rp_attach *ra,
         m->bytes_missed = ra->missed;
         return &m->base;
     }
-    M(AttachPipeStreamResponse) *m = &storage->pipe_resp;
+    RunningProcess__Daemon__V1__AttachPipeStreamResponse *m = &storage->pipe_resp;
     running_process__daemon__v1__attach_pipe_stream_response__init(m);
     m->backlog.data = ra->backlog;
     m->backlog.len = ra->backlog_len;
@@ -744,7 +749,7 @@ const ProtobufCMessage *rp_attach_frame(bool pty, const struct sess_pull *p,
                                         union rp_frame_storage *storage)
 {
     if (pty) {
-        M(PtyStreamFrame) *f = &storage->pty;
+        RunningProcess__Daemon__V1__PtyStreamFrame *f = &storage->pty;
         running_process__daemon__v1__pty_stream_frame__init(f);
         if (p->missed) {
             f->frame_case = PTY_FRAME(MISSED_BYTES);
@@ -767,7 +772,7 @@ const ProtobufCMessage *rp_attach_frame(bool pty, const struct sess_pull *p,
         }
         return &f->base;
     }
-    M(PipeStreamFrame) *f = &storage->pipe;
+    RunningProcess__Daemon__V1__PipeStreamFrame *f = &storage->pipe;
     running_process__daemon__v1__pipe_stream_frame__init(f);
     if (p->missed) {
         f->frame_case = PIPE_FRAME(MISSED_BYTES);
@@ -796,7 +801,7 @@ const ProtobufCMessage *rp_attach_frame(bool pty, const struct sess_pull *p,
 
 int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *msg)
 {
-    const M(PtyInputFrame) *f = (const void *)msg;
+    const RunningProcess__Daemon__V1__PtyInputFrame *f = (const void *)msg;
     struct session *s = sess_attach_session(a);
 
     switch (f->frame_case) {

@@ -84,4 +84,11 @@ int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char
 int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_run(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_attach(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_sessions(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_send(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_backlog(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_kill(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv);

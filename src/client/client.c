@@ -152,6 +152,19 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
     return 0;
 }
 
+/* The server ended the call (trailers) or the stream: the status it sent, or why none came. */
+static void end_from_server(struct drover_call *call, uint32_t error_code)
+{
+    if (call->have_status)
+        call_end(call, call->status.code, "%s", call->status.message);
+    else if (error_code)
+        call_end(call, error_code == NGHTTP2_REFUSED_STREAM ? GRPC_UNAVAILABLE : GRPC_INTERNAL,
+                 "stream reset by the server (HTTP/2 error %u)", error_code);
+    else
+        call_end(call, call->http_status == 200 ? GRPC_INTERNAL : GRPC_UNKNOWN,
+                 "the response has no grpc-status (HTTP %d)", call->http_status);
+}
+
 static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t error_code,
                            void *userdata)
 {
@@ -161,14 +174,30 @@ static int on_stream_close(nghttp2_session *h2, int32_t stream_id, uint32_t erro
     if (!call)
         return 0;
     call->stream_id = -1;
-    if (call->have_status)
-        call_end(call, call->status.code, "%s", call->status.message);
-    else if (error_code)
-        call_end(call, error_code == NGHTTP2_REFUSED_STREAM ? GRPC_UNAVAILABLE : GRPC_INTERNAL,
-                 "stream reset by the server (HTTP/2 error %u)", error_code);
-    else
-        call_end(call, call->http_status == 200 ? GRPC_INTERNAL : GRPC_UNKNOWN,
-                 "the response has no grpc-status (HTTP %d)", call->http_status);
+    end_from_server(call, error_code);
+    return 0;
+}
+
+static void call_kick(struct drover_call *call);
+
+/* END_STREAM from the server ends the call even while our side is open (a bidi stream the
+ * server finished): half-close ours too, so the stream closes without a reset. */
+static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *userdata)
+{
+    struct drover_call *call;
+    (void)userdata;
+
+    if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
+        (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
+        return 0;
+    call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);
+    if (!call || call->done)
+        return 0;
+    if (!call->send_closed) {
+        call->send_closed = true;
+        call_kick(call);
+    }
+    end_from_server(call, 0);
     return 0;
 }
 
@@ -201,6 +230,7 @@ int drover_client_connect(const char *socket_path, struct drover_client **ret)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     r = nghttp2_session_client_new(&c->h2, cbs, c);
     nghttp2_session_callbacks_del(cbs);
     if (r != 0) {
@@ -425,6 +455,45 @@ int drover_client_poll(struct drover_client *c, int timeout_ms)
     r = flush(c);
     if (r < 0)
         return client_fail(c, strerror(-r)), -ECONNRESET;
+    return 0;
+}
+
+int drover_client_ready(struct drover_client *c, short revents)
+{
+    uint8_t data[64 * 1024];
+    int r;
+
+    if (c->dead)
+        return -ECONNRESET;
+    /* What has arrived, up to a bound so the caller gets to its other descriptors. */
+    for (int i = 0; i < 16 && (revents & (POLLIN | POLLHUP | POLLERR)); i++) {
+        ssize_t n = recv(c->fd, data, sizeof data, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        if (n <= 0)
+            return client_fail(c, n == 0 ? "closed by droverd" : strerror(errno)), -ECONNRESET;
+        if (nghttp2_session_mem_recv(c->h2, data, (size_t)n) < 0)
+            return client_fail(c, "HTTP/2 protocol error"), -ECONNRESET;
+        if ((size_t)n < sizeof data)
+            break;
+    }
+    expire(c);
+    r = flush(c);
+    if (r < 0)
+        return client_fail(c, strerror(-r)), -ECONNRESET;
+    return 0;
+}
+
+int drover_client_pollfd(struct drover_client *c, struct pollfd *ret)
+{
+    if (c->dead)
+        return -ECONNRESET;
+    int r = flush(c);
+    if (r < 0)
+        return client_fail(c, strerror(-r)), -ECONNRESET;
+    *ret = (struct pollfd){.fd = c->fd, .events = POLLIN};
+    if (c->out.len || nghttp2_session_want_write(c->h2))
+        ret->events |= POLLOUT;
     return 0;
 }
 

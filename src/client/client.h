@@ -45,6 +45,13 @@ void drover_call_free(struct drover_call *call);
 /* One round of I/O, waiting at most timeout_ms (-1: until something happens). Returns
  * -ECONNRESET once the connection is gone (every call then ends UNAVAILABLE). */
 int drover_client_poll(struct drover_client *c, int timeout_ms);
+/* For callers that poll other descriptors too: the connection's fd and the events it waits
+ * for (POLLIN, and POLLOUT while output is queued). -ECONNRESET once the connection is gone. */
+struct pollfd;
+int drover_client_pollfd(struct drover_client *c, struct pollfd *ret);
+/* The fd that drover_client_pollfd gave was polled with these revents: reads what arrived and
+ * writes what waits, without polling again. */
+int drover_client_ready(struct drover_client *c, short revents);
 /* Polls until call is done. */
 int drover_client_wait(struct drover_client *c, struct drover_call *call);
 

@@ -60,6 +60,8 @@ static const struct config_option options[] = {
         "bytes of input queued per session"),
     OPT("session_tee_queue", CONFIG_UINT, session_tee_queue, 1, 1u << 20,
         "a session tee's default queue, in chunks"),
+    OPT("session_stall_ms", CONFIG_UINT, session_stall_ms, 1, 3600000,
+        "an attached client that takes nothing this long stops holding its session back"),
 };
 
 const struct config_option *config_option_at(size_t i)

@@ -30,6 +30,7 @@ struct config {
     uint32_t session_max;             /* sessions kept */
     uint32_t session_input_max;       /* sessions: queued input bytes */
     uint32_t session_tee_queue;       /* sessions: tee queue, chunks */
+    uint32_t session_stall_ms;        /* sessions: a stuck client stops holding output back */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                    /* service logs (default <state_dir>/logs) */
     uint64_t log_max_bytes;           /* services' default log rotation size; 0: none */

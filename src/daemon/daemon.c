@@ -471,6 +471,7 @@ static int start_core(struct daemon *d)
         .max_sessions = d->cfg.session_max,
         .input_max = d->cfg.session_input_max,
         .tee_queue = d->cfg.session_tee_queue,
+        .stall_ms = d->cfg.session_stall_ms,
     };
     r = sess_mgr_new(&d->loop, d->reaper, &sl, &d->sessions);
     if (r < 0)

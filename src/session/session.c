@@ -2,11 +2,19 @@
  * rings, writing its input, attachments, terminate with a grace period, exit.
  *
  * Output is read straight into the ring (read(2) into ring_space), up to READ_BUDGET bytes per
- * wake-up so one chatty session cannot starve the loop; then the attachments are told. When the
- * program exits, whatever it wrote is still in the kernel's buffers: the exit handler reads it
- * all (non-blocking) before recording the exit, so nothing the program wrote is lost, and then
- * closes the session's descriptors (processes the program left behind lose their terminal or get
- * SIGPIPE, as with dtach).
+ * wake-up so one chatty session cannot starve the loop; then the attachments are told.
+ *
+ * Flow control: while a client is attached and reading, the session never overwrites bytes it
+ * has not sent: when the client is a ring behind, reading stops and the program waits in
+ * write(2), as it would on a pipe to a slow reader; `drover run -- cmd > file` loses nothing.
+ * A client that takes nothing at all for stall_ms stops holding the program back: from then on
+ * the ring drops its oldest bytes and the client is told how many it missed, until it catches
+ * up. Memory is the ring's either way.
+ *
+ * When the program exits, what it wrote is still in the kernel's buffers: the exit handler reads
+ * it (as flow control allows; the rest as the client takes it), and a stream ends when its
+ * buffer is empty. Descriptors close then (processes the program left behind lose their
+ * terminal or get SIGPIPE, as with dtach).
  *
  * Lifetime: a session is referenced by the manager's list, each attachment, and each libuv
  * handle until its close callback; the last unref frees it. Purging only unlists. */
@@ -38,6 +46,8 @@ struct sess_attach {
     enum sess_end end;                 /* terminal event, once known */
     bool end_now;                      /* send it before the bytes still unsent */
     int exit_code;                     /* with SESS_END_EXIT */
+    bool lossy;                        /* stalled too long: the ring may overrun it */
+    uint64_t stall_pos;                /* pos when the stall timer was armed */
 };
 
 static double now_epoch(void)
@@ -146,6 +156,25 @@ static bool is_reader(const struct session *s, const struct sess_fd *f, int *ret
 }
 
 static void poll_cb(uv_poll_t *p, int status, int events);
+static void arm_stall(struct session *s);
+
+/* Bytes the stream may read before it would overwrite what its attached client has not taken
+ * (SIZE_MAX when nobody holds it back). */
+static size_t room_for(const struct sess_out *o)
+{
+    const struct sess_attach *a = o->att;
+    if (!a || a->lossy || a->end != SESS_END_NONE)
+        return SIZE_MAX;
+    uint64_t behind = o->ring.end - a->pos;
+    return behind >= o->ring.cap ? 0 : (size_t)(o->ring.cap - behind);
+}
+
+/* Whether the attached client holds the stream back now (with some hysteresis: reading
+ * resumes once a useful amount of room is free). */
+static bool held_back(const struct sess_out *o)
+{
+    return room_for(o) < MIN((size_t)READ_CHUNK, o->ring.cap / 4);
+}
 
 static void update_fd(struct sess_fd *f)
 {
@@ -154,8 +183,12 @@ static void update_fd(struct sess_fd *f)
 
     if (f->fd < 0)
         return;
-    if (is_reader(s, f, &st) && !s->out[st].eof && !tee_blocked(s->out[st].tees))
-        want |= UV_READABLE;
+    if (is_reader(s, f, &st) && !s->out[st].eof && !tee_blocked(s->out[st].tees)) {
+        if (!held_back(&s->out[st]))
+            want |= UV_READABLE;
+        else
+            arm_stall(s);
+    }
     if (f == s->in && s->input.len)
         want |= UV_WRITABLE;
     if (want == f->events)
@@ -207,22 +240,26 @@ static void account_drop(struct sess_out *o, uint64_t start_before)
     o->mark = MAX(o->mark, o->ring.start);
 }
 
-/* Reads what the source has, up to budget bytes. Returns bytes read; sets eof at end of file
- * (EIO on a PTY whose other side is closed). */
-static size_t read_out(struct session *s, struct sess_out *o, size_t budget)
+/* Reads what the source has, up to budget bytes and as flow control allows. Returns bytes
+ * read; sets eof at end of file (EIO on a PTY whose other side is closed) and *ret_empty when
+ * the source had nothing more to give. */
+static size_t read_out(struct session *s, struct sess_out *o, size_t budget, bool *ret_empty)
 {
     size_t total = 0;
 
+    *ret_empty = false;
     while (total < budget && o->src && o->src->fd >= 0 && !o->eof) {
         uint8_t *p;
-        size_t room;
-        if (ring_space(&o->ring, READ_CHUNK, &p, &room) < 0)
+        size_t room, lim = room_for(o);
+        if (held_back(o) || ring_space(&o->ring, READ_CHUNK, &p, &room) < 0)
             break;
-        ssize_t n = read(o->src->fd, p, room);
+        ssize_t n = read(o->src->fd, p, MIN(room, lim));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n < 0 && errno == EAGAIN) {
+            *ret_empty = true;
             break;
+        }
         if (n <= 0) {
             o->eof = true;
             break;
@@ -232,7 +269,9 @@ static size_t read_out(struct session *s, struct sess_out *o, size_t budget)
         account_drop(o, start);
         tee_feed(s, o->tees, p, (size_t)n);
         total += (size_t)n;
-        if (tee_blocked(o->tees))
+        /* A short read emptied the buffer: asking again only to hear EAGAIN costs a PTY a
+         * wait for the kernel's flush worker (n_tty_read), a third of the throughput. */
+        if (tee_blocked(o->tees) || (size_t)n < MIN(room, lim))
             break;
     }
     return total;
@@ -253,7 +292,7 @@ static void on_out_eof(struct session *s, struct sess_out *o)
     if (s->kind == SESS_PIPE)
         end_attachment(o->att, SESS_END_EOF, false, 0);
     tee_close_all(&o->tees, false);
-    if (o->src && !(s->kind == SESS_PTY && o->src == s->in))
+    if (o->src && (s->exited || !(s->kind == SESS_PTY && o->src == s->in)))
         fd_close(o->src);
 }
 
@@ -379,7 +418,10 @@ static void poll_cb(uv_poll_t *p, int status, int events)
         flush_input(s);
     if ((events & UV_READABLE) && is_reader(s, f, &st)) {
         struct sess_out *o = &s->out[st];
-        size_t n = read_out(s, o, READ_BUDGET);
+        bool empty;
+        size_t n = read_out(s, o, READ_BUDGET, &empty);
+        if (empty && s->exited) /* after the exit, an empty buffer is the end */
+            o->eof = true;
         if (o->eof)
             on_out_eof(s, o);
         if (n || o->eof)
@@ -531,36 +573,54 @@ static void close_grace(struct session *s)
     }
 }
 
+static void close_stall(struct session *s)
+{
+    if (s->stall_open) {
+        s->stall_open = false;
+        uv_close((uv_handle_t *)&s->stall, handle_closed);
+    }
+}
+
 static void child_exited(struct proc_child *c, int status, void *userdata)
 {
     struct session *s = userdata;
-    (void)c;
 
     s->refs++;
+    /* A terminate asked for the whole tree to go: what the program leaves behind (a
+     * double-forked daemon that ignores SIGTERM) goes now, not at the end of the grace. */
+    if (s->terminating)
+        (void)proc_child_kill_remains(c);
     s->child = NULL;
-    /* What the program wrote before it exited is in the pipes or the terminal: take it all. */
+    s->exited = true;
+    /* What the program wrote before it exited is in the pipes or the terminal: take it, as far
+     * as flow control lets us now; a stream held back is read on as its client takes more. */
     for (int i = 0; i < 2; i++) {
         struct sess_out *o = &s->out[i];
-        while (o->src && o->src->fd >= 0 && !o->eof && read_out(s, o, SIZE_MAX))
+        bool empty = false;
+        while (o->src && o->src->fd >= 0 && !o->eof && read_out(s, o, SIZE_MAX, &empty) && !empty)
             ;
-        if (o->src && !o->eof) {
+        if (o->src && !o->eof && (empty || o->src->fd < 0)) {
             o->eof = true;
             on_out_eof(s, o);
         }
     }
-    s->exited = true;
     s->exit_code = status;
     s->exited_at = now_epoch();
     close_grace(s);
     buf_reset(&s->input, 0);
     finish_writes(s, -EPIPE);
     tee_close_all(&s->in_tees, false);
-    for (int i = 0; i < 3; i++)
-        fd_close(&s->fds[i]);
+    for (int i = 0; i < 3; i++) { /* all but sources still being drained */
+        struct sess_fd *f = &s->fds[i];
+        int st;
+        if (!is_reader(s, f, &st) || s->out[st].eof)
+            fd_close(f);
+    }
     for (int i = 0; i < 2; i++) {
         end_attachment(s->out[i].att, SESS_END_EXIT, false, status);
         notify(&s->out[i]);
     }
+    sess_update_polls(s);
     sess_unref(s);
 }
 
@@ -810,14 +870,63 @@ void sess_attach_next(struct sess_attach *a, size_t max, struct sess_pull *ret)
     ret->len = MIN(n, max);
     if (ret->len == 0) {
         ret->data = NULL;
-        ret->end = a->end;
-        ret->exit_code = a->exit_code;
+        /* The exit comes after the last byte: a stream still being drained is not done. */
+        if (a->end != SESS_END_EXIT || !o->src || o->eof) {
+            ret->end = a->end;
+            ret->exit_code = a->exit_code;
+        }
     }
 }
 
 void sess_attach_consume(struct sess_attach *a, size_t n)
 {
+    struct sess_out *o = &a->s->out[a->stream];
+    bool was = held_back(o);
+
     a->pos += n;
+    if (a->lossy && a->pos == o->ring.end)
+        a->lossy = false; /* caught up: it holds the program back again */
+    if (was && !held_back(o))
+        sess_update_polls(a->s);
+}
+
+/* ---- stalls ------------------------------------------------------------------------------- */
+
+static void on_stall(uv_timer_t *t)
+{
+    struct session *s = t->data;
+    bool again = false;
+
+    for (int i = 0; i < 2; i++) {
+        struct sess_attach *a = s->out[i].att;
+        if (!a || !held_back(&s->out[i]))
+            continue;
+        if (a->pos == a->stall_pos) /* took nothing all this time: stop waiting for it */
+            a->lossy = true;
+        else
+            again = true;
+    }
+    sess_update_polls(s);
+    if (again)
+        arm_stall(s);
+}
+
+/* Starts the stall clock for every attachment that holds its stream back (once). */
+static void arm_stall(struct session *s)
+{
+    if (!s->stall_open) {
+        if (uv_timer_init(s->m->loop, &s->stall) < 0)
+            return;
+        s->stall.data = s;
+        s->stall_open = true;
+        s->refs++;
+    }
+    if (uv_is_active((uv_handle_t *)&s->stall))
+        return;
+    for (int i = 0; i < 2; i++)
+        if (s->out[i].att)
+            s->out[i].att->stall_pos = s->out[i].att->pos;
+    uv_timer_start(&s->stall, on_stall, s->m->lim.stall_ms ? s->m->lim.stall_ms : 1000, 0);
 }
 
 void sess_attach_close(struct sess_attach *a)
@@ -863,6 +972,7 @@ void sess_mgr_free(struct sess_mgr *m)
         for (int i = 0; i < 3; i++)
             fd_close(&s->fds[i]);
         close_grace(s);
+        close_stall(s);
         unlist(s);
         sess_unref(s);
     }

@@ -59,6 +59,8 @@ struct sess_limits {
     uint32_t max_sessions; /* sessions kept, exited ones included */
     size_t input_max;      /* bytes of input queued per session before writes are refused */
     uint32_t tee_queue;    /* a tee's default queue, in chunks */
+    uint32_t stall_ms;     /* an attached client taking nothing this long stops holding the
+                              program back (0: 1000) */
 };
 
 struct sess_spawn {

@@ -5,8 +5,9 @@
  * Requests that would act on the machine are defused before they reach the door: SPAWN_DAEMON
  * and SERVICE_START/RESTART/RESURRECT would run the input as commands, KILL_TREE would SIGKILL
  * real pids, SHUTDOWN would stop the harness, SERVICE_SAVE would write a file; KILL_ZOMBIES is
- * forced to a dry run. The service engine behind the door has no services, and no reaper. Frames are re-encoded only when they
- * decode; everything else goes through byte for byte. */
+ * forced to a dry run. The service engine behind the door has no services, and no reaper; there
+ * is no session manager, so the session requests answer NOT_FOUND or UNAVAILABLE. Frames are
+ * re-encoded only when they decode; everything else goes through byte for byte. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>

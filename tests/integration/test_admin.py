@@ -108,6 +108,7 @@ def test_reflection(droverd, pb, stub):
     assert len(out) == len(reqs)
     services = {x.name for x in out[0].list_services_response.service}
     assert services == {"drover.v1.Admin", "drover.v1.Processes", "drover.v1.Services",
+                        "drover.v1.Sessions",
                         "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}

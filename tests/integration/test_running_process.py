@@ -119,9 +119,9 @@ def test_unknown_unspecified_unimplemented_and_missing_payload(d):
         assert (r.code, r.message) == (rp.STATUS_CODE_UNKNOWN_REQUEST, "unspecified request type")
         r = c.call(99)
         assert (r.code, r.message) == (rp.STATUS_CODE_UNKNOWN_REQUEST, "unknown request type: 99")
-        r = c.call(rp.REQUEST_TYPE_SPAWN_PTY_SESSION)
-        assert r.code == rp.STATUS_CODE_UNIMPLEMENTED and "SPAWN_PTY_SESSION" in r.message
         for t, name in [(rp.REQUEST_TYPE_REGISTER, "register"),
+                        (rp.REQUEST_TYPE_SPAWN_PTY_SESSION, "spawn_pty_session"),
+                        (rp.REQUEST_TYPE_WRITE_PIPE_STDIN, "write_pipe_stdin"),
                         (rp.REQUEST_TYPE_KILL_TREE, "kill_tree"),
                         (rp.REQUEST_TYPE_GET_PROCESS_TREE, "get_process_tree")]:
             r = c.call(t)
@@ -129,6 +129,14 @@ def test_unknown_unspecified_unimplemented_and_missing_payload(d):
         # Requests without fields need no payload.
         assert c.call(rp.REQUEST_TYPE_LIST_ACTIVE).code == OK
         assert c.call(rp.REQUEST_TYPE_PING).code == OK
+        assert c.call(rp.REQUEST_TYPE_LIST_PTY_SESSIONS).code == OK
+        assert c.call(rp.REQUEST_TYPE_PURGE_EXITED_SESSIONS).code == OK
+    # An attach without its payload answers, then closes: the connection was to become a stream.
+    with client(d) as c:
+        r = c.call(rp.REQUEST_TYPE_ATTACH_PTY_SESSION)
+        assert (r.code, r.message) == (rp.STATUS_CODE_INVALID_ARGUMENT,
+                                       "missing attach_pty_session payload")
+        assert c.at_eof()
 
 
 def test_client_that_never_reads_stalls_only_itself(d):

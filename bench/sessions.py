@@ -1,0 +1,189 @@
+#!/usr/bin/python3
+"""PTY and pipe sessions side by side: droverd against dtach and tmux (abduco is not packaged
+in Debian 12), each run here, now, with the same file. Prints one table; never fails (a peer
+that is not installed is skipped: `bench/run-sessions` installs them).
+
+Rows (MB = SIZE_MB, default 200; the file is lines of 99 'x' and a newline):
+  raw pty        `cat FILE` on a PTY read by this script: what a PTY can carry here
+  detached       the session runs `cat FILE` with nobody attached, until it exits
+  attached       the peer's client attached (itself on a PTY read by this script), until the
+                 client exits
+  pipe limit     `cat FILE | cat > /dev/null`
+  drover pipe    `drover run -- cat FILE > /dev/null` (a pipe session, attached)
+Each figure is MB/s, median of ROUNDS (default 3); droverd's CPU time per 100 MB is read from
+/proc for its rows. Every process started is stopped by pid.
+"""
+
+import os
+import pty
+import select
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
+SIZE_MB = int(os.environ.get("SIZE_MB", "200"))
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+DROVERD = os.path.join(BUILD, "src", "droverd")
+DROVER = os.path.join(BUILD, "src", "drover")
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+
+
+def on_pty(argv, env=None):
+    """Runs argv on a new PTY (100x30), reading everything until it exits: seconds."""
+    t0 = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env or os.environ)
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    while True:
+        try:
+            if not os.read(fd, 1 << 16):
+                break
+        except OSError:  # EIO: the other side is closed
+            break
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return time.monotonic() - t0
+
+
+def wait_gone(path, step=0.001):
+    while os.path.exists(path):
+        time.sleep(step)
+
+
+def cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mbps(seconds):
+    return SIZE_MB * 1e6 / 1e6 / seconds
+
+
+def median(fn):
+    return statistics.median(fn() for _ in range(ROUNDS))
+
+
+class Drover:
+    def __init__(self, tmp):
+        self.sock = os.path.join(tmp, "drover.sock")
+        self.proc = subprocess.Popen([DROVERD, "--socket", self.sock, "--state-dir",
+                                      os.path.join(tmp, "state"), "--log-level", "warning"])
+        while not os.path.exists(self.sock):
+            time.sleep(0.005)
+        import grpc
+        from drover.v1 import sessions_pb2_grpc as sg
+        self.ch = grpc.insecure_channel("unix:" + self.sock)
+        self.stub = sg.SessionsStub(self.ch)
+
+    def detached(self, path):
+        from running_process.daemon.v1 import daemon_pb2 as rp
+        t0 = time.monotonic()
+        s = self.stub.SpawnPty(rp.SpawnPtySessionRequest(argv=["cat", path]))
+        wait_gone(f"/proc/{s.pid}")  # as cheap a wait as dtach's: no RPC while it runs
+        return time.monotonic() - t0
+
+    def attached(self, path):
+        return on_pty([DROVER, "--socket", self.sock, "run", "--pty", "--", "cat", path])
+
+    def pipe(self, path):
+        t0 = time.monotonic()
+        subprocess.run([DROVER, "--socket", self.sock, "run", "--", "cat", path],
+                       stdout=subprocess.DEVNULL, check=True)
+        return time.monotonic() - t0
+
+    def stop(self):
+        self.ch.close()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def dtach_detached(tmp, path):
+    sock = os.path.join(tmp, "dtach.sock")
+    t0 = time.monotonic()
+    subprocess.run(["dtach", "-n", sock, "-z", "cat", path], check=True)
+    wait_gone(sock)
+    return time.monotonic() - t0
+
+
+def dtach_attached(tmp, path):
+    return on_pty(["dtach", "-c", os.path.join(tmp, "dtach-a.sock"), "-z", "cat", path])
+
+
+def tmux_detached(tmp, path):
+    sock = os.path.join(tmp, "tmux.sock")
+    t0 = time.monotonic()
+    subprocess.run(["tmux", "-S", sock, "-f", "/dev/null", "new-session", "-d", "-x", "100",
+                    "-y", "30", f"cat {path}; tmux -S {sock} wait-for -S done"], check=True)
+    subprocess.run(["tmux", "-S", sock, "wait-for", "done"], check=True)
+    t = time.monotonic() - t0
+    subprocess.run(["tmux", "-S", sock, "kill-server"], stderr=subprocess.DEVNULL)
+    return t
+
+
+def tmux_attached(tmp, path):
+    return on_pty(["tmux", "-S", os.path.join(tmp, "tmux-a.sock"), "-f", "/dev/null",
+                   "new-session", f"cat {path}"], env=dict(os.environ, TERM="xterm"))
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="drover-sessbench-")
+    path = os.path.join(tmp, "data")
+    line = b"x" * 99 + b"\n"
+    with open(path, "wb") as f:
+        block = line * 10000
+        for _ in range(SIZE_MB * 1000000 // len(block)):
+            f.write(block)
+    sys.path.insert(0, tempfile.mkdtemp())
+    import conftest  # noqa: F401  (generates the Python stubs)
+
+    rows = []
+    rows.append(("raw pty", "-", median(lambda: on_pty(["cat", path])), None))
+    t0 = time.monotonic()
+    subprocess.run(f"cat {path} | cat > /dev/null", shell=True, check=True)
+    pipe_limit = time.monotonic() - t0
+    d = Drover(tmp)
+    try:
+        for name, fn in (("detached", d.detached), ("attached", d.attached),
+                         ("pipe", d.pipe)):
+            c0 = cpu_s(d.proc.pid)
+            secs = median(lambda: fn(path))
+            cpu = (cpu_s(d.proc.pid) - c0) / ROUNDS / (SIZE_MB / 100)
+            rows.append((f"drover {name}", "drover", secs, cpu))
+    finally:
+        d.stop()
+    if shutil.which("dtach"):
+        rows.append(("dtach detached", "dtach", median(lambda: dtach_detached(tmp, path)), None))
+        rows.append(("dtach attached", "dtach", median(lambda: dtach_attached(tmp, path)), None))
+    if shutil.which("tmux"):
+        rows.append(("tmux detached", "tmux", median(lambda: tmux_detached(tmp, path)), None))
+        rows.append(("tmux attached", "tmux", median(lambda: tmux_attached(tmp, path)), None))
+    rows.append(("pipe limit", "-", pipe_limit, None))
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"{SIZE_MB} MB through a session, median of {ROUNDS} ({os.cpu_count()} cores)")
+    print(f"{'row':<18} {'MB/s':>8} {'seconds':>8} {'droverd CPU s/100 MB':>21}")
+    for name, _, secs, cpu in rows:
+        print(f"{name:<18} {mbps(secs):8.1f} {secs:8.3f} "
+              f"{'' if cpu is None else f'{cpu:21.3f}'}")
+    by = {r[0]: mbps(r[2]) for r in rows}
+    for mode in ("detached", "attached"):
+        peers = [by[k] for k in by if k.endswith(mode) and not k.startswith("drover")]
+        if peers:
+            print(f"drover {mode} / best peer: x{by['drover ' + mode] / max(peers):.2f}")
+    print(f"drover attached / raw pty: {by['drover attached'] / by['raw pty']:.2f}")
+    print(f"drover pipe / pipe limit: {by['drover pipe'] / by['pipe limit']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
