@@ -190,13 +190,13 @@ static const struct sess_attach_ops attach_ops = {on_attach_ready};
 static void attach(struct rp_conn *c, const RunningProcess__Daemon__V1__DaemonRequest *req)
 {
     bool pty = req->type == TYPE_ATTACH_PTY;
-    const ProtobufCMessage *payload =
-        pty ? &req->attach_pty_session->base : &req->attach_pipe_stream->base;
+    const ProtobufCMessage *payload = pty ? (const ProtobufCMessage *)req->attach_pty_session
+                                          : (const ProtobufCMessage *)req->attach_pipe_stream;
     union rp_frame_storage st;
     struct rp_attach ra;
     char msg[256];
 
-    if (pty ? !req->attach_pty_session : !req->attach_pipe_stream) {
+    if (!payload) {
         snprintf(msg, sizeof msg, "missing %s payload",
                  pty ? "attach_pty_session" : "attach_pipe_stream");
         reply(c, req->id, RP_INVALID_ARGUMENT, msg, NULL);

@@ -599,10 +599,10 @@ static void child_exited(struct proc_child *c, int status, void *userdata)
         bool empty = false;
         while (o->src && o->src->fd >= 0 && !o->eof && read_out(s, o, SIZE_MAX, &empty) && !empty)
             ;
-        if (o->src && !o->eof && (empty || o->src->fd < 0)) {
+        if (o->src && (empty || o->src->fd < 0))
             o->eof = true;
+        if (o->src && o->eof) /* (again, if it ended earlier: each step is idempotent) */
             on_out_eof(s, o);
-        }
     }
     s->exit_code = status;
     s->exited_at = now_epoch();

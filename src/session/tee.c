@@ -1,6 +1,8 @@
 /* Tees: a copy of one of a session's streams written to a file, running-process's session
- * telemetry. Each tee has a queue of chunks (one per read of the program's output) written by
- * libuv's thread pool, one write in flight at a time, so a slow disk never stalls the loop.
+ * telemetry. Each tee has a queue of chunks (one per read of the program's output), written
+ * from the loop with non-blocking writes: a regular file takes them at once (the page cache), a
+ * FIFO or a device that is full makes us poll until it has room. The loop never blocks on a
+ * tee, and nothing is left in flight in another thread when droverd stops.
  *
  * A full queue (queue_chunks chunks, or TEE_MAX_BYTES) either drops its oldest chunk and counts
  * the bytes (the file then gets a "missed N bytes" marker where they were, unless suppressed),
@@ -32,7 +34,7 @@ struct tee_chunk {
 
 struct tee {
     struct tee *next;              /* in the stream's list */
-    struct session *s;             /* NULL once the session let go (the write in flight frees) */
+    struct session *s;             /* NULL once the session let go */
     uv_loop_t *loop;               /* for writes */
     uint64_t handle;               /* per-session id */
     enum sess_stream stream;       /* what it copies */
@@ -44,12 +46,13 @@ struct tee {
     struct tee_chunk *head, *tail; /* the queue */
     uint64_t missed;               /* bytes dropped, ever */
     uint64_t unmarked;             /* dropped since the last marker written */
-    bool busy;                     /* a write is in flight */
+    bool busy;                     /* waiting for the file to take more (poll running) */
     bool closing;                  /* close once the queue is written */
     bool disconnected;             /* closed, or a write failed */
-    uv_fs_t req;                   /* the write */
+    uv_poll_t poll;                /* writability, for files that can be full */
+    bool poll_open;                /* poll was initialized and not closed */
     char marker[80];               /* the marker being written */
-    size_t marker_len;             /* its length, 0 when none is in flight */
+    size_t marker_len, marker_off; /* its length and how much is written; 0 when none */
 };
 
 static void pump(struct tee *t);
@@ -66,86 +69,122 @@ static void drop_queue(struct tee *t)
     t->bytes = 0;
 }
 
+static void poll_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void tee_free(struct tee *t)
 {
     drop_queue(t);
+    if (t->poll_open)
+        uv_poll_stop(&t->poll); /* before its fd closes */
     if (t->fd >= 0)
         close(t->fd);
+    if (t->poll_open) { /* the memory goes with the handle */
+        t->poll.data = t;
+        uv_close((uv_handle_t *)&t->poll, poll_closed);
+        return;
+    }
     free(t);
 }
 
-static void disconnect(struct tee *t)
+static void close_file(struct tee *t)
 {
-    drop_queue(t);
+    if (t->poll_open)
+        uv_poll_stop(&t->poll);
+    t->busy = false;
     if (t->fd >= 0)
         close(t->fd);
     t->fd = -1;
     t->disconnected = true;
 }
 
-static void written(uv_fs_t *req)
+static void disconnect(struct tee *t)
 {
-    struct tee *t = req->data;
-    ssize_t r = req->result;
+    drop_queue(t);
+    close_file(t);
+}
 
-    uv_fs_req_cleanup(req);
+static void on_writable(uv_poll_t *p, int status, int events)
+{
+    struct tee *t = p->data;
+    (void)status, (void)events;
     t->busy = false;
-    if (!t->s) { /* the session let go while we wrote */
-        tee_free(t);
-        return;
-    }
-    if (r < 0) {
-        disconnect(t);
-    } else if (t->marker_len) {
-        t->marker_len = 0; /* a short write of a marker loses part of a marker: harmless */
-    } else if (t->head) {
-        struct tee_chunk *c = t->head;
-        c->off += (size_t)r;
-        if (c->off >= c->len) {
-            bool was_full = t->block && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES);
-            t->head = c->next;
-            if (!t->head)
-                t->tail = NULL;
-            t->n--;
-            t->bytes -= c->len;
-            free(c);
-            if (was_full)
-                sess_update_polls(t->s); /* reading may resume */
-        }
-    }
+    uv_poll_stop(p);
     pump(t);
 }
 
+/* Waits for the file to take more. */
+static void wait_writable(struct tee *t)
+{
+    if (!t->poll_open) {
+        if (uv_poll_init(t->loop, &t->poll, t->fd) < 0)
+            return disconnect(t);
+        t->poll.data = t;
+        t->poll_open = true;
+    }
+    if (uv_poll_start(&t->poll, UV_WRITABLE, on_writable) < 0)
+        return disconnect(t);
+    t->busy = true;
+}
+
+/* Pops the head chunk once it is all written; a blocking tee that made room may let the
+ * session read again. */
+static void pop_head(struct tee *t)
+{
+    struct tee_chunk *c = t->head;
+    bool was_full = t->block && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES);
+    t->head = c->next;
+    if (!t->head)
+        t->tail = NULL;
+    t->n--;
+    t->bytes -= c->len;
+    free(c);
+    if (was_full && t->s)
+        sess_update_polls(t->s);
+}
+
+/* Writes what the queue holds (a marker first where bytes were dropped) until it is empty, the
+ * file is full (then polls), or a write fails (then disconnects). */
 static void pump(struct tee *t)
 {
-    uv_buf_t b;
-
-    if (t->busy || t->fd < 0)
-        return;
-    if (t->unmarked && t->markers) {
-        int k = snprintf(t->marker, sizeof t->marker,
-                         "\n[running-process tee missed %" PRIu64 " bytes]\n", t->unmarked);
-        t->marker_len = (size_t)k;
-        t->unmarked = 0;
-        b = uv_buf_init(t->marker, (unsigned)t->marker_len);
-    } else if (t->head) {
-        t->unmarked = 0;
-        b = uv_buf_init((char *)t->head->data + t->head->off,
-                        (unsigned)(t->head->len - t->head->off));
-    } else {
-        if (t->closing) {
-            close(t->fd);
-            t->fd = -1;
-            t->disconnected = true;
+    while (!t->busy && t->fd >= 0) {
+        const char *p;
+        size_t n;
+        if (!t->marker_len && t->unmarked && t->markers) {
+            int k = snprintf(t->marker, sizeof t->marker,
+                             "\n[running-process tee missed %" PRIu64 " bytes]\n", t->unmarked);
+            t->marker_len = (size_t)k;
+            t->marker_off = 0;
         }
-        return;
+        t->unmarked = 0; /* in the marker being written, or not wanted */
+        if (t->marker_len) {
+            p = t->marker + t->marker_off;
+            n = t->marker_len - t->marker_off;
+        } else if (t->head) {
+            p = (const char *)t->head->data + t->head->off;
+            n = t->head->len - t->head->off;
+        } else {
+            if (t->closing)
+                close_file(t);
+            return;
+        }
+        ssize_t w = write(t->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN)
+            return wait_writable(t);
+        if (w < 0)
+            return disconnect(t);
+        if (t->marker_len) {
+            t->marker_off += (size_t)w;
+            if (t->marker_off == t->marker_len)
+                t->marker_len = 0;
+        } else if ((t->head->off += (size_t)w) == t->head->len) {
+            pop_head(t);
+        }
     }
-    t->req.data = t;
-    if (uv_fs_write(t->loop, &t->req, t->fd, &b, 1, -1, written) < 0) {
-        disconnect(t);
-        return;
-    }
-    t->busy = true;
 }
 
 void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n)
@@ -171,10 +210,10 @@ void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n)
         t->tail = c;
         t->n++;
         t->bytes += n;
-        /* Over the bounds: drop the oldest chunks not being written. A blocking output tee
-         * only gets here by one read's worth; reading stops until it drains. */
+        /* Over the bounds: drop the oldest chunks (not one half written). A blocking output
+         * tee only gets here by one read's worth; reading stops until it drains. */
         while (!(t->block && t->stream != SESS_IN) && (t->n > t->cap || t->bytes > TEE_MAX_BYTES)) {
-            struct tee_chunk **pp = t->busy ? &t->head->next : &t->head;
+            struct tee_chunk **pp = t->head->off ? &t->head->next : &t->head;
             struct tee_chunk *old = *pp;
             if (!old)
                 break;
@@ -216,10 +255,7 @@ static void tee_release(struct tee **list)
         struct tee *t = *list;
         *list = t->next;
         t->s = NULL;
-        if (t->busy)
-            drop_queue(t); /* written() frees it */
-        else
-            tee_free(t);
+        tee_free(t);
     }
 }
 
@@ -243,7 +279,10 @@ int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret
     struct tee *t = calloc(1, sizeof *t);
     if (!t)
         return -ENOMEM;
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | (o->truncate ? O_TRUNC : O_APPEND);
+    /* Non-blocking: a FIFO without a reader fails at once (ENXIO) instead of stopping the
+     * loop, and a full one makes us poll. */
+    int flags =
+        O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (o->truncate ? O_TRUNC : O_APPEND);
     t->fd = open(o->path, flags, 0644);
     if (t->fd < 0) {
         int r = -errno;

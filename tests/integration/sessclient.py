@@ -4,6 +4,7 @@ drover.v1.Sessions over gRPC (AttachPty bidi, AttachPipe server-streaming). Stat
 normalized to names: OK, NOT_FOUND, INVALID_ARGUMENT, ALREADY_ATTACHED, and so on."""
 
 import queue
+import socket
 import struct
 import threading
 
@@ -93,7 +94,16 @@ class RpAttach:
         self.c.send_raw(frame(rp.PtyInputFrame(**kw).SerializeToString()))
 
     def ended(self):
-        return self.c.at_eof()
+        """Whether the stream closes (frames already on their way are read past)."""
+        for _ in range(10000):
+            try:
+                head = self.c.sock.recv(4, socket.MSG_WAITALL)
+            except ConnectionResetError:
+                return True
+            if head == b"":
+                return True
+            self.c.recv_exact(struct.unpack(">I", head)[0])
+        return False
 
     def close(self):
         self.c.close()

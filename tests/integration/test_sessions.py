@@ -420,6 +420,49 @@ def test_tee_errors_and_pty(c, tmp_path):
     wait_until(lambda: b"seen:zz" in out.read_bytes(), what="the PTY tee")
 
 
+def test_tee_drops_oldest_into_a_slow_file(c, tmp_path):
+    """A tee whose file does not keep up (a FIFO nobody reads yet) drops its oldest chunks and
+    marks the gap in the file; the session is not held back. A FIFO without a reader is an error,
+    not a hang."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    s = spawn_pipe(c, "sh", "-c", "read go; for i in $(seq 40); do head -c 5000 /dev/zero; "
+                   "sleep 0.005; done; echo last")
+    e = code_of(lambda: c.call("register_tee", rp.RegisterSessionTeeRequest(
+        session_id=s.session_id, stream=rp.TEE_STREAM_KIND_STDOUT,
+        sink_kind=rp.TEE_SINK_KIND_FILE, file_path=str(fifo).encode())))
+    assert str(fifo) in e.message
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    h = c.call("register_tee", rp.RegisterSessionTeeRequest(
+        session_id=s.session_id, stream=rp.TEE_STREAM_KIND_STDOUT,
+        sink_kind=rp.TEE_SINK_KIND_FILE, file_path=str(fifo).encode(), queue_capacity=2))
+    # Fill the FIFO so that the tee's writer blocks, then let the session write.
+    os.set_blocking(reader, True)
+    fill = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(fill, b"F" * 65536)
+    except BlockingIOError:
+        pass
+    c.call("write_stdin", rp.WritePipeStdinRequest(session_id=s.session_id, data=b"go\n"))
+    assert wait_exit(c, s.session_id).exit_code == 0  # not held back by its tee
+    os.close(fill)
+    st = c.call("tee_status", rp.GetSessionTeeStatusRequest(
+        session_id=s.session_id, tee_handle=h.tee_handle))
+    assert st.missed_bytes > 0
+    got = b""
+    while True:
+        chunk = os.read(reader, 1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    os.close(reader)
+    text = got.replace(b"F", b"").replace(b"\0", b"")
+    assert b"[running-process tee missed" in text and text.endswith(b"last\n")
+    missed = sum(int(x.split(b" ")[0]) for x in text.split(b"tee missed ")[1:])
+    assert missed == st.missed_bytes
+
+
 # ---- memory and slow clients ---------------------------------------------------------------
 
 def sanitized(pid):
