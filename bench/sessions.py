@@ -5,13 +5,16 @@ that is not installed is skipped: `bench/run-sessions` installs them).
 
 Rows (MB = SIZE_MB, default 200; the file is lines of 99 'x' and a newline):
   raw pty        `cat FILE` on a PTY read by this script: what a PTY can carry here
+  raw pty, 2 hops  the same through script(1), which relays one PTY to another: what an
+                 attached client's path (session PTY, then the client's terminal) can carry
   detached       the session runs `cat FILE` with nobody attached, until it exits
   attached       the peer's client attached (itself on a PTY read by this script), until the
                  client exits
   pipe limit     `cat FILE | cat > /dev/null`
   drover pipe    `drover run -- cat FILE > /dev/null` (a pipe session, attached)
-Each figure is MB/s, median of ROUNDS (default 3); droverd's CPU time per 100 MB is read from
-/proc for its rows. Every process started is stopped by pid.
+Each figure is MB/s, median of ROUNDS (default 5, interleaved: every row once, then again, so
+a shared machine's drift hits every row alike); droverd's CPU time per 100 MB is read from /proc
+for its rows. Every process started is stopped by pid.
 """
 
 import os
@@ -28,7 +31,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 SIZE_MB = int(os.environ.get("SIZE_MB", "200"))
-ROUNDS = int(os.environ.get("ROUNDS", "3"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 DROVERD = os.path.join(BUILD, "src", "droverd")
 DROVER = os.path.join(BUILD, "src", "drover")
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -68,10 +71,6 @@ def cpu_s(pid):
 
 def mbps(seconds):
     return SIZE_MB * 1e6 / 1e6 / seconds
-
-
-def median(fn):
-    return statistics.median(fn() for _ in range(ROUNDS))
 
 
 class Drover:
@@ -147,41 +146,56 @@ def main():
     sys.path.insert(0, tempfile.mkdtemp())
     import conftest  # noqa: F401  (generates the Python stubs)
 
-    rows = []
-    rows.append(("raw pty", "-", median(lambda: on_pty(["cat", path])), None))
-    t0 = time.monotonic()
-    subprocess.run(f"cat {path} | cat > /dev/null", shell=True, check=True)
-    pipe_limit = time.monotonic() - t0
+    def pipe_limit():
+        t0 = time.monotonic()
+        subprocess.run(f"cat {path} | cat > /dev/null", shell=True, check=True)
+        return time.monotonic() - t0
+
     d = Drover(tmp)
+    cases = [("raw pty", lambda: on_pty(["cat", path]))]
+    if shutil.which("script"):  # a plain relay between two PTYs: the attached rows' limit
+        cases.append(("raw pty, 2 hops",
+                      lambda: on_pty(["script", "-q", "-c", f"cat {path}", "/dev/null"])))
+    cases += [("drover detached", lambda: d.detached(path)),
+              ("drover attached", lambda: d.attached(path))]
+    if shutil.which("dtach"):
+        cases += [("dtach detached", lambda: dtach_detached(tmp, path)),
+                  ("dtach attached", lambda: dtach_attached(tmp, path))]
+    if shutil.which("tmux"):
+        cases += [("tmux detached", lambda: tmux_detached(tmp, path)),
+                  ("tmux attached", lambda: tmux_attached(tmp, path))]
+    cases += [("drover pipe", lambda: d.pipe(path)), ("pipe limit", pipe_limit)]
+    # Rounds are interleaved (every row once, then again): a shared machine's drift hits every
+    # row alike, so the ratios hold even when the absolute figures wander.
+    times = {name: [] for name, _ in cases}
+    cpu = {name: 0.0 for name, _ in cases}
     try:
-        for name, fn in (("detached", d.detached), ("attached", d.attached),
-                         ("pipe", d.pipe)):
-            c0 = cpu_s(d.proc.pid)
-            secs = median(lambda: fn(path))
-            cpu = (cpu_s(d.proc.pid) - c0) / ROUNDS / (SIZE_MB / 100)
-            rows.append((f"drover {name}", "drover", secs, cpu))
+        for _ in range(ROUNDS):
+            for name, fn in cases:
+                c0 = cpu_s(d.proc.pid)
+                times[name].append(fn())
+                cpu[name] += cpu_s(d.proc.pid) - c0
     finally:
         d.stop()
-    if shutil.which("dtach"):
-        rows.append(("dtach detached", "dtach", median(lambda: dtach_detached(tmp, path)), None))
-        rows.append(("dtach attached", "dtach", median(lambda: dtach_attached(tmp, path)), None))
-    if shutil.which("tmux"):
-        rows.append(("tmux detached", "tmux", median(lambda: tmux_detached(tmp, path)), None))
-        rows.append(("tmux attached", "tmux", median(lambda: tmux_attached(tmp, path)), None))
-    rows.append(("pipe limit", "-", pipe_limit, None))
+    rows = [(name, statistics.median(times[name]),
+             cpu[name] / ROUNDS / (SIZE_MB / 100) if name.startswith("drover") else None)
+            for name, _ in cases]
     shutil.rmtree(tmp, ignore_errors=True)
 
     print(f"{SIZE_MB} MB through a session, median of {ROUNDS} ({os.cpu_count()} cores)")
     print(f"{'row':<18} {'MB/s':>8} {'seconds':>8} {'droverd CPU s/100 MB':>21}")
-    for name, _, secs, cpu in rows:
+    for name, secs, c in rows:
         print(f"{name:<18} {mbps(secs):8.1f} {secs:8.3f} "
-              f"{'' if cpu is None else f'{cpu:21.3f}'}")
-    by = {r[0]: mbps(r[2]) for r in rows}
+              f"{'' if c is None else f'{c:21.3f}'}")
+    by = {r[0]: mbps(r[1]) for r in rows}
     for mode in ("detached", "attached"):
         peers = [by[k] for k in by if k.endswith(mode) and not k.startswith("drover")]
         if peers:
             print(f"drover {mode} / best peer: x{by['drover ' + mode] / max(peers):.2f}")
-    print(f"drover attached / raw pty: {by['drover attached'] / by['raw pty']:.2f}")
+    print(f"drover detached / raw pty: {by['drover detached'] / by['raw pty']:.2f}")
+    if "raw pty, 2 hops" in by:
+        print(f"drover attached / raw pty, 2 hops: "
+              f"{by['drover attached'] / by['raw pty, 2 hops']:.2f}")
     print(f"drover pipe / pipe limit: {by['drover pipe'] / by['pipe limit']:.2f}")
 
 
