@@ -13,8 +13,9 @@ Rows (MB = SIZE_MB, default 200; the file is lines of 99 'x' and a newline):
   pipe limit     `cat FILE | cat > /dev/null`
   drover pipe    `drover run -- cat FILE > /dev/null` (a pipe session, attached)
 Each figure is MB/s, median of ROUNDS (default 5, interleaved: every row once, then again, so
-a shared machine's drift hits every row alike); droverd's CPU time per 100 MB is read from /proc
-for its rows. Every process started is stopped by pid.
+a shared machine's drift hits every row alike); ratios are medians of the round-by-round ratios
+(above 1: drover is faster); droverd's CPU time per 100 MB is read from /proc for its rows.
+Every process started is stopped by pid.
 """
 
 import os
@@ -187,16 +188,19 @@ def main():
     for name, secs, c in rows:
         print(f"{name:<18} {mbps(secs):8.1f} {secs:8.3f} "
               f"{'' if c is None else f'{c:21.3f}'}")
-    by = {r[0]: mbps(r[1]) for r in rows}
+    # Ratios pair by pair: each round's drover time against the other row's in the same round.
+    def ratio(a, b):
+        if b not in times:
+            return
+        r = [tb / ta for ta, tb in zip(times[a], times[b])]
+        print(f"{a} / {b}: x{statistics.median(r):.2f} "
+              f"(rounds: {' '.join(f'{x:.2f}' for x in r)})")
     for mode in ("detached", "attached"):
-        peers = [by[k] for k in by if k.endswith(mode) and not k.startswith("drover")]
-        if peers:
-            print(f"drover {mode} / best peer: x{by['drover ' + mode] / max(peers):.2f}")
-    print(f"drover detached / raw pty: {by['drover detached'] / by['raw pty']:.2f}")
-    if "raw pty, 2 hops" in by:
-        print(f"drover attached / raw pty, 2 hops: "
-              f"{by['drover attached'] / by['raw pty, 2 hops']:.2f}")
-    print(f"drover pipe / pipe limit: {by['drover pipe'] / by['pipe limit']:.2f}")
+        for peer in ("dtach", "tmux"):
+            ratio(f"drover {mode}", f"{peer} {mode}")
+    ratio("drover detached", "raw pty")
+    ratio("drover attached", "raw pty, 2 hops")
+    ratio("drover pipe", "pipe limit")
 
 
 if __name__ == "__main__":
