@@ -678,3 +678,30 @@ def test_cli_attach_in_tmux(d, tmux):
     wait_until(lambda: "while-away" in screen(tmux), what="the backlog on re-attach")
     tmux("send-keys", "-t", "t", "exit 7", "Enter")
     wait_until(lambda: "RC=7" in screen(tmux), what="the exit code of the session")
+
+
+def test_grpc_attach_protocol_errors(d):
+    import grpc
+    from drover.v1 import sessions_pb2 as sp
+    from drover.v1 import sessions_pb2_grpc as sg
+    stub = sg.SessionsStub(d.channel())
+    s = stub.SpawnPty(rp.SpawnPtySessionRequest(argv=["cat"]))
+
+    def codes(msgs):
+        try:
+            list(stub.AttachPty(iter(msgs), timeout=10))
+        except grpc.RpcError as e:
+            return e.code(), e.details()
+        return grpc.StatusCode.OK, ""
+
+    code, msg = codes([sp.AttachPtyRequest(input=rp.PtyInputFrame(input=b"x"))])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "first message" in msg
+    attach = sp.AttachPtyRequest(attach=rp.AttachPtySessionRequest(session_id=s.session_id))
+    code, msg = codes([attach, attach])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "input" in msg
+    code, msg = codes([])
+    assert code == grpc.StatusCode.INVALID_ARGUMENT and "attach" in msg
+    # The session is unharmed and free to attach again.
+    code, _ = codes([attach, sp.AttachPtyRequest(input=rp.PtyInputFrame(detach=True))])
+    assert code == grpc.StatusCode.OK
+    stub.TerminatePty(rp.TerminatePtySessionRequest(session_id=s.session_id, grace_ms=100))
