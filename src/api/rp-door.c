@@ -278,8 +278,8 @@ static void stream_input(struct rp_conn *c)
     while (c->att && !c->close_pending) {
         struct session *s = sess_attach_session(c->att);
         if (sess_input_pending(s) >= IN_HIGH) {
-            if (!c->resume.s && sess_write(s, NULL, 0, &c->resume) < 0)
-                c->resume.s = NULL;
+            if (!c->resume.s) /* resumed by on_input_drained (not at all if input ended) */
+                (void)sess_write(s, NULL, 0, &c->resume);
             break;
         }
         uint32_t n;

@@ -132,17 +132,18 @@ static void op_spawn_pty(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__SpawnPtySessionRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__SpawnPtySessionResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SPAWN_PTY_SESSION_RESPONSE__INIT;
-    struct spawn_args a = {SESS_PTY,
-                           req->argv,
-                           req->n_argv,
-                           req->cwd,
-                           req->env,
-                           req->n_env,
-                           req->clear_inherited_env,
-                           req->originator,
-                           req->rows,
-                           req->cols,
-                           false};
+    struct spawn_args a = {
+        .kind = SESS_PTY,
+        .argv = req->argv,
+        .argc = req->n_argv,
+        .cwd = req->cwd,
+        .env = req->env,
+        .n_env = req->n_env,
+        .clear = req->clear_inherited_env,
+        .originator = req->originator,
+        .rows = req->rows,
+        .cols = req->cols,
+    };
     struct sess_info in;
 
     if (spawn(call, &a, &in) < 0)
@@ -158,17 +159,17 @@ static void op_spawn_pipe(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__SpawnPipeSessionRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__SpawnPipeSessionResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SPAWN_PIPE_SESSION_RESPONSE__INIT;
-    struct spawn_args a = {SESS_PIPE,
-                           req->argv,
-                           req->n_argv,
-                           req->cwd,
-                           req->env,
-                           req->n_env,
-                           req->clear_inherited_env,
-                           req->originator,
-                           0,
-                           0,
-                           req->merge_stderr_into_stdout};
+    struct spawn_args a = {
+        .kind = SESS_PIPE,
+        .argv = req->argv,
+        .argc = req->n_argv,
+        .cwd = req->cwd,
+        .env = req->env,
+        .n_env = req->n_env,
+        .clear = req->clear_inherited_env,
+        .originator = req->originator,
+        .merge = req->merge_stderr_into_stdout,
+    };
     struct sess_info in;
 
     if (spawn(call, &a, &in) < 0)

@@ -30,18 +30,21 @@ static void end_attachment(struct attach_call *ac)
     }
 }
 
-/* Sends one frame wrapped in the method's response message. */
-static int send_frame(struct attach_call *ac, const ProtobufCMessage *frame)
+/* Sends the attach answer (attached) or one frame, wrapped in the method's response message.
+ * Both wrappers number their cases alike: 1 attached, 2 frame. */
+static int send_wrapped(struct attach_call *ac, bool attached, const ProtobufCMessage *inner)
 {
     if (ac->pty) {
         Drover__V1__AttachPtyResponse m = DROVER__V1__ATTACH_PTY_RESPONSE__INIT;
-        m.msg_case = DROVER__V1__ATTACH_PTY_RESPONSE__MSG_FRAME;
-        m.frame = (void *)frame;
+        m.msg_case = attached ? DROVER__V1__ATTACH_PTY_RESPONSE__MSG_ATTACHED
+                              : DROVER__V1__ATTACH_PTY_RESPONSE__MSG_FRAME;
+        m.frame = (void *)inner; /* the union's one pointer, whichever case */
         return grpc_call_send(ac->call, &m.base);
     }
     Drover__V1__AttachPipeResponse m = DROVER__V1__ATTACH_PIPE_RESPONSE__INIT;
-    m.msg_case = DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_FRAME;
-    m.frame = (void *)frame;
+    m.msg_case = attached ? DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_ATTACHED
+                          : DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_FRAME;
+    m.frame = (void *)inner;
     return grpc_call_send(ac->call, &m.base);
 }
 
@@ -54,7 +57,7 @@ static void pump(struct attach_call *ac)
         const ProtobufCMessage *f = rp_attach_frame(ac->pty, &p, &st);
         if (!f)
             return;
-        int r = send_frame(ac, f);
+        int r = send_wrapped(ac, false, f);
         if (r < 0) {
             end_attachment(ac);
             grpc_call_finish_errno(ac->call, r, "cannot send a frame: %s", strerror(-r));
@@ -94,18 +97,7 @@ static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req)
     if (r < 0)
         return grpc_call_finish_errno(call, r, "%s", msg);
     ac->a = ra.a;
-    const ProtobufCMessage *resp = rp_attach_response(&ra, &st);
-    if (pty) {
-        Drover__V1__AttachPtyResponse m = DROVER__V1__ATTACH_PTY_RESPONSE__INIT;
-        m.msg_case = DROVER__V1__ATTACH_PTY_RESPONSE__MSG_ATTACHED;
-        m.attached = (void *)resp;
-        r = grpc_call_send(call, &m.base);
-    } else {
-        Drover__V1__AttachPipeResponse m = DROVER__V1__ATTACH_PIPE_RESPONSE__INIT;
-        m.msg_case = DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_ATTACHED;
-        m.attached = (void *)resp;
-        r = grpc_call_send(call, &m.base);
-    }
+    r = send_wrapped(ac, true, rp_attach_response(&ra, &st));
     rp_attach_response_done(&ra);
     if (r < 0) {
         end_attachment(ac);

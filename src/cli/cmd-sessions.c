@@ -344,13 +344,11 @@ static void pipe_stdin(struct cli *cli, const char *id, bool *open)
         *open = false;
     }
     /* The session may have exited meanwhile: its output still comes, so no error here. */
-    uint32_t saved = cli->deadline_ms;
     if (drover_client_unary(cli->client, SESSIONS "WriteStdin", &req.base,
                             &running_process__daemon__v1__write_pipe_stdin_response__descriptor,
                             &resp, &(struct drover_status){0}, 30000) == 0 &&
         resp)
         protobuf_c_message_free_unpacked(resp, NULL);
-    cli->deadline_ms = saved;
 }
 
 /* Runs the attach until it ends; returns the exit code for the CLI. */
@@ -473,27 +471,38 @@ static int start_pipe(struct cli *cli, struct attach *at, bool steal, bool merge
     return 0;
 }
 
-/* Prints the backlog of a stream that ended before its attach, and takes the exit code. */
-static void replay(struct cli *cli, struct attach *at, struct stream *s, bool err)
+/* GetBacklog of one stream: the response (free it with protobuf_c_message_free_unpacked), or
+ * NULL after the error was printed. */
+static RunningProcess__Daemon__V1__GetSessionBacklogResponse *get_backlog(struct cli *cli,
+                                                                          const char *id, bool err)
 {
     RunningProcess__Daemon__V1__GetSessionBacklogRequest req =
         RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_REQUEST__INIT;
     ProtobufCMessage *resp = NULL;
 
-    req.session_id = (char *)at->id;
+    req.session_id = (char *)id;
     req.pipe_stream = err ? RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
                           : RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT;
     if (cli_unary(cli, SESSIONS "GetBacklog", &req.base,
                   &running_process__daemon__v1__get_session_backlog_response__descriptor,
-                  &resp) < 0) {
+                  &resp) < 0)
+        return NULL;
+    return (void *)resp;
+}
+
+/* Prints the backlog of a stream that ended before its attach, and takes the exit code. */
+static void replay(struct cli *cli, struct attach *at, struct stream *s, bool err)
+{
+    RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = get_backlog(cli, at->id, err);
+
+    if (!b) {
         at->failed = true;
         return;
     }
-    const RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = (const void *)resp;
     (void)write_all(s->out_fd, b->backlog.data, b->backlog.len);
     at->exited = b->exited;
     at->exit_code = b->exit_code;
-    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&b->base, NULL);
 }
 
 /* A pipe session's streams may end (eof) before its exit is known: ask until it is. */
@@ -501,18 +510,12 @@ static void wait_exit(struct cli *cli, struct attach *at)
 {
     for (int delay_ms = 2; !at->exited && !at->detached && !at->end_msg[0] && delay_ms < 60000;
          delay_ms = MIN(delay_ms * 2, 200)) {
-        RunningProcess__Daemon__V1__GetSessionBacklogRequest req =
-            RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_REQUEST__INIT;
-        ProtobufCMessage *resp = NULL;
-        req.session_id = (char *)at->id;
-        if (cli_unary(cli, SESSIONS "GetBacklog", &req.base,
-                      &running_process__daemon__v1__get_session_backlog_response__descriptor,
-                      &resp) < 0)
+        RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = get_backlog(cli, at->id, false);
+        if (!b)
             return;
-        const RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = (const void *)resp;
         at->exited = b->exited;
         at->exit_code = b->exit_code;
-        protobuf_c_message_free_unpacked(resp, NULL);
+        protobuf_c_message_free_unpacked(&b->base, NULL);
         if (!at->exited)
             nanosleep(&(struct timespec){0, delay_ms * 1000000L}, NULL);
     }
@@ -649,7 +652,6 @@ int cmd_run(struct cli *cli, const struct cli_command *self, int argc, char **ar
         n_env++;
     _cleanup_free_ RunningProcess__Daemon__V1__KeyValue *kv = calloc(n_env + 1, sizeof *kv);
     _cleanup_free_ RunningProcess__Daemon__V1__KeyValue **pkv = calloc(n_env + 1, sizeof *pkv);
-    _cleanup_free_ char *envcopy = NULL;
     if (!kv || !pkv)
         return 1;
     size_t k = 0;
@@ -897,22 +899,14 @@ int cmd_backlog(struct cli *cli, const struct cli_command *self, int argc, char 
 {
     bool err = false;
     static const struct cli_option opts[] = {{"--stderr", NULL, "pipes: the stderr stream"}, {0}};
-    RunningProcess__Daemon__V1__GetSessionBacklogRequest req =
-        RUNNING_PROCESS__DAEMON__V1__GET_SESSION_BACKLOG_REQUEST__INIT;
-    ProtobufCMessage *resp = NULL;
     struct target t;
     int code;
 
     if (!session_operand(cli, self, argc, argv, opts, flag_option, &err, &t, &code))
         return code;
-    req.session_id = t.id;
-    req.pipe_stream = err ? RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
-                          : RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT;
-    if (cli_unary(cli, SESSIONS "GetBacklog", &req.base,
-                  &running_process__daemon__v1__get_session_backlog_response__descriptor,
-                  &resp) < 0)
+    RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = get_backlog(cli, t.id, err);
+    if (!b)
         return 1;
-    const RunningProcess__Daemon__V1__GetSessionBacklogResponse *b = (const void *)resp;
     if (cli->json) {
         cli_print_json(json_pack("{s:s, s:s%, s:I, s:b, s:i}", "session_id", t.id, "backlog",
                                  (const char *)b->backlog.data, b->backlog.len, "bytes_missed",
@@ -924,7 +918,7 @@ int cmd_backlog(struct cli *cli, const struct cli_command *self, int argc, char 
                     (unsigned long long)b->bytes_missed);
         (void)write_all(STDOUT_FILENO, b->backlog.data, b->backlog.len);
     }
-    protobuf_c_message_free_unpacked(resp, NULL);
+    protobuf_c_message_free_unpacked(&b->base, NULL);
     return 0;
 }
 

@@ -427,37 +427,6 @@ static void expire(struct drover_client *c)
         }
 }
 
-int drover_client_poll(struct drover_client *c, int timeout_ms)
-{
-    uint8_t data[64 * 1024];
-    int r;
-
-    if (c->dead)
-        return -ECONNRESET;
-    r = flush(c);
-    if (r < 0)
-        return client_fail(c, strerror(-r)), -ECONNRESET;
-
-    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
-    if (c->out.len || nghttp2_session_want_write(c->h2))
-        pfd.events |= POLLOUT;
-    r = poll(&pfd, 1, next_timeout(c, timeout_ms));
-    if (r < 0 && errno != EINTR)
-        return client_fail(c, strerror(errno)), -ECONNRESET;
-    if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
-        ssize_t n = recv(c->fd, data, sizeof data, 0);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-            return client_fail(c, n == 0 ? "closed by droverd" : strerror(errno)), -ECONNRESET;
-        if (n > 0 && nghttp2_session_mem_recv(c->h2, data, (size_t)n) < 0)
-            return client_fail(c, "HTTP/2 protocol error"), -ECONNRESET;
-    }
-    expire(c);
-    r = flush(c);
-    if (r < 0)
-        return client_fail(c, strerror(-r)), -ECONNRESET;
-    return 0;
-}
-
 int drover_client_ready(struct drover_client *c, short revents)
 {
     uint8_t data[64 * 1024];
@@ -495,6 +464,19 @@ int drover_client_pollfd(struct drover_client *c, struct pollfd *ret)
     if (c->out.len || nghttp2_session_want_write(c->h2))
         ret->events |= POLLOUT;
     return 0;
+}
+
+int drover_client_poll(struct drover_client *c, int timeout_ms)
+{
+    struct pollfd pfd;
+    int r = drover_client_pollfd(c, &pfd);
+
+    if (r < 0)
+        return r;
+    r = poll(&pfd, 1, next_timeout(c, timeout_ms));
+    if (r < 0 && errno != EINTR)
+        return client_fail(c, strerror(errno)), -ECONNRESET;
+    return drover_client_ready(c, r > 0 ? pfd.revents : 0);
 }
 
 int drover_client_wait(struct drover_client *c, struct drover_call *call)

@@ -80,7 +80,7 @@ void sess_update_polls(struct session *s);
 
 /* tee.c */
 /* Copies bytes into every tee of a list. */
-void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n);
+void tee_feed(struct tee *list, const uint8_t *p, size_t n);
 /* Whether a blocking tee of the list is full: the source must not be read now. */
 bool tee_blocked(const struct tee *list);
 /* Closes every tee of a list once its queue is written (or at once with now). */

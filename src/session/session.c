@@ -243,7 +243,7 @@ static void account_drop(struct sess_out *o, uint64_t start_before)
 /* Reads what the source has, up to budget bytes and as flow control allows. Returns bytes
  * read; sets eof at end of file (EIO on a PTY whose other side is closed) and *ret_empty when
  * the source had nothing more to give. */
-static size_t read_out(struct session *s, struct sess_out *o, size_t budget, bool *ret_empty)
+static size_t read_out(struct sess_out *o, size_t budget, bool *ret_empty)
 {
     size_t total = 0;
 
@@ -267,7 +267,7 @@ static size_t read_out(struct session *s, struct sess_out *o, size_t budget, boo
         uint64_t start = o->ring.start;
         ring_commit(&o->ring, (size_t)n);
         account_drop(o, start);
-        tee_feed(s, o->tees, p, (size_t)n);
+        tee_feed(o->tees, p, (size_t)n);
         total += (size_t)n;
         /* A short read emptied the buffer: asking again only to hear EAGAIN costs a PTY a
          * wait for the kernel's flush worker (n_tty_read), a third of the throughput. */
@@ -359,7 +359,7 @@ int sess_write(struct session *s, const void *data, size_t n, struct sess_write 
         if (r < 0)
             return r;
         s->in_queued += n;
-        tee_feed(s, s->in_tees, data, n);
+        tee_feed(s->in_tees, data, n);
     }
     if (w) {
         w->s = s;
@@ -419,7 +419,7 @@ static void poll_cb(uv_poll_t *p, int status, int events)
     if ((events & UV_READABLE) && is_reader(s, f, &st)) {
         struct sess_out *o = &s->out[st];
         bool empty;
-        size_t n = read_out(s, o, READ_BUDGET, &empty);
+        size_t n = read_out(o, READ_BUDGET, &empty);
         if (empty && s->exited) /* after the exit, an empty buffer is the end */
             o->eof = true;
         if (o->eof)
@@ -597,7 +597,7 @@ static void child_exited(struct proc_child *c, int status, void *userdata)
     for (int i = 0; i < 2; i++) {
         struct sess_out *o = &s->out[i];
         bool empty = false;
-        while (o->src && o->src->fd >= 0 && !o->eof && read_out(s, o, SIZE_MAX, &empty) && !empty)
+        while (o->src && o->src->fd >= 0 && !o->eof && read_out(o, SIZE_MAX, &empty) && !empty)
             ;
         if (o->src && (empty || o->src->fd < 0))
             o->eof = true;

@@ -187,9 +187,8 @@ static void pump(struct tee *t)
     }
 }
 
-void tee_feed(struct session *s, struct tee *list, const uint8_t *p, size_t n)
+void tee_feed(struct tee *list, const uint8_t *p, size_t n)
 {
-    (void)s;
     for (struct tee *t = list; t; t = t->next) {
         if (t->fd < 0 || t->closing)
             continue;
