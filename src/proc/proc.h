@@ -43,7 +43,7 @@ struct proc_stat {
     int64_t num_threads;      /* threads */
     uint64_t starttime;       /* start, ticks after boot */
     uint64_t vsize;           /* virtual memory, bytes */
-    int64_t rss;              /* resident set, pages */
+    int64_t rss;              /* resident set, pages; approximate (statm is exact) */
     int processor;            /* CPU last run on */
 };
 

@@ -164,7 +164,6 @@ int svc_usage(struct svc *s, struct svc_usage *ret)
 {
     pid_t *pids;
     size_t n;
-    long page = sysconf(_SC_PAGESIZE);
     uint64_t now = mono_ms();
 
     *ret = (struct svc_usage){0};
@@ -179,10 +178,14 @@ int svc_usage(struct svc *s, struct svc_usage *ret)
         return r;
     for (size_t i = 0; i < n; i++) {
         struct proc_stat st;
+        uint64_t rss = 0;
         if (proc_read_stat(pids[i], &st) < 0 || st.state == 'Z')
             continue;
+        /* stat's rss field leaves out the per-CPU counts not yet folded in (up to 32 pages a
+         * CPU a counter since Linux 6.2): a fresh process reads as 0. statm sums them. */
+        (void)proc_rss_bytes(pids[i], &rss);
         ret->processes++;
-        ret->rss_bytes += (uint64_t)(st.rss > 0 ? st.rss : 0) * (uint64_t)page;
+        ret->rss_bytes += rss;
         ret->cpu_seconds += (double)(st.utime + st.stime) / proc_ticks_per_second();
     }
     free(pids);

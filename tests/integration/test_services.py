@@ -37,7 +37,8 @@ def test_cli_lifecycle(droverd, tmp_path):
     assert "\033[" not in "".join(out)  # no colour when not on a terminal
     j = ls(droverd)["web"]
     assert j["cwd"] == str(tmp_path) and j["env"] == {"GREETING": "hi"} and j["processes"] == 1
-    assert j["rss_bytes"] > 0 and j["stdout_log"].endswith("/logs/web-out.log")
+    assert j["stdout_log"].endswith("/logs/web-out.log")
+    wait_until(lambda: ls(droverd)["web"]["rss_bytes"] > 0, what="rss of a fresh service")
 
     desc = droverd.cli("describe", "web", check=0).stdout
     assert desc.startswith("web (id 1): online\n") and "sh -c echo" in desc
