@@ -54,6 +54,7 @@ struct proc_status {
     pid_t tgid, ppid;         /* Tgid, PPid */
     uid_t ruid, euid;         /* Uid: real, effective */
     gid_t rgid, egid;         /* Gid: real, effective */
+    uint64_t vm_size_kb;      /* VmSize (absent for kernel threads: 0) */
     uint64_t vm_rss_kb;       /* VmRSS (absent for kernel threads: 0) */
     uint64_t vm_swap_kb;      /* VmSwap */
     uint64_t rss_shmem_kb;    /* RssShmem + RssFile: resident shared */

@@ -216,6 +216,8 @@ static void status_line(const char *key, size_t klen, struct scan *v, void *ud)
             else
                 st->rgid = (gid_t)a, st->egid = (gid_t)b;
         }
+    } else if (key_is(key, klen, "VmSize")) {
+        status_kb(v, &st->vm_size_kb);
     } else if (key_is(key, klen, "VmRSS")) {
         status_kb(v, &st->vm_rss_kb);
     } else if (key_is(key, klen, "VmSwap")) {

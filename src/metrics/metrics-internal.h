@@ -1,0 +1,53 @@
+/* What the files of src/metrics share: the engine struct and the file reader. */
+#pragma once
+
+#include "metrics/metrics.h"
+
+struct metrics {
+    char *proc_root;               /* "/proc" or a fixture */
+    char *sys_root;                /* "/sys" or a fixture */
+    char *etc_root;                /* "/etc" or a fixture */
+    int proc_fd;                   /* the proc root, opened once (O_PATH) for openat */
+    char *buf;                     /* scratch for whole files, grown as needed */
+    size_t buf_cap;                /* its size */
+    unsigned hz;                   /* USER_HZ */
+    uint64_t page;                 /* page size */
+
+    struct metrics_system sys;     /* the latest system sample */
+    struct metrics_system sys_base;/* the one before: CPU baseline when sys is too recent */
+    bool have_sys;                 /* sys holds a sample */
+    bool have_sys_base;            /* sys_base holds one */
+
+    struct metrics_procs procs;    /* the latest process sample */
+    struct metrics_proc *prev;     /* the one before, for CPU deltas (sorted by pid) */
+    size_t n_prev;                 /* its entries */
+    uint64_t prev_mono_ms;         /* when it was taken */
+    bool have_procs;               /* procs holds a sample */
+
+    struct metrics_disks disks;    /* the latest disk sample */
+    bool have_disks;               /* disks holds one */
+    struct metrics_net net;        /* the latest network sample */
+    bool have_net;                 /* net holds one */
+    struct metrics_temps temps;    /* the latest temperature sample */
+    bool have_temps;               /* temps holds one */
+    struct metrics_host host;      /* host facts */
+    bool have_host;                /* host is filled (all but the hostname, re-read each time) */
+
+    struct metrics_counters counters; /* samples taken */
+};
+
+/* Reads dir/path (dir: a root fd, or AT_FDCWD with an absolute path) whole into m->buf, up to
+ * 4 MiB. Returns the length, -ESRCH for a missing file, or -errno. */
+ssize_t metrics_read(struct metrics *m, int dir, const char *path);
+/* The same for a path relative to the proc root ("stat", "123/status"). */
+ssize_t metrics_read_proc(struct metrics *m, const char *path);
+/* The proc root's descriptor (opened on first use), or -errno. */
+int metrics_proc_fd(struct metrics *m);
+
+/* Usage figures over windows shorter than this keep the older baseline: clock ticks are 10 ms,
+ * and a window of a few ticks makes usage jump between 0 and 100 %. */
+#define METRICS_MIN_WINDOW_MS 100
+
+/* procs.c */
+int metrics_procs_sample(struct metrics *m);
+void metrics_procs_done(struct metrics *m);
