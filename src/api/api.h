@@ -14,6 +14,7 @@ struct svc_config;
 struct svc_engine;
 struct track;
 struct sess_mgr;
+struct metrics;
 
 /* What a reload changed. */
 struct api_reload {
@@ -34,6 +35,8 @@ struct api_host {
     struct proc_reaper *reaper;  /* spawning, reaping, kill-tree */
     struct svc_engine *services; /* supervised services */
     struct sess_mgr *sessions;   /* PTY and pipe sessions */
+    struct metrics *metrics;     /* the machine and its processes, measured on demand */
+    uint32_t metrics_ttl_ms;     /* how old a measurement a unary request accepts */
     const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
     const char *scope;           /* running-process scope name, or NULL: "global" */
     const char *scope_cwd;       /* droverd's working directory at start */
@@ -70,6 +73,9 @@ int api_services_register(struct grpc_server *s, struct api_host *host);
 
 /* drover.v1.Sessions: PTY and pipe sessions, attach streams included. */
 int api_sessions_register(struct grpc_server *s, struct api_host *host);
+
+/* superviz's daemon.v1: DaemonService and MetricsService. */
+int api_superviz_register(struct grpc_server *s, struct api_host *host);
 
 /* drover.v1.Processes: running-process's operations over gRPC. */
 int api_processes_register(struct grpc_server *s, struct api_host *host);

@@ -11,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "base/macro.h"
 #include "base/paths.h"
+#include "net/net.h"
 
 extern const unsigned char drover_default_config[];
 extern const size_t drover_default_config_len;
@@ -62,6 +64,14 @@ static const struct config_option options[] = {
         "a session tee's default queue, in chunks"),
     OPT("session_stall_ms", CONFIG_UINT, session_stall_ms, 1, 3600000,
         "an attached client that takes nothing this long stops holding its session back"),
+    OPT("grpc_tcp", CONFIG_ADDR, grpc_tcp, 0, 0,
+        "gRPC over TCP, HOST:PORT ('default': 127.0.0.1:50051; empty: off)"),
+    OPT("grpc_tcp_plaintext_remote", CONFIG_BOOL, grpc_tcp_plaintext_remote, 0, 0,
+        "serve plaintext gRPC on a non-loopback address (anyone who reaches it controls droverd)"),
+    OPT("metrics_ttl_ms", CONFIG_UINT, metrics_ttl_ms, 0, 60000,
+        "a measurement of the machine serves every client this long"),
+    OPT("podinfo_dir", CONFIG_PATH, podinfo_dir, 0, 0,
+        "Kubernetes downward-API volume holding the pod's 'labels' file"),
 };
 
 const struct config_option *config_option_at(size_t i)
@@ -149,6 +159,30 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
             return config_fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key,
                                value);
         return 0;
+    case CONFIG_ADDR: {
+        char **p = field;
+        struct sockaddr_storage ss;
+        if (*value && strcmp(value, "default") != 0 && net_parse_addr(value, &ss) < 0)
+            return config_fail(err,
+                               "%s'%s': expected HOST:PORT with a numeric address or localhost, "
+                               "got '%s'",
+                               where, o->key, value);
+        char *v = *value ? strdup(value) : NULL;
+        if (*value && !v)
+            return -ENOMEM;
+        free(*p);
+        *p = v;
+        return 0;
+    }
+    case CONFIG_BOOL: {
+        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+        for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
+            if (!strcasecmp(value, yes[i]) || !strcasecmp(value, no[i])) {
+                *(bool *)field = !strcasecmp(value, yes[i]);
+                return 0;
+            }
+        return config_fail(err, "%s'%s': expected true or false, got '%s'", where, o->key, value);
+    }
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
             return config_fail(err,
@@ -207,7 +241,7 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
                            "%s:%zu: key '%s' takes a single value, not a list or a mapping",
                            rd->name, line, k);
     }
-    if (config_is_null(&val) && o->type != CONFIG_PATH) {
+    if (config_is_null(&val) && o->type != CONFIG_PATH && o->type != CONFIG_ADDR) {
         yaml_event_delete(&val);
         return config_fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
     }
@@ -395,6 +429,11 @@ int config_finish(struct config *c)
         if (!(c->socket_path = paths_default_socket()))
             return -ENOMEM;
     }
+    if (c->grpc_tcp && !strcmp(c->grpc_tcp, "default")) {
+        free(c->grpc_tcp);
+        if (!(c->grpc_tcp = strdup("127.0.0.1:50051")))
+            return -ENOMEM;
+    }
     if (c->rp_socket && !strcmp(c->rp_socket, "default")) {
         free(c->rp_socket);
         if (!(c->rp_socket = paths_rp_socket(c->scope)))
@@ -420,6 +459,8 @@ void config_done(struct config *c)
     free(c->db_path);
     free(c->log_dir);
     free(c->rp_socket);
+    free(c->grpc_tcp);
+    free(c->podinfo_dir);
     free(c->scope);
     svc_configs_free(c->services, c->n_services);
     *c = (struct config){0};

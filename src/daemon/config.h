@@ -3,6 +3,7 @@
  * struct field and one table row. Errors name the file, the line and the key. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,10 @@ struct config {
     uint32_t session_input_max;       /* sessions: queued input bytes */
     uint32_t session_tee_queue;       /* sessions: tee queue, chunks */
     uint32_t session_stall_ms;        /* sessions: a stuck client stops holding output back */
+    char *grpc_tcp;                   /* gRPC over TCP: "HOST:PORT", or NULL: off */
+    bool grpc_tcp_plaintext_remote;   /* allow plaintext gRPC on a non-loopback address */
+    uint32_t metrics_ttl_ms;          /* a measurement serves every client this long */
+    char *podinfo_dir;                /* Kubernetes downward-API volume (pod labels) */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                    /* service logs (default <state_dir>/logs) */
     uint64_t log_max_bytes;           /* services' default log rotation size; 0: none */
@@ -44,6 +49,8 @@ enum config_type {
     CONFIG_PATH,      /* a path; relative ones are taken from the file's directory */
     CONFIG_UINT,      /* decimal, within [min, max] */
     CONFIG_LOG_LEVEL, /* a log level name */
+    CONFIG_ADDR,      /* "HOST:PORT" (numeric, or localhost); "default" for the usual one */
+    CONFIG_BOOL,      /* true/false, yes/no, on/off, 1/0 */
 };
 
 struct config_option {

@@ -27,6 +27,7 @@
 #include "base/paths.h"
 #include "base/time-util.h"
 #include "grpc/grpc.h"
+#include "metrics/metrics.h"
 #include "net/net.h"
 #include "proc/proc.h"
 #include "session/session.h"
@@ -44,6 +45,8 @@ struct daemon {
     struct api_host host;            /* what the faces see of us */
     struct grpc_server *grpc;        /* the gRPC server, all doors */
     struct net_listener *listener;   /* gRPC unix socket */
+    struct net_listener *tcp;        /* gRPC over TCP, or NULL */
+    struct metrics *metrics;         /* the metrics engine */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
     struct proc_reaper *reaper;      /* children and kill-trees */
@@ -113,6 +116,9 @@ static void core_free(struct daemon *d)
     d->reaper = NULL;
     track_free(d->track);
     d->track = NULL;
+    metrics_free(d->metrics);
+    d->metrics = NULL;
+    d->host.metrics = NULL;
     store_close(d->store);
     d->store = NULL;
 }
@@ -152,6 +158,8 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     notify("STOPPING=1");
     net_listener_close(d->listener);
     d->listener = NULL;
+    net_listener_close(d->tcp);
+    d->tcp = NULL;
     api_health_shutdown(d->health);
     /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
     sess_mgr_kill_all(d->sessions);
@@ -244,6 +252,7 @@ static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERRO
     }
     log_set_level(c.log_level);
     d->cfg.log_level = c.log_level;
+    d->cfg.metrics_ttl_ms = d->host.metrics_ttl_ms = c.metrics_ttl_ms;
     if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir) ||
         strcmp(c.log_dir, d->cfg.log_dir))
         log_warning("socket, state_dir and log_dir changes take effect at the next start");
@@ -291,6 +300,32 @@ static void on_accept(struct net_listener *l, struct net_conn *conn, void *userd
     grpc_server_accept(d->grpc, conn);
 }
 
+/* The TCP door: plaintext (TLS comes with the authentication work), so only on loopback unless
+ * the configuration says explicitly that a remote plaintext door is meant. */
+static int listen_tcp(struct daemon *d)
+{
+    struct sockaddr_storage ss;
+    char where[128];
+    int r;
+
+    if (!d->cfg.grpc_tcp)
+        return 0;
+    if (net_parse_addr(d->cfg.grpc_tcp, &ss) < 0)
+        return log_error_errno(-EINVAL, "grpc_tcp: '%s' is not HOST:PORT", d->cfg.grpc_tcp);
+    if (!net_addr_is_loopback((struct sockaddr *)&ss) && !d->cfg.grpc_tcp_plaintext_remote)
+        return log_error_errno(-EPERM,
+                               "grpc_tcp: refusing plaintext gRPC on non-loopback '%s' (anyone "
+                               "who reaches it could run commands); set "
+                               "grpc_tcp_plaintext_remote: true if that is meant",
+                               d->cfg.grpc_tcp);
+    r = net_listen_tcp(&d->loop, (struct sockaddr *)&ss, on_accept, d, &d->tcp);
+    if (r < 0)
+        return log_error_errno(r, "cannot listen on '%s'", d->cfg.grpc_tcp);
+    if (net_listener_address(d->tcp, where, sizeof where) == 0)
+        log_notice("gRPC on tcp %s (plaintext)", where);
+    return 0;
+}
+
 int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,
                struct daemon **ret)
 {
@@ -316,6 +351,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     };
     d->grpc = grpc_server_new(&d->loop, &lim);
     d->health = d->grpc ? api_health_new(d->grpc) : NULL;
+    d->metrics = metrics_new(&(struct metrics_roots){.podinfo = d->cfg.podinfo_dir});
     d->reflection = d->grpc ? api_reflection_new(d->grpc) : NULL;
     d->host = (struct api_host){
         .loop = &d->loop,
@@ -330,11 +366,14 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .reload = host_reload,
         .parse_services = host_parse_services,
         .scope = d->cfg.scope,
+        .metrics = d->metrics,
+        .metrics_ttl_ms = d->cfg.metrics_ttl_ms,
         .scope_cwd = getcwd(d->cwd, sizeof d->cwd) ? d->cwd : "",
     };
-    if (!d->health || !d->reflection || api_admin_register(d->grpc, &d->host) < 0 ||
+    if (!d->health || !d->reflection || !d->metrics || api_admin_register(d->grpc, &d->host) < 0 ||
         api_processes_register(d->grpc, &d->host) < 0 ||
         api_sessions_register(d->grpc, &d->host) < 0 ||
+        api_superviz_register(d->grpc, &d->host) < 0 ||
         api_services_register(d->grpc, &d->host) < 0 ||
         api_health_register(d->grpc, d->health) < 0 ||
         api_reflection_register(d->grpc, d->reflection) < 0) {
@@ -515,6 +554,9 @@ int daemon_start(struct daemon *d)
     /* A peer that hangs up must not kill us mid-write. */
     signal(SIGPIPE, SIG_IGN);
 
+    r = listen_tcp(d);
+    if (r < 0)
+        return r;
     if (d->cfg.rp_socket) {
         struct rp_limits lim = {d->cfg.rp_max_connections, d->cfg.rp_idle_timeout_ms};
         r = api_rp_listen(&d->host, d->cfg.rp_socket, &lim, &d->rp);
@@ -549,6 +591,7 @@ void daemon_free(struct daemon *d)
     if (!d)
         return;
     net_listener_close(d->listener);
+    net_listener_close(d->tcp);
     api_rp_free(d->rp);
     grpc_server_free(d->grpc);
     core_free(d);

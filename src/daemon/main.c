@@ -85,7 +85,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "droverd: unknown option '--%s' (see --help)\n", name);
             return 2;
         }
-        i = take_value(argc, argv, i, a, &value);
+        /* A switch given bare is on: --grpc-tcp-plaintext-remote. */
+        if (o && o->type == CONFIG_BOOL && !strchr(a, '='))
+            value = "true", i++;
+        else
+            i = take_value(argc, argv, i, a, &value);
         if (i < 0) {
             fprintf(stderr, "droverd: option '--%s' needs a value\n", name);
             return 2;

@@ -7,6 +7,7 @@ struct metrics {
     char *proc_root;               /* "/proc" or a fixture */
     char *sys_root;                /* "/sys" or a fixture */
     char *etc_root;                /* "/etc" or a fixture */
+    char *podinfo_dir;             /* downward-API volume */
     int proc_fd;                   /* the proc root, opened once (O_PATH) for openat */
     char *buf;                     /* scratch for whole files, grown as needed */
     size_t buf_cap;                /* its size */

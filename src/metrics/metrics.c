@@ -34,11 +34,12 @@ struct metrics *metrics_new(const struct metrics_roots *roots)
     m->proc_root = root_or(roots ? roots->proc : NULL, "/proc");
     m->sys_root = root_or(roots ? roots->sys : NULL, "/sys");
     m->etc_root = root_or(roots ? roots->etc : NULL, "/etc");
+    m->podinfo_dir = root_or(roots ? roots->podinfo : NULL, "/etc/podinfo");
     m->proc_fd = -1;
     long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     m->hz = hz > 0 ? (unsigned)hz : 100;
     m->page = page > 0 ? (uint64_t)page : 4096;
-    if (!m->proc_root || !m->sys_root || !m->etc_root) {
+    if (!m->proc_root || !m->sys_root || !m->etc_root || !m->podinfo_dir) {
         metrics_free(m);
         return NULL;
     }
@@ -71,6 +72,7 @@ void metrics_free(struct metrics *m)
     free(m->proc_root);
     free(m->sys_root);
     free(m->etc_root);
+    free(m->podinfo_dir);
     free(m);
 }
 
@@ -470,7 +472,7 @@ static void read_host(struct metrics *m)
         if (n > 0)
             h->pod_namespace = strndup(m->buf, strcspn(m->buf, "\n"));
     }
-    snprintf(path, sizeof path, "%s/podinfo/labels", m->etc_root);
+    snprintf(path, sizeof path, "%s/labels", m->podinfo_dir);
     n = metrics_read(m, AT_FDCWD, path);
     if (n >= 0 && metrics_parse_labels(m->buf, (size_t)n, &h->labels, &h->n_labels) < 0)
         h->n_labels = 0;

@@ -194,7 +194,7 @@ struct metrics_host {
     char kernel[65];         /* uname release */
     char os_name[128];       /* PRETTY_NAME of os-release, or "" */
     uint32_t n_cpus;         /* online CPUs */
-    /* Kubernetes, from the downward API: environment and /etc/podinfo/labels. */
+    /* Kubernetes, from the downward API: environment and <podinfo>/labels. */
     bool in_kubernetes;      /* POD_NAME is set or KUBERNETES_SERVICE_HOST is */
     char *pod_name, *pod_namespace, *node_name; /* NULL when unknown */
     struct metrics_label *labels; /* pod labels */
@@ -208,7 +208,8 @@ struct metrics;
 struct metrics_roots {
     const char *proc; /* "/proc" */
     const char *sys;  /* "/sys" */
-    const char *etc;  /* "/etc": os-release, podinfo */
+    const char *etc;  /* "/etc": os-release */
+    const char *podinfo; /* Kubernetes downward-API volume: "/etc/podinfo" (its labels file) */
 };
 
 /* NULL roots mean the real ones. */

@@ -33,6 +33,16 @@ typedef void (*net_accept_fn)(struct net_listener *l, struct net_conn *conn, voi
  * replaced. */
 int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept_fn on_accept,
                     void *userdata, struct net_listener **ret);
+/* "HOST:PORT" with a numeric IPv4 address, "[IPv6]:PORT", or "localhost:PORT" (127.0.0.1).
+ * No name lookups: they would block. -EINVAL for anything else. */
+int net_parse_addr(const char *s, struct sockaddr_storage *ret);
+bool net_addr_is_loopback(const struct sockaddr *sa);
+/* Binds a TCP socket and starts accepting; connections get TCP_NODELAY. Port 0 picks one
+ * (net_listener_address tells which). */
+int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn on_accept,
+                   void *userdata, struct net_listener **ret);
+/* Where a listener listens: "127.0.0.1:50051", "[::1]:80", or a unix socket's path. */
+int net_listener_address(const struct net_listener *l, char *out, size_t size);
 /* Wraps an already connected stream socket (a socketpair end, an inherited fd). Takes fd. */
 int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret);
 /* Stops accepting and removes the socket file if it is still the one we bound. */

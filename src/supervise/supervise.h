@@ -186,6 +186,8 @@ struct svc_usage {
 };
 /* Zeros when it is not running. One measurement serves every caller for 500 ms. */
 int svc_usage(struct svc *s, struct svc_usage *ret);
+/* The processes of its tree, none when it is not running; *ret freed by the caller. */
+int svc_members(struct svc *s, pid_t **ret, size_t *ret_n);
 
 struct svc_watch;
 /* Another observer of every change (the engine's own on_change comes first). */

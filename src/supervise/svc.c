@@ -194,6 +194,16 @@ int svc_usage(struct svc *s, struct svc_usage *ret)
     return 0;
 }
 
+int svc_members(struct svc *s, pid_t **ret, size_t *ret_n)
+{
+    if (!s->child) {
+        *ret = NULL;
+        *ret_n = 0;
+        return 0;
+    }
+    return proc_child_members(s->child, ret, ret_n);
+}
+
 /* Neither starting nor stopping; a stop deferred for dependents is a stop under way. */
 static bool settled(const struct svc *s)
 {

@@ -1,4 +1,4 @@
-/* Unix-socket listeners and stream connections on libuv.
+/* Listeners (unix sockets and TCP) and stream connections on libuv.
  *
  * Ownership: a net_conn is created at accept, handed to the accept callback, and freed in the
  * uv_close callback after net_conn_close. Writes own their buffers until their callback runs.
@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -18,8 +20,16 @@
 
 #define READ_BUF_SIZE (64 * 1024)
 
+/* A libuv stream of either family. */
+union net_handle {
+    uv_handle_t handle; /* common header */
+    uv_stream_t stream; /* common stream part */
+    uv_pipe_t pipe;     /* unix socket */
+    uv_tcp_t tcp;       /* TCP */
+};
+
 struct net_listener {
-    uv_pipe_t pipe; /* the listening handle */
+    union net_handle h; /* the listening handle */
     char *path;     /* socket path, for unlinking */
     dev_t dev;      /* device and inode of the socket we bound: we unlink only our own */
     ino_t ino;
@@ -31,7 +41,7 @@ struct net_listener {
 };
 
 struct net_conn {
-    uv_pipe_t pipe;                         /* the connection's handle */
+    union net_handle h;                     /* the connection's handle */
     uv_shutdown_t shutdown_req;             /* used by a flushing close */
     struct net_listener *listener;          /* shares its read buffer; NULL once it is gone */
     const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
@@ -107,9 +117,9 @@ static void update_reading(struct net_conn *c)
     bool want = c->handler && !c->paused && !c->closing;
 
     if (want && !c->reading)
-        c->reading = uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read) == 0;
+        c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
     else if (!want && c->reading) {
-        uv_read_stop((uv_stream_t *)&c->pipe);
+        uv_read_stop(&c->h.stream);
         c->reading = false;
     }
 }
@@ -168,7 +178,7 @@ int net_conn_write_buf(struct net_conn *c, struct buf *b)
         return -ENOMEM;
     *w = (struct write_req){.c = c, .data = b->data, .len = b->len};
     uv_buf_t ub = uv_buf_init((char *)b->data + b->start, (unsigned)b->len);
-    int r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &ub, 1, on_write);
+    int r = uv_write(&w->req, &c->h.stream, &ub, 1, on_write);
     if (r < 0) {
         free(w);
         return r;
@@ -195,8 +205,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     struct net_conn *c = req->data;
     (void)status;
     /* ECANCELED when net_handle_close closed the handle under the shutdown. */
-    if (!uv_is_closing((uv_handle_t *)&c->pipe))
-        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    if (!uv_is_closing(&c->h.handle))
+        uv_close(&c->h.handle, on_conn_closed);
 }
 
 void net_handle_close(uv_handle_t *h)
@@ -205,7 +215,7 @@ void net_handle_close(uv_handle_t *h)
         return;
     if (h->type == UV_NAMED_PIPE && h->data) {
         struct net_conn *c = h->data;
-        if ((uv_handle_t *)&c->pipe == h && c->magic == NET_CONN_MAGIC) {
+        if (&c->h.handle == h && c->magic == NET_CONN_MAGIC) {
             uv_close(h, on_conn_closed);
             return;
         }
@@ -222,23 +232,23 @@ void net_conn_close(struct net_conn *c, bool flush)
     c->closing = true;
     c->shutdown_req.data = c;
     if (flush && c->pending > 0 &&
-        uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->pipe, on_shutdown) == 0)
+        uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
         return;
-    uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+    uv_close(&c->h.handle, on_conn_closed);
 }
 
-/* Sets up c on its pipe handle for listener l: credentials, counts. */
+/* Sets up c on its handle for listener l: credentials (unix sockets only), counts. */
 static void conn_init(struct net_conn *c, struct net_listener *l)
 {
     uv_os_fd_t fd;
     socklen_t len = sizeof c->peer;
 
-    c->pipe.data = c;
+    c->h.handle.data = c;
     c->magic = NET_CONN_MAGIC;
     c->listener = l;
     l->n_conns++;
     c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
-    if (uv_fileno((uv_handle_t *)&c->pipe, &fd) == 0)
+    if (uv_fileno(&c->h.handle, &fd) == 0)
         (void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
 }
 
@@ -255,12 +265,12 @@ int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret)
         return -ENOMEM;
     }
     l->closed = true;
-    uv_pipe_init(loop, &c->pipe, 0);
-    int r = uv_pipe_open(&c->pipe, fd);
+    uv_pipe_init(loop, &c->h.pipe, 0);
+    int r = uv_pipe_open(&c->h.pipe, fd);
     conn_init(c, l);
     if (r < 0) {
         c->closing = true;
-        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        uv_close(&c->h.handle, on_conn_closed);
         return r;
     }
     *ret = c;
@@ -277,12 +287,19 @@ static void on_connection(uv_stream_t *server, int status)
     c = calloc(1, sizeof *c);
     if (!c)
         return; /* The connection waits in the backlog; it is retried on the next event. */
-    uv_pipe_init(server->loop, &c->pipe, 0);
-    int r = uv_accept(server, (uv_stream_t *)&c->pipe);
+    if (l->h.handle.type == UV_TCP)
+        uv_tcp_init(server->loop, &c->h.tcp);
+    else
+        uv_pipe_init(server->loop, &c->h.pipe, 0);
+    int r = uv_accept(server, &c->h.stream);
     conn_init(c, l);
+    /* Protocols above write a frame header and its payload in separate writes (wslay does):
+     * Nagle would hold the second back for the peer's delayed ACK. */
+    if (r == 0 && l->h.handle.type == UV_TCP)
+        (void)uv_tcp_nodelay(&c->h.tcp, 1);
     if (r < 0) {
         c->closing = true;
-        uv_close((uv_handle_t *)&c->pipe, on_conn_closed);
+        uv_close(&c->h.handle, on_conn_closed);
         return;
     }
     l->on_accept(l, c, l->userdata);
@@ -316,20 +333,20 @@ int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept
     }
     l->on_accept = on_accept;
     l->userdata = userdata;
-    uv_pipe_init(loop, &l->pipe, 0);
-    l->pipe.data = l;
+    uv_pipe_init(loop, &l->h.pipe, 0);
+    l->h.handle.data = l;
 
     /* The umask makes the socket file 0600 from the start: no window where others could
      * connect before a chmod. */
     mode_t old = umask(0777 & ~mode);
-    r = uv_pipe_bind(&l->pipe, path);
+    r = uv_pipe_bind(&l->h.pipe, path);
     umask(old);
     if (r == 0 && stat(path, &st) == 0) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
     }
     if (r == 0)
-        r = uv_listen((uv_stream_t *)&l->pipe, 256, on_connection);
+        r = uv_listen(&l->h.stream, 256, on_connection);
     if (r < 0) {
         l->closed = true;
         net_listener_close(l);
@@ -357,5 +374,108 @@ void net_listener_close(struct net_listener *l)
     if (l->path && l->ino && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
         unlink(l->path);
     l->closed = true;
-    uv_close((uv_handle_t *)&l->pipe, on_listener_closed);
+    uv_close(&l->h.handle, on_listener_closed);
+}
+
+/* ---- TCP ---------------------------------------------------------------------------------- */
+
+int net_parse_addr(const char *s, struct sockaddr_storage *ret)
+{
+    char host[256];
+    const char *colon, *port;
+    unsigned long p;
+    char *end;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':' || (size_t)(close - s - 1) >= sizeof host)
+            return -EINVAL;
+        snprintf(host, sizeof host, "%.*s", (int)(close - s - 1), s + 1);
+        port = close + 2;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof host || memchr(s, ':', (size_t)(colon - s)))
+            return -EINVAL;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - s), s);
+        port = colon + 1;
+    }
+    errno = 0;
+    p = strtoul(port, &end, 10);
+    if (!*port || *end || errno || p > 65535 || *port == '-' || *port == '+')
+        return -EINVAL;
+    /* Numeric addresses only, and "localhost": resolving a name would block the loop, and a
+     * name that changes its address under a running daemon is a surprise nobody wants. */
+    if (!strcmp(host, "localhost"))
+        snprintf(host, sizeof host, "127.0.0.1");
+    memset(ret, 0, sizeof *ret);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ret;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ret;
+    if (uv_ip4_addr(host, (int)p, v4) == 0)
+        return 0;
+    if (uv_ip6_addr(host, (int)p, v6) == 0)
+        return 0;
+    return -EINVAL;
+}
+
+bool net_addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn on_accept,
+                   void *userdata, struct net_listener **ret)
+{
+    struct net_listener *l = calloc(1, sizeof *l);
+    int r;
+
+    if (!l)
+        return -ENOMEM;
+    l->on_accept = on_accept;
+    l->userdata = userdata;
+    uv_tcp_init(loop, &l->h.tcp);
+    l->h.handle.data = l;
+    /* IPv6 sockets take only IPv6: "[::]:N" next to "0.0.0.0:N" is two listeners, as asked. */
+    r = uv_tcp_bind(&l->h.tcp, addr, addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    if (r == 0)
+        r = uv_listen(&l->h.stream, 256, on_connection);
+    if (r < 0) {
+        l->closed = true;
+        net_listener_close(l);
+        return r;
+    }
+    *ret = l;
+    return 0;
+}
+
+int net_listener_address(const struct net_listener *l, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    char ip[INET6_ADDRSTRLEN] = "";
+    int r;
+
+    if (l->h.handle.type != UV_TCP) {
+        snprintf(out, size, "%s", l->path ? l->path : "");
+        return 0;
+    }
+    r = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+    if (r < 0)
+        return r;
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
+    }
+    return 0;
 }

@@ -1,0 +1,639 @@
+/* superviz's daemon.v1: DaemonService and MetricsService over the metrics engine and the
+ * supervised services.
+ *
+ * A ProcessMetrics is a supervised service: pid is its main process, CPU and memory add up its
+ * whole tree (cgroup or session members), the state follows the service's state machine. Every
+ * field is filled, including those upstream leaves empty (usage percentages, load, num_cpus,
+ * Kubernetes labels).
+ *
+ * Streams send one message at once and then one per interval (default 5 s; zero or negative is
+ * INVALID_ARGUMENT, below 100 ms is raised to 100 ms). Ticks fall on multiples of the interval of
+ * the monotonic clock, so streams of the same interval tick together and share one sample of the
+ * engine. A tick that finds the client's queue full sends nothing: a slow reader gets fewer
+ * messages, never more memory. StreamAllProcessMetrics sends one ProcessMetrics per service per
+ * tick; a batch the queue cannot take at once resumes from on_ready. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "daemon/v1/daemon.pb-c.h"
+#include "grpc/grpc.h"
+#include "metrics/metrics.h"
+#include "supervise/supervise.h"
+
+#define DEFAULT_INTERVAL_MS 5000
+#define MIN_INTERVAL_MS 100
+#define MAX_DURATION_S 315576000000LL /* google.protobuf.Duration's own bound */
+
+static void set_ts(Google__Protobuf__Timestamp *ts, uint64_t ms)
+{
+    ts->seconds = (int64_t)(ms / 1000);
+    ts->nanos = (int32_t)(ms % 1000) * 1000000;
+}
+
+static void set_dur(Google__Protobuf__Duration *d, uint64_t ms)
+{
+    d->seconds = (int64_t)(ms / 1000);
+    d->nanos = (int32_t)(ms % 1000) * 1000000;
+}
+
+static uint64_t ticks_to_ns(uint64_t ticks)
+{
+    static uint64_t ns_per_tick;
+    if (!ns_per_tick) {
+        long hz = sysconf(_SC_CLK_TCK);
+        ns_per_tick = 1000000000u / (uint64_t)(hz > 0 ? hz : 100);
+    }
+    return ticks * ns_per_tick;
+}
+
+/* How old a sample a request accepts: the configured TTL, and for a stream at most half its
+ * interval so that each tick sees new figures. */
+static uint32_t max_age(const struct api_host *h, uint64_t interval_ms)
+{
+    uint64_t half = interval_ms ? interval_ms / 2 : UINT32_MAX;
+    return (uint32_t)MIN((uint64_t)h->metrics_ttl_ms, half);
+}
+
+/* ---- SystemMetrics ---------------------------------------------------------------------------- */
+
+struct sys_msg {
+    Daemon__V1__SystemMetrics m;
+    Daemon__V1__SystemCPU cpu;
+    Daemon__V1__SystemMemory mem;
+    Daemon__V1__LoadAverage load;
+    Google__Protobuf__Timestamp ts;
+};
+
+static int sys_fill(struct api_host *h, uint32_t age, struct sys_msg *b)
+{
+    const struct metrics_system *s;
+    int r = metrics_system(h->metrics, age, &s);
+    if (r < 0)
+        return r;
+    const uint64_t *t = s->cpu.ticks;
+    const struct metrics_mem *mm = &s->mem;
+    *b = (struct sys_msg){
+        .m = DAEMON__V1__SYSTEM_METRICS__INIT,
+        .cpu = DAEMON__V1__SYSTEM_CPU__INIT,
+        .mem = DAEMON__V1__SYSTEM_MEMORY__INIT,
+        .load = DAEMON__V1__LOAD_AVERAGE__INIT,
+        .ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+    };
+    b->cpu.user_ns = ticks_to_ns(t[METRICS_CPU_USER]);
+    b->cpu.nice_ns = ticks_to_ns(t[METRICS_CPU_NICE]);
+    b->cpu.system_ns = ticks_to_ns(t[METRICS_CPU_SYSTEM]);
+    b->cpu.idle_ns = ticks_to_ns(t[METRICS_CPU_IDLE]);
+    b->cpu.iowait_ns = ticks_to_ns(t[METRICS_CPU_IOWAIT]);
+    b->cpu.irq_ns = ticks_to_ns(t[METRICS_CPU_IRQ]);
+    b->cpu.softirq_ns = ticks_to_ns(t[METRICS_CPU_SOFTIRQ]);
+    b->cpu.steal_ns = ticks_to_ns(t[METRICS_CPU_STEAL]);
+    b->cpu.usage_percent = s->cpu.usage_pct;
+    b->mem.total_bytes = mm->total;
+    b->mem.available_bytes = mm->available;
+    b->mem.used_bytes = mm->used;
+    b->mem.free_bytes = mm->free;
+    b->mem.buffers_bytes = mm->buffers;
+    b->mem.cached_bytes = mm->cached;
+    b->mem.shared_bytes = mm->shared;
+    b->mem.swap_total_bytes = mm->swap_total;
+    b->mem.swap_used_bytes = mm->swap_used;
+    b->mem.swap_free_bytes = mm->swap_free;
+    b->mem.usage_percent = mm->total ? 100.0 * (double)mm->used / (double)mm->total : 0;
+    b->load.load1 = s->load[0];
+    b->load.load5 = s->load[1];
+    b->load.load15 = s->load[2];
+    set_ts(&b->ts, s->real_ms);
+    b->m.cpu = &b->cpu;
+    b->m.memory = &b->mem;
+    b->m.load = &b->load;
+    b->m.timestamp = &b->ts;
+    return 0;
+}
+
+/* ---- ProcessMetrics ----------------------------------------------------------------------------- */
+
+struct proc_msg {
+    Daemon__V1__ProcessMetrics m;
+    Daemon__V1__ProcessCPU cpu;
+    Daemon__V1__ProcessMemory mem;
+    Google__Protobuf__Timestamp start, ts;
+    Google__Protobuf__Duration uptime;
+    char error[160];
+};
+
+static Daemon__V1__ProcessState state_of(enum svc_state st)
+{
+    switch (st) {
+    case SVC_STOPPED:
+        return DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STOPPED;
+    case SVC_STARTING:
+        return DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STARTING;
+    case SVC_ONLINE:
+        return DAEMON__V1__PROCESS_STATE__PROCESS_STATE_RUNNING;
+    case SVC_STOPPING:
+        return DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STOPPING;
+    default: /* crashed and waiting to restart, or given up */
+        return DAEMON__V1__PROCESS_STATE__PROCESS_STATE_FAILED;
+    }
+}
+
+/* Healthy: running and, with probes, passing them. */
+static bool svc_healthy(const struct svc_status *st)
+{
+    return st->state == SVC_ONLINE && (!st->probed || st->healthy);
+}
+
+static void last_error(const struct svc_status *st, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (st->reason[0])
+        snprintf(out, size, "%s", st->reason);
+    else if (st->last_error)
+        snprintf(out, size, "%s", strerror(-st->last_error));
+    else if (st->last_exited_at > 0 && st->last_exit > 0)
+        snprintf(out, size, "exited with code %d", st->last_exit);
+    else if (st->last_exited_at > 0 && st->last_exit < 0)
+        snprintf(out, size, "killed by signal %d", -st->last_exit);
+}
+
+static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct proc_msg *b)
+{
+    struct svc_status st;
+    struct metrics_tree t = {0};
+    uint64_t now = now_ns(CLOCK_REALTIME) / 1000000u;
+
+    svc_get_status(s, &st);
+    if (st.pid) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0;
+        int r = svc_members(s, &pids, &n);
+        if (r < 0 || (r = metrics_tree(h->metrics, pids, n, age, &t)) < 0)
+            return r;
+    }
+    *b = (struct proc_msg){
+        .m = DAEMON__V1__PROCESS_METRICS__INIT,
+        .cpu = DAEMON__V1__PROCESS_CPU__INIT,
+        .mem = DAEMON__V1__PROCESS_MEMORY__INIT,
+        .start = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+        .ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+        .uptime = GOOGLE__PROTOBUF__DURATION__INIT,
+    };
+    b->m.service_name = (char *)svc_name(s);
+    b->m.pid = st.pid;
+    b->m.state = state_of(st.state);
+    b->m.healthy = svc_healthy(&st);
+    b->cpu.user_time_ns = t.user_ns;
+    b->cpu.system_time_ns = t.system_ns;
+    b->cpu.total_time_ns = t.user_ns + t.system_ns;
+    b->cpu.usage_percent = t.cpu_pct;
+    b->mem.rss_bytes = t.mem.rss;
+    b->mem.vms_bytes = t.mem.vms;
+    b->mem.swap_bytes = t.mem.swap;
+    b->mem.shared_bytes = t.mem.shared;
+    b->mem.data_bytes = t.mem.data;
+    b->mem.stack_bytes = t.mem.stack;
+    b->m.cpu = &b->cpu;
+    b->m.memory = &b->mem;
+    if (st.last_started_at > 0) {
+        uint64_t started = (uint64_t)(st.last_started_at * 1000.0);
+        set_ts(&b->start, started);
+        b->m.start_time = &b->start;
+        if (st.pid) {
+            set_dur(&b->uptime, now > started ? now - started : 0);
+            b->m.uptime = &b->uptime;
+        }
+    }
+    b->m.restart_count = st.restarts_total > INT32_MAX ? INT32_MAX : (int32_t)st.restarts_total;
+    last_error(&st, b->error, sizeof b->error);
+    b->m.last_error = b->error;
+    set_ts(&b->ts, now);
+    b->m.timestamp = &b->ts;
+    return 0;
+}
+
+/* Every service's ProcessMetrics: arrays freed by the caller (also on failure). */
+static int procs_fill(struct api_host *h, uint32_t age, struct proc_msg **ret,
+                      Daemon__V1__ProcessMetrics ***ret_p, size_t *ret_n)
+{
+    size_t n = svc_count(h->services);
+    *ret = calloc(n ? n : 1, sizeof **ret);
+    *ret_p = calloc(n ? n : 1, sizeof **ret_p);
+    *ret_n = 0;
+    if (!*ret || !*ret_p)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int r = proc_fill(h, svc_at(h->services, i), age, &(*ret)[i]);
+        if (r < 0)
+            return r;
+        (*ret_p)[i] = &(*ret)[i].m;
+    }
+    *ret_n = n;
+    return 0;
+}
+
+/* ---- DaemonState ------------------------------------------------------------------------------ */
+
+struct state_msg {
+    Daemon__V1__DaemonState m;
+    Google__Protobuf__Timestamp start;
+    Google__Protobuf__Duration uptime;
+    struct sys_msg sys;
+    Daemon__V1__HostInfo host;
+    Daemon__V1__KubernetesInfo k8s;
+    Daemon__V1__KubernetesInfo__LabelsEntry *labels;
+    Daemon__V1__KubernetesInfo__LabelsEntry **plabels;
+    struct proc_msg *procs;
+    Daemon__V1__ProcessMetrics **pprocs;
+};
+
+static void state_done(struct state_msg *b)
+{
+    free(b->labels);
+    free(b->plabels);
+    free(b->procs);
+    free(b->pprocs);
+}
+
+static int kubernetes_fill(const struct metrics_host *mh, struct state_msg *b)
+{
+    b->k8s = (Daemon__V1__KubernetesInfo)DAEMON__V1__KUBERNETES_INFO__INIT;
+    b->k8s.pod_name = mh->pod_name ? mh->pod_name : "";
+    b->k8s.namespace_ = mh->pod_namespace ? mh->pod_namespace : "";
+    b->k8s.node_name = mh->node_name ? mh->node_name : "";
+    size_t n = mh->n_labels;
+    b->labels = calloc(n ? n : 1, sizeof *b->labels);
+    b->plabels = calloc(n ? n : 1, sizeof *b->plabels);
+    if (!b->labels || !b->plabels)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        b->labels[i] =
+            (Daemon__V1__KubernetesInfo__LabelsEntry)DAEMON__V1__KUBERNETES_INFO__LABELS_ENTRY__INIT;
+        b->labels[i].key = mh->labels[i].key;
+        b->labels[i].value = mh->labels[i].value;
+        b->plabels[i] = &b->labels[i];
+    }
+    b->k8s.labels = b->plabels;
+    b->k8s.n_labels = n;
+    b->m.kubernetes = &b->k8s;
+    return 0;
+}
+
+static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
+{
+    size_t n;
+    int r;
+
+    *b = (struct state_msg){
+        .m = DAEMON__V1__DAEMON_STATE__INIT,
+        .start = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+        .uptime = GOOGLE__PROTOBUF__DURATION__INIT,
+        .host = DAEMON__V1__HOST_INFO__INIT,
+    };
+    if ((r = sys_fill(h, age, &b->sys)) < 0 || (r = procs_fill(h, age, &b->procs, &b->pprocs, &n)) < 0)
+        return r;
+    b->m.version = (char *)h->version;
+    set_ts(&b->start, h->started_real_ns / 1000000u);
+    set_dur(&b->uptime, (now_ns(CLOCK_MONOTONIC) - h->started_mono_ns) / 1000000u);
+    b->m.start_time = &b->start;
+    b->m.uptime = &b->uptime;
+    /* Healthy when every service that is meant to run does, probes passing; a stopped service
+     * was stopped on purpose. (Upstream also calls a daemon without services unhealthy.) */
+    b->m.healthy = true;
+    for (size_t i = 0; i < n; i++) {
+        struct svc_status st;
+        svc_get_status(svc_at(h->services, i), &st);
+        if (st.state != SVC_STOPPED && !svc_healthy(&st))
+            b->m.healthy = false;
+    }
+    b->m.processes = b->pprocs;
+    b->m.n_processes = n;
+    b->m.system = &b->sys.m;
+    const struct metrics_host *mh = metrics_host(h->metrics);
+    b->host.hostname = (char *)mh->hostname;
+    b->host.os = (char *)mh->os;
+    b->host.arch = (char *)mh->arch;
+    b->host.num_cpus = (int32_t)MIN(mh->n_cpus, (uint32_t)INT32_MAX);
+    b->m.host = &b->host;
+    /* Outside Kubernetes the field stays unset, as upstream leaves it. */
+    if (mh->in_kubernetes)
+        return kubernetes_fill(mh, b);
+    return 0;
+}
+
+/* ---- requests ---------------------------------------------------------------------------------- */
+
+/* A request's interval: absent is the default, zero or negative is an error, short is raised. */
+static int interval_of(struct grpc_call *call, const Google__Protobuf__Duration *d, uint64_t *ret)
+{
+    if (!d) {
+        *ret = DEFAULT_INTERVAL_MS;
+        return 0;
+    }
+    if (d->nanos <= -1000000000 || d->nanos >= 1000000000 || (d->seconds > 0 && d->nanos < 0) ||
+        (d->seconds < 0 && d->nanos > 0) || d->seconds > MAX_DURATION_S) {
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "interval is not a valid duration");
+        return -EINVAL;
+    }
+    if (d->seconds < 0 || (d->seconds == 0 && d->nanos <= 0)) {
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                         "interval must be positive (got %llds %dns)", (long long)d->seconds,
+                         d->nanos);
+        return -EINVAL;
+    }
+    uint64_t ms = (uint64_t)d->seconds * 1000 + (uint64_t)d->nanos / 1000000;
+    *ret = MAX(ms, (uint64_t)MIN_INTERVAL_MS);
+    return 0;
+}
+
+static struct svc *service_of(struct grpc_call *call, struct api_host *h, const char *name)
+{
+    struct svc *s;
+    if (!*name) {
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "service_name is required");
+        return NULL;
+    }
+    s = svc_find(h->services, name);
+    if (!s || svc_is_removed(s))
+        grpc_call_finish(call, GRPC_NOT_FOUND, "no service named '%s'", name);
+    return s && !svc_is_removed(s) ? s : NULL;
+}
+
+static void get_state(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    struct state_msg b;
+    (void)msg;
+    int r = state_fill(h, h->metrics_ttl_ms, &b);
+    if (r < 0)
+        grpc_call_finish_errno(call, r, "reading the machine's state");
+    else
+        grpc_call_reply(call, &b.m.base);
+    state_done(&b);
+}
+
+static void list_processes(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    Daemon__V1__ListProcessesResponse resp = DAEMON__V1__LIST_PROCESSES_RESPONSE__INIT;
+    struct proc_msg *b = NULL;
+    Daemon__V1__ProcessMetrics **p = NULL;
+    size_t n;
+    (void)msg;
+    int r = procs_fill(h, h->metrics_ttl_ms, &b, &p, &n);
+    if (r < 0) {
+        grpc_call_finish_errno(call, r, "measuring the services");
+    } else {
+        resp.processes = p;
+        resp.n_processes = n;
+        grpc_call_reply(call, &resp.base);
+    }
+    free(b);
+    free(p);
+}
+
+static void get_process(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Daemon__V1__GetProcessRequest *req = (const Daemon__V1__GetProcessRequest *)msg;
+    struct api_host *h = grpc_call_service_data(call);
+    struct proc_msg b;
+    struct svc *s = service_of(call, h, req->service_name);
+    if (!s)
+        return;
+    int r = proc_fill(h, s, h->metrics_ttl_ms, &b);
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "measuring '%s'", req->service_name);
+    grpc_call_reply(call, &b.m.base);
+}
+
+static void get_system(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    struct sys_msg b;
+    (void)msg;
+    int r = sys_fill(h, h->metrics_ttl_ms, &b);
+    if (r < 0)
+        return grpc_call_finish_errno(call, r, "reading the system's metrics");
+    grpc_call_reply(call, &b.m.base);
+}
+
+/* ---- streams ----------------------------------------------------------------------------------- */
+
+enum stream_kind {
+    STREAM_STATE,
+    STREAM_SYSTEM,
+    STREAM_PROCESS,
+    STREAM_ALL,
+};
+
+struct stream {
+    uv_timer_t timer;       /* the next tick; the struct is freed in its close callback */
+    struct grpc_call *call; /* NULL once the call is over */
+    struct api_host *host;  /* where the figures come from */
+    enum stream_kind kind;  /* what each tick sends */
+    char *service;          /* STREAM_PROCESS: the service's name */
+    uint64_t interval_ms;   /* between ticks */
+    size_t cursor;          /* STREAM_ALL: the next service of a batch not yet sent */
+    bool batch;             /* STREAM_ALL: a batch is under way */
+};
+
+/* Sends the rest of a StreamAllProcessMetrics batch; stops at a full queue (on_ready resumes). */
+static int send_batch(struct stream *st)
+{
+    uint32_t age = max_age(st->host, st->interval_ms);
+    while (st->cursor < svc_count(st->host->services)) {
+        struct proc_msg b;
+        if (!grpc_call_writable(st->call))
+            return 0;
+        int r = proc_fill(st->host, svc_at(st->host->services, st->cursor), age, &b);
+        if (r < 0 || (r = grpc_call_send(st->call, &b.m.base)) < 0)
+            return r;
+        st->cursor++;
+    }
+    st->batch = false;
+    return 0;
+}
+
+/* One tick's message(s). */
+static int emit(struct stream *st)
+{
+    uint32_t age = max_age(st->host, st->interval_ms);
+    int r;
+
+    switch (st->kind) {
+    case STREAM_STATE: {
+        struct state_msg b;
+        r = state_fill(st->host, age, &b);
+        if (r >= 0)
+            r = grpc_call_send(st->call, &b.m.base);
+        state_done(&b);
+        return r;
+    }
+    case STREAM_SYSTEM: {
+        struct sys_msg b;
+        r = sys_fill(st->host, age, &b);
+        return r < 0 ? r : grpc_call_send(st->call, &b.m.base);
+    }
+    case STREAM_PROCESS: {
+        struct proc_msg b;
+        struct svc *s = svc_find(st->host->services, st->service);
+        if (!s || svc_is_removed(s)) {
+            grpc_call_finish(st->call, GRPC_NOT_FOUND, "service '%s' was deleted", st->service);
+            return 0;
+        }
+        r = proc_fill(st->host, s, age, &b);
+        return r < 0 ? r : grpc_call_send(st->call, &b.m.base);
+    }
+    case STREAM_ALL:
+        st->cursor = 0;
+        st->batch = true;
+        return send_batch(st);
+    }
+    return 0;
+}
+
+static void tick(uv_timer_t *t);
+
+/* Arms the timer for the next multiple of the interval, skipping one closer than half an
+ * interval (right after the first message, which went out off the grid). */
+static void schedule(struct stream *st)
+{
+    uint64_t now = uv_now(st->timer.loop), delay = st->interval_ms - now % st->interval_ms;
+    if (delay < st->interval_ms / 2)
+        delay += st->interval_ms;
+    uv_timer_start(&st->timer, tick, delay, 0);
+}
+
+static void tick(uv_timer_t *t)
+{
+    struct stream *st = t->data;
+    if (!st->call)
+        return;
+    /* A client that has not taken the previous messages gets nothing this time. */
+    if (grpc_call_writable(st->call) && !st->batch) {
+        int r = emit(st);
+        if (r < 0 && r != -ENOBUFS)
+            return grpc_call_finish_errno(st->call, r, "measuring");
+    }
+    if (!grpc_call_finished(st->call))
+        schedule(st);
+}
+
+static void stream_ready(struct grpc_call *call)
+{
+    struct stream *st = grpc_call_get_data(call);
+    if (st && st->batch) {
+        int r = send_batch(st);
+        if (r < 0 && r != -ENOBUFS)
+            grpc_call_finish_errno(call, r, "measuring");
+    }
+}
+
+static void stream_freed(uv_handle_t *h)
+{
+    struct stream *st = h->data;
+    free(st->service);
+    free(st);
+}
+
+static void stream_close(struct grpc_call *call)
+{
+    struct stream *st = grpc_call_get_data(call);
+    if (!st)
+        return;
+    st->call = NULL;
+    uv_close((uv_handle_t *)&st->timer, stream_freed);
+}
+
+static void stream_start(struct grpc_call *call, enum stream_kind kind,
+                         const Google__Protobuf__Duration *interval, const char *service)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    struct stream *st;
+    uint64_t ms;
+
+    if (interval_of(call, interval, &ms) < 0)
+        return;
+    if (kind == STREAM_PROCESS && !service_of(call, h, service))
+        return;
+    st = calloc(1, sizeof *st);
+    if (!st || (service && !(st->service = strdup(service)))) {
+        free(st);
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    st->call = call;
+    st->host = h;
+    st->kind = kind;
+    st->interval_ms = ms;
+    uv_timer_init(h->loop, &st->timer);
+    st->timer.data = st;
+    grpc_call_set_data(call, st);
+    /* The first message goes at once; its failure ends the call with the reason. */
+    int r = emit(st);
+    if (r < 0 && r != -ENOBUFS)
+        return grpc_call_finish_errno(call, r, "measuring");
+    if (!grpc_call_finished(call))
+        schedule(st);
+}
+
+static void stream_state(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Daemon__V1__StreamStateRequest *req = (const Daemon__V1__StreamStateRequest *)msg;
+    stream_start(call, STREAM_STATE, req->interval, NULL);
+}
+
+static void stream_system(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Daemon__V1__StreamMetricsRequest *req = (const Daemon__V1__StreamMetricsRequest *)msg;
+    stream_start(call, STREAM_SYSTEM, req->interval, NULL);
+}
+
+static void stream_all(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Daemon__V1__StreamMetricsRequest *req = (const Daemon__V1__StreamMetricsRequest *)msg;
+    stream_start(call, STREAM_ALL, req->interval, NULL);
+}
+
+static void stream_process(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Daemon__V1__StreamProcessMetricsRequest *req =
+        (const Daemon__V1__StreamProcessMetricsRequest *)msg;
+    stream_start(call, STREAM_PROCESS, req->interval, req->service_name);
+}
+
+/* ---- registration ------------------------------------------------------------------------------ */
+
+#define UNARY(n, in, fn) {n, GRPC_UNARY, &in, fn, NULL, NULL, NULL}
+#define STREAM(n, in, fn) {n, GRPC_SERVER_STREAM, &in, fn, NULL, stream_ready, stream_close}
+
+static const struct grpc_method daemon_methods[] = {
+    UNARY("GetState", google__protobuf__empty__descriptor, get_state),
+    STREAM("StreamState", daemon__v1__stream_state_request__descriptor, stream_state),
+    UNARY("ListProcesses", google__protobuf__empty__descriptor, list_processes),
+    UNARY("GetProcess", daemon__v1__get_process_request__descriptor, get_process),
+    STREAM("StreamProcessMetrics", daemon__v1__stream_process_metrics_request__descriptor,
+           stream_process),
+};
+
+static const struct grpc_method metrics_methods[] = {
+    UNARY("GetSystemMetrics", google__protobuf__empty__descriptor, get_system),
+    STREAM("StreamSystemMetrics", daemon__v1__stream_metrics_request__descriptor, stream_system),
+    STREAM("StreamProcessMetrics", daemon__v1__stream_process_metrics_request__descriptor,
+           stream_process),
+    STREAM("StreamAllProcessMetrics", daemon__v1__stream_metrics_request__descriptor, stream_all),
+};
+
+static const struct grpc_service daemon_service = {
+    "daemon.v1.DaemonService", daemon_methods, ARRAY_SIZE(daemon_methods)};
+static const struct grpc_service metrics_service = {
+    "daemon.v1.MetricsService", metrics_methods, ARRAY_SIZE(metrics_methods)};
+
+int api_superviz_register(struct grpc_server *s, struct api_host *host)
+{
+    int r = grpc_server_add_service(s, &daemon_service, host);
+    return r < 0 ? r : grpc_server_add_service(s, &metrics_service, host);
+}
