@@ -15,6 +15,9 @@ struct svc_engine;
 struct track;
 struct sess_mgr;
 struct metrics;
+struct http_server;
+struct http_request;
+struct buf;
 
 /* What a reload changed. */
 struct api_reload {
@@ -36,6 +39,7 @@ struct api_host {
     struct svc_engine *services; /* supervised services */
     struct sess_mgr *sessions;   /* PTY and pipe sessions */
     struct metrics *metrics;     /* the machine and its processes, measured on demand */
+    struct http_server *http;    /* the HTTP door, or NULL when it is off */
     uint32_t metrics_ttl_ms;     /* how old a measurement a unary request accepts */
     const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
     const char *scope;           /* running-process scope name, or NULL: "global" */
@@ -76,6 +80,11 @@ int api_sessions_register(struct grpc_server *s, struct api_host *host);
 
 /* superviz's daemon.v1: DaemonService and MetricsService. */
 int api_superviz_register(struct grpc_server *s, struct api_host *host);
+
+/* The HTTP door's request handler (userdata: the api_host): /healthz, /metrics. */
+void api_http_handle(struct http_request *req, void *userdata);
+/* The Prometheus text page of the machine, the services and droverd. */
+int api_prometheus_render(struct api_host *h, struct buf *out);
 
 /* drover.v1.Processes: running-process's operations over gRPC. */
 int api_processes_register(struct grpc_server *s, struct api_host *host);

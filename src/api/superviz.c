@@ -172,7 +172,7 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
         _cleanup_free_ pid_t *pids = NULL;
         size_t n = 0;
         int r = svc_members(s, &pids, &n);
-        if (r < 0 || (r = metrics_tree(h->metrics, pids, n, age, &t)) < 0)
+        if (r < 0 || (r = metrics_tree(h->metrics, pids, n, true, age, &t)) < 0)
             return r;
     }
     *b = (struct proc_msg){

@@ -68,6 +68,16 @@ static const struct config_option options[] = {
         "gRPC over TCP, HOST:PORT ('default': 127.0.0.1:50051; empty: off)"),
     OPT("grpc_tcp_plaintext_remote", CONFIG_BOOL, grpc_tcp_plaintext_remote, 0, 0,
         "serve plaintext gRPC on a non-loopback address (anyone who reaches it controls droverd)"),
+    OPT("http", CONFIG_ADDR, http, 0, 0,
+        "HTTP door (/metrics, /healthz), HOST:PORT ('default': 127.0.0.1:3000; empty: off)"),
+    OPT("http_max_connections", CONFIG_UINT, http_max_connections, 1, 1000000,
+        "HTTP connections at once"),
+    OPT("http_max_header_bytes", CONFIG_UINT, http_max_header_bytes, 256, 1048576,
+        "bytes of an HTTP request's line and headers"),
+    OPT("http_header_timeout_ms", CONFIG_UINT, http_header_timeout_ms, 100, 3600000,
+        "time a client has to send a whole HTTP request head"),
+    OPT("http_idle_timeout_ms", CONFIG_UINT, http_idle_timeout_ms, 100, 86400000,
+        "an idle keep-alive HTTP connection is closed after this long"),
     OPT("metrics_ttl_ms", CONFIG_UINT, metrics_ttl_ms, 0, 60000,
         "a measurement of the machine serves every client this long"),
     OPT("podinfo_dir", CONFIG_PATH, podinfo_dir, 0, 0,
@@ -434,6 +444,11 @@ int config_finish(struct config *c)
         if (!(c->grpc_tcp = strdup("127.0.0.1:50051")))
             return -ENOMEM;
     }
+    if (c->http && !strcmp(c->http, "default")) {
+        free(c->http);
+        if (!(c->http = strdup("127.0.0.1:3000")))
+            return -ENOMEM;
+    }
     if (c->rp_socket && !strcmp(c->rp_socket, "default")) {
         free(c->rp_socket);
         if (!(c->rp_socket = paths_rp_socket(c->scope)))
@@ -460,6 +475,7 @@ void config_done(struct config *c)
     free(c->log_dir);
     free(c->rp_socket);
     free(c->grpc_tcp);
+    free(c->http);
     free(c->podinfo_dir);
     free(c->scope);
     svc_configs_free(c->services, c->n_services);

@@ -34,6 +34,11 @@ struct config {
     uint32_t session_stall_ms;        /* sessions: a stuck client stops holding output back */
     char *grpc_tcp;                   /* gRPC over TCP: "HOST:PORT", or NULL: off */
     bool grpc_tcp_plaintext_remote;   /* allow plaintext gRPC on a non-loopback address */
+    char *http;                       /* HTTP door: "HOST:PORT", or NULL: off */
+    uint32_t http_max_connections;    /* HTTP door: open connections */
+    uint32_t http_max_header_bytes;   /* HTTP door: request line and headers */
+    uint32_t http_header_timeout_ms;  /* HTTP door: time to send a request head */
+    uint32_t http_idle_timeout_ms;    /* HTTP door: idle keep-alive connection */
     uint32_t metrics_ttl_ms;          /* a measurement serves every client this long */
     char *podinfo_dir;                /* Kubernetes downward-API volume (pod labels) */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */

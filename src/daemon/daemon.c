@@ -27,6 +27,7 @@
 #include "base/paths.h"
 #include "base/time-util.h"
 #include "grpc/grpc.h"
+#include "http1/http1.h"
 #include "metrics/metrics.h"
 #include "net/net.h"
 #include "proc/proc.h"
@@ -46,6 +47,8 @@ struct daemon {
     struct grpc_server *grpc;        /* the gRPC server, all doors */
     struct net_listener *listener;   /* gRPC unix socket */
     struct net_listener *tcp;        /* gRPC over TCP, or NULL */
+    struct net_listener *http_l;     /* the HTTP door's listener, or NULL */
+    struct http_server *http;        /* the HTTP door, or NULL */
     struct metrics *metrics;         /* the metrics engine */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
@@ -160,12 +163,16 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     d->listener = NULL;
     net_listener_close(d->tcp);
     d->tcp = NULL;
+    net_listener_close(d->http_l);
+    d->http_l = NULL;
     api_health_shutdown(d->health);
     /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
-    d->doors_open = 2 + (d->rp != NULL);
+    d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL);
     svc_engine_shutdown(d->services, on_door_done, d);
+    if (d->http)
+        http_server_shutdown(d->http, on_door_done, d);
     if (d->rp)
         api_rp_shutdown(d->rp, on_door_done, d);
     grpc_server_shutdown(d->grpc, on_door_done, d);
@@ -323,6 +330,43 @@ static int listen_tcp(struct daemon *d)
         return log_error_errno(r, "cannot listen on '%s'", d->cfg.grpc_tcp);
     if (net_listener_address(d->tcp, where, sizeof where) == 0)
         log_notice("gRPC on tcp %s (plaintext)", where);
+    return 0;
+}
+
+static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+{
+    struct daemon *d = userdata;
+    (void)l;
+    http_server_accept(d->http, conn);
+}
+
+/* The HTTP door: read-only pages (metrics, health), so any address is allowed. */
+static int listen_http(struct daemon *d)
+{
+    struct sockaddr_storage ss;
+    char where[128];
+    int r;
+
+    if (!d->cfg.http)
+        return 0;
+    if (net_parse_addr(d->cfg.http, &ss) < 0)
+        return log_error_errno(-EINVAL, "http: '%s' is not HOST:PORT", d->cfg.http);
+    struct http_limits lim = {
+        .max_connections = d->cfg.http_max_connections,
+        .max_header_bytes = d->cfg.http_max_header_bytes,
+        .max_body_bytes = 65536,
+        .header_timeout_ms = d->cfg.http_header_timeout_ms,
+        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
+    };
+    d->http = http_server_new(&d->loop, &lim, api_http_handle, &d->host);
+    if (!d->http)
+        return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
+    d->host.http = d->http;
+    r = net_listen_tcp(&d->loop, (struct sockaddr *)&ss, on_http_accept, d, &d->http_l);
+    if (r < 0)
+        return log_error_errno(r, "cannot listen on '%s'", d->cfg.http);
+    if (net_listener_address(d->http_l, where, sizeof where) == 0)
+        log_notice("HTTP on tcp %s (/metrics, /healthz)", where);
     return 0;
 }
 
@@ -557,6 +601,9 @@ int daemon_start(struct daemon *d)
     r = listen_tcp(d);
     if (r < 0)
         return r;
+    r = listen_http(d);
+    if (r < 0)
+        return r;
     if (d->cfg.rp_socket) {
         struct rp_limits lim = {d->cfg.rp_max_connections, d->cfg.rp_idle_timeout_ms};
         r = api_rp_listen(&d->host, d->cfg.rp_socket, &lim, &d->rp);
@@ -592,6 +639,8 @@ void daemon_free(struct daemon *d)
         return;
     net_listener_close(d->listener);
     net_listener_close(d->tcp);
+    net_listener_close(d->http_l);
+    http_server_free(d->http);
     api_rp_free(d->rp);
     grpc_server_free(d->grpc);
     core_free(d);

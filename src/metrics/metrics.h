@@ -230,9 +230,11 @@ const struct metrics_host *metrics_host(struct metrics *m);
 const struct metrics_proc *metrics_proc_find(const struct metrics_procs *p, pid_t pid);
 /* One process's memory breakdown (status). */
 int metrics_proc_mem(struct metrics *m, pid_t pid, struct metrics_proc_mem *ret);
-/* Adds up pids (a service's tree): CPU from the process snapshot (taken if older than
- * max_age_ms), memory, descriptors and I/O read now. Processes that vanished are left out. */
-int metrics_tree(struct metrics *m, const pid_t *pids, size_t n, uint32_t max_age_ms,
+/* Adds up pids (a service's tree): CPU times, memory, descriptors and I/O read now. With
+ * usage, cpu_pct comes from the process snapshot (taken if older than max_age_ms); without, it
+ * is 0 and no snapshot is taken (counters alone are cheap). Processes that vanished are left
+ * out. */
+int metrics_tree(struct metrics *m, const pid_t *pids, size_t n, bool usage, uint32_t max_age_ms,
                  struct metrics_tree *ret);
 
 /* How many samples of each kind were taken (tests check that caches are shared and that an idle

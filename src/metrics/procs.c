@@ -283,26 +283,26 @@ static void add_io(struct metrics *m, pid_t pid, struct metrics_tree *t)
     }
 }
 
-int metrics_tree(struct metrics *m, const pid_t *pids, size_t n, uint32_t max_age_ms,
-                 struct metrics_tree *ret)
+int metrics_tree(struct metrics *m, const pid_t *pids, size_t n, bool with_usage,
+                 uint32_t max_age_ms, struct metrics_tree *ret)
 {
-    const struct metrics_procs *snap;
+    const struct metrics_procs *snap = NULL;
     struct metrics_tree t = {0};
-    int r = metrics_procs(m, max_age_ms, &snap);
-    if (r < 0)
+    int r = metrics_proc_fd(m);
+    if (r < 0 || (with_usage && (r = metrics_procs(m, max_age_ms, &snap)) < 0))
         return r;
     uint64_t ns_per_tick = 1000000000u / m->hz;
 
     for (size_t i = 0; i < n; i++) {
         struct metrics_proc e;
-        const struct metrics_proc *p = metrics_proc_find(snap, pids[i]);
+        const struct metrics_proc *p = snap ? metrics_proc_find(snap, pids[i]) : NULL;
         char name[16];
         if (!p) {
             /* Born after the snapshot: its lifetime average is its usage. */
             snprintf(name, sizeof name, "%d", (int)pids[i]);
             if (read_proc(m, name, &e) < 0)
                 continue;
-            e.cpu_pct = usage(m, &e, NULL, 0, boot_ticks(m), snap->n_cpus);
+            e.cpu_pct = snap ? usage(m, &e, NULL, 0, boot_ticks(m), snap->n_cpus) : 0;
             p = &e;
         }
         struct metrics_proc_mem mem;

@@ -350,7 +350,7 @@ START_TEST(live_cpu_and_memory)
     /* The 64 MB child, once it has touched every page. */
     struct metrics_tree t;
     for (int i = 0; i < 200; i++) {
-        ck_assert_int_eq(metrics_tree(m, &big, 1, 0, &t), 0);
+        ck_assert_int_eq(metrics_tree(m, &big, 1, true, 0, &t), 0);
         if (t.mem.rss >= 64u << 20)
             break;
         msleep(10);
@@ -365,7 +365,7 @@ START_TEST(live_cpu_and_memory)
 
     /* A tree of both, one pid gone: the gone one is left out. */
     pid_t set[3] = {busy, idle, 999999999};
-    ck_assert_int_eq(metrics_tree(m, set, 3, 60000, &t), 0);
+    ck_assert_int_eq(metrics_tree(m, set, 3, false, 0, &t), 0);
     ck_assert_uint_eq(t.processes, 2);
     ck_assert_uint_gt(t.user_ns, 0);
     reap(busy);

@@ -1,0 +1,60 @@
+/* The HTTP/1.1 door's server: requests parsed by http-parser on connections from any listener,
+ * answered by one handler.
+ *
+ * Every size and time a client controls is capped: header bytes, body bytes, connections, the
+ * time to send a whole request head (a client trickling headers, slowloris-style, is dropped
+ * without slowing anyone else), and idle keep-alive time. Requests on one connection are
+ * answered in order; a client that does not read its answers stops being read from.
+ *
+ * The handler answers synchronously, during its call, with http_respond. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct http_server;
+struct http_request;
+struct net_conn;
+
+struct http_limits {
+    uint32_t max_connections;   /* further connections are closed at accept */
+    uint32_t max_header_bytes;  /* request line and headers */
+    uint32_t max_body_bytes;    /* request body */
+    uint32_t header_timeout_ms; /* from a request's first byte to the end of its head */
+    uint32_t idle_timeout_ms;   /* a keep-alive connection with no request */
+};
+
+struct http_stats {
+    uint32_t open_connections; /* connections now */
+    uint64_t requests_total;   /* requests answered, errors included */
+};
+
+typedef void (*http_handler_fn)(struct http_request *req, void *userdata);
+
+struct http_server *http_server_new(uv_loop_t *loop, const struct http_limits *lim,
+                                    http_handler_fn handler, void *userdata);
+void http_server_accept(struct http_server *s, struct net_conn *conn);
+/* Closes idle connections now and the others once their answer is written; done runs when no
+ * connection is left. */
+void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), void *userdata);
+void http_server_free(struct http_server *s);
+void http_server_get_stats(const struct http_server *s, struct http_stats *ret);
+
+/* "GET", "POST"... */
+const char *http_request_method(const struct http_request *r);
+/* The path without the query ("/metrics"), percent-escapes left as they are. */
+const char *http_request_path(const struct http_request *r);
+/* A query parameter's value (percent-decoded), or NULL when absent. */
+const char *http_request_query(const struct http_request *r, const char *name, char *buf,
+                               size_t size);
+/* A header's value by case-insensitive name (the first if repeated), or NULL. */
+const char *http_request_header(const struct http_request *r, const char *name);
+/* Whether the client accepts a gzip body (Accept-Encoding lists gzip without q=0). */
+bool http_request_accepts_gzip(const struct http_request *r);
+
+/* Answers with status, extra header lines (each ending in \r\n, or NULL), a content type and a
+ * body. A HEAD request gets the headers only. */
+void http_respond(struct http_request *r, int status, const char *headers, const char *type,
+                  const void *body, size_t len);

@@ -1,0 +1,541 @@
+/* HTTP/1.1 on http-parser: connections, limits, timeouts, in-order answers.
+ *
+ * A connection reads into http-parser; the request line and headers are gathered into one
+ * bounded buffer (NUL-separated, offsets in a small table), and when a request is complete the
+ * handler runs and answers at once. Pipelined requests are answered in order. Once the answers
+ * waiting to be written pass OUT_HIGH, parsing pauses in the middle of the read buffer, the rest
+ * is kept (at most one read), and reading stops until the client has taken them: a client that
+ * pipelines requests without reading cannot make us build answers without bound.
+ *
+ * Time limits: a request's head (and body) must arrive within header_timeout_ms of its first
+ * byte, however slowly it trickles in, and a kept-alive connection may sit idle for
+ * idle_timeout_ms. Either closes that connection only.
+ *
+ * Closing never happens inside a parser callback: the callback marks the connection, and it is
+ * closed once http_parser_execute has returned. */
+#include "http1/http1.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/macro.h"
+#include "net/net.h"
+
+#define MAX_HEADERS 64
+#define OUT_HIGH (1u << 20) /* answers queued before the connection stops being read */
+
+struct hdr {
+    uint32_t name, name_len;   /* offset and length in head */
+    uint32_t value, value_len; /* offset and length in head */
+};
+
+enum part { PART_NONE, PART_URL, PART_FIELD, PART_VALUE };
+
+struct http_request {
+    struct http_conn *c; /* the connection it came on */
+};
+
+struct http_conn {
+    struct http_server *srv;     /* owner */
+    struct net_conn *conn;       /* transport */
+    http_parser parser;          /* request parser */
+    struct buf head;             /* URL and header bytes, NUL-separated */
+    struct hdr hdrs[MAX_HEADERS];/* headers of the request being read */
+    size_t n_hdrs;               /* their number */
+    uint32_t url_len;            /* URL bytes at the start of head */
+    uint32_t path;               /* offset in head of the path, NUL-terminated */
+    enum part last;              /* which part the last callback added to */
+    size_t head_bytes;           /* bytes of the request's head so far */
+    uint64_t body_bytes;         /* bytes of its body so far */
+    struct buf rest;             /* unparsed input kept while paused for back-pressure */
+    struct http_request req;     /* the request being answered */
+    uv_timer_t timer;            /* header or idle timeout; freed in its close callback */
+    int error;                   /* status of an error answer to send, 0 if none */
+    bool in_request;             /* a request has begun and is not answered */
+    bool keep_alive;             /* the current request allows another after it */
+    bool close_after;            /* close once the output is written */
+    bool closing;                /* being closed */
+    bool throttled;              /* paused for back-pressure */
+    struct http_conn *prev, *next; /* all connections, for shutdown */
+};
+
+struct http_server {
+    uv_loop_t *loop;           /* for timers */
+    struct http_limits lim;    /* limits */
+    http_handler_fn handler;   /* answers requests */
+    void *userdata;            /* its argument */
+    struct http_conn *conns;   /* open connections */
+    uint32_t n_conns;          /* their number */
+    uint64_t requests;         /* requests answered */
+    bool stopping;             /* shutdown began */
+    void (*done)(void *);      /* shutdown callback */
+    void *done_data;           /* its argument */
+};
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* ---- closing ------------------------------------------------------------------------------- */
+
+static void conn_freed(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    struct http_server *s = c->srv;
+    buf_done(&c->head);
+    buf_done(&c->rest);
+    free(c);
+    if (--s->n_conns == 0 && s->stopping && s->done) {
+        void (*done)(void *) = s->done;
+        s->done = NULL;
+        done(s->done_data);
+    }
+}
+
+static void conn_close(struct http_conn *c, bool flush)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    net_conn_close(c->conn, flush);
+    uv_close((uv_handle_t *)&c->timer, conn_freed);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct http_conn *c = t->data;
+    /* A request that never finished gets a 408 on its way out; an idle one just goes. */
+    if (c->in_request)
+        http_respond(&c->req, 408, NULL, "text/plain", "request timed out\n", 18);
+    conn_close(c, c->in_request);
+}
+
+static void arm(struct http_conn *c, uint32_t ms)
+{
+    if (ms)
+        uv_timer_start(&c->timer, on_timeout, ms, 0);
+    else
+        uv_timer_stop(&c->timer);
+}
+
+/* ---- parser callbacks --------------------------------------------------------------------- */
+
+static struct http_conn *conn_of(http_parser *p)
+{
+    return p->data;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct http_conn *c = conn_of(p);
+    buf_reset(&c->head, 8192);
+    c->n_hdrs = 0;
+    c->url_len = 0;
+    c->path = 0;
+    c->last = PART_NONE;
+    c->head_bytes = 0;
+    c->body_bytes = 0;
+    c->in_request = true;
+    arm(c, c->srv->lim.header_timeout_ms);
+    return 0;
+}
+
+/* Appends to the head buffer, enforcing max_header_bytes (431). */
+static int head_add(struct http_conn *c, const char *at, size_t len)
+{
+    c->head_bytes += len;
+    if (c->head_bytes > c->srv->lim.max_header_bytes || buf_append(&c->head, at, len) < 0) {
+        c->error = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    c->last = PART_URL;
+    if (head_add(c, at, len) < 0)
+        return -1;
+    c->url_len += (uint32_t)len;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    if (c->last != PART_FIELD) {
+        /* A new header: the previous part ends with a NUL. */
+        if (c->n_hdrs == MAX_HEADERS || head_add(c, "", 1) < 0) {
+            c->error = 431;
+            return -1;
+        }
+        c->hdrs[c->n_hdrs++] = (struct hdr){.name = (uint32_t)c->head.len};
+        c->last = PART_FIELD;
+    }
+    c->hdrs[c->n_hdrs - 1].name_len += (uint32_t)len;
+    return head_add(c, at, len);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    struct hdr *h = &c->hdrs[c->n_hdrs - 1];
+    if (c->last != PART_VALUE) {
+        if (head_add(c, "", 1) < 0)
+            return -1;
+        h->value = (uint32_t)c->head.len;
+        c->last = PART_VALUE;
+    }
+    h->value_len += (uint32_t)len;
+    return head_add(c, at, len);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct http_conn *c = conn_of(p);
+    if (head_add(c, "", 1) < 0)
+        return -1;
+    /* The path, a copy of the URL up to its query or fragment, terminated. */
+    const char *url = (const char *)buf_head(&c->head);
+    size_t n = 0;
+    while (n < c->url_len && url[n] != '?' && url[n] != '#')
+        n++;
+    c->path = (uint32_t)c->head.len;
+    if (buf_append(&c->head, url, n) < 0 || buf_append(&c->head, "", 1) < 0) {
+        c->error = 431;
+        return -1;
+    }
+    if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes) {
+        c->error = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len)
+{
+    struct http_conn *c = conn_of(p);
+    (void)at;
+    c->body_bytes += len;
+    if (c->body_bytes > c->srv->lim.max_body_bytes) {
+        c->error = 413;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct http_conn *c = conn_of(p);
+    struct http_server *s = c->srv;
+
+    c->keep_alive = http_should_keep_alive(p) && !s->stopping;
+    s->handler(&c->req, s->userdata);
+    if (c->in_request) /* the handler did not answer: a bug, but the client still gets one */
+        http_respond(&c->req, 500, NULL, "text/plain", "no answer\n", 10);
+    /* Closing, or enough answers queued: stop here; the rest of the input waits for the
+     * client (or is dropped with the connection). */
+    if (c->close_after || net_conn_pending(c->conn) > OUT_HIGH)
+        http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static void on_end(struct net_conn *conn, int error, void *userdata);
+static void on_drain(struct net_conn *conn, void *userdata);
+
+/* Feeds data to the parser; keeps what a pause leaves unparsed. */
+static void feed(struct http_conn *c, const uint8_t *data, size_t len)
+{
+    size_t n = http_parser_execute(&c->parser, &settings, (const char *)data, len);
+    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+
+    if (c->closing)
+        return;
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&c->parser, 0);
+        if (c->close_after)
+            return conn_close(c, true);
+        if (buf_append(&c->rest, data + n, len - n) < 0)
+            return conn_close(c, false);
+        c->throttled = true;
+        net_conn_pause(c->conn);
+        return;
+    }
+    if (e != HPE_OK || c->parser.upgrade) {
+        /* Upgrades are answered by the handler (on_message_complete ran); a protocol switch
+         * the handler did not make leaves nothing else to say on this connection. */
+        if (e != HPE_OK) {
+            if (!c->error)
+                c->error = 400;
+            char msg[160];
+            int k = snprintf(msg, sizeof msg, "%s\n",
+                             c->error == 400 ? http_errno_description(e) : reason(c->error));
+            c->in_request = true;
+            c->keep_alive = false;
+            http_respond(&c->req, c->error, NULL, "text/plain", msg, (size_t)k);
+        }
+        return conn_close(c, true);
+    }
+    if (c->close_after && !c->in_request)
+        conn_close(c, true);
+}
+
+static void on_read(struct net_conn *conn, const uint8_t *data, size_t len, void *userdata)
+{
+    (void)conn;
+    feed(userdata, data, len);
+}
+
+static void on_drain(struct net_conn *conn, void *userdata)
+{
+    struct http_conn *c = userdata;
+    if (!c->throttled || net_conn_pending(conn) > OUT_HIGH / 2)
+        return;
+    c->throttled = false;
+    struct buf rest = c->rest;
+    buf_init(&c->rest, c->rest.cap);
+    feed(c, buf_head(&rest), rest.len);
+    buf_done(&rest);
+    if (!c->closing && !c->throttled)
+        net_conn_resume(conn);
+}
+
+static void on_end(struct net_conn *conn, int error, void *userdata)
+{
+    (void)conn;
+    (void)error;
+    conn_close(userdata, false);
+}
+
+static const struct net_conn_handler conn_handler = {on_read, on_end, on_drain};
+
+/* ---- the server ---------------------------------------------------------------------------- */
+
+struct http_server *http_server_new(uv_loop_t *loop, const struct http_limits *lim,
+                                    http_handler_fn handler, void *userdata)
+{
+    struct http_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    *s = (struct http_server){.loop = loop, .lim = *lim, .handler = handler, .userdata = userdata};
+    return s;
+}
+
+void http_server_accept(struct http_server *s, struct net_conn *conn)
+{
+    struct http_conn *c;
+    if (s->stopping || s->n_conns >= s->lim.max_connections || !(c = calloc(1, sizeof *c))) {
+        net_conn_close(conn, false);
+        return;
+    }
+    c->srv = s;
+    c->conn = conn;
+    c->req.c = c;
+    /* Room for the head, a NUL per part and a copy of the path. */
+    buf_init(&c->head, 2 * (size_t)s->lim.max_header_bytes + MAX_HEADERS * 2 + 4);
+    buf_init(&c->rest, 256 * 1024);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    uv_timer_init(s->loop, &c->timer);
+    c->timer.data = c;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->n_conns++;
+    arm(c, s->lim.idle_timeout_ms);
+    net_conn_start(conn, &conn_handler, c);
+}
+
+void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), void *userdata)
+{
+    s->stopping = true;
+    s->done = done;
+    s->done_data = userdata;
+    for (struct http_conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->in_request)
+            c->close_after = true;
+        else
+            conn_close(c, true);
+    }
+    if (s->n_conns == 0 && s->done) {
+        s->done = NULL;
+        done(userdata);
+    }
+}
+
+void http_server_free(struct http_server *s)
+{
+    if (!s)
+        return;
+    /* Connections still open are closed with the loop's other handles (net_handle_close);
+     * their structs go with their timers' close callbacks, which need the server. */
+    while (s->conns)
+        conn_close(s->conns, false);
+    s->done = NULL;
+    free(s);
+}
+
+void http_server_get_stats(const struct http_server *s, struct http_stats *ret)
+{
+    *ret = (struct http_stats){.open_connections = s->n_conns, .requests_total = s->requests};
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+const char *http_request_method(const struct http_request *r)
+{
+    return http_method_str((enum http_method)r->c->parser.method);
+}
+
+const char *http_request_path(const struct http_request *r)
+{
+    const struct http_conn *c = r->c;
+    const char *base = (const char *)buf_head(&c->head);
+    return base && c->path ? base + c->path : "";
+}
+
+static int unhex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    ch |= 0x20;
+    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
+const char *http_request_query(const struct http_request *r, const char *name, char *buf,
+                               size_t size)
+{
+    const char *url = (const char *)buf_head(&r->c->head);
+    if (!url || !size)
+        return NULL;
+    const char *end = url + r->c->url_len, *q = memchr(url, '?', r->c->url_len);
+    if (!q)
+        return NULL;
+    q++;
+    const char *hash = memchr(q, '#', (size_t)(end - q));
+    if (hash)
+        end = hash;
+    size_t nlen = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q)), *e = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(e - q));
+        size_t klen = (size_t)((eq ? eq : e) - q);
+        if (klen == nlen && !memcmp(q, name, nlen)) {
+            size_t k = 0;
+            for (const char *v = eq ? eq + 1 : e; v < e && k + 1 < size; v++) {
+                int hi, lo;
+                if (*v == '%' && v + 2 < e &&
+                    (hi = unhex(v[1])) >= 0 && (lo = unhex(v[2])) >= 0) {
+                    buf[k++] = (char)(hi * 16 + lo);
+                    v += 2;
+                } else {
+                    buf[k++] = *v == '+' ? ' ' : *v;
+                }
+            }
+            buf[k] = '\0';
+            return buf;
+        }
+        q = e + 1;
+    }
+    return NULL;
+}
+
+const char *http_request_header(const struct http_request *r, const char *name)
+{
+    const struct http_conn *c = r->c;
+    const char *base = (const char *)buf_head(&c->head);
+    size_t n = strlen(name);
+    for (size_t i = 0; base && i < c->n_hdrs; i++) {
+        const struct hdr *h = &c->hdrs[i];
+        if (h->name_len == n && !strncasecmp(base + h->name, name, n))
+            return h->value ? base + h->value : "";
+    }
+    return NULL;
+}
+
+bool http_request_accepts_gzip(const struct http_request *r)
+{
+    const char *v = http_request_header(r, "Accept-Encoding");
+    while (v && *v) {
+        v += strspn(v, " ,");
+        size_t n = strcspn(v, ",");
+        if (n >= 4 && !strncasecmp(v, "gzip", 4) && (n == 4 || v[4] == ';' || v[4] == ' '))
+            return !strstr(v, "q=0") || strstr(v, "q=0.");
+        v += n;
+    }
+    return false;
+}
+
+void http_respond(struct http_request *r, int status, const char *headers, const char *type,
+                  const void *body, size_t len)
+{
+    struct http_conn *c = r->c;
+    struct buf out;
+    char head[512];
+
+    if (!c->in_request || c->closing)
+        return;
+    c->in_request = false;
+    c->srv->requests++;
+    bool keep = c->keep_alive && !c->close_after && status < 400;
+    int k = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                     "Connection: %s\r\n",
+                     status, reason(status), type, len, keep ? "keep-alive" : "close");
+    bool head_only = c->parser.method == HTTP_HEAD;
+    buf_init(&out, 0);
+    if (buf_append(&out, head, (size_t)k) < 0 ||
+        (headers && buf_append(&out, headers, strlen(headers)) < 0) ||
+        buf_append(&out, "\r\n", 2) < 0 || (!head_only && len && buf_append(&out, body, len) < 0) ||
+        net_conn_write_buf(c->conn, &out) < 0)
+        keep = false;
+    buf_done(&out);
+    if (!keep)
+        c->close_after = true;
+    else
+        arm(c, c->srv->lim.idle_timeout_ms);
+}
