@@ -6,18 +6,17 @@
  * field is filled, including those upstream leaves empty (usage percentages, load, num_cpus,
  * Kubernetes labels).
  *
- * Streams send one message at once and then one per interval (default 5 s; zero or negative is
- * INVALID_ARGUMENT, below 100 ms is raised to 100 ms). Ticks fall on multiples of the interval of
- * the monotonic clock, so streams of the same interval tick together and share one sample of the
- * engine. A tick that finds the client's queue full sends nothing: a slow reader gets fewer
- * messages, never more memory. StreamAllProcessMetrics sends one ProcessMetrics per service per
- * tick; a batch the queue cannot take at once resumes from on_ready. */
+ * Streams (api/stream.c) send one message at once and then one per interval (default 5 s; zero
+ * or negative is INVALID_ARGUMENT, below 100 ms is raised to 100 ms). StreamAllProcessMetrics
+ * sends one ProcessMetrics per service per tick; a batch the queue cannot take at once resumes
+ * from on_ready, and ticks are skipped until it is out. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/stream.h"
 #include "base/macro.h"
 #include "base/time-util.h"
 #include "daemon/v1/daemon.pb-c.h"
@@ -26,8 +25,6 @@
 #include "supervise/supervise.h"
 
 #define DEFAULT_INTERVAL_MS 5000
-#define MIN_INTERVAL_MS 100
-#define MAX_DURATION_S 315576000000LL /* google.protobuf.Duration's own bound */
 
 static void set_ts(Google__Protobuf__Timestamp *ts, uint64_t ms)
 {
@@ -327,29 +324,6 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
 
 /* ---- requests ---------------------------------------------------------------------------------- */
 
-/* A request's interval: absent is the default, zero or negative is an error, short is raised. */
-static int interval_of(struct grpc_call *call, const Google__Protobuf__Duration *d, uint64_t *ret)
-{
-    if (!d) {
-        *ret = DEFAULT_INTERVAL_MS;
-        return 0;
-    }
-    if (d->nanos <= -1000000000 || d->nanos >= 1000000000 || (d->seconds > 0 && d->nanos < 0) ||
-        (d->seconds < 0 && d->nanos > 0) || d->seconds > MAX_DURATION_S) {
-        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "interval is not a valid duration");
-        return -EINVAL;
-    }
-    if (d->seconds < 0 || (d->seconds == 0 && d->nanos <= 0)) {
-        grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-                         "interval must be positive (got %llds %dns)", (long long)d->seconds,
-                         d->nanos);
-        return -EINVAL;
-    }
-    uint64_t ms = (uint64_t)d->seconds * 1000 + (uint64_t)d->nanos / 1000000;
-    *ret = MAX(ms, (uint64_t)MIN_INTERVAL_MS);
-    return 0;
-}
-
 static struct svc *service_of(struct grpc_call *call, struct api_host *h, const char *name)
 {
     struct svc *s;
@@ -431,26 +405,24 @@ enum stream_kind {
 };
 
 struct stream {
-    uv_timer_t timer;       /* the next tick; the struct is freed in its close callback */
-    struct grpc_call *call; /* NULL once the call is over */
-    struct api_host *host;  /* where the figures come from */
-    enum stream_kind kind;  /* what each tick sends */
-    char *service;          /* STREAM_PROCESS: the service's name */
-    uint64_t interval_ms;   /* between ticks */
-    size_t cursor;          /* STREAM_ALL: the next service of a batch not yet sent */
-    bool batch;             /* STREAM_ALL: a batch is under way */
+    struct api_host *host; /* where the figures come from */
+    enum stream_kind kind; /* what each tick sends */
+    char *service;         /* STREAM_PROCESS: the service's name */
+    uint32_t age;          /* how old a sample each tick accepts */
+    size_t cursor;         /* STREAM_ALL: the next service of a batch not yet sent */
+    bool batch;            /* STREAM_ALL: a batch is under way */
 };
 
 /* Sends the rest of a StreamAllProcessMetrics batch; stops at a full queue (on_ready resumes). */
-static int send_batch(struct stream *st)
+static int send_batch(struct grpc_call *call, void *arg)
 {
-    uint32_t age = max_age(st->host, st->interval_ms);
-    while (st->cursor < svc_count(st->host->services)) {
+    struct stream *st = arg;
+    while (st->batch && st->cursor < svc_count(st->host->services)) {
         struct proc_msg b;
-        if (!grpc_call_writable(st->call))
+        if (!grpc_call_writable(call))
             return 0;
-        int r = proc_fill(st->host, svc_at(st->host->services, st->cursor), age, &b);
-        if (r < 0 || (r = grpc_call_send(st->call, &b.m.base)) < 0)
+        int r = proc_fill(st->host, svc_at(st->host->services, st->cursor), st->age, &b);
+        if (r < 0 || (r = grpc_call_send(call, &b.m.base)) < 0)
             return r;
         st->cursor++;
     }
@@ -458,96 +430,57 @@ static int send_batch(struct stream *st)
     return 0;
 }
 
-/* One tick's message(s). */
-static int emit(struct stream *st)
+static bool batch_busy(void *arg)
 {
-    uint32_t age = max_age(st->host, st->interval_ms);
+    return ((struct stream *)arg)->batch;
+}
+
+/* One tick's message(s). */
+static int emit(struct grpc_call *call, void *arg)
+{
+    struct stream *st = arg;
     int r;
 
     switch (st->kind) {
     case STREAM_STATE: {
         struct state_msg b;
-        r = state_fill(st->host, age, &b);
+        r = state_fill(st->host, st->age, &b);
         if (r >= 0)
-            r = grpc_call_send(st->call, &b.m.base);
+            r = grpc_call_send(call, &b.m.base);
         state_done(&b);
         return r;
     }
     case STREAM_SYSTEM: {
         struct sys_msg b;
-        r = sys_fill(st->host, age, &b);
-        return r < 0 ? r : grpc_call_send(st->call, &b.m.base);
+        r = sys_fill(st->host, st->age, &b);
+        return r < 0 ? r : grpc_call_send(call, &b.m.base);
     }
     case STREAM_PROCESS: {
         struct proc_msg b;
         struct svc *s = svc_find(st->host->services, st->service);
         if (!s || svc_is_removed(s)) {
-            grpc_call_finish(st->call, GRPC_NOT_FOUND, "service '%s' was deleted", st->service);
+            grpc_call_finish(call, GRPC_NOT_FOUND, "service '%s' was deleted", st->service);
             return 0;
         }
-        r = proc_fill(st->host, s, age, &b);
-        return r < 0 ? r : grpc_call_send(st->call, &b.m.base);
+        r = proc_fill(st->host, s, st->age, &b);
+        return r < 0 ? r : grpc_call_send(call, &b.m.base);
     }
     case STREAM_ALL:
         st->cursor = 0;
         st->batch = true;
-        return send_batch(st);
+        return send_batch(call, st);
     }
     return 0;
 }
 
-static void tick(uv_timer_t *t);
-
-/* Arms the timer for the next multiple of the interval, skipping one closer than half an
- * interval (right after the first message, which went out off the grid). */
-static void schedule(struct stream *st)
+static void stream_free(void *arg)
 {
-    uint64_t now = uv_now(st->timer.loop), delay = st->interval_ms - now % st->interval_ms;
-    if (delay < st->interval_ms / 2)
-        delay += st->interval_ms;
-    uv_timer_start(&st->timer, tick, delay, 0);
-}
-
-static void tick(uv_timer_t *t)
-{
-    struct stream *st = t->data;
-    if (!st->call)
-        return;
-    /* A client that has not taken the previous messages gets nothing this time. */
-    if (grpc_call_writable(st->call) && !st->batch) {
-        int r = emit(st);
-        if (r < 0 && r != -ENOBUFS)
-            return grpc_call_finish_errno(st->call, r, "measuring");
-    }
-    if (!grpc_call_finished(st->call))
-        schedule(st);
-}
-
-static void stream_ready(struct grpc_call *call)
-{
-    struct stream *st = grpc_call_get_data(call);
-    if (st && st->batch) {
-        int r = send_batch(st);
-        if (r < 0 && r != -ENOBUFS)
-            grpc_call_finish_errno(call, r, "measuring");
-    }
-}
-
-static void stream_freed(uv_handle_t *h)
-{
-    struct stream *st = h->data;
+    struct stream *st = arg;
     free(st->service);
     free(st);
 }
 
-static void stream_close(struct grpc_call *call)
-{
-    struct stream *st = grpc_call_get_data(call);
-    if (!st)
-        return;
-    st->call = NULL;
-    uv_close((uv_handle_t *)&st->timer, stream_freed);
-}
+static const struct api_stream_ops stream_ops = {emit, send_batch, batch_busy, stream_free};
 
 static void stream_start(struct grpc_call *call, enum stream_kind kind,
                          const Google__Protobuf__Duration *interval, const char *service)
@@ -556,7 +489,7 @@ static void stream_start(struct grpc_call *call, enum stream_kind kind,
     struct stream *st;
     uint64_t ms;
 
-    if (interval_of(call, interval, &ms) < 0)
+    if (api_interval(call, interval, DEFAULT_INTERVAL_MS, &ms) < 0)
         return;
     if (kind == STREAM_PROCESS && !service_of(call, h, service))
         return;
@@ -565,19 +498,10 @@ static void stream_start(struct grpc_call *call, enum stream_kind kind,
         free(st);
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
-    st->call = call;
     st->host = h;
     st->kind = kind;
-    st->interval_ms = ms;
-    uv_timer_init(h->loop, &st->timer);
-    st->timer.data = st;
-    grpc_call_set_data(call, st);
-    /* The first message goes at once; its failure ends the call with the reason. */
-    int r = emit(st);
-    if (r < 0 && r != -ENOBUFS)
-        return grpc_call_finish_errno(call, r, "measuring");
-    if (!grpc_call_finished(call))
-        schedule(st);
+    st->age = max_age(h, ms);
+    api_stream_start(call, h->loop, ms, &stream_ops, st);
 }
 
 static void stream_state(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -608,7 +532,7 @@ static void stream_process(struct grpc_call *call, const ProtobufCMessage *msg)
 /* ---- registration ------------------------------------------------------------------------------ */
 
 #define UNARY(n, in, fn) {n, GRPC_UNARY, &in, fn, NULL, NULL, NULL}
-#define STREAM(n, in, fn) {n, GRPC_SERVER_STREAM, &in, fn, NULL, stream_ready, stream_close}
+#define STREAM(n, in, fn) {n, GRPC_SERVER_STREAM, &in, fn, NULL, api_stream_ready, api_stream_close}
 
 static const struct grpc_method daemon_methods[] = {
     UNARY("GetState", google__protobuf__empty__descriptor, get_state),

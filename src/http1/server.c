@@ -74,6 +74,7 @@ struct http_server {
     uint32_t n_conns;          /* their number */
     uint64_t requests;         /* requests answered */
     bool stopping;             /* shutdown began */
+    bool freeing;              /* http_server_free was called: the last connection frees it */
     void (*done)(void *);      /* shutdown callback */
     void *done_data;           /* its argument */
 };
@@ -108,7 +109,11 @@ static void conn_freed(uv_handle_t *h)
     buf_done(&c->head);
     buf_done(&c->rest);
     free(c);
-    if (--s->n_conns == 0 && s->stopping && s->done) {
+    if (--s->n_conns == 0 && s->freeing) {
+        free(s);
+        return;
+    }
+    if (s->n_conns == 0 && s->stopping && s->done) {
         void (*done)(void *) = s->done;
         s->done = NULL;
         done(s->done_data);
@@ -228,13 +233,18 @@ static int on_headers_complete(http_parser *p)
     /* The path, a copy of the URL up to its query or fragment, terminated. */
     const char *url = (const char *)buf_head(&c->head);
     size_t n = 0;
-    while (n < c->url_len && url[n] != '?' && url[n] != '#')
+    while (url && n < c->url_len && url[n] != '?' && url[n] != '#')
         n++;
     c->path = (uint32_t)c->head.len;
-    if (buf_append(&c->head, url, n) < 0 || buf_append(&c->head, "", 1) < 0) {
+    /* Room first: the copy comes from the same buffer, which may move when it grows. */
+    uint8_t *tail;
+    if (buf_reserve(&c->head, n + 1, &tail) < 0) {
         c->error = 431;
         return -1;
     }
+    memcpy(tail, buf_head(&c->head), n);
+    tail[n] = '\0';
+    buf_commit(&c->head, n + 1);
     if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes) {
         c->error = 413;
         return -1;
@@ -411,12 +421,14 @@ void http_server_free(struct http_server *s)
 {
     if (!s)
         return;
-    /* Connections still open are closed with the loop's other handles (net_handle_close);
-     * their structs go with their timers' close callbacks, which need the server. */
+    /* Connections still open are closed; their structs go in their timers' close callbacks,
+     * which count them down on the server, so the last one frees it. */
+    s->done = NULL;
+    s->freeing = true;
     while (s->conns)
         conn_close(s->conns, false);
-    s->done = NULL;
-    free(s);
+    if (s->n_conns == 0)
+        free(s);
 }
 
 void http_server_get_stats(const struct http_server *s, struct http_stats *ret)
