@@ -78,6 +78,9 @@ int api_services_register(struct grpc_server *s, struct api_host *host);
 /* drover.v1.Sessions: PTY and pipe sessions, attach streams included. */
 int api_sessions_register(struct grpc_server *s, struct api_host *host);
 
+/* drover.v1.Metrics: snapshots for drover top and drover metrics. */
+int api_metrics_register(struct grpc_server *s, struct api_host *host);
+
 /* superviz's daemon.v1: DaemonService and MetricsService. */
 int api_superviz_register(struct grpc_server *s, struct api_host *host);
 

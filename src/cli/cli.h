@@ -92,3 +92,5 @@ int cmd_backlog(struct cli *cli, const struct cli_command *self, int argc, char 
 int cmd_kill(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_metrics(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **argv);

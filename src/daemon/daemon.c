@@ -418,6 +418,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         api_processes_register(d->grpc, &d->host) < 0 ||
         api_sessions_register(d->grpc, &d->host) < 0 ||
         api_superviz_register(d->grpc, &d->host) < 0 ||
+        api_metrics_register(d->grpc, &d->host) < 0 ||
         api_services_register(d->grpc, &d->host) < 0 ||
         api_health_register(d->grpc, d->health) < 0 ||
         api_reflection_register(d->grpc, d->reflection) < 0) {

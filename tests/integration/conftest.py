@@ -206,3 +206,20 @@ def wait_until(predicate, timeout=10.0, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    """A private tmux server (its own socket): tmux("new-session", ...) runs a tmux command."""
+    sock = str(tmp_path / "tmux.sock")
+
+    def t(*args):
+        return subprocess.run(["tmux", "-S", sock, *args], capture_output=True, text=True,
+                              timeout=10)
+    yield t
+    t("kill-server")
+
+
+def screen(tmux, target="t"):
+    """What the pane shows now."""
+    return tmux("capture-pane", "-p", "-t", target).stdout

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DROVER, alive, wait_until
+from conftest import DROVER, alive, screen, tmux, wait_until  # noqa: F401 (tmux: a fixture)
 from rpclient import RpClient, rp
 from sessclient import Error, door
 
@@ -634,21 +634,6 @@ def test_cli_send_stdin_to_pipe(d):
     # The ring keeps the newest 1 MiB; the rest was dropped and is said so.
     assert out.stdout.endswith(b"x" * 1000 + b"done\n") and len(out.stdout) == 1 << 20
     assert b"bytes were dropped" in out.stderr
-
-
-@pytest.fixture
-def tmux(tmp_path):
-    sock = str(tmp_path / "tmux.sock")
-
-    def t(*args):
-        return subprocess.run(["tmux", "-S", sock, *args], capture_output=True, text=True,
-                              timeout=10)
-    yield t
-    t("kill-server")
-
-
-def screen(tmux):
-    return tmux("capture-pane", "-p", "-t", "t").stdout
 
 
 def test_cli_attach_in_tmux(d, tmux):

@@ -1,0 +1,270 @@
+/* drover.v1.Metrics: Get and Watch, the snapshots `drover top` and `drover metrics` show.
+ *
+ * One snapshot combines the system sample (per-core CPU, memory, load), every service's tree
+ * and, when asked, the process list sorted and cut to the client's limit: the engine's caches
+ * make a hundred watchers cost about one. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/stream.h"
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "drover/v1/metrics.pb-c.h"
+#include "grpc/grpc.h"
+#include "metrics/metrics.h"
+#include "supervise/supervise.h"
+
+#define DEFAULT_INTERVAL_MS 1000
+
+struct snap {
+    Drover__V1__MetricsSnapshot m;
+    Google__Protobuf__Timestamp ts;
+    Drover__V1__CpuUsage cpu;
+    Drover__V1__CpuUsage *cores;
+    Drover__V1__CpuUsage **pcores;
+    Drover__V1__ServiceUsage *svcs;
+    Drover__V1__ServiceUsage **psvcs;
+    Drover__V1__ProcessUsage *procs;
+    Drover__V1__ProcessUsage **pprocs;
+    char (*states)[2]; /* one-letter state strings of the processes */
+};
+
+static void snap_done(struct snap *b)
+{
+    free(b->cores);
+    free(b->pcores);
+    free(b->svcs);
+    free(b->psvcs);
+    free(b->procs);
+    free(b->pprocs);
+    free(b->states);
+}
+
+static void cpu_fill(Drover__V1__CpuUsage *w, const struct metrics_cpu *c)
+{
+    *w = (Drover__V1__CpuUsage)DROVER__V1__CPU_USAGE__INIT;
+    const double *p = c->mode_pct;
+    w->id = c->id;
+    w->usage_percent = c->usage_pct;
+    w->user_percent = p[METRICS_CPU_USER] + p[METRICS_CPU_NICE];
+    w->system_percent = p[METRICS_CPU_SYSTEM] + p[METRICS_CPU_IRQ] + p[METRICS_CPU_SOFTIRQ];
+    w->iowait_percent = p[METRICS_CPU_IOWAIT];
+    w->steal_percent = p[METRICS_CPU_STEAL];
+}
+
+static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
+{
+    size_t n = svc_count(h->services);
+    double now = (double)now_ns(CLOCK_REALTIME) / 1e9;
+    b->svcs = calloc(n ? n : 1, sizeof *b->svcs);
+    b->psvcs = calloc(n ? n : 1, sizeof *b->psvcs);
+    if (!b->svcs || !b->psvcs)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = svc_at(h->services, i);
+        struct svc_status st;
+        struct metrics_tree t = {0};
+        Drover__V1__ServiceUsage *w = &b->svcs[i];
+        svc_get_status(s, &st);
+        if (st.pid) {
+            _cleanup_free_ pid_t *pids = NULL;
+            size_t k = 0;
+            int r = svc_members(s, &pids, &k);
+            if (r < 0 || (r = metrics_tree(h->metrics, pids, k, true, age, &t)) < 0)
+                return r;
+        }
+        *w = (Drover__V1__ServiceUsage)DROVER__V1__SERVICE_USAGE__INIT;
+        w->name = (char *)svc_name(s);
+        w->state = (char *)svc_state_name(st.state);
+        w->pid = st.pid;
+        w->cpu_percent = t.cpu_pct;
+        w->rss_bytes = t.mem.rss;
+        w->processes = t.processes;
+        w->restarts = st.restarts_total;
+        w->healthy = st.state == SVC_ONLINE && (!st.probed || st.healthy);
+        w->uptime_seconds = st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
+        b->psvcs[i] = w;
+    }
+    b->m.services = b->psvcs;
+    b->m.n_services = n;
+    return 0;
+}
+
+static int by_cpu(const void *a, const void *b)
+{
+    const struct metrics_proc *x = *(const struct metrics_proc *const *)a;
+    const struct metrics_proc *y = *(const struct metrics_proc *const *)b;
+    if (x->cpu_pct != y->cpu_pct)
+        return x->cpu_pct < y->cpu_pct ? 1 : -1;
+    return (x->rss < y->rss) - (x->rss > y->rss);
+}
+
+static int by_mem(const void *a, const void *b)
+{
+    const struct metrics_proc *x = *(const struct metrics_proc *const *)a;
+    const struct metrics_proc *y = *(const struct metrics_proc *const *)b;
+    if (x->rss != y->rss)
+        return x->rss < y->rss ? 1 : -1;
+    return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int processes_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, uint32_t age,
+                          struct snap *b)
+{
+    const struct metrics_procs *p;
+    int r = metrics_procs(h->metrics, age, &p);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < p->n; i++)
+        b->m.running += p->v[i].state == 'R';
+    b->m.process_count = (uint32_t)p->n;
+    if (!req->processes)
+        return 0;
+    _cleanup_free_ const struct metrics_proc **order = calloc(p->n ? p->n : 1, sizeof *order);
+    size_t n = p->n;
+    if (!order)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        order[i] = &p->v[i];
+    if (req->sort == DROVER__V1__PROCESS_SORT__PROCESS_SORT_CPU)
+        qsort(order, n, sizeof *order, by_cpu);
+    else if (req->sort == DROVER__V1__PROCESS_SORT__PROCESS_SORT_MEMORY)
+        qsort(order, n, sizeof *order, by_mem);
+    if (req->process_limit && n > req->process_limit)
+        n = req->process_limit;
+    b->procs = calloc(n ? n : 1, sizeof *b->procs);
+    b->pprocs = calloc(n ? n : 1, sizeof *b->pprocs);
+    b->states = calloc(n ? n : 1, sizeof *b->states);
+    if (!b->procs || !b->pprocs || !b->states)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct metrics_proc *e = order[i];
+        Drover__V1__ProcessUsage *w = &b->procs[i];
+        *w = (Drover__V1__ProcessUsage)DROVER__V1__PROCESS_USAGE__INIT;
+        b->states[i][0] = e->state;
+        w->pid = e->pid;
+        w->ppid = e->ppid;
+        w->name = (char *)e->comm;
+        w->state = b->states[i];
+        w->cpu_percent = e->cpu_pct;
+        w->rss_bytes = e->rss;
+        w->vms_bytes = e->vsize;
+        w->threads = e->threads;
+        b->pprocs[i] = w;
+    }
+    b->m.processes = b->pprocs;
+    b->m.n_processes = n;
+    return 0;
+}
+
+/* The process list points into the engine's snapshot: send before asking the engine again. */
+static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, uint32_t age,
+                     struct snap *b)
+{
+    const struct metrics_system *s;
+    *b = (struct snap){.m = DROVER__V1__METRICS_SNAPSHOT__INIT,
+                       .ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT};
+    int r = metrics_system(h->metrics, age, &s);
+    if (r < 0)
+        return r;
+    const struct metrics_host *mh = metrics_host(h->metrics);
+    b->ts.seconds = (int64_t)(s->real_ms / 1000);
+    b->ts.nanos = (int32_t)(s->real_ms % 1000) * 1000000;
+    b->m.timestamp = &b->ts;
+    b->m.window_ms = s->window_ms;
+    b->m.hostname = (char *)mh->hostname;
+    b->m.num_cpus = mh->n_cpus;
+    b->m.uptime_seconds = s->uptime_s;
+    cpu_fill(&b->cpu, &s->cpu);
+    b->m.cpu = &b->cpu;
+    b->cores = calloc(s->n_cores ? s->n_cores : 1, sizeof *b->cores);
+    b->pcores = calloc(s->n_cores ? s->n_cores : 1, sizeof *b->pcores);
+    if (!b->cores || !b->pcores)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_cores; i++) {
+        cpu_fill(&b->cores[i], &s->cores[i]);
+        b->pcores[i] = &b->cores[i];
+    }
+    b->m.cores = b->pcores;
+    b->m.n_cores = s->n_cores;
+    b->m.mem_total_bytes = s->mem.total;
+    b->m.mem_used_bytes = s->mem.used;
+    b->m.mem_available_bytes = s->mem.available;
+    b->m.mem_cached_bytes = s->mem.cached;
+    b->m.mem_buffers_bytes = s->mem.buffers;
+    b->m.swap_total_bytes = s->mem.swap_total;
+    b->m.swap_used_bytes = s->mem.swap_used;
+    b->m.load1 = s->load[0];
+    b->m.load5 = s->load[1];
+    b->m.load15 = s->load[2];
+    /* Services first: their trees take the process snapshot the list then reuses. */
+    if ((r = services_fill(h, age, b)) < 0 || (r = processes_fill(h, req, age, b)) < 0)
+        return r;
+    return 0;
+}
+
+static void get(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    struct snap b;
+    int r = snap_fill(h, (const Drover__V1__MetricsRequest *)msg, h->metrics_ttl_ms, &b);
+    if (r < 0)
+        grpc_call_finish_errno(call, r, "measuring");
+    else
+        grpc_call_reply(call, &b.m.base);
+    snap_done(&b);
+}
+
+struct watch {
+    struct api_host *host;          /* where the figures come from */
+    Drover__V1__MetricsRequest req; /* what to include (the plain fields, copied) */
+    uint32_t age;                   /* how old a sample each tick accepts */
+};
+
+static int watch_tick(struct grpc_call *call, void *arg)
+{
+    struct watch *w = arg;
+    struct snap b;
+    int r = snap_fill(w->host, &w->req, w->age, &b);
+    if (r >= 0)
+        r = grpc_call_send(call, &b.m.base);
+    snap_done(&b);
+    return r;
+}
+
+static const struct api_stream_ops watch_ops = {watch_tick, NULL, NULL, free};
+
+static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__MetricsRequest *req = (const Drover__V1__MetricsRequest *)msg;
+    struct api_host *h = grpc_call_service_data(call);
+    uint64_t ms;
+
+    if (api_interval(call, req->interval, DEFAULT_INTERVAL_MS, &ms) < 0)
+        return;
+    struct watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    w->host = h;
+    w->req = (Drover__V1__MetricsRequest)DROVER__V1__METRICS_REQUEST__INIT;
+    w->req.processes = req->processes;
+    w->req.process_limit = req->process_limit;
+    w->req.sort = req->sort;
+    w->age = (uint32_t)MIN((uint64_t)h->metrics_ttl_ms, ms / 2);
+    api_stream_start(call, h->loop, ms, &watch_ops, w);
+}
+
+static const struct grpc_method methods[] = {
+    {"Get", GRPC_UNARY, &drover__v1__metrics_request__descriptor, get, NULL, NULL, NULL},
+    {"Watch", GRPC_SERVER_STREAM, &drover__v1__metrics_request__descriptor, watch, NULL,
+     api_stream_ready, api_stream_close},
+};
+
+static const struct grpc_service service = {"drover.v1.Metrics", methods, ARRAY_SIZE(methods)};
+
+int api_metrics_register(struct grpc_server *s, struct api_host *host)
+{
+    return grpc_server_add_service(s, &service, host);
+}
