@@ -355,8 +355,12 @@ static int hwmon_device(struct metrics *m, int dir, struct metrics_temps *t, siz
         char tail[16];
         if (sscanf(de->d_name, "temp%u_%15s", &idx, tail) != 2 || strcmp(tail, "input") != 0)
             continue;
+        char *end;
         if (read_attr(m, dir, de->d_name, val, sizeof val) < 0)
             continue;
+        double milli = strtod(val, &end);
+        if (end == val)
+            continue; /* a driver error string, not a reading */
         if (t->n == *cap) {
             size_t nc = *cap ? *cap * 2 : 8;
             struct metrics_temp *v = realloc(t->v, nc * sizeof *v);
@@ -366,7 +370,7 @@ static int hwmon_device(struct metrics *m, int dir, struct metrics_temps *t, siz
             *cap = nc;
         }
         struct metrics_temp *e = &t->v[t->n];
-        *e = (struct metrics_temp){.celsius = strtod(val, NULL) / 1000.0};
+        *e = (struct metrics_temp){.celsius = milli / 1000.0};
         snprintf(e->chip, sizeof e->chip, "%s", chip);
         snprintf(attr, sizeof attr, "temp%u_label", idx);
         if (read_attr(m, dir, attr, e->label, sizeof e->label) < 0)

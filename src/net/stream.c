@@ -38,6 +38,7 @@ struct net_listener {
     uint8_t *read_buf;       /* shared by this listener's connections, allocated on first read */
     unsigned n_conns;        /* open connections, so the last one frees read_buf */
     bool closed;             /* net_listener_close was called */
+    bool handle_gone;        /* the listening handle's close callback ran (or there is none) */
 };
 
 struct net_conn {
@@ -79,7 +80,9 @@ bool net_unix_alive(const char *path)
 
 static void listener_maybe_free(struct net_listener *l)
 {
-    if (l->closed && l->n_conns == 0 && l->path == NULL) {
+    /* Both must be over: the listening handle (whose close callback still uses l) and every
+     * connection (which share its read buffer). */
+    if (l->closed && l->n_conns == 0 && l->handle_gone) {
         free(l->read_buf);
         free(l);
     }
@@ -265,6 +268,7 @@ int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret)
         return -ENOMEM;
     }
     l->closed = true;
+    l->handle_gone = true;
     uv_pipe_init(loop, &c->h.pipe, 0);
     int r = uv_pipe_open(&c->h.pipe, fd);
     conn_init(c, l);
@@ -362,6 +366,7 @@ static void on_listener_closed(uv_handle_t *h)
 
     free(l->path);
     l->path = NULL;
+    l->handle_gone = true;
     listener_maybe_free(l);
 }
 

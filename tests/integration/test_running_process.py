@@ -486,8 +486,11 @@ def test_processes_over_grpc(d, procs):
     assert [x.pid for x in rows] == [p.pid]
     with client(d) as c:  # both doors see one registry
         assert [x.pid for x in list_active(c)] == [p.pid]
-    wait_until(lambda: open(f"/proc/{p.pid}/task/{p.pid}/children").read().strip(), what="child")
-    text = stub.GetProcessTree(rp.GetProcessTreeRequest(pid=p.pid), timeout=5).tree_display
+    # The child is sh's fork until it has exec'd sleep: wait for the tree to show sleep.
+    def tree():
+        t = stub.GetProcessTree(rp.GetProcessTreeRequest(pid=p.pid), timeout=5).tree_display
+        return t if "└── sleep (pid=" in t else None
+    text = wait_until(tree, what="sleep under sh")
     assert text.startswith(f"sh (pid={p.pid}) sh -c sleep 300 & wait\n└── sleep (pid=")
 
     with pytest.raises(grpc.RpcError) as e:
