@@ -48,6 +48,7 @@ struct session {
     bool grace_open;                  /* grace was initialized and not closed */
     uv_timer_t stall;                 /* how long a client may take nothing before it is overrun */
     bool stall_open;                  /* stall was initialized and not closed */
+    bool stall_confirm;               /* stall fired once; confirming after one I/O poll */
     uint16_t rows, cols;              /* PTY size */
     bool merge_stderr;                /* pipe: stderr into stdout */
     struct sess_fd fds[3];            /* PTY: [0] master; pipe: [0] stdout, [1] stderr, [2] stdin */

@@ -163,7 +163,9 @@ static void arm_stall(struct session *s);
 static size_t room_for(const struct sess_out *o)
 {
     const struct sess_attach *a = o->att;
-    if (!a || a->lossy || a->end != SESS_END_NONE)
+    /* An attachment told to end after its last byte (the program exited) still reads: it
+     * holds the stream back until it has taken everything, or stalls. */
+    if (!a || a->lossy || (a->end != SESS_END_NONE && a->end_now))
         return SIZE_MAX;
     uint64_t behind = o->ring.end - a->pos;
     return behind >= o->ring.cap ? 0 : (size_t)(o->ring.cap - behind);
@@ -892,20 +894,32 @@ void sess_attach_consume(struct sess_attach *a, size_t n)
 
 /* ---- stalls ------------------------------------------------------------------------------- */
 
+/* A client that took nothing for stall_ms becomes lossy, but only after one more pass of the
+ * loop's I/O: timers run before polling, so a droverd that was itself descheduled (a loaded
+ * machine) would otherwise blame a client whose data is waiting to be read. */
 static void on_stall(uv_timer_t *t)
 {
     struct session *s = t->data;
-    bool again = false;
+    bool again = false, idle = false;
 
     for (int i = 0; i < 2; i++) {
         struct sess_attach *a = s->out[i].att;
         if (!a || !held_back(&s->out[i]))
             continue;
-        if (a->pos == a->stall_pos) /* took nothing all this time: stop waiting for it */
+        if (a->pos != a->stall_pos)
+            again = true;
+        else if (s->stall_confirm) /* took nothing all this time: stop waiting for it */
             a->lossy = true;
         else
-            again = true;
+            idle = true;
     }
+    if (idle) {
+        /* 1 ms, not 0: a timer due now would run again before the poll. */
+        s->stall_confirm = true;
+        uv_timer_start(&s->stall, on_stall, 1, 0);
+        return;
+    }
+    s->stall_confirm = false;
     sess_update_polls(s);
     if (again)
         arm_stall(s);
@@ -926,6 +940,7 @@ static void arm_stall(struct session *s)
     for (int i = 0; i < 2; i++)
         if (s->out[i].att)
             s->out[i].att->stall_pos = s->out[i].att->pos;
+    s->stall_confirm = false;
     uv_timer_start(&s->stall, on_stall, s->m->lim.stall_ms ? s->m->lim.stall_ms : 1000, 0);
 }
 

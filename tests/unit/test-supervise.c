@@ -255,7 +255,8 @@ START_TEST(stop_kills_tree)
     svc_stop(s);
     ck_assert_int_eq(state(s), SVC_STOPPING);
     wait_state(s, SVC_STOPPED);
-    ck_assert_uint_ge(mono_ms() - t0, 200); /* SIGTERM was ignored: the timeout ran */
+    /* SIGTERM was ignored: the timeout ran (the loop's clock may lag ours by a few ms). */
+    ck_assert_uint_ge(mono_ms() - t0, 190);
     struct svc_status st;
     svc_get_status(s, &st);
     ck_assert_int_eq(st.last_exit, -SIGKILL);
