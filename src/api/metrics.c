@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/measure.h"
 #include "api/stream.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -68,13 +69,9 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         struct metrics_tree t = {0};
         Drover__V1__ServiceUsage *w = &b->svcs[i];
         svc_get_status(s, &st);
-        if (st.pid) {
-            _cleanup_free_ pid_t *pids = NULL;
-            size_t k = 0;
-            int r = svc_members(s, &pids, &k);
-            if (r < 0 || (r = metrics_tree(h->metrics, pids, k, true, age, &t)) < 0)
-                return r;
-        }
+        int r = api_svc_tree(h, s, &st, true, age, &t);
+        if (r < 0)
+            return r;
         *w = (Drover__V1__ServiceUsage)DROVER__V1__SERVICE_USAGE__INIT;
         w->name = (char *)svc_name(s);
         w->state = (char *)svc_state_name(st.state);
@@ -83,7 +80,7 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         w->rss_bytes = t.mem.rss;
         w->processes = t.processes;
         w->restarts = st.restarts_total;
-        w->healthy = st.state == SVC_ONLINE && (!st.probed || st.healthy);
+        w->healthy = api_svc_healthy(&st);
         w->uptime_seconds = st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
         b->psvcs[i] = w;
     }

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/measure.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -285,10 +286,7 @@ static void service_metrics(struct prom *p, struct api_host *h)
         struct svc_row *r = &rows[i];
         r->s = svc_at(h->services, i);
         svc_get_status(r->s, &r->st);
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t k = 0;
-        if (r->st.pid && svc_members(r->s, &pids, &k) == 0)
-            (void)metrics_tree(h->metrics, pids, k, false, 0, &r->t);
+        (void)api_svc_tree(h, r->s, &r->st, false, 0, &r->t);
     }
 #define EACH for (size_t i = 0; i < n; i++)
 #define NAME esc(svc_name(rows[i].s))
@@ -296,7 +294,7 @@ static void service_metrics(struct prom *p, struct api_host *h)
     EACH emit(p, "drover_service_up{service=\"%s\"} %d\n", NAME, rows[i].st.pid != 0);
     family(p, "drover_service_healthy", "gauge", "1 when the service runs and its probes pass.");
     EACH emit(p, "drover_service_healthy{service=\"%s\"} %d\n", NAME,
-              rows[i].st.state == SVC_ONLINE && (!rows[i].st.probed || rows[i].st.healthy));
+              api_svc_healthy(&rows[i].st));
     family(p, "drover_service_state", "gauge", "The service's state (1 for the current one).");
     EACH for (int s = 0; s < SVC_N_STATES; s++)
         emit(p, "drover_service_state{service=\"%s\",state=\"%s\"} %d\n", NAME,

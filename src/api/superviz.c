@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/measure.h"
 #include "api/stream.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -139,12 +140,6 @@ static Daemon__V1__ProcessState state_of(enum svc_state st)
     }
 }
 
-/* Healthy: running and, with probes, passing them. */
-static bool svc_healthy(const struct svc_status *st)
-{
-    return st->state == SVC_ONLINE && (!st->probed || st->healthy);
-}
-
 static void last_error(const struct svc_status *st, char *out, size_t size)
 {
     out[0] = '\0';
@@ -165,13 +160,9 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     uint64_t now = now_ns(CLOCK_REALTIME) / 1000000u;
 
     svc_get_status(s, &st);
-    if (st.pid) {
-        _cleanup_free_ pid_t *pids = NULL;
-        size_t n = 0;
-        int r = svc_members(s, &pids, &n);
-        if (r < 0 || (r = metrics_tree(h->metrics, pids, n, true, age, &t)) < 0)
-            return r;
-    }
+    int r = api_svc_tree(h, s, &st, true, age, &t);
+    if (r < 0)
+        return r;
     *b = (struct proc_msg){
         .m = DAEMON__V1__PROCESS_METRICS__INIT,
         .cpu = DAEMON__V1__PROCESS_CPU__INIT,
@@ -183,7 +174,7 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     b->m.service_name = (char *)svc_name(s);
     b->m.pid = st.pid;
     b->m.state = state_of(st.state);
-    b->m.healthy = svc_healthy(&st);
+    b->m.healthy = api_svc_healthy(&st);
     b->cpu.user_time_ns = t.user_ns;
     b->cpu.system_time_ns = t.system_ns;
     b->cpu.total_time_ns = t.user_ns + t.system_ns;
@@ -304,7 +295,7 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
     for (size_t i = 0; i < n; i++) {
         struct svc_status st;
         svc_get_status(svc_at(h->services, i), &st);
-        if (st.state != SVC_STOPPED && !svc_healthy(&st))
+        if (st.state != SVC_STOPPED && !api_svc_healthy(&st))
             b->m.healthy = false;
     }
     b->m.processes = b->pprocs;

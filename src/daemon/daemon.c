@@ -307,30 +307,44 @@ static void on_accept(struct net_listener *l, struct net_conn *conn, void *userd
     grpc_server_accept(d->grpc, conn);
 }
 
+/* Parses a door's address (the config key names it in errors). */
+static int door_addr(const char *key, const char *addr, struct sockaddr_storage *ret)
+{
+    if (net_parse_addr(addr, ret) < 0)
+        return log_error_errno(-EINVAL, "%s: '%s' is not HOST:PORT", key, addr);
+    return 0;
+}
+
+/* Listens on a TCP door and says where. */
+static int listen_door(struct daemon *d, const char *addr, const struct sockaddr_storage *ss,
+                       net_accept_fn fn, const char *what, struct net_listener **ret)
+{
+    char where[128];
+    int r = net_listen_tcp(&d->loop, (const struct sockaddr *)ss, fn, d, ret);
+    if (r < 0)
+        return log_error_errno(r, "cannot listen on '%s'", addr);
+    if (net_listener_address(*ret, where, sizeof where) == 0)
+        log_notice("%s on tcp %s", what, where);
+    return 0;
+}
+
 /* The TCP door: plaintext (TLS comes with the authentication work), so only on loopback unless
  * the configuration says explicitly that a remote plaintext door is meant. */
 static int listen_tcp(struct daemon *d)
 {
     struct sockaddr_storage ss;
-    char where[128];
-    int r;
 
     if (!d->cfg.grpc_tcp)
         return 0;
-    if (net_parse_addr(d->cfg.grpc_tcp, &ss) < 0)
-        return log_error_errno(-EINVAL, "grpc_tcp: '%s' is not HOST:PORT", d->cfg.grpc_tcp);
+    if (door_addr("grpc_tcp", d->cfg.grpc_tcp, &ss) < 0)
+        return -EINVAL;
     if (!net_addr_is_loopback((struct sockaddr *)&ss) && !d->cfg.grpc_tcp_plaintext_remote)
         return log_error_errno(-EPERM,
                                "grpc_tcp: refusing plaintext gRPC on non-loopback '%s' (anyone "
                                "who reaches it could run commands); set "
                                "grpc_tcp_plaintext_remote: true if that is meant",
                                d->cfg.grpc_tcp);
-    r = net_listen_tcp(&d->loop, (struct sockaddr *)&ss, on_accept, d, &d->tcp);
-    if (r < 0)
-        return log_error_errno(r, "cannot listen on '%s'", d->cfg.grpc_tcp);
-    if (net_listener_address(d->tcp, where, sizeof where) == 0)
-        log_notice("gRPC on tcp %s (plaintext)", where);
-    return 0;
+    return listen_door(d, d->cfg.grpc_tcp, &ss, on_accept, "gRPC (plaintext)", &d->tcp);
 }
 
 static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
@@ -344,13 +358,11 @@ static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *
 static int listen_http(struct daemon *d)
 {
     struct sockaddr_storage ss;
-    char where[128];
-    int r;
 
     if (!d->cfg.http)
         return 0;
-    if (net_parse_addr(d->cfg.http, &ss) < 0)
-        return log_error_errno(-EINVAL, "http: '%s' is not HOST:PORT", d->cfg.http);
+    if (door_addr("http", d->cfg.http, &ss) < 0)
+        return -EINVAL;
     struct http_limits lim = {
         .max_connections = d->cfg.http_max_connections,
         .max_header_bytes = d->cfg.http_max_header_bytes,
@@ -362,12 +374,8 @@ static int listen_http(struct daemon *d)
     if (!d->http)
         return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
     d->host.http = d->http;
-    r = net_listen_tcp(&d->loop, (struct sockaddr *)&ss, on_http_accept, d, &d->http_l);
-    if (r < 0)
-        return log_error_errno(r, "cannot listen on '%s'", d->cfg.http);
-    if (net_listener_address(d->http_l, where, sizeof where) == 0)
-        log_notice("HTTP on tcp %s (/metrics, /healthz)", where);
-    return 0;
+    return listen_door(d, d->cfg.http, &ss, on_http_accept, "HTTP (/metrics, /healthz)",
+                       &d->http_l);
 }
 
 int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,

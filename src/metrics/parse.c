@@ -296,6 +296,25 @@ struct list_ctx {
     size_t n, cap;
 };
 
+/* Collects a list with fn called on each line; on failure drop frees what was built (NULL:
+ * plain free). */
+static int parse_list(const char *buf, size_t len, int (*fn)(struct cur *line, void *ud),
+                      void (*drop)(void *v, size_t n), void **ret, size_t *ret_n)
+{
+    struct list_ctx x = {0};
+    int r = each_line(buf, len, fn, &x);
+    if (r < 0) {
+        if (drop)
+            drop(x.v, x.n);
+        else
+            free(x.v);
+        return r;
+    }
+    *ret = x.v;
+    *ret_n = x.n;
+    return 0;
+}
+
 static int netdev_line(struct cur *c, void *ud)
 {
     struct list_ctx *x = ud;
@@ -325,15 +344,7 @@ static int netdev_line(struct cur *c, void *ud)
 
 int metrics_parse_netdev(const char *buf, size_t len, struct metrics_netif **ret, size_t *ret_n)
 {
-    struct list_ctx x = {0};
-    int r = each_line(buf, len, netdev_line, &x);
-    if (r < 0) {
-        free(x.v);
-        return r;
-    }
-    *ret = x.v;
-    *ret_n = x.n;
-    return 0;
+    return parse_list(buf, len, netdev_line, NULL, (void **)ret, ret_n);
 }
 
 /* ---- /proc/diskstats ------------------------------------------------------------------------ */
@@ -380,15 +391,7 @@ static int diskstats_line(struct cur *c, void *ud)
 int metrics_parse_diskstats(const char *buf, size_t len, struct metrics_diskio **ret,
                             size_t *ret_n)
 {
-    struct list_ctx x = {0};
-    int r = each_line(buf, len, diskstats_line, &x);
-    if (r < 0) {
-        free(x.v);
-        return r;
-    }
-    *ret = x.v;
-    *ret_n = x.n;
-    return 0;
+    return parse_list(buf, len, diskstats_line, NULL, (void **)ret, ret_n);
 }
 
 /* ---- /proc/self/mounts ---------------------------------------------------------------------- */
@@ -475,17 +478,14 @@ static int mounts_line(struct cur *c, void *ud)
     return 0;
 }
 
+static void drop_fs(void *v, size_t n)
+{
+    metrics_fs_free(v, n);
+}
+
 int metrics_parse_mounts(const char *buf, size_t len, struct metrics_fs **ret, size_t *ret_n)
 {
-    struct list_ctx x = {0};
-    int r = each_line(buf, len, mounts_line, &x);
-    if (r < 0) {
-        metrics_fs_free(x.v, x.n);
-        return r;
-    }
-    *ret = x.v;
-    *ret_n = x.n;
-    return 0;
+    return parse_list(buf, len, mounts_line, drop_fs, (void **)ret, ret_n);
 }
 
 void metrics_fs_free(struct metrics_fs *v, size_t n)
@@ -545,17 +545,14 @@ static int label_line(struct cur *c, void *ud)
     return 0;
 }
 
+static void drop_labels(void *v, size_t n)
+{
+    metrics_labels_free(v, n);
+}
+
 int metrics_parse_labels(const char *buf, size_t len, struct metrics_label **ret, size_t *ret_n)
 {
-    struct list_ctx x = {0};
-    int r = each_line(buf, len, label_line, &x);
-    if (r < 0) {
-        metrics_labels_free(x.v, x.n);
-        return r;
-    }
-    *ret = x.v;
-    *ret_n = x.n;
-    return 0;
+    return parse_list(buf, len, label_line, drop_labels, (void **)ret, ret_n);
 }
 
 void metrics_labels_free(struct metrics_label *v, size_t n)

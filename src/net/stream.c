@@ -78,6 +78,8 @@ bool net_unix_alive(const char *path)
     return connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
 }
 
+static int start_listening(struct net_listener *l, int r, struct net_listener **ret);
+
 static void listener_maybe_free(struct net_listener *l)
 {
     /* Both must be over: the listening handle (whose close callback still uses l) and every
@@ -349,6 +351,12 @@ int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept
         l->dev = st.st_dev;
         l->ino = st.st_ino;
     }
+    return start_listening(l, r, ret);
+}
+
+/* After the bind (result r): listens, or closes the listener on failure. */
+static int start_listening(struct net_listener *l, int r, struct net_listener **ret)
+{
     if (r == 0)
         r = uv_listen(&l->h.stream, 256, on_connection);
     if (r < 0) {
@@ -448,15 +456,7 @@ int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn o
     l->h.handle.data = l;
     /* IPv6 sockets take only IPv6: "[::]:N" next to "0.0.0.0:N" is two listeners, as asked. */
     r = uv_tcp_bind(&l->h.tcp, addr, addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
-    if (r == 0)
-        r = uv_listen(&l->h.stream, 256, on_connection);
-    if (r < 0) {
-        l->closed = true;
-        net_listener_close(l);
-        return r;
-    }
-    *ret = l;
-    return 0;
+    return start_listening(l, r, ret);
 }
 
 int net_listener_address(const struct net_listener *l, char *out, size_t size)

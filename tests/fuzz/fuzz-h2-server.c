@@ -27,13 +27,6 @@ static int no_reload(struct api_host *host, struct api_reload *ret, char *err, s
     return -EOPNOTSUPP;
 }
 
-static void drain(int fd)
-{
-    char buf[65536];
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
@@ -62,23 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct net_conn *conn;
     if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
         grpc_server_accept(srv, conn);
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    /* Feed the input in two halves with the loop running between, as a network would. */
-    size_t half = size / 2;
-    if (write(sv[1], data, half) < 0) {
-    }
-    for (int i = 0; i < 4; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
-    if (write(sv[1], data + half, size - half) < 0) {
-    }
-    for (int i = 0; i < 8; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
-    close(sv[1]);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    fuzz_feed(&loop, sv[1], data, size);
 
     grpc_server_free(srv);
     api_health_free(h);

@@ -24,13 +24,6 @@ static void handle(struct http_request *req, void *userdata)
     http_respond(req, n % 2 ? 200 : 404, "X-Fuzz: 1\r\n", "text/plain", path, strlen(path));
 }
 
-static void drain(int fd)
-{
-    char buf[65536];
-    while (read(fd, buf, sizeof buf) > 0)
-        ;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct http_limits lim = {4, 2048, 4096, 1000, 1000};
@@ -45,23 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct net_conn *conn;
     if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
         http_server_accept(srv, conn);
-    fcntl(sv[1], F_SETFL, O_NONBLOCK);
-    /* In two halves with the loop running between, as a network would split it. */
-    size_t half = size / 2;
-    if (write(sv[1], data, half) < 0) {
-    }
-    for (int i = 0; i < 4; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
-    if (write(sv[1], data + half, size - half) < 0) {
-    }
-    for (int i = 0; i < 8; i++) {
-        uv_run(&loop, UV_RUN_NOWAIT);
-        drain(sv[1]);
-    }
-    close(sv[1]);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    fuzz_feed(&loop, sv[1], data, size);
     http_server_free(srv);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
