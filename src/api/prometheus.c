@@ -351,6 +351,15 @@ static void self_metrics(struct prom *p, struct api_host *h)
         family(p, "drover_http_requests_total", "counter", "HTTP requests answered.");
         emit(p, "drover_http_requests_total %llu\n", (unsigned long long)hs.requests_total);
     }
+    struct metrics_counters mc;
+    metrics_get_counters(h->metrics, &mc);
+    family(p, "drover_metrics_samples_total", "counter",
+           "Samples the metrics engine took, by kind (the rest were served from its cache).");
+    emit(p, "drover_metrics_samples_total{kind=\"system\"} %llu\n", (unsigned long long)mc.system);
+    emit(p, "drover_metrics_samples_total{kind=\"processes\"} %llu\n", (unsigned long long)mc.procs);
+    emit(p, "drover_metrics_samples_total{kind=\"disks\"} %llu\n", (unsigned long long)mc.disks);
+    emit(p, "drover_metrics_samples_total{kind=\"network\"} %llu\n", (unsigned long long)mc.net);
+    emit(p, "drover_metrics_samples_total{kind=\"temperatures\"} %llu\n", (unsigned long long)mc.temps);
     family(p, "drover_sessions", "gauge", "PTY and pipe sessions kept.");
     emit(p, "drover_sessions %zu\n", h->sessions ? sess_mgr_count(h->sessions) : 0);
     family(p, "drover_tracked_processes", "gauge", "Processes registered by other tools.");
