@@ -85,7 +85,12 @@ int api_metrics_register(struct grpc_server *s, struct api_host *host);
 /* superviz's daemon.v1: DaemonService and MetricsService. */
 int api_superviz_register(struct grpc_server *s, struct api_host *host);
 
-/* The HTTP door's request handler (userdata: the api_host): /healthz, /metrics. */
+/* The HTTP door's face: /healthz, /metrics, and socktop's agent WebSocket on /ws. */
+struct api_web;
+struct socktop_opts;
+struct api_web *api_web_new(struct api_host *host, const struct socktop_opts *o);
+void api_web_free(struct api_web *w);
+/* The HTTP door's request handler; userdata is the api_web. */
 void api_http_handle(struct http_request *req, void *userdata);
 /* The Prometheus text page of the machine, the services and droverd. */
 int api_prometheus_render(struct api_host *h, struct buf *out);

@@ -80,6 +80,20 @@ static const struct config_option options[] = {
         "an idle keep-alive HTTP connection is closed after this long"),
     OPT("metrics_ttl_ms", CONFIG_UINT, metrics_ttl_ms, 0, 60000,
         "a measurement of the machine serves every client this long"),
+    OPT("socktop_token", CONFIG_STRING, socktop_token, 0, 0,
+        "socktop's /ws requires ?token= this value (also $SOCKTOP_TOKEN); empty: none"),
+    OPT("socktop_metrics_ttl_ms", CONFIG_UINT, socktop_metrics_ttl_ms, 0, 3600000,
+        "socktop: get_metrics answers share a reading this long"),
+    OPT("socktop_disks_ttl_ms", CONFIG_UINT, socktop_disks_ttl_ms, 0, 3600000,
+        "socktop: get_disks answers share a reading this long"),
+    OPT("socktop_processes_ttl_ms", CONFIG_UINT, socktop_processes_ttl_ms, 0, 3600000,
+        "socktop: get_processes answers share a reading this long"),
+    OPT("socktop_details_ttl_ms", CONFIG_UINT, socktop_details_ttl_ms, 0, 3600000,
+        "socktop: get_process_metrics answers are kept this long per pid"),
+    OPT("socktop_journal_ttl_ms", CONFIG_UINT, socktop_journal_ttl_ms, 0, 3600000,
+        "socktop: get_journal_entries answers are kept this long per pid"),
+    OPT("socktop_gpu", CONFIG_BOOL, socktop_gpu, 0, 0, "socktop: report NVIDIA GPUs (NVML)"),
+    OPT("socktop_temp", CONFIG_BOOL, socktop_temp, 0, 0, "socktop: report the CPU temperature"),
     OPT("podinfo_dir", CONFIG_PATH, podinfo_dir, 0, 0,
         "Kubernetes downward-API volume holding the pod's 'labels' file"),
 };
@@ -193,6 +207,15 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
             }
         return config_fail(err, "%s'%s': expected true or false, got '%s'", where, o->key, value);
     }
+    case CONFIG_STRING: {
+        char **p = field;
+        char *v = *value ? strdup(value) : NULL;
+        if (*value && !v)
+            return -ENOMEM;
+        free(*p);
+        *p = v;
+        return 0;
+    }
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
             return config_fail(err,
@@ -251,7 +274,8 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
                            "%s:%zu: key '%s' takes a single value, not a list or a mapping",
                            rd->name, line, k);
     }
-    if (config_is_null(&val) && o->type != CONFIG_PATH && o->type != CONFIG_ADDR) {
+    if (config_is_null(&val) && o->type != CONFIG_PATH && o->type != CONFIG_ADDR &&
+        o->type != CONFIG_STRING) {
         yaml_event_delete(&val);
         return config_fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
     }
@@ -476,10 +500,41 @@ void config_done(struct config *c)
     free(c->rp_socket);
     free(c->grpc_tcp);
     free(c->http);
+    free(c->socktop_token);
     free(c->podinfo_dir);
     free(c->scope);
     svc_configs_free(c->services, c->n_services);
     *c = (struct config){0};
+}
+
+/* socktop's agent reads these variables; droverd honours them on top of its built-in defaults
+ * (the configuration file and flags still win). */
+static int config_apply_env(struct config *c, char err[CONFIG_ERROR_MAX])
+{
+    static const struct {
+        const char *var, *key;
+        bool off_only; /* "0" turns the feature off; other values leave it on */
+    } vars[] = {
+        {"SOCKTOP_TOKEN", "socktop_token", false},
+        {"SOCKTOP_AGENT_METRICS_TTL_MS", "socktop_metrics_ttl_ms", false},
+        {"SOCKTOP_AGENT_DISKS_TTL_MS", "socktop_disks_ttl_ms", false},
+        {"SOCKTOP_AGENT_PROCESSES_TTL_MS", "socktop_processes_ttl_ms", false},
+        {"SOCKTOP_AGENT_GPU", "socktop_gpu", true},
+        {"SOCKTOP_AGENT_TEMP", "socktop_temp", true},
+    };
+    char where[96];
+    for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
+        const char *v = getenv(vars[i].var);
+        if (!v || !*v)
+            continue;
+        if (vars[i].off_only)
+            v = strcmp(v, "0") == 0 ? "false" : "true";
+        snprintf(where, sizeof where, "environment %s: ", vars[i].var);
+        int r = config_set(c, config_option_find(vars[i].key), v, NULL, where, err);
+        if (r < 0)
+            return r;
+    }
+    return 0;
 }
 
 int config_load_all(struct config *c, const char *path, const struct config_flag *flags,
@@ -490,6 +545,9 @@ int config_load_all(struct config *c, const char *path, const struct config_flag
     int r;
 
     r = config_init(c, err);
+    if (r < 0)
+        return r;
+    r = config_apply_env(c, err);
     if (r < 0)
         return r;
     if (!path) {

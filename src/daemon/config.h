@@ -40,6 +40,14 @@ struct config {
     uint32_t http_header_timeout_ms;  /* HTTP door: time to send a request head */
     uint32_t http_idle_timeout_ms;    /* HTTP door: idle keep-alive connection */
     uint32_t metrics_ttl_ms;          /* a measurement serves every client this long */
+    char *socktop_token;              /* socktop's /ws requires ?token= this, or NULL */
+    uint32_t socktop_metrics_ttl_ms;  /* socktop: get_metrics */
+    uint32_t socktop_disks_ttl_ms;    /* socktop: get_disks */
+    uint32_t socktop_processes_ttl_ms; /* socktop: get_processes */
+    uint32_t socktop_details_ttl_ms;  /* socktop: get_process_metrics */
+    uint32_t socktop_journal_ttl_ms;  /* socktop: get_journal_entries */
+    bool socktop_gpu;                 /* socktop: report GPUs (NVML) */
+    bool socktop_temp;                /* socktop: report the CPU temperature */
     char *podinfo_dir;                /* Kubernetes downward-API volume (pod labels) */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                    /* service logs (default <state_dir>/logs) */
@@ -56,6 +64,7 @@ enum config_type {
     CONFIG_LOG_LEVEL, /* a log level name */
     CONFIG_ADDR,      /* "HOST:PORT" (numeric, or localhost); "default" for the usual one */
     CONFIG_BOOL,      /* true/false, yes/no, on/off, 1/0 */
+    CONFIG_STRING,    /* any text; empty is none */
 };
 
 struct config_option {

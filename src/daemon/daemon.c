@@ -23,6 +23,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/socktop.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/time-util.h"
@@ -49,6 +50,7 @@ struct daemon {
     struct net_listener *tcp;        /* gRPC over TCP, or NULL */
     struct net_listener *http_l;     /* the HTTP door's listener, or NULL */
     struct http_server *http;        /* the HTTP door, or NULL */
+    struct api_web *web;             /* its face (/metrics, /ws), or NULL */
     struct metrics *metrics;         /* the metrics engine */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
@@ -370,7 +372,18 @@ static int listen_http(struct daemon *d)
         .header_timeout_ms = d->cfg.http_header_timeout_ms,
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
     };
-    d->http = http_server_new(&d->loop, &lim, api_http_handle, &d->host);
+    struct socktop_opts so = {
+        .token = d->cfg.socktop_token,
+        .ttl_metrics_ms = d->cfg.socktop_metrics_ttl_ms,
+        .ttl_disks_ms = d->cfg.socktop_disks_ttl_ms,
+        .ttl_processes_ms = d->cfg.socktop_processes_ttl_ms,
+        .ttl_details_ms = d->cfg.socktop_details_ttl_ms,
+        .ttl_journal_ms = d->cfg.socktop_journal_ttl_ms,
+        .gpu = d->cfg.socktop_gpu,
+        .temp = d->cfg.socktop_temp,
+    };
+    d->web = api_web_new(&d->host, &so);
+    d->http = d->web ? http_server_new(&d->loop, &lim, api_http_handle, d->web) : NULL;
     if (!d->http)
         return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
     d->host.http = d->http;
@@ -650,6 +663,7 @@ void daemon_free(struct daemon *d)
     net_listener_close(d->tcp);
     net_listener_close(d->http_l);
     http_server_free(d->http);
+    api_web_free(d->web);
     api_rp_free(d->rp);
     grpc_server_free(d->grpc);
     core_free(d);

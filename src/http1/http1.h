@@ -58,3 +58,27 @@ bool http_request_accepts_gzip(const struct http_request *r);
  * body. A HEAD request gets the headers only. */
 void http_respond(struct http_request *r, int status, const char *headers, const char *type,
                   const void *body, size_t len);
+
+/* ---- WebSocket (ws.c, on wslay) ----------------------------------------------------------- */
+
+struct ws_conn;
+
+struct ws_handler {
+    /* A whole text or binary message (fragments joined); valid only during the call. */
+    void (*on_message)(struct ws_conn *ws, bool binary, const uint8_t *data, size_t len,
+                       void *userdata);
+    /* The connection is gone; no callback follows and ws must not be used any more. */
+    void (*on_close)(struct ws_conn *ws, void *userdata);
+};
+
+/* Whether req asks for a WebSocket (GET with Upgrade: websocket). */
+bool http_request_is_websocket(const struct http_request *r);
+/* Answers req with 101 and turns its connection into a WebSocket once the request is done:
+ * messages up to max_message bytes (larger: close 1009). An invalid handshake is answered 400
+ * (426 for another protocol version) and returns -EINVAL. */
+int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, void *userdata,
+                           size_t max_message);
+/* Queues one message. -EPIPE once the connection is closing. */
+int ws_send(struct ws_conn *ws, bool binary, const void *data, size_t len);
+/* Starts the closing handshake with a status code and reason. */
+void ws_close(struct ws_conn *ws, uint16_t code, const char *reason);

@@ -13,11 +13,13 @@
  *
  * Closing never happens inside a parser callback: the callback marks the connection, and it is
  * closed once http_parser_execute has returned. */
-#include "http1/http1.h"
+#include "http1/http1-internal.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <http_parser.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,7 @@ struct http_conn {
     uint64_t body_bytes;         /* bytes of its body so far */
     struct buf rest;             /* unparsed input kept while paused for back-pressure */
     struct http_request req;     /* the request being answered */
+    struct ws_conn *upgrade;     /* a WebSocket to hand the connection to, once parsed */
     uv_timer_t timer;            /* header or idle timeout; freed in its close callback */
     int error;                   /* status of an error answer to send, 0 if none */
     bool in_request;             /* a request has begun and is not answered */
@@ -62,22 +65,10 @@ struct http_conn {
     bool close_after;            /* close once the output is written */
     bool closing;                /* being closed */
     bool throttled;              /* paused for back-pressure */
+    bool handed_over;            /* the connection went to a WebSocket: not ours to count */
     struct http_conn *prev, *next; /* all connections, for shutdown */
 };
 
-struct http_server {
-    uv_loop_t *loop;           /* for timers */
-    struct http_limits lim;    /* limits */
-    http_handler_fn handler;   /* answers requests */
-    void *userdata;            /* its argument */
-    struct http_conn *conns;   /* open connections */
-    uint32_t n_conns;          /* their number */
-    uint64_t requests;         /* requests answered */
-    bool stopping;             /* shutdown began */
-    bool freeing;              /* http_server_free was called: the last connection frees it */
-    void (*done)(void *);      /* shutdown callback */
-    void *done_data;           /* its argument */
-};
 
 static const char *reason(int status)
 {
@@ -102,13 +93,8 @@ static const char *reason(int status)
 
 /* ---- closing ------------------------------------------------------------------------------- */
 
-static void conn_freed(uv_handle_t *h)
+void http_server_conn_gone(struct http_server *s)
 {
-    struct http_conn *c = h->data;
-    struct http_server *s = c->srv;
-    buf_done(&c->head);
-    buf_done(&c->rest);
-    free(c);
     if (--s->n_conns == 0 && s->freeing) {
         free(s);
         return;
@@ -120,10 +106,20 @@ static void conn_freed(uv_handle_t *h)
     }
 }
 
-static void conn_close(struct http_conn *c, bool flush)
+static void conn_freed(uv_handle_t *h)
 {
-    if (c->closing)
-        return;
+    struct http_conn *c = h->data;
+    struct http_server *s = c->srv;
+    bool counted = !c->handed_over;
+    buf_done(&c->head);
+    buf_done(&c->rest);
+    free(c);
+    if (counted)
+        http_server_conn_gone(s);
+}
+
+static void conn_unlink(struct http_conn *c)
+{
     c->closing = true;
     if (c->prev)
         c->prev->next = c->next;
@@ -131,8 +127,31 @@ static void conn_close(struct http_conn *c, bool flush)
         c->srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+}
+
+static void conn_close(struct http_conn *c, bool flush)
+{
+    if (c->closing)
+        return;
+    conn_unlink(c);
+    if (c->upgrade) {
+        ws_conn_discard(c->upgrade);
+        c->upgrade = NULL;
+    }
     net_conn_close(c->conn, flush);
     uv_close((uv_handle_t *)&c->timer, conn_freed);
+}
+
+/* The request that asked for a WebSocket is done: the connection, and what followed the
+ * request in this read, go to it; this struct goes without closing the connection. */
+static void hand_over(struct http_conn *c, const uint8_t *rest, size_t len)
+{
+    struct ws_conn *ws = c->upgrade;
+    c->upgrade = NULL;
+    c->handed_over = true;
+    conn_unlink(c);
+    uv_close((uv_handle_t *)&c->timer, conn_freed);
+    ws_conn_start(ws, c->conn, rest, len);
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -313,6 +332,8 @@ static void feed(struct http_conn *c, const uint8_t *data, size_t len)
         net_conn_pause(c->conn);
         return;
     }
+    if ((e == HPE_OK || e == HPE_PAUSED) && c->parser.upgrade && c->upgrade)
+        return hand_over(c, data + n, len - n);
     if (e != HPE_OK || c->parser.upgrade) {
         /* Upgrades are answered by the handler (on_message_complete ran); a protocol switch
          * the handler did not make leaves nothing else to say on this connection. */
@@ -404,6 +425,7 @@ void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), v
     s->stopping = true;
     s->done = done;
     s->done_data = userdata;
+    ws_shutdown_all(s);
     for (struct http_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->in_request)
@@ -425,6 +447,7 @@ void http_server_free(struct http_server *s)
      * which count them down on the server, so the last one frees it. */
     s->done = NULL;
     s->freeing = true;
+    ws_close_all(s);
     while (s->conns)
         conn_close(s->conns, false);
     if (s->n_conns == 0)
@@ -550,4 +573,83 @@ void http_respond(struct http_request *r, int status, const char *headers, const
         c->close_after = true;
     else
         arm(c, c->srv->lim.idle_timeout_ms);
+}
+
+/* ---- the WebSocket handshake (RFC 6455, section 4.2) ----------------------------------------- */
+
+/* Whether a comma-separated header value lists token (case-insensitive). */
+static bool lists(const char *v, const char *token)
+{
+    size_t n = strlen(token);
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t k = strcspn(v, ",");
+        size_t t = k;
+        while (t > 0 && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t == n && !strncasecmp(v, token, n))
+            return true;
+        v += k;
+    }
+    return false;
+}
+
+bool http_request_is_websocket(const struct http_request *r)
+{
+    return lists(http_request_header(r, "Upgrade"), "websocket");
+}
+
+int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, void *userdata,
+                           size_t max_message)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    struct http_conn *c = r->c;
+    const char *key = http_request_header(r, "Sec-WebSocket-Key");
+    const char *version = http_request_header(r, "Sec-WebSocket-Version");
+    unsigned char digest[SHA_DIGEST_LENGTH], raw[32];
+    char accept[64], head[256], joined[128];
+
+    if (c->parser.method != HTTP_GET || !http_request_is_websocket(r) ||
+        !lists(http_request_header(r, "Connection"), "upgrade") || !key) {
+        http_respond(r, 400, NULL, "text/plain", "not a WebSocket handshake\n", 26);
+        return -EINVAL;
+    }
+    if (!version || strcmp(version, "13") != 0) {
+        http_respond(r, 426, "Sec-WebSocket-Version: 13\r\n", "text/plain",
+                     "WebSocket version 13 only\n", 26);
+        return -EINVAL;
+    }
+    /* The key is 16 random bytes in base64: 24 characters. */
+    if (strlen(key) != 24 || EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
+        http_respond(r, 400, NULL, "text/plain", "bad Sec-WebSocket-Key\n", 22);
+        return -EINVAL;
+    }
+    snprintf(joined, sizeof joined, "%s%s", key, guid);
+    SHA1((const unsigned char *)joined, strlen(joined), digest);
+    EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
+    c->upgrade = ws_conn_new(c->srv, h, userdata, max_message);
+    if (!c->upgrade) {
+        http_respond(r, 503, NULL, "text/plain", "out of memory\n", 14);
+        return -ENOMEM;
+    }
+    int k = snprintf(head, sizeof head,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+                     accept);
+    struct buf out;
+    buf_init(&out, 0);
+    int rr = buf_append(&out, head, (size_t)k);
+    if (rr == 0)
+        rr = net_conn_write_buf(c->conn, &out);
+    buf_done(&out);
+    c->in_request = false;
+    c->srv->requests++;
+    if (rr < 0) {
+        ws_conn_discard(c->upgrade);
+        c->upgrade = NULL;
+        c->close_after = true;
+        return rr;
+    }
+    /* http-parser stops after an upgrade request: feed hands the connection over then. */
+    return 0;
 }

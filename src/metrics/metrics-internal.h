@@ -31,6 +31,8 @@ struct metrics {
     bool have_net;                 /* net holds one */
     struct metrics_temps temps;    /* the latest temperature sample */
     bool have_temps;               /* temps holds one */
+    struct metrics_gpus gpus;      /* the latest GPU sample */
+    int gpu_state;                 /* 0: not probed, 1: NVML works, -1: none */
     struct metrics_host host;      /* host facts */
     bool have_host;                /* host is filled (all but the hostname, re-read each time) */
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -65,6 +66,7 @@ void metrics_free(struct metrics *m)
     free(m->disks.io);
     free(m->net.v);
     free(m->temps.v);
+    free(m->gpus.v);
     host_done(&m->host);
     if (m->proc_fd >= 0)
         close(m->proc_fd);
@@ -495,4 +497,28 @@ const struct metrics_host *metrics_host(struct metrics *m)
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     h->n_cpus = n > 0 ? (uint32_t)n : 1;
     return h;
+}
+
+int metrics_block_parent(struct metrics *m, const char *dev, char *out, size_t size)
+{
+    char path[4096], target[4096];
+    struct stat st;
+    if (!*dev || strchr(dev, '/') || dev[0] == '.')
+        return -EINVAL;
+    snprintf(path, sizeof path, "%s/class/block/%s/partition", m->sys_root, dev);
+    if (stat(path, &st) < 0)
+        return -ENOENT;
+    /* /sys/class/block/sda1 links to .../block/sda/sda1: the parent is the directory above. */
+    snprintf(path, sizeof path, "%s/class/block/%s", m->sys_root, dev);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0)
+        return -ENOENT;
+    target[n] = '\0';
+    char *slash = strrchr(target, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    const char *parent = strrchr(target, '/');
+    snprintf(out, size, "%s", parent ? parent + 1 : target);
+    return 0;
 }

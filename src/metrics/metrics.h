@@ -183,6 +183,20 @@ struct metrics_temps {
     int cpu;                 /* index of the CPU's sensor (package, tctl, tdie, cpu), or -1 */
 };
 
+struct metrics_gpu {
+    char name[96];       /* NVML's name */
+    uint32_t util_pct;   /* busy, 0-100 */
+    uint64_t mem_used;   /* bytes */
+    uint64_t mem_total;  /* bytes */
+    double temp_c;       /* core temperature, or -1 when unknown */
+};
+
+struct metrics_gpus {
+    uint64_t mono_ms;       /* when sampled */
+    struct metrics_gpu *v;  /* every GPU NVML sees */
+    size_t n;               /* their number */
+};
+
 struct metrics_label {
     char *key, *value;
 };
@@ -223,6 +237,11 @@ int metrics_procs(struct metrics *m, uint32_t max_age_ms, const struct metrics_p
 int metrics_disks(struct metrics *m, uint32_t max_age_ms, const struct metrics_disks **ret);
 int metrics_net(struct metrics *m, uint32_t max_age_ms, const struct metrics_net **ret);
 int metrics_temps(struct metrics *m, uint32_t max_age_ms, const struct metrics_temps **ret);
+/* NVIDIA GPUs through NVML, loaded at run time; -ENODEV (for good) when there is none. */
+int metrics_gpus(struct metrics *m, uint32_t max_age_ms, const struct metrics_gpus **ret);
+/* The disk a block device (a partition) belongs to: "nvme0n1" for "nvme0n1p2", from sysfs.
+ * -ENOENT for a device that is not a partition. */
+int metrics_block_parent(struct metrics *m, const char *dev, char *out, size_t size);
 /* Host and Kubernetes facts; the hostname is read again on every call. */
 const struct metrics_host *metrics_host(struct metrics *m);
 

@@ -28,8 +28,11 @@ union net_handle {
     uv_tcp_t tcp;       /* TCP */
 };
 
+/* Both structs start with their handle and then a magic number, so that a handle found by
+ * uv_walk can be told apart whatever it belongs to. */
 struct net_listener {
     union net_handle h; /* the listening handle */
+    uint32_t magic;     /* NET_LISTENER_MAGIC */
     char *path;     /* socket path, for unlinking */
     dev_t dev;      /* device and inode of the socket we bound: we unlink only our own */
     ino_t ino;
@@ -43,6 +46,7 @@ struct net_listener {
 
 struct net_conn {
     union net_handle h;                     /* the connection's handle */
+    uint32_t magic;                         /* NET_CONN_MAGIC: net_handle_close knows us */
     uv_shutdown_t shutdown_req;             /* used by a flushing close */
     struct net_listener *listener;          /* shares its read buffer; NULL once it is gone */
     const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
@@ -52,10 +56,10 @@ struct net_conn {
     bool reading;                           /* uv_read_start is in effect */
     bool paused;                            /* the owner asked us not to read */
     bool closing;                           /* net_conn_close was called */
-    uint32_t magic;                         /* NET_CONN_MAGIC: net_handle_close knows us */
 };
 
 #define NET_CONN_MAGIC 0x6e636f6eu
+#define NET_LISTENER_MAGIC 0x6e6c736eu
 
 struct write_req {
     uv_write_t req;     /* libuv request */
@@ -218,7 +222,7 @@ void net_handle_close(uv_handle_t *h)
 {
     if (uv_is_closing(h))
         return;
-    if (h->type == UV_NAMED_PIPE && h->data) {
+    if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && h->data) {
         struct net_conn *c = h->data;
         if (&c->h.handle == h && c->magic == NET_CONN_MAGIC) {
             uv_close(h, on_conn_closed);
@@ -341,6 +345,7 @@ int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept
     l->userdata = userdata;
     uv_pipe_init(loop, &l->h.pipe, 0);
     l->h.handle.data = l;
+    l->magic = NET_LISTENER_MAGIC;
 
     /* The umask makes the socket file 0600 from the start: no window where others could
      * connect before a chmod. */
@@ -454,6 +459,7 @@ int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn o
     l->userdata = userdata;
     uv_tcp_init(loop, &l->h.tcp);
     l->h.handle.data = l;
+    l->magic = NET_LISTENER_MAGIC;
     /* IPv6 sockets take only IPv6: "[::]:N" next to "0.0.0.0:N" is two listeners, as asked. */
     r = uv_tcp_bind(&l->h.tcp, addr, addr->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
     return start_listening(l, r, ret);

@@ -43,6 +43,8 @@ def _generate_stubs(out):
         (os.path.join(ROOT, "proto"), "drover/v1/services.proto"),
         (os.path.join(ROOT, "proto"), "drover/v1/sessions.proto"),
         (os.path.join(ROOT, "proto"), "daemon/v1/daemon.proto"),
+        (os.path.join(ROOT, "proto"), "drover/v1/metrics.proto"),
+        (os.path.join(ROOT, "proto"), "socktop/processes.proto"),
         (os.path.join(GRPC_PROTO, "grpc/health/v1"), "health.proto"),
         (src, "reflection_v1.proto"),
         (src, "reflection_v1alpha.proto"),
@@ -223,3 +225,14 @@ def tmux(tmp_path):
 def screen(tmux, target="t"):
     """What the pane shows now."""
     return tmux("capture-pane", "-p", "-t", target).stdout
+
+
+def sanitized(pid):
+    """ASan keeps freed memory in quarantine: RSS says nothing about leaks or bounds there."""
+    with open(f"/proc/{pid}/maps") as f:
+        return "libasan" in f.read()
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))

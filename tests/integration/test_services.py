@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from conftest import alive, wait_until
+from conftest import alive, rss_kb, wait_until
 from drover.v1 import services_pb2 as pb, services_pb2_grpc
 
 
@@ -311,11 +311,6 @@ def test_config_user_and_umask(make_droverd, tmp_path):
     assert (uid, mask) == ("65534", "0027")
     import pwd
     assert int(gid) == pwd.getpwnam("nobody").pw_gid
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
 
 
 def test_log_burst_is_complete_and_costs_droverd_nothing(droverd):

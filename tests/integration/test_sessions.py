@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import DROVER, alive, screen, tmux, wait_until  # noqa: F401 (tmux: a fixture)
+from conftest import DROVER, alive, rss_kb, sanitized, screen, tmux, wait_until  # noqa: F401
 from rpclient import RpClient, rp
 from sessclient import Error, door
 
@@ -464,17 +464,6 @@ def test_tee_drops_oldest_into_a_slow_file(c, tmp_path):
 
 
 # ---- memory and slow clients ---------------------------------------------------------------
-
-def sanitized(pid):
-    """ASan keeps freed memory in quarantine: RSS says nothing about leaks or bounds there."""
-    with open(f"/proc/{pid}/maps") as f:
-        return "libasan" in f.read()
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
-
 
 def test_client_that_never_reads_costs_only_the_ring(d):
     """A pipe session writes 1 GB while one client is attached and never reads: droverd's memory

@@ -1,0 +1,38 @@
+/* What the files of src/http1 share: the server struct and the WebSocket hand-over. */
+#pragma once
+
+#include "http1/http1.h"
+
+struct net_conn;
+
+struct http_server {
+    uv_loop_t *loop;           /* for timers */
+    struct http_limits lim;    /* limits */
+    http_handler_fn handler;   /* answers requests */
+    void *userdata;            /* its argument */
+    struct http_conn *conns;   /* open connections */
+    uint32_t n_conns;          /* their number */
+    uint64_t requests;         /* requests answered */
+    bool stopping;             /* shutdown began */
+    bool freeing;              /* http_server_free was called: the last connection frees it */
+    struct ws_conn *ws;        /* WebSocket connections (they count in n_conns too) */
+    void (*done)(void *);      /* shutdown callback */
+    void *done_data;           /* its argument */
+};
+
+/* Called when a connection (HTTP or WebSocket) is freed: counts down, finishes a shutdown or a
+ * free waiting for the last one. */
+void http_server_conn_gone(struct http_server *s);
+
+/* ws.c: a WebSocket prepared during the upgrade request, started once the request is done. */
+struct ws_conn *ws_conn_new(struct http_server *s, const struct ws_handler *h, void *userdata,
+                            size_t max_message);
+/* Takes over conn (its handler is replaced), with the bytes that followed the upgrade request.
+ * The server already counts the connection. */
+void ws_conn_start(struct ws_conn *ws, struct net_conn *conn, const uint8_t *rest, size_t len);
+/* Frees a WebSocket that was never started (its connection closed before the take-over). */
+void ws_conn_discard(struct ws_conn *ws);
+/* Shutdown: every WebSocket is told "going away" (1001) and closed once that is written. */
+void ws_shutdown_all(struct http_server *s);
+/* Server free: every WebSocket is dropped now. */
+void ws_close_all(struct http_server *s);
