@@ -1,5 +1,6 @@
 /* Fuzz target: raw bytes from a client into the HTTP/1.1 server over a socketpair on a real libuv
- * loop, with a handler that reads every part of each request (path, query, headers) and answers.
+ * loop, with a handler that reads every part of each request (path, query, headers) and answers,
+ * or upgrades to a WebSocket that echoes each message (so what follows is WebSocket frames).
  * Whatever the bytes, nothing may crash or leak and the connection must come down cleanly. */
 #include <fcntl.h>
 #include <signal.h>
@@ -12,10 +13,25 @@
 #include "http1/http1.h"
 #include "net/net.h"
 
+static void echo(struct ws_conn *ws, bool binary, const uint8_t *data, size_t len, void *userdata)
+{
+    (void)userdata;
+    if (len && data[0] == 'q')
+        ws_close(ws, 1000, "bye");
+    else
+        (void)ws_send(ws, binary, data, len);
+}
+
+static const struct ws_handler echo_handler = {echo, NULL};
+
 static void handle(struct http_request *req, void *userdata)
 {
     char q[64];
     (void)userdata;
+    if (http_request_is_websocket(req)) {
+        (void)http_upgrade_websocket(req, &echo_handler, NULL, 4096);
+        return;
+    }
     const char *path = http_request_path(req), *tok = http_request_query(req, "token", q, sizeof q);
     const char *host = http_request_header(req, "Host");
     size_t n = strlen(path) + (tok ? strlen(tok) : 0) + (host ? strlen(host) : 0);
