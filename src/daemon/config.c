@@ -70,6 +70,14 @@ static const struct config_option options[] = {
         "serve plaintext gRPC on a non-loopback address (anyone who reaches it controls droverd)"),
     OPT("http", CONFIG_ADDR, http, 0, 0,
         "HTTP door (/metrics, /healthz), HOST:PORT ('default': 127.0.0.1:3000; empty: off)"),
+    OPT("http_tls", CONFIG_BOOL, http_tls, 0, 0,
+        "serve the HTTP door over TLS (a self-signed certificate is made on first start)"),
+    OPT("http_tls_cert", CONFIG_PATH, http_tls_cert, 0, 0,
+        "its certificate (default: $XDG_CONFIG_HOME/drover/tls/cert.pem)"),
+    OPT("http_tls_key", CONFIG_PATH, http_tls_key, 0, 0,
+        "its private key (default: beside the certificate, key.pem)"),
+    OPT("http_tls_sans", CONFIG_STRING, http_tls_sans, 0, 0,
+        "more names and addresses for a generated certificate, comma-separated"),
     OPT("http_max_connections", CONFIG_UINT, http_max_connections, 1, 1000000,
         "HTTP connections at once"),
     OPT("http_max_header_bytes", CONFIG_UINT, http_max_header_bytes, 256, 1048576,
@@ -473,6 +481,25 @@ int config_finish(struct config *c)
         if (!(c->http = strdup("127.0.0.1:3000")))
             return -ENOMEM;
     }
+    if (c->http_tls && !c->http_tls_cert) {
+        _cleanup_free_ char *conf = paths_default_config();
+        char *slash = conf ? strrchr(conf, '/') : NULL;
+        if (!slash)
+            return -ENOMEM;
+        *slash = '\0';
+        if (asprintf(&c->http_tls_cert, "%s/tls/cert.pem", conf) < 0) {
+            c->http_tls_cert = NULL;
+            return -ENOMEM;
+        }
+    }
+    if (c->http_tls && !c->http_tls_key) {
+        char *slash = strrchr(c->http_tls_cert, '/');
+        if (asprintf(&c->http_tls_key, "%.*s/key.pem", slash ? (int)(slash - c->http_tls_cert) : 1,
+                     slash ? c->http_tls_cert : ".") < 0) {
+            c->http_tls_key = NULL;
+            return -ENOMEM;
+        }
+    }
     if (c->rp_socket && !strcmp(c->rp_socket, "default")) {
         free(c->rp_socket);
         if (!(c->rp_socket = paths_rp_socket(c->scope)))
@@ -500,6 +527,9 @@ void config_done(struct config *c)
     free(c->rp_socket);
     free(c->grpc_tcp);
     free(c->http);
+    free(c->http_tls_cert);
+    free(c->http_tls_key);
+    free(c->http_tls_sans);
     free(c->socktop_token);
     free(c->podinfo_dir);
     free(c->scope);
@@ -521,6 +551,8 @@ static int config_apply_env(struct config *c, char err[CONFIG_ERROR_MAX])
         {"SOCKTOP_AGENT_PROCESSES_TTL_MS", "socktop_processes_ttl_ms", false},
         {"SOCKTOP_AGENT_GPU", "socktop_gpu", true},
         {"SOCKTOP_AGENT_TEMP", "socktop_temp", true},
+        {"SOCKTOP_ENABLE_SSL", "http_tls", true},
+        {"SOCKTOP_AGENT_EXTRA_SANS", "http_tls_sans", false},
     };
     char where[96];
     for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {

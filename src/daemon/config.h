@@ -35,6 +35,10 @@ struct config {
     char *grpc_tcp;                   /* gRPC over TCP: "HOST:PORT", or NULL: off */
     bool grpc_tcp_plaintext_remote;   /* allow plaintext gRPC on a non-loopback address */
     char *http;                       /* HTTP door: "HOST:PORT", or NULL: off */
+    bool http_tls;                    /* HTTP door over TLS */
+    char *http_tls_cert;              /* its certificate (PEM), generated when missing */
+    char *http_tls_key;               /* its key (PEM, 0600), generated when missing */
+    char *http_tls_sans;              /* extra names/addresses for a generated certificate */
     uint32_t http_max_connections;    /* HTTP door: open connections */
     uint32_t http_max_header_bytes;   /* HTTP door: request line and headers */
     uint32_t http_header_timeout_ms;  /* HTTP door: time to send a request head */

@@ -51,6 +51,7 @@ struct daemon {
     struct net_listener *http_l;     /* the HTTP door's listener, or NULL */
     struct http_server *http;        /* the HTTP door, or NULL */
     struct api_web *web;             /* its face (/metrics, /ws), or NULL */
+    struct net_tls *http_tls;        /* its TLS, or NULL */
     struct metrics *metrics;         /* the metrics engine */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
@@ -356,6 +357,39 @@ static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *
     http_server_accept(d->http, conn);
 }
 
+/* The HTTP door's TLS: the configured certificate, made on the first start when missing, for
+ * this host's name, localhost, the loopback addresses and the configured extras. */
+static int make_http_tls(struct daemon *d)
+{
+    char host[256] = "localhost", err[512], extra[1024];
+    const char *sans[64];
+    size_t n = 0;
+
+    if (gethostname(host, sizeof host - 1) < 0)
+        snprintf(host, sizeof host, "localhost");
+    sans[n++] = host;
+    sans[n++] = "localhost";
+    sans[n++] = "127.0.0.1";
+    sans[n++] = "::1";
+    snprintf(extra, sizeof extra, "%s", d->cfg.http_tls_sans ? d->cfg.http_tls_sans : "");
+    for (char *save, *tok = strtok_r(extra, ", ", &save); tok && n < ARRAY_SIZE(sans);
+         tok = strtok_r(NULL, ", ", &save))
+        sans[n++] = tok;
+    struct net_tls_opts o = {
+        .cert_path = d->cfg.http_tls_cert,
+        .key_path = d->cfg.http_tls_key,
+        .generate = true,
+        .sans = sans,
+        .n_sans = n,
+        .alpn = "\x08http/1.1",
+    };
+    int r = net_tls_new(&o, &d->http_tls, err, sizeof err);
+    if (r < 0)
+        return log_error_errno(r, "http_tls: %s", err);
+    log_info("HTTP door certificate: '%s'", d->cfg.http_tls_cert);
+    return 0;
+}
+
 /* The HTTP door: read-only pages (metrics, health), so any address is allowed. */
 static int listen_http(struct daemon *d)
 {
@@ -387,8 +421,14 @@ static int listen_http(struct daemon *d)
     if (!d->http)
         return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
     d->host.http = d->http;
-    return listen_door(d, d->cfg.http, &ss, on_http_accept, "HTTP (/metrics, /healthz)",
-                       &d->http_l);
+    if (d->cfg.http_tls && make_http_tls(d) < 0)
+        return -EINVAL;
+    int r = listen_door(d, d->cfg.http, &ss, on_http_accept,
+                        d->http_tls ? "HTTPS (/metrics, /healthz, /ws)" : "HTTP (/metrics, /healthz, /ws)",
+                        &d->http_l);
+    if (r == 0 && d->http_tls)
+        net_listener_set_tls(d->http_l, d->http_tls);
+    return r;
 }
 
 int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,
@@ -673,6 +713,7 @@ void daemon_free(struct daemon *d)
     uv_walk(&d->loop, close_any, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
+    net_tls_free(d->http_tls); /* after the last TLS connection */
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     config_done(&d->cfg);

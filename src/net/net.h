@@ -41,6 +41,28 @@ bool net_addr_is_loopback(const struct sockaddr *sa);
  * (net_listener_address tells which). */
 int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn on_accept,
                    void *userdata, struct net_listener **ret);
+/* ---- TLS (tls.c): OpenSSL on memory BIOs, inside the connection ---------------------------- */
+
+struct net_tls;
+
+struct net_tls_opts {
+    const char *cert_path;        /* PEM certificate (chain) */
+    const char *key_path;         /* PEM private key */
+    bool generate;                /* neither file exists: make a self-signed pair first */
+    const char *const *sans;      /* with generate: names and addresses it is valid for */
+    size_t n_sans;                /* their number */
+    const char *alpn;             /* protocols offered, wire format ("\x08http/1.1"), or NULL */
+};
+
+/* A server context: TLS 1.2+, the certificate and key (generated when asked and missing:
+ * ECDSA P-256, self-signed, valid from 5 minutes ago for 397 days, key file 0600). Files that
+ * exist are used as they are, so a pinned certificate stays the same across restarts. -errno
+ * with err filled. */
+int net_tls_new(const struct net_tls_opts *o, struct net_tls **ret, char *err, size_t err_size);
+void net_tls_free(struct net_tls *t);
+/* Connections the listener accepts from now on speak TLS with t (which must outlive them). */
+void net_listener_set_tls(struct net_listener *l, struct net_tls *t);
+
 /* Where a listener listens: "127.0.0.1:50051", "[::1]:80", or a unix socket's path. */
 int net_listener_address(const struct net_listener *l, char *out, size_t size);
 /* Wraps an already connected stream socket (a socketpair end, an inherited fd). Takes fd. */

@@ -4,7 +4,7 @@
  * uv_close callback after net_conn_close. Writes own their buffers until their callback runs.
  * The liveness probe (net_unix_alive) is a blocking connect(2) to a local socket: it runs only
  * at start-up, before the loop, never while serving. */
-#include "net/net.h"
+#include "net/net-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,49 +17,6 @@
 #include <unistd.h>
 
 #include "base/macro.h"
-
-#define READ_BUF_SIZE (64 * 1024)
-
-/* A libuv stream of either family. */
-union net_handle {
-    uv_handle_t handle; /* common header */
-    uv_stream_t stream; /* common stream part */
-    uv_pipe_t pipe;     /* unix socket */
-    uv_tcp_t tcp;       /* TCP */
-};
-
-/* Both structs start with their handle and then a magic number, so that a handle found by
- * uv_walk can be told apart whatever it belongs to. */
-struct net_listener {
-    union net_handle h; /* the listening handle */
-    uint32_t magic;     /* NET_LISTENER_MAGIC */
-    char *path;     /* socket path, for unlinking */
-    dev_t dev;      /* device and inode of the socket we bound: we unlink only our own */
-    ino_t ino;
-    net_accept_fn on_accept; /* owner's callback */
-    void *userdata;          /* owner's argument */
-    uint8_t *read_buf;       /* shared by this listener's connections, allocated on first read */
-    unsigned n_conns;        /* open connections, so the last one frees read_buf */
-    bool closed;             /* net_listener_close was called */
-    bool handle_gone;        /* the listening handle's close callback ran (or there is none) */
-};
-
-struct net_conn {
-    union net_handle h;                     /* the connection's handle */
-    uint32_t magic;                         /* NET_CONN_MAGIC: net_handle_close knows us */
-    uv_shutdown_t shutdown_req;             /* used by a flushing close */
-    struct net_listener *listener;          /* shares its read buffer; NULL once it is gone */
-    const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
-    void *userdata;                         /* owner's argument */
-    size_t pending;                         /* bytes handed to uv_write and not yet written */
-    struct ucred peer;                      /* SO_PEERCRED at accept */
-    bool reading;                           /* uv_read_start is in effect */
-    bool paused;                            /* the owner asked us not to read */
-    bool closing;                           /* net_conn_close was called */
-};
-
-#define NET_CONN_MAGIC 0x6e636f6eu
-#define NET_LISTENER_MAGIC 0x6e6c736eu
 
 struct write_req {
     uv_write_t req;     /* libuv request */
@@ -118,7 +75,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->handler->on_end(c, n == UV_EOF ? 0 : (int)n, c->userdata);
         return;
     }
-    c->handler->on_read(c, (const uint8_t *)buf->base, (size_t)n, c->userdata);
+    if (!c->tls) {
+        c->handler->on_read(c, (const uint8_t *)buf->base, (size_t)n, c->userdata);
+        return;
+    }
+    int r = tls_conn_recv(c, (const uint8_t *)buf->base, (size_t)n);
+    if (r < 0 && c->handler) {
+        uv_read_stop(s);
+        c->reading = false;
+        c->handler->on_end(c, r, c->userdata);
+    }
 }
 
 static void update_reading(struct net_conn *c)
@@ -154,7 +120,7 @@ void net_conn_resume(struct net_conn *c)
 
 size_t net_conn_pending(const struct net_conn *c)
 {
-    return c->pending;
+    return c->pending + (c->tls ? tls_conn_queued(c) : 0);
 }
 
 const struct ucred *net_conn_peer(const struct net_conn *c)
@@ -176,10 +142,17 @@ static void on_write(uv_write_t *req, int status)
 
 int net_conn_write_buf(struct net_conn *c, struct buf *b)
 {
-    struct write_req *w;
-
     if (c->closing)
         return -EPIPE;
+    if (b->len == 0)
+        return 0;
+    return c->tls ? tls_conn_send(c, b) : net_raw_write(c, b);
+}
+
+int net_raw_write(struct net_conn *c, struct buf *b)
+{
+    struct write_req *w;
+
     if (b->len == 0)
         return 0;
     w = malloc(sizeof *w);
@@ -204,6 +177,7 @@ static void on_conn_closed(uv_handle_t *h)
     struct net_conn *c = h->data;
     struct net_listener *l = c->listener;
 
+    tls_conn_free(c->tls);
     free(c);
     l->n_conns--;
     listener_maybe_free(l);
@@ -238,6 +212,8 @@ void net_conn_close(struct net_conn *c, bool flush)
         return;
     c->handler = NULL;
     update_reading(c);
+    if (flush && c->tls)
+        tls_conn_shutdown(c); /* close_notify, written before the socket closes */
     c->closing = true;
     c->shutdown_req.data = c;
     if (flush && c->pending > 0 &&
@@ -303,6 +279,8 @@ static void on_connection(uv_stream_t *server, int status)
         uv_pipe_init(server->loop, &c->h.pipe, 0);
     int r = uv_accept(server, &c->h.stream);
     conn_init(c, l);
+    if (r == 0 && l->tls && !(c->tls = tls_conn_new(l->tls)))
+        r = -ENOMEM;
     /* Protocols above write a frame header and its payload in separate writes (wslay does):
      * Nagle would hold the second back for the peer's delayed ACK. */
     if (r == 0 && l->h.handle.type == UV_TCP)
@@ -489,4 +467,9 @@ int net_listener_address(const struct net_listener *l, char *out, size_t size)
         snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
     }
     return 0;
+}
+
+void net_listener_set_tls(struct net_listener *l, struct net_tls *t)
+{
+    l->tls = t;
 }

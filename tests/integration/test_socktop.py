@@ -336,3 +336,57 @@ def test_client_that_never_reads(agent):
     assert sanitized(agent.proc.pid) or rss < 64 * 1024, rss
     assert "cpu_total" in as_json(run(ask(agent.url, "get_metrics"))[0])
     s.close()
+
+
+def test_tls_certificate_made_once_and_pinned(make_droverd, tmp_path):
+    import ssl
+    port = free_port()
+    cfg = tmp_path / "cfg"
+    env = {"XDG_CONFIG_HOME": str(cfg)}
+    args = ["--http", f"127.0.0.1:{port}", "--http-tls", "--http-tls-sans", "agent.test,10.9.8.7"]
+    d = make_droverd(extra_args=args, env=env)
+    cert, key = cfg / "drover" / "tls" / "cert.pem", cfg / "drover" / "tls" / "key.pem"
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    pem = cert.read_text()
+    info = ssl._ssl._test_decode_cert(str(cert))
+    sans = {v for _, v in info["subjectAltName"]}
+    assert {socket.gethostname(), "localhost", "127.0.0.1", "0:0:0:0:0:0:0:1", "agent.test",
+            "10.9.8.7"} <= sans, sans
+
+    async def served_cert():
+        ctx = ssl.create_default_context(cafile=str(cert))
+        async with websockets.connect(f"wss://localhost:{port}/ws", ssl=ctx) as ws:
+            der = ws.transport.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            await ws.send("get_metrics")
+            return der, await ws.recv()
+    der, reply = run(served_cert())
+    assert der == ssl.PEM_cert_to_DER_cert(pem)  # pinned byte for byte
+    assert "cpu_total" in as_json(reply)
+
+    # A plaintext client on the TLS port gets nothing useful, and costs nothing.
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(5)
+        try:
+            got = s.recv(100)
+        except ConnectionResetError:
+            got = b""
+        assert not got.startswith(b"HTTP/1.1 200")
+
+    # Restarted: the same certificate, byte for byte, so pinned clients keep working.
+    assert d.stop() == 0
+    d.proc = None
+    d2 = make_droverd(extra_args=args, env=env)
+    assert cert.read_text() == pem
+    assert run(served_cert())[0] == der
+    assert d2.stop() == 0
+    d2.proc = None
+
+    # Half a pair is never overwritten: droverd refuses to start, saying which file is missing.
+    key.unlink()
+    d3 = make_droverd(extra_args=args, env=env, start=False)
+    with pytest.raises(AssertionError):
+        d3.start(timeout=5)
+    d3.proc.wait(timeout=10)
+    assert "exists without" in d3.read_log() and cert.read_text() == pem
+    d3.proc = None
