@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps build run test fuzz bench format clean
+.PHONY: all deps build run demo test fuzz bench format clean
 
 all: build
 
@@ -20,6 +20,10 @@ build: deps
 # droverd in the foreground with the built-in configuration (Ctrl-C stops it gracefully).
 run: build
 	exec $(BUILD)/src/droverd
+
+# droverd with every door open on loopback and two services (docs/examples/demo.yaml).
+demo: build
+	exec $(BUILD)/src/droverd --config docs/examples/demo.yaml
 
 # Every test, in a -Werror build and in an ASan+UBSan build; ends with "N passed, N failed".
 test: deps

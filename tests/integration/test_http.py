@@ -313,3 +313,17 @@ scrape_configs:
             p.wait()
         log.close()
     d.cli("delete", "all", check=0)
+
+
+def test_demo_config_runs(make_droverd):
+    """docs/examples/demo.yaml (make demo) loads and runs; its ports are moved out of the way."""
+    from conftest import ROOT
+    port, gport = free_port(), free_port()
+    d = make_droverd(extra_args=["--config", os.path.join(ROOT, "docs/examples/demo.yaml"),
+                                 "--http", f"127.0.0.1:{port}", "--grpc-tcp", f"127.0.0.1:{gport}"])
+    d.port = port
+    wait_until(lambda: samples(metrics_text(d)).get('drover_service_up{service="ticker"}') == 1,
+               what="the demo's services up")
+    with socket.create_connection(("127.0.0.1", gport), timeout=5):
+        pass
+    d.cli("delete", "all", check=0)
