@@ -65,8 +65,8 @@ void api_http_handle(struct http_request *req, void *userdata)
     bool known = !strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/ws");
 
     if (known && !get)
-        return http_respond(req, 405, "Allow: GET, HEAD\r\n", "text/plain",
-                            "method not allowed\n", 19);
+        return http_respond(req, 405, "Allow: GET, HEAD\r\n", "text/plain", "method not allowed\n",
+                            19);
     if (!strcmp(path, "/healthz"))
         return http_respond(req, 200, NULL, "text/plain", "ok\n", 3);
     if (!strcmp(path, "/metrics"))

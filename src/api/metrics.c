@@ -81,7 +81,8 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         w->processes = t.processes;
         w->restarts = st.restarts_total;
         w->healthy = api_svc_healthy(&st);
-        w->uptime_seconds = st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
+        w->uptime_seconds =
+            st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
         b->psvcs[i] = w;
     }
     b->m.services = b->psvcs;

@@ -151,8 +151,7 @@ static void fs_family(struct prom *p, const struct metrics_disks *d, const char 
     family(p, name, "gauge", help);
     for (size_t i = 0; i < d->n_fs; i++) {
         const struct metrics_fs *f = &d->fs[i];
-        unsigned long long v = is_bool ? f->readonly
-                                       : *(const uint64_t *)((const char *)f + off);
+        unsigned long long v = is_bool ? f->readonly : *(const uint64_t *)((const char *)f + off);
         emit(p, "%s{device=\"%s\",fstype=\"%s\",mountpoint=\"%s\"} %llu\n", name, esc(f->device),
              esc(f->fstype), esc(f->mountpoint), v);
     }
@@ -192,12 +191,12 @@ static void disk_metrics(struct prom *p, const struct metrics_disks *d)
          offsetof(struct metrics_diskio, writes_merged), false},
         {"node_disk_written_bytes_total", "The total number of bytes written successfully.",
          offsetof(struct metrics_diskio, written_bytes), false},
-        {"node_disk_write_time_seconds_total", "This is the total number of seconds spent by all writes.",
+        {"node_disk_write_time_seconds_total",
+         "This is the total number of seconds spent by all writes.",
          offsetof(struct metrics_diskio, write_ms), true},
         {"node_disk_io_time_seconds_total", "Total seconds spent doing I/Os.",
          offsetof(struct metrics_diskio, io_ms), true},
-        {"node_disk_io_time_weighted_seconds_total",
-         "The weighted # of seconds spent doing I/Os.",
+        {"node_disk_io_time_weighted_seconds_total", "The weighted # of seconds spent doing I/Os.",
          offsetof(struct metrics_diskio, weighted_ms), true},
     };
     for (size_t k = 0; k < ARRAY_SIZE(io); k++) {
@@ -259,7 +258,8 @@ static void temp_metrics(struct prom *p, const struct metrics_temps *t)
 
 static void host_metrics(struct prom *p, const struct metrics_host *h)
 {
-    family(p, "node_uname_info", "gauge", "Labeled system information as provided by the uname system call.");
+    family(p, "node_uname_info", "gauge",
+           "Labeled system information as provided by the uname system call.");
     emit(p, "node_uname_info{machine=\"%s\",nodename=\"%s\",release=\"%s\",sysname=\"Linux\"} 1\n",
          esc(h->arch), esc(h->hostname), esc(h->kernel));
     family(p, "node_os_info", "gauge", "A metric with a constant '1' value labeled by os-release.");
@@ -293,13 +293,13 @@ static void service_metrics(struct prom *p, struct api_host *h)
     family(p, "drover_service_up", "gauge", "1 when the service's main process runs.");
     EACH emit(p, "drover_service_up{service=\"%s\"} %d\n", NAME, rows[i].st.pid != 0);
     family(p, "drover_service_healthy", "gauge", "1 when the service runs and its probes pass.");
-    EACH emit(p, "drover_service_healthy{service=\"%s\"} %d\n", NAME,
-              api_svc_healthy(&rows[i].st));
+    EACH emit(p, "drover_service_healthy{service=\"%s\"} %d\n", NAME, api_svc_healthy(&rows[i].st));
     family(p, "drover_service_state", "gauge", "The service's state (1 for the current one).");
     EACH for (int s = 0; s < SVC_N_STATES; s++)
         emit(p, "drover_service_state{service=\"%s\",state=\"%s\"} %d\n", NAME,
              svc_state_name((enum svc_state)s), rows[i].st.state == (enum svc_state)s);
-    family(p, "drover_service_restarts_total", "counter", "Restarts since the service was defined.");
+    family(p, "drover_service_restarts_total", "counter",
+           "Restarts since the service was defined.");
     EACH emit(p, "drover_service_restarts_total{service=\"%s\"} %u\n", NAME,
               rows[i].st.restarts_total);
     family(p, "drover_service_cpu_seconds_total", "counter",
@@ -328,13 +328,15 @@ static void self_metrics(struct prom *p, struct api_host *h)
     struct proc_stat st;
     uint64_t rss = 0;
     if (proc_read_stat(0, &st) == 0 && proc_rss_bytes(0, &rss) == 0) {
-        family(p, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
+        family(p, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.");
         emit(p, "process_cpu_seconds_total %.2f\n", (double)(st.utime + st.stime) / p->hz);
         family(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
         emit(p, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
         family(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
         emit(p, "process_virtual_memory_bytes %llu\n", (unsigned long long)st.vsize);
-        family(p, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+        family(p, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.");
         emit(p, "process_start_time_seconds %.2f\n", (double)h->started_real_ns / 1e9);
     }
     struct grpc_server_stats gs;
@@ -356,10 +358,12 @@ static void self_metrics(struct prom *p, struct api_host *h)
     family(p, "drover_metrics_samples_total", "counter",
            "Samples the metrics engine took, by kind (the rest were served from its cache).");
     emit(p, "drover_metrics_samples_total{kind=\"system\"} %llu\n", (unsigned long long)mc.system);
-    emit(p, "drover_metrics_samples_total{kind=\"processes\"} %llu\n", (unsigned long long)mc.procs);
+    emit(p, "drover_metrics_samples_total{kind=\"processes\"} %llu\n",
+         (unsigned long long)mc.procs);
     emit(p, "drover_metrics_samples_total{kind=\"disks\"} %llu\n", (unsigned long long)mc.disks);
     emit(p, "drover_metrics_samples_total{kind=\"network\"} %llu\n", (unsigned long long)mc.net);
-    emit(p, "drover_metrics_samples_total{kind=\"temperatures\"} %llu\n", (unsigned long long)mc.temps);
+    emit(p, "drover_metrics_samples_total{kind=\"temperatures\"} %llu\n",
+         (unsigned long long)mc.temps);
     family(p, "drover_sessions", "gauge", "PTY and pipe sessions kept.");
     emit(p, "drover_sessions %zu\n", h->sessions ? sess_mgr_count(h->sessions) : 0);
     family(p, "drover_tracked_processes", "gauge", "Processes registered by other tools.");

@@ -27,16 +27,25 @@
 static const char *status_word(char state)
 {
     switch (state) {
-    case 'R': return "Running";
-    case 'S': return "Sleeping";
-    case 'D': return "Disk Sleep";
-    case 'Z': return "Zombie";
-    case 'T': return "Stopped";
-    case 't': return "Tracing Stop";
+    case 'R':
+        return "Running";
+    case 'S':
+        return "Sleeping";
+    case 'D':
+        return "Disk Sleep";
+    case 'Z':
+        return "Zombie";
+    case 'T':
+        return "Stopped";
+    case 't':
+        return "Tracing Stop";
     case 'X':
-    case 'x': return "Dead";
-    case 'I': return "Idle";
-    default: return "Unknown";
+    case 'x':
+        return "Dead";
+    case 'I':
+        return "Idle";
+    default:
+        return "Unknown";
     }
 }
 
@@ -91,8 +100,8 @@ static json_t *threads_json(pid_t pid)
             close(fd);
         if (n <= 0 || proc_stat_parse(buf, (size_t)n, &st) < 0)
             continue; /* the thread ended meanwhile */
-        json_array_append_new(a, json_pack("{s:i, s:s, s:I, s:I, s:s}", "tid", (int)st.pid,
-                                           "name", st.comm, "cpu_time_user", ticks_us(st.utime),
+        json_array_append_new(a, json_pack("{s:i, s:s, s:I, s:I, s:s}", "tid", (int)st.pid, "name",
+                                           st.comm, "cpu_time_user", ticks_us(st.utime),
                                            "cpu_time_system", ticks_us(st.stime), "status",
                                            status_word(st.state)));
     }
@@ -130,12 +139,11 @@ static json_t *detail(const struct metrics_procs *snap, pid_t pid, bool deep)
         "pid", (int)pid, "name", ps.name, "command", cmd, "cpu_usage",
         e && e->starttime == st.starttime ? (double)e->cpu_pct : 0.0, "mem_bytes",
         (json_int_t)(ps.vm_rss_kb * 1024), "virtual_mem_bytes", (json_int_t)st.vsize,
-        "shared_mem_bytes", (json_int_t)(ps.rss_shmem_kb * 1024), "thread_count",
-        (int)ps.threads, "fd_count", fd_count(pid), "status", status_word(st.state),
-        "parent_pid", st.ppid > 0 ? json_integer(st.ppid) : json_null(), "user_id",
-        (int)ps.ruid, "group_id", (int)ps.rgid, "start_time",
-        (json_int_t)(proc_ticks_to_epoch_ms(st.starttime) / 1000), "cpu_time_user",
-        ticks_us(st.utime), "cpu_time_system", ticks_us(st.stime), "read_bytes",
+        "shared_mem_bytes", (json_int_t)(ps.rss_shmem_kb * 1024), "thread_count", (int)ps.threads,
+        "fd_count", fd_count(pid), "status", status_word(st.state), "parent_pid",
+        st.ppid > 0 ? json_integer(st.ppid) : json_null(), "user_id", (int)ps.ruid, "group_id",
+        (int)ps.rgid, "start_time", (json_int_t)(proc_ticks_to_epoch_ms(st.starttime) / 1000),
+        "cpu_time_user", ticks_us(st.utime), "cpu_time_system", ticks_us(st.stime), "read_bytes",
         have_io ? json_integer((json_int_t)io.rchar) : json_null(), "write_bytes",
         have_io ? json_integer((json_int_t)io.wchar) : json_null(), "working_directory",
         proc_link(pid, "cwd"), "executable_path", proc_link(pid, "exe"), "child_processes",

@@ -30,23 +30,23 @@
 #include "metrics/metrics.h"
 #include "socktop/processes.pb-c.h"
 
-#define GZIP_ABOVE 768          /* socktop's COMPRESSION_THRESHOLD */
-#define MAX_REQUEST 4096        /* bytes of one request message */
-#define CACHE_SLOTS 64          /* per-pid replies kept */
-#define CACHE_MAX_AGE_MS 60000  /* and for at most this long */
+#define GZIP_ABOVE       768   /* socktop's COMPRESSION_THRESHOLD */
+#define MAX_REQUEST      4096  /* bytes of one request message */
+#define CACHE_SLOTS      64    /* per-pid replies kept */
+#define CACHE_MAX_AGE_MS 60000 /* and for at most this long */
 
 struct cached {
-    int kind;        /* 0 free, 1 details, 2 journal */
-    pid_t pid;       /* whose */
-    uint64_t at_ms;  /* when built (monotonic) */
-    char *text;      /* the reply, serialized */
+    int kind;       /* 0 free, 1 details, 2 journal */
+    pid_t pid;      /* whose */
+    uint64_t at_ms; /* when built (monotonic) */
+    char *text;     /* the reply, serialized */
 };
 
 struct socktop {
-    struct api_host *host;         /* the engine */
-    struct socktop_opts opt;       /* TTLs, switches, token (copied) */
+    struct api_host *host;            /* the engine */
+    struct socktop_opts opt;          /* TTLs, switches, token (copied) */
     struct cached cache[CACHE_SLOTS]; /* per-pid replies */
-    uint32_t clients;              /* open WebSocket connections */
+    uint32_t clients;                 /* open WebSocket connections */
 };
 
 struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o)
@@ -79,7 +79,8 @@ uint32_t socktop_clients(const struct socktop *st)
     return st->clients;
 }
 
-/* ---- replies ---------------------------------------------------------------------------------- */
+/* ---- replies ----------------------------------------------------------------------------------
+ */
 
 /* Text up to 768 bytes, gzipped Binary above: the rule socktop's client expects. */
 static void send_text_or_gzip(struct ws_conn *ws, const char *text, size_t len)
@@ -124,7 +125,8 @@ static void send_error(struct ws_conn *ws, const char *request, json_t *pid, con
     send_json(ws, v);
 }
 
-/* ---- get_metrics ------------------------------------------------------------------------------ */
+/* ---- get_metrics ------------------------------------------------------------------------------
+ */
 
 static json_t *gpus_json(struct socktop *st)
 {
@@ -164,18 +166,26 @@ static void get_metrics(struct socktop *st, struct ws_conn *ws, const char *requ
             json_array_append_new(nets, json_pack("{s:s, s:I, s:I}", "name", n->v[i].name,
                                                   "received", (json_int_t)n->v[i].rx_bytes,
                                                   "transmitted", (json_int_t)n->v[i].tx_bytes));
-    send_json(ws, json_pack("{s:I, s:f, s:o, s:I, s:I, s:I, s:I, s:s, s:o, s:[], s:o, s:[], "
-                            "s:o}",
-                            "sampled_at_ms", (json_int_t)s->real_ms, "cpu_total", s->cpu.usage_pct,
-                            "cpu_per_core", cores, "mem_total", (json_int_t)s->mem.total,
-                            "mem_used", (json_int_t)s->mem.used, "swap_total",
-                            (json_int_t)s->mem.swap_total, "swap_used",
-                            (json_int_t)s->mem.swap_used, "hostname",
-                            metrics_host(m)->hostname, "cpu_temp_c", cpu_temp(st), "disks",
-                            "networks", nets, "top_processes", "gpus", gpus_json(st)));
+    send_json(ws,
+              json_pack("{s:I, s:f, s:o, s:I, s:I, s:I, s:I, s:s, s:o, s:[], s:o, s:[], "
+                        "s:o}",
+                        "sampled_at_ms", (json_int_t)s->real_ms, "cpu_total", s->cpu.usage_pct,
+                        "cpu_per_core", cores, "mem_total", (json_int_t)s->mem.total, "mem_used",
+                        (json_int_t)s->mem.used, "swap_total", (json_int_t)s->mem.swap_total,
+                        "swap_used", (json_int_t)s->mem.swap_used, "hostname",
+                        metrics_host(m)->hostname, "cpu_temp_c", cpu_temp(st), "disks", "networks",
+                        nets, "top_processes", "gpus", gpus_json(st)));
 }
 
-/* ---- get_disks -------------------------------------------------------------------------------- */
+/* ---- get_disks --------------------------------------------------------------------------------
+ */
+
+/* One DiskInfo row. */
+static json_t *disk_row(const char *name, uint64_t total, uint64_t avail, bool partition)
+{
+    return json_pack("{s:s, s:I, s:I, s:n, s:b}", "name", name, "total", (json_int_t)total,
+                     "available", (json_int_t)avail, "temperature", "is_partition", partition);
+}
 
 /* Block-device file systems: a parent row adding up each disk's partitions, then its partitions;
  * a file system on a whole disk is one row. */
@@ -187,7 +197,7 @@ static void get_disks(struct socktop *st, struct ws_conn *ws, const char *reques
     if (r < 0)
         return send_error(ws, request, NULL, "cannot read the disks: %s", strerror(-r));
     json_t *rows = json_array();
-    char (*parent)[64] = calloc(d->n_fs ? d->n_fs : 1, sizeof *parent);
+    char(*parent)[64] = calloc(d->n_fs ? d->n_fs : 1, sizeof *parent);
     bool *done = calloc(d->n_fs ? d->n_fs : 1, sizeof *done);
     if (!rows || !parent || !done) {
         free(parent);
@@ -207,11 +217,8 @@ static void get_disks(struct socktop *st, struct ws_conn *ws, const char *reques
             continue;
         if (!parent[i][0]) {
             done[i] = true;
-            json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:n, s:b}", "name",
-                                                  d->fs[i].device + 5, "total",
-                                                  (json_int_t)d->fs[i].size, "available",
-                                                  (json_int_t)d->fs[i].avail, "temperature",
-                                                  "is_partition", 0));
+            json_array_append_new(
+                rows, disk_row(d->fs[i].device + 5, d->fs[i].size, d->fs[i].avail, false));
             continue;
         }
         /* A disk: its row first (the sum of its mounted partitions), then each partition. */
@@ -219,21 +226,15 @@ static void get_disks(struct socktop *st, struct ws_conn *ws, const char *reques
         for (size_t k = i; k < d->n_fs; k++)
             if (!done[k] && !strcmp(parent[k], parent[i]))
                 total += d->fs[k].size, avail += d->fs[k].avail;
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:n, s:b}", "name", parent[i],
-                                              "total", (json_int_t)total, "available",
-                                              (json_int_t)avail, "temperature", "is_partition",
-                                              0));
+        json_array_append_new(rows, disk_row(parent[i], total, avail, false));
         char disk[64];
         snprintf(disk, sizeof disk, "%s", parent[i]);
         for (size_t k = i; k < d->n_fs; k++) {
             if (done[k] || strcmp(parent[k], disk) != 0)
                 continue;
             done[k] = true;
-            json_array_append_new(rows, json_pack("{s:s, s:I, s:I, s:n, s:b}", "name",
-                                                  d->fs[k].device + 5, "total",
-                                                  (json_int_t)d->fs[k].size, "available",
-                                                  (json_int_t)d->fs[k].avail, "temperature",
-                                                  "is_partition", 1));
+            json_array_append_new(
+                rows, disk_row(d->fs[k].device + 5, d->fs[k].size, d->fs[k].avail, true));
         }
     }
     free(parent);
@@ -241,7 +242,8 @@ static void get_disks(struct socktop *st, struct ws_conn *ws, const char *reques
     send_json(ws, rows);
 }
 
-/* ---- get_processes ---------------------------------------------------------------------------- */
+/* ---- get_processes ----------------------------------------------------------------------------
+ */
 
 static void get_processes(struct socktop *st, struct ws_conn *ws, const char *request)
 {
@@ -411,7 +413,7 @@ static void request(struct socktop *st, struct ws_conn *ws, const char *text, si
         json_t *v = json_loadb(text, len, 0, &err);
         const char *type = json_string_value(json_object_get(v, "type"));
         void (*fn)(struct socktop *, struct ws_conn *, const char *) =
-            !type                         ? NULL
+            !type                        ? NULL
             : !strcmp(type, "metrics")   ? get_metrics
             : !strcmp(type, "disks")     ? get_disks
             : !strcmp(type, "processes") ? get_processes
@@ -457,8 +459,7 @@ void socktop_upgrade(struct socktop *st, struct http_request *req)
         size_t n = strlen(st->opt.token);
         /* Constant time: how much of a guess matched must not show in the answer's timing. */
         if (!given || strlen(given) != n || CRYPTO_memcmp(given, st->opt.token, n) != 0)
-            return http_respond(req, 401, NULL, "text/plain", "a valid ?token= is required\n",
-                                28);
+            return http_respond(req, 401, NULL, "text/plain", "a valid ?token= is required\n", 28);
     }
     if (http_upgrade_websocket(req, &handler, st, MAX_REQUEST) == 0)
         st->clients++;

@@ -7,7 +7,7 @@
 #include "base/macro.h"
 
 #define MIN_INTERVAL_MS 100
-#define MAX_DURATION_S 315576000000LL /* google.protobuf.Duration's own bound */
+#define MAX_DURATION_S  315576000000LL /* google.protobuf.Duration's own bound */
 
 struct stream {
     uv_timer_t timer;                 /* the next tick; the struct is freed in its close callback */

@@ -15,10 +15,10 @@
 typedef int (*api_tick_fn)(struct grpc_call *call, void *arg);
 
 struct api_stream_ops {
-    api_tick_fn tick;            /* each tick, when the client's queue has room */
-    api_tick_fn ready;           /* optional: the queue drained (to finish a batch) */
-    bool (*busy)(void *arg);     /* optional: a batch is still going out; skip the tick */
-    void (*free)(void *arg);     /* optional: frees arg when the call is over */
+    api_tick_fn tick;        /* each tick, when the client's queue has room */
+    api_tick_fn ready;       /* optional: the queue drained (to finish a batch) */
+    bool (*busy)(void *arg); /* optional: a batch is still going out; skip the tick */
+    void (*free)(void *arg); /* optional: frees arg when the call is over */
 };
 
 /* A request's interval: absent is default_ms, zero or negative ends the call with

@@ -57,7 +57,8 @@ static uint32_t max_age(const struct api_host *h, uint64_t interval_ms)
     return (uint32_t)MIN((uint64_t)h->metrics_ttl_ms, half);
 }
 
-/* ---- SystemMetrics ---------------------------------------------------------------------------- */
+/* ---- SystemMetrics ----------------------------------------------------------------------------
+ */
 
 struct sys_msg {
     Daemon__V1__SystemMetrics m;
@@ -113,7 +114,8 @@ static int sys_fill(struct api_host *h, uint32_t age, struct sys_msg *b)
     return 0;
 }
 
-/* ---- ProcessMetrics ----------------------------------------------------------------------------- */
+/* ---- ProcessMetrics -----------------------------------------------------------------------------
+ */
 
 struct proc_msg {
     Daemon__V1__ProcessMetrics m;
@@ -224,7 +226,8 @@ static int procs_fill(struct api_host *h, uint32_t age, struct proc_msg **ret,
     return 0;
 }
 
-/* ---- DaemonState ------------------------------------------------------------------------------ */
+/* ---- DaemonState ------------------------------------------------------------------------------
+ */
 
 struct state_msg {
     Daemon__V1__DaemonState m;
@@ -259,8 +262,8 @@ static int kubernetes_fill(const struct metrics_host *mh, struct state_msg *b)
     if (!b->labels || !b->plabels)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        b->labels[i] =
-            (Daemon__V1__KubernetesInfo__LabelsEntry)DAEMON__V1__KUBERNETES_INFO__LABELS_ENTRY__INIT;
+        b->labels[i] = (Daemon__V1__KubernetesInfo__LabelsEntry)
+            DAEMON__V1__KUBERNETES_INFO__LABELS_ENTRY__INIT;
         b->labels[i].key = mh->labels[i].key;
         b->labels[i].value = mh->labels[i].value;
         b->plabels[i] = &b->labels[i];
@@ -282,7 +285,8 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
         .uptime = GOOGLE__PROTOBUF__DURATION__INIT,
         .host = DAEMON__V1__HOST_INFO__INIT,
     };
-    if ((r = sys_fill(h, age, &b->sys)) < 0 || (r = procs_fill(h, age, &b->procs, &b->pprocs, &n)) < 0)
+    if ((r = sys_fill(h, age, &b->sys)) < 0 ||
+        (r = procs_fill(h, age, &b->procs, &b->pprocs, &n)) < 0)
         return r;
     b->m.version = (char *)h->version;
     set_ts(&b->start, h->started_real_ns / 1000000u);
@@ -313,7 +317,8 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
     return 0;
 }
 
-/* ---- requests ---------------------------------------------------------------------------------- */
+/* ---- requests ----------------------------------------------------------------------------------
+ */
 
 static struct svc *service_of(struct grpc_call *call, struct api_host *h, const char *name)
 {
@@ -386,7 +391,8 @@ static void get_system(struct grpc_call *call, const ProtobufCMessage *msg)
     grpc_call_reply(call, &b.m.base);
 }
 
-/* ---- streams ----------------------------------------------------------------------------------- */
+/* ---- streams -----------------------------------------------------------------------------------
+ */
 
 enum stream_kind {
     STREAM_STATE,
@@ -520,10 +526,17 @@ static void stream_process(struct grpc_call *call, const ProtobufCMessage *msg)
     stream_start(call, STREAM_PROCESS, req->interval, req->service_name);
 }
 
-/* ---- registration ------------------------------------------------------------------------------ */
+/* ---- registration ------------------------------------------------------------------------------
+ */
 
-#define UNARY(n, in, fn) {n, GRPC_UNARY, &in, fn, NULL, NULL, NULL}
-#define STREAM(n, in, fn) {n, GRPC_SERVER_STREAM, &in, fn, NULL, api_stream_ready, api_stream_close}
+#define UNARY(n, in, fn)                                                                           \
+    {                                                                                              \
+        n, GRPC_UNARY, &in, fn, NULL, NULL, NULL                                                   \
+    }
+#define STREAM(n, in, fn)                                                                          \
+    {                                                                                              \
+        n, GRPC_SERVER_STREAM, &in, fn, NULL, api_stream_ready, api_stream_close                   \
+    }
 
 static const struct grpc_method daemon_methods[] = {
     UNARY("GetState", google__protobuf__empty__descriptor, get_state),
@@ -542,10 +555,10 @@ static const struct grpc_method metrics_methods[] = {
     STREAM("StreamAllProcessMetrics", daemon__v1__stream_metrics_request__descriptor, stream_all),
 };
 
-static const struct grpc_service daemon_service = {
-    "daemon.v1.DaemonService", daemon_methods, ARRAY_SIZE(daemon_methods)};
-static const struct grpc_service metrics_service = {
-    "daemon.v1.MetricsService", metrics_methods, ARRAY_SIZE(metrics_methods)};
+static const struct grpc_service daemon_service = {"daemon.v1.DaemonService", daemon_methods,
+                                                   ARRAY_SIZE(daemon_methods)};
+static const struct grpc_service metrics_service = {"daemon.v1.MetricsService", metrics_methods,
+                                                    ARRAY_SIZE(metrics_methods)};
 
 int api_superviz_register(struct grpc_server *s, struct api_host *host)
 {

@@ -46,20 +46,20 @@ static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
         json_array_append_new(cores, cpu_json(s->cores[i]));
     for (size_t i = 0; i < s->n_services; i++) {
         const Drover__V1__ServiceUsage *v = s->services[i];
-        json_array_append_new(
-            svcs, json_pack("{s:s, s:s, s:i, s:f, s:I, s:i, s:i, s:b, s:f}", "name", v->name,
-                            "state", v->state, "pid", v->pid, "cpu_percent", v->cpu_percent,
-                            "rss_bytes", (json_int_t)v->rss_bytes, "processes", v->processes,
-                            "restarts", v->restarts, "healthy", v->healthy, "uptime_seconds",
-                            v->uptime_seconds));
+        json_array_append_new(svcs, json_pack("{s:s, s:s, s:i, s:f, s:I, s:i, s:i, s:b, s:f}",
+                                              "name", v->name, "state", v->state, "pid", v->pid,
+                                              "cpu_percent", v->cpu_percent, "rss_bytes",
+                                              (json_int_t)v->rss_bytes, "processes", v->processes,
+                                              "restarts", v->restarts, "healthy", v->healthy,
+                                              "uptime_seconds", v->uptime_seconds));
     }
     for (size_t i = 0; i < s->n_processes; i++) {
         const Drover__V1__ProcessUsage *p = s->processes[i];
-        json_array_append_new(
-            procs, json_pack("{s:i, s:i, s:s, s:s, s:f, s:I, s:I, s:i}", "pid", p->pid, "ppid",
-                             p->ppid, "name", p->name, "state", p->state, "cpu_percent",
-                             p->cpu_percent, "rss_bytes", (json_int_t)p->rss_bytes, "vms_bytes",
-                             (json_int_t)p->vms_bytes, "threads", p->threads));
+        json_array_append_new(procs, json_pack("{s:i, s:i, s:s, s:s, s:f, s:I, s:I, s:i}", "pid",
+                                               p->pid, "ppid", p->ppid, "name", p->name, "state",
+                                               p->state, "cpu_percent", p->cpu_percent, "rss_bytes",
+                                               (json_int_t)p->rss_bytes, "vms_bytes",
+                                               (json_int_t)p->vms_bytes, "threads", p->threads));
     }
     return json_pack(
         "{s:s, s:i, s:f, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:[f,f,f], "
@@ -71,8 +71,8 @@ static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
         "cached_bytes", (json_int_t)s->mem_cached_bytes, "buffers_bytes",
         (json_int_t)s->mem_buffers_bytes, "swap", "total_bytes", (json_int_t)s->swap_total_bytes,
         "used_bytes", (json_int_t)s->swap_used_bytes, "load", s->load1, s->load5, s->load15,
-        "process_count", s->process_count, "running", s->running, "services", svcs,
-        "processes", procs);
+        "process_count", s->process_count, "running", s->running, "services", svcs, "processes",
+        procs);
 }
 
 static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
@@ -98,8 +98,8 @@ static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
         for (size_t i = 0; i < s->n_services; i++) {
             const Drover__V1__ServiceUsage *v = s->services[i];
             cli_format_bytes(v->rss_bytes, line, sizeof line);
-            printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid,
-                   v->cpu_percent, line, v->processes, v->restarts);
+            printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid, v->cpu_percent,
+                   line, v->processes, v->restarts);
         }
     }
     if (s->n_processes) {
@@ -107,14 +107,14 @@ static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
         for (size_t i = 0; i < s->n_processes; i++) {
             const Drover__V1__ProcessUsage *p = s->processes[i];
             cli_format_bytes(p->rss_bytes, line, sizeof line);
-            printf("%8d %-16s %1s %6.1f %9s %7u\n", p->pid, p->name, p->state, p->cpu_percent,
-                   line, p->threads);
+            printf("%8d %-16s %1s %6.1f %9s %7u\n", p->pid, p->name, p->state, p->cpu_percent, line,
+                   p->threads);
         }
     }
 }
 
 struct metrics_opts {
-    uint32_t top;     /* processes listed */
+    uint32_t top;      /* processes listed */
     uint32_t interval; /* top: ms between snapshots */
 };
 
@@ -271,7 +271,9 @@ static void draw(struct top *t)
     cli_format_bytes(s->mem_used_bytes, a, sizeof a);
     cli_format_bytes(s->mem_total_bytes, b, sizeof b);
     snprintf(text, sizeof text, "%s/%s", a, b);
-    bar(y, 0, w, "mem   ", s->mem_total_bytes ? 100.0 * (double)s->mem_used_bytes / (double)s->mem_total_bytes : 0, text);
+    bar(y, 0, w, "mem   ",
+        s->mem_total_bytes ? 100.0 * (double)s->mem_used_bytes / (double)s->mem_total_bytes : 0,
+        text);
     cli_format_bytes(s->swap_used_bytes, a, sizeof a);
     cli_format_bytes(s->swap_total_bytes, b, sizeof b);
     snprintf(text, sizeof text, "%s/%s", a, b);
@@ -299,8 +301,8 @@ static void draw(struct top *t)
     if (y < rows - 2) {
         static const char *const names[] = {"CPU", "memory", "pid"};
         attron(A_REVERSE);
-        mvprintw(y++, 0, "%8s %-16s %1s %6s %9s %7s  (by %s)", "PID", "NAME", "S", "CPU%",
-                 "MEMORY", "THREADS", names[t->sort]);
+        mvprintw(y++, 0, "%8s %-16s %1s %6s %9s %7s  (by %s)", "PID", "NAME", "S", "CPU%", "MEMORY",
+                 "THREADS", names[t->sort]);
         attroff(A_REVERSE);
         sort_key = t->sort;
         qsort(s->processes, s->n_processes, sizeof *s->processes, cmp_procs);
@@ -376,9 +378,9 @@ int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **ar
     interval.nanos = (int32_t)(mo.interval % 1000) * 1000000;
     req.interval = &interval;
     req.processes = true;
-    struct drover_call *call = drover_call_start(cli->client, METRICS "Watch",
-                                                 &drover__v1__metrics_snapshot__descriptor,
-                                                 on_snapshot, on_done, &t, 0);
+    struct drover_call *call =
+        drover_call_start(cli->client, METRICS "Watch", &drover__v1__metrics_snapshot__descriptor,
+                          on_snapshot, on_done, &t, 0);
     if (!call || drover_call_send(call, &req.base) < 0 || drover_call_close_send(call) < 0) {
         cli_error("top: the connection to droverd at %s failed", cli->socket_path);
         return 1;

@@ -207,7 +207,8 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
         return 0;
     }
     case CONFIG_BOOL: {
-        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+        static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
+                                                                                    "off", "0"};
         for (size_t i = 0; i < ARRAY_SIZE(yes); i++)
             if (!strcasecmp(value, yes[i]) || !strcasecmp(value, no[i])) {
                 *(bool *)field = !strcasecmp(value, yes[i]);

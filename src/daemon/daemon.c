@@ -424,7 +424,8 @@ static int listen_http(struct daemon *d)
     if (d->cfg.http_tls && make_http_tls(d) < 0)
         return -EINVAL;
     int r = listen_door(d, d->cfg.http, &ss, on_http_accept,
-                        d->http_tls ? "HTTPS (/metrics, /healthz, /ws)" : "HTTP (/metrics, /healthz, /ws)",
+                        d->http_tls ? "HTTPS (/metrics, /healthz, /ws)"
+                                    : "HTTP (/metrics, /healthz, /ws)",
                         &d->http_l);
     if (r == 0 && d->http_tls)
         net_listener_set_tls(d->http_l, d->http_tls);

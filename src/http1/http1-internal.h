@@ -6,18 +6,18 @@
 struct net_conn;
 
 struct http_server {
-    uv_loop_t *loop;           /* for timers */
-    struct http_limits lim;    /* limits */
-    http_handler_fn handler;   /* answers requests */
-    void *userdata;            /* its argument */
-    struct http_conn *conns;   /* open connections */
-    uint32_t n_conns;          /* their number */
-    uint64_t requests;         /* requests answered */
-    bool stopping;             /* shutdown began */
-    bool freeing;              /* http_server_free was called: the last connection frees it */
-    struct ws_conn *ws;        /* WebSocket connections (they count in n_conns too) */
-    void (*done)(void *);      /* shutdown callback */
-    void *done_data;           /* its argument */
+    uv_loop_t *loop;         /* for timers */
+    struct http_limits lim;  /* limits */
+    http_handler_fn handler; /* answers requests */
+    void *userdata;          /* its argument */
+    struct http_conn *conns; /* open connections */
+    uint32_t n_conns;        /* their number */
+    uint64_t requests;       /* requests answered */
+    bool stopping;           /* shutdown began */
+    bool freeing;            /* http_server_free was called: the last connection frees it */
+    struct ws_conn *ws;      /* WebSocket connections (they count in n_conns too) */
+    void (*done)(void *);    /* shutdown callback */
+    void *done_data;         /* its argument */
 };
 
 /* Called when a connection (HTTP or WebSocket) is freed: counts down, finishes a shutdown or a

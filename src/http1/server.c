@@ -30,7 +30,7 @@
 #include "net/net.h"
 
 #define MAX_HEADERS 64
-#define OUT_HIGH (1u << 20) /* answers queued before the connection stops being read */
+#define OUT_HIGH    (1u << 20) /* answers queued before the connection stops being read */
 
 struct hdr {
     uint32_t name, name_len;   /* offset and length in head */
@@ -44,50 +44,64 @@ struct http_request {
 };
 
 struct http_conn {
-    struct http_server *srv;     /* owner */
-    struct net_conn *conn;       /* transport */
-    http_parser parser;          /* request parser */
-    struct buf head;             /* URL and header bytes, NUL-separated */
-    struct hdr hdrs[MAX_HEADERS];/* headers of the request being read */
-    size_t n_hdrs;               /* their number */
-    uint32_t url_len;            /* URL bytes at the start of head */
-    uint32_t path;               /* offset in head of the path, NUL-terminated */
-    enum part last;              /* which part the last callback added to */
-    size_t head_bytes;           /* bytes of the request's head so far */
-    uint64_t body_bytes;         /* bytes of its body so far */
-    struct buf rest;             /* unparsed input kept while paused for back-pressure */
-    struct http_request req;     /* the request being answered */
-    struct ws_conn *upgrade;     /* a WebSocket to hand the connection to, once parsed */
-    uv_timer_t timer;            /* header or idle timeout; freed in its close callback */
-    int error;                   /* status of an error answer to send, 0 if none */
-    bool in_request;             /* a request has begun and is not answered */
-    bool keep_alive;             /* the current request allows another after it */
-    bool close_after;            /* close once the output is written */
-    bool closing;                /* being closed */
-    bool throttled;              /* paused for back-pressure */
-    bool handed_over;            /* the connection went to a WebSocket: not ours to count */
+    struct http_server *srv;       /* owner */
+    struct net_conn *conn;         /* transport */
+    http_parser parser;            /* request parser */
+    struct buf head;               /* URL and header bytes, NUL-separated */
+    struct hdr hdrs[MAX_HEADERS];  /* headers of the request being read */
+    size_t n_hdrs;                 /* their number */
+    uint32_t url_len;              /* URL bytes at the start of head */
+    uint32_t path;                 /* offset in head of the path, NUL-terminated */
+    enum part last;                /* which part the last callback added to */
+    size_t head_bytes;             /* bytes of the request's head so far */
+    uint64_t body_bytes;           /* bytes of its body so far */
+    struct buf rest;               /* unparsed input kept while paused for back-pressure */
+    struct http_request req;       /* the request being answered */
+    struct ws_conn *upgrade;       /* a WebSocket to hand the connection to, once parsed */
+    uv_timer_t timer;              /* header or idle timeout; freed in its close callback */
+    int error;                     /* status of an error answer to send, 0 if none */
+    bool in_request;               /* a request has begun and is not answered */
+    bool keep_alive;               /* the current request allows another after it */
+    bool close_after;              /* close once the output is written */
+    bool closing;                  /* being closed */
+    bool throttled;                /* paused for back-pressure */
+    bool handed_over;              /* the connection went to a WebSocket: not ours to count */
     struct http_conn *prev, *next; /* all connections, for shutdown */
 };
-
 
 static const char *reason(int status)
 {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 426:
+        return "Upgrade Required";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -503,8 +517,7 @@ const char *http_request_query(const struct http_request *r, const char *name, c
             size_t k = 0;
             for (const char *v = eq ? eq + 1 : e; v < e && k + 1 < size; v++) {
                 int hi, lo;
-                if (*v == '%' && v + 2 < e &&
-                    (hi = unhex(v[1])) >= 0 && (lo = unhex(v[2])) >= 0) {
+                if (*v == '%' && v + 2 < e && (hi = unhex(v[1])) >= 0 && (lo = unhex(v[2])) >= 0) {
                     buf[k++] = (char)(hi * 16 + lo);
                     v += 2;
                 } else {

@@ -20,22 +20,22 @@
 #include "net/net.h"
 
 #define OUT_HIGH (1u << 20)
-#define IN_MAX (1u << 20) /* unparsed input kept; more waits in the kernel */
+#define IN_MAX   (1u << 20) /* unparsed input kept; more waits in the kernel */
 
 struct ws_conn {
-    struct http_server *srv;      /* owner (counts the connection) */
-    struct net_conn *conn;        /* transport, once started */
-    wslay_event_context_ptr ctx;  /* the protocol */
-    const struct ws_handler *h;   /* the face's callbacks */
-    void *userdata;               /* their argument */
-    struct buf in;                /* received, not yet taken by wslay */
-    struct buf out;               /* frames wslay produced in this pass */
-    uv_timer_t idle;              /* idle timeout; the struct goes in its close callback */
-    bool started;                 /* ws_conn_start ran */
-    bool closing;                 /* the connection is being torn down */
-    bool paused;                  /* not reading: too much output waits */
-    int depth;                    /* > 0 inside wslay calls: teardown waits */
-    struct ws_conn *prev, *next;  /* the server's list */
+    struct http_server *srv;     /* owner (counts the connection) */
+    struct net_conn *conn;       /* transport, once started */
+    wslay_event_context_ptr ctx; /* the protocol */
+    const struct ws_handler *h;  /* the face's callbacks */
+    void *userdata;              /* their argument */
+    struct buf in;               /* received, not yet taken by wslay */
+    struct buf out;              /* frames wslay produced in this pass */
+    uv_timer_t idle;             /* idle timeout; the struct goes in its close callback */
+    bool started;                /* ws_conn_start ran */
+    bool closing;                /* the connection is being torn down */
+    bool paused;                 /* not reading: too much output waits */
+    int depth;                   /* > 0 inside wslay calls: teardown waits */
+    struct ws_conn *prev, *next; /* the server's list */
 };
 
 static void ws_freed(uv_handle_t *h)

@@ -39,8 +39,8 @@ static int nvml_open(struct nvml *n)
     n->count = (int (*)(unsigned *))dlsym(n->lib, "nvmlDeviceGetCount_v2");
     n->handle = (int (*)(unsigned, nvml_device_t *))dlsym(n->lib, "nvmlDeviceGetHandleByIndex_v2");
     n->name = (int (*)(nvml_device_t, char *, unsigned))dlsym(n->lib, "nvmlDeviceGetName");
-    n->util = (int (*)(nvml_device_t, struct nvml_util *))dlsym(n->lib,
-                                                               "nvmlDeviceGetUtilizationRates");
+    n->util =
+        (int (*)(nvml_device_t, struct nvml_util *))dlsym(n->lib, "nvmlDeviceGetUtilizationRates");
     n->mem = (int (*)(nvml_device_t, struct nvml_mem *))dlsym(n->lib, "nvmlDeviceGetMemoryInfo");
     n->temp = (int (*)(nvml_device_t, int, unsigned *))dlsym(n->lib, "nvmlDeviceGetTemperature");
     if (!n->init || !n->count || !n->handle || !n->name || !n->util || !n->mem || n->init() != 0) {

@@ -4,37 +4,37 @@
 #include "metrics/metrics.h"
 
 struct metrics {
-    char *proc_root;               /* "/proc" or a fixture */
-    char *sys_root;                /* "/sys" or a fixture */
-    char *etc_root;                /* "/etc" or a fixture */
-    char *podinfo_dir;             /* downward-API volume */
-    int proc_fd;                   /* the proc root, opened once (O_PATH) for openat */
-    char *buf;                     /* scratch for whole files, grown as needed */
-    size_t buf_cap;                /* its size */
-    unsigned hz;                   /* USER_HZ */
-    uint64_t page;                 /* page size */
+    char *proc_root;   /* "/proc" or a fixture */
+    char *sys_root;    /* "/sys" or a fixture */
+    char *etc_root;    /* "/etc" or a fixture */
+    char *podinfo_dir; /* downward-API volume */
+    int proc_fd;       /* the proc root, opened once (O_PATH) for openat */
+    char *buf;         /* scratch for whole files, grown as needed */
+    size_t buf_cap;    /* its size */
+    unsigned hz;       /* USER_HZ */
+    uint64_t page;     /* page size */
 
-    struct metrics_system sys;     /* the latest system sample */
-    struct metrics_system sys_base;/* the one before: CPU baseline when sys is too recent */
-    bool have_sys;                 /* sys holds a sample */
-    bool have_sys_base;            /* sys_base holds one */
+    struct metrics_system sys;      /* the latest system sample */
+    struct metrics_system sys_base; /* the one before: CPU baseline when sys is too recent */
+    bool have_sys;                  /* sys holds a sample */
+    bool have_sys_base;             /* sys_base holds one */
 
-    struct metrics_procs procs;    /* the latest process sample */
-    struct metrics_proc *prev;     /* the one before, for CPU deltas (sorted by pid) */
-    size_t n_prev;                 /* its entries */
-    uint64_t prev_mono_ms;         /* when it was taken */
-    bool have_procs;               /* procs holds a sample */
+    struct metrics_procs procs; /* the latest process sample */
+    struct metrics_proc *prev;  /* the one before, for CPU deltas (sorted by pid) */
+    size_t n_prev;              /* its entries */
+    uint64_t prev_mono_ms;      /* when it was taken */
+    bool have_procs;            /* procs holds a sample */
 
-    struct metrics_disks disks;    /* the latest disk sample */
-    bool have_disks;               /* disks holds one */
-    struct metrics_net net;        /* the latest network sample */
-    bool have_net;                 /* net holds one */
-    struct metrics_temps temps;    /* the latest temperature sample */
-    bool have_temps;               /* temps holds one */
-    struct metrics_gpus gpus;      /* the latest GPU sample */
-    int gpu_state;                 /* 0: not probed, 1: NVML works, -1: none */
-    struct metrics_host host;      /* host facts */
-    bool have_host;                /* host is filled (all but the hostname, re-read each time) */
+    struct metrics_disks disks; /* the latest disk sample */
+    bool have_disks;            /* disks holds one */
+    struct metrics_net net;     /* the latest network sample */
+    bool have_net;              /* net holds one */
+    struct metrics_temps temps; /* the latest temperature sample */
+    bool have_temps;            /* temps holds one */
+    struct metrics_gpus gpus;   /* the latest GPU sample */
+    int gpu_state;              /* 0: not probed, 1: NVML works, -1: none */
+    struct metrics_host host;   /* host facts */
+    bool have_host;             /* host is filled (all but the hostname, re-read each time) */
 
     struct metrics_counters counters; /* samples taken */
 };

@@ -183,9 +183,7 @@ static int sample_system(struct metrics *m)
     /* The baseline: the latest sample if it is old enough, else the one before it. */
     uint64_t now = mono_ms();
     bool rotate = m->have_sys && now - m->sys.mono_ms >= METRICS_MIN_WINDOW_MS;
-    const struct metrics_system *prev = rotate            ? &m->sys
-                                        : m->have_sys_base ? &m->sys_base
-                                                           : NULL;
+    const struct metrics_system *prev = rotate ? &m->sys : m->have_sys_base ? &m->sys_base : NULL;
     cpu_usage(&s.cpu, prev ? &prev->cpu : NULL);
     for (size_t i = 0; i < s.n_cores; i++)
         cpu_usage(&s.cores[i], prev ? core_by_id(prev, s.cores[i].id) : NULL);
@@ -435,8 +433,8 @@ static const char *goarch(const char *machine)
     static const struct {
         const char *uname, *go;
     } map[] = {
-        {"x86_64", "amd64"}, {"aarch64", "arm64"},    {"i386", "386"},
-        {"i686", "386"},     {"armv7l", "arm"},       {"armv6l", "arm"},
+        {"x86_64", "amd64"},    {"aarch64", "arm64"},   {"i386", "386"},
+        {"i686", "386"},        {"armv7l", "arm"},      {"armv6l", "arm"},
         {"riscv64", "riscv64"}, {"ppc64le", "ppc64le"}, {"s390x", "s390x"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(map); i++)

@@ -35,71 +35,71 @@ enum metrics_cpu_mode {
 };
 
 struct metrics_cpu {
-    int32_t id;                          /* N of "cpuN"; -1 for the machine's total */
-    uint64_t ticks[METRICS_CPU_MODES];   /* time in each mode since boot, USER_HZ ticks */
-    double usage_pct;                    /* busy (not idle, not iowait) over the window, 0-100 */
-    double mode_pct[METRICS_CPU_MODES];  /* each mode's share of the window, 0-100 */
+    int32_t id;                         /* N of "cpuN"; -1 for the machine's total */
+    uint64_t ticks[METRICS_CPU_MODES];  /* time in each mode since boot, USER_HZ ticks */
+    double usage_pct;                   /* busy (not idle, not iowait) over the window, 0-100 */
+    double mode_pct[METRICS_CPU_MODES]; /* each mode's share of the window, 0-100 */
 };
 
 struct metrics_mem {
-    uint64_t total;      /* MemTotal, bytes */
-    uint64_t free;       /* MemFree */
-    uint64_t available;  /* MemAvailable (estimated from free + reclaimable on old kernels) */
-    uint64_t buffers;    /* Buffers */
-    uint64_t cached;     /* Cached */
-    uint64_t shared;     /* Shmem */
-    uint64_t reclaimable;/* SReclaimable */
-    uint64_t swap_total; /* SwapTotal */
-    uint64_t swap_free;  /* SwapFree */
-    uint64_t swap_cached;/* SwapCached */
-    uint64_t used;       /* total - available, as free(1) and socktop count it */
-    uint64_t swap_used;  /* swap_total - swap_free */
+    uint64_t total;       /* MemTotal, bytes */
+    uint64_t free;        /* MemFree */
+    uint64_t available;   /* MemAvailable (estimated from free + reclaimable on old kernels) */
+    uint64_t buffers;     /* Buffers */
+    uint64_t cached;      /* Cached */
+    uint64_t shared;      /* Shmem */
+    uint64_t reclaimable; /* SReclaimable */
+    uint64_t swap_total;  /* SwapTotal */
+    uint64_t swap_free;   /* SwapFree */
+    uint64_t swap_cached; /* SwapCached */
+    uint64_t used;        /* total - available, as free(1) and socktop count it */
+    uint64_t swap_used;   /* swap_total - swap_free */
 };
 
 struct metrics_system {
-    uint64_t real_ms;           /* wall clock when sampled, ms since the epoch */
-    uint64_t mono_ms;           /* monotonic clock when sampled */
-    uint64_t window_ms;         /* the span usage figures cover; 0: averages since boot */
-    struct metrics_cpu cpu;     /* all CPUs together */
-    struct metrics_cpu *cores;  /* one per online CPU, by id */
-    size_t n_cores;             /* their number */
-    struct metrics_mem mem;     /* memory and swap */
-    double load[3];             /* load averages over 1, 5 and 15 minutes */
-    uint32_t runnable;          /* loadavg: scheduling entities runnable now */
-    uint32_t entities;          /* loadavg: scheduling entities that exist */
-    uint32_t procs_running;     /* /proc/stat procs_running */
-    uint32_t procs_blocked;     /* /proc/stat procs_blocked */
-    uint64_t ctxt;              /* context switches since boot */
-    uint64_t intr;              /* interrupts since boot */
-    uint64_t forks;             /* processes created since boot */
-    uint64_t boot_time_s;       /* btime: boot, seconds since the epoch */
-    double uptime_s;            /* seconds since boot */
+    uint64_t real_ms;          /* wall clock when sampled, ms since the epoch */
+    uint64_t mono_ms;          /* monotonic clock when sampled */
+    uint64_t window_ms;        /* the span usage figures cover; 0: averages since boot */
+    struct metrics_cpu cpu;    /* all CPUs together */
+    struct metrics_cpu *cores; /* one per online CPU, by id */
+    size_t n_cores;            /* their number */
+    struct metrics_mem mem;    /* memory and swap */
+    double load[3];            /* load averages over 1, 5 and 15 minutes */
+    uint32_t runnable;         /* loadavg: scheduling entities runnable now */
+    uint32_t entities;         /* loadavg: scheduling entities that exist */
+    uint32_t procs_running;    /* /proc/stat procs_running */
+    uint32_t procs_blocked;    /* /proc/stat procs_blocked */
+    uint64_t ctxt;             /* context switches since boot */
+    uint64_t intr;             /* interrupts since boot */
+    uint64_t forks;            /* processes created since boot */
+    uint64_t boot_time_s;      /* btime: boot, seconds since the epoch */
+    double uptime_s;           /* seconds since boot */
 };
 
 /* ---- processes --------------------------------------------------------------------------- */
 
 struct metrics_proc {
-    pid_t pid;           /* process id */
-    pid_t ppid;          /* parent */
-    char comm[16];       /* the kernel's short name (truncated to 15 bytes as the kernel does) */
-    char state;          /* stat's state letter */
-    uint32_t threads;    /* threads */
-    uint64_t starttime;  /* start, ticks after boot: with pid, the process's identity */
-    uint64_t utime;      /* CPU time in user mode, ticks */
-    uint64_t stime;      /* CPU time in kernel mode, ticks */
-    uint64_t vsize;      /* virtual memory, bytes */
-    uint64_t rss;        /* resident memory, bytes */
-    uint64_t shared;     /* resident file-backed and shared memory, bytes */
-    float cpu_pct;       /* CPU over the window as a share of one core (100 = one core busy) */
+    pid_t pid;          /* process id */
+    pid_t ppid;         /* parent */
+    char comm[16];      /* the kernel's short name (truncated to 15 bytes as the kernel does) */
+    char state;         /* stat's state letter */
+    uint32_t threads;   /* threads */
+    uint64_t starttime; /* start, ticks after boot: with pid, the process's identity */
+    uint64_t utime;     /* CPU time in user mode, ticks */
+    uint64_t stime;     /* CPU time in kernel mode, ticks */
+    uint64_t vsize;     /* virtual memory, bytes */
+    uint64_t rss;       /* resident memory, bytes */
+    uint64_t shared;    /* resident file-backed and shared memory, bytes */
+    float cpu_pct;      /* CPU over the window as a share of one core (100 = one core busy) */
 };
 
 struct metrics_procs {
-    uint64_t real_ms;        /* wall clock when sampled */
-    uint64_t mono_ms;        /* monotonic clock when sampled */
-    uint64_t window_ms;      /* span of the usage figures; 0: each process's lifetime average */
-    uint32_t n_cpus;         /* online CPUs: cpu_pct / n_cpus is the share of the machine */
-    struct metrics_proc *v;  /* sorted by pid; kernel threads included */
-    size_t n;                /* entries */
+    uint64_t real_ms;       /* wall clock when sampled */
+    uint64_t mono_ms;       /* monotonic clock when sampled */
+    uint64_t window_ms;     /* span of the usage figures; 0: each process's lifetime average */
+    uint32_t n_cpus;        /* online CPUs: cpu_pct / n_cpus is the share of the machine */
+    struct metrics_proc *v; /* sorted by pid; kernel threads included */
+    size_t n;               /* entries */
 };
 
 /* A process's memory as /proc/PID/status breaks it down, bytes. */
@@ -109,28 +109,28 @@ struct metrics_proc_mem {
 
 /* A set of processes (a service's tree) added up. */
 struct metrics_tree {
-    uint32_t processes;        /* live members */
-    uint32_t threads;          /* their threads */
-    uint64_t user_ns;          /* CPU time in user mode */
-    uint64_t system_ns;        /* CPU time in kernel mode */
-    double cpu_pct;            /* CPU over the window, share of one core (can exceed 100) */
+    uint32_t processes;          /* live members */
+    uint32_t threads;            /* their threads */
+    uint64_t user_ns;            /* CPU time in user mode */
+    uint64_t system_ns;          /* CPU time in kernel mode */
+    double cpu_pct;              /* CPU over the window, share of one core (can exceed 100) */
     struct metrics_proc_mem mem; /* memory */
-    uint32_t fds;              /* open file descriptors (those we may look at) */
-    uint64_t read_bytes;       /* bytes read through read-like calls (rchar) */
-    uint64_t write_bytes;      /* bytes written through write-like calls (wchar) */
+    uint32_t fds;                /* open file descriptors (those we may look at) */
+    uint64_t read_bytes;         /* bytes read through read-like calls (rchar) */
+    uint64_t write_bytes;        /* bytes written through write-like calls (wchar) */
 };
 
 /* ---- disks, network, temperatures, host ------------------------------------------------- */
 
 struct metrics_fs {
-    char *device;     /* what is mounted */
-    char *mountpoint; /* where */
-    char *fstype;     /* file system type */
-    bool readonly;    /* mounted read-only */
-    uint64_t size;    /* bytes */
-    uint64_t free;    /* bytes free, the root-reserved part included */
-    uint64_t avail;   /* bytes free to unprivileged users */
-    uint64_t files;   /* inodes */
+    char *device;        /* what is mounted */
+    char *mountpoint;    /* where */
+    char *fstype;        /* file system type */
+    bool readonly;       /* mounted read-only */
+    uint64_t size;       /* bytes */
+    uint64_t free;       /* bytes free, the root-reserved part included */
+    uint64_t avail;      /* bytes free to unprivileged users */
+    uint64_t files;      /* inodes */
     uint64_t files_free; /* free inodes */
 };
 
@@ -150,51 +150,51 @@ struct metrics_diskio {
 };
 
 struct metrics_disks {
-    uint64_t mono_ms;         /* when sampled */
-    struct metrics_fs *fs;    /* mounted file systems with storage, one per device */
-    size_t n_fs;              /* their number */
-    struct metrics_diskio *io;/* block devices (not partitions' parents only: all of diskstats) */
-    size_t n_io;              /* their number */
+    uint64_t mono_ms;          /* when sampled */
+    struct metrics_fs *fs;     /* mounted file systems with storage, one per device */
+    size_t n_fs;               /* their number */
+    struct metrics_diskio *io; /* block devices (not partitions' parents only: all of diskstats) */
+    size_t n_io;               /* their number */
 };
 
 struct metrics_netif {
-    char name[32];       /* interface */
+    char name[32];                                   /* interface */
     uint64_t rx_bytes, rx_packets, rx_errs, rx_drop; /* received, cumulative */
     uint64_t tx_bytes, tx_packets, tx_errs, tx_drop; /* sent, cumulative */
 };
 
 struct metrics_net {
-    uint64_t mono_ms;          /* when sampled */
-    struct metrics_netif *v;   /* interfaces in /proc/net/dev order */
-    size_t n;                  /* their number */
+    uint64_t mono_ms;        /* when sampled */
+    struct metrics_netif *v; /* interfaces in /proc/net/dev order */
+    size_t n;                /* their number */
 };
 
 struct metrics_temp {
-    char chip[32];   /* hwmon "name" */
-    char label[48];  /* tempN_label, else "tempN" */
-    double celsius;  /* tempN_input */
-    double crit;     /* tempN_crit, or 0 when absent */
+    char chip[32];  /* hwmon "name" */
+    char label[48]; /* tempN_label, else "tempN" */
+    double celsius; /* tempN_input */
+    double crit;    /* tempN_crit, or 0 when absent */
 };
 
 struct metrics_temps {
-    uint64_t mono_ms;        /* when sampled */
-    struct metrics_temp *v;  /* every sensor with a reading */
-    size_t n;                /* their number */
-    int cpu;                 /* index of the CPU's sensor (package, tctl, tdie, cpu), or -1 */
+    uint64_t mono_ms;       /* when sampled */
+    struct metrics_temp *v; /* every sensor with a reading */
+    size_t n;               /* their number */
+    int cpu;                /* index of the CPU's sensor (package, tctl, tdie, cpu), or -1 */
 };
 
 struct metrics_gpu {
-    char name[96];       /* NVML's name */
-    uint32_t util_pct;   /* busy, 0-100 */
-    uint64_t mem_used;   /* bytes */
-    uint64_t mem_total;  /* bytes */
-    double temp_c;       /* core temperature, or -1 when unknown */
+    char name[96];      /* NVML's name */
+    uint32_t util_pct;  /* busy, 0-100 */
+    uint64_t mem_used;  /* bytes */
+    uint64_t mem_total; /* bytes */
+    double temp_c;      /* core temperature, or -1 when unknown */
 };
 
 struct metrics_gpus {
-    uint64_t mono_ms;       /* when sampled */
-    struct metrics_gpu *v;  /* every GPU NVML sees */
-    size_t n;               /* their number */
+    uint64_t mono_ms;      /* when sampled */
+    struct metrics_gpu *v; /* every GPU NVML sees */
+    size_t n;              /* their number */
 };
 
 struct metrics_label {
@@ -202,17 +202,17 @@ struct metrics_label {
 };
 
 struct metrics_host {
-    char hostname[256];      /* gethostname */
-    char os[16];             /* "linux", as Go's GOOS names it (superviz speaks Go) */
-    char arch[16];           /* GOARCH names: amd64, arm64, 386, arm, riscv64 ... */
-    char kernel[65];         /* uname release */
-    char os_name[128];       /* PRETTY_NAME of os-release, or "" */
-    uint32_t n_cpus;         /* online CPUs */
+    char hostname[256]; /* gethostname */
+    char os[16];        /* "linux", as Go's GOOS names it (superviz speaks Go) */
+    char arch[16];      /* GOARCH names: amd64, arm64, 386, arm, riscv64 ... */
+    char kernel[65];    /* uname release */
+    char os_name[128];  /* PRETTY_NAME of os-release, or "" */
+    uint32_t n_cpus;    /* online CPUs */
     /* Kubernetes, from the downward API: environment and <podinfo>/labels. */
-    bool in_kubernetes;      /* POD_NAME is set or KUBERNETES_SERVICE_HOST is */
+    bool in_kubernetes;                         /* POD_NAME is set or KUBERNETES_SERVICE_HOST is */
     char *pod_name, *pod_namespace, *node_name; /* NULL when unknown */
-    struct metrics_label *labels; /* pod labels */
-    size_t n_labels;         /* their number */
+    struct metrics_label *labels;               /* pod labels */
+    size_t n_labels;                            /* their number */
 };
 
 /* ---- the engine -------------------------------------------------------------------------- */
@@ -220,9 +220,9 @@ struct metrics_host {
 struct metrics;
 
 struct metrics_roots {
-    const char *proc; /* "/proc" */
-    const char *sys;  /* "/sys" */
-    const char *etc;  /* "/etc": os-release */
+    const char *proc;    /* "/proc" */
+    const char *sys;     /* "/sys" */
+    const char *etc;     /* "/etc": os-release */
     const char *podinfo; /* Kubernetes downward-API volume: "/etc/podinfo" (its labels file) */
 };
 

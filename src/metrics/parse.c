@@ -12,8 +12,8 @@
 #include "base/macro.h"
 #include "metrics/metrics.h"
 
-#define MAX_CORES 8192     /* more "cpuN" lines than this is not a real /proc/stat */
-#define MAX_ENTRIES 65536  /* interfaces, disks, mounts, labels */
+#define MAX_CORES   8192  /* more "cpuN" lines than this is not a real /proc/stat */
+#define MAX_ENTRIES 65536 /* interfaces, disks, mounts, labels */
 
 /* A cursor over one line. */
 struct cur {
@@ -335,9 +335,14 @@ static int netdev_line(struct cur *c, void *ud)
     struct metrics_netif *e = push(&x->v, &x->n, &x->cap, sizeof *e);
     if (!e)
         return x->n >= MAX_ENTRIES ? 0 : -ENOMEM;
-    *e = (struct metrics_netif){.rx_bytes = f[0], .rx_packets = f[1], .rx_errs = f[2],
-                                .rx_drop = f[3], .tx_bytes = f[8], .tx_packets = f[9],
-                                .tx_errs = f[10], .tx_drop = f[11]};
+    *e = (struct metrics_netif){.rx_bytes = f[0],
+                                .rx_packets = f[1],
+                                .rx_errs = f[2],
+                                .rx_drop = f[3],
+                                .tx_bytes = f[8],
+                                .tx_packets = f[9],
+                                .tx_errs = f[10],
+                                .tx_drop = f[11]};
     copy_word(e->name, sizeof e->name, w, n);
     return 0;
 }
@@ -388,8 +393,7 @@ static int diskstats_line(struct cur *c, void *ud)
     return 0;
 }
 
-int metrics_parse_diskstats(const char *buf, size_t len, struct metrics_diskio **ret,
-                            size_t *ret_n)
+int metrics_parse_diskstats(const char *buf, size_t len, struct metrics_diskio **ret, size_t *ret_n)
 {
     return parse_list(buf, len, diskstats_line, NULL, (void **)ret, ret_n);
 }
@@ -399,11 +403,14 @@ int metrics_parse_diskstats(const char *buf, size_t len, struct metrics_diskio *
 /* File systems without storage of their own (node_exporter's list and a few more), and network
  * file systems: statvfs on a dead NFS server blocks, and the loop must not. */
 static const char *const skipped_fstypes[] = {
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts",
-    "devtmpfs", "fusectl", "hugetlbfs", "mqueue", "nsfs", "proc", "procfs", "pstore",
-    "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tracefs", "efivarfs",
-    "ramfs", "overlay", "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs",
-    "fuse.sshfs", "fuse.gvfsd-fuse", "fuse.portal", "fuse.lxcfs", "iso9660", "none",
+    "autofs",      "binfmt_misc", "bpf",        "cgroup",     "cgroup2",
+    "configfs",    "debugfs",     "devpts",     "devtmpfs",   "fusectl",
+    "hugetlbfs",   "mqueue",      "nsfs",       "proc",       "procfs",
+    "pstore",      "rpc_pipefs",  "securityfs", "selinuxfs",  "squashfs",
+    "sysfs",       "tracefs",     "efivarfs",   "ramfs",      "overlay",
+    "nfs",         "nfs4",        "cifs",       "smb3",       "smbfs",
+    "9p",          "ceph",        "glusterfs",  "fuse.sshfs", "fuse.gvfsd-fuse",
+    "fuse.portal", "fuse.lxcfs",  "iso9660",    "none",
 };
 
 /* mounts escapes space, tab, newline and backslash as \ooo. */
@@ -413,9 +420,8 @@ static char *unescape(const char *w, size_t n)
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        if (w[i] == '\\' && i + 3 < n && w[i + 1] >= '0' &&
-            w[i + 1] <= '3' && w[i + 2] >= '0' && w[i + 2] <= '7' && w[i + 3] >= '0' &&
-            w[i + 3] <= '7') {
+        if (w[i] == '\\' && i + 3 < n && w[i + 1] >= '0' && w[i + 1] <= '3' && w[i + 2] >= '0' &&
+            w[i + 2] <= '7' && w[i + 3] >= '0' && w[i + 3] <= '7') {
             *o++ = (char)((w[i + 1] - '0') * 64 + (w[i + 2] - '0') * 8 + (w[i + 3] - '0'));
             i += 3;
         } else {

@@ -21,8 +21,8 @@ union net_handle {
 struct net_listener {
     union net_handle h; /* the listening handle */
     uint32_t magic;     /* NET_LISTENER_MAGIC */
-    char *path;     /* socket path, for unlinking */
-    dev_t dev;      /* device and inode of the socket we bound: we unlink only our own */
+    char *path;         /* socket path, for unlinking */
+    dev_t dev;          /* device and inode of the socket we bound: we unlink only our own */
     ino_t ino;
     net_accept_fn on_accept; /* owner's callback */
     void *userdata;          /* owner's argument */
@@ -48,7 +48,7 @@ struct net_conn {
     struct tls_conn *tls;                   /* TLS state, or NULL for plaintext */
 };
 
-#define NET_CONN_MAGIC 0x6e636f6eu
+#define NET_CONN_MAGIC     0x6e636f6eu
 #define NET_LISTENER_MAGIC 0x6e6c736eu
 
 /* Writes ciphertext (or plaintext without TLS) to the socket; takes b's storage. */

@@ -46,12 +46,12 @@ int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn o
 struct net_tls;
 
 struct net_tls_opts {
-    const char *cert_path;        /* PEM certificate (chain) */
-    const char *key_path;         /* PEM private key */
-    bool generate;                /* neither file exists: make a self-signed pair first */
-    const char *const *sans;      /* with generate: names and addresses it is valid for */
-    size_t n_sans;                /* their number */
-    const char *alpn;             /* protocols offered, wire format ("\x08http/1.1"), or NULL */
+    const char *cert_path;   /* PEM certificate (chain) */
+    const char *key_path;    /* PEM private key */
+    bool generate;           /* neither file exists: make a self-signed pair first */
+    const char *const *sans; /* with generate: names and addresses it is valid for */
+    size_t n_sans;           /* their number */
+    const char *alpn;        /* protocols offered, wire format ("\x08http/1.1"), or NULL */
 };
 
 /* A server context: TLS 1.2+, the certificate and key (generated when asked and missing:

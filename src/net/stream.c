@@ -216,8 +216,7 @@ void net_conn_close(struct net_conn *c, bool flush)
         tls_conn_shutdown(c); /* close_notify, written before the socket closes */
     c->closing = true;
     c->shutdown_req.data = c;
-    if (flush && c->pending > 0 &&
-        uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
+    if (flush && c->pending > 0 && uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
         return;
     uv_close(&c->h.handle, on_conn_closed);
 }
@@ -419,8 +418,7 @@ bool net_addr_is_loopback(const struct sockaddr *sa)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
     if (sa->sa_family == AF_INET6) {
         const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-        return IN6_IS_ADDR_LOOPBACK(a) ||
-               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
     }
     return false;
 }

@@ -31,9 +31,9 @@
 #include "net/net-internal.h"
 
 struct net_tls {
-    SSL_CTX *ctx;          /* the server context */
-    unsigned char *alpn;   /* protocols offered, wire format, or NULL */
-    size_t alpn_len;       /* its length */
+    SSL_CTX *ctx;        /* the server context */
+    unsigned char *alpn; /* protocols offered, wire format, or NULL */
+    size_t alpn_len;     /* its length */
 };
 
 struct tls_conn {
@@ -165,8 +165,8 @@ static int make_pair(const struct net_tls_opts *o, char *err, size_t size)
     X509_set_pubkey(x, key);
     X509_NAME *name = X509_get_subject_name(x);
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                               (const unsigned char *)(o->n_sans ? o->sans[0] : "droverd"), -1,
-                               -1, 0);
+                               (const unsigned char *)(o->n_sans ? o->sans[0] : "droverd"), -1, -1,
+                               0);
     X509_set_issuer_name(x, name);
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
@@ -291,7 +291,7 @@ struct tls_conn *tls_conn_new(struct net_tls *t)
         free(c);
         return NULL;
     }
-    BIO_set_mem_eof_return(c->rbio, -1); /* empty means "wait", not end of stream */
+    BIO_set_mem_eof_return(c->rbio, -1);   /* empty means "wait", not end of stream */
     SSL_set_bio(c->ssl, c->rbio, c->wbio); /* the session owns both now */
     SSL_set_accept_state(c->ssl);
     buf_init(&c->pre, 16u << 20);

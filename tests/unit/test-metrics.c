@@ -21,18 +21,17 @@
 
 #define PARSE(fn, s, ...) fn(s, strlen(s), __VA_ARGS__)
 
-static const char real_stat[] =
-    "cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0\n"
-    "cpu0 1393280 32966 572056 13366565 1589 0 11584 0 0 0\n"
-    "cpu1 1335897 31478 488342 13358624 4185 0 2331 0 0 0\n"
-    "cpu3 1 2 3 4 5 6 7 8\n"
-    "intr 1462898 32 2 0 0 0 0\n"
-    "ctxt 2629318\n"
-    "btime 1700000000\n"
-    "processes 26442\n"
-    "procs_running 3\n"
-    "procs_blocked 1\n"
-    "softirq 1 2 3\n";
+static const char real_stat[] = "cpu  10132153 290696 3084719 46828483 16683 0 25195 0 175628 0\n"
+                                "cpu0 1393280 32966 572056 13366565 1589 0 11584 0 0 0\n"
+                                "cpu1 1335897 31478 488342 13358624 4185 0 2331 0 0 0\n"
+                                "cpu3 1 2 3 4 5 6 7 8\n"
+                                "intr 1462898 32 2 0 0 0 0\n"
+                                "ctxt 2629318\n"
+                                "btime 1700000000\n"
+                                "processes 26442\n"
+                                "procs_running 3\n"
+                                "procs_blocked 1\n"
+                                "softirq 1 2 3\n";
 
 START_TEST(parse_stat)
 {
@@ -53,8 +52,12 @@ START_TEST(parse_stat)
     free(s.cores);
 
     static const char *const bad[] = {
-        "", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2\n", "cpux 1 2 3 4 5 6 7 8\ncpu 1 2 3 4\n",
-        "cpu 1 2 3 4\ncpu99999999 1 2 3 4\n", "intr 5\n",
+        "",
+        "cpu0 1 2 3 4 5 6 7 8\n",
+        "cpu 1 2\n",
+        "cpux 1 2 3 4 5 6 7 8\ncpu 1 2 3 4\n",
+        "cpu 1 2 3 4\ncpu99999999 1 2 3 4\n",
+        "intr 5\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         s = (struct metrics_system){0};
@@ -116,15 +119,16 @@ START_TEST(parse_netdev_diskstats)
     struct metrics_netif *n = NULL;
     size_t nn = 0;
     ck_assert_int_eq(
-        PARSE(metrics_parse_netdev,
-              "Inter-|   Receive                                                |  Transmit\n"
-              " face |bytes    packets errs drop fifo frame compressed multicast|bytes    "
-              "packets errs drop fifo colls carrier compressed\n"
-              "    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n"
-              "  eth0:123456789 2000 3 4 0 0 0 0 987654321 1000 5 6 0 0 0 0\n"
-              "bad: 1 2 3\n"
-              "a-very-long-interface-name-that-is-not-real: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n",
-              &n, &nn),
+        PARSE(
+            metrics_parse_netdev,
+            "Inter-|   Receive                                                |  Transmit\n"
+            " face |bytes    packets errs drop fifo frame compressed multicast|bytes    "
+            "packets errs drop fifo colls carrier compressed\n"
+            "    lo: 1000 10 0 0 0 0 0 0 1000 10 0 0 0 0 0 0\n"
+            "  eth0:123456789 2000 3 4 0 0 0 0 987654321 1000 5 6 0 0 0 0\n"
+            "bad: 1 2 3\n"
+            "a-very-long-interface-name-that-is-not-real: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16\n",
+            &n, &nn),
         0);
     ck_assert_uint_eq(nn, 3);
     ck_assert_str_eq(n[1].name, "eth0");
@@ -137,14 +141,13 @@ START_TEST(parse_netdev_diskstats)
 
     struct metrics_diskio *d = NULL;
     size_t nd = 0;
-    ck_assert_int_eq(
-        PARSE(metrics_parse_diskstats,
-              "   7       0 loop0 1 0 2 0 0 0 0 0 0 0 0\n"
-              " 259       0 nvme0n1 100 5 2000 30 200 10 4000 60 1 90 120 0 0 0 0\n"
-              " 259       1 nvme0n1p1 1 2 3 4 5 6 7 8 9 10 11\n"
-              "   8       0 sda 1 2\n",
-              &d, &nd),
-        0);
+    ck_assert_int_eq(PARSE(metrics_parse_diskstats,
+                           "   7       0 loop0 1 0 2 0 0 0 0 0 0 0 0\n"
+                           " 259       0 nvme0n1 100 5 2000 30 200 10 4000 60 1 90 120 0 0 0 0\n"
+                           " 259       1 nvme0n1p1 1 2 3 4 5 6 7 8 9 10 11\n"
+                           "   8       0 sda 1 2\n",
+                           &d, &nd),
+                     0);
     ck_assert_uint_eq(nd, 2);
     ck_assert_str_eq(d[0].name, "nvme0n1");
     ck_assert_uint_eq(d[0].read_bytes, 2000 * 512);
@@ -181,8 +184,8 @@ START_TEST(parse_mounts_labels_os)
 
     struct metrics_label *l = NULL;
     ck_assert_int_eq(PARSE(metrics_parse_labels,
-                           "app=\"web\"\npod-template-hash=\"5d7f\\\"x\\\\\"\n\nbroken\n=x\n",
-                           &l, &n),
+                           "app=\"web\"\npod-template-hash=\"5d7f\\\"x\\\\\"\n\nbroken\n=x\n", &l,
+                           &n),
                      0);
     ck_assert_uint_eq(n, 2);
     ck_assert_str_eq(l[0].key, "app");
@@ -225,7 +228,8 @@ START_TEST(engine_system_windows)
     put(root, "meminfo", "MemTotal: 1000 kB\nMemAvailable: 250 kB\n");
     put(root, "loadavg", "1.00 0.50 0.25 1/10 99\n");
     put(root, "uptime", "100.00 50.00\n");
-    struct metrics *m = metrics_new(&(struct metrics_roots){.proc = root, .sys = root, .etc = root});
+    struct metrics *m =
+        metrics_new(&(struct metrics_roots){.proc = root, .sys = root, .etc = root});
     const struct metrics_system *s;
 
     /* First sample: averages since boot (200 busy of 1000). */
@@ -421,7 +425,8 @@ START_TEST(live_cpu_and_memory)
             break;
         msleep(10);
     }
-    ck_assert_msg(t.mem.rss >= 64u << 20 && t.mem.rss < 80u << 20, "rss %lu", (unsigned long)t.mem.rss);
+    ck_assert_msg(t.mem.rss >= 64u << 20 && t.mem.rss < 80u << 20, "rss %lu",
+                  (unsigned long)t.mem.rss);
     ck_assert_uint_ge(t.mem.vms, 64u << 20);
     ck_assert_uint_ge(t.mem.data, 64u << 20);
     ck_assert_uint_eq(t.processes, 1);

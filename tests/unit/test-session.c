@@ -257,8 +257,9 @@ START_TEST(reading_client_loses_nothing)
     ck_assert_int_eq(sess_attach(s, SESS_OUT, false, &pull_ops, &p, &a, &b, &n, &missed), 0);
     while (p.end == SESS_END_NONE)
         uv_run(&loop, UV_RUN_ONCE);
-    ck_assert_msg(p.got + n == 1000000 && p.missed == 0, "got %zu + backlog %zu, missed %zu, end %d code %d",
-                  (size_t)p.got, n, (size_t)p.missed, (int)p.end, p.code);
+    ck_assert_msg(p.got + n == 1000000 && p.missed == 0,
+                  "got %zu + backlog %zu, missed %zu, end %d code %d", (size_t)p.got, n,
+                  (size_t)p.missed, (int)p.end, p.code);
     free(b);
     sess_attach_close(a);
 }
