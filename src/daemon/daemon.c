@@ -458,6 +458,10 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->grpc = grpc_server_new(&d->loop, &lim);
     d->health = d->grpc ? api_health_new(d->grpc) : NULL;
     d->metrics = metrics_new(&(struct metrics_roots){.podinfo = d->cfg.podinfo_dir});
+    if (d->metrics && metrics_attach_loop(d->metrics, &d->loop, 10000) < 0) {
+        metrics_free(d->metrics);
+        d->metrics = NULL;
+    }
     d->reflection = d->grpc ? api_reflection_new(d->grpc) : NULL;
     d->host = (struct api_host){
         .loop = &d->loop,

@@ -1,6 +1,8 @@
 /* What the files of src/metrics share: the engine struct and the file reader. */
 #pragma once
 
+#include <uv.h>
+
 #include "metrics/metrics.h"
 
 struct metrics {
@@ -19,6 +21,11 @@ struct metrics {
     bool have_sys;                  /* sys holds a sample */
     bool have_sys_base;             /* sys_base holds one */
 
+    struct metrics_fd *fds;     /* open stat/statm files of processes seen, by pid */
+    size_t n_fds;               /* their number */
+    size_t fd_budget;           /* processes whose files may stay open, plus one (0: unknown) */
+    uv_timer_t *release;        /* closes the kept files after a quiet spell, or NULL */
+    uint32_t release_ms;        /* the spell */
     struct metrics_procs procs; /* the latest process sample */
     struct metrics_proc *prev;  /* the one before, for CPU deltas (sorted by pid) */
     size_t n_prev;              /* its entries */
@@ -51,6 +58,18 @@ int metrics_proc_fd(struct metrics *m);
  * and a window of a few ticks makes usage jump between 0 and 100 %. */
 #define METRICS_MIN_WINDOW_MS 100
 
+/* A process's procfs files, kept open between passes: pread at offset 0 renders them again,
+ * which costs half of opening and closing them each time. */
+struct metrics_fd {
+    pid_t pid; /* whose */
+    int stat;  /* <pid>/stat */
+    int statm; /* <pid>/statm, or -1 (a kernel thread has no memory to read) */
+};
+
 /* procs.c */
+/* Closes every kept file. */
+void metrics_procs_release(struct metrics *m);
+/* (Re)starts the quiet-spell timer after a process sample. */
+void metrics_arm_release(struct metrics *m);
 int metrics_procs_sample(struct metrics *m);
 void metrics_procs_done(struct metrics *m);

@@ -55,10 +55,40 @@ static void host_done(struct metrics_host *h)
     metrics_labels_free(h->labels, h->n_labels);
 }
 
+static void release_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_release(uv_timer_t *t)
+{
+    metrics_procs_release(t->data);
+}
+
+int metrics_attach_loop(struct metrics *m, uv_loop_t *loop, uint32_t release_ms)
+{
+    m->release_ms = release_ms;
+    m->release = malloc(sizeof *m->release);
+    if (!m->release)
+        return -ENOMEM;
+    uv_timer_init(loop, m->release);
+    m->release->data = m;
+    uv_unref((uv_handle_t *)m->release); /* never what keeps the loop running */
+    return 0;
+}
+
+void metrics_arm_release(struct metrics *m)
+{
+    if (m->release)
+        uv_timer_start(m->release, on_release, m->release_ms, 0);
+}
+
 void metrics_free(struct metrics *m)
 {
     if (!m)
         return;
+    if (m->release) /* the handle outlives us until libuv is done with it */
+        uv_close((uv_handle_t *)m->release, release_closed);
     free(m->sys.cores);
     free(m->sys_base.cores);
     metrics_procs_done(m);

@@ -229,6 +229,11 @@ struct metrics_roots {
 /* NULL roots mean the real ones. */
 struct metrics *metrics_new(const struct metrics_roots *roots);
 void metrics_free(struct metrics *m);
+struct uv_loop_s;
+/* With a loop, the files a process sample keeps open are closed after release_ms without
+ * another process sample (one timer firing once; nothing when idle). Without, they stay until
+ * the engine is freed. */
+int metrics_attach_loop(struct metrics *m, struct uv_loop_s *loop, uint32_t release_ms);
 
 /* Each returns 0 and a snapshot no older than max_age_ms (taking a new one if needed), or
  * -errno when the source could not be read. */

@@ -6,6 +6,13 @@
  * rss leaves out per-CPU counts the kernel has not folded in yet (Linux 6.2+), which makes a
  * young process read as nearly empty.
  *
+ * The files stay open between passes (within a budget taken from RLIMIT_NOFILE): reading them
+ * again at offset 0 makes procfs render them anew, and skipping the open and close halves the
+ * pass. An open file belongs to one process for good: once it has exited, reads fail with ESRCH
+ * even if its pid is reused, so a stale file is dropped and the new process opened afresh.
+ * metrics_procs_release closes them all; the engine does that when process samples have not
+ * been asked for a while, since each open file holds a little kernel memory.
+ *
  * CPU usage needs two readings of the same process: pid and start time identify it, so a reused
  * pid is not compared with a stranger's counters. A process seen for the first time gets its
  * average since it started, which for a process born since the previous pass is exact. Passes
@@ -15,6 +22,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/macro.h"
@@ -22,63 +30,111 @@
 #include "metrics/metrics-internal.h"
 #include "proc/proc.h"
 
+void metrics_procs_release(struct metrics *m)
+{
+    for (size_t i = 0; i < m->n_fds; i++) {
+        close(m->fds[i].stat);
+        if (m->fds[i].statm >= 0)
+            close(m->fds[i].statm);
+    }
+    free(m->fds);
+    m->fds = NULL;
+    m->n_fds = 0;
+}
+
 void metrics_procs_done(struct metrics *m)
 {
+    metrics_procs_release(m);
     free(m->procs.v);
     free(m->prev);
     m->procs.v = m->prev = NULL;
     m->procs.n = m->n_prev = 0;
 }
 
-/* One small procfs file read with a single read(2) (procfs renders stat and statm in one go). */
-static ssize_t read_small(int dir, const char *path, char *buf, size_t size)
+/* One small procfs file read again from its start (a single call renders all of it). */
+static ssize_t reread(int fd, char *buf, size_t size)
 {
-    _cleanup_close_ int fd = openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = read(fd, buf, size - 1);
+    ssize_t n = pread(fd, buf, size - 1, 0);
     if (n < 0)
-        return -errno;
+        return errno == ESRCH ? -ESRCH : -errno;
     buf[n] = '\0';
     return n;
 }
 
-static int read_proc(struct metrics *m, const char *pid, struct metrics_proc *e)
+static int open_at(int dir, const char *pid, const char *name)
 {
-    char path[64], buf[1024];
+    char path[64];
+    snprintf(path, sizeof path, "%s/%s", pid, name);
+    int fd = openat(dir, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    return fd < 0 ? (errno == ENOENT ? -ESRCH : -errno) : fd;
+}
+
+static void fill(struct metrics *m, const struct proc_stat *st, struct metrics_proc *e)
+{
+    *e = (struct metrics_proc){
+        .pid = st->pid,
+        .ppid = st->ppid,
+        .state = st->state,
+        .threads =
+            st->num_threads > 0 && st->num_threads < UINT32_MAX ? (uint32_t)st->num_threads : 0,
+        .starttime = st->starttime,
+        .utime = st->utime,
+        .stime = st->stime,
+        .vsize = st->vsize,
+        .rss = st->rss > 0 ? (uint64_t)st->rss * m->page : 0,
+    };
+    snprintf(e->comm, sizeof e->comm, "%.15s", st->comm);
+}
+
+/* Reads one process through its kept files (f->stat >= 0) or by opening them (f->stat < 0;
+ * f then holds the new descriptors, which the caller keeps or closes). -ESRCH when the process
+ * those files belong to is gone. */
+static int read_proc_fd(struct metrics *m, const char *pid, struct metrics_fd *f,
+                        struct metrics_proc *e)
+{
+    char buf[1024];
     struct proc_stat st;
     struct proc_statm sm;
     ssize_t n;
 
-    snprintf(path, sizeof path, "%s/stat", pid);
-    if ((n = read_small(m->proc_fd, path, buf, sizeof buf)) < 0)
-        return (int)n;
+    if (f->stat < 0 && (f->stat = open_at(m->proc_fd, pid, "stat")) < 0)
+        return f->stat;
+    if ((n = reread(f->stat, buf, sizeof buf)) <= 0)
+        return n < 0 ? (int)n : -ESRCH;
     if (proc_stat_parse(buf, (size_t)n, &st) < 0)
         return -EINVAL;
-    *e = (struct metrics_proc){
-        .pid = st.pid,
-        .ppid = st.ppid,
-        .state = st.state,
-        .threads = st.num_threads > 0 && st.num_threads < UINT32_MAX ? (uint32_t)st.num_threads : 0,
-        .starttime = st.starttime,
-        .utime = st.utime,
-        .stime = st.stime,
-        .vsize = st.vsize,
-        .rss = st.rss > 0 ? (uint64_t)st.rss * m->page : 0,
-    };
-    snprintf(e->comm, sizeof e->comm, "%.15s", st.comm);
+    fill(m, &st, e);
     /* Kernel threads and zombies have no memory (vsize 0): no statm to read, which saves a
      * third of the pass on a typical machine. A process that exits between the two reads keeps
      * stat's figures. */
     if (!st.vsize)
         return 0;
-    snprintf(path, sizeof path, "%s/statm", pid);
-    if ((n = read_small(m->proc_fd, path, buf, sizeof buf)) > 0 &&
+    if (f->statm < 0)
+        f->statm = open_at(m->proc_fd, pid, "statm");
+    if (f->statm >= 0 && (n = reread(f->statm, buf, sizeof buf)) > 0 &&
         proc_statm_parse(buf, (size_t)n, &sm) == 0) {
         e->rss = sm.resident * m->page;
         e->shared = sm.shared * m->page;
     }
     return 0;
+}
+
+static void close_fd(struct metrics_fd *f)
+{
+    if (f->stat >= 0)
+        close(f->stat);
+    if (f->statm >= 0)
+        close(f->statm);
+    f->stat = f->statm = -1;
+}
+
+/* A process outside the sample (born after it): read once, nothing kept. */
+static int read_proc(struct metrics *m, const char *pid, struct metrics_proc *e)
+{
+    struct metrics_fd f = {.stat = -1, .statm = -1};
+    int r = read_proc_fd(m, pid, &f, e);
+    close_fd(&f);
+    return r;
 }
 
 static uint64_t boot_ticks(const struct metrics *m)
@@ -125,6 +181,22 @@ static float usage(const struct metrics *m, const struct metrics_proc *e,
     return (float)(pct < 0 ? 0 : pct > cap ? cap : pct);
 }
 
+/* Doubles both arrays of a pass. */
+static int grow(struct metrics_proc **v, struct metrics_fd **f, size_t *cap)
+{
+    size_t nc = *cap ? *cap * 2 : 512;
+    struct metrics_proc *nv = realloc(*v, nc * sizeof **v);
+    if (!nv)
+        return -ENOMEM;
+    *v = nv;
+    struct metrics_fd *nf = realloc(*f, nc * sizeof **f);
+    if (!nf)
+        return -ENOMEM;
+    *f = nf;
+    *cap = nc;
+    return 0;
+}
+
 static int cmp_pid(const void *a, const void *b)
 {
     const struct metrics_proc *x = a, *y = b;
@@ -132,13 +204,40 @@ static int cmp_pid(const void *a, const void *b)
 }
 
 /* Reads every process into a new array (sorted by pid). */
+/* The kept files of pid from the previous pass, searching from *cursor (both lists ascend by
+ * pid, so a pass walks the old list once). */
+static struct metrics_fd *kept(struct metrics *m, pid_t pid, size_t *cursor)
+{
+    while (*cursor < m->n_fds && m->fds[*cursor].pid < pid)
+        (*cursor)++;
+    if (*cursor < m->n_fds && m->fds[*cursor].pid == pid)
+        return &m->fds[*cursor];
+    return NULL;
+}
+
+/* How many processes may keep their two files open: what RLIMIT_NOFILE leaves after 512 for
+ * connections and children's pipes, at most 8192. */
+static size_t fd_budget(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return 8192;
+    return rl.rlim_cur <= 512 ? 0 : MIN((size_t)(rl.rlim_cur - 512) / 2, (size_t)8192);
+}
+
 static int scan(struct metrics *m, struct metrics_proc **ret, size_t *ret_n)
 {
     struct metrics_proc *v = NULL;
-    size_t n = 0, cap = 0;
+    struct metrics_fd *nf = NULL;
+    size_t n = 0, cap = 0, n_nf = 0, cursor = 0;
     bool sorted = true;
     struct dirent *de;
     DIR *d;
+
+    if (!m->fd_budget)
+        m->fd_budget = fd_budget() + 1;
 
     int fd = metrics_proc_fd(m);
     if (fd < 0)
@@ -153,24 +252,45 @@ static int scan(struct metrics *m, struct metrics_proc **ret, size_t *ret_n)
     while ((de = readdir(d))) {
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 512;
-            struct metrics_proc *nv = realloc(v, nc * sizeof *v);
-            if (!nv) {
-                closedir(d);
-                free(v);
-                return -ENOMEM;
-            }
-            v = nv;
-            cap = nc;
+        if (n == cap && grow(&v, &nf, &cap) < 0) {
+            for (size_t i = 0; i < n_nf; i++)
+                close_fd(&nf[i]);
+            free(v);
+            free(nf);
+            closedir(d);
+            return -ENOMEM;
         }
-        /* Processes that exit during the pass are simply missing. */
-        if (read_proc(m, de->d_name, &v[n]) < 0)
+        pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+        struct metrics_fd *old = kept(m, pid, &cursor), f = {pid, -1, -1};
+        if (old) { /* the files move to this pass */
+            f = *old;
+            old->stat = old->statm = -1;
+        }
+        int r = read_proc_fd(m, de->d_name, &f, &v[n]);
+        if (r == -ESRCH && old) {
+            /* The kept files were an earlier process's: this pid is someone new. */
+            close_fd(&f);
+            f = (struct metrics_fd){pid, -1, -1};
+            r = read_proc_fd(m, de->d_name, &f, &v[n]);
+        }
+        if (r < 0) { /* exited during the pass: simply missing */
+            close_fd(&f);
             continue;
+        }
+        if (n_nf + 1 < m->fd_budget)
+            nf[n_nf++] = f;
+        else
+            close_fd(&f);
         sorted &= n == 0 || v[n - 1].pid < v[n].pid;
         n++;
     }
     closedir(d);
+    /* What is left of the old list: processes that are gone. */
+    metrics_procs_release(m);
+    m->fds = nf;
+    m->n_fds = n_nf;
+    if (!sorted) /* kept() needs the list in pid order */
+        metrics_procs_release(m);
     /* procfs lists pids in ascending order; sort anyway if some other root does not. */
     if (!sorted)
         qsort(v, n, sizeof *v, cmp_pid);
@@ -217,6 +337,7 @@ int metrics_procs_sample(struct metrics *m)
     };
     m->have_procs = true;
     m->counters.procs++;
+    metrics_arm_release(m);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * live processes: a busy loop reads about one core, a sleeper about nothing, a child that touches
  * 64 MB reads 64 MB. */
 #include "unit.h"
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "base/time-util.h"
 #include "metrics/metrics.h"
@@ -446,6 +448,53 @@ START_TEST(live_cpu_and_memory)
 }
 END_TEST
 
+static size_t open_fds(void)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static void noop(uv_timer_t *t)
+{
+    (void)t;
+}
+
+START_TEST(kept_files_released_after_a_quiet_spell)
+{
+    uv_loop_t loop;
+    uv_timer_t alive; /* the release timer does not keep a loop running: this does, as droverd's
+                         other handles do */
+    ck_assert_int_eq(uv_loop_init(&loop), 0);
+    uv_timer_init(&loop, &alive);
+    uv_timer_start(&alive, noop, 5, 5);
+    struct metrics *m = metrics_new(NULL);
+    ck_assert_int_eq(metrics_attach_loop(m, &loop, 50), 0);
+    size_t before = open_fds();
+    const struct metrics_procs *p;
+    ck_assert_int_eq(metrics_procs(m, 0, &p), 0);
+    size_t during = open_fds();
+    /* stat (and statm for user processes) of every process stay open between passes. */
+    ck_assert_uint_ge(during, before + p->n);
+    msleep(2);
+    ck_assert_int_eq(metrics_procs(m, 0, &p), 0);
+    ck_assert_uint_le(open_fds(), during + 8); /* reused, not opened again */
+    /* Nothing happens while nothing is asked: the timer fires once, then the loop is idle. */
+    uint64_t t0 = mono_ms();
+    while (open_fds() > before + 2 && mono_ms() - t0 < 5000)
+        uv_run(&loop, UV_RUN_NOWAIT), msleep(10);
+    ck_assert_uint_le(open_fds(), before + 2);
+    metrics_free(m);
+    uv_close((uv_handle_t *)&alive, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -460,6 +509,7 @@ int main(void)
     suite_add_tcase(s, tc);
     TCase *live = tcase_create("live");
     tcase_add_test(live, live_cpu_and_memory);
+    tcase_add_test(live, kept_files_released_after_a_quiet_spell);
     suite_add_tcase(s, live);
     return unit_run(s);
 }
