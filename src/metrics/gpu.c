@@ -51,8 +51,11 @@ static int nvml_open(struct nvml *n)
     return 0;
 }
 
-static int sample_gpus(struct metrics *m, struct nvml *n)
+static struct nvml nvml; /* one library per process, like the driver it talks to */
+
+static int sample_gpus(struct metrics *m)
 {
+    struct nvml *n = &nvml;
     unsigned count = 0;
     if (n->count(&count) != 0)
         return -EIO;
@@ -84,16 +87,12 @@ static int sample_gpus(struct metrics *m, struct nvml *n)
 
 int metrics_gpus(struct metrics *m, uint32_t max_age_ms, const struct metrics_gpus **ret)
 {
-    static struct nvml nvml; /* one library per process, like the driver it talks to */
     if (m->gpu_state == 0)
         m->gpu_state = nvml.lib || nvml_open(&nvml) == 0 ? 1 : -1;
     if (m->gpu_state < 0)
         return -ENODEV;
-    if (!m->gpus.v || mono_ms() - m->gpus.mono_ms > max_age_ms) {
-        int r = sample_gpus(m, &nvml);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->gpus;
-    return 0;
+    int r = metrics_refresh(m, m->gpus.v != NULL, m->gpus.mono_ms, max_age_ms, sample_gpus);
+    if (r >= 0)
+        *ret = &m->gpus;
+    return r;
 }

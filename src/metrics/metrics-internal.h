@@ -49,6 +49,10 @@ struct metrics {
 /* Reads dir/path (dir: a root fd, or AT_FDCWD with an absolute path) whole into m->buf, up to
  * 4 MiB. Returns the length, -ESRCH for a missing file, or -errno. */
 ssize_t metrics_read(struct metrics *m, int dir, const char *path);
+/* Takes a new sample with sample() unless the one taken at at_ms (have says there is one) is
+ * no older than max_age_ms: the TTL rule every kind of measurement follows. */
+int metrics_refresh(struct metrics *m, bool have, uint64_t at_ms, uint32_t max_age_ms,
+                    int (*sample)(struct metrics *m));
 /* The same for a path relative to the proc root ("stat", "123/status"). */
 ssize_t metrics_read_proc(struct metrics *m, const char *path);
 /* The proc root's descriptor (opened on first use), or -errno. */

@@ -165,9 +165,10 @@ ssize_t metrics_read_proc(struct metrics *m, const char *path)
 
 /* ---- system ------------------------------------------------------------------------------- */
 
-static bool fresh(bool have, uint64_t at_ms, uint32_t max_age_ms, uint64_t now)
+int metrics_refresh(struct metrics *m, bool have, uint64_t at_ms, uint32_t max_age_ms,
+                    int (*sample)(struct metrics *m))
 {
-    return have && now - at_ms <= max_age_ms;
+    return have && mono_ms() - at_ms <= max_age_ms ? 0 : sample(m);
 }
 
 /* Fills cur's percentages from the ticks since prev (NULL: since boot). */
@@ -245,13 +246,10 @@ static int sample_system(struct metrics *m)
 
 int metrics_system(struct metrics *m, uint32_t max_age_ms, const struct metrics_system **ret)
 {
-    if (!fresh(m->have_sys, m->sys.mono_ms, max_age_ms, mono_ms())) {
-        int r = sample_system(m);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->sys;
-    return 0;
+    int r = metrics_refresh(m, m->have_sys, m->sys.mono_ms, max_age_ms, sample_system);
+    if (r >= 0)
+        *ret = &m->sys;
+    return r;
 }
 
 /* ---- disks and network ------------------------------------------------------------------- */
@@ -306,13 +304,10 @@ static int sample_disks(struct metrics *m)
 
 int metrics_disks(struct metrics *m, uint32_t max_age_ms, const struct metrics_disks **ret)
 {
-    if (!fresh(m->have_disks, m->disks.mono_ms, max_age_ms, mono_ms())) {
-        int r = sample_disks(m);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->disks;
-    return 0;
+    int r = metrics_refresh(m, m->have_disks, m->disks.mono_ms, max_age_ms, sample_disks);
+    if (r >= 0)
+        *ret = &m->disks;
+    return r;
 }
 
 static int sample_net(struct metrics *m)
@@ -336,13 +331,10 @@ static int sample_net(struct metrics *m)
 
 int metrics_net(struct metrics *m, uint32_t max_age_ms, const struct metrics_net **ret)
 {
-    if (!fresh(m->have_net, m->net.mono_ms, max_age_ms, mono_ms())) {
-        int r = sample_net(m);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->net;
-    return 0;
+    int r = metrics_refresh(m, m->have_net, m->net.mono_ms, max_age_ms, sample_net);
+    if (r >= 0)
+        *ret = &m->net;
+    return r;
 }
 
 /* ---- temperatures ------------------------------------------------------------------------- */
@@ -446,13 +438,10 @@ static int sample_temps(struct metrics *m)
 
 int metrics_temps(struct metrics *m, uint32_t max_age_ms, const struct metrics_temps **ret)
 {
-    if (!fresh(m->have_temps, m->temps.mono_ms, max_age_ms, mono_ms())) {
-        int r = sample_temps(m);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->temps;
-    return 0;
+    int r = metrics_refresh(m, m->have_temps, m->temps.mono_ms, max_age_ms, sample_temps);
+    if (r >= 0)
+        *ret = &m->temps;
+    return r;
 }
 
 /* ---- host --------------------------------------------------------------------------------- */

@@ -343,13 +343,10 @@ int metrics_procs_sample(struct metrics *m)
 
 int metrics_procs(struct metrics *m, uint32_t max_age_ms, const struct metrics_procs **ret)
 {
-    if (!m->have_procs || mono_ms() - m->procs.mono_ms > max_age_ms) {
-        int r = metrics_procs_sample(m);
-        if (r < 0)
-            return r;
-    }
-    *ret = &m->procs;
-    return 0;
+    int r = metrics_refresh(m, m->have_procs, m->procs.mono_ms, max_age_ms, metrics_procs_sample);
+    if (r >= 0)
+        *ret = &m->procs;
+    return r;
 }
 
 /* ---- one process, a set of processes -------------------------------------------------------- */
