@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/api.h"
 #include "api/measure.h"
@@ -23,6 +22,7 @@
 #include "daemon/v1/daemon.pb-c.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
+#include "proc/proc.h"
 #include "supervise/supervise.h"
 
 #define DEFAULT_INTERVAL_MS 5000
@@ -41,12 +41,7 @@ static void set_dur(Google__Protobuf__Duration *d, uint64_t ms)
 
 static uint64_t ticks_to_ns(uint64_t ticks)
 {
-    static uint64_t ns_per_tick;
-    if (!ns_per_tick) {
-        long hz = sysconf(_SC_CLK_TCK);
-        ns_per_tick = 1000000000u / (uint64_t)(hz > 0 ? hz : 100);
-    }
-    return ticks * ns_per_tick;
+    return ticks * (1000000000u / proc_ticks_per_second());
 }
 
 /* How old a sample a request accepts: the configured TTL, and for a stream at most half its

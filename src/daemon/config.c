@@ -163,6 +163,17 @@ char *config_resolve_path(const char *v, const char *dir)
     return asprintf(&s, "%s/%s", dir, v) < 0 ? NULL : s;
 }
 
+/* A string option: a copy of value, or NULL for an empty one. */
+static int set_string(char **field, const char *value)
+{
+    char *v = *value ? strdup(value) : NULL;
+    if (*value && !v)
+        return -ENOMEM;
+    free(*field);
+    *field = v;
+    return 0;
+}
+
 int config_set(struct config *c, const struct config_option *o, const char *value, const char *dir,
                const char *where, char err[CONFIG_ERROR_MAX])
 {
@@ -192,19 +203,13 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
                                value);
         return 0;
     case CONFIG_ADDR: {
-        char **p = field;
         struct sockaddr_storage ss;
         if (*value && strcmp(value, "default") != 0 && net_parse_addr(value, &ss) < 0)
             return config_fail(err,
                                "%s'%s': expected HOST:PORT with a numeric address or localhost, "
                                "got '%s'",
                                where, o->key, value);
-        char *v = *value ? strdup(value) : NULL;
-        if (*value && !v)
-            return -ENOMEM;
-        free(*p);
-        *p = v;
-        return 0;
+        return set_string(field, value);
     }
     case CONFIG_BOOL: {
         static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no",
@@ -216,15 +221,8 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
             }
         return config_fail(err, "%s'%s': expected true or false, got '%s'", where, o->key, value);
     }
-    case CONFIG_STRING: {
-        char **p = field;
-        char *v = *value ? strdup(value) : NULL;
-        if (*value && !v)
-            return -ENOMEM;
-        free(*p);
-        *p = v;
-        return 0;
-    }
+    case CONFIG_STRING:
+        return set_string(field, value);
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
             return config_fail(err,
