@@ -8,7 +8,6 @@ The droverds started here are stopped by pid."""
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,22 +15,12 @@ import time
 
 import websockets
 
+from metrics import cpu_ticks, free_port, wait_http  # bench/metrics.py: the same helpers
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 SECONDS = int(os.environ.get("SECONDS_", os.environ.get("POLL_SECONDS", "60")))
 N = int(os.environ.get("N", "300"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
 
 
 async def tui(url, seconds):
@@ -88,12 +77,7 @@ def main():
     url0 = f"ws://127.0.0.1:{port0}/ws"
     try:
         for p in (port, port0):
-            for _ in range(200):
-                try:
-                    socket.create_connection(("127.0.0.1", p), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            wait_http(p, "/healthz")
         hz = os.sysconf("SC_CLK_TCK")
         c0, t0 = cpu_ticks(d.pid), time.monotonic()
         n = asyncio.run(tui(url, SECONDS))
