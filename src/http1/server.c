@@ -551,8 +551,15 @@ bool http_request_accepts_gzip(const struct http_request *r)
     while (v && *v) {
         v += strspn(v, " ,");
         size_t n = strcspn(v, ",");
-        if (n >= 4 && !strncasecmp(v, "gzip", 4) && (n == 4 || v[4] == ';' || v[4] == ' '))
-            return !strstr(v, "q=0") || strstr(v, "q=0.");
+        if (n >= 4 && !strncasecmp(v, "gzip", 4) && (n == 4 || v[4] == ';' || v[4] == ' ')) {
+            /* Refused only by its own weight "q=0" (or 0.0...), not by another coding's. */
+            const char *q = memmem(v, n, "q=", 2);
+            if (!q)
+                return true;
+            for (q += 2; q < v + n && (*q == '0' || *q == '.'); q++)
+                ;
+            return q < v + n && *q >= '1' && *q <= '9';
+        }
         v += n;
     }
     return false;
