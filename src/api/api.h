@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/socktop.h"
+
 struct grpc_server;
 struct net_conn;
 struct proc_reaper;
@@ -19,6 +21,7 @@ struct metrics;
 struct http_server;
 struct http_request;
 struct buf;
+struct authz;
 
 /* What a reload changed. */
 struct api_reload {
@@ -41,6 +44,7 @@ struct api_host {
     struct sess_mgr *sessions;   /* PTY and pipe sessions */
     struct metrics *metrics;     /* the machine and its processes, measured on demand */
     struct http_server *http;    /* the HTTP door, or NULL when it is off */
+    struct authz *authz;         /* access control for every door */
     uint32_t metrics_ttl_ms;     /* how old a measurement a unary request accepts */
     const char *rp_socket_path;  /* the running-process door, or NULL when it is off */
     const char *scope;           /* running-process scope name, or NULL: "global" */
@@ -87,8 +91,12 @@ int api_superviz_register(struct grpc_server *s, struct api_host *host);
 
 /* The HTTP door's face: /healthz, /metrics, and socktop's agent WebSocket on /ws. */
 struct api_web;
-struct socktop_opts;
-struct api_web *api_web_new(struct api_host *host, const struct socktop_opts *o);
+struct api_web_opts {
+    struct socktop_opts socktop; /* /ws: TTLs and switches */
+    const char *socktop_token;   /* /ws accepts ?token= this too (socktop's scheme), or NULL */
+    bool require_token;          /* /metrics and /ws need a bearer token with scope read */
+};
+struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o);
 void api_web_free(struct api_web *w);
 /* The HTTP door's request handler; userdata is the api_web. */
 void api_http_handle(struct http_request *req, void *userdata);

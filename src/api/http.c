@@ -4,28 +4,40 @@
  * Every answer is made during the request: the metrics engine reads procfs synchronously. A
  * client that accepts gzip gets the metrics page compressed, as Prometheus asks for by default
  * (node_exporter does the same). Anything else is 404, a known path with another method 405. */
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/socktop.h"
+#include "net/net.h"
 #include "base/buf.h"
 #include "grpc/wire.h"
 #include "http1/http1.h"
 
+#define JWT_BUF 8200 /* a ?token= as long as the longest JWT we accept */
+
 struct api_web {
     struct api_host *host;   /* the core */
     struct socktop *socktop; /* /ws */
+    char *socktop_token;     /* /ws accepts ?token= this (socktop's own scheme), or NULL */
+    bool require_token;      /* /metrics and /ws need a credential with scope read */
 };
 
-struct api_web *api_web_new(struct api_host *host, const struct socktop_opts *o)
+struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o)
 {
     struct api_web *w = calloc(1, sizeof *w);
-    if (!w || !(w->socktop = socktop_new(host, o))) {
-        free(w);
+    if (!w || !(w->socktop = socktop_new(host, &o->socktop)) ||
+        (o->socktop_token && *o->socktop_token && !(w->socktop_token = strdup(o->socktop_token)))) {
+        api_web_free(w);
         return NULL;
     }
     w->host = host;
+    w->require_token = o->require_token;
     return w;
 }
 
@@ -34,7 +46,54 @@ void api_web_free(struct api_web *w)
     if (!w)
         return;
     socktop_free(w->socktop);
+    free(w->socktop_token);
     free(w);
+}
+
+/* The credential of a request: `Authorization: Bearer …`, else ?token=. */
+static const char *credential(struct http_request *req, char *buf, size_t size)
+{
+    const char *a = http_request_header(req, "Authorization");
+    if (a && !strncasecmp(a, "Bearer ", 7))
+        return a + 7;
+    return http_request_query(req, "token", buf, size);
+}
+
+/* Whether a request may have its page: when a credential is needed (http_auth, or socktop's
+ * token on /ws) it must be socktop's token (on /ws) or a bearer token with scope read. A
+ * refusal is answered (401, or 403 for a token without read) and audited. */
+static bool allowed(struct api_web *w, struct http_request *req, bool ws)
+{
+    char buf[JWT_BUF], why[256] = "", peer[64];
+    struct auth_principal p;
+    const char *given = credential(req, buf, sizeof buf);
+    bool need = w->require_token || (ws && w->socktop_token);
+
+    if (!need)
+        return true;
+    if (given && ws && w->socktop_token) {
+        size_t n = strlen(w->socktop_token);
+        /* Constant time: how much of a guess matched must not show in the answer's timing. */
+        if (strlen(given) == n && CRYPTO_memcmp(given, w->socktop_token, n) == 0)
+            return true;
+    }
+    int r = given && authz_has_bearer(w->host->authz)
+                ? authz_bearer(w->host->authz, given, strlen(given), &p, why, sizeof why)
+                : -EACCES;
+    if (r == 0 && (p.scopes & AUTH_READ))
+        return true;
+    net_conn_peer_address(http_request_conn(req), peer, sizeof peer);
+    if (r == 0) {
+        snprintf(why, sizeof why, "%s has no scope read", p.name);
+        authz_audit(w->host->authz, "http", peer, p.name, http_request_path(req), why);
+        http_respond(req, 403, NULL, "text/plain", "this token may not read\n", 24);
+        return false;
+    }
+    authz_audit(w->host->authz, "http", peer, "anonymous", http_request_path(req),
+                given ? why : "no credential");
+    http_respond(req, 401, "WWW-Authenticate: Bearer\r\n", "text/plain",
+                 "a valid token is required (Authorization: Bearer, or ?token=)\n", 62);
+    return false;
 }
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -70,8 +129,10 @@ void api_http_handle(struct http_request *req, void *userdata)
     if (!strcmp(path, "/healthz"))
         return http_respond(req, 200, NULL, "text/plain", "ok\n", 3);
     if (!strcmp(path, "/metrics"))
-        return metrics(req, w->host);
+        return allowed(w, req, false) ? metrics(req, w->host) : (void)0;
     if (!strcmp(path, "/ws")) {
+        if (!allowed(w, req, true))
+            return;
         if (!http_request_is_websocket(req))
             return http_respond(req, 426, "Upgrade: websocket\r\n", "text/plain",
                                 "/ws speaks WebSocket (socktop's agent protocol)\n", 48);

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/rp-ops.h"
 #include "base/log.h"
 #include "base/macro.h"
@@ -48,7 +49,13 @@
 #define TYPE_ATTACH_PTY  61
 #define TYPE_ATTACH_PIPE 66
 
-enum { RP_INVALID_ARGUMENT = 3, RP_UNKNOWN_REQUEST = 2, RP_UNAVAILABLE = 6, RP_UNIMPLEMENTED = 9 };
+enum {
+    RP_ERROR = 1,
+    RP_INVALID_ARGUMENT = 3,
+    RP_UNKNOWN_REQUEST = 2,
+    RP_UNAVAILABLE = 6,
+    RP_UNIMPLEMENTED = 9
+};
 
 struct rp_conn {
     struct rp_server *srv;       /* owner */
@@ -64,6 +71,8 @@ struct rp_conn {
     bool eof;                    /* the peer will send nothing more */
     bool close_pending;          /* close (flushing) once nothing runs */
     bool refused;                /* over the connection limit: answer once, then close */
+    unsigned scopes;             /* what the peer may do (SO_PEERCRED, api/authz.c) */
+    char who[32];                /* "uid:N", for refusals and audit lines */
     struct sess_attach *att;     /* streaming: the attachment */
     bool pty;                    /* streaming a PTY (input frames are read) */
     struct sess_write resume;    /* streaming: waits for the session's input queue to drain */
@@ -326,6 +335,25 @@ static const char *type_name(int type)
     return v ? v->name : NULL;
 }
 
+/* A request the peer's credentials do not allow: an error naming why, and an audit line.
+ * (running-process has no PERMISSION_DENIED status; ERROR with the reason is the closest.) */
+static void refuse(struct rp_conn *c, uint64_t id, int type, unsigned need)
+{
+    char msg[200], what[64], peer[48];
+    const char *name = type_name(type);
+
+    if (c->scopes)
+        snprintf(msg, sizeof msg, "permission denied: %s has scope %s; %s needs %s", c->who,
+                 auth_scopes_name(c->scopes), name ? name : "this request",
+                 need == AUTH_CONTROL ? "control" : "read");
+    else
+        snprintf(msg, sizeof msg, "permission denied: %s may not use this socket", c->who);
+    snprintf(what, sizeof what, "%s", name ? name : "?");
+    net_conn_peer_address(c->conn, peer, sizeof peer);
+    authz_audit(c->srv->host->authz, "running-process", peer, c->who, what, msg);
+    reply(c, id, RP_ERROR, msg, NULL);
+}
+
 static void dispatch(struct rp_conn *c, const RunningProcess__Daemon__V1__DaemonRequest *req)
 {
     union {
@@ -346,6 +374,9 @@ static void dispatch(struct rp_conn *c, const RunningProcess__Daemon__V1__Daemon
     }
     if (type == 0)
         return reply(c, req->id, RP_UNKNOWN_REQUEST, "unspecified request type", NULL);
+    unsigned need = authz_rp_scope(type);
+    if ((c->scopes & need) != need)
+        return refuse(c, req->id, type, need);
     if (type == TYPE_ATTACH_PTY || type == TYPE_ATTACH_PIPE)
         return attach(c, req);
     const struct rp_op *op = rp_op_find(type);
@@ -474,6 +505,7 @@ void api_rp_accept(struct rp_server *s, struct net_conn *conn)
     }
     c->srv = s;
     c->conn = conn;
+    c->scopes = authz_peer_scopes(s->host->authz, conn, c->who, sizeof c->who);
     c->resume.done = on_input_drained;
     buf_init(&c->in, IN_CAP);
     uv_timer_init(s->host->loop, &c->idle);

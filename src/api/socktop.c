@@ -15,7 +15,6 @@
  * are cached per pid (64 entries) for their TTLs. */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -44,7 +43,7 @@ struct cached {
 
 struct socktop {
     struct api_host *host;            /* the engine */
-    struct socktop_opts opt;          /* TTLs, switches, token (copied) */
+    struct socktop_opts opt;          /* TTLs and switches */
     struct cached cache[CACHE_SLOTS]; /* per-pid replies */
     uint32_t clients;                 /* open WebSocket connections */
 };
@@ -56,11 +55,6 @@ struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o)
         return NULL;
     st->host = host;
     st->opt = *o;
-    st->opt.token = NULL;
-    if (o->token && *o->token && !(st->opt.token = strdup(o->token))) {
-        free(st);
-        return NULL;
-    }
     return st;
 }
 
@@ -70,7 +64,6 @@ void socktop_free(struct socktop *st)
         return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(st->cache[i].text);
-    free((char *)st->opt.token);
     free(st);
 }
 
@@ -453,14 +446,6 @@ static const struct ws_handler handler = {on_message, on_close};
 
 void socktop_upgrade(struct socktop *st, struct http_request *req)
 {
-    char token[512];
-    if (st->opt.token) {
-        const char *given = http_request_query(req, "token", token, sizeof token);
-        size_t n = strlen(st->opt.token);
-        /* Constant time: how much of a guess matched must not show in the answer's timing. */
-        if (!given || strlen(given) != n || CRYPTO_memcmp(given, st->opt.token, n) != 0)
-            return http_respond(req, 401, NULL, "text/plain", "a valid ?token= is required\n", 28);
-    }
     if (http_upgrade_websocket(req, &handler, st, MAX_REQUEST) == 0)
         st->clients++;
 }

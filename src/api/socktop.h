@@ -11,7 +11,6 @@ struct metrics;
 typedef struct json_t json_t;
 
 struct socktop_opts {
-    const char *token;         /* required ?token= value, or NULL: none */
     uint32_t ttl_metrics_ms;   /* get_metrics (upstream 250) */
     uint32_t ttl_disks_ms;     /* get_disks (1000) */
     uint32_t ttl_processes_ms; /* get_processes (1500) */
@@ -24,7 +23,7 @@ struct socktop_opts {
 struct socktop;
 struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o);
 void socktop_free(struct socktop *st);
-/* GET /ws: checks the token (401 before any upgrade), then speaks socktop on the WebSocket. */
+/* GET /ws, once the HTTP face let it through: speaks socktop on the WebSocket. */
 void socktop_upgrade(struct socktop *st, struct http_request *req);
 uint32_t socktop_clients(const struct socktop *st);
 

@@ -94,3 +94,4 @@ int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **
 int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_metrics(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_token(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -36,6 +36,8 @@ static const struct cli_command commands[] = {
      "A live view of CPUs, memory, services and processes (q quits)."},
     {"metrics", cmd_metrics, "[--top N]",
      "Print one snapshot of the machine, the services and the busiest processes."},
+    {"token", cmd_token, "new NAME [--scopes read|control] [--file PATH]",
+     "Make a bearer token; prints it once, stores only its digest."},
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
     {"status", cmd_status, "", "Show what droverd is and how it is doing."},
     {"shutdown", cmd_shutdown, "",

@@ -16,6 +16,7 @@
 #include <yaml.h>
 
 #include "base/macro.h"
+#include "auth/auth.h"
 #include "base/paths.h"
 #include "net/net.h"
 
@@ -66,8 +67,37 @@ static const struct config_option options[] = {
         "an attached client that takes nothing this long stops holding its session back"),
     OPT("grpc_tcp", CONFIG_ADDR, grpc_tcp, 0, 0,
         "gRPC over TCP, HOST:PORT ('default': 127.0.0.1:50051; empty: off)"),
+    OPT("grpc_tcp_plaintext", CONFIG_BOOL, grpc_tcp_plaintext, 0, 0,
+        "serve gRPC over TCP without TLS (loopback addresses only)"),
     OPT("grpc_tcp_plaintext_remote", CONFIG_BOOL, grpc_tcp_plaintext_remote, 0, 0,
         "serve plaintext gRPC on a non-loopback address (anyone who reaches it controls droverd)"),
+    OPT("grpc_tcp_anonymous", CONFIG_SCOPES, grpc_tcp_anonymous, 0, 0,
+        "scopes of a TCP caller without credentials: none, read or control"),
+    OPT("grpc_tls", CONFIG_BOOL, grpc_tls, 0, 0,
+        "TLS on the TCP door with a self-signed certificate made on first start"),
+    OPT("grpc_tls_cert", CONFIG_PATH, grpc_tls_cert, 0, 0,
+        "TLS certificate (chain) of the TCP door; setting it turns TLS on"),
+    OPT("grpc_tls_key", CONFIG_PATH, grpc_tls_key, 0, 0,
+        "its private key (default: beside the certificate, grpc-key.pem)"),
+    OPT("grpc_tls_sans", CONFIG_STRING, grpc_tls_sans, 0, 0,
+        "more names and addresses for a generated certificate, comma-separated"),
+    OPT("grpc_tls_client_ca", CONFIG_PATH, grpc_tls_client_ca, 0, 0,
+        "mTLS: clients must show a certificate signed by one of these CAs (PEM)"),
+    OPT("grpc_tls_client_scopes", CONFIG_SCOPES, grpc_tls_client_scopes, 0, 0,
+        "scopes of a client with a verified certificate: none, read or control"),
+    OPT("socket_read_group", CONFIG_STRING, socket_read_group, 0, 0,
+        "members of this group may use read calls on the unix socket"),
+    OPT("auth_tokens", CONFIG_PATH, auth_tokens, 0, 0,
+        "bearer tokens file: lines 'NAME SCOPES sha256:HEX' (drover token new)"),
+    OPT("jwt_secret", CONFIG_PATH, jwt_secret, 0, 0, "file holding the HS256 secret for JWTs"),
+    OPT("jwt_public_key", CONFIG_PATH, jwt_public_key, 0, 0,
+        "PEM public key or certificate for RS256 (RSA) or ES256 (P-256) JWTs"),
+    OPT("jwt_issuer", CONFIG_STRING, jwt_issuer, 0, 0, "JWTs must have this iss"),
+    OPT("jwt_audience", CONFIG_STRING, jwt_audience, 0, 0, "JWTs must name this aud"),
+    OPT("jwt_leeway_s", CONFIG_UINT, jwt_leeway_s, 0, 300,
+        "clock skew tolerated on a JWT's exp and nbf, seconds"),
+    OPT("audit_file", CONFIG_PATH, audit_file, 0, 0,
+        "audit lines (control calls over TCP, refusals) are appended here too"),
     OPT("http", CONFIG_ADDR, http, 0, 0,
         "HTTP door (/metrics, /healthz), HOST:PORT ('default': 127.0.0.1:3000; empty: off)"),
     OPT("http_tls", CONFIG_BOOL, http_tls, 0, 0,
@@ -78,6 +108,8 @@ static const struct config_option options[] = {
         "its private key (default: beside the certificate, key.pem)"),
     OPT("http_tls_sans", CONFIG_STRING, http_tls_sans, 0, 0,
         "more names and addresses for a generated certificate, comma-separated"),
+    OPT("http_auth", CONFIG_BOOL, http_auth, 0, 0,
+        "/metrics and /ws need a bearer token with scope read"),
     OPT("http_max_connections", CONFIG_UINT, http_max_connections, 1, 1000000,
         "HTTP connections at once"),
     OPT("http_max_header_bytes", CONFIG_UINT, http_max_header_bytes, 256, 1048576,
@@ -223,6 +255,12 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
     }
     case CONFIG_STRING:
         return set_string(field, value);
+    case CONFIG_SCOPES: {
+        char why[128];
+        if (auth_scopes_parse(value, field, why, sizeof why) < 0)
+            return config_fail(err, "%s'%s': %s", where, o->key, why);
+        return 0;
+    }
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
             return config_fail(err,
@@ -282,7 +320,7 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
                            rd->name, line, k);
     }
     if (config_is_null(&val) && o->type != CONFIG_PATH && o->type != CONFIG_ADDR &&
-        o->type != CONFIG_STRING) {
+        o->type != CONFIG_STRING && o->type != CONFIG_SCOPES) {
         yaml_event_delete(&val);
         return config_fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
     }
@@ -459,6 +497,32 @@ int config_init(struct config *c, char err[CONFIG_ERROR_MAX])
                             "(built-in)", NULL, err);
 }
 
+/* A TLS door's certificate and key paths where they were not given: the certificate under
+ * $XDG_CONFIG_HOME/drover/tls/, the key beside the certificate. */
+static int tls_paths(char **cert, char **key, const char *cert_name, const char *key_name)
+{
+    if (!*cert) {
+        _cleanup_free_ char *conf = paths_default_config();
+        char *slash = conf ? strrchr(conf, '/') : NULL;
+        if (!slash)
+            return -ENOMEM;
+        *slash = '\0';
+        if (asprintf(cert, "%s/tls/%s", conf, cert_name) < 0) {
+            *cert = NULL;
+            return -ENOMEM;
+        }
+    }
+    if (!*key) {
+        char *slash = strrchr(*cert, '/');
+        if (asprintf(key, "%.*s/%s", slash ? (int)(slash - *cert) : 1, slash ? *cert : ".",
+                     key_name) < 0) {
+            *key = NULL;
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int config_finish(struct config *c)
 {
     if (!c->socket_path && !(c->socket_path = paths_default_socket()))
@@ -480,25 +544,11 @@ int config_finish(struct config *c)
         if (!(c->http = strdup("127.0.0.1:3000")))
             return -ENOMEM;
     }
-    if (c->http_tls && !c->http_tls_cert) {
-        _cleanup_free_ char *conf = paths_default_config();
-        char *slash = conf ? strrchr(conf, '/') : NULL;
-        if (!slash)
-            return -ENOMEM;
-        *slash = '\0';
-        if (asprintf(&c->http_tls_cert, "%s/tls/cert.pem", conf) < 0) {
-            c->http_tls_cert = NULL;
-            return -ENOMEM;
-        }
-    }
-    if (c->http_tls && !c->http_tls_key) {
-        char *slash = strrchr(c->http_tls_cert, '/');
-        if (asprintf(&c->http_tls_key, "%.*s/key.pem", slash ? (int)(slash - c->http_tls_cert) : 1,
-                     slash ? c->http_tls_cert : ".") < 0) {
-            c->http_tls_key = NULL;
-            return -ENOMEM;
-        }
-    }
+    if (c->http_tls && tls_paths(&c->http_tls_cert, &c->http_tls_key, "cert.pem", "key.pem") < 0)
+        return -ENOMEM;
+    if ((c->grpc_tls || c->grpc_tls_cert) &&
+        tls_paths(&c->grpc_tls_cert, &c->grpc_tls_key, "grpc-cert.pem", "grpc-key.pem") < 0)
+        return -ENOMEM;
     if (c->rp_socket && !strcmp(c->rp_socket, "default")) {
         free(c->rp_socket);
         if (!(c->rp_socket = paths_rp_socket(c->scope)))
@@ -529,6 +579,17 @@ void config_done(struct config *c)
     free(c->http_tls_cert);
     free(c->http_tls_key);
     free(c->http_tls_sans);
+    free(c->grpc_tls_cert);
+    free(c->grpc_tls_key);
+    free(c->grpc_tls_sans);
+    free(c->grpc_tls_client_ca);
+    free(c->socket_read_group);
+    free(c->auth_tokens);
+    free(c->jwt_secret);
+    free(c->jwt_public_key);
+    free(c->jwt_issuer);
+    free(c->jwt_audience);
+    free(c->audit_file);
     free(c->socktop_token);
     free(c->podinfo_dir);
     free(c->scope);

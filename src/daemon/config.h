@@ -33,12 +33,29 @@ struct config {
     uint32_t session_tee_queue;        /* sessions: tee queue, chunks */
     uint32_t session_stall_ms;         /* sessions: a stuck client stops holding output back */
     char *grpc_tcp;                    /* gRPC over TCP: "HOST:PORT", or NULL: off */
+    bool grpc_tcp_plaintext;           /* allow plaintext gRPC on a loopback address */
     bool grpc_tcp_plaintext_remote;    /* allow plaintext gRPC on a non-loopback address */
+    uint32_t grpc_tcp_anonymous;       /* scopes of a TCP caller without credentials */
+    bool grpc_tls;                     /* TLS with a generated certificate */
+    char *grpc_tls_cert;               /* TCP door certificate (PEM): TLS on */
+    char *grpc_tls_key;                /* its key */
+    char *grpc_tls_sans;               /* extra names for a generated certificate */
+    char *grpc_tls_client_ca;          /* mTLS: CAs whose client certificates are accepted */
+    uint32_t grpc_tls_client_scopes;   /* scopes of a verified client certificate */
+    char *socket_read_group;           /* group allowed read calls on the unix socket, or NULL */
+    char *auth_tokens;                 /* bearer tokens file, or NULL */
+    char *jwt_secret;                  /* HS256 secret file, or NULL */
+    char *jwt_public_key;              /* RS256/ES256 key file, or NULL */
+    char *jwt_issuer;                  /* required iss, or NULL */
+    char *jwt_audience;                /* required aud, or NULL */
+    uint32_t jwt_leeway_s;             /* clock skew on exp/nbf */
+    char *audit_file;                  /* audit lines appended here, or NULL */
     char *http;                        /* HTTP door: "HOST:PORT", or NULL: off */
     bool http_tls;                     /* HTTP door over TLS */
     char *http_tls_cert;               /* its certificate (PEM), generated when missing */
     char *http_tls_key;                /* its key (PEM, 0600), generated when missing */
     char *http_tls_sans;               /* extra names/addresses for a generated certificate */
+    bool http_auth;                    /* /metrics and /ws need a read token */
     uint32_t http_max_connections;     /* HTTP door: open connections */
     uint32_t http_max_header_bytes;    /* HTTP door: request line and headers */
     uint32_t http_header_timeout_ms;   /* HTTP door: time to send a request head */
@@ -69,6 +86,7 @@ enum config_type {
     CONFIG_ADDR,      /* "HOST:PORT" (numeric, or localhost); "default" for the usual one */
     CONFIG_BOOL,      /* true/false, yes/no, on/off, 1/0 */
     CONFIG_STRING,    /* any text; empty is none */
+    CONFIG_SCOPES,    /* "none", "read", "control", "read,control": auth scope bits */
 };
 
 struct config_option {

@@ -23,10 +23,12 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/authz.h"
 #include "api/socktop.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/time-util.h"
+#include "daemon/access.h"
 #include "grpc/grpc.h"
 #include "http1/http1.h"
 #include "metrics/metrics.h"
@@ -52,6 +54,8 @@ struct daemon {
     struct http_server *http;        /* the HTTP door, or NULL */
     struct api_web *web;             /* its face (/metrics, /ws), or NULL */
     struct net_tls *http_tls;        /* its TLS, or NULL */
+    struct net_tls *grpc_tls;        /* the TCP gRPC door's TLS, or NULL */
+    struct authz *authz;             /* who may call what, through which door */
     struct metrics *metrics;         /* the metrics engine */
     struct health *health;           /* grpc.health.v1 state */
     struct reflection *reflection;   /* server reflection state */
@@ -260,6 +264,11 @@ static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERRO
         config_done(&c);
         return r;
     }
+    if (d->authz && (r = access_authz_reload(d->authz, &c)) < 0) {
+        snprintf(err, CONFIG_ERROR_MAX, "the credentials could not be read (see the log)");
+        config_done(&c);
+        return r;
+    }
     log_set_level(c.log_level);
     d->cfg.log_level = c.log_level;
     d->cfg.metrics_ttl_ms = d->host.metrics_ttl_ms = c.metrics_ttl_ms;
@@ -307,7 +316,14 @@ static void on_accept(struct net_listener *l, struct net_conn *conn, void *userd
 {
     struct daemon *d = userdata;
     (void)l;
-    grpc_server_accept(d->grpc, conn);
+    grpc_server_accept(d->grpc, conn, authz_door(d->authz, AUTHZ_DOOR_UNIX));
+}
+
+static void on_tcp_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+{
+    struct daemon *d = userdata;
+    (void)l;
+    grpc_server_accept(d->grpc, conn, authz_door(d->authz, AUTHZ_DOOR_TCP));
 }
 
 /* Parses a door's address (the config key names it in errors). */
@@ -331,23 +347,46 @@ static int listen_door(struct daemon *d, const char *addr, const struct sockaddr
     return 0;
 }
 
-/* The TCP door: plaintext (TLS comes with the authentication work), so only on loopback unless
- * the configuration says explicitly that a remote plaintext door is meant. */
+/* The TCP door: TLS when a certificate is configured (mTLS with a client CA); plaintext only
+ * when the configuration asks for it, and on a non-loopback address only when it says so
+ * again, since anyone on the path could then read and forge calls. */
 static int listen_tcp(struct daemon *d)
 {
+    const struct config *c = &d->cfg;
     struct sockaddr_storage ss;
+    bool tls = c->grpc_tls_cert != NULL;
 
-    if (!d->cfg.grpc_tcp)
+    if (!c->grpc_tcp)
         return 0;
-    if (door_addr("grpc_tcp", d->cfg.grpc_tcp, &ss) < 0)
+    if (door_addr("grpc_tcp", c->grpc_tcp, &ss) < 0)
         return -EINVAL;
-    if (!net_addr_is_loopback((struct sockaddr *)&ss) && !d->cfg.grpc_tcp_plaintext_remote)
-        return log_error_errno(-EPERM,
-                               "grpc_tcp: refusing plaintext gRPC on non-loopback '%s' (anyone "
-                               "who reaches it could run commands); set "
-                               "grpc_tcp_plaintext_remote: true if that is meant",
-                               d->cfg.grpc_tcp);
-    return listen_door(d, d->cfg.grpc_tcp, &ss, on_accept, "gRPC (plaintext)", &d->tcp);
+    bool loopback = net_addr_is_loopback((struct sockaddr *)&ss);
+    if (!tls && c->grpc_tls_client_ca)
+        return log_error_errno(-EINVAL, "grpc_tls_client_ca needs TLS: set grpc_tls_cert (or "
+                                        "grpc_tls: true)");
+    if (!tls && !c->grpc_tcp_plaintext_remote && !(loopback && c->grpc_tcp_plaintext))
+        return log_error_errno(
+            -EPERM,
+            loopback ? "grpc_tcp: no TLS certificate for '%s'; set grpc_tls_cert (or grpc_tls: "
+                       "true), or grpc_tcp_plaintext: true to serve plaintext on loopback"
+                     : "grpc_tcp: refusing plaintext gRPC on non-loopback '%s' (anyone on the "
+                       "path could read and forge calls); set grpc_tls_cert (or grpc_tls: "
+                       "true), or grpc_tcp_plaintext_remote: true if that is meant",
+            c->grpc_tcp);
+    if (tls && access_tls_new("grpc_tls", c->grpc_tls_cert, c->grpc_tls_key, c->grpc_tls,
+                              c->grpc_tls_sans, "\x02h2", c->grpc_tls_client_ca, &d->grpc_tls) < 0)
+        return -EINVAL;
+    int r = listen_door(d, c->grpc_tcp, &ss, on_tcp_accept,
+                        !tls                    ? "gRPC (plaintext)"
+                        : c->grpc_tls_client_ca ? "gRPC (mTLS)"
+                                                : "gRPC (TLS)",
+                        &d->tcp);
+    if (r == 0 && tls)
+        net_listener_set_tls(d->tcp, d->grpc_tls);
+    if (r == 0 && !tls && c->grpc_tcp_anonymous)
+        log_warning("grpc_tcp: plaintext, and callers without credentials get scope %s",
+                    auth_scopes_name(c->grpc_tcp_anonymous));
+    return r;
 }
 
 static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
@@ -355,39 +394,6 @@ static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *
     struct daemon *d = userdata;
     (void)l;
     http_server_accept(d->http, conn);
-}
-
-/* The HTTP door's TLS: the configured certificate, made on the first start when missing, for
- * this host's name, localhost, the loopback addresses and the configured extras. */
-static int make_http_tls(struct daemon *d)
-{
-    char host[256] = "localhost", err[512], extra[1024];
-    const char *sans[64];
-    size_t n = 0;
-
-    if (gethostname(host, sizeof host - 1) < 0)
-        snprintf(host, sizeof host, "localhost");
-    sans[n++] = host;
-    sans[n++] = "localhost";
-    sans[n++] = "127.0.0.1";
-    sans[n++] = "::1";
-    snprintf(extra, sizeof extra, "%s", d->cfg.http_tls_sans ? d->cfg.http_tls_sans : "");
-    for (char *save, *tok = strtok_r(extra, ", ", &save); tok && n < ARRAY_SIZE(sans);
-         tok = strtok_r(NULL, ", ", &save))
-        sans[n++] = tok;
-    struct net_tls_opts o = {
-        .cert_path = d->cfg.http_tls_cert,
-        .key_path = d->cfg.http_tls_key,
-        .generate = true,
-        .sans = sans,
-        .n_sans = n,
-        .alpn = "\x08http/1.1",
-    };
-    int r = net_tls_new(&o, &d->http_tls, err, sizeof err);
-    if (r < 0)
-        return log_error_errno(r, "http_tls: %s", err);
-    log_info("HTTP door certificate: '%s'", d->cfg.http_tls_cert);
-    return 0;
 }
 
 /* The HTTP door: read-only pages (metrics, health), so any address is allowed. */
@@ -406,22 +412,28 @@ static int listen_http(struct daemon *d)
         .header_timeout_ms = d->cfg.http_header_timeout_ms,
         .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
     };
-    struct socktop_opts so = {
-        .token = d->cfg.socktop_token,
-        .ttl_metrics_ms = d->cfg.socktop_metrics_ttl_ms,
-        .ttl_disks_ms = d->cfg.socktop_disks_ttl_ms,
-        .ttl_processes_ms = d->cfg.socktop_processes_ttl_ms,
-        .ttl_details_ms = d->cfg.socktop_details_ttl_ms,
-        .ttl_journal_ms = d->cfg.socktop_journal_ttl_ms,
-        .gpu = d->cfg.socktop_gpu,
-        .temp = d->cfg.socktop_temp,
+    struct api_web_opts wo = {
+        .socktop =
+            {
+                .ttl_metrics_ms = d->cfg.socktop_metrics_ttl_ms,
+                .ttl_disks_ms = d->cfg.socktop_disks_ttl_ms,
+                .ttl_processes_ms = d->cfg.socktop_processes_ttl_ms,
+                .ttl_details_ms = d->cfg.socktop_details_ttl_ms,
+                .ttl_journal_ms = d->cfg.socktop_journal_ttl_ms,
+                .gpu = d->cfg.socktop_gpu,
+                .temp = d->cfg.socktop_temp,
+            },
+        .socktop_token = d->cfg.socktop_token,
+        .require_token = d->cfg.http_auth,
     };
-    d->web = api_web_new(&d->host, &so);
+    d->web = api_web_new(&d->host, &wo);
     d->http = d->web ? http_server_new(&d->loop, &lim, api_http_handle, d->web) : NULL;
     if (!d->http)
         return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
     d->host.http = d->http;
-    if (d->cfg.http_tls && make_http_tls(d) < 0)
+    if (d->cfg.http_tls &&
+        access_tls_new("http_tls", d->cfg.http_tls_cert, d->cfg.http_tls_key, true,
+                       d->cfg.http_tls_sans, "\x08http/1.1", NULL, &d->http_tls) < 0)
         return -EINVAL;
     int r = listen_door(d, d->cfg.http, &ss, on_http_accept,
                         d->http_tls ? "HTTPS (/metrics, /healthz, /ws)"
@@ -643,6 +655,13 @@ int daemon_start(struct daemon *d)
     r = take_lock(d);
     if (r < 0)
         return r;
+    char err[512];
+    r = access_authz_new(&d->cfg, &d->authz);
+    if (r < 0)
+        return r;
+    d->host.authz = d->authz;
+    if ((r = authz_install(d->authz, d->grpc, err, sizeof err)) < 0)
+        return log_error_errno(r, "%s", err);
     r = start_core(d);
     if (r < 0)
         return r;
@@ -654,6 +673,9 @@ int daemon_start(struct daemon *d)
                                d->cfg.socket_path);
     if (r < 0)
         return log_error_errno(r, "cannot listen on '%s'", d->cfg.socket_path);
+    r = access_share_socket(&d->cfg);
+    if (r < 0)
+        return r;
 
     uv_signal_init(&d->loop, &d->sig_term);
     uv_signal_init(&d->loop, &d->sig_int);
@@ -719,6 +741,8 @@ void daemon_free(struct daemon *d)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_loop_close(&d->loop);
     net_tls_free(d->http_tls); /* after the last TLS connection */
+    net_tls_free(d->grpc_tls);
+    authz_free(d->authz);
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     config_done(&d->cfg);

@@ -66,11 +66,25 @@ struct grpc_server_stats {
     uint64_t calls_total;      /* calls started since the server was made */
 };
 
+/* Access control. authorize is asked once per call, when its method is known and before the
+ * handler hears of it: GRPC_OK lets the call run; any other code ends it with that status and
+ * the message written into msg. audit then hears how every call authorize saw ended (its final
+ * status, GRPC_CANCELLED if it never got one; msg percent-encoded, may be NULL). */
+struct grpc_auth_hooks {
+    enum grpc_status_code (*authorize)(struct grpc_call *call, const char *service,
+                                       const char *method, char *msg, size_t size, void *userdata);
+    void (*audit)(struct grpc_call *call, enum grpc_status_code code, const char *msg,
+                  void *userdata);
+    void *userdata; /* both hooks' argument */
+};
+
 struct grpc_server *grpc_server_new(uv_loop_t *loop, const struct grpc_server_limits *limits);
+void grpc_server_set_auth(struct grpc_server *s, const struct grpc_auth_hooks *h);
 /* The service table must outlive the server; userdata is what grpc_call_service_data returns. */
 int grpc_server_add_service(struct grpc_server *s, const struct grpc_service *svc, void *userdata);
-/* Takes a freshly accepted connection (from any door). */
-void grpc_server_accept(struct grpc_server *s, struct net_conn *conn);
+/* Takes a freshly accepted connection (from any door); door is handed to the authorizer with
+ * each of its calls (grpc_call_door). */
+void grpc_server_accept(struct grpc_server *s, struct net_conn *conn, void *door);
 /* Graceful shutdown: GOAWAY to every connection, calls in flight get up to shutdown_timeout_ms
  * to finish, then the rest are cancelled (UNAVAILABLE) and the connections closed. done runs
  * once no connection is left. */
@@ -79,6 +93,8 @@ void grpc_server_free(struct grpc_server *s);
 void grpc_server_get_stats(const struct grpc_server *s, struct grpc_server_stats *ret);
 /* Registered service names, in registration order; NULL past the end. */
 const char *grpc_server_service_name(const struct grpc_server *s, size_t i);
+/* Registered services, in registration order; NULL past the end. */
+const struct grpc_service *grpc_server_service_at(const struct grpc_server *s, size_t i);
 bool grpc_server_has_service(const struct grpc_server *s, const char *name);
 
 /* Queues one response message. -ENOBUFS when the call's queue is full (wait for on_ready),
@@ -102,3 +118,8 @@ void *grpc_call_get_data(const struct grpc_call *call);
 const char *grpc_call_metadata(const struct grpc_call *call, const char *key, size_t *ret_len);
 const char *grpc_call_path(const struct grpc_call *call);
 const struct ucred *grpc_call_peer(const struct grpc_call *call);
+struct net_conn *grpc_call_conn(const struct grpc_call *call);
+void *grpc_call_door(const struct grpc_call *call);
+/* Who the caller is, as the authorizer found (for handlers and audit lines); NULL if unknown. */
+void grpc_call_set_principal(struct grpc_call *call, const char *name);
+const char *grpc_call_principal(const struct grpc_call *call);

@@ -77,6 +77,8 @@ struct grpc_call {
     bool handler_live;                   /* on_close not yet called */
     bool cancelled;                      /* ended by the client, a deadline or the server */
     bool ready_pending;                  /* on_ready should run at the next flush */
+    bool audited;                        /* the authorizer saw it: the audit hook hears the end */
+    char *principal;                     /* who the authorizer says the caller is, or NULL */
     struct grpc_call *next;              /* the connection's list of calls */
     struct grpc_call *prev;
 };
@@ -91,6 +93,7 @@ struct gconn {
     unsigned n_ready;        /* calls with ready_pending set */
     struct gconn *next;      /* server's list */
     struct gconn *prev;
+    void *door;               /* what the door said at accept, for the authorizer */
     struct gconn *dirty_next; /* server's list of connections to flush from the idle handle */
     bool dirty;               /* on that list */
     bool in_recv;             /* inside mem_recv: flushing is left to the end of the read */
@@ -104,6 +107,7 @@ struct grpc_server {
     struct gconn *conns;            /* open connections */
     struct gconn *dirty;            /* connections to flush */
     struct grpc_server_stats stats; /* counters for Status */
+    struct grpc_auth_hooks auth;    /* access control and audit, or all NULL */
     uv_idle_t idle;                 /* runs flushes requested outside a read */
     uv_timer_t shutdown_timer;      /* bounds a graceful shutdown */
     bool shutting_down;             /* GOAWAY sent; the server closes when calls end */
@@ -184,10 +188,16 @@ static void call_detach(struct grpc_call *call)
 static void call_free(struct grpc_call *call)
 {
     struct gconn *c = call->conn;
+    struct grpc_server *s = c->srv;
 
-    if (!call->finished)
+    if (!call->finished) {
         call->cancelled = true;
+        call->status = GRPC_CANCELLED;
+    }
     call->finished = true;
+    if (call->audited && s->auth.audit)
+        s->auth.audit(call, call->status, call->status_msg, s->auth.userdata);
+    free(call->principal);
     call_detach(call);
     if (call->prev)
         call->prev->next = call->next;
@@ -430,6 +440,32 @@ const struct ucred *grpc_call_peer(const struct grpc_call *call)
     return net_conn_peer(call->conn->nc);
 }
 
+struct net_conn *grpc_call_conn(const struct grpc_call *call)
+{
+    return call->conn->nc;
+}
+
+void *grpc_call_door(const struct grpc_call *call)
+{
+    return call->conn->door;
+}
+
+void grpc_call_set_principal(struct grpc_call *call, const char *name)
+{
+    free(call->principal);
+    call->principal = name ? strdup(name) : NULL;
+}
+
+const char *grpc_call_principal(const struct grpc_call *call)
+{
+    return call->principal;
+}
+
+void grpc_server_set_auth(struct grpc_server *s, const struct grpc_auth_hooks *h)
+{
+    s->auth = *h;
+}
+
 const char *grpc_call_metadata(const struct grpc_call *call, const char *key, size_t *ret_len)
 {
     for (size_t i = 0; i < call->n_md; i++)
@@ -619,6 +655,14 @@ static void call_begin(struct grpc_call *call)
     if (!call->method)
         return grpc_call_finish(call, GRPC_UNIMPLEMENTED, "unknown method '%s' in service '%s'",
                                 slash + 1, se->svc->name);
+    if (s->auth.authorize) {
+        char msg[512] = "";
+        call->audited = true;
+        enum grpc_status_code code = s->auth.authorize(call, se->svc->name, call->method->name, msg,
+                                                       sizeof msg, s->auth.userdata);
+        if (code != GRPC_OK)
+            return grpc_call_finish(call, code, "%s", msg);
+    }
 
     call->service = se;
     call->started = true;
@@ -899,7 +943,7 @@ static void on_idle(uv_idle_t *idle)
     }
 }
 
-void grpc_server_accept(struct grpc_server *s, struct net_conn *nc)
+void grpc_server_accept(struct grpc_server *s, struct net_conn *nc, void *door)
 {
     nghttp2_session_callbacks *cbs = NULL;
     nghttp2_option *opt = NULL;
@@ -916,6 +960,7 @@ void grpc_server_accept(struct grpc_server *s, struct net_conn *nc)
         goto fail;
     c->srv = s;
     c->nc = nc;
+    c->door = door;
     buf_init(&c->out, 0);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
@@ -989,6 +1034,11 @@ int grpc_server_add_service(struct grpc_server *s, const struct grpc_service *sv
 const char *grpc_server_service_name(const struct grpc_server *s, size_t i)
 {
     return i < s->n_services ? s->services[i].svc->name : NULL;
+}
+
+const struct grpc_service *grpc_server_service_at(const struct grpc_server *s, size_t i)
+{
+    return i < s->n_services ? s->services[i].svc : NULL;
 }
 
 bool grpc_server_has_service(const struct grpc_server *s, const char *name)

@@ -1,5 +1,5 @@
-/* Text codecs of the gRPC wire: grpc-message percent-encoding, base64 for -bin metadata, and
- * grpc-timeout values. Pure functions; inputs come straight from peers. */
+/* Text codecs of the gRPC wire: grpc-message percent-encoding and grpc-timeout values
+ * (base64 for -bin metadata is base/base64.c). Pure functions; inputs come straight from peers. */
 #include "grpc/wire.h"
 
 #include <errno.h>
@@ -60,75 +60,6 @@ char *grpc_percent_decode(const char *s, size_t len)
     }
     out[o] = '\0';
     return out;
-}
-
-static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-long base64_decode(const char *in, size_t len, uint8_t *out)
-{
-    uint32_t acc = 0;
-    size_t o = 0;
-    int bits = 0;
-
-    /* Padding, when present, must make the length a multiple of 4 and sit only at the end. */
-    size_t pad = 0;
-    while (len > 0 && in[len - 1] == '=' && pad < 2) {
-        len--;
-        pad++;
-    }
-    if (pad && (len + pad) % 4 != 0)
-        return -EINVAL;
-    if (len % 4 == 1)
-        return -EINVAL;
-
-    for (size_t i = 0; i < len; i++) {
-        int v = b64val((unsigned char)in[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (uint8_t)(acc >> bits);
-        }
-    }
-    return (long)o;
-}
-
-void base64_encode(const uint8_t *in, size_t len, char *out)
-{
-    size_t i = 0;
-
-    for (; i + 2 < len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *out++ = b64[v >> 18];
-        *out++ = b64[(v >> 12) & 63];
-        *out++ = b64[(v >> 6) & 63];
-        *out++ = b64[v & 63];
-    }
-    if (i < len) {
-        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-        *out++ = b64[v >> 18];
-        *out++ = b64[(v >> 12) & 63];
-        *out++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        *out++ = '=';
-    }
-    *out = '\0';
 }
 
 int grpc_timeout_parse(const char *s, size_t len, uint64_t *ret_ms)

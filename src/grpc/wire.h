@@ -1,5 +1,5 @@
 /* gRPC wire helpers shared by the server (src/grpc) and the client library (src/client): message
- * framing, status codes, percent-encoding, base64 for -bin metadata, grpc-timeout and gzip.
+ * framing, status codes, percent-encoding, grpc-timeout and gzip.
  * Everything here is a pure function of its inputs, and each parser is fuzzed and unit-tested. */
 #pragma once
 
@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 
 enum grpc_status_code {
@@ -74,14 +75,6 @@ size_t grpc_deframer_pending(const struct grpc_deframer *d);
 char *grpc_percent_encode(const char *s);
 /* Decodes %XX; malformed sequences are kept as they are, as the gRPC spec asks. */
 char *grpc_percent_decode(const char *s, size_t len);
-
-/* Base64 for -bin metadata: decoding accepts padded and unpadded input. Returns the decoded length,
- * or -EINVAL. out must hold base64_decoded_max(len) bytes. */
-#define base64_decoded_max(len) (((len) + 3) / 4 * 3)
-#define base64_encoded_len(len) (((len) + 2) / 3 * 4)
-long base64_decode(const char *in, size_t len, uint8_t *out);
-/* Writes base64_encoded_len(len) characters and a NUL; padded. */
-void base64_encode(const uint8_t *in, size_t len, char *out);
 
 /* Parses a grpc-timeout value ("100m", "5S", "1H" ...) into milliseconds, rounding up.
  * Returns -EINVAL for anything the spec does not allow. */

@@ -42,6 +42,8 @@ void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), v
 void http_server_free(struct http_server *s);
 void http_server_get_stats(const struct http_server *s, struct http_stats *ret);
 
+/* The connection a request came on (who the peer is). */
+struct net_conn *http_request_conn(const struct http_request *r);
 /* "GET", "POST"... */
 const char *http_request_method(const struct http_request *r);
 /* The path without the query ("/metrics"), percent-escapes left as they are. */

@@ -475,6 +475,11 @@ void http_server_get_stats(const struct http_server *s, struct http_stats *ret)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+struct net_conn *http_request_conn(const struct http_request *r)
+{
+    return r->c->conn;
+}
+
 const char *http_request_method(const struct http_request *r)
 {
     return http_method_str((enum http_method)r->c->parser.method);

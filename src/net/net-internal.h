@@ -68,3 +68,5 @@ int tls_conn_send(struct net_conn *c, struct buf *b);
 size_t tls_conn_queued(const struct net_conn *c);
 /* Queues close_notify before a flushing close. */
 void tls_conn_shutdown(struct net_conn *c);
+/* See net_conn_tls_subject. */
+int tls_conn_subject(const struct tls_conn *t, char *out, size_t size);

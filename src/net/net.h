@@ -2,7 +2,8 @@
  * A connection reads into one buffer shared by all connections (the loop is single-threaded and
  * every read is handled before the next), writes by handing over heap buffers, reports how many
  * bytes are queued so protocols can apply back-pressure, and knows its peer's credentials.
- * TLS (issue 8) will sit inside net_conn, invisible to the protocols above it. */
+ * TLS sits inside net_conn, invisible to the protocols above it; who the peer is (credentials,
+ * address, certificate subject) is asked of the connection. */
 #pragma once
 
 #include <stdbool.h>
@@ -52,6 +53,7 @@ struct net_tls_opts {
     const char *const *sans; /* with generate: names and addresses it is valid for */
     size_t n_sans;           /* their number */
     const char *alpn;        /* protocols offered, wire format ("\x08http/1.1"), or NULL */
+    const char *client_ca;   /* PEM CAs: clients must present a certificate they signed (mTLS) */
 };
 
 /* A server context: TLS 1.2+, the certificate and key (generated when asked and missing:
@@ -85,5 +87,14 @@ void net_conn_close(struct net_conn *c, bool flush);
 /* Closes any handle of a loop being torn down (for uv_walk): a connection still flushing is
  * closed with the callback that frees it; other handles are just closed. */
 void net_handle_close(uv_handle_t *h);
-/* The peer's credentials (SO_PEERCRED), read at accept. */
+/* The peer's credentials (SO_PEERCRED), read at accept; uid -1 on TCP. */
 const struct ucred *net_conn_peer(const struct net_conn *c);
+/* The peer's supplementary groups (SO_PEERGROUPS, unix sockets only): how many were written, or
+ * -errno (-ERANGE when more than max). */
+int net_conn_peer_groups(const struct net_conn *c, gid_t *out, size_t max);
+bool net_conn_is_unix(const struct net_conn *c);
+/* "127.0.0.1:40112", "[::1]:40112", or "unix:pid=N": for audit lines. */
+void net_conn_peer_address(const struct net_conn *c, char *out, size_t size);
+/* The verified client certificate's subject (RFC 2253: "CN=deployer,O=Acme") into out: 1 when
+ * the connection is TLS with a client certificate its CA vouched for, 0 otherwise. */
+int net_conn_tls_subject(const struct net_conn *c, char *out, size_t size);

@@ -441,30 +441,71 @@ int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn o
     return start_listening(l, r, ret);
 }
 
+/* "1.2.3.4:80" or "[::1]:80". */
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+    char ip[INET6_ADDRSTRLEN] = "";
+
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
+    }
+}
+
 int net_listener_address(const struct net_listener *l, char *out, size_t size)
 {
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    char ip[INET6_ADDRSTRLEN] = "";
-    int r;
 
     if (l->h.handle.type != UV_TCP) {
         snprintf(out, size, "%s", l->path ? l->path : "");
         return 0;
     }
-    r = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
+    int r = uv_tcp_getsockname(&l->h.tcp, (struct sockaddr *)&ss, &len);
     if (r < 0)
         return r;
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        uv_ip6_name(a, ip, sizeof ip);
-        snprintf(out, size, "[%s]:%u", ip, ntohs(a->sin6_port));
-    } else {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(a, ip, sizeof ip);
-        snprintf(out, size, "%s:%u", ip, ntohs(a->sin_port));
-    }
+    format_addr(&ss, out, size);
     return 0;
+}
+
+int net_conn_tls_subject(const struct net_conn *c, char *out, size_t size)
+{
+    return c->tls ? tls_conn_subject(c->tls, out, size) : 0;
+}
+
+bool net_conn_is_unix(const struct net_conn *c)
+{
+    return c->h.handle.type != UV_TCP;
+}
+
+void net_conn_peer_address(const struct net_conn *c, char *out, size_t size)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+
+    if (net_conn_is_unix(c))
+        snprintf(out, size, "unix:pid=%d", (int)c->peer.pid);
+    else if (uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, out, size);
+    else
+        snprintf(out, size, "tcp:?");
+}
+
+int net_conn_peer_groups(const struct net_conn *c, gid_t *out, size_t max)
+{
+    uv_os_fd_t fd;
+    socklen_t len = (socklen_t)(max * sizeof *out);
+
+    if (!net_conn_is_unix(c) || uv_fileno(&c->h.handle, &fd) < 0)
+        return -ENOTSOCK;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, out, &len) < 0)
+        return -errno;
+    return (int)(len / sizeof *out);
 }
 
 void net_listener_set_tls(struct net_listener *l, struct net_tls *t)

@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct net_conn *conn;
     if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
-        grpc_server_accept(srv, conn);
+        grpc_server_accept(srv, conn, NULL);
     fuzz_feed(&loop, sv[1], data, size);
 
     grpc_server_free(srv);

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/authz.h"
 #include "fuzz.h"
 #include "net/lenframe.h"
 #include "net/net.h"
@@ -105,6 +106,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .track = tr,
                             .services = services,
                             .shutdown = no_shutdown};
+    /* The peer is this process (a socketpair), so its own uid gets every scope. */
+    struct authz_opts ao = {.own_uid = geteuid(), .read_group = (gid_t)-1};
+    char err[256];
+    if (authz_new(&ao, NULL, &host.authz, err, sizeof err) < 0)
+        abort();
     struct rp_server *srv = api_rp_new(&host, &lim);
     struct net_conn *conn;
     if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
@@ -132,6 +138,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     buf_done(&in);
 
     api_rp_free(srv);
+    authz_free(host.authz);
     svc_engine_free(services);
     track_free(tr);
     uv_run(&loop, UV_RUN_DEFAULT);

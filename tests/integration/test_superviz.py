@@ -251,7 +251,8 @@ def test_tcp_door_and_kubernetes(make_droverd, tmp_path):
     podinfo = tmp_path / "podinfo"
     podinfo.mkdir()
     (podinfo / "labels").write_text('app="web"\ntier="front\\"end"\n')
-    d = make_droverd(extra_args=["--grpc-tcp", f"127.0.0.1:{port}", "--podinfo-dir", str(podinfo)],
+    d = make_droverd(extra_args=["--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tcp-plaintext",
+                                 "--grpc-tcp-anonymous", "read", "--podinfo-dir", str(podinfo)],
                      env={"POD_NAME": "web-1", "POD_NAMESPACE": "prod", "NODE_NAME": "n1"})
     ch = grpc.insecure_channel(f"127.0.0.1:{port}")
     try:
