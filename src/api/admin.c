@@ -13,6 +13,7 @@
 #include "base/time-util.h"
 #include "drover/v1/admin.pb-c.h"
 #include "grpc/grpc.h"
+#include "net/net.h"
 #include "proc/proc.h"
 #include "store/store.h"
 #include "track/track.h"
@@ -182,8 +183,11 @@ static void shutdown_(struct grpc_call *call, const ProtobufCMessage *msg)
 
     resp.pid = (int32_t)getpid();
     grpc_call_reply(call, &resp.base);
-    log_notice("Shutdown requested over gRPC by pid %d (uid %u)", (int)peer->pid,
-               (unsigned)peer->uid);
+    const char *who = grpc_call_principal(call);
+    if (net_conn_is_unix(grpc_call_conn(call)))
+        log_notice("Shutdown requested over gRPC by %s, pid %d", who ? who : "?", (int)peer->pid);
+    else
+        log_notice("Shutdown requested over gRPC by %s", who ? who : "?");
     /* The reply is queued; a graceful shutdown lets it finish like any call in flight. */
     host->shutdown(host, "Shutdown request");
 }
