@@ -1,11 +1,13 @@
 #!/usr/bin/python3
 """What access control costs: droverd's gRPC doors side by side, through python3-grpcio.
 
-1. Unary calls (drover.v1.Admin/Ping), N per door on one channel (default 2000), after a warm-up:
+1. Unary calls (drover.v1.Admin/Ping), N per door on one channel (default 2000) split into
+   ROUNDS rounds (default 5) that take turns between the doors, after a warm-up:
    the unix socket (peer credentials), TCP plaintext with a static token, TLS with a static
    token, TLS with JWTs (HS256, ES256, RS256), and mTLS (client certificate). p50/p99 latency
    as the client sees it, and droverd's own CPU per call (from /proc/PID/schedstat, in ns), which
-   is the figure the client's overhead does not blur.
+   is the figure the client's overhead does not blur. Figures are medians of the rounds, so a
+   burst of noise on a shared machine hits one round of every door, not one door.
 2. Handshakes: a new channel per call, H times (default 200): connect, TLS handshake, one call.
    p50 wall time and droverd CPU per connection, plaintext vs TLS vs mTLS.
 3. Memory: droverd's RSS with no TCP door, with a TLS door configured, and after the handshakes
@@ -26,6 +28,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 N = int(os.environ.get("N", "2000"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 H = int(os.environ.get("H", "200"))
 DROVERD = os.path.join(BUILD, "src", "droverd")
 DROVER = os.path.join(BUILD, "src", "drover")
@@ -96,21 +99,16 @@ def pct(v, q):
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def unary(d, target, creds, metadata, n):
-    ch = grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
-    stub = admin_pb2_grpc.AdminStub(ch)
+def unary_round(d, stub, metadata, n):
+    """n calls: (p50 µs, p99 µs, droverd CPU µs per call)."""
     req = admin_pb2.PingRequest()
-    for _ in range(200):
-        stub.Ping(req, metadata=metadata)
     lat = []
     c0 = cpu_ns(d.p.pid)
     for _ in range(n):
         t = time.perf_counter()
         stub.Ping(req, metadata=metadata)
         lat.append(time.perf_counter() - t)
-    cpu = (cpu_ns(d.p.pid) - c0) / n
-    ch.close()
-    return pct(lat, 0.5) * 1e6, pct(lat, 0.99) * 1e6, cpu / 1e3
+    return pct(lat, 0.5) * 1e6, pct(lat, 0.99) * 1e6, (cpu_ns(d.p.pid) - c0) / n / 1e3
 
 
 def handshakes(d, target, creds, metadata, n):
@@ -187,13 +185,24 @@ def main():
             ("TLS + JWT ES256", d_tls, f"localhost:{p_tls}", tls, bearer(jwts["ES256"])),
             ("mTLS (client certificate)", d_mtls, f"localhost:{p_mtls}", mtls, ()),
         ]
-        base = None
+        chans, stubs = [], []
         for name, d, target, creds, md in rows:
-            p50, p99, cpu = unary(d, target, creds, md, N)
+            ch = grpc.secure_channel(target, creds) if creds else grpc.insecure_channel(target)
+            chans.append(ch)
+            stubs.append(admin_pb2_grpc.AdminStub(ch))
+            unary_round(d, stubs[-1], md, 200)  # warm-up: connection, handshake, caches
+        results = [[] for _ in rows]
+        for _ in range(ROUNDS):
+            for i, (name, d, target, creds, md) in enumerate(rows):
+                results[i].append(unary_round(d, stubs[i], md, max(1, N // ROUNDS)))
+        base = None
+        for (name, *_), res in zip(rows, results):
+            p50, p99, cpu = (statistics.median(r[k] for r in res) for k in range(3))
             base = base or (p50, cpu)
             print(f"{name:34} {p50:8.0f} {p99:8.0f} {cpu:20.1f}   "
                   f"(×{p50 / base[0]:.2f} latency, ×{cpu / base[1]:.2f} CPU of unix)")
-
+        for ch in chans:
+            ch.close()
         print(f"\nNew connection per call, {H} times: connect + handshake + one Ping")
         print(f"{'door':34} {'p50 ms':>8} {'droverd CPU µs/connection':>26}")
         for name, d, target, creds, md in [
