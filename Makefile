@@ -41,8 +41,9 @@ fuzz: deps
 			$(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
+# Every scenario against the peers, written to docs/BENCHMARKS.md with plots (QUICK=1: shorter).
 bench: build
-	@./bench/run
+	@./bench/run-report
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

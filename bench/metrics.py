@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+from results import record
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 PROCS = int(os.environ.get("PROCS", "500"))
@@ -89,6 +91,7 @@ def snapshot_bench():
             p.wait()
     print("== 1. process snapshot ==")
     print(out.rstrip())
+    record("snapshot", {"output": out.strip()})
 
 
 def scrape_round(port, n):
@@ -138,6 +141,9 @@ def scrape_bench(targets, ne_port):
               f"{sizes[name]:9d}")
     for name in targets:
         print(f"{name} CPU per scrape: {statistics.median(cpu[name]):.2f} ms")
+    record("scrape", {"scrapes": SCRAPES, "rounds": ROUNDS,
+                      "p50_ms": {n: [x * 1e3 for x in v] for n, v in p50.items()},
+                      "cpu_ms": {n: cpu[n] for n in targets}, "bytes": sizes})
     for name in targets:
         if p50.get("node_exporter"):
             ratios = [n / d for d, n in zip(p50[name], p50["node_exporter"])]

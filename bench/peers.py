@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 import time
 
+from results import record
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 N = int(os.environ.get("SERVICES", "50"))
@@ -531,6 +533,7 @@ def main():
         shutil.rmtree(root, ignore_errors=True)
 
     names = list(results)
+    record("services", {"n": N, "log_lines": LOG_LINES, "rounds": ROUNDS, "peers": results})
     print(f"\n{'':34}" + "".join(f"{n:>14}" for n in names))
 
     def row(label, fn):

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from results import record
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 SIZE_MB = int(os.environ.get("SIZE_MB", "200"))
@@ -182,6 +184,9 @@ def main():
              cpu[name] / ROUNDS / (SIZE_MB / 100) if name.startswith("drover") else None)
             for name, _ in cases]
     shutil.rmtree(tmp, ignore_errors=True)
+    record("sessions", {"size_mb": SIZE_MB, "rounds": ROUNDS,
+                        "rows": {name: {"seconds": times[name], "cpu_s_per_100mb": c}
+                                 for name, _, c in rows}})
 
     print(f"{SIZE_MB} MB through a session, median of {ROUNDS} ({os.cpu_count()} cores)")
     print(f"{'row':<18} {'MB/s':>8} {'seconds':>8} {'droverd CPU s/100 MB':>21}")
