@@ -18,7 +18,6 @@ Prints figures; never fails. Every droverd started here is stopped by pid.
 import os
 import pathlib
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,28 +38,15 @@ import jwt  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 
-import conftest  # noqa: E402,F401  (generates the Python stubs)
+from conftest import free_port, rss_kb  # noqa: E402  (importing it generates the stubs)
 from drover.v1 import admin_pb2, admin_pb2_grpc  # noqa: E402
 from pki import write_pki  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from metrics import pct  # noqa: E402  (bench/metrics.py)
 
 
 def cpu_ns(pid):
     with open(f"/proc/{pid}/schedstat") as f:
         return int(f.read().split()[0])
-
-
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Daemon:
@@ -92,11 +78,6 @@ class Daemon:
                 self.p.kill()
                 self.p.wait()
         self.log.close()
-
-
-def pct(v, q):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(q * len(v)))]
 
 
 def unary_round(d, stub, metadata, n):
@@ -155,7 +136,7 @@ def main():
         bare = Daemon(tmp, "bare", [])
         daemons.append(bare)
         rss_bare = rss_kb(bare.p.pid)
-        p_tls, p_plain, p_mtls, p_rsa = free_port(), free_port(), free_port(), free_port()
+        p_tls, p_plain, p_mtls = free_port(), free_port(), free_port()
         d_tls = Daemon(tmp, "tls", ["--grpc-tcp", f"127.0.0.1:{p_tls}", "--grpc-tls-cert",
                                     pki["server"][0], "--grpc-tls-key", pki["server"][1],
                                     "--auth-tokens", str(tmp / "tokens"), "--jwt-secret",
@@ -170,7 +151,6 @@ def main():
                                       pki["server"][0], "--grpc-tls-key", pki["server"][1],
                                       "--grpc-tls-client-ca", pki["ca"][0]])
         daemons += [d_plain, d_mtls]
-        del p_rsa
 
         print(f"droverd {BUILD}; {N} unary Ping calls per door on one channel "
               f"(python3-grpcio client)\n")

@@ -64,11 +64,8 @@ int auth_token_new(char out[AUTH_TOKEN_LEN + 1])
 
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
         return -errno;
-    base64_encode(raw, sizeof raw, b64);
-    /* URL-safe and unpadded, so it fits in ?token= and shell arguments as it is. */
-    for (char *p = b64; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    b64[strcspn(b64, "=")] = '\0'; /* 43 characters are left */
+    /* URL-safe and unpadded, so it fits in ?token= and shell arguments as it is: 43 characters. */
+    base64url_encode(raw, sizeof raw, b64);
     memcpy(out, "drv_", 4);
     memcpy(out + 4, b64, AUTH_TOKEN_LEN - 4);
     out[AUTH_TOKEN_LEN] = '\0';

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 static int b64val(unsigned char c, bool url)
 {
@@ -68,23 +69,38 @@ long base64url_decode(const char *in, size_t len, uint8_t *out)
     return decode(in, len, out, true);
 }
 
-void base64_encode(const uint8_t *in, size_t len, char *out)
+static void encode(const uint8_t *in, size_t len, char *out, bool url)
 {
+    const char *abc = url ? b64url : b64;
     size_t i = 0;
 
     for (; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *out++ = b64[v >> 18];
-        *out++ = b64[(v >> 12) & 63];
-        *out++ = b64[(v >> 6) & 63];
-        *out++ = b64[v & 63];
+        *out++ = abc[v >> 18];
+        *out++ = abc[(v >> 12) & 63];
+        *out++ = abc[(v >> 6) & 63];
+        *out++ = abc[v & 63];
     }
     if (i < len) {
         uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < len ? (uint32_t)in[i + 1] << 8 : 0);
-        *out++ = b64[v >> 18];
-        *out++ = b64[(v >> 12) & 63];
-        *out++ = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        *out++ = '=';
+        *out++ = abc[v >> 18];
+        *out++ = abc[(v >> 12) & 63];
+        if (i + 1 < len)
+            *out++ = abc[(v >> 6) & 63];
+        else if (!url)
+            *out++ = '=';
+        if (!url)
+            *out++ = '=';
     }
     *out = '\0';
+}
+
+void base64_encode(const uint8_t *in, size_t len, char *out)
+{
+    encode(in, len, out, false);
+}
+
+void base64url_encode(const uint8_t *in, size_t len, char *out)
+{
+    encode(in, len, out, true);
 }

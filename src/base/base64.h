@@ -16,3 +16,5 @@ long base64_decode(const char *in, size_t len, uint8_t *out);
 long base64url_decode(const char *in, size_t len, uint8_t *out);
 /* Writes base64_encoded_len(len) characters and a NUL; standard alphabet, padded. */
 void base64_encode(const uint8_t *in, size_t len, char *out);
+/* The URL-safe alphabet without padding: at most base64_encoded_len(len) characters and a NUL. */
+void base64url_encode(const uint8_t *in, size_t len, char *out);

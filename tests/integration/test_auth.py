@@ -26,18 +26,12 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conftest import DROVER, wait_until
+from conftest import DROVER, free_port, wait_until
 from pki import NOW, make_cert, pem_cert, pem_key
 
 from drover.v1 import admin_pb2, admin_pb2_grpc, services_pb2, services_pb2_grpc
 import health_pb2
 import health_pb2_grpc
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 # ---- certificates ---------------------------------------------------------------------------
 

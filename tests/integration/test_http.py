@@ -16,13 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import rss_kb, sanitized, wait_until
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port, rss_kb, sanitized, wait_until
 
 
 def http_droverd(make_droverd, *extra):

@@ -10,7 +10,7 @@ import time
 import grpc
 import pytest
 
-from conftest import alive, rss_kb, wait_until
+from conftest import alive, free_port, rss_kb, wait_until
 from drover.v1 import services_pb2 as pb, services_pb2_grpc
 
 
@@ -253,15 +253,6 @@ def test_config_dependencies(make_droverd, tmp_path):
     d.cli("start", "app", check=0)  # brings db up first
     assert ls(d)["db"]["state"] == "online"
     assert started("db") <= started("app")
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_http_probe_gates_dependents(make_droverd, tmp_path):

@@ -17,17 +17,11 @@ import time
 import pytest
 import websockets
 
-from conftest import DROVERD, rss_kb, sanitized, wait_until
+from conftest import DROVERD, free_port, rss_kb, sanitized, wait_until
 
 from socktop import processes_pb2
 
 LIMIT = 768
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -14,19 +14,13 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, empty_pb2
 
-from conftest import wait_until
+from conftest import free_port, wait_until
 import health_pb2
 import health_pb2_grpc
 from daemon.v1 import daemon_pb2 as pb, daemon_pb2_grpc
 
 EMPTY = empty_pb2.Empty()
 PY = "/usr/bin/python3"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def stubs(ch):

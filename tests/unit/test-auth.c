@@ -19,15 +19,6 @@
 
 static const char secret[] = "0123456789abcdef0123456789abcdef";
 
-/* base64url without padding. */
-static void b64url(const void *in, size_t len, char *out)
-{
-    base64_encode(in, len, out);
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    out[strcspn(out, "=")] = '\0';
-}
-
 /* header.payload, signed with HS256 under key. */
 static char *hs256(const char *header, const char *payload, const char *key)
 {
@@ -36,11 +27,11 @@ static char *hs256(const char *header, const char *payload, const char *key)
     uint8_t mac[32];
     unsigned n = 0;
 
-    b64url(header, strlen(header), h);
-    b64url(payload, strlen(payload), p);
+    base64url_encode((const uint8_t *)header, strlen(header), h);
+    base64url_encode((const uint8_t *)payload, strlen(payload), p);
     snprintf(tok, sizeof tok, "%s.%s", h, p);
     HMAC(EVP_sha256(), key, (int)strlen(key), (const uint8_t *)tok, strlen(tok), mac, &n);
-    b64url(mac, n, s);
+    base64url_encode((const uint8_t *)mac, n, s);
     strcat(tok, ".");
     strcat(tok, s);
     return tok;
@@ -257,8 +248,8 @@ START_TEST(jwt_es256)
     char payload[256];
     snprintf(payload, sizeof payload, "{\"sub\":\"bob\",\"exp\":%lld,\"scope\":\"read\"}",
              NOW + 10);
-    b64url("{\"alg\":\"ES256\"}", 15, h);
-    b64url(payload, strlen(payload), p);
+    base64url_encode((const uint8_t *)"{\"alg\":\"ES256\"}", 15, h);
+    base64url_encode((const uint8_t *)payload, strlen(payload), p);
     snprintf(tok, sizeof tok, "%s.%s", h, p);
 
     uint8_t der[128];
@@ -273,17 +264,17 @@ START_TEST(jwt_es256)
     BN_bn2binpad(ECDSA_SIG_get0_r(sig), raw, 32);
     BN_bn2binpad(ECDSA_SIG_get0_s(sig), raw + 32, 32);
     ECDSA_SIG_free(sig);
-    b64url(raw, 64, s);
+    base64url_encode((const uint8_t *)raw, 64, s);
     size_t base = strlen(tok);
     snprintf(tok + base, sizeof tok - base, ".%s", s);
     ck_assert_int_eq(verify(&k, tok, &who, err), 0);
     ck_assert_str_eq(who.name, "jwt:bob");
     ck_assert_uint_eq(who.scopes, AUTH_READ);
     /* The DER form, or a truncated one, is not JWS's: refused. */
-    b64url(der, der_len, s);
+    base64url_encode((const uint8_t *)der, der_len, s);
     snprintf(tok + base, sizeof tok - base, ".%s", s);
     ck_assert_int_eq(verify(&k, tok, &who, err), -EACCES);
-    b64url(raw, 63, s);
+    base64url_encode((const uint8_t *)raw, 63, s);
     snprintf(tok + base, sizeof tok - base, ".%s", s);
     ck_assert_int_eq(verify(&k, tok, &who, err), -EACCES);
     /* An EC key does not verify RS256 tokens. */
