@@ -35,7 +35,7 @@ def run_scenarios(json_path):
     env = dict(os.environ, BENCH_JSON=json_path, BUILD=BUILD)
     if QUICK:
         env.update(LOG_LINES="200000", ROUNDS="3", SIZE_MB="50", SCRAPES="100", STREAM_S="5",
-                   PROCS="300")
+                   PROCS="300", IDLE_S="5", REPEATS="2", LOG_ROUNDS="2", TREE_ROUNDS="2")
     for script in ("run-peers", "run-sessions", "run-metrics"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
@@ -53,7 +53,7 @@ def machine_limits():
 
 # ---- plots ---------------------------------------------------------------------------------
 
-def bar_plot(name, title, ylabel, bars, log=False, limit=None):
+def bar_plot(name, title, ylabel, bars, log=False, limit=None, ymax=None):
     """bars: [(label, value, lo, hi)] (lo/hi may be None); drover's bars are orange, the
     peers' blue, the machine's limit (if given) a dashed line. Writes docs/bench/NAME.png."""
     os.makedirs(PLOTS, exist_ok=True)
@@ -76,7 +76,7 @@ set grid ytics
 set key top right
 set xtics rotate by -25 nomirror
 set bmargin 5
-set yrange [{low if log else 0}:*]
+set yrange [{low if log else 0}:{ymax if ymax is not None else '*'}]
 {'set logscale y' if log else ''}
 $d << EOD
 {data}
@@ -96,53 +96,204 @@ def fmt(v, digits=2):
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def ratio_line(values, lower_is_better=True):
-    """'×1.32 ahead of s6' or '×0.90 behind runit': drover against the best peer."""
-    d = values.get("drover")
-    peers = {k: v for k, v in values.items() if k != "drover" and v is not None}
-    if d is None or not peers:
+def spread(v, digits=2):
+    """'median (min–max)' of a list, or the one value."""
+    if not v:
         return "—"
-    best = min(peers, key=peers.get) if lower_is_better else max(peers, key=peers.get)
-    if d <= 0 or peers[best] <= 0:
-        return "—" if d == peers[best] else ("ahead" if d < peers[best] else "behind") + \
-            f" of {best}"
-    r = peers[best] / d if lower_is_better else d / peers[best]
+    m = statistics.median(v)
+    if len(v) == 1 or min(v) == max(v):
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ({min(v):.{digits}f}–{max(v):.{digits}f})"
+
+
+def paired_ratio(lists, drover="drover"):
+    """Drover against the best peer (lowest median), pair by pair: the median over rounds of
+    peer_i / drover_i. '×1.32 ahead of s6' or '×0.90 behind runit'."""
+    d = lists.get(drover)
+    peers = {k: v for k, v in lists.items() if k != drover and v}
+    if not d or not peers:
+        return "—"
+    best = min(peers, key=lambda k: statistics.median(peers[k]))
+    pairs = [p / x for p, x in zip(peers[best], d) if x > 0]
+    if not pairs:
+        return "—"
+    r = statistics.median(pairs)
     return f"×{r:.2f} {'ahead of' if r >= 1 else 'behind'} {best}"
 
 
-def services_section(s):
-    peers = s["peers"]
+def services_section(s, limits):
+    peers = {k: v for k, v in s["peers"].items() if "start" in v}
     names = list(peers)
     n = s["n"]
-    rows = [
+    log_lines = s["log_lines"]
+    rows = [  # key, label, values per round, plot (None: none), log scale
         ("start", f"start {n} (ms)", lambda r: r["start"], True),
         ("stop", f"stop {n} (ms)", lambda r: r["stop"], True),
-        ("restart", "restart after SIGKILL, median (ms)", lambda r: r["restart"][0], True),
-        ("restart_p99", "restart after SIGKILL, p99 (ms)", lambda r: r["restart"][1], True),
-        ("status", f"status listing {n} (ms)", lambda r: r["status"], True),
-        ("pss", f"supervisor PSS with {n} (MB)", lambda r: r["pss"], True),
-        ("log", f"{s['log_lines']:,} log lines: wall (s)", lambda r: r["log"][0], True),
-        ("log_lost", "log lines lost", lambda r: r["log"][1], True),
-        ("log_rss", "log: supervisor RSS growth (MB)", lambda r: r["log"][2], True),
+        ("restart", "restart after SIGKILL, median (ms)", lambda r: r["restart"], True),
+        ("restart_p99", "restart after SIGKILL, p99 (ms)", lambda r: [p99(r["restart"])], None),
+        ("status_cli", f"status listing {n}, CLI (ms)", lambda r: r["status_cli"], True),
+        ("status_api", f"status listing {n}, API (ms)", lambda r: r["status_api"], True),
+        ("pss", f"supervisor PSS with {n} running (MB)", lambda r: r["pss"], False),
+        ("log", f"{log_lines:,} log lines: wall (s)", lambda r: [x["wall_s"] for x in r["log"]],
+         False),
+        ("log_lost", "log lines lost (most in a round)",
+         lambda r: [max((x["lost"] for x in r["log"]), default=0)], None),
+        ("log_rss", "log: supervisor RSS growth (MB)",
+         lambda r: [x["rss_growth_mb"] for x in r["log"]], None),
     ]
     out = ["## Services: drover against s6, runit, supervisord and pm2", "",
-           f"{n} services (`sleep 3600`); restart latency from timestamps the service writes "
-           f"itself, median and p99 of {s['rounds']}; status is the peer's own status command.",
-           "", "| | " + " | ".join(names) + " | drover vs best peer |",
+           f"Every supervisor runs at the same time with {n} services (`sleep 3600`) defined; "
+           f"{s['repeats']} rounds take turns between them (the order rotates). Cells are "
+           f"median (min–max) over the rounds; the last column compares drover with the best "
+           f"peer round by round. Restart latency comes from timestamps the service writes "
+           f"itself, {s['rounds']} kills per peer, interleaved; the log rows are "
+           f"{s['log_rounds']} rounds of {log_lines:,} lines of 97 bytes, counted in the "
+           f"peer's log files.", "",
+           "- status, CLI: the peer's own status command (`drover ls`, `s6-svstat` once per "
+           "service, `sv status`, `supervisorctl status`, `pm2 ls`).",
+           "- status, API: " + "; ".join(f"{k}: {v.get('api_how', '?')}"
+                                          for k, v in peers.items()) + ".", "",
+           "| | " + " | ".join(names) + " | drover vs best peer |",
            "|---|" + "---|" * (len(names) + 1)]
     plots = []
-    for key, label, get, low in rows:
+    limit_start = (n / limits["fork_exec_wait_per_s"] * 1000
+                   if limits.get("fork_exec_wait_per_s") else None)
+    for key, label, get, log in rows:
         vals = {k: get(v) for k, v in peers.items()}
-        out.append(f"| {label} | " + " | ".join(fmt(vals[k]) for k in names) + " | "
-                   + (ratio_line(vals, low) if key not in ("log_lost", "restart_p99") else "")
-                   + " |")
-        if key in ("start", "stop", "restart", "status", "pss", "log"):
-            plots.append(bar_plot(f"services-{key}", label, label.split("(")[-1].rstrip(")")
-                                  if "(" in label else "",
-                                  [(k, vals[k], None, None) for k in names],
-                                  log=key in ("start", "stop", "restart", "status")))
+        digits = 0 if key == "log_lost" else 2
+        out.append(f"| {label} | " + " | ".join(spread(vals[k], digits) for k in names) + " | "
+                   + (paired_ratio(vals) if log is not None else "") + " |")
+        if log is not None:
+            unit = label.split("(")[-1].rstrip(")") if "(" in label else ""
+            plots.append(bar_plot(
+                f"services-{key}", label, unit,
+                [(k, statistics.median(v), min(v), max(v)) for k, v in vals.items() if v],
+                log=log, limit=limit_start if key == "start" else None))
     out.append("")
+    if limit_start:
+        out.append(f"Machine limit for the start row: {n} fork+exec+wait of /bin/true one after "
+                   f"the other take {limit_start:.1f} ms here (dashed line in its plot).")
+        out.append("")
     out += [f"![{p}]({p})" for p in plots]
+    return out
+
+
+def idle_section(s):
+    peers = {k: v["idle"] for k, v in s["peers"].items() if "idle" in v}
+    if not peers:
+        return []
+    names = list(peers)
+    secs = s["idle_s"]
+    counts = sorted({int(c) for v in peers.values() for c in v})
+    out = ["## Idle cost: the supervision tree with 0 and with " f"{s['n']} services", "",
+           f"A fresh supervisor, left alone for {secs:.0f} s once its services run. The tree is "
+           "every process of the supervisor's (s6-supervise and runsv per service for s6 and "
+           "runit; supervisord; pm2's God daemon), none of the services'. Wake-ups are the "
+           "context switches of all their threads over the window.", "",
+           "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for c in counts:
+        for key, label, digits in (("procs", "processes", 0), ("rss_mb", "RSS (MB)", 2),
+                                   ("pss_mb", "PSS (MB)", 2),
+                                   ("wakeups", f"wake-ups in {secs:.0f} s", 0),
+                                   ("cpu_ms", f"CPU in {secs:.0f} s (ms)", 0)):
+            cells = [fmt(float(peers[k][str(c)][key]), digits) if str(c) in peers[k] else "—"
+                     for k in names]
+            out.append(f"| {c} services: {label} | " + " | ".join(cells) + " |")
+    out.append("")
+    for key, title in (("pss_mb", "PSS of the supervision tree (MB)"),
+                       ("wakeups", f"wake-ups in {secs:.0f} s idle")):
+        bars = [(f"{k}, {c}", float(peers[k][str(c)][key]), None, None)
+                for k in names for c in counts if str(c) in peers[k]]
+        p = bar_plot(f"idle-{key.split('_')[0]}", title, title.split("(")[-1].rstrip(")")
+                     if "(" in title else "", bars)
+        out.append(f"![{p}]({p})")
+    return out
+
+
+def killtree_section(s):
+    peers = {k: v["tree"] for k, v in s["peers"].items() if v.get("tree")}
+    if not peers:
+        return []
+    size = s["tree_size"]
+    out = ["## Kill-tree: stopping a service whose tree has double-forked orphans", "",
+           f"The service's tree has {size} processes: its main process, a child, a child with a "
+           "child of its own, and two double-forked orphans (one in the service's session, one "
+           "in a session of its own). Each peer stops it with its own stop command (supervisord "
+           "with `stopasgroup` and `killasgroup`, its documented settings for trees, which miss "
+           "the orphan in its own session; pm2 with its default tree kill, whose SIGINT the "
+           "shell's background jobs ignore, and no SIGKILL follows once the main process is "
+           "gone). Survivors are the tree's processes still alive 1 s after the command "
+           f"returned, most over {s['tree_rounds']} rounds; the benchmark kills them afterwards, "
+           "by pid. drover kills what is left of the tree when its main process ends: the "
+           "service's cgroup, or its session without cgroups.", "",
+           "| | stop (ms) | survivors (of " f"{size}) |", "|---|---|---|"]
+    for k, v in peers.items():
+        out.append(f"| {k} | {spread([x['stop_ms'] for x in v], 1)} | "
+                   f"{max(x['survivors'] for x in v)} |")
+    p = bar_plot("killtree", f"processes left of a {size}-process tree after stop", "processes",
+                 [(k, float(max(x["survivors"] for x in v)), None, None)
+                  for k, v in peers.items()], ymax=size + 0.5)
+    out += ["", f"![{p}]({p})"]
+    return out
+
+
+def p99(v):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * 0.99))] if v else 0.0
+
+
+def snapshot_figures(snap):
+    """(drover, bare scan, processes) from metrics-bench's output: [median, min, max] ms each."""
+    if not snap:
+        return None
+    bare = re.search(r"bare /proc/PID/stat scan\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)",
+                     snap["output"])
+    drv = re.search(r"drover snapshot \(stat\+statm, CPU%\)\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)",
+                    snap["output"])
+    procs = re.search(r"processes: (\d+)", snap["output"])
+    if not (bare and drv):
+        return None
+    return ([float(x) for x in drv.groups()], [float(x) for x in bare.groups()],
+            procs.group(1) if procs else "?")
+
+
+def limits_section(res, limits):
+    """Every machine limit measured in this run, beside drover's figure of the same kind."""
+    rows = []
+    rate = limits.get("fork_exec_wait_per_s")
+    svc = res.get("services", {}).get("peers", {}).get("drover", {})
+    if rate:
+        n = res.get("services", {}).get("n", 50)
+        lim = n / rate * 1000
+        d = statistics.median(svc["start"]) if svc.get("start") else None
+        rows.append((f"fork+exec+wait of /bin/true, one core: {rate:.0f}/s", f"{n} in "
+                     f"{lim:.1f} ms", f"start {n} services: {fmt(d, 1)} ms", lim / d if d else None))
+    sess = res.get("sessions")
+    if sess:
+        r, mb = sess["rows"], sess["size_mb"]
+
+        def mbps(name):
+            return mb / statistics.median(r[name]["seconds"]) if name in r else None
+        for lim_row, drv_row, what in (("raw pty", "drover detached", "PTY session, detached"),
+                                       ("pipe limit", "drover pipe", "pipe session")):
+            lim, d = mbps(lim_row), mbps(drv_row)
+            if lim:
+                rows.append((f"{lim_row} throughput (`cat` of {mb} MB)", f"{lim:.1f} MB/s",
+                             f"{what}: {fmt(d, 1)} MB/s", d / lim if d else None))
+    snap = snapshot_figures(res.get("snapshot"))
+    if snap:
+        d, b, procs = snap
+        rows.append((f"bare scan of /proc/PID/stat, {procs} processes", f"{b[0]:.2f} ms",
+                     f"snapshot with CPU % and RSS: {d[0]:.2f} ms", b[0] / d[0]))
+    if not rows:
+        return []
+    out = ["## Machine limits, measured in the same run", "",
+           "What this machine can do at best, beside drover's figure of the same kind; the last "
+           "column is drover's speed as a share of the limit (above 100 %: drover does less "
+           "work than the plain loop, as the snapshot reads fewer bytes per process).", "",
+           "| limit | measured | drover | share |", "|---|---|---|---|"]
+    for what, lim, d, share in rows:
+        out.append(f"| {what} | {lim} | {d} | {'—' if share is None else f'{share * 100:.0f} %'} |")
     return out
 
 
@@ -155,15 +306,24 @@ def sessions_section(s, limits):
 
     out = ["## PTY and pipe sessions: drover against dtach and tmux", "",
            f"`cat` of {mb} MB through a session, MB/s, median of {s['rounds']} interleaved "
-           "rounds (min–max); ratios are medians of the round-by-round ratios.", "",
-           "| row | MB/s | min–max | droverd CPU s/100 MB |", "|---|---|---|---|"]
-    bars = []
+           "rounds (min–max); ratios are medians of the round-by-round ratios. CPU is "
+           "droverd's, and dtach's master process's when detached.", "",
+           "The rows marked *1 core* pin the reader (the supervisor; this script for the raw "
+           "PTY), the attaching client and `cat` to one core (`taskset -c 0`). Unpinned, a "
+           "PTY's throughput depends on where the scheduler puts the writer, the kernel's tty "
+           "flush worker and the reader, which hand the bytes on through a 4 KB buffer, and it "
+           "swings by ±20 % from run to run for every reader alike. Pinned, it is steady within "
+           "a few per cent, and what is left is the work each reader does per byte.", "",
+           "| row | MB/s | min–max | CPU s/100 MB |", "|---|---|---|---|"]
+    bars, pinned = [], []
     for name, r in rows.items():
         v = [mbps(x) for x in r["seconds"]]
         med = statistics.median(v)
         out.append(f"| {name} | {med:.1f} | {min(v):.1f}–{max(v):.1f} | "
                    f"{fmt(r['cpu_s_per_100mb'], 3)} |")
-        bars.append((name, med, min(v), max(v)))
+        if "pipe" not in name:
+            (pinned if name.endswith(", 1 core") else bars).append(
+                (name.replace(", 1 core", ""), med, min(v), max(v)))
     out.append("")
 
     def ratio(a, b):
@@ -171,42 +331,44 @@ def sessions_section(s, limits):
             r = [tb / ta for ta, tb in zip(rows[a]["seconds"], rows[b]["seconds"])]
             out.append(f"- {a} against {b}: ×{statistics.median(r):.2f} "
                        f"(above 1: drover faster)")
-    for mode in ("detached", "attached"):
-        for peer in ("dtach", "tmux"):
-            ratio(f"drover {mode}", f"{peer} {mode}")
-    ratio("drover detached", "raw pty")
+    for suffix in ("", ", 1 core"):
+        for mode in ("detached", "attached"):
+            for peer in ("dtach", "tmux"):
+                ratio(f"drover {mode}{suffix}", f"{peer} {mode}{suffix}")
+        ratio(f"drover detached{suffix}", f"raw pty{suffix}")
     ratio("drover attached", "raw pty, 2 hops")
     ratio("drover pipe", "pipe limit")
-    raw = rows.get("raw pty")
-    limit = statistics.median(mbps(x) for x in raw["seconds"]) if raw else None
+
+    def limit(name):
+        raw = rows.get(name)
+        return statistics.median(mbps(x) for x in raw["seconds"]) if raw else None
     p = bar_plot("sessions", f"{mb} MB through a session (MB/s)", "MB/s",
-                 [b for b in bars if b[0] != "pipe limit" and b[0] != "drover pipe"],
-                 limit=limit)
+                 [b for b in bars if not b[0].startswith("raw")], limit=limit("raw pty"))
     out += ["", f"![{p}]({p})"]
+    if pinned:
+        p = bar_plot("sessions-1core", f"{mb} MB through a session, one core (MB/s)", "MB/s",
+                     [b for b in pinned if not b[0].startswith("raw")],
+                     limit=limit("raw pty, 1 core"))
+        out.append(f"![{p}]({p})")
     return out
 
 
 def metrics_section(snap, scrape):
     out = ["## Measuring: process snapshot and /metrics against node_exporter", ""]
-    if snap:
-        bare = re.search(r"bare /proc/PID/stat scan\s+([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)",
-                         snap["output"])
-        drv = re.search(r"drover snapshot \(stat\+statm, CPU%\)\s+([0-9.]+)\s+([0-9.]+)\s+"
-                        r"([0-9.]+)", snap["output"])
-        procs = re.search(r"processes: (\d+)", snap["output"])
-        if bare and drv:
-            b, d = [float(x) for x in bare.groups()], [float(x) for x in drv.groups()]
-            out += [f"Every process ({procs.group(1) if procs else '?'}) with CPU % and RSS, CPU "
-                    "ms per snapshot, median (min–max), in one binary:", "",
-                    "| | ms | min–max |", "|---|---|---|",
-                    f"| drover snapshot (stat + statm, CPU %) | {d[0]:.3f} | {d[1]:.3f}–{d[2]:.3f} |",
-                    f"| machine limit: bare scan of /proc/PID/stat | {b[0]:.3f} | "
-                    f"{b[1]:.3f}–{b[2]:.3f} |", "",
-                    f"- drover / bare scan: ×{d[0] / b[0]:.2f} (below 1: faster than reading "
-                    "each stat file once)", ""]
-            p = bar_plot("snapshot", "one snapshot of every process (CPU ms)", "ms",
-                         [("drover", d[0], d[1], d[2]), ("bare scan", b[0], b[1], b[2])])
-            out += [f"![{p}]({p})", ""]
+    figures = snapshot_figures(snap)
+    if figures:
+        d, b, procs = figures
+        out += [f"Every process ({procs}) with CPU % and RSS, CPU "
+                "ms per snapshot, median (min–max), in one binary:", "",
+                "| | ms | min–max |", "|---|---|---|",
+                f"| drover snapshot (stat + statm, CPU %) | {d[0]:.3f} | {d[1]:.3f}–{d[2]:.3f} |",
+                f"| machine limit: bare scan of /proc/PID/stat | {b[0]:.3f} | "
+                f"{b[1]:.3f}–{b[2]:.3f} |", "",
+                f"- drover / bare scan: ×{d[0] / b[0]:.2f} (below 1: faster than reading "
+                "each stat file once)", ""]
+        p = bar_plot("snapshot", "one snapshot of every process (CPU ms)", "ms",
+                     [("drover", d[0], d[1], d[2]), ("bare scan", b[0], b[1], b[2])])
+        out += [f"![{p}]({p})", ""]
     if scrape:
         p50 = scrape["p50_ms"]
         out += [f"`GET /metrics` with gzip on one keep-alive connection, {scrape['scrapes']} "
@@ -246,10 +408,15 @@ def main():
                         "commit": subprocess.run(["git", "-C", ROOT, "rev-parse", "--short",
                                                   "HEAD"], capture_output=True,
                                                  text=True).stdout.strip()})
+        record("limits", machine_limits())
         run_scenarios(json_path)
     with open(json_path) as f:
         res = json.load(f)
-    limits = machine_limits()
+    limits = res.get("limits") or machine_limits()
+    if os.path.isdir(PLOTS):  # plots of rows that are gone must not linger
+        for f in os.listdir(PLOTS):
+            if f.endswith(".png"):
+                os.remove(os.path.join(PLOTS, f))
     lines = ["# drover benchmarks", "",
              "Written by `make bench` (bench/report.py); every figure comes from one run on one "
              "machine, peers side by side. Ratios are computed pair by pair within that run.", "",
@@ -257,11 +424,14 @@ def main():
              f". fork+exec+wait of /bin/true on one core: "
              f"{fmt(limits['fork_exec_wait_per_s'], 0)}/s.", ""]
     if "services" in res:
-        lines += services_section(res["services"]) + [""]
+        lines += idle_section(res["services"]) + [""]
+        lines += services_section(res["services"], limits) + [""]
+        lines += killtree_section(res["services"]) + [""]
     if "sessions" in res:
         lines += sessions_section(res["sessions"], limits) + [""]
     if "snapshot" in res or "scrape" in res:
         lines += metrics_section(res.get("snapshot"), res.get("scrape")) + [""]
+    lines += limits_section(res, limits)
     with open(os.path.join(DOCS, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
     print(f"wrote docs/BENCHMARKS.md and docs/bench/*.png (figures: {json_path})")

@@ -12,15 +12,20 @@ Rows (MB = SIZE_MB, default 200; the file is lines of 99 'x' and a newline):
                  client exits
   pipe limit     `cat FILE | cat > /dev/null`
   drover pipe    `drover run -- cat FILE > /dev/null` (a pipe session, attached)
+  ..., 1 core    the same with the supervisor, its client and the program pinned to one core
+                 (taskset -c 0): a PTY's throughput on a multi-core machine depends on where the
+                 scheduler puts the writer, the kernel's flush worker and the reader, and swings
+                 by ±20 % from run to run; on one core it is steady within a few per cent, and
+                 what is left is the work each reader does per byte
 Each figure is MB/s, median of ROUNDS (default 5, interleaved: every row once, then again, so
 a shared machine's drift hits every row alike); ratios are medians of the round-by-round ratios
-(above 1: drover is faster); droverd's CPU time per 100 MB is read from /proc for its rows.
+(above 1: drover is faster); CPU time per 100 MB is read from /proc for droverd's rows and
+for dtach's master when detached.
 Every process started is stopped by pid.
 """
 
 import os
 import pty
-import select
 import shutil
 import signal
 import statistics
@@ -61,6 +66,16 @@ def on_pty(argv, env=None):
     return time.monotonic() - t0
 
 
+def pinned(fn):
+    """fn() with this process (the raw PTY's reader, and the cat it forks) on core 0 alone."""
+    was = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    try:
+        return fn()
+    finally:
+        os.sched_setaffinity(0, was)
+
+
 def wait_gone(path, step=0.001):
     while os.path.exists(path):
         time.sleep(step)
@@ -76,11 +91,16 @@ def mbps(seconds):
     return SIZE_MB * 1e6 / 1e6 / seconds
 
 
+PIN = ["taskset", "-c", "0"]
+
+
 class Drover:
-    def __init__(self, tmp):
-        self.sock = os.path.join(tmp, "drover.sock")
-        self.proc = subprocess.Popen([DROVERD, "--socket", self.sock, "--state-dir",
-                                      os.path.join(tmp, "state"), "--log-level", "warning"])
+    def __init__(self, tmp, pin=()):
+        self.pin = list(pin)
+        self.sock = os.path.join(tmp, f"drover{'-pinned' if pin else ''}.sock")
+        self.proc = subprocess.Popen([*self.pin, DROVERD, "--socket", self.sock, "--state-dir",
+                                      os.path.join(tmp, f"state{'-pinned' if pin else ''}"),
+                                      "--log-level", "warning"])
         while not os.path.exists(self.sock):
             time.sleep(0.005)
         import grpc
@@ -96,7 +116,8 @@ class Drover:
         return time.monotonic() - t0
 
     def attached(self, path):
-        return on_pty([DROVER, "--socket", self.sock, "run", "--pty", "--", "cat", path])
+        return on_pty([*self.pin, DROVER, "--socket", self.sock, "run", "--pty", "--", "cat",
+                       path])
 
     def pipe(self, path):
         t0 = time.monotonic()
@@ -110,16 +131,36 @@ class Drover:
         self.proc.wait(30)
 
 
-def dtach_detached(tmp, path):
+def dtach_master(sock):
+    """The pid of the dtach master serving sock (dtach -n has forked it and exited)."""
+    want = b"dtach\0-n\0" + sock.encode() + b"\0"
+    for d in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if d.isdigit() and f.read().startswith(want):
+                    return int(d)
+        except OSError:
+            pass
+    return None
+
+
+def dtach_detached(tmp, path, pin=()):
+    """Seconds, and the master's CPU seconds (read until it exits)."""
     sock = os.path.join(tmp, "dtach.sock")
     t0 = time.monotonic()
-    subprocess.run(["dtach", "-n", sock, "-z", "cat", path], check=True)
-    wait_gone(sock)
-    return time.monotonic() - t0
+    subprocess.run([*pin, "dtach", "-n", sock, "-z", "cat", path], check=True)
+    pid, cpu = dtach_master(sock), 0.0
+    while os.path.exists(sock):
+        try:
+            cpu = cpu_s(pid) if pid else 0.0
+        except (OSError, IndexError):
+            pass
+        time.sleep(0.001)
+    return time.monotonic() - t0, cpu if pid else None
 
 
-def dtach_attached(tmp, path):
-    return on_pty(["dtach", "-c", os.path.join(tmp, "dtach-a.sock"), "-z", "cat", path])
+def dtach_attached(tmp, path, pin=()):
+    return on_pty([*pin, "dtach", "-c", os.path.join(tmp, "dtach-a.sock"), "-z", "cat", path])
 
 
 def tmux_detached(tmp, path):
@@ -155,6 +196,7 @@ def main():
         return time.monotonic() - t0
 
     d = Drover(tmp)
+    dp = Drover(tmp, PIN)
     cases = [("raw pty", lambda: on_pty(["cat", path]))]
     if shutil.which("script"):  # a plain relay between two PTYs: the attached rows' limit
         cases.append(("raw pty, 2 hops",
@@ -167,7 +209,13 @@ def main():
     if shutil.which("tmux"):
         cases += [("tmux detached", lambda: tmux_detached(tmp, path)),
                   ("tmux attached", lambda: tmux_attached(tmp, path))]
-    cases += [("drover pipe", lambda: d.pipe(path)), ("pipe limit", pipe_limit)]
+    cases += [("drover pipe", lambda: d.pipe(path)), ("pipe limit", pipe_limit),
+              ("raw pty, 1 core", lambda: pinned(lambda: on_pty(["cat", path]))),
+              ("drover detached, 1 core", lambda: dp.detached(path)),
+              ("drover attached, 1 core", lambda: dp.attached(path))]
+    if shutil.which("dtach"):
+        cases += [("dtach detached, 1 core", lambda: dtach_detached(tmp, path, PIN)),
+                  ("dtach attached, 1 core", lambda: dtach_attached(tmp, path, PIN))]
     # Rounds are interleaved (every row once, then again): a shared machine's drift hits every
     # row alike, so the ratios hold even when the absolute figures wander.
     times = {name: [] for name, _ in cases}
@@ -175,13 +223,22 @@ def main():
     try:
         for _ in range(ROUNDS):
             for name, fn in cases:
-                c0 = cpu_s(d.proc.pid)
-                times[name].append(fn())
-                cpu[name] += cpu_s(d.proc.pid) - c0
+                pid = (dp if "1 core" in name else d).proc.pid
+                c0 = cpu_s(pid)
+                t = fn()
+                if isinstance(t, tuple):  # a peer that reports its own CPU time
+                    t, c = t
+                    cpu[name] = None if c is None or cpu[name] is None else cpu[name] + c
+                else:
+                    cpu[name] += cpu_s(pid) - c0
+                times[name].append(t)
     finally:
         d.stop()
+        dp.stop()
     rows = [(name, statistics.median(times[name]),
-             cpu[name] / ROUNDS / (SIZE_MB / 100) if name.startswith("drover") else None)
+             cpu[name] / ROUNDS / (SIZE_MB / 100)
+             if name.startswith("drover") or (name.startswith("dtach detached") and cpu[name])
+             else None)
             for name, _ in cases]
     shutil.rmtree(tmp, ignore_errors=True)
     record("sessions", {"size_mb": SIZE_MB, "rounds": ROUNDS,
@@ -189,10 +246,10 @@ def main():
                                  for name, _, c in rows}})
 
     print(f"{SIZE_MB} MB through a session, median of {ROUNDS} ({os.cpu_count()} cores)")
-    print(f"{'row':<18} {'MB/s':>8} {'seconds':>8} {'droverd CPU s/100 MB':>21}")
+    print(f"{'row':<24} {'MB/s':>8} {'seconds':>8} {'CPU s/100 MB':>13}")
     for name, secs, c in rows:
-        print(f"{name:<18} {mbps(secs):8.1f} {secs:8.3f} "
-              f"{'' if c is None else f'{c:21.3f}'}")
+        print(f"{name:<24} {mbps(secs):8.1f} {secs:8.3f} "
+              f"{'' if c is None else f'{c:13.3f}'}")
     # Ratios pair by pair: each round's drover time against the other row's in the same round.
     def ratio(a, b):
         if b not in times:
@@ -206,6 +263,9 @@ def main():
     ratio("drover detached", "raw pty")
     ratio("drover attached", "raw pty, 2 hops")
     ratio("drover pipe", "pipe limit")
+    for mode in ("detached", "attached"):
+        ratio(f"drover {mode}, 1 core", f"dtach {mode}, 1 core")
+    ratio("drover detached, 1 core", "raw pty, 1 core")
 
 
 if __name__ == "__main__":
