@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from results import record
@@ -155,24 +154,14 @@ def scrape_bench(targets, ne_port):
 def streams_bench(sock, d_pid):
     import grpc
     from google.protobuf import duration_pb2
-    import conftest  # noqa: F401 (generates the stubs)
+    from conftest import drain_streams  # (importing it generates the stubs)
     from daemon.v1 import daemon_pb2 as pb, daemon_pb2_grpc
 
     ch = grpc.insecure_channel(f"unix:{sock}")
     stub = daemon_pb2_grpc.MetricsServiceStub(ch)
     calls = [stub.StreamSystemMetrics(pb.StreamMetricsRequest(interval=duration_pb2.Duration(seconds=1)))
              for _ in range(100)]
-    got = [0] * len(calls)
-
-    def drain(i, c):
-        try:
-            for _ in c:
-                got[i] += 1
-        except grpc.RpcError:
-            pass
-    threads = [threading.Thread(target=drain, args=(i, c), daemon=True) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
+    got, _ = drain_streams(calls, daemon=True)
     time.sleep(2)
     hz = os.sysconf("SC_CLK_TCK")
     t0, c0, g0 = time.monotonic(), cpu_ticks(d_pid), sum(got)

@@ -38,6 +38,7 @@ import tempfile
 import time
 import xmlrpc.client
 
+from metrics import cpu_ticks as stat_ticks
 from results import record
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -141,8 +142,11 @@ def rss_kb(pids):
 
 
 def cpu_ticks(pid):
-    f = read(f"/proc/{pid}/stat").rsplit(")", 1)
-    return int(f[1].split()[11]) + int(f[1].split()[12]) if len(f) == 2 else 0
+    """utime + stime of pid, 0 once it is gone."""
+    try:
+        return stat_ticks(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
 
 
 def switches(pid):

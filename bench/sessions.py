@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 
+from metrics import cpu_ticks
 from results import record
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -82,9 +83,7 @@ def wait_gone(path, step=0.001):
 
 
 def cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_ticks(pid) / os.sysconf("SC_CLK_TCK")
 
 
 def mbps(seconds):

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import grpc
@@ -196,6 +197,24 @@ def kill_group(pid):
             continue
         except PermissionError:
             return
+
+
+def drain_streams(calls, daemon=False):
+    """Reads each server stream of calls on a thread of its own, counting messages until the
+    stream ends or is cancelled. Returns (counts, threads): counts[i] is calls[i]'s so far."""
+    got = [0] * len(calls)
+
+    def drain(i, c):
+        try:
+            for _ in c:
+                got[i] += 1
+        except grpc.RpcError:
+            pass
+    threads = [threading.Thread(target=drain, args=(i, c), daemon=daemon)
+               for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    return got, threads
 
 
 def wait_until(predicate, timeout=10.0, what="condition"):

@@ -14,7 +14,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, empty_pb2
 
-from conftest import free_port, wait_until
+from conftest import drain_streams, free_port, wait_until
 import health_pb2
 import health_pb2_grpc
 from daemon.v1 import daemon_pb2 as pb, daemon_pb2_grpc
@@ -287,17 +287,7 @@ def test_many_streams_share_samples(make_droverd):
     d = make_droverd(extra_args=["--http", f"127.0.0.1:{port}"])
     _, m = stubs(d.channel())
     calls = [m.StreamSystemMetrics(pb.StreamMetricsRequest(interval=dur(200))) for _ in range(100)]
-    got = [0] * len(calls)
-
-    def drain(i, c):
-        try:
-            for _ in c:
-                got[i] += 1
-        except grpc.RpcError:
-            pass
-    threads = [threading.Thread(target=drain, args=(i, c)) for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
+    got, threads = drain_streams(calls)
     wait_until(lambda: min(got) >= 2, what="every stream's first messages")
 
     def samples():
