@@ -1,4 +1,5 @@
 /* Periodic server streams: the timer, the grid, the full-queue rule (see stream.h). */
+#include "api/status.h"
 #include "api/stream.h"
 
 #include <errno.h>
@@ -57,7 +58,7 @@ static void run(struct stream *st)
     if (grpc_call_writable(st->call) && !(st->ops->busy && st->ops->busy(st->arg))) {
         int r = st->ops->tick(st->call, st->arg);
         if (r < 0 && r != -ENOBUFS)
-            return grpc_call_finish_errno(st->call, r, "measuring");
+            return api_finish_errno(st->call, r, "measuring");
     }
     if (!grpc_call_finished(st->call))
         schedule(st);
@@ -76,7 +77,7 @@ void api_stream_ready(struct grpc_call *call)
     if (st && st->ops->ready) {
         int r = st->ops->ready(call, st->arg);
         if (r < 0 && r != -ENOBUFS)
-            grpc_call_finish_errno(call, r, "measuring");
+            api_finish_errno(call, r, "measuring");
     }
 }
 

@@ -24,6 +24,7 @@
 
 #include "auth/auth-internal.h"
 #include "base/macro.h"
+#include "base/vec.h"
 
 #define MAX_TOKENS   4096
 #define MAX_SECRET   4096 /* bytes of an HS256 secret file */
@@ -115,6 +116,7 @@ static int load_tokens(struct auth *a, const char *path, char *err, size_t size)
     FILE *f = fopen(path, "re");
     char line[512];
     unsigned lineno = 0;
+    size_t cap = 0;
     int r = 0;
 
     if (!f)
@@ -129,12 +131,11 @@ static int load_tokens(struct auth *a, const char *path, char *err, size_t size)
             r = fail(err, size, -E2BIG, "%s: more than %d tokens", path, MAX_TOKENS);
             break;
         }
-        struct token *t = realloc(a->tokens, (a->n_tokens + 1) * sizeof *t);
-        if (!t) {
+        if (VEC_RESERVE(a->tokens, cap, a->n_tokens + 1) < 0) {
             r = -ENOMEM;
             break;
         }
-        a->tokens = t;
+        struct token *t = a->tokens;
         r = parse_token_line(p, &t[a->n_tokens], path, lineno, err, size);
         for (size_t i = 0; r == 0 && i < a->n_tokens; i++)
             if (!memcmp(t[i].digest, t[a->n_tokens].digest, sizeof t[i].digest))

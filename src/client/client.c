@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/gzip.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -95,7 +96,7 @@ static int on_message(void *userdata, bool compressed, const uint8_t *data, size
 
     buf_init(&plain, 0);
     if (compressed) {
-        if (grpc_gunzip(data, len, GRPC_MAX_MESSAGE, &plain) < 0) {
+        if (gzip_inflate(data, len, GRPC_MAX_MESSAGE, &plain) < 0) {
             buf_done(&plain);
             return -EBADMSG;
         }

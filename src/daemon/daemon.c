@@ -24,11 +24,15 @@
 
 #include "api/api.h"
 #include "api/authz.h"
-#include "api/socktop.h"
+#include "api/drover/drover.h"
+#include "api/rp/rp.h"
+#include "api/superviz/superviz.h"
+#include "api/web/web.h"
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/time-util.h"
 #include "daemon/access.h"
+#include "descriptor-set.h"
 #include "grpc/grpc.h"
 #include "http1/http1.h"
 #include "metrics/metrics.h"
@@ -172,7 +176,7 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     d->tcp = NULL;
     net_listener_close(d->http_l);
     d->http_l = NULL;
-    api_health_shutdown(d->health);
+    grpc_health_shutdown(d->health);
     /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
@@ -468,13 +472,15 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .shutdown_timeout_ms = d->cfg.shutdown_timeout_ms,
     };
     d->grpc = grpc_server_new(&d->loop, &lim);
-    d->health = d->grpc ? api_health_new(d->grpc) : NULL;
+    d->health = d->grpc ? grpc_health_new(d->grpc) : NULL;
     d->metrics = metrics_new(&(struct metrics_roots){.podinfo = d->cfg.podinfo_dir});
     if (d->metrics && metrics_attach_loop(d->metrics, &d->loop, 10000) < 0) {
         metrics_free(d->metrics);
         d->metrics = NULL;
     }
-    d->reflection = d->grpc ? api_reflection_new(d->grpc) : NULL;
+    d->reflection =
+        d->grpc ? grpc_reflection_new(d->grpc, drover_descriptor_set, drover_descriptor_set_len)
+                : NULL;
     d->host = (struct api_host){
         .loop = &d->loop,
         .version = DROVER_VERSION,
@@ -492,14 +498,10 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .metrics_ttl_ms = d->cfg.metrics_ttl_ms,
         .scope_cwd = getcwd(d->cwd, sizeof d->cwd) ? d->cwd : "",
     };
-    if (!d->health || !d->reflection || !d->metrics || api_admin_register(d->grpc, &d->host) < 0 ||
-        api_processes_register(d->grpc, &d->host) < 0 ||
-        api_sessions_register(d->grpc, &d->host) < 0 ||
+    if (!d->health || !d->reflection || !d->metrics || api_drover_register(d->grpc, &d->host) < 0 ||
         api_superviz_register(d->grpc, &d->host) < 0 ||
-        api_metrics_register(d->grpc, &d->host) < 0 ||
-        api_services_register(d->grpc, &d->host) < 0 ||
-        api_health_register(d->grpc, d->health) < 0 ||
-        api_reflection_register(d->grpc, d->reflection) < 0) {
+        grpc_health_register(d->grpc, d->health) < 0 ||
+        grpc_reflection_register(d->grpc, d->reflection) < 0) {
         daemon_free(d);
         return -ENOMEM;
     }
@@ -734,8 +736,8 @@ void daemon_free(struct daemon *d)
     api_rp_free(d->rp);
     grpc_server_free(d->grpc);
     core_free(d);
-    api_health_free(d->health);
-    api_reflection_free(d->reflection);
+    grpc_health_free(d->health);
+    grpc_reflection_free(d->reflection);
     /* Handles of connections that were still closing: close and let libuv finish with them. */
     uv_walk(&d->loop, close_any, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);

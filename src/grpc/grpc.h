@@ -107,8 +107,6 @@ void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const 
     _printf_(3, 4);
 /* grpc_call_send + grpc_call_finish(OK), for unary answers. */
 void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg);
-/* Ends the call with the status mapped from -errno r (grpc_status_from_errno). */
-void grpc_call_finish_errno(struct grpc_call *call, int r, const char *fmt, ...) _printf_(3, 4);
 
 bool grpc_call_finished(const struct grpc_call *call);
 void *grpc_call_service_data(const struct grpc_call *call);
@@ -123,3 +121,22 @@ void *grpc_call_door(const struct grpc_call *call);
 /* Who the caller is, as the authorizer found (for handlers and audit lines); NULL if unknown. */
 void grpc_call_set_principal(struct grpc_call *call, const char *name);
 const char *grpc_call_principal(const struct grpc_call *call);
+
+/* ---- the server's own services ---- */
+
+/* grpc.health.v1.Health (health.c). Every registered service, and "" for the whole server, is
+ * SERVING until grpc_health_shutdown. */
+struct health;
+struct health *grpc_health_new(struct grpc_server *s);
+int grpc_health_register(struct grpc_server *s, struct health *h);
+/* NOT_SERVING to every watcher, then their streams end (UNAVAILABLE). */
+void grpc_health_shutdown(struct health *h);
+void grpc_health_free(struct health *h);
+
+/* grpc.reflection.v1 and v1alpha ServerReflection (reflection.c), answering from set: a
+ * serialized FileDescriptorSet of every file served, imports included, that outlives the
+ * server. */
+struct reflection;
+struct reflection *grpc_reflection_new(struct grpc_server *s, const uint8_t *set, size_t len);
+int grpc_reflection_register(struct grpc_server *s, struct reflection *rf);
+void grpc_reflection_free(struct reflection *rf);

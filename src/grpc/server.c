@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/gzip.h"
 #include "base/log.h"
 #include "net/net.h"
 
@@ -372,14 +373,6 @@ void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const 
     va_end(ap);
 }
 
-void grpc_call_finish_errno(struct grpc_call *call, int r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    finish_v(call, grpc_status_from_errno(r), fmt, ap);
-    va_end(ap);
-}
-
 void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     int r = grpc_call_send(call, msg);
@@ -388,7 +381,8 @@ void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg)
         grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "response exceeds the %u-byte limit",
                          call->conn->srv->lim.max_message_size);
     else if (r < 0)
-        grpc_call_finish_errno(call, r, "could not queue the response");
+        grpc_call_finish(call, r == -EPIPE ? GRPC_UNAVAILABLE : GRPC_RESOURCE_EXHAUSTED,
+                         "could not queue the response: %s", strerror(-r));
     else
         grpc_call_finish(call, GRPC_OK, NULL);
 }
@@ -689,7 +683,7 @@ static int on_request_message(void *userdata, bool compressed, const uint8_t *da
             call_abort(call, GRPC_INTERNAL, "compressed message without grpc-encoding");
             return -ECANCELED;
         }
-        int r = grpc_gunzip(data, len, call->conn->srv->lim.max_message_size, &plain);
+        int r = gzip_inflate(data, len, call->conn->srv->lim.max_message_size, &plain);
         if (r < 0) {
             buf_done(&plain);
             if (r == -EMSGSIZE)

@@ -1,5 +1,5 @@
 /* gRPC wire helpers shared by the server (src/grpc) and the client library (src/client): message
- * framing, status codes, percent-encoding, grpc-timeout and gzip.
+ * framing, status names, percent-encoding and grpc-timeout.
  * Everything here is a pure function of its inputs, and each parser is fuzzed and unit-tested. */
 #pragma once
 
@@ -35,10 +35,6 @@ enum grpc_status_code {
 
 /* "OK", "INVALID_ARGUMENT", ...; "UNKNOWN" for a code outside the table. */
 const char *grpc_status_name(int code);
-/* The one mapping from -errno to a gRPC status; faces use it for every failed operation. */
-enum grpc_status_code grpc_status_from_errno(int r);
-/* The running-process StatusCode for -errno r, from the same table (0 for r >= 0). */
-int rp_status_from_errno(int r);
 
 /* Appends the 5-byte prefix and the message (already serialized) to out. */
 int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size_t len);
@@ -81,9 +77,3 @@ char *grpc_percent_decode(const char *s, size_t len);
 int grpc_timeout_parse(const char *s, size_t len, uint64_t *ret_ms);
 /* Formats ms as a grpc-timeout value into out (at least 16 bytes). */
 void grpc_timeout_format(uint64_t ms, char *out);
-
-/* Inflates a gzip member into out, failing with -EMSGSIZE past max bytes and -EBADMSG for data
- * that is not gzip. */
-int grpc_gunzip(const uint8_t *in, size_t len, size_t max, struct buf *out);
-/* Compresses into out as one gzip member. */
-int grpc_gzip(const uint8_t *in, size_t len, struct buf *out);

@@ -18,6 +18,7 @@
 
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "metrics/metrics-internal.h"
 
 #define READ_MAX (4u << 20)
@@ -383,14 +384,8 @@ static int hwmon_device(struct metrics *m, int dir, struct metrics_temps *t, siz
         double milli = strtod(val, &end);
         if (end == val)
             continue; /* a driver error string, not a reading */
-        if (t->n == *cap) {
-            size_t nc = *cap ? *cap * 2 : 8;
-            struct metrics_temp *v = realloc(t->v, nc * sizeof *v);
-            if (!v)
-                break;
-            t->v = v;
-            *cap = nc;
-        }
+        if (VEC_RESERVE(t->v, *cap, t->n + 1) < 0)
+            break;
         struct metrics_temp *e = &t->v[t->n];
         *e = (struct metrics_temp){.celsius = milli / 1000.0};
         snprintf(e->chip, sizeof e->chip, "%s", chip);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/macro.h"
+#include "base/vec.h"
 #include "metrics/metrics.h"
 
 #define MAX_CORES   8192  /* more "cpuN" lines than this is not a real /proc/stat */
@@ -103,14 +104,8 @@ static void *push(void **v, size_t *n, size_t *cap, size_t sz)
 {
     if (*n >= MAX_ENTRIES)
         return NULL;
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        void *nv = realloc(*v, nc * sz);
-        if (!nv)
-            return NULL;
-        *v = nv;
-        *cap = nc;
-    }
+    if (vec_reserve(v, cap, *n + 1, sz) < 0)
+        return NULL;
     void *e = (char *)*v + *n * sz;
     memset(e, 0, sz);
     (*n)++;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/vec.h"
 
 #define CGROUP_FS "/sys/fs/cgroup"
 
@@ -192,13 +193,9 @@ int cgroup_members(const char *path, pid_t **ret, size_t *ret_n)
         buf[have] = '\0';
         char *line = buf, *nl;
         while ((nl = strchr(line, '\n'))) {
-            if (n == cap) {
-                pid_t *nv = reallocarray(v, cap *= 2, sizeof *v);
-                if (!nv) {
-                    free(v);
-                    return -ENOMEM;
-                }
-                v = nv;
+            if (VEC_RESERVE(v, cap, n + 1) < 0) {
+                free(v);
+                return -ENOMEM;
             }
             v[n++] = (pid_t)strtol(line, NULL, 10);
             line = nl + 1;

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/vec.h"
 
 #define BASELINE_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -47,15 +48,9 @@ static int put(struct proc_env *e, const char *name, size_t nlen, const char *va
         e->v[i] = s;
         return 0;
     }
-    if (e->n + 1 >= e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 16;
-        char **v = reallocarray(e->v, cap, sizeof *v);
-        if (!v) {
-            free(s);
-            return -ENOMEM;
-        }
-        e->v = v;
-        e->cap = cap;
+    if (VEC_RESERVE(e->v, e->cap, e->n + 2) < 0) {
+        free(s);
+        return -ENOMEM;
     }
     e->v[e->n++] = s;
     e->v[e->n] = NULL;

@@ -21,6 +21,7 @@
 
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 
 #define TICK_MS 10 /* longest pause between re-checks */
 
@@ -58,14 +59,8 @@ static int add_target(struct proc_kill *k, pid_t pid, uint64_t starttime)
 {
     if (pid <= 1 || pid == getpid() || find_target(k, pid, starttime))
         return 0;
-    if (k->n == k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 16;
-        struct target *t = reallocarray(k->t, cap, sizeof *t);
-        if (!t)
-            return -ENOMEM;
-        k->t = t;
-        k->cap = cap;
-    }
+    if (VEC_RESERVE(k->t, k->cap, k->n + 1) < 0)
+        return -ENOMEM;
     k->t[k->n++] = (struct target){.pid = pid, .starttime = starttime};
     return 0;
 }

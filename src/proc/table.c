@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/vec.h"
 
 static int cmp_pid(const void *a, const void *b)
 {
@@ -93,15 +94,10 @@ int proc_table_read(struct proc_table *t, const char *root)
     while ((de = readdir(d))) {
         if (!all_digits(de->d_name))
             continue;
-        if (t->n == cap) {
-            struct proc_entry *v = reallocarray(t->v, cap * 2, sizeof *v);
-            if (!v) {
-                closedir(d);
-                proc_table_done(t);
-                return -ENOMEM;
-            }
-            t->v = v;
-            cap *= 2;
+        if (VEC_RESERVE(t->v, cap, t->n + 1) < 0) {
+            closedir(d);
+            proc_table_done(t);
+            return -ENOMEM;
         }
         if (read_entry(dirfd(d), de->d_name, &t->v[t->n]) == 0)
             t->n++;

@@ -188,6 +188,14 @@ struct svc_usage {
 int svc_usage(struct svc *s, struct svc_usage *ret);
 /* The processes of its tree, none when it is not running; *ret freed by the caller. */
 int svc_members(struct svc *s, pid_t **ret, size_t *ret_n);
+/* Running, and passing its probes if it has any (usage.c). */
+bool svc_healthy(const struct svc_status *st);
+struct metrics;
+struct metrics_tree;
+/* Its tree (cgroup or session members) added up by the metrics engine; zeros when it is not
+ * running. With usage, CPU % comes from a process snapshot no older than max_age_ms. */
+int svc_tree(struct svc *s, struct metrics *m, bool usage, uint32_t max_age_ms,
+             struct metrics_tree *ret);
 
 struct svc_watch;
 /* Another observer of every change (the engine's own on_change comes first). */

@@ -28,6 +28,7 @@
 #include "base/paths.h"
 #include "base/strv.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "proc/proc.h"
 
 #define KILL_TREE_TIMEOUT_MS 5000 /* after kill_timeout, SIGKILL retries this long */
@@ -995,14 +996,8 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     id = id ? id : 1;
     if (svc_find_id(e, id))
         id++;
-    if (e->n == e->cap) {
-        size_t cap = e->cap ? e->cap * 2 : 16;
-        struct svc **v = reallocarray(e->v, cap, sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        e->v = v;
-        e->cap = cap;
-    }
+    if (VEC_RESERVE(e->v, e->cap, e->n + 1) < 0)
+        return -ENOMEM;
     if (!(s = calloc(1, sizeof *s)))
         return -ENOMEM;
     if ((r = config_copy(&s->cfg, c)) < 0) {

@@ -17,6 +17,7 @@
 
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "proc/proc.h"
 #include "store/store.h"
 
@@ -163,14 +164,8 @@ static ssize_t find_pid(const struct track *t, pid_t pid)
 
 static int append(struct track *t, const struct track_proc *p)
 {
-    if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 16;
-        struct track_proc *v = reallocarray(t->v, cap, sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        t->v = v;
-        t->cap = cap;
-    }
+    if (VEC_RESERVE(t->v, t->cap, t->n + 1) < 0)
+        return -ENOMEM;
     int r = proc_copy(&t->v[t->n], p);
     if (r < 0)
         return r;

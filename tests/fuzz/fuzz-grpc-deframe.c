@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/gzip.h"
 #include "drover/v1/admin.pb-c.h"
 #include "fuzz.h"
 #include "grpc/wire.h"
@@ -14,7 +15,7 @@ static int on_message(void *userdata, bool compressed, const uint8_t *msg, size_
 
     buf_init(&plain, 0);
     if (compressed) {
-        if (grpc_gunzip(msg, len, 1 << 16, &plain) < 0) {
+        if (gzip_inflate(msg, len, 1 << 16, &plain) < 0) {
             buf_done(&plain);
             return 0;
         }

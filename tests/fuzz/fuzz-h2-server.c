@@ -11,6 +11,8 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "api/drover/drover-internal.h"
+#include "descriptor-set.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
@@ -46,11 +48,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .grpc = srv,
                             .shutdown = no_shutdown,
                             .reload = no_reload};
-    struct health *h = api_health_new(srv);
-    struct reflection *rf = api_reflection_new(srv);
+    struct health *h = grpc_health_new(srv);
+    struct reflection *rf =
+        grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);
     api_admin_register(srv, &host);
-    api_health_register(srv, h);
-    api_reflection_register(srv, rf);
+    grpc_health_register(srv, h);
+    grpc_reflection_register(srv, rf);
 
     struct net_conn *conn;
     if (net_conn_from_fd(&loop, sv[0], &conn) == 0)
@@ -58,8 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_feed(&loop, sv[1], data, size);
 
     grpc_server_free(srv);
-    api_health_free(h);
-    api_reflection_free(rf);
+    grpc_health_free(h);
+    grpc_reflection_free(rf);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return 0;

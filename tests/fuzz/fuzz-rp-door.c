@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "api/authz.h"
+#include "api/rp/rp.h"
 #include "fuzz.h"
 #include "net/lenframe.h"
 #include "net/net.h"

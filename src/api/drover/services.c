@@ -16,9 +16,12 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/drover/drover-internal.h"
+#include "api/status.h"
 #include "base/macro.h"
 #include "base/strv.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "drover/v1/services.pb-c.h"
 #include "grpc/grpc.h"
 #include "store/store.h"
@@ -379,7 +382,7 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
         for (size_t i = 0; probes && i < n; i++)
             free(probes[i].argv);
         if (r < 0)
-            return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
+            return api_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
     } else {
         if (!(s = one_target(call, req->target)))
             return;
@@ -391,8 +394,8 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
     struct svc_status st;
     svc_get_status(s, &st);
     if (st.state == SVC_ERRORED && st.last_error)
-        return grpc_call_finish_errno(call, st.last_error, "cannot start '%s': %s", svc_name(s),
-                                      strerror(-st.last_error));
+        return api_finish_errno(call, st.last_error, "cannot start '%s': %s", svc_name(s),
+                                strerror(-st.last_error));
     reply_service(call, s);
 }
 
@@ -416,7 +419,7 @@ static void start_file(struct grpc_call *call, const ProtobufCMessage *msg)
     int r = host->parse_services(req->yaml, strlen(req->yaml), *req->name ? req->name : "(file)",
                                  *req->dir ? req->dir : NULL, &v, &n, err, sizeof err);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
+        return api_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
     /* Check every name first: the file applies whole or not at all. */
     for (size_t i = 0; i < n; i++) {
         struct svc *s = svc_find(e, v[i].name);
@@ -435,7 +438,7 @@ static void start_file(struct grpc_call *call, const ProtobufCMessage *msg)
         else
             r = svc_define(e, 0, &v[i], &s);
         if (r < 0) {
-            grpc_call_finish_errno(call, r, "service '%s': %s", v[i].name, strerror(-r));
+            api_finish_errno(call, r, "service '%s': %s", v[i].name, strerror(-r));
             goto out;
         }
         done[i] = s;
@@ -577,8 +580,7 @@ static void save(struct grpc_call *call, const ProtobufCMessage *msg)
 
     int r = path ? svc_snapshot_save(engine(call), path, &n) : -ENOMEM;
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "cannot write '%s': %s", path ? path : "?",
-                                      strerror(-r));
+        return api_finish_errno(call, r, "cannot write '%s': %s", path ? path : "?", strerror(-r));
     resp.path = path;
     resp.count = (uint32_t)n;
     grpc_call_reply(call, &resp.base);
@@ -597,7 +599,7 @@ static void resurrect(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
                                 "'%s' is not a version 1 services snapshot", path);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
+        return api_finish_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
     struct svc **v;
     size_t k = svc_resolve(engine(call), "all", true, &v);
     reply_list(call, v, k);
@@ -779,14 +781,8 @@ static void mark_dirty(struct watcher *w, uint32_t id)
     for (size_t i = 0; i < w->n_dirty; i++)
         if (w->dirty[i] == id)
             return;
-    if (w->n_dirty == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 8;
-        uint32_t *d = reallocarray(w->dirty, cap, sizeof *d);
-        if (!d)
-            return; /* the change is lost for this client; the next one carries the state */
-        w->dirty = d;
-        w->cap = cap;
-    }
+    if (VEC_RESERVE(w->dirty, w->cap, w->n_dirty + 1) < 0)
+        return; /* the change is lost for this client; the next one carries the state */
     w->dirty[w->n_dirty++] = id;
 }
 

@@ -30,8 +30,10 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/rp/rp.h"
 #include "api/authz.h"
-#include "api/rp-ops.h"
+#include "api/rp/ops.h"
+#include "api/status.h"
 #include "base/log.h"
 #include "base/macro.h"
 #include "base/paths.h"
@@ -46,16 +48,8 @@
 #define OUT_HIGH         (256u << 10)             /* stop reading a client this far behind */
 #define REFUSED_IDLE_MS  5000                     /* a refused connection gets this long to ask */
 #define IN_HIGH          (256u << 10) /* stop reading keys while this much input waits */
-#define TYPE_ATTACH_PTY  61
-#define TYPE_ATTACH_PIPE 66
-
-enum {
-    RP_ERROR = 1,
-    RP_INVALID_ARGUMENT = 3,
-    RP_UNKNOWN_REQUEST = 2,
-    RP_UNAVAILABLE = 6,
-    RP_UNIMPLEMENTED = 9
-};
+#define TYPE_ATTACH_PTY  RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_ATTACH_PTY_SESSION
+#define TYPE_ATTACH_PIPE RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_ATTACH_PIPE_STREAM
 
 struct rp_conn {
     struct rp_server *srv;       /* owner */
@@ -179,7 +173,7 @@ static void on_done(struct rp_call *call, int r, const char *msg, const Protobuf
 {
     struct rp_conn *c = call->door;
 
-    reply(c, c->request_id, rp_status_from_errno(r), msg ? msg : r < 0 ? strerror(-r) : NULL, resp);
+    reply(c, c->request_id, api_rp_status(r), msg ? msg : r < 0 ? strerror(-r) : NULL, resp);
     c->busy = false;
     arm_idle(c);
     if (!c->in_process)
@@ -215,7 +209,7 @@ static void attach(struct rp_conn *c, const RunningProcess__Daemon__V1__DaemonRe
     int r = rp_attach_start(c->srv->host, pty, payload, &attach_ops, c, &ra, msg, sizeof msg);
     if (r < 0) { /* upstream: the default payload with the code, then the connection closes */
         ra = (struct rp_attach){.pty = pty};
-        reply(c, req->id, rp_status_from_errno(r), msg, rp_attach_response(&ra, &st));
+        reply(c, req->id, api_rp_status(r), msg, rp_attach_response(&ra, &st));
         c->close_pending = true;
         return;
     }

@@ -2,7 +2,7 @@
  * calls on the core (track/, proc/) and the results back into the seed's response messages,
  * with upstream's defaults and wording. Ping, Status and Shutdown are here too, for the
  * running-process door; drover.v1.Admin has its own richer forms of them. */
-#include "api/rp-ops.h"
+#include "api/rp/ops.h"
 
 #include <errno.h>
 #include <math.h>
@@ -13,6 +13,7 @@
 
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "proc/proc.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 #include "store/store.h"
@@ -296,13 +297,8 @@ static void tree_lines(const struct proc_table *tab, int32_t root, struct text *
         size_t plen = f->plen + strlen(ext);
         if (e->first_child < 0 || plen + 1 > prefix_cap)
             continue;
-        if (depth == cap) {
-            struct frame *nst = reallocarray(st, cap * 2, sizeof *st);
-            if (!nst)
-                break;
-            st = nst;
-            cap *= 2;
-        }
+        if (VEC_RESERVE(st, cap, depth + 1) < 0)
+            break;
         memcpy(prefix + st[depth - 1].plen, ext, strlen(ext) + 1);
         st[depth++] = (struct frame){e->first_child, plen};
     }

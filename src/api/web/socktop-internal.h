@@ -1,4 +1,5 @@
-/* socktop's agent face (socktop.c) and its per-process parts (socktop-detail.c). */
+/* socktop's agent (socktop.c) and its per-process parts (socktop-detail.c): private to the web
+ * face. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,16 +10,7 @@ struct api_host;
 struct http_request;
 struct metrics;
 typedef struct json_t json_t;
-
-struct socktop_opts {
-    uint32_t ttl_metrics_ms;   /* get_metrics (upstream 250) */
-    uint32_t ttl_disks_ms;     /* get_disks (1000) */
-    uint32_t ttl_processes_ms; /* get_processes (1500) */
-    uint32_t ttl_details_ms;   /* get_process_metrics per pid (250) */
-    uint32_t ttl_journal_ms;   /* get_journal_entries per pid (1000) */
-    bool gpu;                  /* look for GPUs (NVML) */
-    bool temp;                 /* report the CPU temperature */
-};
+struct socktop_opts;
 
 struct socktop;
 struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o);

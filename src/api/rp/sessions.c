@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/rp-ops.h"
+#include "api/rp/ops.h"
 #include "base/macro.h"
 #include "proc/proc.h"
 #include "session/session.h"

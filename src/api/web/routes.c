@@ -12,9 +12,11 @@
 #include <strings.h>
 
 #include "api/api.h"
+#include "api/web/web.h"
 #include "api/authz.h"
-#include "api/socktop.h"
+#include "api/web/socktop-internal.h"
 #include "net/net.h"
+#include "base/gzip.h"
 #include "base/buf.h"
 #include "grpc/wire.h"
 #include "http1/http1.h"
@@ -106,7 +108,8 @@ static void metrics(struct http_request *req, struct api_host *h)
     int r = api_prometheus_render(h, &page);
     if (r < 0) {
         http_respond(req, 500, NULL, "text/plain", "cannot read the metrics\n", 24);
-    } else if (http_request_accepts_gzip(req) && grpc_gzip(buf_head(&page), page.len, &gz) == 0) {
+    } else if (http_request_accepts_gzip(req) &&
+               gzip_deflate(buf_head(&page), page.len, &gz) == 0) {
         http_respond(req, 200, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", PROM_TYPE,
                      buf_head(&gz), gz.len);
     } else {

@@ -1,13 +1,12 @@
-/* gzip for gRPC messages (grpc-encoding: gzip), through zlib. Inflation is capped: a small
- * compressed message can not expand past the message limit (a zip bomb fails with -EMSGSIZE). */
-#include "grpc/wire.h"
+/* gzip through zlib (see gzip.h). */
+#include "base/gzip.h"
 
 #include <errno.h>
 #include <zlib.h>
 
 #include "base/macro.h"
 
-int grpc_gunzip(const uint8_t *in, size_t len, size_t max, struct buf *out)
+int gzip_inflate(const uint8_t *in, size_t len, size_t max, struct buf *out)
 {
     z_stream z = {0};
     int r = 0, zr;
@@ -43,7 +42,7 @@ int grpc_gunzip(const uint8_t *in, size_t len, size_t max, struct buf *out)
     return r;
 }
 
-int grpc_gzip(const uint8_t *in, size_t len, struct buf *out)
+int gzip_deflate(const uint8_t *in, size_t len, struct buf *out)
 {
     z_stream z = {0};
     uint8_t *tail;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/drover/drover-internal.h"
 #include "base/log.h"
 #include "base/time-util.h"
 #include "drover/v1/admin.pb-c.h"

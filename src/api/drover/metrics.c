@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/measure.h"
+#include "api/drover/drover-internal.h"
+#include "api/status.h"
 #include "api/stream.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -69,7 +70,7 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         struct metrics_tree t = {0};
         Drover__V1__ServiceUsage *w = &b->svcs[i];
         svc_get_status(s, &st);
-        int r = api_svc_tree(h, s, &st, true, age, &t);
+        int r = svc_tree(s, h->metrics, true, age, &t);
         if (r < 0)
             return r;
         *w = (Drover__V1__ServiceUsage)DROVER__V1__SERVICE_USAGE__INIT;
@@ -80,7 +81,7 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         w->rss_bytes = t.mem.rss;
         w->processes = t.processes;
         w->restarts = st.restarts_total;
-        w->healthy = api_svc_healthy(&st);
+        w->healthy = svc_healthy(&st);
         w->uptime_seconds =
             st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
         b->psvcs[i] = w;
@@ -209,7 +210,7 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
     struct snap b;
     int r = snap_fill(h, (const Drover__V1__MetricsRequest *)msg, h->metrics_ttl_ms, &b);
     if (r < 0)
-        grpc_call_finish_errno(call, r, "measuring");
+        api_finish_errno(call, r, "measuring");
     else
         grpc_call_reply(call, &b.m.base);
     snap_done(&b);

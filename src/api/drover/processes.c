@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/rp-ops.h"
+#include "api/drover/drover-internal.h"
+#include "api/rp/ops.h"
+#include "api/status.h"
 #include "grpc/grpc.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 
@@ -24,7 +26,7 @@ static void pcall_done(struct rp_call *rp, int r, const char *msg, const Protobu
     struct pcall *pc = rp->door;
 
     if (r < 0)
-        grpc_call_finish_errno(pc->call, r, "%s", msg ? msg : strerror(-r));
+        api_finish_errno(pc->call, r, "%s", msg ? msg : strerror(-r));
     else
         grpc_call_reply(pc->call, resp);
 }

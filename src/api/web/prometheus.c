@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "api/measure.h"
+#include "api/web/web.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -286,14 +286,14 @@ static void service_metrics(struct prom *p, struct api_host *h)
         struct svc_row *r = &rows[i];
         r->s = svc_at(h->services, i);
         svc_get_status(r->s, &r->st);
-        (void)api_svc_tree(h, r->s, &r->st, false, 0, &r->t);
+        (void)svc_tree(r->s, h->metrics, false, 0, &r->t);
     }
 #define EACH for (size_t i = 0; i < n; i++)
 #define NAME esc(svc_name(rows[i].s))
     family(p, "drover_service_up", "gauge", "1 when the service's main process runs.");
     EACH emit(p, "drover_service_up{service=\"%s\"} %d\n", NAME, rows[i].st.pid != 0);
     family(p, "drover_service_healthy", "gauge", "1 when the service runs and its probes pass.");
-    EACH emit(p, "drover_service_healthy{service=\"%s\"} %d\n", NAME, api_svc_healthy(&rows[i].st));
+    EACH emit(p, "drover_service_healthy{service=\"%s\"} %d\n", NAME, svc_healthy(&rows[i].st));
     family(p, "drover_service_state", "gauge", "The service's state (1 for the current one).");
     EACH for (int s = 0; s < SVC_N_STATES; s++)
         emit(p, "drover_service_state{service=\"%s\",state=\"%s\"} %d\n", NAME,

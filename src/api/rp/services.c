@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/rp-ops.h"
+#include "api/rp/ops.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/strv.h"

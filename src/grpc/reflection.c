@@ -1,20 +1,18 @@
 /* gRPC server reflection, v1 and v1alpha (wire-identical, so one handler serves both names).
  *
- * The build embeds a FileDescriptorSet of every .proto droverd serves, imports included. On the
- * first reflection call the set is split into its files (kept as the exact serialized bytes
- * that go back to clients) and each file is unpacked once to know its name, dependencies and
- * the symbols it declares. An idle daemon never pays for this. */
+ * The server's owner hands over a FileDescriptorSet of every .proto it serves, imports included
+ * (droverd's is embedded at build time). On the first reflection call the set is split into its
+ * files (kept as the exact serialized bytes that go back to clients) and each file is unpacked once
+ * to know its name, dependencies and the symbols it declares. An idle daemon never pays for this.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "base/vec.h"
 #include "google/protobuf/descriptor.pb-c.h"
 #include "grpc/grpc.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
-
-extern const unsigned char drover_descriptor_set[];
-extern const size_t drover_descriptor_set_len;
 
 struct proto_file {
     ProtobufCBinaryData bytes;                 /* serialized FileDescriptorProto, as sent */
@@ -23,8 +21,11 @@ struct proto_file {
 
 struct reflection {
     struct grpc_server *srv;  /* for the list of services */
+    const uint8_t *set;       /* the serialized FileDescriptorSet */
+    size_t set_len;           /* its length */
     struct proto_file *files; /* every file of the set, NULL until first use */
     size_t n_files;           /* entries in files */
+    size_t cap_files;         /* room in files */
 };
 
 /* Reads a protobuf varint; 0 on malformed input (the embedded set is ours, but still). */
@@ -48,11 +49,12 @@ static void unload(struct reflection *rf)
     free(rf->files);
     rf->files = NULL;
     rf->n_files = 0;
+    rf->cap_files = 0;
 }
 
 static int load_set(struct reflection *rf)
 {
-    const uint8_t *p = drover_descriptor_set, *end = p + drover_descriptor_set_len;
+    const uint8_t *p = rf->set, *end = p + rf->set_len;
 
     while (p < end) {
         uint64_t tag, len;
@@ -65,11 +67,9 @@ static int load_set(struct reflection *rf)
         if (!k || len > (uint64_t)(end - p - (ptrdiff_t)k))
             return -EBADMSG;
         p += k;
-        struct proto_file *f = reallocarray(rf->files, rf->n_files + 1, sizeof *f);
-        if (!f)
+        if (VEC_RESERVE(rf->files, rf->cap_files, rf->n_files + 1) < 0)
             return -ENOMEM;
-        rf->files = f;
-        f = &f[rf->n_files];
+        struct proto_file *f = &rf->files[rf->n_files];
         f->bytes = (ProtobufCBinaryData){(size_t)len, (uint8_t *)p};
         f->fd = google__protobuf__file_descriptor_proto__unpack(NULL, (size_t)len, p);
         if (!f->fd)
@@ -224,7 +224,8 @@ static void on_request(struct grpc_call *call, const ProtobufCMessage *msg)
 
     r = load(rf);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "the embedded descriptor set is unreadable");
+        return grpc_call_finish(call, r == -ENOMEM ? GRPC_RESOURCE_EXHAUSTED : GRPC_INTERNAL,
+                                "the embedded descriptor set is unreadable: %s", strerror(-r));
     blobs = calloc(rf->n_files, sizeof *blobs);
     tmp = calloc(rf->n_files, sizeof *tmp);
     if (!blobs || !tmp) {
@@ -303,7 +304,8 @@ static void on_request(struct grpc_call *call, const ProtobufCMessage *msg)
         grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED,
                          "too many reflection requests without reading the answers");
     else if (r < 0 && r != -EPIPE)
-        grpc_call_finish_errno(call, r, "could not queue the answer");
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "could not queue the answer: %s",
+                         strerror(-r));
     free(blobs);
     free(tmp);
 }
@@ -324,22 +326,25 @@ static const struct grpc_service service_v1 = {"grpc.reflection.v1.ServerReflect
 static const struct grpc_service service_v1alpha = {"grpc.reflection.v1alpha.ServerReflection",
                                                     methods, ARRAY_SIZE(methods)};
 
-struct reflection *api_reflection_new(struct grpc_server *s)
+struct reflection *grpc_reflection_new(struct grpc_server *s, const uint8_t *set, size_t len)
 {
     struct reflection *rf = calloc(1, sizeof *rf);
 
-    if (rf)
+    if (rf) {
         rf->srv = s;
+        rf->set = set;
+        rf->set_len = len;
+    }
     return rf;
 }
 
-int api_reflection_register(struct grpc_server *s, struct reflection *rf)
+int grpc_reflection_register(struct grpc_server *s, struct reflection *rf)
 {
     int r = grpc_server_add_service(s, &service_v1, rf);
     return r < 0 ? r : grpc_server_add_service(s, &service_v1alpha, rf);
 }
 
-void api_reflection_free(struct reflection *rf)
+void grpc_reflection_free(struct reflection *rf)
 {
     if (!rf)
         return;

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/rp-ops.h"
+#include "api/drover/drover-internal.h"
+#include "api/rp/ops.h"
+#include "api/status.h"
 #include "drover/v1/sessions.pb-c.h"
 #include "grpc/grpc.h"
 #include "session/session.h"
@@ -60,7 +62,7 @@ static void pump(struct attach_call *ac)
         int r = send_wrapped(ac, false, f);
         if (r < 0) {
             end_attachment(ac);
-            grpc_call_finish_errno(ac->call, r, "cannot send a frame: %s", strerror(-r));
+            api_finish_errno(ac->call, r, "cannot send a frame: %s", strerror(-r));
             return;
         }
         sess_attach_consume(ac->a, p.len);
@@ -95,13 +97,13 @@ static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req)
     r = rp_attach_start(grpc_call_service_data(call), pty, req, &attach_ops, ac, &ra, msg,
                         sizeof msg);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "%s", msg);
+        return api_finish_errno(call, r, "%s", msg);
     ac->a = ra.a;
     r = send_wrapped(ac, true, rp_attach_response(&ra, &st));
     rp_attach_response_done(&ra);
     if (r < 0) {
         end_attachment(ac);
-        return grpc_call_finish_errno(call, r, "cannot send the backlog: %s", strerror(-r));
+        return api_finish_errno(call, r, "cannot send the backlog: %s", strerror(-r));
     }
     pump(ac);
 }
@@ -128,7 +130,7 @@ static void pty_message(struct grpc_call *call, const ProtobufCMessage *msg)
         grpc_call_finish(call, GRPC_OK, NULL);
     } else if (r < 0) {
         end_attachment(ac);
-        grpc_call_finish_errno(call, r, "the session's input queue is full: %s", strerror(-r));
+        api_finish_errno(call, r, "the session's input queue is full: %s", strerror(-r));
     }
 }
 

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "grpc/grpc.h"
 #include "grpc/health/v1/health.pb-c.h"
 
@@ -99,7 +98,7 @@ static const struct grpc_method methods[] = {
 
 static const struct grpc_service service = {"grpc.health.v1.Health", methods, ARRAY_SIZE(methods)};
 
-struct health *api_health_new(struct grpc_server *s)
+struct health *grpc_health_new(struct grpc_server *s)
 {
     struct health *h = calloc(1, sizeof *h);
 
@@ -110,12 +109,12 @@ struct health *api_health_new(struct grpc_server *s)
     return h;
 }
 
-int api_health_register(struct grpc_server *s, struct health *h)
+int grpc_health_register(struct grpc_server *s, struct health *h)
 {
     return grpc_server_add_service(s, &service, h);
 }
 
-void api_health_shutdown(struct health *h)
+void grpc_health_shutdown(struct health *h)
 {
     if (!h || !h->serving)
         return;
@@ -128,7 +127,7 @@ void api_health_shutdown(struct health *h)
     }
 }
 
-void api_health_free(struct health *h)
+void grpc_health_free(struct health *h)
 {
     free(h);
 }

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/socktop.h"
+#include "api/web/socktop-internal.h"
 #include "base/macro.h"
 #include "base/time-util.h"
 #include "metrics/metrics.h"

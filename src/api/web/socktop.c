@@ -20,7 +20,9 @@
 #include <strings.h>
 
 #include "api/api.h"
-#include "api/socktop.h"
+#include "api/web/web.h"
+#include "api/web/socktop-internal.h"
+#include "base/gzip.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -84,7 +86,7 @@ static void send_text_or_gzip(struct ws_conn *ws, const char *text, size_t len)
     }
     struct buf gz;
     buf_init(&gz, 0);
-    if (grpc_gzip((const uint8_t *)text, len, &gz) == 0)
+    if (gzip_deflate((const uint8_t *)text, len, &gz) == 0)
         (void)ws_send(ws, true, buf_head(&gz), gz.len);
     else
         ws_close(ws, 1011, "out of memory");
@@ -272,7 +274,7 @@ static void get_processes(struct socktop *st, struct ws_conn *ws, const char *re
     buf_commit(&pb, len);
     if (len <= GZIP_ABOVE)
         (void)ws_send(ws, true, buf_head(&pb), len);
-    else if (grpc_gzip(buf_head(&pb), len, &gz) == 0)
+    else if (gzip_deflate(buf_head(&pb), len, &gz) == 0)
         (void)ws_send(ws, true, buf_head(&gz), gz.len);
     else
         goto oom;

@@ -15,7 +15,8 @@
 #include <string.h>
 
 #include "api/api.h"
-#include "api/measure.h"
+#include "api/superviz/superviz.h"
+#include "api/status.h"
 #include "api/stream.h"
 #include "base/macro.h"
 #include "base/time-util.h"
@@ -157,7 +158,7 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     uint64_t now = now_ns(CLOCK_REALTIME) / 1000000u;
 
     svc_get_status(s, &st);
-    int r = api_svc_tree(h, s, &st, true, age, &t);
+    int r = svc_tree(s, h->metrics, true, age, &t);
     if (r < 0)
         return r;
     *b = (struct proc_msg){
@@ -171,7 +172,7 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     b->m.service_name = (char *)svc_name(s);
     b->m.pid = st.pid;
     b->m.state = state_of(st.state);
-    b->m.healthy = api_svc_healthy(&st);
+    b->m.healthy = svc_healthy(&st);
     b->cpu.user_time_ns = t.user_ns;
     b->cpu.system_time_ns = t.system_ns;
     b->cpu.total_time_ns = t.user_ns + t.system_ns;
@@ -294,7 +295,7 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
     for (size_t i = 0; i < n; i++) {
         struct svc_status st;
         svc_get_status(svc_at(h->services, i), &st);
-        if (st.state != SVC_STOPPED && !api_svc_healthy(&st))
+        if (st.state != SVC_STOPPED && !svc_healthy(&st))
             b->m.healthy = false;
     }
     b->m.processes = b->pprocs;
@@ -335,7 +336,7 @@ static void get_state(struct grpc_call *call, const ProtobufCMessage *msg)
     (void)msg;
     int r = state_fill(h, h->metrics_ttl_ms, &b);
     if (r < 0)
-        grpc_call_finish_errno(call, r, "reading the machine's state");
+        api_finish_errno(call, r, "reading the machine's state");
     else
         grpc_call_reply(call, &b.m.base);
     state_done(&b);
@@ -351,7 +352,7 @@ static void list_processes(struct grpc_call *call, const ProtobufCMessage *msg)
     (void)msg;
     int r = procs_fill(h, h->metrics_ttl_ms, &b, &p, &n);
     if (r < 0) {
-        grpc_call_finish_errno(call, r, "measuring the services");
+        api_finish_errno(call, r, "measuring the services");
     } else {
         resp.processes = p;
         resp.n_processes = n;
@@ -371,7 +372,7 @@ static void get_process(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     int r = proc_fill(h, s, h->metrics_ttl_ms, &b);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "measuring '%s'", req->service_name);
+        return api_finish_errno(call, r, "measuring '%s'", req->service_name);
     grpc_call_reply(call, &b.m.base);
 }
 
@@ -382,7 +383,7 @@ static void get_system(struct grpc_call *call, const ProtobufCMessage *msg)
     (void)msg;
     int r = sys_fill(h, h->metrics_ttl_ms, &b);
     if (r < 0)
-        return grpc_call_finish_errno(call, r, "reading the system's metrics");
+        return api_finish_errno(call, r, "reading the system's metrics");
     grpc_call_reply(call, &b.m.base);
 }
 
