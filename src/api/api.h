@@ -12,6 +12,7 @@ struct grpc_server;
 struct net_conn;
 struct proc_reaper;
 struct store;
+struct svc_apply_counts;
 struct svc_config;
 struct svc_engine;
 struct track;
@@ -21,11 +22,6 @@ struct http_server;
 struct http_request;
 struct buf;
 struct authz;
-
-/* What a reload changed. */
-struct api_reload {
-    unsigned added, changed, removed, unchanged; /* services */
-};
 
 struct api_host {
     struct uv_loop_s *loop;      /* the daemon's loop, for timers */
@@ -51,9 +47,9 @@ struct api_host {
     uint32_t rp_connections;     /* open running-process connections */
     /* Begins a graceful shutdown; returns at once. */
     void (*shutdown)(struct api_host *host, const char *why);
-    /* Re-reads the configuration; -errno with err filled when it is not valid (nothing changes
-     * then). */
-    int (*reload)(struct api_host *host, struct api_reload *ret, char *err, size_t err_size);
+    /* Re-reads the configuration and applies its services (ret says how); -errno with err
+     * filled when it is not valid (nothing changes then). */
+    int (*reload)(struct api_host *host, struct svc_apply_counts *ret, char *err, size_t err_size);
     /* Reads the services of a YAML document (name for errors, dir for relative paths): *ret
      * freed with svc_config_done on each and free; -EINVAL with err filled when not valid. */
     int (*parse_services)(const char *text, size_t len, const char *name, const char *dir,

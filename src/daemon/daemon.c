@@ -207,57 +207,20 @@ static void on_stop_signal(uv_signal_t *s, int signum)
     daemon_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-/* The file's services onto the engine: new ones defined (and started when autostart), changed
- * ones redefined (a running one restarts with its new definition), ones the file no longer has
- * (that came from the file) stopped and deleted, the rest left alone. */
-static void apply_services(struct daemon *d, const struct config *cfg, struct api_reload *ret)
+static void apply_failed(const char *name, int r, void *userdata)
 {
-    struct api_reload n = {0};
-    _cleanup_free_ struct svc **start =
-        calloc(cfg->n_services ? cfg->n_services : 1, sizeof *start);
-    size_t n_start = 0;
+    (void)userdata;
+    log_warning_errno(r, "service '%s' from the configuration: %s", name, strerror(-r));
+}
 
-    for (size_t i = 0; i < cfg->n_services; i++) {
-        struct svc_config c = cfg->services[i];
-        struct svc *s = svc_find(d->services, c.name);
-        int r = 0;
-        c.from_config = true;
-        if (!s) {
-            r = svc_add(d->services, 0, &c, &s);
-            n.added += r >= 0;
-        } else if (svc_config_equal(svc_get_config(s), &c)) {
-            n.unchanged++;
-            continue;
-        } else {
-            r = svc_redefine(s, &c);
-            n.changed += r >= 0;
-        }
-        if (r < 0)
-            log_warning_errno(r, "service '%s' from the configuration: %s", c.name, strerror(-r));
-        else if (c.autostart && start)
-            start[n_start++] = s;
-    }
-    struct svc **v;
-    size_t k = svc_resolve(d->services, "all", true, &v);
-    for (size_t i = 0; i < k; i++) {
-        bool listed = false;
-        for (size_t j = 0; j < cfg->n_services && !listed; j++)
-            listed = !strcmp(cfg->services[j].name, svc_name(v[i]));
-        if (svc_get_config(v[i])->from_config && !listed) {
-            svc_remove(v[i]);
-            n.removed++;
-        }
-    }
-    free(v);
-    /* Started once every service is defined, so that dependencies are found in any order. */
-    for (size_t i = 0; i < n_start; i++)
-        if (!svc_running(start[i]))
-            svc_start(start[i]);
-    *ret = n;
+/* The file's services onto the engine (svc_apply_config says what that means). */
+static void apply_services(struct daemon *d, const struct config *cfg, struct svc_apply_counts *ret)
+{
+    svc_apply_config(d->services, cfg->services, cfg->n_services, apply_failed, d, ret);
 }
 
 /* Re-reads the configuration (SIGHUP, Admin.Reload): log level and services take effect now. */
-static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERROR_MAX])
+static int reload(struct daemon *d, struct svc_apply_counts *ret, char err[CONFIG_ERROR_MAX])
 {
     struct config c;
     int r = config_load_all(&c, d->cfg.config_path, d->flags, d->n_flags, err);
@@ -288,7 +251,8 @@ static int reload(struct daemon *d, struct api_reload *ret, char err[CONFIG_ERRO
     return 0;
 }
 
-static int host_reload(struct api_host *host, struct api_reload *ret, char *err, size_t err_size)
+static int host_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
+                       size_t err_size)
 {
     char e[CONFIG_ERROR_MAX] = "";
     int r = reload(container_of(host, struct daemon, host), ret, e);
@@ -308,7 +272,7 @@ static int host_parse_services(const char *text, size_t len, const char *name, c
 static void on_hup(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
-    struct api_reload rc;
+    struct svc_apply_counts rc;
     char err[CONFIG_ERROR_MAX] = "";
     (void)signum;
 
@@ -582,8 +546,11 @@ static int start_services(struct daemon *d)
     r = svc_db_new(d->store, &d->svc_db);
     if (r >= 0)
         r = svc_engine_new(&d->loop, d->reaper, logs, on_service_change, d, &d->services);
-    if (r >= 0)
+    if (r >= 0) {
+        _cleanup_free_ char *snapshot = store_sibling_path(d->store, SVC_SNAPSHOT_FILE);
         svc_engine_set_rotate_interval(d->services, d->cfg.log_rotate_check_ms);
+        r = snapshot ? svc_engine_set_snapshot_path(d->services, snapshot) : -ENOMEM;
+    }
     if (r >= 0)
         r = svc_db_load(d->svc_db, load_service, d);
     if (r < 0)
@@ -591,7 +558,7 @@ static int start_services(struct daemon *d)
     d->host.services = d->services;
     /* The file's definitions first (they win over what the database remembers, and carry what
      * it does not store, such as probes), then what was running comes back up. */
-    struct api_reload rc;
+    struct svc_apply_counts rc;
     apply_services(d, &d->cfg, &rc);
     for (size_t i = 0; i < d->n_to_start; i++) {
         struct svc *s = svc_find_id(d->services, d->to_start[i]);

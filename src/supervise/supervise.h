@@ -145,9 +145,6 @@ void svc_remove(struct svc *s);
 struct svc *svc_find(struct svc_engine *e, const char *name);
 struct svc *svc_find_id(struct svc_engine *e, uint32_t id);
 uint32_t svc_id(const struct svc *s);
-/* The services a target names: "all" (when all_ok), else an id, else an exact name. *ret is
- * an array the caller frees (even when nothing matched). */
-size_t svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret);
 /* Whether its main process runs (online, or stopping). */
 bool svc_running(const struct svc *s);
 /* svc_remove was called: the on_change that says so is the last one. */
@@ -204,6 +201,75 @@ void svc_engine_unwatch(struct svc_watch *w);
 
 /* The stdout and stderr log paths. */
 const char *svc_log_path(const struct svc *s, int stream);
+
+/* ---- operations (ops.c): what every face calls, each -errno with one meaning ----
+ *
+ *   -ENOENT  the target names no service          -EEXIST  a service of that name runs
+ *   -EINVAL  a definition that cannot run         -EBUSY   it belongs to droverd's configuration
+ *   another -errno: the spawn failed at once (-ENOENT: no such program); the service is ERRORED
+ *
+ * why (may be NULL) gets a sentence for people naming the service or the bad value. */
+
+/* The services a target names: "all" (when all_ok), else an id, else an exact name. -ENOENT
+ * when it names none (also "all" with no service defined), -ENOMEM; *ret (an array the caller
+ * frees) and *ret_n are written only on success. */
+int svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret,
+                size_t *ret_n);
+/* The one service a target (an id, else a name) names; -ENOENT. */
+int svc_resolve_one(struct svc_engine *e, const char *target, struct svc **ret);
+/* Defines c (a new service, or a new definition of a stopped one, its id kept) and starts it:
+ * -EINVAL (no name, no command, a bad value), -EEXIST when a service of that name runs, or the
+ * spawn's -errno (*ret is then set: the service is defined, and ERRORED). */
+int svc_start_config(struct svc_engine *e, const struct svc_config *c, struct svc **ret, char *why,
+                     size_t why_size);
+/* Starts the defined service target names: -ENOENT, -EEXIST when it runs, or the spawn's
+ * -errno (*ret set). */
+int svc_start_target(struct svc_engine *e, const char *target, struct svc **ret, char *why,
+                     size_t why_size);
+
+enum svc_act {
+    SVC_ACT_STOP,    /* stop signal, then SIGKILL of the tree after kill_timeout */
+    SVC_ACT_RESTART, /* stop, then start again */
+    SVC_ACT_DELETE,  /* stop, then forget (after fn has run) */
+};
+/* Every service acted on has settled: v holds those still defined (NULL when that list could
+ * not be made), n_running how many of all those targeted ran when asked. */
+typedef void (*svc_acted_fn)(struct svc **v, size_t n, size_t n_running, void *userdata);
+/* Acts on the services target names ("all" allowed) and calls fn once they have all settled
+ * (perhaps at once). -ENOENT, -ENOMEM; fn is then never called. */
+int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acted_fn fn,
+            void *userdata, char *why, size_t why_size);
+/* Empties both log files of the services target names ("all" allowed): -ENOENT. *ret (freed by
+ * the caller) lists them. */
+int svc_flush(struct svc_engine *e, const char *target, struct svc ***ret, size_t *ret_n, char *why,
+              size_t why_size);
+
+/* Where svc_save writes and svc_resurrect reads (SVC_SNAPSHOT_FILE in the working directory
+ * until set). */
+int svc_engine_set_snapshot_path(struct svc_engine *e, const char *path);
+const char *svc_engine_snapshot_path(const struct svc_engine *e);
+/* svc_snapshot_save and svc_snapshot_load at that path. */
+int svc_save(struct svc_engine *e, size_t *ret_n);
+int svc_resurrect(struct svc_engine *e, size_t *ret_n);
+
+/* What applying the configuration's services did. */
+struct svc_apply_counts {
+    unsigned added, changed, removed, unchanged; /* services */
+};
+/* One definition could not be applied (the others were). */
+typedef void (*svc_apply_failed_fn)(const char *name, int r, void *userdata);
+/* The configuration's services (droverd's start and every reload): new ones defined and
+ * started when autostart, changed ones redefined (a running one restarts with its new
+ * definition), ones that came from the configuration and are no longer listed stopped and
+ * removed, the rest left alone. */
+void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
+                      svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret);
+/* A file's services (drover start FILE), whole or not at all: -EBUSY if one of them belongs to
+ * droverd's configuration; new ones defined, changed running ones redefined (restarted),
+ * identical running ones left alone, every one not running started. *ret (freed by the caller)
+ * lists them in file order. */
+int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, struct svc ***ret,
+                   char *why, size_t why_size);
 
 /* ---- persistence (svc-db.c): definitions and status in the services table ---- */
 

@@ -22,7 +22,7 @@ static void no_shutdown(struct api_host *host, const char *why)
     (void)host, (void)why;
 }
 
-static int no_reload(struct api_host *host, struct api_reload *ret, char *err, size_t err_size)
+static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err, size_t err_size)
 {
     (void)host, (void)ret;
     snprintf(err, err_size, "no configuration in the fuzzer");

@@ -17,6 +17,7 @@
 #include "net/net.h"
 #include "proc/proc.h"
 #include "store/store.h"
+#include "supervise/supervise.h"
 #include "track/track.h"
 
 #define MAX_PAYLOAD (1u << 20)
@@ -197,7 +198,7 @@ static void reload(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     struct api_host *host = grpc_call_service_data(call);
     Drover__V1__ReloadResponse resp = DROVER__V1__RELOAD_RESPONSE__INIT;
-    struct api_reload rc;
+    struct svc_apply_counts rc;
     char err[512];
     (void)msg;
 

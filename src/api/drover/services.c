@@ -344,58 +344,43 @@ static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c
 
 static struct svc *one_target(struct grpc_call *call, const char *target)
 {
-    struct svc **v;
-    size_t n = svc_resolve(engine(call), target, false, &v);
-    struct svc *s = n ? v[0] : NULL;
-    free(v);
-    if (!s)
-        grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
+    struct svc *s;
+    int r = svc_resolve_one(engine(call), target, &s);
+    if (r < 0) {
+        api_finish_errno(call, r, "no service matched '%s'", target);
+        return NULL;
+    }
     return s;
 }
 
 static void start(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Drover__V1__StartServiceRequest *req = (const void *)msg;
-    struct svc *s;
+    struct svc *s = NULL;
+    char why[256] = "";
+    int r;
 
     if (req->spec) {
         struct svc_config c;
-        char **env = NULL, **argv = NULL, err[160] = "";
-        if (!*req->spec->name)
-            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "spec.name must not be empty");
-        if (!req->spec->n_cmd || !*req->spec->cmd[0])
-            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "spec.cmd must not be empty");
-        if ((s = svc_find(engine(call), req->spec->name)) && svc_running(s))
-            return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
-                                    req->spec->name);
+        char **env = NULL, **argv = NULL;
         size_t n = req->spec->n_probes;
         _cleanup_free_ struct svc_probe *probes = calloc(n ? n : 1, sizeof *probes);
-        int r = probes ? spec_to_config(req->spec, &c, &env, &argv, err, sizeof err) : -ENOMEM;
+        r = probes ? spec_to_config(req->spec, &c, &env, &argv, why, sizeof why) : -ENOMEM;
         for (size_t i = 0; r >= 0 && i < n; i++)
-            r = probe_from_wire(req->spec->probes[i], &probes[i], err, sizeof err);
+            r = probe_from_wire(req->spec->probes[i], &probes[i], why, sizeof why);
         c.probes = probes;
         c.n_probes = n;
         if (r >= 0)
-            r = svc_define(engine(call), 0, &c, &s);
+            r = svc_start_config(engine(call), &c, &s, why, sizeof why);
         strv_free(env);
         free(argv);
         for (size_t i = 0; probes && i < n; i++)
             free(probes[i].argv);
-        if (r < 0)
-            return api_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
     } else {
-        if (!(s = one_target(call, req->target)))
-            return;
-        if (svc_running(s))
-            return grpc_call_finish(call, GRPC_ALREADY_EXISTS, "service '%s' is running",
-                                    svc_name(s));
+        r = svc_start_target(engine(call), req->target, &s, why, sizeof why);
     }
-    svc_start(s);
-    struct svc_status st;
-    svc_get_status(s, &st);
-    if (st.state == SVC_ERRORED && st.last_error)
-        return api_finish_errno(call, st.last_error, "cannot start '%s': %s", svc_name(s),
-                                strerror(-st.last_error));
+    if (r < 0)
+        return api_finish_errno(call, r, "%s", why[0] ? why : strerror(-r));
     reply_service(call, s);
 }
 
@@ -405,7 +390,6 @@ static void start_file(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Drover__V1__StartFileRequest *req = (const void *)msg;
     struct api_host *host = grpc_call_service_data(call);
-    struct svc_engine *e = engine(call);
     struct svc_config *v = NULL;
     struct svc **done = NULL;
     size_t n = 0;
@@ -418,57 +402,27 @@ static void start_file(struct grpc_call *call, const ProtobufCMessage *msg)
                                 req->dir);
     int r = host->parse_services(req->yaml, strlen(req->yaml), *req->name ? req->name : "(file)",
                                  *req->dir ? req->dir : NULL, &v, &n, err, sizeof err);
+    if (r >= 0)
+        r = svc_apply_file(engine(call), v, n, &done, err, sizeof err);
     if (r < 0)
-        return api_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
-    /* Check every name first: the file applies whole or not at all. */
-    for (size_t i = 0; i < n; i++) {
-        struct svc *s = svc_find(e, v[i].name);
-        if (s && svc_get_config(s)->from_config) {
-            grpc_call_finish(call, GRPC_FAILED_PRECONDITION,
-                             "service '%s' comes from droverd's configuration; change it there",
-                             v[i].name);
-            goto out;
-        }
-    }
-    done = calloc(n, sizeof *done);
-    for (size_t i = 0; done && i < n; i++) {
-        struct svc *s = svc_find(e, v[i].name);
-        if (s && svc_running(s))
-            r = svc_config_equal(svc_get_config(s), &v[i]) ? 0 : svc_redefine(s, &v[i]);
-        else
-            r = svc_define(e, 0, &v[i], &s);
-        if (r < 0) {
-            api_finish_errno(call, r, "service '%s': %s", v[i].name, strerror(-r));
-            goto out;
-        }
-        done[i] = s;
-    }
-    if (!done) {
-        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < n; i++) /* in file order; dependencies hold back their dependents */
-        if (!svc_running(done[i]))
-            svc_start(done[i]);
-    reply_list(call, done, n);
-out:
+        api_finish_errno(call, r, "%s", err[0] ? err : strerror(-r));
+    else
+        reply_list(call, done, n);
     free(done);
     svc_configs_free(v, n);
 }
 
 /* ---- Stop, Restart, Delete: answered once settled ---- */
 
-enum act { ACT_STOP, ACT_RESTART, ACT_DELETE };
-
 /* One call waiting for its services to settle. */
 struct settle {
     struct grpc_call *call; /* NULL once the call is over */
-    enum act act;           /* what was asked */
 };
 
-static void settle_done(struct svc **v, size_t n, void *userdata)
+static void settle_done(struct svc **v, size_t n, size_t n_running, void *userdata)
 {
     struct settle *w = userdata;
+    (void)n_running;
 
     if (w->call) {
         grpc_call_set_data(w->call, NULL);
@@ -477,50 +431,39 @@ static void settle_done(struct svc **v, size_t n, void *userdata)
         else
             grpc_call_finish(w->call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
-    if (w->act == ACT_DELETE)
-        for (size_t i = 0; v && i < n; i++)
-            svc_remove(v[i]);
     free(w);
 }
 
-static void act_on(struct grpc_call *call, const char *target, enum act act)
+static void act_on(struct grpc_call *call, const char *target, enum svc_act act)
 {
     struct settle *w = calloc(1, sizeof *w);
-    struct svc **v;
-    size_t n;
+    char why[256];
 
     if (!w)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    if ((n = svc_resolve(engine(call), target, true, &v)) == 0) {
-        free(v);
-        free(w);
-        return grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
-    }
-    *w = (struct settle){call, act};
+    w->call = call;
     grpc_call_set_data(call, w);
-    for (size_t i = 0; i < n; i++)
-        act == ACT_RESTART ? svc_restart(v[i]) : svc_stop(v[i]);
-    if (svc_when_settled(engine(call), v, n, settle_done, w) < 0) {
+    int r = svc_act(engine(call), target, act, settle_done, w, why, sizeof why);
+    if (r < 0) {
         grpc_call_set_data(call, NULL);
         free(w);
-        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        api_finish_errno(call, r, "%s", why);
     }
-    free(v);
 }
 
 static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_STOP);
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, SVC_ACT_STOP);
 }
 
 static void restart(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_RESTART);
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, SVC_ACT_RESTART);
 }
 
 static void delete_(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, ACT_DELETE);
+    act_on(call, ((const Drover__V1__ServiceTarget *)msg)->target, SVC_ACT_DELETE);
 }
 
 static void settle_close(struct grpc_call *call)
@@ -534,10 +477,13 @@ static void settle_close(struct grpc_call *call)
 
 static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    struct svc **v;
-    size_t n = svc_resolve(engine(call), "all", true, &v);
+    struct svc **v = NULL;
+    size_t n = 0;
+    int r = svc_resolve(engine(call), "all", true, &v, &n);
     (void)msg;
-    reply_list(call, v, n);
+    if (r == -ENOMEM)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    reply_list(call, v, n); /* -ENOENT: none defined */
     free(v);
 }
 
@@ -550,60 +496,46 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void flush(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    const char *target = ((const Drover__V1__ServiceTarget *)msg)->target;
     struct svc **v;
-    size_t n = svc_resolve(engine(call), target, true, &v);
-
-    if (n == 0) {
-        free(v);
-        return grpc_call_finish(call, GRPC_NOT_FOUND, "no service matched '%s'", target);
-    }
-    for (size_t i = 0; i < n; i++)
-        for (int k = 1; k <= 2; k++)
-            (void)truncate(svc_log_path(v[i], k), 0);
+    size_t n;
+    char why[256];
+    int r = svc_flush(engine(call), ((const Drover__V1__ServiceTarget *)msg)->target, &v, &n, why,
+                      sizeof why);
+    if (r < 0)
+        return api_finish_errno(call, r, "%s", why);
     reply_list(call, v, n);
     free(v);
-}
-
-static char *snapshot_path(struct grpc_call *call)
-{
-    return store_sibling_path(((struct api_host *)grpc_call_service_data(call))->store,
-                              SVC_SNAPSHOT_FILE);
 }
 
 static void save(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     Drover__V1__SaveServicesResponse resp = DROVER__V1__SAVE_SERVICES_RESPONSE__INIT;
-    _cleanup_free_ char *path = snapshot_path(call);
+    const char *path = svc_engine_snapshot_path(engine(call));
     size_t n;
     (void)msg;
 
-    int r = path ? svc_snapshot_save(engine(call), path, &n) : -ENOMEM;
+    int r = svc_save(engine(call), &n);
     if (r < 0)
-        return api_finish_errno(call, r, "cannot write '%s': %s", path ? path : "?", strerror(-r));
-    resp.path = path;
+        return api_finish_errno(call, r, "cannot write '%s': %s", path, strerror(-r));
+    resp.path = (char *)path;
     resp.count = (uint32_t)n;
     grpc_call_reply(call, &resp.base);
 }
 
 static void resurrect(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    _cleanup_free_ char *path = snapshot_path(call);
+    const char *path = svc_engine_snapshot_path(engine(call));
     size_t n;
     (void)msg;
 
-    int r = path ? svc_snapshot_load(engine(call), path, &n) : -ENOMEM;
+    int r = svc_resurrect(engine(call), &n);
     if (r == -ENOENT)
-        return grpc_call_finish(call, GRPC_NOT_FOUND, "no snapshot at '%s' (save one first)", path);
+        return api_finish_errno(call, r, "no snapshot at '%s' (save one first)", path);
     if (r == -EINVAL)
-        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-                                "'%s' is not a version 1 services snapshot", path);
+        return api_finish_errno(call, r, "'%s' is not a version 1 services snapshot", path);
     if (r < 0)
         return api_finish_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
-    struct svc **v;
-    size_t k = svc_resolve(engine(call), "all", true, &v);
-    reply_list(call, v, k);
-    free(v);
+    list(call, msg);
 }
 
 /* ---- Logs ---- */

@@ -23,7 +23,6 @@
 #include "base/strv.h"
 #include "base/time-util.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
-#include "store/store.h"
 #include "supervise/supervise.h"
 
 #define DEFAULT_RESTART_DELAY_MS 500
@@ -109,103 +108,74 @@ static int state_fill(struct svc *s, struct state_buf *b)
     return 0;
 }
 
-/* ---- targets ---- */
-
-static bool running(struct svc *s)
-{
-    return svc_running(s);
-}
-
-/* ---- waiting for services to settle ---- */
-
-enum wait_kind { WAIT_STOP, WAIT_RESTART, WAIT_DELETE };
+/* ---- STOP, RESTART, DELETE: answered once settled ---- */
 
 struct wait {
     struct rp_call *call; /* first, as struct rp_pending requires */
-    enum wait_kind kind;  /* what to answer */
-    uint32_t count;       /* what the answer reports */
+    enum svc_act act;     /* what to answer */
 };
 
-static void wait_done(struct svc **v, size_t n, void *userdata)
+static void wait_done(struct svc **v, size_t n, size_t n_running, void *userdata)
 {
     struct wait *w = userdata;
     struct rp_call *call = w->call;
+    (void)v;
 
-    if (w->kind == WAIT_DELETE)
-        for (size_t i = 0; v && i < n; i++)
-            svc_remove(v[i]);
     if (call) {
         call->pending = NULL;
-        if (w->kind == WAIT_STOP) {
+        if (w->act == SVC_ACT_STOP) {
             RunningProcess__Daemon__V1__ServiceStopResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_STOP_RESPONSE__INIT;
-            r.stopped_count = w->count;
+            r.stopped_count = (uint32_t)n_running; /* upstream counts the live ones */
             rp_answer(call, 0, NULL, &r.base);
-        } else if (w->kind == WAIT_RESTART) {
+        } else if (w->act == SVC_ACT_RESTART) {
             RunningProcess__Daemon__V1__ServiceRestartResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_RESTART_RESPONSE__INIT;
-            r.restarted_count = w->count;
+            r.restarted_count = (uint32_t)n;
             rp_answer(call, 0, NULL, &r.base);
         } else {
             RunningProcess__Daemon__V1__ServiceDeleteResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_DELETE_RESPONSE__INIT;
-            r.deleted_count = w->count;
+            r.deleted_count = (uint32_t)n;
             rp_answer(call, 0, NULL, &r.base);
         }
     }
     free(w);
 }
 
-static void act_on_targets(struct rp_call *call, const char *target, enum wait_kind kind)
+static void act_on_targets(struct rp_call *call, const char *target, enum svc_act act)
 {
-    struct api_host *h = call->host;
-    struct svc **v;
-    size_t n = svc_resolve(h->services, target, true, &v);
-    struct wait *w;
+    struct wait *w = calloc(1, sizeof *w);
+    char why[256];
 
-    if (n == 0) {
-        free(v);
-        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", target);
-    }
-    if (!(w = calloc(1, sizeof *w))) {
-        free(v);
+    if (!w)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
-    }
-    *w = (struct wait){.call = call, .kind = kind};
+    *w = (struct wait){.call = call, .act = act};
     call->pending = w;
-    for (size_t i = 0; i < n; i++) {
-        if (kind == WAIT_RESTART) {
-            svc_restart(v[i]);
-            w->count++;
-        } else {
-            w->count += kind == WAIT_DELETE || running(v[i]);
-            svc_stop(v[i]);
-        }
-    }
-    if (svc_when_settled(h->services, v, n, wait_done, w) < 0) {
+    int r = svc_act(call->host->services, target, act, wait_done, w, why, sizeof why);
+    if (r < 0) {
         call->pending = NULL;
         free(w);
-        rp_answer_errno(call, -ENOMEM, "out of memory");
+        rp_answer_errno(call, r, "%s", why);
     }
-    free(v);
 }
 
 static void op_stop(struct rp_call *call, const ProtobufCMessage *msg)
 {
     act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceStopRequest *)msg)->target,
-                   WAIT_STOP);
+                   SVC_ACT_STOP);
 }
 
 static void op_restart(struct rp_call *call, const ProtobufCMessage *msg)
 {
     act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceRestartRequest *)msg)->target,
-                   WAIT_RESTART);
+                   SVC_ACT_RESTART);
 }
 
 static void op_delete(struct rp_call *call, const ProtobufCMessage *msg)
 {
     act_on_targets(call, ((const RunningProcess__Daemon__V1__ServiceDeleteRequest *)msg)->target,
-                   WAIT_DELETE);
+                   SVC_ACT_DELETE);
 }
 
 /* ---- START ---- */
@@ -257,41 +227,26 @@ static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__ServiceStartRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__ServiceStartResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_START_RESPONSE__INIT;
-    struct api_host *h = call->host;
+    static const RunningProcess__Daemon__V1__ServiceConfig none =
+        RUNNING_PROCESS__DAEMON__V1__SERVICE_CONFIG__INIT;
+    const RunningProcess__Daemon__V1__ServiceConfig *w = req->config ? req->config : &none;
     struct svc_config c;
     struct state_buf b;
-    char **env;
-    struct svc *s;
+    struct svc *s = NULL;
+    char **env, why[256] = "";
 
-    if (!req->config || !*req->config->name)
-        return rp_answer_errno(call, -EINVAL, "service name must not be empty");
-    if (req->config->n_cmd == 0 || !*req->config->cmd[0])
-        return rp_answer_errno(call, -EINVAL, "service cmd must not be empty");
-    if ((s = svc_find(h->services, req->config->name)) && running(s))
-        return rp_answer_errno(call, -EINVAL, "service '%s' already exists", req->config->name);
-    int r = config_from_wire(req->config, &c, &env);
+    int r = config_from_wire(w, &c, &env);
     if (r < 0)
-        return rp_answer_errno(call, r, "invalid environment variable name in '%s'",
-                               req->config->name);
-    r = svc_define(h->services, 0, &c, &s);
+        return rp_answer_errno(call, r, "invalid environment variable name in '%s'", w->name);
+    r = svc_start_config(call->host->services, &c, &s, why, sizeof why);
     strv_free(env);
     free(c.argv);
-    if (r < 0)
-        return rp_answer_errno(call, r, "cannot define service '%s': %s", req->config->name,
-                               strerror(-r));
-    svc_start(s);
-    if ((r = state_fill(s, &b)) < 0)
-        return rp_answer_errno(call, r, "out of memory");
+    if (!s) /* nothing defined: no state to report */
+        return rp_answer_errno(call, r, "%s", why);
+    if (state_fill(s, &b) < 0)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
     resp.service = &b.st;
-    struct svc_status st;
-    svc_get_status(s, &st);
-    if (st.state == SVC_ERRORED) {
-        char m[512];
-        snprintf(m, sizeof m, "cannot start '%s': %s", c.name, strerror(-st.last_error));
-        rp_answer(call, st.last_error ? st.last_error : -EIO, m, &resp.base);
-    } else {
-        rp_answer(call, 0, NULL, &resp.base);
-    }
+    rp_answer(call, r, r < 0 ? why : NULL, &resp.base); /* a failed spawn reports the state too */
     state_done(&b);
 }
 
@@ -331,14 +286,12 @@ static void op_describe(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__ServiceDescribeRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__ServiceDescribeResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_DESCRIBE_RESPONSE__INIT;
-    struct svc **v;
     struct state_buf b;
-    size_t n = svc_resolve(call->host->services, req->target, false, &v);
-    struct svc *s = n ? v[0] : NULL;
+    struct svc *s;
+    int r = svc_resolve_one(call->host->services, req->target, &s);
 
-    free(v);
-    if (!s)
-        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
+    if (r < 0)
+        return rp_answer_errno(call, r, "no service matched '%s'", req->target);
     if (state_fill(s, &b) < 0)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     resp.service = &b.st;
@@ -374,14 +327,12 @@ static void op_logs(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ServiceLogsResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_LOGS_RESPONSE__INIT;
     uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
-    struct svc **v;
-    size_t n = svc_resolve(call->host->services, req->target, false, &v);
-    struct svc *s = n ? v[0] : NULL;
+    struct svc *s;
     struct buf out;
+    int r = svc_resolve_one(call->host->services, req->target, &s);
 
-    free(v);
-    if (!s)
-        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
+    if (r < 0)
+        return rp_answer_errno(call, r, "no service matched '%s'", req->target);
     buf_init(&out, LOG_REPLY_MAX + 1);
     static const char *const prefix[] = {"[stdout] ", "[stderr] "};
     for (int i = 0; i < 2; i++) {
@@ -403,16 +354,14 @@ static void op_flush(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__ServiceFlushRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__ServiceFlushResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_FLUSH_RESPONSE__INIT;
-    struct svc **v;
-    size_t n = svc_resolve(call->host->services, *req->target ? req->target : "all", true, &v);
+    const char *target = *req->target ? req->target : "all"; /* upstream: "" is all */
+    struct svc **v = NULL;
+    size_t n = 0;
+    char why[256];
+    int r = svc_flush(call->host->services, target, &v, &n, why, sizeof why);
 
-    if (n == 0 && *req->target && strcmp(req->target, "all") != 0) {
-        free(v);
-        return rp_answer_errno(call, -ENOENT, "no service matched '%s'", req->target);
-    }
-    for (size_t i = 0; i < n; i++)
-        for (int k = 1; k <= 2; k++)
-            (void)truncate(svc_log_path(v[i], k), 0); /* a missing file is flushed already */
+    if (r < 0 && !(r == -ENOENT && !strcmp(target, "all"))) /* none defined: 0 flushed */
+        return rp_answer_errno(call, r, "%s", why);
     free(v);
     resp.flushed_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
@@ -420,23 +369,18 @@ static void op_flush(struct rp_call *call, const ProtobufCMessage *msg)
 
 /* ---- SAVE, RESURRECT ---- */
 
-static char *snapshot_path(struct api_host *h)
-{
-    return store_sibling_path(h->store, SVC_SNAPSHOT_FILE);
-}
-
 static void op_save(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ServiceSaveResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_SAVE_RESPONSE__INIT;
-    _cleanup_free_ char *path = snapshot_path(call->host);
+    const char *path = svc_engine_snapshot_path(call->host->services);
     size_t n;
     (void)msg;
 
-    int r = path ? svc_snapshot_save(call->host->services, path, &n) : -ENOMEM;
+    int r = svc_save(call->host->services, &n);
     if (r < 0)
-        return rp_answer_errno(call, r, "cannot write '%s': %s", path ? path : "?", strerror(-r));
-    resp.snapshot_path = path;
+        return rp_answer_errno(call, r, "cannot write '%s': %s", path, strerror(-r));
+    resp.snapshot_path = (char *)path;
     resp.service_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
 }
@@ -445,17 +389,17 @@ static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ServiceResurrectResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_RESURRECT_RESPONSE__INIT;
-    _cleanup_free_ char *path = snapshot_path(call->host);
+    const char *path = svc_engine_snapshot_path(call->host->services);
     size_t n;
     (void)msg;
 
-    int r = path ? svc_snapshot_load(call->host->services, path, &n) : -ENOMEM;
-    if (r == -ENOENT)
+    int r = svc_resurrect(call->host->services, &n);
+    if (r == -ENOENT) /* upstream's wording */
         return rp_answer_errno(call, r, "no service matched 'no snapshot found at %s'", path);
     if (r == -EINVAL)
         return rp_answer_errno(call, r, "'%s' is not a version 1 services snapshot", path);
     if (r < 0)
-        return rp_answer_errno(call, r, "cannot read '%s': %s", path ? path : "?", strerror(-r));
+        return rp_answer_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
     resp.restored_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
 }

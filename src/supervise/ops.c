@@ -1,0 +1,291 @@
+/* The operations on services, once each: every face (drover.v1 Services, running-process
+ * SERVICE_*, the configuration on start and reload, `drover start FILE`) calls these and only
+ * converts messages and maps the -errno, so one mistake means the same thing through every door:
+ *
+ *   -ENOENT  the target names no service          -EEXIST  a service of that name runs
+ *   -EINVAL  a definition that cannot run (why)   -EBUSY   it belongs to droverd's configuration
+ *   any other -errno: the spawn failed at once (ENOENT: no such program), the service ERRORED
+ *
+ * Where an operation fails, why gets a sentence for people that names the service or the bad
+ * value; faces pass it on as their error message. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/macro.h"
+#include "supervise/supervise-internal.h"
+
+static int fail(char *why, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
+static int fail(char *why, size_t size, int r, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why && size) {
+        va_start(ap, fmt);
+        vsnprintf(why, size, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+int svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret,
+                size_t *ret_n)
+{
+    struct svc **v = calloc(e->n ? e->n : 1, sizeof *v);
+    size_t k = 0;
+    char *end;
+
+    if (!v)
+        return -ENOMEM;
+    if (all_ok && !strcmp(target, "all")) {
+        if (e->n) /* e->v is NULL before the first service */
+            memcpy(v, e->v, e->n * sizeof *v);
+        k = e->n;
+    } else {
+        unsigned long id = *target ? strtoul(target, &end, 10) : 0;
+        struct svc *s = *target && !*end && id <= UINT32_MAX ? svc_find_id(e, (uint32_t)id) : NULL;
+        if ((s = s ? s : svc_find(e, target)))
+            v[k++] = s;
+    }
+    if (!k) {
+        free(v);
+        return -ENOENT;
+    }
+    *ret = v;
+    *ret_n = k;
+    return 0;
+}
+
+int svc_resolve_one(struct svc_engine *e, const char *target, struct svc **ret)
+{
+    struct svc **v;
+    size_t n;
+    int r = svc_resolve(e, target, false, &v, &n);
+
+    if (r < 0)
+        return r;
+    *ret = v[0];
+    free(v);
+    return 0;
+}
+
+/* Starts s, which is defined and not running; the spawn's -errno when it failed at once. */
+static int start(struct svc *s, char *why, size_t size)
+{
+    struct svc_status st;
+
+    svc_start(s);
+    svc_get_status(s, &st);
+    if (st.state == SVC_ERRORED && st.last_error)
+        return fail(why, size, st.last_error, "cannot start '%s': %s", svc_name(s),
+                    strerror(-st.last_error));
+    return 0;
+}
+
+int svc_start_config(struct svc_engine *e, const struct svc_config *c, struct svc **ret, char *why,
+                     size_t why_size)
+{
+    struct svc *s;
+
+    if (!c->name || !*c->name)
+        return fail(why, why_size, -EINVAL, "service name must not be empty");
+    if (!c->argv || !c->argv[0] || !*c->argv[0])
+        return fail(why, why_size, -EINVAL, "service cmd must not be empty");
+    if ((s = svc_find(e, c->name)) && svc_running(s))
+        return fail(why, why_size, -EEXIST, "service '%s' already exists", c->name);
+    int r = svc_define(e, 0, c, &s);
+    if (r < 0)
+        return fail(why, why_size, r, "cannot define service '%s': %s", c->name, strerror(-r));
+    *ret = s;
+    return start(s, why, why_size);
+}
+
+int svc_start_target(struct svc_engine *e, const char *target, struct svc **ret, char *why,
+                     size_t why_size)
+{
+    struct svc *s;
+    int r = svc_resolve_one(e, target, &s);
+
+    if (r < 0)
+        return fail(why, why_size, r, "no service matched '%s'", target);
+    if (svc_running(s))
+        return fail(why, why_size, -EEXIST, "service '%s' already exists", svc_name(s));
+    *ret = s;
+    return start(s, why, why_size);
+}
+
+/* ---- stop, restart, delete: answered once every service touched has settled ---- */
+
+struct act {
+    enum svc_act act; /* what was asked */
+    size_t n_running; /* how many ran before */
+    svc_acted_fn fn;  /* the caller's answer */
+    void *userdata;   /* its argument */
+};
+
+static void acted(struct svc **v, size_t n, void *userdata)
+{
+    struct act *a = userdata;
+
+    a->fn(v, n, a->n_running, a->userdata);
+    if (a->act == SVC_ACT_DELETE)
+        for (size_t i = 0; v && i < n; i++)
+            svc_remove(v[i]);
+    free(a);
+}
+
+int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acted_fn fn,
+            void *userdata, char *why, size_t why_size)
+{
+    struct act *a = calloc(1, sizeof *a);
+    struct svc **v;
+    size_t n;
+    int r = a ? svc_resolve(e, target, true, &v, &n) : -ENOMEM;
+
+    if (r < 0) {
+        free(a);
+        return r == -ENOENT ? fail(why, why_size, r, "no service matched '%s'", target)
+                            : fail(why, why_size, r, "out of memory");
+    }
+    *a = (struct act){act, 0, fn, userdata};
+    for (size_t i = 0; i < n; i++) {
+        a->n_running += svc_running(v[i]);
+        act == SVC_ACT_RESTART ? svc_restart(v[i]) : svc_stop(v[i]);
+    }
+    r = svc_when_settled(e, v, n, acted, a);
+    free(v);
+    if (r < 0) {
+        free(a);
+        return fail(why, why_size, r, "out of memory");
+    }
+    return 0;
+}
+
+int svc_flush(struct svc_engine *e, const char *target, struct svc ***ret, size_t *ret_n, char *why,
+              size_t why_size)
+{
+    int r = svc_resolve(e, target, true, ret, ret_n);
+
+    if (r < 0)
+        return fail(why, why_size, r, "no service matched '%s'", target);
+    for (size_t i = 0; i < *ret_n; i++)
+        for (int k = 1; k <= 2; k++)
+            (void)truncate(svc_log_path((*ret)[i], k), 0); /* a missing file is flushed already */
+    return 0;
+}
+
+/* ---- snapshots ---- */
+
+int svc_engine_set_snapshot_path(struct svc_engine *e, const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return -ENOMEM;
+    free(e->snapshot_path);
+    e->snapshot_path = p;
+    return 0;
+}
+
+const char *svc_engine_snapshot_path(const struct svc_engine *e)
+{
+    return e->snapshot_path ? e->snapshot_path : SVC_SNAPSHOT_FILE;
+}
+
+int svc_save(struct svc_engine *e, size_t *ret_n)
+{
+    return svc_snapshot_save(e, svc_engine_snapshot_path(e), ret_n);
+}
+
+int svc_resurrect(struct svc_engine *e, size_t *ret_n)
+{
+    return svc_snapshot_load(e, svc_engine_snapshot_path(e), ret_n);
+}
+
+/* ---- definitions applied as a whole ---- */
+
+static bool listed(const struct svc_config *v, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].name, name))
+            return true;
+    return false;
+}
+
+void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
+                      svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret)
+{
+    struct svc_apply_counts k = {0};
+    _cleanup_free_ struct svc **up = calloc(n ? n : 1, sizeof *up);
+    size_t n_up = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct svc_config c = v[i];
+        struct svc *s = svc_find(e, c.name);
+        int r = 0;
+        c.from_config = true;
+        if (!s) {
+            r = svc_add(e, 0, &c, &s);
+            k.added += r >= 0;
+        } else if (svc_config_equal(svc_get_config(s), &c)) {
+            k.unchanged++;
+            continue;
+        } else {
+            r = svc_redefine(s, &c);
+            k.changed += r >= 0;
+        }
+        if (r < 0 && failed)
+            failed(c.name, r, userdata);
+        else if (c.autostart && up)
+            up[n_up++] = s;
+    }
+    for (size_t i = e->n; i-- > 0;) {
+        struct svc *s = e->v[i];
+        if (s->cfg.from_config && !listed(v, n, s->cfg.name)) {
+            svc_remove(s);
+            k.removed++;
+        }
+    }
+    /* Started once every service is defined, so that dependencies are found in any order. */
+    for (size_t i = 0; i < n_up; i++)
+        if (!svc_running(up[i]))
+            svc_start(up[i]);
+    *ret = k;
+}
+
+int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, struct svc ***ret,
+                   char *why, size_t why_size)
+{
+    struct svc **done;
+    int r;
+
+    /* Every name first: the file applies whole or not at all. */
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = svc_find(e, v[i].name);
+        if (s && s->cfg.from_config)
+            return fail(why, why_size, -EBUSY,
+                        "service '%s' comes from droverd's configuration; change it there",
+                        v[i].name);
+    }
+    if (!(done = calloc(n ? n : 1, sizeof *done)))
+        return fail(why, why_size, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = svc_find(e, v[i].name);
+        if (s && svc_running(s))
+            r = svc_config_equal(&s->cfg, &v[i]) ? 0 : svc_redefine(s, &v[i]);
+        else
+            r = svc_define(e, 0, &v[i], &s);
+        if (r < 0) {
+            free(done);
+            return fail(why, why_size, r, "service '%s': %s", v[i].name, strerror(-r));
+        }
+        done[i] = s;
+    }
+    for (size_t i = 0; i < n; i++) /* in file order; dependencies hold back their dependents */
+        if (!svc_running(done[i]))
+            svc_start(done[i]);
+    *ret = done;
+    return 0;
+}
