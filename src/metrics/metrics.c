@@ -20,6 +20,7 @@
 #include "base/time-util.h"
 #include "base/vec.h"
 #include "metrics/metrics-internal.h"
+#include "proc/proc.h"
 
 #define READ_MAX (4u << 20)
 
@@ -134,18 +135,13 @@ ssize_t metrics_read(struct metrics *m, int dir, const char *path)
             m->buf = b;
             m->buf_cap = cap;
         }
-        ssize_t k = read(fd, m->buf + n, m->buf_cap - 1 - n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == ESRCH ? -ESRCH : -errno;
-        }
-        if (k == 0)
-            break;
+        ssize_t k = proc_read_fd(fd, m->buf + n, m->buf_cap - n, false);
+        if (k < 0)
+            return k;
         n += (size_t)k;
+        if (n + 1 < m->buf_cap)
+            return (ssize_t)n; /* the end of the file came before the end of the buffer */
     }
-    m->buf[n] = '\0';
-    return (ssize_t)n;
 }
 
 int metrics_proc_fd(struct metrics *m)

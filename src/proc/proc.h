@@ -85,6 +85,10 @@ int proc_btime_parse(const char *buf, size_t len, uint64_t *ret);
  * thread or a zombie). */
 size_t proc_cmdline_join(const char *buf, size_t len, char *out, size_t out_size);
 
+/* Reads what fd has, up to size - 1 bytes, into buf and terminates it: the length, or -errno
+ * (-ESRCH when the process behind a /proc file went meanwhile). once: stop after one read(2),
+ * for files procfs renders whole in one pass. */
+ssize_t proc_read_fd(int fd, char *buf, size_t size, bool once);
 /* Readers: 0, or -ENOENT/-ESRCH when the process is gone, -EACCES, -EINVAL... pid 0 is us. */
 int proc_read_stat(pid_t pid, struct proc_stat *ret);
 int proc_read_status(pid_t pid, struct proc_status *ret);

@@ -324,23 +324,10 @@ size_t proc_cmdline_join(const char *buf, size_t len, char *out, size_t out_size
     return n;
 }
 
-/* Reads /proc/<pid>/<name> into buf (terminated). A missing process is -ESRCH. */
-/* Reads /proc/PID/NAME into buf. once: one read(2) is the whole file (stat and statm, which
- * procfs renders in a single pass), so no second read is spent on the end of file. */
-static int read_file_n(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len,
-                       bool once)
+ssize_t proc_read_fd(int fd, char *buf, size_t size, bool once)
 {
-    char path[64];
-    _cleanup_close_ int fd = -1;
     size_t n = 0;
 
-    if (pid == 0)
-        snprintf(path, sizeof path, "/proc/self/%s", name);
-    else
-        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return errno == ENOENT ? -ESRCH : -errno;
     while (n + 1 < size) {
         ssize_t k = read(fd, buf + n, size - 1 - n);
         if (k < 0) {
@@ -355,7 +342,29 @@ static int read_file_n(pid_t pid, const char *name, char *buf, size_t size, size
             break;
     }
     buf[n] = '\0';
-    *ret_len = n;
+    return (ssize_t)n;
+}
+
+/* Reads /proc/PID/NAME into buf (terminated; a missing process is -ESRCH). once: one read(2)
+ * is the whole file (stat and statm, which procfs renders in a single pass), so no second read
+ * is spent on the end of file. */
+static int read_file_n(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len,
+                       bool once)
+{
+    char path[64];
+    _cleanup_close_ int fd = -1;
+
+    if (pid == 0)
+        snprintf(path, sizeof path, "/proc/self/%s", name);
+    else
+        snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return errno == ENOENT ? -ESRCH : -errno;
+    ssize_t n = proc_read_fd(fd, buf, size, once);
+    if (n < 0)
+        return (int)n;
+    *ret_len = (size_t)n;
     return 0;
 }
 
