@@ -12,11 +12,17 @@ void strv_free(char **v)
     free(v);
 }
 
-char **strv_copy(char *const *v)
+size_t strv_length(char *const *v)
 {
     size_t n = 0;
     while (v && v[n])
         n++;
+    return n;
+}
+
+char **strv_copy(char *const *v)
+{
+    size_t n = strv_length(v);
     char **c = calloc(n + 1, sizeof *c);
     for (size_t i = 0; c && i < n; i++)
         if (!(c[i] = strdup(v[i]))) {

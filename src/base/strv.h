@@ -6,6 +6,8 @@
 
 /* Frees every string and the vector; NULL is a no-op. */
 void strv_free(char **v);
+/* The number of strings; 0 for NULL. */
+size_t strv_length(char *const *v);
 /* A deep copy; NULL stays an empty vector. NULL only on out-of-memory. */
 char **strv_copy(char *const *v);
 /* Appends s (taken, freed on failure) to *v, whose length is *n. -ENOMEM for a NULL s. */

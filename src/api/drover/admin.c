@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "api/msg.h"
 #include "base/log.h"
 #include "base/time-util.h"
 #include "drover/v1/admin.pb-c.h"
@@ -32,12 +33,6 @@ struct ping_stream {
     uint32_t interval_ms;   /* 0: send whenever the queue has room; else the timer paces */
 };
 
-static void set_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns)
-{
-    ts->seconds = (int64_t)(ns / 1000000000u);
-    ts->nanos = (int32_t)(ns % 1000000000u);
-}
-
 static void ping(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Drover__V1__PingRequest *req = (const Drover__V1__PingRequest *)msg;
@@ -48,7 +43,7 @@ static void ping(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
                                 "payload of %zu bytes exceeds the %u-byte limit", req->payload.len,
                                 MAX_PAYLOAD);
-    set_timestamp(&now, now_ns(CLOCK_REALTIME));
+    api_timestamp(&now, now_ns(CLOCK_REALTIME));
     resp.server_time = &now;
     resp.payload = req->payload;
     grpc_call_reply(call, &resp.base);
@@ -60,7 +55,7 @@ static int pong(struct ping_stream *ps)
     Drover__V1__PingResponse resp = DROVER__V1__PING_RESPONSE__INIT;
     Google__Protobuf__Timestamp now = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
 
-    set_timestamp(&now, now_ns(CLOCK_REALTIME));
+    api_timestamp(&now, now_ns(CLOCK_REALTIME));
     resp.server_time = &now;
     resp.sequence = ps->sent + 1;
     resp.payload = (ProtobufCBinaryData){ps->payload_size, ps->payload};
@@ -154,7 +149,7 @@ static void status(struct grpc_call *call, const ProtobufCMessage *msg)
     grpc_server_get_stats(host->grpc, &st);
     (void)proc_rss_bytes(0, &rss);
     uint64_t up = now_ns(CLOCK_MONOTONIC) - host->started_mono_ns;
-    set_timestamp(&started, host->started_real_ns);
+    api_timestamp(&started, host->started_real_ns);
     uptime.seconds = (int64_t)(up / 1000000000u);
     uptime.nanos = (int32_t)(up % 1000000000u);
 

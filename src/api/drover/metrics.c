@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "api/msg.h"
 #include "api/status.h"
 #include "api/stream.h"
 #include "base/macro.h"
@@ -169,8 +170,7 @@ static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, 
     if (r < 0)
         return r;
     const struct metrics_host *mh = metrics_host(h->metrics);
-    b->ts.seconds = (int64_t)(s->real_ms / 1000);
-    b->ts.nanos = (int32_t)(s->real_ms % 1000) * 1000000;
+    api_timestamp(&b->ts, s->real_ms * 1000000u);
     b->m.timestamp = &b->ts;
     b->m.window_ms = s->window_ms;
     b->m.hostname = (char *)mh->hostname;

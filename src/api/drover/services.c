@@ -17,6 +17,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "api/msg.h"
 #include "api/status.h"
 #include "base/macro.h"
 #include "base/strv.h"
@@ -51,28 +52,14 @@ struct service_msg {
     Drover__V1__Probe **pprobes; /* pointers to them */
     Google__Protobuf__Timestamp started, exited;
     Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
-    Drover__V1__EnvVar *env;   /* entries */
-    Drover__V1__EnvVar **penv; /* pointers to them */
-    char **names;              /* env names, owned */
-    char error[128];           /* last_error text */
+    char error[128];             /* last_error text */
 };
 
 static void msg_done(struct service_msg *b)
 {
-    for (size_t i = 0; b->names && i < b->spec.n_env; i++)
-        free(b->names[i]);
-    free(b->names);
-    free(b->env);
-    free(b->penv);
+    free(b->spec.env);
     free(b->probes);
     free(b->pprobes);
-}
-
-static void set_time(Google__Protobuf__Timestamp *ts, double t)
-{
-    google__protobuf__timestamp__init(ts);
-    ts->seconds = (int64_t)t;
-    ts->nanos = (int32_t)((t - (double)(int64_t)t) * 1e9);
 }
 
 static void set_u32(Google__Protobuf__UInt32Value *w, uint32_t v)
@@ -93,30 +80,16 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     drover__v1__service_spec__init(&b->spec);
     svc_get_status(s, &st);
     (void)svc_usage(s, &use);
-    while (c->env && c->env[n_env])
-        n_env++;
-    while (c->argv[n_cmd])
-        n_cmd++;
-    if (n_env &&
-        (!(b->env = calloc(n_env, sizeof *b->env)) || !(b->penv = calloc(n_env, sizeof *b->penv)) ||
-         !(b->names = calloc(n_env, sizeof *b->names)))) {
-        msg_done(b);
+    n_env = strv_length(c->env);
+    n_cmd = strv_length(c->argv);
+    b->spec.env = (void *)api_kv_list(&drover__v1__env_var__descriptor, c->env, n_env);
+    if (n_env && !b->spec.env)
         return -ENOMEM;
-    }
-    for (size_t i = 0; i < n_env; i++) {
-        const char *eq = strchr(c->env[i], '=');
-        drover__v1__env_var__init(&b->env[i]);
-        b->names[i] = strndup(c->env[i], (size_t)(eq - c->env[i]));
-        b->env[i].name = b->names[i] ? b->names[i] : "";
-        b->env[i].value = (char *)eq + 1;
-        b->penv[i] = &b->env[i];
-    }
     b->spec.name = c->name;
     b->spec.n_cmd = n_cmd;
     b->spec.cmd = c->argv;
     b->spec.cwd = c->cwd ? c->cwd : "";
     b->spec.n_env = n_env;
-    b->spec.env = b->penv;
     b->spec.clear_env = c->clear_env;
     b->spec.restart = c->restart == SVC_RESTART_NEVER
                           ? DROVER__V1__RESTART_POLICY__RESTART_POLICY_NEVER
@@ -135,10 +108,7 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->spec.stop_signal = (char *)svc_signal_name(c->stop_signal);
     b->spec.oneshot = c->oneshot;
     b->spec.autostart = c->autostart;
-    size_t n_deps = 0;
-    while (c->depends_on && c->depends_on[n_deps])
-        n_deps++;
-    b->spec.n_depends_on = n_deps;
+    b->spec.n_depends_on = strv_length(c->depends_on);
     b->spec.depends_on = c->depends_on;
     if (c->n_probes && (!(b->probes = calloc(c->n_probes, sizeof *b->probes)) ||
                         !(b->pprobes = calloc(c->n_probes, sizeof *b->pprobes)))) {
@@ -178,11 +148,11 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->m.restarts = st.restarts;
     b->m.restarts_total = st.restarts_total;
     if (st.last_started_at > 0) {
-        set_time(&b->started, st.last_started_at);
+        api_timestamp(&b->started, (uint64_t)(st.last_started_at * 1e9));
         b->m.started_at = &b->started;
     }
     if (st.last_exited_at > 0) {
-        set_time(&b->exited, st.last_exited_at);
+        api_timestamp(&b->exited, (uint64_t)(st.last_exited_at * 1e9));
         b->m.exited_at = &b->exited;
     }
     b->m.last_exit = st.last_exit;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "api/msg.h"
 #include "api/rp/ops.h"
 #include "base/buf.h"
 #include "base/macro.h"
@@ -40,18 +41,11 @@
 struct state_buf {
     RunningProcess__Daemon__V1__ServiceState st;
     RunningProcess__Daemon__V1__ServiceConfig cfg;
-    RunningProcess__Daemon__V1__ServiceConfig__EnvEntry *pe;   /* env entries */
-    RunningProcess__Daemon__V1__ServiceConfig__EnvEntry **ppe; /* pointers to them */
-    char **keys;                                               /* env names, owned */
 };
 
 static void state_done(struct state_buf *b)
 {
-    for (size_t i = 0; b->keys && i < b->cfg.n_env; i++)
-        free(b->keys[i]);
-    free(b->keys);
-    free(b->pe);
-    free(b->ppe);
+    free(b->cfg.env);
 }
 
 static int state_fill(struct svc *s, struct state_buf *b)
@@ -63,34 +57,17 @@ static int state_fill(struct svc *s, struct state_buf *b)
     svc_get_status(s, &st);
     running_process__daemon__v1__service_state__init(&b->st);
     running_process__daemon__v1__service_config__init(&b->cfg);
-    b->pe = NULL, b->ppe = NULL, b->keys = NULL;
-    while (c->env && c->env[n_env])
-        n_env++;
-    while (c->argv[n_cmd])
-        n_cmd++;
-    if (n_env) {
-        b->pe = calloc(n_env, sizeof *b->pe);
-        b->ppe = calloc(n_env, sizeof *b->ppe);
-        b->keys = calloc(n_env, sizeof *b->keys);
-        if (!b->pe || !b->ppe || !b->keys) {
-            state_done(b);
-            return -ENOMEM;
-        }
-    }
-    for (size_t i = 0; i < n_env; i++) {
-        const char *eq = strchr(c->env[i], '=');
-        running_process__daemon__v1__service_config__env_entry__init(&b->pe[i]);
-        b->keys[i] = strndup(c->env[i], (size_t)(eq - c->env[i]));
-        b->pe[i].key = b->keys[i] ? b->keys[i] : "";
-        b->pe[i].value = (char *)eq + 1;
-        b->ppe[i] = &b->pe[i];
-    }
+    n_env = strv_length(c->env);
+    n_cmd = strv_length(c->argv);
+    b->cfg.env = (void *)api_kv_list(
+        &running_process__daemon__v1__service_config__env_entry__descriptor, c->env, n_env);
+    if (n_env && !b->cfg.env)
+        return -ENOMEM;
     b->cfg.name = c->name;
     b->cfg.n_cmd = n_cmd;
     b->cfg.cmd = c->argv;
     b->cfg.cwd = c->cwd ? c->cwd : "";
     b->cfg.n_env = n_env;
-    b->cfg.env = b->ppe;
     b->cfg.autorestart = c->restart != SVC_RESTART_NEVER;
     b->cfg.max_restarts = c->max_restarts;
     b->cfg.restart_delay_ms = c->restart_delay_ms;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/msg.h"
 #include "api/superviz/superviz.h"
 #include "api/status.h"
 #include "api/stream.h"
@@ -27,18 +28,6 @@
 #include "supervise/supervise.h"
 
 #define DEFAULT_INTERVAL_MS 5000
-
-static void set_ts(Google__Protobuf__Timestamp *ts, uint64_t ms)
-{
-    ts->seconds = (int64_t)(ms / 1000);
-    ts->nanos = (int32_t)(ms % 1000) * 1000000;
-}
-
-static void set_dur(Google__Protobuf__Duration *d, uint64_t ms)
-{
-    d->seconds = (int64_t)(ms / 1000);
-    d->nanos = (int32_t)(ms % 1000) * 1000000;
-}
 
 static uint64_t ticks_to_ns(uint64_t ticks)
 {
@@ -102,7 +91,7 @@ static int sys_fill(struct api_host *h, uint32_t age, struct sys_msg *b)
     b->load.load1 = s->load[0];
     b->load.load5 = s->load[1];
     b->load.load15 = s->load[2];
-    set_ts(&b->ts, s->real_ms);
+    api_timestamp(&b->ts, s->real_ms * 1000000u);
     b->m.cpu = &b->cpu;
     b->m.memory = &b->mem;
     b->m.load = &b->load;
@@ -187,17 +176,17 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     b->m.memory = &b->mem;
     if (st.last_started_at > 0) {
         uint64_t started = (uint64_t)(st.last_started_at * 1000.0);
-        set_ts(&b->start, started);
+        api_timestamp(&b->start, started * 1000000u);
         b->m.start_time = &b->start;
         if (st.pid) {
-            set_dur(&b->uptime, now > started ? now - started : 0);
+            api_duration_ms(&b->uptime, now > started ? now - started : 0);
             b->m.uptime = &b->uptime;
         }
     }
     b->m.restart_count = st.restarts_total > INT32_MAX ? INT32_MAX : (int32_t)st.restarts_total;
     last_error(&st, b->error, sizeof b->error);
     b->m.last_error = b->error;
-    set_ts(&b->ts, now);
+    api_timestamp(&b->ts, now * 1000000u);
     b->m.timestamp = &b->ts;
     return 0;
 }
@@ -285,8 +274,8 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
         (r = procs_fill(h, age, &b->procs, &b->pprocs, &n)) < 0)
         return r;
     b->m.version = (char *)h->version;
-    set_ts(&b->start, h->started_real_ns / 1000000u);
-    set_dur(&b->uptime, (now_ns(CLOCK_MONOTONIC) - h->started_mono_ns) / 1000000u);
+    api_timestamp(&b->start, h->started_real_ns / 1000000u * 1000000u);
+    api_duration_ms(&b->uptime, (now_ns(CLOCK_MONOTONIC) - h->started_mono_ns) / 1000000u);
     b->m.start_time = &b->start;
     b->m.uptime = &b->uptime;
     /* Healthy when every service that is meant to run does, probes passing; a stopped service
