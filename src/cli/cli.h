@@ -1,5 +1,7 @@
 /* The drover CLI: one file per command group, a table of commands in main.c, and shared
- * helpers (connection, errors, JSON and human formatting) in output.c.
+ * helpers (option parsing, connection, calls, errors, JSON and human formatting) in output.c.
+ * The session commands share the naming of sessions (cmd-sessions.c) with the attach loop
+ * (cmd-attach.c).
  * Exit codes: 0 ok, 1 failure (including an RPC error or no daemon), 2 usage. */
 #pragma once
 
@@ -33,9 +35,14 @@ struct cli_command {
     const char *summary; /* one line for `drover --help` */
 };
 
+/* What the helpers below return, instead of a result, when the command is to stop: it then
+ * returns cli_exit_code() of it. Each was already reported. */
+#define CLI_HELP   (-1) /* --help was printed: exit 0 */
+#define CLI_USAGE  (-2) /* a usage error: exit 2 */
+#define CLI_FAILED (-3) /* a failure (no daemon, an RPC error, no such thing): exit 1 */
+
 /* Parses the options every command takes (--json, --help) and checks there are at most
- * max_operands operands. Returns the index of the first operand, or a negative value after
- * printing help or a usage error: then the command returns cli_exit_code() of it. */
+ * max_operands operands. Returns the index of the first operand, or CLI_HELP or CLI_USAGE. */
 int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                      int max_operands);
 /* The same with command options (a NULL-terminated table): each one found is passed to
@@ -45,11 +52,24 @@ int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **a
               int max_operands, const struct cli_option *opts,
               int (*on_option)(void *ctx, const struct cli_option *o, const char *value),
               void *ctx);
-/* The exit code for a negative cli_parse_common result: 0 after --help, 2 after a usage error. */
-static inline int cli_exit_code(int parse_result)
+/* Passes i on if it is negative (a cli_parse result) or an operand is there (i < argc); else
+ * prints "NAME: missing WHAT (HINT)", HINT by default "see drover NAME --help", and returns
+ * CLI_USAGE. */
+int cli_need_operand(const struct cli_command *cmd, int i, int argc, const char *what,
+                     const char *hint);
+/* The exit code for a negative result of the helpers here. */
+static inline int cli_exit_code(int r)
 {
-    return parse_result == -1 ? 0 : 2;
+    return r == CLI_HELP ? 0 : r == CLI_USAGE ? EXIT_USAGE : 1;
 }
+
+/* on_option callbacks for cli_parse: a flag sets the bool ctx points to; an option with a value
+ * stores it in the const char * ctx points to. */
+int cli_option_flag(void *ctx, const struct cli_option *o, const char *value);
+int cli_option_value(void *ctx, const struct cli_option *o, const char *value);
+/* An unsigned decimal between min and max, with no sign and nothing after it; -EINVAL or
+ * -ERANGE otherwise, for the caller to report. */
+int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
 
 /* Connects to droverd; on failure prints where it looked and how to start one, returns -errno. */
 int cli_connect(struct cli *cli);
@@ -57,14 +77,48 @@ int cli_connect(struct cli *cli);
  * returns -1. */
 int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp);
+/* A command without operands or options of its own, whose call takes an empty request (of type
+ * req): parses argv, makes the call, hands the answer to show and frees it. Returns the command's
+ * exit code: show's, or that of a parse or call failure. */
+int cli_call_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                  const char *path, const ProtobufCMessageDescriptor *req,
+                  const ProtobufCMessageDescriptor *resp,
+                  int (*show)(struct cli *cli, const ProtobufCMessage *resp));
 
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a JSON value on stdout and frees it. */
 void cli_print_json(json_t *v);
+/* Writes all of p, retrying after EINTR and short writes; -errno on failure. */
+int cli_write_all(int fd, const void *p, size_t n);
 /* "1.5 MiB", "3d 4h", "2026-11-21T06:15:24.861Z". */
 void cli_format_bytes(uint64_t bytes, char *out, size_t len);
 void cli_format_duration(uint64_t seconds, char *out, size_t len);
 void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len);
+
+/* ---- sessions: cmd-sessions.c names them, cmd-attach.c attaches to them ---- */
+
+#define CLI_SESSIONS "/drover.v1.Sessions/"
+
+/* A session found by its id or name. */
+struct cli_session {
+    char id[64]; /* the session id */
+    bool pty;    /* its kind */
+    bool exited; /* already exited */
+    bool merged; /* pipe: stderr merged into stdout (no stderr stream) */
+};
+
+struct RunningProcess__Daemon__V1__GetSessionBacklogResponse;
+
+/* Options, then one SESSION operand (an id, or the originator given at `run --name`), resolved
+ * into *ret. Returns 0, or CLI_HELP, CLI_USAGE or CLI_FAILED (no such session). */
+int cli_session_operand(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                        const struct cli_option *opts,
+                        int (*on_option)(void *, const struct cli_option *, const char *),
+                        void *ctx, struct cli_session *ret);
+/* GetBacklog of one stream (stderr if err): on success *ret (free it with
+ * protobuf_c_message_free_unpacked); -1 after the error was printed. */
+int cli_session_backlog(struct cli *cli, const char *id, bool err,
+                        struct RunningProcess__Daemon__V1__GetSessionBacklogResponse **ret);
 
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -1,4 +1,5 @@
-/* drover ping, status, shutdown: the drover.v1.Admin calls. */
+/* drover ping, status, shutdown, reload: the drover.v1.Admin calls. All but ping (which times
+ * its call) go through cli_call_show with a function that shows the answer. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include "base/time-util.h"
 #include "cli/cli.h"
 #include "drover/v1/admin.pb-c.h"
+
+#define ADMIN "/drover.v1.Admin/"
 
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
@@ -21,7 +24,7 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
     if (cli_connect(cli) < 0)
         return 1;
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
-    if (cli_unary(cli, "/drover.v1.Admin/Ping", &req.base, &drover__v1__ping_response__descriptor,
+    if (cli_unary(cli, ADMIN "Ping", &req.base, &drover__v1__ping_response__descriptor,
                   (ProtobufCMessage **)&resp) < 0)
         return 1;
     double ms = (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6;
@@ -36,18 +39,10 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
     return 0;
 }
 
-int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+static int show_status(struct cli *cli, const ProtobufCMessage *m)
 {
-    Drover__V1__StatusRequest req = DROVER__V1__STATUS_REQUEST__INIT;
-    Drover__V1__StatusResponse *s = NULL;
+    const Drover__V1__StatusResponse *s = (const void *)m;
     char started[64] = "", up[32] = "", rss[32];
-    int i = cli_parse_common(cli, self, argc, argv, 0);
-
-    if (i < 0)
-        return cli_exit_code(i);
-    if (cli_unary(cli, "/drover.v1.Admin/Status", &req.base,
-                  &drover__v1__status_response__descriptor, (ProtobufCMessage **)&s) < 0)
-        return 1;
     uint64_t up_s = s->uptime ? (uint64_t)s->uptime->seconds : 0;
     double up_exact = s->uptime ? (double)s->uptime->seconds + s->uptime->nanos / 1e9 : 0;
     if (s->started_at)
@@ -73,23 +68,19 @@ int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char *
                (unsigned long long)s->calls_total);
         printf("  memory:       %s resident\n", rss);
     }
-    protobuf_c_message_free_unpacked(&s->base, NULL);
     return 0;
 }
 
-int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
-    Drover__V1__ShutdownRequest req = DROVER__V1__SHUTDOWN_REQUEST__INIT;
-    Drover__V1__ShutdownResponse *resp = NULL;
-    int i = cli_parse_common(cli, self, argc, argv, 0);
+    return cli_call_show(cli, self, argc, argv, ADMIN "Status",
+                         &drover__v1__status_request__descriptor,
+                         &drover__v1__status_response__descriptor, show_status);
+}
 
-    if (i < 0)
-        return cli_exit_code(i);
-    if (cli_unary(cli, "/drover.v1.Admin/Shutdown", &req.base,
-                  &drover__v1__shutdown_response__descriptor, (ProtobufCMessage **)&resp) < 0)
-        return 1;
-    int pid = resp->pid;
-    protobuf_c_message_free_unpacked(&resp->base, NULL);
+static int show_shutdown(struct cli *cli, const ProtobufCMessage *m)
+{
+    int pid = ((const Drover__V1__ShutdownResponse *)(const void *)m)->pid;
 
     /* droverd closes our connection when its graceful shutdown is over. */
     uint64_t deadline = mono_ms() + 30000;
@@ -105,17 +96,17 @@ int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char
     return 0;
 }
 
-int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
-    Drover__V1__ReloadRequest req = DROVER__V1__RELOAD_REQUEST__INIT;
-    Drover__V1__ReloadResponse *r = NULL;
-    int i = cli_parse_common(cli, self, argc, argv, 0);
+    return cli_call_show(cli, self, argc, argv, ADMIN "Shutdown",
+                         &drover__v1__shutdown_request__descriptor,
+                         &drover__v1__shutdown_response__descriptor, show_shutdown);
+}
 
-    if (i < 0)
-        return cli_exit_code(i);
-    if (cli_unary(cli, "/drover.v1.Admin/Reload", &req.base,
-                  &drover__v1__reload_response__descriptor, (ProtobufCMessage **)&r) < 0)
-        return 1;
+static int show_reload(struct cli *cli, const ProtobufCMessage *m)
+{
+    const Drover__V1__ReloadResponse *r = (const void *)m;
+
     if (cli->json)
         cli_print_json(json_pack(
             "{s:s?, s:i, s:i, s:i, s:i}", "config_path", r->config_path[0] ? r->config_path : NULL,
@@ -125,6 +116,12 @@ int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char *
         printf("reloaded %s: services %u added, %u changed, %u removed, %u unchanged\n",
                r->config_path[0] ? r->config_path : "the built-in configuration", r->services_added,
                r->services_changed, r->services_removed, r->services_unchanged);
-    protobuf_c_message_free_unpacked(&r->base, NULL);
     return 0;
+}
+
+int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return cli_call_show(cli, self, argc, argv, ADMIN "Reload",
+                         &drover__v1__reload_request__descriptor,
+                         &drover__v1__reload_response__descriptor, show_reload);
 }

@@ -1,6 +1,5 @@
 /* drover ps, tree, kill-tree, zombies, spawn: the drover.v1.Processes calls, which carry
  * running-process's own messages. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,26 +24,18 @@ static const char *state_name(RunningProcess__Daemon__V1__ProcessState s)
     }
 }
 
-/* A pid operand: a positive decimal that fits. */
-static int parse_pid(const char *cmd, const char *s, uint32_t *ret)
+/* The PID operand at argv[i], after the options: a positive decimal that fits. Returns 0, or
+ * CLI_HELP or CLI_USAGE. */
+static int pid_operand(const struct cli_command *self, int i, int argc, char **argv, uint32_t *ret)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || v == 0 || v > INT32_MAX || s[0] == '-') {
-        cli_error("%s: '%s' is not a process id", cmd, s);
-        return -1;
+    i = cli_need_operand(self, i, argc, self->args, NULL);
+    if (i < 0)
+        return i;
+    if (cli_parse_u32(argv[i], 1, INT32_MAX, ret) < 0) {
+        cli_error("%s: '%s' is not a process id", self->name, argv[i]);
+        return CLI_USAGE;
     }
-    *ret = (uint32_t)v;
     return 0;
-}
-
-static int need_operand(const struct cli_command *self, int i, int argc)
-{
-    if (i < argc)
-        return 0;
-    cli_error("%s: missing %s (see drover %s --help)", self->name, self->args, self->name);
-    return -1;
 }
 
 /* ---- ps ---- */
@@ -53,13 +44,6 @@ static const struct cli_option ps_opts[] = {
     {"--originator", "TOOL", "only processes whose originator starts with TOOL:"},
     {0},
 };
-
-static int ps_option(void *ctx, const struct cli_option *o, const char *value)
-{
-    (void)o;
-    *(const char **)ctx = value;
-    return 0;
-}
 
 static json_t *tracked_json(const RunningProcess__Daemon__V1__TrackedProcess *p)
 {
@@ -77,7 +61,7 @@ int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **arg
     ProtobufCMessage *resp = NULL;
     RunningProcess__Daemon__V1__TrackedProcess **rows;
     size_t n;
-    int i = cli_parse(cli, self, argc, argv, 0, ps_opts, ps_option, &tool);
+    int i = cli_parse(cli, self, argc, argv, 0, ps_opts, cli_option_value, &tool);
 
     if (i < 0)
         return cli_exit_code(i);
@@ -127,12 +111,10 @@ int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **a
     RunningProcess__Daemon__V1__GetProcessTreeRequest req =
         RUNNING_PROCESS__DAEMON__V1__GET_PROCESS_TREE_REQUEST__INIT;
     RunningProcess__Daemon__V1__GetProcessTreeResponse *resp = NULL;
-    int i = cli_parse_common(cli, self, argc, argv, 1);
+    int r = pid_operand(self, cli_parse_common(cli, self, argc, argv, 1), argc, argv, &req.pid);
 
-    if (i < 0)
-        return cli_exit_code(i);
-    if (need_operand(self, i, argc) < 0 || parse_pid(self->name, argv[i], &req.pid) < 0)
-        return EXIT_USAGE;
+    if (r < 0)
+        return cli_exit_code(r);
     if (cli_unary(cli, PROCESSES "GetProcessTree", &req.base,
                   &running_process__daemon__v1__get_process_tree_response__descriptor,
                   (ProtobufCMessage **)&resp) < 0)
@@ -178,12 +160,11 @@ int cmd_kill_tree(struct cli *cli, const struct cli_command *self, int argc, cha
         RUNNING_PROCESS__DAEMON__V1__KILL_TREE_REQUEST__INIT;
     RunningProcess__Daemon__V1__KillTreeResponse *resp = NULL;
     double timeout = 3;
-    int i = cli_parse(cli, self, argc, argv, 1, kill_opts, kill_option, &timeout);
+    int r = pid_operand(self, cli_parse(cli, self, argc, argv, 1, kill_opts, kill_option, &timeout),
+                        argc, argv, &req.pid);
 
-    if (i < 0)
-        return cli_exit_code(i);
-    if (need_operand(self, i, argc) < 0 || parse_pid(self->name, argv[i], &req.pid) < 0)
-        return EXIT_USAGE;
+    if (r < 0)
+        return cli_exit_code(r);
     req.timeout_seconds = timeout;
     cli->deadline_ms = (uint32_t)(timeout * 1000) + 10000;
     if (cli_unary(cli, PROCESSES "KillTree", &req.base,
@@ -209,20 +190,13 @@ static const struct cli_option zombie_opts[] = {
     {0},
 };
 
-static int zombie_option(void *ctx, const struct cli_option *o, const char *value)
-{
-    (void)o, (void)value;
-    *(bool *)ctx = true;
-    return 0;
-}
-
 int cmd_zombies(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
     RunningProcess__Daemon__V1__KillZombiesRequest req =
         RUNNING_PROCESS__DAEMON__V1__KILL_ZOMBIES_REQUEST__INIT;
     RunningProcess__Daemon__V1__KillZombiesResponse *resp = NULL;
     bool kill = false;
-    int i = cli_parse(cli, self, argc, argv, 0, zombie_opts, zombie_option, &kill);
+    int i = cli_parse(cli, self, argc, argv, 0, zombie_opts, cli_option_flag, &kill);
 
     if (i < 0)
         return cli_exit_code(i);
@@ -342,14 +316,11 @@ int cmd_spawn(struct cli *cli, const struct cli_command *self, int argc, char **
 
     running_process__daemon__v1__spawn_daemon_request__init(&a.req);
     a.req.env = a.pkv;
-    int i = cli_parse(cli, self, argc, argv, -1, spawn_opts, spawn_option, &a);
+    int i =
+        cli_need_operand(self, cli_parse(cli, self, argc, argv, -1, spawn_opts, spawn_option, &a),
+                         argc, "the command", NULL);
     if (i < 0) {
         r = cli_exit_code(i);
-        goto out;
-    }
-    if (i >= argc) {
-        cli_error("spawn: missing the command (see drover spawn --help)");
-        r = EXIT_USAGE;
         goto out;
     }
     a.req.command = shell_command(argc - i, argv + i);

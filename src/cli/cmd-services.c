@@ -84,14 +84,6 @@ static json_t *service_json(const Drover__V1__Service *s)
         "healthy", s->healthy, "probes", probes_json(sp));
 }
 
-static void print_list_json(Drover__V1__Service **v, size_t n)
-{
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, service_json(v[i]));
-    cli_print_json(a);
-}
-
 /* The table `drover ls` prints; colour only on a terminal. */
 static void print_table(Drover__V1__Service **v, size_t n)
 {
@@ -124,19 +116,31 @@ static void print_table(Drover__V1__Service **v, size_t n)
     }
 }
 
+/* A ServiceList, the answer of most calls here: JSON or the table. */
+static int show_list(struct cli *cli, const ProtobufCMessage *m)
+{
+    const Drover__V1__ServiceList *list = (const void *)m;
+
+    if (!cli->json) {
+        print_table(list->services, list->n_services);
+        return 0;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < list->n_services; i++)
+        json_array_append_new(a, service_json(list->services[i]));
+    cli_print_json(a);
+    return 0;
+}
+
 static int call_list(struct cli *cli, const char *method, const ProtobufCMessage *req)
 {
-    Drover__V1__ServiceList *list = NULL;
+    ProtobufCMessage *list = NULL;
     char path[64];
     snprintf(path, sizeof path, SERVICES "%s", method);
-    if (cli_unary(cli, path, req, &drover__v1__service_list__descriptor,
-                  (ProtobufCMessage **)&list) < 0)
+    if (cli_unary(cli, path, req, &drover__v1__service_list__descriptor, &list) < 0)
         return 1;
-    if (cli->json)
-        print_list_json(list->services, list->n_services);
-    else
-        print_table(list->services, list->n_services);
-    protobuf_c_message_free_unpacked(&list->base, NULL);
+    show_list(cli, list);
+    protobuf_c_message_free_unpacked(list, NULL);
     return 0;
 }
 
@@ -166,13 +170,10 @@ static const struct cli_option start_opts[] = {
 
 static int parse_u32(const char *opt, const char *v, uint32_t *ret)
 {
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    if (!*v || *end || v[0] == '-' || x > UINT32_MAX) {
+    if (cli_parse_u32(v, 0, UINT32_MAX, ret) < 0) {
         cli_error("start: %s wants a number, not '%s'", opt, v);
         return -1;
     }
-    *ret = (uint32_t)x;
     return 0;
 }
 
@@ -266,14 +267,11 @@ int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **
     google__protobuf__uint32_value__init(&a.delay);
     google__protobuf__uint32_value__init(&a.kill);
     a.spec.env = a.penv;
-    int i = cli_parse(cli, self, argc, argv, -1, start_opts, start_option, &a);
+    int i =
+        cli_need_operand(self, cli_parse(cli, self, argc, argv, -1, start_opts, start_option, &a),
+                         argc, "the command or the service", NULL);
     if (i < 0) {
         r = cli_exit_code(i);
-        goto out;
-    }
-    if (i >= argc) {
-        cli_error("start: missing the command or the service (see drover start --help)");
-        r = EXIT_USAGE;
         goto out;
     }
     if (!a.defines && !*a.spec.name && argc - i == 1 && is_services_file(argv[i])) {
@@ -327,12 +325,10 @@ static int targeted(struct cli *cli, const struct cli_command *self, int argc, c
     Drover__V1__ServiceTarget t = DROVER__V1__SERVICE_TARGET__INIT;
     int i = cli_parse_common(cli, self, argc, argv, 1);
 
+    if (!optional)
+        i = cli_need_operand(self, i, argc, "the service", "a name, an id, or all");
     if (i < 0)
         return cli_exit_code(i);
-    if (i >= argc && !optional) {
-        cli_error("%s: missing the service (a name, an id, or all)", self->name);
-        return EXIT_USAGE;
-    }
     t.target = i < argc ? argv[i] : "all";
     cli->deadline_ms = 120000; /* stops wait for kill timeouts */
     return call_list(cli, method, &t.base);
@@ -360,25 +356,20 @@ int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **
 
 int cmd_ls(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
-    Drover__V1__ListServicesRequest req = DROVER__V1__LIST_SERVICES_REQUEST__INIT;
-    int i = cli_parse_common(cli, self, argc, argv, 0);
-    if (i < 0)
-        return cli_exit_code(i);
-    return call_list(cli, "List", &req.base);
+    return cli_call_show(cli, self, argc, argv, SERVICES "List",
+                         &drover__v1__list_services_request__descriptor,
+                         &drover__v1__service_list__descriptor, show_list);
 }
 
 int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
     Drover__V1__ServiceTarget t = DROVER__V1__SERVICE_TARGET__INIT;
     Drover__V1__Service *s = NULL;
-    int i = cli_parse_common(cli, self, argc, argv, 1);
+    int i = cli_need_operand(self, cli_parse_common(cli, self, argc, argv, 1), argc, "the service",
+                             "a name or an id");
 
     if (i < 0)
         return cli_exit_code(i);
-    if (i >= argc) {
-        cli_error("describe: missing the service (a name or an id)");
-        return EXIT_USAGE;
-    }
     t.target = argv[i];
     if (cli_unary(cli, SERVICES "Get", &t.base, &drover__v1__service__descriptor,
                   (ProtobufCMessage **)&s) < 0)
@@ -420,32 +411,29 @@ int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char
 
 /* ---- save, resurrect ---- */
 
-int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+static int show_saved(struct cli *cli, const ProtobufCMessage *m)
 {
-    Drover__V1__SaveServicesRequest req = DROVER__V1__SAVE_SERVICES_REQUEST__INIT;
-    Drover__V1__SaveServicesResponse *resp = NULL;
-    int i = cli_parse_common(cli, self, argc, argv, 0);
+    const Drover__V1__SaveServicesResponse *resp = (const void *)m;
 
-    if (i < 0)
-        return cli_exit_code(i);
-    if (cli_unary(cli, SERVICES "Save", &req.base, &drover__v1__save_services_response__descriptor,
-                  (ProtobufCMessage **)&resp) < 0)
-        return 1;
     if (cli->json)
         cli_print_json(json_pack("{s:s, s:i}", "path", resp->path, "count", (int)resp->count));
     else
         printf("saved %u service%s to %s\n", resp->count, resp->count == 1 ? "" : "s", resp->path);
-    protobuf_c_message_free_unpacked(&resp->base, NULL);
     return 0;
+}
+
+int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    return cli_call_show(cli, self, argc, argv, SERVICES "Save",
+                         &drover__v1__save_services_request__descriptor,
+                         &drover__v1__save_services_response__descriptor, show_saved);
 }
 
 int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
-    Drover__V1__ResurrectServicesRequest req = DROVER__V1__RESURRECT_SERVICES_REQUEST__INIT;
-    int i = cli_parse_common(cli, self, argc, argv, 0);
-    if (i < 0)
-        return cli_exit_code(i);
-    return call_list(cli, "Resurrect", &req.base);
+    return cli_call_show(cli, self, argc, argv, SERVICES "Resurrect",
+                         &drover__v1__resurrect_services_request__descriptor,
+                         &drover__v1__service_list__descriptor, show_list);
 }
 
 /* ---- logs ---- */
@@ -486,14 +474,11 @@ int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **a
 {
     Drover__V1__LogsRequest req = DROVER__V1__LOGS_REQUEST__INIT;
     struct logs_args a = {0};
-    int i = cli_parse(cli, self, argc, argv, 1, logs_opts, logs_option, &a);
+    int i = cli_need_operand(self, cli_parse(cli, self, argc, argv, 1, logs_opts, logs_option, &a),
+                             argc, "the service", "a name or an id");
 
     if (i < 0)
         return cli_exit_code(i);
-    if (i >= argc) {
-        cli_error("logs: missing the service (a name or an id)");
-        return EXIT_USAGE;
-    }
     req.target = argv[i];
     req.lines = a.lines;
     req.follow = a.follow;

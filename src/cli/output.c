@@ -1,10 +1,14 @@
-/* Helpers shared by the CLI's commands: option parsing common to all, the connection to
- * droverd with a helpful message when none answers, RPC error reporting, and formatting. */
+/* Helpers shared by the CLI's commands: option parsing common to all (and the option callbacks
+ * and number parsing several share), the connection to droverd with a helpful message when none
+ * answers, RPC error reporting, the call of a command without operands, and formatting. */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/macro.h"
 #include "cli/cli.h"
@@ -62,7 +66,7 @@ int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **a
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             print_help(cmd, opts);
-            return -1;
+            return CLI_HELP;
         }
         if (!strcmp(a, "--json")) {
             cli->json = true;
@@ -78,29 +82,29 @@ int cli_parse(struct cli *cli, const struct cli_command *cmd, int argc, char **a
             else if (o->arg || eq) {
                 cli_error("%s: option '%s' %s (see drover %s --help)", cmd->name, o->name,
                           o->arg ? "needs a value" : "takes no value", cmd->name);
-                return -2;
+                return CLI_USAGE;
             }
             if (on_option(ctx, o, value) < 0)
-                return -2;
+                return CLI_USAGE;
             continue;
         }
         if (a[0] == '-' && a[1]) {
             cli_error("%s: unknown option '%s' (see drover %s --help)", cmd->name, a, cmd->name);
-            return -2;
+            return CLI_USAGE;
         }
         if (max_operands < 0)
             break;
         if (n_ops == (int)ARRAY_SIZE(operands) || n_ops == max_operands) {
             cli_error("%s: unexpected argument '%s' (see drover %s --help)", cmd->name, a,
                       cmd->name);
-            return -2;
+            return CLI_USAGE;
         }
         operands[n_ops++] = argv[i];
     }
     if (max_operands >= 0 && n_ops + (argc - i) > max_operands) {
         cli_error("%s: unexpected argument '%s' (see drover %s --help)", cmd->name,
                   argv[i + max_operands - n_ops], cmd->name);
-        return -2;
+        return CLI_USAGE;
     }
     /* Operands found among the options go just before those after "--". */
     int first = i - n_ops;
@@ -113,6 +117,45 @@ int cli_parse_common(struct cli *cli, const struct cli_command *cmd, int argc, c
                      int max_operands)
 {
     return cli_parse(cli, cmd, argc, argv, max_operands, NULL, NULL, NULL);
+}
+
+int cli_need_operand(const struct cli_command *cmd, int i, int argc, const char *what,
+                     const char *hint)
+{
+    if (i < 0 || i < argc)
+        return i;
+    if (hint)
+        cli_error("%s: missing %s (%s)", cmd->name, what, hint);
+    else
+        cli_error("%s: missing %s (see drover %s --help)", cmd->name, what, cmd->name);
+    return CLI_USAGE;
+}
+
+int cli_option_flag(void *ctx, const struct cli_option *o, const char *value)
+{
+    (void)o, (void)value;
+    *(bool *)ctx = true;
+    return 0;
+}
+
+int cli_option_value(void *ctx, const struct cli_option *o, const char *value)
+{
+    (void)o;
+    *(const char **)ctx = value;
+    return 0;
+}
+
+int cli_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -EINVAL;
+    if (v < min || v > max)
+        return -ERANGE;
+    *ret = (uint32_t)v;
+    return 0;
 }
 
 int cli_connect(struct cli *cli)
@@ -153,6 +196,26 @@ int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
     return 0;
 }
 
+int cli_call_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
+                  const char *path, const ProtobufCMessageDescriptor *req,
+                  const ProtobufCMessageDescriptor *resp,
+                  int (*show)(struct cli *cli, const ProtobufCMessage *resp))
+{
+    ProtobufCMessage empty, *m = NULL;
+    int i = cli_parse_common(cli, cmd, argc, argv, 0);
+
+    /* A message without fields is its header alone. */
+    assert(req->n_fields == 0 && req->sizeof_message == sizeof empty);
+    protobuf_c_message_init(req, &empty);
+    if (i < 0)
+        return cli_exit_code(i);
+    if (cli_unary(cli, path, &empty, resp, &m) < 0)
+        return 1;
+    int code = show(cli, m);
+    protobuf_c_message_free_unpacked(m, NULL);
+    return code;
+}
+
 void cli_print_json(json_t *v)
 {
     if (!v) {
@@ -162,6 +225,21 @@ void cli_print_json(json_t *v)
     json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     fputc('\n', stdout);
     json_decref(v);
+}
+
+int cli_write_all(int fd, const void *p, size_t n)
+{
+    const char *s = p;
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 void cli_format_bytes(uint64_t bytes, char *out, size_t len)
