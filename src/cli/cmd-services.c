@@ -168,10 +168,10 @@ static const struct cli_option start_opts[] = {
     {0},
 };
 
-static int parse_u32(const char *opt, const char *v, uint32_t *ret)
+static int parse_u32(const char *cmd, const char *opt, const char *v, uint32_t *ret)
 {
     if (cli_parse_u32(v, 0, UINT32_MAX, ret) < 0) {
-        cli_error("start: %s wants a number, not '%s'", opt, v);
+        cli_error("%s: %s wants a number, not '%s'", cmd, opt, v);
         return -1;
     }
     return 0;
@@ -192,13 +192,13 @@ static int start_option(void *ctx, const struct cli_option *o, const char *v)
     else if (!strcmp(n, "--on-failure"))
         a->spec.restart = DROVER__V1__RESTART_POLICY__RESTART_POLICY_ON_FAILURE;
     else if (!strcmp(n, "--max-restarts"))
-        return parse_u32(n, v, &a->spec.max_restarts);
+        return parse_u32("start", n, v, &a->spec.max_restarts);
     else if (!strcmp(n, "--restart-delay")) {
         a->spec.restart_delay_ms = &a->delay;
-        return parse_u32(n, v, &a->delay.value);
+        return parse_u32("start", n, v, &a->delay.value);
     } else if (!strcmp(n, "--kill-timeout")) {
         a->spec.kill_timeout_ms = &a->kill;
-        return parse_u32(n, v, &a->kill.value);
+        return parse_u32("start", n, v, &a->kill.value);
     } else if (!strcmp(n, "--stop-signal"))
         a->spec.stop_signal = (char *)v;
     else if (!strcmp(n, "--autostart"))
@@ -456,7 +456,7 @@ static int logs_option(void *ctx, const struct cli_option *o, const char *v)
 {
     struct logs_args *a = ctx;
     if (o->arg)
-        return parse_u32(o->name, v, &a->lines);
+        return parse_u32("logs", o->name, v, &a->lines);
     a->follow = true;
     return 0;
 }
