@@ -23,6 +23,8 @@ int buf_reserve(struct buf *b, size_t n, uint8_t **ret_tail)
 {
     if (n > b->cap - b->len)
         return -ENOBUFS;
+    if (n > SIZE_MAX - b->start - b->len)
+        return -ENOMEM; /* more than an address space: start + len + n would wrap */
     if (b->start + b->len + n > b->alloc) {
         if (b->start > 0 && b->len + n <= b->alloc) {
             memmove(b->data, b->data + b->start, b->len);

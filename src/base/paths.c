@@ -90,6 +90,8 @@ int paths_mkdir_p(const char *path, unsigned mode, int exact_mode)
 
     if (!p)
         return -ENOMEM;
+    if (!*p)
+        return -ENOENT; /* as mkdir("") says */
     for (char *s = p + 1; *s; s++) {
         if (*s != '/')
             continue;

@@ -287,6 +287,16 @@ START_TEST(buf_reserve_then_commit)
     ck_assert_uint_eq(buf_head(&b)[60], 's');
     ck_assert_uint_eq(buf_head(&b)[999], 's');
     buf_done(&b);
+
+    /* Room past the address space, on an uncapped buffer whose front was consumed: start +
+     * len + n would wrap to a small number and look like room that exists. */
+    buf_init(&b, 0);
+    ck_assert_int_eq(buf_append(&b, "ab", 2), 0);
+    buf_consume(&b, 1);
+    ck_assert_int_eq(buf_reserve(&b, SIZE_MAX - 1, &tail), -ENOMEM);
+    ck_assert_uint_eq(b.len, 1);
+    ck_assert_uint_eq(buf_head(&b)[0], 'b');
+    buf_done(&b);
 }
 END_TEST
 
@@ -721,6 +731,9 @@ START_TEST(paths_mkdir_modes)
     ck_assert_int_eq(paths_mkdir_p(p, 0700, 1), -ENOTDIR);
     snprintf(p, sizeof p, "%s/file/sub/dir", root);
     ck_assert_int_eq(paths_mkdir_p(p, 0700, 0), -ENOTDIR);
+
+    /* An empty path names no directory (and is not read past its end). */
+    ck_assert_int_eq(paths_mkdir_p("", 0700, 0), -ENOENT);
 
     /* Relative paths work from the current directory. */
     ck_assert_int_eq(chdir(root), 0);
