@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "grpc/grpc.h"
+#include "grpc/grpc-internal.h"
 #include "grpc/health/v1/health.pb-c.h"
 
 struct watcher {
     struct grpc_call *call; /* the Watch stream */
     char *service;          /* the service it watches */
     struct watcher *next;   /* health's list */
-    struct watcher *prev;
+    struct watcher *prev;   /* the same list, backwards */
 };
 
 struct health {
@@ -63,10 +63,7 @@ static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     w->call = call;
-    w->next = h->watchers;
-    if (h->watchers)
-        h->watchers->prev = w;
-    h->watchers = w;
+    DLIST_PREPEND(h->watchers, w);
     grpc_call_set_data(call, w);
     send_status(call, status_of(h, req->service));
     if (!h->serving)
@@ -80,12 +77,7 @@ static void watch_close(struct grpc_call *call)
 
     if (!w)
         return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        h->watchers = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
+    DLIST_REMOVE(h->watchers, w);
     free(w->service);
     free(w);
 }

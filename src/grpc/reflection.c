@@ -109,6 +109,24 @@ static bool qualified_is(const char *prefix, const char *name, const char *sym)
 }
 
 static bool message_declares(const Google__Protobuf__DescriptorProto *m, const char *scope,
+                             const char *sym);
+
+/* Does scope declare sym among these messages (or inside one of them) and enums? Files and
+ * messages both hold the two kinds. */
+static bool scope_declares(const char *scope, Google__Protobuf__DescriptorProto *const *msgs,
+                           size_t n_msgs, Google__Protobuf__EnumDescriptorProto *const *enums,
+                           size_t n_enums, const char *sym)
+{
+    for (size_t i = 0; i < n_msgs; i++)
+        if (message_declares(msgs[i], scope, sym))
+            return true;
+    for (size_t i = 0; i < n_enums; i++)
+        if (qualified_is(scope, enums[i]->name, sym))
+            return true;
+    return false;
+}
+
+static bool message_declares(const Google__Protobuf__DescriptorProto *m, const char *scope,
                              const char *sym)
 {
     char inner[512];
@@ -120,12 +138,8 @@ static bool message_declares(const Google__Protobuf__DescriptorProto *m, const c
     /* Only a symbol under this message's name can be declared inside it. */
     if (n >= sizeof inner || strncmp(sym, inner, n) != 0 || sym[n] != '.')
         return false;
-    for (size_t i = 0; i < m->n_nested_type; i++)
-        if (message_declares(m->nested_type[i], inner, sym))
-            return true;
-    for (size_t i = 0; i < m->n_enum_type; i++)
-        if (qualified_is(inner, m->enum_type[i]->name, sym))
-            return true;
+    if (scope_declares(inner, m->nested_type, m->n_nested_type, m->enum_type, m->n_enum_type, sym))
+        return true;
     for (size_t i = 0; i < m->n_field; i++)
         if (qualified_is(inner, m->field[i]->name, sym))
             return true;
@@ -136,12 +150,9 @@ static bool file_declares(const Google__Protobuf__FileDescriptorProto *fd, const
 {
     const char *pkg = fd->package ? fd->package : "";
 
-    for (size_t i = 0; i < fd->n_message_type; i++)
-        if (message_declares(fd->message_type[i], pkg, sym))
-            return true;
-    for (size_t i = 0; i < fd->n_enum_type; i++)
-        if (qualified_is(pkg, fd->enum_type[i]->name, sym))
-            return true;
+    if (scope_declares(pkg, fd->message_type, fd->n_message_type, fd->enum_type, fd->n_enum_type,
+                       sym))
+        return true;
     for (size_t i = 0; i < fd->n_service; i++) {
         const Google__Protobuf__ServiceDescriptorProto *svc = fd->service[i];
         if (qualified_is(pkg, svc->name, sym))

@@ -1,0 +1,339 @@
+/* A gRPC call's life and its response side: one struct grpc_call per HTTP/2 stream, from the first
+ * request HEADERS (grpc_call_new, from request.c) to the stream's close (grpc_call_free, from
+ * request.c's stream-close callback or server.c closing the connection).
+ *
+ * Responses. grpc_call_send packs each message into the call's queue (out); the first one submits
+ * the response HEADERS with a data provider, which nghttp2 pulls as flow control allows. When the
+ * queue is empty the provider defers and the next send or finish resumes it. Each queue is capped
+ * (CALL_HIGH: grpc_call_send says -ENOBUFS) and the handler's on_ready runs again once nghttp2 has
+ * taken it below CALL_LOW.
+ *
+ * Finishing. A call finishes once (grpc_call_finish is idempotent). If the response had begun,
+ * the trailers are submitted from the data provider once the queue is empty: the last DATA frame
+ * carries NGHTTP2_DATA_FLAG_EOF | NO_END_STREAM and nghttp2_submit_trailer ends the stream. If
+ * nothing was sent yet, the status goes out as a trailers-only response, one HEADERS frame with
+ * END_STREAM. Either way the stream ends with a complete response, and nothing here resets a
+ * stream (RST_STREAM) once its response is complete.
+ *
+ * The handler. on_close runs exactly once per call that reached a handler (call_detach): when
+ * the server aborts the call, or when the call is freed. It never runs inside grpc_call_send or
+ * grpc_call_finish, so handlers may finish and keep their state until on_close. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grpc/grpc-internal.h"
+#include "net/net.h"
+
+#define CALL_HIGH (256 * 1024) /* bytes queued in one call before grpc_call_send refuses */
+#define CALL_LOW  (64 * 1024)  /* a call's queue below this asks its handler for more */
+
+struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id)
+{
+    struct grpc_call *call = calloc(1, sizeof *call);
+
+    if (!call)
+        return NULL;
+    call->conn = c;
+    call->stream_id = stream_id;
+    grpc_deframer_init(&call->in, c->srv->lim.max_message_size);
+    buf_init(&call->out, 0);
+    DLIST_PREPEND(c->calls, call);
+    c->n_calls++;
+    c->srv->stats.active_calls++;
+    return call;
+}
+
+static void timer_free(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* Runs the handler's on_close once; afterwards the handler never hears of this call again. */
+static void call_detach(struct grpc_call *call)
+{
+    if (!call->handler_live)
+        return;
+    call->handler_live = false;
+    if (call->method->on_close)
+        call->method->on_close(call);
+}
+
+void grpc_call_free(struct grpc_call *call)
+{
+    struct gconn *c = call->conn;
+    struct grpc_server *s = c->srv;
+
+    if (!call->finished) {
+        call->cancelled = true;
+        call->status = GRPC_CANCELLED;
+    }
+    call->finished = true;
+    if (call->audited && s->auth.audit)
+        s->auth.audit(call, call->status, call->status_msg, s->auth.userdata);
+    free(call->principal);
+    call_detach(call);
+    DLIST_REMOVE(c->calls, call);
+    c->n_calls--;
+    c->srv->stats.active_calls--;
+    if (call->ready_pending)
+        c->n_ready--;
+    if (call->deadline) {
+        call->deadline->data = NULL;
+        uv_close((uv_handle_t *)call->deadline, timer_free);
+    }
+    for (size_t i = 0; i < call->n_md; i++) {
+        free(call->md[i].key);
+        free(call->md[i].value);
+    }
+    free(call->md);
+    free(call->path);
+    free(call->reject_msg);
+    free(call->status_msg);
+    if (call->request)
+        protobuf_c_message_free_unpacked(call->request, NULL);
+    grpc_deframer_done(&call->in);
+    buf_done(&call->out);
+    free(call);
+}
+
+/* ---- the send queue and the data provider ------------------------------------------------- */
+
+/* Writes grpc-status (and grpc-message, when there is one) for a finished call into out, which
+ * has room for two; code is storage for the number. Trailers and trailers-only responses both
+ * end with these. Returns how many were written. */
+static size_t status_headers(const struct grpc_call *call, char code[12], nghttp2_nv *out)
+{
+    size_t n = 0;
+
+    snprintf(code, 12, "%d", (int)call->status);
+    out[n++] = (nghttp2_nv)NV("grpc-status", code);
+    if (call->status_msg && *call->status_msg)
+        out[n++] = (nghttp2_nv)NV("grpc-message", call->status_msg);
+    return n;
+}
+
+static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, size_t length,
+                         uint32_t *flags, nghttp2_data_source *source, void *userdata)
+{
+    struct grpc_call *call = source->ptr;
+    size_t n = MIN(length, call->out.len);
+    (void)userdata;
+
+    if (n) {
+        memcpy(dst, buf_head(&call->out), n);
+        buf_consume(&call->out, n);
+        if (call->out.len == 0)
+            buf_reset(&call->out, 64 * 1024);
+    }
+    if (call->out.len == 0 && call->finished) {
+        char code[12];
+        nghttp2_nv trailers[2];
+        size_t nt = status_headers(call, code, trailers);
+        if (nghttp2_submit_trailer(h2, stream_id, trailers, nt) != 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        *flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        return (ssize_t)n;
+    }
+    if (n == 0) {
+        call->deferred = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (call->out.len < CALL_LOW && call->handler_live && !call->finished &&
+        call->method->on_ready && !call->ready_pending) {
+        call->ready_pending = true;
+        call->conn->n_ready++;
+    }
+    return (ssize_t)n;
+}
+
+static int start_response(struct grpc_call *call)
+{
+    nghttp2_nv nva[] = {
+        NV(":status", "200"),
+        NV("content-type", "application/grpc"),
+        NV("grpc-accept-encoding", "identity,gzip"),
+    };
+    nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read};
+    int r = nghttp2_submit_response(call->conn->h2, call->stream_id, nva, ARRAY_SIZE(nva), &prd);
+
+    if (r != 0)
+        return -ENOMEM;
+    call->response_started = true;
+    return 0;
+}
+
+/* Wakes the data provider after output or a status was queued. */
+static void call_kick(struct grpc_call *call)
+{
+    if (call->deferred) {
+        call->deferred = false;
+        nghttp2_session_resume_data(call->conn->h2, call->stream_id);
+    }
+    grpc_conn_mark_dirty(call->conn);
+}
+
+int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    int r;
+
+    if (call->finished)
+        return -EPIPE;
+    if (protobuf_c_message_get_packed_size(msg) > call->conn->srv->lim.max_message_size)
+        return -EMSGSIZE;
+    if (call->out.len >= CALL_HIGH)
+        return -ENOBUFS;
+    r = grpc_frame_append_message(&call->out, msg);
+    if (r < 0)
+        return r;
+    if (!call->response_started) {
+        r = start_response(call);
+        if (r < 0)
+            return r;
+    }
+    call_kick(call);
+    return 0;
+}
+
+bool grpc_call_writable(const struct grpc_call *call)
+{
+    return !call->finished && call->out.len < CALL_HIGH;
+}
+
+/* ---- finishing ------------------------------------------------------------------------------ */
+
+static void finish_v(struct grpc_call *call, enum grpc_status_code code, const char *fmt,
+                     va_list ap)
+{
+    char msg[1024] = "";
+
+    if (call->finished)
+        return;
+    if (fmt)
+        vsnprintf(msg, sizeof msg, fmt, ap);
+    call->finished = true;
+    call->status = code;
+    call->status_msg = grpc_percent_encode(msg);
+    if (call->deadline)
+        uv_timer_stop(call->deadline);
+    if (call->ready_pending) {
+        call->ready_pending = false;
+        call->conn->n_ready--;
+    }
+
+    if (call->response_started) {
+        call_kick(call);
+        return;
+    }
+    /* Nothing was sent yet: a trailers-only response, one HEADERS frame with END_STREAM. */
+    char code_s[12];
+    nghttp2_nv nva[4] = {
+        NV(":status", "200"),
+        NV("content-type", "application/grpc"),
+    };
+    size_t n = 2 + status_headers(call, code_s, nva + 2);
+    call->response_started = true;
+    nghttp2_submit_response(call->conn->h2, call->stream_id, nva, n, NULL);
+    grpc_conn_mark_dirty(call->conn);
+}
+
+void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    finish_v(call, code, fmt, ap);
+    va_end(ap);
+}
+
+void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    int r = grpc_call_send(call, msg);
+
+    if (r == -EMSGSIZE)
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "response exceeds the %u-byte limit",
+                         call->conn->srv->lim.max_message_size);
+    else if (r < 0)
+        grpc_call_finish(call, r == -EPIPE ? GRPC_UNAVAILABLE : GRPC_RESOURCE_EXHAUSTED,
+                         "could not queue the response: %s", strerror(-r));
+    else
+        grpc_call_finish(call, GRPC_OK, NULL);
+}
+
+void grpc_call_abort(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (call->finished)
+        return;
+    call->cancelled = true;
+    va_start(ap, fmt);
+    finish_v(call, code, fmt, ap);
+    va_end(ap);
+    call_detach(call);
+}
+
+/* ---- accessors ------------------------------------------------------------------------------ */
+
+bool grpc_call_finished(const struct grpc_call *call)
+{
+    return call->finished;
+}
+
+void *grpc_call_service_data(const struct grpc_call *call)
+{
+    return call->service->userdata;
+}
+
+void grpc_call_set_data(struct grpc_call *call, void *data)
+{
+    call->data = data;
+}
+
+void *grpc_call_get_data(const struct grpc_call *call)
+{
+    return call->data;
+}
+
+const char *grpc_call_path(const struct grpc_call *call)
+{
+    return call->path;
+}
+
+const struct ucred *grpc_call_peer(const struct grpc_call *call)
+{
+    return net_conn_peer(call->conn->nc);
+}
+
+struct net_conn *grpc_call_conn(const struct grpc_call *call)
+{
+    return call->conn->nc;
+}
+
+void *grpc_call_door(const struct grpc_call *call)
+{
+    return call->conn->door;
+}
+
+void grpc_call_set_principal(struct grpc_call *call, const char *name)
+{
+    free(call->principal);
+    call->principal = name ? strdup(name) : NULL;
+}
+
+const char *grpc_call_principal(const struct grpc_call *call)
+{
+    return call->principal;
+}
+
+const char *grpc_call_metadata(const struct grpc_call *call, const char *key, size_t *ret_len)
+{
+    for (size_t i = 0; i < call->n_md; i++)
+        if (strcmp(call->md[i].key, key) == 0) {
+            if (ret_len)
+                *ret_len = call->md[i].len;
+            return call->md[i].value;
+        }
+    return NULL;
+}

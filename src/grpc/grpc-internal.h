@@ -1,0 +1,157 @@
+/* What the files of the gRPC server share, private to src/grpc/: the server, connection and call
+ * structs, and the few functions one file calls in another.
+ *
+ * server.c owns the server, its connections (one nghttp2 session each), the service registry and
+ * shutdown; call.c owns a call's life from its stream's first HEADERS to its close, and the
+ * response side (send queue, finishing, trailers); request.c owns the request side (headers,
+ * metadata, method resolution, deframing and decoding) and the nghttp2 callbacks that feed it.
+ *
+ * A call lives on its connection's list from grpc_call_new (request HEADERS begin) until
+ * grpc_call_free (stream closed, or connection closed); a connection lives on its server's list
+ * from grpc_server_accept until it is closed. Neither is freed while an nghttp2 callback runs on
+ * it: frees happen from nghttp2's stream-close callback or from top-level contexts. */
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+#include <string.h>
+
+#include "grpc/grpc.h"
+
+/* An nghttp2 header from a literal name and a NUL-terminated value. */
+#define NV(n, v)                                                                                   \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
+    }
+
+/* Intrusive doubly linked lists: a head pointer, and next and prev fields in each item. Calls on
+ * a connection, connections on the server and health's Watch streams all use them. */
+#define DLIST_PREPEND(head, item)                                                                  \
+    do {                                                                                           \
+        (item)->prev = NULL;                                                                       \
+        (item)->next = (head);                                                                     \
+        if (head)                                                                                  \
+            (head)->prev = (item);                                                                 \
+        (head) = (item);                                                                           \
+    } while (0)
+
+#define DLIST_REMOVE(head, item)                                                                   \
+    do {                                                                                           \
+        if ((item)->prev)                                                                          \
+            (item)->prev->next = (item)->next;                                                     \
+        else                                                                                       \
+            (head) = (item)->next;                                                                 \
+        if ((item)->next)                                                                          \
+            (item)->next->prev = (item)->prev;                                                     \
+    } while (0)
+
+struct metadata {
+    char *key;   /* lowercase header name */
+    char *value; /* NUL-terminated; -bin values decoded (and may contain NULs) */
+    size_t len;  /* bytes in value */
+};
+
+struct service_entry {
+    const struct grpc_service *svc; /* the face's table */
+    void *userdata;                 /* the face's state */
+};
+
+struct gconn;
+
+struct grpc_call {
+    struct gconn *conn;                  /* the connection carrying this stream */
+    int32_t stream_id;                   /* HTTP/2 stream */
+    const struct grpc_method *method;    /* resolved when the request headers end */
+    const struct service_entry *service; /* the method's service */
+    char *path;                          /* :path */
+    struct metadata *md;                 /* request metadata, in arrival order */
+    size_t n_md;                         /* entries in md */
+    size_t cap_md;                       /* room in md */
+    size_t header_bytes;                 /* HPACK-accounted size of the request headers */
+    enum grpc_status_code reject;        /* a header problem found while parsing, or OK */
+    char *reject_msg;                    /* its message */
+    bool bad_method;                     /* :method was not POST */
+    bool bad_content_type;               /* content-type was not application/grpc[+...] */
+    bool gzip;                           /* grpc-encoding: gzip */
+    bool has_timeout;                    /* grpc-timeout was given */
+    uint64_t timeout_ms;                 /* its value */
+    struct grpc_deframer in;             /* request messages being assembled */
+    uint32_t n_requests;                 /* messages received */
+    ProtobufCMessage *request;           /* unary and server-streaming: held until half-close */
+    struct buf out;                      /* framed responses nghttp2 has not taken yet */
+    enum grpc_status_code status;        /* final status, once finished */
+    char *status_msg;                    /* final message (percent-encoded when sent) */
+    uv_timer_t *deadline;                /* armed for grpc-timeout; closed with the call */
+    void *data;                          /* the handler's state */
+    bool started;                        /* the method was resolved and the handler attached */
+    bool response_started;               /* response HEADERS submitted with a data provider */
+    bool finished;                       /* status set; no more messages */
+    bool deferred;                       /* the data provider is waiting for output */
+    bool handler_live;                   /* on_close not yet called */
+    bool cancelled;                      /* ended by the client, a deadline or the server */
+    bool ready_pending;                  /* on_ready should run at the next flush */
+    bool audited;                        /* the authorizer saw it: the audit hook hears the end */
+    char *principal;                     /* who the authorizer says the caller is, or NULL */
+    struct grpc_call *next;              /* the connection's list of calls */
+    struct grpc_call *prev;              /* the same list, backwards */
+};
+
+struct gconn {
+    struct grpc_server *srv;  /* owner */
+    struct net_conn *nc;      /* transport */
+    nghttp2_session *h2;      /* HTTP/2 state */
+    struct buf out;           /* frames from nghttp2 not yet handed to the socket */
+    struct grpc_call *calls;  /* streams with a call */
+    unsigned n_calls;         /* length of calls */
+    unsigned n_ready;         /* calls with ready_pending set */
+    struct gconn *next;       /* server's list */
+    struct gconn *prev;       /* the same list, backwards */
+    void *door;               /* what the door said at accept, for the authorizer */
+    struct gconn *dirty_next; /* server's list of connections to flush from the idle handle */
+    bool dirty;               /* on that list */
+    bool in_recv;             /* inside mem_recv: flushing is left to the end of the read */
+};
+
+struct grpc_server {
+    uv_loop_t *loop;                /* the daemon's loop */
+    struct grpc_server_limits lim;  /* limits for every connection */
+    struct service_entry *services; /* registered services */
+    size_t n_services;              /* entries in services */
+    size_t cap_services;            /* room in services */
+    struct gconn *conns;            /* open connections */
+    struct gconn *dirty;            /* connections to flush */
+    struct grpc_server_stats stats; /* counters for Status */
+    struct grpc_auth_hooks auth;    /* access control and audit, or all NULL */
+    uv_idle_t idle;                 /* runs flushes requested outside a read */
+    uv_timer_t shutdown_timer;      /* bounds a graceful shutdown */
+    bool shutting_down;             /* GOAWAY sent; the server closes when calls end */
+    void (*done)(void *userdata);   /* called once the last connection is gone */
+    void *done_userdata;            /* its argument */
+    int handles_open;               /* embedded handles not yet closed by grpc_server_free */
+};
+
+/* server.c */
+
+/* Asks for c to be flushed from the server's idle handle; a no-op inside a read, whose end
+ * flushes anyway. Calls use it after queueing output from outside an nghttp2 callback. */
+void grpc_conn_mark_dirty(struct gconn *c);
+/* The registered service named by the len bytes at name, or NULL. */
+const struct service_entry *grpc_server_find_service(const struct grpc_server *s, const char *name,
+                                                     size_t len);
+
+/* call.c */
+
+/* A call for a new stream, on c's list and counted; NULL on out-of-memory. */
+struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id);
+/* Ends the call for good: the audit hook and on_close hear of it, then it is unlinked and freed.
+ * Only from the stream-close callback or when its connection closes. */
+void grpc_call_free(struct grpc_call *call);
+/* The server ends a call on its own (bad request, deadline, shutdown): the handler is told
+ * through on_close, then the status goes out. */
+void grpc_call_abort(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
+    _printf_(3, 4);
+
+/* request.c */
+
+/* Installs the callbacks through which nghttp2 hands us a connection's streams: request headers,
+ * DATA, the end of frames and stream closes. */
+void grpc_request_set_callbacks(nghttp2_session_callbacks *cbs);
