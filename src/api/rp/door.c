@@ -2,7 +2,8 @@
  * protobuf on a unix socket, exactly as running-process's Rust client speaks it. This file is
  * the translation only: the connections (limits, idle timeout, back-pressure, closing after the
  * replies are out, graceful shutdown) are the framed server's (net/framed.c), which hands us one
- * frame at a time and holds the connection while an operation's answer is pending.
+ * frame at a time and holds the connection while an operation's answer is pending. droverd
+ * opens it with api_rp_listen (daemon/daemon.c); the rp-door fuzzer feeds it socketpairs.
  *
  * Each connection handles its requests strictly in order: one request runs at a time, and the
  * next frame is not looked at until the reply of the previous one is queued. A reply is always
