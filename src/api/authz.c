@@ -23,6 +23,7 @@
 #include "base/macro.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
+#include "running_process/daemon/v1/daemon.pb-c.h"
 
 #define R AUTH_READ
 #define C AUTH_CONTROL
@@ -104,15 +105,26 @@ static const struct scope_row {
 #undef C
 #undef P
 
+#define T(name) RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_##name
+
 /* The running-process door's request types that only read (lists, status, logs, backlogs);
  * every other type, attaches included, needs control. */
 static const int rp_read_types[] = {
-    20, 21, 22, /* ListActive, ListByOriginator, GetProcessTree */
-    40, 42,     /* ping, status */
-    54, 55, 56, /* service_list, service_describe, service_logs */
-    63, 68,     /* ListPtySessions, ListPipeSessions */
-    71, 77,     /* GetSessionBacklog, GetSessionTeeStatus */
+    T(LIST_ACTIVE),
+    T(LIST_BY_ORIGINATOR),
+    T(GET_PROCESS_TREE),
+    T(PING),
+    T(STATUS),
+    T(SERVICE_LIST),
+    T(SERVICE_DESCRIBE),
+    T(SERVICE_LOGS),
+    T(LIST_PTY_SESSIONS),
+    T(LIST_PIPE_SESSIONS),
+    T(GET_SESSION_BACKLOG),
+    T(GET_SESSION_TEE_STATUS),
 };
+
+#undef T
 
 unsigned authz_rp_scope(int type)
 {

@@ -461,23 +461,23 @@ static void op_shutdown(struct rp_call *call, const ProtobufCMessage *msg)
 
 #define OP(t, m, p, T, need, fn)                                                                   \
     {                                                                                              \
-        t, m, p, &running_process__daemon__v1__##T##__descriptor, need, fn                         \
+        RP_TYPE(t), m, p, &running_process__daemon__v1__##T##__descriptor, need, fn                \
     }
 
 static const struct rp_op ops[] = {
-    OP(10, "Register", "register", register_request, true, op_register),
-    OP(11, "Unregister", "unregister", unregister_request, true, op_unregister),
-    OP(12, "SpawnDaemon", "spawn_daemon", spawn_daemon_request, true, op_spawn_daemon),
-    OP(20, "ListActive", "list_active", list_active_request, false, op_list_active),
-    OP(21, "ListByOriginator", "list_by_originator", list_by_originator_request, true,
-       op_list_by_originator),
-    OP(22, "GetProcessTree", "get_process_tree", get_process_tree_request, true,
+    OP(REGISTER, "Register", "register", register_request, true, op_register),
+    OP(UNREGISTER, "Unregister", "unregister", unregister_request, true, op_unregister),
+    OP(SPAWN_DAEMON, "SpawnDaemon", "spawn_daemon", spawn_daemon_request, true, op_spawn_daemon),
+    OP(LIST_ACTIVE, "ListActive", "list_active", list_active_request, false, op_list_active),
+    OP(LIST_BY_ORIGINATOR, "ListByOriginator", "list_by_originator", list_by_originator_request,
+       true, op_list_by_originator),
+    OP(GET_PROCESS_TREE, "GetProcessTree", "get_process_tree", get_process_tree_request, true,
        op_get_process_tree),
-    OP(30, "KillZombies", "kill_zombies", kill_zombies_request, true, op_kill_zombies),
-    OP(31, "KillTree", "kill_tree", kill_tree_request, true, op_kill_tree),
-    OP(40, NULL, "ping", ping_request, false, op_ping),
-    OP(41, NULL, "shutdown", shutdown_request, false, op_shutdown),
-    OP(42, NULL, "status", status_request, false, op_status),
+    OP(KILL_ZOMBIES, "KillZombies", "kill_zombies", kill_zombies_request, true, op_kill_zombies),
+    OP(KILL_TREE, "KillTree", "kill_tree", kill_tree_request, true, op_kill_tree),
+    OP(PING, NULL, "ping", ping_request, false, op_ping),
+    OP(SHUTDOWN, NULL, "shutdown", shutdown_request, false, op_shutdown),
+    OP(STATUS, NULL, "status", status_request, false, op_status),
 };
 
 const struct rp_op *rp_op_find(int type)

@@ -27,8 +27,11 @@ struct rp_call {
     bool answered;           /* done has run */
 };
 
+/* A RequestType value by its short name: RP_TYPE(KILL_TREE). */
+#define RP_TYPE(name) RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_##name
+
 struct rp_op {
-    int type;                              /* RequestType: also the payload field number */
+    int type;                              /* RequestType (RP_TYPE): the payload field number */
     const char *method;                    /* drover.v1 gRPC method, NULL if not on gRPC */
     const char *payload;                   /* the payload field's name ("kill_tree") */
     const ProtobufCMessageDescriptor *req; /* request payload type */
