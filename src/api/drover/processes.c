@@ -65,21 +65,15 @@ void rp_grpc_unary_close(struct grpc_call *call)
     free(pc);
 }
 
-#define M(name, T)                                                                                 \
-    {                                                                                              \
-        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, rp_grpc_unary_message,  \
-            NULL, NULL, rp_grpc_unary_close                                                        \
-    }
-
 static const struct grpc_method methods[] = {
-    M("Register", register_request),
-    M("Unregister", unregister_request),
-    M("SpawnDaemon", spawn_daemon_request),
-    M("ListActive", list_active_request),
-    M("ListByOriginator", list_by_originator_request),
-    M("GetProcessTree", get_process_tree_request),
-    M("KillZombies", kill_zombies_request),
-    M("KillTree", kill_tree_request),
+    RP_GRPC_UNARY("Register", register_request),
+    RP_GRPC_UNARY("Unregister", unregister_request),
+    RP_GRPC_UNARY("SpawnDaemon", spawn_daemon_request),
+    RP_GRPC_UNARY("ListActive", list_active_request),
+    RP_GRPC_UNARY("ListByOriginator", list_by_originator_request),
+    RP_GRPC_UNARY("GetProcessTree", get_process_tree_request),
+    RP_GRPC_UNARY("KillZombies", kill_zombies_request),
+    RP_GRPC_UNARY("KillTree", kill_tree_request),
 };
 
 static const struct grpc_service service = {SERVICE, methods, sizeof methods / sizeof *methods};

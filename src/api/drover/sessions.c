@@ -162,35 +162,29 @@ static void on_close(struct grpc_call *call)
     free(ac);
 }
 
-#define U(name, T)                                                                                 \
-    {                                                                                              \
-        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, rp_grpc_unary_message,  \
-            NULL, NULL, rp_grpc_unary_close                                                        \
-    }
-
 static const struct grpc_method methods[] = {
-    U("SpawnPty", spawn_pty_session_request),
-    U("SpawnPipe", spawn_pipe_session_request),
+    RP_GRPC_UNARY("SpawnPty", spawn_pty_session_request),
+    RP_GRPC_UNARY("SpawnPipe", spawn_pipe_session_request),
     {"AttachPty", GRPC_BIDI, &drover__v1__attach_pty_request__descriptor, pty_message,
      on_half_close, on_ready, on_close},
     {"AttachPipe", GRPC_SERVER_STREAM,
      &running_process__daemon__v1__attach_pipe_stream_request__descriptor, pipe_message, NULL,
      on_ready, on_close},
-    U("DetachPty", detach_pty_session_request),
-    U("DetachPipe", detach_pipe_stream_request),
-    U("ListPty", list_pty_sessions_request),
-    U("ListPipe", list_pipe_sessions_request),
-    U("TerminatePty", terminate_pty_session_request),
-    U("TerminatePipe", terminate_pipe_session_request),
-    U("WriteStdin", write_pipe_stdin_request),
-    U("Send", write_pipe_stdin_request),
-    U("GetBacklog", get_session_backlog_request),
-    U("PurgeExited", purge_exited_sessions_request),
-    U("BulkTerminate", bulk_terminate_sessions_request),
-    U("ResizePty", resize_pty_session_request),
-    U("RegisterTee", register_session_tee_request),
-    U("UnregisterTee", unregister_session_tee_request),
-    U("GetTeeStatus", get_session_tee_status_request),
+    RP_GRPC_UNARY("DetachPty", detach_pty_session_request),
+    RP_GRPC_UNARY("DetachPipe", detach_pipe_stream_request),
+    RP_GRPC_UNARY("ListPty", list_pty_sessions_request),
+    RP_GRPC_UNARY("ListPipe", list_pipe_sessions_request),
+    RP_GRPC_UNARY("TerminatePty", terminate_pty_session_request),
+    RP_GRPC_UNARY("TerminatePipe", terminate_pipe_session_request),
+    RP_GRPC_UNARY("WriteStdin", write_pipe_stdin_request),
+    RP_GRPC_UNARY("Send", write_pipe_stdin_request),
+    RP_GRPC_UNARY("GetBacklog", get_session_backlog_request),
+    RP_GRPC_UNARY("PurgeExited", purge_exited_sessions_request),
+    RP_GRPC_UNARY("BulkTerminate", bulk_terminate_sessions_request),
+    RP_GRPC_UNARY("ResizePty", resize_pty_session_request),
+    RP_GRPC_UNARY("RegisterTee", register_session_tee_request),
+    RP_GRPC_UNARY("UnregisterTee", unregister_session_tee_request),
+    RP_GRPC_UNARY("GetTeeStatus", get_session_tee_status_request),
 };
 
 static const struct grpc_service service = {SERVICE, methods, sizeof methods / sizeof *methods};

@@ -115,6 +115,13 @@ int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *frame);
 struct grpc_call;
 void rp_grpc_unary_message(struct grpc_call *call, const ProtobufCMessage *msg);
 void rp_grpc_unary_close(struct grpc_call *call);
+/* A struct grpc_method row for a unary method that runs the operation of the same name, taking
+ * running_process.daemon.v1's message T (e.g. kill_tree_request). */
+#define RP_GRPC_UNARY(name, T)                                                                     \
+    {                                                                                              \
+        name, GRPC_UNARY, &running_process__daemon__v1__##T##__descriptor, rp_grpc_unary_message,  \
+            NULL, NULL, rp_grpc_unary_close                                                        \
+    }
 
 /* The operation for a request type, or NULL (unknown, or a feature not built yet). */
 const struct rp_op *rp_op_find(int type);

@@ -385,19 +385,19 @@ static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
  * (an empty target: NOT_FOUND; no config: INVALID_ARGUMENT). */
 #define OP(t, p, T, fn)                                                                            \
     {                                                                                              \
-        t, NULL, p, &running_process__daemon__v1__##T##__descriptor, false, fn                     \
+        RP_TYPE(t), NULL, p, &running_process__daemon__v1__##T##__descriptor, false, fn            \
     }
 
 const struct rp_op rp_service_ops[] = {
-    OP(50, "service_start", service_start_request, op_start),
-    OP(51, "service_stop", service_stop_request, op_stop),
-    OP(52, "service_restart", service_restart_request, op_restart),
-    OP(53, "service_delete", service_delete_request, op_delete),
-    OP(54, "service_list", service_list_request, op_list),
-    OP(55, "service_describe", service_describe_request, op_describe),
-    OP(56, "service_logs", service_logs_request, op_logs),
-    OP(57, "service_flush", service_flush_request, op_flush),
-    OP(58, "service_save", service_save_request, op_save),
-    OP(59, "service_resurrect", service_resurrect_request, op_resurrect),
+    OP(SERVICE_START, "service_start", service_start_request, op_start),
+    OP(SERVICE_STOP, "service_stop", service_stop_request, op_stop),
+    OP(SERVICE_RESTART, "service_restart", service_restart_request, op_restart),
+    OP(SERVICE_DELETE, "service_delete", service_delete_request, op_delete),
+    OP(SERVICE_LIST, "service_list", service_list_request, op_list),
+    OP(SERVICE_DESCRIBE, "service_describe", service_describe_request, op_describe),
+    OP(SERVICE_LOGS, "service_logs", service_logs_request, op_logs),
+    OP(SERVICE_FLUSH, "service_flush", service_flush_request, op_flush),
+    OP(SERVICE_SAVE, "service_save", service_save_request, op_save),
+    OP(SERVICE_RESURRECT, "service_resurrect", service_resurrect_request, op_resurrect),
 };
 const size_t rp_n_service_ops = ARRAY_SIZE(rp_service_ops);

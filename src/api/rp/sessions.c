@@ -2,7 +2,7 @@
  * spawn, list, detach, terminate, stdin, backlog, purge, bulk terminate, resize and tees, plus
  * what both doors need to run an attach stream: starting it, its frames, and its input.
  *
- * Wording and defaults are upstream's (see ../shared/reference/running-process.md): ids are
+ * Wording and defaults are upstream's (running-process's daemon, as its clients see it): ids are
  * opaque, originator defaults to "client:<client_name>", grace 0 means 2000 ms (bulk: at once),
  * terminal frames say stolen_by "peer", "detached", "session terminated by request". Where
  * upstream answers INTERNAL for a bad request (empty argv, a write after close) we answer
