@@ -1,6 +1,9 @@
 /* Message pieces the faces share (see msg.h). */
 #include "api/msg.h"
 
+#include "base/strv.h"
+
+#include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,21 +22,21 @@ void api_duration_ms(Google__Protobuf__Duration *d, uint64_t ms)
     d->nanos = (int32_t)(ms % 1000) * 1000000;
 }
 
-void **api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, size_t n)
+int api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, void *ret, size_t *ret_n)
 {
     const ProtobufCFieldDescriptor *key = &d->fields[0], *value = &d->fields[1];
     size_t msg = (d->sizeof_message + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
-    size_t names = 0, head = (n * sizeof(void *) + alignof(max_align_t) - 1) &
-                             ~(alignof(max_align_t) - 1);
+    size_t n = strv_length(env), names = 0,
+           head = (n * sizeof(void *) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+    void **v = NULL;
 
-    if (!n || d->n_fields < 2 || key->type != PROTOBUF_C_TYPE_STRING ||
+    if (d->n_fields < 2 || key->type != PROTOBUF_C_TYPE_STRING ||
         value->type != PROTOBUF_C_TYPE_STRING)
-        return NULL;
+        return -EINVAL;
     for (size_t i = 0; i < n; i++)
         names += strcspn(env[i], "=") + 1;
-    void **v = malloc(head + n * msg + names);
-    if (!v)
-        return NULL;
+    if (n && !(v = malloc(head + n * msg + names)))
+        return -ENOMEM;
     char *m = (char *)v + head, *name = m + n * msg;
     for (size_t i = 0; i < n; i++, m += msg) {
         size_t len = strcspn(env[i], "=");
@@ -45,5 +48,7 @@ void **api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, size_t
         name += len + 1;
         v[i] = m;
     }
-    return v;
+    memcpy(ret, &v, sizeof v); /* ret points to some T **: set it without knowing T */
+    *ret_n = n;
+    return 0;
 }

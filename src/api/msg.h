@@ -15,7 +15,8 @@ void api_timestamp(Google__Protobuf__Timestamp *ts, uint64_t ns);
 void api_duration_ms(Google__Protobuf__Duration *d, uint64_t ms);
 
 /* The entries of a key/value message type d (its first two fields strings: the name, the value)
- * for each of the n "NAME=value" strings in env: an array of n pointers to initialised messages,
- * allocated with them and the names in one block (free() it); the values point into env. NULL
- * when out of memory (or for n == 0). */
-void **api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, size_t n);
+ * for each "NAME=value" string of the NULL-terminated env, as a repeated field: *ret (a pointer
+ * to the field's T ** member) gets an array of pointers to initialised messages, allocated with
+ * them and the names in one block (free() it; NULL when env is empty), *ret_n their number.
+ * The values point into env. -ENOMEM. */
+int api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, void *ret, size_t *ret_n);

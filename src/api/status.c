@@ -66,11 +66,9 @@ rp_status api_rp_status(int r)
 
 void api_finish_errno(struct grpc_call *call, int r, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    grpc_call_finishv(call, api_grpc_status(r), fmt, ap);
     va_end(ap);
-    grpc_call_finish(call, api_grpc_status(r), "%s", msg);
 }

@@ -204,8 +204,8 @@ bool grpc_call_writable(const struct grpc_call *call)
 
 /* ---- finishing ------------------------------------------------------------------------------ */
 
-static void finish_v(struct grpc_call *call, enum grpc_status_code code, const char *fmt,
-                     va_list ap)
+void grpc_call_finishv(struct grpc_call *call, enum grpc_status_code code, const char *fmt,
+                       va_list ap)
 {
     char msg[1024] = "";
 
@@ -243,7 +243,7 @@ void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const 
 {
     va_list ap;
     va_start(ap, fmt);
-    finish_v(call, code, fmt, ap);
+    grpc_call_finishv(call, code, fmt, ap);
     va_end(ap);
 }
 
@@ -269,7 +269,7 @@ void grpc_call_abort(struct grpc_call *call, enum grpc_status_code code, const c
         return;
     call->cancelled = true;
     va_start(ap, fmt);
-    finish_v(call, code, fmt, ap);
+    grpc_call_finishv(call, code, fmt, ap);
     va_end(ap);
     call_detach(call);
 }

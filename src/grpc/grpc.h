@@ -13,6 +13,7 @@
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -105,6 +106,8 @@ bool grpc_call_writable(const struct grpc_call *call);
 /* Ends the call with a status and a printf-style message (may be NULL). Idempotent. */
 void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
     _printf_(3, 4);
+void grpc_call_finishv(struct grpc_call *call, enum grpc_status_code code, const char *fmt,
+                       va_list ap) _printf_(3, 0);
 /* grpc_call_send + grpc_call_finish(OK), for unary answers. */
 void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg);
 

@@ -22,7 +22,8 @@ static void no_shutdown(struct api_host *host, const char *why)
     (void)host, (void)why;
 }
 
-static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err, size_t err_size)
+static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
+                     size_t err_size)
 {
     (void)host, (void)ret;
     snprintf(err, err_size, "no configuration in the fuzzer");
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct health *h = grpc_health_new(srv);
     struct reflection *rf =
         grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);
-    api_admin_register(srv, &host);
+    grpc_server_add_service(srv, &api_drover_admin, &host);
     grpc_health_register(srv, h);
     grpc_reflection_register(srv, rf);
 

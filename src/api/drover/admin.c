@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "base/macro.h"
 #include "api/msg.h"
 #include "base/log.h"
 #include "base/time-util.h"
@@ -216,9 +217,4 @@ static const struct grpc_method methods[] = {
     {"Shutdown", GRPC_UNARY, &drover__v1__shutdown_request__descriptor, shutdown_},
 };
 
-static const struct grpc_service service = {"drover.v1.Admin", methods, ARRAY_SIZE(methods)};
-
-int api_admin_register(struct grpc_server *s, struct api_host *host)
-{
-    return grpc_server_add_service(s, &service, host);
-}
+const struct grpc_service api_drover_admin = {"drover.v1.Admin", methods, ARRAY_SIZE(methods)};

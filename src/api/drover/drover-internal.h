@@ -1,11 +1,11 @@
-/* The services of the drover.v1 face, one file each; drover.c registers them together. */
+/* The services of the drover.v1 face, one file each; drover.c registers them together, each with
+ * the daemon's struct api_host as its service data. */
 #pragma once
 
-struct grpc_server;
-struct api_host;
+#include "grpc/grpc.h"
 
-int api_admin_register(struct grpc_server *s, struct api_host *host);     /* admin.c */
-int api_services_register(struct grpc_server *s, struct api_host *host);  /* services.c */
-int api_sessions_register(struct grpc_server *s, struct api_host *host);  /* sessions.c */
-int api_processes_register(struct grpc_server *s, struct api_host *host); /* processes.c */
-int api_metrics_register(struct grpc_server *s, struct api_host *host);   /* metrics.c */
+extern const struct grpc_service api_drover_admin;     /* admin.c */
+extern const struct grpc_service api_drover_services;  /* services.c */
+extern const struct grpc_service api_drover_sessions;  /* sessions.c */
+extern const struct grpc_service api_drover_processes; /* processes.c */
+extern const struct grpc_service api_drover_metrics;   /* metrics.c */

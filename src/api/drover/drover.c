@@ -6,12 +6,12 @@
 
 int api_drover_register(struct grpc_server *s, struct api_host *host)
 {
-    int (*const each[])(struct grpc_server *, struct api_host *) = {
-        api_admin_register,   api_processes_register, api_sessions_register,
-        api_metrics_register, api_services_register,
+    static const struct grpc_service *const each[] = {
+        &api_drover_admin,   &api_drover_processes, &api_drover_sessions,
+        &api_drover_metrics, &api_drover_services,
     };
     for (size_t i = 0; i < ARRAY_SIZE(each); i++) {
-        int r = each[i](s, host);
+        int r = grpc_server_add_service(s, each[i], host);
         if (r < 0)
             return r;
     }

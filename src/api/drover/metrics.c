@@ -261,9 +261,4 @@ static const struct grpc_method methods[] = {
      api_stream_ready, api_stream_close},
 };
 
-static const struct grpc_service service = {"drover.v1.Metrics", methods, ARRAY_SIZE(methods)};
-
-int api_metrics_register(struct grpc_server *s, struct api_host *host)
-{
-    return grpc_server_add_service(s, &service, host);
-}
+const struct grpc_service api_drover_metrics = {"drover.v1.Metrics", methods, ARRAY_SIZE(methods)};

@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "base/macro.h"
 #include "api/rp/ops.h"
 #include "api/status.h"
 #include "grpc/grpc.h"
@@ -76,9 +77,4 @@ static const struct grpc_method methods[] = {
     RP_GRPC_UNARY("KillTree", kill_tree_request),
 };
 
-static const struct grpc_service service = {SERVICE, methods, sizeof methods / sizeof *methods};
-
-int api_processes_register(struct grpc_server *s, struct api_host *host)
-{
-    return grpc_server_add_service(s, &service, host);
-}
+const struct grpc_service api_drover_processes = {SERVICE, methods, ARRAY_SIZE(methods)};

@@ -52,7 +52,7 @@ struct service_msg {
     Drover__V1__Probe **pprobes; /* pointers to them */
     Google__Protobuf__Timestamp started, exited;
     Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
-    char error[128];             /* last_error text */
+    char error[128]; /* last_error text */
 };
 
 static void msg_done(struct service_msg *b)
@@ -73,23 +73,18 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     const struct svc_config *c = svc_get_config(s);
     struct svc_status st;
     struct svc_usage use;
-    size_t n_env = 0, n_cmd = 0;
 
     memset(b, 0, sizeof *b);
     drover__v1__service__init(&b->m);
     drover__v1__service_spec__init(&b->spec);
     svc_get_status(s, &st);
     (void)svc_usage(s, &use);
-    n_env = strv_length(c->env);
-    n_cmd = strv_length(c->argv);
-    b->spec.env = (void *)api_kv_list(&drover__v1__env_var__descriptor, c->env, n_env);
-    if (n_env && !b->spec.env)
+    if (api_kv_list(&drover__v1__env_var__descriptor, c->env, &b->spec.env, &b->spec.n_env) < 0)
         return -ENOMEM;
     b->spec.name = c->name;
-    b->spec.n_cmd = n_cmd;
     b->spec.cmd = c->argv;
+    b->spec.n_cmd = strv_length(c->argv);
     b->spec.cwd = c->cwd ? c->cwd : "";
-    b->spec.n_env = n_env;
     b->spec.clear_env = c->clear_env;
     b->spec.restart = c->restart == SVC_RESTART_NEVER
                           ? DROVER__V1__RESTART_POLICY__RESTART_POLICY_NEVER
@@ -666,9 +661,9 @@ static void logs_close(struct grpc_call *call)
 struct watcher {
     struct grpc_call *call; /* the stream */
     struct svc_watch *w;    /* engine observer */
-    char *target;           /* "" for all */
     uint32_t *dirty;        /* ids changed while the client was behind */
     size_t n_dirty, cap;    /* used and allocated */
+    char target[];          /* the service it follows (a name or an id), "" for all */
 };
 
 static bool matches(struct watcher *w, struct svc *s)
@@ -717,12 +712,11 @@ static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Drover__V1__WatchServicesRequest *req = (const void *)msg;
     struct svc_engine *e = engine(call);
-    struct watcher *w = calloc(1, sizeof *w);
+    struct watcher *w = calloc(1, sizeof *w + strlen(req->target) + 1);
 
-    if (!w || !(w->target = strdup(req->target))) {
-        free(w);
+    if (!w)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    }
+    strcpy(w->target, req->target);
     w->call = call;
     grpc_call_set_data(call, w);
     for (size_t i = 0; i < svc_count(e); i++)
@@ -737,7 +731,6 @@ static void watch_close(struct grpc_call *call)
         return;
     svc_engine_unwatch(w->w);
     free(w->dirty);
-    free(w->target);
     free(w);
 }
 
@@ -763,9 +756,4 @@ static const struct grpc_method methods[] = {
      watch_ready, watch_close},
 };
 
-static const struct grpc_service service = {SERVICE, methods, ARRAY_SIZE(methods)};
-
-int api_services_register(struct grpc_server *s, struct api_host *host)
-{
-    return grpc_server_add_service(s, &service, host);
-}
+const struct grpc_service api_drover_services = {SERVICE, methods, ARRAY_SIZE(methods)};

@@ -10,6 +10,7 @@
 
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
+#include "base/macro.h"
 #include "api/rp/ops.h"
 #include "api/status.h"
 #include "drover/v1/sessions.pb-c.h"
@@ -187,9 +188,4 @@ static const struct grpc_method methods[] = {
     RP_GRPC_UNARY("GetTeeStatus", get_session_tee_status_request),
 };
 
-static const struct grpc_service service = {SERVICE, methods, sizeof methods / sizeof *methods};
-
-int api_sessions_register(struct grpc_server *s, struct api_host *host)
-{
-    return grpc_server_add_service(s, &service, host);
-}
+const struct grpc_service api_drover_sessions = {SERVICE, methods, ARRAY_SIZE(methods)};

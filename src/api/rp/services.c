@@ -52,22 +52,17 @@ static int state_fill(struct svc *s, struct state_buf *b)
 {
     const struct svc_config *c = svc_get_config(s);
     struct svc_status st;
-    size_t n_env = 0, n_cmd = 0;
 
     svc_get_status(s, &st);
     running_process__daemon__v1__service_state__init(&b->st);
     running_process__daemon__v1__service_config__init(&b->cfg);
-    n_env = strv_length(c->env);
-    n_cmd = strv_length(c->argv);
-    b->cfg.env = (void *)api_kv_list(
-        &running_process__daemon__v1__service_config__env_entry__descriptor, c->env, n_env);
-    if (n_env && !b->cfg.env)
+    if (api_kv_list(&running_process__daemon__v1__service_config__env_entry__descriptor, c->env,
+                    &b->cfg.env, &b->cfg.n_env) < 0)
         return -ENOMEM;
     b->cfg.name = c->name;
-    b->cfg.n_cmd = n_cmd;
     b->cfg.cmd = c->argv;
+    b->cfg.n_cmd = strv_length(c->argv);
     b->cfg.cwd = c->cwd ? c->cwd : "";
-    b->cfg.n_env = n_env;
     b->cfg.autorestart = c->restart != SVC_RESTART_NEVER;
     b->cfg.max_restarts = c->max_restarts;
     b->cfg.restart_delay_ms = c->restart_delay_ms;
