@@ -17,12 +17,12 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth-internal.h"
+#include "base/errmsg.h"
 #include "base/macro.h"
 #include "base/vec.h"
 
@@ -57,18 +57,6 @@ struct auth {
     unsigned cache_next;              /* the entry replaced next (round robin) */
 };
 
-static int fail(char *err, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *err, size_t size, int r, const char *fmt, ...)
-{
-    va_list ap;
-    if (err && size) {
-        va_start(ap, fmt);
-        vsnprintf(err, size, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
-
 /* ---- the tokens file --------------------------------------------------------------------- */
 
 static int unhex(const char *s, uint8_t *out, size_t n)
@@ -91,22 +79,24 @@ static int parse_token_line(char *line, struct token *t, const char *path, unsig
     char why[128];
 
     if (!digest || extra)
-        return fail(err, size, -EINVAL, "%s:%u: expected 'NAME SCOPES sha256:HEX'", path, lineno);
+        return errmsg_fail(err, size, -EINVAL, "%s:%u: expected 'NAME SCOPES sha256:HEX'", path,
+                           lineno);
     if (strlen(name) > AUTH_TOKEN_NAME_MAX)
-        return fail(err, size, -EINVAL, "%s:%u: name longer than %d characters", path, lineno,
-                    AUTH_TOKEN_NAME_MAX);
+        return errmsg_fail(err, size, -EINVAL, "%s:%u: name longer than %d characters", path,
+                           lineno, AUTH_TOKEN_NAME_MAX);
     if (!auth_token_name_valid(name))
-        return fail(err, size, -EINVAL,
-                    "%s:%u: name '%s' has a character other than "
-                    "letters, digits, '.', '_', '@', '-'",
-                    path, lineno, name);
+        return errmsg_fail(err, size, -EINVAL,
+                           "%s:%u: name '%s' has a character other than "
+                           "letters, digits, '.', '_', '@', '-'",
+                           path, lineno, name);
     if (auth_scopes_parse(scopes, &t->scopes, why, sizeof why) < 0)
-        return fail(err, size, -EINVAL, "%s:%u: %s", path, lineno, why);
+        return errmsg_fail(err, size, -EINVAL, "%s:%u: %s", path, lineno, why);
     if (strncmp(digest, "sha256:", 7) || unhex(digest + 7, t->digest, sizeof t->digest) < 0)
-        return fail(err, size, -EINVAL,
-                    "%s:%u: the digest must be 'sha256:' and 64 hex digits (drover token new "
-                    "makes one)",
-                    path, lineno);
+        return errmsg_fail(
+            err, size, -EINVAL,
+            "%s:%u: the digest must be 'sha256:' and 64 hex digits (drover token new "
+            "makes one)",
+            path, lineno);
     snprintf(t->name, sizeof t->name, "%s", name);
     return 0;
 }
@@ -120,7 +110,8 @@ static int load_tokens(struct auth *a, const char *path, char *err, size_t size)
     int r = 0;
 
     if (!f)
-        return fail(err, size, -errno, "cannot open tokens file '%s': %s", path, strerror(errno));
+        return errmsg_fail(err, size, -errno, "cannot open tokens file '%s': %s", path,
+                           strerror(errno));
     while (r == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         line[strcspn(line, "\r\n")] = '\0';
@@ -128,7 +119,7 @@ static int load_tokens(struct auth *a, const char *path, char *err, size_t size)
         if (!*p || *p == '#')
             continue;
         if (a->n_tokens == MAX_TOKENS) {
-            r = fail(err, size, -E2BIG, "%s: more than %d tokens", path, MAX_TOKENS);
+            r = errmsg_fail(err, size, -E2BIG, "%s: more than %d tokens", path, MAX_TOKENS);
             break;
         }
         if (VEC_RESERVE(a->tokens, cap, a->n_tokens + 1) < 0) {
@@ -139,13 +130,13 @@ static int load_tokens(struct auth *a, const char *path, char *err, size_t size)
         r = parse_token_line(p, &t[a->n_tokens], path, lineno, err, size);
         for (size_t i = 0; r == 0 && i < a->n_tokens; i++)
             if (!memcmp(t[i].digest, t[a->n_tokens].digest, sizeof t[i].digest))
-                r = fail(err, size, -EINVAL, "%s:%u: the same token as '%s'", path, lineno,
-                         t[i].name);
+                r = errmsg_fail(err, size, -EINVAL, "%s:%u: the same token as '%s'", path, lineno,
+                                t[i].name);
         if (r == 0)
             a->n_tokens++;
     }
     if (r == 0 && ferror(f))
-        r = fail(err, size, -EIO, "cannot read '%s'", path);
+        r = errmsg_fail(err, size, -EIO, "cannot read '%s'", path);
     fclose(f);
     return r;
 }
@@ -156,23 +147,25 @@ static int load_secret(struct auth *a, const char *path, char *err, size_t size)
 {
     FILE *f = fopen(path, "re");
     if (!f)
-        return fail(err, size, -errno, "cannot open jwt_secret '%s': %s", path, strerror(errno));
+        return errmsg_fail(err, size, -errno, "cannot open jwt_secret '%s': %s", path,
+                           strerror(errno));
     a->secret = malloc(MAX_SECRET + 1);
     size_t n = a->secret ? fread(a->secret, 1, MAX_SECRET + 1, f) : 0;
     fclose(f);
     if (!a->secret)
         return -ENOMEM;
     if (n > MAX_SECRET)
-        return fail(err, size, -EINVAL, "jwt_secret '%s' is larger than %d bytes", path,
-                    MAX_SECRET);
+        return errmsg_fail(err, size, -EINVAL, "jwt_secret '%s' is larger than %d bytes", path,
+                           MAX_SECRET);
     /* One line ending is the file's, not the secret's (echo secret > file). */
     if (n && a->secret[n - 1] == '\n')
         n--;
     if (n && a->secret[n - 1] == '\r')
         n--;
     if (n < MIN_SECRET)
-        return fail(err, size, -EINVAL, "jwt_secret '%s' holds %zu bytes; HS256 needs at least %d",
-                    path, n, MIN_SECRET);
+        return errmsg_fail(err, size, -EINVAL,
+                           "jwt_secret '%s' holds %zu bytes; HS256 needs at least %d", path, n,
+                           MIN_SECRET);
     a->secret_len = n;
     return 0;
 }
@@ -185,21 +178,21 @@ static int check_key(EVP_PKEY *k, const char *path, char *err, size_t size)
     switch (EVP_PKEY_get_base_id(k)) {
     case EVP_PKEY_RSA:
         if (EVP_PKEY_get_bits(k) < 2048)
-            return fail(err, size, -EINVAL, "jwt_public_key '%s': RSA keys need 2048 bits or more",
-                        path);
+            return errmsg_fail(err, size, -EINVAL,
+                               "jwt_public_key '%s': RSA keys need 2048 bits or more", path);
         return 0;
     case EVP_PKEY_EC:
         if (EVP_PKEY_get_group_name(k, group, sizeof group, &glen) != 1 ||
             strcmp(group, "prime256v1"))
-            return fail(err, size, -EINVAL,
-                        "jwt_public_key '%s': EC keys must be on P-256 (ES256), not '%s'", path,
-                        group);
+            return errmsg_fail(err, size, -EINVAL,
+                               "jwt_public_key '%s': EC keys must be on P-256 (ES256), not '%s'",
+                               path, group);
         return 0;
     default:
-        return fail(err, size, -EINVAL,
-                    "jwt_public_key '%s': only RSA (RS256) and P-256 "
-                    "(ES256) keys are supported",
-                    path);
+        return errmsg_fail(err, size, -EINVAL,
+                           "jwt_public_key '%s': only RSA (RS256) and P-256 "
+                           "(ES256) keys are supported",
+                           path);
     }
 }
 
@@ -207,7 +200,7 @@ static int load_public_key(struct auth *a, const char *path, char *err, size_t s
 {
     BIO *b = BIO_new_file(path, "r");
     if (!b)
-        return fail(err, size, -ENOENT, "cannot open jwt_public_key '%s'", path);
+        return errmsg_fail(err, size, -ENOENT, "cannot open jwt_public_key '%s'", path);
     EVP_PKEY *k = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
     if (!k) { /* a certificate holding the key will do too */
         (void)BIO_reset(b);
@@ -218,8 +211,8 @@ static int load_public_key(struct auth *a, const char *path, char *err, size_t s
     BIO_free(b);
     ERR_clear_error();
     if (!k)
-        return fail(err, size, -EINVAL,
-                    "jwt_public_key '%s' holds no PEM public key or certificate", path);
+        return errmsg_fail(err, size, -EINVAL,
+                           "jwt_public_key '%s' holds no PEM public key or certificate", path);
     int r = check_key(k, path, err, size);
     if (r < 0) {
         EVP_PKEY_free(k);
@@ -233,16 +226,16 @@ static int load_jwt(struct auth *a, const struct auth_opts *o, char *err, size_t
 {
     int r;
     if (o->jwt_leeway_s > MAX_LEEWAY_S)
-        return fail(err, size, -EINVAL, "jwt_leeway_s: at most %d seconds", MAX_LEEWAY_S);
+        return errmsg_fail(err, size, -EINVAL, "jwt_leeway_s: at most %d seconds", MAX_LEEWAY_S);
     if (o->jwt_secret && (r = load_secret(a, o->jwt_secret, err, size)) < 0)
         return r;
     if (o->jwt_public_key && (r = load_public_key(a, o->jwt_public_key, err, size)) < 0)
         return r;
     a->has_jwt = a->secret || a->jwt.public_key;
     if (!a->has_jwt && (o->jwt_issuer || o->jwt_audience))
-        return fail(err, size, -EINVAL,
-                    "jwt_issuer/jwt_audience need jwt_secret or "
-                    "jwt_public_key");
+        return errmsg_fail(err, size, -EINVAL,
+                           "jwt_issuer/jwt_audience need jwt_secret or "
+                           "jwt_public_key");
     if ((o->jwt_issuer && !(a->issuer = strdup(o->jwt_issuer))) ||
         (o->jwt_audience && !(a->audience = strdup(o->jwt_audience))))
         return -ENOMEM;
@@ -342,7 +335,7 @@ int auth_bearer(struct auth *a, const char *token, size_t len, int64_t now,
     const struct token *hit = NULL;
 
     if (!auth_has_bearer(a))
-        return fail(err, err_size, -EACCES, "bearer tokens are not configured");
+        return errmsg_fail(err, err_size, -EACCES, "bearer tokens are not configured");
     if (a->has_jwt && looks_like_jws(token, len))
         return bearer_jwt(a, token, len, now, ret, err, err_size);
     SHA256((const uint8_t *)token, len, d);
@@ -351,7 +344,7 @@ int auth_bearer(struct auth *a, const char *token, size_t len, int64_t now,
         hit = eq ? &a->tokens[i] : hit; /* no early exit: every entry costs the same */
     }
     if (!hit)
-        return fail(err, err_size, -EACCES, "unknown token");
+        return errmsg_fail(err, err_size, -EACCES, "unknown token");
     snprintf(ret->name, sizeof ret->name, "token:%s", hit->name);
     ret->scopes = hit->scopes;
     ret->expires = 0;

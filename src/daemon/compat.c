@@ -206,12 +206,25 @@ static int call(const char *path, RunningProcess__Daemon__V1__DaemonRequest *req
     return 0;
 }
 
-/* Sends a request whose payload is msg (may be NULL), checks the reply; prints errors. */
-/* With ret_fd, the connection stays open for the caller (who closes it). */
-static RunningProcess__Daemon__V1__DaemonResponse *request_keep(const struct opts *o, int type,
-                                                                const char *field,
-                                                                const ProtobufCMessage *msg,
-                                                                int *ret_fd)
+/* The payload field of a request or a reply: the protocol numbers each after its request type. */
+static ProtobufCMessage **payload(const ProtobufCMessageDescriptor *d, void *m,
+                                  RunningProcess__Daemon__V1__RequestType type)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)type);
+    return (ProtobufCMessage **)((char *)m + f->offset);
+}
+
+static void done(RunningProcess__Daemon__V1__DaemonResponse *r)
+{
+    running_process__daemon__v1__daemon_response__free_unpacked(r, NULL);
+}
+
+/* Sends a request of type with msg as its payload (NULL: none) and checks the reply's code;
+ * prints what went wrong. With ret_fd, the connection stays open for the caller (who closes
+ * it). */
+static RunningProcess__Daemon__V1__DaemonResponse *
+request(const struct opts *o, RunningProcess__Daemon__V1__RequestType type,
+        const ProtobufCMessage *msg, int *ret_fd)
 {
     RunningProcess__Daemon__V1__DaemonRequest req =
         RUNNING_PROCESS__DAEMON__V1__DAEMON_REQUEST__INIT;
@@ -219,11 +232,9 @@ static RunningProcess__Daemon__V1__DaemonResponse *request_keep(const struct opt
     RunningProcess__Daemon__V1__DaemonResponse *resp = NULL;
 
     req.type = type;
-    if (msg) {
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
-            &running_process__daemon__v1__daemon_request__descriptor, field);
-        *(const ProtobufCMessage **)((char *)&req + f->offset) = msg;
-    }
+    if (msg)
+        *payload(&running_process__daemon__v1__daemon_request__descriptor, &req, type) =
+            (ProtobufCMessage *)msg;
     int r = path ? call(path, &req, &resp, ret_fd) : -ENOMEM;
     if (r < 0) {
         fprintf(stderr, "running-process-daemon: no daemon answers at %s (%s)\n", path ? path : "?",
@@ -232,7 +243,7 @@ static RunningProcess__Daemon__V1__DaemonResponse *request_keep(const struct opt
     }
     if (resp->code != 0) {
         fprintf(stderr, "running-process-daemon: %s\n", resp->message);
-        running_process__daemon__v1__daemon_response__free_unpacked(resp, NULL);
+        done(resp);
         if (ret_fd)
             close(*ret_fd);
         return NULL;
@@ -240,21 +251,28 @@ static RunningProcess__Daemon__V1__DaemonResponse *request_keep(const struct opt
     return resp;
 }
 
-static RunningProcess__Daemon__V1__DaemonResponse *
-request(const struct opts *o, int type, const char *field, const ProtobufCMessage *msg)
+/* The path of the commands that print what the daemon answers: the request, its answer checked
+ * (a reply without the payload of its type is a failure too), printed by print. Returns the
+ * exit status. */
+static int
+ask(const struct opts *o, RunningProcess__Daemon__V1__RequestType type, const ProtobufCMessage *msg,
+    void (*print)(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r))
 {
-    return request_keep(o, type, field, msg, NULL);
-}
-
-static void done(RunningProcess__Daemon__V1__DaemonResponse *r)
-{
-    running_process__daemon__v1__daemon_response__free_unpacked(r, NULL);
+    RunningProcess__Daemon__V1__DaemonResponse *r = request(o, type, msg, NULL);
+    if (!r)
+        return 1;
+    bool answered = *payload(&running_process__daemon__v1__daemon_response__descriptor, r, type);
+    if (answered)
+        print(o, r);
+    done(r);
+    return answered ? 0 : 1;
 }
 
 static int cmd_ping(const struct opts *o)
 {
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
-    RunningProcess__Daemon__V1__DaemonResponse *r = request(o, 40, "ping", NULL);
+    RunningProcess__Daemon__V1__DaemonResponse *r =
+        request(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_PING, NULL, NULL);
     if (!r)
         return 1;
     printf("pong (%.3f ms)\n", (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e6);
@@ -265,7 +283,8 @@ static int cmd_ping(const struct opts *o)
 static int cmd_stop(const struct opts *o)
 {
     int fd = -1;
-    RunningProcess__Daemon__V1__DaemonResponse *r = request_keep(o, 41, "shutdown", NULL, &fd);
+    RunningProcess__Daemon__V1__DaemonResponse *r =
+        request(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_SHUTDOWN, NULL, &fd);
     if (!r)
         return 1;
     done(r);
@@ -280,20 +299,22 @@ static int cmd_stop(const struct opts *o)
     return 0;
 }
 
-static int cmd_status(const struct opts *o)
+static void print_status(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r)
 {
-    RunningProcess__Daemon__V1__DaemonResponse *r = request(o, 42, "status", NULL);
-    if (!r || !r->status)
-        return r ? (done(r), 1) : 1;
     const RunningProcess__Daemon__V1__StatusResponse *s = r->status;
+    (void)o;
     printf("version:           %s\nuptime:            %llu s\ntracked processes: %u\n"
            "connections:       %u\nsocket:            %s\ndatabase:          %s\n"
            "scope:             %s\nscope cwd:         %s\nemergency reserve: %s\n",
            s->version, (unsigned long long)s->uptime_seconds, s->tracked_process_count,
            s->active_connections, s->socket_path, s->db_path, s->scope, s->scope_cwd,
            s->emergency_reserve);
-    done(r);
-    return 0;
+}
+
+static int cmd_status(const struct opts *o)
+{
+    return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_STATUS, NULL,
+               print_status);
 }
 
 static const char *state_name(int s)
@@ -302,26 +323,12 @@ static const char *state_name(int s)
     return s >= 0 && s < 4 ? names[s] : "unknown";
 }
 
-static int cmd_list(const struct opts *o)
+static void print_list(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r)
 {
-    RunningProcess__Daemon__V1__ListByOriginatorRequest by =
-        RUNNING_PROCESS__DAEMON__V1__LIST_BY_ORIGINATOR_REQUEST__INIT;
-    RunningProcess__Daemon__V1__DaemonResponse *r;
-    RunningProcess__Daemon__V1__TrackedProcess **rows;
-    size_t n;
+    RunningProcess__Daemon__V1__TrackedProcess **rows =
+        o->originator ? r->list_by_originator->processes : r->list_active->processes;
+    size_t n = o->originator ? r->list_by_originator->n_processes : r->list_active->n_processes;
 
-    if (o->originator) {
-        by.tool = (char *)o->originator;
-        if (!(r = request(o, 21, "list_by_originator", &by.base)) || !r->list_by_originator)
-            return r ? (done(r), 1) : 1;
-        rows = r->list_by_originator->processes;
-        n = r->list_by_originator->n_processes;
-    } else {
-        if (!(r = request(o, 20, "list_active", NULL)) || !r->list_active)
-            return r ? (done(r), 1) : 1;
-        rows = r->list_active->processes;
-        n = r->list_active->n_processes;
-    }
     if (o->json) {
         json_t *a = json_array();
         for (size_t k = 0; a && k < n; k++) {
@@ -344,8 +351,19 @@ static int cmd_list(const struct opts *o)
             printf("%-8u %-7s %-20s %s\n", rows[k]->pid, state_name(rows[k]->state),
                    rows[k]->originator[0] ? rows[k]->originator : "-", rows[k]->command);
     }
-    done(r);
-    return 0;
+}
+
+static int cmd_list(const struct opts *o)
+{
+    RunningProcess__Daemon__V1__ListByOriginatorRequest by =
+        RUNNING_PROCESS__DAEMON__V1__LIST_BY_ORIGINATOR_REQUEST__INIT;
+
+    if (!o->originator)
+        return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_LIST_ACTIVE, NULL,
+                   print_list);
+    by.tool = (char *)o->originator;
+    return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_LIST_BY_ORIGINATOR,
+               &by.base, print_list);
 }
 
 static int need_pid(const struct opts *o, uint32_t *ret)
@@ -360,50 +378,56 @@ static int need_pid(const struct opts *o, uint32_t *ret)
     return 0;
 }
 
+static void print_tree(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r)
+{
+    (void)o;
+    printf("%s\n", r->get_process_tree->tree_display);
+}
+
 static int cmd_tree(const struct opts *o)
 {
     RunningProcess__Daemon__V1__GetProcessTreeRequest req =
         RUNNING_PROCESS__DAEMON__V1__GET_PROCESS_TREE_REQUEST__INIT;
-    RunningProcess__Daemon__V1__DaemonResponse *r;
     if (need_pid(o, &req.pid) < 0)
         return 2;
-    if (!(r = request(o, 22, "get_process_tree", &req.base)) || !r->get_process_tree)
-        return r ? (done(r), 1) : 1;
-    printf("%s\n", r->get_process_tree->tree_display);
-    done(r);
-    return 0;
+    return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_GET_PROCESS_TREE,
+               &req.base, print_tree);
+}
+
+static void print_killed(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r)
+{
+    (void)o;
+    printf("killed %u processes\n", r->kill_tree->processes_killed);
 }
 
 static int cmd_kill(const struct opts *o)
 {
     RunningProcess__Daemon__V1__KillTreeRequest req =
         RUNNING_PROCESS__DAEMON__V1__KILL_TREE_REQUEST__INIT;
-    RunningProcess__Daemon__V1__DaemonResponse *r;
     if (need_pid(o, &req.pid) < 0)
         return 2;
-    if (!(r = request(o, 31, "kill_tree", &req.base)) || !r->kill_tree)
-        return r ? (done(r), 1) : 1;
-    printf("killed %u processes\n", r->kill_tree->processes_killed);
-    done(r);
-    return 0;
+    return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_KILL_TREE, &req.base,
+               print_killed);
 }
 
-static int cmd_kill_zombies(const struct opts *o)
+static void print_zombies(const struct opts *o, const RunningProcess__Daemon__V1__DaemonResponse *r)
 {
-    RunningProcess__Daemon__V1__KillZombiesRequest req =
-        RUNNING_PROCESS__DAEMON__V1__KILL_ZOMBIES_REQUEST__INIT;
-    RunningProcess__Daemon__V1__DaemonResponse *r;
-    req.dry_run = o->dry_run;
-    if (!(r = request(o, 30, "kill_zombies", &req.base)) || !r->kill_zombies)
-        return r ? (done(r), 1) : 1;
+    (void)o;
     for (size_t k = 0; k < r->kill_zombies->n_zombies; k++) {
         const RunningProcess__Daemon__V1__ZombieReport *z = r->kill_zombies->zombies[k];
         printf("%-8u %s%s\n", z->pid, z->reason, z->killed ? " (killed)" : "");
     }
     if (r->kill_zombies->n_zombies == 0)
         printf("no zombies\n");
-    done(r);
-    return 0;
+}
+
+static int cmd_kill_zombies(const struct opts *o)
+{
+    RunningProcess__Daemon__V1__KillZombiesRequest req =
+        RUNNING_PROCESS__DAEMON__V1__KILL_ZOMBIES_REQUEST__INIT;
+    req.dry_run = o->dry_run;
+    return ask(o, RUNNING_PROCESS__DAEMON__V1__REQUEST_TYPE__REQUEST_TYPE_KILL_ZOMBIES, &req.base,
+               print_zombies);
 }
 
 int compat_main(int argc, char **argv)

@@ -91,7 +91,7 @@ int metrics_gpus(struct metrics *m, uint32_t max_age_ms, const struct metrics_gp
         m->gpu_state = nvml.lib || nvml_open(&nvml) == 0 ? 1 : -1;
     if (m->gpu_state < 0)
         return -ENODEV;
-    int r = metrics_refresh(m, m->gpus.v != NULL, m->gpus.mono_ms, max_age_ms, sample_gpus);
+    int r = metrics_refresh(m, &m->gpus_cache, m->gpus.mono_ms, max_age_ms, sample_gpus);
     if (r >= 0)
         *ret = &m->gpus;
     return r;

@@ -5,6 +5,12 @@
 
 #include "metrics/metrics.h"
 
+/* What the engine keeps beside the latest sample of each kind. */
+struct metrics_cache {
+    bool have;      /* a sample was taken */
+    uint64_t taken; /* how many were (metrics_get_counters) */
+};
+
 struct metrics {
     char *proc_root;   /* "/proc" or a fixture */
     char *sys_root;    /* "/sys" or a fixture */
@@ -17,8 +23,8 @@ struct metrics {
     uint64_t page;     /* page size */
 
     struct metrics_system sys;      /* the latest system sample */
+    struct metrics_cache sys_cache; /* its bookkeeping */
     struct metrics_system sys_base; /* the one before: CPU baseline when sys is too recent */
-    bool have_sys;                  /* sys holds a sample */
     bool have_sys_base;             /* sys_base holds one */
 
     struct metrics_fd *fds;     /* open stat/statm files of processes seen, by pid */
@@ -30,28 +36,28 @@ struct metrics {
     struct metrics_proc *prev;  /* the one before, for CPU deltas (sorted by pid) */
     size_t n_prev;              /* its entries */
     uint64_t prev_mono_ms;      /* when it was taken */
-    bool have_procs;            /* procs holds a sample */
+    struct metrics_cache procs_cache; /* procs' bookkeeping */
 
-    struct metrics_disks disks; /* the latest disk sample */
-    bool have_disks;            /* disks holds one */
-    struct metrics_net net;     /* the latest network sample */
-    bool have_net;              /* net holds one */
-    struct metrics_temps temps; /* the latest temperature sample */
-    bool have_temps;            /* temps holds one */
-    struct metrics_gpus gpus;   /* the latest GPU sample */
-    int gpu_state;              /* 0: not probed, 1: NVML works, -1: none */
-    struct metrics_host host;   /* host facts */
-    bool have_host;             /* host is filled (all but the hostname, re-read each time) */
-
-    struct metrics_counters counters; /* samples taken */
+    struct metrics_disks disks;       /* the latest disk sample */
+    struct metrics_cache disks_cache; /* its bookkeeping */
+    struct metrics_net net;           /* the latest network sample */
+    struct metrics_cache net_cache;   /* its bookkeeping */
+    struct metrics_temps temps;       /* the latest temperature sample */
+    struct metrics_cache temps_cache; /* its bookkeeping */
+    struct metrics_gpus gpus;         /* the latest GPU sample */
+    struct metrics_cache gpus_cache;  /* its bookkeeping */
+    int gpu_state;                    /* 0: not probed, 1: NVML works, -1: none */
+    struct metrics_host host;         /* host facts */
+    bool have_host;                   /* host is filled (all but the hostname, re-read each time) */
 };
 
 /* Reads dir/path (dir: a root fd, or AT_FDCWD with an absolute path) whole into m->buf, up to
  * 4 MiB. Returns the length, -ESRCH for a missing file, or -errno. */
 ssize_t metrics_read(struct metrics *m, int dir, const char *path);
-/* Takes a new sample with sample() unless the one taken at at_ms (have says there is one) is
- * no older than max_age_ms: the TTL rule every kind of measurement follows. */
-int metrics_refresh(struct metrics *m, bool have, uint64_t at_ms, uint32_t max_age_ms,
+/* Takes a new sample with sample() unless the latest of its kind (c, taken at at_ms) is no older
+ * than max_age_ms, and counts it: the TTL rule every kind of measurement follows. sample()
+ * replaces the latest sample only when it succeeds. */
+int metrics_refresh(struct metrics *m, struct metrics_cache *c, uint64_t at_ms, uint32_t max_age_ms,
                     int (*sample)(struct metrics *m));
 /* The same for a path relative to the proc root ("stat", "123/status"). */
 ssize_t metrics_read_proc(struct metrics *m, const char *path);

@@ -112,7 +112,13 @@ void metrics_free(struct metrics *m)
 
 void metrics_get_counters(const struct metrics *m, struct metrics_counters *ret)
 {
-    *ret = m->counters;
+    *ret = (struct metrics_counters){
+        .system = m->sys_cache.taken,
+        .procs = m->procs_cache.taken,
+        .disks = m->disks_cache.taken,
+        .net = m->net_cache.taken,
+        .temps = m->temps_cache.taken,
+    };
 }
 
 /* ---- reading files ------------------------------------------------------------------------ */
@@ -162,10 +168,17 @@ ssize_t metrics_read_proc(struct metrics *m, const char *path)
 
 /* ---- system ------------------------------------------------------------------------------- */
 
-int metrics_refresh(struct metrics *m, bool have, uint64_t at_ms, uint32_t max_age_ms,
+int metrics_refresh(struct metrics *m, struct metrics_cache *c, uint64_t at_ms, uint32_t max_age_ms,
                     int (*sample)(struct metrics *m))
 {
-    return have && mono_ms() - at_ms <= max_age_ms ? 0 : sample(m);
+    if (c->have && mono_ms() - at_ms <= max_age_ms)
+        return 0;
+    int r = sample(m);
+    if (r < 0)
+        return r;
+    c->have = true;
+    c->taken++;
+    return 0;
 }
 
 /* Fills cur's percentages from the ticks since prev (NULL: since boot). */
@@ -210,7 +223,7 @@ static int sample_system(struct metrics *m)
         return r;
     /* The baseline: the latest sample if it is old enough, else the one before it. */
     uint64_t now = mono_ms();
-    bool rotate = m->have_sys && now - m->sys.mono_ms >= METRICS_MIN_WINDOW_MS;
+    bool rotate = m->sys_cache.have && now - m->sys.mono_ms >= METRICS_MIN_WINDOW_MS;
     const struct metrics_system *prev = rotate ? &m->sys : m->have_sys_base ? &m->sys_base : NULL;
     cpu_usage(&s.cpu, prev ? &prev->cpu : NULL);
     for (size_t i = 0; i < s.n_cores; i++)
@@ -236,14 +249,12 @@ static int sample_system(struct metrics *m)
         free(m->sys.cores);
     }
     m->sys = s;
-    m->have_sys = true;
-    m->counters.system++;
     return 0;
 }
 
 int metrics_system(struct metrics *m, uint32_t max_age_ms, const struct metrics_system **ret)
 {
-    int r = metrics_refresh(m, m->have_sys, m->sys.mono_ms, max_age_ms, sample_system);
+    int r = metrics_refresh(m, &m->sys_cache, m->sys.mono_ms, max_age_ms, sample_system);
     if (r >= 0)
         *ret = &m->sys;
     return r;
@@ -294,14 +305,12 @@ static int sample_disks(struct metrics *m)
     metrics_fs_free(m->disks.fs, m->disks.n_fs);
     free(m->disks.io);
     m->disks = d;
-    m->have_disks = true;
-    m->counters.disks++;
     return 0;
 }
 
 int metrics_disks(struct metrics *m, uint32_t max_age_ms, const struct metrics_disks **ret)
 {
-    int r = metrics_refresh(m, m->have_disks, m->disks.mono_ms, max_age_ms, sample_disks);
+    int r = metrics_refresh(m, &m->disks_cache, m->disks.mono_ms, max_age_ms, sample_disks);
     if (r >= 0)
         *ret = &m->disks;
     return r;
@@ -309,26 +318,21 @@ int metrics_disks(struct metrics *m, uint32_t max_age_ms, const struct metrics_d
 
 static int sample_net(struct metrics *m)
 {
-    struct metrics_net x = {0};
+    struct metrics_netif *v;
+    size_t n_v;
     ssize_t n = metrics_read_proc(m, "net/dev");
-    int r;
+    int r = n < 0 ? (int)n : metrics_parse_netdev(m->buf, (size_t)n, &v, &n_v);
 
-    if (n < 0)
-        return (int)n;
-    r = metrics_parse_netdev(m->buf, (size_t)n, &x.v, &x.n);
     if (r < 0)
         return r;
-    x.mono_ms = mono_ms();
     free(m->net.v);
-    m->net = x;
-    m->have_net = true;
-    m->counters.net++;
+    m->net = (struct metrics_net){.mono_ms = mono_ms(), .v = v, .n = n_v};
     return 0;
 }
 
 int metrics_net(struct metrics *m, uint32_t max_age_ms, const struct metrics_net **ret)
 {
-    int r = metrics_refresh(m, m->have_net, m->net.mono_ms, max_age_ms, sample_net);
+    int r = metrics_refresh(m, &m->net_cache, m->net.mono_ms, max_age_ms, sample_net);
     if (r >= 0)
         *ret = &m->net;
     return r;
@@ -422,14 +426,12 @@ static int sample_temps(struct metrics *m)
     t.mono_ms = mono_ms();
     free(m->temps.v);
     m->temps = t;
-    m->have_temps = true;
-    m->counters.temps++;
     return 0;
 }
 
 int metrics_temps(struct metrics *m, uint32_t max_age_ms, const struct metrics_temps **ret)
 {
-    int r = metrics_refresh(m, m->have_temps, m->temps.mono_ms, max_age_ms, sample_temps);
+    int r = metrics_refresh(m, &m->temps_cache, m->temps.mono_ms, max_age_ms, sample_temps);
     if (r >= 0)
         *ret = &m->temps;
     return r;

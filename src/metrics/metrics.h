@@ -56,6 +56,15 @@ struct metrics_mem {
     uint64_t swap_used;   /* swap_total - swap_free */
 };
 
+/* The fields of struct metrics_mem that /proc/meminfo gives, by its names for them (which
+ * node_exporter's memory metrics carry too): the parser and the Prometheus page share them. */
+struct metrics_mem_field {
+    const char *name; /* "MemTotal" */
+    size_t off;       /* offsetof its uint64_t in struct metrics_mem */
+};
+#define METRICS_MEM_FIELDS 10
+extern const struct metrics_mem_field metrics_mem_fields[METRICS_MEM_FIELDS];
+
 struct metrics_system {
     uint64_t real_ms;          /* wall clock when sampled, ms since the epoch */
     uint64_t mono_ms;          /* monotonic clock when sampled */
@@ -162,6 +171,17 @@ struct metrics_netif {
     uint64_t rx_bytes, rx_packets, rx_errs, rx_drop; /* received, cumulative */
     uint64_t tx_bytes, tx_packets, tx_errs, tx_drop; /* sent, cumulative */
 };
+
+/* The counters of struct metrics_netif by /proc/net/dev's names for them ("receive_bytes": the
+ * bytes column under Receive), which node_exporter's network metrics carry too: the parser and
+ * the Prometheus page share them. */
+struct metrics_netif_field {
+    const char *name; /* "receive_bytes" */
+    unsigned column;  /* its column in /proc/net/dev, 0 the first after the interface's name */
+    size_t off;       /* offsetof its uint64_t in struct metrics_netif */
+};
+#define METRICS_NETIF_FIELDS 8
+extern const struct metrics_netif_field metrics_netif_fields[METRICS_NETIF_FIELDS];
 
 struct metrics_net {
     uint64_t mono_ms;        /* when sampled */

@@ -11,7 +11,7 @@
 
 #include "base/macro.h"
 #include "base/vec.h"
-#include "metrics/metrics.h"
+#include "metrics/metrics-internal.h"
 
 #define MAX_CORES   8192  /* more "cpuN" lines than this is not a real /proc/stat */
 #define MAX_ENTRIES 65536 /* interfaces, disks, mounts, labels */
@@ -194,22 +194,17 @@ int metrics_parse_stat(const char *buf, size_t len, struct metrics_system *ret)
 
 /* ---- /proc/meminfo ------------------------------------------------------------------------- */
 
-struct mem_field {
-    const char *key;
-    size_t off;
-};
-
-static const struct mem_field mem_fields[] = {
-    {"MemTotal:", offsetof(struct metrics_mem, total)},
-    {"MemFree:", offsetof(struct metrics_mem, free)},
-    {"MemAvailable:", offsetof(struct metrics_mem, available)},
-    {"Buffers:", offsetof(struct metrics_mem, buffers)},
-    {"Cached:", offsetof(struct metrics_mem, cached)},
-    {"Shmem:", offsetof(struct metrics_mem, shared)},
-    {"SReclaimable:", offsetof(struct metrics_mem, reclaimable)},
-    {"SwapTotal:", offsetof(struct metrics_mem, swap_total)},
-    {"SwapFree:", offsetof(struct metrics_mem, swap_free)},
-    {"SwapCached:", offsetof(struct metrics_mem, swap_cached)},
+const struct metrics_mem_field metrics_mem_fields[METRICS_MEM_FIELDS] = {
+    {"MemTotal", offsetof(struct metrics_mem, total)},
+    {"MemFree", offsetof(struct metrics_mem, free)},
+    {"MemAvailable", offsetof(struct metrics_mem, available)},
+    {"Buffers", offsetof(struct metrics_mem, buffers)},
+    {"Cached", offsetof(struct metrics_mem, cached)},
+    {"Shmem", offsetof(struct metrics_mem, shared)},
+    {"SReclaimable", offsetof(struct metrics_mem, reclaimable)},
+    {"SwapTotal", offsetof(struct metrics_mem, swap_total)},
+    {"SwapFree", offsetof(struct metrics_mem, swap_free)},
+    {"SwapCached", offsetof(struct metrics_mem, swap_cached)},
 };
 
 struct mem_ctx {
@@ -224,12 +219,15 @@ static int mem_line(struct cur *c, void *ud)
     size_t n = next_word(c, &w);
     uint64_t kb;
 
-    for (size_t i = 0; i < ARRAY_SIZE(mem_fields); i++) {
-        if (!word_is(w, n, mem_fields[i].key))
+    /* A key is a field's name and a colon. */
+    if (n == 0 || w[n - 1] != ':')
+        return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(metrics_mem_fields); i++) {
+        if (!word_is(w, n - 1, metrics_mem_fields[i].name))
             continue;
         if (next_u64(c, &kb) < 0)
             return 0;
-        uint64_t *f = (uint64_t *)((char *)x->m + mem_fields[i].off);
+        uint64_t *f = (uint64_t *)((char *)x->m + metrics_mem_fields[i].off);
         *f = kb > UINT64_MAX / 1024 ? UINT64_MAX : kb * 1024;
         x->total |= f == &x->m->total;
         x->available |= f == &x->m->available;
@@ -310,6 +308,17 @@ static int parse_list(const char *buf, size_t len, int (*fn)(struct cur *line, v
     return 0;
 }
 
+const struct metrics_netif_field metrics_netif_fields[METRICS_NETIF_FIELDS] = {
+    {"receive_bytes", 0, offsetof(struct metrics_netif, rx_bytes)},
+    {"receive_packets", 1, offsetof(struct metrics_netif, rx_packets)},
+    {"receive_errs", 2, offsetof(struct metrics_netif, rx_errs)},
+    {"receive_drop", 3, offsetof(struct metrics_netif, rx_drop)},
+    {"transmit_bytes", 8, offsetof(struct metrics_netif, tx_bytes)},
+    {"transmit_packets", 9, offsetof(struct metrics_netif, tx_packets)},
+    {"transmit_errs", 10, offsetof(struct metrics_netif, tx_errs)},
+    {"transmit_drop", 11, offsetof(struct metrics_netif, tx_drop)},
+};
+
 static int netdev_line(struct cur *c, void *ud)
 {
     struct list_ctx *x = ud;
@@ -330,14 +339,10 @@ static int netdev_line(struct cur *c, void *ud)
     struct metrics_netif *e = push(&x->v, &x->n, &x->cap, sizeof *e);
     if (!e)
         return x->n >= MAX_ENTRIES ? 0 : -ENOMEM;
-    *e = (struct metrics_netif){.rx_bytes = f[0],
-                                .rx_packets = f[1],
-                                .rx_errs = f[2],
-                                .rx_drop = f[3],
-                                .tx_bytes = f[8],
-                                .tx_packets = f[9],
-                                .tx_errs = f[10],
-                                .tx_drop = f[11]};
+    for (size_t i = 0; i < ARRAY_SIZE(metrics_netif_fields); i++) {
+        const struct metrics_netif_field *nf = &metrics_netif_fields[i];
+        *(uint64_t *)((char *)e + nf->off) = f[nf->column];
+    }
     copy_word(e->name, sizeof e->name, w, n);
     return 0;
 }

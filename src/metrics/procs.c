@@ -311,7 +311,7 @@ int metrics_procs_sample(struct metrics *m)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     uint32_t n_cpus = cpus > 0 ? (uint32_t)cpus : 1;
     /* The baseline: the latest pass if it is old enough, else the one before it. */
-    bool rotate = m->have_procs && now - m->procs.mono_ms >= METRICS_MIN_WINDOW_MS;
+    bool rotate = m->procs_cache.have && now - m->procs.mono_ms >= METRICS_MIN_WINDOW_MS;
     const struct metrics_proc *base = rotate ? m->procs.v : m->prev;
     size_t n_base = rotate ? m->procs.n : m->n_prev;
     uint64_t base_ms = rotate ? m->procs.mono_ms : m->prev_mono_ms;
@@ -335,15 +335,13 @@ int metrics_procs_sample(struct metrics *m)
         .v = v,
         .n = n,
     };
-    m->have_procs = true;
-    m->counters.procs++;
     metrics_arm_release(m);
     return 0;
 }
 
 int metrics_procs(struct metrics *m, uint32_t max_age_ms, const struct metrics_procs **ret)
 {
-    int r = metrics_refresh(m, m->have_procs, m->procs.mono_ms, max_age_ms, metrics_procs_sample);
+    int r = metrics_refresh(m, &m->procs_cache, m->procs.mono_ms, max_age_ms, metrics_procs_sample);
     if (r >= 0)
         *ret = &m->procs;
     return r;

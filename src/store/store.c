@@ -266,6 +266,12 @@ int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret)
     return rc == SQLITE_OK ? 0 : rc == SQLITE_NOMEM ? -ENOMEM : -EINVAL;
 }
 
+const char *store_column_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
 int store_run(struct store *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);

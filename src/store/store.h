@@ -28,5 +28,8 @@ const char *store_reserve_state(const struct store *s);
 int store_run(struct store *s, sqlite3_stmt *st);
 /* Prepares a statement, -ENOMEM/-EINVAL on failure. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret);
+/* The text of column i of the row a statement stands on, "" for NULL; valid until the statement
+ * steps again. */
+const char *store_column_text(sqlite3_stmt *st, int i);
 /* The schema version this droverd writes. */
 int store_schema_version(void);

@@ -192,12 +192,6 @@ static enum svc_restart policy_from_word(const char *w, bool autorestart)
     return !strcmp(w, "on-failure") ? SVC_RESTART_ON_FAILURE : SVC_RESTART_ALWAYS;
 }
 
-static const char *text(sqlite3_stmt *q, int i)
-{
-    const unsigned char *t = sqlite3_column_text(q, i);
-    return t ? (const char *)t : "";
-}
-
 int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void *userdata),
                 void *userdata)
 {
@@ -215,11 +209,11 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
     while (r >= 0 && sqlite3_step(q) == SQLITE_ROW) {
         struct svc_db_row row = {.id = (uint32_t)sqlite3_column_int64(q, 0)};
         row.cfg = (struct svc_config){
-            .name = (char *)text(q, 1),
-            .argv = strv_from_json(text(q, 2), false),
-            .cwd = *text(q, 3) ? (char *)text(q, 3) : NULL,
-            .env = strv_from_json(text(q, 4), true),
-            .restart = policy_from_word(text(q, 16), sqlite3_column_int(q, 5)),
+            .name = (char *)store_column_text(q, 1),
+            .argv = strv_from_json(store_column_text(q, 2), false),
+            .cwd = *store_column_text(q, 3) ? (char *)store_column_text(q, 3) : NULL,
+            .env = strv_from_json(store_column_text(q, 4), true),
+            .restart = policy_from_word(store_column_text(q, 16), sqlite3_column_int(q, 5)),
             .max_restarts = (uint32_t)sqlite3_column_int64(q, 6),
             .restart_delay_ms = (uint32_t)sqlite3_column_int64(q, 7),
             .kill_timeout_ms = (uint32_t)sqlite3_column_int64(q, 8),
@@ -230,9 +224,9 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .oneshot = sqlite3_column_int(q, 20),
             .autostart = sqlite3_column_int(q, 21),
             .from_config = sqlite3_column_int(q, 23),
-            .depends_on = strv_from_json(text(q, 24), false),
+            .depends_on = strv_from_json(store_column_text(q, 24), false),
         };
-        row.state = state_from_word(text(q, 10));
+        row.state = state_from_word(store_column_text(q, 10));
         row.st = (struct svc_status){
             .state = row.state,
             .pid = (pid_t)sqlite3_column_int64(q, 11),
@@ -242,7 +236,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .last_exit = sqlite3_column_int(q, 15),
             .start_ticks = (uint64_t)sqlite3_column_int64(q, 22),
         };
-        json_t *pj = json_loads(text(q, 25), 0, NULL);
+        json_t *pj = json_loads(store_column_text(q, 25), 0, NULL);
         /* A row whose probes cannot be read is loaded without them, not lost. */
         if (svc_probes_from_json(pj, &row.cfg.probes, &row.cfg.n_probes) < 0) {
             row.cfg.probes = NULL;

@@ -350,12 +350,6 @@ static void on_pass(uv_timer_t *timer)
 
 /* ---- loading ---- */
 
-static char *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *s = sqlite3_column_text(st, i);
-    return (char *)(s ? s : (const unsigned char *)"");
-}
-
 static int load(struct track *t)
 {
     sqlite3_stmt *st;
@@ -370,11 +364,11 @@ static int load(struct track *t)
         struct track_proc p = {
             .pid = (pid_t)sqlite3_column_int64(st, 0),
             .created_at_ms = sqlite3_column_int64(st, 1),
-            .kind = col_text(st, 2),
-            .command = col_text(st, 3),
-            .cwd = col_text(st, 4),
-            .originator = col_text(st, 5),
-            .containment = col_text(st, 6),
+            .kind = (char *)store_column_text(st, 2),
+            .command = (char *)store_column_text(st, 3),
+            .cwd = (char *)store_column_text(st, 4),
+            .originator = (char *)store_column_text(st, 5),
+            .containment = (char *)store_column_text(st, 6),
             .registered_at = sqlite3_column_double(st, 7),
             .start_ticks = (uint64_t)sqlite3_column_int64(st, 8),
             .ppid = (pid_t)sqlite3_column_int64(st, 9),

@@ -34,36 +34,75 @@ struct prom {
     double hz;       /* clock ticks per second */
 };
 
-static void emit(struct prom *p, const char *fmt, ...) _printf_(2, 3);
-static void emit(struct prom *p, const char *fmt, ...)
+static void vemit(struct prom *p, const char *fmt, va_list ap)
 {
     char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
     if (p->error || n < 0)
-        return;
+        goto out;
     if ((size_t)n >= sizeof line) {
         /* Only label values (paths, names) can be long: build those lines in a bigger buffer. */
         char *big = malloc((size_t)n + 1);
         if (!big) {
             p->error = -ENOMEM;
-            return;
+            goto out;
         }
-        va_start(ap, fmt);
-        vsnprintf(big, (size_t)n + 1, fmt, ap);
-        va_end(ap);
+        vsnprintf(big, (size_t)n + 1, fmt, again);
         p->error = buf_append(p->out, big, (size_t)n);
         free(big);
-        return;
+        goto out;
     }
     p->error = buf_append(p->out, line, (size_t)n);
+out:
+    va_end(again);
+}
+
+static void emit(struct prom *p, const char *fmt, ...) _printf_(2, 3);
+static void emit(struct prom *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vemit(p, fmt, ap);
+    va_end(ap);
 }
 
 static void family(struct prom *p, const char *name, const char *type, const char *help)
 {
     emit(p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family of one sample without labels, whose value value_fmt formats. */
+static void scalar(struct prom *p, const char *name, const char *type, const char *help,
+                   const char *value_fmt, ...) _printf_(5, 6);
+static void scalar(struct prom *p, const char *name, const char *type, const char *help,
+                   const char *value_fmt, ...)
+{
+    va_list ap;
+    family(p, name, type, help);
+    emit(p, "%s ", name);
+    va_start(ap, value_fmt);
+    vemit(p, value_fmt, ap);
+    va_end(ap);
+    emit(p, "\n");
+}
+
+static unsigned long long u64_at(const void *base, size_t off)
+{
+    return *(const uint64_t *)((const char *)base + off);
+}
+
+/* Declares the family of one field of a struct, named and described from name_fmt and help_fmt
+ * with the field's name (node_exporter names its memory and network families so); the family's
+ * name goes to name. */
+static void field_family(struct prom *p, char name[static 64], const char *name_fmt,
+                         const char *help_fmt, const char *type, const char *field)
+{
+    char help[96];
+    snprintf(name, 64, name_fmt, field);
+    snprintf(help, sizeof help, help_fmt, field);
+    family(p, name, type, help);
 }
 
 /* A label value escaped as the format requires (backslash, quote, newline), in a rotating set of
@@ -100,49 +139,31 @@ static void system_metrics(struct prom *p, const struct metrics_system *s)
             emit(p, "node_cpu_seconds_total{cpu=\"%d\",mode=\"%s\"} %.2f\n", s->cores[i].id,
                  cpu_modes[m], (double)s->cores[i].ticks[m] / p->hz);
 
-    static const struct {
-        const char *name;
-        size_t off;
-    } mem[] = {
-        {"MemTotal", offsetof(struct metrics_mem, total)},
-        {"MemFree", offsetof(struct metrics_mem, free)},
-        {"MemAvailable", offsetof(struct metrics_mem, available)},
-        {"Buffers", offsetof(struct metrics_mem, buffers)},
-        {"Cached", offsetof(struct metrics_mem, cached)},
-        {"Shmem", offsetof(struct metrics_mem, shared)},
-        {"SReclaimable", offsetof(struct metrics_mem, reclaimable)},
-        {"SwapTotal", offsetof(struct metrics_mem, swap_total)},
-        {"SwapFree", offsetof(struct metrics_mem, swap_free)},
-        {"SwapCached", offsetof(struct metrics_mem, swap_cached)},
-    };
-    for (size_t i = 0; i < ARRAY_SIZE(mem); i++) {
-        char name[64], help[96];
-        snprintf(name, sizeof name, "node_memory_%s_bytes", mem[i].name);
-        snprintf(help, sizeof help, "Memory information field %s_bytes.", mem[i].name);
-        family(p, name, "gauge", help);
-        emit(p, "%s %llu\n", name,
-             (unsigned long long)*(const uint64_t *)((const char *)&s->mem + mem[i].off));
+    for (size_t i = 0; i < ARRAY_SIZE(metrics_mem_fields); i++) {
+        const struct metrics_mem_field *f = &metrics_mem_fields[i];
+        char name[64];
+        field_family(p, name, "node_memory_%s_bytes", "Memory information field %s_bytes.", "gauge",
+                     f->name);
+        emit(p, "%s %llu\n", name, u64_at(&s->mem, f->off));
     }
 
     static const char *const loads[] = {"node_load1", "node_load5", "node_load15"};
-    for (int i = 0; i < 3; i++) {
-        family(p, loads[i], "gauge", "Load average.");
-        emit(p, "%s %.2f\n", loads[i], s->load[i]);
-    }
-    family(p, "node_boot_time_seconds", "gauge", "Node boot time, in unixtime.");
-    emit(p, "node_boot_time_seconds %llu\n", (unsigned long long)s->boot_time_s);
-    family(p, "node_time_seconds", "gauge", "System time in seconds since epoch (1970).");
-    emit(p, "node_time_seconds %.3f\n", (double)s->real_ms / 1000.0);
-    family(p, "node_context_switches_total", "counter", "Total number of context switches.");
-    emit(p, "node_context_switches_total %llu\n", (unsigned long long)s->ctxt);
-    family(p, "node_intr_total", "counter", "Total number of interrupts serviced.");
-    emit(p, "node_intr_total %llu\n", (unsigned long long)s->intr);
-    family(p, "node_forks_total", "counter", "Total number of forks.");
-    emit(p, "node_forks_total %llu\n", (unsigned long long)s->forks);
-    family(p, "node_procs_running", "gauge", "Number of processes in runnable state.");
-    emit(p, "node_procs_running %u\n", s->procs_running);
-    family(p, "node_procs_blocked", "gauge", "Number of processes blocked waiting for I/O.");
-    emit(p, "node_procs_blocked %u\n", s->procs_blocked);
+    for (int i = 0; i < 3; i++)
+        scalar(p, loads[i], "gauge", "Load average.", "%.2f", s->load[i]);
+    scalar(p, "node_boot_time_seconds", "gauge", "Node boot time, in unixtime.", "%llu",
+           (unsigned long long)s->boot_time_s);
+    scalar(p, "node_time_seconds", "gauge", "System time in seconds since epoch (1970).", "%.3f",
+           (double)s->real_ms / 1000.0);
+    scalar(p, "node_context_switches_total", "counter", "Total number of context switches.", "%llu",
+           (unsigned long long)s->ctxt);
+    scalar(p, "node_intr_total", "counter", "Total number of interrupts serviced.", "%llu",
+           (unsigned long long)s->intr);
+    scalar(p, "node_forks_total", "counter", "Total number of forks.", "%llu",
+           (unsigned long long)s->forks);
+    scalar(p, "node_procs_running", "gauge", "Number of processes in runnable state.", "%u",
+           s->procs_running);
+    scalar(p, "node_procs_blocked", "gauge", "Number of processes blocked waiting for I/O.", "%u",
+           s->procs_blocked);
 }
 
 static void fs_family(struct prom *p, const struct metrics_disks *d, const char *name,
@@ -151,7 +172,7 @@ static void fs_family(struct prom *p, const struct metrics_disks *d, const char 
     family(p, name, "gauge", help);
     for (size_t i = 0; i < d->n_fs; i++) {
         const struct metrics_fs *f = &d->fs[i];
-        unsigned long long v = is_bool ? f->readonly : *(const uint64_t *)((const char *)f + off);
+        unsigned long long v = is_bool ? f->readonly : u64_at(f, off);
         emit(p, "%s{device=\"%s\",fstype=\"%s\",mountpoint=\"%s\"} %llu\n", name, esc(f->device),
              esc(f->fstype), esc(f->mountpoint), v);
     }
@@ -202,7 +223,7 @@ static void disk_metrics(struct prom *p, const struct metrics_disks *d)
     for (size_t k = 0; k < ARRAY_SIZE(io); k++) {
         family(p, io[k].name, "counter", io[k].help);
         for (size_t i = 0; i < d->n_io; i++) {
-            uint64_t v = *(const uint64_t *)((const char *)&d->io[i] + io[k].off);
+            uint64_t v = u64_at(&d->io[i], io[k].off);
             if (io[k].ms)
                 emit(p, "%s{device=\"%s\"} %.3f\n", io[k].name, esc(d->io[i].name),
                      (double)v / 1000.0);
@@ -219,27 +240,13 @@ static void disk_metrics(struct prom *p, const struct metrics_disks *d)
 
 static void net_metrics(struct prom *p, const struct metrics_net *n)
 {
-    static const struct {
-        const char *name;
-        size_t off;
-    } f[] = {
-        {"receive_bytes", offsetof(struct metrics_netif, rx_bytes)},
-        {"receive_packets", offsetof(struct metrics_netif, rx_packets)},
-        {"receive_errs", offsetof(struct metrics_netif, rx_errs)},
-        {"receive_drop", offsetof(struct metrics_netif, rx_drop)},
-        {"transmit_bytes", offsetof(struct metrics_netif, tx_bytes)},
-        {"transmit_packets", offsetof(struct metrics_netif, tx_packets)},
-        {"transmit_errs", offsetof(struct metrics_netif, tx_errs)},
-        {"transmit_drop", offsetof(struct metrics_netif, tx_drop)},
-    };
-    for (size_t k = 0; k < ARRAY_SIZE(f); k++) {
-        char name[64], help[96];
-        snprintf(name, sizeof name, "node_network_%s_total", f[k].name);
-        snprintf(help, sizeof help, "Network device statistic %s.", f[k].name);
-        family(p, name, "counter", help);
+    for (size_t k = 0; k < ARRAY_SIZE(metrics_netif_fields); k++) {
+        const struct metrics_netif_field *f = &metrics_netif_fields[k];
+        char name[64];
+        field_family(p, name, "node_network_%s_total", "Network device statistic %s.", "counter",
+                     f->name);
         for (size_t i = 0; i < n->n; i++)
-            emit(p, "%s{device=\"%s\"} %llu\n", name, esc(n->v[i].name),
-                 (unsigned long long)*(const uint64_t *)((const char *)&n->v[i] + f[k].off));
+            emit(p, "%s{device=\"%s\"} %llu\n", name, esc(n->v[i].name), u64_at(&n->v[i], f->off));
     }
 }
 
@@ -328,30 +335,30 @@ static void self_metrics(struct prom *p, struct api_host *h)
     struct proc_stat st;
     uint64_t rss = 0;
     if (proc_read_stat(0, &st) == 0 && proc_rss_bytes(0, &rss) == 0) {
-        family(p, "process_cpu_seconds_total", "counter",
-               "Total user and system CPU time spent in seconds.");
-        emit(p, "process_cpu_seconds_total %.2f\n", (double)(st.utime + st.stime) / p->hz);
-        family(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-        emit(p, "process_resident_memory_bytes %llu\n", (unsigned long long)rss);
-        family(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-        emit(p, "process_virtual_memory_bytes %llu\n", (unsigned long long)st.vsize);
-        family(p, "process_start_time_seconds", "gauge",
-               "Start time of the process since unix epoch in seconds.");
-        emit(p, "process_start_time_seconds %.2f\n", (double)h->started_real_ns / 1e9);
+        scalar(p, "process_cpu_seconds_total", "counter",
+               "Total user and system CPU time spent in seconds.", "%.2f",
+               (double)(st.utime + st.stime) / p->hz);
+        scalar(p, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+               "%llu", (unsigned long long)rss);
+        scalar(p, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", "%llu",
+               (unsigned long long)st.vsize);
+        scalar(p, "process_start_time_seconds", "gauge",
+               "Start time of the process since unix epoch in seconds.", "%.2f",
+               (double)h->started_real_ns / 1e9);
     }
     struct grpc_server_stats gs;
     grpc_server_get_stats(h->grpc, &gs);
-    family(p, "drover_grpc_connections", "gauge", "Open gRPC connections.");
-    emit(p, "drover_grpc_connections %u\n", gs.open_connections);
-    family(p, "drover_grpc_calls_total", "counter", "gRPC calls started.");
-    emit(p, "drover_grpc_calls_total %llu\n", (unsigned long long)gs.calls_total);
+    scalar(p, "drover_grpc_connections", "gauge", "Open gRPC connections.", "%u",
+           gs.open_connections);
+    scalar(p, "drover_grpc_calls_total", "counter", "gRPC calls started.", "%llu",
+           (unsigned long long)gs.calls_total);
     if (h->http) {
         struct http_stats hs;
         http_server_get_stats(h->http, &hs);
-        family(p, "drover_http_connections", "gauge", "Open HTTP connections.");
-        emit(p, "drover_http_connections %u\n", hs.open_connections);
-        family(p, "drover_http_requests_total", "counter", "HTTP requests answered.");
-        emit(p, "drover_http_requests_total %llu\n", (unsigned long long)hs.requests_total);
+        scalar(p, "drover_http_connections", "gauge", "Open HTTP connections.", "%u",
+               hs.open_connections);
+        scalar(p, "drover_http_requests_total", "counter", "HTTP requests answered.", "%llu",
+               (unsigned long long)hs.requests_total);
     }
     struct metrics_counters mc;
     metrics_get_counters(h->metrics, &mc);
@@ -364,12 +371,11 @@ static void self_metrics(struct prom *p, struct api_host *h)
     emit(p, "drover_metrics_samples_total{kind=\"network\"} %llu\n", (unsigned long long)mc.net);
     emit(p, "drover_metrics_samples_total{kind=\"temperatures\"} %llu\n",
          (unsigned long long)mc.temps);
-    family(p, "drover_sessions", "gauge", "PTY and pipe sessions kept.");
-    emit(p, "drover_sessions %zu\n", h->sessions ? sess_mgr_count(h->sessions) : 0);
-    family(p, "drover_tracked_processes", "gauge", "Processes registered by other tools.");
-    emit(p, "drover_tracked_processes %zu\n", h->track ? track_count(h->track) : 0);
-    family(p, "drover_services", "gauge", "Services defined.");
-    emit(p, "drover_services %zu\n", svc_count(h->services));
+    scalar(p, "drover_sessions", "gauge", "PTY and pipe sessions kept.", "%zu",
+           h->sessions ? sess_mgr_count(h->sessions) : 0);
+    scalar(p, "drover_tracked_processes", "gauge", "Processes registered by other tools.", "%zu",
+           h->track ? track_count(h->track) : 0);
+    scalar(p, "drover_services", "gauge", "Services defined.", "%zu", svc_count(h->services));
 }
 
 int api_prometheus_render(struct api_host *h, struct buf *out)
