@@ -9,34 +9,20 @@
  * Where an operation fails, why gets a sentence for people that names the service or the bad
  * value; faces pass it on as their error message. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "base/errmsg.h"
 #include "base/macro.h"
 #include "supervise/supervise-internal.h"
-
-static int fail(char *why, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *why, size_t size, int r, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (why && size) {
-        va_start(ap, fmt);
-        vsnprintf(why, size, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
 
 int svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct svc ***ret,
                 size_t *ret_n)
 {
     struct svc **v = calloc(e->n ? e->n : 1, sizeof *v);
     size_t k = 0;
-    char *end;
 
     if (!v)
         return -ENOMEM;
@@ -45,6 +31,7 @@ int svc_resolve(struct svc_engine *e, const char *target, bool all_ok, struct sv
             memcpy(v, e->v, e->n * sizeof *v);
         k = e->n;
     } else {
+        char *end = (char *)target;
         unsigned long id = *target ? strtoul(target, &end, 10) : 0;
         struct svc *s = *target && !*end && id <= UINT32_MAX ? svc_find_id(e, (uint32_t)id) : NULL;
         if ((s = s ? s : svc_find(e, target)))
@@ -80,8 +67,8 @@ static int start(struct svc *s, char *why, size_t size)
     svc_start(s);
     svc_get_status(s, &st);
     if (st.state == SVC_ERRORED && st.last_error)
-        return fail(why, size, st.last_error, "cannot start '%s': %s", svc_name(s),
-                    strerror(-st.last_error));
+        return errmsg_fail(why, size, st.last_error, "cannot start '%s': %s", svc_name(s),
+                           strerror(-st.last_error));
     return 0;
 }
 
@@ -91,14 +78,15 @@ int svc_start_config(struct svc_engine *e, const struct svc_config *c, struct sv
     struct svc *s;
 
     if (!c->name || !*c->name)
-        return fail(why, why_size, -EINVAL, "service name must not be empty");
+        return errmsg_fail(why, why_size, -EINVAL, "service name must not be empty");
     if (!c->argv || !c->argv[0] || !*c->argv[0])
-        return fail(why, why_size, -EINVAL, "service cmd must not be empty");
+        return errmsg_fail(why, why_size, -EINVAL, "service cmd must not be empty");
     if ((s = svc_find(e, c->name)) && svc_running(s))
-        return fail(why, why_size, -EEXIST, "service '%s' already exists", c->name);
+        return errmsg_fail(why, why_size, -EEXIST, "service '%s' already exists", c->name);
     int r = svc_define(e, 0, c, &s);
     if (r < 0)
-        return fail(why, why_size, r, "cannot define service '%s': %s", c->name, strerror(-r));
+        return errmsg_fail(why, why_size, r, "cannot define service '%s': %s", c->name,
+                           strerror(-r));
     *ret = s;
     return start(s, why, why_size);
 }
@@ -110,9 +98,9 @@ int svc_start_target(struct svc_engine *e, const char *target, struct svc **ret,
     int r = svc_resolve_one(e, target, &s);
 
     if (r < 0)
-        return fail(why, why_size, r, "no service matched '%s'", target);
+        return errmsg_fail(why, why_size, r, "no service matched '%s'", target);
     if (svc_running(s))
-        return fail(why, why_size, -EEXIST, "service '%s' already exists", svc_name(s));
+        return errmsg_fail(why, why_size, -EEXIST, "service '%s' already exists", svc_name(s));
     *ret = s;
     return start(s, why, why_size);
 }
@@ -147,8 +135,8 @@ int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acte
 
     if (r < 0) {
         free(a);
-        return r == -ENOENT ? fail(why, why_size, r, "no service matched '%s'", target)
-                            : fail(why, why_size, r, "out of memory");
+        return r == -ENOENT ? errmsg_fail(why, why_size, r, "no service matched '%s'", target)
+                            : errmsg_fail(why, why_size, r, "out of memory");
     }
     *a = (struct act){act, 0, fn, userdata};
     for (size_t i = 0; i < n; i++) {
@@ -159,7 +147,7 @@ int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acte
     free(v);
     if (r < 0) {
         free(a);
-        return fail(why, why_size, r, "out of memory");
+        return errmsg_fail(why, why_size, r, "out of memory");
     }
     return 0;
 }
@@ -170,7 +158,7 @@ int svc_flush(struct svc_engine *e, const char *target, struct svc ***ret, size_
     int r = svc_resolve(e, target, true, ret, ret_n);
 
     if (r < 0)
-        return fail(why, why_size, r, "no service matched '%s'", target);
+        return errmsg_fail(why, why_size, r, "no service matched '%s'", target);
     for (size_t i = 0; i < *ret_n; i++)
         for (int k = 1; k <= 2; k++)
             (void)truncate(svc_log_path((*ret)[i], k), 0); /* a missing file is flushed already */
@@ -265,12 +253,12 @@ int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, s
     for (size_t i = 0; i < n; i++) {
         struct svc *s = svc_find(e, v[i].name);
         if (s && s->cfg.from_config)
-            return fail(why, why_size, -EBUSY,
-                        "service '%s' comes from droverd's configuration; change it there",
-                        v[i].name);
+            return errmsg_fail(why, why_size, -EBUSY,
+                               "service '%s' comes from droverd's configuration; change it there",
+                               v[i].name);
     }
     if (!(done = calloc(n ? n : 1, sizeof *done)))
-        return fail(why, why_size, -ENOMEM, "out of memory");
+        return errmsg_fail(why, why_size, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         struct svc *s = svc_find(e, v[i].name);
         if (s && svc_running(s))
@@ -279,7 +267,7 @@ int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, s
             r = svc_define(e, 0, &v[i], &s);
         if (r < 0) {
             free(done);
-            return fail(why, why_size, r, "service '%s': %s", v[i].name, strerror(-r));
+            return errmsg_fail(why, why_size, r, "service '%s': %s", v[i].name, strerror(-r));
         }
         done[i] = s;
     }

@@ -165,7 +165,8 @@ static int config_from_wire(const RunningProcess__Daemon__V1__ServiceConfig *w,
         free(argv);
         return -ENOMEM;
     }
-    memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
+    if (w->n_cmd) /* protobuf-c leaves cmd NULL when there is none */
+        memcpy(argv, w->cmd, w->n_cmd * sizeof *argv);
     for (size_t i = 0; i < w->n_env; i++)
         if (!*w->env[i]->key || strchr(w->env[i]->key, '=') ||
             asprintf(&env[i], "%s=%s", w->env[i]->key, w->env[i]->value) < 0) {
