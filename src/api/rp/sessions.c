@@ -127,57 +127,35 @@ static int spawn(struct rp_call *call, const struct spawn_args *a, struct sess_i
     return 0;
 }
 
-static void op_spawn_pty(struct rp_call *call, const ProtobufCMessage *msg)
+/* The fields both spawn requests have, under the same names. */
+#define SPAWN_COMMON(req)                                                                          \
+    .argv = (req)->argv, .argc = (req)->n_argv, .cwd = (req)->cwd, .env = (req)->env,              \
+    .n_env = (req)->n_env, .clear = (req)->clear_inherited_env, .originator = (req)->originator
+
+/* SPAWN_PTY_SESSION and SPAWN_PIPE_SESSION: their answers carry the same three fields. */
+static void op_spawn(struct rp_call *call, const ProtobufCMessage *msg)
 {
-    const RunningProcess__Daemon__V1__SpawnPtySessionRequest *req = (const void *)msg;
-    RunningProcess__Daemon__V1__SpawnPtySessionResponse resp =
+    const RunningProcess__Daemon__V1__SpawnPtySessionRequest *p =
+        msg->descriptor == &running_process__daemon__v1__spawn_pty_session_request__descriptor
+            ? (const void *)msg
+            : NULL;
+    const RunningProcess__Daemon__V1__SpawnPipeSessionRequest *q = p ? NULL : (const void *)msg;
+    struct spawn_args a =
+        p ? (struct spawn_args){SPAWN_COMMON(p), .kind = SESS_PTY, .rows = p->rows, .cols = p->cols}
+          : (struct spawn_args){SPAWN_COMMON(q), .kind = SESS_PIPE,
+                                .merge = q->merge_stderr_into_stdout};
+    RunningProcess__Daemon__V1__SpawnPtySessionResponse pty =
         RUNNING_PROCESS__DAEMON__V1__SPAWN_PTY_SESSION_RESPONSE__INIT;
-    struct spawn_args a = {
-        .kind = SESS_PTY,
-        .argv = req->argv,
-        .argc = req->n_argv,
-        .cwd = req->cwd,
-        .env = req->env,
-        .n_env = req->n_env,
-        .clear = req->clear_inherited_env,
-        .originator = req->originator,
-        .rows = req->rows,
-        .cols = req->cols,
-    };
-    struct sess_info in;
-
-    if (spawn(call, &a, &in) < 0)
-        return;
-    resp.session_id = (char *)in.id;
-    resp.pid = (uint32_t)in.pid;
-    resp.created_at = in.created_at;
-    rp_answer(call, 0, NULL, &resp.base);
-}
-
-static void op_spawn_pipe(struct rp_call *call, const ProtobufCMessage *msg)
-{
-    const RunningProcess__Daemon__V1__SpawnPipeSessionRequest *req = (const void *)msg;
-    RunningProcess__Daemon__V1__SpawnPipeSessionResponse resp =
+    RunningProcess__Daemon__V1__SpawnPipeSessionResponse pipe =
         RUNNING_PROCESS__DAEMON__V1__SPAWN_PIPE_SESSION_RESPONSE__INIT;
-    struct spawn_args a = {
-        .kind = SESS_PIPE,
-        .argv = req->argv,
-        .argc = req->n_argv,
-        .cwd = req->cwd,
-        .env = req->env,
-        .n_env = req->n_env,
-        .clear = req->clear_inherited_env,
-        .originator = req->originator,
-        .merge = req->merge_stderr_into_stdout,
-    };
     struct sess_info in;
 
     if (spawn(call, &a, &in) < 0)
         return;
-    resp.session_id = (char *)in.id;
-    resp.pid = (uint32_t)in.pid;
-    resp.created_at = in.created_at;
-    rp_answer(call, 0, NULL, &resp.base);
+    pty.session_id = pipe.session_id = (char *)in.id;
+    pty.pid = pipe.pid = (uint32_t)in.pid;
+    pty.created_at = pipe.created_at = in.created_at;
+    rp_answer(call, 0, NULL, p ? &pty.base : &pipe.base);
 }
 
 /* ---- listing ---- */
@@ -833,14 +811,13 @@ int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *msg)
     }
 
 const struct rp_op rp_session_ops[] = {
-    OP(SPAWN_PTY_SESSION, "SpawnPty", "spawn_pty_session", spawn_pty_session_request, op_spawn_pty),
+    OP(SPAWN_PTY_SESSION, "SpawnPty", "spawn_pty_session", spawn_pty_session_request, op_spawn),
     OP(DETACH_PTY_SESSION, "DetachPty", "detach_pty_session", detach_pty_session_request,
        op_detach_pty),
     OPT(LIST_PTY_SESSIONS, "ListPty", "list_pty_sessions", list_pty_sessions_request, op_list_pty),
     OP(TERMINATE_PTY_SESSION, "TerminatePty", "terminate_pty_session",
        terminate_pty_session_request, op_terminate_pty),
-    OP(SPAWN_PIPE_SESSION, "SpawnPipe", "spawn_pipe_session", spawn_pipe_session_request,
-       op_spawn_pipe),
+    OP(SPAWN_PIPE_SESSION, "SpawnPipe", "spawn_pipe_session", spawn_pipe_session_request, op_spawn),
     OP(DETACH_PIPE_STREAM, "DetachPipe", "detach_pipe_stream", detach_pipe_stream_request,
        op_detach_pipe),
     OPT(LIST_PIPE_SESSIONS, "ListPipe", "list_pipe_sessions", list_pipe_sessions_request,
