@@ -459,25 +459,18 @@ static void op_shutdown(struct rp_call *call, const ProtobufCMessage *msg)
     h->shutdown(h, "running-process SHUTDOWN");
 }
 
-#define OP(t, m, p, T, need, fn)                                                                   \
-    {                                                                                              \
-        RP_TYPE(t), m, p, &running_process__daemon__v1__##T##__descriptor, need, fn                \
-    }
-
 static const struct rp_op ops[] = {
-    OP(REGISTER, "Register", "register", register_request, true, op_register),
-    OP(UNREGISTER, "Unregister", "unregister", unregister_request, true, op_unregister),
-    OP(SPAWN_DAEMON, "SpawnDaemon", "spawn_daemon", spawn_daemon_request, true, op_spawn_daemon),
-    OP(LIST_ACTIVE, "ListActive", "list_active", list_active_request, false, op_list_active),
-    OP(LIST_BY_ORIGINATOR, "ListByOriginator", "list_by_originator", list_by_originator_request,
-       true, op_list_by_originator),
-    OP(GET_PROCESS_TREE, "GetProcessTree", "get_process_tree", get_process_tree_request, true,
-       op_get_process_tree),
-    OP(KILL_ZOMBIES, "KillZombies", "kill_zombies", kill_zombies_request, true, op_kill_zombies),
-    OP(KILL_TREE, "KillTree", "kill_tree", kill_tree_request, true, op_kill_tree),
-    OP(PING, NULL, "ping", ping_request, false, op_ping),
-    OP(SHUTDOWN, NULL, "shutdown", shutdown_request, false, op_shutdown),
-    OP(STATUS, NULL, "status", status_request, false, op_status),
+    RP_OP(REGISTER, "Register", register, true, op_register),
+    RP_OP(UNREGISTER, "Unregister", unregister, true, op_unregister),
+    RP_OP(SPAWN_DAEMON, "SpawnDaemon", spawn_daemon, true, op_spawn_daemon),
+    RP_OP(LIST_ACTIVE, "ListActive", list_active, false, op_list_active),
+    RP_OP(LIST_BY_ORIGINATOR, "ListByOriginator", list_by_originator, true, op_list_by_originator),
+    RP_OP(GET_PROCESS_TREE, "GetProcessTree", get_process_tree, true, op_get_process_tree),
+    RP_OP(KILL_ZOMBIES, "KillZombies", kill_zombies, true, op_kill_zombies),
+    RP_OP(KILL_TREE, "KillTree", kill_tree, true, op_kill_tree),
+    RP_OP(PING, NULL, ping, false, op_ping),
+    RP_OP(SHUTDOWN, NULL, shutdown, false, op_shutdown),
+    RP_OP(STATUS, NULL, status, false, op_status),
 };
 
 const struct rp_op *rp_op_find(int type)

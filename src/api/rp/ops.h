@@ -40,6 +40,14 @@ struct rp_op {
     void (*run)(struct rp_call *call, const ProtobufCMessage *req);
 };
 
+/* A table row: the payload field's name is the request message's name less "_request"
+ * (RP_OP(KILL_TREE, "KillTree", kill_tree, true, op_kill_tree)). */
+#define RP_OP(type, method, payload, needs_payload, run)                                           \
+    {                                                                                              \
+        RP_TYPE(type), method, #payload,                                                           \
+            &running_process__daemon__v1__##payload##_request__descriptor, needs_payload, run      \
+    }
+
 /* What call->pending points to starts with this: abandoning the call clears it, so the
  * operation, when it ends, knows nobody waits any more. */
 struct rp_pending {

@@ -379,21 +379,16 @@ static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
 
 /* No payload is required: upstream's handlers take a missing one as the default message
  * (an empty target: NOT_FOUND; no config: INVALID_ARGUMENT). */
-#define OP(t, p, T, fn)                                                                            \
-    {                                                                                              \
-        RP_TYPE(t), NULL, p, &running_process__daemon__v1__##T##__descriptor, false, fn            \
-    }
-
 const struct rp_op rp_service_ops[] = {
-    OP(SERVICE_START, "service_start", service_start_request, op_start),
-    OP(SERVICE_STOP, "service_stop", service_stop_request, op_stop),
-    OP(SERVICE_RESTART, "service_restart", service_restart_request, op_restart),
-    OP(SERVICE_DELETE, "service_delete", service_delete_request, op_delete),
-    OP(SERVICE_LIST, "service_list", service_list_request, op_list),
-    OP(SERVICE_DESCRIBE, "service_describe", service_describe_request, op_describe),
-    OP(SERVICE_LOGS, "service_logs", service_logs_request, op_logs),
-    OP(SERVICE_FLUSH, "service_flush", service_flush_request, op_flush),
-    OP(SERVICE_SAVE, "service_save", service_save_request, op_save),
-    OP(SERVICE_RESURRECT, "service_resurrect", service_resurrect_request, op_resurrect),
+    RP_OP(SERVICE_START, NULL, service_start, false, op_start),
+    RP_OP(SERVICE_STOP, NULL, service_stop, false, op_stop),
+    RP_OP(SERVICE_RESTART, NULL, service_restart, false, op_restart),
+    RP_OP(SERVICE_DELETE, NULL, service_delete, false, op_delete),
+    RP_OP(SERVICE_LIST, NULL, service_list, false, op_list),
+    RP_OP(SERVICE_DESCRIBE, NULL, service_describe, false, op_describe),
+    RP_OP(SERVICE_LOGS, NULL, service_logs, false, op_logs),
+    RP_OP(SERVICE_FLUSH, NULL, service_flush, false, op_flush),
+    RP_OP(SERVICE_SAVE, NULL, service_save, false, op_save),
+    RP_OP(SERVICE_RESURRECT, NULL, service_resurrect, false, op_resurrect),
 };
 const size_t rp_n_service_ops = ARRAY_SIZE(rp_service_ops);

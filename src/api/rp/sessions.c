@@ -801,46 +801,26 @@ int rp_attach_input(struct sess_attach *a, const ProtobufCMessage *msg)
     }
 }
 
-#define OP(t, m, p, T, fn)                                                                         \
-    {                                                                                              \
-        RP_TYPE(t), m, p, &running_process__daemon__v1__##T##__descriptor, true, fn                \
-    }
-#define OPT(t, m, p, T, fn)                                                                        \
-    {                                                                                              \
-        RP_TYPE(t), m, p, &running_process__daemon__v1__##T##__descriptor, false, fn               \
-    }
-
 const struct rp_op rp_session_ops[] = {
-    OP(SPAWN_PTY_SESSION, "SpawnPty", "spawn_pty_session", spawn_pty_session_request, op_spawn),
-    OP(DETACH_PTY_SESSION, "DetachPty", "detach_pty_session", detach_pty_session_request,
-       op_detach_pty),
-    OPT(LIST_PTY_SESSIONS, "ListPty", "list_pty_sessions", list_pty_sessions_request, op_list_pty),
-    OP(TERMINATE_PTY_SESSION, "TerminatePty", "terminate_pty_session",
-       terminate_pty_session_request, op_terminate_pty),
-    OP(SPAWN_PIPE_SESSION, "SpawnPipe", "spawn_pipe_session", spawn_pipe_session_request, op_spawn),
-    OP(DETACH_PIPE_STREAM, "DetachPipe", "detach_pipe_stream", detach_pipe_stream_request,
-       op_detach_pipe),
-    OPT(LIST_PIPE_SESSIONS, "ListPipe", "list_pipe_sessions", list_pipe_sessions_request,
-        op_list_pipe),
-    OP(TERMINATE_PIPE_SESSION, "TerminatePipe", "terminate_pipe_session",
-       terminate_pipe_session_request, op_terminate_pipe),
-    OP(WRITE_PIPE_STDIN, "WriteStdin", "write_pipe_stdin", write_pipe_stdin_request,
-       op_write_stdin),
-    OP(GET_SESSION_BACKLOG, "GetBacklog", "get_session_backlog", get_session_backlog_request,
-       op_backlog),
-    OPT(PURGE_EXITED_SESSIONS, "PurgeExited", "purge_exited_sessions",
-        purge_exited_sessions_request, op_purge),
-    OPT(BULK_TERMINATE_SESSIONS, "BulkTerminate", "bulk_terminate_sessions",
-        bulk_terminate_sessions_request, op_bulk_terminate),
-    OP(RESIZE_PTY_SESSION, "ResizePty", "resize_pty_session", resize_pty_session_request,
-       op_resize_pty),
-    OP(REGISTER_SESSION_TEE, "RegisterTee", "register_session_tee", register_session_tee_request,
-       op_register_tee),
-    OP(UNREGISTER_SESSION_TEE, "UnregisterTee", "unregister_session_tee",
-       unregister_session_tee_request, op_unregister_tee),
-    OP(GET_SESSION_TEE_STATUS, "GetTeeStatus", "get_session_tee_status",
-       get_session_tee_status_request, op_tee_status),
+    RP_OP(SPAWN_PTY_SESSION, "SpawnPty", spawn_pty_session, true, op_spawn),
+    RP_OP(DETACH_PTY_SESSION, "DetachPty", detach_pty_session, true, op_detach_pty),
+    RP_OP(LIST_PTY_SESSIONS, "ListPty", list_pty_sessions, false, op_list_pty),
+    RP_OP(TERMINATE_PTY_SESSION, "TerminatePty", terminate_pty_session, true, op_terminate_pty),
+    RP_OP(SPAWN_PIPE_SESSION, "SpawnPipe", spawn_pipe_session, true, op_spawn),
+    RP_OP(DETACH_PIPE_STREAM, "DetachPipe", detach_pipe_stream, true, op_detach_pipe),
+    RP_OP(LIST_PIPE_SESSIONS, "ListPipe", list_pipe_sessions, false, op_list_pipe),
+    RP_OP(TERMINATE_PIPE_SESSION, "TerminatePipe", terminate_pipe_session, true, op_terminate_pipe),
+    RP_OP(WRITE_PIPE_STDIN, "WriteStdin", write_pipe_stdin, true, op_write_stdin),
+    RP_OP(GET_SESSION_BACKLOG, "GetBacklog", get_session_backlog, true, op_backlog),
+    RP_OP(PURGE_EXITED_SESSIONS, "PurgeExited", purge_exited_sessions, false, op_purge),
+    RP_OP(BULK_TERMINATE_SESSIONS, "BulkTerminate", bulk_terminate_sessions, false,
+          op_bulk_terminate),
+    RP_OP(RESIZE_PTY_SESSION, "ResizePty", resize_pty_session, true, op_resize_pty),
+    RP_OP(REGISTER_SESSION_TEE, "RegisterTee", register_session_tee, true, op_register_tee),
+    RP_OP(UNREGISTER_SESSION_TEE, "UnregisterTee", unregister_session_tee, true, op_unregister_tee),
+    RP_OP(GET_SESSION_TEE_STATUS, "GetTeeStatus", get_session_tee_status, true, op_tee_status),
     /* drover.v1 only (UNSPECIFIED never matches a running-process request). */
-    OP(UNSPECIFIED, "Send", "send", write_pipe_stdin_request, op_send),
+    {RP_TYPE(UNSPECIFIED), "Send", "send",
+     &running_process__daemon__v1__write_pipe_stdin_request__descriptor, true, op_send},
 };
 const size_t rp_n_session_ops = ARRAY_SIZE(rp_session_ops);
