@@ -1,24 +1,25 @@
-/* Configuration: see config.h. The YAML reader walks libyaml's event stream over one document
- * whose root is a mapping of plain keys to scalar values; anything else is an error pointing at
- * the line. The embedded default file (default-config.yaml, compiled in) is the only place
- * defaults are written down. */
+/* Configuration: see config.h. The YAML reader (base/yaml.h) walks one document whose root is a
+ * mapping of plain keys; droverd's settings take scalar values, and anything else is an error
+ * pointing at the line. `services:`, `logging:` and `version:` belong to the services reader of
+ * supervise/ (svc_conf_*), which this file hands them to. The embedded default file
+ * (default-config.yaml, compiled in) is the only place defaults are written down. */
 #include "daemon/config.h"
-#include "daemon/config-internal.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <yaml.h>
 
-#include "base/macro.h"
 #include "auth/auth.h"
+#include "base/macro.h"
 #include "base/paths.h"
+#include "base/yaml.h"
 #include "net/net.h"
+
+_Static_assert(CONFIG_ERROR_MAX == YAML_ERROR_MAX, "one error buffer size for both readers");
 
 extern const unsigned char drover_default_config[];
 extern const size_t drover_default_config_len;
@@ -138,6 +139,12 @@ static const struct config_option options[] = {
         "Kubernetes downward-API volume holding the pod's 'labels' file"),
 };
 
+/* Its field is a heap string (NULL: none), which config_done frees. */
+static bool holds_string(const struct config_option *o)
+{
+    return o->type == CONFIG_PATH || o->type == CONFIG_ADDR || o->type == CONFIG_STRING;
+}
+
 const struct config_option *config_option_at(size_t i)
 {
     return i < ARRAY_SIZE(options) ? &options[i] : NULL;
@@ -153,15 +160,6 @@ const struct config_option *config_option_find(const char *name)
             return &options[i];
     }
     return NULL;
-}
-
-int config_fail(char *err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, CONFIG_ERROR_MAX, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
 }
 
 static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *ret)
@@ -181,18 +179,6 @@ static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *ret)
         return -ERANGE;
     *ret = (uint32_t)n;
     return 0;
-}
-
-char *config_resolve_path(const char *v, const char *dir)
-{
-    char *s;
-    const char *home = getenv("HOME");
-
-    if (v[0] == '~' && (v[1] == '/' || v[1] == '\0') && home && home[0] == '/')
-        return asprintf(&s, "%s%s", home, v + 1) < 0 ? NULL : s;
-    if (v[0] == '/' || !dir)
-        return strdup(v);
-    return asprintf(&s, "%s/%s", dir, v) < 0 ? NULL : s;
 }
 
 /* A string option: a copy of value, or NULL for an empty one. */
@@ -219,7 +205,7 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
         /* An empty path means "the default", filled in by config_finish; so does the word
          * "default" where the default is not to have the thing at all (rp_socket). */
         if (*value &&
-            !(v = strcmp(value, "default") ? config_resolve_path(value, dir) : strdup(value)))
+            !(v = strcmp(value, "default") ? yaml_resolve_path(value, dir) : strdup(value)))
             return -ENOMEM;
         free(*p);
         *p = v;
@@ -228,19 +214,19 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
     case CONFIG_UINT:
         r = parse_uint(value, o->min, o->max, field);
         if (r == -ERANGE)
-            return config_fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value,
-                               o->min, o->max);
+            return yaml_fail(err, "%s'%s': %s is out of range (%u to %u)", where, o->key, value,
+                             o->min, o->max);
         if (r < 0)
-            return config_fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key,
-                               value);
+            return yaml_fail(err, "%s'%s': expected a whole number, got '%s'", where, o->key,
+                             value);
         return 0;
     case CONFIG_ADDR: {
         struct sockaddr_storage ss;
         if (*value && strcmp(value, "default") != 0 && net_parse_addr(value, &ss) < 0)
-            return config_fail(err,
-                               "%s'%s': expected HOST:PORT with a numeric address or localhost, "
-                               "got '%s'",
-                               where, o->key, value);
+            return yaml_fail(err,
+                             "%s'%s': expected HOST:PORT with a numeric address or localhost, "
+                             "got '%s'",
+                             where, o->key, value);
         return set_string(field, value);
     }
     case CONFIG_BOOL: {
@@ -251,49 +237,31 @@ int config_set(struct config *c, const struct config_option *o, const char *valu
                 *(bool *)field = !strcasecmp(value, yes[i]);
                 return 0;
             }
-        return config_fail(err, "%s'%s': expected true or false, got '%s'", where, o->key, value);
+        return yaml_fail(err, "%s'%s': expected true or false, got '%s'", where, o->key, value);
     }
     case CONFIG_STRING:
         return set_string(field, value);
     case CONFIG_SCOPES: {
         char why[128];
         if (auth_scopes_parse(value, field, why, sizeof why) < 0)
-            return config_fail(err, "%s'%s': %s", where, o->key, why);
+            return yaml_fail(err, "%s'%s': %s", where, o->key, why);
         return 0;
     }
     case CONFIG_LOG_LEVEL:
         if (log_level_from_string(value, field) < 0)
-            return config_fail(err,
-                               "%s'%s': expected error, warning, notice, info or debug, got '%s'",
-                               where, o->key, value);
+            return yaml_fail(err,
+                             "%s'%s': expected error, warning, notice, info or debug, got '%s'",
+                             where, o->key, value);
         return 0;
     }
     return -EINVAL;
 }
 
-/* Takes the next event; a libyaml syntax error becomes a file:line error. */
-int config_next_event(struct reader *rd, yaml_event_t *ev)
-{
-    if (yaml_parser_parse(&rd->parser, ev))
-        return 0;
-    return config_fail(rd->err, "%s:%zu: %s", rd->name, rd->parser.problem_mark.line + 1,
-                       rd->parser.problem ? rd->parser.problem : "invalid YAML");
-}
-
-bool config_is_null(const yaml_event_t *ev)
-{
-    const char *v = (const char *)ev->data.scalar.value;
-
-    if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL");
-}
-
-static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *key,
+static int read_pair(struct yaml_reader *rd, struct config *c, const yaml_event_t *key,
                      size_t *seen_line, const char *dir)
 {
-    const char *k = (const char *)key->data.scalar.value;
-    size_t line = key->start_mark.line + 1;
+    const char *k = yaml_scalar(key);
+    size_t line = yaml_line(key);
     const struct config_option *o = NULL;
     yaml_event_t val;
     char where[256];
@@ -303,157 +271,74 @@ static int read_pair(struct reader *rd, struct config *c, const yaml_event_t *ke
         if (!strcmp(options[i].key, k))
             o = &options[i];
     if (!o)
-        return config_fail(rd->err, "%s:%zu: unknown key '%s'", rd->name, line, k);
+        return yaml_fail_at(rd, line, "unknown key '%s'", k);
     size_t idx = (size_t)(o - options);
     if (seen_line[idx])
-        return config_fail(rd->err, "%s:%zu: key '%s' given twice (first on line %zu)", rd->name,
-                           line, k, seen_line[idx]);
+        return yaml_fail_at(rd, line, "key '%s' given twice (first on line %zu)", k,
+                            seen_line[idx]);
     seen_line[idx] = line;
 
-    r = config_next_event(rd, &val);
+    r = yaml_next(rd, &val);
     if (r < 0)
         return r;
     if (val.type != YAML_SCALAR_EVENT) {
-        yaml_event_delete(&val);
-        return config_fail(rd->err,
-                           "%s:%zu: key '%s' takes a single value, not a list or a mapping",
-                           rd->name, line, k);
+        r = yaml_fail_at(rd, line, "key '%s' takes a single value, not a list or a mapping", k);
+    } else if (yaml_is_null(&val) && !holds_string(o) && o->type != CONFIG_SCOPES) {
+        r = yaml_fail_at(rd, line, "key '%s' has no value", k);
+    } else {
+        snprintf(where, sizeof where, "%s:%zu: ", rd->name, yaml_line(&val));
+        r = config_set(c, o, yaml_is_null(&val) ? "" : yaml_scalar(&val), dir, where, rd->err);
     }
-    if (config_is_null(&val) && o->type != CONFIG_PATH && o->type != CONFIG_ADDR &&
-        o->type != CONFIG_STRING && o->type != CONFIG_SCOPES) {
-        yaml_event_delete(&val);
-        return config_fail(rd->err, "%s:%zu: key '%s' has no value", rd->name, line, k);
-    }
-    snprintf(where, sizeof where, "%s:%zu: ", rd->name, val.start_mark.line + 1);
-    r = config_set(c, o, config_is_null(&val) ? "" : (const char *)val.data.scalar.value, dir,
-                   where, rd->err);
     yaml_event_delete(&val);
     return r;
 }
 
-/* superviz's `version:`, which must be 1. */
-static int read_version(struct reader *rd, const yaml_event_t *key)
-{
-    yaml_event_t v;
-    int r = config_next_event(rd, &v);
+/* One document being read on top of a configuration. */
+struct document {
+    struct config *c;                      /* what it sets */
+    const char *dir;                       /* for relative paths */
+    size_t seen_line[ARRAY_SIZE(options)]; /* where each setting was given, 0: not yet */
+};
 
-    if (r < 0)
-        return r;
-    if (v.type != YAML_SCALAR_EVENT || strcmp((const char *)v.data.scalar.value, "1") != 0)
-        r = config_fail(rd->err, "%s:%zu: 'version' must be 1", rd->name, key->start_mark.line + 1);
-    yaml_event_delete(&v);
-    return r;
+/* A top-level key: a setting, or one of the services reader's. */
+static int read_key(struct yaml_reader *rd, const yaml_event_t *key, void *userdata)
+{
+    struct document *d = userdata;
+    struct config *c = d->c;
+    const char *k = yaml_scalar(key);
+
+    if (!strcmp(k, "services"))
+        return svc_conf_read_services(rd, yaml_line(key), d->dir, &c->services, &c->n_services);
+    if (!strcmp(k, "logging"))
+        return svc_conf_read_logging(rd, d->dir, &c->log_dir, &c->log_defaults);
+    if (!strcmp(k, "version"))
+        return svc_conf_read_version(rd, yaml_line(key));
+    return read_pair(rd, c, key, d->seen_line, d->dir);
 }
 
-static int read_document(struct reader *rd, struct config *c, const char *dir)
+/* Warnings from the readers (settings accepted but ignored) go to droverd's log. */
+static void warn(const char *msg)
 {
-    size_t seen_line[ARRAY_SIZE(options)] = {0};
-    yaml_event_t ev;
-    int r;
-
-    r = config_next_event(rd, &ev);
-    if (r < 0)
-        return r;
-    if (ev.type == YAML_SCALAR_EVENT && config_is_null(&ev)) {
-        yaml_event_delete(&ev);
-        return 0; /* A document with nothing in it sets nothing. */
-    }
-    if (ev.type != YAML_MAPPING_START_EVENT) {
-        size_t line = ev.start_mark.line + 1;
-        yaml_event_delete(&ev);
-        return config_fail(rd->err, "%s:%zu: expected a mapping of settings (key: value)", rd->name,
-                           line);
-    }
-    yaml_event_delete(&ev);
-    for (;;) {
-        r = config_next_event(rd, &ev);
-        if (r < 0)
-            return r;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        if (ev.type != YAML_SCALAR_EVENT) {
-            size_t line = ev.start_mark.line + 1;
-            yaml_event_delete(&ev);
-            return config_fail(rd->err, "%s:%zu: keys must be plain names", rd->name, line);
-        }
-        const char *key = (const char *)ev.data.scalar.value;
-        if (rd->services_only && strcmp(key, "services") != 0 && strcmp(key, "version") != 0)
-            r = config_fail(rd->err,
-                            "%s:%zu: '%s' is a droverd setting: a file of services holds "
-                            "'services' (and 'version')",
-                            rd->name, ev.start_mark.line + 1, key);
-        else if (!strcmp(key, "services"))
-            r = config_read_services(rd, c, ev.start_mark.line + 1, dir);
-        else if (!strcmp(key, "logging"))
-            r = config_read_logging(rd, c, dir);
-        else if (!strcmp(key, "version"))
-            r = read_version(rd, &ev);
-        else
-            r = read_pair(rd, c, &ev, seen_line, dir);
-        yaml_event_delete(&ev);
-        if (r < 0)
-            return r;
-    }
-}
-
-static int load_yaml(struct config *c, const char *text, size_t len, const char *name,
-                     const char *dir, bool services_only, char err[CONFIG_ERROR_MAX])
-{
-    struct reader rd = {.name = name, .err = err, .services_only = services_only};
-    yaml_event_t ev;
-    int r, docs = 0;
-
-    if (!yaml_parser_initialize(&rd.parser))
-        return -ENOMEM;
-    yaml_parser_set_input_string(&rd.parser, (const unsigned char *)text, len);
-    for (;;) {
-        r = config_next_event(&rd, &ev);
-        if (r < 0)
-            break;
-        yaml_event_type_t t = ev.type;
-        size_t line = ev.start_mark.line + 1;
-        yaml_event_delete(&ev);
-        if (t == YAML_STREAM_END_EVENT)
-            break;
-        if (t == YAML_DOCUMENT_START_EVENT) {
-            if (++docs > 1) {
-                r = config_fail(err, "%s:%zu: expected one YAML document, found more", name, line);
-                break;
-            }
-            r = read_document(&rd, c, dir);
-            if (r < 0)
-                break;
-            config_services_defaults(c);
-        }
-    }
-    yaml_parser_delete(&rd.parser);
-    return r;
+    log_warning("%s", msg);
 }
 
 int config_load_yaml(struct config *c, const char *text, size_t len, const char *name,
                      const char *dir, char err[CONFIG_ERROR_MAX])
 {
-    return load_yaml(c, text, len, name, dir, false, err);
+    struct yaml_reader rd = {.name = name, .err = err, .warn = warn};
+    struct document d = {.c = c, .dir = dir};
+    int r = yaml_read_document(&rd, text, len, read_key, &d);
+
+    if (r >= 0)
+        svc_conf_apply_log_defaults(c->services, c->n_services, &c->log_defaults);
+    return r;
 }
 
 int config_parse_services(const char *text, size_t len, const char *name, const char *dir,
                           struct svc_config **ret, size_t *ret_n, char err[CONFIG_ERROR_MAX])
 {
-    struct config c = {0};
-    int r = load_yaml(&c, text, len, name, dir, true, err);
-
-    if (r >= 0 && !c.n_services)
-        r = config_fail(err, "%s: no services in it (a 'services:' list)", name);
-    if (r >= 0) {
-        *ret = c.services;
-        *ret_n = c.n_services;
-        c.services = NULL;
-        c.n_services = 0;
-    }
-    config_done(&c);
-    return r;
+    struct yaml_reader rd = {.name = name, .err = err, .warn = warn};
+    return svc_conf_parse(&rd, text, len, dir, ret, ret_n);
 }
 
 int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX])
@@ -464,7 +349,7 @@ int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_M
     int r;
 
     if (!f)
-        return r = -errno, config_fail(err, "%s: %s", path, strerror(-r)), r;
+        return r = -errno, yaml_fail(err, "%s: %s", path, strerror(-r)), r;
     text = malloc(1 << 20);
     if (!text) {
         fclose(f);
@@ -474,7 +359,7 @@ int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_M
     bool too_big = !feof(f);
     fclose(f);
     if (too_big)
-        return config_fail(err, "%s: larger than 1 MiB", path);
+        return yaml_fail(err, "%s: larger than 1 MiB", path);
 
     dir = strdup(path);
     if (!dir)
@@ -568,30 +453,10 @@ int config_finish(struct config *c)
 
 void config_done(struct config *c)
 {
+    for (size_t i = 0; i < ARRAY_SIZE(options); i++)
+        if (holds_string(&options[i]))
+            free(*(char **)((char *)c + options[i].offset));
     free(c->config_path);
-    free(c->socket_path);
-    free(c->state_dir);
-    free(c->db_path);
-    free(c->log_dir);
-    free(c->rp_socket);
-    free(c->grpc_tcp);
-    free(c->http);
-    free(c->http_tls_cert);
-    free(c->http_tls_key);
-    free(c->http_tls_sans);
-    free(c->grpc_tls_cert);
-    free(c->grpc_tls_key);
-    free(c->grpc_tls_sans);
-    free(c->grpc_tls_client_ca);
-    free(c->socket_read_group);
-    free(c->auth_tokens);
-    free(c->jwt_secret);
-    free(c->jwt_public_key);
-    free(c->jwt_issuer);
-    free(c->jwt_audience);
-    free(c->audit_file);
-    free(c->socktop_token);
-    free(c->podinfo_dir);
     free(c->scope);
     svc_configs_free(c->services, c->n_services);
     *c = (struct config){0};

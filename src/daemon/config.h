@@ -72,11 +72,10 @@ struct config {
     char *podinfo_dir;                 /* Kubernetes downward-API volume (pod labels) */
     char *scope;                       /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                     /* service logs (default <state_dir>/logs) */
-    uint64_t log_max_bytes;            /* services' default log rotation size; 0: none */
-    uint32_t log_keep;                 /* services' default rotated files kept; 0: 5 */
-    uint32_t log_max_age_s;            /* services' default rotated-file age limit; 0: none */
     struct svc_config *services;       /* the `services:` list, defaults applied */
     size_t n_services;                 /* its length */
+
+    struct svc_log_defaults log_defaults; /* services' log rotation unless they set theirs */
 };
 
 enum config_type {

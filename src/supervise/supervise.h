@@ -328,3 +328,36 @@ int svc_log_rotate(const char *path, uint64_t max, uint32_t keep);
 void svc_log_prune(const char *path, uint32_t keep, uint32_t max_age_s);
 /* The same from an open file, as it was up to offset end (a follower goes on from there). */
 char *svc_log_tail_fd(int fd, uint64_t end, uint32_t lines, size_t max, size_t *ret_len);
+
+/* ---- configuration files (conf.c, conf-drover.c, conf-superviz.c): services in YAML ---- */
+
+/* The services of a YAML file, in drover's keys or superviz's (see conf.c). The readers take a
+ * base/yaml.h reader positioned after a top-level key and read its value; errors are "FILE:LINE:
+ * ..." in the reader's err (-EINVAL), and warnings go to its warn hook. */
+struct yaml_reader;
+
+/* What a file's top-level `logging:` gives the services that set no log rotation of their own. */
+struct svc_log_defaults {
+    uint64_t max_bytes; /* rotate past this size; 0: never */
+    uint32_t keep;      /* rotated files kept; 0 means 5 */
+    uint32_t max_age_s; /* rotated files older than this are removed; 0: kept by count */
+};
+
+/* Reads the value of `services:` (its key on line), a list of services; on success the list in
+ * *services (n_services long) is freed and replaced. Their log rotation stays unset until
+ * svc_conf_apply_log_defaults. */
+int svc_conf_read_services(struct yaml_reader *rd, size_t line, const char *dir,
+                           struct svc_config **services, size_t *n_services);
+/* Reads the value of the top-level `logging:` (superviz's): base_dir into *log_dir (relative to
+ * dir), defaults.rotation into *defaults (what it gives; the rest is left alone). */
+int svc_conf_read_logging(struct yaml_reader *rd, const char *dir, char **log_dir,
+                          struct svc_log_defaults *defaults);
+/* Reads the value of superviz's `version:` (its key on line), which must be 1. */
+int svc_conf_read_version(struct yaml_reader *rd, size_t line);
+/* Gives the services of v the log rotation they left to the file's defaults. */
+void svc_conf_apply_log_defaults(struct svc_config *v, size_t n, const struct svc_log_defaults *d);
+/* A YAML document of services alone (drover start FILE): `services:` and `version:`, nothing
+ * else, and at least one service. rd holds the name, err and warn; *ret is freed with
+ * svc_configs_free. */
+int svc_conf_parse(struct yaml_reader *rd, const char *text, size_t len, const char *dir,
+                   struct svc_config **ret, size_t *ret_n);

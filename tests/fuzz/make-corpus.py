@@ -78,6 +78,7 @@ def main():
 
     write(os.path.join(HERE, "corpus", "rp-door"), rp_door_seeds(rp))
     write(os.path.join(HERE, "corpus", "proc-parsers"), proc_seeds())
+    write(os.path.join(HERE, "corpus", "config"), config_seeds())
 
 
 def write(d, seeds):
@@ -122,6 +123,115 @@ def proc_seeds():
         "io": b"\x03rchar: 1\nwchar: 2\nread_bytes: 3\n",
         "btime": b"\x04cpu 1 2\nbtime 1700000000\n",
         "cmdline": b"\x05ls\x00-l\x00\x00",
+    }
+
+
+def config_seeds():
+    """YAML configuration in both dialects, each file read as droverd's whole configuration and
+    as a file of services alone: good ones that reach every key, and bad ones that stop at each
+    kind of error."""
+    drover = b"""log_level: debug
+max_connections: 10
+socket: run/d.sock
+grpc_tcp: "127.0.0.1:50051"
+grpc_tcp_anonymous: read
+http_tls: yes
+services:
+  - name: web
+    cmd: [python3, -m, http.server]
+    cwd: site
+    env: {PORT: "8080", MODE: prod}
+    restart: on-failure
+    max_restarts: 3
+    restart_delay_ms: 0
+    restart_delay_max: 1m
+    min_uptime: 1.5s
+    kill_timeout: 5s
+    stop_signal: INT
+    depends_on: [worker]
+    autorestart: true
+    oneshot: no
+    umask: "027"
+    user: nobody
+    group: "0"
+    log_max_size: 10M
+    log_keep: 7
+    log_max_age: 7d
+    probe: {type: http, host: 127.0.0.1, port: 8080, path: /health, method: HEAD,
+            status_code: 204, interval: 2s, timeout: 1s, failure_threshold: 3,
+            success_threshold: 2}
+  - name: worker
+    cmd: [worker]
+    autostart: false
+    probe: {cmd: [worker, ping], args: [-q]}
+"""
+    superviz = b"""version: "1"
+logging:
+  base_dir: logs
+  defaults:
+    timestamp_format: none
+    rotation: {max_size: 100MB, max_files: 10, max_age: 1d, compress: false}
+services:
+  - name: api
+    command: /srv/api --port 8443
+    args: [--verbose]
+    working_dir: /srv
+    environment: {A: b}
+    restart: {policy: always, max_retries: 5, delay: 2s, delay_max: 1m, stability_window: 30s}
+    depends_on: [db]
+    health_checks:
+      - {name: live, type: http, endpoint: "http://127.0.0.1:8080/healthz"}
+      - {type: http, endpoint: "http://[::1]:9000/h", method: GET, status_code: 200}
+      - {type: tcp, host: localhost, port: 5432, retries: 5}
+      - {type: command, command: pg_isready -q, interval: 1m, timeout: 5s}
+    listeners:
+      - name: web
+        probe: {type: http, path: /ready, success_threshold: 2}
+        address: "::1"
+        port: 8443
+      - {name: dns, port: 53, protocol: udp, exposed: false}
+    logging:
+      stdout: {file: api.log, timestamp_format: rfc3339, rotation: {max_size: 5MB, max_files: 3}}
+      stderr: {file: /var/log/api.err, rotation: {max_size: 5MB, max_files: 3}}
+  - name: db
+    command: postgres
+    restart: unless-stopped
+"""
+    start = b"""services:
+  - name: db
+    cmd: [sleep, "300"]
+  - name: app
+    cmd: [sh, -c, "pwd; exec sleep 300"]
+    working_dir: work
+    depends_on: [db]
+"""
+    one = b"services:\n  - name: a\n    cmd: [x]\n"
+    return {
+        "drover": drover,
+        "superviz": superviz,
+        "start-file": start,
+        "settings-only": b"log_level: info\nshutdown_timeout_ms: 100\nrp_socket: default\n",
+        "empty": b"",
+        "services-null": b"version: 1\nservices: ~\n",
+        "bad-syntax": b"services:\n  - name: \"unclosed\n    cmd: [x]\n",
+        "bad-tab": b"services:\n\t- name: a\n",
+        "bad-two-documents": b"log_level: info\n---\nlog_level: debug\n",
+        "bad-root-list": b"- a\n- b\n",
+        "bad-setting-twice": b"log_level: info\nlog_level: debug\n",
+        "bad-unknown-key": one + b"    colour: red\n",
+        "bad-value": one + b"    kill_timeout: 5 parsecs\n",
+        "bad-twice": one + b"  - name: a\n    cmd: [y]\n",
+        "bad-cycle": b"services:\n  - {name: a, cmd: [x], depends_on: [b]}\n"
+                     b"  - {name: b, cmd: [x], depends_on: [a]}\n",
+        "bad-missing-dependency": one + b"    depends_on: [b]\n",
+        "bad-probe": one + b"    probe: {type: grpc, port: 1}\n",
+        "bad-endpoint": one + b"    health_checks: [{endpoint: \"https://x/\"}]\n",
+        "bad-rotation": one + b"    logging:\n      stdout: {rotation: {max_size: 1M}}\n"
+                        b"      stderr: {rotation: {max_size: 2M}}\n",
+        "bad-restart-map": one + b"    restart: {policy: sometimes}\n",
+        "bad-logging-daemon": b"logging: {daemon: {writers: []}}\n",
+        "bad-alias": b"services:\n  - &s {name: a, cmd: [x]}\n  - *s\n",
+        "bad-alias-word": b"services:\n  - name: &n a\n    cmd: [*n]\n",
     }
 
 
