@@ -7,73 +7,63 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "api/rp/rp.h"
+#include "api/web/web.h"
 #include "base/log.h"
+#include "grpc/grpc.h"
+#include "http1/http1.h"
 #include "supervise/supervise.h"
 
 struct config {
-    char *config_path;                 /* the file read on top of the defaults, or NULL */
-    char *socket_path;                 /* gRPC unix socket */
-    char *state_dir;                   /* database, logs, snapshots */
-    enum log_level log_level;          /* most verbose level logged */
-    uint32_t max_connections;          /* gRPC door: open connections */
-    uint32_t max_concurrent_streams;   /* gRPC door: calls per connection */
-    uint32_t max_header_list_size;     /* gRPC door: request header bytes */
-    uint32_t max_message_size;         /* gRPC door: bytes per message */
-    uint32_t shutdown_timeout_ms;      /* graceful shutdown bound */
-    char *db_path;                     /* SQLite database */
-    uint32_t emergency_reserve_bytes;  /* reserve file beside the database */
-    uint32_t zombie_pass_interval_ms;  /* tracked-process zombie pass */
-    uint32_t log_rotate_check_ms;      /* service log size checks */
-    char *rp_socket;                   /* running-process door, or NULL: off */
-    uint32_t rp_max_connections;       /* running-process door: open connections */
-    uint32_t rp_idle_timeout_ms;       /* running-process door: idle close */
-    uint32_t session_backlog_bytes;    /* sessions: ring per stream */
-    uint32_t session_max;              /* sessions kept */
-    uint32_t session_input_max;        /* sessions: queued input bytes */
-    uint32_t session_tee_queue;        /* sessions: tee queue, chunks */
-    uint32_t session_stall_ms;         /* sessions: a stuck client stops holding output back */
-    char *grpc_tcp;                    /* gRPC over TCP: "HOST:PORT", or NULL: off */
-    bool grpc_tcp_plaintext;           /* allow plaintext gRPC on a loopback address */
-    bool grpc_tcp_plaintext_remote;    /* allow plaintext gRPC on a non-loopback address */
-    uint32_t grpc_tcp_anonymous;       /* scopes of a TCP caller without credentials */
-    bool grpc_tls;                     /* TLS with a generated certificate */
-    char *grpc_tls_cert;               /* TCP door certificate (PEM): TLS on */
-    char *grpc_tls_key;                /* its key */
-    char *grpc_tls_sans;               /* extra names for a generated certificate */
-    char *grpc_tls_client_ca;          /* mTLS: CAs whose client certificates are accepted */
-    uint32_t grpc_tls_client_scopes;   /* scopes of a verified client certificate */
-    char *socket_read_group;           /* group allowed read calls on the unix socket, or NULL */
-    char *auth_tokens;                 /* bearer tokens file, or NULL */
-    char *jwt_secret;                  /* HS256 secret file, or NULL */
-    char *jwt_public_key;              /* RS256/ES256 key file, or NULL */
-    char *jwt_issuer;                  /* required iss, or NULL */
-    char *jwt_audience;                /* required aud, or NULL */
-    uint32_t jwt_leeway_s;             /* clock skew on exp/nbf */
-    char *audit_file;                  /* audit lines appended here, or NULL */
-    char *http;                        /* HTTP door: "HOST:PORT", or NULL: off */
-    bool http_tls;                     /* HTTP door over TLS */
-    char *http_tls_cert;               /* its certificate (PEM), generated when missing */
-    char *http_tls_key;                /* its key (PEM, 0600), generated when missing */
-    char *http_tls_sans;               /* extra names/addresses for a generated certificate */
-    bool http_auth;                    /* /metrics and /ws need a read token */
-    uint32_t http_max_connections;     /* HTTP door: open connections */
-    uint32_t http_max_header_bytes;    /* HTTP door: request line and headers */
-    uint32_t http_header_timeout_ms;   /* HTTP door: time to send a request head */
-    uint32_t http_idle_timeout_ms;     /* HTTP door: idle keep-alive connection */
-    uint32_t metrics_ttl_ms;           /* a measurement serves every client this long */
-    char *socktop_token;               /* socktop's /ws requires ?token= this, or NULL */
-    uint32_t socktop_metrics_ttl_ms;   /* socktop: get_metrics */
-    uint32_t socktop_disks_ttl_ms;     /* socktop: get_disks */
-    uint32_t socktop_processes_ttl_ms; /* socktop: get_processes */
-    uint32_t socktop_details_ttl_ms;   /* socktop: get_process_metrics */
-    uint32_t socktop_journal_ttl_ms;   /* socktop: get_journal_entries */
-    bool socktop_gpu;                  /* socktop: report GPUs (NVML) */
-    bool socktop_temp;                 /* socktop: report the CPU temperature */
-    char *podinfo_dir;                 /* Kubernetes downward-API volume (pod labels) */
-    char *scope;                       /* running-process scope (compatibility mode), or NULL */
-    char *log_dir;                     /* service logs (default <state_dir>/logs) */
-    struct svc_config *services;       /* the `services:` list, defaults applied */
-    size_t n_services;                 /* its length */
+    char *config_path;                /* the file read on top of the defaults, or NULL */
+    char *socket_path;                /* gRPC unix socket */
+    char *state_dir;                  /* database, logs, snapshots */
+    struct grpc_server_limits grpc;   /* gRPC doors: connections, streams, sizes, shutdown bound */
+    enum log_level log_level;         /* most verbose level logged */
+    char *db_path;                    /* SQLite database */
+    uint32_t emergency_reserve_bytes; /* reserve file beside the database */
+    uint32_t zombie_pass_interval_ms; /* tracked-process zombie pass */
+    uint32_t log_rotate_check_ms;     /* service log size checks */
+    char *rp_socket;                  /* running-process door, or NULL: off */
+    struct rp_limits rp;              /* running-process door: connections, idle close */
+    uint32_t session_backlog_bytes;   /* sessions: ring per stream */
+    uint32_t session_max;             /* sessions kept */
+    uint32_t session_input_max;       /* sessions: queued input bytes */
+    uint32_t session_tee_queue;       /* sessions: tee queue, chunks */
+    uint32_t session_stall_ms;        /* sessions: a stuck client stops holding output back */
+    char *grpc_tcp;                   /* gRPC over TCP: "HOST:PORT", or NULL: off */
+    bool grpc_tcp_plaintext;          /* allow plaintext gRPC on a loopback address */
+    bool grpc_tcp_plaintext_remote;   /* allow plaintext gRPC on a non-loopback address */
+    uint32_t grpc_tcp_anonymous;      /* scopes of a TCP caller without credentials */
+    bool grpc_tls;                    /* TLS with a generated certificate */
+    char *grpc_tls_cert;              /* TCP door certificate (PEM): TLS on */
+    char *grpc_tls_key;               /* its key */
+    char *grpc_tls_sans;              /* extra names for a generated certificate */
+    char *grpc_tls_client_ca;         /* mTLS: CAs whose client certificates are accepted */
+    uint32_t grpc_tls_client_scopes;  /* scopes of a verified client certificate */
+    char *socket_read_group;          /* group allowed read calls on the unix socket, or NULL */
+    char *auth_tokens;                /* bearer tokens file, or NULL */
+    char *jwt_secret;                 /* HS256 secret file, or NULL */
+    char *jwt_public_key;             /* RS256/ES256 key file, or NULL */
+    char *jwt_issuer;                 /* required iss, or NULL */
+    char *jwt_audience;               /* required aud, or NULL */
+    uint32_t jwt_leeway_s;            /* clock skew on exp/nbf */
+    char *audit_file;                 /* audit lines appended here, or NULL */
+    char *http;                       /* HTTP door: "HOST:PORT", or NULL: off */
+    bool http_tls;                    /* HTTP door over TLS */
+    char *http_tls_cert;              /* its certificate (PEM), generated when missing */
+    char *http_tls_key;               /* its key (PEM, 0600), generated when missing */
+    char *http_tls_sans;              /* extra names/addresses for a generated certificate */
+    bool http_auth;                   /* /metrics and /ws need a read token */
+    struct http_limits http_limits;   /* HTTP door: connections, head size and time, idle */
+    struct socktop_opts socktop;      /* socktop's agent: TTLs, GPUs, temperature */
+    uint32_t metrics_ttl_ms;          /* a measurement serves every client this long */
+    char *socktop_token;              /* socktop's /ws requires ?token= this, or NULL */
+    char *podinfo_dir;                /* Kubernetes downward-API volume (pod labels) */
+    char *scope;                      /* running-process scope (compatibility mode), or NULL */
+    char *log_dir;                    /* service logs (default <state_dir>/logs) */
+    struct svc_config *services;      /* the `services:` list, defaults applied */
+    size_t n_services;                /* its length */
 
     struct svc_log_defaults log_defaults; /* services' log rotation unless they set theirs */
 };

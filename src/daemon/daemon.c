@@ -373,29 +373,14 @@ static int listen_http(struct daemon *d)
         return 0;
     if (door_addr("http", d->cfg.http, &ss) < 0)
         return -EINVAL;
-    struct http_limits lim = {
-        .max_connections = d->cfg.http_max_connections,
-        .max_header_bytes = d->cfg.http_max_header_bytes,
-        .max_body_bytes = 65536,
-        .header_timeout_ms = d->cfg.http_header_timeout_ms,
-        .idle_timeout_ms = d->cfg.http_idle_timeout_ms,
-    };
     struct api_web_opts wo = {
-        .socktop =
-            {
-                .ttl_metrics_ms = d->cfg.socktop_metrics_ttl_ms,
-                .ttl_disks_ms = d->cfg.socktop_disks_ttl_ms,
-                .ttl_processes_ms = d->cfg.socktop_processes_ttl_ms,
-                .ttl_details_ms = d->cfg.socktop_details_ttl_ms,
-                .ttl_journal_ms = d->cfg.socktop_journal_ttl_ms,
-                .gpu = d->cfg.socktop_gpu,
-                .temp = d->cfg.socktop_temp,
-            },
+        .socktop = d->cfg.socktop,
         .socktop_token = d->cfg.socktop_token,
         .require_token = d->cfg.http_auth,
     };
     d->web = api_web_new(&d->host, &wo);
-    d->http = d->web ? http_server_new(&d->loop, &lim, api_http_handle, d->web) : NULL;
+    d->http =
+        d->web ? http_server_new(&d->loop, &d->cfg.http_limits, api_http_handle, d->web) : NULL;
     if (!d->http)
         return log_error_errno(-ENOMEM, "cannot set up the HTTP door");
     d->host.http = d->http;
@@ -428,14 +413,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     uv_timer_init(&d->loop, &d->exit_guard);
     d->exit_guard.data = d;
 
-    struct grpc_server_limits lim = {
-        .max_connections = d->cfg.max_connections,
-        .max_concurrent_streams = d->cfg.max_concurrent_streams,
-        .max_header_list_size = d->cfg.max_header_list_size,
-        .max_message_size = d->cfg.max_message_size,
-        .shutdown_timeout_ms = d->cfg.shutdown_timeout_ms,
-    };
-    d->grpc = grpc_server_new(&d->loop, &lim);
+    d->grpc = grpc_server_new(&d->loop, &d->cfg.grpc);
     d->health = d->grpc ? grpc_health_new(d->grpc) : NULL;
     d->metrics = metrics_new(&(struct metrics_roots){.podinfo = d->cfg.podinfo_dir});
     if (d->metrics && metrics_attach_loop(d->metrics, &d->loop, 10000) < 0) {
@@ -663,8 +641,7 @@ int daemon_start(struct daemon *d)
     if (r < 0)
         return r;
     if (d->cfg.rp_socket) {
-        struct rp_limits lim = {d->cfg.rp_max_connections, d->cfg.rp_idle_timeout_ms};
-        r = api_rp_listen(&d->host, d->cfg.rp_socket, &lim, &d->rp);
+        r = api_rp_listen(&d->host, d->cfg.rp_socket, &d->cfg.rp, &d->rp);
         if (r < 0)
             return r;
         d->host.rp_socket_path = d->cfg.rp_socket;

@@ -182,14 +182,23 @@ const char *svc_engine_snapshot_path(const struct svc_engine *e)
     return e->snapshot_path ? e->snapshot_path : SVC_SNAPSHOT_FILE;
 }
 
-int svc_save(struct svc_engine *e, size_t *ret_n)
+int svc_save(struct svc_engine *e, size_t *ret_n, char *why, size_t why_size)
 {
-    return svc_snapshot_save(e, svc_engine_snapshot_path(e), ret_n);
+    const char *path = svc_engine_snapshot_path(e);
+    int r = svc_snapshot_save(e, path, ret_n);
+    return r < 0 ? errmsg_fail(why, why_size, r, "cannot write '%s': %s", path, strerror(-r)) : r;
 }
 
-int svc_resurrect(struct svc_engine *e, size_t *ret_n)
+int svc_resurrect(struct svc_engine *e, size_t *ret_n, char *why, size_t why_size)
 {
-    return svc_snapshot_load(e, svc_engine_snapshot_path(e), ret_n);
+    const char *path = svc_engine_snapshot_path(e);
+    int r = svc_snapshot_load(e, path, ret_n);
+
+    if (r == -ENOENT)
+        return errmsg_fail(why, why_size, r, "no snapshot at '%s' (save one first)", path);
+    if (r == -EINVAL)
+        return errmsg_fail(why, why_size, r, "'%s' is not a version 1 services snapshot", path);
+    return r < 0 ? errmsg_fail(why, why_size, r, "cannot read '%s': %s", path, strerror(-r)) : r;
 }
 
 /* ---- definitions applied as a whole ---- */

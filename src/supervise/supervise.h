@@ -248,9 +248,10 @@ int svc_flush(struct svc_engine *e, const char *target, struct svc ***ret, size_
  * until set). */
 int svc_engine_set_snapshot_path(struct svc_engine *e, const char *path);
 const char *svc_engine_snapshot_path(const struct svc_engine *e);
-/* svc_snapshot_save and svc_snapshot_load at that path. */
-int svc_save(struct svc_engine *e, size_t *ret_n);
-int svc_resurrect(struct svc_engine *e, size_t *ret_n);
+/* svc_snapshot_save and svc_snapshot_load at that path: -ENOENT (no snapshot), -EINVAL (not a
+ * version 1 snapshot), or what the file system says. */
+int svc_save(struct svc_engine *e, size_t *ret_n, char *why, size_t why_size);
+int svc_resurrect(struct svc_engine *e, size_t *ret_n, char *why, size_t why_size);
 
 /* What applying the configuration's services did. */
 struct svc_apply_counts {

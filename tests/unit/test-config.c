@@ -18,8 +18,8 @@ START_TEST(builtin_defaults)
 
     ck_assert_int_eq(config_init(&c, err), 0);
     ck_assert_int_eq(c.log_level, LOG_LEVEL_INFO);
-    ck_assert_uint_eq(c.max_message_size, 4u << 20);
-    ck_assert_uint_eq(c.max_concurrent_streams, 128);
+    ck_assert_uint_eq(c.grpc.max_message_size, 4u << 20);
+    ck_assert_uint_eq(c.grpc.max_concurrent_streams, 128);
     ck_assert_ptr_null(c.socket_path);
     setenv("XDG_RUNTIME_DIR", "/run/user/1234", 1);
     ck_assert_int_eq(config_finish(&c), 0);
@@ -81,7 +81,7 @@ START_TEST(values_and_relative_paths)
     ck_assert_int_eq(config_load_yaml(&c, y, strlen(y), "t.yaml", "/etc/drover", err), 0);
     ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG);
     ck_assert_str_eq(c.socket_path, "/etc/drover/run/d.sock");
-    ck_assert_uint_eq(c.max_message_size, 2048);
+    ck_assert_uint_eq(c.grpc.max_message_size, 2048);
     config_done(&c);
 }
 END_TEST
@@ -162,7 +162,7 @@ START_TEST(file_then_flags)
     ck_assert_ptr_nonnull(flags[0].opt);
     ck_assert_int_eq(config_load_all(&c, path, flags, 1, err), 0);
     ck_assert_int_eq(c.log_level, LOG_LEVEL_DEBUG); /* from the file */
-    ck_assert_uint_eq(c.max_connections, 9);        /* the flag wins */
+    ck_assert_uint_eq(c.grpc.max_connections, 9);        /* the flag wins */
     ck_assert_str_eq(c.config_path, path);
     config_done(&c);
 

@@ -475,31 +475,26 @@ static void flush(struct grpc_call *call, const ProtobufCMessage *msg)
 static void save(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     Drover__V1__SaveServicesResponse resp = DROVER__V1__SAVE_SERVICES_RESPONSE__INIT;
-    const char *path = svc_engine_snapshot_path(engine(call));
     size_t n;
+    char why[512];
     (void)msg;
 
-    int r = svc_save(engine(call), &n);
+    int r = svc_save(engine(call), &n, why, sizeof why);
     if (r < 0)
-        return api_finish_errno(call, r, "cannot write '%s': %s", path, strerror(-r));
-    resp.path = (char *)path;
+        return api_finish_errno(call, r, "%s", why);
+    resp.path = (char *)svc_engine_snapshot_path(engine(call));
     resp.count = (uint32_t)n;
     grpc_call_reply(call, &resp.base);
 }
 
 static void resurrect(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    const char *path = svc_engine_snapshot_path(engine(call));
     size_t n;
-    (void)msg;
+    char why[512];
 
-    int r = svc_resurrect(engine(call), &n);
-    if (r == -ENOENT)
-        return api_finish_errno(call, r, "no snapshot at '%s' (save one first)", path);
-    if (r == -EINVAL)
-        return api_finish_errno(call, r, "'%s' is not a version 1 services snapshot", path);
+    int r = svc_resurrect(engine(call), &n, why, sizeof why);
     if (r < 0)
-        return api_finish_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
+        return api_finish_errno(call, r, "%s", why);
     list(call, msg);
 }
 

@@ -346,14 +346,14 @@ static void op_save(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ServiceSaveResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_SAVE_RESPONSE__INIT;
-    const char *path = svc_engine_snapshot_path(call->host->services);
     size_t n;
+    char why[512];
     (void)msg;
 
-    int r = svc_save(call->host->services, &n);
+    int r = svc_save(call->host->services, &n, why, sizeof why);
     if (r < 0)
-        return rp_answer_errno(call, r, "cannot write '%s': %s", path, strerror(-r));
-    resp.snapshot_path = (char *)path;
+        return rp_answer_errno(call, r, "%s", why);
+    resp.snapshot_path = (char *)svc_engine_snapshot_path(call->host->services);
     resp.service_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
 }
@@ -362,17 +362,16 @@ static void op_resurrect(struct rp_call *call, const ProtobufCMessage *msg)
 {
     RunningProcess__Daemon__V1__ServiceResurrectResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_RESURRECT_RESPONSE__INIT;
-    const char *path = svc_engine_snapshot_path(call->host->services);
     size_t n;
+    char why[512];
     (void)msg;
 
-    int r = svc_resurrect(call->host->services, &n);
+    int r = svc_resurrect(call->host->services, &n, why, sizeof why);
     if (r == -ENOENT) /* upstream's wording */
-        return rp_answer_errno(call, r, "no service matched 'no snapshot found at %s'", path);
-    if (r == -EINVAL)
-        return rp_answer_errno(call, r, "'%s' is not a version 1 services snapshot", path);
+        return rp_answer_errno(call, r, "no service matched 'no snapshot found at %s'",
+                               svc_engine_snapshot_path(call->host->services));
     if (r < 0)
-        return rp_answer_errno(call, r, "cannot read '%s': %s", path, strerror(-r));
+        return rp_answer_errno(call, r, "%s", why);
     resp.restored_count = (uint32_t)n;
     rp_answer(call, 0, NULL, &resp.base);
 }

@@ -165,6 +165,21 @@ static RunningProcess__Daemon__V1__TerminationOutcome outcome(enum sess_outcome 
     return (RunningProcess__Daemon__V1__TerminationOutcome)o; /* same numbering */
 }
 
+/* The fields PtySessionInfo and PipeSessionInfo share, under the same names, from a sess_info. */
+#define INFO_COMMON(m, in)                                                                         \
+    do {                                                                                           \
+        (m).session_id = (char *)(in).id;                                                          \
+        (m).pid = (uint32_t)(in).pid;                                                              \
+        (m).command = (char *)(in).command;                                                        \
+        (m).cwd = (char *)(in).cwd;                                                                \
+        (m).originator = (char *)(in).originator;                                                  \
+        (m).created_at = (in).created_at;                                                          \
+        (m).exited = (in).exited;                                                                  \
+        (m).exit_code = (in).exit_code;                                                            \
+        (m).exited_at = (in).exited_at;                                                            \
+        (m).termination_outcome = outcome((in).outcome);                                           \
+    } while (0)
+
 /* Sessions of a kind matching the originator ("" for all): n infos into *ret (freed by the
  * caller), valid until the loop runs again. */
 static int collect(struct rp_call *call, enum sess_kind kind, const char *originator,
@@ -204,19 +219,10 @@ static void op_list_pty(struct rp_call *call, const ProtobufCMessage *msg)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         running_process__daemon__v1__pty_session_info__init(&m[i]);
-        m[i].session_id = (char *)v[i].id;
-        m[i].pid = (uint32_t)v[i].pid;
-        m[i].command = (char *)v[i].command;
-        m[i].cwd = (char *)v[i].cwd;
-        m[i].originator = (char *)v[i].originator;
-        m[i].created_at = v[i].created_at;
+        INFO_COMMON(m[i], v[i]);
         m[i].attached = v[i].attached[0];
-        m[i].exited = v[i].exited;
-        m[i].exit_code = v[i].exit_code;
-        m[i].exited_at = v[i].exited_at;
         m[i].rows = v[i].rows;
         m[i].cols = v[i].cols;
-        m[i].termination_outcome = outcome(v[i].outcome);
         m[i].attached_is_tty = v[i].attached[0] && v[i].attached_is_tty;
         m[i].attached_term = (char *)v[i].attached_term;
         if (v[i].attached_caps_len)
@@ -250,19 +256,10 @@ static void op_list_pipe(struct rp_call *call, const ProtobufCMessage *msg)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         running_process__daemon__v1__pipe_session_info__init(&m[i]);
-        m[i].session_id = (char *)v[i].id;
-        m[i].pid = (uint32_t)v[i].pid;
-        m[i].command = (char *)v[i].command;
-        m[i].cwd = (char *)v[i].cwd;
-        m[i].originator = (char *)v[i].originator;
-        m[i].created_at = v[i].created_at;
+        INFO_COMMON(m[i], v[i]);
         m[i].stdout_attached = v[i].attached[0];
         m[i].stderr_attached = v[i].attached[1];
-        m[i].exited = v[i].exited;
-        m[i].exit_code = v[i].exit_code;
-        m[i].exited_at = v[i].exited_at;
         m[i].merge_stderr_into_stdout = v[i].merge_stderr;
-        m[i].termination_outcome = outcome(v[i].outcome);
         pm[i] = &m[i];
     }
     resp.sessions = pm;
