@@ -72,3 +72,15 @@ void api_finish_errno(struct grpc_call *call, int r, const char *fmt, ...)
     grpc_call_finishv(call, api_grpc_status(r), fmt, ap);
     va_end(ap);
 }
+
+void api_reply_or_errno(struct grpc_call *call, int r, const ProtobufCMessage *msg, const char *fmt,
+                        ...)
+{
+    va_list ap;
+
+    if (r >= 0)
+        return grpc_call_reply(call, msg);
+    va_start(ap, fmt);
+    grpc_call_finishv(call, api_grpc_status(r), fmt, ap);
+    va_end(ap);
+}

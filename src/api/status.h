@@ -29,3 +29,7 @@ struct grpc_call;
 /* Ends a gRPC call with the status for -errno r and a printf-style message. */
 void api_finish_errno(struct grpc_call *call, int r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A unary answer: msg when r >= 0, else r's status with the message. */
+struct ProtobufCMessage;
+void api_reply_or_errno(struct grpc_call *call, int r, const struct ProtobufCMessage *msg,
+                        const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -80,6 +80,21 @@ static int state_fill(struct svc *s, struct state_buf *b)
     return 0;
 }
 
+/* Answers r (why when it failed) with resp, whose service field (ServiceStartResponse and
+ * ServiceDescribeResponse both have one) gets s's ServiceState. */
+static void answer_state(struct rp_call *call, int r, const char *why, struct svc *s,
+                         const ProtobufCMessage *resp,
+                         RunningProcess__Daemon__V1__ServiceState **field)
+{
+    struct state_buf b;
+
+    if (state_fill(s, &b) < 0)
+        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    *field = &b.st;
+    rp_answer(call, r, r < 0 ? why : NULL, resp);
+    state_done(&b);
+}
+
 /* ---- STOP, RESTART, DELETE: answered once settled ---- */
 
 struct wait {
@@ -204,7 +219,6 @@ static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
         RUNNING_PROCESS__DAEMON__V1__SERVICE_CONFIG__INIT;
     const RunningProcess__Daemon__V1__ServiceConfig *w = req->config ? req->config : &none;
     struct svc_config c;
-    struct state_buf b;
     struct svc *s = NULL;
     char **env, why[256] = "";
 
@@ -216,11 +230,7 @@ static void op_start(struct rp_call *call, const ProtobufCMessage *msg)
     free(c.argv);
     if (!s) /* nothing defined: no state to report */
         return rp_answer_errno(call, r, "%s", why);
-    if (state_fill(s, &b) < 0)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
-    resp.service = &b.st;
-    rp_answer(call, r, r < 0 ? why : NULL, &resp.base); /* a failed spawn reports the state too */
-    state_done(&b);
+    answer_state(call, r, why, s, &resp.base, &resp.service); /* a failed spawn reports it too */
 }
 
 /* ---- LIST, DESCRIBE ---- */
@@ -259,17 +269,12 @@ static void op_describe(struct rp_call *call, const ProtobufCMessage *msg)
     const RunningProcess__Daemon__V1__ServiceDescribeRequest *req = (const void *)msg;
     RunningProcess__Daemon__V1__ServiceDescribeResponse resp =
         RUNNING_PROCESS__DAEMON__V1__SERVICE_DESCRIBE_RESPONSE__INIT;
-    struct state_buf b;
     struct svc *s;
     int r = svc_resolve_one(call->host->services, req->target, &s);
 
     if (r < 0)
         return rp_answer_errno(call, r, "no service matched '%s'", req->target);
-    if (state_fill(s, &b) < 0)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
-    resp.service = &b.st;
-    rp_answer(call, 0, NULL, &resp.base);
-    state_done(&b);
+    answer_state(call, 0, NULL, s, &resp.base, &resp.service);
 }
 
 /* ---- LOGS, FLUSH ---- */

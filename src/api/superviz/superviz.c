@@ -324,10 +324,7 @@ static void get_state(struct grpc_call *call, const ProtobufCMessage *msg)
     struct state_msg b;
     (void)msg;
     int r = state_fill(h, h->metrics_ttl_ms, &b);
-    if (r < 0)
-        api_finish_errno(call, r, "reading the machine's state");
-    else
-        grpc_call_reply(call, &b.m.base);
+    api_reply_or_errno(call, r, &b.m.base, "reading the machine's state");
     state_done(&b);
 }
 
@@ -340,13 +337,9 @@ static void list_processes(struct grpc_call *call, const ProtobufCMessage *msg)
     size_t n;
     (void)msg;
     int r = procs_fill(h, h->metrics_ttl_ms, &b, &p, &n);
-    if (r < 0) {
-        api_finish_errno(call, r, "measuring the services");
-    } else {
-        resp.processes = p;
-        resp.n_processes = n;
-        grpc_call_reply(call, &resp.base);
-    }
+    resp.processes = p;
+    resp.n_processes = r < 0 ? 0 : n;
+    api_reply_or_errno(call, r, &resp.base, "measuring the services");
     free(b);
     free(p);
 }
@@ -360,9 +353,7 @@ static void get_process(struct grpc_call *call, const ProtobufCMessage *msg)
     if (!s)
         return;
     int r = proc_fill(h, s, h->metrics_ttl_ms, &b);
-    if (r < 0)
-        return api_finish_errno(call, r, "measuring '%s'", req->service_name);
-    grpc_call_reply(call, &b.m.base);
+    api_reply_or_errno(call, r, &b.m.base, "measuring '%s'", req->service_name);
 }
 
 static void get_system(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -371,9 +362,7 @@ static void get_system(struct grpc_call *call, const ProtobufCMessage *msg)
     struct sys_msg b;
     (void)msg;
     int r = sys_fill(h, h->metrics_ttl_ms, &b);
-    if (r < 0)
-        return api_finish_errno(call, r, "reading the system's metrics");
-    grpc_call_reply(call, &b.m.base);
+    api_reply_or_errno(call, r, &b.m.base, "reading the system's metrics");
 }
 
 /* ---- streams -----------------------------------------------------------------------------------
