@@ -40,7 +40,7 @@ struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id)
     call->stream_id = stream_id;
     grpc_deframer_init(&call->in, c->srv->lim.max_message_size);
     buf_init(&call->out, 0);
-    DLIST_PREPEND(c->calls, call);
+    DLIST_PREPEND(&c->calls, call, link);
     c->n_calls++;
     c->srv->stats.active_calls++;
     return call;
@@ -75,7 +75,7 @@ void grpc_call_free(struct grpc_call *call)
         s->auth.audit(call, call->status, call->status_msg, s->auth.userdata);
     free(call->principal);
     call_detach(call);
-    DLIST_REMOVE(c->calls, call);
+    DLIST_REMOVE(call, link);
     c->n_calls--;
     c->srv->stats.active_calls--;
     if (call->ready_pending)

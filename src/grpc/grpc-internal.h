@@ -15,6 +15,7 @@
 #include <nghttp2/nghttp2.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "grpc/grpc.h"
 
 /* An nghttp2 header from a literal name and a NUL-terminated value. */
@@ -22,27 +23,6 @@
     {                                                                                              \
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
     }
-
-/* Intrusive doubly linked lists: a head pointer, and next and prev fields in each item. Calls on
- * a connection, connections on the server and health's Watch streams all use them. */
-#define DLIST_PREPEND(head, item)                                                                  \
-    do {                                                                                           \
-        (item)->prev = NULL;                                                                       \
-        (item)->next = (head);                                                                     \
-        if (head)                                                                                  \
-            (head)->prev = (item);                                                                 \
-        (head) = (item);                                                                           \
-    } while (0)
-
-#define DLIST_REMOVE(head, item)                                                                   \
-    do {                                                                                           \
-        if ((item)->prev)                                                                          \
-            (item)->prev->next = (item)->next;                                                     \
-        else                                                                                       \
-            (head) = (item)->next;                                                                 \
-        if ((item)->next)                                                                          \
-            (item)->next->prev = (item)->prev;                                                     \
-    } while (0)
 
 struct metadata {
     char *key;   /* lowercase header name */
@@ -91,24 +71,21 @@ struct grpc_call {
     bool ready_pending;                  /* on_ready should run at the next flush */
     bool audited;                        /* the authorizer saw it: the audit hook hears the end */
     char *principal;                     /* who the authorizer says the caller is, or NULL */
-    struct grpc_call *next;              /* the connection's list of calls */
-    struct grpc_call *prev;              /* the same list, backwards */
+    DLIST_LINK(grpc_call) link;          /* in the connection's list of calls */
 };
 
 struct gconn {
-    struct grpc_server *srv;  /* owner */
-    struct net_conn *nc;      /* transport */
-    nghttp2_session *h2;      /* HTTP/2 state */
-    struct buf out;           /* frames from nghttp2 not yet handed to the socket */
-    struct grpc_call *calls;  /* streams with a call */
-    unsigned n_calls;         /* length of calls */
-    unsigned n_ready;         /* calls with ready_pending set */
-    struct gconn *next;       /* server's list */
-    struct gconn *prev;       /* the same list, backwards */
-    void *door;               /* what the door said at accept, for the authorizer */
-    struct gconn *dirty_next; /* server's list of connections to flush from the idle handle */
-    bool dirty;               /* on that list */
-    bool in_recv;             /* inside mem_recv: flushing is left to the end of the read */
+    struct grpc_server *srv;      /* owner */
+    struct net_conn *nc;          /* transport */
+    nghttp2_session *h2;          /* HTTP/2 state */
+    struct buf out;               /* frames from nghttp2 not yet handed to the socket */
+    struct grpc_call *calls;      /* streams with a call */
+    unsigned n_calls;             /* length of calls */
+    unsigned n_ready;             /* calls with ready_pending set */
+    DLIST_LINK(gconn) link;       /* in the server's list */
+    void *door;                   /* what the door said at accept, for the authorizer */
+    DLIST_LINK(gconn) dirty_link; /* in the server's list to flush from the idle handle */
+    bool in_recv;                 /* inside mem_recv: the end of the read flushes */
 };
 
 struct grpc_server {

@@ -9,10 +9,9 @@
 #include "grpc/health/v1/health.pb-c.h"
 
 struct watcher {
-    struct grpc_call *call; /* the Watch stream */
-    char *service;          /* the service it watches */
-    struct watcher *next;   /* health's list */
-    struct watcher *prev;   /* the same list, backwards */
+    struct grpc_call *call;   /* the Watch stream */
+    char *service;            /* the service it watches */
+    DLIST_LINK(watcher) link; /* in health's list */
 };
 
 struct health {
@@ -63,7 +62,7 @@ static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
     }
     w->call = call;
-    DLIST_PREPEND(h->watchers, w);
+    DLIST_PREPEND(&h->watchers, w, link);
     grpc_call_set_data(call, w);
     send_status(call, status_of(h, req->service));
     if (!h->serving)
@@ -72,12 +71,11 @@ static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void watch_close(struct grpc_call *call)
 {
-    struct health *h = grpc_call_service_data(call);
     struct watcher *w = grpc_call_get_data(call);
 
     if (!w)
         return;
-    DLIST_REMOVE(h->watchers, w);
+    DLIST_REMOVE(w, link);
     free(w->service);
     free(w);
 }
@@ -113,7 +111,7 @@ void grpc_health_shutdown(struct health *h)
     h->serving = false;
     /* Finishing a call does not close it at once (on_close comes later), so the list is stable
      * while we walk it. */
-    for (struct watcher *w = h->watchers; w; w = w->next) {
+    for (struct watcher *w = h->watchers; w; w = w->link.next) {
         send_status(w->call, status_of(h, w->service));
         grpc_call_finish(w->call, GRPC_UNAVAILABLE, "droverd is shutting down");
     }

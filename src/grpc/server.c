@@ -36,11 +36,9 @@ void grpc_conn_mark_dirty(struct gconn *c)
 {
     struct grpc_server *s = c->srv;
 
-    if (c->dirty || c->in_recv)
+    if (DLIST_LINKED(c, dirty_link) || c->in_recv)
         return;
-    c->dirty = true;
-    c->dirty_next = s->dirty;
-    s->dirty = c;
+    DLIST_PREPEND(&s->dirty, c, dirty_link);
     uv_idle_start(&s->idle, on_idle);
 }
 
@@ -94,7 +92,7 @@ static const struct net_conn_handler conn_handler = {
 static void run_ready(struct gconn *c)
 {
     for (struct grpc_call *call = c->calls, *next; call && c->n_ready; call = next) {
-        next = call->next;
+        next = call->link.next;
         if (!call->ready_pending)
             continue;
         call->ready_pending = false;
@@ -151,13 +149,8 @@ static void conn_close(struct gconn *c)
 {
     struct grpc_server *s = c->srv;
 
-    if (c->dirty) {
-        struct gconn **pp = &s->dirty;
-        while (*pp != c)
-            pp = &(*pp)->dirty_next;
-        *pp = c->dirty_next;
-    }
-    DLIST_REMOVE(s->conns, c);
+    DLIST_REMOVE(c, dirty_link);
+    DLIST_REMOVE(c, link);
     s->stats.open_connections--;
 
     /* nghttp2_session_del does not report stream closes: end the calls ourselves. */
@@ -177,8 +170,7 @@ static void on_idle(uv_idle_t *idle)
     uv_idle_stop(idle);
     while (s->dirty) {
         struct gconn *c = s->dirty;
-        s->dirty = c->dirty_next;
-        c->dirty = false;
+        DLIST_REMOVE(c, dirty_link);
         conn_flush(c);
     }
 }
@@ -238,7 +230,7 @@ void grpc_server_accept(struct grpc_server *s, struct net_conn *nc, void *door)
     if (session_new(c) < 0)
         goto fail;
 
-    DLIST_PREPEND(s->conns, c);
+    DLIST_PREPEND(&s->conns, c, link);
     s->stats.open_connections++;
     net_conn_start(nc, &conn_handler, c);
     conn_flush(c);
@@ -307,8 +299,8 @@ static void on_shutdown_timeout(uv_timer_t *t)
 
     log_warning("grpc: shutdown timeout: cancelling %u call(s) still in flight",
                 s->stats.active_calls);
-    for (struct gconn *c = s->conns; c; c = c->next)
-        for (struct grpc_call *call = c->calls; call; call = call->next)
+    for (struct gconn *c = s->conns; c; c = c->link.next)
+        for (struct grpc_call *call = c->calls; call; call = call->link.next)
             grpc_call_abort(call, GRPC_UNAVAILABLE, "droverd is shutting down");
     /* One last chance for the statuses to reach the peers, then close whatever is left. */
     while (s->conns) {
@@ -326,7 +318,7 @@ void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), v
     s->shutting_down = true;
     s->done = done;
     s->done_userdata = userdata;
-    for (struct gconn *c = s->conns; c; c = c->next) {
+    for (struct gconn *c = s->conns; c; c = c->link.next) {
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
                               nghttp2_session_get_last_proc_stream_id(c->h2), NGHTTP2_NO_ERROR,
                               NULL, 0);

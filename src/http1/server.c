@@ -26,6 +26,7 @@
 #include <strings.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "base/macro.h"
 #include "net/net.h"
 
@@ -44,29 +45,29 @@ struct http_request {
 };
 
 struct http_conn {
-    struct http_server *srv;       /* owner */
-    struct net_conn *conn;         /* transport */
-    http_parser parser;            /* request parser */
-    struct buf head;               /* URL and header bytes, NUL-separated */
-    struct hdr hdrs[MAX_HEADERS];  /* headers of the request being read */
-    size_t n_hdrs;                 /* their number */
-    uint32_t url_len;              /* URL bytes at the start of head */
-    uint32_t path;                 /* offset in head of the path, NUL-terminated */
-    enum part last;                /* which part the last callback added to */
-    size_t head_bytes;             /* bytes of the request's head so far */
-    uint64_t body_bytes;           /* bytes of its body so far */
-    struct buf rest;               /* unparsed input kept while paused for back-pressure */
-    struct http_request req;       /* the request being answered */
-    struct ws_conn *upgrade;       /* a WebSocket to hand the connection to, once parsed */
-    uv_timer_t timer;              /* header or idle timeout; freed in its close callback */
-    int error;                     /* status of an error answer to send, 0 if none */
-    bool in_request;               /* a request has begun and is not answered */
-    bool keep_alive;               /* the current request allows another after it */
-    bool close_after;              /* close once the output is written */
-    bool closing;                  /* being closed */
-    bool throttled;                /* paused for back-pressure */
-    bool handed_over;              /* the connection went to a WebSocket: not ours to count */
-    struct http_conn *prev, *next; /* all connections, for shutdown */
+    struct http_server *srv;      /* owner */
+    struct net_conn *conn;        /* transport */
+    http_parser parser;           /* request parser */
+    struct buf head;              /* URL and header bytes, NUL-separated */
+    struct hdr hdrs[MAX_HEADERS]; /* headers of the request being read */
+    size_t n_hdrs;                /* their number */
+    uint32_t url_len;             /* URL bytes at the start of head */
+    uint32_t path;                /* offset in head of the path, NUL-terminated */
+    enum part last;               /* which part the last callback added to */
+    size_t head_bytes;            /* bytes of the request's head so far */
+    uint64_t body_bytes;          /* bytes of its body so far */
+    struct buf rest;              /* unparsed input kept while paused for back-pressure */
+    struct http_request req;      /* the request being answered */
+    struct ws_conn *upgrade;      /* a WebSocket to hand the connection to, once parsed */
+    uv_timer_t timer;             /* header or idle timeout; freed in its close callback */
+    int error;                    /* status of an error answer to send, 0 if none */
+    bool in_request;              /* a request has begun and is not answered */
+    bool keep_alive;              /* the current request allows another after it */
+    bool close_after;             /* close once the output is written */
+    bool closing;                 /* being closed */
+    bool throttled;               /* paused for back-pressure */
+    bool handed_over;             /* the connection went to a WebSocket: not ours to count */
+    DLIST_LINK(http_conn) link;   /* in the server's list, for shutdown */
 };
 
 static const char *reason(int status)
@@ -135,12 +136,7 @@ static void conn_freed(uv_handle_t *h)
 static void conn_unlink(struct http_conn *c)
 {
     c->closing = true;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_REMOVE(c, link);
 }
 
 static void conn_close(struct http_conn *c, bool flush)
@@ -425,10 +421,7 @@ void http_server_accept(struct http_server *s, struct net_conn *conn)
     c->parser.data = c;
     uv_timer_init(s->loop, &c->timer);
     c->timer.data = c;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    DLIST_PREPEND(&s->conns, c, link);
     s->n_conns++;
     arm(c, s->lim.idle_timeout_ms);
     net_conn_start(conn, &conn_handler, c);
@@ -441,7 +434,7 @@ void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), v
     s->done_data = userdata;
     ws_shutdown_all(s);
     for (struct http_conn *c = s->conns, *next; c; c = next) {
-        next = c->next;
+        next = c->link.next;
         if (c->in_request)
             c->close_after = true;
         else

@@ -16,6 +16,7 @@
 #include <wslay/wslay.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "http1/http1-internal.h"
 #include "net/net.h"
 
@@ -35,7 +36,7 @@ struct ws_conn {
     bool closing;                /* the connection is being torn down */
     bool paused;                 /* not reading: too much output waits */
     int depth;                   /* > 0 inside wslay calls: teardown waits */
-    struct ws_conn *prev, *next; /* the server's list */
+    DLIST_LINK(ws_conn) link;    /* in the server's list, once started */
 };
 
 static void ws_freed(uv_handle_t *h)
@@ -49,24 +50,13 @@ static void ws_freed(uv_handle_t *h)
     http_server_conn_gone(s);
 }
 
-static void unlink_ws(struct ws_conn *ws)
-{
-    if (ws->prev)
-        ws->prev->next = ws->next;
-    else if (ws->srv->ws == ws)
-        ws->srv->ws = ws->next;
-    if (ws->next)
-        ws->next->prev = ws->prev;
-    ws->prev = ws->next = NULL;
-}
-
 /* Tears the connection down (flushing what was written), tells the face, frees later. */
 static void teardown(struct ws_conn *ws, bool flush)
 {
     if (ws->closing)
         return;
     ws->closing = true;
-    unlink_ws(ws);
+    DLIST_REMOVE(ws, link);
     if (ws->conn)
         net_conn_close(ws->conn, flush);
     if (ws->h->on_close)
@@ -214,10 +204,7 @@ void ws_conn_start(struct ws_conn *ws, struct net_conn *conn, const uint8_t *res
     struct http_server *s = ws->srv;
     ws->conn = conn;
     ws->started = true;
-    ws->next = s->ws;
-    if (s->ws)
-        s->ws->prev = ws;
-    s->ws = ws;
+    DLIST_PREPEND(&s->ws, ws, link);
     uv_timer_init(s->loop, &ws->idle);
     ws->idle.data = ws;
     if (s->lim.idle_timeout_ms)
@@ -254,7 +241,7 @@ void ws_close(struct ws_conn *ws, uint16_t code, const char *reason)
 void ws_shutdown_all(struct http_server *s)
 {
     for (struct ws_conn *ws = s->ws, *next; ws; ws = next) {
-        next = ws->next;
+        next = ws->link.next;
         ws_close(ws, WSLAY_CODE_GOING_AWAY, "server shutting down");
     }
 }

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/list.h"
 #include "base/log.h"
 #include "base/macro.h"
 #include "base/paths.h"
@@ -30,22 +31,22 @@
 #define IN_SLACK (1u << 20) /* what reads may add past a whole frame before reading pauses */
 
 struct lenframe_conn {
-    struct lenframe_server *srv;       /* the server, until we are closed */
-    struct lenframe_conn *next, *prev; /* in srv->conns while open */
-    struct net_conn *conn;             /* the socket */
-    struct buf in;                     /* bytes received and not yet handed over */
-    uv_timer_t idle;                   /* the idle timeout; its close callback frees us */
-    void *data;                        /* the owner's, passed to its callbacks */
-    unsigned depth;                    /* our frames on the stack: closing waits for 0 */
-    bool opened;                       /* on_open took us: on_close is owed */
-    bool refused;                      /* past max_connections: not counted */
-    bool held;                         /* the owner owes the peer an answer */
-    bool stream;                       /* streaming: no idle timeout, no output gate */
-    bool paused;                       /* the owner does not take frames now */
-    bool eof;                          /* the peer sends nothing more */
-    bool close_pending;                /* close, flushing, once nothing holds us */
-    bool abort;                        /* close now, output dropped (error, idle) */
-    bool closed;                       /* closed: only memory is left */
+    struct lenframe_server *srv;    /* the server, until we are closed */
+    DLIST_LINK(lenframe_conn) link; /* in srv->conns while open */
+    struct net_conn *conn;          /* the socket */
+    struct buf in;                  /* bytes received and not yet handed over */
+    uv_timer_t idle;                /* the idle timeout; its close callback frees us */
+    void *data;                     /* the owner's, passed to its callbacks */
+    unsigned depth;                 /* our frames on the stack: closing waits for 0 */
+    bool opened;                    /* on_open took us: on_close is owed */
+    bool refused;                   /* past max_connections: not counted */
+    bool held;                      /* the owner owes the peer an answer */
+    bool stream;                    /* streaming: no idle timeout, no output gate */
+    bool paused;                    /* the owner does not take frames now */
+    bool eof;                       /* the peer sends nothing more */
+    bool close_pending;             /* close, flushing, once nothing holds us */
+    bool abort;                     /* close now, output dropped (error, idle) */
+    bool closed;                    /* closed: only memory is left */
 };
 
 struct lenframe_server {
@@ -81,12 +82,7 @@ static void do_close(struct lenframe_conn *c)
     struct lenframe_server *s = c->srv;
 
     c->closed = true;
-    if (c->next)
-        c->next->prev = c->prev;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
+    DLIST_REMOVE(c, link);
     if (!c->refused)
         s->n_open--;
     net_conn_close(c->conn, !c->abort);
@@ -252,10 +248,7 @@ void lenframe_server_accept(struct lenframe_server *s, struct net_conn *conn)
     c->refused = s->n_open >= s->lim.max_connections;
     if (!c->refused)
         s->n_open++;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    DLIST_PREPEND(&s->conns, c, link);
     enter(c);
     if (s->h->on_open(c, s->userdata) < 0) {
         c->depth--;
@@ -339,7 +332,7 @@ void lenframe_server_shutdown(struct lenframe_server *s, void (*done)(void *user
     s->l = NULL;
     /* A connection closed under us keeps its memory (and its next) until the loop runs. */
     for (struct lenframe_conn *c = s->conns, *next; c; c = next) {
-        next = c->next;
+        next = c->link.next;
         if (c->closed)
             continue;
         enter(c);

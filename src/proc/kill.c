@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/list.h"
 #include "base/macro.h"
 #include "base/time-util.h"
 #include "base/vec.h"
@@ -33,18 +34,18 @@ struct target {
 };
 
 struct proc_kill {
-    uv_timer_t timer; /* the re-check tick; the struct is freed in its close callback */
-    uint64_t tick_ms; /* the pause before the next re-check */
-    struct proc_kill *next, **pprev; /* in the reaper's list while running */
-    struct proc_reaper *r;           /* for owned children and cgroups */
-    struct target *t;                /* targets */
-    size_t n, cap;                   /* targets used and allocated */
-    char *cgroup;                    /* the tree's group if droverd spawned the root, else NULL */
-    pid_t session;                   /* without a group: the spawned root's session, else 0 */
-    uint64_t deadline;               /* monotonic ms */
-    uint32_t killed;                 /* distinct processes signalled */
-    proc_kill_fn done;               /* NULL once cancelled */
-    void *userdata;                  /* for done */
+    uv_timer_t timer;           /* the re-check tick; the struct is freed in its close callback */
+    uint64_t tick_ms;           /* the pause before the next re-check */
+    DLIST_LINK(proc_kill) link; /* in the reaper's list while running */
+    struct proc_reaper *r;      /* for owned children and cgroups */
+    struct target *t;           /* targets */
+    size_t n, cap;              /* targets used and allocated */
+    char *cgroup;               /* the tree's group if droverd spawned the root, else NULL */
+    pid_t session;              /* without a group: the spawned root's session, else 0 */
+    uint64_t deadline;          /* monotonic ms */
+    uint32_t killed;            /* distinct processes signalled */
+    proc_kill_fn done;          /* NULL once cancelled */
+    void *userdata;             /* for done */
 };
 
 static struct target *find_target(struct proc_kill *k, pid_t pid, uint64_t starttime)
@@ -148,9 +149,7 @@ static void kill_closed(uv_handle_t *h)
 static void finish(struct proc_kill *k, size_t survivors)
 {
     uv_timer_stop(&k->timer);
-    if (k->next)
-        k->next->pprev = k->pprev;
-    *k->pprev = k->next;
+    DLIST_REMOVE(k, link);
     if (k->done)
         k->done(k->killed, (uint32_t)survivors, k->userdata);
     reaper_sweep(k->r);
@@ -215,11 +214,7 @@ int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_k
     }
     uv_timer_init(r->loop, &k->timer);
     k->timer.data = k;
-    k->next = r->kills;
-    k->pprev = &r->kills;
-    if (r->kills)
-        r->kills->pprev = &k->next;
-    r->kills = k;
+    DLIST_PREPEND(&r->kills, k, link);
     /* The first round runs now, so a tree dies at once; done always comes from the loop. */
     size_t left = round_once(k);
     k->tick_ms = 1;

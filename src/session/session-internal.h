@@ -2,6 +2,7 @@
 #pragma once
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "base/ring.h"
 #include "session/session.h"
 
@@ -30,7 +31,7 @@ struct sess_out {
 
 struct session {
     struct sess_mgr *m;               /* owner */
-    struct session *next, *prev;      /* in m's list, creation order */
+    DLIST_LINK(session) link;         /* in m's list, creation order */
     unsigned refs;                    /* the list, attachments, handles being closed */
     bool listed;                      /* in m's list (not purged) */
     char id[40];                      /* "pty-..." / "pipe-..." */
@@ -67,12 +68,12 @@ struct session {
 };
 
 struct sess_mgr {
-    uv_loop_t *loop;              /* the daemon's */
-    struct proc_reaper *reaper;   /* spawning and reaping */
-    struct sess_limits lim;       /* limits */
-    struct session *first, *last; /* the list */
-    size_t count;                 /* sessions listed */
-    uint32_t counter;             /* for ids */
+    uv_loop_t *loop;               /* the daemon's */
+    struct proc_reaper *reaper;    /* spawning and reaping */
+    struct sess_limits lim;        /* limits */
+    DQUEUE_HEAD(session) sessions; /* listed sessions, oldest first */
+    size_t count;                  /* sessions listed */
+    uint32_t counter;              /* for ids */
 };
 
 void sess_unref(struct session *s);

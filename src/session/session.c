@@ -75,7 +75,7 @@ size_t sess_mgr_count(const struct sess_mgr *m)
 
 struct session *sess_find(struct sess_mgr *m, const char *id)
 {
-    for (struct session *s = m->first; s; s = s->next)
+    for (struct session *s = m->sessions.first; s; s = s->link.next)
         if (strcmp(s->id, id) == 0)
             return s;
     return NULL;
@@ -83,7 +83,7 @@ struct session *sess_find(struct sess_mgr *m, const char *id)
 
 struct session *sess_next(struct sess_mgr *m, struct session *prev)
 {
-    return prev ? prev->next : m->first;
+    return prev ? prev->link.next : m->sessions.first;
 }
 
 static void free_session(struct session *s)
@@ -112,15 +112,7 @@ static void unlist(struct session *s)
     if (!s->listed)
         return;
     s->listed = false;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        m->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        m->last = s->prev;
-    s->next = s->prev = NULL;
+    DQUEUE_REMOVE(&m->sessions, s, link);
     m->count--;
     sess_unref(s);
 }
@@ -552,12 +544,7 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         return r;
     }
     s->listed = true;
-    s->prev = m->last;
-    if (m->last)
-        m->last->next = s;
-    else
-        m->first = s;
-    m->last = s;
+    DQUEUE_APPEND(&m->sessions, s, link);
     m->count++;
     sess_update_polls(s);
     *ret = s;
@@ -959,7 +946,7 @@ void sess_mgr_kill_all(struct sess_mgr *m)
 {
     if (!m)
         return;
-    for (struct session *s = m->first; s; s = s->next)
+    for (struct session *s = m->sessions.first; s; s = s->link.next)
         if (s->child) {
             s->terminating = s->hard_killed = true;
             kill_now(s);
@@ -970,8 +957,8 @@ void sess_mgr_free(struct sess_mgr *m)
 {
     if (!m)
         return;
-    while (m->first) {
-        struct session *s = m->first;
+    while (m->sessions.first) {
+        struct session *s = m->sessions.first;
         s->refs++;
         if (s->child) {
             kill_now(s);

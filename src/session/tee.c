@@ -27,13 +27,13 @@
 #define TEE_MAX_BYTES (8u << 20) /* a queue never holds more, whatever its chunk count */
 
 struct tee_chunk {
-    struct tee_chunk *next; /* queue order */
-    size_t len, off;        /* bytes, and how many are written */
-    uint8_t data[];         /* the copy */
+    DLIST_LINK(tee_chunk) link; /* in the tee's queue */
+    size_t len, off;            /* bytes, and how many are written */
+    uint8_t data[];             /* the copy */
 };
 
 struct tee {
-    struct tee *next;              /* in the stream's list */
+    DLIST_LINK(tee) link;          /* in the stream's list */
     struct session *s;             /* NULL once the session let go */
     uv_loop_t *loop;               /* for writes */
     uint64_t handle;               /* per-session id */
@@ -43,7 +43,7 @@ struct tee {
     uint32_t cap;                  /* chunks */
     uint32_t n;                    /* chunks queued */
     size_t bytes;                  /* bytes queued */
-    struct tee_chunk *head, *tail; /* the queue */
+    DQUEUE_HEAD(tee_chunk) chunks; /* the queue, oldest first */
     uint64_t missed;               /* bytes dropped, ever */
     uint64_t unmarked;             /* dropped since the last marker written */
     bool busy;                     /* waiting for the file to take more (poll running) */
@@ -59,12 +59,11 @@ static void pump(struct tee *t);
 
 static void drop_queue(struct tee *t)
 {
-    while (t->head) {
-        struct tee_chunk *c = t->head;
-        t->head = c->next;
+    while (t->chunks.first) {
+        struct tee_chunk *c = t->chunks.first;
+        DQUEUE_REMOVE(&t->chunks, c, link);
         free(c);
     }
-    t->tail = NULL;
     t->n = 0;
     t->bytes = 0;
 }
@@ -133,11 +132,9 @@ static void wait_writable(struct tee *t)
  * session read again. */
 static void pop_head(struct tee *t)
 {
-    struct tee_chunk *c = t->head;
+    struct tee_chunk *c = t->chunks.first;
     bool was_full = t->block && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES);
-    t->head = c->next;
-    if (!t->head)
-        t->tail = NULL;
+    DQUEUE_REMOVE(&t->chunks, c, link);
     t->n--;
     t->bytes -= c->len;
     free(c);
@@ -150,6 +147,7 @@ static void pop_head(struct tee *t)
 static void pump(struct tee *t)
 {
     while (!t->busy && t->fd >= 0) {
+        struct tee_chunk *c = t->chunks.first;
         const char *p;
         size_t n;
         if (!t->marker_len && t->unmarked && t->markers) {
@@ -162,9 +160,9 @@ static void pump(struct tee *t)
         if (t->marker_len) {
             p = t->marker + t->marker_off;
             n = t->marker_len - t->marker_off;
-        } else if (t->head) {
-            p = (const char *)t->head->data + t->head->off;
-            n = t->head->len - t->head->off;
+        } else if (c) {
+            p = (const char *)c->data + c->off;
+            n = c->len - c->off;
         } else {
             if (t->closing)
                 close_file(t);
@@ -181,7 +179,7 @@ static void pump(struct tee *t)
             t->marker_off += (size_t)w;
             if (t->marker_off == t->marker_len)
                 t->marker_len = 0;
-        } else if ((t->head->off += (size_t)w) == t->head->len) {
+        } else if ((c->off += (size_t)w) == c->len) {
             pop_head(t);
         }
     }
@@ -189,7 +187,7 @@ static void pump(struct tee *t)
 
 void tee_feed(struct tee *list, const uint8_t *p, size_t n)
 {
-    for (struct tee *t = list; t; t = t->next) {
+    for (struct tee *t = list; t; t = t->link.next) {
         if (t->fd < 0 || t->closing)
             continue;
         struct tee_chunk *c = malloc(sizeof *c + n);
@@ -198,27 +196,20 @@ void tee_feed(struct tee *list, const uint8_t *p, size_t n)
             t->unmarked += n;
             continue;
         }
-        c->next = NULL;
         c->len = n;
         c->off = 0;
         memcpy(c->data, p, n);
-        if (t->tail)
-            t->tail->next = c;
-        else
-            t->head = c;
-        t->tail = c;
+        DQUEUE_APPEND(&t->chunks, c, link);
         t->n++;
         t->bytes += n;
         /* Over the bounds: drop the oldest chunks (not one half written). A blocking output
          * tee only gets here by one read's worth; reading stops until it drains. */
         while (!(t->block && t->stream != SESS_IN) && (t->n > t->cap || t->bytes > TEE_MAX_BYTES)) {
-            struct tee_chunk **pp = t->head->off ? &t->head->next : &t->head;
-            struct tee_chunk *old = *pp;
+            struct tee_chunk *head = t->chunks.first;
+            struct tee_chunk *old = head->off ? head->link.next : head;
             if (!old)
                 break;
-            *pp = old->next;
-            if (t->tail == old)
-                t->tail = pp == &t->head ? NULL : t->head;
+            DQUEUE_REMOVE(&t->chunks, old, link);
             t->n--;
             t->bytes -= old->len;
             t->missed += old->len - old->off;
@@ -231,7 +222,7 @@ void tee_feed(struct tee *list, const uint8_t *p, size_t n)
 
 bool tee_blocked(const struct tee *list)
 {
-    for (const struct tee *t = list; t; t = t->next)
+    for (const struct tee *t = list; t; t = t->link.next)
         if (t->block && t->fd >= 0 && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES))
             return true;
     return false;
@@ -239,7 +230,7 @@ bool tee_blocked(const struct tee *list)
 
 void tee_close_all(struct tee **list, bool now)
 {
-    for (struct tee *t = *list; t; t = t->next) {
+    for (struct tee *t = *list; t; t = t->link.next) {
         t->closing = true;
         if (now)
             drop_queue(t);
@@ -252,7 +243,7 @@ static void tee_release(struct tee **list)
 {
     while (*list) {
         struct tee *t = *list;
-        *list = t->next;
+        DLIST_REMOVE(t, link);
         t->s = NULL;
         tee_free(t);
     }
@@ -300,8 +291,7 @@ int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret
     /* A stream that already ended (or a session that exited) gets a tee that is at once
      * disconnected, but still has a status. */
     bool ended = s->exited || (o->stream == SESS_IN ? s->stdin_closed : s->out[o->stream].eof);
-    t->next = *list;
-    *list = t;
+    DLIST_PREPEND(list, t, link);
     if (ended) {
         t->closing = true;
         pump(t);
@@ -310,25 +300,24 @@ int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret
     return 0;
 }
 
-static struct tee **find(struct session *s, uint64_t handle)
+static struct tee *find(struct session *s, uint64_t handle)
 {
-    struct tee **lists[3] = {&s->out[0].tees, &s->out[1].tees, &s->in_tees};
+    struct tee *lists[3] = {s->out[0].tees, s->out[1].tees, s->in_tees};
     for (int i = 0; i < 3; i++)
-        for (struct tee **pp = lists[i]; *pp; pp = &(*pp)->next)
-            if ((*pp)->handle == handle)
-                return pp;
+        for (struct tee *t = lists[i]; t; t = t->link.next)
+            if (t->handle == handle)
+                return t;
     return NULL;
 }
 
 int sess_tee_remove(struct session *s, uint64_t handle)
 {
-    struct tee **pp = find(s, handle);
-    if (!pp)
+    struct tee *t = find(s, handle);
+    if (!t)
         return -ENOENT;
-    struct tee *t = *pp;
-    *pp = t->next;
-    t->next = NULL;
-    tee_release(&t);
+    DLIST_REMOVE(t, link);
+    t->s = NULL;
+    tee_free(t);
     /* A blocking tee gone may unblock reading. */
     sess_update_polls(s);
     return 0;
@@ -336,13 +325,13 @@ int sess_tee_remove(struct session *s, uint64_t handle)
 
 int sess_tee_status(struct session *s, uint64_t handle, struct sess_tee_status *ret)
 {
-    struct tee **pp = find(s, handle);
-    if (!pp)
+    const struct tee *t = find(s, handle);
+    if (!t)
         return -ENOENT;
     *ret = (struct sess_tee_status){
-        .stream = (*pp)->stream,
-        .missed = (*pp)->missed,
-        .disconnected = (*pp)->disconnected,
+        .stream = t->stream,
+        .missed = t->missed,
+        .disconnected = t->disconnected,
     };
     return 0;
 }

@@ -16,6 +16,7 @@
 #include "base/base64.h"
 #include "base/buf.h"
 #include "base/gzip.h"
+#include "base/list.h"
 #include "base/paths.h"
 #include "base/ring.h"
 #include "base/strv.h"
@@ -989,6 +990,101 @@ START_TEST(vec_overflow_leaves_array)
 }
 END_TEST
 
+/* ---- list ---- */
+
+struct item {
+    int v;                 /* a digit, to spell the order */
+    DLIST_LINK(item) link; /* in the list or queue under test */
+};
+
+/* The values from *headp on as digits, checking on the way that each pprev points at the
+ * pointer that led to its element. */
+static const char *spell(struct item **headp)
+{
+    static char out[16];
+    size_t n = 0;
+
+    for (struct item **pp = headp; *pp; pp = &(*pp)->link.next) {
+        ck_assert_ptr_eq((*pp)->link.pprev, pp);
+        out[n++] = (char)('0' + (*pp)->v);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* DLIST: front insertion, removal from anywhere, removal of what is on no list; a removed
+ * element keeps its next, so a walk that saved it steps past it. DQUEUE: back insertion, last
+ * kept right whichever element goes; arguments evaluated once. */
+START_TEST(list_and_queue_link_and_unlink)
+{
+    struct item it[5] = {{.v = 0}, {.v = 1}, {.v = 2}, {.v = 3}, {.v = 4}};
+    struct item *list = NULL;
+    char seen[8] = "";
+    size_t n = 0;
+
+    DLIST_REMOVE(&it[0], link); /* zeroed: on no list */
+    ck_assert(!DLIST_LINKED(&it[0], link));
+    for (int k = 0; k < 4; k++)
+        DLIST_PREPEND(&list, &it[k], link);
+    ck_assert_str_eq(spell(&list), "3210");
+    ck_assert(DLIST_LINKED(&it[0], link));
+    DLIST_REMOVE(&it[2], link);
+    ck_assert_str_eq(spell(&list), "310");
+    ck_assert(!DLIST_LINKED(&it[2], link));
+    ck_assert_ptr_eq(it[2].link.next, &it[1]);
+    DLIST_REMOVE(&it[2], link);
+    ck_assert_str_eq(spell(&list), "310");
+    DLIST_REMOVE(list, link);
+    ck_assert_str_eq(spell(&list), "10");
+    DLIST_REMOVE(&it[0], link);
+    ck_assert_str_eq(spell(&list), "1");
+    DLIST_REMOVE(&it[1], link);
+    ck_assert_ptr_null(list);
+
+    /* The body unlinks the element after the current one too, as a callback may. */
+    for (int k = 0; k < 3; k++)
+        DLIST_PREPEND(&list, &it[k], link);
+    for (struct item *i = list, *next; i; i = next) {
+        next = i->link.next;
+        DLIST_REMOVE(i, link);
+        if (i == &it[2])
+            DLIST_REMOVE(&it[1], link);
+        seen[n++] = (char)('0' + i->v);
+    }
+    ck_assert_str_eq(seen, "210");
+    ck_assert_ptr_null(list);
+
+    DQUEUE_HEAD(item) q = {0};
+    for (int k = 0; k < 5; k++)
+        DQUEUE_APPEND(&q, &it[k], link);
+    ck_assert_str_eq(spell(&q.first), "01234");
+    ck_assert_ptr_eq(q.last, &it[4]);
+    DQUEUE_REMOVE(&q, &it[4], link);
+    ck_assert_str_eq(spell(&q.first), "0123");
+    ck_assert_ptr_eq(q.last, &it[3]);
+    DQUEUE_REMOVE(&q, q.first, link);
+    ck_assert_str_eq(spell(&q.first), "123");
+    ck_assert_ptr_eq(q.last, &it[3]);
+    DQUEUE_REMOVE(&q, &it[2], link);
+    DQUEUE_REMOVE(&q, &it[2], link);
+    ck_assert_str_eq(spell(&q.first), "13");
+    ck_assert_ptr_eq(q.last, &it[3]);
+    DQUEUE_REMOVE(&q, &it[3], link);
+    ck_assert_str_eq(spell(&q.first), "1");
+    ck_assert_ptr_eq(q.last, &it[1]);
+    DQUEUE_APPEND(&q, &it[0], link);
+    ck_assert_str_eq(spell(&q.first), "10");
+    ck_assert_ptr_eq(q.last, &it[0]);
+    DQUEUE_REMOVE(&q, &it[0], link);
+    DQUEUE_REMOVE(&q, &it[1], link);
+    ck_assert_ptr_null(q.first);
+    ck_assert_ptr_null(q.last);
+    DQUEUE_APPEND(&q, &it[4], link);
+    ck_assert_str_eq(spell(&q.first), "4");
+    ck_assert_ptr_eq(q.last, &it[4]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("base");
@@ -1033,6 +1129,7 @@ int main(void)
     tcase_add_test(vec, vec_growth_doubles_from_eight);
     tcase_add_test(vec, vec_append_one_at_a_time);
     tcase_add_test(vec, vec_overflow_leaves_array);
+    tcase_add_test(vec, list_and_queue_link_and_unlink);
     suite_add_tcase(s, vec);
     return unit_run(s);
 }
