@@ -1,4 +1,4 @@
-/* Shared by session.c and tee.c: the structures behind struct session. */
+/* Shared by session.c, attach.c and tee.c: the structures behind struct session. */
 #pragma once
 
 #include "base/buf.h"
@@ -67,6 +67,19 @@ struct session {
     size_t attached_caps_len;         /* bytes */
 };
 
+struct sess_attach {
+    struct session *s;                 /* referenced */
+    enum sess_stream stream;           /* SESS_OUT or SESS_ERR */
+    uint64_t pos;                      /* the next byte to send */
+    const struct sess_attach_ops *ops; /* the face's */
+    void *userdata;                    /* its state */
+    enum sess_end end;                 /* terminal event, once known */
+    bool end_now;                      /* send it before the bytes still unsent */
+    int exit_code;                     /* with SESS_END_EXIT */
+    bool lossy;                        /* stalled too long: the ring may overrun it */
+    uint64_t stall_pos;                /* pos when the stall timer was armed */
+};
+
 struct sess_mgr {
     uv_loop_t *loop;               /* the daemon's */
     struct proc_reaper *reaper;    /* spawning and reaping */
@@ -89,3 +102,16 @@ bool tee_blocked(const struct tee *list);
 void tee_close_all(struct tee **list, bool now);
 /* Frees every tee (the session is being freed); a write in flight frees its tee when it ends. */
 void sess_tees_release(struct session *s);
+
+/* ---- between session.c and attach.c ---- */
+
+/* Takes s off the manager's list (purge); the last reference frees it. */
+void sess_unlist(struct session *s);
+/* A stream holds the program back: its attached client is a ring behind. */
+bool sess_held_back(const struct sess_out *o);
+/* Arms the stall timer while a client holds a stream back. */
+void sess_arm_stall(struct session *s);
+/* Tells an attachment its stream ended (now: before the bytes it has not taken). */
+void sess_end_attachment(struct sess_attach *a, enum sess_end why, bool now, int code);
+/* Ends the attachment of a stream (a steal, a detach, a terminate). */
+void sess_evict(struct session *s, enum sess_stream st, enum sess_end why);

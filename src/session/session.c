@@ -37,19 +37,6 @@
 #define READ_CHUNK  (64u << 10)  /* most bytes one read(2) asks for */
 #define READ_BUDGET (256u << 10) /* most bytes read from one fd per wake-up */
 
-struct sess_attach {
-    struct session *s;                 /* referenced */
-    enum sess_stream stream;           /* SESS_OUT or SESS_ERR */
-    uint64_t pos;                      /* the next byte to send */
-    const struct sess_attach_ops *ops; /* the face's */
-    void *userdata;                    /* its state */
-    enum sess_end end;                 /* terminal event, once known */
-    bool end_now;                      /* send it before the bytes still unsent */
-    int exit_code;                     /* with SESS_END_EXIT */
-    bool lossy;                        /* stalled too long: the ring may overrun it */
-    uint64_t stall_pos;                /* pos when the stall timer was armed */
-};
-
 static double now_epoch(void)
 {
     return (double)now_ns(CLOCK_REALTIME) / 1e9;
@@ -106,7 +93,7 @@ void sess_unref(struct session *s)
         free_session(s);
 }
 
-static void unlist(struct session *s)
+void sess_unlist(struct session *s)
 {
     struct sess_mgr *m = s->m;
     if (!s->listed)
@@ -148,7 +135,7 @@ static bool is_reader(const struct session *s, const struct sess_fd *f, int *ret
 }
 
 static void poll_cb(uv_poll_t *p, int status, int events);
-static void arm_stall(struct session *s);
+void sess_arm_stall(struct session *s);
 
 /* Bytes the stream may read before it would overwrite what its attached client has not taken
  * (SIZE_MAX when nobody holds it back). */
@@ -165,7 +152,7 @@ static size_t room_for(const struct sess_out *o)
 
 /* Whether the attached client holds the stream back now (with some hysteresis: reading
  * resumes once a useful amount of room is free). */
-static bool held_back(const struct sess_out *o)
+bool sess_held_back(const struct sess_out *o)
 {
     return room_for(o) < MIN((size_t)READ_CHUNK, o->ring.cap / 4);
 }
@@ -178,10 +165,10 @@ static void update_fd(struct sess_fd *f)
     if (f->fd < 0)
         return;
     if (is_reader(s, f, &st) && !s->out[st].eof && !tee_blocked(s->out[st].tees)) {
-        if (!held_back(&s->out[st]))
+        if (!sess_held_back(&s->out[st]))
             want |= UV_READABLE;
         else
-            arm_stall(s);
+            sess_arm_stall(s);
     }
     if (f == s->in && s->input.len)
         want |= UV_WRITABLE;
@@ -245,7 +232,7 @@ static size_t read_out(struct sess_out *o, size_t budget, bool *ret_empty)
     while (total < budget && o->src && o->src->fd >= 0 && !o->eof) {
         uint8_t *p;
         size_t room, lim = room_for(o);
-        if (held_back(o) || ring_space(&o->ring, READ_CHUNK, &p, &room) < 0)
+        if (sess_held_back(o) || ring_space(&o->ring, READ_CHUNK, &p, &room) < 0)
             break;
         ssize_t n = read(o->src->fd, p, MIN(room, lim));
         if (n < 0 && errno == EINTR)
@@ -271,7 +258,7 @@ static size_t read_out(struct sess_out *o, size_t budget, bool *ret_empty)
     return total;
 }
 
-static void end_attachment(struct sess_attach *a, enum sess_end why, bool now, int code)
+void sess_end_attachment(struct sess_attach *a, enum sess_end why, bool now, int code)
 {
     if (!a || a->end != SESS_END_NONE)
         return;
@@ -284,7 +271,7 @@ static void on_out_eof(struct session *s, struct sess_out *o)
 {
     /* A PTY's end of output is not the end of its attachment: the exit is. */
     if (s->kind == SESS_PIPE)
-        end_attachment(o->att, SESS_END_EOF, false, 0);
+        sess_end_attachment(o->att, SESS_END_EOF, false, 0);
     tee_close_all(&o->tees, false);
     if (o->src && (s->exited || !(s->kind == SESS_PTY && o->src == s->in)))
         fd_close(o->src);
@@ -606,7 +593,7 @@ static void child_exited(struct proc_child *c, int status, void *userdata)
             fd_close(f);
     }
     for (int i = 0; i < 2; i++) {
-        end_attachment(s->out[i].att, SESS_END_EXIT, false, status);
+        sess_end_attachment(s->out[i].att, SESS_END_EXIT, false, status);
         notify(&s->out[i]);
     }
     sess_update_polls(s);
@@ -678,7 +665,7 @@ int sess_terminate(struct session *s, uint32_t grace_ms, bool notify_attached)
     if (notify_attached)
         for (int i = 0; i < 2; i++)
             if (s->out[i].att) {
-                end_attachment(s->out[i].att, SESS_END_TERMINATED, true, 0);
+                sess_end_attachment(s->out[i].att, SESS_END_TERMINATED, true, 0);
                 notify(&s->out[i]);
             }
     if (s->terminating)
@@ -694,61 +681,6 @@ int sess_terminate(struct session *s, uint32_t grace_ms, bool notify_attached)
     s->terminating = true;
     signal_tree(s, SIGTERM);
     uv_timer_start(&s->grace, on_grace, grace_ms, 0);
-    return 0;
-}
-
-static struct sess_attach *take_attachment(struct session *s, enum sess_stream st)
-{
-    struct sess_attach *a = s->out[st].att;
-    s->out[st].att = NULL;
-    if (a && st == SESS_OUT && s->kind == SESS_PTY) {
-        s->attached_is_tty = false;
-        s->attached_term[0] = '\0';
-        free(s->attached_caps);
-        s->attached_caps = NULL;
-        s->attached_caps_len = 0;
-    }
-    return a;
-}
-
-/* Ends the attachment at once with why and tells its owner. */
-static void evict(struct session *s, enum sess_stream st, enum sess_end why)
-{
-    struct sess_attach *a = take_attachment(s, st);
-    if (!a)
-        return;
-    end_attachment(a, why, true, 0);
-    a->ops->on_ready(a, a->userdata);
-}
-
-void sess_detach(struct session *s, enum sess_stream st)
-{
-    if ((unsigned)st < 2)
-        evict(s, st, SESS_END_DETACHED);
-}
-
-void sess_purge(struct session *s)
-{
-    unlist(s);
-}
-
-int sess_backlog(struct session *s, enum sess_stream st, uint8_t **ret, size_t *ret_len,
-                 uint64_t *ret_missed)
-{
-    struct sess_out *o = &s->out[(unsigned)st < 2 ? st : SESS_OUT];
-    uint64_t from = MAX(o->mark, o->ring.start);
-    size_t n = (size_t)(o->ring.end - from);
-    uint8_t *p = NULL;
-
-    if (n) {
-        p = malloc(n);
-        if (!p)
-            return -ENOMEM;
-        ring_copy(&o->ring, from, p);
-    }
-    *ret = p;
-    *ret_len = n;
-    *ret_missed = o->missed;
     return 0;
 }
 
@@ -781,165 +713,6 @@ void sess_info(const struct session *s, struct sess_info *ret)
     };
 }
 
-/* ---- attachments -------------------------------------------------------------------------- */
-
-int sess_attach(struct session *s, enum sess_stream st, bool steal,
-                const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret,
-                uint8_t **ret_backlog, size_t *ret_backlog_len, uint64_t *ret_missed)
-{
-    if ((unsigned)st >= 2 || !s->out[st].src)
-        return -EINVAL;
-    if (s->exited)
-        return -ESRCH;
-    struct sess_out *o = &s->out[st];
-    if (o->att && !steal)
-        return -EALREADY;
-    struct sess_attach *a = calloc(1, sizeof *a);
-    if (!a)
-        return -ENOMEM;
-    int r = sess_backlog(s, st, ret_backlog, ret_backlog_len, ret_missed);
-    if (r < 0) {
-        free(a);
-        return r;
-    }
-    evict(s, st, SESS_END_STOLEN);
-    *a = (struct sess_attach){
-        .s = s, .stream = st, .pos = o->ring.end, .ops = ops, .userdata = userdata};
-    o->mark = o->ring.end; /* the backlog is consumed */
-    o->att = a;
-    s->refs++;
-    *ret = a;
-    return 0;
-}
-
-int sess_attach_describe(struct sess_attach *a, bool is_tty, const char *term, const void *caps,
-                         size_t caps_len)
-{
-    struct session *s = a->s;
-    if (s->out[a->stream].att != a)
-        return 0;
-    char *t = strdup(term ? term : "");
-    void *c = caps_len ? malloc(caps_len) : NULL;
-    if (!t || (caps_len && !c)) {
-        free(t);
-        free(c);
-        return -ENOMEM;
-    }
-    if (caps_len)
-        memcpy(c, caps, caps_len);
-    free(s->attached_term);
-    free(s->attached_caps);
-    s->attached_term = t;
-    s->attached_caps = c;
-    s->attached_caps_len = caps_len;
-    s->attached_is_tty = is_tty;
-    return 0;
-}
-
-struct session *sess_attach_session(struct sess_attach *a)
-{
-    return a->s;
-}
-
-void sess_attach_next(struct sess_attach *a, size_t max, struct sess_pull *ret)
-{
-    struct sess_out *o = &a->s->out[a->stream];
-
-    *ret = (struct sess_pull){0};
-    if (a->end != SESS_END_NONE && a->end_now) {
-        ret->end = a->end;
-        return;
-    }
-    if (a->pos < o->ring.start) {
-        ret->missed = o->ring.start - a->pos;
-        a->pos = o->ring.start;
-        return;
-    }
-    size_t n = ring_peek(&o->ring, a->pos, &ret->data);
-    ret->len = MIN(n, max);
-    if (ret->len == 0) {
-        ret->data = NULL;
-        /* The exit comes after the last byte: a stream still being drained is not done. */
-        if (a->end != SESS_END_EXIT || !o->src || o->eof) {
-            ret->end = a->end;
-            ret->exit_code = a->exit_code;
-        }
-    }
-}
-
-void sess_attach_consume(struct sess_attach *a, size_t n)
-{
-    struct sess_out *o = &a->s->out[a->stream];
-    bool was = held_back(o);
-
-    a->pos += n;
-    if (a->lossy && a->pos == o->ring.end)
-        a->lossy = false; /* caught up: it holds the program back again */
-    if (was && !held_back(o))
-        sess_update_polls(a->s);
-}
-
-/* ---- stalls ------------------------------------------------------------------------------- */
-
-/* A client that took nothing for stall_ms becomes lossy, but only after one more pass of the
- * loop's I/O: timers run before polling, so a droverd that was itself descheduled (a loaded
- * machine) would otherwise blame a client whose data is waiting to be read. */
-static void on_stall(uv_timer_t *t)
-{
-    struct session *s = t->data;
-    bool again = false, idle = false;
-
-    for (int i = 0; i < 2; i++) {
-        struct sess_attach *a = s->out[i].att;
-        if (!a || !held_back(&s->out[i]))
-            continue;
-        if (a->pos != a->stall_pos)
-            again = true;
-        else if (s->stall_confirm) /* took nothing all this time: stop waiting for it */
-            a->lossy = true;
-        else
-            idle = true;
-    }
-    if (idle) {
-        /* 1 ms, not 0: a timer due now would run again before the poll. */
-        s->stall_confirm = true;
-        uv_timer_start(&s->stall, on_stall, 1, 0);
-        return;
-    }
-    s->stall_confirm = false;
-    sess_update_polls(s);
-    if (again)
-        arm_stall(s);
-}
-
-/* Starts the stall clock for every attachment that holds its stream back (once). */
-static void arm_stall(struct session *s)
-{
-    if (!s->stall_open) {
-        if (uv_timer_init(s->m->loop, &s->stall) < 0)
-            return;
-        s->stall.data = s;
-        s->stall_open = true;
-        s->refs++;
-    }
-    if (uv_is_active((uv_handle_t *)&s->stall))
-        return;
-    for (int i = 0; i < 2; i++)
-        if (s->out[i].att)
-            s->out[i].att->stall_pos = s->out[i].att->pos;
-    s->stall_confirm = false;
-    uv_timer_start(&s->stall, on_stall, s->m->lim.stall_ms ? s->m->lim.stall_ms : 1000, 0);
-}
-
-void sess_attach_close(struct sess_attach *a)
-{
-    struct session *s = a->s;
-    if (s->out[a->stream].att == a)
-        (void)take_attachment(s, a->stream);
-    free(a);
-    sess_unref(s);
-}
-
 /* ---- shutdown ----------------------------------------------------------------------------- */
 
 void sess_mgr_kill_all(struct sess_mgr *m)
@@ -968,14 +741,14 @@ void sess_mgr_free(struct sess_mgr *m)
         finish_writes(s, -EPIPE);
         for (int i = 0; i < 2; i++) {
             tee_close_all(&s->out[i].tees, true);
-            evict(s, i, SESS_END_GONE);
+            sess_evict(s, i, SESS_END_GONE);
         }
         tee_close_all(&s->in_tees, true);
         for (int i = 0; i < 3; i++)
             fd_close(&s->fds[i]);
         close_grace(s);
         close_stall(s);
-        unlist(s);
+        sess_unlist(s);
         sess_unref(s);
     }
     free(m);
