@@ -22,12 +22,24 @@ void api_duration_ms(Google__Protobuf__Duration *d, uint64_t ms)
     d->nanos = (int32_t)(ms % 1000) * 1000000;
 }
 
+#define ALIGNED(n) (((n) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
+
+void **api_msg_list(const ProtobufCMessageDescriptor *d, size_t n, size_t extra)
+{
+    size_t head = ALIGNED(n * sizeof(void *)), msg = ALIGNED(d->sizeof_message);
+    void **v = malloc(head + n * msg + extra + 1); /* + 1: never malloc(0) */
+
+    for (size_t i = 0; v && i < n; i++) {
+        v[i] = (char *)v + head + i * msg;
+        protobuf_c_message_init(d, v[i]);
+    }
+    return v;
+}
+
 int api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, void *ret, size_t *ret_n)
 {
     const ProtobufCFieldDescriptor *key = &d->fields[0], *value = &d->fields[1];
-    size_t msg = (d->sizeof_message + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
-    size_t n = strv_length(env), names = 0,
-           head = (n * sizeof(void *) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1);
+    size_t n = strv_length(env), names = 0;
     void **v = NULL;
 
     if (d->n_fields < 2 || key->type != PROTOBUF_C_TYPE_STRING ||
@@ -35,18 +47,18 @@ int api_kv_list(const ProtobufCMessageDescriptor *d, char *const *env, void *ret
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
         names += strcspn(env[i], "=") + 1;
-    if (n && !(v = malloc(head + n * msg + names)))
+    if (n && !(v = api_msg_list(d, n, names)))
         return -ENOMEM;
-    char *m = (char *)v + head, *name = m + n * msg;
-    for (size_t i = 0; i < n; i++, m += msg) {
+    /* The names go after the last message. */
+    char *name =
+        n ? (char *)v + ALIGNED(n * sizeof(void *)) + n * ALIGNED(d->sizeof_message) : NULL;
+    for (size_t i = 0; i < n; i++) {
         size_t len = strcspn(env[i], "=");
-        protobuf_c_message_init(d, m);
         memcpy(name, env[i], len);
         name[len] = '\0';
-        *(char **)(m + key->offset) = name;
-        *(const char **)(m + value->offset) = env[i][len] ? env[i] + len + 1 : "";
+        *(char **)((char *)v[i] + key->offset) = name;
+        *(const char **)((char *)v[i] + value->offset) = env[i][len] ? env[i] + len + 1 : "";
         name += len + 1;
-        v[i] = m;
     }
     memcpy(ret, &v, sizeof v); /* ret points to some T **: set it without knowing T */
     *ret_n = n;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/msg.h"
 #include "api/rp/ops.h"
 #include "api/rp/rp-internal.h"
 #include "base/macro.h"
@@ -179,22 +180,29 @@ static RunningProcess__Daemon__V1__TerminationOutcome outcome(enum sess_outcome 
         (m).termination_outcome = outcome((in).outcome);                                           \
     } while (0)
 
-/* Sessions of a kind matching the originator ("" for all): n infos into *ret (freed by the
- * caller), valid until the loop runs again. */
+/* Sessions of a kind matching the originator ("" for all): n infos into *ret (valid until the
+ * loop runs again) and as many initialised messages of type d into *ret_m (a T ** of the
+ * answer's repeated field); both freed by the caller. */
 static int collect(struct rp_call *call, enum sess_kind kind, const char *originator,
-                   struct sess_info **ret, size_t *ret_n)
+                   const ProtobufCMessageDescriptor *d, struct sess_info **ret, void *ret_m,
+                   size_t *ret_n)
 {
     struct sess_mgr *m = call->host->sessions;
     size_t n = 0, cap = m ? sess_mgr_count(m) : 0;
     struct sess_info *v = calloc(cap ? cap : 1, sizeof *v);
 
-    if (!v)
-        return -ENOMEM;
-    for (struct session *s = m ? sess_next(m, NULL) : NULL; s && n < cap; s = sess_next(m, s)) {
+    for (struct session *s = m ? sess_next(m, NULL) : NULL; v && s && n < cap;
+         s = sess_next(m, s)) {
         sess_info(s, &v[n]);
         if (v[n].kind == kind && (!*originator || strcmp(originator, v[n].originator) == 0))
             n++;
     }
+    void **msgs = v ? api_msg_list(d, n, 0) : NULL;
+    if (!msgs) {
+        free(v);
+        return rp_answer_errno(call, -ENOMEM, "out of memory"), -ENOMEM;
+    }
+    memcpy(ret_m, &msgs, sizeof msgs);
     *ret = v;
     *ret_n = n;
     return 0;
@@ -206,37 +214,31 @@ static void op_list_pty(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ListPtySessionsResponse resp =
         RUNNING_PROCESS__DAEMON__V1__LIST_PTY_SESSIONS_RESPONSE__INIT;
     _cleanup_free_ struct sess_info *v = NULL;
+    _cleanup_free_ RunningProcess__Daemon__V1__PtySessionInfo **m = NULL;
     size_t n;
 
-    if (collect(call, SESS_PTY, req->originator, &v, &n) < 0)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
-    _cleanup_free_ RunningProcess__Daemon__V1__PtySessionInfo *m = calloc(n ? n : 1, sizeof *m);
-    _cleanup_free_ RunningProcess__Daemon__V1__PtySessionInfo **pm = calloc(n ? n : 1, sizeof *pm);
-    _cleanup_free_ RunningProcess__Daemon__V1__TerminalGraphicsCapabilities **caps =
-        calloc(n ? n : 1, sizeof *caps);
-    if (!m || !pm || !caps)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    if (collect(call, SESS_PTY, req->originator,
+                &running_process__daemon__v1__pty_session_info__descriptor, &v, &m, &n) < 0)
+        return;
     for (size_t i = 0; i < n; i++) {
-        running_process__daemon__v1__pty_session_info__init(&m[i]);
-        INFO_COMMON(m[i], v[i]);
-        m[i].attached = v[i].attached[0];
-        m[i].rows = v[i].rows;
-        m[i].cols = v[i].cols;
-        m[i].attached_is_tty = v[i].attached[0] && v[i].attached_is_tty;
-        m[i].attached_term = (char *)v[i].attached_term;
-        if (v[i].attached_caps_len)
-            caps[i] = running_process__daemon__v1__terminal_graphics_capabilities__unpack(
-                NULL, v[i].attached_caps_len, v[i].attached_caps);
-        m[i].attached_graphics_capabilities = caps[i];
-        pm[i] = &m[i];
+        INFO_COMMON(*m[i], v[i]);
+        m[i]->attached = v[i].attached[0];
+        m[i]->rows = v[i].rows;
+        m[i]->cols = v[i].cols;
+        m[i]->attached_is_tty = v[i].attached[0] && v[i].attached_is_tty;
+        m[i]->attached_term = (char *)v[i].attached_term;
+        if (v[i].attached_caps_len) /* NULL if it does not decode: no capabilities then */
+            m[i]->attached_graphics_capabilities =
+                running_process__daemon__v1__terminal_graphics_capabilities__unpack(
+                    NULL, v[i].attached_caps_len, v[i].attached_caps);
     }
-    resp.sessions = pm;
+    resp.sessions = m;
     resp.n_sessions = n;
     rp_answer(call, 0, NULL, &resp.base);
     for (size_t i = 0; i < n; i++)
-        if (caps[i])
-            running_process__daemon__v1__terminal_graphics_capabilities__free_unpacked(caps[i],
-                                                                                       NULL);
+        if (m[i]->attached_graphics_capabilities)
+            running_process__daemon__v1__terminal_graphics_capabilities__free_unpacked(
+                m[i]->attached_graphics_capabilities, NULL);
 }
 
 static void op_list_pipe(struct rp_call *call, const ProtobufCMessage *msg)
@@ -245,23 +247,19 @@ static void op_list_pipe(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ListPipeSessionsResponse resp =
         RUNNING_PROCESS__DAEMON__V1__LIST_PIPE_SESSIONS_RESPONSE__INIT;
     _cleanup_free_ struct sess_info *v = NULL;
+    _cleanup_free_ RunningProcess__Daemon__V1__PipeSessionInfo **m = NULL;
     size_t n;
 
-    if (collect(call, SESS_PIPE, req->originator, &v, &n) < 0)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
-    _cleanup_free_ RunningProcess__Daemon__V1__PipeSessionInfo *m = calloc(n ? n : 1, sizeof *m);
-    _cleanup_free_ RunningProcess__Daemon__V1__PipeSessionInfo **pm = calloc(n ? n : 1, sizeof *pm);
-    if (!m || !pm)
-        return rp_answer_errno(call, -ENOMEM, "out of memory");
+    if (collect(call, SESS_PIPE, req->originator,
+                &running_process__daemon__v1__pipe_session_info__descriptor, &v, &m, &n) < 0)
+        return;
     for (size_t i = 0; i < n; i++) {
-        running_process__daemon__v1__pipe_session_info__init(&m[i]);
-        INFO_COMMON(m[i], v[i]);
-        m[i].stdout_attached = v[i].attached[0];
-        m[i].stderr_attached = v[i].attached[1];
-        m[i].merge_stderr_into_stdout = v[i].merge_stderr;
-        pm[i] = &m[i];
+        INFO_COMMON(*m[i], v[i]);
+        m[i]->stdout_attached = v[i].attached[0];
+        m[i]->stderr_attached = v[i].attached[1];
+        m[i]->merge_stderr_into_stdout = v[i].merge_stderr;
     }
-    resp.sessions = pm;
+    resp.sessions = m;
     resp.n_sessions = n;
     rp_answer(call, 0, NULL, &resp.base);
 }
