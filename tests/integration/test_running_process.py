@@ -343,6 +343,23 @@ def test_get_process_tree_text(d, procs, tmp_path):
         assert (r.code, r.get_process_tree.tree_display) == (OK, "Process 999996 not found")
 
 
+def children_of(pid):
+    """The pids whose parent is pid, from /proc/PID/task/*/children."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
 def spawn_daemon(c, command, **kw):
     return c.call(rp.REQUEST_TYPE_SPAWN_DAEMON, "spawn_daemon",
                   rp.SpawnDaemonRequest(command=command, **kw))
@@ -359,6 +376,10 @@ def test_kill_tree_takes_double_forked_orphan(d, procs, tmp_path):
         orphan = int(pidfile.read_text())
         procs.append(orphan)
         assert alive(orphan)
+        # The shell forks its last sleep after the subshell is gone: wait for it, so that the
+        # tree has its four processes when it is killed.
+        wait_until(lambda: [comm(x) for x in children_of(root)] == ["sleep", "sleep"],
+                   what="both sleeps of the root (the subshell gone)")
         # The orphan's parent is gone: it is not a descendant of root any more.
         ppid = int(open(f"/proc/{orphan}/stat").read().rsplit(")", 1)[1].split()[1])
         assert ppid != root
