@@ -24,120 +24,115 @@ _Static_assert(CONFIG_ERROR_MAX == YAML_ERROR_MAX, "one error buffer size for bo
 extern const unsigned char drover_default_config[];
 extern const size_t drover_default_config_len;
 
-#define OPT(k, t, f, lo, hi, h)                                                                    \
+/* A row says what is particular to its setting: the field, its type (NUM: a whole number and
+ * its bounds) and the help line. The YAML key is the field's name, except where the field sits
+ * in another module's struct (and for socket_path): the _AS rows give their key. Renaming a
+ * field of an OPT or NUM row therefore renames a setting users write. */
+#define OPT_AS(k, f, t, h)                                                                         \
     {                                                                                              \
-        k, t, offsetof(struct config, f), lo, hi, h                                                \
+        k, t, offsetof(struct config, f), 0, 0, h                                                  \
     }
+#define NUM_AS(k, f, lo, hi, h)                                                                    \
+    {                                                                                              \
+        k, CONFIG_UINT, offsetof(struct config, f), lo, hi, h                                      \
+    }
+#define OPT(f, t, h)      OPT_AS(#f, f, t, h)
+#define NUM(f, lo, hi, h) NUM_AS(#f, f, lo, hi, h)
+
 static const struct config_option options[] = {
-    OPT("socket", CONFIG_PATH, socket_path, 0, 0, "gRPC unix socket"),
-    OPT("state_dir", CONFIG_PATH, state_dir, 0, 0, "state directory (database, logs)"),
-    OPT("log_dir", CONFIG_PATH, log_dir, 0, 0, "service logs (default: <state_dir>/logs)"),
-    OPT("log_level", CONFIG_LOG_LEVEL, log_level, 0, 0, "error|warning|notice|info|debug"),
-    OPT("max_connections", CONFIG_UINT, grpc.max_connections, 1, 1000000,
-        "gRPC connections at once"),
-    OPT("max_concurrent_streams", CONFIG_UINT, grpc.max_concurrent_streams, 1, 65536,
-        "gRPC calls in flight per connection"),
-    OPT("max_header_list_size", CONFIG_UINT, grpc.max_header_list_size, 1024, 1048576,
-        "bytes of request headers per call"),
-    OPT("max_message_size", CONFIG_UINT, grpc.max_message_size, 1024, 64u << 20,
-        "bytes of one gRPC message"),
-    OPT("shutdown_timeout_ms", CONFIG_UINT, grpc.shutdown_timeout_ms, 0, 3600000,
-        "graceful shutdown bound"),
-    OPT("db_path", CONFIG_PATH, db_path, 0, 0,
-        "SQLite database (default: STATE_DIR/drover.sqlite3)"),
-    OPT("emergency_reserve_bytes", CONFIG_UINT, emergency_reserve_bytes, 0, 1u << 30,
+    OPT_AS("socket", socket_path, CONFIG_PATH, "gRPC unix socket"),
+    OPT(state_dir, CONFIG_PATH, "state directory (database, logs)"),
+    OPT(log_dir, CONFIG_PATH, "service logs (default: <state_dir>/logs)"),
+    OPT(log_level, CONFIG_LOG_LEVEL, "error|warning|notice|info|debug"),
+    NUM_AS("max_connections", grpc.max_connections, 1, 1000000, "gRPC connections at once"),
+    NUM_AS("max_concurrent_streams", grpc.max_concurrent_streams, 1, 65536,
+           "gRPC calls in flight per connection"),
+    NUM_AS("max_header_list_size", grpc.max_header_list_size, 1024, 1048576,
+           "bytes of request headers per call"),
+    NUM_AS("max_message_size", grpc.max_message_size, 1024, 64u << 20, "bytes of one gRPC message"),
+    NUM_AS("shutdown_timeout_ms", grpc.shutdown_timeout_ms, 0, 3600000, "graceful shutdown bound"),
+    OPT(db_path, CONFIG_PATH, "SQLite database (default: STATE_DIR/drover.sqlite3)"),
+    NUM(emergency_reserve_bytes, 0, 1u << 30,
         "disk space held back beside the database for a full disk"),
-    OPT("zombie_pass_interval_ms", CONFIG_UINT, zombie_pass_interval_ms, 0, 86400000,
-        "tracked-process zombie pass period (0: never)"),
-    OPT("log_rotate_check_ms", CONFIG_UINT, log_rotate_check_ms, 100, 3600000,
+    NUM(zombie_pass_interval_ms, 0, 86400000, "tracked-process zombie pass period (0: never)"),
+    NUM(log_rotate_check_ms, 100, 3600000,
         "how often service log sizes are checked (only while one rotates)"),
-    OPT("rp_socket", CONFIG_PATH, rp_socket, 0, 0,
-        "running-process socket ('default': upstream's path; empty: off)"),
-    OPT("rp_max_connections", CONFIG_UINT, rp.max_connections, 1, 1000000,
-        "running-process connections at once"),
-    OPT("rp_idle_timeout_ms", CONFIG_UINT, rp.idle_timeout_ms, 0, 86400000,
-        "close a running-process connection idle this long (0: never)"),
-    OPT("session_backlog_bytes", CONFIG_UINT, session_backlog_bytes, 4096, 1u << 30,
-        "bytes of output kept per session stream"),
-    OPT("session_max", CONFIG_UINT, session_max, 1, 65536,
-        "sessions kept at once (exited ones until purged)"),
-    OPT("session_input_max", CONFIG_UINT, session_input_max, 4096, 1u << 30,
-        "bytes of input queued per session"),
-    OPT("session_tee_queue", CONFIG_UINT, session_tee_queue, 1, 1u << 20,
-        "a session tee's default queue, in chunks"),
-    OPT("session_stall_ms", CONFIG_UINT, session_stall_ms, 1, 3600000,
+    OPT(rp_socket, CONFIG_PATH, "running-process socket ('default': upstream's path; empty: off)"),
+    NUM_AS("rp_max_connections", rp.max_connections, 1, 1000000,
+           "running-process connections at once"),
+    NUM_AS("rp_idle_timeout_ms", rp.idle_timeout_ms, 0, 86400000,
+           "close a running-process connection idle this long (0: never)"),
+    NUM(session_backlog_bytes, 4096, 1u << 30, "bytes of output kept per session stream"),
+    NUM(session_max, 1, 65536, "sessions kept at once (exited ones until purged)"),
+    NUM(session_input_max, 4096, 1u << 30, "bytes of input queued per session"),
+    NUM(session_tee_queue, 1, 1u << 20, "a session tee's default queue, in chunks"),
+    NUM(session_stall_ms, 1, 3600000,
         "an attached client that takes nothing this long stops holding its session back"),
-    OPT("grpc_tcp", CONFIG_ADDR, grpc_tcp, 0, 0,
-        "gRPC over TCP, HOST:PORT ('default': 127.0.0.1:50051; empty: off)"),
-    OPT("grpc_tcp_plaintext", CONFIG_BOOL, grpc_tcp_plaintext, 0, 0,
+    OPT(grpc_tcp, CONFIG_ADDR, "gRPC over TCP, HOST:PORT ('default': 127.0.0.1:50051; empty: off)"),
+    OPT(grpc_tcp_plaintext, CONFIG_BOOL,
         "serve gRPC over TCP without TLS (loopback addresses only)"),
-    OPT("grpc_tcp_plaintext_remote", CONFIG_BOOL, grpc_tcp_plaintext_remote, 0, 0,
+    OPT(grpc_tcp_plaintext_remote, CONFIG_BOOL,
         "serve plaintext gRPC on a non-loopback address (anyone who reaches it controls droverd)"),
-    OPT("grpc_tcp_anonymous", CONFIG_SCOPES, grpc_tcp_anonymous, 0, 0,
+    OPT(grpc_tcp_anonymous, CONFIG_SCOPES,
         "scopes of a TCP caller without credentials: none, read or control"),
-    OPT("grpc_tls", CONFIG_BOOL, grpc_tls, 0, 0,
+    OPT(grpc_tls, CONFIG_BOOL,
         "TLS on the TCP door with a self-signed certificate made on first start"),
-    OPT("grpc_tls_cert", CONFIG_PATH, grpc_tls_cert, 0, 0,
+    OPT(grpc_tls_cert, CONFIG_PATH,
         "TLS certificate (chain) of the TCP door; setting it turns TLS on"),
-    OPT("grpc_tls_key", CONFIG_PATH, grpc_tls_key, 0, 0,
+    OPT(grpc_tls_key, CONFIG_PATH,
         "its private key (default: beside the certificate, grpc-key.pem)"),
-    OPT("grpc_tls_sans", CONFIG_STRING, grpc_tls_sans, 0, 0,
+    OPT(grpc_tls_sans, CONFIG_STRING,
         "more names and addresses for a generated certificate, comma-separated"),
-    OPT("grpc_tls_client_ca", CONFIG_PATH, grpc_tls_client_ca, 0, 0,
+    OPT(grpc_tls_client_ca, CONFIG_PATH,
         "mTLS: clients must show a certificate signed by one of these CAs (PEM)"),
-    OPT("grpc_tls_client_scopes", CONFIG_SCOPES, grpc_tls_client_scopes, 0, 0,
+    OPT(grpc_tls_client_scopes, CONFIG_SCOPES,
         "scopes of a client with a verified certificate: none, read or control"),
-    OPT("socket_read_group", CONFIG_STRING, socket_read_group, 0, 0,
+    OPT(socket_read_group, CONFIG_STRING,
         "members of this group may use read calls on the unix socket"),
-    OPT("auth_tokens", CONFIG_PATH, auth_tokens, 0, 0,
+    OPT(auth_tokens, CONFIG_PATH,
         "bearer tokens file: lines 'NAME SCOPES sha256:HEX' (drover token new)"),
-    OPT("jwt_secret", CONFIG_PATH, jwt_secret, 0, 0, "file holding the HS256 secret for JWTs"),
-    OPT("jwt_public_key", CONFIG_PATH, jwt_public_key, 0, 0,
+    OPT(jwt_secret, CONFIG_PATH, "file holding the HS256 secret for JWTs"),
+    OPT(jwt_public_key, CONFIG_PATH,
         "PEM public key or certificate for RS256 (RSA) or ES256 (P-256) JWTs"),
-    OPT("jwt_issuer", CONFIG_STRING, jwt_issuer, 0, 0, "JWTs must have this iss"),
-    OPT("jwt_audience", CONFIG_STRING, jwt_audience, 0, 0, "JWTs must name this aud"),
-    OPT("jwt_leeway_s", CONFIG_UINT, jwt_leeway_s, 0, 300,
-        "clock skew tolerated on a JWT's exp and nbf, seconds"),
-    OPT("audit_file", CONFIG_PATH, audit_file, 0, 0,
+    OPT(jwt_issuer, CONFIG_STRING, "JWTs must have this iss"),
+    OPT(jwt_audience, CONFIG_STRING, "JWTs must name this aud"),
+    NUM(jwt_leeway_s, 0, 300, "clock skew tolerated on a JWT's exp and nbf, seconds"),
+    OPT(audit_file, CONFIG_PATH,
         "audit lines (control calls over TCP, refusals) are appended here too"),
-    OPT("http", CONFIG_ADDR, http, 0, 0,
+    OPT(http, CONFIG_ADDR,
         "HTTP door (/metrics, /healthz), HOST:PORT ('default': 127.0.0.1:3000; empty: off)"),
-    OPT("http_tls", CONFIG_BOOL, http_tls, 0, 0,
+    OPT(http_tls, CONFIG_BOOL,
         "serve the HTTP door over TLS (a self-signed certificate is made on first start)"),
-    OPT("http_tls_cert", CONFIG_PATH, http_tls_cert, 0, 0,
+    OPT(http_tls_cert, CONFIG_PATH,
         "its certificate (default: $XDG_CONFIG_HOME/drover/tls/cert.pem)"),
-    OPT("http_tls_key", CONFIG_PATH, http_tls_key, 0, 0,
-        "its private key (default: beside the certificate, key.pem)"),
-    OPT("http_tls_sans", CONFIG_STRING, http_tls_sans, 0, 0,
+    OPT(http_tls_key, CONFIG_PATH, "its private key (default: beside the certificate, key.pem)"),
+    OPT(http_tls_sans, CONFIG_STRING,
         "more names and addresses for a generated certificate, comma-separated"),
-    OPT("http_auth", CONFIG_BOOL, http_auth, 0, 0,
-        "/metrics and /ws need a bearer token with scope read"),
-    OPT("http_max_connections", CONFIG_UINT, http_limits.max_connections, 1, 1000000,
-        "HTTP connections at once"),
-    OPT("http_max_header_bytes", CONFIG_UINT, http_limits.max_header_bytes, 256, 1048576,
-        "bytes of an HTTP request's line and headers"),
-    OPT("http_header_timeout_ms", CONFIG_UINT, http_limits.header_timeout_ms, 100, 3600000,
-        "time a client has to send a whole HTTP request head"),
-    OPT("http_idle_timeout_ms", CONFIG_UINT, http_limits.idle_timeout_ms, 100, 86400000,
-        "an idle keep-alive HTTP connection is closed after this long"),
-    OPT("metrics_ttl_ms", CONFIG_UINT, metrics_ttl_ms, 0, 60000,
-        "a measurement of the machine serves every client this long"),
-    OPT("socktop_token", CONFIG_STRING, socktop_token, 0, 0,
+    OPT(http_auth, CONFIG_BOOL, "/metrics and /ws need a bearer token with scope read"),
+    NUM_AS("http_max_connections", http_limits.max_connections, 1, 1000000,
+           "HTTP connections at once"),
+    NUM_AS("http_max_header_bytes", http_limits.max_header_bytes, 256, 1048576,
+           "bytes of an HTTP request's line and headers"),
+    NUM_AS("http_header_timeout_ms", http_limits.header_timeout_ms, 100, 3600000,
+           "time a client has to send a whole HTTP request head"),
+    NUM_AS("http_idle_timeout_ms", http_limits.idle_timeout_ms, 100, 86400000,
+           "an idle keep-alive HTTP connection is closed after this long"),
+    NUM(metrics_ttl_ms, 0, 60000, "a measurement of the machine serves every client this long"),
+    OPT(socktop_token, CONFIG_STRING,
         "socktop's /ws requires ?token= this value (also $SOCKTOP_TOKEN); empty: none"),
-    OPT("socktop_metrics_ttl_ms", CONFIG_UINT, socktop.ttl_metrics_ms, 0, 3600000,
-        "socktop: get_metrics answers share a reading this long"),
-    OPT("socktop_disks_ttl_ms", CONFIG_UINT, socktop.ttl_disks_ms, 0, 3600000,
-        "socktop: get_disks answers share a reading this long"),
-    OPT("socktop_processes_ttl_ms", CONFIG_UINT, socktop.ttl_processes_ms, 0, 3600000,
-        "socktop: get_processes answers share a reading this long"),
-    OPT("socktop_details_ttl_ms", CONFIG_UINT, socktop.ttl_details_ms, 0, 3600000,
-        "socktop: get_process_metrics answers are kept this long per pid"),
-    OPT("socktop_journal_ttl_ms", CONFIG_UINT, socktop.ttl_journal_ms, 0, 3600000,
-        "socktop: get_journal_entries answers are kept this long per pid"),
-    OPT("socktop_gpu", CONFIG_BOOL, socktop.gpu, 0, 0, "socktop: report NVIDIA GPUs (NVML)"),
-    OPT("socktop_temp", CONFIG_BOOL, socktop.temp, 0, 0, "socktop: report the CPU temperature"),
-    OPT("podinfo_dir", CONFIG_PATH, podinfo_dir, 0, 0,
-        "Kubernetes downward-API volume holding the pod's 'labels' file"),
+    NUM_AS("socktop_metrics_ttl_ms", socktop.ttl_metrics_ms, 0, 3600000,
+           "socktop: get_metrics answers share a reading this long"),
+    NUM_AS("socktop_disks_ttl_ms", socktop.ttl_disks_ms, 0, 3600000,
+           "socktop: get_disks answers share a reading this long"),
+    NUM_AS("socktop_processes_ttl_ms", socktop.ttl_processes_ms, 0, 3600000,
+           "socktop: get_processes answers share a reading this long"),
+    NUM_AS("socktop_details_ttl_ms", socktop.ttl_details_ms, 0, 3600000,
+           "socktop: get_process_metrics answers are kept this long per pid"),
+    NUM_AS("socktop_journal_ttl_ms", socktop.ttl_journal_ms, 0, 3600000,
+           "socktop: get_journal_entries answers are kept this long per pid"),
+    OPT_AS("socktop_gpu", socktop.gpu, CONFIG_BOOL, "socktop: report NVIDIA GPUs (NVML)"),
+    OPT_AS("socktop_temp", socktop.temp, CONFIG_BOOL, "socktop: report the CPU temperature"),
+    OPT(podinfo_dir, CONFIG_PATH, "Kubernetes downward-API volume holding the pod's 'labels' file"),
 };
 
 /* Its field is a heap string (NULL: none), which config_done frees. */
@@ -468,27 +463,29 @@ void config_done(struct config *c)
 static int config_apply_env(struct config *c, char err[CONFIG_ERROR_MAX])
 {
     static const struct {
-        const char *var, *key;
-        bool off_only; /* "0" turns the feature off; other values leave it on */
+        const char *var; /* socktop's variable */
+        const char *key; /* the setting it stands for */
     } vars[] = {
-        {"SOCKTOP_TOKEN", "socktop_token", false},
-        {"SOCKTOP_AGENT_METRICS_TTL_MS", "socktop_metrics_ttl_ms", false},
-        {"SOCKTOP_AGENT_DISKS_TTL_MS", "socktop_disks_ttl_ms", false},
-        {"SOCKTOP_AGENT_PROCESSES_TTL_MS", "socktop_processes_ttl_ms", false},
-        {"SOCKTOP_AGENT_GPU", "socktop_gpu", true},
-        {"SOCKTOP_AGENT_TEMP", "socktop_temp", true},
-        {"SOCKTOP_ENABLE_SSL", "http_tls", true},
-        {"SOCKTOP_AGENT_EXTRA_SANS", "http_tls_sans", false},
+        {"SOCKTOP_TOKEN", "socktop_token"},
+        {"SOCKTOP_AGENT_METRICS_TTL_MS", "socktop_metrics_ttl_ms"},
+        {"SOCKTOP_AGENT_DISKS_TTL_MS", "socktop_disks_ttl_ms"},
+        {"SOCKTOP_AGENT_PROCESSES_TTL_MS", "socktop_processes_ttl_ms"},
+        {"SOCKTOP_AGENT_GPU", "socktop_gpu"},
+        {"SOCKTOP_AGENT_TEMP", "socktop_temp"},
+        {"SOCKTOP_ENABLE_SSL", "http_tls"},
+        {"SOCKTOP_AGENT_EXTRA_SANS", "http_tls_sans"},
     };
     char where[96];
     for (size_t i = 0; i < ARRAY_SIZE(vars); i++) {
         const char *v = getenv(vars[i].var);
         if (!v || !*v)
             continue;
-        if (vars[i].off_only)
+        const struct config_option *o = config_option_find(vars[i].key);
+        /* socktop's switches: "0" turns the feature off, any other value leaves it on. */
+        if (o->type == CONFIG_BOOL)
             v = strcmp(v, "0") == 0 ? "false" : "true";
         snprintf(where, sizeof where, "environment %s: ", vars[i].var);
-        int r = config_set(c, config_option_find(vars[i].key), v, NULL, where, err);
+        int r = config_set(c, o, v, NULL, where, err);
         if (r < 0)
             return r;
     }

@@ -80,6 +80,7 @@ struct daemon {
     uv_timer_t exit_guard;           /* runs the teardown, then ends a loop a peer holds open */
     int lock_fd;                     /* flock on <socket>.lock */
     bool stopping;                   /* shutdown began */
+    bool core_freed;                 /* core_free ran: from then on the core's pointers are stale */
     int exit_code;                   /* daemon_run's result */
 };
 
@@ -116,25 +117,22 @@ static void on_guard(uv_timer_t *t)
 }
 
 /* The core goes once no door can reach it: kill-trees still running end now, children that
- * still run are forgotten (they outlive us), the database is closed. */
+ * still run are forgotten (they outlive us), the database is closed. It goes once: from
+ * on_stopped, or from daemon_free when droverd never got that far. */
 static void core_free(struct daemon *d)
 {
+    if (d->core_freed)
+        return;
+    d->core_freed = true;
     sess_mgr_free(d->sessions);
-    d->sessions = NULL;
     d->host.sessions = NULL;
     svc_engine_free(d->services);
-    d->services = NULL;
     svc_db_free(d->svc_db);
-    d->svc_db = NULL;
     proc_reaper_free(d->reaper);
-    d->reaper = NULL;
     track_free(d->track);
-    d->track = NULL;
     metrics_free(d->metrics);
-    d->metrics = NULL;
     d->host.metrics = NULL;
     store_close(d->store);
-    d->store = NULL;
 }
 
 /* Everything is stopped: the core goes, from the loop itself. (The last door to finish may be
@@ -163,6 +161,15 @@ static void on_door_done(void *userdata)
         uv_timer_start(&d->exit_guard, on_stopped, 0, 0);
 }
 
+/* The doors take no more connections; those open stay until their door shuts down. */
+static void close_listeners(struct daemon *d)
+{
+    net_listener_close(d->listener);
+    net_listener_close(d->tcp);
+    net_listener_close(d->http_l);
+    d->listener = d->tcp = d->http_l = NULL;
+}
+
 static void daemon_shutdown(struct daemon *d, const char *why)
 {
     if (d->stopping)
@@ -170,12 +177,7 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     d->stopping = true;
     log_notice("shutting down (%s)", why);
     notify("STOPPING=1");
-    net_listener_close(d->listener);
-    d->listener = NULL;
-    net_listener_close(d->tcp);
-    d->tcp = NULL;
-    net_listener_close(d->http_l);
-    d->http_l = NULL;
+    close_listeners(d);
     grpc_health_shutdown(d->health);
     /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
     sess_mgr_kill_all(d->sessions);
@@ -672,9 +674,7 @@ void daemon_free(struct daemon *d)
 {
     if (!d)
         return;
-    net_listener_close(d->listener);
-    net_listener_close(d->tcp);
-    net_listener_close(d->http_l);
+    close_listeners(d);
     http_server_free(d->http);
     api_web_free(d->web);
     api_rp_free(d->rp);
