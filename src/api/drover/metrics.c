@@ -21,27 +21,20 @@
 
 #define DEFAULT_INTERVAL_MS 1000
 
+/* A snapshot message and what it points to. Its cores, services and processes lists are each
+ * one allocation (api_msg_list), owned here. */
 struct snap {
-    Drover__V1__MetricsSnapshot m;
-    Google__Protobuf__Timestamp ts;
-    Drover__V1__CpuUsage cpu;
-    Drover__V1__CpuUsage *cores;
-    Drover__V1__CpuUsage **pcores;
-    Drover__V1__ServiceUsage *svcs;
-    Drover__V1__ServiceUsage **psvcs;
-    Drover__V1__ProcessUsage *procs;
-    Drover__V1__ProcessUsage **pprocs;
-    char (*states)[2]; /* one-letter state strings of the processes */
+    Drover__V1__MetricsSnapshot m;  /* the message */
+    Google__Protobuf__Timestamp ts; /* m.timestamp */
+    Drover__V1__CpuUsage cpu;       /* m.cpu, all cores together */
+    char (*states)[2];              /* one-letter state strings of the processes */
 };
 
 static void snap_done(struct snap *b)
 {
-    free(b->cores);
-    free(b->pcores);
-    free(b->svcs);
-    free(b->psvcs);
-    free(b->procs);
-    free(b->pprocs);
+    free(b->m.cores);
+    free(b->m.services);
+    free(b->m.processes);
     free(b->states);
 }
 
@@ -61,20 +54,19 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
 {
     size_t n = svc_count(h->services);
     double now = (double)now_ns(CLOCK_REALTIME) / 1e9;
-    b->svcs = calloc(n ? n : 1, sizeof *b->svcs);
-    b->psvcs = calloc(n ? n : 1, sizeof *b->psvcs);
-    if (!b->svcs || !b->psvcs)
+    b->m.services =
+        (Drover__V1__ServiceUsage **)api_msg_list(&drover__v1__service_usage__descriptor, n, 0);
+    if (!b->m.services)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct svc *s = svc_at(h->services, i);
         struct svc_status st;
         struct metrics_tree t = {0};
-        Drover__V1__ServiceUsage *w = &b->svcs[i];
+        Drover__V1__ServiceUsage *w = b->m.services[i];
         svc_get_status(s, &st);
         int r = svc_tree(s, h->metrics, true, age, &t);
         if (r < 0)
             return r;
-        *w = (Drover__V1__ServiceUsage)DROVER__V1__SERVICE_USAGE__INIT;
         w->name = (char *)svc_name(s);
         w->state = (char *)svc_state_name(st.state);
         w->pid = st.pid;
@@ -85,9 +77,7 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         w->healthy = svc_healthy(&st);
         w->uptime_seconds =
             st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
-        b->psvcs[i] = w;
     }
-    b->m.services = b->psvcs;
     b->m.n_services = n;
     return 0;
 }
@@ -134,15 +124,14 @@ static int processes_fill(struct api_host *h, const Drover__V1__MetricsRequest *
         qsort(order, n, sizeof *order, by_mem);
     if (req->process_limit && n > req->process_limit)
         n = req->process_limit;
-    b->procs = calloc(n ? n : 1, sizeof *b->procs);
-    b->pprocs = calloc(n ? n : 1, sizeof *b->pprocs);
+    b->m.processes =
+        (Drover__V1__ProcessUsage **)api_msg_list(&drover__v1__process_usage__descriptor, n, 0);
     b->states = calloc(n ? n : 1, sizeof *b->states);
-    if (!b->procs || !b->pprocs || !b->states)
+    if (!b->m.processes || !b->states)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         const struct metrics_proc *e = order[i];
-        Drover__V1__ProcessUsage *w = &b->procs[i];
-        *w = (Drover__V1__ProcessUsage)DROVER__V1__PROCESS_USAGE__INIT;
+        Drover__V1__ProcessUsage *w = b->m.processes[i];
         b->states[i][0] = e->state;
         w->pid = e->pid;
         w->ppid = e->ppid;
@@ -152,9 +141,7 @@ static int processes_fill(struct api_host *h, const Drover__V1__MetricsRequest *
         w->rss_bytes = e->rss;
         w->vms_bytes = e->vsize;
         w->threads = e->threads;
-        b->pprocs[i] = w;
     }
-    b->m.processes = b->pprocs;
     b->m.n_processes = n;
     return 0;
 }
@@ -178,15 +165,12 @@ static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, 
     b->m.uptime_seconds = s->uptime_s;
     cpu_fill(&b->cpu, &s->cpu);
     b->m.cpu = &b->cpu;
-    b->cores = calloc(s->n_cores ? s->n_cores : 1, sizeof *b->cores);
-    b->pcores = calloc(s->n_cores ? s->n_cores : 1, sizeof *b->pcores);
-    if (!b->cores || !b->pcores)
+    b->m.cores =
+        (Drover__V1__CpuUsage **)api_msg_list(&drover__v1__cpu_usage__descriptor, s->n_cores, 0);
+    if (!b->m.cores)
         return -ENOMEM;
-    for (size_t i = 0; i < s->n_cores; i++) {
-        cpu_fill(&b->cores[i], &s->cores[i]);
-        b->pcores[i] = &b->cores[i];
-    }
-    b->m.cores = b->pcores;
+    for (size_t i = 0; i < s->n_cores; i++)
+        cpu_fill(b->m.cores[i], &s->cores[i]);
     b->m.n_cores = s->n_cores;
     b->m.mem_total_bytes = s->mem.total;
     b->m.mem_used_bytes = s->mem.used;

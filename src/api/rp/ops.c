@@ -160,22 +160,23 @@ static const RunningProcess__Daemon__V1__ProcessState wire_state[] = {
     [TRACK_ZOMBIE] = RUNNING_PROCESS__DAEMON__V1__PROCESS_STATE__PROCESS_STATE_ZOMBIE,
 };
 
-/* Lists rows as TrackedProcess messages into *ret (n of them): the pointers and the messages are
- * one allocation, freed with free(*ret). */
-static int list_tracked(struct rp_call *call, const char *prefix,
-                        RunningProcess__Daemon__V1__TrackedProcess ***ret, size_t *ret_n)
+/* Answers with the tracked processes whose originator starts with prefix (all for NULL) as resp,
+ * whose processes field (ListActiveResponse and ListByOriginatorResponse both have one, with its
+ * count n_field) gets them: the pointers and the messages are one allocation, freed here. */
+static void answer_tracked(struct rp_call *call, const char *prefix, const ProtobufCMessage *resp,
+                           RunningProcess__Daemon__V1__TrackedProcess ***field, size_t *n_field)
 {
+    RunningProcess__Daemon__V1__TrackedProcess **pm = NULL;
     struct track_view *v;
     size_t n;
     int r = track_list(call->host->track, prefix, &v, &n);
 
-    if (r < 0)
-        return r;
-    RunningProcess__Daemon__V1__TrackedProcess **pm = calloc(1, n * (sizeof *pm + sizeof **pm) + 1);
-    if (!pm) {
+    if (r >= 0 && !(pm = calloc(1, n * (sizeof *pm + sizeof **pm) + 1))) {
         free(v);
-        return -ENOMEM;
+        r = -ENOMEM;
     }
+    if (r < 0)
+        return rp_answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
     RunningProcess__Daemon__V1__TrackedProcess *m = (void *)(pm + n);
     for (size_t i = 0; i < n; i++) {
         const struct track_proc *p = v[i].p;
@@ -195,9 +196,10 @@ static int list_tracked(struct rp_call *call, const char *prefix,
         pm[i] = &m[i];
     }
     free(v);
-    *ret = pm;
-    *ret_n = n;
-    return 0;
+    *field = pm;
+    *n_field = n;
+    rp_answer(call, 0, NULL, resp);
+    free(pm);
 }
 
 static void op_list_active(struct rp_call *call, const ProtobufCMessage *msg)
@@ -205,11 +207,7 @@ static void op_list_active(struct rp_call *call, const ProtobufCMessage *msg)
     RunningProcess__Daemon__V1__ListActiveResponse resp =
         RUNNING_PROCESS__DAEMON__V1__LIST_ACTIVE_RESPONSE__INIT;
     (void)msg;
-    int r = list_tracked(call, NULL, &resp.processes, &resp.n_processes);
-    if (r < 0)
-        return rp_answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
-    rp_answer(call, 0, NULL, &resp.base);
-    free(resp.processes);
+    answer_tracked(call, NULL, &resp.base, &resp.processes, &resp.n_processes);
 }
 
 static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *msg)
@@ -221,11 +219,7 @@ static void op_list_by_originator(struct rp_call *call, const ProtobufCMessage *
 
     if (asprintf(&prefix, "%s:", req->tool) < 0)
         return rp_answer_errno(call, -ENOMEM, "out of memory");
-    int r = list_tracked(call, prefix, &resp.processes, &resp.n_processes);
-    if (r < 0)
-        return rp_answer_errno(call, r, "cannot list tracked processes: %s", strerror(-r));
-    rp_answer(call, 0, NULL, &resp.base);
-    free(resp.processes);
+    answer_tracked(call, prefix, &resp.base, &resp.processes, &resp.n_processes);
 }
 
 /* ---- process tree ---- */
@@ -273,12 +267,12 @@ static void tree_lines(const struct proc_table *tab, int32_t root, struct text *
         size_t plen;   /* prefix length at this depth */
     };
     size_t depth = 0, cap = 64;
-    struct frame *st = malloc(cap * sizeof *st);
-    char *prefix = malloc(4 * 4 * tab->n + 1); /* "│   " is 6 bytes, but capped below */
+    _cleanup_free_ struct frame *st = malloc(cap * sizeof *st);
+    _cleanup_free_ char *prefix = malloc(4 * 4 * tab->n + 1); /* "│   " is 6 bytes: capped below */
     size_t prefix_cap = 4 * 4 * tab->n + 1;
 
     if (!st || !prefix)
-        goto out;
+        return;
     prefix[0] = '\0';
     st[0] = (struct frame){tab->v[root].first_child, 0};
     depth = 1;
@@ -302,9 +296,6 @@ static void tree_lines(const struct proc_table *tab, int32_t root, struct text *
         memcpy(prefix + st[depth - 1].plen, ext, strlen(ext) + 1);
         st[depth++] = (struct frame){e->first_child, plen};
     }
-out:
-    free(st);
-    free(prefix);
 }
 
 static void op_get_process_tree(struct rp_call *call, const ProtobufCMessage *msg)
