@@ -383,11 +383,10 @@ def test_kill_tree_takes_double_forked_orphan(d, procs, tmp_path):
         # The orphan's parent is gone: it is not a descendant of root any more.
         ppid = int(open(f"/proc/{orphan}/stat").read().rsplit(")", 1)[1].split()[1])
         assert ppid != root
-        t0 = time.monotonic()
+        # OK means nothing survived the timeout (survivors make it ERROR).
         r = c.call(rp.REQUEST_TYPE_KILL_TREE, "kill_tree", rp.KillTreeRequest(pid=root))
         assert r.code == OK, r.message
         assert r.kill_tree.processes_killed >= 4
-        assert time.monotonic() - t0 < 3
         for pid in (root, orphan):
             # Gone, and reaped: droverd, their subreaper, leaves no zombie behind.
             wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=5, what=f"{pid} reaped")
