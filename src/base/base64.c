@@ -4,23 +4,17 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
+/* A character's value: its place in the alphabet encode() writes with, or -1 (NUL too, which
+ * strchr would find at the end). */
 static int b64val(unsigned char c, bool url)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == (url ? '-' : '+'))
-        return 62;
-    if (c == (url ? '_' : '/'))
-        return 63;
-    return -1;
+    const char *abc = url ? b64url : b64, *p = c ? strchr(abc, c) : NULL;
+    return p ? (int)(p - abc) : -1;
 }
 
 static long decode(const char *in, size_t len, uint8_t *out, bool url)

@@ -53,10 +53,16 @@ static int nvml_open(struct nvml *n)
 
 static struct nvml nvml; /* one library per process, like the driver it talks to */
 
+/* Looks for NVML on the first sample (-ENODEV then and ever after when it is missing), then reads
+ * every GPU. */
 static int sample_gpus(struct metrics *m)
 {
     struct nvml *n = &nvml;
     unsigned count = 0;
+    if (m->gpu_state == 0)
+        m->gpu_state = n->lib || nvml_open(n) == 0 ? 1 : -1;
+    if (m->gpu_state < 0)
+        return -ENODEV;
     if (n->count(&count) != 0)
         return -EIO;
     struct metrics_gpu *v = calloc(count ? count : 1, sizeof *v);
@@ -85,14 +91,4 @@ static int sample_gpus(struct metrics *m)
     return 0;
 }
 
-int metrics_gpus(struct metrics *m, uint32_t max_age_ms, const struct metrics_gpus **ret)
-{
-    if (m->gpu_state == 0)
-        m->gpu_state = nvml.lib || nvml_open(&nvml) == 0 ? 1 : -1;
-    if (m->gpu_state < 0)
-        return -ENODEV;
-    int r = metrics_refresh(m, &m->gpus_cache, m->gpus.mono_ms, max_age_ms, sample_gpus);
-    if (r >= 0)
-        *ret = &m->gpus;
-    return r;
-}
+METRICS_GETTER(metrics_gpus, struct metrics_gpus, gpus, sample_gpus)

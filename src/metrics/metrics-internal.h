@@ -12,7 +12,7 @@ struct metrics_cache {
 };
 
 struct metrics {
-    char *proc_root;   /* "/proc" or a fixture */
+    char *proc_root;   /* "/proc" or a fixture; the block that holds the three roots below too */
     char *sys_root;    /* "/sys" or a fixture */
     char *etc_root;    /* "/etc" or a fixture */
     char *podinfo_dir; /* downward-API volume */
@@ -54,15 +54,26 @@ struct metrics {
 /* Reads dir/path (dir: a root fd, or AT_FDCWD with an absolute path) whole into m->buf, up to
  * 4 MiB. Returns the length, -ESRCH for a missing file, or -errno. */
 ssize_t metrics_read(struct metrics *m, int dir, const char *path);
+/* The same for a path relative to the proc root ("stat", "123/status"). */
+ssize_t metrics_read_proc(struct metrics *m, const char *path);
+/* The proc root's descriptor (opened on first use), or -errno. */
+int metrics_proc_fd(struct metrics *m);
+
 /* Takes a new sample with sample() unless the latest of its kind (c, taken at at_ms) is no older
  * than max_age_ms, and counts it: the TTL rule every kind of measurement follows. sample()
  * replaces the latest sample only when it succeeds. */
 int metrics_refresh(struct metrics *m, struct metrics_cache *c, uint64_t at_ms, uint32_t max_age_ms,
                     int (*sample)(struct metrics *m));
-/* The same for a path relative to the proc root ("stat", "123/status"). */
-ssize_t metrics_read_proc(struct metrics *m, const char *path);
-/* The proc root's descriptor (opened on first use), or -errno. */
-int metrics_proc_fd(struct metrics *m);
+/* Defines the public getter `name` (see metrics.h) of the kind of sample kept in m->field, with
+ * its bookkeeping in m->field_cache: metrics_refresh with sample, then the latest sample. */
+#define METRICS_GETTER(name, type, field, sample)                                                  \
+    int name(struct metrics *m, uint32_t max_age_ms, const type **ret)                             \
+    {                                                                                              \
+        int r = metrics_refresh(m, &m->field##_cache, m->field.mono_ms, max_age_ms, sample);       \
+        if (r >= 0)                                                                                \
+            *ret = &m->field;                                                                      \
+        return r;                                                                                  \
+    }
 
 /* Usage figures over windows shorter than this keep the older baseline: clock ticks are 10 ms,
  * and a window of a few ticks makes usage jump between 0 and 100 %. */

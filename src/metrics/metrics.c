@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/strpack.h"
 #include "base/time-util.h"
 #include "base/vec.h"
 #include "metrics/metrics-internal.h"
@@ -24,28 +25,27 @@
 
 #define READ_MAX (4u << 20)
 
-static char *root_or(const char *given, const char *real)
-{
-    return strdup(given ? given : real);
-}
-
 struct metrics *metrics_new(const struct metrics_roots *roots)
 {
+    const struct metrics_roots real = {0}, *r = roots ? roots : &real;
+    const char *from[] = {
+        r->proc ? r->proc : "/proc",
+        r->sys ? r->sys : "/sys",
+        r->etc ? r->etc : "/etc",
+        r->podinfo ? r->podinfo : "/etc/podinfo",
+    };
     struct metrics *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->proc_root = root_or(roots ? roots->proc : NULL, "/proc");
-    m->sys_root = root_or(roots ? roots->sys : NULL, "/sys");
-    m->etc_root = root_or(roots ? roots->etc : NULL, "/etc");
-    m->podinfo_dir = root_or(roots ? roots->podinfo : NULL, "/etc/podinfo");
+    char **to[] = {&m->proc_root, &m->sys_root, &m->etc_root, &m->podinfo_dir};
+    if (strpack_copy(to, from, ARRAY_SIZE(from)) < 0) {
+        free(m);
+        return NULL;
+    }
     m->proc_fd = -1;
     long hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     m->hz = hz > 0 ? (unsigned)hz : 100;
     m->page = page > 0 ? (uint64_t)page : 4096;
-    if (!m->proc_root || !m->sys_root || !m->etc_root || !m->podinfo_dir) {
-        metrics_free(m);
-        return NULL;
-    }
     return m;
 }
 
@@ -103,10 +103,7 @@ void metrics_free(struct metrics *m)
     if (m->proc_fd >= 0)
         close(m->proc_fd);
     free(m->buf);
-    free(m->proc_root);
-    free(m->sys_root);
-    free(m->etc_root);
-    free(m->podinfo_dir);
+    free(m->proc_root); /* and the other roots: one block (metrics_new) */
     free(m);
 }
 
@@ -213,23 +210,12 @@ static const struct metrics_cpu *core_by_id(const struct metrics_system *s, int3
 static int sample_system(struct metrics *m)
 {
     struct metrics_system s = {0};
-    ssize_t n = metrics_read_proc(m, "stat");
-    int r;
+    ssize_t n;
+    int r = 0;
 
-    if (n < 0)
-        return (int)n;
-    r = metrics_parse_stat(m->buf, (size_t)n, &s);
-    if (r < 0)
-        return r;
-    /* The baseline: the latest sample if it is old enough, else the one before it. */
-    uint64_t now = mono_ms();
-    bool rotate = m->sys_cache.have && now - m->sys.mono_ms >= METRICS_MIN_WINDOW_MS;
-    const struct metrics_system *prev = rotate ? &m->sys : m->have_sys_base ? &m->sys_base : NULL;
-    cpu_usage(&s.cpu, prev ? &prev->cpu : NULL);
-    for (size_t i = 0; i < s.n_cores; i++)
-        cpu_usage(&s.cores[i], prev ? core_by_id(prev, s.cores[i].id) : NULL);
-
-    if ((n = metrics_read_proc(m, "meminfo")) < 0 ||
+    if ((n = metrics_read_proc(m, "stat")) < 0 ||
+        (r = metrics_parse_stat(m->buf, (size_t)n, &s)) < 0 ||
+        (n = metrics_read_proc(m, "meminfo")) < 0 ||
         (r = metrics_parse_meminfo(m->buf, (size_t)n, &s.mem)) < 0 ||
         (n = metrics_read_proc(m, "loadavg")) < 0 ||
         (r = metrics_parse_loadavg(m->buf, (size_t)n, &s)) < 0 ||
@@ -238,6 +224,13 @@ static int sample_system(struct metrics *m)
         free(s.cores);
         return n < 0 ? (int)n : r;
     }
+    /* The baseline: the latest sample if it is old enough, else the one before it. */
+    uint64_t now = mono_ms();
+    bool rotate = m->sys_cache.have && now - m->sys.mono_ms >= METRICS_MIN_WINDOW_MS;
+    const struct metrics_system *prev = rotate ? &m->sys : m->have_sys_base ? &m->sys_base : NULL;
+    cpu_usage(&s.cpu, prev ? &prev->cpu : NULL);
+    for (size_t i = 0; i < s.n_cores; i++)
+        cpu_usage(&s.cores[i], prev ? core_by_id(prev, s.cores[i].id) : NULL);
     s.mono_ms = now;
     s.real_ms = now_ns(CLOCK_REALTIME) / 1000000u;
     s.window_ms = prev ? now - prev->mono_ms : 0;
@@ -252,13 +245,7 @@ static int sample_system(struct metrics *m)
     return 0;
 }
 
-int metrics_system(struct metrics *m, uint32_t max_age_ms, const struct metrics_system **ret)
-{
-    int r = metrics_refresh(m, &m->sys_cache, m->sys.mono_ms, max_age_ms, sample_system);
-    if (r >= 0)
-        *ret = &m->sys;
-    return r;
-}
+METRICS_GETTER(metrics_system, struct metrics_system, sys, sample_system)
 
 /* ---- disks and network ------------------------------------------------------------------- */
 
@@ -308,13 +295,7 @@ static int sample_disks(struct metrics *m)
     return 0;
 }
 
-int metrics_disks(struct metrics *m, uint32_t max_age_ms, const struct metrics_disks **ret)
-{
-    int r = metrics_refresh(m, &m->disks_cache, m->disks.mono_ms, max_age_ms, sample_disks);
-    if (r >= 0)
-        *ret = &m->disks;
-    return r;
-}
+METRICS_GETTER(metrics_disks, struct metrics_disks, disks, sample_disks)
 
 static int sample_net(struct metrics *m)
 {
@@ -330,13 +311,7 @@ static int sample_net(struct metrics *m)
     return 0;
 }
 
-int metrics_net(struct metrics *m, uint32_t max_age_ms, const struct metrics_net **ret)
-{
-    int r = metrics_refresh(m, &m->net_cache, m->net.mono_ms, max_age_ms, sample_net);
-    if (r >= 0)
-        *ret = &m->net;
-    return r;
-}
+METRICS_GETTER(metrics_net, struct metrics_net, net, sample_net)
 
 /* ---- temperatures ------------------------------------------------------------------------- */
 
@@ -429,13 +404,7 @@ static int sample_temps(struct metrics *m)
     return 0;
 }
 
-int metrics_temps(struct metrics *m, uint32_t max_age_ms, const struct metrics_temps **ret)
-{
-    int r = metrics_refresh(m, &m->temps_cache, m->temps.mono_ms, max_age_ms, sample_temps);
-    if (r >= 0)
-        *ret = &m->temps;
-    return r;
-}
+METRICS_GETTER(metrics_temps, struct metrics_temps, temps, sample_temps)
 
 /* ---- host --------------------------------------------------------------------------------- */
 

@@ -339,13 +339,7 @@ int metrics_procs_sample(struct metrics *m)
     return 0;
 }
 
-int metrics_procs(struct metrics *m, uint32_t max_age_ms, const struct metrics_procs **ret)
-{
-    int r = metrics_refresh(m, &m->procs_cache, m->procs.mono_ms, max_age_ms, metrics_procs_sample);
-    if (r >= 0)
-        *ret = &m->procs;
-    return r;
-}
+METRICS_GETTER(metrics_procs, struct metrics_procs, procs, metrics_procs_sample)
 
 /* ---- one process, a set of processes -------------------------------------------------------- */
 

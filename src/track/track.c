@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "base/macro.h"
+#include "base/strpack.h"
 #include "base/time-util.h"
 #include "base/vec.h"
 #include "proc/proc.h"
@@ -44,27 +45,28 @@ static double now_s(void)
 
 void track_proc_done(struct track_proc *p)
 {
-    free(p->kind);
-    free(p->command);
-    free(p->cwd);
-    free(p->originator);
-    free(p->containment);
+    free(p->kind); /* the block that holds all five strings (proc_copy) */
     *p = (struct track_proc){0};
 }
 
+/* A copy of src whose five strings share one block, owned through kind; NULL strings become
+ * empty, an empty containment "contained". dst is written only on success. */
 static int proc_copy(struct track_proc *dst, const struct track_proc *src)
 {
-    *dst = *src;
-    dst->kind = strdup(src->kind ? src->kind : "");
-    dst->command = strdup(src->command ? src->command : "");
-    dst->cwd = strdup(src->cwd ? src->cwd : "");
-    dst->originator = strdup(src->originator ? src->originator : "");
-    dst->containment =
-        strdup(src->containment && *src->containment ? src->containment : "contained");
-    if (!dst->kind || !dst->command || !dst->cwd || !dst->originator || !dst->containment) {
-        track_proc_done(dst);
-        return -ENOMEM;
-    }
+    struct track_proc c = *src;
+    const char *from[] = {
+        src->kind,
+        src->command,
+        src->cwd,
+        src->originator,
+        src->containment && *src->containment ? src->containment : "contained",
+    };
+    char **to[] = {&c.kind, &c.command, &c.cwd, &c.originator, &c.containment};
+    int r = strpack_copy(to, from, ARRAY_SIZE(from));
+
+    if (r < 0)
+        return r;
+    *dst = c;
     return 0;
 }
 
