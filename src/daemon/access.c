@@ -35,16 +35,8 @@ static int group_id(const char *name, gid_t *ret)
 
 static int auth_from(const struct config *c, struct auth **ret)
 {
-    struct auth_opts o = {
-        .tokens_file = c->auth_tokens,
-        .jwt_secret = c->jwt_secret,
-        .jwt_public_key = c->jwt_public_key,
-        .jwt_issuer = c->jwt_issuer,
-        .jwt_audience = c->jwt_audience,
-        .jwt_leeway_s = c->jwt_leeway_s,
-    };
     char err[512] = "";
-    int r = auth_new(&o, ret, err, sizeof err);
+    int r = auth_new(&c->auth, ret, err, sizeof err);
     if (r < 0)
         return log_error_errno(r, "%s", err[0] ? err : "cannot load the credentials");
     return 0;

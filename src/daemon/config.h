@@ -9,6 +9,7 @@
 
 #include "api/rp/rp.h"
 #include "api/web/web.h"
+#include "auth/auth.h"
 #include "base/log.h"
 #include "grpc/grpc.h"
 #include "http1/http1.h"
@@ -42,12 +43,7 @@ struct config {
     char *grpc_tls_client_ca;         /* mTLS: CAs whose client certificates are accepted */
     uint32_t grpc_tls_client_scopes;  /* scopes of a verified client certificate */
     char *socket_read_group;          /* group allowed read calls on the unix socket, or NULL */
-    char *auth_tokens;                /* bearer tokens file, or NULL */
-    char *jwt_secret;                 /* HS256 secret file, or NULL */
-    char *jwt_public_key;             /* RS256/ES256 key file, or NULL */
-    char *jwt_issuer;                 /* required iss, or NULL */
-    char *jwt_audience;               /* required aud, or NULL */
-    uint32_t jwt_leeway_s;            /* clock skew on exp/nbf */
+    struct auth_opts auth;            /* bearer tokens and JWTs (the strings are owned here) */
     char *audit_file;                 /* audit lines appended here, or NULL */
     char *http;                       /* HTTP door: "HOST:PORT", or NULL: off */
     bool http_tls;                    /* HTTP door over TLS */

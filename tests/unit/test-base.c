@@ -15,10 +15,12 @@
 
 #include "base/base64.h"
 #include "base/buf.h"
+#include "base/errmsg.h"
 #include "base/gzip.h"
 #include "base/list.h"
 #include "base/paths.h"
 #include "base/ring.h"
+#include "base/strpack.h"
 #include "base/strv.h"
 #include "base/vec.h"
 
@@ -962,6 +964,51 @@ START_TEST(vec_append_one_at_a_time)
 END_TEST
 
 /* Past what size_t can count (in elements or in bytes): -ENOMEM, the array as it was. */
+/* ---- errmsg: the message in the caller's buffer, the error as the return value ---- */
+
+START_TEST(errmsg_message_and_error)
+{
+    char err[64] = "stale";
+
+    ck_assert_int_eq(errmsg_fail(err, sizeof err, -EINVAL, "%s:%u: bad", "file", 7u), -EINVAL);
+    ck_assert_str_eq(err, "file:7: bad");
+    /* A success code passes through as it is. */
+    ck_assert_int_eq(errmsg_fail(err, sizeof err, 0, "fine"), 0);
+    ck_assert_str_eq(err, "fine");
+}
+END_TEST
+
+START_TEST(errmsg_truncated_or_no_buffer)
+{
+    char err[8];
+
+    ck_assert_int_eq(errmsg_fail(err, sizeof err, -E2BIG, "%s", "a longer message"), -E2BIG);
+    ck_assert_str_eq(err, "a longe");
+    /* No buffer, or one of no size: only the error. */
+    ck_assert_int_eq(errmsg_fail(NULL, 0, -ENOENT, "%s", "unseen"), -ENOENT);
+    memcpy(err, "kept", 5);
+    ck_assert_int_eq(errmsg_fail(err, 0, -EACCES, "%s", "unseen"), -EACCES);
+    ck_assert_str_eq(err, "kept");
+}
+END_TEST
+
+START_TEST(strpack_one_block)
+{
+    char *a = (char *)"x", *b = (char *)"x", *c = (char *)"x";
+    char **const dst[] = {&a, &b, &c};
+    const char *const src[] = {"alpha", NULL, ""};
+
+    ck_assert_int_eq(strpack_copy(dst, src, 3), 0);
+    ck_assert_str_eq(a, "alpha");
+    ck_assert_str_eq(b, ""); /* NULL is read as "" */
+    ck_assert_str_eq(c, "");
+    /* One block, in order: the copies follow each other. */
+    ck_assert_ptr_eq(b, a + 6);
+    ck_assert_ptr_eq(c, b + 1);
+    free(a); /* frees every copy: ASan would report the others as leaks otherwise */
+}
+END_TEST
+
 START_TEST(vec_overflow_leaves_array)
 {
     static const size_t wants[] = {
@@ -1129,7 +1176,12 @@ int main(void)
     tcase_add_test(vec, vec_growth_doubles_from_eight);
     tcase_add_test(vec, vec_append_one_at_a_time);
     tcase_add_test(vec, vec_overflow_leaves_array);
+    tcase_add_test(vec, strpack_one_block);
     tcase_add_test(vec, list_and_queue_link_and_unlink);
     suite_add_tcase(s, vec);
+    TCase *msg = tcase_create("errmsg");
+    tcase_add_test(msg, errmsg_message_and_error);
+    tcase_add_test(msg, errmsg_truncated_or_no_buffer);
+    suite_add_tcase(s, msg);
     return unit_run(s);
 }
