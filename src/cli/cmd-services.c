@@ -390,8 +390,12 @@ int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char
             printf("  pid:          %d, up %s, %u process%s, %s resident, %.2f s CPU\n", s->pid, up,
                    s->processes, s->processes == 1 ? "" : "es", mem, s->cpu_seconds);
         printf("  restarts:     %u in a row, %u in all\n", s->restarts, s->restarts_total);
-        printf("  last exit:    %d%s%s\n", s->last_exit, *s->last_error ? "; last error: " : "",
-               s->last_error);
+        if (s->last_exit == INT32_MIN) /* droverd adopted it after a restart: status unknown */
+            printf("  last exit:    unknown%s%s\n", *s->last_error ? "; last error: " : "",
+                   s->last_error);
+        else
+            printf("  last exit:    %d%s%s\n", s->last_exit, *s->last_error ? "; last error: " : "",
+                   s->last_error);
         printf("  logs:         %s\n                %s\n", s->stdout_log, s->stderr_log);
         for (size_t k = 0; sp && k < sp->n_probes; k++) {
             const Drover__V1__Probe *p = sp->probes[k];

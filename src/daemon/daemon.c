@@ -74,6 +74,8 @@ struct daemon {
     char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
     uint32_t to_start[MAX_TO_START]; /* services to start once all are loaded */
     size_t n_to_start;               /* how many */
+    bool restoring;                  /* rows are being reconciled: write none back yet */
+    bool clean_start;                /* the previous droverd stopped cleanly (or there was none) */
     uv_signal_t sig_term;            /* graceful stop */
     uv_signal_t sig_int;             /* graceful stop */
     uv_signal_t sig_hup;             /* reload the configuration */
@@ -161,6 +163,16 @@ static void on_door_done(void *userdata)
         uv_timer_start(&d->exit_guard, on_stopped, 0, 0);
 }
 
+/* Every service has stopped: the next droverd starts the autostart ones afresh. */
+static void on_services_stopped(void *userdata)
+{
+    struct daemon *d = userdata;
+    int r = store_set_state(d->store, "clean_stop", "1");
+    if (r < 0)
+        log_warning_errno(r, "cannot record the clean stop");
+    on_door_done(d);
+}
+
 /* The doors take no more connections; those open stay until their door shuts down. */
 static void close_listeners(struct daemon *d)
 {
@@ -183,7 +195,7 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
     d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL);
-    svc_engine_shutdown(d->services, on_door_done, d);
+    svc_engine_shutdown(d->services, on_services_stopped, d);
     if (d->http)
         http_server_shutdown(d->http, on_door_done, d);
     if (d->rp)
@@ -478,44 +490,56 @@ static int take_lock(struct daemon *d)
 static void on_service_change(struct svc *s, void *userdata)
 {
     struct daemon *d = userdata;
+    if (d->restoring && !svc_is_removed(s))
+        return; /* save_all writes every row once they are reconciled */
     int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
     if (r < 0)
         log_warning_errno(r, "cannot record the state of service '%s'", svc_name(s));
 }
 
-/* A service that was running when the previous droverd died without stopping it: its tree may
- * still run, re-parented. It is killed (pid and start time must still match) so that starting
- * the service again cannot run it twice. */
-static void kill_leftover(struct daemon *d, const struct svc_db_row *row)
-{
-    struct proc_stat st;
-
-    if (row->st.pid <= 1 || proc_read_stat(row->st.pid, &st) < 0 ||
-        st.starttime != row->st.start_ticks || st.state == 'Z')
-        return;
-    log_notice("service '%s': its process %d outlived the previous droverd; killing its tree",
-               row->cfg.name, (int)row->st.pid);
-    (void)kill(-row->st.pid, SIGKILL); /* its session and group, orphans included */
-    (void)proc_kill_tree(d->reaper, row->st.pid, 3000, NULL, NULL, NULL);
-}
-
+/* A row of the services table back in the engine (svc_restore): its instance adopted if it
+ * still runs, or started once every row is in if it is wanted up (or starts with droverd). */
 static int load_service(const struct svc_db_row *row, void *userdata)
 {
     struct daemon *d = userdata;
     struct svc *s;
-    int r = svc_add(d->services, row->id, &row->cfg, &s);
+    bool start;
+    int r = svc_restore(d->services, row, &s, &start);
 
     if (r < 0) {
         log_warning_errno(r, "service '%s' in the database is not valid; skipped", row->cfg.name);
         return 0;
     }
-    if (row->state == SVC_ONLINE)
-        kill_leftover(d, row);
-    /* Up again if it runs with droverd, or if droverd died while it ran: once every service is
-     * defined, so that dependencies can be found. */
-    if ((row->cfg.autostart || row->state == SVC_ONLINE) && d->n_to_start < MAX_TO_START)
+    if (svc_running(s))
+        log_info("service '%s': adopted its process %d", row->cfg.name, (int)row->st.pid);
+    /* autostart is "starts with droverd": after a clean stop. After a crash, what the user
+     * wanted (start) says it all: a service the user stopped stays stopped. */
+    if ((start || (row->cfg.autostart && d->clean_start && !svc_running(s))) &&
+        d->n_to_start < MAX_TO_START)
         d->to_start[d->n_to_start++] = row->id;
     return 0;
+}
+
+static void report_stray(const char *group, pid_t pid, void *userdata)
+{
+    struct proc_stat st = {0};
+    (void)userdata;
+    (void)proc_read_stat(pid, &st);
+    log_warning("killing process %d ('%s') in %s: a droverd that is gone spawned it and no "
+                "service claims it",
+                (int)pid, st.comm, group);
+}
+
+/* Every row as the engine has it now, in one transaction: after a restore, the table says
+ * what was reconciled, all of it or (if droverd dies meanwhile) none. */
+static void save_all(struct daemon *d)
+{
+    int r = store_begin(d->store);
+    for (size_t i = 0; r >= 0 && i < svc_count(d->services); i++)
+        r = svc_db_save(d->svc_db, svc_at(d->services, i));
+    r = r < 0 ? (store_rollback(d->store), r) : store_commit(d->store);
+    if (r < 0)
+        log_warning_errno(r, "cannot record the services after restoring them");
 }
 
 static int start_services(struct daemon *d)
@@ -531,20 +555,40 @@ static int start_services(struct daemon *d)
         svc_engine_set_rotate_interval(d->services, d->cfg.log_rotate_check_ms);
         r = snapshot ? svc_engine_set_snapshot_path(d->services, snapshot) : -ENOMEM;
     }
+    /* Did the previous droverd stop cleanly (or is this the first)? Until this one does, the
+     * next one must know it did not. */
+    char clean[8] = "1";
+    if (r >= 0 && store_get_state(d->store, "clean_stop", clean, sizeof clean) < 0)
+        snprintf(clean, sizeof clean, "1");
+    d->clean_start = !strcmp(clean, "1");
+    if (r >= 0 && (r = store_set_state(d->store, "clean_stop", "0")) < 0)
+        return log_error_errno(r, "cannot record droverd's start in '%s'", d->cfg.db_path);
+    if (!d->clean_start)
+        log_notice("the previous droverd did not stop cleanly: adopting what still runs");
+    /* Until every row is reconciled nothing is written back: a crash meanwhile finds the table
+     * as it was, not services turned "stopped" before they were started again. */
+    d->restoring = true;
     if (r >= 0)
         r = svc_db_load(d->svc_db, load_service, d);
-    if (r < 0)
+    if (r < 0) {
+        d->restoring = false;
         return log_error_errno(r, "cannot load the services from '%s'", d->cfg.db_path);
+    }
     d->host.services = d->services;
     /* The file's definitions first (they win over what the database remembers, and carry what
      * it does not store, such as probes), then what was running comes back up. */
     struct svc_apply_counts rc;
     apply_services(d, &d->cfg, &rc);
+    int strays = proc_reaper_kill_strays(d->reaper, report_stray, d);
+    d->restoring = false;
+    save_all(d);
     for (size_t i = 0; i < d->n_to_start; i++) {
         struct svc *s = svc_find_id(d->services, d->to_start[i]);
         if (s && !svc_running(s))
             svc_start(s);
     }
+    if (strays > 0)
+        log_warning("%d processes left behind by a droverd that is gone were killed", strays);
     log_info("%zu services defined (%u added from the configuration, %u changed, %u removed)",
              svc_count(d->services), rc.added, rc.changed, rc.removed);
     return 0;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/strv.h"
 #include "base/vec.h"
 
 #define CGROUP_FS "/sys/fs/cgroup"
@@ -229,6 +230,58 @@ int cgroup_kill(const struct cgroup_root *cg, const char *path)
             signalled++;
     free(pids);
     return signalled;
+}
+
+int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, void *userdata),
+                        void (*report)(const char *path, pid_t pid, void *userdata), void *userdata,
+                        char ***ret_busy)
+{
+    _cleanup_free_ char *parent = cg->base ? strdup(cg->base) : NULL;
+    char *slash = parent ? strrchr(parent, '/') : NULL;
+    char **busy = NULL;
+    size_t n_busy = 0;
+    int killed = 0;
+
+    if (!slash)
+        return cg->base ? -ENOMEM : 0;
+    *slash = '\0';
+    DIR *d = opendir(parent);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        int pid;
+        char base[1024];
+        if (sscanf(de->d_name, "drover.%d", &pid) != 1 || pid == getpid() || pid_alive(pid))
+            continue;
+        snprintf(base, sizeof base, "%s/%s", parent, de->d_name);
+        DIR *sub = opendir(base);
+        for (struct dirent *se; sub && (se = readdir(sub));) {
+            char path[1400];
+            pid_t *pids = NULL;
+            size_t n = 0;
+            if (se->d_name[0] != 't')
+                continue;
+            snprintf(path, sizeof path, "%s/%s", base, se->d_name);
+            if ((keep && keep(path, userdata)) || cgroup_members(path, &pids, &n) < 0)
+                continue;
+            for (size_t i = 0; i < n; i++, killed++)
+                if (report)
+                    report(path, pids[i], userdata);
+            free(pids);
+            if (n)
+                (void)cgroup_kill(cg, path);
+            if (cgroup_remove(path) < 0) { /* members still dying: removed once empty */
+                char *p = strdup(path);
+                if (p && strv_push(&busy, &n_busy, p) < 0)
+                    break;
+            }
+        }
+        if (sub)
+            closedir(sub);
+        (void)rmdir(base); /* only if every group in it is gone */
+    }
+    if (d)
+        closedir(d);
+    *ret_busy = busy;
+    return killed;
 }
 
 int cgroup_remove(const char *path)

@@ -31,6 +31,12 @@ int cgroup_members(const char *path, pid_t **ret, size_t *ret_n);
 int cgroup_kill(const struct cgroup_root *cg, const char *path);
 /* rmdir: -EBUSY while members remain. */
 int cgroup_remove(const char *path);
+/* The per-tree groups of droverds that are gone, but those keep() claims (adopted): every
+ * member is reported and SIGKILLed, and the group removed (those still busy are listed in
+ * *ret_busy, a strv). Returns how many processes were killed. */
+int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, void *userdata),
+                        void (*report)(const char *path, pid_t pid, void *userdata), void *userdata,
+                        char ***ret_busy);
 
 struct proc_child {
     struct proc_reaper *reaper; /* owner */
@@ -43,6 +49,7 @@ struct proc_child {
     char *cgroup;               /* its tree's group, or NULL */
     proc_exit_fn on_exit;       /* NULL once forgotten */
     void *userdata;             /* for on_exit */
+    uv_poll_t *watch;           /* adopted (not our child): its pidfd, readable once it exits */
 };
 
 /* A group whose main process exited while others still ran in it (orphans). Removed when it
@@ -60,11 +67,18 @@ struct proc_reaper {
     size_t n;                    /* children in the table */
     struct cgroup_root cg;       /* cgroups for spawned trees */
     struct lingering *lingering; /* groups waiting to empty */
+    uv_timer_t sweep;            /* retries them while some remain (not every member is our
+                                    child: an adopted tree's SIGCHLD goes elsewhere) */
+    uint64_t sweep_ms;           /* the next retry's delay, doubling up to a second */
+    unsigned open_handles;       /* while closing: the last close callback frees the reaper */
     struct proc_kill *kills;     /* kill-trees in progress, finished early by proc_reaper_free */
 };
 
 /* Ends a kill-tree now, reporting what it achieved (proc_reaper_free). */
 void kill_finish_now(struct proc_kill *k);
+
+/* Frees a child that has ended (or that droverd lets go of): its pidfd, its group. */
+void reaper_child_free(struct proc_child *c);
 
 /* Records a group that could not be removed yet (takes path). */
 void reaper_linger(struct proc_reaper *r, char *path);

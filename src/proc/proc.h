@@ -6,6 +6,7 @@
  * blocks the loop. Nothing here logs above debug or knows which API asked. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -197,7 +198,11 @@ struct proc_spawn_opts {
 };
 
 struct proc_child;
-/* The child ended: status is the exit code, or -signal. The child is freed after this returns. */
+/* The status of a process that ended but was not droverd's child (adopted after droverd
+ * restarted): its real parent reaped it, and the kernel tells nobody else how it ended. */
+#define PROC_EXIT_UNKNOWN INT_MIN
+/* The child ended: status is the exit code, -signal, or PROC_EXIT_UNKNOWN. The child is freed
+ * after this returns. */
 typedef void (*proc_exit_fn)(struct proc_child *c, int status, void *userdata);
 
 /* What a spawn gives back besides the child. */
@@ -213,7 +218,17 @@ struct proc_reaper;
 int proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, proc_exit_fn on_exit,
                void *userdata, struct proc_spawn_io *ret_io, struct proc_child **ret);
 
+/* Takes charge of a process droverd did not spawn, or spawned before it restarted: the one with
+ * this pid and /proc start time (and, with cgroup, a member of that group, which becomes its
+ * tree's group). It is watched through a pidfd: on_exit runs with PROC_EXIT_UNKNOWN when it
+ * ends, unless it is droverd's child after all (then its status is collected). -ESRCH when no
+ * such process runs (gone, or the pid reused), -EXDEV when it runs outside that group. */
+int proc_adopt(struct proc_reaper *r, pid_t pid, uint64_t starttime, const char *cgroup,
+               proc_exit_fn on_exit, void *userdata, struct proc_child **ret);
+
 pid_t proc_child_pid(const struct proc_child *c);
+/* The child's tree's group (its path), or NULL without one. */
+const char *proc_child_cgroup(const struct proc_child *c);
 uint64_t proc_child_starttime(const struct proc_child *c);
 /* Signals the child through its pidfd: never a stranger who got the pid after the child died.
  * -ESRCH once it is gone. */
@@ -238,6 +253,13 @@ void proc_reaper_free(struct proc_reaper *r);
 size_t proc_reaper_count(const struct proc_reaper *r);
 /* The child with this pid, if droverd spawned it and it is alive. */
 struct proc_child *proc_reaper_find(struct proc_reaper *r, pid_t pid);
+/* Kills what runs in the tree groups of droverds that are gone and that no child droverd has
+ * (spawned or adopted with proc_adopt) claims: processes a crashed droverd spawned but never
+ * recorded, or whose service is gone. Call it once the recorded instances are adopted. Each
+ * process is reported before it is killed; returns how many were killed. */
+int proc_reaper_kill_strays(struct proc_reaper *r,
+                            void (*report)(const char *group, pid_t pid, void *userdata),
+                            void *userdata);
 /* Whether droverd runs spawned trees in cgroups, and which kind ("v2", "v1", or "none"). */
 const char *proc_reaper_cgroup_mode(const struct proc_reaper *r);
 

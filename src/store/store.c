@@ -68,6 +68,15 @@ static const char *const migrations[] = {
     "ALTER TABLE services ADD COLUMN depends_on TEXT NOT NULL DEFAULT '[]';",
     /* 5: health probes (a JSON array, see supervise/probe-json.c). */
     "ALTER TABLE services ADD COLUMN probes TEXT NOT NULL DEFAULT '[]';",
+    /* 6, 7: what the user wants (up or down), apart from what the service is doing: a crash
+     * during a restore must not turn "wanted up, not yet started" into "stopped". */
+    "ALTER TABLE services ADD COLUMN wanted INTEGER NOT NULL DEFAULT 0;",
+    "UPDATE services SET wanted = status IN ('online', 'starting');",
+    /* 8: the running instance's tree group, with pid and start_ticks its identity: the next
+     * droverd adopts it instead of starting another. */
+    "ALTER TABLE services ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
+    /* 9: what droverd keeps about itself (whether the last one stopped cleanly). */
+    "CREATE TABLE daemon_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 };
 
 struct store {
@@ -115,6 +124,24 @@ static int errno_from_sqlite(int rc)
 static int exec(struct store *s, const char *sql)
 {
     return errno_from_sqlite(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+int store_begin(struct store *s)
+{
+    return exec(s, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *s)
+{
+    int r = exec(s, "COMMIT");
+    if (r < 0)
+        (void)exec(s, "ROLLBACK");
+    return r;
+}
+
+void store_rollback(struct store *s)
+{
+    (void)exec(s, "ROLLBACK");
 }
 
 static int user_version(struct store *s, int *ret)
@@ -282,4 +309,37 @@ int store_run(struct store *s, sqlite3_stmt *st)
         sqlite3_reset(st);
     }
     return errno_from_sqlite(rc);
+}
+
+int store_get_state(struct store *s, const char *key, char *buf, size_t size)
+{
+    sqlite3_stmt *q;
+    int r = store_prepare(s, "SELECT value FROM daemon_state WHERE key = ?", &q);
+
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW)
+        snprintf(buf, size, "%s", store_column_text(q, 0));
+    r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : -EIO;
+    sqlite3_finalize(q);
+    return r;
+}
+
+int store_set_state(struct store *s, const char *key, const char *value)
+{
+    sqlite3_stmt *q;
+    int r = store_prepare(s,
+                          "INSERT INTO daemon_state (key, value) VALUES (?1, ?2)"
+                          " ON CONFLICT(key) DO UPDATE SET value = ?2",
+                          &q);
+
+    if (r < 0)
+        return r;
+    sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+    r = store_run(s, q);
+    sqlite3_finalize(q);
+    return r;
 }

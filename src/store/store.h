@@ -8,6 +8,7 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -26,10 +27,17 @@ const char *store_reserve_state(const struct store *s);
 /* Steps a prepared write statement to completion and resets it. A full disk releases the reserve
  * and retries once. Returns 0 or -errno (-ENOSPC, -EIO...). */
 int store_run(struct store *s, sqlite3_stmt *st);
+/* A transaction around several writes: all of them or none. A failed commit rolls back. */
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
 /* Prepares a statement, -ENOMEM/-EINVAL on failure. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret);
 /* The text of column i of the row a statement stands on, "" for NULL; valid until the statement
  * steps again. */
 const char *store_column_text(sqlite3_stmt *st, int i);
+/* A value droverd keeps about itself (the daemon_state table) into buf: -ENOENT if never set. */
+int store_get_state(struct store *s, const char *key, char *buf, size_t size);
+int store_set_state(struct store *s, const char *key, const char *value);
 /* The schema version this droverd writes. */
 int store_schema_version(void);

@@ -7,6 +7,7 @@
  * YAML config) fill struct svc_config, applying their own defaults. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,7 +96,13 @@ struct svc_status {
     char reason[96];         /* why it is errored when errno alone does not say (dependencies) */
     bool probed;             /* it has health probes */
     bool healthy;            /* with probes: each one's last checks succeeded */
+    bool wanted;             /* the user wants it up (it may not be yet, or be restarting) */
 };
+
+/* last_exit of an instance droverd adopted after restarting: it was not droverd's child, so how
+ * it ended is not known (its real parent reaped it). */
+#define SVC_EXIT_UNKNOWN      INT_MIN
+#define SVC_EXIT_UNKNOWN_TEXT "exit status unknown: it ended while droverd had adopted it"
 
 struct svc;
 struct svc_engine;
@@ -145,6 +152,15 @@ void svc_remove(struct svc *s);
 struct svc *svc_find(struct svc_engine *e, const char *name);
 struct svc *svc_find_id(struct svc_engine *e, uint32_t id);
 uint32_t svc_id(const struct svc *s);
+/* Takes charge of the instance that was (a droverd that restarted found it in the database):
+ * the process with was->pid and was->start_ticks (and in cgroup, when one is given) becomes the
+ * service's main process, ONLINE, as if droverd had spawned it at was->last_started_at. Its
+ * exit, when it comes, has an unknown status (SVC_EXIT_UNKNOWN) and the restart policy takes it
+ * as a failure. -ESRCH when that process is gone or its pid was reused, -EXDEV when it runs but
+ * outside its group, -EBUSY unless the service is stopped. */
+int svc_adopt(struct svc *s, const struct svc_status *was, const char *cgroup);
+/* The tree group of its running instance, or NULL. */
+const char *svc_cgroup(const struct svc *s);
 /* Whether its main process runs (online, or stopping). */
 bool svc_running(const struct svc *s);
 /* svc_remove was called: the on_change that says so is the last one. */
@@ -282,7 +298,8 @@ struct svc_db_row {
     uint32_t id;           /* the service's id */
     struct svc_config cfg; /* its definition (strings owned by the row) */
     enum svc_state state;  /* the state last recorded */
-    struct svc_status st;  /* the status last recorded */
+    struct svc_status st;  /* the status last recorded (wanted: what the user wants) */
+    const char *cgroup;    /* the recorded instance's tree group, or "" */
 };
 
 int svc_db_new(struct store *st, struct svc_db **ret);
@@ -293,6 +310,13 @@ int svc_db_delete(struct svc_db *db, uint32_t id);
 /* Calls fn for every row, by id; a negative return stops the walk and is returned. */
 int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void *userdata),
                 void *userdata);
+/* Brings one row back at droverd's start (restore.c): the service defined with the row's id and
+ * history; the recorded instance adopted if it still runs (stopped if the row wants it down);
+ * *ret_start says whether it must be started once every row is in (wanted up, not adopted).
+ * Nothing is written back: the caller's change observer should not record rows until every
+ * row is reconciled, so that a crash meanwhile finds the table as it was. */
+int svc_restore(struct svc_engine *e, const struct svc_db_row *row, struct svc **ret,
+                bool *ret_start);
 /* "online", "stopped", "errored" or "starting": running-process's words for a state. */
 const char *svc_status_word(enum svc_state st);
 

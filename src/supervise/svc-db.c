@@ -54,16 +54,17 @@ int svc_db_new(struct store *st, struct svc_db **ret)
              " max_restarts, restart_delay_ms, kill_timeout_ms, min_uptime_ms,"
              " status, pid, restart_count, last_started_at, last_exited_at,"
              " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
-             " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on, probes)"
+             " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on, probes,"
+             " wanted, cgroup)"
              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-             "?20,?21,?22,?23,?24,?25,?26) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+             "?20,?21,?22,?23,?24,?25,?26,?27,?28) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
              " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
              " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
              " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
              " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
              " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
              " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24,"
-             " depends_on=?25, probes=?26",
+             " depends_on=?25, probes=?26, wanted=?27, cgroup=?28",
              &db->upsert)) < 0 ||
         (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
         svc_db_free(db);
@@ -147,6 +148,8 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     sqlite3_bind_int(q, 24, c->from_config);
     sqlite3_bind_text(q, 25, deps, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 26, probes, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 27, st.wanted);
+    sqlite3_bind_text(q, 28, svc_cgroup(s) ? svc_cgroup(s) : "", -1, SQLITE_STATIC);
     return store_run(db->store, q);
 }
 
@@ -201,7 +204,8 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                           " restart_delay_ms, kill_timeout_ms, min_uptime_ms, status, pid,"
                           " restart_count, last_started_at, last_exited_at, last_exit_code,"
                           " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
-                          " autostart, start_ticks, from_config, depends_on, probes FROM services"
+                          " autostart, start_ticks, from_config, depends_on, probes, wanted,"
+                          " cgroup FROM services"
                           " ORDER BY id",
                           &q);
     if (r < 0)
@@ -235,7 +239,9 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .last_exited_at = sqlite3_column_double(q, 14),
             .last_exit = sqlite3_column_int(q, 15),
             .start_ticks = (uint64_t)sqlite3_column_int64(q, 22),
+            .wanted = sqlite3_column_int(q, 26),
         };
+        row.cgroup = store_column_text(q, 27);
         json_t *pj = json_loads(store_column_text(q, 25), 0, NULL);
         /* A row whose probes cannot be read is loaded without them, not lost. */
         if (svc_probes_from_json(pj, &row.cfg.probes, &row.cfg.n_probes) < 0) {

@@ -512,6 +512,37 @@ const struct svc_config *svc_get_config(const struct svc *s)
 void svc_get_status(const struct svc *s, struct svc_status *ret)
 {
     *ret = s->st;
+    ret->wanted = s->want_up && !s->removed;
+}
+
+const char *svc_cgroup(const struct svc *s)
+{
+    return s->child ? proc_child_cgroup(s->child) : NULL;
+}
+
+int svc_adopt(struct svc *s, const struct svc_status *was, const char *cgroup)
+{
+    if (s->child || s->removed || s->st.state != SVC_STOPPED)
+        return -EBUSY;
+    int r =
+        proc_adopt(s->e->reaper, was->pid, was->start_ticks, cgroup, on_child_exit, s, &s->child);
+    if (r < 0)
+        return r;
+    uv_timer_stop(&s->timer);
+    s->want_up = true;
+    s->st.last_error = 0;
+    s->st.pid = was->pid;
+    s->st.start_ticks = was->start_ticks;
+    s->st.last_started_at = was->last_started_at;
+    /* Its uptime so far counts toward min_uptime, as if droverd had never left. */
+    double up_s = MAX(0.0, now_s() - was->last_started_at);
+    s->started_mono_ms = mono_ms() - MIN((uint64_t)(up_s * 1000.0), mono_ms());
+    s->st.probed = s->cfg.n_probes > 0;
+    s->st.healthy = false;
+    start_probes(s);
+    arm_rotation(s);
+    svc_set_state(s, SVC_ONLINE);
+    return 0;
 }
 
 const char *svc_log_path(const struct svc *s, int stream)

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/macro.h"
 #include "store/store.h"
 
 static char dir[] = "/tmp/drover-store-XXXXXX"; /* this case's directory */
@@ -166,44 +167,57 @@ START_TEST(commit_survives_a_crash)
 }
 END_TEST
 
-/* The column each migration from 3 on adds to services; a database at version v lacks those of
- * migrations v+1 and later. */
-static const char *const added_by[] = {[3] = "from_config", [4] = "depends_on", [5] = "probes"};
+/* The column each migration from 3 on adds to services (7 fills one in and adds none); a
+ * database at version v lacks those of migrations v+1 and later. */
+static const char *const added_by[] = {
+    [3] = "from_config", [4] = "depends_on", [5] = "probes", [6] = "wanted",
+    [7] = NULL,          [8] = "cgroup",     [9] = NULL};
+#define LAST_MIGRATION 9
 
 /* Rewinds the database to the layout of version v (v >= 2): the later columns dropped. */
 static void rewind_to(int v, const char *keep_column)
 {
     char sql[128];
-    for (int m = v + 1; m <= 5; m++) {
-        if (keep_column && strcmp(added_by[m], keep_column) == 0)
+    for (int m = v + 1; m <= LAST_MIGRATION; m++) {
+        if (!added_by[m] || (keep_column && strcmp(added_by[m], keep_column) == 0))
             continue;
         snprintf(sql, sizeof sql, "ALTER TABLE services DROP COLUMN %s", added_by[m]);
         raw(sql);
     }
+    if (v < 9)
+        raw("DROP TABLE daemon_state"); /* migration 9 made it */
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
     raw(sql);
 }
 
 START_TEST(migrates_each_older_layout)
 {
-    int from = _i; /* 2, 3, 4 */
+    int from = _i; /* 2 ... LAST_MIGRATION - 1 */
     struct store *s = open_ok(0);
 
-    ck_assert_int_eq(store_schema_version(), 5); /* added_by covers every migration */
+    /* added_by covers every migration */
+    ck_assert_int_eq(store_schema_version(), LAST_MIGRATION);
     ck_assert_int_eq(add_service(s, "old"), 0);
+    ck_assert_int_eq(add_service(s, "was-online"), 0);
     store_close(s);
     rewind_to(from, NULL);
+    raw("UPDATE services SET status = 'online' WHERE name = 'was-online'");
     ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info('services') WHERE name IN "
-                             "('from_config', 'depends_on', 'probes')"),
-                     from - 2);
+                             "('from_config', 'depends_on', 'probes', 'wanted', 'cgroup')"),
+                     MIN(from, 6) - 2 + (from >= 8));
 
     s = open_ok(0);
     sqlite3 *h = store_db(s);
-    ck_assert_int_eq(query_int(h, "PRAGMA user_version"), 5);
-    /* The old row is kept and takes each new column's default. */
+    ck_assert_int_eq(query_int(h, "PRAGMA user_version"), LAST_MIGRATION);
+    /* The old rows are kept and take each new column's default... */
     ck_assert_int_eq(query_int(h, "SELECT count(*) FROM services WHERE name = 'old' AND "
-                                  "from_config = 0 AND depends_on = '[]' AND probes = '[]'"),
+                                  "from_config = 0 AND depends_on = '[]' AND probes = '[]' AND "
+                                  "wanted = 0 AND cgroup = ''"),
                      1);
+    /* ...and a service that was online when the layout was older is wanted up (migration 7),
+     * unless the database already had the column (then it says for itself). */
+    ck_assert_int_eq(query_int(h, "SELECT wanted FROM services WHERE name = 'was-online'"),
+                     from < 7);
     store_close(s);
 }
 END_TEST
@@ -526,7 +540,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, open_fresh_database);
     tcase_add_test(tc, commit_survives_a_crash);
-    tcase_add_loop_test(tc, migrates_each_older_layout, 2, 5);
+    tcase_add_loop_test(tc, migrates_each_older_layout, 2, LAST_MIGRATION);
     tcase_add_test(tc, migrates_from_version_zero);
     tcase_add_test(tc, failed_migration_keeps_earlier_ones);
     tcase_add_test(tc, refuses_newer_schema);

@@ -155,6 +155,8 @@ static int msg_fill(struct svc *s, struct service_msg *b)
         snprintf(b->error, sizeof b->error, "%s", st.reason);
     else if (st.last_error)
         snprintf(b->error, sizeof b->error, "%s", strerror(-st.last_error));
+    else if (st.last_exited_at > 0 && st.last_exit == SVC_EXIT_UNKNOWN)
+        snprintf(b->error, sizeof b->error, "%s", SVC_EXIT_UNKNOWN_TEXT);
     b->m.last_error = b->error;
     if (st.pid && st.last_started_at > 0)
         b->m.uptime_seconds = MAX(0.0, (double)now_ns(CLOCK_REALTIME) / 1e9 - st.last_started_at);

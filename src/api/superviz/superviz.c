@@ -134,6 +134,8 @@ static void last_error(const struct svc_status *st, char *out, size_t size)
         snprintf(out, size, "%s", st->reason);
     else if (st->last_error)
         snprintf(out, size, "%s", strerror(-st->last_error));
+    else if (st->last_exited_at > 0 && st->last_exit == SVC_EXIT_UNKNOWN)
+        snprintf(out, size, "%s", SVC_EXIT_UNKNOWN_TEXT);
     else if (st->last_exited_at > 0 && st->last_exit > 0)
         snprintf(out, size, "exited with code %d", st->last_exit);
     else if (st->last_exited_at > 0 && st->last_exit < 0)
