@@ -64,6 +64,14 @@ static json_t *probes_json(const Drover__V1__ServiceSpec *sp)
     return a;
 }
 
+static json_t *survivors_json(const Drover__V1__Service *s)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < s->n_survivors; i++)
+        json_array_append_new(a, json_integer(s->survivors[i]));
+    return a;
+}
+
 static json_t *service_json(const Drover__V1__Service *s)
 {
     json_t *cmd = json_array(), *env = json_object();
@@ -74,14 +82,14 @@ static json_t *service_json(const Drover__V1__Service *s)
         json_object_set_new(env, sp->env[i]->name, json_string(sp->env[i]->value));
     return json_pack(
         "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:f, s:I, s:f, s:i, s:s, s:s, s:o, s:s, "
-        "s:o, s:b, s:b, s:b, s:o}",
+        "s:o, s:b, s:b, s:b, s:o, s:o}",
         "id", (int)s->id, "name", s->name, "state", state_word(s->state), "status", s->status,
         "pid", s->pid, "restarts", (int)s->restarts, "restarts_total", (int)s->restarts_total,
         "last_exit", s->last_exit, "last_error", s->last_error, "uptime_seconds", s->uptime_seconds,
         "rss_bytes", (json_int_t)s->rss_bytes, "cpu_seconds", s->cpu_seconds, "processes",
         (int)s->processes, "stdout_log", s->stdout_log, "stderr_log", s->stderr_log, "cmd", cmd,
         "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart, "probed", s->probed,
-        "healthy", s->healthy, "probes", probes_json(sp));
+        "healthy", s->healthy, "probes", probes_json(sp), "survivors", survivors_json(s));
 }
 
 /* The table `drover ls` prints; colour only on a terminal. */
@@ -132,6 +140,22 @@ static int show_list(struct cli *cli, const ProtobufCMessage *m)
     return 0;
 }
 
+/* A stop that left processes running (they escaped the service's tree) says so on stderr. */
+static void warn_survivors(const Drover__V1__ServiceList *list)
+{
+    for (size_t i = 0; i < list->n_services; i++) {
+        const Drover__V1__Service *s = list->services[i];
+        char pids[512] = "";
+        for (size_t k = 0, n = 0; k < s->n_survivors && n < sizeof pids; k++)
+            n +=
+                (size_t)snprintf(pids + n, sizeof pids - n, "%s%d", k ? ", " : "", s->survivors[k]);
+        if (s->survivors_total)
+            cli_error("warning: service '%s' stopped, but processes that left its tree still "
+                      "run (%u): %s",
+                      s->name, s->survivors_total, pids);
+    }
+}
+
 static int call_list(struct cli *cli, const char *method, const ProtobufCMessage *req)
 {
     ProtobufCMessage *list = NULL;
@@ -140,6 +164,9 @@ static int call_list(struct cli *cli, const char *method, const ProtobufCMessage
     if (cli_unary(cli, path, req, &drover__v1__service_list__descriptor, &list) < 0)
         return 1;
     show_list(cli, list);
+    if (strcmp(method, "Stop") == 0 || strcmp(method, "Restart") == 0 ||
+        strcmp(method, "Delete") == 0)
+        warn_survivors((const Drover__V1__ServiceList *)list);
     protobuf_c_message_free_unpacked(list, NULL);
     return 0;
 }

@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/paths.h"
 #include "base/time-util.h"
+#include "base/vec.h"
 #include "daemon/access.h"
 #include "descriptor-set.h"
 #include "grpc/grpc.h"
@@ -44,6 +45,15 @@
 #include "track/track.h"
 
 #define MAX_TO_START 4096
+#define FD_RESERVE   64 /* descriptors connections never take: for spawning and administration */
+
+/* What droverd last logged of a service, so that a spawn error is logged when it changes, not at
+ * every retry, and a stop's survivors once. Only services with something to say have one. */
+struct said {
+    uint32_t id;        /* the service */
+    int last_error;     /* its spawn error */
+    uint32_t survivors; /* what its last stop left running */
+};
 
 struct daemon {
     uv_loop_t loop;                  /* the one loop */
@@ -72,6 +82,8 @@ struct daemon {
     struct svc_db *svc_db;           /* their rows */
     unsigned doors_open;             /* doors still shutting down */
     char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
+    struct said *said;               /* what was logged of services with news */
+    size_t n_said, cap_said;         /* used and allocated */
     uint32_t to_start[MAX_TO_START]; /* services to start once all are loaded */
     size_t n_to_start;               /* how many */
     bool restoring;                  /* rows are being reconciled: write none back yet */
@@ -485,6 +497,44 @@ static int take_lock(struct daemon *d)
     return r;
 }
 
+/* Logs what is news about s: a spawn that failed (or works again), a stop that left processes
+ * running. */
+static void log_news(struct daemon *d, struct svc *s)
+{
+    struct svc_status st = {0};
+    struct said *w = NULL, was = {svc_id(s), 0, 0};
+    char pids[512] = "";
+
+    for (size_t i = 0; i < d->n_said && !w; i++)
+        w = d->said[i].id == was.id ? &d->said[i] : NULL;
+    was = w ? *w : was;
+    if (!svc_is_removed(s))
+        svc_get_status(s, &st);
+    if (st.last_error && st.last_error != was.last_error)
+        log_warning("service '%s' could not start: %s%s", svc_name(s),
+                    st.reason[0] ? st.reason : strerror(-st.last_error),
+                    st.state == SVC_BACKOFF ? "; trying again after its restart delay" : "");
+    else if (!st.last_error && was.last_error && st.state == SVC_ONLINE)
+        log_notice("service '%s' started (pid %d) after '%s'", svc_name(s), (int)st.pid,
+                   strerror(-was.last_error));
+    for (uint32_t i = 0; st.survivors != was.survivors && i < MIN(st.survivors, SVC_SURVIVORS_MAX);
+         i++)
+        snprintf(pids + strlen(pids), sizeof pids - strlen(pids), "%s%d", i ? ", " : "",
+                 (int)st.survivor_pids[i]);
+    if (pids[0])
+        log_warning("service '%s' stopped, but processes that left its tree still run (%u): %s",
+                    svc_name(s), st.survivors, pids);
+    struct said now = {was.id, st.last_error, st.survivors};
+    if (!now.last_error && !now.survivors) {
+        if (w)
+            *w = d->said[--d->n_said];
+    } else if (w) {
+        *w = now;
+    } else if (VEC_RESERVE(d->said, d->cap_said, d->n_said + 1) >= 0) {
+        d->said[d->n_said++] = now;
+    }
+}
+
 /* Every change the engine reports goes to the database: what the table says is what droverd
  * last knew. */
 static void on_service_change(struct svc *s, void *userdata)
@@ -495,6 +545,17 @@ static void on_service_change(struct svc *s, void *userdata)
     int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
     if (r < 0)
         log_warning_errno(r, "cannot record the state of service '%s'", svc_name(s));
+    log_news(d, s);
+}
+
+static void on_fd_low(bool low, unsigned long free, void *userdata)
+{
+    (void)userdata;
+    if (low)
+        log_warning("only %lu file descriptors are free: new connections are refused until %u are",
+                    free, FD_RESERVE);
+    else
+        log_notice("%lu file descriptors are free: new connections are accepted again", free);
 }
 
 /* A row of the services table back in the engine (svc_restore): its instance adopted if it
@@ -658,6 +719,7 @@ int daemon_start(struct daemon *d)
     r = start_core(d);
     if (r < 0)
         return r;
+    net_set_fd_reserve(FD_RESERVE, on_fd_low, d);
     r = net_listen_unix(&d->loop, d->cfg.socket_path, 0600, on_accept, d, &d->listener);
     if (r == -EADDRINUSE)
         return log_error_errno(r, "another droverd already answers on '%s'", d->cfg.socket_path);
@@ -736,6 +798,7 @@ void daemon_free(struct daemon *d)
     if (d->lock_fd >= 0)
         close(d->lock_fd);
     config_done(&d->cfg);
+    free(d->said);
     free(d);
 }
 

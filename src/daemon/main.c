@@ -1,4 +1,5 @@
-/* droverd's entry point: command line, configuration, then the daemon object.
+/* droverd's entry point: the descriptor limit raised (children get the one we were given),
+ * command line, configuration, then the daemon object.
  * Flags mirror configuration keys (state_dir is --state-dir), so a new setting needs no code
  * here. Exit codes: 0 after a graceful stop, 1 on a runtime or configuration error, 2 on a
  * usage error. */
@@ -11,6 +12,7 @@
 #include "daemon/compat.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "proc/proc.h"
 
 #define MAX_FLAGS 64
 
@@ -50,6 +52,21 @@ static int take_value(int argc, char **argv, int i, const char *arg, const char 
     return i + 2;
 }
 
+/* A supervisor holds a descriptor for every connection, child pipe and log it follows: it takes
+ * all the hard limit allows, and its children get the soft limit it was given (proc_spawn). */
+static void raise_nofile(void)
+{
+    struct rlimit old, now;
+    int r = proc_raise_nofile(&old, &now);
+
+    if (r < 0)
+        log_warning_errno(r, "cannot raise the descriptor limit: %s", strerror(-r));
+    else if (now.rlim_cur != old.rlim_cur)
+        log_debug("descriptor limit raised from %llu to %llu; children get %llu",
+                  (unsigned long long)old.rlim_cur, (unsigned long long)now.rlim_cur,
+                  (unsigned long long)old.rlim_cur);
+}
+
 int main(int argc, char **argv)
 {
     static struct config_flag flags[MAX_FLAGS];
@@ -57,6 +74,7 @@ int main(int argc, char **argv)
     const char *config_path = NULL;
     const char *base = strrchr(argv[0], '/');
 
+    raise_nofile();
     /* Installed (or linked) as running-process-daemon: speak its command line. */
     if (!strcmp(base ? base + 1 : argv[0], "running-process-daemon"))
         return compat_main(argc, argv);

@@ -42,6 +42,18 @@ bool net_addr_is_loopback(const struct sockaddr *sa);
  * (net_listener_address tells which). */
 int net_listen_tcp(uv_loop_t *loop, const struct sockaddr *addr, net_accept_fn on_accept,
                    void *userdata, struct net_listener **ret);
+/* ---- the descriptor reserve: connections never take the last descriptors ------------------ */
+
+/* Told when the doors start refusing connections (low: fewer than the reserve of descriptors are
+ * free) and when they accept again; free is how many are free now. */
+typedef void (*net_fd_low_fn)(bool low, unsigned long free, void *userdata);
+/* From now on every listener closes a new connection at accept while fewer than reserve
+ * descriptors are free (as over a door's max_connections), so that a flood of idle connections
+ * cannot keep droverd from spawning or answering. The count is /proc/self/fd's, taken at most
+ * once a second and kept up to date by the connections opened and closed in between. 0 turns
+ * it off (the default). */
+void net_set_fd_reserve(unsigned reserve, net_fd_low_fn fn, void *userdata);
+
 /* ---- TLS (tls.c): OpenSSL on memory BIOs, inside the connection ---------------------------- */
 
 struct net_tls;

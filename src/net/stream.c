@@ -3,13 +3,22 @@
  * Ownership: a net_conn is created at accept, handed to the accept callback, and freed in the
  * uv_close callback after net_conn_close. Writes own their buffers until their callback runs.
  * The liveness probe (net_unix_alive) is a blocking connect(2) to a local socket: it runs only
- * at start-up, before the loop, never while serving. */
+ * at start-up, before the loop, never while serving.
+ *
+ * The descriptor reserve: a connection accepted while fewer than the reserve of descriptors are
+ * free is closed at once, so that connections alone can never use up what spawning a service
+ * needs. Counting the open descriptors (/proc/self/fd) costs a directory read of the whole
+ * table, so it is done at most once a second; in between, the connections opened and closed
+ * here (the only descriptors a peer can make us open) keep the count up to date. */
 #include "net/net-internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -17,6 +26,21 @@
 #include <unistd.h>
 
 #include "base/macro.h"
+
+#define FD_COUNT_MS 1000 /* /proc/self/fd is read at most this often */
+
+/* The descriptor table is the process's, and so is its reserve: one state for every listener. */
+static struct {
+    unsigned reserve;    /* descriptors kept free; 0: no check */
+    net_fd_low_fn fn;    /* told when refusing starts and ends */
+    void *userdata;      /* its argument */
+    bool low;            /* refusing now */
+    bool counted;        /* open is a count, of counted_ms */
+    long open;           /* descriptors open at the last count */
+    long conns;          /* connections open now, every listener's */
+    long conns_then;     /* connections open at the last count */
+    uint64_t counted_ms; /* uv_now of the last count */
+} fds;
 
 struct write_req {
     uv_write_t req;     /* libuv request */
@@ -179,6 +203,7 @@ static void on_conn_closed(uv_handle_t *h)
 
     tls_conn_free(c->tls);
     free(c);
+    fds.conns--;
     l->n_conns--;
     listener_maybe_free(l);
 }
@@ -230,6 +255,7 @@ static void conn_init(struct net_conn *c, struct net_listener *l)
     c->h.handle.data = c;
     c->magic = NET_CONN_MAGIC;
     c->listener = l;
+    fds.conns++;
     l->n_conns++;
     c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
     if (uv_fileno(&c->h.handle, &fd) == 0)
@@ -262,6 +288,64 @@ int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret)
     return 0;
 }
 
+void net_set_fd_reserve(unsigned reserve, net_fd_low_fn fn, void *userdata)
+{
+    fds.reserve = reserve;
+    fds.fn = fn;
+    fds.userdata = userdata;
+    fds.low = fds.counted = false;
+}
+
+/* Descriptors open now, or -errno (-EMFILE: not even one to read the directory with). */
+static long count_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *de;
+    long n = 0;
+
+    if (!d)
+        return -errno;
+    while ((de = readdir(d)))
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
+/* Free descriptors, as far as the last count and the connections since tell. */
+static unsigned long fds_free(uv_loop_t *loop)
+{
+    struct rlimit rl;
+    uint64_t now = uv_now(loop);
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return ULONG_MAX;
+    if (!fds.counted || now - fds.counted_ms >= FD_COUNT_MS) {
+        long n = count_open();
+        if (n < 0)
+            return 0;
+        fds.open = n;
+        fds.conns_then = fds.conns;
+        fds.counted_ms = now;
+        fds.counted = true;
+    }
+    long open = fds.open + fds.conns - fds.conns_then;
+    return open >= (long)rl.rlim_cur ? 0 : (unsigned long)((long)rl.rlim_cur - open);
+}
+
+/* Whether a new connection may stay; the owner hears when that changes, not at each one. */
+static bool reserve_ok(uv_loop_t *loop)
+{
+    unsigned long free = fds.reserve ? fds_free(loop) : ULONG_MAX;
+    bool low = free < fds.reserve;
+
+    if (low != fds.low) {
+        fds.low = low;
+        if (fds.fn)
+            fds.fn(low, free, fds.userdata);
+    }
+    return !low;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct net_listener *l = server->data;
@@ -278,6 +362,8 @@ static void on_connection(uv_stream_t *server, int status)
         uv_pipe_init(server->loop, &c->h.pipe, 0);
     int r = uv_accept(server, &c->h.stream);
     conn_init(c, l);
+    if (r == 0 && !reserve_ok(server->loop))
+        r = -EMFILE;
     if (r == 0 && l->tls && !(c->tls = tls_conn_new(l->tls)))
         r = -ENOMEM;
     /* Protocols above write a frame header and its payload in separate writes (wslay does):

@@ -197,6 +197,12 @@ struct proc_spawn_opts {
     bool cgroup;      /* put the child in a cgroup of its own, if cgroups are writable */
 };
 
+/* Raises our soft RLIMIT_NOFILE to the hard limit (as systemd does for itself: a supervisor holds
+ * many descriptors), and remembers the soft limit as it was: every child spawned from then on
+ * gets it back, so each program sees what it would have seen without droverd (select() breaks
+ * past 1024). *ret_old and *ret_new say what the limit was and is. */
+int proc_raise_nofile(struct rlimit *ret_old, struct rlimit *ret_new);
+
 struct proc_child;
 /* The status of a process that ended but was not droverd's child (adopted after droverd
  * restarted): its real parent reaped it, and the kernel tells nobody else how it ended. */

@@ -209,9 +209,32 @@ static void default_dispositions(void)
             (void)syscall(SYS_rt_sigaction, s, &kdfl, NULL, sizeof kdfl.mask);
 }
 
+/* RLIMIT_NOFILE's soft limit as droverd found it, before proc_raise_nofile: every child gets it
+ * back (below its opts' own rlimits). A property of the process, as the limit itself is; 0 while
+ * not raised. */
+static struct rlimit child_nofile;
+
+int proc_raise_nofile(struct rlimit *ret_old, struct rlimit *ret_new)
+{
+    struct rlimit old, rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+        return -errno;
+    rl = (struct rlimit){old.rlim_max, old.rlim_max};
+    if (old.rlim_cur < old.rlim_max) {
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -errno;
+        child_nofile = old;
+    }
+    *ret_old = old;
+    *ret_new = rl; /* the soft limit never exceeds the hard one: rl is old when not raised */
+    return 0;
+}
+
 /* In the child: only async-signal-safe calls from here to execve. */
 static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
 {
+    struct rlimit nofile;
     sigset_t empty;
     int fd[3];
 
@@ -244,6 +267,11 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
         child_fail(p, STEP_SETUP);
     if (o->umask >= 0)
         umask((mode_t)o->umask);
+    if (child_nofile.rlim_cur && getrlimit(RLIMIT_NOFILE, &nofile) == 0 &&
+        nofile.rlim_cur > child_nofile.rlim_cur) {
+        nofile.rlim_cur = child_nofile.rlim_cur;
+        (void)setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     for (size_t i = 0; i < o->n_rlimits; i++)
         if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].lim) < 0)
             child_fail(p, STEP_SETUP);

@@ -78,10 +78,12 @@ enum svc_state {
     SVC_STARTING, /* wanted; waiting to be spawned */
     SVC_ONLINE,   /* running */
     SVC_STOPPING, /* stop signal sent; waiting for the exit (then SIGKILL after kill_timeout) */
-    SVC_BACKOFF,  /* crashed; waiting restart_delay before the next start */
-    SVC_ERRORED,  /* gave up: spawn failed, or max_restarts consecutive crashes */
+    SVC_BACKOFF,  /* crashed, or a spawn failed for now; waiting before the next start */
+    SVC_ERRORED,  /* gave up: a spawn failed for good, or max_restarts consecutive restarts */
     SVC_N_STATES,
 };
+
+#define SVC_SURVIVORS_MAX 32 /* survivors listed by pid */
 
 struct svc_status {
     enum svc_state state;    /* where the machine is */
@@ -91,12 +93,16 @@ struct svc_status {
     double last_started_at;  /* seconds since the epoch, 0 if never */
     double last_exited_at;   /* seconds since the epoch, 0 if never */
     int last_exit;           /* exit code, or -signal */
-    int last_error;          /* -errno of the last failed spawn, 0 if none */
+    int last_error;          /* -errno of the last failed spawn, 0 once one succeeds */
     uint64_t start_ticks;    /* the main process's /proc start time, with pid its identity */
     char reason[96];         /* why it is errored when errno alone does not say (dependencies) */
     bool probed;             /* it has health probes */
     bool healthy;            /* with probes: each one's last checks succeeded */
     bool wanted;             /* the user wants it up (it may not be yet, or be restarting) */
+    /* Processes that left the service's tree (a new session without a cgroup to hold them) and
+     * still ran when its last stop ended: found by the log files they write to. */
+    uint32_t survivors;                     /* how many; cleared when the next stop begins */
+    pid_t survivor_pids[SVC_SURVIVORS_MAX]; /* the first of them */
 };
 
 /* last_exit of an instance droverd adopted after restarting: it was not droverd's child, so how
@@ -223,6 +229,8 @@ const char *svc_log_path(const struct svc *s, int stream);
  *   -ENOENT  the target names no service          -EEXIST  a service of that name runs
  *   -EINVAL  a definition that cannot run         -EBUSY   it belongs to droverd's configuration
  *   another -errno: the spawn failed at once (-ENOENT: no such program); the service is ERRORED
+ *   (a transient failure, -EMFILE, -ENOMEM, -EAGAIN..., is no error: the service waits in
+ *   BACKOFF with last_error set, and its restart policy retries)
  *
  * why (may be NULL) gets a sentence for people naming the service or the bad value. */
 

@@ -11,7 +11,8 @@
  * The child writes its stdout and stderr straight into its O_APPEND log files: droverd is not
  * in the data path, so a burst of output costs droverd nothing and a droverd crash loses none.
  * When the main process ends, whatever is left of its tree (orphans in its cgroup or session)
- * is killed: a service is its whole tree. */
+ * is killed: a service is its whole tree. A spawn that fails for want of descriptors or memory
+ * backs off like a crash; one that cannot work (no such program) is ERRORED at once. */
 #include "supervise/supervise.h"
 #include "supervise/supervise-internal.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/macro.h"
@@ -176,12 +178,125 @@ void svc_stop_probes(struct svc *s)
     s->probes = NULL;
 }
 
+/* ---- what a stop leaves running ----
+ *
+ * Without a cgroup, a process that starts a session of its own (setsid after a double fork) has
+ * left the tree droverd can see: the stop neither signals nor kills it, and droverd, its
+ * subreaper, inherits it. Such a process is found by what it still holds: the service's log
+ * files as its stdout or stderr. */
+
+/* /proc/PID/file into buf, terminated: its length, or -errno (the process is gone). */
+static ssize_t read_proc(pid_t pid, const char *file, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    ssize_t n = proc_read_fd(fd, buf, size, true);
+    close(fd);
+    return n;
+}
+
+static bool kill_pending(const char *status, const char *key)
+{
+    const char *p = strstr(status, key);
+    return p && strtoull(p + strlen(key), NULL, 16) & (1ull << (SIGKILL - 1));
+}
+
+/* On its way out: a SIGKILL pending, or exiting already (PF_EXITING in stat's flags). The stop
+ * may have killed it a moment ago, which makes it no survivor. */
+static bool dying(pid_t pid)
+{
+    char buf[4096], *p;
+    unsigned flags;
+
+    if (read_proc(pid, "status", buf, sizeof buf) <= 0 || kill_pending(buf, "\nSigPnd:") ||
+        kill_pending(buf, "\nShdPnd:") || read_proc(pid, "stat", buf, sizeof buf) <= 0)
+        return true;
+    p = strrchr(buf, ')');
+    return !p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1 || (flags & 0x4);
+}
+
+/* Whether pid's stdout or stderr is one of the log files. */
+static bool writes_to(pid_t pid, const struct stat logs[2])
+{
+    for (int fd = 1; fd <= 2; fd++) {
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
+        if (stat(path, &st) < 0)
+            continue;
+        for (int i = 0; i < 2; i++)
+            if (logs[i].st_nlink && st.st_dev == logs[i].st_dev && st.st_ino == logs[i].st_ino)
+                return true;
+    }
+    return false;
+}
+
+static void add_survivor(struct svc *s, const struct proc_entry *p)
+{
+    if (p->state == 'Z' || dying(p->pid))
+        return;
+    if (s->st.survivors < SVC_SURVIVORS_MAX)
+        s->st.survivor_pids[s->st.survivors] = p->pid;
+    s->st.survivors++;
+}
+
+static bool listed(const pid_t *v, size_t n, pid_t pid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == pid)
+            return true;
+    return false;
+}
+
+/* After the stop of main (its session killed, and the members of its cgroup, tree): the orphans
+ * droverd inherited that write to the service's logs, started since main, and their
+ * descendants. */
+static void find_survivors(struct svc *s, pid_t main, const pid_t *tree, size_t n_tree)
+{
+    struct stat logs[2] = {0};
+    struct proc_table tab;
+
+    for (int i = 0; i < 2; i++)
+        if (stat(s->log_path[i], &logs[i]) < 0)
+            logs[i].st_nlink = 0; /* a file removed meanwhile: nobody is found by it */
+    if (proc_table_read(&tab, NULL) < 0)
+        return;
+    for (size_t i = 0; i < tab.n; i++) {
+        const struct proc_entry *p = &tab.v[i];
+        int32_t *d;
+        size_t nd;
+        if (p->ppid != getpid() || p->session == main || p->starttime < s->st.start_ticks ||
+            proc_reaper_find(s->e->reaper, p->pid) || listed(tree, n_tree, p->pid) ||
+            !writes_to(p->pid, logs))
+            continue;
+        add_survivor(s, p);
+        if (proc_table_descendants(&tab, i, &d, &nd) < 0)
+            continue;
+        for (size_t k = 0; k < nd; k++)
+            add_survivor(s, &tab.v[d[k]]);
+        free(d);
+    }
+    proc_table_done(&tab);
+}
+
 static void on_child_exit(struct proc_child *c, int status, void *userdata)
 {
     struct svc *s = userdata;
+    bool stopping = s->st.state == SVC_STOPPING;
+    _cleanup_free_ pid_t *tree = NULL;
+    size_t n_tree = 0;
 
-    /* The main process is gone; so must be the rest of its tree. */
+    /* The main process is gone; so must be the rest of its tree (a cgroup's members are killed
+     * whatever their session: they are no survivors even while they die). */
+    if (stopping && strcmp(proc_reaper_cgroup_mode(s->e->reaper), "none") &&
+        proc_child_members(c, &tree, &n_tree) < 0)
+        n_tree = 0;
     (void)proc_child_kill_remains(c);
+    if (stopping)
+        find_survivors(s, proc_child_pid(c), tree, n_tree);
     svc_stop_probes(s);
     s->st.healthy = false;
     s->usage_at_ms = 0;
@@ -285,7 +400,19 @@ static int spawn(struct svc *s)
     return r;
 }
 
-/* Spawns; ONLINE, or ERRORED with the reason kept. */
+/* A spawn that failed because droverd is short of something for now (descriptors, memory,
+ * processes, disk space, a program being replaced), not because the definition is wrong: it is
+ * retried like a crash. Anything else (no such program, not executable...) is the user's to fix
+ * and would only spin. */
+static bool transient(int r)
+{
+    return r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EAGAIN || r == -ENOSPC ||
+           r == -EDQUOT || r == -ETXTBSY;
+}
+
+static void retry_later(struct svc *s);
+
+/* Spawns; ONLINE, BACKOFF after a transient failure, or ERRORED; last_error keeps the errno. */
 void svc_spawn_now(struct svc *s)
 {
     uv_timer_stop(&s->timer);
@@ -293,6 +420,8 @@ void svc_spawn_now(struct svc *s)
     int r = spawn(s);
     if (r < 0) {
         s->st.last_error = r;
+        if (transient(r) && s->cfg.restart != SVC_RESTART_NEVER)
+            return retry_later(s);
         svc_set_state(s, SVC_ERRORED);
         return;
     }
@@ -346,6 +475,7 @@ void svc_really_stop(struct svc *s)
 {
     s->stop_deferred = false;
     s->hard_killed = false;
+    s->st.survivors = 0;
     (void)proc_child_signal(s->child, s->cfg.stop_signal);
     /* The whole group hears the stop signal, as a terminal's job would. */
     (void)kill(-proc_child_pid(s->child), s->cfg.stop_signal);
@@ -370,6 +500,7 @@ static void act_to_stopped(struct svc *s)
 {
     uv_timer_stop(&s->timer);
     s->want_up = false;
+    s->st.survivors = 0; /* this stop had nothing to stop */
     svc_set_state(s, SVC_STOPPED);
 }
 
@@ -416,6 +547,12 @@ static void act_crashed(struct svc *s)
     }
     if (mono_ms() - s->started_mono_ms >= s->cfg.min_uptime_ms)
         s->st.restarts = 0;
+    retry_later(s);
+}
+
+/* One more consecutive restart after the backoff, or ERRORED past max_restarts. */
+static void retry_later(struct svc *s)
+{
     if (s->cfg.max_restarts && s->st.restarts >= s->cfg.max_restarts) {
         svc_set_state(s, SVC_ERRORED);
         return;
@@ -480,6 +617,8 @@ void svc_start(struct svc *s)
 
 void svc_stop(struct svc *s)
 {
+    if (s->st.state == SVC_STOPPED)
+        s->st.survivors = 0; /* this stop had nothing to stop */
     if (!s->removed)
         svc_event(s, EV_STOP);
 }

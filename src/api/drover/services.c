@@ -52,7 +52,8 @@ struct service_msg {
     Drover__V1__Probe **pprobes; /* pointers to them */
     Google__Protobuf__Timestamp started, exited;
     Google__Protobuf__UInt32Value delay, delay_max, uptime, kill;
-    char error[128]; /* last_error text */
+    char error[128];                      /* last_error text */
+    int32_t survivors[SVC_SURVIVORS_MAX]; /* their pids */
 };
 
 static void msg_done(struct service_msg *b)
@@ -169,6 +170,10 @@ static int msg_fill(struct svc *s, struct service_msg *b)
     b->m.deleted = svc_is_removed(s);
     b->m.probed = st.probed;
     b->m.healthy = st.healthy;
+    b->m.survivors_total = st.survivors;
+    b->m.n_survivors = MIN(st.survivors, SVC_SURVIVORS_MAX);
+    memcpy(b->survivors, st.survivor_pids, b->m.n_survivors * sizeof *b->survivors);
+    b->m.survivors = b->survivors;
     return 0;
 }
 

@@ -102,29 +102,53 @@ struct wait {
     enum svc_act act;     /* what to answer */
 };
 
+/* What the stops of v left running, for the answer's message (its code stays OK: the services
+ * did stop; see docs/ARCHITECTURE.md): "service 'x' stopped, but processes that left its tree
+ * still run (2): 12, 13", one clause per such service; "" when none did. */
+static void survivors_message(struct svc **v, size_t n, char *out, size_t size)
+{
+    size_t k = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; v && i < n && k < size; i++) {
+        struct svc_status st;
+        svc_get_status(v[i], &st);
+        if (!st.survivors)
+            continue;
+        k += (size_t)snprintf(out + k, size - k,
+                              "%sservice '%s' stopped, but processes that left its tree still "
+                              "run (%u): ",
+                              k ? "; " : "", svc_name(v[i]), st.survivors);
+        for (uint32_t j = 0; j < MIN(st.survivors, SVC_SURVIVORS_MAX) && k < size; j++)
+            k += (size_t)snprintf(out + k, size - k, "%s%d", j ? ", " : "",
+                                  (int)st.survivor_pids[j]);
+    }
+}
+
 static void wait_done(struct svc **v, size_t n, size_t n_running, void *userdata)
 {
     struct wait *w = userdata;
     struct rp_call *call = w->call;
-    (void)v;
+    char msg[1024];
 
     if (call) {
         call->pending = NULL;
+        survivors_message(v, n, msg, sizeof msg);
         if (w->act == SVC_ACT_STOP) {
             RunningProcess__Daemon__V1__ServiceStopResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_STOP_RESPONSE__INIT;
             r.stopped_count = (uint32_t)n_running; /* upstream counts the live ones */
-            rp_answer(call, 0, NULL, &r.base);
+            rp_answer(call, 0, msg[0] ? msg : NULL, &r.base);
         } else if (w->act == SVC_ACT_RESTART) {
             RunningProcess__Daemon__V1__ServiceRestartResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_RESTART_RESPONSE__INIT;
             r.restarted_count = (uint32_t)n;
-            rp_answer(call, 0, NULL, &r.base);
+            rp_answer(call, 0, msg[0] ? msg : NULL, &r.base);
         } else {
             RunningProcess__Daemon__V1__ServiceDeleteResponse r =
                 RUNNING_PROCESS__DAEMON__V1__SERVICE_DELETE_RESPONSE__INIT;
             r.deleted_count = (uint32_t)n;
-            rp_answer(call, 0, NULL, &r.base);
+            rp_answer(call, 0, msg[0] ? msg : NULL, &r.base);
         }
     }
     free(w);
