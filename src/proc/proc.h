@@ -266,6 +266,23 @@ struct proc_child *proc_reaper_find(struct proc_reaper *r, pid_t pid);
 int proc_reaper_kill_strays(struct proc_reaper *r,
                             void (*report)(const char *group, pid_t pid, void *userdata),
                             void *userdata);
+/* Processes that escaped a tree droverd stopped (escape.c): droverd's orphans (it is their
+ * subreaper) that it did not spawn, outside the tree's session and not in exclude, started at
+ * or after since_ticks, whose stdout or stderr is one of the files; and their descendants. */
+struct proc_escape_query {
+    uint64_t since_ticks; /* the tree's start */
+    pid_t session;        /* the tree's own session: its members are not escapees */
+    const pid_t *exclude; /* the tree's cgroup members (killed, maybe not dead yet) */
+    size_t n_exclude;     /* their number */
+    struct {
+        dev_t dev;  /* device */
+        ino_t ino;  /* inode */
+    } files[2];     /* what an escapee still writes to */
+    size_t n_files; /* entries used */
+};
+/* Writes at most max pids into ret; returns how many there are (perhaps more than max). */
+size_t proc_find_escapees(struct proc_reaper *r, const struct proc_escape_query *q, pid_t *ret,
+                          size_t max);
 /* Whether droverd runs spawned trees in cgroups, and which kind ("v2", "v1", or "none"). */
 const char *proc_reaper_cgroup_mode(const struct proc_reaper *r);
 

@@ -81,7 +81,8 @@ void svc_changed(struct svc *s);
 void svc_set_state(struct svc *s, enum svc_state st);
 /* Calls (and forgets) the settle waiters. */
 void svc_fire_waiters(struct svc *s);
-/* Spawns now; ONLINE, or ERRORED with the reason kept. */
+/* Spawns now: ONLINE; on a transient failure (EMFILE, ENOMEM...) BACKOFF as after a crash;
+ * otherwise ERRORED with the reason kept. */
 void svc_spawn_now(struct svc *s);
 /* Sends the stop signal and arms the kill timeout (STOPPING). */
 void svc_really_stop(struct svc *s);

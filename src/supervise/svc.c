@@ -178,108 +178,25 @@ void svc_stop_probes(struct svc *s)
     s->probes = NULL;
 }
 
-/* ---- what a stop leaves running ----
- *
- * Without a cgroup, a process that starts a session of its own (setsid after a double fork) has
- * left the tree droverd can see: the stop neither signals nor kills it, and droverd, its
- * subreaper, inherits it. Such a process is found by what it still holds: the service's log
- * files as its stdout or stderr. */
-
-/* /proc/PID/file into buf, terminated: its length, or -errno (the process is gone). */
-static ssize_t read_proc(pid_t pid, const char *file, char *buf, size_t size)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    ssize_t n = proc_read_fd(fd, buf, size, true);
-    close(fd);
-    return n;
-}
-
-static bool kill_pending(const char *status, const char *key)
-{
-    const char *p = strstr(status, key);
-    return p && strtoull(p + strlen(key), NULL, 16) & (1ull << (SIGKILL - 1));
-}
-
-/* On its way out: a SIGKILL pending, or exiting already (PF_EXITING in stat's flags). The stop
- * may have killed it a moment ago, which makes it no survivor. */
-static bool dying(pid_t pid)
-{
-    char buf[4096], *p;
-    unsigned flags;
-
-    if (read_proc(pid, "status", buf, sizeof buf) <= 0 || kill_pending(buf, "\nSigPnd:") ||
-        kill_pending(buf, "\nShdPnd:") || read_proc(pid, "stat", buf, sizeof buf) <= 0)
-        return true;
-    p = strrchr(buf, ')');
-    return !p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %u", &flags) != 1 || (flags & 0x4);
-}
-
-/* Whether pid's stdout or stderr is one of the log files. */
-static bool writes_to(pid_t pid, const struct stat logs[2])
-{
-    for (int fd = 1; fd <= 2; fd++) {
-        char path[64];
-        struct stat st;
-        snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)pid, fd);
-        if (stat(path, &st) < 0)
-            continue;
-        for (int i = 0; i < 2; i++)
-            if (logs[i].st_nlink && st.st_dev == logs[i].st_dev && st.st_ino == logs[i].st_ino)
-                return true;
-    }
-    return false;
-}
-
-static void add_survivor(struct svc *s, const struct proc_entry *p)
-{
-    if (p->state == 'Z' || dying(p->pid))
-        return;
-    if (s->st.survivors < SVC_SURVIVORS_MAX)
-        s->st.survivor_pids[s->st.survivors] = p->pid;
-    s->st.survivors++;
-}
-
-static bool listed(const pid_t *v, size_t n, pid_t pid)
-{
-    for (size_t i = 0; i < n; i++)
-        if (v[i] == pid)
-            return true;
-    return false;
-}
-
-/* After the stop of main (its session killed, and the members of its cgroup, tree): the orphans
- * droverd inherited that write to the service's logs, started since main, and their
- * descendants. */
+/* After the stop of main: the processes that left its tree (see proc_find_escapees), found by
+ * the service's log files they still hold, recorded in the status. */
 static void find_survivors(struct svc *s, pid_t main, const pid_t *tree, size_t n_tree)
 {
-    struct stat logs[2] = {0};
-    struct proc_table tab;
+    struct stat logs[2];
+    struct proc_escape_query q = {
+        .since_ticks = s->st.start_ticks,
+        .session = main,
+        .exclude = tree,
+        .n_exclude = n_tree,
+    };
 
     for (int i = 0; i < 2; i++)
-        if (stat(s->log_path[i], &logs[i]) < 0)
-            logs[i].st_nlink = 0; /* a file removed meanwhile: nobody is found by it */
-    if (proc_table_read(&tab, NULL) < 0)
-        return;
-    for (size_t i = 0; i < tab.n; i++) {
-        const struct proc_entry *p = &tab.v[i];
-        int32_t *d;
-        size_t nd;
-        if (p->ppid != getpid() || p->session == main || p->starttime < s->st.start_ticks ||
-            proc_reaper_find(s->e->reaper, p->pid) || listed(tree, n_tree, p->pid) ||
-            !writes_to(p->pid, logs))
-            continue;
-        add_survivor(s, p);
-        if (proc_table_descendants(&tab, i, &d, &nd) < 0)
-            continue;
-        for (size_t k = 0; k < nd; k++)
-            add_survivor(s, &tab.v[d[k]]);
-        free(d);
-    }
-    proc_table_done(&tab);
+        if (stat(s->log_path[i], &logs[i]) == 0) { /* a file removed meanwhile finds nobody */
+            q.files[q.n_files].dev = logs[i].st_dev;
+            q.files[q.n_files++].ino = logs[i].st_ino;
+        }
+    s->st.survivors =
+        (uint32_t)proc_find_escapees(s->e->reaper, &q, s->st.survivor_pids, SVC_SURVIVORS_MAX);
 }
 
 static void on_child_exit(struct proc_child *c, int status, void *userdata)
