@@ -39,25 +39,66 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
     return 0;
 }
 
+/* The state on disk, in JSON: added to the object o. */
+static void state_json(json_t *o, const Drover__V1__StatusResponse *s, const char *error_at)
+{
+    json_object_set_new(o, "db_path", json_string(s->db_path));
+    json_object_set_new(o, "db_bytes", json_integer((json_int_t)s->db_bytes));
+    json_object_set_new(o, "emergency_reserve", json_string(s->emergency_reserve));
+    json_object_set_new(o, "emergency_reserve_bytes",
+                        json_integer((json_int_t)s->emergency_reserve_bytes));
+    json_object_set_new(o, "unsynced_rows", json_integer(s->unsynced_rows));
+    json_object_set_new(o, "last_write_error",
+                        s->last_write_error[0] ? json_string(s->last_write_error) : json_null());
+    json_object_set_new(o, "last_write_error_at", *error_at ? json_string(error_at) : json_null());
+}
+
+/* The state on disk, for people. */
+static void state_text(const Drover__V1__StatusResponse *s, const char *error_at)
+{
+    char db[32], reserve[32];
+
+    cli_format_bytes(s->db_bytes, db, sizeof db);
+    cli_format_bytes(s->emergency_reserve_bytes, reserve, sizeof reserve);
+    printf("  database:     %s (%s)\n", s->db_path, db);
+    if (!strcmp(s->emergency_reserve, "armed"))
+        printf("  reserve:      armed, %s\n", reserve);
+    else
+        printf("  reserve:      %s\n", s->emergency_reserve);
+    if (s->unsynced_rows)
+        printf("  state:        %u row%s waiting to be written again\n", s->unsynced_rows,
+               s->unsynced_rows == 1 ? "" : "s");
+    else
+        printf("  state:        in sync\n");
+    if (s->last_write_error[0])
+        printf("  last write error: %s at %s\n", s->last_write_error, error_at);
+}
+
 static int show_status(struct cli *cli, const ProtobufCMessage *m)
 {
     const Drover__V1__StatusResponse *s = (const void *)m;
-    char started[64] = "", up[32] = "", rss[32];
+    char started[64] = "", up[32] = "", rss[32], error_at[64] = "";
     uint64_t up_s = s->uptime ? (uint64_t)s->uptime->seconds : 0;
     double up_exact = s->uptime ? (double)s->uptime->seconds + s->uptime->nanos / 1e9 : 0;
     if (s->started_at)
         cli_format_time(s->started_at->seconds, s->started_at->nanos, started, sizeof started);
     cli_format_duration(up_s, up, sizeof up);
     cli_format_bytes(s->rss_bytes, rss, sizeof rss);
+    if (s->last_write_error_at)
+        cli_format_time(s->last_write_error_at->seconds, s->last_write_error_at->nanos, error_at,
+                        sizeof error_at);
 
     if (cli->json) {
-        cli_print_json(
+        json_t *o =
             json_pack("{s:s, s:i, s:s, s:f, s:s, s:s, s:s?, s:i, s:i, s:I, s:I}", "version",
                       s->version, "pid", s->pid, "started_at", started, "uptime_seconds", up_exact,
                       "socket_path", s->socket_path, "state_dir", s->state_dir, "config_path",
                       s->config_path[0] ? s->config_path : NULL, "open_connections",
                       s->open_connections, "active_calls", s->active_calls, "calls_total",
-                      (json_int_t)s->calls_total, "rss_bytes", (json_int_t)s->rss_bytes));
+                      (json_int_t)s->calls_total, "rss_bytes", (json_int_t)s->rss_bytes);
+        if (o)
+            state_json(o, s, error_at);
+        cli_print_json(o);
     } else {
         printf("droverd %s (pid %d), up %s since %s\n", s->version, s->pid, up, started);
         printf("  socket:       %s\n", s->socket_path);
@@ -67,6 +108,7 @@ static int show_status(struct cli *cli, const ProtobufCMessage *m)
         printf("  calls:        %u active, %llu since start\n", s->active_calls,
                (unsigned long long)s->calls_total);
         printf("  memory:       %s resident\n", rss);
+        state_text(s, error_at);
     }
     return 0;
 }

@@ -96,6 +96,9 @@ struct daemon {
     bool stopping;                   /* shutdown began */
     bool core_freed;                 /* core_free ran: from then on the core's pointers are stale */
     int exit_code;                   /* daemon_run's result */
+    uv_timer_t sync_timer;           /* writes again what could not be written (sync_later) */
+    uint32_t sync_delay_ms;          /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
+    bool out_of_sync;                /* a write failed or the reserve went since all was synced */
 };
 
 static void notify(const char *state)
@@ -161,6 +164,7 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
+    uv_close((uv_handle_t *)&d->sync_timer, on_closed);
     /* Closing sockets may wait on their peers; the guard ends the loop regardless, and being
      * unreferenced it does not keep the loop alive by itself. */
     uv_timer_start(&d->exit_guard, on_guard, 2000, 0);
@@ -240,9 +244,9 @@ static void apply_failed(const char *name, int r, void *userdata)
 }
 
 /* The file's services onto the engine (svc_apply_config says what that means). */
-static void apply_services(struct daemon *d, const struct config *cfg, struct svc_apply_counts *ret)
+static int apply_services(struct daemon *d, const struct config *cfg, struct svc_apply_counts *ret)
 {
-    svc_apply_config(d->services, cfg->services, cfg->n_services, apply_failed, d, ret);
+    return svc_apply_config(d->services, cfg->services, cfg->n_services, apply_failed, d, ret);
 }
 
 /* Re-reads the configuration (SIGHUP, Admin.Reload): log level and services take effect now. */
@@ -268,7 +272,13 @@ static int reload(struct daemon *d, struct svc_apply_counts *ret, char err[CONFI
     if (strcmp(c.socket_path, d->cfg.socket_path) || strcmp(c.state_dir, d->cfg.state_dir) ||
         strcmp(c.log_dir, d->cfg.log_dir))
         log_warning("socket, state_dir and log_dir changes take effect at the next start");
-    apply_services(d, &c, ret);
+    if ((r = apply_services(d, &c, ret)) < 0) {
+        snprintf(err, CONFIG_ERROR_MAX,
+                 "the services cannot be applied: %s; they are left as they were",
+                 r == -ENOSPC ? "the state disk is full" : strerror(-r));
+        config_done(&c);
+        return r;
+    }
     log_notice("configuration re-read: log level %s; services: %u added, %u changed, %u removed, "
                "%u unchanged",
                log_level_to_string(c.log_level), ret->added, ret->changed, ret->removed,
@@ -438,6 +448,8 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     uv_loop_init(&d->loop);
     uv_timer_init(&d->loop, &d->exit_guard);
     d->exit_guard.data = d;
+    uv_timer_init(&d->loop, &d->sync_timer);
+    d->sync_timer.data = d;
 
     d->grpc = grpc_server_new(&d->loop, &d->cfg.grpc);
     d->health = d->grpc ? grpc_health_new(d->grpc) : NULL;
@@ -535,16 +547,106 @@ static void log_news(struct daemon *d, struct svc *s)
     }
 }
 
+/* ---- state on disk: rows that could not be written are written again ----
+ *
+ * A row whose write failed (a full disk) waits in the svc_db; a timer writes them again, from
+ * SYNC_FIRST_MS doubling to SYNC_MAX_MS, while any waits or the emergency reserve is spent, and
+ * every write that succeeds meanwhile takes them along. Once all are written the reserve is set
+ * aside again (if it fits), and the log says once that the state is in sync. */
+
+#define SYNC_FIRST_MS 100  /* the first retry of rows that could not be written */
+#define SYNC_MAX_MS   5000 /* the retries' backoff cap */
+
+static void on_sync_timer(uv_timer_t *t);
+
+static bool reserve_spent(const struct daemon *d)
+{
+    return !strcmp(store_reserve_state(d->store), "released");
+}
+
+/* Something is out of sync: the timer goes, if it does not already. */
+static void sync_later(struct daemon *d)
+{
+    d->out_of_sync = true;
+    if (uv_is_active((uv_handle_t *)&d->sync_timer))
+        return;
+    d->sync_delay_ms = SYNC_FIRST_MS;
+    uv_timer_start(&d->sync_timer, on_sync_timer, d->sync_delay_ms, 0);
+}
+
+/* Writes again what waits, then sets the reserve aside again: true once both are done. */
+static bool sync_state(struct daemon *d)
+{
+    size_t n = svc_db_unsynced(d->svc_db);
+
+    if (svc_db_resync(d->svc_db, d->services) < 0)
+        return false;
+    if (store_reserve_rearm(d->store) > 0)
+        log_notice("the emergency reserve beside '%s' is set aside again", d->cfg.db_path);
+    if (reserve_spent(d))
+        return false;
+    if (d->out_of_sync)
+        log_notice("the state in '%s' is in sync again (rows written again: %zu)", d->cfg.db_path,
+                   n);
+    d->out_of_sync = false;
+    return true;
+}
+
+static void on_sync_timer(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    if (sync_state(d))
+        return;
+    d->sync_delay_ms = MIN(d->sync_delay_ms * 2, SYNC_MAX_MS);
+    uv_timer_start(t, on_sync_timer, d->sync_delay_ms, 0);
+}
+
 /* Every change the engine reports goes to the database: what the table says is what droverd
- * last knew. */
+ * last knew. A failed write waits to be written again; a write that succeeds takes along those
+ * that wait. */
+static void record_service(struct daemon *d, struct svc *s)
+{
+    size_t waiting = svc_db_unsynced(d->svc_db);
+    int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
+
+    if (r >= 0 && !d->out_of_sync && !reserve_spent(d))
+        return; /* all in sync, as nearly always */
+    if (r < 0 && waiting == 0)
+        log_warning_errno(r,
+                          "cannot record the state of service '%s' in '%s'; writing it again "
+                          "until it can be",
+                          svc_name(s), d->cfg.db_path);
+    else if (r >= 0 && !d->out_of_sync)
+        log_warning("the disk of '%s' is full: its emergency reserve was spent", d->cfg.db_path);
+    if (r < 0 || !sync_state(d))
+        sync_later(d);
+}
+
+/* The engine's persist hook: a client's change is written before it is made, or refused. */
+static int persist_services(const struct svc_intent *v, size_t n, void *userdata)
+{
+    struct daemon *d = userdata;
+    int r = svc_db_persist(d->svc_db, v, n);
+
+    if (r < 0)
+        log_warning_errno(r, "refusing a change to %zu service(s): it cannot be recorded in '%s'",
+                          n, d->cfg.db_path);
+    return r;
+}
+
+static size_t unsynced_services(void *userdata)
+{
+    struct daemon *d = userdata;
+    return svc_db_unsynced(d->svc_db);
+}
+
 static void on_service_change(struct svc *s, void *userdata)
 {
     struct daemon *d = userdata;
     if (d->restoring && !svc_is_removed(s))
         return; /* save_all writes every row once they are reconciled */
-    int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
-    if (r < 0)
-        log_warning_errno(r, "cannot record the state of service '%s'", svc_name(s));
+    record_service(d, s);
     log_news(d, s);
 }
 
@@ -595,12 +697,11 @@ static void report_stray(const char *group, pid_t pid, void *userdata)
  * what was reconciled, all of it or (if droverd dies meanwhile) none. */
 static void save_all(struct daemon *d)
 {
-    int r = store_begin(d->store);
-    for (size_t i = 0; r >= 0 && i < svc_count(d->services); i++)
-        r = svc_db_save(d->svc_db, svc_at(d->services, i));
-    r = r < 0 ? (store_rollback(d->store), r) : store_commit(d->store);
-    if (r < 0)
+    int r = svc_db_save_all(d->svc_db, d->services);
+    if (r < 0) {
         log_warning_errno(r, "cannot record the services after restoring them");
+        sync_later(d);
+    }
 }
 
 static int start_services(struct daemon *d)
@@ -639,20 +740,44 @@ static int start_services(struct daemon *d)
     /* The file's definitions first (they win over what the database remembers, and carry what
      * it does not store, such as probes), then what was running comes back up. */
     struct svc_apply_counts rc;
-    apply_services(d, &d->cfg, &rc);
+    (void)apply_services(d, &d->cfg, &rc); /* no persist hook yet: it cannot be refused */
     int strays = proc_reaper_kill_strays(d->reaper, report_stray, d);
-    d->restoring = false;
-    save_all(d);
+    /* Started before any row is written: a row saved before its start would say "not wanted",
+     * and a crash then would leave the service down. Until save_all commits, a crash finds the
+     * rows as they were (and kills what was just spawned as strays). */
     for (size_t i = 0; i < d->n_to_start; i++) {
         struct svc *s = svc_find_id(d->services, d->to_start[i]);
         if (s && !svc_running(s))
             svc_start(s);
     }
+    d->restoring = false;
+    save_all(d);
+    svc_engine_set_persist(d->services,
+                           &(struct svc_persist){persist_services, unsynced_services, d});
     if (strays > 0)
         log_warning("%d processes left behind by a droverd that is gone were killed", strays);
     log_info("%zu services defined (%u added from the configuration, %u changed, %u removed)",
              svc_count(d->services), rc.added, rc.changed, rc.removed);
     return 0;
+}
+
+/* What the emergency reserve could take: less than asked for on a small disk, none at all when
+ * even that would leave too little room (or the file cannot be made). */
+static void log_reserve(struct daemon *d)
+{
+    struct store_stats st;
+
+    store_get_stats(d->store, &st);
+    if (!strcmp(st.reserve_state, "degraded"))
+        log_warning("could not set aside an emergency reserve beside '%s' (%u bytes asked for, "
+                    "a quarter of the free space at most)",
+                    d->cfg.db_path, d->cfg.emergency_reserve_bytes);
+    else if (st.reserve_bytes < d->cfg.emergency_reserve_bytes &&
+             !strcmp(st.reserve_state, "armed"))
+        log_notice("emergency reserve beside '%s': %llu bytes of the %u asked for, a quarter of "
+                   "the free space",
+                   d->cfg.db_path, (unsigned long long)st.reserve_bytes,
+                   d->cfg.emergency_reserve_bytes);
 }
 
 /* The database, the registry and the reaper. */
@@ -668,9 +793,7 @@ static int start_core(struct daemon *d)
                                d->cfg.db_path, store_schema_version());
     if (r < 0)
         return log_error_errno(r, "cannot open the database '%s'", d->cfg.db_path);
-    if (strcmp(store_reserve_state(d->store), "degraded") == 0)
-        log_warning("could not set aside %u bytes of emergency reserve beside '%s'",
-                    d->cfg.emergency_reserve_bytes, d->cfg.db_path);
+    log_reserve(d);
     r = track_new(&d->loop, d->store, d->cfg.zombie_pass_interval_ms, &d->track);
     if (r < 0)
         return log_error_errno(r, "cannot load the tracked processes from '%s'", d->cfg.db_path);

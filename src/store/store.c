@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/macro.h"
+#include "base/time-util.h"
 
 static const char *const migrations[] = {
     /* 1: the registry of tracked processes. Columns up to registered_at are running-process's;
@@ -84,6 +86,11 @@ struct store {
     char *path;                /* the database file */
     char *reserve_path;        /* emergency-reserve.bin beside it */
     const char *reserve_state; /* see store_reserve_state */
+    uint64_t reserve_want;     /* the size asked for: the most the reserve takes */
+    uint64_t reserve_bytes;    /* its size while armed, else 0 */
+    uint64_t released_room;    /* the free space right after it was released */
+    int last_error;            /* -errno of the last failed write, 0 if none failed */
+    uint64_t last_error_ns;    /* when it failed (CLOCK_REALTIME) */
 };
 
 int store_schema_version(void)
@@ -131,9 +138,20 @@ int store_begin(struct store *s)
     return exec(s, "BEGIN IMMEDIATE");
 }
 
+/* A write that failed, for store_get_stats; a constraint (a caller's mistake, not the disk's)
+ * is not one. */
+static int note(struct store *s, int r)
+{
+    if (r < 0 && r != -EEXIST) {
+        s->last_error = r;
+        s->last_error_ns = now_ns(CLOCK_REALTIME);
+    }
+    return r;
+}
+
 int store_commit(struct store *s)
 {
-    int r = exec(s, "COMMIT");
+    int r = note(s, exec(s, "COMMIT"));
     if (r < 0)
         (void)exec(s, "ROLLBACK");
     return r;
@@ -179,37 +197,97 @@ static int migrate(struct store *s)
     return 0;
 }
 
-/* Allocates the reserve for real (fallocate; zeros where the file system lacks it) so that
- * deleting it frees blocks. An existing reserve of the right size is kept as it is. */
-static void reserve_arm(struct store *s, uint64_t bytes)
+uint64_t store_reserve_fit(uint64_t want, uint64_t avail)
+{
+    uint64_t fit = MIN(want, avail / 4);
+
+    if (fit < want)
+        fit -= fit % 4096; /* a cut size in whole pages, stable while the free space wobbles */
+    return fit > 0 && fit >= MIN(want, (uint64_t)STORE_RESERVE_FLOOR) ? fit : 0;
+}
+
+/* The free space a reserve may take its share of: what the file system offers, plus what a
+ * reserve file already holds (it is ours to resize). */
+static int reserve_room(const struct store *s, uint64_t *ret)
+{
+    _cleanup_free_ char *dir = store_sibling_path(s, "");
+    struct statvfs v;
+    struct stat st;
+
+    if (!dir)
+        return -ENOMEM;
+    if (statvfs(*dir ? dir : ".", &v) < 0)
+        return -errno;
+    uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+    if (lstat(s->reserve_path, &st) == 0 && S_ISREG(st.st_mode))
+        avail += (uint64_t)st.st_blocks * 512;
+    *ret = avail;
+    return 0;
+}
+
+/* Writes zeros where the file system cannot allocate without them. */
+static int fill_zeros(int fd, uint64_t bytes)
+{
+    static const char zeros[65536];
+
+    for (uint64_t done = 0; done < bytes;) {
+        ssize_t n = write(fd, zeros, MIN(sizeof zeros, bytes - done));
+        if (n <= 0)
+            return n < 0 ? -errno : -ENOSPC;
+        done += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Makes the reserve file exactly bytes long, allocated for real (fallocate; zeros where the file
+ * system lacks it) so that deleting it frees blocks. One of the right size is kept as it is. A
+ * regular file this could not finish is deleted: no partial reserve stays behind to hold space
+ * that nobody counts on. */
+static int reserve_alloc(struct store *s, uint64_t bytes)
 {
     struct stat st;
-    _cleanup_close_ int fd = -1;
+    _cleanup_close_ int fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int r = 0;
 
-    if (bytes == 0) {
-        s->reserve_state = "disabled";
-        return;
-    }
-    s->reserve_state = "degraded";
-    fd = open(s->reserve_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 || fstat(fd, &st) < 0)
-        return;
-    if ((uint64_t)st.st_size != bytes || st.st_blocks * 512 < (off_t)bytes) {
-        if (ftruncate(fd, 0) < 0)
-            return;
-        if (posix_fallocate(fd, 0, (off_t)bytes) != 0) {
-            static const char zeros[65536];
-            for (uint64_t done = 0; done < bytes;) {
-                ssize_t n = write(fd, zeros, MIN(sizeof zeros, bytes - done));
-                if (n <= 0)
-                    return;
-                done += (uint64_t)n;
-            }
-        }
-        if (fdatasync(fd) < 0)
-            return;
+        return -errno; /* a symlink or a directory there is not ours to remove */
+    if (!S_ISREG(st.st_mode))
+        return -EEXIST;
+    if ((uint64_t)st.st_size == bytes && st.st_blocks * 512 >= (off_t)bytes)
+        return 0;
+    if (ftruncate(fd, 0) < 0)
+        r = -errno;
+    else if (posix_fallocate(fd, 0, (off_t)bytes) != 0)
+        r = fill_zeros(fd, bytes);
+    if (r >= 0 && fdatasync(fd) < 0)
+        r = -errno;
+    if (r < 0)
+        (void)unlink(s->reserve_path);
+    return r;
+}
+
+/* Sets the reserve aside at the size that fits now; a reserve that does not fit is removed. */
+static int reserve_arm(struct store *s)
+{
+    uint64_t room = 0, bytes;
+    struct stat st;
+
+    if (s->reserve_want == 0) {
+        s->reserve_state = "disabled";
+        return 0;
     }
+    int r = reserve_room(s, &room);
+    bytes = r < 0 ? 0 : store_reserve_fit(s->reserve_want, room);
+    if (bytes == 0) {
+        if (lstat(s->reserve_path, &st) == 0 && S_ISREG(st.st_mode))
+            (void)unlink(s->reserve_path);
+        return r < 0 ? r : -ENOSPC;
+    }
+    if ((r = reserve_alloc(s, bytes)) < 0)
+        return r;
+    s->reserve_bytes = bytes;
     s->reserve_state = "armed";
+    return 0;
 }
 
 static bool reserve_release(struct store *s)
@@ -219,7 +297,24 @@ static bool reserve_release(struct store *s)
     if (unlink(s->reserve_path) < 0 && errno != ENOENT)
         return false;
     s->reserve_state = "released";
+    s->reserve_bytes = 0;
+    if (reserve_room(s, &s->released_room) < 0)
+        s->released_room = UINT64_MAX; /* unknown: it comes back at the next start */
     return true;
+}
+
+int store_reserve_rearm(struct store *s)
+{
+    uint64_t room;
+
+    if (strcmp(s->reserve_state, "released") != 0 && strcmp(s->reserve_state, "degraded") != 0)
+        return 0;
+    /* Space has come back only when there is more than the reserve's release left: what it freed
+     * is for the writes that needed it, not for setting a smaller reserve aside at once. */
+    if (!strcmp(s->reserve_state, "released") &&
+        (reserve_room(s, &room) < 0 || room <= s->released_room))
+        return 0;
+    return reserve_arm(s) == 0 ? 1 : 0;
 }
 
 int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
@@ -234,6 +329,11 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
         store_close(s);
         return -ENOMEM;
     }
+    /* The reserve first: on a disk that filled up while droverd was away, the space of one that
+     * no longer fits is what lets the database open. */
+    s->reserve_want = reserve_bytes;
+    s->reserve_state = "degraded";
+    (void)reserve_arm(s); /* the store works without one; the state says so */
     r = sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                             SQLITE_OPEN_EXRESCODE,
@@ -249,7 +349,6 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
         store_close(s);
         return r;
     }
-    reserve_arm(s, reserve_bytes);
     *ret = s;
     return 0;
 }
@@ -299,16 +398,49 @@ const char *store_column_text(sqlite3_stmt *st, int i)
     return t ? (const char *)t : "";
 }
 
-int store_run(struct store *s, sqlite3_stmt *st)
+static int run(struct store *s, sqlite3_stmt *st, bool may_release)
 {
     int rc = sqlite3_step(st);
 
     sqlite3_reset(st);
-    if ((rc & 0xff) == SQLITE_FULL && reserve_release(s)) {
+    if ((rc & 0xff) == SQLITE_FULL && may_release && reserve_release(s)) {
+        (void)note(s, -ENOSPC); /* saved by the reserve, but the disk was full */
         rc = sqlite3_step(st);
         sqlite3_reset(st);
     }
-    return errno_from_sqlite(rc);
+    return note(s, errno_from_sqlite(rc));
+}
+
+int store_run(struct store *s, sqlite3_stmt *st)
+{
+    return run(s, st, true);
+}
+
+int store_try(struct store *s, sqlite3_stmt *st)
+{
+    return run(s, st, false);
+}
+
+/* The size of a file beside the database, 0 when it is not there. */
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+void store_get_stats(const struct store *s, struct store_stats *ret)
+{
+    _cleanup_free_ char *wal = NULL;
+
+    if (asprintf(&wal, "%s-wal", s->path) < 0)
+        wal = NULL;
+    *ret = (struct store_stats){
+        .db_bytes = file_bytes(s->path) + file_bytes(wal),
+        .reserve_state = s->reserve_state,
+        .reserve_bytes = s->reserve_bytes,
+        .last_error = s->last_error,
+        .last_error_ns = s->last_error_ns,
+    };
 }
 
 int store_get_state(struct store *s, const char *key, char *buf, size_t size)

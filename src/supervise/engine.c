@@ -1,7 +1,8 @@
-/* The engine's bookkeeping: services in definition order with stable ids, adding, redefining and
- * removing them (a removed service is freed once it has stopped, through its timer's close), the
- * observers of every change, and the engine's life (a shutdown stops every service and waits
- * for the last one). */
+/* The engine's bookkeeping: services in definition order with stable ids (never given out twice
+ * in one droverd's life), adding, redefining and removing them (a removed service is freed once
+ * it has stopped, through its timer's close), the observers of every change, the durability hook
+ * (ops.c calls it), and the engine's life (a shutdown stops every service and waits for the last
+ * one). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +65,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
         return r;
     if (svc_find(e, c->name) || (id && svc_find_id(e, id)))
         return -EEXIST;
-    if (!id)
-        for (size_t i = 0; i < e->n; i++)
-            id = MAX(id, e->v[i]->id);
-    id = id ? id : 1;
-    if (svc_find_id(e, id))
-        id++;
+    id = id ? id : svc_next_id(e);
     if (VEC_RESERVE(e->v, e->cap, e->n + 1) < 0)
         return -ENOMEM;
     if (!(s = calloc(1, sizeof *s)))
@@ -85,6 +81,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
         return r;
     }
     s->id = id;
+    e->last_id = MAX(e->last_id, id);
     uv_timer_init(e->loop, &s->timer);
     s->timer.data = s;
     e->v[e->n++] = s;
@@ -92,6 +89,24 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     if (ret)
         *ret = s;
     return 0;
+}
+
+uint32_t svc_next_id(const struct svc_engine *e)
+{
+    uint32_t id = e->last_id;
+    for (size_t i = 0; i < e->n; i++)
+        id = MAX(id, e->v[i]->id);
+    return id + 1;
+}
+
+void svc_engine_set_persist(struct svc_engine *e, const struct svc_persist *p)
+{
+    e->persist = p ? *p : (struct svc_persist){0};
+}
+
+size_t svc_engine_unsynced(const struct svc_engine *e)
+{
+    return e->persist.unsynced ? e->persist.unsynced(e->persist.userdata) : 0;
 }
 
 void svc_closed(uv_handle_t *h)

@@ -4,7 +4,14 @@
  *
  *   -ENOENT  the target names no service          -EEXIST  a service of that name runs
  *   -EINVAL  a definition that cannot run (why)   -EBUSY   it belongs to droverd's configuration
+ *   -ENOSPC, -EIO...  the change could not be recorded first: nothing was changed
  *   any other -errno: the spawn failed at once (ENOENT: no such program), the service ERRORED
+ *
+ * Durability: before an operation changes anything, the rows it will leave (what the user wants
+ * now, a new definition, a deletion) go to the engine's persist hook, all in one write; when
+ * that fails the operation is refused, so that a client is never told yes about a change a crash
+ * would forget. The consequences the engine draws on its own (dependents stopping with a service,
+ * the states a start goes through) are recorded by its observer afterwards.
  *
  * Where an operation fails, why gets a sentence for people that names the service or the bad
  * value; faces pass it on as their error message. */
@@ -59,6 +66,54 @@ int svc_resolve_one(struct svc_engine *e, const char *target, struct svc **ret)
     return 0;
 }
 
+/* ---- durability: the rows an operation will leave, written before it is carried out ---- */
+
+/* s's row as it is now, but for what the user wants and (c not NULL) its definition. */
+static void intent_of(struct svc *s, const struct svc_config *c, bool wanted,
+                      struct svc_intent *ret)
+{
+    *ret = (struct svc_intent){.row = {.id = s->id, .cfg = c ? *c : s->cfg}};
+    svc_get_status(s, &ret->row.st);
+    ret->row.st.wanted = wanted;
+    ret->row.state = ret->row.st.state;
+    ret->row.cgroup = svc_cgroup(s) ? svc_cgroup(s) : "";
+}
+
+/* The row of a service about to be defined with id and c: stopped, wanted up or not. */
+static void intent_new(uint32_t id, const struct svc_config *c, bool wanted, struct svc_intent *ret)
+{
+    *ret = (struct svc_intent){.row = {.id = id, .cfg = *c, .cgroup = ""}};
+    ret->row.st.wanted = wanted;
+}
+
+/* Writes v through the persist hook: 0, or its -errno with why saying that what (a verb and its
+ * object, for people) was not done. */
+static int persist(struct svc_engine *e, const struct svc_intent *v, size_t n, const char *what,
+                   char *why, size_t why_size)
+{
+    int r = n && e->persist.write ? e->persist.write(v, n, e->persist.userdata) : 0;
+
+    if (r >= 0)
+        return 0;
+    return errmsg_fail(why, why_size, r,
+                       "cannot %s: %s; the change could not be recorded, so nothing was changed",
+                       what, r == -ENOSPC ? "the state disk is full" : strerror(-r));
+}
+
+/* An operation failed after its rows were written (out of memory): they are written again as
+ * the engine has them, which is all that can be done (a failure leaves them to the services'
+ * next change). */
+static void persist_undo(struct svc_engine *e, const struct svc_intent *v, size_t n)
+{
+    for (size_t i = 0; e->persist.write && i < n; i++) {
+        struct svc *s = svc_find_id(e, v[i].row.id);
+        struct svc_intent now = {.row.id = v[i].row.id, .gone = true};
+        if (s)
+            intent_of(s, NULL, s->want_up, &now);
+        (void)e->persist.write(&now, 1, e->persist.userdata);
+    }
+}
+
 /* Starts s, which is defined and not running; the spawn's -errno when it failed at once. */
 static int start(struct svc *s, char *why, size_t size)
 {
@@ -83,7 +138,20 @@ int svc_start_config(struct svc_engine *e, const struct svc_config *c, struct sv
         return errmsg_fail(why, why_size, -EINVAL, "service cmd must not be empty");
     if ((s = svc_find(e, c->name)) && svc_running(s))
         return errmsg_fail(why, why_size, -EEXIST, "service '%s' already exists", c->name);
-    int r = svc_define(e, 0, c, &s);
+    struct svc_intent in;
+    char what[256];
+    int r = svc_config_check(c);
+    if (r >= 0) {
+        if (s)
+            intent_of(s, c, true, &in);
+        else
+            intent_new(svc_next_id(e), c, true, &in);
+        snprintf(what, sizeof what, "start '%s'", c->name);
+        if ((r = persist(e, &in, 1, what, why, why_size)) < 0)
+            return r;
+        if ((r = svc_define(e, in.row.id, c, &s)) < 0)
+            persist_undo(e, &in, 1);
+    }
     if (r < 0)
         return errmsg_fail(why, why_size, r, "cannot define service '%s': %s", c->name,
                            strerror(-r));
@@ -101,6 +169,12 @@ int svc_start_target(struct svc_engine *e, const char *target, struct svc **ret,
         return errmsg_fail(why, why_size, r, "no service matched '%s'", target);
     if (svc_running(s))
         return errmsg_fail(why, why_size, -EEXIST, "service '%s' already exists", svc_name(s));
+    struct svc_intent in;
+    char what[256];
+    intent_of(s, NULL, true, &in);
+    snprintf(what, sizeof what, "start '%s'", svc_name(s));
+    if ((r = persist(e, &in, 1, what, why, why_size)) < 0)
+        return r;
     *ret = s;
     return start(s, why, why_size);
 }
@@ -125,6 +199,29 @@ static void acted(struct svc **v, size_t n, void *userdata)
     free(a);
 }
 
+/* The rows a stop (wanted down), restart (wanted up) or delete (gone) of v will leave. */
+static int persist_act(struct svc_engine *e, struct svc **v, size_t n, enum svc_act act,
+                       const char *target, char *why, size_t why_size)
+{
+    static const char *const verbs[] = {
+        [SVC_ACT_STOP] = "stop",
+        [SVC_ACT_RESTART] = "restart",
+        [SVC_ACT_DELETE] = "delete",
+    };
+    _cleanup_free_ struct svc_intent *in = calloc(n, sizeof *in);
+    char what[256];
+
+    if (!in)
+        return errmsg_fail(why, why_size, -ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        if (act == SVC_ACT_DELETE)
+            in[i] = (struct svc_intent){.row.id = v[i]->id, .gone = true};
+        else
+            intent_of(v[i], NULL, act == SVC_ACT_RESTART, &in[i]);
+    snprintf(what, sizeof what, "%s '%s'", verbs[act], target);
+    return persist(e, in, n, what, why, why_size);
+}
+
 int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acted_fn fn,
             void *userdata, char *why, size_t why_size)
 {
@@ -138,12 +235,19 @@ int svc_act(struct svc_engine *e, const char *target, enum svc_act act, svc_acte
         return r == -ENOENT ? errmsg_fail(why, why_size, r, "no service matched '%s'", target)
                             : errmsg_fail(why, why_size, r, "out of memory");
     }
+    if ((r = persist_act(e, v, n, act, target, why, why_size)) < 0) {
+        free(v);
+        free(a);
+        return r;
+    }
     *a = (struct act){act, 0, fn, userdata};
     for (size_t i = 0; i < n; i++) {
         a->n_running += svc_running(v[i]);
         act == SVC_ACT_RESTART ? svc_restart(v[i]) : svc_stop(v[i]);
     }
     r = svc_when_settled(e, v, n, acted, a);
+    for (size_t i = 0; r < 0 && i < n; i++) /* a delete that will not happen: rows back */
+        persist_undo(e, &(struct svc_intent){.row.id = v[i]->id}, 1);
     free(v);
     if (r < 0) {
         free(a);
@@ -211,20 +315,51 @@ static bool listed(const struct svc_config *v, size_t n, const char *name)
     return false;
 }
 
-void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
-                      svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret)
+/* The rows applying the configuration v will leave: new services (ids[i], 0 for the others)
+ * wanted up when they start with droverd, changed ones with their new definition, unlisted ones
+ * of the configuration gone. Definitions that cannot run are left to fail in the applying. */
+static int persist_config(struct svc_engine *e, const struct svc_config *v, size_t n, uint32_t *ids)
 {
-    struct svc_apply_counts k = {0};
-    _cleanup_free_ struct svc **up = calloc(n ? n : 1, sizeof *up);
-    size_t n_up = 0;
+    _cleanup_free_ struct svc_intent *in = calloc(n + e->n + 1, sizeof *in);
+    uint32_t next = svc_next_id(e);
+    size_t k = 0;
 
+    if (!in)
+        return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
         struct svc_config c = v[i];
         struct svc *s = svc_find(e, c.name);
-        int r = 0;
+        c.from_config = true;
+        if (svc_config_check(&c) < 0 || (s && svc_config_equal(&s->cfg, &c)))
+            continue;
+        if (s)
+            intent_of(s, &c, (s->want_up && !s->removed) || c.autostart, &in[k++]);
+        else
+            intent_new(ids[i] = next++, &c, c.autostart, &in[k++]);
+    }
+    for (size_t i = 0; i < e->n; i++)
+        if (e->v[i]->cfg.from_config && !listed(v, n, e->v[i]->cfg.name))
+            in[k++] = (struct svc_intent){.row.id = e->v[i]->id, .gone = true};
+    return persist(e, in, k, "apply the configuration", NULL, 0);
+}
+
+int svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
+                     svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret)
+{
+    struct svc_apply_counts k = {0};
+    _cleanup_free_ struct svc **up = calloc(n ? n : 1, sizeof *up);
+    _cleanup_free_ uint32_t *ids = calloc(n ? n : 1, sizeof *ids);
+    size_t n_up = 0;
+    int r = ids ? persist_config(e, v, n, ids) : -ENOMEM;
+
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n; i++) {
+        struct svc_config c = v[i];
+        struct svc *s = svc_find(e, c.name);
         c.from_config = true;
         if (!s) {
-            r = svc_add(e, 0, &c, &s);
+            r = svc_add(e, ids[i], &c, &s);
             k.added += r >= 0;
         } else if (svc_config_equal(svc_get_config(s), &c)) {
             k.unchanged++;
@@ -233,10 +368,14 @@ void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n
             r = svc_redefine(s, &c);
             k.changed += r >= 0;
         }
-        if (r < 0 && failed)
-            failed(c.name, r, userdata);
-        else if (c.autostart && up)
+        if (r < 0) {
+            if (s || ids[i]) /* its row was written for the change that failed */
+                persist_undo(e, &(struct svc_intent){.row.id = s ? s->id : ids[i]}, 1);
+            if (failed)
+                failed(c.name, r, userdata);
+        } else if (c.autostart && up) {
             up[n_up++] = s;
+        }
     }
     for (size_t i = e->n; i-- > 0;) {
         struct svc *s = e->v[i];
@@ -250,6 +389,28 @@ void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n
         if (!svc_running(up[i]))
             svc_start(up[i]);
     *ret = k;
+    return 0;
+}
+
+/* The rows a file's services will leave in in[]: each wanted up, with the file's definition.
+ * -EINVAL (why says which) before anything is written when one of them cannot run. */
+static int persist_file(struct svc_engine *e, const struct svc_config *v, size_t n,
+                        struct svc_intent *in, char *why, size_t why_size)
+{
+    uint32_t next = svc_next_id(e);
+
+    for (size_t i = 0; i < n; i++) {
+        struct svc *s = svc_find(e, v[i].name);
+        int r = svc_config_check(&v[i]);
+        if (r < 0)
+            return errmsg_fail(why, why_size, r, "service '%s': %s", v[i].name, strerror(-r));
+        if (s)
+            intent_of(s, &v[i], true, &in[i]);
+        else
+            intent_new(next++, &v[i], true, &in[i]);
+    }
+    return persist(e, in, n, n == 1 ? "start the file's service" : "start the file's services", why,
+                   why_size);
 }
 
 int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, struct svc ***ret,
@@ -266,15 +427,21 @@ int svc_apply_file(struct svc_engine *e, const struct svc_config *v, size_t n, s
                                "service '%s' comes from droverd's configuration; change it there",
                                v[i].name);
     }
-    if (!(done = calloc(n ? n : 1, sizeof *done)))
+    _cleanup_free_ struct svc_intent *in = calloc(n ? n : 1, sizeof *in);
+    if (!in || !(done = calloc(n ? n : 1, sizeof *done)))
         return errmsg_fail(why, why_size, -ENOMEM, "out of memory");
+    if ((r = persist_file(e, v, n, in, why, why_size)) < 0) {
+        free(done);
+        return r;
+    }
     for (size_t i = 0; i < n; i++) {
         struct svc *s = svc_find(e, v[i].name);
         if (s && svc_running(s))
             r = svc_config_equal(&s->cfg, &v[i]) ? 0 : svc_redefine(s, &v[i]);
         else
-            r = svc_define(e, 0, &v[i], &s);
+            r = svc_define(e, in[i].row.id, &v[i], &s);
         if (r < 0) {
+            persist_undo(e, in, n);
             free(done);
             return errmsg_fail(why, why_size, r, "service '%s': %s", v[i].name, strerror(-r));
         }

@@ -69,6 +69,8 @@ struct svc_engine {
     void (*shutdown_done)(void *); /* svc_engine_shutdown's callback, until all are stopped */
     void *shutdown_data;           /* its argument */
     char *snapshot_path;           /* svc_save's file, or NULL: SVC_SNAPSHOT_FILE */
+    struct svc_persist persist;    /* the daemon's durability hook (write NULL: none) */
+    uint32_t last_id;              /* the highest id given out: a removed service's is not reused */
 };
 
 /* ---- the state machine (svc.c) ---- */
@@ -113,6 +115,9 @@ char *svc_log_name(const char *dir, const char *name, const char *file, const ch
 
 /* ---- the engine (engine.c) ---- */
 
+/* The id the next service defined without one gets: above every id given out so far, so that a
+ * service still stopping after its removal (whose row goes when it is down) never shares it. */
+uint32_t svc_next_id(const struct svc_engine *e);
 /* The close callback of a removed service's timer: frees it. */
 void svc_closed(uv_handle_t *h);
 /* A shutdown waiting for every service to stop: done when none runs. */

@@ -228,6 +228,7 @@ const char *svc_log_path(const struct svc *s, int stream);
  *
  *   -ENOENT  the target names no service          -EEXIST  a service of that name runs
  *   -EINVAL  a definition that cannot run         -EBUSY   it belongs to droverd's configuration
+ *   -ENOSPC, -EIO  the change cannot be recorded (see durability below); nothing changed
  *   another -errno: the spawn failed at once (-ENOENT: no such program); the service is ERRORED
  *   (a transient failure, -EMFILE, -ENOMEM, -EAGAIN..., is no error: the service waits in
  *   BACKOFF with last_error set, and its restart policy retries)
@@ -286,9 +287,10 @@ typedef void (*svc_apply_failed_fn)(const char *name, int r, void *userdata);
 /* The configuration's services (droverd's start and every reload): new ones defined and
  * started when autostart, changed ones redefined (a running one restarts with its new
  * definition), ones that came from the configuration and are no longer listed stopped and
- * removed, the rest left alone. */
-void svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
-                      svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret);
+ * removed, the rest left alone. The persist hook's -errno when what it would change cannot be
+ * recorded: nothing is changed then. */
+int svc_apply_config(struct svc_engine *e, const struct svc_config *v, size_t n,
+                     svc_apply_failed_fn failed, void *userdata, struct svc_apply_counts *ret);
 /* A file's services (drover start FILE), whole or not at all: -EBUSY if one of them belongs to
  * droverd's configuration; new ones defined, changed running ones redefined (restarted),
  * identical running ones left alone, every one not running started. *ret (freed by the caller)
@@ -312,7 +314,8 @@ struct svc_db_row {
 
 int svc_db_new(struct store *st, struct svc_db **ret);
 void svc_db_free(struct svc_db *db);
-/* Writes s's definition and status (insert or update by id). */
+/* Writes s's definition and status (insert or update by id); deletes a row. A row that could
+ * not be written waits to be written again (svc_db_resync). */
 int svc_db_save(struct svc_db *db, struct svc *s);
 int svc_db_delete(struct svc_db *db, uint32_t id);
 /* Calls fn for every row, by id; a negative return stops the walk and is returned. */
@@ -394,3 +397,47 @@ void svc_conf_apply_log_defaults(struct svc_config *v, size_t n, const struct sv
  * svc_configs_free. */
 int svc_conf_parse(struct yaml_reader *rd, const char *text, size_t len, const char *dir,
                    struct svc_config **ret, size_t *ret_n);
+
+/* ---- durability (ops.c, svc-db.c): what a client asks is on disk before it is done ----
+ *
+ * The operations above that a client asks for (svc_start_config, svc_start_target, svc_act,
+ * svc_apply_file, svc_apply_config) first hand the rows as they will be to the engine's persist
+ * hook, and are refused with its -errno (-ENOSPC: the state disk is full) when it fails: nothing
+ * is changed then. What the engine does on its own (a crash, a restart after backoff) is never
+ * refused: its observer records it when it can, and rows that could not be written wait in the
+ * svc_db to be written again (svc_db_resync). */
+
+/* A row as an operation will leave it. */
+struct svc_intent {
+    struct svc_db_row row; /* id, definition and status; st.wanted is what the user wants now */
+    bool gone;             /* the row is deleted (row.id alone counts) */
+};
+
+/* The daemon's side of durability. */
+struct svc_persist {
+    /* Writes v, all of it or none, before the operation is carried out: 0, or -errno and the
+     * operation is refused. */
+    int (*write)(const struct svc_intent *v, size_t n, void *userdata);
+    /* Rows that failed to be written and wait to be written again. */
+    size_t (*unsynced)(void *userdata);
+    void *userdata; /* their argument */
+};
+
+/* Sets (copies) or, with NULL, removes the hook; without one nothing is refused. */
+void svc_engine_set_persist(struct svc_engine *e, const struct svc_persist *p);
+/* What the hook's unsynced says, 0 without a hook. */
+size_t svc_engine_unsynced(const struct svc_engine *e);
+
+/* Writes v in one transaction without spending the emergency reserve (store_try): the persist
+ * hook's work. The ids written no longer wait to be written again: these rows are newer. A
+ * deletion holds while the service stops: saves of it delete its row, until svc_db_delete. */
+int svc_db_persist(struct svc_db *db, const struct svc_intent *v, size_t n);
+/* Every service of e in one transaction (after a restore); on failure each waits to be written
+ * again. */
+int svc_db_save_all(struct svc_db *db, struct svc_engine *e);
+/* Writes again, as e has them now, the rows that failed (svc_db_save and svc_db_delete remember
+ * them by id; deletions first, so that a new row may take a deleted one's name): 0 once none
+ * waits, else the first -errno (the others are still tried). */
+int svc_db_resync(struct svc_db *db, struct svc_engine *e);
+/* How many rows wait to be written again. */
+size_t svc_db_unsynced(const struct svc_db *db);

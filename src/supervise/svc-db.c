@@ -1,6 +1,13 @@
 /* Services in SQLite: one row per service in the `services` table (running-process's columns and
  * drover's), written on every change the engine reports, so the table says what droverd last
- * knew. cmd is a JSON array and env a JSON array of [key, value] pairs, as upstream stores them. */
+ * knew. cmd is a JSON array and env a JSON array of [key, value] pairs, as upstream stores them.
+ *
+ * A write can fail (a full disk, an I/O error). The id of a row whose save or deletion failed is
+ * kept in the unsynced set until svc_db_resync writes it again from the engine's present state:
+ * the set holds ids, never stale rows, so the row written is always the newest. A client's change
+ * is written beforehand with svc_db_persist, which never spends the emergency reserve; a deletion
+ * recorded that way holds while the service stops (its state changes meanwhile do not bring the
+ * row back), until the engine removes it. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -9,13 +16,22 @@
 
 #include "base/macro.h"
 #include "base/strv.h"
+#include "base/vec.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
 
+/* A few service ids, in no order. */
+struct idset {
+    uint32_t *v;   /* the ids */
+    size_t n, cap; /* used and allocated */
+};
+
 struct svc_db {
-    struct store *store;  /* the database */
-    sqlite3_stmt *upsert; /* INSERT ... ON CONFLICT(id) DO UPDATE */
-    sqlite3_stmt *delete; /* DELETE by id */
+    struct store *store;   /* the database */
+    sqlite3_stmt *upsert;  /* INSERT ... ON CONFLICT(id) DO UPDATE */
+    sqlite3_stmt *delete;  /* DELETE by id */
+    struct idset unsynced; /* rows whose last write failed (saves and deletions alike) */
+    struct idset deleting; /* services whose deletion is recorded and which are still stopping */
 };
 
 static const char *const policy_words[] = {
@@ -80,6 +96,8 @@ void svc_db_free(struct svc_db *db)
         return;
     sqlite3_finalize(db->upsert);
     sqlite3_finalize(db->delete);
+    free(db->unsynced.v);
+    free(db->deleting.v);
     free(db);
 }
 
@@ -108,10 +126,20 @@ static char *json_env(char *const *env)
     return s;
 }
 
-int svc_db_save(struct svc_db *db, struct svc *s)
+/* The row as a service has it now. */
+static void row_of(struct svc *s, struct svc_db_row *ret)
 {
-    const struct svc_config *c = svc_get_config(s);
-    struct svc_status st;
+    *ret = (struct svc_db_row){.id = svc_id(s), .cfg = *svc_get_config(s)};
+    svc_get_status(s, &ret->st);
+    ret->state = ret->st.state;
+    ret->cgroup = svc_cgroup(s) ? svc_cgroup(s) : "";
+}
+
+/* Inserts or updates a row; try: without spending the emergency reserve (store_try). */
+static int write_row(struct svc_db *db, const struct svc_db_row *row, bool try)
+{
+    const struct svc_config *c = &row->cfg;
+    const struct svc_status *st = &row->st;
     sqlite3_stmt *q = db->upsert;
     _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env),
                         *deps = json_strv(c->depends_on), *probes = NULL;
@@ -121,8 +149,7 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     json_decref(pj);
     if (!cmd || !env || !deps || !probes)
         return -ENOMEM;
-    svc_get_status(s, &st);
-    sqlite3_bind_int64(q, 1, svc_id(s));
+    sqlite3_bind_int64(q, 1, row->id);
     sqlite3_bind_text(q, 2, c->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 3, cmd, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 4, c->cwd ? c->cwd : "", -1, SQLITE_STATIC);
@@ -132,31 +159,146 @@ int svc_db_save(struct svc_db *db, struct svc *s)
     sqlite3_bind_int64(q, 8, c->restart_delay_ms);
     sqlite3_bind_int64(q, 9, c->kill_timeout_ms);
     sqlite3_bind_int64(q, 10, c->min_uptime_ms);
-    sqlite3_bind_text(q, 11, svc_status_word(st.state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 12, st.pid);
-    sqlite3_bind_int64(q, 13, st.restarts);
-    sqlite3_bind_double(q, 14, st.last_started_at);
-    sqlite3_bind_double(q, 15, st.last_exited_at);
-    sqlite3_bind_int(q, 16, st.last_exit);
+    sqlite3_bind_text(q, 11, svc_status_word(st->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 12, st->pid);
+    sqlite3_bind_int64(q, 13, st->restarts);
+    sqlite3_bind_double(q, 14, st->last_started_at);
+    sqlite3_bind_double(q, 15, st->last_exited_at);
+    sqlite3_bind_int(q, 16, st->last_exit);
     sqlite3_bind_text(q, 17, policy_words[c->restart], -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 18, c->restart_delay_max_ms);
     sqlite3_bind_int(q, 19, c->clear_env);
     sqlite3_bind_int(q, 20, c->stop_signal);
     sqlite3_bind_int(q, 21, c->oneshot);
     sqlite3_bind_int(q, 22, c->autostart);
-    sqlite3_bind_int64(q, 23, (sqlite3_int64)st.start_ticks);
+    sqlite3_bind_int64(q, 23, (sqlite3_int64)st->start_ticks);
     sqlite3_bind_int(q, 24, c->from_config);
     sqlite3_bind_text(q, 25, deps, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 26, probes, -1, SQLITE_STATIC);
-    sqlite3_bind_int(q, 27, st.wanted);
-    sqlite3_bind_text(q, 28, svc_cgroup(s) ? svc_cgroup(s) : "", -1, SQLITE_STATIC);
-    return store_run(db->store, q);
+    sqlite3_bind_int(q, 27, st->wanted);
+    sqlite3_bind_text(q, 28, row->cgroup ? row->cgroup : "", -1, SQLITE_STATIC);
+    return try ? store_try(db->store, q) : store_run(db->store, q);
+}
+
+static int delete_row(struct svc_db *db, uint32_t id, bool try)
+{
+    sqlite3_bind_int64(db->delete, 1, id);
+    return try ? store_try(db->store, db->delete) : store_run(db->store, db->delete);
+}
+
+/* ---- sets of ids: rows that wait to be written again, services being deleted ---- */
+
+static ssize_t idset_at(const struct idset *set, uint32_t id)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->v[i] == id)
+            return (ssize_t)i;
+    return -1;
+}
+
+/* Out of memory, the id is not added: nothing better can be done. */
+static void idset_add(struct idset *set, uint32_t id)
+{
+    if (idset_at(set, id) < 0 && VEC_RESERVE(set->v, set->cap, set->n + 1) >= 0)
+        set->v[set->n++] = id;
+}
+
+static void idset_remove(struct idset *set, uint32_t id)
+{
+    ssize_t i = idset_at(set, id);
+    if (i >= 0)
+        set->v[i] = set->v[--set->n]; /* the order does not matter */
+}
+
+/* A write of id's row ended with r: a failed one waits to be written again, one that succeeded
+ * waits no more. */
+static int synced(struct svc_db *db, uint32_t id, int r)
+{
+    if (r < 0)
+        idset_add(&db->unsynced, id);
+    else
+        idset_remove(&db->unsynced, id);
+    return r;
+}
+
+/* A service's row as it is now; one whose deletion was recorded stays deleted while it stops. */
+static int save_row(struct svc_db *db, struct svc *s)
+{
+    struct svc_db_row row;
+
+    if (idset_at(&db->deleting, svc_id(s)) >= 0)
+        return delete_row(db, svc_id(s), false);
+    row_of(s, &row);
+    return write_row(db, &row, false);
+}
+
+size_t svc_db_unsynced(const struct svc_db *db)
+{
+    return db->unsynced.n;
+}
+
+int svc_db_save(struct svc_db *db, struct svc *s)
+{
+    return synced(db, svc_id(s), save_row(db, s));
 }
 
 int svc_db_delete(struct svc_db *db, uint32_t id)
 {
-    sqlite3_bind_int64(db->delete, 1, id);
-    return store_run(db->store, db->delete);
+    idset_remove(&db->deleting, id); /* it is gone now */
+    return synced(db, id, delete_row(db, id, false));
+}
+
+int svc_db_persist(struct svc_db *db, const struct svc_intent *v, size_t n)
+{
+    int r = store_begin(db->store);
+
+    for (size_t i = 0; r >= 0 && i < n; i++)
+        r = v[i].gone ? delete_row(db, v[i].row.id, true) : write_row(db, &v[i].row, true);
+    r = r < 0 ? (store_rollback(db->store), r) : store_commit(db->store);
+    for (size_t i = 0; r >= 0 && i < n; i++) {
+        (void)synced(db, v[i].row.id, r);
+        if (v[i].gone)
+            idset_add(&db->deleting, v[i].row.id);
+        else
+            idset_remove(&db->deleting, v[i].row.id);
+    }
+    return r;
+}
+
+int svc_db_save_all(struct svc_db *db, struct svc_engine *e)
+{
+    int r = store_begin(db->store);
+
+    for (size_t i = 0; r >= 0 && i < svc_count(e); i++)
+        r = save_row(db, svc_at(e, i));
+    r = r < 0 ? (store_rollback(db->store), r) : store_commit(db->store);
+    for (size_t i = 0; i < svc_count(e); i++)
+        (void)synced(db, svc_id(svc_at(e, i)), r);
+    return r;
+}
+
+int svc_db_resync(struct svc_db *db, struct svc_engine *e)
+{
+    int r = 0;
+
+    for (int pass = 0; pass < 2; pass++) /* deletions, then saves */
+        for (size_t i = 0; i < db->unsynced.n;) {
+            uint32_t id = db->unsynced.v[i];
+            struct svc *s = svc_find_id(e, id);
+            bool goes = !s || idset_at(&db->deleting, id) >= 0;
+            if (goes != (pass == 0)) {
+                i++;
+                continue;
+            }
+            int w = s ? save_row(db, s) : delete_row(db, id, false);
+            if (w >= 0) {
+                idset_remove(&db->unsynced, id); /* the last one took its place: i again */
+                continue;
+            }
+            r = r < 0 ? r : w;
+            i++;
+        }
+    return r;
 }
 
 /* A JSON array of strings (or of [key, value] pairs, joined as "key=value") as a strv. */

@@ -2,7 +2,8 @@
  * across a crash, migrations from every older layout by PRAGMA user_version (one transaction
  * each), refusing a database written by a newer schema, the emergency reserve beside the
  * database (armed, kept, resized, disabled, degraded, released by a full database or a full
- * disk), sibling paths and the errno mapping of prepare and run. Every case works in its own
+ * disk, sized to what a small disk can spare, made again when space returns), sibling paths and
+ * the errno mapping of prepare and run. Every case works in its own
  * mkdtemp directory. */
 #include "unit.h"
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -466,37 +468,205 @@ START_TEST(reserve_released_when_database_full)
 }
 END_TEST
 
-/* A full disk, for real: a small tmpfs in a mount namespace of this test's own. Deleting the
- * reserve frees enough for the retried write to succeed. Needs root to mount. */
-START_TEST(reserve_saves_a_write_on_full_disk)
+/* A small tmpfs of size in this case's directory, in a mount namespace of the test's own; false
+ * (nothing to check) as an ordinary user, who cannot mount. */
+static bool small_disk(const char *size)
 {
+    char opts[32];
+
     if (geteuid() != 0)
-        return; /* nothing to check as an ordinary user */
+        return false;
+    snprintf(opts, sizeof opts, "size=%s", size);
     ck_assert_int_eq(unshare(CLONE_NEWNS), 0);
     ck_assert_int_eq(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
-    ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, "size=2m"), 0);
+    ck_assert_int_eq(mount("tmpfs", dir, "tmpfs", 0, opts), 0);
+    return true;
+}
 
+/* Fills what is left of the disk with the file name in this case's directory. */
+static void fill_disk(const char *name)
+{
+    static const char block[4096];
+    char path[128];
+
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ck_assert_int_ge(fd, 0);
+    while (write(fd, block, sizeof block) > 0)
+        ;
+    ck_assert_int_eq(errno, ENOSPC);
+    close(fd);
+}
+
+static uint64_t disk_free(void)
+{
+    struct statvfs v;
+    ck_assert_int_eq(statvfs(dir, &v), 0);
+    return (uint64_t)v.f_bavail * v.f_frsize;
+}
+
+/* A full disk, for real. Deleting the reserve frees enough for the retried write to succeed. */
+START_TEST(reserve_saves_a_write_on_full_disk)
+{
+    if (!small_disk("4m"))
+        return;
     struct store *s = open_ok(512 << 10);
     ck_assert_str_eq(store_reserve_state(s), "armed");
     sqlite3_stmt *st = big_insert(s, 16 << 10);
     sqlite3_bind_int(st, 1, 1);
     ck_assert_int_eq(store_run(s, st), 0);
-    /* Fill the rest of the disk. */
-    char filler[128];
-    snprintf(filler, sizeof filler, "%s/filler", dir);
-    int fd = open(filler, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    ck_assert_int_ge(fd, 0);
-    static const char block[4096];
-    while (write(fd, block, sizeof block) > 0)
-        ;
-    ck_assert_int_eq(errno, ENOSPC);
-    close(fd);
+    fill_disk("filler");
 
     sqlite3_bind_int(st, 1, 2);
     ck_assert_int_eq(store_run(s, st), 0); /* full, released, retried, written */
     ck_assert_str_eq(store_reserve_state(s), "released");
     ck_assert_int_eq(access(reserve, F_OK), -1);
     ck_assert_int_eq(query_int(store_db(s), "SELECT count(*) FROM tracked_processes"), 2);
+    sqlite3_finalize(st);
+    store_close(s);
+}
+END_TEST
+
+/* The reserve's size: what was asked for, cut to a quarter of the free space, and none when the
+ * cut leaves too little to be worth having. */
+START_TEST(reserve_fit_sizes)
+{
+    static const struct {
+        uint64_t want, avail, fit;
+    } cases[] = {
+        {0, 1ull << 30, 0},                             /* disabled */
+        {32 << 20, 1ull << 30, 32 << 20},               /* room enough: as asked */
+        {32 << 20, 8 << 20, 2 << 20},                   /* a quarter of the free space */
+        {32 << 20, (8 << 20) - 100000, 2072576 - 4096}, /* cut to whole pages */
+        {32 << 20, 4 << 20, 1 << 20},                   /* the floor exactly */
+        {32 << 20, (4 << 20) - 4096, 0},                /* below it: none */
+        {32 << 20, 0, 0},                               /* a full disk */
+        {64 << 10, 1ull << 30, 64 << 10},               /* smaller than the floor, as asked */
+        {64 << 10, 256 << 10, 64 << 10},                /* ... when it fits */
+        {64 << 10, 200 << 10, 0},                       /* and never cut */
+        {1000, 1 << 20, 1000},                          /* an odd size is kept as it is */
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
+        ck_assert_msg(store_reserve_fit(cases[i].want, cases[i].avail) == cases[i].fit,
+                      "case %zu: fit(%llu, %llu) = %llu, not %llu", i,
+                      (unsigned long long)cases[i].want, (unsigned long long)cases[i].avail,
+                      (unsigned long long)store_reserve_fit(cases[i].want, cases[i].avail),
+                      (unsigned long long)cases[i].fit);
+}
+END_TEST
+
+static struct store_stats stats(struct store *s)
+{
+    struct store_stats st;
+    store_get_stats(s, &st);
+    return st;
+}
+
+/* A reserve far larger than the disk takes a quarter of it, whole; one that no longer fits is
+ * removed rather than left to hold the space; none that cannot be made is left partial. */
+START_TEST(reserve_fits_a_small_disk)
+{
+    if (!small_disk("8m"))
+        return;
+    struct store *s = open_ok(32 << 20);
+    struct store_stats st = stats(s);
+    ck_assert_str_eq(st.reserve_state, "armed");
+    ck_assert_uint_ge(st.reserve_bytes, STORE_RESERVE_FLOOR);
+    ck_assert_uint_le(st.reserve_bytes, 2 << 20);
+    ck_assert_int_eq(reserve_stat().st_size, st.reserve_bytes);
+    ck_assert_int_ge(reserve_stat().st_blocks * 512, st.reserve_bytes);
+    ck_assert_uint_ge(disk_free(), 3 * st.reserve_bytes - 512 * 1024); /* room left, plenty */
+    ck_assert_uint_gt(st.db_bytes, 0);
+    ck_assert_int_eq(st.last_error, 0);
+    store_close(s);
+
+    /* The disk filled up while droverd was away: the old reserve no longer fits, and goes. */
+    fill_disk("filler");
+    s = open_ok(32 << 20);
+    ck_assert_str_eq(store_reserve_state(s), "degraded");
+    ck_assert_uint_eq(stats(s).reserve_bytes, 0);
+    ck_assert_int_eq(access(reserve, F_OK), -1);
+    ck_assert_uint_ge(disk_free(), STORE_RESERVE_FLOOR); /* what it held is free again */
+    store_close(s);
+}
+END_TEST
+
+/* A store that wants a 32 MiB reserve on a tmpfs of size, the rest of which is then filled (the
+ * file "filler"), and *ret_insert a statement inserting a 16 KiB row; NULL as an ordinary user. */
+static struct store *full_store(const char *size, sqlite3_stmt **ret_insert)
+{
+    if (!small_disk(size))
+        return NULL;
+    struct store *s = open_ok(32 << 20);
+    ck_assert_str_eq(store_reserve_state(s), "armed");
+    *ret_insert = big_insert(s, 16 << 10);
+    fill_disk("filler");
+    return s;
+}
+
+static void remove_file(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_int_eq(unlink(path), 0);
+}
+
+/* On a full disk a write that may be refused (store_try) leaves the reserve alone; store_run
+ * spends it; the last error is kept with its time; once space returns the reserve is made
+ * again, and not before. */
+START_TEST(reserve_rearmed_when_space_returns)
+{
+    sqlite3_stmt *st;
+    struct store *s = full_store("8m", &st);
+    if (!s)
+        return;
+    uint64_t size = stats(s).reserve_bytes;
+    ck_assert_int_eq(store_reserve_rearm(s), 0); /* armed: nothing to do */
+
+    sqlite3_bind_int(st, 1, 1);
+    ck_assert_int_eq(store_try(s, st), -ENOSPC);
+    ck_assert_str_eq(store_reserve_state(s), "armed");
+    struct store_stats full = stats(s);
+    ck_assert_int_eq(full.last_error, -ENOSPC);
+    ck_assert_uint_gt(full.last_error_ns, 0);
+    ck_assert_int_eq(store_run(s, st), 0);
+    ck_assert_str_eq(store_reserve_state(s), "released");
+    ck_assert_int_eq(access(reserve, F_OK), -1);
+    fill_disk("filler2");
+    ck_assert_int_eq(store_reserve_rearm(s), 0); /* no room: still released, no file */
+    ck_assert_str_eq(store_reserve_state(s), "released");
+    ck_assert_int_eq(access(reserve, F_OK), -1);
+
+    remove_file("filler");
+    ck_assert_int_eq(store_reserve_rearm(s), 1);
+    ck_assert_str_eq(store_reserve_state(s), "armed");
+    ck_assert_uint_ge(stats(s).reserve_bytes, STORE_RESERVE_FLOOR);
+    ck_assert_uint_le(stats(s).reserve_bytes, size);
+    ck_assert_int_ge(reserve_stat().st_blocks * 512, stats(s).reserve_bytes);
+    ck_assert_int_eq(stats(s).last_error, -ENOSPC); /* the last error stays known */
+    sqlite3_finalize(st);
+    store_close(s);
+}
+END_TEST
+
+/* The space a released reserve frees is for the writes that needed it: a quarter of it would
+ * fit, but the reserve waits until space has really come back. */
+START_TEST(reserve_waits_for_space_to_return)
+{
+    sqlite3_stmt *st;
+    struct store *s = full_store("32m", &st);
+    if (!s)
+        return;
+    sqlite3_bind_int(st, 1, 1);
+    ck_assert_int_eq(store_run(s, st), 0);
+    ck_assert_str_eq(store_reserve_state(s), "released");
+    ck_assert_uint_ge(store_reserve_fit(32 << 20, disk_free()), STORE_RESERVE_FLOOR);
+    ck_assert_int_eq(store_reserve_rearm(s), 0);
+    ck_assert_str_eq(store_reserve_state(s), "released");
+    ck_assert_int_eq(access(reserve, F_OK), -1);
+    remove_file("filler");
+    ck_assert_int_eq(store_reserve_rearm(s), 1);
+    ck_assert_str_eq(store_reserve_state(s), "armed");
     sqlite3_finalize(st);
     store_close(s);
 }
@@ -550,6 +720,10 @@ int main(void)
     tcase_add_test(tc, reserve_degraded);
     tcase_add_test(tc, reserve_released_when_database_full);
     tcase_add_test(tc, reserve_saves_a_write_on_full_disk);
+    tcase_add_test(tc, reserve_fit_sizes);
+    tcase_add_test(tc, reserve_fits_a_small_disk);
+    tcase_add_test(tc, reserve_rearmed_when_space_returns);
+    tcase_add_test(tc, reserve_waits_for_space_to_return);
     tcase_add_test(tc, prepare_and_run_errors);
     suite_add_tcase(s, tc);
     return unit_run(s);

@@ -1,4 +1,4 @@
-/* drover.v1.Admin: Ping, PingStream, Status, Shutdown.
+/* drover.v1.Admin: Ping, PingStream, Status, Shutdown, Reload.
  *
  * PingStream is the one producer here that can outrun a client: with interval 0 it sends while
  * the call is writable and resumes from on_ready, so a client that stops reading stalls only its
@@ -12,6 +12,7 @@
 #include "api/drover/drover-internal.h"
 #include "base/macro.h"
 #include "api/msg.h"
+#include "api/status.h"
 #include "base/log.h"
 #include "base/time-util.h"
 #include "drover/v1/admin.pb-c.h"
@@ -137,12 +138,34 @@ static void ping_stream(struct grpc_call *call, const ProtobufCMessage *msg)
         uv_timer_start(&ps->timer, ping_stream_tick, req->interval_ms, req->interval_ms);
 }
 
+/* The state on disk: the database's size, the reserve, rows waiting to be written again, the
+ * last write that failed (at is filled and pointed to when one has). */
+static void status_state(const struct api_host *host, Drover__V1__StatusResponse *resp,
+                         Google__Protobuf__Timestamp *at)
+{
+    struct store_stats st = {.reserve_state = ""};
+
+    if (host->store)
+        store_get_stats(host->store, &st);
+    resp->db_path = (char *)(host->store ? store_path(host->store) : "");
+    resp->db_bytes = st.db_bytes;
+    resp->emergency_reserve = (char *)st.reserve_state;
+    resp->emergency_reserve_bytes = st.reserve_bytes;
+    resp->unsynced_rows = host->services ? (uint32_t)svc_engine_unsynced(host->services) : 0;
+    resp->last_write_error = (char *)(st.last_error ? strerror(-st.last_error) : "");
+    if (st.last_error) {
+        api_timestamp(at, st.last_error_ns);
+        resp->last_write_error_at = at;
+    }
+}
+
 static void status(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     struct api_host *host = grpc_call_service_data(call);
     Drover__V1__StatusResponse resp = DROVER__V1__STATUS_RESPONSE__INIT;
     Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     Google__Protobuf__Duration uptime = GOOGLE__PROTOBUF__DURATION__INIT;
+    Google__Protobuf__Timestamp error_at = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     struct grpc_server_stats st;
     uint64_t rss = 0;
     (void)msg;
@@ -166,9 +189,8 @@ static void status(struct grpc_call *call, const ProtobufCMessage *msg)
     resp.calls_total = st.calls_total;
     resp.rss_bytes = rss;
     resp.tracked_process_count = host->track ? (uint32_t)track_count(host->track) : 0;
-    resp.db_path = (char *)(host->store ? store_path(host->store) : "");
     resp.rp_socket_path = (char *)(host->rp_socket_path ? host->rp_socket_path : "");
-    resp.emergency_reserve = (char *)(host->store ? store_reserve_state(host->store) : "");
+    status_state(host, &resp, &error_at);
     grpc_call_reply(call, &resp.base);
 }
 
@@ -198,8 +220,13 @@ static void reload(struct grpc_call *call, const ProtobufCMessage *msg)
     char err[512];
     (void)msg;
 
-    if (host->reload(host, &rc, err, sizeof err) < 0)
-        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "%s", err);
+    int r = host->reload(host, &rc, err, sizeof err);
+    /* A file that cannot be read is INVALID_ARGUMENT whatever the errno; changes that cannot be
+     * recorded say so with their own status (a full state disk is RESOURCE_EXHAUSTED). */
+    if (r < 0)
+        return grpc_call_finish(
+            call, r == -ENOSPC || r == -EIO ? api_grpc_status(r) : GRPC_INVALID_ARGUMENT, "%s",
+            err);
     resp.config_path = (char *)(host->config_path ? host->config_path : "");
     resp.services_added = rc.added;
     resp.services_changed = rc.changed;
