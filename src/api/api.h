@@ -54,4 +54,11 @@ struct api_host {
      * freed with svc_config_done on each and free; -EINVAL with err filled when not valid. */
     int (*parse_services)(const char *text, size_t len, const char *name, const char *dir,
                           struct svc_config **ret, size_t *ret_n, char *err, size_t err_size);
+    /* Re-executes droverd in place (binary NULL or "": the installed one). done runs once,
+     * maybe before this returns: r >= 0 with the binary about to run and its version (the exec
+     * follows once the doors have closed their connections), or -errno with why in error. */
+    void (*upgrade)(struct api_host *host, const char *binary,
+                    void (*done)(int r, const char *binary, const char *version, const char *error,
+                                 void *userdata),
+                    void *userdata);
 };

@@ -44,6 +44,7 @@ static const struct scope_row {
     {"drover.v1.Admin", "Status", R},
     {"drover.v1.Admin", "Reload", C},
     {"drover.v1.Admin", "Shutdown", C},
+    {"drover.v1.Admin", "Upgrade", C},
 
     {"drover.v1.Services", "List", R},
     {"drover.v1.Services", "Get", R},

@@ -124,6 +124,7 @@ int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **a
 int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_kill_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);

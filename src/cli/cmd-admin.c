@@ -1,5 +1,6 @@
-/* drover ping, status, shutdown, reload: the drover.v1.Admin calls. All but ping (which times
- * its call) go through cli_call_show with a function that shows the answer. */
+/* drover ping, status, shutdown, reload, upgrade: the drover.v1.Admin calls. All but ping
+ * (which times its call) and upgrade (which has an option, and waits for the new image to
+ * answer) go through cli_call_show with a function that shows the answer. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "base/time-util.h"
 #include "cli/cli.h"
 #include "drover/v1/admin.pb-c.h"
+#include "grpc/wire.h"
 
 #define ADMIN "/drover.v1.Admin/"
 
@@ -166,4 +168,105 @@ int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char *
     return cli_call_show(cli, self, argc, argv, ADMIN "Reload",
                          &drover__v1__reload_request__descriptor,
                          &drover__v1__reload_response__descriptor, show_reload);
+}
+
+/* ---- upgrade ---- */
+
+#define UPGRADE_WAIT_MS 120000 /* how long the new image may take to answer */
+
+static const struct cli_option upgrade_opts[] = {
+    {"--binary", "PATH", "the droverd to run (default: the installed one)"},
+    {0},
+};
+
+/* Status from whichever droverd answers now, on a connection of its own (the drain closed the
+ * one the upgrade was asked on); NULL while none answers. */
+static Drover__V1__StatusResponse *fresh_status(const char *socket_path)
+{
+    Drover__V1__StatusRequest req = DROVER__V1__STATUS_REQUEST__INIT;
+    struct drover_client *c = NULL;
+    ProtobufCMessage *resp = NULL;
+    struct drover_status st;
+
+    if (drover_client_connect(socket_path, &c) < 0)
+        return NULL;
+    if (drover_client_unary(c, ADMIN "Status", &req.base, &drover__v1__status_response__descriptor,
+                            &resp, &st, 10000) < 0 ||
+        st.code != GRPC_OK)
+        resp = NULL;
+    drover_client_free(c);
+    return (Drover__V1__StatusResponse *)resp;
+}
+
+static bool started_later(const Google__Protobuf__Timestamp *a,
+                          const Google__Protobuf__Timestamp *b)
+{
+    return a && b && (a->seconds > b->seconds || (a->seconds == b->seconds && a->nanos > b->nanos));
+}
+
+/* Waits for the new image: the same pid, started after the one that answered the upgrade. */
+static Drover__V1__StatusResponse *wait_new_image(const char *socket_path,
+                                                  const Drover__V1__UpgradeResponse *u)
+{
+    uint64_t deadline = mono_ms() + UPGRADE_WAIT_MS;
+
+    while (mono_ms() < deadline) {
+        Drover__V1__StatusResponse *s = fresh_status(socket_path);
+        if (s && s->pid == u->pid && started_later(s->started_at, u->started_at))
+            return s;
+        if (s)
+            protobuf_c_message_free_unpacked(&s->base, NULL);
+        nanosleep(&(struct timespec){.tv_nsec = 50 * 1000000}, NULL);
+    }
+    return NULL;
+}
+
+static int show_upgrade(struct cli *cli, const Drover__V1__UpgradeResponse *u,
+                        const Drover__V1__StatusResponse *s)
+{
+    bool ok = s && !strcmp(s->version, u->new_version);
+
+    if (cli->json)
+        cli_print_json(json_pack("{s:i, s:s, s:s, s:s, s:s?, s:b}", "pid", u->pid, "binary",
+                                 u->binary, "from", u->version, "to", u->new_version, "running",
+                                 s ? s->version : NULL, "upgraded", ok));
+    else if (ok)
+        printf("droverd upgraded in place (pid %d): %s -> %s ('%s')\n", u->pid, u->version,
+               u->new_version, u->binary);
+    else if (s)
+        cli_error("upgrade: droverd came back as %s, not %s: executing '%s' failed (see "
+                  "droverd's log)",
+                  s->version, u->new_version, u->binary);
+    else
+        cli_error("upgrade: droverd (pid %d) did not answer as the new image within %d s", u->pid,
+                  UPGRADE_WAIT_MS / 1000);
+    return ok ? 0 : 1;
+}
+
+int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    Drover__V1__UpgradeRequest req = DROVER__V1__UPGRADE_REQUEST__INIT;
+    Drover__V1__UpgradeResponse *resp = NULL;
+    const char *binary = NULL;
+    char cwd[4096], path[8192];
+    int i = cli_parse(cli, self, argc, argv, 0, upgrade_opts, cli_option_value, &binary);
+
+    if (i < 0)
+        return cli_exit_code(i);
+    /* droverd's working directory is not ours: a relative path is made absolute here. */
+    if (binary && binary[0] != '/' && getcwd(cwd, sizeof cwd)) {
+        snprintf(path, sizeof path, "%s/%s", cwd, binary);
+        binary = path;
+    }
+    req.binary = (char *)(binary ? binary : "");
+    cli->deadline_ms = 60000; /* the new binary's check runs before the answer */
+    if (cli_unary(cli, ADMIN "Upgrade", &req.base, &drover__v1__upgrade_response__descriptor,
+                  (ProtobufCMessage **)&resp) < 0)
+        return 1;
+    Drover__V1__StatusResponse *s = wait_new_image(cli->socket_path, resp);
+    int code = show_upgrade(cli, resp, s);
+    if (s)
+        protobuf_c_message_free_unpacked(&s->base, NULL);
+    protobuf_c_message_free_unpacked(&resp->base, NULL);
+    return code;
 }

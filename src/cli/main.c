@@ -44,6 +44,8 @@ static const struct cli_command commands[] = {
      "Stop droverd gracefully; returns once it has let go of the socket."},
     {"reload", cmd_reload, "",
      "Re-read droverd's configuration: start added services, restart changed, stop removed."},
+    {"upgrade", cmd_upgrade, "[--binary PATH]",
+     "Re-execute droverd in place (same pid, services, sessions and sockets); waits for it."},
     {"ps", cmd_ps, "[--originator TOOL]", "List tracked processes, checked against /proc now."},
     {"tree", cmd_tree, "PID", "Show a process and its descendants."},
     {"kill-tree", cmd_kill_tree, "[--timeout S] PID",

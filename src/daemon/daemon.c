@@ -33,6 +33,7 @@
 #include "base/time-util.h"
 #include "base/vec.h"
 #include "daemon/access.h"
+#include "daemon/upgrade.h"
 #include "descriptor-set.h"
 #include "grpc/grpc.h"
 #include "http1/http1.h"
@@ -99,6 +100,9 @@ struct daemon {
     uv_timer_t sync_timer;           /* writes again what could not be written (sync_later) */
     uint32_t sync_delay_ms;          /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
     bool out_of_sync;                /* a write failed or the reserve went since all was synced */
+    struct upgrade *upgrade;         /* upgrade in place: what was handed over, one under way */
+    struct net_listener *rp_l;       /* the running-process socket, when inherited */
+    uv_signal_t sig_usr2;            /* upgrade in place */
 };
 
 static void notify(const char *state)
@@ -141,6 +145,7 @@ static void core_free(struct daemon *d)
     if (d->core_freed)
         return;
     d->core_freed = true;
+    upgrade_cancel(d->upgrade); /* its check is the reaper's child */
     sess_mgr_free(d->sessions);
     d->host.sessions = NULL;
     svc_engine_free(d->services);
@@ -165,6 +170,7 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->sig_usr2, on_closed);
     /* Closing sockets may wait on their peers; the guard ends the loop regardless, and being
      * unreferenced it does not keep the loop alive by itself. */
     uv_timer_start(&d->exit_guard, on_guard, 2000, 0);
@@ -195,7 +201,8 @@ static void close_listeners(struct daemon *d)
     net_listener_close(d->listener);
     net_listener_close(d->tcp);
     net_listener_close(d->http_l);
-    d->listener = d->tcp = d->http_l = NULL;
+    net_listener_close(d->rp_l);
+    d->listener = d->tcp = d->http_l = d->rp_l = NULL;
 }
 
 static void daemon_shutdown(struct daemon *d, const char *why)
@@ -205,6 +212,7 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     d->stopping = true;
     log_notice("shutting down (%s)", why);
     notify("STOPPING=1");
+    upgrade_cancel(d->upgrade); /* and none from now on */
     close_listeners(d);
     grpc_health_shutdown(d->health);
     /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
@@ -338,12 +346,15 @@ static int door_addr(const char *key, const char *addr, struct sockaddr_storage 
     return 0;
 }
 
-/* Listens on a TCP door and says where. */
-static int listen_door(struct daemon *d, const char *addr, const struct sockaddr_storage *ss,
-                       net_accept_fn fn, const char *what, struct net_listener **ret)
+/* Listens on a TCP door (on its socket from before an upgrade, if there is one) and says where. */
+static int listen_door(struct daemon *d, enum upgrade_door door, const char *addr,
+                       const struct sockaddr_storage *ss, net_accept_fn fn, const char *what,
+                       struct net_listener **ret)
 {
     char where[128];
-    int r = net_listen_tcp(&d->loop, (const struct sockaddr *)ss, fn, d, ret);
+    int r = upgrade_listen(d->upgrade, door, addr, fn, d, ret);
+    if (r == 0)
+        r = net_listen_tcp(&d->loop, (const struct sockaddr *)ss, fn, d, ret);
     if (r < 0)
         return log_error_errno(r, "cannot listen on '%s'", addr);
     if (net_listener_address(*ret, where, sizeof where) == 0)
@@ -380,7 +391,7 @@ static int listen_tcp(struct daemon *d)
     if (tls && access_tls_new("grpc_tls", c->grpc_tls_cert, c->grpc_tls_key, c->grpc_tls,
                               c->grpc_tls_sans, "\x02h2", c->grpc_tls_client_ca, &d->grpc_tls) < 0)
         return -EINVAL;
-    int r = listen_door(d, c->grpc_tcp, &ss, on_tcp_accept,
+    int r = listen_door(d, UPGRADE_TCP, c->grpc_tcp, &ss, on_tcp_accept,
                         !tls                    ? "gRPC (plaintext)"
                         : c->grpc_tls_client_ca ? "gRPC (mTLS)"
                                                 : "gRPC (TLS)",
@@ -424,13 +435,100 @@ static int listen_http(struct daemon *d)
         access_tls_new("http_tls", d->cfg.http_tls_cert, d->cfg.http_tls_key, true,
                        d->cfg.http_tls_sans, "\x08http/1.1", NULL, &d->http_tls) < 0)
         return -EINVAL;
-    int r = listen_door(d, d->cfg.http, &ss, on_http_accept,
+    int r = listen_door(d, UPGRADE_HTTP, d->cfg.http, &ss, on_http_accept,
                         d->http_tls ? "HTTPS (/metrics, /healthz, /ws)"
                                     : "HTTP (/metrics, /healthz, /ws)",
                         &d->http_l);
     if (r == 0 && d->http_tls)
         net_listener_set_tls(d->http_l, d->http_tls);
     return r;
+}
+
+/* ---- upgrade in place (daemon/upgrade.c does the work) ---- */
+
+static int save_rows(void *userdata);
+
+static void on_rp_accept(struct net_listener *l, struct net_conn *conn, void *userdata)
+{
+    struct daemon *d = userdata;
+    (void)l;
+    api_rp_accept(d->rp, conn);
+}
+
+/* The running-process door. On its socket from before an upgrade the listener is ours and the
+ * door takes the connections it accepts; otherwise the door listens itself (and checks that
+ * the socket's directory is private, as upstream does). */
+static int listen_rp(struct daemon *d)
+{
+    int r = upgrade_listen(d->upgrade, UPGRADE_RP, d->cfg.rp_socket, on_rp_accept, d, &d->rp_l);
+
+    if (r > 0 && (d->rp = api_rp_new(&d->host, &d->cfg.rp)))
+        return 0;
+    net_listener_close(d->rp_l);
+    d->rp_l = NULL;
+    return api_rp_listen(&d->host, d->cfg.rp_socket, &d->cfg.rp, &d->rp);
+}
+
+/* The drain before an upgrade's exec: each door hands its listening socket over and closes its
+ * connections gracefully (GOAWAY on gRPC), calling upgrade_door_done when it has; session
+ * clients hear that droverd is going. Services and sessions run on. */
+static unsigned upgrade_drain(void *userdata)
+{
+    struct daemon *d = userdata;
+    unsigned n = 1 + (d->rp != NULL) + (d->http != NULL);
+
+    notify("RELOADING=1");
+    upgrade_keep_listener(d->upgrade, UPGRADE_GRPC, d->listener);
+    upgrade_keep_listener(d->upgrade, UPGRADE_TCP, d->tcp);
+    upgrade_keep_listener(d->upgrade, UPGRADE_HTTP, d->http_l);
+    if (d->rp)
+        upgrade_keep_listener(d->upgrade, UPGRADE_RP,
+                              net_listener_find(&d->loop, d->cfg.rp_socket));
+    close_listeners(d);
+    sess_mgr_detach_all(d->sessions);
+    if (d->http)
+        http_server_shutdown(d->http, upgrade_door_done, d->upgrade);
+    if (d->rp)
+        api_rp_shutdown(d->rp, upgrade_door_done, d->upgrade);
+    grpc_server_shutdown(d->grpc, upgrade_door_done, d->upgrade);
+    return n;
+}
+
+/* Neither exec worked: droverd ends without stopping its services. */
+static void upgrade_abandon(void *userdata)
+{
+    struct daemon *d = userdata;
+
+    d->stopping = true;
+    d->exit_code = 1;
+    uv_stop(&d->loop);
+}
+
+static const struct upgrade_ops upgrade_ops = {save_rows, upgrade_drain, upgrade_abandon};
+
+static void host_upgrade(struct api_host *host, const char *binary, upgrade_answer_fn done,
+                         void *userdata)
+{
+    struct daemon *d = container_of(host, struct daemon, host);
+    const struct upgrade_env env = {
+        .reaper = d->reaper,
+        .sessions = d->sessions,
+        .config_path = d->cfg.config_path,
+        .flags = d->flags,
+        .n_flags = d->n_flags,
+        .lock_fd = d->lock_fd,
+    };
+
+    upgrade_start(d->upgrade, &env, binary, done, userdata);
+}
+
+/* SIGUSR2: an upgrade to the installed binary, as `drover upgrade` asks (refusals are logged). */
+static void on_usr2(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+    (void)signum;
+    log_notice("SIGUSR2: upgrading in place");
+    host_upgrade(&d->host, NULL, NULL, NULL);
 }
 
 int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_flags,
@@ -450,6 +548,10 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->exit_guard.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    if (upgrade_new(&d->loop, &upgrade_ops, d, &d->upgrade) < 0) {
+        daemon_free(d);
+        return -ENOMEM;
+    }
 
     d->grpc = grpc_server_new(&d->loop, &d->cfg.grpc);
     d->health = d->grpc ? grpc_health_new(d->grpc) : NULL;
@@ -473,6 +575,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .shutdown = host_shutdown,
         .reload = host_reload,
         .parse_services = host_parse_services,
+        .upgrade = host_upgrade,
         .scope = d->cfg.scope,
         .metrics = d->metrics,
         .metrics_ttl_ms = d->cfg.metrics_ttl_ms,
@@ -496,6 +599,8 @@ static int take_lock(struct daemon *d)
     char *path;
     int r = 0;
 
+    if ((d->lock_fd = upgrade_take_lock(d->upgrade)) >= 0)
+        return 0; /* held since before the upgrade */
     if (asprintf(&path, "%s.lock", d->cfg.socket_path) < 0)
         return -ENOMEM;
     d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -694,10 +799,17 @@ static void report_stray(const char *group, pid_t pid, void *userdata)
 }
 
 /* Every row as the engine has it now, in one transaction: after a restore, the table says
- * what was reconciled, all of it or (if droverd dies meanwhile) none. */
+ * what was reconciled, all of it or (if droverd dies meanwhile) none; before an upgrade's exec,
+ * what the next image adopts. */
+static int save_rows(void *userdata)
+{
+    struct daemon *d = userdata;
+    return svc_db_save_all(d->svc_db, d->services);
+}
+
 static void save_all(struct daemon *d)
 {
-    int r = svc_db_save_all(d->svc_db, d->services);
+    int r = save_rows(d);
     if (r < 0) {
         log_warning_errno(r, "cannot record the services after restoring them");
         sync_later(d);
@@ -725,7 +837,7 @@ static int start_services(struct daemon *d)
     d->clean_start = !strcmp(clean, "1");
     if (r >= 0 && (r = store_set_state(d->store, "clean_stop", "0")) < 0)
         return log_error_errno(r, "cannot record droverd's start in '%s'", d->cfg.db_path);
-    if (!d->clean_start)
+    if (!d->clean_start && !upgrade_from(d->upgrade)) /* an upgrade says so itself */
         log_notice("the previous droverd did not stop cleanly: adopting what still runs");
     /* Until every row is reconciled nothing is written back: a crash meanwhile finds the table
      * as it was, not services turned "stopped" before they were started again. */
@@ -816,6 +928,7 @@ static int start_core(struct daemon *d)
     if (r < 0)
         return log_error_errno(r, "cannot set up sessions");
     d->host.sessions = d->sessions;
+    upgrade_restore_sessions(d->upgrade, d->sessions);
     return start_services(d);
 }
 
@@ -843,7 +956,9 @@ int daemon_start(struct daemon *d)
     if (r < 0)
         return r;
     net_set_fd_reserve(FD_RESERVE, on_fd_low, d);
-    r = net_listen_unix(&d->loop, d->cfg.socket_path, 0600, on_accept, d, &d->listener);
+    r = upgrade_listen(d->upgrade, UPGRADE_GRPC, d->cfg.socket_path, on_accept, d, &d->listener);
+    if (r == 0)
+        r = net_listen_unix(&d->loop, d->cfg.socket_path, 0600, on_accept, d, &d->listener);
     if (r == -EADDRINUSE)
         return log_error_errno(r, "another droverd already answers on '%s'", d->cfg.socket_path);
     if (r == -EEXIST)
@@ -858,10 +973,13 @@ int daemon_start(struct daemon *d)
     uv_signal_init(&d->loop, &d->sig_term);
     uv_signal_init(&d->loop, &d->sig_int);
     uv_signal_init(&d->loop, &d->sig_hup);
-    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+    uv_signal_init(&d->loop, &d->sig_usr2);
+    d->sig_term.data = d->sig_int.data = d->sig_hup.data = d->sig_usr2.data = d;
     uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d->sig_hup, on_hup, SIGHUP);
+    uv_signal_start(&d->sig_usr2, on_usr2, SIGUSR2);
+    upgrade_signals_ready(d->upgrade);
     /* A peer that hangs up must not kill us mid-write. */
     signal(SIGPIPE, SIG_IGN);
 
@@ -872,7 +990,7 @@ int daemon_start(struct daemon *d)
     if (r < 0)
         return r;
     if (d->cfg.rp_socket) {
-        r = api_rp_listen(&d->host, d->cfg.rp_socket, &d->cfg.rp, &d->rp);
+        r = listen_rp(d);
         if (r < 0)
             return r;
         d->host.rp_socket_path = d->cfg.rp_socket;
@@ -911,6 +1029,7 @@ void daemon_free(struct daemon *d)
     core_free(d);
     grpc_health_free(d->health);
     grpc_reflection_free(d->reflection);
+    upgrade_free(d->upgrade);
     /* Handles of connections that were still closing: close and let libuv finish with them. */
     uv_walk(&d->loop, close_any, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);

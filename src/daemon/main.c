@@ -12,6 +12,7 @@
 #include "daemon/compat.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+#include "daemon/upgrade.h"
 #include "proc/proc.h"
 
 #define MAX_FLAGS 64
@@ -32,7 +33,10 @@ static void usage(FILE *f)
             *p = *p == '_' ? '-' : *p;
         fprintf(f, "      %-24s %s\n", flag, o->help);
     }
-    fprintf(f, "  -h, --help                show this help and exit\n"
+    fprintf(f, "      --check-upgrade       load the configuration and the database's schema as a\n"
+               "                            start would, print the version and exit (drover\n"
+               "                            upgrade runs the new binary so before executing it)\n"
+               "  -h, --help                show this help and exit\n"
                "  -V, --version             show the version and exit\n\n"
                "Every option can also be set in the YAML file under the same name with '_'.\n");
 }
@@ -73,6 +77,7 @@ int main(int argc, char **argv)
     size_t n_flags = 0;
     const char *config_path = NULL;
     const char *base = strrchr(argv[0], '/');
+    bool check_upgrade = false;
 
     raise_nofile();
     /* Installed (or linked) as running-process-daemon: speak its command line. */
@@ -90,6 +95,11 @@ int main(int argc, char **argv)
         if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
             printf("droverd %s\n", DROVER_VERSION);
             return 0;
+        }
+        if (!strcmp(a, "--check-upgrade")) {
+            check_upgrade = true;
+            i++;
+            continue;
         }
         if (!strcmp(a, "-c"))
             a = "--config";
@@ -118,5 +128,7 @@ int main(int argc, char **argv)
             flags[n_flags++] = (struct config_flag){o, value};
     }
 
+    if (check_upgrade)
+        return upgrade_check_main(config_path, flags, n_flags);
     return daemon_main(config_path, flags, n_flags, NULL);
 }

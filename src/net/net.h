@@ -54,6 +54,19 @@ typedef void (*net_fd_low_fn)(bool low, unsigned long free, void *userdata);
  * it off (the default). */
 void net_set_fd_reserve(unsigned reserve, net_fd_low_fn fn, void *userdata);
 
+/* ---- handing a listener over to the next image (upgrade in place) ---- */
+
+/* A duplicate (CLOEXEC) of the listening socket, for the image droverd is about to exec; from
+ * then on closing the listener leaves the socket file in place, and connections that arrive after
+ * the close wait in the socket's backlog for the next owner. */
+int net_listener_dup(struct net_listener *l);
+/* Listens on an already bound socket (a unix or TCP socket inherited across exec), as
+ * net_listen_unix and net_listen_tcp would have. Takes fd, also on failure. */
+int net_listen_fd(uv_loop_t *loop, int fd, net_accept_fn on_accept, void *userdata,
+                  struct net_listener **ret);
+/* The open listener of this loop bound at a unix socket path, or NULL (a door that keeps its
+ * listener to itself, found for net_listener_dup). */
+struct net_listener *net_listener_find(uv_loop_t *loop, const char *path);
 /* ---- TLS (tls.c): OpenSSL on memory BIOs, inside the connection ---------------------------- */
 
 struct net_tls;

@@ -410,15 +410,24 @@ int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, net_accept
     l->h.handle.data = l;
     l->magic = NET_LISTENER_MAGIC;
 
-    /* The umask makes the socket file 0600 from the start: no window where others could
-     * connect before a chmod. */
+    /* Bound here rather than with uv_pipe_bind, whose handle would unlink the path at close
+     * whatever file is there by then: net_listener_close decides, and a socket handed over to
+     * the next image (net_listener_dup) keeps its file. The umask makes the file 0600 from the
+     * start: no window where others could connect before a chmod. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, path, strlen(path) + 1);
     mode_t old = umask(0777 & ~mode);
-    r = uv_pipe_bind(&l->h.pipe, path);
+    r = fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ? -errno : 0;
     umask(old);
     if (r == 0 && stat(path, &st) == 0) {
         l->dev = st.st_dev;
         l->ino = st.st_ino;
     }
+    if (r == 0)
+        r = uv_pipe_open(&l->h.pipe, fd);
+    if (r < 0 && fd >= 0)
+        close(fd);
     return start_listening(l, r, ret);
 }
 
@@ -456,6 +465,89 @@ void net_listener_close(struct net_listener *l)
         unlink(l->path);
     l->closed = true;
     uv_close(&l->h.handle, on_listener_closed);
+}
+
+/* ---- handing listeners over (upgrade in place) --------------------------------------------- */
+
+int net_listener_dup(struct net_listener *l)
+{
+    uv_os_fd_t fd;
+    int r = uv_fileno(&l->h.handle, &fd);
+
+    if (r < 0)
+        return r;
+    int dup = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (dup < 0)
+        return -errno;
+    /* The socket file now belongs to whoever takes the duplicate: closing must not unlink it. */
+    l->ino = 0;
+    return dup;
+}
+
+/* Listens on a bound socket's descriptor: a unix socket (the file it is bound at is recorded,
+ * so that closing removes it while it is still that one) or TCP. */
+int net_listen_fd(uv_loop_t *loop, int fd, net_accept_fn on_accept, void *userdata,
+                  struct net_listener **ret)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    struct stat st;
+
+    struct net_listener *l = calloc(1, sizeof *l);
+    if (!l || getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+        int r = l ? -errno : -ENOMEM;
+        free(l);
+        close(fd);
+        return r;
+    }
+    l->on_accept = on_accept;
+    l->userdata = userdata;
+    l->magic = NET_LISTENER_MAGIC;
+    int r;
+    if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *sa = (const struct sockaddr_un *)&ss;
+        uv_pipe_init(loop, &l->h.pipe, 0);
+        l->h.handle.data = l;
+        r = uv_pipe_open(&l->h.pipe, fd);
+        l->path = sa->sun_path[0] ? strndup(sa->sun_path, sizeof sa->sun_path) : NULL;
+        if (r == 0 && l->path && stat(l->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+            l->dev = st.st_dev;
+            l->ino = st.st_ino;
+        }
+    } else {
+        uv_tcp_init(loop, &l->h.tcp);
+        l->h.handle.data = l;
+        r = uv_tcp_open(&l->h.tcp, fd);
+    }
+    if (r < 0)
+        close(fd); /* the handle did not take it */
+    return start_listening(l, r, ret);
+}
+
+struct find {
+    const char *path;           /* the socket file asked for */
+    struct net_listener *found; /* the answer */
+};
+
+static void find_listener(uv_handle_t *h, void *arg)
+{
+    struct find *f = arg;
+    struct net_listener *l = h->data;
+
+    /* Connections share the listener's layout (handle, then magic): the magic tells them
+     * apart. */
+    if (f->found || h->type != UV_NAMED_PIPE || !l || uv_is_closing(h) || &l->h.handle != h)
+        return;
+    if (l->magic == NET_LISTENER_MAGIC && !l->closed && l->path && !strcmp(l->path, f->path))
+        f->found = l;
+}
+
+struct net_listener *net_listener_find(uv_loop_t *loop, const char *path)
+{
+    struct find f = {path, NULL};
+
+    uv_walk(loop, find_listener, &f);
+    return f.found;
 }
 
 /* ---- TCP ---------------------------------------------------------------------------------- */

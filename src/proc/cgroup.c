@@ -152,12 +152,18 @@ int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd)
 
     if (cg->mode == CGROUP_NONE)
         return -EOPNOTSUPP;
-    if (asprintf(&path, "%s/t%llu", cg->base, (unsigned long long)++cg->seq) < 0)
-        return -ENOMEM;
-    if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+    /* A group of that name may be there already: after an upgrade in place droverd has the same
+     * pid, and the trees its previous image spawned (adopted now) are in their groups. A tree
+     * never joins another's group. */
+    for (;;) {
+        if (asprintf(&path, "%s/t%llu", cg->base, (unsigned long long)++cg->seq) < 0)
+            return -ENOMEM;
+        if (mkdir(path, 0755) == 0)
+            break;
         int r = -errno;
         free(path);
-        return r;
+        if (r != -EEXIST)
+            return r;
     }
     snprintf(procs, sizeof procs, "%s/cgroup.procs", path);
     int fd = open(procs, O_WRONLY | O_CLOEXEC);

@@ -1,4 +1,4 @@
-/* Shared by session.c, attach.c and tee.c: the structures behind struct session. */
+/* Shared by session.c, attach.c, tee.c and handover.c: the structures behind struct session. */
 #pragma once
 
 #include "base/buf.h"
@@ -94,6 +94,40 @@ void sess_unref(struct session *s);
 void sess_update_polls(struct session *s);
 
 /* tee.c */
+#define TEE_MAX_BYTES (8u << 20) /* a queue never holds more, whatever its chunk count */
+
+struct tee_chunk {
+    DLIST_LINK(tee_chunk) link; /* in the tee's queue */
+    size_t len, off;            /* bytes, and how many are written */
+    uint8_t data[];             /* the copy */
+};
+
+struct tee {
+    DLIST_LINK(tee) link;          /* in the stream's list */
+    struct session *s;             /* NULL once the session let go */
+    uv_loop_t *loop;               /* for writes */
+    uint64_t handle;               /* per-session id */
+    enum sess_stream stream;       /* what it copies */
+    int fd;                        /* the file, -1 once closed */
+    bool block, markers;           /* back-pressure mode; write missed markers */
+    uint32_t cap;                  /* chunks */
+    uint32_t n;                    /* chunks queued */
+    size_t bytes;                  /* bytes queued */
+    DQUEUE_HEAD(tee_chunk) chunks; /* the queue, oldest first */
+    uint64_t missed;               /* bytes dropped, ever */
+    uint64_t unmarked;             /* dropped since the last marker written */
+    bool busy;                     /* waiting for the file to take more (poll running) */
+    bool closing;                  /* close once the queue is written */
+    bool disconnected;             /* closed, or a write failed */
+    uv_poll_t poll;                /* writability, for files that can be full */
+    bool poll_open;                /* poll was initialized and not closed */
+    char marker[80];               /* the marker being written */
+    size_t marker_len, marker_off; /* its length and how much is written; 0 when none */
+};
+
+/* Writes what every tee of a list has queued (a tee handed over by the previous image). */
+void tee_pump_all(struct tee *list);
+
 /* Copies bytes into every tee of a list. */
 void tee_feed(struct tee *list, const uint8_t *p, size_t n);
 /* Whether a blocking tee of the list is full: the source must not be read now. */
@@ -102,6 +136,19 @@ bool tee_blocked(const struct tee *list);
 void tee_close_all(struct tee **list, bool now);
 /* Frees every tee (the session is being freed); a write in flight frees its tee when it ends. */
 void sess_tees_release(struct session *s);
+
+/* ---- between session.c and handover.c ---- */
+
+/* Watches fd for the session (non-blocking, polled); the session holds a reference until the
+ * handle is closed. */
+int sess_fd_open(struct session *s, struct sess_fd *f, int fd);
+/* Points each output stream and the input at their descriptors, as the kind wants. */
+void sess_wire_streams(struct session *s);
+/* The program ended (status: exit code, -signal, or PROC_EXIT_UNKNOWN); c may be NULL when no
+ * child was ever watched (a program that ended while droverd re-executed itself). */
+void sess_child_exited(struct proc_child *c, int status, void *userdata);
+/* Starts the terminate's grace period: what is left of the tree is SIGKILLed after ms. */
+int sess_arm_grace(struct session *s, uint64_t ms);
 
 /* ---- between session.c and attach.c ---- */
 

@@ -187,7 +187,7 @@ void sess_update_polls(struct session *s)
         update_fd(&s->fds[i]);
 }
 
-static int fd_open(struct session *s, struct sess_fd *f, int fd)
+int sess_fd_open(struct session *s, struct sess_fd *f, int fd)
 {
     f->s = s;
     f->fd = fd;
@@ -414,8 +414,6 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 
 /* ---- spawning ----------------------------------------------------------------------------- */
 
-static void child_exited(struct proc_child *c, int status, void *userdata);
-
 static char *join_argv(char *const *argv)
 {
     size_t n = 1;
@@ -459,21 +457,26 @@ static struct session *session_alloc(struct sess_mgr *m, const struct sess_spawn
     return s;
 }
 
+void sess_wire_streams(struct session *s)
+{
+    s->out[SESS_OUT].src = &s->fds[0];
+    if (s->kind == SESS_PTY) {
+        s->in = &s->fds[0];
+        return;
+    }
+    s->out[SESS_ERR].src = s->merge_stderr ? NULL : &s->fds[1];
+    s->in = &s->fds[2];
+}
+
 static int wire_fds(struct session *s, const struct proc_spawn_io *io)
 {
     int r = 0;
-    if (s->kind == SESS_PTY) {
-        r = fd_open(s, &s->fds[0], io->fd[0]);
-        s->out[SESS_OUT].src = &s->fds[0];
-        s->in = &s->fds[0];
-        return r;
-    }
+    sess_wire_streams(s);
+    if (s->kind == SESS_PTY)
+        return sess_fd_open(s, &s->fds[0], io->fd[0]);
     for (int i = 0; i < 3 && r == 0; i++)
         if (io->fd[i == 2 ? 0 : i + 1] >= 0)
-            r = fd_open(s, &s->fds[i], io->fd[i == 2 ? 0 : i + 1]);
-    s->out[SESS_OUT].src = &s->fds[0];
-    s->out[SESS_ERR].src = s->merge_stderr ? NULL : &s->fds[1];
-    s->in = &s->fds[2];
+            r = sess_fd_open(s, &s->fds[i], io->fd[i == 2 ? 0 : i + 1]);
     return r;
 }
 
@@ -504,7 +507,7 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
     if (!s)
         return -ENOMEM;
     s->refs = 1; /* the list */
-    int r = proc_spawn(m->reaper, &so, child_exited, s, &io, &s->child);
+    int r = proc_spawn(m->reaper, &so, sess_child_exited, s, &io, &s->child);
     if (r < 0) {
         free_session(s);
         return r;
@@ -557,14 +560,14 @@ static void close_stall(struct session *s)
     }
 }
 
-static void child_exited(struct proc_child *c, int status, void *userdata)
+void sess_child_exited(struct proc_child *c, int status, void *userdata)
 {
     struct session *s = userdata;
 
     s->refs++;
     /* A terminate asked for the whole tree to go: what the program leaves behind (a
      * double-forked daemon that ignores SIGTERM) goes now, not at the end of the grace. */
-    if (s->terminating)
+    if (s->terminating && c)
         (void)proc_child_kill_remains(c);
     s->child = NULL;
     s->exited = true;
@@ -643,6 +646,20 @@ static void on_grace(uv_timer_t *t)
     kill_now(s);
 }
 
+int sess_arm_grace(struct session *s, uint64_t ms)
+{
+    if (!s->grace_open) {
+        int r = uv_timer_init(s->m->loop, &s->grace);
+        if (r < 0)
+            return r;
+        s->grace.data = s;
+        s->grace_open = true;
+        s->refs++;
+    }
+    uv_timer_start(&s->grace, on_grace, ms, 0);
+    return 0;
+}
+
 static void signal_tree(struct session *s, int sig)
 {
     pid_t *pids = NULL;
@@ -670,17 +687,11 @@ int sess_terminate(struct session *s, uint32_t grace_ms, bool notify_attached)
             }
     if (s->terminating)
         return 0;
-    if (!s->grace_open) {
-        int r = uv_timer_init(s->m->loop, &s->grace);
-        if (r < 0)
-            return r;
-        s->grace.data = s;
-        s->grace_open = true;
-        s->refs++;
-    }
+    int r = sess_arm_grace(s, grace_ms);
+    if (r < 0)
+        return r;
     s->terminating = true;
     signal_tree(s, SIGTERM);
-    uv_timer_start(&s->grace, on_grace, grace_ms, 0);
     return 0;
 }
 

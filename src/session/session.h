@@ -202,3 +202,26 @@ struct sess_tee_status {
 int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret_handle);
 int sess_tee_remove(struct session *s, uint64_t handle);
 int sess_tee_status(struct session *s, uint64_t handle, struct sess_tee_status *ret);
+
+/* ---- upgrade in place (handover.c) -------------------------------------------------------- */
+
+struct sess_handover;
+
+/* Ends every attachment with SESS_END_GONE: droverd is about to re-execute itself, and clients
+ * attach again to the next image. */
+void sess_mgr_detach_all(struct sess_mgr *m);
+/* Writes every listed session to fd (state, output rings and positions, queued input, tees with
+ * their queues, the program's pid, start time and group) and clears FD_CLOEXEC on the
+ * descriptors the next image takes over, listed in *ret_fds (malloc'd; the next image closes
+ * them if it cannot read the stream): call it last, right before exec. -errno when the write
+ * fails. */
+int sess_handover_save(struct sess_mgr *m, int fd, int **ret_fds, size_t *ret_n);
+/* Reads what sess_handover_save wrote (in the next image, before the reaper's first pass: the
+ * exit status of a program that ended meanwhile is peeked at now). -EBADMSG when anything does
+ * not check out: nothing is kept then, and the descriptors read so far are closed. */
+int sess_handover_load(const void *p, size_t len, struct sess_handover **ret);
+/* Puts the sessions in m: their descriptors watched, their programs adopted (or ended with the
+ * status seen, when they ended during the exec). Returns how many sessions came back. */
+int sess_handover_restore(struct sess_mgr *m, struct sess_handover *h);
+/* Frees what restore did not take, closing its descriptors. */
+void sess_handover_free(struct sess_handover *h);

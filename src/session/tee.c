@@ -24,37 +24,6 @@
 
 #include "base/macro.h"
 
-#define TEE_MAX_BYTES (8u << 20) /* a queue never holds more, whatever its chunk count */
-
-struct tee_chunk {
-    DLIST_LINK(tee_chunk) link; /* in the tee's queue */
-    size_t len, off;            /* bytes, and how many are written */
-    uint8_t data[];             /* the copy */
-};
-
-struct tee {
-    DLIST_LINK(tee) link;          /* in the stream's list */
-    struct session *s;             /* NULL once the session let go */
-    uv_loop_t *loop;               /* for writes */
-    uint64_t handle;               /* per-session id */
-    enum sess_stream stream;       /* what it copies */
-    int fd;                        /* the file, -1 once closed */
-    bool block, markers;           /* back-pressure mode; write missed markers */
-    uint32_t cap;                  /* chunks */
-    uint32_t n;                    /* chunks queued */
-    size_t bytes;                  /* bytes queued */
-    DQUEUE_HEAD(tee_chunk) chunks; /* the queue, oldest first */
-    uint64_t missed;               /* bytes dropped, ever */
-    uint64_t unmarked;             /* dropped since the last marker written */
-    bool busy;                     /* waiting for the file to take more (poll running) */
-    bool closing;                  /* close once the queue is written */
-    bool disconnected;             /* closed, or a write failed */
-    uv_poll_t poll;                /* writability, for files that can be full */
-    bool poll_open;                /* poll was initialized and not closed */
-    char marker[80];               /* the marker being written */
-    size_t marker_len, marker_off; /* its length and how much is written; 0 when none */
-};
-
 static void pump(struct tee *t);
 
 static void drop_queue(struct tee *t)
@@ -226,6 +195,12 @@ bool tee_blocked(const struct tee *list)
         if (t->block && t->fd >= 0 && (t->n >= t->cap || t->bytes >= TEE_MAX_BYTES))
             return true;
     return false;
+}
+
+void tee_pump_all(struct tee *list)
+{
+    for (struct tee *t = list; t; t = t->link.next)
+        pump(t);
 }
 
 void tee_close_all(struct tee **list, bool now)

@@ -1,8 +1,12 @@
-/* drover.v1.Admin: Ping, PingStream, Status, Shutdown, Reload.
+/* drover.v1.Admin: Ping, PingStream, Status, Shutdown, Reload, Upgrade.
  *
  * PingStream is the one producer here that can outrun a client: with interval 0 it sends while
  * the call is writable and resumes from on_ready, so a client that stops reading stalls only its
- * own stream. With an interval, a tick that finds the queue full sends nothing. */
+ * own stream. With an interval, a tick that finds the queue full sends nothing.
+ *
+ * Upgrade answers once the new binary's check is over, which the daemon reports through a
+ * callback that may come after the client gave up: the call is then gone, and the answer is
+ * dropped. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +239,58 @@ static void reload(struct grpc_call *call, const ProtobufCMessage *msg)
     grpc_call_reply(call, &resp.base);
 }
 
+/* An Upgrade call waiting for its answer; it outlives the call if the client leaves first. */
+struct upgrade_wait {
+    struct grpc_call *call; /* NULL once the call is over */
+};
+
+static void upgrade_answered(int r, const char *binary, const char *version, const char *error,
+                             void *userdata)
+{
+    struct upgrade_wait *w = userdata;
+    struct grpc_call *call = w->call;
+    Drover__V1__UpgradeResponse resp = DROVER__V1__UPGRADE_RESPONSE__INIT;
+    Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+
+    free(w);
+    if (!call)
+        return;
+    grpc_call_set_data(call, NULL);
+    if (r < 0)
+        return api_finish_errno(call, r, "%s", error);
+    struct api_host *host = grpc_call_service_data(call);
+    api_timestamp(&started, host->started_real_ns);
+    resp.pid = (int32_t)getpid();
+    resp.version = (char *)host->version;
+    resp.new_version = (char *)version;
+    resp.binary = (char *)binary;
+    resp.started_at = &started;
+    grpc_call_reply(call, &resp.base);
+}
+
+static void upgrade(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Drover__V1__UpgradeRequest *req = (const Drover__V1__UpgradeRequest *)msg;
+    struct api_host *host = grpc_call_service_data(call);
+    struct upgrade_wait *w = calloc(1, sizeof *w);
+    const char *who = grpc_call_principal(call);
+
+    if (!w)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    w->call = call;
+    grpc_call_set_data(call, w);
+    log_notice("Upgrade requested over gRPC by %s: '%s'", who ? who : "?",
+               req->binary[0] ? req->binary : "the installed droverd");
+    host->upgrade(host, req->binary, upgrade_answered, w);
+}
+
+static void upgrade_close(struct grpc_call *call)
+{
+    struct upgrade_wait *w = grpc_call_get_data(call);
+    if (w)
+        w->call = NULL; /* the answer frees it */
+}
+
 static const struct grpc_method methods[] = {
     {"Ping", GRPC_UNARY, &drover__v1__ping_request__descriptor, ping},
     {"Reload", GRPC_UNARY, &drover__v1__reload_request__descriptor, reload},
@@ -242,6 +298,8 @@ static const struct grpc_method methods[] = {
      .on_ready = ping_stream_ready, .on_close = ping_stream_close},
     {"Status", GRPC_UNARY, &drover__v1__status_request__descriptor, status},
     {"Shutdown", GRPC_UNARY, &drover__v1__shutdown_request__descriptor, shutdown_},
+    {"Upgrade", GRPC_UNARY, &drover__v1__upgrade_request__descriptor, upgrade,
+     .on_close = upgrade_close},
 };
 
 const struct grpc_service api_drover_admin = {"drover.v1.Admin", methods, ARRAY_SIZE(methods)};
