@@ -361,9 +361,14 @@ static void act_start(struct svc *s)
     svc_begin_start(s);
 }
 
+/* A start during a stop (a restart): wanted up again, and recorded so, so that a crash before
+ * the old process exits does not leave the service down. */
 static void act_want_up(struct svc *s)
 {
+    if (s->want_up)
+        return;
     s->want_up = true;
+    svc_changed(s);
 }
 
 static void act_want_down(struct svc *s)
