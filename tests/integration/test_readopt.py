@@ -181,3 +181,27 @@ def test_unrecorded_child_of_a_dead_droverd_is_killed(make_droverd, tmp_path):
     assert stray.wait(timeout=10) == -signal.SIGKILL
     assert f"killing process {stray.pid} ('sleep')" in d.read_log()
     wait_until(lambda: not os.path.exists(stray_group), what="the stray group removed")
+
+
+def test_session_programs_of_a_dead_droverd_are_killed(make_droverd):
+    """A session's PTY dies with droverd; a program that ignores the hangup would run on, alone:
+    the next droverd finds it in the dead droverd's cgroup, kills it and says so."""
+    from drover.v1 import sessions_pb2_grpc
+    from running_process.daemon.v1 import daemon_pb2 as rp
+
+    d = make_droverd()
+    if cgroup_mode(d) == "none":
+        pytest.skip("no writable cgroup hierarchy here")
+    sess = sessions_pb2_grpc.SessionsStub(d.channel(**{"grpc.use_local_subchannel_pool": 1}))
+    r = sess.SpawnPty(rp.SpawnPtySessionRequest(
+        argv=["sh", "-c", "trap '' HUP; exec sleep 740001"], rows=24, cols=80), timeout=10)
+    wait_until(lambda: list(marked("740001")), what="the session's program")
+    (pid,) = marked("740001")
+    crash(d)
+    wait_until(lambda: alive(pid), what="the program outliving droverd (it ignores SIGHUP)")
+    d.start()
+    wait_until(lambda: not alive(pid), what="the program killed")
+    assert f"killing process {pid} ('sleep')" in d.read_log()
+    sess = sessions_pb2_grpc.SessionsStub(d.channel(**{"grpc.use_local_subchannel_pool": 1}))
+    assert r.session_id not in [x.session_id for x in sess.ListPty(
+        rp.ListPtySessionsRequest(), timeout=10).sessions]
