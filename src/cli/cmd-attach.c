@@ -8,6 +8,12 @@
  * awkward moment. A pipe session gets this process's stdin through WriteStdin, and its stdout
  * and stderr streams go to ours; a stream that ended before the attach is replayed from its
  * backlog. The exit code is the session's (128 + signal for a signal), 0 after a detach.
+ *
+ * Staying attached. Each stream counts the output position it has printed up to (the attach
+ * answer's position, then every byte and missed byte). When droverd ends the streams to upgrade
+ * in place, or the connection drops while droverd comes back, the loop connects again and
+ * re-attaches from there (stealing its own stale attachment), the terminal still raw and nothing
+ * printed: the user sees a pause at most, and no byte twice (drover_resume bounds the wait).
  * cmd-sessions.c names the sessions (cli_session_operand) and fetches backlogs. */
 #include <errno.h>
 #include <poll.h>
@@ -72,19 +78,25 @@ struct stream {
     int out_fd;               /* where output goes */
     bool done;                /* the call ended */
     bool too_late;            /* the session exited before this attach: print its backlog */
+    bool resume;              /* it ended for droverd going away for a moment: attach again */
+    bool have_pos;            /* the attach was answered: pos is known */
+    uint64_t pos;             /* the output position after the last byte printed (or missed) */
     struct buf out;           /* output of this round, written at its end (fewer writes) */
 };
 
 struct attach {
-    struct cli *cli;    /* for the calls */
-    const char *id;     /* the session */
-    struct stream s[2]; /* PTY, or stdout and stderr */
-    size_t n;           /* streams */
-    bool exited;        /* the session's exit was seen */
-    int exit_code;      /* its code */
-    bool detached;      /* ended by a detach (ours or someone else's) */
-    char end_msg[256];  /* why it ended otherwise, for stderr */
-    bool failed;        /* a call failed */
+    struct cli *cli;             /* for the calls */
+    const char *id;              /* the session */
+    bool steal;                  /* attach --steal */
+    struct stream s[2];          /* PTY, or stdout and stderr */
+    size_t n;                    /* streams */
+    bool exited;                 /* the session's exit was seen */
+    int exit_code;               /* its code */
+    bool detached;               /* ended by a detach (ours or someone else's) */
+    char end_msg[256];           /* why it ended otherwise, for stderr */
+    bool failed;                 /* a call failed */
+    struct drover_resume resume; /* reconnecting after droverd went away */
+    struct drover_status gone;   /* how the streams to resume ended, should that fail */
 };
 
 static void missed_note(struct stream *st, uint64_t n)
@@ -107,6 +119,9 @@ struct frame_view {
 
 static void on_frame(struct attach *at, struct stream *st, const struct frame_view *v)
 {
+    if (v->bytes)
+        st->pos += v->bytes->len;
+    st->pos += v->missed;
     if (v->bytes && buf_append(&st->out, v->bytes->data, v->bytes->len) < 0)
         (void)cli_write_all(st->out_fd, v->bytes->data, v->bytes->len);
     else if (v->missed)
@@ -164,6 +179,9 @@ static void on_stream_message(struct drover_call *call, const ProtobufCMessage *
                     : &((const RunningProcess__Daemon__V1__AttachPipeStreamResponse *)(void *)a)
                            ->backlog;
         (void)cli_write_all(st->out_fd, b->data, b->len);
+        st->pos = m->position + b->len;
+        st->have_pos = true;
+        drover_resume_answered(&at->resume);
     } else if (m->msg_case == DROVER__V1__ATTACH_PTY_RESPONSE__MSG_FRAME) {
         view_of(&m->frame->base, &v);
         on_frame(at, st, &v);
@@ -181,6 +199,11 @@ static void on_stream_done(struct drover_call *call, const struct drover_status 
         s->done = true;
     if (s && st->code == 5 /* NOT_FOUND */ && strstr(st->message, "already exited")) {
         s->too_late = true; /* it ran to its end before we attached: nothing is lost */
+        return;
+    }
+    if (s && drover_resume_wanted(&at->resume, st)) {
+        s->resume = true; /* droverd upgrading in place, or restarting: nothing to say yet */
+        at->gone = *st;
         return;
     }
     if (st->code != 0 && st->code != 1 /* CANCELLED: ours */) {
@@ -314,11 +337,73 @@ static void on_stdin(struct cli *cli, struct attach *at, bool keys, bool tty, bo
         at->detached = true, *stdin_open = false;
 }
 
+/* Polls the connection, the keys (or stdin) and the signals until every stream ended or the
+ * connection failed. */
+static void run_streams(struct cli *cli, struct attach *at, int sfd, bool keys, bool *stdin_open)
+{
+    bool tty = isatty(STDIN_FILENO);
+
+    while (!all_done(at)) {
+        struct pollfd p[3];
+        if (drover_client_pollfd(cli->client, &p[0]) < 0)
+            break;
+        p[1] = (struct pollfd){.fd = *stdin_open ? STDIN_FILENO : -1, .events = POLLIN};
+        p[2] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        if (poll(p, 3, -1) < 0 && errno != EINTR)
+            break;
+        /* The connection first: keys read after a stream's end (droverd upgrading) wait in the
+         * terminal for the stream that resumes it, instead of going to the one that ended. */
+        if (drover_client_ready(cli->client, p[0].revents) < 0)
+            break;
+        if (p[2].revents & POLLIN)
+            on_signals(at, sfd, keys);
+        if ((p[1].revents & (POLLIN | POLLHUP)) && !all_done(at))
+            on_stdin(cli, at, keys, tty, stdin_open);
+        flush_output(at);
+    }
+    flush_output(at);
+}
+
+static int start_stream(struct cli *cli, struct attach *at, size_t i, bool steal);
+
+/* Streams that ended for droverd going away attach again, on a new connection, from the
+ * position each printed up to. Returns whether they did; if not, why is reported. */
+static bool reattach(struct cli *cli, struct attach *at)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < at->n; i++)
+        any |= at->s[i].resume;
+    if (!any || at->detached)
+        return false;
+    /* Every call goes with the old connection: the ones to resume are made again. */
+    for (size_t i = 0; i < at->n; i++) {
+        drover_call_free(at->s[i].call);
+        at->s[i].call = NULL;
+    }
+    if (drover_resume_connect(&at->resume, cli->socket_path, &cli->client) < 0) {
+        restore_terminal();
+        cli_error("attach %s: %s", at->id, at->gone.message);
+        at->failed = true;
+        return false;
+    }
+    for (size_t i = 0; i < at->n; i++) {
+        struct stream *st = &at->s[i];
+        if (!st->resume)
+            continue;
+        st->resume = st->done = false;
+        /* The attachment the previous connection left, if droverd still has it, is ours. */
+        if (start_stream(cli, at, i, true) < 0)
+            st->resume = st->done = true; /* the new connection failed too: the next round */
+    }
+    return true;
+}
+
 /* Runs the attach until it ends; returns the exit code for the CLI. */
 static int attach_loop(struct cli *cli, struct attach *at, bool keys, bool forward_stdin)
 {
     sigset_t mask;
-    bool tty = isatty(STDIN_FILENO), stdin_open = keys || forward_stdin;
+    bool stdin_open = keys || forward_stdin;
     int sfd;
 
     sigemptyset(&mask);
@@ -330,23 +415,9 @@ static int attach_loop(struct cli *cli, struct attach *at, bool keys, bool forwa
     sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (keys)
         raw_terminal();
-    while (!all_done(at)) {
-        struct pollfd p[3];
-        if (drover_client_pollfd(cli->client, &p[0]) < 0)
-            break;
-        p[1] = (struct pollfd){.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN};
-        p[2] = (struct pollfd){.fd = sfd, .events = POLLIN};
-        if (poll(p, 3, -1) < 0 && errno != EINTR)
-            break;
-        if (p[2].revents & POLLIN)
-            on_signals(at, sfd, keys);
-        if (p[1].revents & (POLLIN | POLLHUP))
-            on_stdin(cli, at, keys, tty, &stdin_open);
-        if (drover_client_ready(cli->client, p[0].revents) < 0)
-            break;
-        flush_output(at);
-    }
-    flush_output(at);
+    do
+        run_streams(cli, at, sfd, keys, &stdin_open);
+    while (reattach(cli, at));
     restore_terminal();
     if (sfd >= 0)
         close(sfd);
@@ -366,45 +437,68 @@ static int attach_loop(struct cli *cli, struct attach *at, bool keys, bool forwa
     return exit_status(at);
 }
 
-static int start_pty(struct cli *cli, struct attach *at, bool steal)
+/* The position to resume stream i from, as AttachPipe takes it (metadata), in buf. */
+static size_t resume_header(const struct stream *st, char buf[24], struct drover_header *ret)
 {
+    if (!st->have_pos)
+        return 0;
+    snprintf(buf, 24, "%llu", (unsigned long long)st->pos);
+    *ret = (struct drover_header){"drover-resume-from", buf};
+    return 1;
+}
+
+/* Starts stream i's attach call: a first attach, or (once answered) a resume from its
+ * position. */
+static int start_stream(struct cli *cli, struct attach *at, size_t i, bool steal)
+{
+    struct stream *st = &at->s[i];
+    const ProtobufCMessage *m;
     Drover__V1__AttachPtyRequest req = DROVER__V1__ATTACH_PTY_REQUEST__INIT;
     RunningProcess__Daemon__V1__AttachPtySessionRequest a =
         RUNNING_PROCESS__DAEMON__V1__ATTACH_PTY_SESSION_REQUEST__INIT;
+    Google__Protobuf__UInt64Value from = GOOGLE__PROTOBUF__UINT64_VALUE__INIT;
+    RunningProcess__Daemon__V1__AttachPipeStreamRequest p =
+        RUNNING_PROCESS__DAEMON__V1__ATTACH_PIPE_STREAM_REQUEST__INIT;
+    struct drover_header md;
+    char pos[24];
+    size_t n_md = 0;
 
-    req.msg_case = DROVER__V1__ATTACH_PTY_REQUEST__MSG_ATTACH;
-    req.attach = &a;
-    a.session_id = (char *)at->id;
-    a.steal = steal;
-    a.is_tty = isatty(STDOUT_FILENO);
-    a.term = getenv("TERM") ? getenv("TERM") : "";
-    window_size(&a.rows, &a.cols);
-    at->n = 1;
-    at->s[0] = (struct stream){.pty = true, .out_fd = STDOUT_FILENO};
-    at->s[0].call = drover_call_start(cli->client, CLI_SESSIONS "AttachPty",
-                                      &drover__v1__attach_pty_response__descriptor,
-                                      on_stream_message, on_stream_done, at, 0);
-    if (!at->s[0].call || drover_call_send(at->s[0].call, &req.base) < 0)
+    if (st->pty) {
+        req.msg_case = DROVER__V1__ATTACH_PTY_REQUEST__MSG_ATTACH;
+        req.attach = &a;
+        a.session_id = (char *)at->id;
+        a.steal = steal;
+        a.is_tty = isatty(STDOUT_FILENO);
+        a.term = getenv("TERM") ? getenv("TERM") : "";
+        window_size(&a.rows, &a.cols);
+        from.value = st->pos;
+        req.resume_from = st->have_pos ? &from : NULL;
+        m = &req.base;
+    } else {
+        p.session_id = (char *)at->id;
+        p.stream = i ? RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
+                     : RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT;
+        p.steal = steal;
+        n_md = resume_header(st, pos, &md);
+        m = &p.base;
+    }
+    st->call = drover_call_start_md(cli->client,
+                                    st->pty ? CLI_SESSIONS "AttachPty" : CLI_SESSIONS "AttachPipe",
+                                    st->pty ? &drover__v1__attach_pty_response__descriptor
+                                            : &drover__v1__attach_pipe_response__descriptor,
+                                    on_stream_message, on_stream_done, at, 0, &md, n_md);
+    if (!st->call || drover_call_send(st->call, m) < 0 ||
+        (!st->pty && drover_call_close_send(st->call) < 0))
         return -1;
     return 0;
 }
 
-static int start_pipe(struct cli *cli, struct attach *at, bool steal, bool merged)
+static int start_attach(struct cli *cli, struct attach *at, bool pty, bool merged)
 {
-    at->n = merged ? 1 : 2;
+    at->n = pty || merged ? 1 : 2;
     for (size_t i = 0; i < at->n; i++) {
-        RunningProcess__Daemon__V1__AttachPipeStreamRequest req =
-            RUNNING_PROCESS__DAEMON__V1__ATTACH_PIPE_STREAM_REQUEST__INIT;
-        req.session_id = (char *)at->id;
-        req.stream = i ? RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDERR
-                       : RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_KIND__PIPE_STREAM_KIND_STDOUT;
-        req.steal = steal;
-        at->s[i] = (struct stream){.out_fd = i ? STDERR_FILENO : STDOUT_FILENO};
-        at->s[i].call = drover_call_start(cli->client, CLI_SESSIONS "AttachPipe",
-                                          &drover__v1__attach_pipe_response__descriptor,
-                                          on_stream_message, on_stream_done, at, 0);
-        if (!at->s[i].call || drover_call_send(at->s[i].call, &req.base) < 0 ||
-            drover_call_close_send(at->s[i].call) < 0)
+        at->s[i] = (struct stream){.pty = pty, .out_fd = i ? STDERR_FILENO : STDOUT_FILENO};
+        if (start_stream(cli, at, i, at->steal) < 0)
             return -1;
     }
     return 0;
@@ -443,13 +537,13 @@ static void wait_exit(struct cli *cli, struct attach *at)
 
 static int attach_session(struct cli *cli, const struct cli_session *t, bool steal, bool stdin_pipe)
 {
-    struct attach at = {.cli = cli, .id = t->id};
+    struct attach at = {.cli = cli, .id = t->id, .steal = steal};
     if (t->exited) {
         cli_error("session %s has already exited (drover backlog %s shows its output)", t->id,
                   t->id);
         return 1;
     }
-    if ((t->pty ? start_pty(cli, &at, steal) : start_pipe(cli, &at, steal, t->merged)) < 0) {
+    if (start_attach(cli, &at, t->pty, t->merged) < 0) {
         cli_error("attach %s: the connection to droverd failed", t->id);
         return 1;
     }

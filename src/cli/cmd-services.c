@@ -492,19 +492,57 @@ static int logs_option(void *ctx, const struct cli_option *o, const char *v)
     return 0;
 }
 
+/* A Logs call that goes on from where it was when droverd goes away for a moment. */
+struct logs_run {
+    uint64_t next[2];            /* per stream, the file offset after the last byte printed */
+    bool seen[2];                /* a chunk of the stream came: next is known */
+    struct drover_resume resume; /* reconnecting */
+    struct drover_status st;     /* how the last call ended */
+};
+
 static void on_chunk(struct drover_call *call, const ProtobufCMessage *msg, void *userdata)
 {
     const Drover__V1__LogChunk *c = (const void *)msg;
-    (void)call, (void)userdata;
-    FILE *f = c->stream == DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR ? stderr : stdout;
-    fwrite(c->data.data, 1, c->data.len, f);
+    struct logs_run *l = userdata;
+    int i = c->stream == DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR;
+    FILE *f = i ? stderr : stdout;
+    (void)call;
+
+    if (c->data.len) /* (the first chunk may be empty: it says where the stream starts) */
+        fwrite(c->data.data, 1, c->data.len, f);
     fflush(f);
+    l->next[i] = c->offset + c->data.len;
+    l->seen[i] = true;
+    drover_resume_answered(&l->resume);
+}
+
+/* One Logs call, from where each stream got to if it got anywhere; its status in l->st.
+ * Returns -1 when the connection failed before the call could end. */
+static int logs_call(struct cli *cli, Drover__V1__LogsRequest *req, struct logs_run *l)
+{
+    Google__Protobuf__UInt64Value from[2] = {GOOGLE__PROTOBUF__UINT64_VALUE__INIT,
+                                             GOOGLE__PROTOBUF__UINT64_VALUE__INIT};
+    for (int i = 0; i < 2; i++)
+        from[i].value = l->next[i];
+    req->stdout_from = l->seen[0] ? &from[0] : NULL;
+    req->stderr_from = l->seen[1] ? &from[1] : NULL;
+    struct drover_call *call = drover_call_start(
+        cli->client, SERVICES "Logs", &drover__v1__log_chunk__descriptor, on_chunk, NULL, l, 0);
+    int r = call && drover_call_send(call, &req->base) >= 0 && drover_call_close_send(call) >= 0 &&
+                    drover_client_wait(cli->client, call) >= 0
+                ? 0
+                : -1;
+    if (r == 0)
+        l->st = *drover_call_status(call);
+    drover_call_free(call);
+    return r;
 }
 
 int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
     Drover__V1__LogsRequest req = DROVER__V1__LOGS_REQUEST__INIT;
     struct logs_args a = {0};
+    struct logs_run l = {0};
     int i = cli_need_operand(self, cli_parse(cli, self, argc, argv, 1, logs_opts, logs_option, &a),
                              argc, "the service", "a name or an id");
 
@@ -516,18 +554,17 @@ int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **a
     if (cli_connect(cli) < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    struct drover_call *call = drover_call_start(
-        cli->client, SERVICES "Logs", &drover__v1__log_chunk__descriptor, on_chunk, NULL, NULL, 0);
-    if (!call || drover_call_send(call, &req.base) < 0 || drover_call_close_send(call) < 0 ||
-        drover_client_wait(cli->client, call) < 0) {
+    /* droverd upgrading in place (or restarting) ends the call: go on from the offsets printed. */
+    int r;
+    while ((r = logs_call(cli, &req, &l)) == 0 && drover_resume_wanted(&l.resume, &l.st) &&
+           drover_resume_connect(&l.resume, cli->socket_path, &cli->client) == 0)
+        ;
+    if (r < 0) {
         cli_error("logs: the connection to droverd at %s failed", cli->socket_path);
         return 1;
     }
-    const struct drover_status *st = drover_call_status(call);
-    int r = st->code == 0 ? 0 : 1;
-    if (r)
-        cli_error("Logs: %s%s%s", grpc_status_name(st->code), st->message[0] ? ": " : "",
-                  st->message);
-    drover_call_free(call);
-    return r;
+    if (l.st.code != 0)
+        cli_error("Logs: %s%s%s", grpc_status_name(l.st.code), l.st.message[0] ? ": " : "",
+                  l.st.message);
+    return l.st.code == 0 ? 0 : 1;
 }

@@ -26,6 +26,8 @@
 #include "base/time-util.h"
 #include "grpc/wire.h"
 
+#define LOST_MESSAGE "connection to droverd lost" /* the status of calls on a dead connection */
+
 struct drover_client {
     int fd;                    /* connected socket, -1 once closed */
     nghttp2_session *h2;       /* HTTP/2 state */
@@ -259,7 +261,7 @@ static void client_fail(struct drover_client *c, const char *why)
         c->fd = -1;
     }
     for (struct drover_call *call = c->calls; call; call = call->next)
-        call_end(call, GRPC_UNAVAILABLE, "connection to droverd lost: %s", why);
+        call_end(call, GRPC_UNAVAILABLE, LOST_MESSAGE ": %s", why);
 }
 
 /* Moves nghttp2's output to the socket until either runs dry. */
@@ -283,10 +285,39 @@ static int flush(struct drover_client *c)
     }
 }
 
-struct drover_call *drover_call_start(struct drover_client *c, const char *path,
-                                      const ProtobufCMessageDescriptor *resp,
-                                      drover_message_fn on_msg, drover_done_fn on_done,
-                                      void *userdata, uint64_t timeout_ms)
+/* The headers every call sends, then md: n + REQUEST_HEADERS entries in nva. */
+#define REQUEST_HEADERS 8
+static size_t request_headers(const char *path, const char *timeout, const struct drover_header *md,
+                              size_t n, nghttp2_nv *nva)
+{
+#define HDR(n, v)                                                                                  \
+    {                                                                                              \
+        (uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE                 \
+    }
+    const nghttp2_nv fixed[REQUEST_HEADERS] = {
+        HDR(":method", "POST"),
+        HDR(":scheme", "http"),
+        HDR(":path", path),
+        HDR(":authority", "localhost"),
+        HDR("content-type", "application/grpc"),
+        HDR("te", "trailers"),
+        HDR("user-agent", "drover/" DROVER_VERSION),
+        HDR("grpc-timeout", timeout),
+    };
+    size_t k = REQUEST_HEADERS - !*timeout;
+
+    memcpy(nva, fixed, sizeof fixed);
+    for (size_t i = 0; i < n; i++)
+        nva[k++] = (nghttp2_nv)HDR(md[i].name, md[i].value);
+#undef HDR
+    return k;
+}
+
+struct drover_call *drover_call_start_md(struct drover_client *c, const char *path,
+                                         const ProtobufCMessageDescriptor *resp,
+                                         drover_message_fn on_msg, drover_done_fn on_done,
+                                         void *userdata, uint64_t timeout_ms,
+                                         const struct drover_header *md, size_t n)
 {
     struct drover_call *call;
     char timeout[16] = "";
@@ -294,8 +325,12 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
     if (c->dead)
         return NULL;
     call = calloc(1, sizeof *call);
-    if (!call)
+    nghttp2_nv *nva = calloc(REQUEST_HEADERS + n, sizeof *nva);
+    if (!call || !nva) {
+        free(call);
+        free(nva);
         return NULL;
+    }
     *call = (struct drover_call){.c = c,
                                  .resp = resp,
                                  .on_message = on_msg,
@@ -309,21 +344,10 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
         grpc_timeout_format(timeout_ms, timeout);
     }
 
-#define HDR(n, v) {(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv nva[] = {
-        HDR(":method", "POST"),
-        HDR(":scheme", "http"),
-        HDR(":path", path),
-        HDR(":authority", "localhost"),
-        HDR("content-type", "application/grpc"),
-        HDR("te", "trailers"),
-        HDR("user-agent", "drover/" DROVER_VERSION),
-        HDR("grpc-timeout", timeout),
-    };
-#undef HDR
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read};
-    int32_t id =
-        nghttp2_submit_request(c->h2, NULL, nva, ARRAY_SIZE(nva) - !timeout_ms, &prd, call);
+    size_t n_nva = request_headers(path, timeout, md, n, nva);
+    int32_t id = nghttp2_submit_request(c->h2, NULL, nva, n_nva, &prd, call); /* copies nva */
+    free(nva);
     if (id < 0) {
         buf_done(&call->out);
         grpc_deframer_done(&call->in);
@@ -334,6 +358,14 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
     call->next = c->calls;
     c->calls = call;
     return call;
+}
+
+struct drover_call *drover_call_start(struct drover_client *c, const char *path,
+                                      const ProtobufCMessageDescriptor *resp,
+                                      drover_message_fn on_msg, drover_done_fn on_done,
+                                      void *userdata, uint64_t timeout_ms)
+{
+    return drover_call_start_md(c, path, resp, on_msg, on_done, userdata, timeout_ms, NULL, 0);
 }
 
 static void call_kick(struct drover_call *call)
@@ -548,4 +580,48 @@ void drover_client_free(struct drover_client *c)
         close(c->fd);
     buf_done(&c->out);
     free(c);
+}
+
+/* ---- resuming ---- */
+
+bool drover_resume_wanted(struct drover_resume *r, const struct drover_status *st)
+{
+    static const char upgrade[] = DROVER_UPGRADE_MESSAGE, lost[] = LOST_MESSAGE;
+
+    if (st->code != GRPC_UNAVAILABLE || (strncmp(st->message, upgrade, sizeof upgrade - 1) &&
+                                         strncmp(st->message, lost, sizeof lost - 1)))
+        return false;
+    if (!r->deadline_ms)
+        r->deadline_ms = mono_ms() + DROVER_RESUME_MS;
+    return mono_ms() < r->deadline_ms;
+}
+
+int drover_resume_connect(struct drover_resume *r, const char *socket_path,
+                          struct drover_client **c)
+{
+    struct drover_client *n;
+    int e = -ETIMEDOUT;
+
+    if (!r->deadline_ms)
+        r->deadline_ms = mono_ms() + DROVER_RESUME_MS;
+    for (;;) {
+        /* The first attempt at once (an upgrade's sockets take connections all along); then
+         * growing pauses while nobody listens (a droverd being restarted). */
+        uint64_t now = mono_ms(), pause = r->attempts ? MIN(10u << MIN(r->attempts, 6u), 500u) : 0;
+        if (now + pause >= r->deadline_ms)
+            return e;
+        nanosleep(&(struct timespec){0, (long)pause * 1000000L}, NULL);
+        r->attempts++;
+        e = drover_client_connect(socket_path, &n);
+        if (e >= 0)
+            break;
+    }
+    drover_client_free(*c);
+    *c = n;
+    return 0;
+}
+
+void drover_resume_answered(struct drover_resume *r)
+{
+    *r = (struct drover_resume){0};
 }

@@ -34,6 +34,17 @@ struct drover_call *drover_call_start(struct drover_client *c, const char *path,
                                       const ProtobufCMessageDescriptor *resp,
                                       drover_message_fn on_message, drover_done_fn on_done,
                                       void *userdata, uint64_t timeout_ms);
+/* Request metadata: a header a call sends besides the ones every call has. */
+struct drover_header {
+    const char *name;  /* lowercase */
+    const char *value; /* printable ASCII */
+};
+/* drover_call_start with n metadata headers (copied). */
+struct drover_call *drover_call_start_md(struct drover_client *c, const char *path,
+                                         const ProtobufCMessageDescriptor *resp,
+                                         drover_message_fn on_message, drover_done_fn on_done,
+                                         void *userdata, uint64_t timeout_ms,
+                                         const struct drover_header *md, size_t n);
 int drover_call_send(struct drover_call *call, const ProtobufCMessage *msg);
 /* No more requests: END_STREAM once queued messages are out. */
 int drover_call_close_send(struct drover_call *call);
@@ -61,3 +72,29 @@ int drover_client_wait(struct drover_client *c, struct drover_call *call);
 int drover_client_unary(struct drover_client *c, const char *path, const ProtobufCMessage *req,
                         const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp,
                         struct drover_status *ret_status, uint64_t timeout_ms);
+
+/* ---- resuming streams after droverd went away for a moment ---- */
+
+/* What droverd tells the streams it ends to upgrade in place (it answers again right away). */
+#define DROVER_UPGRADE_MESSAGE "droverd is upgrading in place; reconnect"
+#define DROVER_RESUME_MS       30000 /* how long a resuming client waits for droverd to answer */
+
+/* A client whose streams can go on from where they were (drover logs -f, drover attach): when a
+ * call ends for droverd's upgrade, or its connection drops (droverd restarting), it connects
+ * again and resumes, for DROVER_RESUME_MS at most until droverd answers again. */
+struct drover_resume {
+    uint64_t deadline_ms; /* mono_ms() past which it gives up; 0 while droverd answers */
+    unsigned attempts;    /* connections made since droverd last answered */
+};
+
+/* Whether a call that ended with st is to resume: the upgrade's message or a lost connection,
+ * within the bound since droverd last answered (its clock starts now). */
+bool drover_resume_wanted(struct drover_resume *r, const struct drover_status *st);
+/* Replaces *c with a new connection to socket_path (the old one is freed, with every call on it),
+ * pausing between attempts that got no answer, until one is accepted: -errno from the last
+ * attempt once the bound passed. A connection droverd has not accepted yet waits in its socket's
+ * backlog, as during an upgrade's exec. */
+int drover_resume_connect(struct drover_resume *r, const char *socket_path,
+                          struct drover_client **c);
+/* droverd answered a resumed call: the next interruption has a bound of its own. */
+void drover_resume_answered(struct drover_resume *r);

@@ -397,8 +397,8 @@ static int listen_rp(struct daemon *d)
 }
 
 /* The drain before an upgrade's exec: each door hands its listening socket over and closes its
- * connections gracefully (GOAWAY on gRPC), calling upgrade_door_done when it has; session
- * clients hear that droverd is going. Services and sessions run on. */
+ * connections gracefully (GOAWAY on gRPC, whose streams end at once), calling upgrade_door_done
+ * when it has; session clients hear that droverd is going. Services and sessions run on. */
 static unsigned upgrade_drain(void *userdata)
 {
     struct daemon *d = userdata;
@@ -412,6 +412,10 @@ static unsigned upgrade_drain(void *userdata)
         upgrade_keep_listener(d->upgrade, UPGRADE_RP,
                               net_listener_find(&d->loop, d->cfg.rp_socket));
     close_listeners(d);
+    /* Streams that never end by themselves would hold the exec until the drain's bound: they end
+     * now, in words clients know (client.h's DROVER_UPGRADE_MESSAGE), and resume from where they
+     * were. gRPC attach streams included: the running-process door's get a last frame below. */
+    grpc_server_end_streams(d->grpc, GRPC_UNAVAILABLE, "droverd is upgrading in place; reconnect");
     sess_mgr_detach_all(d->sessions);
     if (d->http)
         http_server_shutdown(d->http, upgrade_door_done, d->upgrade);

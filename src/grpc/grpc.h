@@ -90,6 +90,13 @@ void grpc_server_accept(struct grpc_server *s, struct net_conn *conn, void *door
  * to finish, then the rest are cancelled (UNAVAILABLE) and the connections closed. done runs
  * once no connection is left. */
 void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), void *userdata);
+/* Ends every server-streaming and bidi call still open, now, with code and msg (streams that
+ * would never end by themselves, when the server is about to go and its clients can come back:
+ * an upgrade in place). Each handler hears on_close at once; what it queued goes out, then the
+ * status, in trailers as any finish. Unary and client-streaming calls are left to end by
+ * themselves. Returns how many calls it ended. */
+unsigned grpc_server_end_streams(struct grpc_server *s, enum grpc_status_code code,
+                                 const char *msg);
 void grpc_server_free(struct grpc_server *s);
 void grpc_server_get_stats(const struct grpc_server *s, struct grpc_server_stats *ret);
 /* Registered service names, in registration order; NULL past the end. */

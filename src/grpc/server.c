@@ -16,7 +16,9 @@
  * nghttp2_session_del reports no stream closes.
  *
  * Shutdown. GOAWAY goes to every connection; calls in flight get shutdown_timeout_ms to end, then
- * are aborted (UNAVAILABLE) and the connections closed. done runs once no connection is left. */
+ * are aborted (UNAVAILABLE) and the connections closed. done runs once no connection is left.
+ * A server whose clients will come back (an upgrade in place) first ends its streams at once
+ * (grpc_server_end_streams), so that only unary calls have anything left to finish. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -309,6 +311,22 @@ static void on_shutdown_timeout(uv_timer_t *t)
         if (s->conns == c)
             conn_close(c);
     }
+}
+
+unsigned grpc_server_end_streams(struct grpc_server *s, enum grpc_status_code code, const char *msg)
+{
+    unsigned n = 0;
+
+    /* Aborting runs on_close, which never frees a call or a connection: the lists hold. */
+    for (struct gconn *c = s->conns; c; c = c->link.next)
+        for (struct grpc_call *call = c->calls; call; call = call->link.next) {
+            if (!call->started || call->finished ||
+                (call->method->kind != GRPC_SERVER_STREAM && call->method->kind != GRPC_BIDI))
+                continue;
+            grpc_call_abort(call, code, "%s", msg);
+            n++;
+        }
+    return n;
 }
 
 void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), void *userdata)

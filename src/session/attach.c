@@ -1,8 +1,9 @@
 /* Attachments (see session.h): one client per output stream, stealing, detaching, the backlog
- * since the previous attach, pulling bytes from the ring at the client's pace, and stalls: a
- * client that takes nothing for stall_ms stops holding the program back, and from then on is
- * told what the ring dropped before it could take it. Also purge and the backlog snapshot,
- * which act on the same positions. */
+ * since the previous attach (or a position to resume from instead: the ring's positions are
+ * absolute, and survive an upgrade in place), pulling bytes from the ring at the client's pace,
+ * and stalls: a client that takes nothing for stall_ms stops holding the program back, and
+ * from then on is told what the ring dropped before it could take it. Also purge and the
+ * backlog snapshot, which act on the same positions. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,33 +68,76 @@ int sess_backlog(struct session *s, enum sess_stream st, uint8_t **ret, size_t *
 
 /* ---- attachments -------------------------------------------------------------------------- */
 
+/* Checks that st can take an attachment now (stealing the one it has with steal). */
+static int attachable(struct session *s, enum sess_stream st, bool steal, bool exited_too)
+{
+    if ((unsigned)st >= 2 || !s->out[st].src)
+        return -EINVAL;
+    if (s->exited && !exited_too)
+        return -ESRCH;
+    if (s->out[st].att && !steal)
+        return -EALREADY;
+    return 0;
+}
+
+/* Makes a the stream's attachment, pulling from pos on (a steals the previous one). */
+static struct sess_attach *attach_at(struct session *s, enum sess_stream st, struct sess_attach *a,
+                                     uint64_t pos, const struct sess_attach_ops *ops,
+                                     void *userdata)
+{
+    struct sess_out *o = &s->out[st];
+
+    sess_evict(s, st, SESS_END_STOLEN);
+    *a = (struct sess_attach){.s = s, .stream = st, .pos = pos, .ops = ops, .userdata = userdata};
+    o->mark = o->ring.end; /* the backlog is consumed */
+    o->att = a;
+    s->refs++;
+    return a;
+}
+
 int sess_attach(struct session *s, enum sess_stream st, bool steal,
                 const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret,
                 uint8_t **ret_backlog, size_t *ret_backlog_len, uint64_t *ret_missed)
 {
-    if ((unsigned)st >= 2 || !s->out[st].src)
-        return -EINVAL;
-    if (s->exited)
-        return -ESRCH;
-    struct sess_out *o = &s->out[st];
-    if (o->att && !steal)
-        return -EALREADY;
+    int r = attachable(s, st, steal, false);
+    if (r < 0)
+        return r;
     struct sess_attach *a = calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
-    int r = sess_backlog(s, st, ret_backlog, ret_backlog_len, ret_missed);
+    r = sess_backlog(s, st, ret_backlog, ret_backlog_len, ret_missed);
     if (r < 0) {
         free(a);
         return r;
     }
-    sess_evict(s, st, SESS_END_STOLEN);
-    *a = (struct sess_attach){
-        .s = s, .stream = st, .pos = o->ring.end, .ops = ops, .userdata = userdata};
-    o->mark = o->ring.end; /* the backlog is consumed */
-    o->att = a;
-    s->refs++;
-    *ret = a;
+    *ret = attach_at(s, st, a, s->out[st].ring.end, ops, userdata);
     return 0;
+}
+
+int sess_attach_from(struct session *s, enum sess_stream st, bool steal, uint64_t from,
+                     const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret)
+{
+    int r = attachable(s, st, steal, true);
+    if (r < 0)
+        return r;
+    if (from > s->out[st].ring.end)
+        return -ERANGE;
+    struct sess_attach *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    /* A position the ring dropped comes out of sess_attach_next as a missed count first. */
+    *ret = attach_at(s, st, a, from, ops, userdata);
+    /* The program is gone (while its client was away): the rest of its output, then its end. */
+    if (s->exited)
+        sess_end_attachment(a,
+                            s->kind == SESS_PIPE && s->out[st].eof ? SESS_END_EOF : SESS_END_EXIT,
+                            false, s->exit_code);
+    return 0;
+}
+
+uint64_t sess_attach_pos(const struct sess_attach *a)
+{
+    return a->pos;
 }
 
 int sess_attach_describe(struct sess_attach *a, bool is_tty, const char *term, const void *caps,

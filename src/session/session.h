@@ -171,6 +171,17 @@ struct sess_pull {
 int sess_attach(struct session *s, enum sess_stream st, bool steal,
                 const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret,
                 uint8_t **ret_backlog, size_t *ret_backlog_len, uint64_t *ret_missed);
+/* Attaches from an absolute position of the stream instead of with the backlog: a client that
+ * resumes where it left off (after an upgrade in place, say). The attachment pulls from from
+ * on; a position the ring no longer holds comes out as a missed count first (as for a stalled
+ * client). A session that exited meanwhile is attached too: the attachment gets the rest of
+ * its output, then its end. -ERANGE for a position past the stream's end; otherwise as
+ * sess_attach. */
+int sess_attach_from(struct session *s, enum sess_stream st, bool steal, uint64_t from,
+                     const struct sess_attach_ops *ops, void *userdata, struct sess_attach **ret);
+/* The position of the next byte the attachment pulls: right after sess_attach, that just past
+ * the backlog it returned. */
+uint64_t sess_attach_pos(const struct sess_attach *a);
 /* What the PTY's client says of itself, for listings. caps is copied. */
 int sess_attach_describe(struct sess_attach *a, bool is_tty, const char *term, const void *caps,
                          size_t caps_len);

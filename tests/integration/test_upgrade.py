@@ -1,13 +1,17 @@
 """Upgrade in place (`drover upgrade`, Admin.Upgrade, SIGUSR2): droverd re-executes its binary and
 stays the same process. Afterwards it answers with the same pid and a later start time; services
 keep their pids, restart counters, start times and output (a writer logging sequence numbers
-loses and doubles nothing); sessions keep their ids, programs, output, input and tees (attached
-clients are disconnected, attach again, get the backlog and type on); `logs -f` ends with a
-status. A binary that does not run is refused and nothing changes; an exec that fails brings the
-running droverd back; state the new image cannot read costs the sessions, not the services."""
+loses and doubles nothing); sessions keep their ids, programs, output positions, input and tees.
+Clients see at most a pause: every gRPC stream ends at once with a status saying why, and
+`drover logs -f` and `drover attach` go on from exactly where they were (a gRPC client resumes
+an attach from the position it got to, and gets exactly the bytes after it; Logs from file
+offsets). A binary that does not run is refused and nothing changes; an exec that fails brings
+the running droverd back; state the new image cannot read costs the sessions, not the
+services."""
 
 import collections
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -19,9 +23,13 @@ import grpc
 from conftest import DROVER, DROVERD, alive, free_port, screen, tmux, wait_until  # noqa: F401
 from drover.v1 import admin_pb2, admin_pb2_grpc
 from drover.v1 import services_pb2 as pb, services_pb2_grpc
+from drover.v1 import sessions_pb2 as sp, sessions_pb2_grpc as sg
 from rpclient import rp
 from sessclient import door
-from test_sessions import read_until, read_until_end
+
+from test_sessions import read_until
+
+UPGRADING = "droverd is upgrading in place; reconnect"
 
 
 def channel(d):
@@ -98,16 +106,127 @@ def script(path, text):
 
 def with_rp(make_droverd, *extra):
     d = make_droverd(start=False)
-    # A short drain bound: `logs -f` streams hold the exec until it passes.
-    d.args += ["--rp-socket", d.rp_socket, "--shutdown-timeout-ms", "1000", *extra]
+    # A drain bound no test waits for: streams end at once, and the log says whether the bound
+    # had calls to cancel.
+    d.args += ["--rp-socket", d.rp_socket, "--shutdown-timeout-ms", "20000", *extra]
     return d.start()
+
+
+class Attach:
+    """AttachPty or AttachPipe over gRPC, counting output positions as a resuming client does:
+    position is the attach answer's, pos the one after the last byte (or missed byte) got, data
+    the bytes got (the backlog, then each frame's)."""
+
+    def __init__(self, d, session_id, pty=True, resume_from=None, steal=False,
+                 stream=rp.PIPE_STREAM_KIND_STDOUT):
+        stub = sg.SessionsStub(channel(d))
+        self.q = queue.Queue()
+        self.data = bytearray()
+        self.missed = []
+        if pty:
+            req = sp.AttachPtyRequest(attach=rp.AttachPtySessionRequest(session_id=session_id,
+                                                                        steal=steal))
+            if resume_from is not None:
+                req.resume_from.value = resume_from
+
+            def requests():
+                yield req
+                while (m := self.q.get()) is not None:
+                    yield m
+            self.it = stub.AttachPty(requests(), timeout=120)
+        else:
+            md = None if resume_from is None else [("drover-resume-from", str(resume_from))]
+            self.it = stub.AttachPipe(rp.AttachPipeStreamRequest(
+                session_id=session_id, stream=stream, steal=steal), metadata=md, timeout=120)
+        try:
+            first = next(self.it)
+        except grpc.RpcError:
+            self.q.put(None)
+            raise
+        self.position = first.position
+        self.data += first.attached.backlog
+        self.pos = self.position + len(self.data)
+
+    def frame(self):
+        f = next(self.it).frame
+        kind = f.WhichOneof("frame")
+        if kind in ("output", "bytes"):
+            self.data += getattr(f, kind)
+            self.pos += len(getattr(f, kind))
+        elif kind == "missed_bytes":
+            self.missed.append(f.missed_bytes)
+            self.pos += f.missed_bytes
+        return f
+
+    def read_until(self, needle):
+        while needle not in self.data:
+            self.frame()
+
+    def read_to(self, pos):
+        while self.pos < pos:
+            self.frame()
+
+    def ended(self):
+        """Reads on until the stream ends: its status code and message."""
+        try:
+            while True:
+                self.frame()
+        except StopIteration:
+            return grpc.StatusCode.OK, ""
+        except grpc.RpcError as e:
+            return e.code(), e.details()
+        finally:
+            self.q.put(None)
+
+    def send(self, data):
+        self.q.put(sp.AttachPtyRequest(input=rp.PtyInputFrame(input=data)))
+
+    def close(self):
+        self.q.put(None)
+        self.it.cancel()
+
+
+WRITER = "i=0; while :; do echo $i; i=$((i+1)); sleep 0.01; done"  # a sequence number each 10 ms
+
+
+def follow_writer(d):
+    """`drover logs -f` on the writer from the file's first line, printing: (its process, the
+    chunks it printed so far)."""
+    follow = subprocess.Popen([DROVER, "--socket", d.socket, "logs", "-f", "-n", "100000",
+                               "writer"], env=d.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    chunks = []
+
+    def read():
+        while b := os.read(follow.stdout.fileno(), 65536):
+            chunks.append(b)
+    threading.Thread(target=read, daemon=True).start()
+    wait_until(lambda: b"".join(chunks).count(b"\n") > 10, what="logs -f printing")
+    return follow, chunks
+
+
+def followed_whole_file(d, follow, chunks, log):
+    """Stops the writer: `logs -f`, still running, prints the whole file, byte for byte. Returns
+    the file's content."""
+    stub = services_pb2_grpc.ServicesStub(channel(d))
+    stub.Stop(pb.ServiceTarget(target="writer"), timeout=30)
+    with open(log, "rb") as f:
+        content = f.read()
+    wait_until(lambda: len(b"".join(chunks)) >= len(content), timeout=40,
+               what="logs -f catching up")
+    assert follow.poll() is None, follow.stderr.read()
+    assert b"".join(chunks) == content
+    follow.send_signal(signal.SIGTERM)
+    follow.wait(timeout=30)
+    assert follow.stderr.read() == b""
+    return content
 
 
 def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_path):
     d = with_rp(make_droverd)
     for i in range(20):
         start_service(d, f"s{i}", "sleep", f"7300{i:02d}")
-    start_service(d, "writer", "sh", "-c", "i=0; while :; do echo $i; i=$((i+1)); sleep 0.01; done")
+    start_service(d, "writer", "sh", "-c", WRITER)
     log = services(d)["writer"].stdout_log
     wait_until(lambda: os.path.getsize(log) > 20, what="the writer writing")
 
@@ -121,9 +240,9 @@ def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_
     # A PTY session attached over gRPC, and a pipe session with a tee on its output.
     g = door(d, "grpc")
     p = g.call("spawn_pty", rp.SpawnPtySessionRequest(argv=["sh"], originator="py"))
-    a = g.attach_pty(session_id=p.session_id)
-    a.send(input=b"echo grpc-$((1+1))\n")
-    read_until(a, b"grpc-2")
+    a = Attach(d, p.session_id)
+    a.send(b"echo grpc-$((1+1))\n")
+    a.read_until(b"grpc-2")
     q = g.call("spawn_pipe", rp.SpawnPipeSessionRequest(argv=["cat"]))
     tee = tmp_path / "tee.out"
     g.call("register_tee", rp.RegisterSessionTeeRequest(
@@ -132,13 +251,7 @@ def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_
         file_path=str(tee).encode(), file_mode=rp.TEE_FILE_MODE_TRUNCATE))
     g.call("write_stdin", rp.WritePipeStdinRequest(session_id=q.session_id, data=b"one\n"))
     wait_until(lambda: tee.read_bytes() == b"one\n", what="the tee")
-    # `logs -f` on the writer.
-    follow = subprocess.Popen([DROVER, "--socket", d.socket, "logs", "-f", "-n", "100000",
-                               "writer"], env=d.env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
-    followed = []
-    reader = threading.Thread(target=lambda: followed.append(follow.stdout.read()))
-    reader.start()
+    follow, followed = follow_writer(d)
 
     before = status(d)
     svc_before = service_identity(d)
@@ -152,6 +265,8 @@ def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_
     assert after.pid == before.pid == d.proc.pid and later(after, before)
     assert d.proc.poll() is None
     assert "upgraded in place from droverd 0.1.0: 3 sessions handed over" in d.read_log()
+    # No call was left for the drain's bound to cancel: the streams ended at once.
+    assert "shutdown timeout" not in d.read_log()
 
     # Services: the same processes, counters and start times, still running.
     assert service_identity(d) == svc_before
@@ -161,40 +276,34 @@ def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_
     g2 = door(d, "grpc")
     assert session_identity(g2) == sess_before
 
-    # The gRPC client was told droverd was going; it attaches again, gets the backlog, types on.
-    _, end = read_until_end(a)
-    assert end.WhichOneof("frame") == "error" and "shutting down" in end.error, end
-    b = g2.attach_pty(session_id=p.session_id)
-    assert b"grpc-2" in b.response.backlog
-    b.send(input=b"echo again-$((2+3))\n")
-    read_until(b, b"again-5")
+    # The gRPC client's stream ended saying why; it resumes from the position it got to and
+    # types on. Read from position 0, the session's output is exactly what the two got.
+    assert a.ended() == (grpc.StatusCode.UNAVAILABLE, UPGRADING)
+    b = Attach(d, p.session_id, resume_from=a.pos, steal=True)
+    assert (b.position, b.data) == (a.pos, b"")
+    b.send(b"echo again-$((2+3))\n")
+    b.read_until(b"again-5")
+    whole = Attach(d, p.session_id, resume_from=0, steal=True)
+    whole.read_to(b.pos)
+    assert a.position == 0 and bytes(whole.data[:b.pos]) == bytes(a.data + b.data)
+    whole.close()
     b.close()
-    # The CLI's attach ended; attaching again shows what was there, and typing echoes.
-    wait_until(lambda: "RC=" in screen(tmux), what="the CLI's attach to end")
-    tmux("respawn-pane", "-k", "-t", "t", env + f"{DROVER} attach cli-sh; echo RC=$?; sleep 60")
-    wait_until(lambda: "typed-42" in screen(tmux), what="the backlog on re-attach")
+
+    # The CLI stayed attached (no RC=): typing echoes, and what was on the screen is there once.
     tmux("send-keys", "-t", "t", "echo after-$((3*3))", "Enter")
     wait_until(lambda: "after-9" in screen(tmux), what="the echo after the upgrade")
+    shown = screen(tmux)
+    assert "RC=" not in shown and shown.count("typed-42") == 1, shown
     # The pipe session's input, output and tee go on.
     g2.call("write_stdin", rp.WritePipeStdinRequest(session_id=q.session_id, data=b"two\n"))
     wait_until(lambda: tee.read_bytes() == b"one\ntwo\n", what="the tee after the upgrade")
     snap = g2.call("backlog", rp.GetSessionBacklogRequest(session_id=q.session_id, pipe_stream=1))
     assert snap.backlog == b"one\ntwo\n"
 
-    # `logs -f` ended with a status (UNAVAILABLE as the drain closed it), having printed each
-    # number once, in order.
-    assert follow.wait(timeout=30) == 1
-    reader.join(timeout=30)
-    assert b"UNAVAILABLE" in follow.stderr.read()
-    seen = [int(x) for x in followed[0].split()]
-    assert seen and seen == list(range(len(seen)))
-
-    # The writer's file: every number once, in order, across the upgrade.
-    stub = services_pb2_grpc.ServicesStub(channel(d))
-    stub.Stop(pb.ServiceTarget(target="writer"), timeout=30)
-    with open(log) as f:
-        seq = [int(x) for x in f.read().split()]
-    assert seq == list(range(len(seq))) and len(seq) > len(seen)
+    # `logs -f` runs on: what it printed is the writer's file, byte for byte, every number once,
+    # in order, across the upgrade.
+    seq = [int(x) for x in followed_whole_file(d, follow, followed, log).split()]
+    assert seq == list(range(len(seq))) and seq[-1] > 0
 
     # A service of the adopted ones still ends as any other: its real exit status is seen (it
     # is still droverd's child), and it is restarted.
@@ -202,6 +311,145 @@ def test_upgrade_keeps_pid_services_sessions_and_output(make_droverd, tmux, tmp_
     wait_until(lambda: services(d)["s0"].pid not in (0, svc_before["s0"][0]), what="s0 restarted")
     s0 = services(d)["s0"]
     assert s0.restarts_total == 1 and s0.last_exit == -signal.SIGKILL
+
+
+def test_attach_resumes_from_a_position(make_droverd):
+    d = with_rp(make_droverd, "--session-backlog-bytes", "4096")
+    g = door(d, "grpc")
+    q = g.call("spawn_pipe", rp.SpawnPipeSessionRequest(argv=["cat"]))
+    lines = [b"%05d\n" % i for i in range(1200)]
+    data = b"".join(lines[:200])
+
+    def write(chunk):
+        door(d, "grpc").call("write_stdin", rp.WritePipeStdinRequest(session_id=q.session_id,
+                                                                     data=chunk))
+    write(data)
+    wait_until(lambda: g.call("backlog", rp.GetSessionBacklogRequest(
+        session_id=q.session_id, pipe_stream=1)).backlog == data, what="cat's output")
+
+    # A plain attach says where its backlog starts; a resume gets exactly the bytes after its
+    # position, and no backlog.
+    a = Attach(d, q.session_id, pty=False)
+    assert (a.position, bytes(a.data)) == (0, data)
+    a.close()
+    for k in (0, 1, 777, len(data)):
+        r = Attach(d, q.session_id, pty=False, resume_from=k, steal=True)
+        assert (r.position, bytes(r.data)) == (k, b"")
+        r.read_to(len(data))
+        assert bytes(r.data) == data[k:]
+        r.close()
+
+    # A position the ring no longer holds starts with what was missed, as a stalled client's.
+    more = b"".join(lines[200:1000])
+    write(more)
+    total = len(data + more)
+    wait_until(lambda: g.call("backlog", rp.GetSessionBacklogRequest(
+        session_id=q.session_id, pipe_stream=1)).backlog.endswith(lines[999]), what="the rest")
+    r = Attach(d, q.session_id, pty=False, resume_from=5, steal=True)
+    r.read_to(total)
+    assert r.missed == [total - 4096 - 5] and bytes(r.data) == (data + more)[-4096:]
+    r.close()
+
+    # Across an upgrade: the stream ends saying why, and the positions (the ring's first one is
+    # not 0 any more) are the same afterwards.
+    a = Attach(d, q.session_id, pty=False, resume_from=5000, steal=True)
+    a.read_to(total)
+    before = status(d)
+    d.proc.send_signal(signal.SIGUSR2)
+    assert a.ended() == (grpc.StatusCode.UNAVAILABLE, UPGRADING)
+    new_image(d, before)
+    rest = b"".join(lines[1000:])
+    write(rest)
+    total += len(rest)
+    b = Attach(d, q.session_id, pty=False, resume_from=a.pos, steal=True)
+    b.read_to(total)
+    assert bytes(a.data + b.data) == (data + more + rest)[5000:]
+    b.close()
+    # Past the end, or not a position: refused.
+    for v, code in ((total + 1, grpc.StatusCode.OUT_OF_RANGE),
+                    ("x", grpc.StatusCode.INVALID_ARGUMENT),
+                    ("-1", grpc.StatusCode.INVALID_ARGUMENT)):
+        try:
+            Attach(d, q.session_id, pty=False, resume_from=v, steal=True)
+            raise AssertionError(f"resuming from {v} was not refused")
+        except grpc.RpcError as e:
+            assert e.code() == code, (v, e)
+
+    # A PTY session resumes the same way (AttachPtyRequest.resume_from).
+    p = g.call("spawn_pty", rp.SpawnPtySessionRequest(argv=["sh"]))
+    a = Attach(d, p.session_id)
+    a.send(b"echo pty-$((3+4))\n")
+    a.read_until(b"pty-7")
+    a.close()
+    half = a.pos // 2
+    r = Attach(d, p.session_id, resume_from=half, steal=True)
+    r.read_to(a.pos)
+    assert r.position == half and bytes(r.data[:a.pos - half]) == bytes(a.data[half:])
+    r.close()
+
+    # A session that ended while its client was away: the client gets the rest, then the end
+    # (a plain attach is refused: nothing to attach to).
+    write_close = rp.WritePipeStdinRequest(session_id=q.session_id, data=b"last\n", close=True)
+    g.call("write_stdin", write_close)
+    wait_until(lambda: g.call("list_pipe", rp.ListPipeSessionsRequest()).sessions[0].exited,
+               what="cat to end")
+    try:
+        Attach(d, q.session_id, pty=False)
+        raise AssertionError("an attach to an exited session was not refused")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND, e
+    r = Attach(d, q.session_id, pty=False, resume_from=total, steal=True)
+    assert r.ended() == (grpc.StatusCode.OK, "") and bytes(r.data) == b"last\n"
+
+
+def test_logs_resume_from_offsets(make_droverd):
+    d = with_rp(make_droverd)
+    start_service(d, "w", "sh", "-c", "seq 1 100000; sleep 730000")
+    log = services(d)["w"].stdout_log
+    content = b"".join(b"%d\n" % i for i in range(1, 100001))
+    wait_until(lambda: os.path.getsize(log) == len(content), what="the output")
+    stub = services_pb2_grpc.ServicesStub(channel(d))
+
+    def logs(**kw):
+        return list(stub.Logs(pb.LogsRequest(target="w", **kw), timeout=30))
+
+    def stream(chunks, s):
+        got = [c for c in chunks if c.stream == s]
+        # Each chunk says where it is; they follow each other.
+        for c, n in zip(got, got[1:]):
+            assert n.offset == c.offset + len(c.data)
+        return got[0].offset, b"".join(c.data for c in got)
+
+    # A tail says where it starts (one longer than a call's queue goes out whole); an empty
+    # stream is announced by an empty chunk.
+    last = b"".join(b"%d\n" % i for i in range(99991, 100001))
+    chunks = logs(lines=10)
+    assert stream(chunks, pb.LogChunk.STREAM_STDOUT) == (len(content) - len(last), last)
+    assert stream(chunks, pb.LogChunk.STREAM_STDERR) == (0, b"")
+    assert stream(logs(lines=100000), pb.LogChunk.STREAM_STDOUT) == (0, content)
+    # From an offset: exactly the bytes after it.
+    for k in (0, 1, 5000, len(content)):
+        chunks = logs(stdout_from={"value": k}, stdout_only=True)
+        assert stream(chunks, pb.LogChunk.STREAM_STDOUT) == (k, content[k:])
+    # A file now shorter than the offset (flushed, rotated) is read from its start.
+    chunks = logs(stdout_from={"value": len(content) + 100}, stdout_only=True)
+    assert stream(chunks, pb.LogChunk.STREAM_STDOUT) == (0, content)
+
+
+def test_logs_follow_goes_on_when_droverd_comes_back(make_droverd):
+    # Not an upgrade: droverd dies (SIGKILL) and another one starts; the services run on.
+    d = make_droverd()
+    start_service(d, "writer", "sh", "-c", WRITER)
+    log = services(d)["writer"].stdout_log
+    follow, followed = follow_writer(d)
+
+    d.proc.send_signal(signal.SIGKILL)
+    d.proc.wait()
+    d.log.close()
+    size = os.path.getsize(log)
+    wait_until(lambda: os.path.getsize(log) > size + 20, what="the writer writing meanwhile")
+    d.start()
+    followed_whole_file(d, follow, followed, log)
 
 
 def listening_sockets(pid):

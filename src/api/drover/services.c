@@ -2,8 +2,9 @@
  * snapshots and log tails are the engine's (src/supervise).
  *
  * Three kinds of calls wait on the engine: Stop/Restart/Delete answer once every service they
- * touched has settled (svc_on_settled); Logs with follow streams what the files grow by, woken
- * by inotify (uv_fs_event), reading only while the client keeps up; Watch streams state changes,
+ * touched has settled (svc_on_settled); Logs streams the files from an offset (the tail's first
+ * byte, or where a resuming client got to) and with follow what they grow by, woken by inotify
+ * (uv_fs_event), reading only while the client keeps up; Watch streams state changes,
  * coalescing them per service while the client is behind, so its memory is bounded by the number
  * of services whatever the rate of change. */
 #include <errno.h>
@@ -507,42 +508,70 @@ static void resurrect(struct grpc_call *call, const ProtobufCMessage *msg)
 
 /* ---- Logs ---- */
 
-/* A following Logs call: one watched file per stream. */
+/* A Logs call: one file per stream, sent from an offset on (the tail's first byte, or where the
+ * request says to resume), and with follow watched for what it grows by. */
 struct follow {
     struct grpc_call *call; /* the call; the struct goes when it closes */
     struct {
         uv_fs_event_t ev; /* inotify on the file; closed with the call */
-        int fd;           /* the file, -1 when not followed */
+        int fd;           /* the file, -1 when not read */
         bool watching;    /* ev was started (and must be closed) */
-        uint64_t offset;  /* bytes sent so far */
+        bool announced;   /* a chunk went out: the client knows where the stream is */
+        uint64_t offset;  /* the next byte to send */
+        uint64_t end;     /* the file's size when the call began: without follow, the last */
         struct follow *f; /* back-pointer for the event handle */
     } s[2];
     unsigned open_handles; /* fs_event handles not yet closed */
+    bool follow;           /* else the call ends once each file is sent up to its end */
     bool done;             /* the call is over */
 };
 
-/* Sends what the file has past its offset, while the call has room. */
-static void pump(struct follow *f, int i)
+static int send_chunk(struct follow *f, int i, const void *p, size_t n)
+{
+    Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
+
+    chunk.stream = i ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
+                     : DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDOUT;
+    chunk.data = (ProtobufCBinaryData){n, (uint8_t *)p};
+    chunk.offset = f->s[i].offset;
+    int r = grpc_call_send(f->call, &chunk.base);
+    if (r >= 0)
+        f->s[i].announced = true;
+    return r;
+}
+
+/* Sends what the file has past its offset (up to its end without follow) while the call has
+ * room; the first time, an empty chunk if there is nothing, so the client learns the offset.
+ * Returns whether the file is sent as far as it goes. */
+static bool pump(struct follow *f, int i)
 {
     uint8_t buf[LOG_CHUNK];
     struct stat st;
 
     if (f->done || f->s[i].fd < 0 || fstat(f->s[i].fd, &st) < 0)
-        return;
+        return true;
     if ((uint64_t)st.st_size < f->s[i].offset)
         f->s[i].offset = 0; /* flushed or truncated: start over */
-    while (grpc_call_writable(f->call) && f->s[i].offset < (uint64_t)st.st_size) {
-        ssize_t n = pread(f->s[i].fd, buf, sizeof buf, (off_t)f->s[i].offset);
-        if (n <= 0)
-            return;
-        Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
-        chunk.stream = i ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
-                         : DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDOUT;
-        chunk.data = (ProtobufCBinaryData){(size_t)n, buf};
-        if (grpc_call_send(f->call, &chunk.base) < 0)
-            return;
+    uint64_t limit = f->follow ? (uint64_t)st.st_size : MIN((uint64_t)st.st_size, f->s[i].end);
+    while (grpc_call_writable(f->call) && f->s[i].offset < limit) {
+        ssize_t n =
+            pread(f->s[i].fd, buf, MIN(sizeof buf, limit - f->s[i].offset), (off_t)f->s[i].offset);
+        if (n <= 0 || send_chunk(f, i, buf, (size_t)n) < 0)
+            return n <= 0;
         f->s[i].offset += (uint64_t)n;
     }
+    if (!f->s[i].announced)
+        (void)send_chunk(f, i, "", 0);
+    return f->s[i].offset >= limit;
+}
+
+/* Both files, as far as the call takes them; without follow, the call ends once they are sent. */
+static void pump_both(struct follow *f)
+{
+    bool sent = pump(f, 0);
+    sent = pump(f, 1) && sent;
+    if (sent && !f->follow && !f->done)
+        grpc_call_finish(f->call, GRPC_OK, NULL);
 }
 
 static void on_file_event(uv_fs_event_t *ev, const char *name, int events, int status)
@@ -559,66 +588,49 @@ static void follow_handle_closed(uv_handle_t *h)
         free(f);
 }
 
-/* Sends the last lines of the open file up to end: a follower goes on from end, so no byte
- * written meanwhile falls between the tail and the stream. */
-static void send_tail(struct grpc_call *call, int fd, uint64_t end, int stream, uint32_t lines)
+/* Where a stream starts: the first byte of its last lines, or where the request says to go on
+ * from. The bytes are sent from the file as it grows, so the tail and what follows are one
+ * stream, under flow control. */
+static uint64_t stream_start(int fd, uint64_t size, const Drover__V1__LogsRequest *req, int i)
 {
-    size_t len;
-    char *t = svc_log_tail_fd(fd, end, lines, LOG_TAIL_MAX, &len);
-    for (size_t off = 0; t && off < len; off += LOG_CHUNK) {
-        Drover__V1__LogChunk chunk = DROVER__V1__LOG_CHUNK__INIT;
-        chunk.stream = stream ? DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDERR
-                              : DROVER__V1__LOG_CHUNK__STREAM__STREAM_STDOUT;
-        chunk.data = (ProtobufCBinaryData){MIN((size_t)LOG_CHUNK, len - off), (uint8_t *)t + off};
-        /* The tail is at most 2 MiB: past the queue cap it waits in grpc's buffers. */
-        (void)grpc_call_send(call, &chunk.base);
-    }
-    free(t);
+    const Google__Protobuf__UInt64Value *from = i ? req->stderr_from : req->stdout_from;
+    uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
+    size_t len = 0;
+
+    if (from) /* a file now shorter was flushed or rotated meanwhile: pump starts it over */
+        return from->value;
+    char *tail = svc_log_tail_fd(fd, size, lines, LOG_TAIL_MAX, &len);
+    free(tail); /* pump reads the same bytes again, as the call can take them */
+    return size - len;
 }
 
 static void logs(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Drover__V1__LogsRequest *req = (const void *)msg;
     struct svc *s = one_target(call, req->target);
-    uint32_t lines = req->lines ? req->lines : LOG_LINES_DEFAULT;
     bool want[2] = {!req->stderr_only, !req->stdout_only};
-    int fd[2] = {-1, -1};
-    uint64_t end[2] = {0, 0};
 
     if (!s)
         return;
-    for (int i = 0; i < 2; i++) {
-        struct stat st;
-        if (!want[i])
-            continue;
-        fd[i] =
-            open(svc_log_path(s, i + 1), O_RDONLY | O_CLOEXEC | (req->follow ? O_CREAT : 0), 0640);
-        if (fd[i] >= 0 && fstat(fd[i], &st) == 0) {
-            end[i] = (uint64_t)st.st_size;
-            send_tail(call, fd[i], end[i], i, lines);
-        }
-    }
-    if (!req->follow) {
-        for (int i = 0; i < 2; i++)
-            if (fd[i] >= 0)
-                close(fd[i]);
-        return grpc_call_finish(call, GRPC_OK, NULL);
-    }
-
     struct follow *f = calloc(1, sizeof *f);
-    if (!f) {
-        for (int i = 0; i < 2; i++)
-            if (fd[i] >= 0)
-                close(fd[i]);
+    if (!f)
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    }
     f->call = call;
+    f->follow = req->follow;
+    grpc_call_set_data(call, f);
     uv_loop_t *loop = ((struct api_host *)grpc_call_service_data(call))->loop;
     for (int i = 0; i < 2; i++) {
-        f->s[i].fd = fd[i];
+        struct stat st;
+        int fd = want[i] ? open(svc_log_path(s, i + 1),
+                                O_RDONLY | O_CLOEXEC | (req->follow ? O_CREAT : 0), 0640)
+                         : -1;
+        f->s[i].fd = fd;
         f->s[i].f = f;
-        f->s[i].offset = end[i];
-        if (fd[i] < 0)
+        if (fd >= 0 && fstat(fd, &st) == 0) {
+            f->s[i].end = (uint64_t)st.st_size;
+            f->s[i].offset = stream_start(fd, f->s[i].end, req, i);
+        }
+        if (fd < 0 || !req->follow)
             continue;
         uv_fs_event_init(loop, &f->s[i].ev);
         f->s[i].ev.data = f;
@@ -626,19 +638,14 @@ static void logs(struct grpc_call *call, const ProtobufCMessage *msg)
         f->s[i].watching = true;
         uv_fs_event_start(&f->s[i].ev, on_file_event, svc_log_path(s, i + 1), 0);
     }
-    grpc_call_set_data(call, f);
-    /* What was written between the tail and the watch. */
-    pump(f, 0);
-    pump(f, 1);
+    pump_both(f);
 }
 
 static void logs_ready(struct grpc_call *call)
 {
     struct follow *f = grpc_call_get_data(call);
-    if (f) {
-        pump(f, 0);
-        pump(f, 1);
-    }
+    if (f)
+        pump_both(f);
 }
 
 static void logs_close(struct grpc_call *call)

@@ -3,7 +3,10 @@
  * are here: AttachPty (bidi: attach, then input frames in and stream frames out) and AttachPipe
  * (server streaming). Output is pulled from the session's ring only while the call's queue has
  * room (grpc_call_writable), so a client that stops reading costs droverd nothing but the ring;
- * HTTP/2 flow control does the rest. */
+ * HTTP/2 flow control does the rest. Either attach may resume from an output position instead
+ * of taking the backlog (AttachPty's resume_from, AttachPipe's RESUME_HEADER metadata), and its
+ * answer says the position of its first byte, so a client that lost its stream (an upgrade in
+ * place ends every stream) goes on without a byte lost or shown twice. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +20,8 @@
 #include "grpc/grpc.h"
 #include "session/session.h"
 
-#define SERVICE "drover.v1.Sessions"
+#define SERVICE       "drover.v1.Sessions"
+#define RESUME_HEADER "drover-resume-from" /* AttachPipe: the position to resume from */
 
 struct attach_call {
     struct grpc_call *call; /* the stream */
@@ -33,21 +37,25 @@ static void end_attachment(struct attach_call *ac)
     }
 }
 
-/* Sends the attach answer (attached) or one frame, wrapped in the method's response message.
- * Both wrappers number their cases alike: 1 attached, 2 frame. */
-static int send_wrapped(struct attach_call *ac, bool attached, const ProtobufCMessage *inner)
+/* Sends the attach answer (attached, with the position of its first byte) or one frame, wrapped
+ * in the method's response message. Both wrappers number their fields alike: 1 attached, 2
+ * frame, 3 position. */
+static int send_wrapped(struct attach_call *ac, const struct rp_attach *attached,
+                        const ProtobufCMessage *inner)
 {
     if (ac->pty) {
         Drover__V1__AttachPtyResponse m = DROVER__V1__ATTACH_PTY_RESPONSE__INIT;
         m.msg_case = attached ? DROVER__V1__ATTACH_PTY_RESPONSE__MSG_ATTACHED
                               : DROVER__V1__ATTACH_PTY_RESPONSE__MSG_FRAME;
         m.frame = (void *)inner; /* the union's one pointer, whichever case */
+        m.position = attached ? attached->position : 0;
         return grpc_call_send(ac->call, &m.base);
     }
     Drover__V1__AttachPipeResponse m = DROVER__V1__ATTACH_PIPE_RESPONSE__INIT;
     m.msg_case = attached ? DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_ATTACHED
                           : DROVER__V1__ATTACH_PIPE_RESPONSE__MSG_FRAME;
     m.frame = (void *)inner;
+    m.position = attached ? attached->position : 0;
     return grpc_call_send(ac->call, &m.base);
 }
 
@@ -60,7 +68,7 @@ static void pump(struct attach_call *ac)
         const ProtobufCMessage *f = rp_attach_frame(ac->pty, &p, &st);
         if (!f)
             return;
-        int r = send_wrapped(ac, false, f);
+        int r = send_wrapped(ac, NULL, f);
         if (r < 0) {
             end_attachment(ac);
             api_finish_errno(ac->call, r, "cannot send a frame: %s", strerror(-r));
@@ -82,7 +90,9 @@ static void on_attach_ready(struct sess_attach *a, void *userdata)
 
 static const struct sess_attach_ops attach_ops = {on_attach_ready};
 
-static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req)
+/* Attaches (from is the position to resume from, or NULL for the backlog) and answers. */
+static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req,
+                  const uint64_t *from)
 {
     struct attach_call *ac = calloc(1, sizeof *ac);
     union rp_frame_storage st;
@@ -95,12 +105,12 @@ static void start(struct grpc_call *call, bool pty, const ProtobufCMessage *req)
     ac->call = call;
     ac->pty = pty;
     grpc_call_set_data(call, ac);
-    r = rp_attach_start(grpc_call_service_data(call), pty, req, &attach_ops, ac, &ra, msg,
+    r = rp_attach_start(grpc_call_service_data(call), pty, req, from, &attach_ops, ac, &ra, msg,
                         sizeof msg);
     if (r < 0)
         return api_finish_errno(call, r, "%s", msg);
     ac->a = ra.a;
-    r = send_wrapped(ac, true, rp_attach_response(&ra, &st));
+    r = send_wrapped(ac, &ra, rp_attach_response(&ra, &st));
     rp_attach_response_done(&ra);
     if (r < 0) {
         end_attachment(ac);
@@ -120,7 +130,8 @@ static void pty_message(struct grpc_call *call, const ProtobufCMessage *msg)
         if (req->msg_case != DROVER__V1__ATTACH_PTY_REQUEST__MSG_ATTACH)
             return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
                                     "the first message must be `attach`");
-        return start(call, true, &req->attach->base);
+        return start(call, true, &req->attach->base,
+                     req->resume_from ? &req->resume_from->value : NULL);
     }
     if (req->msg_case != DROVER__V1__ATTACH_PTY_REQUEST__MSG_INPUT || !ac->a)
         return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
@@ -135,9 +146,22 @@ static void pty_message(struct grpc_call *call, const ProtobufCMessage *msg)
     }
 }
 
+/* AttachPipe's request is running-process's message: the position to resume from comes as
+ * metadata (RESUME_HEADER, decimal). */
 static void pipe_message(struct grpc_call *call, const ProtobufCMessage *msg)
 {
-    start(call, false, msg);
+    const char *v = grpc_call_metadata(call, RESUME_HEADER, NULL);
+    char *end;
+    uint64_t from;
+
+    if (!v)
+        return start(call, false, msg, NULL);
+    errno = 0;
+    from = strtoull(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || errno)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                RESUME_HEADER " must be a position (decimal), not '%s'", v);
+    start(call, false, msg, &from);
 }
 
 static void on_half_close(struct grpc_call *call)

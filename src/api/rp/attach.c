@@ -16,8 +16,8 @@
 #define PIPE_FRAME(c) RUNNING_PROCESS__DAEMON__V1__PIPE_STREAM_FRAME__FRAME_##c
 
 int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg,
-                    const struct sess_attach_ops *ops, void *userdata, struct rp_attach *ret,
-                    char *err, size_t err_size)
+                    const uint64_t *from, const struct sess_attach_ops *ops, void *userdata,
+                    struct rp_attach *ret, char *err, size_t err_size)
 {
     const char *id;
     enum sess_stream st = SESS_OUT;
@@ -42,7 +42,7 @@ int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg
         sess_info(s, &in);
     if (!s || in.kind != (pty ? SESS_PTY : SESS_PIPE))
         return snprintf(err, err_size, "session not found: %s", id), -ENOENT;
-    if (in.exited)
+    if (in.exited && !from) /* resuming, a client gets the output it had not yet got */
         return snprintf(err, err_size, "session has already exited (exit_code=%d, at=%.3f)",
                         in.exit_code, in.exited_at),
                -ESRCH;
@@ -56,12 +56,18 @@ int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *msg
             (void)sess_resize(s, (uint16_t)req->rows, (uint16_t)req->cols);
     }
     *ret = (struct rp_attach){.pty = pty};
-    int r = sess_attach(s, st, steal, ops, userdata, &ret->a, &ret->backlog, &ret->backlog_len,
-                        &ret->missed);
+    int r = from ? sess_attach_from(s, st, steal, *from, ops, userdata, &ret->a)
+                 : sess_attach(s, st, steal, ops, userdata, &ret->a, &ret->backlog,
+                               &ret->backlog_len, &ret->missed);
     if (r == -EALREADY)
         return snprintf(err, err_size, "session already has an attached client"), r;
+    if (r == -ERANGE)
+        return snprintf(err, err_size, "cannot resume %s from %llu: past its output's end", id,
+                        (unsigned long long)*from),
+               r;
     if (r < 0)
         return snprintf(err, err_size, "cannot attach to %s: %s", id, strerror(-r)), r;
+    ret->position = sess_attach_pos(ret->a) - ret->backlog_len;
     if (pty) {
         const RunningProcess__Daemon__V1__AttachPtySessionRequest *req = (const void *)msg;
         uint8_t caps[1024];

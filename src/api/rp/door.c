@@ -171,7 +171,7 @@ static void attach(struct rp_conn *c, const RunningProcess__Daemon__V1__DaemonRe
         lenframe_conn_close(c->fc);
         return;
     }
-    int r = rp_attach_start(c->srv->host, pty, payload, &attach_ops, c, &ra, msg, sizeof msg);
+    int r = rp_attach_start(c->srv->host, pty, payload, NULL, &attach_ops, c, &ra, msg, sizeof msg);
     if (r < 0) { /* upstream: the default payload with the code, then the connection closes */
         ra = (struct rp_attach){.pty = pty};
         reply(c, req->id, api_rp_status(r), msg, rp_attach_response(&ra, &st));

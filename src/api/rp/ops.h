@@ -88,6 +88,7 @@ struct rp_attach {
     uint8_t *backlog;   /* the backlog */
     size_t backlog_len; /* its length */
     uint64_t missed;    /* cumulative missed bytes */
+    uint64_t position;  /* the output position of the backlog's first byte (or of the resume) */
 };
 
 /* Room for any attach response or stream frame message. */
@@ -98,11 +99,12 @@ union rp_frame_storage {
     RunningProcess__Daemon__V1__AttachPipeStreamResponse pipe_resp; /* pipe attach answer */
 };
 
-/* Attaches per an AttachPtySessionRequest (pty) or AttachPipeStreamRequest. -errno with msg
- * filled (upstream's wording) on failure. */
+/* Attaches per an AttachPtySessionRequest (pty) or AttachPipeStreamRequest; from, when not
+ * NULL, is the output position to resume from instead of the backlog (drover.v1's). -errno
+ * with msg filled (upstream's wording) on failure. */
 int rp_attach_start(struct api_host *host, bool pty, const ProtobufCMessage *req,
-                    const struct sess_attach_ops *ops, void *userdata, struct rp_attach *ret,
-                    char *msg, size_t msg_size);
+                    const uint64_t *from, const struct sess_attach_ops *ops, void *userdata,
+                    struct rp_attach *ret, char *msg, size_t msg_size);
 /* The attach response message, built in storage. */
 const ProtobufCMessage *rp_attach_response(const struct rp_attach *ra,
                                            union rp_frame_storage *storage);
