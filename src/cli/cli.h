@@ -28,12 +28,27 @@ struct cli_option {
     const char *help; /* one line for --help */
 };
 
+struct cli_simple;
+
 struct cli_command {
     const char *name; /* as typed */
     int (*run)(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-    const char *args;    /* usage after the name */
-    const char *summary; /* one line for `drover --help` */
+    const char *args;              /* usage after the name */
+    const char *summary;           /* one line for `drover --help` */
+    const struct cli_simple *call; /* with run = cmd_simple: the one call it makes */
 };
+
+/* A command that is one call with an empty request, its answer shown: a row of the command
+ * table (run = cmd_simple) rather than a function of its own. */
+struct cli_simple {
+    const char *path;                                           /* "/package.Service/Method" */
+    const ProtobufCMessageDescriptor *req;                      /* its (empty) request */
+    const ProtobufCMessageDescriptor *resp;                     /* its answer */
+    int (*show)(struct cli *cli, const ProtobufCMessage *resp); /* prints the answer */
+};
+int cmd_simple(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+extern const struct cli_simple cli_status, cli_shutdown, cli_reload; /* cmd-admin.c */
+extern const struct cli_simple cli_ls, cli_save, cli_resurrect;      /* cmd-services.c */
 
 /* What the helpers below return, instead of a result, when the command is to stop: it then
  * returns cli_exit_code() of it. Each was already reported. */
@@ -121,9 +136,6 @@ int cli_session_backlog(struct cli *cli, const char *id, bool err,
                         struct RunningProcess__Daemon__V1__GetSessionBacklogResponse **ret);
 
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);
@@ -134,11 +146,9 @@ int cmd_start(struct cli *cli, const struct cli_command *self, int argc, char **
 int cmd_stop(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_restart(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_delete(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_ls(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_run(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_attach(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_sessions(struct cli *cli, const struct cli_command *self, int argc, char **argv);
@@ -146,7 +156,6 @@ int cmd_send(struct cli *cli, const struct cli_command *self, int argc, char **a
 int cmd_backlog(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_kill(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **argv);
-int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_metrics(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_token(struct cli *cli, const struct cli_command *self, int argc, char **argv);

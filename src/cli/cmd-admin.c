@@ -115,12 +115,8 @@ static int show_status(struct cli *cli, const ProtobufCMessage *m)
     return 0;
 }
 
-int cmd_status(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, ADMIN "Status",
-                         &drover__v1__status_request__descriptor,
-                         &drover__v1__status_response__descriptor, show_status);
-}
+const struct cli_simple cli_status = {ADMIN "Status", &drover__v1__status_request__descriptor,
+                                      &drover__v1__status_response__descriptor, show_status};
 
 static int show_shutdown(struct cli *cli, const ProtobufCMessage *m)
 {
@@ -140,12 +136,8 @@ static int show_shutdown(struct cli *cli, const ProtobufCMessage *m)
     return 0;
 }
 
-int cmd_shutdown(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, ADMIN "Shutdown",
-                         &drover__v1__shutdown_request__descriptor,
-                         &drover__v1__shutdown_response__descriptor, show_shutdown);
-}
+const struct cli_simple cli_shutdown = {ADMIN "Shutdown", &drover__v1__shutdown_request__descriptor,
+                                        &drover__v1__shutdown_response__descriptor, show_shutdown};
 
 static int show_reload(struct cli *cli, const ProtobufCMessage *m)
 {
@@ -163,12 +155,8 @@ static int show_reload(struct cli *cli, const ProtobufCMessage *m)
     return 0;
 }
 
-int cmd_reload(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, ADMIN "Reload",
-                         &drover__v1__reload_request__descriptor,
-                         &drover__v1__reload_response__descriptor, show_reload);
-}
+const struct cli_simple cli_reload = {ADMIN "Reload", &drover__v1__reload_request__descriptor,
+                                      &drover__v1__reload_response__descriptor, show_reload};
 
 /* ---- upgrade ---- */
 

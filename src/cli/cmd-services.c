@@ -381,12 +381,8 @@ int cmd_flush(struct cli *cli, const struct cli_command *self, int argc, char **
     return targeted(cli, self, argc, argv, "Flush", true);
 }
 
-int cmd_ls(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, SERVICES "List",
-                         &drover__v1__list_services_request__descriptor,
-                         &drover__v1__service_list__descriptor, show_list);
-}
+const struct cli_simple cli_ls = {SERVICES "List", &drover__v1__list_services_request__descriptor,
+                                  &drover__v1__service_list__descriptor, show_list};
 
 int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
@@ -453,19 +449,12 @@ static int show_saved(struct cli *cli, const ProtobufCMessage *m)
     return 0;
 }
 
-int cmd_save(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, SERVICES "Save",
-                         &drover__v1__save_services_request__descriptor,
-                         &drover__v1__save_services_response__descriptor, show_saved);
-}
+const struct cli_simple cli_save = {SERVICES "Save", &drover__v1__save_services_request__descriptor,
+                                    &drover__v1__save_services_response__descriptor, show_saved};
 
-int cmd_resurrect(struct cli *cli, const struct cli_command *self, int argc, char **argv)
-{
-    return cli_call_show(cli, self, argc, argv, SERVICES "Resurrect",
-                         &drover__v1__resurrect_services_request__descriptor,
-                         &drover__v1__service_list__descriptor, show_list);
-}
+const struct cli_simple cli_resurrect = {SERVICES "Resurrect",
+                                         &drover__v1__resurrect_services_request__descriptor,
+                                         &drover__v1__service_list__descriptor, show_list};
 
 /* ---- logs ---- */
 

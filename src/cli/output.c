@@ -283,3 +283,9 @@ void cli_format_time(int64_t seconds, int32_t nanos, char *out, size_t len)
     n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(out + n, len - n, ".%03dZ", nanos / 1000000);
 }
+
+int cmd_simple(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    const struct cli_simple *c = self->call;
+    return cli_call_show(cli, self, argc, argv, c->path, c->req, c->resp, c->show);
+}

@@ -62,33 +62,45 @@ static bool pid_alive(pid_t pid)
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* Removes empty per-tree groups, and the base, of droverds that are gone. */
-static void sweep_stale(const char *parent)
+/* Calls fn for every per-tree group of the droverds that are gone (a drover.<pid> directory
+ * under parent whose pid runs no more), then removes each such base if it has emptied. */
+static void each_stale_group(const char *parent, void (*fn)(const char *path, void *userdata),
+                             void *userdata)
 {
     DIR *d = opendir(parent);
-    struct dirent *de;
 
-    while (d && (de = readdir(d))) {
+    for (struct dirent *de; d && (de = readdir(d));) {
         int pid;
-        char path[1024];
+        char base[1024];
         if (sscanf(de->d_name, "drover.%d", &pid) != 1 || pid == getpid() || pid_alive(pid))
             continue;
-        snprintf(path, sizeof path, "%s/%s", parent, de->d_name);
-        DIR *sub = opendir(path);
-        struct dirent *se;
-        while (sub && (se = readdir(sub))) {
-            char p[1400];
+        snprintf(base, sizeof base, "%s/%s", parent, de->d_name);
+        DIR *sub = opendir(base);
+        for (struct dirent *se; sub && (se = readdir(sub));) {
+            char path[1400];
             if (se->d_name[0] != 't')
                 continue;
-            snprintf(p, sizeof p, "%s/%s", path, se->d_name);
-            (void)rmdir(p);
+            snprintf(path, sizeof path, "%s/%s", base, se->d_name);
+            fn(path, userdata);
         }
         if (sub)
             closedir(sub);
-        (void)rmdir(path);
+        (void)rmdir(base); /* only if every group in it is gone */
     }
     if (d)
         closedir(d);
+}
+
+static void remove_group(const char *path, void *userdata)
+{
+    (void)userdata;
+    (void)rmdir(path); /* only an empty one: members may be adopted */
+}
+
+/* Removes empty per-tree groups, and the base, of droverds that are gone. */
+static void sweep_stale(const char *parent)
+{
+    each_stale_group(parent, remove_group, NULL);
 }
 
 /* Tries one hierarchy: mount point and our path in it. */
@@ -238,56 +250,51 @@ int cgroup_kill(const struct cgroup_root *cg, const char *path)
     return signalled;
 }
 
+struct strays {
+    struct cgroup_root *cg;                      /* for cgroup_kill */
+    bool (*keep)(const char *, void *);          /* groups claimed (adopted) */
+    void (*report)(const char *, pid_t, void *); /* told of each process killed */
+    void *userdata;                              /* their argument */
+    char **busy;                                 /* groups still emptying */
+    size_t n_busy;                               /* their number */
+    int killed;                                  /* processes killed */
+};
+
+static void kill_stray_group(const char *path, void *userdata)
+{
+    struct strays *x = userdata;
+    pid_t *pids = NULL;
+    size_t n = 0;
+
+    if ((x->keep && x->keep(path, x->userdata)) || cgroup_members(path, &pids, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++, x->killed++)
+        if (x->report)
+            x->report(path, pids[i], x->userdata);
+    free(pids);
+    if (n)
+        (void)cgroup_kill(x->cg, path);
+    if (cgroup_remove(path) < 0) { /* members still dying: removed once empty */
+        char *p = strdup(path);
+        if (p)
+            (void)strv_push(&x->busy, &x->n_busy, p);
+    }
+}
+
 int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, void *userdata),
                         void (*report)(const char *path, pid_t pid, void *userdata), void *userdata,
                         char ***ret_busy)
 {
     _cleanup_free_ char *parent = cg->base ? strdup(cg->base) : NULL;
     char *slash = parent ? strrchr(parent, '/') : NULL;
-    char **busy = NULL;
-    size_t n_busy = 0;
-    int killed = 0;
+    struct strays x = {cg, keep, report, userdata, NULL, 0, 0};
 
     if (!slash)
         return cg->base ? -ENOMEM : 0;
     *slash = '\0';
-    DIR *d = opendir(parent);
-    for (struct dirent *de; d && (de = readdir(d));) {
-        int pid;
-        char base[1024];
-        if (sscanf(de->d_name, "drover.%d", &pid) != 1 || pid == getpid() || pid_alive(pid))
-            continue;
-        snprintf(base, sizeof base, "%s/%s", parent, de->d_name);
-        DIR *sub = opendir(base);
-        for (struct dirent *se; sub && (se = readdir(sub));) {
-            char path[1400];
-            pid_t *pids = NULL;
-            size_t n = 0;
-            if (se->d_name[0] != 't')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", base, se->d_name);
-            if ((keep && keep(path, userdata)) || cgroup_members(path, &pids, &n) < 0)
-                continue;
-            for (size_t i = 0; i < n; i++, killed++)
-                if (report)
-                    report(path, pids[i], userdata);
-            free(pids);
-            if (n)
-                (void)cgroup_kill(cg, path);
-            if (cgroup_remove(path) < 0) { /* members still dying: removed once empty */
-                char *p = strdup(path);
-                if (p && strv_push(&busy, &n_busy, p) < 0)
-                    break;
-            }
-        }
-        if (sub)
-            closedir(sub);
-        (void)rmdir(base); /* only if every group in it is gone */
-    }
-    if (d)
-        closedir(d);
-    *ret_busy = busy;
-    return killed;
+    each_stale_group(parent, kill_stray_group, &x);
+    *ret_busy = x.busy;
+    return x.killed;
 }
 
 int cgroup_remove(const char *path)
