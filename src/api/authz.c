@@ -100,6 +100,32 @@ static const struct scope_row {
     {"daemon.v1.MetricsService", "StreamSystemMetrics", R},
     {"daemon.v1.MetricsService", "StreamProcessMetrics", R},
     {"daemon.v1.MetricsService", "StreamAllProcessMetrics", R},
+
+    {"stratavore.v1.RunnerService", "CreateRunner", C},
+    {"stratavore.v1.RunnerService", "GetRunner", R},
+    {"stratavore.v1.RunnerService", "ListRunners", R},
+    {"stratavore.v1.RunnerService", "UpdateRunner", C},
+    {"stratavore.v1.RunnerService", "DeleteRunner", C},
+    {"stratavore.v1.RunnerService", "StopRunner", C},
+    {"stratavore.v1.RunnerService", "RestartRunner", C},
+    {"stratavore.v1.RunnerService", "StreamRunnerEvents", R},
+    /* Public at the door: a runner calls it with its own token (STRATAVORE_RUNNER_TOKEN), which
+     * the face checks against the runner; without one it needs control. */
+    {"stratavore.v1.RunnerService", "SendHeartbeat", P},
+    {"stratavore.v1.ProjectService", "CreateProject", C},
+    {"stratavore.v1.ProjectService", "GetProject", R},
+    {"stratavore.v1.ProjectService", "ListProjects", R},
+    {"stratavore.v1.ProjectService", "UpdateProject", C},
+    {"stratavore.v1.ProjectService", "DeleteProject", C},
+    {"stratavore.v1.SessionService", "CreateSession", C},
+    {"stratavore.v1.SessionService", "GetSession", R},
+    {"stratavore.v1.SessionService", "ListSessions", R},
+    {"stratavore.v1.SessionService", "ResumeSession", C},
+    {"stratavore.v1.SessionService", "GetSessionTranscript", R},
+    {"stratavore.v1.DaemonService", "GetStatus", R},
+    {"stratavore.v1.DaemonService", "GetMetrics", R},
+    {"stratavore.v1.DaemonService", "HealthCheck", R},
+    {"stratavore.v1.DaemonService", "Reconcile", C},
 };
 
 #undef R
@@ -263,6 +289,13 @@ static int bearer_of(const struct authz *z, struct grpc_call *call, struct calle
         snprintf(msg, size, "authorization metadata must be 'Bearer TOKEN'");
         return -EACCES;
     }
+    if (len > 7 + strlen(AUTHZ_RUNNER_TOKEN_PREFIX) &&
+        !strncmp(v + 7, AUTHZ_RUNNER_TOKEN_PREFIX, strlen(AUTHZ_RUNNER_TOKEN_PREFIX))) {
+        /* A runner's own credential: no scope; the one method that takes it checks it. */
+        snprintf(ret->p.name, sizeof ret->p.name, "runner-token");
+        ret->credential = true;
+        return 0;
+    }
     if (authz_bearer(z, v + 7, len - 7, &tp, why, sizeof why) < 0) {
         snprintf(msg, size, "invalid bearer token: %s", why);
         return -EACCES;
@@ -313,6 +346,7 @@ static enum grpc_status_code authorize(struct grpc_call *call, const char *servi
         return GRPC_UNAUTHENTICATED;
     }
     grpc_call_set_principal(call, who.p.name);
+    grpc_call_set_scopes(call, who.p.scopes);
     if (need == AUTHZ_PUBLIC)
         return GRPC_OK;
     if (need < 0)

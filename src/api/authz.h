@@ -28,6 +28,9 @@ enum authz_door_kind {
 };
 
 #define AUTHZ_PUBLIC 0 /* a method anyone who reaches the door may call (health checks) */
+/* Bearer tokens droverd hands its Stratavore runners start so: they carry no scope, and only
+ * SendHeartbeat (for that runner) accepts them. */
+#define AUTHZ_RUNNER_TOKEN_PREFIX "svr1."
 
 struct authz_opts {
     uid_t own_uid;          /* droverd's user: every scope on unix sockets (root too) */

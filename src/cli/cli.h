@@ -159,3 +159,57 @@ int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **
 int cmd_metrics(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_token(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+
+/* ---- Stratavore (stratavore.v1): cmd-projects.c and cmd-runners.c ---- */
+
+/* drover project, drover runner: a group of subcommands, each a row of subs (named "project
+ * create" and so on, for its help and errors); dispatches on argv[1]. */
+int cli_subcommand(struct cli *cli, const struct cli_command *self, const struct cli_command *subs,
+                   size_t n_subs, int argc, char **argv);
+/* Any message as JSON, by its descriptor: proto field names, every field (an unset message or
+ * optional scalar left out), enums by their value names, int64 as numbers, Timestamps as
+ * RFC 3339, FieldMasks as "a,b", bytes as base64, maps as objects, a known Any unpacked with
+ * "@type". */
+json_t *cli_pb_json(const ProtobufCMessage *m);
+/* Prints m as JSON (cli_print_json), or compact on one line if line. */
+void cli_print_pb(const ProtobufCMessage *m, bool line);
+/* With --json the same; else m as indented "field: value" lines, enums as words, without the
+ * fields that are empty. */
+void cli_show_pb(struct cli *cli, const ProtobufCMessage *m);
+/* An enum value as a word: its name without the enum's prefix, lowercase, '-' for '_'
+ * (RESTART_POLICY_ON_FAILURE: "on-failure"); "-" for UNSPECIFIED. */
+const char *cli_enum_word(const ProtobufCEnumDescriptor *d, int v, char *buf, size_t n);
+/* Sets field NAME of m from the value of option OPT of command CMD: a number (int32 or int64, not
+ * negative; a double), an enum's word (cli_enum_word, or the value's name, any case), a string
+ * (v itself, not copied), or for a bool true (false for an option --no-...); a oneof's case too.
+ * Returns the field's index in m's descriptor, or -1 after printing what is wrong. */
+int cli_set_field(const char *cmd, const char *opt, ProtobufCMessage *m, const char *name,
+                  const char *v);
+/* A list call page by page: the request's limit and offset are set here, and fn gets each
+ * message of the answer's repeated field ITEMS. -1 after the error was printed. */
+int cli_list(struct cli *cli, const char *path, ProtobufCMessage *req,
+             const ProtobufCMessageDescriptor *resp, const char *items,
+             void (*fn)(void *ctx, const ProtobufCMessage *item), void *ctx);
+/* A Timestamp as cli_format_time does it; "-" when unset. */
+struct Google__Protobuf__Timestamp;
+void cli_format_ts(const struct Google__Protobuf__Timestamp *t, char *out, size_t len);
+/* Seconds from t to now, 0 when unset. */
+uint64_t cli_ts_age(const struct Google__Protobuf__Timestamp *t);
+/* A map<string, string> being built from K=V options: entries of one entry descriptor. */
+struct cli_map {
+    const ProtobufCMessageDescriptor *entry; /* e.g. ..._metadata_entry__descriptor */
+    size_t n;
+    ProtobufCMessage **v; /* the entries (their key and value are copies) */
+};
+/* Adds K=V (a later K replaces an earlier one); "" adds nothing. Prints "CMD: OPT wants
+ * KEY=VALUE" and returns -1 otherwise. */
+int cli_map_add(struct cli_map *m, const char *cmd, const char *opt, const char *kv);
+void cli_map_free(struct cli_map *m);
+/* A path for droverd: dir made absolute from this process's cwd (free it). */
+char *cli_abs_path(const char *dir);
+/* A response's warnings, on stderr. */
+void cli_warnings(char **w, size_t n);
+
+int cmd_project(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_runner(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_transcript(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -118,6 +118,12 @@ static const struct config_option options[] = {
            "time a client has to send a whole HTTP request head"),
     NUM_AS("http_idle_timeout_ms", http_limits.idle_timeout_ms, 100, 86400000,
            "an idle keep-alive HTTP connection is closed after this long"),
+    OPT(stratavore_runner_command, CONFIG_STRING,
+        "Stratavore runners' default command, split at spaces, with {project_path}, "
+        "{project_name}, {runner_id}, {session_id}, {model}, {temperature}, {max_tokens}"),
+    NUM(stratavore_reconcile_ms, 100, 86400000,
+        "Stratavore: heartbeat TTLs are checked this often"),
+    NUM(stratavore_heartbeat_s, 1, 3600, "Stratavore: runners are told to heartbeat this often"),
     NUM(metrics_ttl_ms, 0, 60000, "a measurement of the machine serves every client this long"),
     OPT(socktop_token, CONFIG_STRING,
         "socktop's /ws requires ?token= this value (also $SOCKTOP_TOKEN); empty: none"),

@@ -58,6 +58,9 @@ struct config {
     char *podinfo_dir;                /* Kubernetes downward-API volume (pod labels) */
     char *scope;                      /* running-process scope (compatibility mode), or NULL */
     char *log_dir;                    /* service logs (default <state_dir>/logs) */
+    char *stratavore_runner_command;  /* Stratavore runners' default command (split at spaces) */
+    uint32_t stratavore_reconcile_ms; /* heartbeat TTLs checked this often */
+    uint32_t stratavore_heartbeat_s;  /* the interval runners are told to heartbeat at */
     struct svc_config *services;      /* the `services:` list, defaults applied */
     size_t n_services;                /* its length */
 

@@ -21,52 +21,55 @@ struct said {
 };
 
 struct daemon {
-    uv_loop_t loop;                  /* the one loop */
-    struct config cfg;               /* effective settings */
-    const struct config_flag *flags; /* command-line settings, re-applied on SIGHUP */
-    size_t n_flags;                  /* entries in flags */
-    struct api_host host;            /* what the faces see of us */
-    struct grpc_server *grpc;        /* the gRPC server, all doors */
-    struct net_listener *listener;   /* gRPC unix socket */
-    struct net_listener *tcp;        /* gRPC over TCP, or NULL */
-    struct net_listener *http_l;     /* the HTTP door's listener, or NULL */
-    struct http_server *http;        /* the HTTP door, or NULL */
-    struct api_web *web;             /* its face (/metrics, /ws), or NULL */
-    struct net_tls *http_tls;        /* its TLS, or NULL */
-    struct net_tls *grpc_tls;        /* the TCP gRPC door's TLS, or NULL */
-    struct authz *authz;             /* who may call what, through which door */
-    struct metrics *metrics;         /* the metrics engine */
-    struct health *health;           /* grpc.health.v1 state */
-    struct reflection *reflection;   /* server reflection state */
-    struct proc_reaper *reaper;      /* children and kill-trees */
-    struct sess_mgr *sessions;       /* PTY and pipe sessions */
-    struct store *store;             /* the database */
-    struct track *track;             /* tracked processes */
-    struct rp_server *rp;            /* the running-process door, or NULL */
-    struct svc_engine *services;     /* supervised services */
-    struct svc_db *svc_db;           /* their rows */
-    unsigned doors_open;             /* doors still shutting down */
-    char cwd[4096];                  /* working directory at start (running-process scope_cwd) */
-    struct said *said;               /* what was logged of services with news */
-    size_t n_said, cap_said;         /* used and allocated */
-    uint32_t to_start[MAX_TO_START]; /* services to start once all are loaded */
-    size_t n_to_start;               /* how many */
-    bool restoring;                  /* rows are being reconciled: write none back yet */
-    bool clean_start;                /* the previous droverd stopped cleanly (or there was none) */
-    uv_signal_t sig_term;            /* graceful stop */
-    uv_signal_t sig_int;             /* graceful stop */
-    uv_signal_t sig_hup;             /* reload the configuration */
-    uv_timer_t exit_guard;           /* runs the teardown, then ends a loop a peer holds open */
-    int lock_fd;                     /* flock on <socket>.lock */
-    bool stopping;                   /* shutdown began */
-    bool core_freed;                 /* core_free ran: from then on the core's pointers are stale */
-    int exit_code;                   /* daemon_run's result */
-    uv_timer_t sync_timer;           /* writes again what could not be written (sync_later) */
-    uint32_t sync_delay_ms;          /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
-    bool out_of_sync;                /* a write failed or the reserve went since all was synced */
-    struct upgrade *upgrade;         /* upgrade in place: what was handed over, one under way */
-    struct net_listener *rp_l;       /* the running-process socket, when inherited */
-    uv_signal_t sig_usr2;            /* upgrade in place */
+    uv_loop_t loop;                    /* the one loop */
+    struct config cfg;                 /* effective settings */
+    const struct config_flag *flags;   /* command-line settings, re-applied on SIGHUP */
+    size_t n_flags;                    /* entries in flags */
+    struct api_host host;              /* what the faces see of us */
+    struct grpc_server *grpc;          /* the gRPC server, all doors */
+    struct net_listener *listener;     /* gRPC unix socket */
+    struct net_listener *tcp;          /* gRPC over TCP, or NULL */
+    struct net_listener *http_l;       /* the HTTP door's listener, or NULL */
+    struct http_server *http;          /* the HTTP door, or NULL */
+    struct api_web *web;               /* its face (/metrics, /ws), or NULL */
+    struct net_tls *http_tls;          /* its TLS, or NULL */
+    struct net_tls *grpc_tls;          /* the TCP gRPC door's TLS, or NULL */
+    struct authz *authz;               /* who may call what, through which door */
+    struct metrics *metrics;           /* the metrics engine */
+    struct health *health;             /* grpc.health.v1 state */
+    struct reflection *reflection;     /* server reflection state */
+    struct proc_reaper *reaper;        /* children and kill-trees */
+    struct sess_mgr *sessions;         /* PTY and pipe sessions */
+    struct store *store;               /* the database */
+    struct track *track;               /* tracked processes */
+    struct rp_server *rp;              /* the running-process door, or NULL */
+    struct svc_engine *services;       /* supervised services */
+    struct svc_db *svc_db;             /* their rows */
+    struct rn_mgr *runners;            /* Stratavore's runners */
+    struct api_stratavore *stratavore; /* its face */
+    char *holder_path;                 /* the descriptor holder's socket (<socket>.holder) */
+    unsigned doors_open;               /* doors still shutting down */
+    char cwd[4096];                    /* working directory at start (running-process scope_cwd) */
+    struct said *said;                 /* what was logged of services with news */
+    size_t n_said, cap_said;           /* used and allocated */
+    uint32_t to_start[MAX_TO_START];   /* services to start once all are loaded */
+    size_t n_to_start;                 /* how many */
+    bool restoring;                    /* rows are being reconciled: write none back yet */
+    bool clean_start;          /* the previous droverd stopped cleanly (or there was none) */
+    uv_signal_t sig_term;      /* graceful stop */
+    uv_signal_t sig_int;       /* graceful stop */
+    uv_signal_t sig_hup;       /* reload the configuration */
+    uv_timer_t exit_guard;     /* runs the teardown, then ends a loop a peer holds open */
+    int lock_fd;               /* flock on <socket>.lock */
+    bool stopping;             /* shutdown began */
+    bool core_freed;           /* core_free ran: from then on the core's pointers are stale */
+    int exit_code;             /* daemon_run's result */
+    uv_timer_t sync_timer;     /* writes again what could not be written (sync_later) */
+    uint32_t sync_delay_ms;    /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
+    bool out_of_sync;          /* a write failed or the reserve went since all was synced */
+    struct upgrade *upgrade;   /* upgrade in place: what was handed over, one under way */
+    struct net_listener *rp_l; /* the running-process socket, when inherited */
+    uv_signal_t sig_usr2;      /* upgrade in place */
 };
 
 /* ---- services.c ---- */

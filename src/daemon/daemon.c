@@ -26,6 +26,7 @@
 #include "api/authz.h"
 #include "api/drover/drover.h"
 #include "api/rp/rp.h"
+#include "api/stratavore/stratavore.h"
 #include "api/superviz/superviz.h"
 #include "api/web/web.h"
 #include "base/log.h"
@@ -34,6 +35,7 @@
 #include "base/vec.h"
 #include "daemon/access.h"
 #include "daemon/daemon-internal.h"
+#include "daemon/holder.h"
 #include "daemon/upgrade.h"
 #include "descriptor-set.h"
 #include "grpc/grpc.h"
@@ -41,6 +43,7 @@
 #include "metrics/metrics.h"
 #include "net/net.h"
 #include "proc/proc.h"
+#include "runner/runner.h"
 #include "session/session.h"
 #include "store/store.h"
 #include "supervise/supervise.h"
@@ -87,6 +90,8 @@ static void core_free(struct daemon *d)
         return;
     d->core_freed = true;
     upgrade_cancel(d->upgrade); /* its check is the reaper's child */
+    rn_mgr_free(d->runners);
+    d->runners = d->host.runners = NULL;
     sess_mgr_free(d->sessions);
     d->host.sessions = NULL;
     svc_engine_free(d->services);
@@ -106,6 +111,7 @@ static void on_stopped(uv_timer_t *t)
     struct daemon *d = t->data;
 
     log_info("all connections closed");
+    sess_mgr_hold_quit(d->sessions); /* a graceful stop: nothing to keep for a next droverd */
     core_free(d);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
@@ -156,11 +162,14 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     upgrade_cancel(d->upgrade); /* and none from now on */
     close_listeners(d);
     grpc_health_shutdown(d->health);
-    /* Sessions die with droverd (upstream's rule): their exits end the attached streams. */
+    /* Sessions die with droverd (upstream's rule): their exits end the attached streams.
+     * Runners' sessions are stopped by their manager, each within its project's grace. */
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
-    d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL);
+    d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL) + (d->runners != NULL);
     svc_engine_shutdown(d->services, on_services_stopped, d);
+    if (d->runners)
+        rn_mgr_shutdown(d->runners, on_door_done, d);
     if (d->http)
         http_server_shutdown(d->http, on_door_done, d);
     if (d->rp)
@@ -514,6 +523,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     };
     if (!d->health || !d->reflection || !d->metrics || api_drover_register(d->grpc, &d->host) < 0 ||
         api_superviz_register(d->grpc, &d->host) < 0 ||
+        api_stratavore_register(d->grpc, &d->host, &d->stratavore) < 0 ||
         grpc_health_register(d->grpc, d->health) < 0 ||
         grpc_reflection_register(d->grpc, d->reflection) < 0) {
         daemon_free(d);
@@ -574,6 +584,59 @@ static void log_reserve(struct daemon *d)
                    d->cfg.emergency_reserve_bytes);
 }
 
+static int connect_holder(bool start, void *userdata)
+{
+    struct daemon *d = userdata;
+    return holder_connect(d->holder_path, start);
+}
+
+/* The descriptor holder keeps runners' terminals while no droverd runs (started with the first
+ * runner): take back what one that runs kept for us, before the runners are loaded. */
+static void take_held_sessions(struct daemon *d)
+{
+    if (!d->holder_path && asprintf(&d->holder_path, "%s.holder", d->cfg.socket_path) < 0) {
+        d->holder_path = NULL;
+        return;
+    }
+    sess_mgr_set_holder(d->sessions, connect_holder, d);
+    int n = sess_hold_restore(d->sessions);
+    if (n > 0)
+        log_notice("%d sessions taken back from the descriptor holder", n);
+}
+
+/* Stratavore's runners: rows loaded, live ones bound to their sessions again (handed over by an
+ * upgrade in place) or failed as lost. The face records events from before the restore on. */
+static int start_runners(struct daemon *d)
+{
+    char err[RN_ERR_MAX] = "", *argv_buf = NULL;
+    char *argv[64];
+    size_t n = 0;
+
+    if (d->cfg.stratavore_runner_command && (argv_buf = strdup(d->cfg.stratavore_runner_command)))
+        for (char *save, *tok = strtok_r(argv_buf, " \t", &save); tok && n < ARRAY_SIZE(argv) - 1;
+             tok = strtok_r(NULL, " \t", &save))
+            argv[n++] = tok;
+    argv[n] = NULL;
+    struct rn_config rc = {
+        .command = n ? argv : NULL,
+        .socket_path = d->cfg.socket_path,
+        .state_dir = d->cfg.state_dir,
+        .reconcile_ms = d->cfg.stratavore_reconcile_ms,
+        .heartbeat_interval_s = d->cfg.stratavore_heartbeat_s,
+    };
+    int r =
+        rn_mgr_new(&d->loop, d->reaper, d->sessions, d->store, &rc, &d->runners, err, sizeof err);
+    free(argv_buf);
+    if (r < 0)
+        return log_error_errno(r, "cannot set up runners: %s", err);
+    d->host.runners = d->runners;
+    api_stratavore_bind(d->stratavore);
+    r = rn_mgr_restore(d->runners);
+    if (r < 0)
+        return log_error_errno(r, "cannot load Stratavore's projects and runners");
+    return 0;
+}
+
 /* The database, the registry and the reaper. */
 static int start_core(struct daemon *d)
 {
@@ -591,6 +654,7 @@ static int start_core(struct daemon *d)
     r = track_new(&d->loop, d->store, d->cfg.zombie_pass_interval_ms, &d->track);
     if (r < 0)
         return log_error_errno(r, "cannot load the tracked processes from '%s'", d->cfg.db_path);
+    proc_set_instance(d->cfg.socket_path);
     r = proc_reaper_new(&d->loop, &d->reaper);
     if (r < 0)
         return log_error_errno(r, "cannot become a child subreaper");
@@ -611,6 +675,10 @@ static int start_core(struct daemon *d)
         return log_error_errno(r, "cannot set up sessions");
     d->host.sessions = d->sessions;
     upgrade_restore_sessions(d->upgrade, d->sessions);
+    take_held_sessions(d);
+    r = start_runners(d);
+    if (r < 0)
+        return r;
     return daemon_start_services(d);
 }
 
@@ -709,6 +777,7 @@ void daemon_free(struct daemon *d)
     api_rp_free(d->rp);
     grpc_server_free(d->grpc);
     core_free(d);
+    api_stratavore_free(d->stratavore);
     grpc_health_free(d->health);
     grpc_reflection_free(d->reflection);
     upgrade_free(d->upgrade);
@@ -723,6 +792,7 @@ void daemon_free(struct daemon *d)
         close(d->lock_fd);
     config_done(&d->cfg);
     free(d->said);
+    free(d->holder_path);
     free(d);
 }
 

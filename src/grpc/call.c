@@ -175,17 +175,19 @@ static void call_kick(struct grpc_call *call)
     grpc_conn_mark_dirty(call->conn);
 }
 
-int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
+/* Queues a frame once the checks pass: append writes it into the call's queue. */
+static int send_frame(struct grpc_call *call, size_t len,
+                      int (*append)(struct buf *out, const void *arg, size_t len), const void *arg)
 {
     int r;
 
     if (call->finished)
         return -EPIPE;
-    if (protobuf_c_message_get_packed_size(msg) > call->conn->srv->lim.max_message_size)
+    if (len > call->conn->srv->lim.max_message_size)
         return -EMSGSIZE;
     if (call->out.len >= CALL_HIGH)
         return -ENOBUFS;
-    r = grpc_frame_append_message(&call->out, msg);
+    r = append(&call->out, arg, len);
     if (r < 0)
         return r;
     if (!call->response_started) {
@@ -195,6 +197,39 @@ int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
     }
     call_kick(call);
     return 0;
+}
+
+int grpc_call_send_headers(struct grpc_call *call)
+{
+    if (call->finished)
+        return -EPIPE;
+    if (call->response_started)
+        return 0;
+    int r = start_response(call);
+    if (r == 0)
+        grpc_conn_mark_dirty(call->conn);
+    return r;
+}
+
+static int append_message(struct buf *out, const void *msg, size_t len)
+{
+    (void)len;
+    return grpc_frame_append_message(out, msg);
+}
+
+static int append_packed(struct buf *out, const void *bytes, size_t len)
+{
+    return grpc_frame_append(out, false, bytes, len);
+}
+
+int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    return send_frame(call, protobuf_c_message_get_packed_size(msg), append_message, msg);
+}
+
+int grpc_call_send_packed(struct grpc_call *call, const uint8_t *bytes, size_t len)
+{
+    return send_frame(call, len, append_packed, bytes);
 }
 
 bool grpc_call_writable(const struct grpc_call *call)
@@ -320,6 +355,16 @@ void grpc_call_set_principal(struct grpc_call *call, const char *name)
 {
     free(call->principal);
     call->principal = name ? strdup(name) : NULL;
+}
+
+void grpc_call_set_scopes(struct grpc_call *call, unsigned scopes)
+{
+    call->scopes = scopes;
+}
+
+unsigned grpc_call_scopes(const struct grpc_call *call)
+{
+    return call->scopes;
 }
 
 const char *grpc_call_principal(const struct grpc_call *call)

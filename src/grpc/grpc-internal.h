@@ -71,6 +71,7 @@ struct grpc_call {
     bool ready_pending;                  /* on_ready should run at the next flush */
     bool audited;                        /* the authorizer saw it: the audit hook hears the end */
     char *principal;                     /* who the authorizer says the caller is, or NULL */
+    unsigned scopes;                     /* what the authorizer found the caller may do */
     DLIST_LINK(grpc_call) link;          /* in the connection's list of calls */
 };
 

@@ -108,6 +108,11 @@ bool grpc_server_has_service(const struct grpc_server *s, const char *name);
 /* Queues one response message. -ENOBUFS when the call's queue is full (wait for on_ready),
  * -EPIPE once the call is finished or cancelled, -EINVAL for a message over the size cap. */
 int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg);
+/* Sends the response headers now, before any message: a stream that may wait long for its first
+ * one tells its client it is established (its initial metadata arrives). */
+int grpc_call_send_headers(struct grpc_call *call);
+/* The same for a message already serialized (one encoding sent to many calls). */
+int grpc_call_send_packed(struct grpc_call *call, const uint8_t *bytes, size_t len);
 /* Whether the queue has room for more; when false, on_ready will follow. */
 bool grpc_call_writable(const struct grpc_call *call);
 /* Ends the call with a status and a printf-style message (may be NULL). Idempotent. */
@@ -131,6 +136,10 @@ void *grpc_call_door(const struct grpc_call *call);
 /* Who the caller is, as the authorizer found (for handlers and audit lines); NULL if unknown. */
 void grpc_call_set_principal(struct grpc_call *call, const char *name);
 const char *grpc_call_principal(const struct grpc_call *call);
+/* The scope bits the authorizer found (for a handler whose method is public but whose answer
+ * depends on who asks); 0 when unknown. */
+void grpc_call_set_scopes(struct grpc_call *call, unsigned scopes);
+unsigned grpc_call_scopes(const struct grpc_call *call);
 
 /* ---- the server's own services ---- */
 

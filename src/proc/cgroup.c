@@ -27,7 +27,7 @@
 
 /* Our own path in a hierarchy, from /proc/self/cgroup: "0::/path" for v2, or the line whose
  * controller list holds want ("4:pids:/path") for v1. */
-static char *own_path(const char *want)
+char *cgroup_own_path(const char *want)
 {
     _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
     char line[4096];
@@ -62,29 +62,71 @@ static bool pid_alive(pid_t pid)
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* Calls fn for every per-tree group of the droverds that are gone (a drover.<pid> directory
- * under parent whose pid runs no more), then removes each such base if it has emptied. */
-static void each_stale_group(const char *parent, void (*fn)(const char *path, void *userdata),
-                             void *userdata)
+/* Calls fn for every per-tree group (t<n>) under base, those of its slices (s-<name>/t<n>)
+ * included; a slice is removed once its groups are. */
+void each_tree_group(const char *base, void (*fn)(const char *path, void *userdata), void *userdata)
+{
+    DIR *sub = opendir(base);
+    for (struct dirent *se; sub && (se = readdir(sub));) {
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s", base, se->d_name);
+        if (se->d_name[0] == 't') {
+            fn(path, userdata);
+        } else if (strncmp(se->d_name, "s-", 2) == 0 && se->d_type == DT_DIR) {
+            each_tree_group(path, fn, userdata);
+            (void)rmdir(path);
+        }
+    }
+    if (sub)
+        closedir(sub);
+}
+
+/* Which droverd this is: those that share a socket are one instance, each the successor of the
+ * last. Its groups' base is drover.<pid>.<instance>: a droverd sweeps what its own
+ * predecessors left, never the groups of another instance that crashed (whose successor will
+ * adopt what still runs there). */
+static char instance[17];
+
+void proc_set_instance(const char *name)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)name; p && *p; p++)
+        h = (h ^ *p) * 1099511628211ull;
+    snprintf(instance, sizeof instance, "%016llx", (unsigned long long)h);
+}
+
+void cgroup_base_name(char *buf, size_t size)
+{
+    if (instance[0])
+        snprintf(buf, size, "drover.%d.%s", (int)getpid(), instance);
+    else
+        snprintf(buf, size, "drover.%d", (int)getpid());
+}
+
+/* Whether name is the base of a droverd of our instance that is gone (a base without an
+ * instance, from a droverd that had none, is everyone's). */
+static bool stale_base(const char *name)
+{
+    int pid, end = 0;
+    if (sscanf(name, "drover.%d%n", &pid, &end) != 1 || pid == getpid() || pid_alive(pid))
+        return false;
+    return name[end] == '\0' || (name[end] == '.' && strcmp(name + end + 1, instance) == 0);
+}
+
+/* Calls fn for every per-tree group of the droverds of our instance that are gone (a
+ * drover.<pid>.<instance> directory under parent whose pid runs no more), then removes each
+ * such base if it has emptied. */
+void cgroup_each_stale(const char *parent, void (*fn)(const char *path, void *userdata),
+                       void *userdata)
 {
     DIR *d = opendir(parent);
 
     for (struct dirent *de; d && (de = readdir(d));) {
-        int pid;
         char base[1024];
-        if (sscanf(de->d_name, "drover.%d", &pid) != 1 || pid == getpid() || pid_alive(pid))
+        if (!stale_base(de->d_name))
             continue;
         snprintf(base, sizeof base, "%s/%s", parent, de->d_name);
-        DIR *sub = opendir(base);
-        for (struct dirent *se; sub && (se = readdir(sub));) {
-            char path[1400];
-            if (se->d_name[0] != 't')
-                continue;
-            snprintf(path, sizeof path, "%s/%s", base, se->d_name);
-            fn(path, userdata);
-        }
-        if (sub)
-            closedir(sub);
+        each_tree_group(base, fn, userdata);
         (void)rmdir(base); /* only if every group in it is gone */
     }
     if (d)
@@ -100,7 +142,7 @@ static void remove_group(const char *path, void *userdata)
 /* Removes empty per-tree groups, and the base, of droverds that are gone. */
 static void sweep_stale(const char *parent)
 {
-    each_stale_group(parent, remove_group, NULL);
+    cgroup_each_stale(parent, remove_group, NULL);
 }
 
 /* Tries one hierarchy: mount point and our path in it. */
@@ -112,7 +154,9 @@ static bool try_root(struct cgroup_root *cg, enum cgroup_mode mode, const char *
     if (!own || asprintf(&parent, "%s%s", mount, strcmp(own, "/") ? own : "") < 0)
         return false;
     sweep_stale(parent);
-    if (asprintf(&cg->base, "%s/drover.%d", parent, (int)getpid()) < 0) {
+    char name[64];
+    cgroup_base_name(name, sizeof name);
+    if (asprintf(&cg->base, "%s/%s", parent, name) < 0) {
         free(parent);
         cg->base = NULL;
         return false;
@@ -136,14 +180,14 @@ void cgroup_root_init(struct cgroup_root *cg)
     if (want && strcmp(want, "none") == 0)
         return;
 
-    _cleanup_free_ char *v2 = own_path(NULL);
+    _cleanup_free_ char *v2 = cgroup_own_path(NULL);
     bool v2_ok = !want || strcmp(want, "v1") != 0;
     if (v2_ok && exists(CGROUP_FS, "cgroup.controllers") && try_root(cg, CGROUP_V2, CGROUP_FS, v2))
         return;
     if (v2_ok && exists(CGROUP_FS "/unified", "cgroup.controllers") &&
         try_root(cg, CGROUP_V2, CGROUP_FS "/unified", v2))
         return;
-    _cleanup_free_ char *v1 = own_path("pids");
+    _cleanup_free_ char *v1 = cgroup_own_path("pids");
     if (exists(CGROUP_FS "/pids", "cgroup.procs"))
         try_root(cg, CGROUP_V1, CGROUP_FS "/pids", v1);
 }
@@ -158,7 +202,7 @@ void cgroup_root_done(struct cgroup_root *cg)
     *cg = (struct cgroup_root){0};
 }
 
-int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd)
+int cgroup_create(struct cgroup_root *cg, const char *dir, char **ret_path, int *ret_procs_fd)
 {
     char *path, procs[1100];
 
@@ -168,7 +212,7 @@ int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd)
      * pid, and the trees its previous image spawned (adopted now) are in their groups. A tree
      * never joins another's group. */
     for (;;) {
-        if (asprintf(&path, "%s/t%llu", cg->base, (unsigned long long)++cg->seq) < 0)
+        if (asprintf(&path, "%s/t%llu", dir ? dir : cg->base, (unsigned long long)++cg->seq) < 0)
             return -ENOMEM;
         if (mkdir(path, 0755) == 0)
             break;
@@ -292,7 +336,7 @@ int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, v
     if (!slash)
         return cg->base ? -ENOMEM : 0;
     *slash = '\0';
-    each_stale_group(parent, kill_stray_group, &x);
+    cgroup_each_stale(parent, kill_stray_group, &x);
     *ret_busy = x.busy;
     return x.killed;
 }

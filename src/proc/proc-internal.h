@@ -22,13 +22,26 @@ struct cgroup_root {
 void cgroup_root_init(struct cgroup_root *cg);
 /* Removes the base directory if it is empty. */
 void cgroup_root_done(struct cgroup_root *cg);
-/* Creates a group for one tree; returns its path and an open cgroup.procs fd (CLOEXEC). */
-int cgroup_create(struct cgroup_root *cg, char **ret_path, int *ret_procs_fd);
+/* Creates a group for one tree in dir (NULL: the base); returns its path and an open
+ * cgroup.procs fd (CLOEXEC). */
+int cgroup_create(struct cgroup_root *cg, const char *dir, char **ret_path, int *ret_procs_fd);
+/* Our groups' base directory name: drover.<pid>.<instance>. */
+void cgroup_base_name(char *buf, size_t size);
+/* Our path in a hierarchy from /proc/self/cgroup: v2 (want NULL) or the v1 one holding
+ * controller want. malloc'd, NULL when none. */
+char *cgroup_own_path(const char *want);
+/* fn for every tree group of the droverds that are gone, under parent; their bases removed once
+ * empty. */
+void cgroup_each_stale(const char *parent, void (*fn)(const char *path, void *userdata),
+                       void *userdata);
 /* Pids in the group (zombies included); the caller frees *ret. */
 int cgroup_members(const char *path, pid_t **ret, size_t *ret_n);
 /* SIGKILLs every member: cgroup.kill on v2, else one by one. Returns how many were signalled
  * one by one (cgroup.kill does not say: 0). */
 int cgroup_kill(const struct cgroup_root *cg, const char *path);
+/* Calls fn for each tree group under base (slices' included); removes emptied slices. */
+void each_tree_group(const char *base, void (*fn)(const char *path, void *userdata),
+                     void *userdata);
 /* rmdir: -EBUSY while members remain. */
 int cgroup_remove(const char *path);
 /* The per-tree groups of droverds that are gone, but those keep() claims (adopted): every
@@ -37,6 +50,32 @@ int cgroup_remove(const char *path);
 int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, void *userdata),
                         void (*report)(const char *path, pid_t pid, void *userdata), void *userdata,
                         char ***ret_busy);
+
+/* Resource controllers (limits.c). */
+enum { RES_MEMORY, RES_CPU, RES_PIDS, RES_N };
+
+struct res_root {
+    bool probed;         /* found once, at the first use */
+    bool in_tree[RES_N]; /* the controller is in the hierarchy of our tree groups */
+    char *v1[RES_N];     /* else our base in its own v1 hierarchy, or NULL: not available */
+    uint64_t seq;        /* names leaves there */
+};
+
+/* A tree's leaves in the separate v1 hierarchies, being prepared: the child joins each. */
+struct res_leaf {
+    char *path[RES_N]; /* the leaf, or NULL */
+    int fd[RES_N];     /* its cgroup.procs, -1 */
+};
+
+/* Slice and leaves for a spawn: the directory the tree group goes in (a slice's, NULL: the
+ * base) and the v1 leaves with their limits set. -EOPNOTSUPP for a limit no controller can
+ * hold. */
+int res_prepare(struct proc_reaper *r, const char *slice, const struct proc_limits *l,
+                char **ret_tree_dir, struct res_leaf *ret);
+/* Closes the descriptors; with remove, removes the leaves and frees their paths. */
+void res_leaf_done(struct res_leaf *leaf, bool remove);
+bool res_available(struct proc_reaper *r, int i);
+void res_root_done(struct proc_reaper *r);
 
 struct proc_child {
     struct proc_reaper *reaper; /* owner */
@@ -50,6 +89,7 @@ struct proc_child {
     proc_exit_fn on_exit;       /* NULL once forgotten */
     void *userdata;             /* for on_exit */
     uv_poll_t *watch;           /* adopted (not our child): its pidfd, readable once it exits */
+    char *res[RES_N];           /* its leaves in separate v1 controller hierarchies, or NULL */
 };
 
 /* A group whose main process exited while others still ran in it (orphans). Removed when it
@@ -72,6 +112,7 @@ struct proc_reaper {
     uint64_t sweep_ms;           /* the next retry's delay, doubling up to a second */
     unsigned open_handles;       /* while closing: the last close callback frees the reaper */
     struct proc_kill *kills;     /* kill-trees in progress, finished early by proc_reaper_free */
+    struct res_root res;         /* resource controllers for limits */
 };
 
 /* Ends a kill-tree now, reporting what it achieved (proc_reaper_free). */

@@ -177,6 +177,13 @@ enum proc_group {
 
 #define PROC_RLIMITS_MAX 8
 
+/* Limits a cgroup controller enforces on a tree, or on a slice of trees; 0 is none. */
+struct proc_limits {
+    uint64_t memory_max; /* bytes: the OOM killer acts past it */
+    uint32_t cpu_pct;    /* percent of one CPU (CFS bandwidth over 100 ms) */
+    uint32_t pids_max;   /* processes and threads */
+};
+
 struct proc_spawn_opts {
     char *const *argv;        /* program and arguments; argv[0] is looked up in PATH */
     const char *cwd;          /* working directory, or NULL */
@@ -193,9 +200,18 @@ struct proc_spawn_opts {
         int resource;      /* RLIMIT_* */
         struct rlimit lim; /* soft and hard */
     } rlimits[PROC_RLIMITS_MAX];
-    size_t n_rlimits; /* entries used */
-    bool cgroup;      /* put the child in a cgroup of its own, if cgroups are writable */
+    size_t n_rlimits;  /* entries used */
+    bool cgroup;       /* put the child in a cgroup of its own, if cgroups are writable */
+    const char *slice; /* with cgroup: the named slice its group goes in, or NULL */
+    const struct proc_limits *limits; /* with cgroup: limits of its own group, or NULL */
 };
+
+struct proc_reaper;
+/* Creates the slice if needed and sets its limits (what every tree in it shares). -EINVAL for
+ * a bad name, -EOPNOTSUPP for a limit this host's cgroups cannot hold. */
+int proc_slice_limits(struct proc_reaper *r, const char *slice, const struct proc_limits *l);
+/* How each controller is reached: "memory:v1 cpu:v1 pids:v2" (v2, v1 or none). */
+void proc_reaper_limits_mode(struct proc_reaper *r, char *buf, size_t size);
 
 /* Raises our soft RLIMIT_NOFILE to the hard limit (as systemd does for itself: a supervisor holds
  * many descriptors), and remembers the soft limit as it was: every child spawned from then on
@@ -246,11 +262,27 @@ int proc_child_kill_remains(struct proc_child *c);
 /* The processes of the child's tree: its cgroup's members, else its session's, else it and its
  * descendants. The caller frees *ret. */
 int proc_child_members(struct proc_child *c, pid_t **ret, size_t *ret_n);
+/* New limits for the child's own group (0: none); -EOPNOTSUPP when it was spawned without a
+ * group for one of them, -EBUSY when memory in use is above a new v1 limit. */
+int proc_child_set_limits(struct proc_child *c, const struct proc_limits *l);
+/* What its memory group says: usage, peak, OOM kills. -EOPNOTSUPP without one. */
+struct proc_res_usage {
+    uint64_t memory_current, memory_peak; /* bytes */
+    uint64_t oom_kills;                   /* processes the OOM killer took from it */
+};
+int proc_child_usage(struct proc_child *c, struct proc_res_usage *ret);
+/* Freezes (or thaws) the child's tree: the cgroup v2 freezer when its group has one
+ * (*ret_freezer true), else SIGSTOP/SIGCONT to each member. */
+int proc_child_freeze(struct proc_child *c, bool frozen, bool *ret_freezer);
 /* Stops reporting to on_exit: the child runs on, and is reaped silently when it ends. */
 void proc_child_forget(struct proc_child *c);
 
 /* ---- reaping ------------------------------------------------------------------------------ */
 
+/* Names this droverd's instance (its socket path): the droverds that share it succeed one
+ * another, and a droverd sweeps the cgroups only its own predecessors left, never those of
+ * another instance. Call it before proc_reaper_new. */
+void proc_set_instance(const char *name);
 /* Makes droverd a child subreaper and reaps every child on SIGCHLD, owned or re-parented. */
 int proc_reaper_new(uv_loop_t *loop, struct proc_reaper **ret);
 /* Closes the signal handle; children still running are forgotten (they outlive droverd). */

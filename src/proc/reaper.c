@@ -154,6 +154,12 @@ void reaper_child_free(struct proc_child *c)
             reaper_linger(c->reaper, TAKE_PTR(c->cgroup));
         free(c->cgroup);
     }
+    for (int i = 0; i < RES_N; i++)
+        if (c->res[i]) {
+            if (cgroup_remove(c->res[i]) == -EBUSY)
+                reaper_linger(c->reaper, TAKE_PTR(c->res[i]));
+            free(c->res[i]);
+        }
     free(c);
 }
 
@@ -251,6 +257,7 @@ void proc_reaper_free(struct proc_reaper *r)
         free(l);
     }
     r->lingering = NULL;
+    res_root_done(r);
     cgroup_root_done(&r->cg);
     r->open_handles = 2;
     uv_close((uv_handle_t *)&r->sweep, reaper_closed);

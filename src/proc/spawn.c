@@ -39,6 +39,7 @@ enum step {
     STEP_CGROUP = 1, /* joining the cgroup failed: retried without cgroups */
     STEP_SETUP,      /* session, terminal, stdio, cwd, limits or identity */
     STEP_EXEC,       /* execve */
+    STEP_LIMITS,     /* joining a controller's group failed (an error, never a tree unlimited) */
 };
 
 struct child_error {
@@ -48,13 +49,14 @@ struct child_error {
 
 /* What the child needs, all prepared by the parent. */
 struct prep {
-    char path[4096];  /* the program, resolved */
-    int child_fd[3];  /* the fds to become 0, 1 and 2 (-1: leave droverd's) */
-    int parent_fd[3]; /* droverd's ends */
-    int pty_slave;    /* with a PTY: the slave, to become the controlling terminal */
-    int cgroup_fd;    /* cgroup.procs of the tree's group, or -1 */
-    int cgroup_dir;   /* v2: the group's directory, for clone3(CLONE_INTO_CGROUP), or -1 */
-    int err_pipe[2];  /* exec-error pipe */
+    char path[4096];     /* the program, resolved */
+    int child_fd[3];     /* the fds to become 0, 1 and 2 (-1: leave droverd's) */
+    int parent_fd[3];    /* droverd's ends */
+    int pty_slave;       /* with a PTY: the slave, to become the controlling terminal */
+    int cgroup_fd;       /* cgroup.procs of the tree's group, or -1 */
+    int cgroup_dir;      /* v2: the group's directory, for clone3(CLONE_INTO_CGROUP), or -1 */
+    int err_pipe[2];     /* exec-error pipe */
+    struct res_leaf res; /* leaves in separate v1 controller hierarchies (limits) */
 };
 
 static bool executable(const char *path)
@@ -180,6 +182,7 @@ static void prep_done(struct prep *p, bool keep_parent_fds)
     close_fd(&p->cgroup_dir);
     close_fd(&p->err_pipe[0]);
     close_fd(&p->err_pipe[1]);
+    res_leaf_done(&p->res, false);
 }
 
 static _Noreturn void child_fail(const struct prep *p, int step)
@@ -248,6 +251,9 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
         child_fail(p, STEP_SETUP);
     if (p->cgroup_fd >= 0 && write(p->cgroup_fd, "0", 1) != 1)
         child_fail(p, STEP_CGROUP);
+    for (int i = 0; i < RES_N; i++)
+        if (p->res.fd[i] >= 0 && write(p->res.fd[i], "0", 1) != 1)
+            child_fail(p, STEP_LIMITS);
     if (p->pty_slave >= 0 && ioctl(p->pty_slave, TIOCSCTTY, 0) < 0)
         child_fail(p, STEP_SETUP);
 
@@ -390,7 +396,8 @@ static int prep_init(struct proc_reaper *r, const struct proc_spawn_opts *o, str
                        .pty_slave = -1,
                        .cgroup_fd = -1,
                        .cgroup_dir = -1,
-                       .err_pipe = {-1, -1}};
+                       .err_pipe = {-1, -1},
+                       .res.fd = {-1, -1, -1}};
     if (!o->argv || !o->argv[0])
         return -EINVAL;
     e = resolve(o->argv[0], o->envp, p->path, sizeof p->path);
@@ -400,9 +407,26 @@ static int prep_init(struct proc_reaper *r, const struct proc_spawn_opts *o, str
         return e;
     if (pipe2(p->err_pipe, O_CLOEXEC) < 0)
         return -errno;
+    _cleanup_free_ char *dir = NULL;
+    if (o->cgroup && (o->slice || o->limits)) {
+        if (r->cg.mode == CGROUP_NONE)
+            return o->limits ? -EOPNOTSUPP : 0 /* a slice without cgroups: no group at all */;
+        if ((e = res_prepare(r, o->slice, o->limits, &dir, &p->res)) < 0)
+            return e;
+    }
     if (o->cgroup && r->cg.mode != CGROUP_NONE &&
-        cgroup_create(&r->cg, ret_cgroup, &p->cgroup_fd) < 0)
+        (e = cgroup_create(&r->cg, dir, ret_cgroup, &p->cgroup_fd)) < 0) {
         *ret_cgroup = NULL; /* a tree without a group is still a tree: sessions stand in */
+        if (o->limits)      /* but limits need one */
+            return e;
+    }
+    /* Controllers in the tree hierarchy take their limits in the tree's own group. */
+    if (*ret_cgroup && o->limits) {
+        struct proc_child tmp = {.reaper = r, .cgroup = *ret_cgroup};
+        memcpy(tmp.res, p->res.path, sizeof tmp.res);
+        if ((e = proc_child_set_limits(&tmp, o->limits)) < 0)
+            return e;
+    }
     if (*ret_cgroup && r->cg.mode == CGROUP_V2 && clone_into_cgroup_works)
         p->cgroup_dir = open(*ret_cgroup, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
     return 0;
@@ -429,6 +453,7 @@ static int spawn_once(struct proc_reaper *r, const struct proc_spawn_opts *o, bo
         }
         if (cg)
             (void)cgroup_remove(cg);
+        res_leaf_done(&p.res, true);
         prep_done(&p, false);
         return e;
     }
@@ -447,6 +472,8 @@ static int spawn_once(struct proc_reaper *r, const struct proc_spawn_opts *o, bo
         .session = o->group == PROC_GROUP_SESSION || p.pty_slave >= 0 ? pid : 0,
         .cgroup = TAKE_PTR(cg),
     };
+    for (int i = 0; i < RES_N; i++)
+        c->res[i] = TAKE_PTR(p.res.path[i]);
     reaper_insert(r, c);
     if (ret_io)
         memcpy(ret_io->fd, p.parent_fd, sizeof ret_io->fd);

@@ -638,6 +638,49 @@ static void restore_tees(struct session *s)
         }
 }
 
+int sess_handover_add_held(struct sess_handover **hp, const char *id, size_t backlog,
+                           const struct sess_held *e, const int fds[3])
+{
+    struct sess_handover *h = *hp ? *hp : calloc(1, sizeof *h);
+    struct session *s = h ? session_shell() : NULL;
+
+    if (!s || strlen(id) >= sizeof s->id || VEC_RESERVE(h->v, h->cap, h->n + 1) < 0) {
+        if (s)
+            sess_unref(s);
+        if (h && !*hp)
+            free(h);
+        for (int i = 0; i < 3; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        return -ENOMEM;
+    }
+    *hp = h;
+    struct handed *x = &h->v[h->n++];
+    *x = (struct handed){.s = s,
+                         .fds = {fds[0], fds[1], fds[2]},
+                         .starttime = e->starttime,
+                         .grace_left = NO_DEADLINE};
+    strcpy(s->id, id);
+    s->kind = e->kind;
+    s->merge_stderr = e->kind == SESS_PIPE && e->merge_stderr;
+    s->pid = e->pid;
+    s->rows = e->rows;
+    s->cols = e->cols;
+    s->created_at = e->created_at;
+    s->held = true;
+    s->command = strdup(e->command ? e->command : "");
+    s->cwd = strdup(e->cwd ? e->cwd : "");
+    s->originator = strdup(e->originator ? e->originator : "");
+    x->cgroup = e->cgroup && *e->cgroup ? strdup(e->cgroup) : NULL;
+    /* What it wrote while droverd was away is still in the terminal or the pipe: the backlog
+     * starts there. */
+    for (int i = 0; i < 2; i++)
+        ring_init(&s->out[i].ring, backlog);
+    if (!s->command || !s->cwd || !s->originator)
+        return -ENOMEM; /* freed with h */
+    return 0;
+}
+
 int sess_handover_restore(struct sess_mgr *m, struct sess_handover *h)
 {
     int n = 0;

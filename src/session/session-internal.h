@@ -4,6 +4,7 @@
 #include "base/buf.h"
 #include "base/list.h"
 #include "base/ring.h"
+#include "proc/proc.h"
 #include "session/session.h"
 
 struct proc_child;
@@ -65,6 +66,11 @@ struct session {
     char *attached_term;              /* its TERM */
     void *attached_caps;              /* its capability blob */
     size_t attached_caps_len;         /* bytes */
+    const struct sess_owner_ops *owner; /* a core module that hears of the exit */
+    bool has_res;                       /* the tree has a memory group (limits) */
+    bool held;                          /* the descriptor holder keeps copies of its descriptors */
+    struct proc_res_usage res_at_exit;  /* its figures when the program ended */
+    void *owner_data;                   /* its argument */
 };
 
 struct sess_attach {
@@ -87,6 +93,9 @@ struct sess_mgr {
     DQUEUE_HEAD(session) sessions; /* listed sessions, oldest first */
     size_t count;                  /* sessions listed */
     uint32_t counter;              /* for ids */
+    int hold_fd;                   /* connection to the descriptor holder, or -1 */
+    int (*hold_connect)(bool start, void *userdata); /* reaches it (sess_mgr_set_holder) */
+    void *hold_data;                                 /* its argument */
 };
 
 void sess_unref(struct session *s);
@@ -149,6 +158,12 @@ void sess_wire_streams(struct session *s);
 void sess_child_exited(struct proc_child *c, int status, void *userdata);
 /* Starts the terminate's grace period: what is left of the tree is SIGKILLed after ms. */
 int sess_arm_grace(struct session *s, uint64_t ms);
+
+/* ---- hold.c ---- */
+
+/* Asks the holder to keep copies of the session's descriptors; lets go at its end. */
+void sess_hold_put(struct session *s);
+void sess_hold_drop(struct session *s);
 
 /* ---- between session.c and attach.c ---- */
 

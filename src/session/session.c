@@ -51,6 +51,7 @@ int sess_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, const struct sess_
     m->loop = loop;
     m->reaper = reaper;
     m->lim = *lim;
+    m->hold_fd = -1;
     *ret = m;
     return 0;
 }
@@ -249,6 +250,9 @@ static size_t read_out(struct sess_out *o, size_t budget, bool *ret_empty)
         ring_commit(&o->ring, (size_t)n);
         account_drop(o, start);
         tee_feed(o->tees, p, (size_t)n);
+        struct session *s = o->src->s;
+        if (s->owner && s->owner->on_data)
+            s->owner->on_data(s, (enum sess_stream)(o - s->out), p, (size_t)n, s->owner_data);
         total += (size_t)n;
         /* A short read emptied the buffer: asking again only to hear EAGAIN costs a PTY a
          * wait for the kernel's flush worker (n_tty_read), a third of the throughput. */
@@ -296,6 +300,8 @@ static void close_stdin_now(struct session *s)
     s->stdin_closing = false;
     if (s->kind == SESS_PIPE && s->in)
         fd_close(s->in);
+    if (s->held) /* the holder's copy of stdin would keep the program from seeing its end */
+        sess_hold_put(s);
 }
 
 static void flush_input(struct session *s)
@@ -341,6 +347,8 @@ int sess_write(struct session *s, const void *data, size_t n, struct sess_write 
             return r;
         s->in_queued += n;
         tee_feed(s->in_tees, data, n);
+        if (s->owner && s->owner->on_data)
+            s->owner->on_data(s, SESS_IN, data, n, s->owner_data);
     }
     if (w) {
         w->s = s;
@@ -491,6 +499,8 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         .cols = o->cols,
         .umask = -1,
         .cgroup = true,
+        .slice = o->slice,
+        .limits = o->limits,
     };
     struct proc_spawn_io io;
     struct session *s;
@@ -513,6 +523,8 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         return r;
     }
     s->pid = proc_child_pid(s->child);
+    struct proc_res_usage ru;
+    s->has_res = proc_child_usage(s->child, &ru) == 0;
     r = wire_fds(s, &io);
     if (r < 0) {
         /* Cannot watch it: do not leave it running unseen. */
@@ -537,6 +549,8 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
     DQUEUE_APPEND(&m->sessions, s, link);
     m->count++;
     sess_update_polls(s);
+    if (o->hold)
+        sess_hold_put(s);
     *ret = s;
     return 0;
 }
@@ -565,6 +579,9 @@ void sess_child_exited(struct proc_child *c, int status, void *userdata)
     struct session *s = userdata;
 
     s->refs++;
+    sess_hold_drop(s);
+    if (c && s->has_res) /* the group goes with the child: read it now (an OOM kill, say) */
+        (void)proc_child_usage(c, &s->res_at_exit);
     /* A terminate asked for the whole tree to go: what the program leaves behind (a
      * double-forked daemon that ignores SIGTERM) goes now, not at the end of the grace. */
     if (s->terminating && c)
@@ -600,6 +617,8 @@ void sess_child_exited(struct proc_child *c, int status, void *userdata)
         notify(&s->out[i]);
     }
     sess_update_polls(s);
+    if (s->owner && s->owner->on_exit)
+        s->owner->on_exit(s, status, s->owner_data);
     sess_unref(s);
 }
 
@@ -695,33 +714,14 @@ int sess_terminate(struct session *s, uint32_t grace_ms, bool notify_attached)
     return 0;
 }
 
-void sess_info(const struct session *s, struct sess_info *ret)
+int sess_kill(struct session *s)
 {
-    *ret = (struct sess_info){
-        .id = s->id,
-        .kind = s->kind,
-        .pid = s->pid,
-        .command = s->command,
-        .cwd = s->cwd,
-        .originator = s->originator,
-        .created_at = s->created_at,
-        .exited = s->exited,
-        .exit_code = s->exit_code,
-        .exited_at = s->exited_at,
-        .outcome = !s->exited       ? SESS_RUNNING
-                   : s->hard_killed ? SESS_HARD_KILLED
-                   : s->terminating ? SESS_SOFT_EXIT
-                                    : SESS_NATURAL,
-        .rows = s->rows,
-        .cols = s->cols,
-        .merge_stderr = s->merge_stderr,
-        .stdin_closed = s->stdin_closed,
-        .attached = {s->out[0].att != NULL, s->out[1].att != NULL},
-        .attached_is_tty = s->attached_is_tty,
-        .attached_term = s->attached_term,
-        .attached_caps = s->attached_caps,
-        .attached_caps_len = s->attached_caps_len,
-    };
+    if (s->exited || !s->child)
+        return 0;
+    s->terminating = true;
+    s->hard_killed = true;
+    kill_now(s);
+    return 0;
 }
 
 /* ---- shutdown ----------------------------------------------------------------------------- */
@@ -731,7 +731,7 @@ void sess_mgr_kill_all(struct sess_mgr *m)
     if (!m)
         return;
     for (struct session *s = m->sessions.first; s; s = s->link.next)
-        if (s->child) {
+        if (s->child && !s->owner) { /* an owner stops its own */
             s->terminating = s->hard_killed = true;
             kill_now(s);
         }
@@ -741,9 +741,16 @@ void sess_mgr_free(struct sess_mgr *m)
 {
     if (!m)
         return;
+    int hold_fd = m->hold_fd;
     while (m->sessions.first) {
         struct session *s = m->sessions.first;
         s->refs++;
+        if (s->child && s->held && m->hold_fd >= 0) {
+            /* Not a graceful stop (droverd failed after taking them back): the holder keeps
+             * them for the next droverd. */
+            proc_child_forget(s->child);
+            s->child = NULL;
+        }
         if (s->child) {
             kill_now(s);
             proc_child_forget(s->child);
@@ -762,5 +769,7 @@ void sess_mgr_free(struct sess_mgr *m)
         sess_unlist(s);
         sess_unref(s);
     }
+    if (hold_fd >= 0)
+        close(hold_fd);
     free(m);
 }

@@ -19,6 +19,8 @@
 #include <uv.h>
 
 struct proc_reaper;
+struct proc_limits;
+struct proc_res_usage;
 struct sess_mgr;
 struct session;
 struct sess_attach;
@@ -64,13 +66,16 @@ struct sess_limits {
 };
 
 struct sess_spawn {
-    enum sess_kind kind;    /* PTY or pipes */
-    char *const *argv;      /* program and arguments (PATH lookup in envp's PATH) */
-    const char *cwd;        /* working directory, or NULL */
-    char *const *envp;      /* the environment */
-    uint16_t rows, cols;    /* PTY size; 0: 24x80 */
-    bool merge_stderr;      /* pipe: stderr into the stdout stream */
-    const char *originator; /* tag for filtering */
+    enum sess_kind kind;              /* PTY or pipes */
+    char *const *argv;                /* program and arguments (PATH lookup in envp's PATH) */
+    const char *cwd;                  /* working directory, or NULL */
+    char *const *envp;                /* the environment */
+    uint16_t rows, cols;              /* PTY size; 0: 24x80 */
+    bool merge_stderr;                /* pipe: stderr into the stdout stream */
+    const char *originator;           /* tag for filtering */
+    const char *slice;                /* a named slice its tree group goes in (proc_slice_limits) */
+    const struct proc_limits *limits; /* cgroup limits of its tree, or NULL */
+    bool hold;                        /* the descriptor holder keeps its terminal or pipes */
 };
 
 /* What a session looks like now; pointers valid until the session changes. */
@@ -100,7 +105,8 @@ int sess_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, const struct sess_
                  struct sess_mgr **ret);
 /* SIGKILLs every live session's tree and frees them all. Attachments must be closed first. */
 void sess_mgr_free(struct sess_mgr *m);
-/* SIGKILLs every live session's tree (droverd is stopping): their exits end the attachments. */
+/* SIGKILLs every live session's tree (droverd is stopping): their exits end the attachments.
+ * Sessions with an owner (sess_set_owner) are left to it. */
 void sess_mgr_kill_all(struct sess_mgr *m);
 /* Sessions kept (live and exited). */
 size_t sess_mgr_count(const struct sess_mgr *m);
@@ -111,6 +117,30 @@ struct session *sess_find(struct sess_mgr *m, const char *id);
 /* Iterates in creation order: sess_next(m, NULL) is the oldest. */
 struct session *sess_next(struct sess_mgr *m, struct session *prev);
 void sess_info(const struct session *s, struct sess_info *ret);
+
+/* An owner in the core (runners) hears of the program's exit, after every attachment was told;
+ * the session is still listed then. ops NULL lets go. Owners are not handed over by an upgrade
+ * in place: the new image's owner binds again by session id. */
+struct sess_owner_ops {
+    void (*on_exit)(struct session *s, int status, void *userdata); /* code, -signal or
+                                                                       PROC_EXIT_UNKNOWN */
+    /* Optional: bytes the program wrote (SESS_OUT, SESS_ERR) or a client queued for it (SESS_IN),
+     * as they come; the owner must not change the session from here. */
+    void (*on_data)(struct session *s, enum sess_stream st, const uint8_t *p, size_t n,
+                    void *userdata);
+};
+void sess_set_owner(struct session *s, const struct sess_owner_ops *ops, void *userdata);
+/* The program's /proc start time (0 once it exited). */
+uint64_t sess_starttime(const struct session *s);
+/* The processes of the program's tree (see proc_child_members); the caller frees *ret. -ESRCH
+ * once exited. */
+int sess_members(struct session *s, pid_t **ret, size_t *ret_n);
+/* New cgroup limits for the program's tree (see proc_child_set_limits). -ESRCH once exited. */
+int sess_set_limits(struct session *s, const struct proc_limits *l);
+/* Its memory group's figures (see proc_child_usage); after the exit, the last ones read then. */
+int sess_res_usage(struct session *s, struct proc_res_usage *ret);
+/* Freezes or thaws the program's tree (see proc_child_freeze). -ESRCH once exited. */
+int sess_freeze(struct session *s, bool frozen, bool *ret_freezer);
 
 /* A write request: done runs once the bytes queued with it (and all before) reached the
  * program, or failed (-EPIPE when the program went or stdin closed). Owned by the caller;
@@ -137,6 +167,8 @@ int sess_interrupt(struct session *s);
 /* SIGTERM to the session's tree, SIGKILL to what is left after grace_ms. Returns at once;
  * notify ends attachments with SESS_END_TERMINATED now. 0 also when already exited. */
 int sess_terminate(struct session *s, uint32_t grace_ms, bool notify);
+/* SIGKILL to the session's tree now (a terminate that will not wait). 0 also when exited. */
+int sess_kill(struct session *s);
 /* Ends the stream's attachment with SESS_END_DETACHED (nothing attached: nothing happens). */
 void sess_detach(struct session *s, enum sess_stream st);
 /* Drops an exited session from the list (attachments still draining keep it alive). */
@@ -213,6 +245,37 @@ struct sess_tee_status {
 int sess_tee_add(struct session *s, const struct sess_tee_opts *o, uint64_t *ret_handle);
 int sess_tee_remove(struct session *s, uint64_t handle);
 int sess_tee_status(struct session *s, uint64_t handle, struct sess_tee_status *ret);
+
+/* ---- the descriptor holder (hold.c) ------------------------------------------------------- */
+
+/* A process (daemon/holder.c) keeps copies of the descriptors of sessions spawned with hold, so
+ * that their programs keep their terminal when droverd dies, and the next droverd takes them
+ * back. connect returns a connected SOCK_SEQPACKET socket to it (starting it first when asked
+ * to) or -errno; the manager calls it when it first needs the holder. */
+void sess_mgr_set_holder(struct sess_mgr *m, int (*connect)(bool start, void *userdata),
+                         void *userdata);
+/* Takes back what a holder that already runs keeps: sessions that are not here already (an
+ * upgrade in place handed those over) are adopted, with an empty backlog (their program's
+ * unread output is still in the terminal). Returns how many were adopted. */
+int sess_hold_restore(struct sess_mgr *m);
+/* A graceful stop: the holder lets go of everything and exits. */
+void sess_mgr_hold_quit(struct sess_mgr *m);
+
+/* What the holder keeps of a session besides its descriptors (handover.c builds it back). */
+struct sess_held {
+    enum sess_kind kind;
+    bool merge_stderr;
+    pid_t pid;
+    uint64_t starttime;
+    uint16_t rows, cols;
+    double created_at;
+    const char *cgroup, *command, *cwd, *originator;
+};
+struct sess_handover;
+/* Adds a held session to *h (made when NULL); fds are its descriptors as the kind has them
+ * ([0] the master or stdout, [1] stderr, [2] stdin; -1 when absent), taken. */
+int sess_handover_add_held(struct sess_handover **h, const char *id, size_t backlog,
+                           const struct sess_held *e, const int fds[3]);
 
 /* ---- upgrade in place (handover.c) -------------------------------------------------------- */
 

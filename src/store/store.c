@@ -79,6 +79,10 @@ static const char *const migrations[] = {
     "ALTER TABLE services ADD COLUMN cgroup TEXT NOT NULL DEFAULT '';",
     /* 9: what droverd keeps about itself (whether the last one stopped cleanly). */
     "CREATE TABLE daemon_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    /* 10: Stratavore's projects, runners and sessions (runner/db.c): one JSON document per
+     * object, kind 'project', 'runner' or 'session'. */
+    "CREATE TABLE stratavore (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, id));",
 };
 
 struct store {

@@ -46,6 +46,7 @@ def _generate_stubs(out):
         (os.path.join(ROOT, "proto"), "daemon/v1/daemon.proto"),
         (os.path.join(ROOT, "proto"), "drover/v1/metrics.proto"),
         (os.path.join(ROOT, "proto"), "socktop/processes.proto"),
+        (os.path.join(ROOT, "proto"), "stratavore/v1/stratavore.proto"),
         (os.path.join(GRPC_PROTO, "grpc/health/v1"), "health.proto"),
         (src, "reflection_v1.proto"),
         (src, "reflection_v1alpha.proto"),

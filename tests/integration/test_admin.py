@@ -110,6 +110,8 @@ def test_reflection(droverd, pb, stub):
     assert services == {"drover.v1.Admin", "drover.v1.Processes", "drover.v1.Services",
                         "drover.v1.Sessions", "drover.v1.Metrics",
                         "daemon.v1.DaemonService", "daemon.v1.MetricsService",
+                        "stratavore.v1.RunnerService", "stratavore.v1.ProjectService",
+                        "stratavore.v1.SessionService", "stratavore.v1.DaemonService",
                         "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}

@@ -32,6 +32,16 @@ def channel(d):
     return d.channel(**{"grpc.use_local_subchannel_pool": 1})
 
 
+def ignores_term(pid):
+    """Whether pid ignores SIGTERM (its shell has run its trap)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            mask = next(int(x.split()[1], 16) for x in f if x.startswith("SigIgn:"))
+    except (FileNotFoundError, StopIteration):
+        return False
+    return bool(mask & (1 << (15 - 1)))
+
+
 def services(d):
     stub = services_pb2_grpc.ServicesStub(channel(d))
     return {s.name: s for s in stub.List(pb.ListServicesRequest(), timeout=10).services}
@@ -213,6 +223,9 @@ def test_full_disk_refuses_changes_and_loses_nothing(small_disk, tmp_path):
     spec = pb.ServiceSpec(name="slow", cmd=["sh", "-c", f"trap '' TERM; exec sleep {TAG}07"],
                           kill_timeout_ms=wrappers_pb2.UInt32Value(value=600000))
     stub.Start(pb.StartServiceRequest(spec=spec), timeout=10)
+    # Its shell must have set its trap first: a SIGTERM before that would end it at once.
+    wait_until(lambda: services(d)["slow"].pid and ignores_term(services(d)["slow"].pid),
+               what="slow ignoring SIGTERM")
     deleting = stub.Delete.future(pb.ServiceTarget(target="slow"), timeout=60)
     wait_until(lambda: services(d)["slow"].state == pb.SERVICE_STATE_STOPPING, what="slow stopping")
 

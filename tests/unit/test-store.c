@@ -173,8 +173,8 @@ END_TEST
  * database at version v lacks those of migrations v+1 and later. */
 static const char *const added_by[] = {
     [3] = "from_config", [4] = "depends_on", [5] = "probes", [6] = "wanted",
-    [7] = NULL,          [8] = "cgroup",     [9] = NULL};
-#define LAST_MIGRATION 9
+    [7] = NULL,          [8] = "cgroup",     [9] = NULL,     [10] = NULL};
+#define LAST_MIGRATION 10
 
 /* Rewinds the database to the layout of version v (v >= 2): the later columns dropped. */
 static void rewind_to(int v, const char *keep_column)
@@ -188,6 +188,8 @@ static void rewind_to(int v, const char *keep_column)
     }
     if (v < 9)
         raw("DROP TABLE daemon_state"); /* migration 9 made it */
+    if (v < 10)
+        raw("DROP TABLE stratavore"); /* migration 10 made it */
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
     raw(sql);
 }

@@ -1,0 +1,264 @@
+/* Fuzz target: raw bytes from a client into a server-side HTTP/2 session carrying Stratavore's
+ * four services (stratavore.v1 Runner, Project, Session and Daemon) over the real runner core:
+ * a reaper, a session manager and a runner manager without a database, on a real libuv loop,
+ * over a socketpair. Whatever the bytes, droverd must neither crash, leak nor hang, and
+ * everything must come down cleanly.
+ *
+ * Inputs create projects and runners whose command is any program they name: none of it runs.
+ * The target is linked with -Wl,--wrap=sess_spawn, and __wrap_sess_spawn below runs /bin/true
+ * in "/" instead, with every other option as asked (PTY or pipes, environment, cgroup slice and
+ * limits), so the runners' real lives (spawn, exit, restart, stop) are exercised.
+ *
+ * Ids are made up: the target is also linked with -Wl,--wrap=rn_uuid, and the ids of runners,
+ * their tokens and conversations are numbered in the order the core asks for them, afresh for
+ * each input: 00000000-0000-4000-8000-000000000001, ...0002, ... So an input can name what it
+ * created (stop, restart, delete the runner it started; send a heartbeat with its token "svr1."
+ * and the next id), which random ids would never let it do.
+ *
+ * Every call is authorized with every scope, as for droverd's owner on its socket; a call that
+ * carries an "x-fuzz-scopes" header gets the scope bits it names (a decimal number) instead,
+ * so the inputs reach the paths of callers that lack them too. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "api/stratavore/stratavore.h"
+#include "auth/auth.h"
+#include "base/time-util.h"
+#include "fuzz.h"
+#include "grpc/grpc.h"
+#include "metrics/metrics.h"
+#include "net/net.h"
+#include "proc/proc.h"
+#include "runner/runner.h"
+#include "session/session.h"
+
+/* ---- nothing the input names runs ---- */
+
+int __real_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+
+int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret)
+{
+    static char *const argv[] = {"/bin/true", NULL};
+    struct sess_spawn safe = *o;
+
+    safe.argv = argv;
+    safe.cwd = "/";
+    return __real_sess_spawn(m, &safe, ret);
+}
+
+/* ---- ids an input can name ---- */
+
+static unsigned next_id;
+
+void __wrap_rn_uuid(char out[RN_ID_LEN]);
+
+void __wrap_rn_uuid(char out[RN_ID_LEN])
+{
+    snprintf(out, RN_ID_LEN, "00000000-0000-4000-8000-%012x", ++next_id);
+}
+
+/* ---- the state directory: one per process, emptied after each input ---- */
+
+static char state_dir[] = "/tmp/drover-fuzz-stratavore-XXXXXX";
+static bool have_state_dir;
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+static void empty_state_dir(void)
+{
+    if (have_state_dir)
+        nftw(state_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void remove_state_dir(void)
+{
+    empty_state_dir();
+    if (have_state_dir)
+        rmdir(state_dir);
+}
+
+static const char *get_state_dir(void)
+{
+    if (!have_state_dir && mkdtemp(state_dir)) {
+        have_state_dir = true;
+        atexit(remove_state_dir);
+    }
+    return have_state_dir ? state_dir : NULL;
+}
+
+/* ---- the host ---- */
+
+static void no_shutdown(struct api_host *host, const char *why)
+{
+    (void)host, (void)why;
+}
+
+static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
+                     size_t err_size)
+{
+    (void)host, (void)ret;
+    snprintf(err, err_size, "no configuration in the fuzzer");
+    return -EOPNOTSUPP;
+}
+
+static enum grpc_status_code authorize(struct grpc_call *call, const char *service,
+                                       const char *method, char *msg, size_t size, void *userdata)
+{
+    const char *v = grpc_call_metadata(call, "x-fuzz-scopes", NULL);
+    (void)service, (void)method, (void)msg, (void)size, (void)userdata;
+
+    grpc_call_set_scopes(call,
+                         v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
+    grpc_call_set_principal(call, "fuzz");
+    return GRPC_OK;
+}
+
+/* ---- one input ---- */
+
+static bool any_live(struct sess_mgr *sessions)
+{
+    for (struct session *s = NULL; (s = sess_next(sessions, s));) {
+        struct sess_info si;
+        sess_info(s, &si);
+        if (!si.exited)
+            return true;
+    }
+    return false;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* The client is done sending but still reading: the programs the requests started (/bin/true)
+ * end, are reaped and answered for (stops and restarts that wait on them), for up to 100 ms. */
+static void settle(uv_loop_t *loop, int fd, struct sess_mgr *sessions)
+{
+    uv_timer_t tick;
+    uint64_t end = now_ns(CLOCK_MONOTONIC) + 100000000u;
+
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, on_tick, 5, 5);
+    while (any_live(sessions) && now_ns(CLOCK_MONOTONIC) < end) {
+        uv_run(loop, UV_RUN_ONCE);
+        fuzz_drain(fd);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    for (int i = 0; i < 4; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        fuzz_drain(fd);
+    }
+}
+
+/* Sends the input in two halves as a network would split it (as fuzz_feed does), gives the
+ * programs time to end, then hangs up. */
+static void feed(uv_loop_t *loop, int fd, struct sess_mgr *sessions, const uint8_t *data,
+                 size_t size)
+{
+    size_t half = size / 2;
+
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    if (write(fd, data, half) < 0) {
+    }
+    for (int i = 0; i < 4; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        fuzz_drain(fd);
+    }
+    if (write(fd, data + half, size - half) < 0) {
+    }
+    for (int i = 0; i < 8; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        fuzz_drain(fd);
+    }
+    settle(loop, fd, sessions);
+    close(fd);
+    uv_run(loop, UV_RUN_NOWAIT);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
+    struct sess_limits sl = {.backlog_bytes = 4096,
+                             .max_sessions = 8,
+                             .input_max = 4096,
+                             .tee_queue = 4,
+                             .stall_ms = 100};
+    struct grpc_auth_hooks hooks = {.authorize = authorize};
+    struct proc_reaper *reaper = NULL;
+    struct sess_mgr *sessions = NULL;
+    struct rn_mgr *runners = NULL;
+    struct api_stratavore *sv = NULL;
+    struct grpc_server *srv = NULL;
+    struct metrics *mx = NULL;
+    struct net_conn *conn;
+    char err[RN_ERR_MAX];
+    uv_loop_t loop;
+    int fds[2];
+
+    if (size > 1 << 16)
+        return 0;
+    /* As in droverd: a peer that hangs up must not kill us mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+    next_id = 0;
+    uv_loop_init(&loop);
+    /* As droverd's start_core and start_runners build them. */
+    if (proc_reaper_new(&loop, &reaper) < 0 || sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 ||
+        !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)))
+        goto out;
+    struct api_host host = {.loop = &loop,
+                            .version = "fuzz",
+                            .socket_path = "-",
+                            .state_dir = get_state_dir(),
+                            .started_real_ns = now_ns(CLOCK_REALTIME),
+                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
+                            .grpc = srv,
+                            .reaper = reaper,
+                            .sessions = sessions,
+                            .metrics = mx,
+                            .metrics_ttl_ms = 1000,
+                            .shutdown = no_shutdown,
+                            .reload = no_reload};
+    struct rn_config rc = {.socket_path = "-", .state_dir = host.state_dir};
+    grpc_server_set_auth(srv, &hooks);
+    if (api_stratavore_register(srv, &host, &sv) < 0 ||
+        rn_mgr_new(&loop, reaper, sessions, NULL, &rc, &runners, err, sizeof err) < 0)
+        goto out;
+    host.runners = runners;
+    api_stratavore_bind(sv);
+    if (rn_mgr_restore(runners) < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        goto out;
+    if (net_conn_from_fd(&loop, fds[0], &conn) == 0)
+        grpc_server_accept(srv, conn, NULL);
+    else
+        close(fds[0]);
+    feed(&loop, fds[1], sessions, data, size);
+
+out:
+    /* As droverd comes down: the doors, then the core, then the face. */
+    grpc_server_free(srv);
+    rn_mgr_free(runners);
+    sess_mgr_free(sessions);
+    proc_reaper_free(reaper);
+    api_stratavore_free(sv);
+    metrics_free(mx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    empty_state_dir();
+    return 0;
+}
