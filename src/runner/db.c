@@ -267,6 +267,21 @@ out:
     free(text);
 }
 
+void rn_db_begin(struct rn_mgr *m)
+{
+    if (m->store && m->put && m->tx_depth++ == 0 && store_begin(m->store) < 0)
+        m->tx_failed = true;
+}
+
+void rn_db_commit(struct rn_mgr *m)
+{
+    if (!m->store || !m->put || --m->tx_depth > 0)
+        return;
+    if (!m->tx_failed && store_commit(m->store) < 0)
+        log_warning("stratavore: cannot commit the rows just written");
+    m->tx_failed = false;
+}
+
 void rn_db_put_project(struct rn_mgr *m, const struct rn_project *p)
 {
     json_t *o = json_object(), *q = json_object(), *l = json_object();

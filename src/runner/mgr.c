@@ -232,6 +232,7 @@ int rn_heartbeat(struct rn_mgr *m, const struct rn_heartbeat *hb, const char **r
         *ret_command = "terminate";
         return 0;
     }
+    rn_db_begin(m); /* the runner's, its project's and its conversation's rows: one write */
     r->heartbeat_ns = rn_now();
     r->heartbeats++;
     /* A counter lower than the last is a restarted counter: all of it is new. */
@@ -248,6 +249,7 @@ int rn_heartbeat(struct rn_mgr *m, const struct rn_heartbeat *hb, const char **r
         *ret_command = "terminate";
     rn_conv_touch(m, r->conv_id);
     rn_db_put_runner(m, r);
+    rn_db_commit(m);
     rn_emit(m, &(struct rn_event){.type = RN_EV_RUNNER_HEARTBEAT,
                                   .runner = r,
                                   .project = p,

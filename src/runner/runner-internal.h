@@ -39,7 +39,9 @@ struct rn_mgr {
     uv_timer_t tx_timer;     /* flushes transcript lines left open */
     sqlite3_stmt *put, *del; /* rows */
     bool shutting_down;
-    unsigned closing; /* timers still closing (rn_mgr_free) */
+    unsigned closing;  /* timers still closing (rn_mgr_free) */
+    unsigned tx_depth; /* rn_db_begin nesting */
+    bool tx_failed;    /* the transaction could not begin */
     void (*shutdown_done)(void *userdata);
     void *shutdown_data;
 };
@@ -123,6 +125,9 @@ void rn_usage_line(struct rn_mgr *m, struct rn_runner *r, const char *line, size
 /* ---- db.c ---- */
 int rn_db_open(struct rn_mgr *m);
 void rn_db_close(struct rn_mgr *m);
+/* Several writes in one transaction (nested calls join the outer one). */
+void rn_db_begin(struct rn_mgr *m);
+void rn_db_commit(struct rn_mgr *m);
 /* Writes (or deletes) one object's row; failures are logged. */
 void rn_db_put_project(struct rn_mgr *m, const struct rn_project *p);
 void rn_db_put_runner(struct rn_mgr *m, const struct rn_runner *r);

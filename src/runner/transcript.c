@@ -35,8 +35,8 @@ struct rn_tx {
     char runner_id[RN_ID_LEN];
     int64_t max_bytes; /* rotation threshold */
     struct {
-        char buf[LINE_MAX_BYTES];
-        size_t len;
+        char *buf;         /* the open line, allocated while there is one */
+        size_t len, cap;   /* its bytes, and the room at buf (up to LINE_MAX_BYTES) */
         uint64_t since_ns; /* when the open line started */
     } line[3];             /* SESS_OUT, SESS_ERR, SESS_IN */
 };
@@ -159,6 +159,24 @@ static void flush_line(struct rn_mgr *m, struct rn_tx *t, int st)
     struct rn_runner *r = st == 0 ? rn_runner_find(m, t->runner_id) : NULL;
     if (r)
         rn_usage_line(m, r, t->line[st].buf, n);
+    /* An idle runner holds no line buffer: what it costs is what it says. */
+    free(t->line[st].buf);
+    t->line[st].buf = NULL;
+    t->line[st].cap = 0;
+}
+
+/* Room for one more byte of the open line; false when memory runs out (the byte is lost). */
+static bool line_room(struct rn_tx *t, int st)
+{
+    if (t->line[st].len < t->line[st].cap)
+        return true;
+    size_t cap = t->line[st].cap ? t->line[st].cap * 2 : 128;
+    char *p = realloc(t->line[st].buf, MIN(cap, (size_t)LINE_MAX_BYTES));
+    if (!p)
+        return false;
+    t->line[st].buf = p;
+    t->line[st].cap = MIN(cap, (size_t)LINE_MAX_BYTES);
+    return true;
 }
 
 static bool pending(const struct rn_mgr *m)
@@ -190,6 +208,8 @@ void rn_transcript_data(struct rn_mgr *m, struct rn_runner *r, int st, const uin
     for (size_t i = 0; i < n; i++) {
         if (!t->line[st].len)
             t->line[st].since_ns = now_ns(CLOCK_MONOTONIC);
+        if (!line_room(t, st))
+            continue;
         t->line[st].buf[t->line[st].len++] = (char)p[i];
         if (p[i] == '\n' || t->line[st].len == LINE_MAX_BYTES)
             flush_line(m, t, st);
@@ -235,9 +255,11 @@ void rn_transcript_close(struct rn_mgr *m, struct rn_runner *r)
     struct rn_tx *t = r->tx;
     if (!t)
         return;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         if (t->line[i].len)
             flush_line(m, t, i);
+        free(t->line[i].buf);
+    }
     if (t->fd >= 0)
         close(t->fd);
     free(t->path);

@@ -1676,6 +1676,29 @@ def test_runner_heartbeats_with_its_own_token(make_droverd, tmp_path):
     stop(a, r2.id)
 
 
+def test_usage_parser_counts_tokens_from_output(sv, tmp_path):
+    """usage_parser json-usage: JSON lines of the runner's output with usage.input_tokens and
+    usage.output_tokens (Anthropic's shape) add up; tokens_used is the larger of that count and
+    what heartbeats say. A bad parser name is refused."""
+    code, msg = code_of(new_project, sv, tmp_path, "bad-parser",
+                        config=pb.ProjectConfig(usage_parser="regex:x"))
+    assert code == Code.INVALID_ARGUMENT and "usage_parser" in msg
+    new_project(sv, tmp_path, "use", config=pb.ProjectConfig(usage_parser="json-usage",
+                                                              use_pipes=True))
+    prog = ["sh", "-c", "echo '{\"usage\": {\"input_tokens\": 10, \"output_tokens\": 5}}'; "
+            "echo 'not json'; echo '{\"type\":\"message\",\"message\":{\"usage\":"
+            "{\"input_tokens\":20,\"output_tokens\":7}}}'; exec sleep 1000"]
+    r = new_runner(sv, "use", command=prog).runner
+    wait_until(lambda: get(sv, r.id).resource_usage.tokens_used == 42, what="42 tokens counted")
+    p = sv.projects.GetProject(pb.GetProjectRequest(name="use", include_stats=True)).project
+    assert p.statistics.tokens_used_today == 42
+    heartbeat(sv, r.id, 30)  # below the parser's count: the larger stays
+    assert get(sv, r.id).resource_usage.tokens_used == 42
+    heartbeat(sv, r.id, 50)
+    assert get(sv, r.id).resource_usage.tokens_used == 50
+    stop(sv, r.id)
+
+
 # ---- quotas as cgroup limits ----------------------------------------------------------------
 
 def limits_of(a):
