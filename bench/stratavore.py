@@ -41,7 +41,7 @@ Rows (N = RUNNERS, default 100):
                       client's speed does not decide.
   memory              VmRSS (/proc/PID/status) and PSS (smaps_rollup) with 0 runners (the
                       project created), 1 and N idle runners (`sleep 1000` in PTYs): drover is
-                      droverd plus its fd holder (`droverd --fd-holder`, started with the first
+                      droverd plus its fd holder (`droverd-holder`, started with the first
                       session: it keeps copies of the runners' PTY masters, so that they outlive
                       a droverd that dies); tmux is its server with 0, 1 and N sessions. Per
                       runner = (at N - at 1) / (N - 1): what one more costs once the one-time
@@ -299,7 +299,7 @@ def drover_round(tmp, r, pb, results):
 
 def helper_processes(pid):
     """droverd's children that are not runner programs: [(pid, argv)]. The one expected is the
-    fd holder (`droverd --fd-holder`, started with the first session), a cost of drover's own."""
+    fd holder (`droverd-holder`, started with the first session), a cost of drover's own."""
     out = []
     for p in descendants(pid):
         try:

@@ -1,4 +1,5 @@
-/* The descriptor holder: a small process, droverd's image run as `droverd --fd-holder PATH`, that
+/* The descriptor holder's client side: starting it (holder-main.c is the holder itself). The
+ * holder is a small process, `droverd-holder PATH FD` installed beside droverd, that
  * keeps copies of the descriptors of the sessions droverd asks it to hold (runners' PTY
  * masters and pipes). When droverd dies, those programs keep their terminal (no hangup, no
  * broken pipe) and the next droverd takes the descriptors back and adopts the programs.
@@ -16,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -30,101 +32,6 @@
 #include "base/fdpass.h"
 #include "base/log.h"
 #include "base/macro.h"
-
-#define MSG_MAX  8192
-#define FDS_MAX  FDPASS_MAX
-#define HOLD_MAX 65536
-
-struct entry {
-    char *id;
-    uint8_t *blob;
-    size_t len;
-    int fds[FDS_MAX];
-    int n_fds;
-};
-
-static struct entry *entries;
-static size_t n_entries, cap_entries;
-
-static void entry_free(struct entry *e)
-{
-    for (int i = 0; i < e->n_fds; i++)
-        close(e->fds[i]);
-    free(e->id);
-    free(e->blob);
-}
-
-static struct entry *find(const char *id)
-{
-    for (size_t i = 0; i < n_entries; i++)
-        if (strcmp(entries[i].id, id) == 0)
-            return &entries[i];
-    return NULL;
-}
-
-static void drop(const char *id)
-{
-    struct entry *e = find(id);
-    if (!e)
-        return;
-    entry_free(e);
-    *e = entries[--n_entries];
-}
-
-/* One request of the client; false when the holder should exit. */
-static bool serve(int c, const uint8_t *m, size_t n, int *fds, int n_fds)
-{
-    const char *id = (const char *)m + 1;
-    size_t idlen = n > 1 ? strnlen(id, n - 1) : 0;
-
-    switch (n ? m[0] : 0) {
-    case 'P': {
-        if (idlen == 0 || idlen >= n - 1 || n_fds == 0 || (n_entries >= HOLD_MAX && !find(id)))
-            break;
-        struct entry e = {.id = strndup(id, idlen), .len = n - 2 - idlen, .n_fds = n_fds};
-        e.blob = malloc(e.len ? e.len : 1);
-        if (!e.id || !e.blob ||
-            (n_entries == cap_entries &&
-             !(entries = reallocarray(entries, cap_entries = cap_entries ? cap_entries * 2 : 16,
-                                      sizeof *entries)))) {
-            free(e.id);
-            free(e.blob);
-            break;
-        }
-        memcpy(e.blob, id + idlen + 1, e.len);
-        memcpy(e.fds, fds, (size_t)n_fds * sizeof(int));
-        drop(e.id);
-        entries[n_entries++] = e;
-        return true; /* the descriptors are held now */
-    }
-    case 'D':
-        if (idlen && idlen < n - 1) /* terminated inside the message */
-            drop(id);
-        break;
-    case 'L': {
-        uint8_t out[MSG_MAX];
-        for (size_t i = 0; i < n_entries; i++) {
-            struct entry *e = &entries[i];
-            size_t il = strlen(e->id);
-            if (1 + il + 1 + e->len > sizeof out)
-                continue;
-            out[0] = 'H';
-            memcpy(out + 1, e->id, il + 1);
-            memcpy(out + 2 + il, e->blob, e->len);
-            (void)fdpass_send(c, out, 2 + il + e->len, e->fds, e->n_fds);
-        }
-        (void)fdpass_send(c, "E", 1, NULL, 0);
-        break;
-    }
-    case 'Q':
-        for (int i = 0; i < n_fds; i++)
-            close(fds[i]);
-        return false;
-    }
-    for (int i = 0; i < n_fds; i++) /* not kept */
-        close(fds[i]);
-    return true;
-}
 
 /* A listening socket at path (replacing a stale one). */
 static int listen_at(const char *path)
@@ -146,53 +53,20 @@ static int listen_at(const char *path)
     return l;
 }
 
-int holder_main(const char *path, int l)
+/* droverd-holder, beside our own binary. */
+static int holder_program(char *out, size_t size)
 {
-    int c = -1;
-
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    if (l < 0 && (l = listen_at(path)) < 0)
-        return 1;
-    (void)fcntl(l, F_SETFD, FD_CLOEXEC);
-    for (;;) {
-        struct pollfd p[2] = {{.fd = l, .events = POLLIN}, {.fd = c, .events = POLLIN}};
-        if (poll(p, c >= 0 ? 2 : 1, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            return 1;
-        }
-        if (p[0].revents & POLLIN) {
-            int nc = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-            if (nc >= 0) { /* the newest client is droverd */
-                if (c >= 0)
-                    close(c);
-                c = nc;
-                continue;
-            }
-        }
-        if (c < 0 || !(p[1].revents & (POLLIN | POLLHUP | POLLERR)))
-            continue;
-        uint8_t m[MSG_MAX + 1];
-        int fds[FDS_MAX], n_fds;
-        ssize_t n = fdpass_recv(c, m, MSG_MAX, fds, &n_fds);
-        if (n == -EMSGSIZE)
-            continue;
-        if (n <= 0) { /* droverd went: keep what is held for the next one */
-            close(c);
-            c = -1;
-            if (n_entries == 0)
-                break;
-            continue;
-        }
-        if (!serve(c, m, (size_t)n, fds, n_fds))
-            break;
-    }
-    for (size_t i = 0; i < n_entries; i++)
-        entry_free(&entries[i]);
-    free(entries);
-    (void)unlink(path);
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -errno;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    if ((size_t)snprintf(out, size, "%s/droverd-holder", self) >= size || access(out, X_OK) < 0)
+        return -ENOENT;
     return 0;
 }
 
@@ -224,6 +98,9 @@ int holder_connect(const char *path, bool start)
     /* None runs: listen here, and start one that serves this very socket, out of our process
      * group and session (a terminal's ^C or hangup must not reach it). Our connection waits in
      * the socket's backlog until it accepts: nothing here waits for it. */
+    char prog[PATH_MAX];
+    if (holder_program(prog, sizeof prog) < 0)
+        return -ENOENT;
     int l = listen_at(path);
     if (l < 0)
         return l;
@@ -247,7 +124,7 @@ int holder_connect(const char *path, bool start)
         }
         int keep = fcntl(l, F_DUPFD, 3); /* without close-on-exec, for the holder */
         snprintf(num, sizeof num, "%d", keep);
-        execl("/proc/self/exe", "droverd", "--fd-holder", path, num, (char *)NULL);
+        execl(prog, "droverd-holder", path, num, (char *)NULL);
         _exit(127);
     }
     fd = try_connect(path);

@@ -12,7 +12,6 @@
 #include "daemon/compat.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
-#include "daemon/holder.h"
 #include "daemon/upgrade.h"
 #include "proc/proc.h"
 
@@ -81,11 +80,6 @@ int main(int argc, char **argv)
     bool check_upgrade = false;
 
     raise_nofile();
-    /* The descriptor holder droverd starts (daemon/holder.c). */
-    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--fd-holder")) {
-        log_set_ident("droverd-holder");
-        return holder_main(argv[2], argc == 4 ? atoi(argv[3]) : -1);
-    }
     /* Installed (or linked) as running-process-daemon: speak its command line. */
     if (!strcmp(base ? base + 1 : argv[0], "running-process-daemon"))
         return compat_main(argc, argv);
