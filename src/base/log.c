@@ -50,6 +50,25 @@ const char *log_level_to_string(enum log_level level)
     return (size_t)level < ARRAY_SIZE(level_names) ? level_names[level] : "unknown";
 }
 
+bool log_ratelimit_pass(struct log_ratelimit *rl, unsigned *ret_dropped)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+
+    *ret_dropped = 0;
+    if (!rl->start_ms || now - rl->start_ms >= LOG_INTERVAL_MS) {
+        *ret_dropped = rl->suppressed;
+        *rl = (struct log_ratelimit){.start_ms = now ? now : 1};
+    }
+    if (rl->printed >= LOG_BURST) {
+        rl->suppressed++;
+        return false;
+    }
+    rl->printed++;
+    return true;
+}
+
 int log_internal(enum log_level level, int error, const char *fmt, ...)
 {
     static int journal = -1;

@@ -86,6 +86,11 @@ int grpc_server_add_service(struct grpc_server *s, const struct grpc_service *sv
 /* Takes a freshly accepted connection (from any door); door is handed to the authorizer with
  * each of its calls (grpc_call_door). */
 void grpc_server_accept(struct grpc_server *s, struct net_conn *conn, void *door);
+/* The same for a connection of droverd's administrator (its own uid or root on the unix socket):
+ * with admin, it is let in past max_connections, up to GRPC_ADMIN_LANE more, so that `drover
+ * ping`, `status` and `shutdown` work while a flood holds every ordinary slot. */
+#define GRPC_ADMIN_LANE 16
+void grpc_server_accept_lane(struct grpc_server *s, struct net_conn *conn, void *door, bool admin);
 /* Graceful shutdown: GOAWAY to every connection, calls in flight get up to shutdown_timeout_ms
  * to finish, then the rest are cancelled (UNAVAILABLE) and the connections closed. done runs
  * once no connection is left. */

@@ -214,11 +214,19 @@ out:
 
 void grpc_server_accept(struct grpc_server *s, struct net_conn *nc, void *door)
 {
-    struct gconn *c;
+    grpc_server_accept_lane(s, nc, door, false);
+}
 
-    if (s->shutting_down || s->stats.open_connections >= s->lim.max_connections) {
-        log_warning("grpc: refusing a connection: %s",
-                    s->shutting_down ? "shutting down" : "connection limit reached");
+void grpc_server_accept_lane(struct grpc_server *s, struct net_conn *nc, void *door, bool admin)
+{
+    struct gconn *c;
+    uint32_t limit = s->lim.max_connections + (admin ? GRPC_ADMIN_LANE : 0);
+
+    if (s->shutting_down || s->stats.open_connections >= limit) {
+        log_warning_ratelimited("grpc: refusing a connection: %s",
+                                s->shutting_down ? "shutting down"
+                                : admin          ? "connection limit reached, admin lane full too"
+                                                 : "connection limit reached");
         net_conn_close(nc, false);
         return;
     }
@@ -239,7 +247,7 @@ void grpc_server_accept(struct grpc_server *s, struct net_conn *nc, void *door)
     return;
 
 fail:
-    log_warning("grpc: refusing a connection: out of memory");
+    log_warning_ratelimited("grpc: refusing a connection: out of memory");
     free(c);
     net_conn_close(nc, false);
 }

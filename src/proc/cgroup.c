@@ -103,27 +103,28 @@ void cgroup_base_name(char *buf, size_t size)
         snprintf(buf, size, "drover.%d", (int)getpid());
 }
 
-/* Whether name is the base of a droverd of our instance that is gone (a base without an
- * instance, from a droverd that had none, is everyone's). */
-static bool stale_base(const char *name)
+/* Whether name is the base of a droverd that is gone: of our instance, or of any with
+ * any_instance (a base without an instance, from a droverd that had none, is everyone's). */
+static bool stale_base(const char *name, bool any_instance)
 {
     int pid, end = 0;
     if (sscanf(name, "drover.%d%n", &pid, &end) != 1 || pid == getpid() || pid_alive(pid))
         return false;
-    return name[end] == '\0' || (name[end] == '.' && strcmp(name + end + 1, instance) == 0);
+    return any_instance || name[end] == '\0' ||
+           (name[end] == '.' && strcmp(name + end + 1, instance) == 0);
 }
 
 /* Calls fn for every per-tree group of the droverds of our instance that are gone (a
  * drover.<pid>.<instance> directory under parent whose pid runs no more), then removes each
  * such base if it has emptied. */
-void cgroup_each_stale(const char *parent, void (*fn)(const char *path, void *userdata),
-                       void *userdata)
+void cgroup_each_stale(const char *parent, bool any_instance,
+                       void (*fn)(const char *path, void *userdata), void *userdata)
 {
     DIR *d = opendir(parent);
 
     for (struct dirent *de; d && (de = readdir(d));) {
         char base[1024];
-        if (!stale_base(de->d_name))
+        if (!stale_base(de->d_name, any_instance))
             continue;
         snprintf(base, sizeof base, "%s/%s", parent, de->d_name);
         each_tree_group(base, fn, userdata);
@@ -142,7 +143,7 @@ static void remove_group(const char *path, void *userdata)
 /* Removes empty per-tree groups, and the base, of droverds that are gone. */
 static void sweep_stale(const char *parent)
 {
-    cgroup_each_stale(parent, remove_group, NULL);
+    cgroup_each_stale(parent, true, remove_group, NULL); /* empty groups are nobody's */
 }
 
 /* Tries one hierarchy: mount point and our path in it. */
@@ -336,7 +337,7 @@ int cgroup_sweep_strays(struct cgroup_root *cg, bool (*keep)(const char *path, v
     if (!slash)
         return cg->base ? -ENOMEM : 0;
     *slash = '\0';
-    cgroup_each_stale(parent, kill_stray_group, &x);
+    cgroup_each_stale(parent, false, kill_stray_group, &x);
     *ret_busy = x.busy;
     return x.killed;
 }

@@ -85,7 +85,7 @@ static void probe(struct proc_reaper *r)
         snprintf(mount, sizeof mount, "/sys/fs/cgroup/%s", res_name[i]);
         if (own && access(mount, F_OK) == 0 &&
             asprintf(&parent, "%s%s", mount, strcmp(own, "/") ? own : "") >= 0) {
-            cgroup_each_stale(parent, remove_empty, NULL);
+            cgroup_each_stale(parent, true, remove_empty, NULL);
             char name[64];
             cgroup_base_name(name, sizeof name);
             if (asprintf(&x->v1[i], "%s/%s", parent, name) < 0)

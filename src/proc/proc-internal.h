@@ -30,10 +30,11 @@ void cgroup_base_name(char *buf, size_t size);
 /* Our path in a hierarchy from /proc/self/cgroup: v2 (want NULL) or the v1 one holding
  * controller want. malloc'd, NULL when none. */
 char *cgroup_own_path(const char *want);
-/* fn for every tree group of the droverds that are gone, under parent; their bases removed once
+/* fn for every tree group of the droverds that are gone, under parent (of our instance only,
+ * unless any_instance: for removing empty groups, which are nobody's); their bases removed once
  * empty. */
-void cgroup_each_stale(const char *parent, void (*fn)(const char *path, void *userdata),
-                       void *userdata);
+void cgroup_each_stale(const char *parent, bool any_instance,
+                       void (*fn)(const char *path, void *userdata), void *userdata);
 /* Pids in the group (zombies included); the caller frees *ret. */
 int cgroup_members(const char *path, pid_t **ret, size_t *ret_n);
 /* SIGKILLs every member: cgroup.kill on v2, else one by one. Returns how many were signalled

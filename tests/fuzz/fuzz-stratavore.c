@@ -166,29 +166,16 @@ static void settle(uv_loop_t *loop, int fd, struct sess_mgr *sessions)
     }
 }
 
-/* Sends the input in two halves as a network would split it (as fuzz_feed does), gives the
- * programs time to end, then hangs up. */
-static void feed(uv_loop_t *loop, int fd, struct sess_mgr *sessions, const uint8_t *data,
-                 size_t size)
-{
-    size_t half = size / 2;
+struct settle_arg {
+    uv_loop_t *loop;
+    int fd;
+    struct sess_mgr *sessions;
+};
 
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    if (write(fd, data, half) < 0) {
-    }
-    for (int i = 0; i < 4; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        fuzz_drain(fd);
-    }
-    if (write(fd, data + half, size - half) < 0) {
-    }
-    for (int i = 0; i < 8; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        fuzz_drain(fd);
-    }
-    settle(loop, fd, sessions);
-    close(fd);
-    uv_run(loop, UV_RUN_NOWAIT);
+static void settle_before_hangup(void *p)
+{
+    struct settle_arg *x = p;
+    settle(x->loop, x->fd, x->sessions);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -247,7 +234,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         grpc_server_accept(srv, conn, NULL);
     else
         close(fds[0]);
-    feed(&loop, fds[1], sessions, data, size);
+    /* The input in two halves, then time for the programs to end, then the hang-up. */
+    fuzz_feed_then(&loop, fds[1], data, size, settle_before_hangup,
+                   &(struct settle_arg){&loop, fds[1], sessions});
 
 out:
     /* As droverd comes down: the doors, then the core, then the face. */

@@ -21,8 +21,9 @@ static inline void fuzz_drain(int fd)
 }
 
 /* Feeds data to the server on the other end of fd in two halves, running the loop between and
- * after as a network would split it, then hangs up. */
-static inline void fuzz_feed(uv_loop_t *loop, int fd, const uint8_t *data, size_t size)
+ * after as a network would split it; then before_hangup (may be NULL) runs, and it hangs up. */
+static inline void fuzz_feed_then(uv_loop_t *loop, int fd, const uint8_t *data, size_t size,
+                                  void (*before_hangup)(void *arg), void *arg)
 {
     size_t half = size / 2;
     fcntl(fd, F_SETFL, O_NONBLOCK);
@@ -38,6 +39,13 @@ static inline void fuzz_feed(uv_loop_t *loop, int fd, const uint8_t *data, size_
         uv_run(loop, UV_RUN_NOWAIT);
         fuzz_drain(fd);
     }
+    if (before_hangup)
+        before_hangup(arg);
     close(fd);
     uv_run(loop, UV_RUN_NOWAIT);
+}
+
+static inline void fuzz_feed(uv_loop_t *loop, int fd, const uint8_t *data, size_t size)
+{
+    fuzz_feed_then(loop, fd, data, size, NULL, NULL);
 }

@@ -335,8 +335,8 @@ static int on_open(struct lenframe_conn *fc, void *userdata)
     c->resume.done = on_input_drained;
     c->refused = lenframe_conn_refused(fc);
     if (c->refused)
-        log_warning("running-process door: %u connections open, refusing one more",
-                    s->host->rp_connections);
+        log_warning_ratelimited("running-process door: %u connections open, refusing one more",
+                                s->host->rp_connections);
     else
         s->host->rp_connections++;
     lenframe_conn_set_data(fc, c);

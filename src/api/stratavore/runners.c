@@ -234,72 +234,75 @@ static uint32_t timeout_ms(int32_t seconds)
     return seconds > 0 ? (uint32_t)MIN(seconds, 86400) * 1000u : 0;
 }
 
+/* The runner an operation that may wait acts on, with its call's state: NULL when the call
+ * ended (no such runner, a negative timeout, out of memory). */
+static struct op *op_begin(struct grpc_call *call, const char *id, enum op_kind kind,
+                           int32_t timeout_s, struct rn_runner **ret)
+{
+    struct sv *sv = grpc_call_service_data(call);
+    struct op *o;
+
+    if (!(*ret = find(call, sv, id)))
+        return NULL;
+    if (timeout_s < 0) {
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "timeout_seconds must not be negative");
+        return NULL;
+    }
+    if (!(o = op_new(call, kind, (*ret)->id)))
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    return o;
+}
+
+/* The core's answer: an error, an answer now (waits false), or later from the wait. */
+static void op_started(struct op *o, int x, const char *err, bool waits)
+{
+    if (x < 0) {
+        rn_wait_cancel(&o->w);
+        sv_fail(o->call, x, err);
+    } else if (!waits) {
+        op_answer(o, 0);
+    }
+}
+
 static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__StopRunnerRequest *q = (const void *)msg;
-    struct sv *sv = grpc_call_service_data(call);
-    struct rn_runner *r = find(call, sv, q->runner_id);
-    struct op *o;
-    int x;
+    struct rn_runner *r;
+    struct op *o = op_begin(call, q->runner_id, OP_STOP, q->timeout_seconds, &r);
 
-    if (!r)
+    if (!o)
         return;
-    if (q->timeout_seconds < 0)
-        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-                                "timeout_seconds must not be negative");
-    if (!(o = op_new(call, OP_STOP, r->id)))
-        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    x = rn_runner_stop(sv->m, r, q->force, timeout_ms(q->timeout_seconds), q->reason, &o->w,
-                       &o->was_running);
-    if (x < 0)
-        return rn_wait_cancel(&o->w), sv_fail(call, x, NULL);
-    if (!o->was_running)
-        op_answer(o, 0);
+    int x = rn_runner_stop(o->sv->m, r, q->force, timeout_ms(q->timeout_seconds), q->reason, &o->w,
+                           &o->was_running);
+    op_started(o, x, NULL, o->was_running);
 }
 
 static void restart(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__RestartRunnerRequest *q = (const void *)msg;
-    struct sv *sv = grpc_call_service_data(call);
-    struct rn_runner *r = find(call, sv, q->runner_id);
     char err[RN_ERR_MAX] = "";
-    struct op *o;
-    int x;
+    struct rn_runner *r;
+    struct op *o = op_begin(call, q->runner_id, OP_RESTART, q->timeout_seconds, &r);
 
-    if (!r)
+    if (!o)
         return;
-    if (q->timeout_seconds < 0)
-        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
-                                "timeout_seconds must not be negative");
-    if (!(o = op_new(call, OP_RESTART, r->id)))
-        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    x = rn_runner_restart(sv->m, r, q->preserve_session, q->force, timeout_ms(q->timeout_seconds),
-                          &o->w, err, sizeof err);
-    if (x < 0)
-        return rn_wait_cancel(&o->w), sv_fail(call, x, err);
-    if (x == 0)
-        op_answer(o, 0);
+    int x = rn_runner_restart(o->sv->m, r, q->preserve_session, q->force,
+                              timeout_ms(q->timeout_seconds), &o->w, err, sizeof err);
+    op_started(o, x, err, x == 1);
 }
 
 static void delete (struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__DeleteRunnerRequest *q = (const void *)msg;
-    struct sv *sv = grpc_call_service_data(call);
-    struct rn_runner *r = find(call, sv, q->runner_id);
     char err[RN_ERR_MAX] = "";
-    struct op *o;
-    int x;
+    struct rn_runner *r;
+    struct op *o = op_begin(call, q->runner_id, OP_DELETE, 0, &r);
 
-    if (!r)
+    if (!o)
         return;
-    if (!(o = op_new(call, OP_DELETE, r->id)))
-        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    x = rn_runner_delete(sv->m, r, q->force, q->delete_sessions, &o->w, &o->was_running, err,
-                         sizeof err);
-    if (x < 0)
-        return rn_wait_cancel(&o->w), sv_fail(call, x, err);
-    if (x == 0)
-        op_answer(o, 0);
+    int x = rn_runner_delete(o->sv->m, r, q->force, q->delete_sessions, &o->w, &o->was_running, err,
+                             sizeof err);
+    op_started(o, x, err, x == 1);
 }
 
 /* Who may send a runner's heartbeat: a caller with control, or the runner itself with its own
