@@ -62,15 +62,16 @@ static bool pid_alive(pid_t pid)
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* Calls fn for every per-tree group (t<n>) under base, those of its slices (s-<name>/t<n>)
- * included; a slice is removed once its groups are. */
+/* Calls fn for every per-tree group under base (t<n>, or l<n>: a tree's leaf in a separate v1
+ * controller hierarchy, limits.c), those of its slices (s-<name>/...) included; a slice is
+ * removed once its groups are. */
 void each_tree_group(const char *base, void (*fn)(const char *path, void *userdata), void *userdata)
 {
     DIR *sub = opendir(base);
     for (struct dirent *se; sub && (se = readdir(sub));) {
         char path[1400];
         snprintf(path, sizeof path, "%s/%s", base, se->d_name);
-        if (se->d_name[0] == 't') {
+        if ((se->d_name[0] == 't' || se->d_name[0] == 'l') && se->d_type == DT_DIR) {
             fn(path, userdata);
         } else if (strncmp(se->d_name, "s-", 2) == 0 && se->d_type == DT_DIR) {
             each_tree_group(path, fn, userdata);
