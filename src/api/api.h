@@ -18,6 +18,7 @@ struct svc_engine;
 struct track;
 struct sess_mgr;
 struct rn_mgr;
+struct ctr_mgr;
 struct metrics;
 struct http_server;
 struct http_request;
@@ -39,6 +40,7 @@ struct api_host {
     struct svc_engine *services; /* supervised services */
     struct sess_mgr *sessions;   /* PTY and pipe sessions */
     struct rn_mgr *runners;      /* Stratavore's projects, runners and conversations */
+    struct ctr_mgr *containers;  /* images and containers */
     struct metrics *metrics;     /* the machine and its processes, measured on demand */
     struct http_server *http;    /* the HTTP door, or NULL when it is off */
     struct authz *authz;         /* access control for every door */

@@ -213,3 +213,8 @@ void cli_warnings(char **w, size_t n);
 int cmd_project(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_runner(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_transcript(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+
+/* ---- containers and images (drover.v1.Containers, Images): cmd-containers.c, cmd-images.c ---- */
+
+int cmd_container(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_image(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -124,6 +124,9 @@ static const struct config_option options[] = {
     NUM(stratavore_reconcile_ms, 100, 86400000,
         "Stratavore: heartbeat TTLs are checked this often"),
     NUM(stratavore_heartbeat_s, 1, 3600, "Stratavore: runners are told to heartbeat this often"),
+    OPT(container_runtime, CONFIG_STRING,
+        "the OCI runtime containers run with: auto (crun where it can run, else runc), crun, "
+        "runc, or a path"),
     NUM(metrics_ttl_ms, 0, 60000, "a measurement of the machine serves every client this long"),
     OPT(socktop_token, CONFIG_STRING,
         "socktop's /ws requires ?token= this value (also $SOCKTOP_TOKEN); empty: none"),

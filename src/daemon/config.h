@@ -61,6 +61,7 @@ struct config {
     char *stratavore_runner_command;  /* Stratavore runners' default command (split at spaces) */
     uint32_t stratavore_reconcile_ms; /* heartbeat TTLs checked this often */
     uint32_t stratavore_heartbeat_s;  /* the interval runners are told to heartbeat at */
+    char *container_runtime;          /* auto, crun, runc or a path */
     struct svc_config *services;      /* the `services:` list, defaults applied */
     size_t n_services;                /* its length */
 

@@ -47,6 +47,7 @@ struct daemon {
     struct svc_db *svc_db;             /* their rows */
     struct rn_mgr *runners;            /* Stratavore's runners */
     struct api_stratavore *stratavore; /* its face */
+    struct ctr_mgr *containers;        /* images and containers */
     char *holder_path;                 /* the descriptor holder's socket (<socket>.holder) */
     unsigned doors_open;               /* doors still shutting down */
     char cwd[4096];                    /* working directory at start (running-process scope_cwd) */
@@ -71,6 +72,11 @@ struct daemon {
     struct net_listener *rp_l; /* the running-process socket, when inherited */
     uv_signal_t sig_usr2;      /* upgrade in place */
 };
+
+/* ---- containers.c ---- */
+
+/* The container manager, its rows loaded, live containers adopted. */
+int daemon_start_containers(struct daemon *d);
 
 /* ---- services.c ---- */
 

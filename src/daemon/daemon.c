@@ -30,6 +30,7 @@
 #include "api/superviz/superviz.h"
 #include "api/web/web.h"
 #include "base/log.h"
+#include "container/container.h"
 #include "base/paths.h"
 #include "base/time-util.h"
 #include "base/vec.h"
@@ -92,6 +93,8 @@ static void core_free(struct daemon *d)
     upgrade_cancel(d->upgrade); /* its check is the reaper's child */
     rn_mgr_free(d->runners);
     d->runners = d->host.runners = NULL;
+    ctr_mgr_free(d->containers);
+    d->containers = d->host.containers = NULL;
     sess_mgr_free(d->sessions);
     d->host.sessions = NULL;
     svc_engine_free(d->services);
@@ -166,10 +169,13 @@ static void daemon_shutdown(struct daemon *d, const char *why)
      * Runners' sessions are stopped by their manager, each within its project's grace. */
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
-    d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL) + (d->runners != NULL);
+    d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL) + (d->runners != NULL) +
+                    (d->containers != NULL);
     svc_engine_shutdown(d->services, on_services_stopped, d);
     if (d->runners)
         rn_mgr_shutdown(d->runners, on_door_done, d);
+    if (d->containers)
+        ctr_mgr_shutdown(d->containers, on_door_done, d);
     if (d->http)
         http_server_shutdown(d->http, on_door_done, d);
     if (d->rp)
@@ -680,6 +686,8 @@ static int start_core(struct daemon *d)
     upgrade_restore_sessions(d->upgrade, d->sessions);
     take_held_sessions(d);
     r = start_runners(d);
+    if (r == 0)
+        r = daemon_start_containers(d);
     if (r < 0)
         return r;
     return daemon_start_services(d);

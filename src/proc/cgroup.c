@@ -96,6 +96,11 @@ void proc_set_instance(const char *name)
     snprintf(instance, sizeof instance, "%016llx", (unsigned long long)h);
 }
 
+const char *cgroup_instance(void)
+{
+    return instance;
+}
+
 void cgroup_base_name(char *buf, size_t size)
 {
     if (instance[0])

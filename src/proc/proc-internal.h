@@ -25,6 +25,8 @@ void cgroup_root_done(struct cgroup_root *cg);
 /* Creates a group for one tree in dir (NULL: the base); returns its path and an open
  * cgroup.procs fd (CLOEXEC). */
 int cgroup_create(struct cgroup_root *cg, const char *dir, char **ret_path, int *ret_procs_fd);
+/* The instance's name as proc_set_instance hashed it ("" before). */
+const char *cgroup_instance(void);
 /* Our groups' base directory name: drover.<pid>.<instance>. */
 void cgroup_base_name(char *buf, size_t size);
 /* Our path in a hierarchy from /proc/self/cgroup: v2 (want NULL) or the v1 one holding

@@ -318,6 +318,37 @@ size_t proc_find_escapees(struct proc_reaper *r, const struct proc_escape_query 
 /* Whether droverd runs spawned trees in cgroups, and which kind ("v2", "v1", or "none"). */
 const char *proc_reaper_cgroup_mode(const struct proc_reaper *r);
 
+/* ---- groups an OCI runtime makes (cgstat.c) ------------------------------------------------ */
+
+/* How the host mounts its cgroups. HYBRID: v1 controllers with a unified hierarchy beside them
+ * (*ret_unified_controllers says whether that one holds any controller: crun refuses such a
+ * host). */
+enum proc_cgroup_layout {
+    PROC_CGROUP_NONE,
+    PROC_CGROUP_V1,
+    PROC_CGROUP_V2,
+    PROC_CGROUP_HYBRID,
+};
+enum proc_cgroup_layout proc_cgroup_layout(bool *ret_unified_controllers);
+/* The instance's tag (proc_set_instance's hash), for names of groups outside our base. */
+const char *proc_instance(void);
+
+/* What the controllers of the group at rel (relative to droverd's own group, in each
+ * hierarchy: where a runtime droverd runs puts a relative cgroupsPath) say. A v1 controller's
+ * own hierarchy is preferred to the unified one. Limits: 0 is none. -ENOENT when no hierarchy
+ * has the group. */
+struct proc_group_stats {
+    bool has_memory, has_cpu, has_pids; /* which controllers answered */
+    uint64_t memory_current, memory_peak, memory_max; /* bytes */
+    uint64_t oom_kills;                               /* the OOM killer's kills in it */
+    uint64_t cpu_usage_ns;                            /* CPU time used */
+    uint64_t pids_current, pids_max;                  /* processes and threads */
+};
+int proc_group_stats(const char *rel, struct proc_group_stats *ret);
+/* Removes the group at rel and its parents up to our own group, in every hierarchy, where they
+ * are empty (a runtime removes only its leaf). */
+void proc_group_prune(const char *rel);
+
 /* ---- kill-tree ---------------------------------------------------------------------------- */
 
 struct proc_kill;

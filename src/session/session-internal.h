@@ -148,6 +148,11 @@ void sess_tees_release(struct session *s);
 
 /* ---- between session.c and handover.c ---- */
 
+/* A session not listed yet, its id given, nothing watched (NULL without memory). */
+struct session *sess_alloc(struct sess_mgr *m, const struct sess_spawn *o);
+/* Frees what sess_alloc made (and what it collected since). */
+void sess_free(struct session *s);
+
 /* Watches fd for the session (non-blocking, polled); the session holds a reference until the
  * handle is closed. */
 int sess_fd_open(struct session *s, struct sess_fd *f, int fd);

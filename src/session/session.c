@@ -74,7 +74,7 @@ struct session *sess_next(struct sess_mgr *m, struct session *prev)
     return prev ? prev->link.next : m->sessions.first;
 }
 
-static void free_session(struct session *s)
+void sess_free(struct session *s)
 {
     sess_tees_release(s);
     for (int i = 0; i < 2; i++)
@@ -91,7 +91,7 @@ static void free_session(struct session *s)
 void sess_unref(struct session *s)
 {
     if (--s->refs == 0)
-        free_session(s);
+        sess_free(s);
 }
 
 void sess_unlist(struct session *s)
@@ -436,7 +436,7 @@ static char *join_argv(char *const *argv)
     return s;
 }
 
-static struct session *session_alloc(struct sess_mgr *m, const struct sess_spawn *o)
+struct session *sess_alloc(struct sess_mgr *m, const struct sess_spawn *o)
 {
     struct session *s = calloc(1, sizeof *s);
     if (!s)
@@ -448,7 +448,7 @@ static struct session *session_alloc(struct sess_mgr *m, const struct sess_spawn
     s->originator = strdup(o->originator ? o->originator : "");
     s->attached_term = strdup("");
     if (!s->command || !s->cwd || !s->originator || !s->attached_term) {
-        free_session(s);
+        sess_free(s);
         return NULL;
     }
     s->rows = o->rows ? o->rows : 24;
@@ -513,13 +513,13 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         so.stdio[i] = o->kind == SESS_PTY ? PROC_STDIO_PTY : PROC_STDIO_PIPE;
     if (o->kind == SESS_PIPE && o->merge_stderr)
         so.stdio[2] = PROC_STDIO_MERGE;
-    s = session_alloc(m, o);
+    s = sess_alloc(m, o);
     if (!s)
         return -ENOMEM;
     s->refs = 1; /* the list */
     int r = proc_spawn(m->reaper, &so, sess_child_exited, s, &io, &s->child);
     if (r < 0) {
-        free_session(s);
+        sess_free(s);
         return r;
     }
     s->pid = proc_child_pid(s->child);

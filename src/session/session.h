@@ -113,6 +113,20 @@ size_t sess_mgr_count(const struct sess_mgr *m);
 
 /* Starts a program. -ENOENT/-EACCES... when it cannot run, -EMFILE at max_sessions. */
 int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+/* A PTY session around a program droverd did not start itself but is the parent of (an OCI
+ * runtime's container init, left to droverd as subreaper, whose terminal came over a console
+ * socket). The program is adopted by pid and start time, so its exit status is collected; the
+ * master is taken (closed on error). -ESRCH when the program is gone, -EMFILE at max_sessions. */
+struct sess_adopt {
+    int master_fd;          /* the PTY master */
+    pid_t pid;              /* the program */
+    uint64_t starttime;     /* its /proc start time */
+    const char *command;    /* for listings */
+    const char *originator; /* tag for filtering */
+    uint16_t rows, cols;    /* the window size set on the master */
+    bool hold;              /* the descriptor holder keeps the master */
+};
+int sess_adopt(struct sess_mgr *m, const struct sess_adopt *o, struct session **ret);
 struct session *sess_find(struct sess_mgr *m, const char *id);
 /* Iterates in creation order: sess_next(m, NULL) is the oldest. */
 struct session *sess_next(struct sess_mgr *m, struct session *prev);

@@ -1,7 +1,8 @@
 /* What a session says of itself, and its program as a tree of processes: who owns it in the
  * core, its identity, its members, the freezer, its cgroup limits and what its memory group
- * says. */
+ * says; and a session around a program someone else started (an OCI runtime's container). */
 #include <errno.h>
+#include <unistd.h>
 
 #include "proc/proc.h"
 #include "session/session-internal.h"
@@ -74,4 +75,49 @@ void sess_info(const struct session *s, struct sess_info *ret)
         .attached_caps = s->attached_caps,
         .attached_caps_len = s->attached_caps_len,
     };
+}
+
+int sess_adopt(struct sess_mgr *m, const struct sess_adopt *o, struct session **ret)
+{
+    char *argv[] = {(char *)(o->command ? o->command : ""), NULL};
+    struct sess_spawn so = {
+        .kind = SESS_PTY,
+        .argv = argv,
+        .rows = o->rows,
+        .cols = o->cols,
+        .originator = o->originator,
+    };
+    struct session *s = NULL;
+    int r = m->count >= m->lim.max_sessions ? -EMFILE : 0;
+
+    if (r == 0 && !(s = sess_alloc(m, &so)))
+        r = -ENOMEM;
+    if (r == 0) {
+        s->refs = 1; /* the list */
+        r = proc_adopt(m->reaper, o->pid, o->starttime, NULL, sess_child_exited, s, &s->child);
+    }
+    if (r < 0) {
+        close(o->master_fd);
+        if (s)
+            sess_free(s);
+        return r;
+    }
+    s->pid = o->pid;
+    sess_wire_streams(s);
+    r = sess_fd_open(s, &s->fds[0], o->master_fd);
+    if (r < 0) { /* nothing watches it: the caller stops the program */
+        close(o->master_fd);
+        s->fds[0].fd = -1;
+        proc_child_forget(s->child);
+        sess_free(s);
+        return r;
+    }
+    s->listed = true;
+    DQUEUE_APPEND(&m->sessions, s, link);
+    m->count++;
+    sess_update_polls(s);
+    if (o->hold)
+        sess_hold_put(s);
+    *ret = s;
+    return 0;
 }

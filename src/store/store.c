@@ -83,6 +83,10 @@ static const char *const migrations[] = {
      * object, kind 'project', 'runner' or 'session'. */
     "CREATE TABLE stratavore (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
     "  PRIMARY KEY (kind, id));",
+    /* 11: images and containers (container/db.c): one JSON document per object, kind 'image'
+     * or 'container'. */
+    "CREATE TABLE containers (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, id));",
 };
 
 struct store {

@@ -45,6 +45,7 @@ def _generate_stubs(out):
         (os.path.join(ROOT, "proto"), "drover/v1/sessions.proto"),
         (os.path.join(ROOT, "proto"), "daemon/v1/daemon.proto"),
         (os.path.join(ROOT, "proto"), "drover/v1/metrics.proto"),
+        (os.path.join(ROOT, "proto"), "drover/v1/containers.proto"),
         (os.path.join(ROOT, "proto"), "socktop/processes.proto"),
         (os.path.join(ROOT, "proto"), "stratavore/v1/stratavore.proto"),
         (os.path.join(GRPC_PROTO, "grpc/health/v1"), "health.proto"),

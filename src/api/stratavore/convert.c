@@ -14,149 +14,11 @@
 #include "base/time-util.h"
 #include "metrics/metrics.h"
 
-/* ---- the arena ---- */
-
-#define CHUNK (16u << 10)
-
-struct sv_chunk {
-    struct sv_chunk *next;
-    size_t used, size;
-    max_align_t data[];
-};
-
-/* Where allocations go once memory ran out: the answer is never sent, so what is written here
- * is never read. Requests are bounded (list pages of at most 1000), so no one allocation is
- * larger. */
-static max_align_t scratch[(64u << 10) / sizeof(max_align_t)];
-
-void *sv_alloc(struct sv_arena *a, size_t size)
-{
-    struct sv_chunk *c = a->head;
-    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
-    if (!c || c->size - c->used < size) {
-        size_t cap = MAX(CHUNK, size);
-        c = a->failed ? NULL : malloc(sizeof *c + cap);
-        if (!c || size > sizeof scratch) {
-            free(c);
-            a->failed = true;
-            memset(scratch, 0, MIN(size, sizeof scratch));
-            return scratch;
-        }
-        c->used = 0;
-        c->size = cap;
-        c->next = a->head;
-        a->head = c;
-    }
-    void *p = (char *)c->data + c->used;
-    c->used += size;
-    memset(p, 0, size);
-    return p;
-}
-
-char *sv_strdup(struct sv_arena *a, const char *s)
-{
-    size_t n = strlen(s ? s : "");
-    char *p = sv_alloc(a, n + 1);
-    memcpy(p, s ? s : "", n);
-    p[n] = '\0';
-    return p;
-}
-
-char *sv_printf(struct sv_arena *a, const char *fmt, ...)
-{
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    return sv_strdup(a, buf);
-}
-
-void sv_arena_free(struct sv_arena *a)
-{
-    for (struct sv_chunk *c = a->head, *next; c; c = next) {
-        next = c->next;
-        free(c);
-    }
-    *a = (struct sv_arena){0};
-}
-
-void *sv_msg(struct sv_arena *a, const ProtobufCMessageDescriptor *d)
-{
-    void *m = sv_alloc(a, d->sizeof_message);
-    protobuf_c_message_init(d, m);
-    return m;
-}
-
-Google__Protobuf__Timestamp *sv_ts(struct sv_arena *a, uint64_t ns)
-{
-    if (!ns)
-        return NULL;
-    Google__Protobuf__Timestamp *t = sv_alloc(a, sizeof *t);
-    api_timestamp(t, ns);
-    return t;
-}
-
-void **sv_map_out(struct sv_arena *a, const ProtobufCMessageDescriptor *d, char *const *map,
-                  size_t *ret_n)
-{
-    size_t n = strv_length(map) / 2;
-    void **v = n ? sv_alloc(a, n * sizeof *v) : NULL;
-    for (size_t i = 0; i < n; i++) {
-        char *e = sv_msg(a, d);
-        *(char **)(e + d->fields[0].offset) = map[2 * i];     /* key */
-        *(char **)(e + d->fields[1].offset) = map[2 * i + 1]; /* value */
-        v[i] = e;
-    }
-    *ret_n = n;
-    return v;
-}
-
-/* A key given twice keeps its last value (protobuf's rule for map fields). */
-char **sv_map_in(struct sv_arena *a, void *const *entries, size_t n)
-{
-    char **v = sv_alloc(a, (2 * n + 1) * sizeof *v);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        const ProtobufCMessage *e = entries[i];
-        const ProtobufCMessageDescriptor *d = e->descriptor;
-        char *key = *(char **)((char *)e + d->fields[0].offset);
-        char *value = *(char **)((char *)e + d->fields[1].offset);
-        size_t j = 0;
-        while (j < k && strcmp(v[j], key) != 0)
-            j += 2;
-        v[j] = key;
-        v[j + 1] = value;
-        if (j == k)
-            k += 2;
-    }
-    return v;
-}
-
-char **sv_strv_in(struct sv_arena *a, char *const *in, size_t n, bool keep_null)
-{
-    if (!n && keep_null)
-        return NULL;
-    char **v = sv_alloc(a, (n + 1) * sizeof *v);
-    if (n)
-        memcpy(v, in, n * sizeof *v);
-    return v;
-}
-
 /* ---- answers ---- */
 
 void sv_fail(struct grpc_call *call, int x, const char *err)
 {
     api_finish_errno(call, x, "%s", err && *err ? err : strerror(-x));
-}
-
-void sv_reply(struct grpc_call *call, struct sv_arena *a, const ProtobufCMessage *msg)
-{
-    if (a->failed)
-        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory building the answer");
-    else
-        grpc_call_reply(call, msg);
-    sv_arena_free(a);
 }
 
 bool sv_page_begin(struct grpc_call *call, int32_t limit, int32_t offset, int status,
@@ -206,9 +68,9 @@ int sv_mask(const Google__Protobuf__FieldMask *mask, const char *const *names, u
 
 /* ---- quotas ---- */
 
-Stratavore__V1__ResourceQuota *sv_quota_out(struct sv_arena *a, const struct rn_quota *q)
+Stratavore__V1__ResourceQuota *sv_quota_out(struct api_arena *a, const struct rn_quota *q)
 {
-    Stratavore__V1__ResourceQuota *m = sv_msg(a, &stratavore__v1__resource_quota__descriptor);
+    Stratavore__V1__ResourceQuota *m = arena_msg(a, &stratavore__v1__resource_quota__descriptor);
     m->max_concurrent_runners = q->max_runners;
     m->max_memory_mb = q->max_memory_mb;
     m->max_cpu_percent = q->max_cpu_pct;
@@ -231,11 +93,11 @@ void sv_quota_in(struct rn_quota *q, const Stratavore__V1__ResourceQuota *m)
 
 /* ---- runners ---- */
 
-Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const struct rn_runner *r)
+Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct api_arena *a, const struct rn_runner *r)
 {
-    Stratavore__V1__Runner *m = sv_msg(a, &stratavore__v1__runner__descriptor);
+    Stratavore__V1__Runner *m = arena_msg(a, &stratavore__v1__runner__descriptor);
     struct rn_project *p = rn_project_find(sv->m, r->project);
-    Stratavore__V1__ResourceUsage *u = sv_msg(a, &stratavore__v1__resource_usage__descriptor);
+    Stratavore__V1__ResourceUsage *u = arena_msg(a, &stratavore__v1__resource_usage__descriptor);
 
     m->id = (char *)r->id;
     m->project_name = r->project;
@@ -243,14 +105,14 @@ Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const s
     m->model = r->model;
     m->temperature = r->has_temperature ? r->temperature : 0;
     m->max_tokens = r->has_max_tokens ? r->max_tokens : 0;
-    m->runtime_id = r->pid ? sv_printf(a, "%d", (int)r->pid) : "";
-    m->created_at = sv_ts(a, r->created_ns);
-    m->updated_at = sv_ts(a, r->updated_ns);
-    m->last_heartbeat = sv_ts(a, r->heartbeat_ns);
-    m->metadata = (Stratavore__V1__Runner__MetadataEntry **)sv_map_out(
+    m->runtime_id = r->pid ? arena_printf(a, "%d", (int)r->pid) : "";
+    m->created_at = arena_ts(a, r->created_ns);
+    m->updated_at = arena_ts(a, r->updated_ns);
+    m->last_heartbeat = arena_ts(a, r->heartbeat_ns);
+    m->metadata = (Stratavore__V1__Runner__MetadataEntry **)arena_map_out(
         a, &stratavore__v1__runner__metadata_entry__descriptor, r->metadata, &m->n_metadata);
     u->tokens_used = r->tokens_used;
-    u->last_updated = sv_ts(a, r->heartbeat_ns);
+    u->last_updated = arena_ts(a, r->heartbeat_ns);
     m->resource_usage = u;
     m->runtime_type = (Stratavore__V1__RuntimeType)r->runtime;
     m->node_id = sv->hostname;
@@ -259,7 +121,7 @@ Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const s
     m->flags = r->flags;
     m->n_capabilities = strv_length(r->caps);
     m->capabilities = r->caps;
-    m->environment = (Stratavore__V1__Runner__EnvironmentEntry **)sv_map_out(
+    m->environment = (Stratavore__V1__Runner__EnvironmentEntry **)arena_map_out(
         a, &stratavore__v1__runner__environment_entry__descriptor, r->env, &m->n_environment);
     m->session_id = (char *)r->conv_id;
     m->conversation_mode = (Stratavore__V1__ConversationMode)r->mode;
@@ -267,8 +129,8 @@ Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const s
     m->max_restart_attempts = r->max_restarts;
     m->restart_policy = (Stratavore__V1__RestartPolicy)r->policy;
     m->heartbeat_ttl_seconds = r->ttl_s;
-    m->started_at = sv_ts(a, r->started_ns);
-    m->terminated_at = sv_ts(a, r->terminated_ns);
+    m->started_at = arena_ts(a, r->started_ns);
+    m->terminated_at = arena_ts(a, r->terminated_ns);
     if (r->has_exit_code) {
         m->_exit_code_case = STRATAVORE__V1__RUNNER___EXIT_CODE_EXIT_CODE;
         m->exit_code = r->exit_code;
@@ -287,10 +149,10 @@ Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const s
     return m;
 }
 
-Stratavore__V1__RunnerMetrics *sv_runner_metrics(struct sv *sv, struct sv_arena *a,
+Stratavore__V1__RunnerMetrics *sv_runner_metrics(struct sv *sv, struct api_arena *a,
                                                  const struct rn_runner *r)
 {
-    Stratavore__V1__RunnerMetrics *m = sv_msg(a, &stratavore__v1__runner_metrics__descriptor);
+    Stratavore__V1__RunnerMetrics *m = arena_msg(a, &stratavore__v1__runner_metrics__descriptor);
     struct rn_usage u;
     struct rn_project *p = rn_project_find(sv->m, r->project);
     uint64_t now = now_ns(CLOCK_REALTIME);
@@ -313,13 +175,13 @@ Stratavore__V1__RunnerMetrics *sv_runner_metrics(struct sv *sv, struct sv_arena 
         r->pid && r->started_ns ? (int64_t)((now - r->started_ns) / 1000000000u) : 0;
     m->restart_attempts = r->restarts;
     m->heartbeats_received = r->heartbeats;
-    m->last_heartbeat = sv_ts(a, r->heartbeat_ns);
+    m->last_heartbeat = arena_ts(a, r->heartbeat_ns);
     m->memory_limit_mb = r->quota.max_memory_mb;
-    m->collected_at = sv_ts(a, now);
+    m->collected_at = arena_ts(a, now);
     return m;
 }
 
-void sv_create_in(struct sv_arena *a, struct rn_create *q,
+void sv_create_in(struct api_arena *a, struct rn_create *q,
                   const Stratavore__V1__CreateRunnerRequest *m)
 {
     *q = (struct rn_create){0};
@@ -333,16 +195,16 @@ void sv_create_in(struct sv_arena *a, struct rn_create *q,
     q->has_max_tokens =
         m->_max_tokens_case == STRATAVORE__V1__CREATE_RUNNER_REQUEST___MAX_TOKENS_MAX_TOKENS;
     q->max_tokens = q->has_max_tokens ? m->max_tokens : 0;
-    q->metadata = sv_map_in(a, (void *const *)m->metadata, m->n_metadata);
-    q->flags = sv_strv_in(a, m->flags, m->n_flags, false);
-    q->caps = sv_strv_in(a, m->capabilities, m->n_capabilities, false);
-    q->env = sv_map_in(a, (void *const *)m->environment, m->n_environment);
+    q->metadata = arena_map_in(a, (void *const *)m->metadata, m->n_metadata);
+    q->flags = arena_strv_in(a, m->flags, m->n_flags, false);
+    q->caps = arena_strv_in(a, m->capabilities, m->n_capabilities, false);
+    q->env = arena_map_in(a, (void *const *)m->environment, m->n_environment);
     q->runtime_id = m->runtime_id;
     sv_quota_in(&q->quota, m->quota);
     q->conv_id = m->session_id;
     q->mode = (enum rn_mode)m->conversation_mode;
     q->runtime = (enum rn_runtime)m->runtime_type;
-    q->command = sv_strv_in(a, m->command, m->n_command, true);
+    q->command = arena_strv_in(a, m->command, m->n_command, true);
     q->policy = (enum rn_policy)m->restart_policy;
     q->max_restarts = m->max_restart_attempts;
     q->ttl_s = m->heartbeat_ttl_seconds;
@@ -351,12 +213,12 @@ void sv_create_in(struct sv_arena *a, struct rn_create *q,
 
 /* ---- projects ---- */
 
-static Stratavore__V1__ProjectConfig *launch_out(struct sv_arena *a, const struct rn_launch *l)
+static Stratavore__V1__ProjectConfig *launch_out(struct api_arena *a, const struct rn_launch *l)
 {
-    Stratavore__V1__ProjectConfig *c = sv_msg(a, &stratavore__v1__project_config__descriptor);
+    Stratavore__V1__ProjectConfig *c = arena_msg(a, &stratavore__v1__project_config__descriptor);
     c->n_command = strv_length(l->command);
     c->command = l->command;
-    c->environment = (Stratavore__V1__ProjectConfig__EnvironmentEntry **)sv_map_out(
+    c->environment = (Stratavore__V1__ProjectConfig__EnvironmentEntry **)arena_map_out(
         a, &stratavore__v1__project_config__environment_entry__descriptor, l->env,
         &c->n_environment);
     c->n_flags = strv_length(l->flags);
@@ -390,15 +252,15 @@ static Stratavore__V1__ProjectConfig *launch_out(struct sv_arena *a, const struc
     return c;
 }
 
-void sv_launch_in(struct sv_arena *a, struct rn_launch *l, const Stratavore__V1__ProjectConfig *c)
+void sv_launch_in(struct api_arena *a, struct rn_launch *l, const Stratavore__V1__ProjectConfig *c)
 {
     *l = (struct rn_launch){0};
     if (!c)
         return;
-    l->command = sv_strv_in(a, c->command, c->n_command, true);
-    l->env = sv_map_in(a, (void *const *)c->environment, c->n_environment);
-    l->flags = sv_strv_in(a, c->flags, c->n_flags, true);
-    l->caps = sv_strv_in(a, c->capabilities, c->n_capabilities, true);
+    l->command = arena_strv_in(a, c->command, c->n_command, true);
+    l->env = arena_map_in(a, (void *const *)c->environment, c->n_environment);
+    l->flags = arena_strv_in(a, c->flags, c->n_flags, true);
+    l->caps = arena_strv_in(a, c->capabilities, c->n_capabilities, true);
     l->model = c->default_model;
     l->has_temperature = c->_default_temperature_case ==
                          STRATAVORE__V1__PROJECT_CONFIG___DEFAULT_TEMPERATURE_DEFAULT_TEMPERATURE;
@@ -413,16 +275,16 @@ void sv_launch_in(struct sv_arena *a, struct rn_launch *l, const Stratavore__V1_
     l->heartbeat_required = c->heartbeat_required;
     l->stop_timeout_s = c->stop_timeout_seconds;
     l->use_pipes = c->use_pipes;
-    l->continue_args = sv_strv_in(a, c->continue_args, c->n_continue_args, true);
-    l->resume_args = sv_strv_in(a, c->resume_args, c->n_resume_args, true);
+    l->continue_args = arena_strv_in(a, c->continue_args, c->n_continue_args, true);
+    l->resume_args = arena_strv_in(a, c->resume_args, c->n_resume_args, true);
     l->usage_parser = c->usage_parser;
     l->transcript_max = c->transcript_max_bytes;
 }
 
-Stratavore__V1__Project *sv_project_out(struct sv *sv, struct sv_arena *a, struct rn_project *p,
+Stratavore__V1__Project *sv_project_out(struct sv *sv, struct api_arena *a, struct rn_project *p,
                                         bool stats)
 {
-    Stratavore__V1__Project *m = sv_msg(a, &stratavore__v1__project__descriptor);
+    Stratavore__V1__Project *m = arena_msg(a, &stratavore__v1__project__descriptor);
     struct rn_project_stats st;
 
     rn_project_stats(sv->m, p, &st);
@@ -436,7 +298,7 @@ Stratavore__V1__Project *sv_project_out(struct sv *sv, struct sv_arena *a, struc
     m->config = launch_out(a, &p->launch);
     if (stats) {
         Stratavore__V1__ProjectStatistics *s =
-            sv_msg(a, &stratavore__v1__project_statistics__descriptor);
+            arena_msg(a, &stratavore__v1__project_statistics__descriptor);
         s->active_runners = st.active_runners;
         s->total_runners = st.total_runners;
         s->total_sessions = st.total_convs;
@@ -453,41 +315,41 @@ Stratavore__V1__Project *sv_project_out(struct sv *sv, struct sv_arena *a, struc
         }
         m->statistics = s;
     }
-    m->created_at = sv_ts(a, p->created_ns);
-    m->updated_at = sv_ts(a, p->updated_ns);
-    m->metadata = (Stratavore__V1__Project__MetadataEntry **)sv_map_out(
+    m->created_at = arena_ts(a, p->created_ns);
+    m->updated_at = arena_ts(a, p->updated_ns);
+    m->metadata = (Stratavore__V1__Project__MetadataEntry **)arena_map_out(
         a, &stratavore__v1__project__metadata_entry__descriptor, p->metadata, &m->n_metadata);
     m->n_tags = strv_length(p->tags);
     m->tags = p->tags;
-    m->last_accessed_at = sv_ts(a, p->accessed_ns);
-    m->archived_at = sv_ts(a, p->archived_ns);
+    m->last_accessed_at = arena_ts(a, p->accessed_ns);
+    m->archived_at = arena_ts(a, p->archived_ns);
     return m;
 }
 
 /* ---- sessions ---- */
 
-Stratavore__V1__Session *sv_session_out(struct sv *sv, struct sv_arena *a, const struct rn_conv *c)
+Stratavore__V1__Session *sv_session_out(struct sv *sv, struct api_arena *a, const struct rn_conv *c)
 {
-    Stratavore__V1__Session *m = sv_msg(a, &stratavore__v1__session__descriptor);
-    Stratavore__V1__SessionMetadata *d = sv_msg(a, &stratavore__v1__session_metadata__descriptor);
+    Stratavore__V1__Session *m = arena_msg(a, &stratavore__v1__session__descriptor);
+    Stratavore__V1__SessionMetadata *d = arena_msg(a, &stratavore__v1__session_metadata__descriptor);
 
     m->id = (char *)c->id;
     m->runner_id = (char *)c->runner_id;
     m->project_name = c->project;
     m->status = (Stratavore__V1__SessionStatus)rn_conv_status(sv->m, c);
     m->token_count = c->tokens;
-    m->created_at = sv_ts(a, c->created_ns);
-    m->updated_at = sv_ts(a, c->updated_ns);
-    m->last_activity = sv_ts(a, c->activity_ns);
+    m->created_at = arena_ts(a, c->created_ns);
+    m->updated_at = arena_ts(a, c->updated_ns);
+    m->last_activity = arena_ts(a, c->activity_ns);
     m->model = c->model;
-    m->metadata = (Stratavore__V1__Session__MetadataEntry **)sv_map_out(
+    m->metadata = (Stratavore__V1__Session__MetadataEntry **)arena_map_out(
         a, &stratavore__v1__session__metadata_entry__descriptor, c->metadata, &m->n_metadata);
     d->message_count = c->messages;
     d->resumable = c->resumable && !c->ended_ns;
     d->resumed_from = (char *)c->resumed_from;
     d->summary = c->summary;
-    d->started_at = sv_ts(a, c->started_ns);
-    d->ended_at = sv_ts(a, c->ended_ns);
+    d->started_at = arena_ts(a, c->started_ns);
+    d->ended_at = arena_ts(a, c->ended_ns);
     d->transcript_path = "";
     d->n_runner_ids = strv_length(c->runner_ids);
     d->runner_ids = c->runner_ids;

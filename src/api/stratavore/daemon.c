@@ -48,9 +48,9 @@ static const char *const component_names[] = {
     "api_server", "metrics",        "transcript_store", "resource_controller",
 };
 
-static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena *a, int type)
+static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct api_arena *a, int type)
 {
-    Stratavore__V1__ComponentStatus *c = sv_msg(a, &stratavore__v1__component_status__descriptor);
+    Stratavore__V1__ComponentStatus *c = arena_msg(a, &stratavore__v1__component_status__descriptor);
     char *d[16];
     size_t k = 0;
     uint64_t now = now_ns(CLOCK_REALTIME);
@@ -59,14 +59,14 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena
     c->type = (Stratavore__V1__ComponentType)type;
     c->name = (char *)component_names[type];
     c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY;
-    c->last_check = sv_ts(a, now);
+    c->last_check = arena_ts(a, now);
     c->message = "";
     switch (type) {
     case C_RUNNERS:
         count(sv, &n);
-        c->message = sv_printf(a, "%d of %d runners live", n.active_runners, n.total_runners);
+        c->message = arena_printf(a, "%d of %d runners live", n.active_runners, n.total_runners);
         d[k++] = "projects";
-        d[k++] = sv_printf(a, "%zu", rn_project_count(sv->m));
+        d[k++] = arena_printf(a, "%zu", rn_project_count(sv->m));
         break;
     case C_DATABASE: {
         struct store_stats st = {0};
@@ -75,14 +75,14 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena
             d[k++] = "path";
             d[k++] = (char *)store_path(sv->h->store);
             d[k++] = "bytes";
-            d[k++] = sv_printf(a, "%llu", (unsigned long long)st.db_bytes);
+            d[k++] = arena_printf(a, "%llu", (unsigned long long)st.db_bytes);
         }
         if (!sv->h->store) {
             c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
             c->message = "no database: state is not kept across restarts";
         } else if (st.last_error && now - st.last_error_ns < 60ull * 1000000000u) {
             c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
-            c->message = sv_printf(a, "a write failed %llu s ago: %s",
+            c->message = arena_printf(a, "a write failed %llu s ago: %s",
                                    (unsigned long long)((now - st.last_error_ns) / 1000000000u),
                                    strerror(-st.last_error));
         } else {
@@ -91,11 +91,11 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena
         break;
     }
     case C_EVENTS: {
-        c->message = sv_printf(a, "%zu subscribers", sv->n_subs);
+        c->message = arena_printf(a, "%zu subscribers", sv->n_subs);
         d[k++] = "next_sequence";
-        d[k++] = sv_printf(a, "%lld", (long long)sv->next_seq);
+        d[k++] = arena_printf(a, "%lld", (long long)sv->next_seq);
         d[k++] = "ring";
-        d[k++] = sv_printf(a, "%d", RN_EVENT_RING);
+        d[k++] = arena_printf(a, "%d", RN_EVENT_RING);
         break;
     }
     case C_RECONCILER:
@@ -104,7 +104,7 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena
     case C_API: {
         struct grpc_server_stats st;
         grpc_server_get_stats(sv->h->grpc, &st);
-        c->message = sv_printf(a, "%u connections, %u calls", st.open_connections, st.active_calls);
+        c->message = arena_printf(a, "%u connections, %u calls", st.open_connections, st.active_calls);
         d[k++] = "socket";
         d[k++] = (char *)(sv->h->socket_path ? sv->h->socket_path : "");
         break;
@@ -117,37 +117,37 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct sv_arena
             c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
             c->message = "the state directory is not writable: no transcripts";
         } else {
-            c->message = sv_printf(a, "%s/stratavore/sessions", sv->h->state_dir);
+            c->message = arena_printf(a, "%s/stratavore/sessions", sv->h->state_dir);
         }
         break;
     case C_RESOURCES: {
         const char *mode = proc_reaper_cgroup_mode(sv->h->reaper);
         char limits[96];
         proc_reaper_limits_mode(sv->h->reaper, limits, sizeof limits);
-        c->message = sv_printf(a, "trees: %s; limits: %s", mode, limits);
+        c->message = arena_printf(a, "trees: %s; limits: %s", mode, limits);
         if (strcmp(mode, "none") == 0)
             c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
         break;
     }
     }
     d[k] = NULL;
-    c->details = (Stratavore__V1__ComponentStatus__DetailsEntry **)sv_map_out(
+    c->details = (Stratavore__V1__ComponentStatus__DetailsEntry **)arena_map_out(
         a, &stratavore__v1__component_status__details_entry__descriptor, d, &c->n_details);
     return c;
 }
 
 /* The components asked for (0: all) as a map's entries of type d (key, message value). */
-static void **components(struct sv *sv, struct sv_arena *a, const ProtobufCMessageDescriptor *d,
+static void **components(struct sv *sv, struct api_arena *a, const ProtobufCMessageDescriptor *d,
                          int which, size_t *ret_n, int *ret_worst)
 {
-    void **v = sv_alloc(a, ARRAY_SIZE(component_names) * sizeof *v);
+    void **v = arena_alloc(a, ARRAY_SIZE(component_names) * sizeof *v);
     size_t n = 0;
     *ret_worst = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY;
     for (int t = 1; t < (int)ARRAY_SIZE(component_names); t++) {
         if (which && which != t)
             continue;
         Stratavore__V1__ComponentStatus *c = component(sv, a, t);
-        char *e = sv_msg(a, d);
+        char *e = arena_msg(a, d);
         *(char **)(e + d->fields[0].offset) = c->name;
         *(Stratavore__V1__ComponentStatus **)(e + d->fields[1].offset) = c;
         v[n++] = e;
@@ -157,9 +157,9 @@ static void **components(struct sv *sv, struct sv_arena *a, const ProtobufCMessa
     return v;
 }
 
-static Stratavore__V1__SystemMetrics *system_metrics(struct sv *sv, struct sv_arena *a)
+static Stratavore__V1__SystemMetrics *system_metrics(struct sv *sv, struct api_arena *a)
 {
-    Stratavore__V1__SystemMetrics *m = sv_msg(a, &stratavore__v1__system_metrics__descriptor);
+    Stratavore__V1__SystemMetrics *m = arena_msg(a, &stratavore__v1__system_metrics__descriptor);
     const struct metrics_system *s;
     const struct metrics_procs *ps;
 
@@ -186,7 +186,7 @@ static Stratavore__V1__SystemMetrics *system_metrics(struct sv *sv, struct sv_ar
             m->runners_memory_mb += (int64_t)(u.memory_bytes >> 20);
         }
     }
-    m->collected_at = sv_ts(a, now_ns(CLOCK_REALTIME));
+    m->collected_at = arena_ts(a, now_ns(CLOCK_REALTIME));
     return m;
 }
 
@@ -203,7 +203,7 @@ static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__GetStatusRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct counts n;
     int worst;
 
@@ -211,8 +211,8 @@ static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     count(sv, &n);
     Stratavore__V1__GetStatusResponse *m =
-        sv_msg(&a, &stratavore__v1__get_status_response__descriptor);
-    Stratavore__V1__DaemonStatus *d = sv_msg(&a, &stratavore__v1__daemon_status__descriptor);
+        arena_msg(&a, &stratavore__v1__get_status_response__descriptor);
+    Stratavore__V1__DaemonStatus *d = arena_msg(&a, &stratavore__v1__daemon_status__descriptor);
     uint64_t now = now_ns(CLOCK_REALTIME);
     uint64_t up = now_ns(CLOCK_MONOTONIC) - sv->h->started_mono_ns;
     m->components = (Stratavore__V1__GetStatusResponse__ComponentsEntry **)components(
@@ -221,24 +221,24 @@ static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
     d->healthy = worst == STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_HEALTHY;
     d->active_runners = n.active_runners;
     d->total_projects = (int32_t)rn_project_count(sv->m);
-    d->uptime = sv_ts(&a, up ? up : 1); /* a duration, as Stratavore's seed has it */
+    d->uptime = arena_ts(&a, up ? up : 1); /* a duration, as Stratavore's seed has it */
     d->version = (char *)sv->h->version;
-    d->started_at = sv_ts(&a, sv->h->started_real_ns);
-    d->daemon_id = sv_printf(&a, "%s:%d", sv->hostname, (int)getpid());
+    d->started_at = arena_ts(&a, sv->h->started_real_ns);
+    d->daemon_id = arena_printf(&a, "%s:%d", sv->hostname, (int)getpid());
     d->hostname = sv->hostname;
     d->active_sessions = n.active_sessions;
     d->total_runners = n.total_runners;
     m->daemon_status = d;
     if (q->include_detailed)
         m->system_metrics = system_metrics(sv, &a);
-    m->last_updated = sv_ts(&a, now);
-    sv_reply(call, &a, &m->base);
+    m->last_updated = arena_ts(&a, now);
+    arena_reply(call, &a, &m->base);
 }
 
-static Stratavore__V1__ProjectMetrics *project_metrics(struct sv *sv, struct sv_arena *a,
+static Stratavore__V1__ProjectMetrics *project_metrics(struct sv *sv, struct api_arena *a,
                                                        struct rn_project *p)
 {
-    Stratavore__V1__ProjectMetrics *m = sv_msg(a, &stratavore__v1__project_metrics__descriptor);
+    Stratavore__V1__ProjectMetrics *m = arena_msg(a, &stratavore__v1__project_metrics__descriptor);
     struct rn_project_stats st;
     int live = 0;
 
@@ -266,7 +266,7 @@ static void get_metrics(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__GetMetricsRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct counts n;
     struct rn_runner *only = NULL;
 
@@ -276,10 +276,10 @@ static void get_metrics(struct grpc_call *call, const ProtobufCMessage *msg)
         return grpc_call_finish(call, GRPC_NOT_FOUND, "runner %s not found", q->runner_id);
     count(sv, &n);
     Stratavore__V1__GetMetricsResponse *m =
-        sv_msg(&a, &stratavore__v1__get_metrics_response__descriptor);
-    Stratavore__V1__GlobalMetrics *g = sv_msg(&a, &stratavore__v1__global_metrics__descriptor);
+        arena_msg(&a, &stratavore__v1__get_metrics_response__descriptor);
+    Stratavore__V1__GlobalMetrics *g = arena_msg(&a, &stratavore__v1__global_metrics__descriptor);
     size_t np = rn_project_count(sv->m), nr = (size_t)n.total_runners;
-    m->projects = sv_alloc(&a, (np ? np : 1) * sizeof *m->projects);
+    m->projects = arena_alloc(&a, (np ? np : 1) * sizeof *m->projects);
     for (struct rn_project *p = NULL; (p = rn_project_next(sv->m, p));) {
         struct rn_project_stats st;
         rn_project_stats(sv->m, p, &st);
@@ -294,42 +294,42 @@ static void get_metrics(struct grpc_call *call, const ProtobufCMessage *msg)
     g->total_sessions = n.total_sessions;
     m->metrics = g;
     if (q->include_runners || only) {
-        m->runners = sv_alloc(&a, (nr ? nr : 1) * sizeof *m->runners);
+        m->runners = arena_alloc(&a, (nr ? nr : 1) * sizeof *m->runners);
         for (struct rn_runner *r = NULL; (r = rn_runner_next(sv->m, r));)
             if ((!only || r == only) &&
                 (!*q->project_name || strcmp(r->project, q->project_name) == 0))
                 m->runners[m->n_runners++] = sv_runner_metrics(sv, &a, r);
     }
     m->system = system_metrics(sv, &a);
-    m->collected_at = sv_ts(&a, now_ns(CLOCK_REALTIME));
-    sv_reply(call, &a, &m->base);
+    m->collected_at = arena_ts(&a, now_ns(CLOCK_REALTIME));
+    arena_reply(call, &a, &m->base);
 }
 
 static void health(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__HealthCheckRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     int worst;
 
     if (!component_ok(call, q->component))
         return;
     Stratavore__V1__HealthCheckResponse *m =
-        sv_msg(&a, &stratavore__v1__health_check_response__descriptor);
+        arena_msg(&a, &stratavore__v1__health_check_response__descriptor);
     m->components = (Stratavore__V1__HealthCheckResponse__ComponentsEntry **)components(
         sv, &a, &stratavore__v1__health_check_response__components_entry__descriptor, q->component,
         &m->n_components, &worst);
     m->status = (Stratavore__V1__HealthStatus)worst;
     m->version = (char *)sv->h->version;
-    m->timestamp = sv_ts(&a, now_ns(CLOCK_REALTIME));
-    sv_reply(call, &a, &m->base);
+    m->timestamp = arena_ts(&a, now_ns(CLOCK_REALTIME));
+    arena_reply(call, &a, &m->base);
 }
 
 static void reconcile(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__ReconcileRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_reconcile rc;
 
     if (*q->project_name && !rn_project_find(sv->m, q->project_name))
@@ -338,7 +338,7 @@ static void reconcile(struct grpc_call *call, const ProtobufCMessage *msg)
     if (x < 0)
         return sv_fail(call, x, NULL);
     Stratavore__V1__ReconcileResponse *m =
-        sv_msg(&a, &stratavore__v1__reconcile_response__descriptor);
+        arena_msg(&a, &stratavore__v1__reconcile_response__descriptor);
     m->reconciled_count = rc.reconciled;
     for (m->n_failed_runner_ids = 0; rc.failed[m->n_failed_runner_ids];)
         m->n_failed_runner_ids++;
@@ -349,9 +349,9 @@ static void reconcile(struct grpc_call *call, const ProtobufCMessage *msg)
     for (m->n_restarted_runner_ids = 0; rc.restarted[m->n_restarted_runner_ids];)
         m->n_restarted_runner_ids++;
     m->restarted_runner_ids = rc.restarted;
-    m->started_at = sv_ts(&a, rc.started_ns);
+    m->started_at = arena_ts(&a, rc.started_ns);
     m->duration_ms = (int64_t)(rc.duration_ns / 1000000u);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
     rn_reconcile_done(&rc);
 }
 

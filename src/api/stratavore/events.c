@@ -102,7 +102,7 @@ static const char *routing_verb(enum rn_event_type t)
 }
 
 /* The payload, an Any of the type stratavore.v1 names for the event. */
-static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const struct rn_event *ev)
+static Google__Protobuf__Any *payload(struct sv *sv, struct api_arena *a, const struct rn_event *ev)
 {
     const ProtobufCMessage *msg = NULL;
     const struct rn_runner *r = ev->runner;
@@ -111,7 +111,7 @@ static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const s
     case RN_EV_RUNNER_STARTED:
     case RN_EV_RUNNER_RESTARTED: {
         Stratavore__V1__RunnerStartedPayload *p =
-            sv_msg(a, &stratavore__v1__runner_started_payload__descriptor);
+            arena_msg(a, &stratavore__v1__runner_started_payload__descriptor);
         if (r) {
             p->pid = r->pid;
             p->command = r->command;
@@ -125,7 +125,7 @@ static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const s
     case RN_EV_RUNNER_STOPPED:
     case RN_EV_RUNNER_FAILED: {
         Stratavore__V1__RunnerExitPayload *p =
-            sv_msg(a, &stratavore__v1__runner_exit_payload__descriptor);
+            arena_msg(a, &stratavore__v1__runner_exit_payload__descriptor);
         if (r && r->has_exit_code) {
             p->_exit_code_case = STRATAVORE__V1__RUNNER_EXIT_PAYLOAD___EXIT_CODE_EXIT_CODE;
             p->exit_code = r->exit_code;
@@ -134,15 +134,15 @@ static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const s
             p->_exit_signal_case = STRATAVORE__V1__RUNNER_EXIT_PAYLOAD___EXIT_SIGNAL_EXIT_SIGNAL;
             p->exit_signal = r->exit_signal;
         }
-        p->reason = sv_strdup(a, ev->reason);
+        p->reason = arena_strdup(a, ev->reason);
         p->will_restart = ev->will_restart;
         msg = &p->base;
         break;
     }
     case RN_EV_RUNNER_HEARTBEAT: {
-        Stratavore__V1__ResourceUsage *u = sv_msg(a, &stratavore__v1__resource_usage__descriptor);
+        Stratavore__V1__ResourceUsage *u = arena_msg(a, &stratavore__v1__resource_usage__descriptor);
         u->tokens_used = r ? r->tokens_used : 0;
-        u->last_updated = sv_ts(a, ev->ns);
+        u->last_updated = arena_ts(a, ev->ns);
         msg = &u->base;
         break;
     }
@@ -169,24 +169,24 @@ static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const s
     case RN_EV_QUOTA_EXCEEDED:
     case RN_EV_SYSTEM_ALERT: {
         Stratavore__V1__QuotaExceededPayload *p =
-            sv_msg(a, &stratavore__v1__quota_exceeded_payload__descriptor);
-        p->quota = sv_strdup(a, ev->quota);
+            arena_msg(a, &stratavore__v1__quota_exceeded_payload__descriptor);
+        p->quota = arena_strdup(a, ev->quota);
         p->limit = ev->limit;
         p->current = ev->current;
-        p->action = sv_strdup(a, ev->action);
+        p->action = arena_strdup(a, ev->action);
         msg = &p->base;
         break;
     }
     case RN_EV_RECONCILE_COMPLETED: {
         Stratavore__V1__ReconcileResponse *p =
-            sv_msg(a, &stratavore__v1__reconcile_response__descriptor);
+            arena_msg(a, &stratavore__v1__reconcile_response__descriptor);
         const struct rn_reconcile *rc = ev->reconcile;
         if (rc) {
             p->reconciled_count = rc->reconciled;
             for (p->n_failed_runner_ids = 0; rc->failed && rc->failed[p->n_failed_runner_ids];)
                 p->n_failed_runner_ids++;
             p->failed_runner_ids = rc->failed;
-            p->started_at = sv_ts(a, rc->started_ns);
+            p->started_at = arena_ts(a, rc->started_ns);
             p->duration_ms = (int64_t)(rc->duration_ns / 1000000u);
         }
         msg = &p->base;
@@ -195,10 +195,10 @@ static Google__Protobuf__Any *payload(struct sv *sv, struct sv_arena *a, const s
     }
     if (!msg)
         return NULL;
-    Google__Protobuf__Any *any = sv_msg(a, &google__protobuf__any__descriptor);
-    any->type_url = sv_printf(a, "type.googleapis.com/%s", msg->descriptor->name);
+    Google__Protobuf__Any *any = arena_msg(a, &google__protobuf__any__descriptor);
+    any->type_url = arena_printf(a, "type.googleapis.com/%s", msg->descriptor->name);
     any->value.len = protobuf_c_message_get_packed_size(msg);
-    any->value.data = sv_alloc(a, any->value.len ? any->value.len : 1);
+    any->value.data = arena_alloc(a, any->value.len ? any->value.len : 1);
     protobuf_c_message_pack(msg, any->value.data);
     return any;
 }
@@ -239,8 +239,8 @@ static void pump(struct sv_sub *s)
 void sv_on_event(const struct rn_event *ev, void *userdata)
 {
     struct sv *sv = userdata;
-    struct sv_arena a = {0};
-    Stratavore__V1__RunnerEvent *m = sv_msg(&a, &stratavore__v1__runner_event__descriptor);
+    struct api_arena a = {0};
+    Stratavore__V1__RunnerEvent *m = arena_msg(&a, &stratavore__v1__runner_event__descriptor);
     const struct rn_runner *r = ev->runner;
     const char *runner_id = r ? r->id : "";
     const char *session_id = ev->conv ? ev->conv->id : r ? r->conv_id : "";
@@ -249,9 +249,9 @@ void sv_on_event(const struct rn_event *ev, void *userdata)
     size_t k = 0;
     int64_t seq = sv->next_seq;
 
-    m->event_id = sv_printf(&a, "evt-%" PRIx64, (uint64_t)seq);
+    m->event_id = arena_printf(&a, "evt-%" PRIx64, (uint64_t)seq);
     m->event_type = (Stratavore__V1__EventType)ev->type;
-    m->timestamp = sv_ts(&a, ev->ns);
+    m->timestamp = arena_ts(&a, ev->ns);
     m->runner_id = (char *)runner_id;
     m->project_name = (char *)project;
     m->payload = payload(sv, &a, ev);
@@ -262,7 +262,7 @@ void sv_on_event(const struct rn_event *ev, void *userdata)
                               ? session_id
                               : project;
     meta[k++] = "routing_key";
-    meta[k++] = *subject ? sv_printf(&a, "%s.%s", routing_verb(ev->type), subject)
+    meta[k++] = *subject ? arena_printf(&a, "%s.%s", routing_verb(ev->type), subject)
                          : (char *)routing_verb(ev->type);
     if (ev->reason && *ev->reason) {
         meta[k++] = "reason";
@@ -270,22 +270,22 @@ void sv_on_event(const struct rn_event *ev, void *userdata)
     }
     if (r && r->pid) {
         meta[k++] = "pid";
-        meta[k++] = sv_printf(&a, "%d", (int)r->pid);
+        meta[k++] = arena_printf(&a, "%d", (int)r->pid);
     }
     if (r && r->has_exit_code &&
         (ev->type == RN_EV_RUNNER_STOPPED || ev->type == RN_EV_RUNNER_FAILED)) {
         meta[k++] = "exit_code";
-        meta[k++] = sv_printf(&a, "%d", r->exit_code);
+        meta[k++] = arena_printf(&a, "%d", r->exit_code);
     }
     meta[k] = NULL;
-    m->metadata = (Stratavore__V1__RunnerEvent__MetadataEntry **)sv_map_out(
+    m->metadata = (Stratavore__V1__RunnerEvent__MetadataEntry **)arena_map_out(
         &a, &stratavore__v1__runner_event__metadata_entry__descriptor, meta, &m->n_metadata);
 
     size_t len = protobuf_c_message_get_packed_size(&m->base);
     uint8_t *bytes = a.failed ? NULL : malloc(len ? len : 1);
     if (!bytes) {
         log_warning("stratavore: out of memory encoding event %" PRId64, seq);
-        sv_arena_free(&a);
+        arena_free(&a);
         return;
     }
     protobuf_c_message_pack(&m->base, bytes);
@@ -296,7 +296,7 @@ void sv_on_event(const struct rn_event *ev, void *userdata)
     snprintf(e->session_id, sizeof e->session_id, "%s", session_id);
     snprintf(e->project, sizeof e->project, "%s", project);
     sv->next_seq++;
-    sv_arena_free(&a);
+    arena_free(&a);
     for (struct sv_sub *s = sv->subs, *next; s; s = next) {
         next = s->next;
         pump(s);

@@ -6,7 +6,7 @@
 #include "api/stratavore/stratavore-internal.h"
 #include "base/macro.h"
 
-static void project_in(struct sv_arena *a, struct rn_project *p, const char *name,
+static void project_in(struct api_arena *a, struct rn_project *p, const char *name,
                        const char *description, const char *path,
                        const Stratavore__V1__ResourceQuota *quota,
                        const Stratavore__V1__ProjectConfig *config, void *const *metadata,
@@ -18,8 +18,8 @@ static void project_in(struct sv_arena *a, struct rn_project *p, const char *nam
     p->path = (char *)path;
     sv_quota_in(&p->quota, quota);
     sv_launch_in(a, &p->launch, config);
-    p->metadata = sv_map_in(a, metadata, n_metadata);
-    p->tags = sv_strv_in(a, tags, n_tags, false);
+    p->metadata = arena_map_in(a, metadata, n_metadata);
+    p->tags = arena_strv_in(a, tags, n_tags, false);
 }
 
 static struct rn_project *find(struct grpc_call *call, struct sv *sv, const char *name)
@@ -36,7 +36,7 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__CreateProjectRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_project in, *p;
     char err[RN_ERR_MAX] = "";
 
@@ -44,11 +44,11 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
                (void *const *)q->metadata, q->n_metadata, q->tags, q->n_tags);
     int x = rn_project_create(sv->m, &in, &p, err, sizeof err);
     if (x < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__CreateProjectResponse *m =
-        sv_msg(&a, &stratavore__v1__create_project_response__descriptor);
+        arena_msg(&a, &stratavore__v1__create_project_response__descriptor);
     m->project = sv_project_out(sv, &a, p, true);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void get(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -56,29 +56,29 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__GetProjectRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_project *p = find(call, sv, q->name);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
 
     if (!p)
         return;
     Stratavore__V1__GetProjectResponse *m =
-        sv_msg(&a, &stratavore__v1__get_project_response__descriptor);
+        arena_msg(&a, &stratavore__v1__get_project_response__descriptor);
     m->project = sv_project_out(sv, &a, p, q->include_stats);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__ListProjectsRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct sv_page pg;
 
     if (!sv_page_begin(call, q->limit, q->offset, q->status,
                        STRATAVORE__V1__PROJECT_STATUS__PROJECT_STATUS_ARCHIVED, &pg))
         return;
     Stratavore__V1__ListProjectsResponse *m =
-        sv_msg(&a, &stratavore__v1__list_projects_response__descriptor);
-    m->projects = sv_alloc(&a, pg.limit * sizeof *m->projects);
+        arena_msg(&a, &stratavore__v1__list_projects_response__descriptor);
+    m->projects = arena_alloc(&a, pg.limit * sizeof *m->projects);
     for (struct rn_project *p = NULL; (p = rn_project_next(sv->m, p));) {
         Stratavore__V1__Project *pm = sv_project_out(sv, &a, p, q->include_stats);
         if ((!q->status || pm->status == q->status) && sv_page_take(&pg))
@@ -86,7 +86,7 @@ static void list(struct grpc_call *call, const ProtobufCMessage *msg)
     }
     m->n_projects = pg.n;
     sv_page_end(&pg, &m->total_count, &m->has_more);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static const char *const update_fields[] = {
@@ -101,7 +101,7 @@ static void update(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__UpdateProjectRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_project *p = find(call, sv, q->name);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_project in;
     char err[RN_ERR_MAX] = "";
     unsigned paths, mask = 0;
@@ -126,11 +126,11 @@ static void update(struct grpc_call *call, const ProtobufCMessage *msg)
                (void *const *)q->metadata, q->n_metadata, q->tags, q->n_tags);
     in.archived = q->status == STRATAVORE__V1__PROJECT_STATUS__PROJECT_STATUS_ARCHIVED;
     if ((x = rn_project_update(sv->m, p, &in, mask, err, sizeof err)) < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__UpdateProjectResponse *m =
-        sv_msg(&a, &stratavore__v1__update_project_response__descriptor);
+        arena_msg(&a, &stratavore__v1__update_project_response__descriptor);
     m->project = sv_project_out(sv, &a, p, true);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 /* A delete waits for the project's live runners to exit; the call may go first. The state is
@@ -143,7 +143,7 @@ struct pdel {
 static void deleted(int x, int32_t stopped, void *userdata)
 {
     struct pdel *d = userdata;
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
 
     d->done = true;
     if (!d->call) {
@@ -153,11 +153,11 @@ static void deleted(int x, int32_t stopped, void *userdata)
     if (x < 0)
         return sv_fail(d->call, x, NULL);
     Stratavore__V1__DeleteProjectResponse *m =
-        sv_msg(&a, &stratavore__v1__delete_project_response__descriptor);
+        arena_msg(&a, &stratavore__v1__delete_project_response__descriptor);
     m->deleted = !d->archive;
     m->archived = d->archive;
     m->stopped_runners = stopped;
-    sv_reply(d->call, &a, &m->base);
+    arena_reply(d->call, &a, &m->base);
 }
 
 static void delete_close(struct grpc_call *call)

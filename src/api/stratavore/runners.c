@@ -25,35 +25,35 @@ struct op {
 
 static void op_answer(struct op *o, int x)
 {
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_runner *r = rn_runner_find(o->sv->m, o->id);
 
     if (o->kind == OP_DELETE) {
         Stratavore__V1__DeleteRunnerResponse *m =
-            sv_msg(&a, &stratavore__v1__delete_runner_response__descriptor);
+            arena_msg(&a, &stratavore__v1__delete_runner_response__descriptor);
         m->runner_id = o->id;
         m->deleted = !r;
         m->was_running = o->was_running;
-        return sv_reply(o->call, &a, &m->base);
+        return arena_reply(o->call, &a, &m->base);
     }
     if (!r)
-        return sv_arena_free(&a),
+        return arena_free(&a),
                grpc_call_finish(o->call, GRPC_NOT_FOUND, "runner %s was deleted meanwhile", o->id);
     if (o->kind == OP_RESTART && (x < 0 || !rn_runner_live(r)))
-        return sv_arena_free(&a), grpc_call_finish(o->call, GRPC_FAILED_PRECONDITION,
+        return arena_free(&a), grpc_call_finish(o->call, GRPC_FAILED_PRECONDITION,
                                                    "runner %s did not start again: %s", o->id,
                                                    r->reason ? r->reason : "");
     if (o->kind == OP_STOP) {
         Stratavore__V1__StopRunnerResponse *m =
-            sv_msg(&a, &stratavore__v1__stop_runner_response__descriptor);
+            arena_msg(&a, &stratavore__v1__stop_runner_response__descriptor);
         m->runner = sv_runner_out(o->sv, &a, r);
         m->was_running = o->was_running;
-        return sv_reply(o->call, &a, &m->base);
+        return arena_reply(o->call, &a, &m->base);
     }
     Stratavore__V1__RestartRunnerResponse *m =
-        sv_msg(&a, &stratavore__v1__restart_runner_response__descriptor);
+        arena_msg(&a, &stratavore__v1__restart_runner_response__descriptor);
     m->runner = sv_runner_out(o->sv, &a, r);
-    sv_reply(o->call, &a, &m->base);
+    arena_reply(o->call, &a, &m->base);
 }
 
 static void op_done(struct rn_wait *w, int x)
@@ -102,7 +102,7 @@ static struct rn_runner *find(struct grpc_call *call, struct sv *sv, const char 
 static void create(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_create q;
     struct rn_runner *r = NULL;
     char err[RN_ERR_MAX] = "";
@@ -110,14 +110,14 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
     sv_create_in(&a, &q, (const void *)msg);
     int x = rn_runner_create(sv->m, &q, &r, err, sizeof err);
     if (x < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__CreateRunnerResponse *m =
-        sv_msg(&a, &stratavore__v1__create_runner_response__descriptor);
+        arena_msg(&a, &stratavore__v1__create_runner_response__descriptor);
     m->runner = sv_runner_out(sv, &a, r);
     struct rn_conv *c = rn_conv_find(sv->m, r->conv_id);
     if (c)
         m->session = sv_session_out(sv, &a, c);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void get(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -125,37 +125,37 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__GetRunnerRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_runner *r = find(call, sv, q->runner_id);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
 
     if (!r)
         return;
     Stratavore__V1__GetRunnerResponse *m =
-        sv_msg(&a, &stratavore__v1__get_runner_response__descriptor);
+        arena_msg(&a, &stratavore__v1__get_runner_response__descriptor);
     m->runner = sv_runner_out(sv, &a, r);
     if (q->include_metrics)
         m->metrics = sv_runner_metrics(sv, &a, r);
     struct rn_conv *c = q->include_session ? rn_conv_find(sv->m, r->conv_id) : NULL;
     if (c)
         m->session = sv_session_out(sv, &a, c);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__ListRunnersRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct sv_page pg;
 
     if (!sv_page_begin(call, q->limit, q->offset, q->status,
                        STRATAVORE__V1__RUNNER_STATUS__RUNNER_STATUS_FAILED, &pg))
         return;
-    char **filter = sv_map_in(&a, (void *const *)q->metadata_filter, q->n_metadata_filter);
+    char **filter = arena_map_in(&a, (void *const *)q->metadata_filter, q->n_metadata_filter);
     Stratavore__V1__ListRunnersResponse *m =
-        sv_msg(&a, &stratavore__v1__list_runners_response__descriptor);
-    m->runners = sv_alloc(&a, pg.limit * sizeof *m->runners);
+        arena_msg(&a, &stratavore__v1__list_runners_response__descriptor);
+    m->runners = arena_alloc(&a, pg.limit * sizeof *m->runners);
     if (q->include_metrics)
-        m->metrics = sv_alloc(&a, pg.limit * sizeof *m->metrics);
+        m->metrics = arena_alloc(&a, pg.limit * sizeof *m->metrics);
     for (struct rn_runner *r = NULL; (r = rn_runner_next(sv->m, r));) {
         if ((*q->project_name && strcmp(r->project, q->project_name) != 0) ||
             (q->status && (int)r->status != (int)q->status) || !rn_map_match(r->metadata, filter) ||
@@ -168,7 +168,7 @@ static void list(struct grpc_call *call, const ProtobufCMessage *msg)
     m->n_runners = pg.n;
     m->n_metrics = q->include_metrics ? pg.n : 0;
     sv_page_end(&pg, &m->total_count, &m->has_more);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static const char *const update_fields[] = {
@@ -190,7 +190,7 @@ static void update(struct grpc_call *call, const ProtobufCMessage *msg)
     struct sv *sv = grpc_call_service_data(call);
     struct rn_runner *r = find(call, sv, q->runner_id);
     struct rn_runner in = {0};
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     char err[RN_ERR_MAX] = "";
     unsigned paths, mask = 0;
     int x;
@@ -211,7 +211,7 @@ static void update(struct grpc_call *call, const ProtobufCMessage *msg)
     for (size_t i = 0; i < ARRAY_SIZE(update_bits); i++)
         if (paths & (1u << i))
             mask |= update_bits[i];
-    in.metadata = sv_map_in(&a, (void *const *)q->metadata, q->n_metadata);
+    in.metadata = arena_map_in(&a, (void *const *)q->metadata, q->n_metadata);
     sv_quota_in(&in.quota, q->quota);
     in.status = (enum rn_status)q->desired_status;
     in.max_restarts = q->max_restart_attempts;
@@ -222,11 +222,11 @@ static void update(struct grpc_call *call, const ProtobufCMessage *msg)
     in.temperature = has_t ? q->temperature : 0;
     in.max_tokens = has_m ? q->max_tokens : 0;
     if ((x = rn_runner_update(sv->m, r, &in, mask, err, sizeof err)) < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__UpdateRunnerResponse *m =
-        sv_msg(&a, &stratavore__v1__update_runner_response__descriptor);
+        arena_msg(&a, &stratavore__v1__update_runner_response__descriptor);
     m->runner = sv_runner_out(sv, &a, r);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static uint32_t timeout_ms(int32_t seconds)
@@ -332,7 +332,7 @@ static void heartbeat(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__HeartbeatRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     char err[RN_ERR_MAX] = "";
     const char *command;
     uint32_t next;
@@ -355,11 +355,11 @@ static void heartbeat(struct grpc_call *call, const ProtobufCMessage *msg)
     if (x < 0)
         return sv_fail(call, x, err);
     Stratavore__V1__HeartbeatResponse *m =
-        sv_msg(&a, &stratavore__v1__heartbeat_response__descriptor);
+        arena_msg(&a, &stratavore__v1__heartbeat_response__descriptor);
     m->success = true;
     m->command = (char *)command;
     m->next_heartbeat_seconds = (int32_t)next;
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 #define UNARY(n, f, T)                                                                             \

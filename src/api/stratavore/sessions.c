@@ -21,12 +21,12 @@ static struct rn_conv *find(struct grpc_call *call, struct sv *sv, const char *i
     return c;
 }
 
-static Stratavore__V1__Session *session_out(struct sv *sv, struct sv_arena *a,
+static Stratavore__V1__Session *session_out(struct sv *sv, struct api_arena *a,
                                             const struct rn_conv *c)
 {
     Stratavore__V1__Session *m = sv_session_out(sv, a, c);
     char *path = rn_transcript_path(sv->m, c->project, c->id);
-    m->details->transcript_path = sv_strdup(a, path ? path : "");
+    m->details->transcript_path = arena_strdup(a, path ? path : "");
     m->details->transcript_size_bytes = rn_transcript_size(sv->m, c);
     free(path);
     return m;
@@ -36,7 +36,7 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__CreateSessionRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_create launch;
     struct rn_conv *c = NULL;
     struct rn_runner *r = NULL;
@@ -45,16 +45,16 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
     if (q->launch)
         sv_create_in(&a, &launch, q->launch);
     int x = rn_conv_create(sv->m, q->project_name, q->runner_id, q->model,
-                           sv_map_in(&a, (void *const *)q->metadata, q->n_metadata),
+                           arena_map_in(&a, (void *const *)q->metadata, q->n_metadata),
                            q->launch ? &launch : NULL, &c, &r, err, sizeof err);
     if (x < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__CreateSessionResponse *m =
-        sv_msg(&a, &stratavore__v1__create_session_response__descriptor);
+        arena_msg(&a, &stratavore__v1__create_session_response__descriptor);
     m->session = session_out(sv, &a, c);
     if (r)
         m->runner = sv_runner_out(sv, &a, r);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void get(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -62,32 +62,32 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__GetSessionRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_conv *c = find(call, sv, q->session_id);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
 
     if (!c)
         return;
     Stratavore__V1__GetSessionResponse *m =
-        sv_msg(&a, &stratavore__v1__get_session_response__descriptor);
+        arena_msg(&a, &stratavore__v1__get_session_response__descriptor);
     m->session = session_out(sv, &a, c);
     struct rn_runner *r = q->include_runner ? rn_runner_find(sv->m, c->runner_id) : NULL;
     if (r)
         m->runner = sv_runner_out(sv, &a, r);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Stratavore__V1__ListSessionsRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct sv_page pg;
 
     if (!sv_page_begin(call, q->limit, q->offset, q->status,
                        STRATAVORE__V1__SESSION_STATUS__SESSION_STATUS_ENDED, &pg))
         return;
     Stratavore__V1__ListSessionsResponse *m =
-        sv_msg(&a, &stratavore__v1__list_sessions_response__descriptor);
-    m->sessions = sv_alloc(&a, pg.limit * sizeof *m->sessions);
+        arena_msg(&a, &stratavore__v1__list_sessions_response__descriptor);
+    m->sessions = arena_alloc(&a, pg.limit * sizeof *m->sessions);
     for (struct rn_conv *c = NULL; (c = rn_conv_next(sv->m, c));) {
         enum rn_conv_status st = rn_conv_status(sv->m, c);
         bool ran = false;
@@ -101,7 +101,7 @@ static void list(struct grpc_call *call, const ProtobufCMessage *msg)
     }
     m->n_sessions = pg.n;
     sv_page_end(&pg, &m->total_count, &m->has_more);
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 static void resume(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -109,7 +109,7 @@ static void resume(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__ResumeSessionRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_conv *c = find(call, sv, q->session_id);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_create over;
     struct rn_runner *r = NULL;
     bool was_active;
@@ -120,20 +120,20 @@ static void resume(struct grpc_call *call, const ProtobufCMessage *msg)
     sv_create_in(&a, &over, q->overrides);
     if (q->overrides && *q->overrides->project_name &&
         strcmp(q->overrides->project_name, c->project) != 0)
-        return sv_arena_free(&a),
+        return arena_free(&a),
                grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
                                 "overrides.project_name %s is not the session's project %s",
                                 q->overrides->project_name, c->project);
     int x = rn_conv_resume(sv->m, c, q->overrides ? &over : NULL, q->force_new_runner, &r,
                            &was_active, err, sizeof err);
     if (x < 0)
-        return sv_arena_free(&a), sv_fail(call, x, err);
+        return arena_free(&a), sv_fail(call, x, err);
     Stratavore__V1__ResumeSessionResponse *m =
-        sv_msg(&a, &stratavore__v1__resume_session_response__descriptor);
+        arena_msg(&a, &stratavore__v1__resume_session_response__descriptor);
     m->session = session_out(sv, &a, c);
     m->runner = sv_runner_out(sv, &a, r);
     m->runner_was_active = was_active;
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
 }
 
 /* ---- transcripts ---- */
@@ -245,7 +245,7 @@ static void transcript(struct grpc_call *call, const ProtobufCMessage *msg)
     const Stratavore__V1__GetSessionTranscriptRequest *q = (const void *)msg;
     struct sv *sv = grpc_call_service_data(call);
     struct rn_conv *c = find(call, sv, q->session_id);
-    struct sv_arena a = {0};
+    struct api_arena a = {0};
     struct rn_tmsg *v = NULL;
     size_t n = 0, limit = 0;
     int64_t total;
@@ -264,15 +264,15 @@ static void transcript(struct grpc_call *call, const ProtobufCMessage *msg)
     if ((x = rn_transcript_read(sv->m, c, (size_t)q->offset, limit, &v, &n, &total)) < 0)
         return sv_fail(call, x, "cannot read the transcript");
     Stratavore__V1__GetSessionTranscriptResponse *m =
-        sv_msg(&a, &stratavore__v1__get_session_transcript_response__descriptor);
+        arena_msg(&a, &stratavore__v1__get_session_transcript_response__descriptor);
     m->session_id = (char *)c->id;
-    m->messages = sv_alloc(&a, (n ? n : 1) * sizeof *m->messages);
+    m->messages = arena_alloc(&a, (n ? n : 1) * sizeof *m->messages);
     for (size_t i = 0; i < n; i++) {
         Stratavore__V1__TranscriptMessage *t =
-            sv_msg(&a, &stratavore__v1__transcript_message__descriptor);
+            arena_msg(&a, &stratavore__v1__transcript_message__descriptor);
         t->role = v[i].role;
         t->content = v[i].content;
-        t->timestamp = sv_ts(&a, v[i].ns);
+        t->timestamp = arena_ts(&a, v[i].ns);
         t->sequence = v[i].seq;
         if (q->include_metadata) {
             t->runner_id = v[i].runner_id;
@@ -284,8 +284,8 @@ static void transcript(struct grpc_call *call, const ProtobufCMessage *msg)
     if (q->include_metadata)
         m->metadata = session_out(sv, &a, c)->details;
     m->total_tokens = c->tokens;
-    m->created_at = sv_ts(&a, c->created_ns);
-    m->updated_at = sv_ts(&a, c->updated_ns);
+    m->created_at = arena_ts(&a, c->created_ns);
+    m->updated_at = arena_ts(&a, c->updated_ns);
     m->has_more = (int64_t)q->offset + (int64_t)n < total;
     buf_init(&b.b, 64u << 20);
     if (render(&b, q->format, v, n, q->include_metadata) < 0) {
@@ -299,7 +299,7 @@ static void transcript(struct grpc_call *call, const ProtobufCMessage *msg)
                       : q->format == STRATAVORE__V1__TRANSCRIPT_FORMAT__TRANSCRIPT_FORMAT_MARKDOWN
                           ? "text/markdown"
                           : "application/json";
-    sv_reply(call, &a, &m->base);
+    arena_reply(call, &a, &m->base);
     buf_done(&b.b);
     rn_tmsgs_free(v, n);
 }

@@ -7,32 +7,10 @@
 #include <stdint.h>
 
 #include "api/api.h"
+#include "api/arena.h"
 #include "grpc/grpc.h"
 #include "runner/runner.h"
 #include "stratavore/v1/stratavore.pb-c.h"
-
-/* ---- an arena: every piece of one answer, freed at once ---- */
-
-struct sv_chunk;
-struct sv_arena {
-    struct sv_chunk *head;
-    bool failed; /* an allocation failed: the answer must not be sent */
-};
-/* Zeroed memory; never NULL (on failure: a scratch area, and failed is set). */
-void *sv_alloc(struct sv_arena *a, size_t size);
-char *sv_strdup(struct sv_arena *a, const char *s);
-char *sv_printf(struct sv_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void sv_arena_free(struct sv_arena *a);
-/* An initialised message of type d in the arena. */
-void *sv_msg(struct sv_arena *a, const ProtobufCMessageDescriptor *d);
-Google__Protobuf__Timestamp *sv_ts(struct sv_arena *a, uint64_t ns);
-
-/* Map entries (key/value string messages of type d) from a core map, and back. */
-void **sv_map_out(struct sv_arena *a, const ProtobufCMessageDescriptor *d, char *const *map,
-                  size_t *ret_n);
-char **sv_map_in(struct sv_arena *a, void *const *entries, size_t n);
-/* A NULL-terminated copy of a repeated string field (NULL when n is 0 and keep_null). */
-char **sv_strv_in(struct sv_arena *a, char *const *v, size_t n, bool keep_null);
 
 /* ---- the face's state ---- */
 
@@ -57,26 +35,24 @@ struct sv {
 
 /* ---- conversions (convert.c) ---- */
 
-Stratavore__V1__ResourceQuota *sv_quota_out(struct sv_arena *a, const struct rn_quota *q);
+Stratavore__V1__ResourceQuota *sv_quota_out(struct api_arena *a, const struct rn_quota *q);
 void sv_quota_in(struct rn_quota *q, const Stratavore__V1__ResourceQuota *m);
-Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct sv_arena *a, const struct rn_runner *r);
-Stratavore__V1__RunnerMetrics *sv_runner_metrics(struct sv *sv, struct sv_arena *a,
+Stratavore__V1__Runner *sv_runner_out(struct sv *sv, struct api_arena *a, const struct rn_runner *r);
+Stratavore__V1__RunnerMetrics *sv_runner_metrics(struct sv *sv, struct api_arena *a,
                                                  const struct rn_runner *r);
-Stratavore__V1__Project *sv_project_out(struct sv *sv, struct sv_arena *a, struct rn_project *p,
+Stratavore__V1__Project *sv_project_out(struct sv *sv, struct api_arena *a, struct rn_project *p,
                                         bool stats);
 /* The project of a request into the core's struct (pointers into the arena and the request). */
-void sv_launch_in(struct sv_arena *a, struct rn_launch *l, const Stratavore__V1__ProjectConfig *c);
-Stratavore__V1__Session *sv_session_out(struct sv *sv, struct sv_arena *a, const struct rn_conv *c);
+void sv_launch_in(struct api_arena *a, struct rn_launch *l, const Stratavore__V1__ProjectConfig *c);
+Stratavore__V1__Session *sv_session_out(struct sv *sv, struct api_arena *a, const struct rn_conv *c);
 /* A CreateRunnerRequest into the core's struct. */
-void sv_create_in(struct sv_arena *a, struct rn_create *q,
+void sv_create_in(struct api_arena *a, struct rn_create *q,
                   const Stratavore__V1__CreateRunnerRequest *m);
 
 /* ---- answers ---- */
 
 /* The status for -errno x with the core's sentence (or strerror when it gave none). */
 void sv_fail(struct grpc_call *call, int x, const char *err);
-/* Packs msg as the reply and frees the arena; RESOURCE_EXHAUSTED if the arena ran out. */
-void sv_reply(struct grpc_call *call, struct sv_arena *a, const ProtobufCMessage *msg);
 /* A page of a list: limit 0 means 100, at most 1000. */
 struct sv_page {
     size_t limit, offset; /* as asked */
