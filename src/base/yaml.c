@@ -8,11 +8,13 @@
  * nesting depth out of the picture. */
 #include "base/yaml.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int yaml_fail(char *err, const char *fmt, ...)
 {
@@ -186,11 +188,12 @@ int yaml_parse_size(const char *v, uint64_t *ret)
 {
     char *end;
     unsigned long long x = strtoull(v, &end, 10);
-    uint64_t mult = !*end                                     ? 1
-                    : !strcmp(end, "K") || !strcmp(end, "KB") ? 1024
-                    : !strcmp(end, "M") || !strcmp(end, "MB") ? 1024 * 1024
-                    : !strcmp(end, "G") || !strcmp(end, "GB") ? 1024 * 1024 * 1024
-                                                              : 0;
+    /* K, KB, KiB (any case), the same for M and G: powers of 1024, as docker-compose's. */
+    static const char units[] = "KMG";
+    const char *u = *end ? strchr(units, toupper((unsigned char)*end)) : NULL;
+    uint64_t mult = !*end ? 1 : u ? 1ull << (10 * (u - units + 1)) : 0;
+    if (u && end[1] && strcasecmp(end + 1, "B") && strcasecmp(end + 1, "iB"))
+        mult = 0;
     if (end == v || v[0] == '-' || !mult || x > UINT64_MAX / mult)
         return -EINVAL;
     *ret = x * mult;

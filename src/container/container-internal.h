@@ -110,6 +110,7 @@ struct ctr_mgr {
     struct container *containers; /* newest first */
     struct ctr_image *images;     /* by name */
     struct ctr_import *imports;   /* the running import first, then those waiting */
+    struct fg *fg;                /* services' runs being let go of (run.c) */
     void (*watch)(struct container *c, void *userdata);
     void *watch_data;
     bool stopping;
@@ -149,6 +150,11 @@ void ctr_advance(struct container *c); /* does what is wanted next */
 void ctr_unref_free(struct container *c);
 /* Adopts a container recorded live (mgr restore). */
 void ctr_adopt(struct container *c);
+/* Its overlay root mounted on dir/rootfs (lower: c->lower), and unmounted. */
+int ctr_mount_root(struct container *c, char *err, size_t err_size);
+void ctr_unmount_root(struct container *c);
+/* Cancels the services' cleanups in flight (the manager goes). */
+void ctr_foreground_free(struct ctr_mgr *m);
 /* Its timer and paths (dir, log, cgroup) from its id. */
 int ctr_setup_paths(struct container *c);
 struct container *ctr_find_name(struct ctr_mgr *m, const char *name);

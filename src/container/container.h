@@ -213,6 +213,17 @@ void ctr_wait_exit(struct container *c, struct ctr_wait *w);
 void ctr_mgr_watch(struct ctr_mgr *m, void (*fn)(struct container *c, void *userdata),
                    void *userdata);
 
+/* ---- services in containers (run.c) ---- */
+
+/* Builds a run of a service's container under key (a fresh writable layer over the image, its
+ * configuration) and gives the command that runs it in the foreground: the runtime's `run`,
+ * which passes signals on to the container's init and ends with its status. -EAGAIN while the
+ * previous run of key is still being let go of. */
+int ctr_foreground_prepare(struct ctr_mgr *m, const char *key, const struct ctr_spec *spec,
+                           char ***ret_argv, char *err, size_t err_size);
+/* That command ended: the runtime lets go of the container, its layer goes. */
+void ctr_foreground_release(struct ctr_mgr *m, const char *key);
+
 /* ---- images ---- */
 
 /* Imports src: an OCI layout directory ("DIR" or "DIR:REF"), an oci-archive or docker-archive

@@ -72,7 +72,7 @@ static char *path_in(const struct container *c, const char *name)
 
 /* ---- the overlay root ---- */
 
-static int mount_root(struct container *c, char *err, size_t err_size)
+int ctr_mount_root(struct container *c, char *err, size_t err_size)
 {
     char *rootfs = path_in(c, "rootfs"), *upper = path_in(c, "upper"), *work = path_in(c, "work");
     char *opts = NULL;
@@ -96,7 +96,7 @@ static int mount_root(struct container *c, char *err, size_t err_size)
     return r;
 }
 
-static void unmount_root(struct container *c)
+void ctr_unmount_root(struct container *c)
 {
     char *rootfs = path_in(c, "rootfs");
     if (c->mounted && rootfs && umount2(rootfs, 0) < 0 && errno != EINVAL && errno != ENOENT)
@@ -230,7 +230,7 @@ static int run_create(struct container *c, char *err, size_t err_size)
     if (!rlog || !pidf)
         r = errmsg_fail(err, err_size, -ENOMEM, "out of memory");
     if (r == 0 && !c->mounted)
-        r = mount_root(c, err, err_size);
+        r = ctr_mount_root(c, err, err_size);
     if (r == 0 && c->spec.tty)
         r = open_console(c, err, err_size);
     if (r == 0) {
@@ -255,7 +255,7 @@ static int run_create(struct container *c, char *err, size_t err_size)
     free(pidf);
     if (r < 0) {
         close_console(c);
-        unmount_root(c);
+        ctr_unmount_root(c);
         return r;
     }
     c->state = CTR_CREATING;
@@ -322,7 +322,7 @@ static void create_failed(struct container *c, int r, const char *msg)
     log_info("container %s (%s): %s", c->spec.name, c->id, msg);
     set_error(c, msg);
     close_console(c);
-    unmount_root(c);
+    ctr_unmount_root(c);
     proc_group_prune(c->cgroup);
     c->want_start = false;
     ctr_wait_finish(&c->waits_run, r, msg);
@@ -421,7 +421,7 @@ static void on_deleted(int status, const char *out, void *userdata)
     c->cmd = NULL;
     if (status != 0)
         log_info("container %s: the runtime's delete failed (%d); going on", c->spec.name, status);
-    unmount_root(c);
+    ctr_unmount_root(c);
     proc_group_prune(c->cgroup);
     if (c->sess) {
         sess_set_owner(c->sess, NULL, NULL);
@@ -515,7 +515,7 @@ static void remove_now(struct container *c)
     c->state = CTR_REMOVING;
     if (m->watch)
         m->watch(c, m->watch_data);
-    unmount_root(c);
+    ctr_unmount_root(c);
     close_console(c);
     (void)ctr_rm_rf(c->dir);
     (void)ctr_db_delete(m, "container", c->id);
@@ -802,7 +802,7 @@ void ctr_adopt(struct container *c)
         c->exit_known = false;
     }
     if (c->state == CTR_EXITED && c->mounted)
-        unmount_root(c);
+        ctr_unmount_root(c);
     if (c->state == CTR_REMOVING)
         c->state = CTR_EXITED, c->want_remove = true;
     ctr_advance(c);

@@ -239,6 +239,7 @@ void ctr_mgr_free(struct ctr_mgr *m)
         ctr_image_free(img);
     }
     ctr_imports_free(m);
+    ctr_foreground_free(m);
     free(m->state_dir);
     free(m->images_dir);
     free(m->layout_dir);

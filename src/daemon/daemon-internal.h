@@ -77,6 +77,8 @@ struct daemon {
 
 /* The container manager, its rows loaded, live containers adopted. */
 int daemon_start_containers(struct daemon *d);
+/* Services with an image run as containers of the manager (set on the engine once made). */
+void daemon_services_in_containers(struct daemon *d);
 
 /* ---- services.c ---- */
 

@@ -232,6 +232,7 @@ int daemon_start_services(struct daemon *d)
     if (r >= 0) {
         _cleanup_free_ char *snapshot = store_sibling_path(d->store, SVC_SNAPSHOT_FILE);
         svc_engine_set_rotate_interval(d->services, d->cfg.log_rotate_check_ms);
+        daemon_services_in_containers(d);
         r = snapshot ? svc_engine_set_snapshot_path(d->services, snapshot) : -ENOMEM;
     }
     /* Did the previous droverd stop cleanly (or is this the first)? Until this one does, the

@@ -87,6 +87,8 @@ static const char *const migrations[] = {
      * or 'container'. */
     "CREATE TABLE containers (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
     "  PRIMARY KEY (kind, id));",
+    /* 12: a service's container (its image and limits) as JSON; "" for a plain program. */
+    "ALTER TABLE services ADD COLUMN container TEXT NOT NULL DEFAULT '';",
 };
 
 struct store {

@@ -108,6 +108,34 @@ static uint32_t *time_field(struct svc_config *c, const char *key)
 /* drover's names for a service's log rotation. */
 static const char *const rotation_keys[3] = {"log_max_size", "log_keep", "log_max_age"};
 
+/* docker-compose's names for a container's image and limits. */
+static int container_value(struct svc_container *c, const char *key, const char *val)
+{
+    if (!strcmp(key, "image"))
+        return *val ? conf_set_str(&c->image, val) : -EINVAL;
+    if (!strcmp(key, "mem_limit") || !strcmp(key, "memory"))
+        return yaml_parse_size(val, &c->memory);
+    if (!strcmp(key, "pids_limit"))
+        return yaml_parse_count(val, &c->pids);
+    if (!strcmp(key, "read_only"))
+        return yaml_parse_bool(val, &c->read_only);
+    if (!strcmp(key, "network_mode")) {
+        if (strcmp(val, "none") && strcmp(val, "host"))
+            return -EINVAL;
+        c->host_network = !strcmp(val, "host");
+        return 0;
+    }
+    if (!strcmp(key, "cpus")) {
+        char *end;
+        double x = strtod(val, &end);
+        if (end == val || *end || x <= 0 || x > 4096)
+            return -EINVAL;
+        c->cpu_pct = (uint32_t)(x * 100 + 0.5);
+        return 0;
+    }
+    return -ENOENT;
+}
+
 int conf_drover_value(struct svc_reader *r, const char *key, const char *val, void *ctx)
 {
     struct svc_config *c = &r->c;
@@ -137,6 +165,9 @@ int conf_drover_value(struct svc_reader *r, const char *key, const char *val, vo
         return yaml_parse_bool(val, &c->oneshot);
     if (!strcmp(key, "autostart"))
         return yaml_parse_bool(val, &c->autostart);
+    int e = container_value(&c->ctr, key, val);
+    if (e != -ENOENT)
+        return e;
     return conf_parse_rotation(key, rotation_keys, val, &c->log_max_bytes, &c->log_keep,
                                &c->log_max_age_s);
 }
@@ -305,5 +336,12 @@ int conf_drover_key(struct svc_reader *r, const yaml_event_t *k)
         return conf_read_words(r, key, &r->c.argv, &r->n_argv);
     if (!strcmp(key, "probe"))
         return read_probe(r, k, key);
+    if (!strcmp(key, "volumes")) {
+        size_t n = 0;
+        strv_free(r->c.ctr.volumes);
+        r->c.ctr.volumes = NULL;
+        return conf_read_words(r, key, &r->c.ctr.volumes, &n);
+    }
     return -ENOENT;
 }
+

@@ -273,9 +273,11 @@ static int finish_service(struct svc_reader *r, const yaml_event_t *start)
         return e;
     if (!r->c.name || !*r->c.name)
         return yaml_fail_at(r->rd, yaml_line(start), "a service needs a 'name'");
-    if (!r->n_argv)
+    if (!r->n_argv && !r->c.ctr.image)
         return yaml_fail_at(r->rd, yaml_line(start), "service '%s' needs a 'cmd' (or 'command')",
                             r->c.name);
+    if (!r->c.argv && !(r->c.argv = calloc(1, sizeof *r->c.argv)))
+        return -ENOMEM; /* an image's own command */
     if (!r->c.env && !(r->c.env = calloc(1, sizeof *r->c.env)))
         return -ENOMEM;
     if (!r->c.depends_on && !(r->c.depends_on = calloc(1, sizeof *r->c.depends_on)))

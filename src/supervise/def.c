@@ -67,6 +67,8 @@ void svc_config_done(struct svc_config *c)
     svc_probes_free(c->probes, c->n_probes);
     free(c->log_file[0]);
     free(c->log_file[1]);
+    free(c->ctr.image);
+    strv_free(c->ctr.volumes);
     *c = (struct svc_config){0};
 }
 
@@ -135,8 +137,10 @@ int svc_config_copy(struct svc_config *dst, const struct svc_config *src)
     dst->probes = probes_copy(src->probes, src->n_probes);
     bool logs =
         dup_opt(&dst->log_file[0], src->log_file[0]) & dup_opt(&dst->log_file[1], src->log_file[1]);
+    bool ctr = dup_opt(&dst->ctr.image, src->ctr.image);
+    dst->ctr.volumes = src->ctr.volumes ? strv_copy(src->ctr.volumes) : NULL;
     if (!dst->name || !dst->argv || !dst->env || !dst->depends_on || (src->cwd && !dst->cwd) ||
-        !dst->probes || !logs) {
+        !dst->probes || !logs || !ctr || (src->ctr.volumes && !dst->ctr.volumes)) {
         svc_config_done(dst);
         return -ENOMEM;
     }
@@ -147,7 +151,8 @@ int svc_config_copy(struct svc_config *dst, const struct svc_config *src)
 
 int svc_config_check(const struct svc_config *c)
 {
-    if (!c->name || !*c->name || strlen(c->name) > 200 || !c->argv || !c->argv[0] || !*c->argv[0])
+    if (!c->name || !*c->name || strlen(c->name) > 200 || !c->argv ||
+        (!c->ctr.image && (!c->argv[0] || !*c->argv[0])) || (c->ctr.image && !*c->ctr.image))
         return -EINVAL;
     for (size_t i = 0; c->env && c->env[i]; i++) {
         const char *eq = strchr(c->env[i], '=');
@@ -182,7 +187,13 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            a->set_umask == b->set_umask && a->umask == b->umask &&
            a->log_max_bytes == b->log_max_bytes && a->log_keep == b->log_keep &&
            a->log_max_age_s == b->log_max_age_s && str_eq(a->log_file[0], b->log_file[0]) &&
-           str_eq(a->log_file[1], b->log_file[1]) &&
+           str_eq(a->log_file[1], b->log_file[1]) && str_eq(a->ctr.image, b->ctr.image) &&
+           a->ctr.memory == b->ctr.memory && a->ctr.cpu_pct == b->ctr.cpu_pct &&
+           a->ctr.pids == b->ctr.pids && a->ctr.read_only == b->ctr.read_only &&
+           a->ctr.host_network == b->ctr.host_network &&
+           (a->ctr.volumes && b->ctr.volumes ? strv_equal(a->ctr.volumes, b->ctr.volumes)
+                                             : !strv_length(a->ctr.volumes) &&
+                                                   !strv_length(b->ctr.volumes)) &&
            probes_equal(a->probes, a->n_probes, b->probes, b->n_probes);
 }
 

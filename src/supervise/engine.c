@@ -320,3 +320,10 @@ void svc_engine_free(struct svc_engine *e)
     /* The engine goes with its timer's close. */
     uv_close((uv_handle_t *)&e->rotate_timer, engine_closed);
 }
+
+void svc_engine_set_container(struct svc_engine *e, const struct svc_container_ops *ops,
+                              void *userdata)
+{
+    e->ctr_ops = ops;
+    e->ctr_data = userdata;
+}

@@ -134,7 +134,7 @@ int svc_start_config(struct svc_engine *e, const struct svc_config *c, struct sv
 
     if (!c->name || !*c->name)
         return errmsg_fail(why, why_size, -EINVAL, "service name must not be empty");
-    if (!c->argv || !c->argv[0] || !*c->argv[0])
+    if (!c->argv || (!c->ctr.image && (!c->argv[0] || !*c->argv[0])))
         return errmsg_fail(why, why_size, -EINVAL, "service cmd must not be empty");
     if ((s = svc_find(e, c->name)) && svc_running(s))
         return errmsg_fail(why, why_size, -EEXIST, "service '%s' already exists", c->name);

@@ -37,6 +37,7 @@ struct svc {
     int exit_status;             /* the status EXIT carries */
     bool want_up;                /* the last request was start (or restart) */
     bool removed;                /* svc_remove: free once stopped */
+    bool in_container;           /* its run is a container the engine's ctr_ops release */
     bool hard_killed;            /* the kill timeout fired during this stop */
     struct svc_config *next_cfg; /* svc_redefine of a running service: used at its next start */
     bool stop_deferred;          /* a stop waits for the services that depend on this one */
@@ -71,6 +72,8 @@ struct svc_engine {
     char *snapshot_path;           /* svc_save's file, or NULL: SVC_SNAPSHOT_FILE */
     struct svc_persist persist;    /* the daemon's durability hook (write NULL: none) */
     uint32_t last_id;              /* the highest id given out: a removed service's is not reused */
+    const struct svc_container_ops *ctr_ops; /* services with an image (NULL: none run) */
+    void *ctr_data;                          /* its argument */
 };
 
 /* ---- the state machine (svc.c) ---- */

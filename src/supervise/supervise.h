@@ -43,6 +43,20 @@ struct svc_probe {
     uint32_t success_threshold; /* successes in a row that make it healthy again; 0 means 1 */
 };
 
+/* A service whose program runs in a container of an OCI image (the image: key). Its command,
+ * when given, replaces the image's; the rest of the service (restart policy, probes,
+ * dependencies, logs) is as for any service. The daemon's container manager builds the
+ * container (svc_engine_set_container). */
+struct svc_container {
+    char *image;        /* NULL: the service is a plain program */
+    uint64_t memory;    /* bytes; 0: none */
+    uint32_t cpu_pct;   /* percent of one CPU; 0: none */
+    uint32_t pids;      /* processes and threads; 0: none */
+    bool read_only;     /* a read-only root (a tmpfs on /tmp) */
+    bool host_network;  /* the host's network; else a namespace with only lo */
+    char **volumes;     /* "SRC:DST[:ro]" (SRC absolute: a bind; else a named volume), or NULL */
+};
+
 struct svc_config {
     char *name;                    /* unique; [A-Za-z0-9._-] is kept as is in log file names */
     char **argv;                   /* program and arguments, NULL-terminated */
@@ -71,6 +85,7 @@ struct svc_config {
     uint32_t log_keep;        /* rotated files kept (path.1 ... path.N); 0 means 5 */
     uint32_t log_max_age_s;   /* rotated files older than this are removed; 0: kept by count */
     char *log_file[2]; /* stdout, stderr log paths; NULL: <log_dir>/<name>-out.log, -err.log */
+    struct svc_container ctr; /* with ctr.image: argv may be empty (the image's command) */
 };
 
 enum svc_state {
@@ -123,6 +138,17 @@ int svc_engine_new(uv_loop_t *loop, struct proc_reaper *r, const char *log_dir,
                    svc_change_fn on_change, void *userdata, struct svc_engine **ret);
 /* How often log sizes are checked while a service with log_max_bytes runs (default 10 s). */
 void svc_engine_set_rotate_interval(struct svc_engine *e, uint32_t ms);
+/* How services with an image run: prepare builds a run's container and gives the command that
+ * runs it in the foreground (a malloc'd strv; -errno with err filled when it cannot: no
+ * runtime, no such image); release lets it go once that command ended. Without it, such a
+ * service fails to start with -EOPNOTSUPP. */
+struct svc_container_ops {
+    int (*prepare)(void *userdata, uint32_t id, const struct svc_config *c, char ***ret_argv,
+                   char *err, size_t err_size);
+    void (*release)(void *userdata, uint32_t id);
+};
+void svc_engine_set_container(struct svc_engine *e, const struct svc_container_ops *ops,
+                              void *userdata);
 /* Stops every service (in reverse order of definition) and calls done when all are stopped. */
 void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), void *userdata);
 /* Frees the engine; services still running are left running. */

@@ -71,16 +71,17 @@ int svc_db_new(struct store *st, struct svc_db **ret)
              " status, pid, restart_count, last_started_at, last_exited_at,"
              " last_exit_code, restart_policy, restart_delay_max_ms, clear_env,"
              " stop_signal, oneshot, autostart, start_ticks, from_config, depends_on, probes,"
-             " wanted, cgroup)"
+             " wanted, cgroup, container)"
              " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,"
-             "?20,?21,?22,?23,?24,?25,?26,?27,?28) ON CONFLICT(id) DO UPDATE SET name=?2, cmd=?3,"
+             "?20,?21,?22,?23,?24,?25,?26,?27,?28,?29) ON CONFLICT(id) DO UPDATE SET name=?2,"
+             " cmd=?3,"
              " cwd=?4, env=?5, autorestart=?6, max_restarts=?7,"
              " restart_delay_ms=?8, kill_timeout_ms=?9, min_uptime_ms=?10,"
              " status=?11, pid=?12, restart_count=?13, last_started_at=?14,"
              " last_exited_at=?15, last_exit_code=?16, restart_policy=?17,"
              " restart_delay_max_ms=?18, clear_env=?19, stop_signal=?20,"
              " oneshot=?21, autostart=?22, start_ticks=?23, from_config=?24,"
-             " depends_on=?25, probes=?26, wanted=?27, cgroup=?28",
+             " depends_on=?25, probes=?26, wanted=?27, cgroup=?28, container=?29",
              &db->upsert)) < 0 ||
         (r = store_prepare(st, "DELETE FROM services WHERE id = ?", &db->delete)) < 0) {
         svc_db_free(db);
@@ -126,6 +127,44 @@ static char *json_env(char *const *env)
     return s;
 }
 
+/* A service's container as JSON ("" for a plain program). */
+static char *container_json(const struct svc_container *c)
+{
+    if (!c->image)
+        return strdup("");
+    json_t *v = json_array();
+    for (size_t i = 0; v && c->volumes && c->volumes[i]; i++)
+        json_array_append_new(v, json_string(c->volumes[i]));
+    json_t *j = json_pack("{s:s, s:I, s:i, s:i, s:b, s:b, s:o}", "image", c->image, "memory",
+                          (json_int_t)c->memory, "cpu_pct", (int)c->cpu_pct, "pids", (int)c->pids,
+                          "read_only", c->read_only, "host_network", c->host_network, "volumes",
+                          v ? v : json_null());
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+static void container_from_json(const char *text, struct svc_container *c)
+{
+    json_t *j = *text ? json_loads(text, 0, NULL) : NULL;
+    const char *image = json_string_value(json_object_get(j, "image"));
+    *c = (struct svc_container){0};
+    if (image) {
+        c->image = strdup(image);
+        c->memory = (uint64_t)json_integer_value(json_object_get(j, "memory"));
+        c->cpu_pct = (uint32_t)json_integer_value(json_object_get(j, "cpu_pct"));
+        c->pids = (uint32_t)json_integer_value(json_object_get(j, "pids"));
+        c->read_only = json_is_true(json_object_get(j, "read_only"));
+        c->host_network = json_is_true(json_object_get(j, "host_network"));
+        json_t *v = json_object_get(j, "volumes");
+        size_t n = 0, i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (json_is_string(x))
+            (void)strv_push(&c->volumes, &n, strdup(json_string_value(x)));
+    }
+    json_decref(j);
+}
+
 /* The row as a service has it now. */
 static void row_of(struct svc *s, struct svc_db_row *ret)
 {
@@ -142,12 +181,13 @@ static int write_row(struct svc_db *db, const struct svc_db_row *row, bool try)
     const struct svc_status *st = &row->st;
     sqlite3_stmt *q = db->upsert;
     _cleanup_free_ char *cmd = json_strv(c->argv), *env = json_env(c->env),
-                        *deps = json_strv(c->depends_on), *probes = NULL;
+                        *deps = json_strv(c->depends_on), *probes = NULL,
+                        *ctr = container_json(&c->ctr);
     json_t *pj = svc_probes_to_json(c->probes, c->n_probes);
 
     probes = pj ? json_dumps(pj, JSON_COMPACT) : NULL;
     json_decref(pj);
-    if (!cmd || !env || !deps || !probes)
+    if (!cmd || !env || !deps || !probes || !ctr)
         return -ENOMEM;
     sqlite3_bind_int64(q, 1, row->id);
     sqlite3_bind_text(q, 2, c->name, -1, SQLITE_STATIC);
@@ -177,6 +217,7 @@ static int write_row(struct svc_db *db, const struct svc_db_row *row, bool try)
     sqlite3_bind_text(q, 26, probes, -1, SQLITE_STATIC);
     sqlite3_bind_int(q, 27, st->wanted);
     sqlite3_bind_text(q, 28, row->cgroup ? row->cgroup : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 29, ctr, -1, SQLITE_STATIC);
     return try ? store_try(db->store, q) : store_run(db->store, q);
 }
 
@@ -347,7 +388,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
                           " restart_count, last_started_at, last_exited_at, last_exit_code,"
                           " restart_policy, restart_delay_max_ms, clear_env, stop_signal, oneshot,"
                           " autostart, start_ticks, from_config, depends_on, probes, wanted,"
-                          " cgroup FROM services"
+                          " cgroup, container FROM services"
                           " ORDER BY id",
                           &q);
     if (r < 0)
@@ -384,6 +425,7 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
             .wanted = sqlite3_column_int(q, 26),
         };
         row.cgroup = store_column_text(q, 27);
+        container_from_json(store_column_text(q, 28), &row.cfg.ctr);
         json_t *pj = json_loads(store_column_text(q, 25), 0, NULL);
         /* A row whose probes cannot be read is loaded without them, not lost. */
         if (svc_probes_from_json(pj, &row.cfg.probes, &row.cfg.n_probes) < 0) {
@@ -397,6 +439,8 @@ int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void 
         strv_free(row.cfg.env);
         strv_free(row.cfg.depends_on);
         svc_probes_free(row.cfg.probes, row.cfg.n_probes);
+        free(row.cfg.ctr.image);
+        strv_free(row.cfg.ctr.volumes);
     }
     sqlite3_finalize(q);
     return r;

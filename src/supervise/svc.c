@@ -27,6 +27,7 @@
 
 #include "base/macro.h"
 #include "base/paths.h"
+#include "base/strv.h"
 #include "base/time-util.h"
 #include "proc/proc.h"
 
@@ -221,6 +222,10 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
     s->st.pid = 0;
     s->st.start_ticks = 0;
     s->exit_status = status;
+    if (s->in_container) {
+        s->in_container = false;
+        s->e->ctr_ops->release(s->e->ctr_data, s->id);
+    }
     svc_event(s, EV_EXIT);
 }
 
@@ -282,27 +287,43 @@ static int spawn(struct svc *s)
     extern char **environ;
     struct proc_env env;
     int fds[2] = {-1, -1}, r;
+    char **argv = s->cfg.argv, **wrapped = NULL;
 
+    if (s->cfg.ctr.image) { /* the program runs in a container: the runtime, in the foreground */
+        const struct svc_container_ops *ops = s->e->ctr_ops;
+        r = ops ? ops->prepare(s->e->ctr_data, s->id, &s->cfg, &wrapped, s->st.reason,
+                               sizeof s->st.reason)
+                : -EOPNOTSUPP;
+        if (r < 0) {
+            if (!ops)
+                snprintf(s->st.reason, sizeof s->st.reason, "containers are not available");
+            return r;
+        }
+        argv = wrapped;
+        s->in_container = true;
+    }
     r = proc_env_init(&env, s->cfg.clear_env ? PROC_ENV_CLEAR : PROC_ENV_INHERIT, environ);
-    for (size_t i = 0; r >= 0 && s->cfg.env && s->cfg.env[i]; i++) {
+    for (size_t i = 0; r >= 0 && !wrapped && s->cfg.env && s->cfg.env[i]; i++) {
         const char *eq = strchr(s->cfg.env[i], '=');
         _cleanup_free_ char *name = strndup(s->cfg.env[i], (size_t)(eq - s->cfg.env[i]));
         r = name ? proc_env_set(&env, name, eq + 1) : -ENOMEM;
     }
+    if (r >= 0 && wrapped) /* the runtime must not speak to droverd's own manager */
+        r = proc_env_unset(&env, "NOTIFY_SOCKET");
     rotate_logs(s);
     for (int i = 0; r >= 0 && i < 2; i++)
         if ((fds[i] = open_log(s->log_path[i])) < 0)
             r = -errno;
     if (r >= 0) {
         struct proc_spawn_opts o = {
-            .argv = s->cfg.argv,
-            .cwd = s->cfg.cwd,
+            .argv = argv,
+            .cwd = wrapped ? NULL : s->cfg.cwd, /* in a container, cwd is the container's */
             .envp = env.v,
             .stdio = {PROC_STDIO_NULL, PROC_STDIO_FD, PROC_STDIO_FD},
             .fd = {-1, fds[0], fds[1]},
             .group = PROC_GROUP_SESSION,
             .umask = s->cfg.set_umask ? (int)s->cfg.umask : -1,
-            .set_ids = s->cfg.set_ids,
+            .set_ids = s->cfg.set_ids && !wrapped,
             .uid = s->cfg.uid,
             .gid = s->cfg.gid,
             .cgroup = true,
@@ -314,6 +335,11 @@ static int spawn(struct svc *s)
             close(fds[i]);
     if (env.v)
         proc_env_done(&env);
+    if (r < 0 && wrapped) {
+        s->in_container = false;
+        s->e->ctr_ops->release(s->e->ctr_data, s->id);
+    }
+    strv_free(wrapped);
     return r;
 }
 

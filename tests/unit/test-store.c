@@ -173,8 +173,9 @@ END_TEST
  * database at version v lacks those of migrations v+1 and later. */
 static const char *const added_by[] = {
     [3] = "from_config", [4] = "depends_on", [5] = "probes", [6] = "wanted",
-    [7] = NULL,          [8] = "cgroup",     [9] = NULL,     [10] = NULL};
-#define LAST_MIGRATION 10
+    [7] = NULL,          [8] = "cgroup",     [9] = NULL,     [10] = NULL,
+    [11] = NULL,         [12] = "container"};
+#define LAST_MIGRATION 12
 
 /* Rewinds the database to the layout of version v (v >= 2): the later columns dropped. */
 static void rewind_to(int v, const char *keep_column)
@@ -190,6 +191,8 @@ static void rewind_to(int v, const char *keep_column)
         raw("DROP TABLE daemon_state"); /* migration 9 made it */
     if (v < 10)
         raw("DROP TABLE stratavore"); /* migration 10 made it */
+    if (v < 11)
+        raw("DROP TABLE containers"); /* migration 11 made it */
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
     raw(sql);
 }
@@ -207,8 +210,9 @@ START_TEST(migrates_each_older_layout)
     rewind_to(from, NULL);
     raw("UPDATE services SET status = 'online' WHERE name = 'was-online'");
     ck_assert_int_eq(raw_int("SELECT count(*) FROM pragma_table_info('services') WHERE name IN "
-                             "('from_config', 'depends_on', 'probes', 'wanted', 'cgroup')"),
-                     MIN(from, 6) - 2 + (from >= 8));
+                             "('from_config', 'depends_on', 'probes', 'wanted', 'cgroup', "
+                             "'container')"),
+                     MIN(from, 6) - 2 + (from >= 8) + (from >= 12));
 
     s = open_ok(0);
     sqlite3 *h = store_db(s);
@@ -216,7 +220,7 @@ START_TEST(migrates_each_older_layout)
     /* The old rows are kept and take each new column's default... */
     ck_assert_int_eq(query_int(h, "SELECT count(*) FROM services WHERE name = 'old' AND "
                                   "from_config = 0 AND depends_on = '[]' AND probes = '[]' AND "
-                                  "wanted = 0 AND cgroup = ''"),
+                                  "wanted = 0 AND cgroup = '' AND container = ''"),
                      1);
     /* ...and a service that was online when the layout was older is wanted up (migration 7),
      * unless the database already had the column (then it says for itself). */

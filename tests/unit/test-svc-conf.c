@@ -583,7 +583,8 @@ START_TEST(scalars)
         {"1048576", 1048576}, {"512K", 512 << 10},          {"512KB", 512 << 10}, {"10M", 10 << 20},
         {"10MB", 10 << 20},   {"1G", 1ull << 30},           {"2GB", 2ull << 30},  {"0", 0},
         {"1T", UINT64_MAX},   {"-1", UINT64_MAX},           {"", UINT64_MAX},     {"k", UINT64_MAX},
-        {"10m", UINT64_MAX},  {"99999999999G", UINT64_MAX},
+        {"10m", 10 << 20},    {"10MiB", 10 << 20},        {"3gb", 3ull << 30},  {"10Mx", UINT64_MAX},
+        {"99999999999G", UINT64_MAX},
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         uint64_t got = 7;
