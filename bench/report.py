@@ -37,7 +37,8 @@ def run_scenarios(json_path):
         env.update(LOG_LINES="200000", ROUNDS="3", SIZE_MB="50", SCRAPES="100", STREAM_S="5",
                    PROCS="300", IDLE_S="5", REPEATS="2", LOG_ROUNDS="2", TREE_ROUNDS="2",
                    EVENTS="1000")
-    for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore"):
+    for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
+                   "run-containers"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
         if r.returncode != 0:

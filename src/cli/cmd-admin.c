@@ -53,6 +53,11 @@ static void state_json(json_t *o, const Drover__V1__StatusResponse *s, const cha
     json_object_set_new(o, "last_write_error",
                         s->last_write_error[0] ? json_string(s->last_write_error) : json_null());
     json_object_set_new(o, "last_write_error_at", *error_at ? json_string(error_at) : json_null());
+    json_object_set_new(o, "container_runtime", json_string(s->container_runtime));
+    json_object_set_new(o, "container_runtime_path", json_string(s->container_runtime_path));
+    json_object_set_new(o, "container_runtime_note", json_string(s->container_runtime_note));
+    json_object_set_new(o, "containers", json_integer(s->containers));
+    json_object_set_new(o, "containers_running", json_integer(s->containers_running));
 }
 
 /* The state on disk, for people. */
@@ -74,6 +79,12 @@ static void state_text(const Drover__V1__StatusResponse *s, const char *error_at
         printf("  state:        in sync\n");
     if (s->last_write_error[0])
         printf("  last write error: %s at %s\n", s->last_write_error, error_at);
+    if (s->container_runtime[0])
+        printf("  containers:   %u, %u running; runtime %s (%s): %s\n", s->containers,
+               s->containers_running, s->container_runtime, s->container_runtime_path,
+               s->container_runtime_note);
+    else
+        printf("  containers:   none can run here: %s\n", s->container_runtime_note);
 }
 
 static int show_status(struct cli *cli, const ProtobufCMessage *m)

@@ -41,18 +41,21 @@ static json_t *cpu_json(const Drover__V1__CpuUsage *c)
 
 static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
 {
-    json_t *cores = json_array(), *svcs = json_array(), *procs = json_array();
+    json_t *cores = json_array(), *svcs = json_array(), *ctrs = json_array(),
+           *procs = json_array();
     for (size_t i = 0; i < s->n_cores; i++)
         json_array_append_new(cores, cpu_json(s->cores[i]));
-    for (size_t i = 0; i < s->n_services; i++) {
-        const Drover__V1__ServiceUsage *v = s->services[i];
-        json_array_append_new(svcs, json_pack("{s:s, s:s, s:i, s:f, s:I, s:i, s:i, s:b, s:f}",
-                                              "name", v->name, "state", v->state, "pid", v->pid,
-                                              "cpu_percent", v->cpu_percent, "rss_bytes",
-                                              (json_int_t)v->rss_bytes, "processes", v->processes,
-                                              "restarts", v->restarts, "healthy", v->healthy,
-                                              "uptime_seconds", v->uptime_seconds));
-    }
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; i < (k ? s->n_containers : s->n_services); i++) {
+            const Drover__V1__ServiceUsage *v = k ? s->containers[i] : s->services[i];
+            json_array_append_new(k ? ctrs : svcs,
+                                  json_pack("{s:s, s:s, s:i, s:f, s:I, s:i, s:i, s:b, s:f}",
+                                            "name", v->name, "state", v->state, "pid", v->pid,
+                                            "cpu_percent", v->cpu_percent, "rss_bytes",
+                                            (json_int_t)v->rss_bytes, "processes", v->processes,
+                                            "restarts", v->restarts, "healthy", v->healthy,
+                                            "uptime_seconds", v->uptime_seconds));
+        }
     for (size_t i = 0; i < s->n_processes; i++) {
         const Drover__V1__ProcessUsage *p = s->processes[i];
         json_array_append_new(procs, json_pack("{s:i, s:i, s:s, s:s, s:f, s:I, s:I, s:i}", "pid",
@@ -63,7 +66,7 @@ static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
     }
     return json_pack(
         "{s:s, s:i, s:f, s:I, s:o, s:o, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:[f,f,f], "
-        "s:i, s:i, s:o, s:o}",
+        "s:i, s:i, s:o, s:o, s:o}",
         "hostname", s->hostname, "num_cpus", s->num_cpus, "uptime_seconds", s->uptime_seconds,
         "window_ms", (json_int_t)s->window_ms, "cpu", s->cpu ? cpu_json(s->cpu) : json_null(),
         "cores", cores, "memory", "total_bytes", (json_int_t)s->mem_total_bytes, "used_bytes",
@@ -71,8 +74,8 @@ static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
         "cached_bytes", (json_int_t)s->mem_cached_bytes, "buffers_bytes",
         (json_int_t)s->mem_buffers_bytes, "swap", "total_bytes", (json_int_t)s->swap_total_bytes,
         "used_bytes", (json_int_t)s->swap_used_bytes, "load", s->load1, s->load5, s->load15,
-        "process_count", s->process_count, "running", s->running, "services", svcs, "processes",
-        procs);
+        "process_count", s->process_count, "running", s->running, "services", svcs, "containers",
+        ctrs, "processes", procs);
 }
 
 static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
@@ -100,6 +103,16 @@ static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
             cli_format_bytes(v->rss_bytes, line, sizeof line);
             printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid, v->cpu_percent,
                    line, v->processes, v->restarts);
+        }
+    }
+    if (s->n_containers) {
+        printf("\n%-20s %-9s %8s %6s %9s %6s %8s\n", "CONTAINER", "STATE", "PID", "CPU%",
+               "MEMORY", "PROCS", "RESTARTS");
+        for (size_t i = 0; i < s->n_containers; i++) {
+            const Drover__V1__ServiceUsage *v = s->containers[i];
+            cli_format_bytes(v->rss_bytes, line, sizeof line);
+            printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid,
+                   v->cpu_percent, line, v->processes, v->restarts);
         }
     }
     if (s->n_processes) {
@@ -292,6 +305,19 @@ static void draw(struct top *t)
         attroff(A_REVERSE);
         for (size_t i = 0; i < s->n_services && y < rows - 2; i++) {
             const Drover__V1__ServiceUsage *v = s->services[i];
+            cli_format_bytes(v->rss_bytes, a, sizeof a);
+            mvprintw(y++, 0, "%-20.20s %-9s %8d %6.1f %9s %6u %8u", v->name, v->state, v->pid,
+                     v->cpu_percent, a, v->processes, v->restarts);
+        }
+        y++;
+    }
+    if (s->n_containers && y < rows - 2) {
+        attron(A_REVERSE);
+        mvprintw(y++, 0, "%-20s %-9s %8s %6s %9s %6s %8s", "CONTAINER", "STATE", "PID", "CPU%",
+                 "MEMORY", "PROCS", "RESTARTS");
+        attroff(A_REVERSE);
+        for (size_t i = 0; i < s->n_containers && y < rows - 2; i++) {
+            const Drover__V1__ServiceUsage *v = s->containers[i];
             cli_format_bytes(v->rss_bytes, a, sizeof a);
             mvprintw(y++, 0, "%-20.20s %-9s %8d %6.1f %9s %6u %8u", v->name, v->state, v->pid,
                      v->cpu_percent, a, v->processes, v->restarts);

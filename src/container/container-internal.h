@@ -150,11 +150,18 @@ void ctr_advance(struct container *c); /* does what is wanted next */
 void ctr_unref_free(struct container *c);
 /* Adopts a container recorded live (mgr restore). */
 void ctr_adopt(struct container *c);
+/* Seconds since the epoch; a file in the container's directory (malloc'd); the runtime's
+ * create of c (CREATING; ctr.c's on_created goes on from there). */
+double ctr_now(void);
+char *ctr_path(const struct container *c, const char *name);
+int ctr_run_create(struct container *c, char *err, size_t err_size);
 /* Its overlay root mounted on dir/rootfs (lower: c->lower), and unmounted. */
 int ctr_mount_root(struct container *c, char *err, size_t err_size);
 void ctr_unmount_root(struct container *c);
-/* Cancels the services' cleanups in flight (the manager goes). */
+/* Finishes the services' cleanups in flight at once (the manager goes). */
 void ctr_foreground_free(struct ctr_mgr *m);
+/* Removes the layers of services' runs the runtime no longer knows (a droverd that died). */
+void ctr_foreground_sweep(struct ctr_mgr *m);
 /* Its timer and paths (dir, log, cgroup) from its id. */
 int ctr_setup_paths(struct container *c);
 struct container *ctr_find_name(struct ctr_mgr *m, const char *name);

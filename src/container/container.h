@@ -200,6 +200,9 @@ struct container *ctr_next(struct ctr_mgr *m, struct container *prev);
 void ctr_info(const struct container *c, struct ctr_info *ret);
 const char *ctr_id(const struct container *c);
 int ctr_get_stats(struct container *c, struct ctr_stats *ret);
+/* The processes of a live container (its cgroup's); the caller frees *ret. -ESRCH once it
+ * exited. */
+int ctr_members(struct container *c, pid_t **ret, size_t *ret_n);
 /* Its session (a tty container while it runs), or NULL. */
 struct session *ctr_session(struct container *c);
 /* Runs argv inside a running container as a session (a PTY with tty, else pipes): the

@@ -35,7 +35,7 @@
 #include "container/container-internal.h"
 #include "session/session.h"
 
-static double now_s(void)
+double ctr_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -64,7 +64,7 @@ static void set_error(struct container *c, const char *msg)
     c->error = msg ? strdup(msg) : NULL;
 }
 
-static char *path_in(const struct container *c, const char *name)
+char *ctr_path(const struct container *c, const char *name)
 {
     char *p = NULL;
     return asprintf(&p, "%s/%s", c->dir, name) < 0 ? NULL : p;
@@ -74,7 +74,7 @@ static char *path_in(const struct container *c, const char *name)
 
 int ctr_mount_root(struct container *c, char *err, size_t err_size)
 {
-    char *rootfs = path_in(c, "rootfs"), *upper = path_in(c, "upper"), *work = path_in(c, "work");
+    char *rootfs = ctr_path(c, "rootfs"), *upper = ctr_path(c, "upper"), *work = ctr_path(c, "work");
     char *opts = NULL;
     int r = 0;
 
@@ -98,7 +98,7 @@ int ctr_mount_root(struct container *c, char *err, size_t err_size)
 
 void ctr_unmount_root(struct container *c)
 {
-    char *rootfs = path_in(c, "rootfs");
+    char *rootfs = ctr_path(c, "rootfs");
     if (c->mounted && rootfs && umount2(rootfs, 0) < 0 && errno != EINVAL && errno != ENOENT)
         (void)umount2(rootfs, MNT_DETACH); /* busy: gone once its last user lets go */
     c->mounted = false;
@@ -132,7 +132,7 @@ static void init_exited(struct container *c, int status)
     c->exited = true;
     c->exit_known = status != PROC_EXIT_UNKNOWN;
     c->exit_code = c->exit_known ? status : 0;
-    c->finished_at = now_s();
+    c->finished_at = ctr_now();
     /* The memory group goes with `runtime delete`: its OOM count is read now. */
     c->oom_killed = proc_group_stats(c->cgroup, &gs) == 0 && gs.oom_kills > 0;
     stop_timer(c);
@@ -222,9 +222,9 @@ static int open_console(struct container *c, char *err, size_t err_size)
     return 0;
 }
 
-static int run_create(struct container *c, char *err, size_t err_size)
+int ctr_run_create(struct container *c, char *err, size_t err_size)
 {
-    char *rlog = path_in(c, "runtime.log"), *pidf = path_in(c, "init.pid");
+    char *rlog = ctr_path(c, "runtime.log"), *pidf = ctr_path(c, "init.pid");
     int r = 0, fd = -1;
 
     if (!rlog || !pidf)
@@ -339,7 +339,7 @@ static void create_failed(struct container *c, int r, const char *msg)
 static void on_created(int status, const char *out, void *userdata)
 {
     struct container *c = userdata;
-    char msg[CTR_ERR_MAX], *rlog = path_in(c, "runtime.log"), *pidf = path_in(c, "init.pid");
+    char msg[CTR_ERR_MAX], *rlog = ctr_path(c, "runtime.log"), *pidf = ctr_path(c, "init.pid");
     char *why = status != 0 && rlog ? ctr_runtime_log_error(rlog) : NULL;
     FILE *f = status == 0 && pidf ? fopen(pidf, "re") : NULL;
     int pid = 0, master = -1, r = 0;
@@ -388,7 +388,7 @@ static void on_created(int status, const char *out, void *userdata)
 static void on_started(int status, const char *out, void *userdata)
 {
     struct container *c = userdata;
-    char msg[CTR_ERR_MAX], *rlog = path_in(c, "runtime.log");
+    char msg[CTR_ERR_MAX], *rlog = ctr_path(c, "runtime.log");
     char *why = status != 0 && rlog ? ctr_runtime_log_error(rlog) : NULL;
 
     c->cmd = NULL;
@@ -405,7 +405,7 @@ static void on_started(int status, const char *out, void *userdata)
     }
     if (!c->exited)
         c->state = CTR_RUNNING;
-    c->started_at = now_s();
+    c->started_at = ctr_now();
     set_error(c, NULL);
     ctr_wait_finish(&c->waits_run, 0, NULL);
     ctr_changed(c);
@@ -494,7 +494,7 @@ void ctr_advance(struct container *c)
     if (c->state == CTR_EXITED && c->want_remove)
         return remove_now(c);
     if (c->state == CTR_EXITED && c->want_start) {
-        int r = run_create(c, err, sizeof err);
+        int r = ctr_run_create(c, err, sizeof err);
         if (r < 0) {
             c->want_start = false;
             set_error(c, err);
@@ -559,137 +559,6 @@ void ctr_unref_free(struct container *c)
     free(c->session_id);
     free(c->error);
     free(c);
-}
-
-/* ---- what clients ask ---- */
-
-static bool name_ok(const char *n)
-{
-    size_t len = strlen(n);
-    if (len == 0 || len > 128 || n[0] == '.' || n[0] == '-')
-        return false;
-    for (const char *p = n; *p; p++)
-        if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-              strchr("_.-", *p)))
-            return false;
-    return true;
-}
-
-/* A container's fixed parts: id, paths, its group. */
-static struct container *ctr_alloc(struct ctr_mgr *m)
-{
-    struct container *c = calloc(1, sizeof *c);
-    unsigned char rnd[6];
-    if (!c)
-        return NULL;
-    c->m = m;
-    c->console_fd = -1;
-    do {
-        if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-            for (size_t i = 0; i < sizeof rnd; i++)
-                rnd[i] = (unsigned char)(rand() & 0xff);
-        for (size_t i = 0; i < sizeof rnd; i++)
-            snprintf(c->id + 2 * i, 3, "%02x", rnd[i]);
-    } while (ctr_find(m, c->id));
-    return c;
-}
-
-int ctr_setup_paths(struct container *c)
-{
-    struct ctr_mgr *m = c->m;
-    c->timer = malloc(sizeof *c->timer);
-    if (!c->timer || uv_timer_init(m->loop, c->timer) < 0) {
-        free(c->timer);
-        c->timer = NULL;
-        return -ENOMEM;
-    }
-    c->timer->data = c;
-    if (asprintf(&c->dir, "%s/%s", m->containers_dir, c->id) < 0 ||
-        asprintf(&c->log_path, "%s/output.log", c->dir) < 0 ||
-        asprintf(&c->cgroup, "drover-ctr.%s/%s", proc_instance(), c->id) < 0)
-        return -ENOMEM;
-    return 0;
-}
-
-int ctr_create(struct ctr_mgr *m, const struct ctr_spec *spec, bool start, struct ctr_wait *w,
-               struct container **ret, char *err, size_t err_size)
-{
-    struct ctr_image *img;
-    struct container *c;
-    json_t *config = NULL;
-    char *rootfs = NULL, *cfg_path = NULL;
-    int r;
-
-    if (m->stopping)
-        return errmsg_fail(err, err_size, -ESHUTDOWN, "droverd is stopping");
-    if (!m->rt.name[0])
-        return errmsg_fail(err, err_size, -EOPNOTSUPP, "no OCI runtime can run containers "
-                           "here: %s", m->rt.note);
-    if (!spec->image || !*spec->image)
-        return errmsg_fail(err, err_size, -EINVAL, "no image given");
-    if (!(img = ctr_image_find(m, spec->image)))
-        return errmsg_fail(err, err_size, -ENOENT, "no image '%s' (import it first: drover "
-                           "image import FILE)", spec->image);
-    if (spec->name && *spec->name && !name_ok(spec->name))
-        return errmsg_fail(err, err_size, -EINVAL, "'%s' is not a container name (letters, "
-                           "digits, '_', '.', '-'; 128 at most)", spec->name);
-    if (spec->name && *spec->name && ctr_find_name(m, spec->name))
-        return errmsg_fail(err, err_size, -EEXIST, "a container named '%s' exists",
-                           spec->name);
-    if (!(c = ctr_alloc(m)) || ctr_spec_copy(&c->spec, spec) < 0 || ctr_setup_paths(c) < 0)
-        goto oom;
-    if (!c->spec.name || !*c->spec.name) {
-        free(c->spec.name);
-        c->spec.name = strdup(c->id);
-    }
-    if (!c->spec.name || !(c->image_id = strdup(img->id)) || !(c->lower = ctr_image_root(m, img)) ||
-        !(rootfs = path_in(c, "rootfs")) || !(cfg_path = path_in(c, "config.json")))
-        goto oom;
-    c->stop_signal = spec->stop_signal ? spec->stop_signal
-                     : ctr_signal_parse(img->stop_signal) ? ctr_signal_parse(img->stop_signal)
-                                                          : SIGTERM;
-    c->stop_timeout_ms = spec->stop_timeout_ms ? spec->stop_timeout_ms : 10000;
-    r = ctr_oci_config(m, c, img, rootfs, &config, err, err_size);
-    if (r == 0) {
-        char *sub[] = {"upper", "work", "rootfs"};
-        if (mkdir(c->dir, 0700) < 0)
-            r = errmsg_fail(err, err_size, -errno, "cannot create '%s': %s", c->dir,
-                            strerror(errno));
-        for (size_t i = 0; r == 0 && i < ARRAY_SIZE(sub); i++) {
-            char *p = path_in(c, sub[i]);
-            if (!p || mkdir(p, 0755) < 0)
-                r = errmsg_fail(err, err_size, -errno, "cannot create the container's "
-                                "directories: %s", strerror(errno));
-            free(p);
-        }
-        if (r == 0 && json_dump_file(config, cfg_path, JSON_COMPACT) < 0)
-            r = errmsg_fail(err, err_size, -EIO, "cannot write '%s'", cfg_path);
-    }
-    json_decref(config);
-    free(rootfs);
-    free(cfg_path);
-    c->created_at = now_s();
-    if (r == 0)
-        r = run_create(c, err, err_size);
-    if (r < 0) {
-        (void)ctr_rm_rf(c->dir);
-        ctr_unref_free(c);
-        return r;
-    }
-    c->want_start = start;
-    c->next = m->containers;
-    m->containers = c;
-    img->users++;
-    ctr_wait_push(&c->waits_run, w);
-    ctr_changed(c);
-    log_info("container %s (%s) of %s being created", c->spec.name, c->id, img->name);
-    *ret = c;
-    return 0;
-oom:
-    if (c)
-        ctr_unref_free(c);
-    free(rootfs);
-    return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
 }
 
 int ctr_start(struct container *c, struct ctr_wait *w, char *err, size_t err_size)
@@ -783,7 +652,7 @@ void ctr_adopt(struct container *c)
         if (r < 0) {
             c->exited = true;
             c->exit_known = false;
-            c->finished_at = now_s();
+            c->finished_at = ctr_now();
         } else if (c->state == CTR_STARTING) {
             char comm[PROC_COMM_MAX] = "";
             struct proc_stat st;

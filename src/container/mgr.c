@@ -172,6 +172,7 @@ int ctr_mgr_restore(struct ctr_mgr *m)
     if (r < 0)
         return r;
     size_t n = 0;
+    ctr_foreground_sweep(m);
     for (struct container *c = m->containers, *next; c; c = next, n++) {
         next = c->next; /* an auto-remove container may go now */
         if (!m->rt.name[0] && c->state != CTR_EXITED) {
@@ -359,6 +360,15 @@ int ctr_get_stats(struct container *c, struct ctr_stats *ret)
     ret->g.pids_current = gs.pids_current;
     ret->g.pids_max = gs.pids_max;
     return 0;
+}
+
+int ctr_members(struct container *c, pid_t **ret, size_t *ret_n)
+{
+    *ret = NULL;
+    *ret_n = 0;
+    if (c->exited || !c->pid || c->state == CTR_EXITED || c->state == CTR_CREATING)
+        return -ESRCH;
+    return proc_group_members(c->cgroup, ret, ret_n);
 }
 
 struct session *ctr_session(struct container *c)

@@ -3,6 +3,7 @@
  * status, so the service engine supervises it like any program (restart policy, probes,
  * dependencies, logs). Each run gets a fresh writable layer over the image, and the runtime
  * lets go of it once the run ended. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,10 +143,26 @@ void ctr_foreground_release(struct ctr_mgr *m, const char *key)
 
 void ctr_foreground_free(struct ctr_mgr *m)
 {
-    while (m->fg) {
+    while (m->fg) { /* droverd stops: what the runtime has let go of goes now */
         struct fg *f = m->fg;
         m->fg = f->next;
         ctr_cmd_cancel(f->cmd);
+        wipe(m, f->key);
         free(f);
     }
+}
+
+void ctr_foreground_sweep(struct ctr_mgr *m)
+{
+    DIR *d = opendir(m->containers_dir);
+    for (struct dirent *de; d && (de = readdir(d));) {
+        char state[8192];
+        if (strncmp(de->d_name, "svc", 3) || strlen(de->d_name) >= CTR_ID_LEN)
+            continue;
+        snprintf(state, sizeof state, "%s/%s", m->rt.root, de->d_name);
+        if (access(state, F_OK) < 0) /* no run of it is left: what droverd did not see end */
+            wipe(m, de->d_name);
+    }
+    if (d)
+        closedir(d);
 }

@@ -147,6 +147,22 @@ int proc_group_stats(const char *rel, struct proc_group_stats *ret)
     return ret->has_memory || ret->has_cpu || ret->has_pids ? 0 : -ENOENT;
 }
 
+int proc_group_members(const char *rel, pid_t **ret, size_t *ret_n)
+{
+    static const char *const each[] = {"pids", NULL, "memory"}; /* NULL: the unified one */
+    *ret = NULL;
+    *ret_n = 0;
+    for (size_t i = 0; i < sizeof each / sizeof *each; i++) {
+        char *d = group_dir(each[i], rel);
+        if (!d)
+            continue;
+        int r = cgroup_members(d, ret, ret_n);
+        free(d);
+        return r;
+    }
+    return -ENOENT;
+}
+
 void proc_group_prune(const char *rel)
 {
     /* Every hierarchy a runtime makes groups in, and NULL: the unified one. */

@@ -345,6 +345,9 @@ struct proc_group_stats {
     uint64_t pids_current, pids_max;                  /* processes and threads */
 };
 int proc_group_stats(const char *rel, struct proc_group_stats *ret);
+/* The processes in the group at rel (zombies included); the caller frees *ret. -ENOENT when no
+ * hierarchy has it. */
+int proc_group_members(const char *rel, pid_t **ret, size_t *ret_n);
 /* Removes the group at rel and its parents up to our own group, in every hierarchy, where they
  * are empty (a runtime removes only its leaf). */
 void proc_group_prune(const char *rel);

@@ -108,8 +108,8 @@ def test_reflection(droverd, pb, stub):
     assert len(out) == len(reqs)
     services = {x.name for x in out[0].list_services_response.service}
     assert services == {"drover.v1.Admin", "drover.v1.Processes", "drover.v1.Services",
-                        "drover.v1.Sessions", "drover.v1.Metrics",
-                        "daemon.v1.DaemonService", "daemon.v1.MetricsService",
+                        "drover.v1.Sessions", "drover.v1.Metrics", "drover.v1.Containers",
+                        "drover.v1.Images", "daemon.v1.DaemonService", "daemon.v1.MetricsService",
                         "stratavore.v1.RunnerService", "stratavore.v1.ProjectService",
                         "stratavore.v1.SessionService", "stratavore.v1.DaemonService",
                         "grpc.health.v1.Health",

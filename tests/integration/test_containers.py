@@ -79,7 +79,12 @@ def api(make_droverd, image_dir):
         # installed, not root, no overlayfs, a runtime that refuses the host) skips, saying why.
         pytest.skip(f"no OCI runtime can run containers here: {e.code()}: {e.details()}")
     assert probe.exit_code == 0, probe
-    return a
+    yield a
+    # A graceful stop stops the containers and leaves no overlay mounted.
+    if d.proc.poll() is None:
+        assert d.stop() == 0, d.read_log()
+    with open("/proc/self/mounts") as m:
+        assert d.state_dir not in m.read()
 
 
 def err(call, *args, **kw):
@@ -378,5 +383,9 @@ def test_service_with_an_image_is_restarted_after_it_is_killed(api, tmp_path):
     assert d["pid"] != pid and d["restarts"] >= 1, d
     api.d.cli("stop", "web", check=0)
     state = os.path.join(api.d.state_dir, "runtime")
-    wait_until(lambda: not [x for x in os.listdir(state) if x.startswith("svc")],
-               what="the runtime letting go of the service's container")
+    dirs = os.path.join(api.d.state_dir, "containers")
+    wait_until(lambda: not [x for x in os.listdir(state) + os.listdir(dirs)
+                            if x.startswith("svc")],
+               what="the runtime letting go of the service's container, its layer removed")
+    with open("/proc/self/mounts") as m:
+        assert api.d.state_dir not in m.read()

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "container/container.h"
 #include "api/drover/drover-internal.h"
 #include "base/macro.h"
 #include "api/msg.h"
@@ -195,6 +196,15 @@ static void status(struct grpc_call *call, const ProtobufCMessage *msg)
     resp.tracked_process_count = host->track ? (uint32_t)track_count(host->track) : 0;
     resp.rp_socket_path = (char *)(host->rp_socket_path ? host->rp_socket_path : "");
     status_state(host, &resp, &error_at);
+    if (host->containers) {
+        const char *path = "", *note = "", *name = ctr_mgr_runtime(host->containers, &path, &note);
+        size_t running = 0;
+        resp.container_runtime = (char *)(name ? name : "");
+        resp.container_runtime_path = (char *)(name ? path : "");
+        resp.container_runtime_note = (char *)note;
+        resp.containers = (uint32_t)ctr_mgr_count(host->containers, &running);
+        resp.containers_running = (uint32_t)running;
+    }
     grpc_call_reply(call, &resp.base);
 }
 

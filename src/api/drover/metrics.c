@@ -17,6 +17,7 @@
 #include "drover/v1/metrics.pb-c.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
+#include "container/container.h"
 #include "supervise/supervise.h"
 
 #define DEFAULT_INTERVAL_MS 1000
@@ -34,6 +35,7 @@ static void snap_done(struct snap *b)
 {
     free(b->m.cores);
     free(b->m.services);
+    free(b->m.containers);
     free(b->m.processes);
     free(b->states);
 }
@@ -79,6 +81,46 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
             st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
     }
     b->m.n_services = n;
+    return 0;
+}
+
+/* Containers, each its cgroup's processes added up (after the services: the same snapshot). */
+static int containers_fill(struct api_host *h, uint32_t age, struct snap *b)
+{
+    size_t n = h->containers ? ctr_mgr_count(h->containers, NULL) : 0, k = 0;
+    double now = (double)now_ns(CLOCK_REALTIME) / 1e9;
+    if (!n)
+        return 0;
+    b->m.containers =
+        (Drover__V1__ServiceUsage **)api_msg_list(&drover__v1__service_usage__descriptor, n, 0);
+    if (!b->m.containers)
+        return -ENOMEM;
+    for (struct container *c = ctr_next(h->containers, NULL); c && k < n;
+         c = ctr_next(h->containers, c), k++) {
+        struct ctr_info i;
+        struct metrics_tree t = {0};
+        pid_t *pids = NULL;
+        size_t np = 0;
+        ctr_info(c, &i);
+        if (ctr_members(c, &pids, &np) == 0 && np) {
+            int r = metrics_tree(h->metrics, pids, np, true, age, &t);
+            free(pids);
+            if (r < 0)
+                return r;
+        } else
+            free(pids);
+        Drover__V1__ServiceUsage *w = b->m.containers[k];
+        w->name = (char *)i.name;
+        w->state = (char *)ctr_state_name(i.state);
+        w->pid = i.pid;
+        w->cpu_percent = t.cpu_pct;
+        w->rss_bytes = t.mem.rss;
+        w->processes = t.processes;
+        w->restarts = i.restarts;
+        w->healthy = i.state == CTR_RUNNING;
+        w->uptime_seconds = i.pid && i.started_at > 0 ? MAX(0.0, now - i.started_at) : 0;
+    }
+    b->m.n_containers = k;
     return 0;
 }
 
@@ -183,7 +225,8 @@ static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, 
     b->m.load5 = s->load[1];
     b->m.load15 = s->load[2];
     /* Services first: their trees take the process snapshot the list then reuses. */
-    if ((r = services_fill(h, age, b)) < 0 || (r = processes_fill(h, req, age, b)) < 0)
+    if ((r = services_fill(h, age, b)) < 0 || (r = containers_fill(h, age, b)) < 0 ||
+        (r = processes_fill(h, req, age, b)) < 0)
         return r;
     return 0;
 }

@@ -5,7 +5,8 @@
  * (node_cpu_seconds_total{cpu,mode}, node_memory_MemAvailable_bytes, node_load1,
  * node_filesystem_*{device,fstype,mountpoint}, node_disk_*{device}, node_network_*{device},
  * node_hwmon_temp_celsius{chip,sensor}), so existing dashboards and alerts work unchanged.
- * Services are drover_service_*{service}; droverd's own process is process_* (the client
+ * Services are drover_service_*{service}, containers drover_container_*{container,image} (from
+ * their cgroups); droverd's own process is process_* (the client
  * libraries' convention) and drover_*. A scrape reads only counters: no process snapshot, so its
  * cost does not grow with the number of processes on the machine. */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "container/container.h"
 #include "api/web/web.h"
 #include "base/buf.h"
 #include "base/macro.h"
@@ -328,6 +330,59 @@ static void service_metrics(struct prom *p, struct api_host *h)
     free(rows);
 }
 
+/* Containers: drover_container_*{container,image}, the figures from each running one's cgroup
+ * (read now: a container that exits meanwhile is left out). */
+static void container_metrics(struct prom *p, struct api_host *h)
+{
+    struct crow {
+        struct ctr_info i;
+        struct ctr_stats st;
+        bool live;
+    };
+    size_t n = h->containers ? ctr_mgr_count(h->containers, NULL) : 0, k = 0;
+    struct crow *rows = n ? calloc(n, sizeof *rows) : NULL;
+    if (n && !rows) {
+        p->error = -ENOMEM;
+        return;
+    }
+    for (struct container *c = h->containers ? ctr_next(h->containers, NULL) : NULL; c && k < n;
+         c = ctr_next(h->containers, c), k++) {
+        ctr_info(c, &rows[k].i);
+        rows[k].live = ctr_get_stats(c, &rows[k].st) == 0;
+    }
+    scalar(p, "drover_containers", "gauge", "Containers kept, running or not.", "%zu", k);
+#define EACH for (size_t i = 0; i < k; i++)
+#define LABELS "container=\"%s\",image=\"%s\""
+#define VALUES esc(rows[i].i.name), esc(rows[i].i.image)
+    family(p, "drover_container_up", "gauge", "1 while the container's program runs.");
+    EACH emit(p, "drover_container_up{" LABELS "} %d\n", VALUES, rows[i].i.state == CTR_RUNNING);
+    family(p, "drover_container_oom_killed", "gauge",
+           "1 when the OOM killer ended the container's last run.");
+    EACH emit(p, "drover_container_oom_killed{" LABELS "} %d\n", VALUES, rows[i].i.oom_killed);
+    family(p, "drover_container_restarts_total", "counter", "Times started again after exiting.");
+    EACH emit(p, "drover_container_restarts_total{" LABELS "} %u\n", VALUES, rows[i].i.restarts);
+    family(p, "drover_container_cpu_seconds_total", "counter", "CPU time of its cgroup.");
+    EACH if (rows[i].live && rows[i].st.g.has_cpu)
+        emit(p, "drover_container_cpu_seconds_total{" LABELS "} %.3f\n", VALUES,
+             (double)rows[i].st.g.cpu_usage_ns / 1e9);
+    family(p, "drover_container_memory_bytes", "gauge", "Memory its cgroup uses.");
+    EACH if (rows[i].live && rows[i].st.g.has_memory)
+        emit(p, "drover_container_memory_bytes{" LABELS "} %llu\n", VALUES,
+             (unsigned long long)rows[i].st.g.memory_current);
+    family(p, "drover_container_memory_limit_bytes", "gauge", "Its memory limit (0: none).");
+    EACH if (rows[i].live && rows[i].st.g.has_memory)
+        emit(p, "drover_container_memory_limit_bytes{" LABELS "} %llu\n", VALUES,
+             (unsigned long long)rows[i].st.g.memory_max);
+    family(p, "drover_container_pids", "gauge", "Processes and threads in its cgroup.");
+    EACH if (rows[i].live && rows[i].st.g.has_pids)
+        emit(p, "drover_container_pids{" LABELS "} %llu\n", VALUES,
+             (unsigned long long)rows[i].st.g.pids_current);
+#undef EACH
+#undef LABELS
+#undef VALUES
+    free(rows);
+}
+
 /* ---- droverd itself -------------------------------------------------------------------------- */
 
 static void self_metrics(struct prom *p, struct api_host *h)
@@ -398,6 +453,7 @@ int api_prometheus_render(struct api_host *h, struct buf *out)
         temp_metrics(&p, t);
     host_metrics(&p, metrics_host(h->metrics));
     service_metrics(&p, h);
+    container_metrics(&p, h);
     self_metrics(&p, h);
     return p.error;
 }
