@@ -299,6 +299,40 @@ def limits_section(res, limits):
     return out
 
 
+def containers_section(c):
+    """Containers against podman on the same image and OCI runtime (bench/containers.py)."""
+    d, p = c.get("drover", {}), c.get("podman", {})
+    out = ["## Containers: drover against podman", "",
+           f"The same busybox image (built with umoci), the same OCI runtime "
+           f"({d.get('runtime') or '?'}), network none on both. drover: {c['containers']} "
+           f"containers through drover.v1.Containers on the unix socket; podman: "
+           f"{c['podman_n']} with Debian's podman (private storage, cgroupfs). Latencies in ms; "
+           "the ratio is podman / drover (above 1: drover is faster or smaller). Memory is the "
+           "monitor's: droverd's growth per running container against one conmon per "
+           "container.", ""]
+    if "skipped" in p:
+        out += [f"podman was skipped: {p['skipped']}", ""]
+    out += ["| row | drover | podman | ratio |", "|---|---|---|---|"]
+
+    def row(name, key, sub, unit):
+        a = (d.get(key) or {}).get(sub) if sub else d.get(key)
+        b = (p.get(key) or {}).get(sub) if sub else p.get(key)
+        r = f"×{b / a:.2f}" if a and b else "—"
+        out.append(f"| {name} | {fmt(a, 1)} {unit} | {fmt(b, 1)} {unit} | {r} |")
+
+    if "run_to_exit_ms" in p:  # podman's figure is its CLI's: the CLI row is the pair
+        p = dict(p, run_to_exit_cli_ms=p["run_to_exit_ms"])
+    for key, name in (("run_to_exit_ms", "run to exit (`run --rm true`), gRPC client"),
+                      ("run_to_exit_cli_ms", "run to exit, `drover container run --rm` CLI"),
+                      ("create_running_ms", "create → running"),
+                      ("stop_removed_ms", "stop → removed (SIGKILL)")):
+        row(f"{name} p50", key, "p50", "ms")
+        row(f"{name} p99", key, "p99", "ms")
+    row("monitor RSS per running container", "rss_kb_per_container", None, "kB")
+    row("monitor PSS per running container", "pss_kb_per_container", None, "kB")
+    return out
+
+
 def sessions_section(s, limits):
     rows = s["rows"]
     mb = s["size_mb"]
@@ -433,6 +467,8 @@ def main():
         lines += sessions_section(res["sessions"], limits) + [""]
     if "snapshot" in res or "scrape" in res:
         lines += metrics_section(res.get("snapshot"), res.get("scrape")) + [""]
+    if "containers" in res:
+        lines += containers_section(res["containers"]) + [""]
     lines += limits_section(res, limits)
     with open(os.path.join(DOCS, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")

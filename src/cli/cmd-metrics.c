@@ -78,6 +78,21 @@ static json_t *snapshot_json(const Drover__V1__MetricsSnapshot *s)
         ctrs, "processes", procs);
 }
 
+/* Services' or containers' rows, for `drover metrics`. */
+static void usage_table(const char *what, Drover__V1__ServiceUsage *const *v, size_t n)
+{
+    char mem[32];
+    if (!n)
+        return;
+    printf("\n%-20s %-9s %8s %6s %9s %6s %8s\n", what, "STATE", "PID", "CPU%", "MEMORY", "PROCS",
+           "RESTARTS");
+    for (size_t i = 0; i < n; i++) {
+        cli_format_bytes(v[i]->rss_bytes, mem, sizeof mem);
+        printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v[i]->name, v[i]->state, v[i]->pid,
+               v[i]->cpu_percent, mem, v[i]->processes, v[i]->restarts);
+    }
+}
+
 static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
 {
     char up[32], line[128];
@@ -95,26 +110,8 @@ static void print_snapshot(const Drover__V1__MetricsSnapshot *s)
     pct_bytes(s->swap_used_bytes, s->swap_total_bytes, line, sizeof line);
     printf("swap     %s used\n", line);
     printf("processes %u, %u running\n", s->process_count, s->running);
-    if (s->n_services) {
-        printf("\n%-20s %-9s %8s %6s %9s %6s %8s\n", "SERVICE", "STATE", "PID", "CPU%", "MEMORY",
-               "PROCS", "RESTARTS");
-        for (size_t i = 0; i < s->n_services; i++) {
-            const Drover__V1__ServiceUsage *v = s->services[i];
-            cli_format_bytes(v->rss_bytes, line, sizeof line);
-            printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid, v->cpu_percent,
-                   line, v->processes, v->restarts);
-        }
-    }
-    if (s->n_containers) {
-        printf("\n%-20s %-9s %8s %6s %9s %6s %8s\n", "CONTAINER", "STATE", "PID", "CPU%",
-               "MEMORY", "PROCS", "RESTARTS");
-        for (size_t i = 0; i < s->n_containers; i++) {
-            const Drover__V1__ServiceUsage *v = s->containers[i];
-            cli_format_bytes(v->rss_bytes, line, sizeof line);
-            printf("%-20s %-9s %8d %6.1f %9s %6u %8u\n", v->name, v->state, v->pid,
-                   v->cpu_percent, line, v->processes, v->restarts);
-        }
-    }
+    usage_table("SERVICE", s->services, s->n_services);
+    usage_table("CONTAINER", s->containers, s->n_containers);
     if (s->n_processes) {
         printf("\n%8s %-16s %1s %6s %9s %7s\n", "PID", "NAME", "S", "CPU%", "MEMORY", "THREADS");
         for (size_t i = 0; i < s->n_processes; i++) {
@@ -255,6 +252,25 @@ static void bar(int y, int x, int w, const char *label, double pct, const char *
     printw("%s]", cells + (fill < inner - tl ? fill : inner - tl));
 }
 
+/* Services' or containers' rows on top's screen from line y; the line after them. */
+static int usage_screen(int y, int rows, const char *what, Drover__V1__ServiceUsage *const *v,
+                        size_t n)
+{
+    char mem[32];
+    if (!n || y >= rows - 2)
+        return y;
+    attron(A_REVERSE);
+    mvprintw(y++, 0, "%-20s %-9s %8s %6s %9s %6s %8s", what, "STATE", "PID", "CPU%", "MEMORY",
+             "PROCS", "RESTARTS");
+    attroff(A_REVERSE);
+    for (size_t i = 0; i < n && y < rows - 2; i++) {
+        cli_format_bytes(v[i]->rss_bytes, mem, sizeof mem);
+        mvprintw(y++, 0, "%-20.20s %-9s %8d %6.1f %9s %6u %8u", v[i]->name, v[i]->state,
+                 v[i]->pid, v[i]->cpu_percent, mem, v[i]->processes, v[i]->restarts);
+    }
+    return y + 1;
+}
+
 static void draw(struct top *t)
 {
     const Drover__V1__MetricsSnapshot *s = t->snap;
@@ -298,32 +314,8 @@ static void draw(struct top *t)
              s->process_count, s->running, s->cpu ? s->cpu->usage_percent : 0,
              s->cpu ? s->cpu->user_percent : 0, s->cpu ? s->cpu->system_percent : 0);
     y++;
-    if (s->n_services && y < rows - 2) {
-        attron(A_REVERSE);
-        mvprintw(y++, 0, "%-20s %-9s %8s %6s %9s %6s %8s", "SERVICE", "STATE", "PID", "CPU%",
-                 "MEMORY", "PROCS", "RESTARTS");
-        attroff(A_REVERSE);
-        for (size_t i = 0; i < s->n_services && y < rows - 2; i++) {
-            const Drover__V1__ServiceUsage *v = s->services[i];
-            cli_format_bytes(v->rss_bytes, a, sizeof a);
-            mvprintw(y++, 0, "%-20.20s %-9s %8d %6.1f %9s %6u %8u", v->name, v->state, v->pid,
-                     v->cpu_percent, a, v->processes, v->restarts);
-        }
-        y++;
-    }
-    if (s->n_containers && y < rows - 2) {
-        attron(A_REVERSE);
-        mvprintw(y++, 0, "%-20s %-9s %8s %6s %9s %6s %8s", "CONTAINER", "STATE", "PID", "CPU%",
-                 "MEMORY", "PROCS", "RESTARTS");
-        attroff(A_REVERSE);
-        for (size_t i = 0; i < s->n_containers && y < rows - 2; i++) {
-            const Drover__V1__ServiceUsage *v = s->containers[i];
-            cli_format_bytes(v->rss_bytes, a, sizeof a);
-            mvprintw(y++, 0, "%-20.20s %-9s %8d %6.1f %9s %6u %8u", v->name, v->state, v->pid,
-                     v->cpu_percent, a, v->processes, v->restarts);
-        }
-        y++;
-    }
+    y = usage_screen(y, rows, "SERVICE", s->services, s->n_services);
+    y = usage_screen(y, rows, "CONTAINER", s->containers, s->n_containers);
     if (y < rows - 2) {
         static const char *const names[] = {"CPU", "memory", "pid"};
         attron(A_REVERSE);

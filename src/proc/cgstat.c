@@ -82,7 +82,7 @@ static char *group_dir(const char *want, const char *rel)
 
 /* A number from dir/file (the value after "key " on its line when key is given); "max" and
  * v1's "no limit" (near 2^63) are 0. false when the file cannot be read. */
-static bool read_value(const char *dir, const char *file, const char *key, uint64_t *ret)
+bool cgroup_read_value(const char *dir, const char *file, const char *key, uint64_t *ret)
 {
     char p[PATH_MAX], buf[4096];
     snprintf(p, sizeof p, "%s/%s", dir, file);
@@ -115,33 +115,33 @@ int proc_group_stats(const char *rel, struct proc_group_stats *ret)
 
     *ret = (struct proc_group_stats){0};
     if ((d = group_dir("memory", rel))) {
-        ret->has_memory = read_value(d, "memory.usage_in_bytes", NULL, &ret->memory_current);
-        (void)read_value(d, "memory.max_usage_in_bytes", NULL, &ret->memory_peak);
-        (void)read_value(d, "memory.limit_in_bytes", NULL, &ret->memory_max);
-        (void)read_value(d, "memory.oom_control", "oom_kill", &ret->oom_kills);
+        ret->has_memory = cgroup_read_value(d, "memory.usage_in_bytes", NULL, &ret->memory_current);
+        (void)cgroup_read_value(d, "memory.max_usage_in_bytes", NULL, &ret->memory_peak);
+        (void)cgroup_read_value(d, "memory.limit_in_bytes", NULL, &ret->memory_max);
+        (void)cgroup_read_value(d, "memory.oom_control", "oom_kill", &ret->oom_kills);
         free(d);
     }
     if ((d = group_dir("cpuacct", rel))) {
-        ret->has_cpu = read_value(d, "cpuacct.usage", NULL, &ret->cpu_usage_ns);
+        ret->has_cpu = cgroup_read_value(d, "cpuacct.usage", NULL, &ret->cpu_usage_ns);
         free(d);
     }
     if ((d = group_dir("pids", rel))) {
-        ret->has_pids = read_value(d, "pids.current", NULL, &ret->pids_current);
-        (void)read_value(d, "pids.max", NULL, &ret->pids_max);
+        ret->has_pids = cgroup_read_value(d, "pids.current", NULL, &ret->pids_current);
+        (void)cgroup_read_value(d, "pids.max", NULL, &ret->pids_max);
         free(d);
     }
     if ((d = group_dir(NULL, rel))) {
         if (!ret->has_memory &&
-            (ret->has_memory = read_value(d, "memory.current", NULL, &ret->memory_current))) {
-            (void)read_value(d, "memory.peak", NULL, &ret->memory_peak);
-            (void)read_value(d, "memory.max", NULL, &ret->memory_max);
-            (void)read_value(d, "memory.events", "oom_kill", &ret->oom_kills);
+            (ret->has_memory = cgroup_read_value(d, "memory.current", NULL, &ret->memory_current))) {
+            (void)cgroup_read_value(d, "memory.peak", NULL, &ret->memory_peak);
+            (void)cgroup_read_value(d, "memory.max", NULL, &ret->memory_max);
+            (void)cgroup_read_value(d, "memory.events", "oom_kill", &ret->oom_kills);
         }
         uint64_t us;
-        if (!ret->has_cpu && (ret->has_cpu = read_value(d, "cpu.stat", "usage_usec", &us)))
+        if (!ret->has_cpu && (ret->has_cpu = cgroup_read_value(d, "cpu.stat", "usage_usec", &us)))
             ret->cpu_usage_ns = us * 1000;
-        if (!ret->has_pids && (ret->has_pids = read_value(d, "pids.current", NULL, &ret->pids_current)))
-            (void)read_value(d, "pids.max", NULL, &ret->pids_max);
+        if (!ret->has_pids && (ret->has_pids = cgroup_read_value(d, "pids.current", NULL, &ret->pids_current)))
+            (void)cgroup_read_value(d, "pids.max", NULL, &ret->pids_max);
         free(d);
     }
     return ret->has_memory || ret->has_cpu || ret->has_pids ? 0 : -ENOENT;

@@ -359,23 +359,8 @@ int proc_child_set_limits(struct proc_child *c, const struct proc_limits *l)
 
 static uint64_t read_u64(const char *dir, const char *file, const char *key)
 {
-    char p[PATH_MAX], buf[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    if (!key)
-        return strtoull(buf, NULL, 10);
-    size_t kl = strlen(key);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
-            return strtoull(line + kl + 1, NULL, 10);
-    return 0;
+    uint64_t v = 0;
+    return cgroup_read_value(dir, file, key, &v) ? v : 0;
 }
 
 int proc_child_usage(struct proc_child *c, struct proc_res_usage *ret)

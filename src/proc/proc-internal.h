@@ -45,6 +45,9 @@ int cgroup_kill(const struct cgroup_root *cg, const char *path);
 /* Calls fn for each tree group under base (slices' included); removes emptied slices. */
 void each_tree_group(const char *base, void (*fn)(const char *path, void *userdata),
                      void *userdata);
+/* A number from dir/file (the value after "key " on its line when key is given); "max" and v1's
+ * "no limit" (near 2^63) are 0. false when the file cannot be read (cgstat.c). */
+bool cgroup_read_value(const char *dir, const char *file, const char *key, uint64_t *ret);
 /* rmdir: -EBUSY while members remain. */
 int cgroup_remove(const char *path);
 /* The per-tree groups of droverds that are gone, but those keep() claims (adopted): every

@@ -150,6 +150,9 @@ void sess_tees_release(struct session *s);
 
 /* A session not listed yet, its id given, nothing watched (NULL without memory). */
 struct session *sess_alloc(struct sess_mgr *m, const struct sess_spawn *o);
+/* Puts a session whose program and descriptors are set up on the list, watched (and held by
+ * the descriptor holder with hold). */
+void sess_enlist(struct session *s, bool hold);
 /* Frees what sess_alloc made (and what it collected since). */
 void sess_free(struct session *s);
 

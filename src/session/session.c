@@ -545,14 +545,20 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         sess_unref(s);
         return r;
     }
+    sess_enlist(s, o->hold);
+    *ret = s;
+    return 0;
+}
+
+void sess_enlist(struct session *s, bool hold)
+{
+    struct sess_mgr *m = s->m;
     s->listed = true;
     DQUEUE_APPEND(&m->sessions, s, link);
     m->count++;
     sess_update_polls(s);
-    if (o->hold)
+    if (hold)
         sess_hold_put(s);
-    *ret = s;
-    return 0;
 }
 
 /* ---- exit --------------------------------------------------------------------------------- */

@@ -112,12 +112,7 @@ int sess_adopt(struct sess_mgr *m, const struct sess_adopt *o, struct session **
         sess_free(s);
         return r;
     }
-    s->listed = true;
-    DQUEUE_APPEND(&m->sessions, s, link);
-    m->count++;
-    sess_update_polls(s);
-    if (o->hold)
-        sess_hold_put(s);
+    sess_enlist(s, o->hold);
     *ret = s;
     return 0;
 }

@@ -20,7 +20,7 @@ import time
 import grpc
 import pytest
 
-from conftest import DROVER, ROOT, alive, wait_until
+from conftest import DROVER, ROOT, alive, free_port, wait_until
 from drover.v1 import containers_pb2 as pb, containers_pb2_grpc as pbg
 
 Code = grpc.StatusCode
@@ -69,7 +69,7 @@ class Api:
 
 @pytest.fixture
 def api(make_droverd, image_dir):
-    d = make_droverd()
+    d = make_droverd(extra_args=["--http", f"127.0.0.1:{free_port()}"])
     a = Api(d)
     try:
         a.i.Import(pb.ImportImageRequest(source=image_dir), timeout=60)
@@ -389,3 +389,30 @@ def test_service_with_an_image_is_restarted_after_it_is_killed(api, tmp_path):
                what="the runtime letting go of the service's container, its layer removed")
     with open("/proc/self/mounts") as m:
         assert api.d.state_dir not in m.read()
+
+
+# ---- seen everywhere ----------------------------------------------------------------------------
+
+def test_containers_in_top_metrics_status_and_superviz(api):
+    import urllib.request
+    from daemon.v1 import daemon_pb2, daemon_pb2_grpc
+    api.run(["sh", "-c", "while :; do :; done"], wait=False, name="spin",
+            resources=pb.ContainerResources(memory_bytes=64 << 20))
+    snap = json.loads(api.d.cli("--json", "metrics", check=0).stdout)
+    row = [c for c in snap["containers"] if c["name"] == "spin"]
+    assert row and row[0]["state"] == "running" and row[0]["processes"] >= 1, snap["containers"]
+    port = api.d.args[api.d.args.index("--http") + 1].split(":")[1]
+    page = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'drover_container_up{container="spin",image="busybox"} 1' in page
+    assert f'drover_container_memory_limit_bytes{{container="spin",image="busybox"}} {64 << 20}' \
+        in page
+    status = json.loads(api.d.cli("--json", "status", check=0).stdout)
+    assert status["container_runtime"] in ("runc", "crun") and status["containers_running"] >= 1
+    sv = daemon_pb2_grpc.DaemonServiceStub(api.d.channel())
+    names = [p.service_name for p in sv.ListProcesses(__import__("google.protobuf.empty_pb2",
+                                                                 fromlist=["Empty"]).Empty(),
+                                                      timeout=10).processes]
+    assert "container:spin" in names
+    p = sv.GetProcess(daemon_pb2.GetProcessRequest(service_name="container:spin"), timeout=10)
+    assert p.state == daemon_pb2.PROCESS_STATE_RUNNING and p.pid > 0
+    api.c.Stop(pb.StopContainerRequest(container="spin", timeout_ms=-1), timeout=30)

@@ -52,6 +52,22 @@ static void cpu_fill(Drover__V1__CpuUsage *w, const struct metrics_cpu *c)
     w->steal_percent = p[METRICS_CPU_STEAL];
 }
 
+/* A service's or a container's row: its tree added up. */
+static void usage_fill(Drover__V1__ServiceUsage *w, const char *name, const char *state, pid_t pid,
+                       const struct metrics_tree *t, uint32_t restarts, bool healthy,
+                       double uptime)
+{
+    w->name = (char *)name;
+    w->state = (char *)state;
+    w->pid = pid;
+    w->cpu_percent = t->cpu_pct;
+    w->rss_bytes = t->mem.rss;
+    w->processes = t->processes;
+    w->restarts = restarts;
+    w->healthy = healthy;
+    w->uptime_seconds = uptime;
+}
+
 static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
 {
     size_t n = svc_count(h->services);
@@ -69,16 +85,9 @@ static int services_fill(struct api_host *h, uint32_t age, struct snap *b)
         int r = svc_tree(s, h->metrics, true, age, &t);
         if (r < 0)
             return r;
-        w->name = (char *)svc_name(s);
-        w->state = (char *)svc_state_name(st.state);
-        w->pid = st.pid;
-        w->cpu_percent = t.cpu_pct;
-        w->rss_bytes = t.mem.rss;
-        w->processes = t.processes;
-        w->restarts = st.restarts_total;
-        w->healthy = svc_healthy(&st);
-        w->uptime_seconds =
-            st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0;
+        usage_fill(w, svc_name(s), svc_state_name(st.state), st.pid, &t, st.restarts_total,
+                   svc_healthy(&st),
+                   st.pid && st.last_started_at > 0 ? MAX(0.0, now - st.last_started_at) : 0);
     }
     b->m.n_services = n;
     return 0;
@@ -110,15 +119,9 @@ static int containers_fill(struct api_host *h, uint32_t age, struct snap *b)
         } else
             free(pids);
         Drover__V1__ServiceUsage *w = b->m.containers[k];
-        w->name = (char *)i.name;
-        w->state = (char *)ctr_state_name(i.state);
-        w->pid = i.pid;
-        w->cpu_percent = t.cpu_pct;
-        w->rss_bytes = t.mem.rss;
-        w->processes = t.processes;
-        w->restarts = i.restarts;
-        w->healthy = i.state == CTR_RUNNING;
-        w->uptime_seconds = i.pid && i.started_at > 0 ? MAX(0.0, now - i.started_at) : 0;
+        usage_fill(w, i.name, ctr_state_name(i.state), i.pid, &t, i.restarts,
+                   i.state == CTR_RUNNING,
+                   i.pid && i.started_at > 0 ? MAX(0.0, now - i.started_at) : 0);
     }
     b->m.n_containers = k;
     return 0;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "container/container.h"
 #include "api/msg.h"
 #include "api/superviz/superviz.h"
 #include "api/status.h"
@@ -109,6 +110,7 @@ struct proc_msg {
     Google__Protobuf__Timestamp start, ts;
     Google__Protobuf__Duration uptime;
     char error[160];
+    char name[160]; /* a container's "container:NAME" */
 };
 
 static Daemon__V1__ProcessState state_of(enum svc_state st)
@@ -142,6 +144,46 @@ static void last_error(const struct svc_status *st, char *out, size_t size)
         snprintf(out, size, "killed by signal %d", -st->last_exit);
 }
 
+/* What every process message has: its tree's figures, start and uptime, the time. */
+static void proc_common(struct proc_msg *b, const struct metrics_tree *t, pid_t pid,
+                        double started_at, uint32_t restarts, uint64_t now)
+{
+    *b = (struct proc_msg){
+        .m = DAEMON__V1__PROCESS_METRICS__INIT,
+        .cpu = DAEMON__V1__PROCESS_CPU__INIT,
+        .mem = DAEMON__V1__PROCESS_MEMORY__INIT,
+        .start = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+        .ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+        .uptime = GOOGLE__PROTOBUF__DURATION__INIT,
+    };
+    b->m.pid = pid;
+    b->cpu.user_time_ns = t->user_ns;
+    b->cpu.system_time_ns = t->system_ns;
+    b->cpu.total_time_ns = t->user_ns + t->system_ns;
+    b->cpu.usage_percent = t->cpu_pct;
+    b->mem.rss_bytes = t->mem.rss;
+    b->mem.vms_bytes = t->mem.vms;
+    b->mem.swap_bytes = t->mem.swap;
+    b->mem.shared_bytes = t->mem.shared;
+    b->mem.data_bytes = t->mem.data;
+    b->mem.stack_bytes = t->mem.stack;
+    b->m.cpu = &b->cpu;
+    b->m.memory = &b->mem;
+    if (started_at > 0) {
+        uint64_t started = (uint64_t)(started_at * 1000.0);
+        api_timestamp(&b->start, started * 1000000u);
+        b->m.start_time = &b->start;
+        if (pid) {
+            api_duration_ms(&b->uptime, now > started ? now - started : 0);
+            b->m.uptime = &b->uptime;
+        }
+    }
+    b->m.restart_count = restarts > INT32_MAX ? INT32_MAX : (int32_t)restarts;
+    b->m.last_error = b->error;
+    api_timestamp(&b->ts, now * 1000000u);
+    b->m.timestamp = &b->ts;
+}
+
 static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct proc_msg *b)
 {
     struct svc_status st;
@@ -152,59 +194,90 @@ static int proc_fill(struct api_host *h, struct svc *s, uint32_t age, struct pro
     int r = svc_tree(s, h->metrics, true, age, &t);
     if (r < 0)
         return r;
-    *b = (struct proc_msg){
-        .m = DAEMON__V1__PROCESS_METRICS__INIT,
-        .cpu = DAEMON__V1__PROCESS_CPU__INIT,
-        .mem = DAEMON__V1__PROCESS_MEMORY__INIT,
-        .start = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
-        .ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
-        .uptime = GOOGLE__PROTOBUF__DURATION__INIT,
-    };
+    proc_common(b, &t, st.pid, st.last_started_at, st.restarts_total, now);
     b->m.service_name = (char *)svc_name(s);
-    b->m.pid = st.pid;
     b->m.state = state_of(st.state);
     b->m.healthy = svc_healthy(&st);
-    b->cpu.user_time_ns = t.user_ns;
-    b->cpu.system_time_ns = t.system_ns;
-    b->cpu.total_time_ns = t.user_ns + t.system_ns;
-    b->cpu.usage_percent = t.cpu_pct;
-    b->mem.rss_bytes = t.mem.rss;
-    b->mem.vms_bytes = t.mem.vms;
-    b->mem.swap_bytes = t.mem.swap;
-    b->mem.shared_bytes = t.mem.shared;
-    b->mem.data_bytes = t.mem.data;
-    b->mem.stack_bytes = t.mem.stack;
-    b->m.cpu = &b->cpu;
-    b->m.memory = &b->mem;
-    if (st.last_started_at > 0) {
-        uint64_t started = (uint64_t)(st.last_started_at * 1000.0);
-        api_timestamp(&b->start, started * 1000000u);
-        b->m.start_time = &b->start;
-        if (st.pid) {
-            api_duration_ms(&b->uptime, now > started ? now - started : 0);
-            b->m.uptime = &b->uptime;
-        }
-    }
-    b->m.restart_count = st.restarts_total > INT32_MAX ? INT32_MAX : (int32_t)st.restarts_total;
     last_error(&st, b->error, sizeof b->error);
-    b->m.last_error = b->error;
-    api_timestamp(&b->ts, now * 1000000u);
-    b->m.timestamp = &b->ts;
     return 0;
 }
 
-/* Every service's ProcessMetrics: arrays freed by the caller (also on failure). */
+/* A container is a process here too, named "container:NAME": its cgroup's processes. */
+#define CONTAINER_PREFIX "container:"
+
+static struct container *container_named(struct api_host *h, const char *name)
+{
+    size_t n = strlen(CONTAINER_PREFIX);
+    return h->containers && !strncmp(name, CONTAINER_PREFIX, n) ? ctr_find(h->containers, name + n)
+                                                                 : NULL;
+}
+
+static int container_fill(struct api_host *h, struct container *c, uint32_t age,
+                          struct proc_msg *b)
+{
+    struct ctr_info i;
+    struct metrics_tree t = {0};
+    pid_t *pids = NULL;
+    size_t n = 0;
+    int r = 0;
+
+    ctr_info(c, &i);
+    if (ctr_members(c, &pids, &n) == 0 && n)
+        r = metrics_tree(h->metrics, pids, n, true, age, &t);
+    free(pids);
+    if (r < 0)
+        return r;
+    proc_common(b, &t, i.pid, i.started_at, i.restarts, now_ns(CLOCK_REALTIME) / 1000000u);
+    snprintf(b->name, sizeof b->name, CONTAINER_PREFIX "%s", i.name);
+    b->m.service_name = b->name;
+    b->m.state = i.state == CTR_RUNNING    ? DAEMON__V1__PROCESS_STATE__PROCESS_STATE_RUNNING
+                 : i.state == CTR_STOPPING ? DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STOPPING
+                 : i.state == CTR_EXITED && i.exit_known && i.exit_code
+                     ? DAEMON__V1__PROCESS_STATE__PROCESS_STATE_FAILED
+                 : i.state == CTR_EXITED ? DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STOPPED
+                                         : DAEMON__V1__PROCESS_STATE__PROCESS_STATE_STARTING;
+    b->m.healthy = i.state == CTR_RUNNING;
+    if (*i.error)
+        snprintf(b->error, sizeof b->error, "%s", i.error);
+    else if (i.state == CTR_EXITED && i.oom_killed)
+        snprintf(b->error, sizeof b->error, "killed by the OOM killer");
+    else if (i.state == CTR_EXITED && i.exit_known && i.exit_code)
+        snprintf(b->error, sizeof b->error, i.exit_code > 0 ? "exited with code %d"
+                                                            : "killed by signal %d",
+                 i.exit_code > 0 ? i.exit_code : -i.exit_code);
+    return 0;
+}
+
+/* The i-th process: services first, then containers. */
+static size_t procs_count(struct api_host *h)
+{
+    return svc_count(h->services) + (h->containers ? ctr_mgr_count(h->containers, NULL) : 0);
+}
+
+static int proc_fill_at(struct api_host *h, size_t i, uint32_t age, struct proc_msg *b)
+{
+    size_t ns = svc_count(h->services);
+    if (i < ns)
+        return proc_fill(h, svc_at(h->services, i), age, b);
+    struct container *c = ctr_next(h->containers, NULL);
+    for (i -= ns; c && i; i--)
+        c = ctr_next(h->containers, c);
+    return c ? container_fill(h, c, age, b) : -ENOENT;
+}
+
+/* Every service's and container's ProcessMetrics: arrays freed by the caller (also on
+ * failure). */
 static int procs_fill(struct api_host *h, uint32_t age, struct proc_msg **ret,
                       Daemon__V1__ProcessMetrics ***ret_p, size_t *ret_n)
 {
-    size_t n = svc_count(h->services);
+    size_t n = procs_count(h);
     *ret = calloc(n ? n : 1, sizeof **ret);
     *ret_p = calloc(n ? n : 1, sizeof **ret_p);
     *ret_n = 0;
     if (!*ret || !*ret_p)
         return -ENOMEM;
     for (size_t i = 0; i < n; i++) {
-        int r = proc_fill(h, svc_at(h->services, i), age, &(*ret)[i]);
+        int r = proc_fill_at(h, i, age, &(*ret)[i]);
         if (r < 0)
             return r;
         (*ret_p)[i] = &(*ret)[i].m;
@@ -307,17 +380,33 @@ static int state_fill(struct api_host *h, uint32_t age, struct state_msg *b)
 /* ---- requests ----------------------------------------------------------------------------------
  */
 
-static struct svc *service_of(struct grpc_call *call, struct api_host *h, const char *name)
+/* The process a request names: a service, or a container ("container:NAME"); false after
+ * answering NOT_FOUND or INVALID_ARGUMENT. */
+static bool process_of(struct grpc_call *call, struct api_host *h, const char *name,
+                       struct svc **ret_s, struct container **ret_c)
 {
-    struct svc *s;
+    *ret_s = NULL;
+    *ret_c = NULL;
     if (!*name) {
         grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "service_name is required");
-        return NULL;
+        return false;
     }
-    s = svc_find(h->services, name);
-    if (!s || svc_is_removed(s))
+    if ((*ret_c = container_named(h, name)))
+        return true;
+    struct svc *s = svc_find(h->services, name);
+    if (!s || svc_is_removed(s)) {
         grpc_call_finish(call, GRPC_NOT_FOUND, "no service named '%s'", name);
-    return s && !svc_is_removed(s) ? s : NULL;
+        return false;
+    }
+    *ret_s = s;
+    return true;
+}
+
+/* A process by name, measured into b. */
+static int fill_named(struct api_host *h, struct svc *s, struct container *c, uint32_t age,
+                      struct proc_msg *b)
+{
+    return c ? container_fill(h, c, age, b) : proc_fill(h, s, age, b);
 }
 
 static void get_state(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -351,10 +440,11 @@ static void get_process(struct grpc_call *call, const ProtobufCMessage *msg)
     const Daemon__V1__GetProcessRequest *req = (const Daemon__V1__GetProcessRequest *)msg;
     struct api_host *h = grpc_call_service_data(call);
     struct proc_msg b;
-    struct svc *s = service_of(call, h, req->service_name);
-    if (!s)
+    struct svc *s;
+    struct container *c;
+    if (!process_of(call, h, req->service_name, &s, &c))
         return;
-    int r = proc_fill(h, s, h->metrics_ttl_ms, &b);
+    int r = fill_named(h, s, c, h->metrics_ttl_ms, &b);
     api_reply_or_errno(call, r, &b.m.base, "measuring '%s'", req->service_name);
 }
 
@@ -390,11 +480,11 @@ struct stream {
 static int send_batch(struct grpc_call *call, void *arg)
 {
     struct stream *st = arg;
-    while (st->batch && st->cursor < svc_count(st->host->services)) {
+    while (st->batch && st->cursor < procs_count(st->host)) {
         struct proc_msg b;
         if (!grpc_call_writable(call))
             return 0;
-        int r = proc_fill(st->host, svc_at(st->host->services, st->cursor), st->age, &b);
+        int r = proc_fill_at(st->host, st->cursor, st->age, &b);
         if (r < 0 || (r = grpc_call_send(call, &b.m.base)) < 0)
             return r;
         st->cursor++;
@@ -430,12 +520,13 @@ static int emit(struct grpc_call *call, void *arg)
     }
     case STREAM_PROCESS: {
         struct proc_msg b;
-        struct svc *s = svc_find(st->host->services, st->service);
-        if (!s || svc_is_removed(s)) {
-            grpc_call_finish(call, GRPC_NOT_FOUND, "service '%s' was deleted", st->service);
+        struct container *c = container_named(st->host, st->service);
+        struct svc *s = c ? NULL : svc_find(st->host->services, st->service);
+        if (!c && (!s || svc_is_removed(s))) {
+            grpc_call_finish(call, GRPC_NOT_FOUND, "'%s' was deleted", st->service);
             return 0;
         }
-        r = proc_fill(st->host, s, st->age, &b);
+        r = fill_named(st->host, s, c, st->age, &b);
         return r < 0 ? r : grpc_call_send(call, &b.m.base);
     }
     case STREAM_ALL:
@@ -464,7 +555,9 @@ static void stream_start(struct grpc_call *call, enum stream_kind kind,
 
     if (api_interval(call, interval, DEFAULT_INTERVAL_MS, &ms) < 0)
         return;
-    if (kind == STREAM_PROCESS && !service_of(call, h, service))
+    struct svc *s;
+    struct container *c;
+    if (kind == STREAM_PROCESS && !process_of(call, h, service, &s, &c))
         return;
     st = calloc(1, sizeof *st);
     if (!st || (service && !(st->service = strdup(service)))) {
