@@ -28,6 +28,15 @@ static struct ctr_mgr *mgr(struct grpc_call *call)
     return ((struct api_host *)grpc_call_service_data(call))->containers;
 }
 
+/* Containers are set up with the core; a host without them (a test's) answers UNAVAILABLE. */
+static bool ready(struct grpc_call *call)
+{
+    if (mgr(call))
+        return true;
+    grpc_call_finish(call, GRPC_UNAVAILABLE, "containers are not set up in this droverd");
+    return false;
+}
+
 static uint64_t ns(double s)
 {
     return s > 0 ? (uint64_t)(s * 1e9) : 0;
@@ -323,6 +332,8 @@ static struct container *find(struct grpc_call *call, const char *ref)
 
 static void create(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__CreateContainerRequest *q = (const void *)msg;
     struct api_arena a = {0};
     struct ctr_spec s;
@@ -342,6 +353,8 @@ static void create(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void start(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerRef *q = (const void *)msg;
     struct container *c = find(call, q->container);
     char err[CTR_ERR_MAX] = "";
@@ -353,6 +366,8 @@ static void start(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__StopContainerRequest *q = (const void *)msg;
     struct container *c = find(call, q->container);
     char err[CTR_ERR_MAX] = "";
@@ -378,6 +393,8 @@ static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void remove_(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__RemoveContainerRequest *q = (const void *)msg;
     struct container *c = find(call, q->container);
     char err[CTR_ERR_MAX] = "";
@@ -389,6 +406,8 @@ static void remove_(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void wait_(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerRef *q = (const void *)msg;
     struct container *c = find(call, q->container);
     struct op *o = c ? op_new(call, OP_WAIT, ctr_id(c)) : NULL;
@@ -398,6 +417,8 @@ static void wait_(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void get(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerRef *q = (const void *)msg;
     struct container *c = find(call, q->container);
     if (c)
@@ -406,6 +427,8 @@ static void get(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ListContainersRequest *q = (const void *)msg;
     struct ctr_mgr *m = mgr(call);
     struct api_arena a = {0};
@@ -426,6 +449,8 @@ static void list(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void stats(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerRef *q = (const void *)msg;
     struct container *c = find(call, q->container);
     struct ctr_stats st;
@@ -451,6 +476,8 @@ static void stats(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void exec_(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ExecContainerRequest *q = (const void *)msg;
     struct container *c = find(call, q->container);
     struct api_arena a = {0};
@@ -470,6 +497,8 @@ static void exec_(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void attach(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerRef *q = (const void *)msg;
     struct container *c = find(call, q->container);
     struct session *s = c ? ctr_session(c) : NULL;
@@ -559,6 +588,8 @@ static void logs_event(uv_fs_event_t *ev, const char *name, int events, int stat
 
 static void logs(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ContainerLogsRequest *q = (const void *)msg;
     struct container *c = find(call, q->container);
     struct ctr_info i;
@@ -648,6 +679,8 @@ const struct grpc_service api_drover_containers = {"drover.v1.Containers", metho
 
 static void image_import(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ImportImageRequest *q = (const void *)msg;
     char err[CTR_ERR_MAX] = "";
     struct op *o = op_new(call, OP_IMPORT, NULL);
@@ -669,6 +702,8 @@ static struct ctr_image *find_image(struct grpc_call *call, const char *ref)
 
 static void image_get(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__ImageRef *q = (const void *)msg;
     struct ctr_image *img = find_image(call, q->image);
     if (img)
@@ -677,6 +712,8 @@ static void image_get(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void image_list(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     struct ctr_mgr *m = mgr(call);
     struct api_arena a = {0};
     Drover__V1__ListImagesResponse *resp =
@@ -694,6 +731,8 @@ static void image_list(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void image_remove(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     const Drover__V1__RemoveImageRequest *q = (const void *)msg;
     struct ctr_image *img = find_image(call, q->image);
     char err[CTR_ERR_MAX] = "";
@@ -708,6 +747,8 @@ static void image_remove(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void image_prune(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (!ready(call))
+        return;
     Drover__V1__PruneImagesResponse resp = DROVER__V1__PRUNE_IMAGES_RESPONSE__INIT;
     (void)msg;
     int64_t freed = ctr_image_prune(mgr(call));
