@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -129,15 +131,40 @@ static int show_status(struct cli *cli, const ProtobufCMessage *m)
 const struct cli_simple cli_status = {ADMIN "Status", &drover__v1__status_request__descriptor,
                                       &drover__v1__status_response__descriptor, show_status};
 
+/* Whether a flock(2) is held on path now, read from /proc/locks (taking the lock to find out
+ * would make a droverd starting at that moment fail). false when it cannot be told. */
+static bool lock_held(const char *path)
+{
+    struct stat st;
+    char line[256], want[64];
+    bool held = false;
+    if (stat(path, &st) < 0)
+        return false;
+    snprintf(want, sizeof want, "%02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
+             (unsigned long long)st.st_ino);
+    FILE *f = fopen("/proc/locks", "re");
+    while (f && !held && fgets(line, sizeof line, f))
+        held = strstr(line, " FLOCK ") && strstr(line, want);
+    if (f)
+        fclose(f);
+    return held;
+}
+
 static int show_shutdown(struct cli *cli, const ProtobufCMessage *m)
 {
     int pid = ((const Drover__V1__ShutdownResponse *)(const void *)m)->pid;
+    char lock[4096];
 
-    /* droverd closes our connection when its graceful shutdown is over. */
+    /* droverd closes our connection when its graceful shutdown is over; it has exited once its
+     * lock on <socket>.lock is gone (then a droverd started next finds the socket free). */
     uint64_t deadline = mono_ms() + 30000;
     bool gone = false;
     while (!gone && mono_ms() < deadline)
         gone = drover_client_poll(cli->client, 200) < 0;
+    snprintf(lock, sizeof lock, "%s.lock", cli->socket_path);
+    while (gone && lock_held(lock) && mono_ms() < deadline)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    gone = gone && !lock_held(lock);
     if (cli->json)
         cli_print_json(json_pack("{s:i, s:b}", "pid", pid, "stopped", gone));
     else if (gone)

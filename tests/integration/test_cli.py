@@ -33,6 +33,16 @@ def test_shutdown(droverd):
     assert not os.path.exists(droverd.socket)
 
 
+def test_shutdown_returns_once_droverd_exited_and_a_restart_works_at_once(make_droverd):
+    d = make_droverd()
+    for _ in range(3):
+        d.cli("shutdown", check=0)
+        assert d.proc.poll() == 0  # exited before the CLI returned: no wait needed
+        d.log.close()
+        d.start()  # the socket and its lock are free at once
+        assert d.cli("ping").returncode == 0
+
+
 def test_no_daemon(tmp_path):
     sock = str(tmp_path / "none.sock")
     import subprocess
