@@ -45,6 +45,7 @@ struct net_conn {
     bool reading;                           /* uv_read_start is in effect */
     bool paused;                            /* the owner asked us not to read */
     bool closing;                           /* net_conn_close was called */
+    bool ended;                             /* on_end was called (EOF, or a read or write error) */
     struct tls_conn *tls;                   /* TLS state, or NULL for plaintext */
 };
 

@@ -96,6 +96,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n < 0) {
         uv_read_stop(s);
         c->reading = false;
+        c->ended = true;
         c->handler->on_end(c, n == UV_EOF ? 0 : (int)n, c->userdata);
         return;
     }
@@ -107,13 +108,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (r < 0 && c->handler) {
         uv_read_stop(s);
         c->reading = false;
+        c->ended = true;
         c->handler->on_end(c, r, c->userdata);
     }
 }
 
 static void update_reading(struct net_conn *c)
 {
-    bool want = c->handler && !c->paused && !c->closing;
+    bool want = c->handler && !c->paused && !c->closing && !c->ended;
 
     if (want && !c->reading)
         c->reading = uv_read_start(&c->h.stream, on_alloc, on_read) == 0;
@@ -162,6 +164,16 @@ static void on_write(uv_write_t *req, int status)
     free(w);
     if (status == 0 && c->handler && c->handler->on_drain)
         c->handler->on_drain(c, c->userdata);
+    /* A write that fails is the peer gone (EPIPE, ECONNRESET): said at once, as a read's EOF
+     * would be. An owner that stopped reading a peer that does not read its answers would not
+     * hear of it otherwise. */
+    if (status < 0 && status != UV_ECANCELED && c->handler && !c->closing && !c->ended) {
+        if (c->reading)
+            uv_read_stop(&c->h.stream);
+        c->reading = false;
+        c->ended = true;
+        c->handler->on_end(c, status, c->userdata);
+    }
 }
 
 int net_conn_write_buf(struct net_conn *c, struct buf *b)
