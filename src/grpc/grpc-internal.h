@@ -87,7 +87,17 @@ struct gconn {
     void *door;                   /* what the door said at accept, for the authorizer */
     DLIST_LINK(gconn) dirty_link; /* in the server's list to flush from the idle handle */
     bool in_recv;                 /* inside mem_recv: the end of the read flushes */
+    bool preface_seen;            /* the peer's first frame came (its SETTINGS) */
+    uint64_t born_ms;             /* accepted at (mono_ms) */
+    uint64_t last_rx_ms;          /* bytes last came from the peer (mono_ms) */
+    uint64_t ping_sent_ms;        /* a keepalive PING went out then, unanswered; 0: none */
 };
+
+/* alive.c: a connection was accepted; the peer sent something. */
+void grpc_alive_accepted(struct grpc_server *s, struct gconn *c);
+void grpc_alive_heard(struct gconn *c);
+/* Closes a connection now (its calls end). */
+void grpc_conn_close(struct gconn *c);
 
 struct grpc_server {
     uv_loop_t *loop;                /* the daemon's loop */
@@ -101,6 +111,7 @@ struct grpc_server {
     struct grpc_auth_hooks auth;    /* access control and audit, or all NULL */
     uv_idle_t idle;                 /* runs flushes requested outside a read */
     uv_timer_t shutdown_timer;      /* bounds a graceful shutdown */
+    uv_timer_t alive_timer;         /* the nearest preface, idle or keepalive deadline (alive.c) */
     bool shutting_down;             /* GOAWAY sent; the server closes when calls end */
     void (*done)(void *userdata);   /* called once the last connection is gone */
     void *done_userdata;            /* its argument */

@@ -59,6 +59,11 @@ struct grpc_server_limits {
     uint32_t max_header_list_size;   /* bytes of request headers per stream */
     uint32_t max_message_size;       /* bytes of one message, either way */
     uint32_t shutdown_timeout_ms;    /* graceful shutdown waits this long for calls in flight */
+    uint32_t preface_timeout_ms;     /* a new connection's HTTP/2 preface must come by then */
+    uint32_t idle_timeout_ms;        /* a connection without calls is closed after this quiet */
+    uint32_t keepalive_ms;           /* one with calls is PINGed after this quiet... */
+    uint32_t keepalive_timeout_ms;   /* ...and closed when nothing comes back this long (0 each:
+                                        off) */
 };
 
 struct grpc_server_stats {

@@ -304,8 +304,9 @@ static void call_half_close(struct grpc_call *call)
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *userdata)
 {
     struct grpc_call *call;
-    (void)userdata;
+    struct gconn *c = userdata;
 
+    c->preface_seen = true; /* a whole frame came: the preface was good */
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
     call = nghttp2_session_get_stream_user_data(h2, frame->hd.stream_id);

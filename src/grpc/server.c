@@ -61,6 +61,7 @@ static void conn_on_read(struct net_conn *nc, const uint8_t *data, size_t len, v
     struct gconn *c = userdata;
     (void)nc;
 
+    grpc_alive_heard(c);
     c->in_recv = true;
     ssize_t r = nghttp2_session_mem_recv(c->h2, data, len);
     c->in_recv = false;
@@ -145,6 +146,11 @@ static void server_maybe_done(struct grpc_server *s)
         uv_timer_stop(&s->shutdown_timer);
         done(s->done_userdata);
     }
+}
+
+void grpc_conn_close(struct gconn *c)
+{
+    conn_close(c);
 }
 
 static void conn_close(struct gconn *c)
@@ -242,6 +248,7 @@ void grpc_server_accept_lane(struct grpc_server *s, struct net_conn *nc, void *d
 
     DLIST_PREPEND(&s->conns, c, link);
     s->stats.open_connections++;
+    grpc_alive_accepted(s, c);
     net_conn_start(nc, &conn_handler, c);
     conn_flush(c);
     return;
@@ -266,7 +273,9 @@ struct grpc_server *grpc_server_new(uv_loop_t *loop, const struct grpc_server_li
     s->idle.data = s;
     uv_timer_init(loop, &s->shutdown_timer);
     s->shutdown_timer.data = s;
-    s->handles_open = 2;
+    uv_timer_init(loop, &s->alive_timer);
+    s->alive_timer.data = s;
+    s->handles_open = 3;
     return s;
 }
 
@@ -373,4 +382,5 @@ void grpc_server_free(struct grpc_server *s)
         conn_close(s->conns);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);
     uv_close((uv_handle_t *)&s->shutdown_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&s->alive_timer, on_handle_closed);
 }

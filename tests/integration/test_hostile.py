@@ -41,3 +41,68 @@ def test_a_dead_client_of_a_blocked_stream_is_noticed(droverd):
     t = time.monotonic()
     droverd.cli("shutdown", check=0)
     assert time.monotonic() - t < 4  # no call left to wait out the 5 s bound for
+
+
+TIMEOUTS = ["--grpc-preface-timeout-ms", "300", "--grpc-idle-timeout-ms", "400",
+            "--grpc-keepalive-ms", "200", "--grpc-keepalive-timeout-ms", "300"]
+
+
+def read_to_eof(sock, limit=5.0):
+    """Bytes until droverd closes the connection; None if it is still open after limit."""
+    import socket as so
+    sock.settimeout(0.1)
+    got, t = b"", time.monotonic()
+    while time.monotonic() - t < limit:
+        try:
+            chunk = sock.recv(65536)
+        except so.timeout:
+            continue
+        except ConnectionResetError:
+            return got
+        if not chunk:
+            return got
+        got += chunk
+    return None
+
+
+def test_a_connection_that_never_speaks_is_closed(make_droverd):
+    import socket as so
+    d = make_droverd(extra_args=TIMEOUTS)
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.connect(d.socket)
+    t = time.monotonic()
+    assert read_to_eof(s) is not None, "a silent connection was kept"
+    assert time.monotonic() - t < 3
+    s.close()
+    assert active_calls(d)[1] == 1  # only the Status call's own connection
+
+
+def test_an_idle_connection_gets_goaway_and_a_live_stream_is_kept(make_droverd):
+    import h2.events
+    d = make_droverd(extra_args=TIMEOUTS)
+    raw = RawH2(d.socket)
+    status, _ = __import__("rawh2").grpc_status(
+        raw.call("/drover.v1.Admin/Ping", frame(admin_pb2.PingRequest().SerializeToString())))
+    assert status == 0
+    rest = read_to_eof(raw.sock)
+    assert rest is not None, "an idle connection was kept"
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in raw.conn.receive_data(rest))
+    # A grpcio client with a quiet stream answers the keepalive PINGs: it is kept.
+    stream = admin_pb2_grpc.AdminStub(d.channel()).PingStream(
+        admin_pb2.PingStreamRequest(interval_ms=60000), timeout=30)
+    assert next(stream).server_time.seconds > 0
+    time.sleep(1.5)  # several keepalive rounds
+    assert active_calls(d)[0] == 2  # the stream and the Status call
+    stream.cancel()
+
+
+def test_a_peer_that_stops_answering_pings_is_closed(make_droverd):
+    d = make_droverd(extra_args=TIMEOUTS)
+    raw = RawH2(d.socket)
+    sid = raw.start("/drover.v1.Admin/PingStream")
+    raw.send(sid, frame(admin_pb2.PingStreamRequest(interval_ms=60000).SerializeToString()))
+    wait_until(lambda: active_calls(d)[0] == 2, what="the stream running")
+    # Never read again: the PING is not answered.
+    wait_until(lambda: active_calls(d) == (1, 1), timeout=5,
+               what="the silent peer's connection closed and its stream cancelled")
+    raw.close()
