@@ -15,6 +15,10 @@ struct http_server {
     uint64_t requests;       /* requests answered */
     bool stopping;           /* shutdown began */
     bool freeing;            /* http_server_free was called: the last connection frees it */
+    bool flooded;            /* answers held passed half the budget: trim memory once drained */
+    struct http_conn *turns; /* connections with pipelined requests left for the next turn */
+    uv_idle_t turn;          /* runs them: one request each per loop turn */
+    bool turn_open;          /* turn not yet closed (http_server_free closes it) */
     struct ws_conn *ws;      /* WebSocket connections (they count in n_conns too) */
     void (*done)(void *);    /* shutdown callback */
     void *done_data;         /* its argument */

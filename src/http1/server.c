@@ -5,7 +5,14 @@
  * handler runs and answers at once. Pipelined requests are answered in order. Once the answers
  * waiting to be written pass OUT_HIGH, parsing pauses in the middle of the read buffer, the rest
  * is kept (at most one read), and reading stops until the client has taken them: a client that
- * pipelines requests without reading cannot make us build answers without bound.
+ * pipelines requests without reading cannot make us build answers without bound. Past OUT_BUDGET
+ * for all connections together, every connection that still holds an answer stops too (one
+ * that holds none, a client that reads, is always answered), so that a crowd of such clients
+ * holds a bounded amount at once; once they are gone the memory goes back to the system.
+ *
+ * Fairness: a connection gets one request answered per loop turn; the requests it pipelined
+ * after it wait for the next turn (the server's idle handle), so a client that sends a thousand
+ * requests in one write delays another by one answer, not a thousand.
  *
  * Time limits: a request's head (and body) must arrive within header_timeout_ms of its first
  * byte, however slowly it trickles in, and a kept-alive connection may sit idle for
@@ -17,6 +24,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <http_parser.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -31,7 +39,10 @@
 #include "net/net.h"
 
 #define MAX_HEADERS 64
-#define OUT_HIGH    (1u << 20) /* answers queued before the connection stops being read */
+#define OUT_HIGH    (256u << 10) /* answers queued before the connection stops being read */
+#define TURN_MAX    64           /* connections answered from the turn list per loop turn */
+#define OUT_BUDGET  (16u << 20)  /* answers queued on all connections: past it, a connection
+                                    that holds any stops being read after its current answer */
 
 struct hdr {
     uint32_t name, name_len;   /* offset and length in head */
@@ -68,6 +79,8 @@ struct http_conn {
     bool throttled;               /* paused for back-pressure */
     bool handed_over;             /* the connection went to a WebSocket: not ours to count */
     DLIST_LINK(http_conn) link;   /* in the server's list, for shutdown */
+    DLIST_LINK(http_conn) turn;   /* in the server's turns: requests left for the next turn */
+    bool yielding;                /* answered one request this turn: the rest waits */
 };
 
 static const char *reason(int status)
@@ -108,10 +121,23 @@ static const char *reason(int status)
 
 /* ---- closing ------------------------------------------------------------------------------- */
 
+static void server_maybe_free(struct http_server *s)
+{
+    if (s->freeing && s->n_conns == 0 && !s->turn_open)
+        free(s);
+}
+
+static void turn_closed(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    s->turn_open = false;
+    server_maybe_free(s);
+}
+
 void http_server_conn_gone(struct http_server *s)
 {
     if (--s->n_conns == 0 && s->freeing) {
-        free(s);
+        server_maybe_free(s);
         return;
     }
     if (s->n_conns == 0 && s->stopping && s->done) {
@@ -137,7 +163,10 @@ static void conn_unlink(struct http_conn *c)
 {
     c->closing = true;
     DLIST_REMOVE(c, link);
+    DLIST_REMOVE(c, turn);
 }
+
+static void maybe_trim(struct http_server *s);
 
 static void conn_close(struct http_conn *c, bool flush)
 {
@@ -150,6 +179,7 @@ static void conn_close(struct http_conn *c, bool flush)
     }
     net_conn_close(c->conn, flush);
     uv_close((uv_handle_t *)&c->timer, conn_freed);
+    maybe_trim(c->srv);
 }
 
 /* The request that asked for a WebSocket is done: the connection, and what followed the
@@ -293,6 +323,37 @@ static int on_body(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* What all connections hold: answers queued and not yet taken by their clients. */
+static size_t held(struct http_server *s)
+{
+    size_t n = 0;
+    for (struct http_conn *c = s->conns; c; c = c->link.next)
+        n += net_conn_pending(c->conn);
+    return n;
+}
+
+/* Whether c must stop taking requests until its client reads. */
+static bool must_wait(struct http_conn *c)
+{
+    size_t mine = net_conn_pending(c->conn);
+    if (mine > OUT_HIGH)
+        return true;
+    if (mine == 0)
+        return false;
+    size_t all = held(c->srv);
+    c->srv->flooded |= all > OUT_BUDGET / 2;
+    return all > OUT_BUDGET;
+}
+
+/* After a flood, the answers that piled up are freed; glibc keeps the pages unless told. */
+static void maybe_trim(struct http_server *s)
+{
+    if (s->flooded && held(s) < (1u << 20)) {
+        s->flooded = false;
+        malloc_trim(0);
+    }
+}
+
 static int on_message_complete(http_parser *p)
 {
     struct http_conn *c = conn_of(p);
@@ -304,8 +365,12 @@ static int on_message_complete(http_parser *p)
         http_respond(&c->req, 500, NULL, "text/plain", "no answer\n", 10);
     /* Closing, or enough answers queued: stop here; the rest of the input waits for the
      * client (or is dropped with the connection). */
-    if (c->close_after || net_conn_pending(c->conn) > OUT_HIGH)
+    if (c->close_after || must_wait(c))
         http_parser_pause(p, 1);
+    else { /* one answer per turn: what follows in this read waits for the next turn */
+        c->yielding = true;
+        http_parser_pause(p, 1);
+    }
     return 0;
 }
 
@@ -324,6 +389,35 @@ static const http_parser_settings settings = {
 static void on_end(struct net_conn *conn, int error, void *userdata);
 static void on_drain(struct net_conn *conn, void *userdata);
 
+static void feed(struct http_conn *c, const uint8_t *data, size_t len);
+
+/* The next turn: each connection waiting gets its next request answered. */
+static void on_turn(uv_idle_t *idle)
+{
+    struct http_server *s = idle->data;
+    struct http_conn *list = s->turns;
+    s->turns = NULL;
+    if (list)
+        list->turn.pprev = &list;
+    uv_idle_stop(idle);
+    for (unsigned served = 0; list; served++) {
+        struct http_conn *c = list;
+        if (served >= TURN_MAX) { /* the rest on the next turn: a turn stays short */
+            DLIST_REMOVE(c, turn);
+            DLIST_PREPEND(&s->turns, c, turn);
+            uv_idle_start(idle, on_turn);
+            continue;
+        }
+        DLIST_REMOVE(c, turn);
+        struct buf rest = c->rest;
+        buf_init(&c->rest, rest.cap);
+        feed(c, buf_head(&rest), rest.len);
+        buf_done(&rest);
+        if (!c->closing && !c->throttled && !DLIST_LINKED(c, turn))
+            net_conn_resume(c->conn);
+    }
+}
+
 /* Feeds data to the parser; keeps what a pause leaves unparsed. */
 static void feed(struct http_conn *c, const uint8_t *data, size_t len)
 {
@@ -336,10 +430,22 @@ static void feed(struct http_conn *c, const uint8_t *data, size_t len)
         http_parser_pause(&c->parser, 0);
         if (c->close_after)
             return conn_close(c, true);
+        bool yield = c->yielding;
+        c->yielding = false;
+        if (yield && c->parser.upgrade) /* the handler switched protocols, or refused to */
+            return c->upgrade ? hand_over(c, data + n, len - n) : conn_close(c, true);
+        if (yield && n == len)
+            return; /* nothing followed: read on */
         if (buf_append(&c->rest, data + n, len - n) < 0)
             return conn_close(c, false);
-        c->throttled = true;
         net_conn_pause(c->conn);
+        if (!yield) {
+            c->throttled = true;
+            return;
+        }
+        struct http_server *s = c->srv;
+        DLIST_PREPEND(&s->turns, c, turn);
+        uv_idle_start(&s->turn, on_turn);
         return;
     }
     if ((e == HPE_OK || e == HPE_PAUSED) && c->parser.upgrade && c->upgrade)
@@ -372,7 +478,9 @@ static void on_read(struct net_conn *conn, const uint8_t *data, size_t len, void
 static void on_drain(struct net_conn *conn, void *userdata)
 {
     struct http_conn *c = userdata;
-    if (!c->throttled || net_conn_pending(conn) > OUT_HIGH / 2)
+    maybe_trim(c->srv);
+    if (!c->throttled || net_conn_pending(conn) > OUT_HIGH / 2 ||
+        (net_conn_pending(conn) > 0 && held(c->srv) > OUT_BUDGET))
         return;
     c->throttled = false;
     struct buf rest = c->rest;
@@ -401,6 +509,9 @@ struct http_server *http_server_new(uv_loop_t *loop, const struct http_limits *l
     if (!s)
         return NULL;
     *s = (struct http_server){.loop = loop, .lim = *lim, .handler = handler, .userdata = userdata};
+    uv_idle_init(loop, &s->turn);
+    s->turn.data = s;
+    s->turn_open = true;
     return s;
 }
 
@@ -457,8 +568,7 @@ void http_server_free(struct http_server *s)
     ws_close_all(s);
     while (s->conns)
         conn_close(s->conns, false);
-    if (s->n_conns == 0)
-        free(s);
+    uv_close((uv_handle_t *)&s->turn, turn_closed);
 }
 
 void http_server_get_stats(const struct http_server *s, struct http_stats *ret)

@@ -2,6 +2,8 @@
  * the TLS layer's hooks (tls.c), which sit between the socket and the connection's owner. */
 #pragma once
 
+#include "base/buf.h"
+
 #include <stdbool.h>
 
 #include "net/net.h"
@@ -40,7 +42,9 @@ struct net_conn {
     struct net_listener *listener;          /* shares its read buffer; NULL once it is gone */
     const struct net_conn_handler *handler; /* owner's callbacks, NULL once closing */
     void *userdata;                         /* owner's argument */
-    size_t pending;                         /* bytes handed to uv_write and not yet written */
+    size_t pending;                         /* bytes handed to us and not yet written */
+    bool writing;                           /* a uv_write is in flight */
+    struct buf queued;                      /* what came meanwhile: one write once it is done */
     struct ucred peer;                      /* SO_PEERCRED at accept */
     bool reading;                           /* uv_read_start is in effect */
     bool paused;                            /* the owner asked us not to read */

@@ -154,14 +154,25 @@ const struct ucred *net_conn_peer(const struct net_conn *c)
     return &c->peer;
 }
 
+static int start_write(struct net_conn *c, struct buf *b);
+
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = container_of(req, struct write_req, req);
     struct net_conn *c = w->c;
 
     c->pending -= w->len;
+    c->writing = false;
     free(w->data);
     free(w);
+    /* What came while this write was out goes as one write now (dropped if this one failed). */
+    if (c->queued.len > 0) {
+        struct buf q = c->queued;
+        buf_init(&c->queued, 0);
+        c->pending -= q.len;
+        if (status < 0 || start_write(c, &q) < 0)
+            buf_done(&q);
+    }
     if (status == 0 && c->handler && c->handler->on_drain)
         c->handler->on_drain(c, c->userdata);
     /* A write that fails is the peer gone (EPIPE, ECONNRESET): said at once, as a read's EOF
@@ -185,13 +196,10 @@ int net_conn_write_buf(struct net_conn *c, struct buf *b)
     return c->tls ? tls_conn_send(c, b) : net_raw_write(c, b);
 }
 
-int net_raw_write(struct net_conn *c, struct buf *b)
+/* One uv_write of b's bytes; takes b's storage. */
+static int start_write(struct net_conn *c, struct buf *b)
 {
-    struct write_req *w;
-
-    if (b->len == 0)
-        return 0;
-    w = malloc(sizeof *w);
+    struct write_req *w = malloc(sizeof *w);
     if (!w)
         return -ENOMEM;
     *w = (struct write_req){.c = c, .data = b->data, .len = b->len};
@@ -202,9 +210,26 @@ int net_raw_write(struct net_conn *c, struct buf *b)
         return r;
     }
     c->pending += b->len;
+    c->writing = true;
     /* The write owns the storage now. */
     b->data = NULL;
     b->start = b->len = b->alloc = 0;
+    return 0;
+}
+
+/* While a write is out, what comes is appended to one buffer and written as one when it is done:
+ * a burst of small answers (a pipelining client's) costs one write request and one allocation,
+ * not one each, and what a connection holds is its bytes. */
+int net_raw_write(struct net_conn *c, struct buf *b)
+{
+    if (b->len == 0)
+        return 0;
+    if (!c->writing)
+        return start_write(c, b);
+    if (buf_append(&c->queued, buf_head(b), b->len) < 0)
+        return -ENOMEM;
+    c->pending += b->len;
+    buf_done(b);
     return 0;
 }
 
@@ -214,6 +239,7 @@ static void on_conn_closed(uv_handle_t *h)
     struct net_listener *l = c->listener;
 
     tls_conn_free(c->tls);
+    buf_done(&c->queued);
     free(c);
     fds.conns--;
     l->n_conns--;
@@ -253,6 +279,14 @@ void net_conn_close(struct net_conn *c, bool flush)
         tls_conn_shutdown(c); /* close_notify, written before the socket closes */
     c->closing = true;
     c->shutdown_req.data = c;
+    if (flush && c->queued.len > 0) { /* behind the write in flight, before the shutdown */
+        struct buf q = c->queued;
+        buf_init(&c->queued, 0);
+        c->pending -= q.len;
+        c->writing = false;
+        if (start_write(c, &q) < 0)
+            buf_done(&q);
+    }
     if (flush && c->pending > 0 && uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
         return;
     uv_close(&c->h.handle, on_conn_closed);
@@ -267,6 +301,7 @@ static void conn_init(struct net_conn *c, struct net_listener *l)
     c->h.handle.data = c;
     c->magic = NET_CONN_MAGIC;
     c->listener = l;
+    buf_init(&c->queued, 0);
     fds.conns++;
     l->n_conns++;
     c->peer = (struct ucred){.pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1};
