@@ -19,6 +19,8 @@ struct track;
 struct sess_mgr;
 struct rn_mgr;
 struct ctr_mgr;
+struct ag_mgr;
+struct ev_bus;
 struct metrics;
 struct http_server;
 struct http_request;
@@ -41,6 +43,8 @@ struct api_host {
     struct sess_mgr *sessions;   /* PTY and pipe sessions */
     struct rn_mgr *runners;      /* Stratavore's projects, runners and conversations */
     struct ctr_mgr *containers;  /* images and containers */
+    struct ag_mgr *agents;       /* the agent hub: conversations, agents, tasks (baaaht's) */
+    struct ev_bus *bus;          /* the daemon's event bus */
     struct metrics *metrics;     /* the machine and its processes, measured on demand */
     struct http_server *http;    /* the HTTP door, or NULL when it is off */
     struct authz *authz;         /* access control for every door */

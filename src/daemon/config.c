@@ -132,6 +132,11 @@ static const struct config_option options[] = {
     NUM(stratavore_reconcile_ms, 100, 86400000,
         "Stratavore: heartbeat TTLs are checked this often"),
     NUM(stratavore_heartbeat_s, 1, 3600, "Stratavore: runners are told to heartbeat this often"),
+    NUM(event_ring, 16, 1048576, "events the daemon's event bus keeps for slow subscribers"),
+    NUM(agents_max_sessions, 1, 1000000,
+        "baaaht: sessions open at once (closed ones do not count)"),
+    NUM(agents_idle_timeout_ms, 1, 604800000,
+        "baaaht: a session without activity this long becomes idle"),
     OPT(container_runtime, CONFIG_STRING,
         "the OCI runtime containers run with: auto (crun where it can run, else runc), crun, "
         "runc, or a path"),

@@ -48,6 +48,8 @@ struct daemon {
     struct rn_mgr *runners;            /* Stratavore's runners */
     struct api_stratavore *stratavore; /* its face */
     struct ctr_mgr *containers;        /* images and containers */
+    struct ev_bus *bus;                /* the event bus */
+    struct ag_mgr *agents;             /* the agent hub (baaaht's face) */
     char *holder_path;                 /* the descriptor holder's socket (<socket>.holder) */
     unsigned doors_open;               /* doors still shutting down */
     char cwd[4096];                    /* working directory at start (running-process scope_cwd) */
@@ -77,6 +79,11 @@ struct daemon {
 
 /* The container manager, its rows loaded, live containers adopted. */
 int daemon_start_containers(struct daemon *d);
+/* ---- agents.c ---- */
+
+/* The event bus and the agent hub, rows loaded. */
+int daemon_start_agents(struct daemon *d);
+
 /* Services with an image run as containers of the manager (set on the engine once made). */
 void daemon_services_in_containers(struct daemon *d);
 

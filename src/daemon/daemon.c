@@ -30,7 +30,10 @@
 #include "api/superviz/superviz.h"
 #include "api/web/web.h"
 #include "base/log.h"
+#include "agents/agents.h"
+#include "api/baaaht/baaaht.h"
 #include "container/container.h"
+#include "events/events.h"
 #include "base/paths.h"
 #include "base/time-util.h"
 #include "base/vec.h"
@@ -95,6 +98,10 @@ static void core_free(struct daemon *d)
     d->runners = d->host.runners = NULL;
     ctr_mgr_free(d->containers);
     d->containers = d->host.containers = NULL;
+    ag_mgr_free(d->agents);
+    d->agents = d->host.agents = NULL;
+    ev_bus_free(d->bus);
+    d->bus = d->host.bus = NULL;
     sess_mgr_free(d->sessions);
     d->host.sessions = NULL;
     svc_engine_free(d->services);
@@ -533,6 +540,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     if (!d->health || !d->reflection || !d->metrics || api_drover_register(d->grpc, &d->host) < 0 ||
         api_superviz_register(d->grpc, &d->host) < 0 ||
         api_stratavore_register(d->grpc, &d->host, &d->stratavore) < 0 ||
+        api_baaaht_register(d->grpc, &d->host) < 0 ||
         grpc_health_register(d->grpc, d->health) < 0 ||
         grpc_reflection_register(d->grpc, d->reflection) < 0) {
         daemon_free(d);
@@ -688,6 +696,8 @@ static int start_core(struct daemon *d)
     r = start_runners(d);
     if (r == 0)
         r = daemon_start_containers(d);
+    if (r == 0)
+        r = daemon_start_agents(d);
     if (r < 0)
         return r;
     return daemon_start_services(d);

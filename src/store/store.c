@@ -89,6 +89,14 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (kind, id));",
     /* 12: a service's container (its image and limits) as JSON; "" for a plain program. */
     "ALTER TABLE services ADD COLUMN container TEXT NOT NULL DEFAULT '';",
+    /* 13: the agent hub (agents/db.c): conversations and the like as JSON documents, and the
+     * messages of conversations, in order. */
+    "CREATE TABLE agents (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL,"
+    "  PRIMARY KEY (kind, id));"
+    "CREATE TABLE agent_messages (conv_id TEXT NOT NULL, seq INTEGER NOT NULL,"
+    "  id TEXT NOT NULL, ts_ns INTEGER NOT NULL, role INTEGER NOT NULL, content TEXT NOT NULL,"
+    "  meta TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (conv_id, seq));"
+    "CREATE UNIQUE INDEX agent_messages_id ON agent_messages (conv_id, id);",
 };
 
 struct store {

@@ -48,6 +48,8 @@ def _generate_stubs(out):
         (os.path.join(ROOT, "proto"), "drover/v1/containers.proto"),
         (os.path.join(ROOT, "proto"), "socktop/processes.proto"),
         (os.path.join(ROOT, "proto"), "stratavore/v1/stratavore.proto"),
+        *[(os.path.join(ROOT, "proto", "baaaht"), f"{n}.proto")
+          for n in ("common", "orchestrator", "agent", "gateway", "llm", "tool")],
         (os.path.join(GRPC_PROTO, "grpc/health/v1"), "health.proto"),
         (src, "reflection_v1.proto"),
         (src, "reflection_v1alpha.proto"),

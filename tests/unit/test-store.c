@@ -174,8 +174,8 @@ END_TEST
 static const char *const added_by[] = {
     [3] = "from_config", [4] = "depends_on", [5] = "probes", [6] = "wanted",
     [7] = NULL,          [8] = "cgroup",     [9] = NULL,     [10] = NULL,
-    [11] = NULL,         [12] = "container"};
-#define LAST_MIGRATION 12
+    [11] = NULL,         [12] = "container", [13] = NULL};
+#define LAST_MIGRATION 13
 
 /* Rewinds the database to the layout of version v (v >= 2): the later columns dropped. */
 static void rewind_to(int v, const char *keep_column)
@@ -193,6 +193,8 @@ static void rewind_to(int v, const char *keep_column)
         raw("DROP TABLE stratavore"); /* migration 10 made it */
     if (v < 11)
         raw("DROP TABLE containers"); /* migration 11 made it */
+    if (v < 13)
+        raw("DROP TABLE agents; DROP TABLE agent_messages"); /* migration 13 made them */
     snprintf(sql, sizeof sql, "PRAGMA user_version = %d", v);
     raw(sql);
 }

@@ -1,0 +1,61 @@
+/* What the files of src/agents share. */
+#pragma once
+
+#include <jansson.h>
+
+#include "agents/agents.h"
+#include "base/list.h"
+
+struct ag_conv {
+    struct ag_mgr *m;
+    DLIST_LINK(ag_conv) link; /* creation order */
+    char id[AG_ID_LEN];
+    enum ag_state state;
+    enum ag_status status;
+    uint64_t created_ns, updated_ns, expires_ns, closed_ns, activity_ns;
+    struct ag_meta meta;
+    struct ag_config config;
+    struct ag_prefs prefs;
+    char *current_task_id;
+    char **task_history, **container_ids;
+    struct ag_msg *msgs; /* the newest, oldest first */
+    size_t n_msgs, cap_msgs;
+    uint64_t next_seq;   /* of the next message row */
+};
+
+struct ag_mgr {
+    uv_loop_t *loop;
+    struct store *store;
+    struct ev_bus *bus;
+    struct ag_settings set;
+    struct ag_conv *convs, *last; /* creation order: first and last */
+    size_t n_open, n_all;
+    uv_timer_t *timer;            /* the nearest idle or expiry deadline */
+    void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata);
+    void *on_message_data;
+};
+
+uint64_t ag_now_ns(void);
+void ag_new_id(char id[AG_ID_LEN]);
+/* Publishes session.<what> for c, with data pairs (a map) added to session_id and name. */
+void ag_publish_conv(struct ag_conv *c, const char *what, const char *const *data);
+
+/* Rows (db.c). */
+int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try);
+int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg);
+int ag_db_delete_conv(struct ag_mgr *m, const char *id);
+int ag_db_load(struct ag_mgr *m, int (*fn)(struct ag_mgr *m, json_t *doc));
+int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest);
+json_t *ag_conv_json(const struct ag_conv *c);
+int ag_conv_from_json(struct ag_conv *c, json_t *j);
+
+/* Deep copies; -ENOMEM. */
+int ag_meta_copy(struct ag_meta *dst, const struct ag_meta *src);
+int ag_config_copy(struct ag_config *dst, const struct ag_config *src);
+int ag_prefs_copy(struct ag_prefs *dst, const struct ag_prefs *src);
+int ag_msg_copy(struct ag_msg *dst, const struct ag_msg *src);
+void ag_conv_free(struct ag_conv *c);
+/* Keeps msg (a copy) as the newest in memory, dropping the oldest past history_in_reply. */
+int ag_conv_keep(struct ag_conv *c, const struct ag_msg *msg);
+/* Re-arms the manager's timer for the nearest deadline. */
+void ag_arm(struct ag_mgr *m);

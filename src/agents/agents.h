@@ -1,0 +1,156 @@
+/* A hub for agents that call in (baaaht's model, served by api/baaaht/): conversations with
+ * owners, labels, expiry and idle timers and a message history; agents that register, heartbeat
+ * and hold a stream; messages routed to an agent by correlation id; tasks. (Stratavore's
+ * runners, in runner/, are programs droverd launches; these programs call in.)
+ *
+ * A conversation is what baaaht calls a session ("session" is taken by drover's PTYs). Its
+ * states and their numbers are baaaht's orchestrator.v1 SessionState, its status common.v1's
+ * Status, so a face maps them one to one. Rows are written before memory changes (a client is
+ * never told yes about what a crash would forget); what droverd does on its own (idle,
+ * expiry) is written as it can. Changes are published on the event bus.
+ *
+ * Errors are -errno with a sentence in err (upstream's words where it has them):
+ *   -EINVAL   a bad value                 -ENOENT  no such conversation
+ *   -ESTALE   closed (FAILED_PRECONDITION) -EDQUOT  max_conversations reached
+ *   -ENOSPC   the state disk is full */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct store;
+struct ev_bus;
+struct ag_mgr;
+struct ag_conv;
+
+#define AG_ERR_MAX 256
+#define AG_ID_LEN  33 /* 32 hex digits */
+
+enum ag_state {
+    AG_INITIALIZING = 1,
+    AG_ACTIVE = 2,
+    AG_IDLE = 3,
+    AG_CLOSING = 4,
+    AG_CLOSED = 5,
+};
+const char *ag_state_word(enum ag_state s); /* "active" */
+
+enum ag_status { /* common.v1 Status */
+    AG_ST_UNKNOWN = 1,
+    AG_ST_STARTING = 2,
+    AG_ST_RUNNING = 3,
+    AG_ST_STOPPING = 4,
+    AG_ST_STOPPED = 5,
+    AG_ST_ERROR = 6,
+    AG_ST_TERMINATED = 7,
+};
+
+enum ag_role { AG_USER = 1, AG_SYSTEM = 2, AG_ASSISTANT = 3, AG_TOOL = 4 };
+const char *ag_role_word(int role); /* "user" */
+
+/* Maps are NULL-terminated vectors of alternating keys and values. All owned (ag_*_done). */
+struct ag_limits {
+    int64_t nano_cpus, memory_bytes, memory_swap, pids_limit;
+};
+
+struct ag_meta {
+    char *name, *description, *owner_id;
+    char **labels; /* map */
+    char **tags;
+};
+
+struct ag_config {
+    int32_t max_containers;
+    int64_t max_duration_ns, idle_timeout_ns;
+    struct ag_limits limits;
+    char **allowed_images;
+    bool allow_network, allow_volume_mount, require_approval;
+    char **allowed_networks, **allowed_paths;
+};
+
+struct ag_prefs {
+    char *timezone, *language, *theme;
+    bool notifications;
+};
+
+struct ag_msg {
+    char id[AG_ID_LEN]; /* "" on input: one is made */
+    uint64_t ts_ns;     /* 0 on input: now */
+    int role;           /* enum ag_role (0 accepted as is) */
+    char *content;
+    char *container_id, *tool_name, *tool_call_id;
+    char **extra;       /* map */
+};
+void ag_msg_done(struct ag_msg *m);
+
+struct ag_conv_info {
+    const char *id;
+    enum ag_state state;
+    enum ag_status status;
+    uint64_t created_ns, updated_ns, expires_ns, closed_ns; /* 0: none */
+    const struct ag_meta *meta;
+    const struct ag_config *config;
+    const struct ag_prefs *prefs;
+    const char *current_task_id;
+    char *const *task_history, *const *container_ids;
+    const struct ag_msg *msgs; /* the newest n_msgs (history_in_reply at most), oldest first */
+    size_t n_msgs;
+};
+
+struct ag_filter {
+    enum ag_state state;   /* 0: any */
+    enum ag_status status; /* 0: any */
+    const char *owner_id;  /* NULL or "": any */
+    char *const *labels;   /* every pair must match; NULL: any */
+};
+
+struct ag_settings {
+    uint32_t max_conversations;   /* open (not CLOSED) at once; 0: 100 */
+    uint64_t idle_timeout_ns;     /* ACTIVE to IDLE after this quiet; 0: 10 min */
+    uint32_t history_in_reply;    /* messages a conversation shows; 0: 1000 */
+    uint32_t message_max_bytes;   /* content; 0: 1 MiB */
+    uint32_t closed_keep;         /* closed ones kept; 0: 1000 */
+};
+
+int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
+               const struct ag_settings *set, struct ag_mgr **ret, char *err, size_t err_size);
+/* Loads conversations and their newest messages; ACTIVE ones come back IDLE (nobody streams),
+ * CLOSING ones finish closing, expiry is checked at once. */
+int ag_mgr_restore(struct ag_mgr *m);
+void ag_mgr_free(struct ag_mgr *m);
+/* Open conversations (not CLOSED), and all. */
+size_t ag_mgr_count(const struct ag_mgr *m, size_t *ret_all);
+
+/* ---- conversations ---- */
+
+int ag_conv_create(struct ag_mgr *m, const struct ag_meta *meta, const struct ag_config *config,
+                   struct ag_conv **ret, char *err, size_t err_size);
+struct ag_conv *ag_conv_find(struct ag_mgr *m, const char *id);
+/* Creation order; with a filter, only those that match. */
+struct ag_conv *ag_conv_next(struct ag_mgr *m, struct ag_conv *prev, const struct ag_filter *f);
+void ag_conv_info(const struct ag_conv *c, struct ag_conv_info *ret);
+/* Replaces the metadata (and, with prefs non-NULL, the preferences). -ESTALE when closed. */
+int ag_conv_update(struct ag_conv *c, const struct ag_meta *meta, const struct ag_prefs *prefs,
+                   char *err, size_t err_size);
+/* Closes (stops its containers, cancels its tasks: the owners of those hear of it through the
+ * bus); idempotent: a closed one answers 0 and publishes nothing. */
+int ag_conv_close(struct ag_conv *c, const char *reason, char *err, size_t err_size);
+/* Appends a message (written first, then kept): its id and time filled in when empty, an IDLE
+ * conversation becomes ACTIVE. -ESTALE when closed. */
+int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *ret, char *err,
+                   size_t err_size);
+/* Whether a stream may be bound to it (ACTIVE or IDLE, not expired); -ENOENT/-ESTALE with
+ * upstream's words otherwise. */
+int ag_conv_check_live(struct ag_mgr *m, const char *id, struct ag_conv **ret, char *err,
+                       size_t err_size);
+
+/* Hears of every message appended to any conversation (one observer: the face). */
+void ag_mgr_watch(struct ag_mgr *m,
+                  void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata),
+                  void *userdata);
+
+void ag_meta_done(struct ag_meta *m);
+void ag_config_done(struct ag_config *c);
+void ag_prefs_done(struct ag_prefs *p);

@@ -1,0 +1,29 @@
+/* What the files of api/baaaht share: conversions between baaaht's messages and the agent
+ * hub's structs, built in an arena. */
+#pragma once
+
+#include <stdio.h>
+
+#include "agents/agents.h"
+#include "api/api.h"
+#include "api/arena.h"
+#include "baaaht/common.pb-c.h"
+#include "baaaht/orchestrator.pb-c.h"
+#include "events/events.h"
+#include "grpc/grpc.h"
+
+/* The agent hub, or an answer UNAVAILABLE when this droverd has none (NULL then). */
+struct ag_mgr *bh_hub(struct grpc_call *call);
+
+void bh_meta_in(struct api_arena *a, const Orchestrator__V1__SessionMetadata *q, struct ag_meta *m);
+void bh_config_in(struct api_arena *a, const Orchestrator__V1__SessionConfig *q,
+                  struct ag_config *c);
+/* The message of a request (pointers into it and the arena). */
+void bh_msg_in(struct api_arena *a, const Orchestrator__V1__Message *q, struct ag_msg *m);
+Orchestrator__V1__Message *bh_msg_out(struct api_arena *a, const struct ag_msg *m);
+Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv *c);
+/* orchestrator.v1's EventType of an event type ("session.created" is 6), 0 for the others. */
+int bh_event_type(const char *type);
+Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e);
+
+extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */

@@ -1,0 +1,24 @@
+/* baaaht's services, registered together (see baaaht.h). */
+#include "api/baaaht/baaaht.h"
+
+#include "api/baaaht/baaaht-internal.h"
+#include "base/macro.h"
+
+struct ag_mgr *bh_hub(struct grpc_call *call)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    if (!h->agents)
+        grpc_call_finish(call, GRPC_UNAVAILABLE, "the agent hub is not set up in this droverd");
+    return h->agents;
+}
+
+int api_baaaht_register(struct grpc_server *s, struct api_host *host)
+{
+    static const struct grpc_service *const each[] = {&bh_orchestrator_service};
+    for (size_t i = 0; i < ARRAY_SIZE(each); i++) {
+        int r = grpc_server_add_service(s, each[i], host);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}

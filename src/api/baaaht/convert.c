@@ -1,0 +1,207 @@
+/* baaaht's messages to and from the agent hub's structs, built in an arena. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/baaaht/baaaht-internal.h"
+#include "base/strv.h"
+
+static char *s_in(const char *s)
+{
+    return s && *s ? (char *)s : NULL;
+}
+
+static char *s_out(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+
+void bh_meta_in(struct api_arena *a, const Orchestrator__V1__SessionMetadata *q, struct ag_meta *m)
+{
+    *m = (struct ag_meta){0};
+    if (!q)
+        return;
+    m->name = s_in(q->name);
+    m->description = s_in(q->description);
+    m->owner_id = s_in(q->owner_id);
+    m->labels = q->n_labels ? arena_map_in(a, (void *const *)q->labels, q->n_labels) : NULL;
+    m->tags = arena_strv_in(a, q->tags, q->n_tags, true);
+}
+
+void bh_config_in(struct api_arena *a, const Orchestrator__V1__SessionConfig *q,
+                  struct ag_config *c)
+{
+    *c = (struct ag_config){0};
+    if (!q)
+        return;
+    c->max_containers = q->max_containers;
+    c->max_duration_ns = q->max_duration_ns;
+    c->idle_timeout_ns = q->idle_timeout_ns;
+    if (q->resource_limits)
+        c->limits = (struct ag_limits){q->resource_limits->nano_cpus,
+                                       q->resource_limits->memory_bytes,
+                                       q->resource_limits->memory_swap,
+                                       q->resource_limits->pids_limit};
+    c->allowed_images = arena_strv_in(a, q->allowed_images, q->n_allowed_images, true);
+    if (q->policy) {
+        c->allow_network = q->policy->allow_network;
+        c->allow_volume_mount = q->policy->allow_volume_mount;
+        c->require_approval = q->policy->require_approval;
+        c->allowed_networks =
+            arena_strv_in(a, q->policy->allowed_networks, q->policy->n_allowed_networks, true);
+        c->allowed_paths =
+            arena_strv_in(a, q->policy->allowed_paths, q->policy->n_allowed_paths, true);
+    }
+}
+
+void bh_msg_in(struct api_arena *a, const Orchestrator__V1__Message *q, struct ag_msg *m)
+{
+    *m = (struct ag_msg){.role = (int)q->role, .content = q->content};
+    snprintf(m->id, sizeof m->id, "%.32s", q->id);
+    if (q->timestamp)
+        m->ts_ns = (uint64_t)q->timestamp->seconds * 1000000000ull + (uint64_t)q->timestamp->nanos;
+    if (q->metadata) {
+        m->container_id = s_in(q->metadata->container_id);
+        m->tool_name = s_in(q->metadata->tool_name);
+        m->tool_call_id = s_in(q->metadata->tool_call_id);
+        m->extra = q->metadata->n_extra
+                       ? arena_map_in(a, (void *const *)q->metadata->extra, q->metadata->n_extra)
+                       : NULL;
+    }
+}
+
+Orchestrator__V1__Message *bh_msg_out(struct api_arena *a, const struct ag_msg *m)
+{
+    Orchestrator__V1__Message *o = arena_msg(a, &orchestrator__v1__message__descriptor);
+    Orchestrator__V1__MessageMetadata *md =
+        arena_msg(a, &orchestrator__v1__message_metadata__descriptor);
+    o->id = arena_strdup(a, m->id);
+    o->timestamp = arena_ts(a, m->ts_ns);
+    o->role = (Orchestrator__V1__MessageRole)m->role;
+    o->content = s_out(m->content);
+    md->container_id = s_out(m->container_id);
+    md->tool_name = s_out(m->tool_name);
+    md->tool_call_id = s_out(m->tool_call_id);
+    md->extra = (Orchestrator__V1__MessageMetadata__ExtraEntry **)arena_map_out(
+        a, &orchestrator__v1__message_metadata__extra_entry__descriptor, m->extra, &md->n_extra);
+    o->metadata = md;
+    return o;
+}
+
+Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv *c)
+{
+    struct ag_conv_info i;
+    ag_conv_info(c, &i);
+    Orchestrator__V1__Session *s = arena_msg(a, &orchestrator__v1__session__descriptor);
+    Orchestrator__V1__SessionMetadata *md =
+        arena_msg(a, &orchestrator__v1__session_metadata__descriptor);
+    Orchestrator__V1__SessionContext *cx =
+        arena_msg(a, &orchestrator__v1__session_context__descriptor);
+    Orchestrator__V1__SessionConfig *cf =
+        arena_msg(a, &orchestrator__v1__session_config__descriptor);
+    Orchestrator__V1__SessionPolicy *po =
+        arena_msg(a, &orchestrator__v1__session_policy__descriptor);
+    Orchestrator__V1__UserPreferences *pr =
+        arena_msg(a, &orchestrator__v1__user_preferences__descriptor);
+    Common__V1__ResourceLimits *rl = arena_msg(a, &common__v1__resource_limits__descriptor);
+    s->id = (char *)i.id;
+    s->state = (Orchestrator__V1__SessionState)i.state;
+    s->status = (Common__V1__Status)i.status;
+    s->created_at = arena_ts(a, i.created_ns);
+    s->updated_at = arena_ts(a, i.updated_ns);
+    s->expires_at = arena_ts(a, i.expires_ns);
+    s->closed_at = arena_ts(a, i.closed_ns);
+    md->name = s_out(i.meta->name);
+    md->description = s_out(i.meta->description);
+    md->owner_id = s_out(i.meta->owner_id);
+    md->labels = (Orchestrator__V1__SessionMetadata__LabelsEntry **)arena_map_out(
+        a, &orchestrator__v1__session_metadata__labels_entry__descriptor, i.meta->labels,
+        &md->n_labels);
+    md->tags = i.meta->tags;
+    md->n_tags = strv_length(i.meta->tags);
+    s->metadata = md;
+    cx->n_messages = i.n_msgs;
+    cx->messages = i.n_msgs ? arena_alloc(a, i.n_msgs * sizeof *cx->messages) : NULL;
+    for (size_t k = 0; k < i.n_msgs; k++)
+        cx->messages[k] = bh_msg_out(a, &i.msgs[k]);
+    cx->current_task_id = (char *)i.current_task_id;
+    cx->task_history = (char **)i.task_history;
+    cx->n_task_history = strv_length(i.task_history);
+    pr->timezone = s_out(i.prefs->timezone);
+    pr->language = s_out(i.prefs->language);
+    pr->theme = s_out(i.prefs->theme);
+    pr->notifications = i.prefs->notifications;
+    cx->preferences = pr;
+    cf->max_containers = i.config->max_containers;
+    cf->max_duration_ns = i.config->max_duration_ns;
+    cf->idle_timeout_ns = i.config->idle_timeout_ns;
+    *rl = (Common__V1__ResourceLimits)COMMON__V1__RESOURCE_LIMITS__INIT;
+    rl->nano_cpus = i.config->limits.nano_cpus;
+    rl->memory_bytes = i.config->limits.memory_bytes;
+    rl->memory_swap = i.config->limits.memory_swap;
+    rl->pids_limit = i.config->limits.pids_limit;
+    cf->resource_limits = rl;
+    cf->allowed_images = i.config->allowed_images;
+    cf->n_allowed_images = strv_length(i.config->allowed_images);
+    po->allow_network = i.config->allow_network;
+    po->allow_volume_mount = i.config->allow_volume_mount;
+    po->require_approval = i.config->require_approval;
+    po->allowed_networks = i.config->allowed_networks;
+    po->n_allowed_networks = strv_length(i.config->allowed_networks);
+    po->allowed_paths = i.config->allowed_paths;
+    po->n_allowed_paths = strv_length(i.config->allowed_paths);
+    cf->policy = po;
+    cx->config = cf;
+    s->context = cx;
+    s->container_ids = (char **)i.container_ids;
+    s->n_container_ids = strv_length(i.container_ids);
+    return s;
+}
+
+/* ---- events ---- */
+
+static const char *const event_types[] = {
+    NULL,                "container.created", "container.started",  "container.stopped",
+    "container.removed", "container.error",   "session.created",    "session.updated",
+    "session.closed",    "task.created",      "task.updated",       "task.completed",
+    "task.failed",       "ipc.message",       "policy.violation",   "resource.threshold",
+    "system.startup",    "system.shutdown",
+};
+
+int bh_event_type(const char *type)
+{
+    for (size_t i = 1; type && i < sizeof event_types / sizeof *event_types; i++)
+        if (strcmp(type, event_types[i]) == 0)
+            return (int)i;
+    return 0;
+}
+
+Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e)
+{
+    Orchestrator__V1__Event *o = arena_msg(a, &orchestrator__v1__event__descriptor);
+    Orchestrator__V1__EventMetadata *md =
+        arena_msg(a, &orchestrator__v1__event_metadata__descriptor);
+    o->id = arena_strdup(a, e->id);
+    o->type = (Orchestrator__V1__EventType)bh_event_type(e->type);
+    o->source = arena_strdup(a, e->source);
+    o->timestamp = arena_ts(a, e->ns);
+    /* Events of no wire type still say what they are, as upstream's do in their data. */
+    size_t nd = strv_length(e->data);
+    char **d = arena_alloc(a, (nd + 3) * sizeof *d);
+    memcpy(d, e->data, nd * sizeof *d);
+    if (!o->type) {
+        d[nd++] = "type";
+        d[nd++] = (char *)e->type;
+    }
+    d[nd] = NULL;
+    o->data = (Orchestrator__V1__Event__DataEntry **)arena_map_out(
+        a, &orchestrator__v1__event__data_entry__descriptor, d, &o->n_data);
+    md->correlation_id = arena_strdup(a, e->correlation_id);
+    md->session_id = arena_strdup(a, e->session_id);
+    md->container_id = arena_strdup(a, e->container_id);
+    md->user_id = arena_strdup(a, e->user_id);
+    md->labels = (Orchestrator__V1__EventMetadata__LabelsEntry **)arena_map_out(
+        a, &orchestrator__v1__event_metadata__labels_entry__descriptor, e->labels, &md->n_labels);
+    md->priority = (Common__V1__Priority)(e->priority ? e->priority : 2);
+    o->metadata = md;
+    return o;
+}

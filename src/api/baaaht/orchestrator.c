@@ -1,0 +1,362 @@
+/* orchestrator.v1.OrchestratorService: sessions (the agent hub's conversations), their messages,
+ * the event stream, health and status. Errors carry upstream's words (agents/ makes them). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/baaaht/baaaht-internal.h"
+#include "api/msg.h"
+#include "api/status.h"
+#include "base/macro.h"
+#include "base/time-util.h"
+#include "container/container.h"
+
+#define SERVICE "orchestrator.v1.OrchestratorService"
+
+static void fail(struct grpc_call *call, int r, const char *err)
+{
+    api_finish_errno(call, r, "%s", err && *err ? err : strerror(-r));
+}
+
+static struct ag_conv *need_conv(struct grpc_call *call, struct ag_mgr *m, const char *id)
+{
+    struct ag_conv *c = NULL;
+    if (!id || !*id)
+        grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "session_id is required");
+    else if (!(c = ag_conv_find(m, id)))
+        grpc_call_finish(call, GRPC_NOT_FOUND, "session not found: %s", id);
+    return c;
+}
+
+static void create_session(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__CreateSessionRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct api_arena a = {0};
+    struct ag_meta meta;
+    struct ag_config config;
+    struct ag_conv *c;
+    char err[AG_ERR_MAX] = "";
+    if (!m)
+        return;
+    bh_meta_in(&a, q->metadata, &meta);
+    bh_config_in(&a, q->config, &config);
+    int r = ag_conv_create(m, &meta, &config, &c, err, sizeof err);
+    if (r < 0)
+        return arena_free(&a), fail(call, r, err);
+    Orchestrator__V1__CreateSessionResponse *resp =
+        arena_msg(&a, &orchestrator__v1__create_session_response__descriptor);
+    resp->session = bh_conv_out(&a, c);
+    resp->session_id = resp->session->id;
+    arena_reply(call, &a, &resp->base);
+}
+
+static void get_session(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__GetSessionRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct ag_conv *c = m ? need_conv(call, m, q->session_id) : NULL;
+    struct api_arena a = {0};
+    if (!c)
+        return;
+    Orchestrator__V1__GetSessionResponse *resp =
+        arena_msg(&a, &orchestrator__v1__get_session_response__descriptor);
+    resp->session = bh_conv_out(&a, c);
+    arena_reply(call, &a, &resp->base);
+}
+
+static void list_sessions(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__ListSessionsRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct api_arena a = {0};
+    struct ag_filter f = {0};
+    size_t all = 0, n = 0;
+    if (!m)
+        return;
+    if (q->filter) {
+        f.state = (enum ag_state)q->filter->state;
+        f.status = (enum ag_status)q->filter->status;
+        f.owner_id = q->filter->owner_id;
+        f.labels = q->filter->n_labels
+                       ? arena_map_in(&a, (void *const *)q->filter->labels, q->filter->n_labels)
+                       : NULL;
+    }
+    (void)ag_mgr_count(m, &all);
+    Orchestrator__V1__ListSessionsResponse *resp =
+        arena_msg(&a, &orchestrator__v1__list_sessions_response__descriptor);
+    resp->sessions = all ? arena_alloc(&a, all * sizeof *resp->sessions) : NULL;
+    for (struct ag_conv *c = ag_conv_next(m, NULL, &f); c && n < all; c = ag_conv_next(m, c, &f))
+        resp->sessions[n++] = bh_conv_out(&a, c);
+    resp->n_sessions = n;
+    resp->total_count = (int32_t)n;
+    arena_reply(call, &a, &resp->base);
+}
+
+static void update_session(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__UpdateSessionRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct ag_conv *c = m ? need_conv(call, m, q->session_id) : NULL;
+    struct api_arena a = {0};
+    char err[AG_ERR_MAX] = "";
+    if (!c)
+        return;
+    if (q->metadata || (q->context && q->context->preferences)) {
+        struct ag_conv_info i;
+        struct ag_meta meta;
+        struct ag_prefs prefs = {0}, *pp = NULL;
+        ag_conv_info(c, &i);
+        if (q->metadata)
+            bh_meta_in(&a, q->metadata, &meta);
+        else
+            meta = *i.meta; /* only the preferences change */
+        if (q->context && q->context->preferences) {
+            const Orchestrator__V1__UserPreferences *p = q->context->preferences;
+            prefs = (struct ag_prefs){p->timezone, p->language, p->theme, p->notifications};
+            pp = &prefs;
+        }
+        int r = ag_conv_update(c, &meta, pp, err, sizeof err);
+        if (r < 0)
+            return arena_free(&a), fail(call, r, err);
+    } else {
+        struct ag_conv_info i;
+        ag_conv_info(c, &i);
+        if (i.state == AG_CLOSED)
+            return grpc_call_finish(call, GRPC_FAILED_PRECONDITION,
+                                    "cannot update closed session");
+    }
+    Orchestrator__V1__UpdateSessionResponse *resp =
+        arena_msg(&a, &orchestrator__v1__update_session_response__descriptor);
+    resp->session = bh_conv_out(&a, c);
+    arena_reply(call, &a, &resp->base);
+}
+
+static void close_session(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__CloseSessionRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct ag_conv *c = m ? need_conv(call, m, q->session_id) : NULL;
+    char err[AG_ERR_MAX] = "";
+    if (!c)
+        return;
+    int r = ag_conv_close(c, q->reason, err, sizeof err);
+    if (r < 0)
+        return fail(call, r, err);
+    Orchestrator__V1__CloseSessionResponse resp = ORCHESTRATOR__V1__CLOSE_SESSION_RESPONSE__INIT;
+    resp.session_id = q->session_id;
+    resp.state = ORCHESTRATOR__V1__SESSION_STATE__SESSION_STATE_CLOSED;
+    grpc_call_reply(call, &resp.base);
+}
+
+static void send_message(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__SendMessageRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct api_arena a = {0};
+    struct ag_msg in, out;
+    char err[AG_ERR_MAX] = "";
+    if (!m)
+        return;
+    if (!*q->session_id)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "session_id is required");
+    if (!q->message)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "message is required");
+    struct ag_conv *c = need_conv(call, m, q->session_id);
+    if (!c)
+        return;
+    bh_msg_in(&a, q->message, &in);
+    int r = ag_conv_append(c, &in, &out, err, sizeof err);
+    if (r < 0)
+        return arena_free(&a), fail(call, r, err);
+    Orchestrator__V1__SendMessageResponse *resp =
+        arena_msg(&a, &orchestrator__v1__send_message_response__descriptor);
+    resp->message_id = arena_strdup(&a, out.id);
+    resp->session_id = q->session_id;
+    resp->timestamp = arena_ts(&a, out.ts_ns);
+    arena_reply(call, &a, &resp->base);
+}
+
+/* ---- SubscribeEvents ---- */
+
+struct sub {
+    struct grpc_call *call;
+    struct ev_sub *ev;
+    Orchestrator__V1__EventFilter *f; /* a copy (the request goes after the call starts) */
+    uint64_t start_ns, end_ns;        /* 0: none */
+};
+
+static bool labels_have(char *const *have, Orchestrator__V1__EventFilter__LabelsEntry **want,
+                        size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool ok = false;
+        for (size_t j = 0; have && have[j] && have[j + 1] && !ok; j += 2)
+            ok = !strcmp(have[j], want[i]->key) && !strcmp(have[j + 1], want[i]->value);
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static bool matches(const struct sub *s, const struct ev *e)
+{
+    const Orchestrator__V1__EventFilter *f = s->f;
+    if (!f)
+        return true;
+    return (!f->type || (int)f->type == bh_event_type(e->type)) &&
+           (!*f->source || !strcmp(f->source, e->source)) &&
+           (!*f->session_id || !strcmp(f->session_id, e->session_id)) &&
+           (!*f->container_id || !strcmp(f->container_id, e->container_id)) &&
+           (!f->priority || (int)f->priority == (e->priority ? e->priority : 2)) &&
+           labels_have(e->labels, f->labels, f->n_labels) && (!s->start_ns || e->ns >= s->start_ns) &&
+           (!s->end_ns || e->ns <= s->end_ns);
+}
+
+static void pump(struct sub *s)
+{
+    const struct ev *e;
+    uint64_t missed;
+    while (grpc_call_writable(s->call) && ev_next(s->ev, &e, &missed) == 1) {
+        if (missed)
+            return grpc_call_finish(s->call, GRPC_RESOURCE_EXHAUSTED,
+                                    "subscriber fell %llu events behind",
+                                    (unsigned long long)missed);
+        if (s->end_ns && e->ns > s->end_ns)
+            return grpc_call_finish(s->call, GRPC_OK, NULL); /* past its end_time */
+        if (!matches(s, e))
+            continue;
+        struct api_arena a = {0};
+        Orchestrator__V1__Event *o = bh_event_out(&a, e);
+        int r = a.failed ? -ENOMEM : grpc_call_send(s->call, &o->base);
+        arena_free(&a);
+        if (r < 0)
+            return;
+    }
+}
+
+static void sub_ready(struct ev_sub *ev, void *userdata)
+{
+    (void)ev;
+    pump(userdata);
+}
+
+/* A copy of a message (protobuf-c 1.4 has no duplicate): packed and unpacked again. */
+static ProtobufCMessage *copy_msg(const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n ? n : 1);
+    ProtobufCMessage *c = NULL;
+    if (b && protobuf_c_message_pack(m, b) == n)
+        c = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
+    free(b);
+    return c;
+}
+
+static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)
+{
+    return t ? (uint64_t)t->seconds * 1000000000ull + (uint64_t)t->nanos : 0;
+}
+
+static void subscribe_events(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__SubscribeEventsRequest *q = (const void *)msg;
+    struct api_host *h = grpc_call_service_data(call);
+    struct sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    s->call = call;
+    grpc_call_set_data(call, s);
+    if (q->filter) {
+        s->f = (void *)copy_msg(&q->filter->base);
+        s->start_ns = ts_ns(q->filter->start_time);
+        s->end_ns = ts_ns(q->filter->end_time);
+        if (!s->f)
+            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    if (!h->bus)
+        return grpc_call_finish(call, GRPC_UNAVAILABLE, "no event bus in this droverd");
+    if (s->end_ns && s->end_ns < now_ns(CLOCK_REALTIME))
+        return grpc_call_finish(call, GRPC_OK, NULL); /* its window has passed: nothing to send */
+    if (!(s->ev = ev_subscribe(h->bus, 0, sub_ready, s)))
+        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    (void)grpc_call_send_headers(call); /* from now on nothing is missed */
+}
+
+static void sub_writable(struct grpc_call *call)
+{
+    struct sub *s = grpc_call_get_data(call);
+    if (s && s->ev)
+        pump(s);
+}
+
+static void sub_close(struct grpc_call *call)
+{
+    struct sub *s = grpc_call_get_data(call);
+    if (!s)
+        return;
+    ev_unsubscribe(s->ev);
+    if (s->f)
+        protobuf_c_message_free_unpacked(&s->f->base, NULL);
+    free(s);
+    grpc_call_set_data(call, NULL);
+}
+
+/* ---- health and status ---- */
+
+static void health_check(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    static char *subsystems[] = {"session_manager", "event_bus", "ipc_broker"};
+    Orchestrator__V1__HealthCheckResponse resp = ORCHESTRATOR__V1__HEALTH_CHECK_RESPONSE__INIT;
+    (void)msg;
+    resp.health = h->agents && h->bus ? COMMON__V1__HEALTH__HEALTH_HEALTHY
+                                      : COMMON__V1__HEALTH__HEALTH_UNHEALTHY;
+    resp.version = (char *)h->version;
+    resp.subsystems = subsystems;
+    resp.n_subsystems = ARRAY_SIZE(subsystems);
+    grpc_call_reply(call, &resp.base);
+}
+
+static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    struct api_host *h = grpc_call_service_data(call);
+    Orchestrator__V1__StatusResponse resp = ORCHESTRATOR__V1__STATUS_RESPONSE__INIT;
+    Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
+                                uptime = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+    size_t running = 0;
+    (void)msg;
+    resp.status = COMMON__V1__STATUS__STATUS_RUNNING;
+    resp.active_sessions = h->agents ? (int32_t)ag_mgr_count(h->agents, NULL) : 0;
+    if (h->containers)
+        (void)ctr_mgr_count(h->containers, &running);
+    resp.active_containers = (int32_t)running;
+    api_timestamp(&started, h->started_real_ns);
+    /* Upstream's uptime is a Timestamp: the epoch plus the uptime. */
+    api_timestamp(&uptime, now_ns(CLOCK_MONOTONIC) - h->started_mono_ns);
+    resp.started_at = &started;
+    resp.uptime = &uptime;
+    grpc_call_reply(call, &resp.base);
+}
+
+#define UNARY(n, f, T)                                                                             \
+    {                                                                                              \
+        n, GRPC_UNARY, &orchestrator__v1__##T##__descriptor, f, NULL, NULL, NULL                   \
+    }
+
+static const struct grpc_method methods[] = {
+    UNARY("CreateSession", create_session, create_session_request),
+    UNARY("GetSession", get_session, get_session_request),
+    UNARY("ListSessions", list_sessions, list_sessions_request),
+    UNARY("UpdateSession", update_session, update_session_request),
+    UNARY("CloseSession", close_session, close_session_request),
+    UNARY("SendMessage", send_message, send_message_request),
+    {"SubscribeEvents", GRPC_SERVER_STREAM, &orchestrator__v1__subscribe_events_request__descriptor,
+     subscribe_events, NULL, sub_writable, sub_close},
+    {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
+     NULL},
+    {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},
+};
+
+const struct grpc_service bh_orchestrator_service = {SERVICE, methods, ARRAY_SIZE(methods)};
