@@ -200,7 +200,7 @@ struct authz_door_state {
 struct authz {
     struct authz_opts o;              /* as configured; audit_file not kept */
     struct auth *auth;                /* bearer credentials, or NULL */
-    struct authz_door_state doors[2]; /* the values handed to grpc_server_accept */
+    struct authz_door_state doors[AUTHZ_DOORS]; /* the values handed to grpc_server_accept */
     int audit_fd;                     /* the audit file (O_APPEND), or -1 */
 };
 
@@ -221,7 +221,7 @@ int authz_new(const struct authz_opts *o, struct auth *auth, struct authz **ret,
     z->o = *o;
     z->o.audit_file = NULL;
     z->audit_fd = -1;
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < AUTHZ_DOORS; i++)
         z->doors[i] = (struct authz_door_state){.kind = (enum authz_door_kind)i, .z = z};
     if (o->audit_file) {
         z->audit_fd = open(o->audit_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -362,6 +362,69 @@ static int identify(const struct authz_door_state *d, struct grpc_call *call, st
 
 /* ---- the gRPC hooks ---------------------------------------------------------------------- */
 
+static bool baaaht_package(const char *service)
+{
+    static const char *const pkgs[] = {"orchestrator.v1.", "agent.v1.", "gateway.v1.", "llm.v1.",
+                                       "tool.v1.", "grpc.health.v1."};
+    for (size_t i = 0; i < ARRAY_SIZE(pkgs); i++)
+        if (!strncmp(service, pkgs[i], strlen(pkgs[i])))
+            return true;
+    return false;
+}
+
+/* baaaht's socket: its packages only; trusted peers pass, anyone else shows a bearer token, and
+ * refusals are upstream's (its interceptor's checks, in its order and words). */
+static enum grpc_status_code authorize_baaaht(const struct authz_door_state *d,
+                                              struct grpc_call *call, const char *service,
+                                              const char *method, char *msg, size_t size)
+{
+    const struct authz *z = d->z;
+    struct net_conn *c = grpc_call_conn(call);
+    const struct ucred *p = net_conn_peer(c);
+    char who[64];
+    size_t len;
+
+    if (!baaaht_package(service))
+        return snprintf(msg, size, "this socket serves baaaht's API only (orchestrator.v1, "
+                        "agent.v1, gateway.v1, llm.v1, tool.v1)"), GRPC_UNIMPLEMENTED;
+    snprintf(who, sizeof who, "uid:%u", (unsigned)p->uid);
+    if (!z->o.baaaht_bearer && p->uid != (uid_t)-1 &&
+        (p->uid == 0 || p->uid == z->o.own_uid ||
+         (z->o.baaaht_group != (gid_t)-1 && in_group(c, z->o.baaaht_group)))) {
+        grpc_call_set_principal(call, who);
+        grpc_call_set_scopes(call, AUTH_SCOPES_ALL);
+        return GRPC_OK;
+    }
+    const char *v = grpc_call_metadata(call, "authorization", &len);
+    struct auth_principal tp;
+    char why[256];
+    if (!v)
+        return snprintf(msg, size, "PERMISSION: no authorization token provided"),
+               GRPC_UNAUTHENTICATED;
+    if (len < 7 || strncmp(v, "Bearer ", 7))
+        return snprintf(msg, size, "PERMISSION: authorization token must start with \"Bearer \""),
+               GRPC_UNAUTHENTICATED;
+    if (len == 7)
+        return snprintf(msg, size, "PERMISSION: empty authorization token"), GRPC_UNAUTHENTICATED;
+    if (authz_bearer(z, v + 7, len - 7, &tp, why, sizeof why) < 0) {
+        grpc_call_set_principal(call, "invalid-token");
+        return snprintf(msg, size, "invalid authentication token"), GRPC_UNAUTHENTICATED;
+    }
+    grpc_call_set_principal(call, tp.name);
+    grpc_call_set_scopes(call, tp.scopes);
+    int need = authz_method_scope(service, method);
+    if (need == AUTHZ_PUBLIC)
+        need = AUTH_READ; /* health too: upstream checks every method */
+    if (need < 0)
+        return snprintf(msg, size, "/%s/%s has no scope in droverd's table", service, method),
+               GRPC_PERMISSION_DENIED;
+    if ((tp.scopes & (unsigned)need) == (unsigned)need)
+        return GRPC_OK;
+    snprintf(msg, size, "%s has scope %s; /%s/%s needs %s", tp.name, auth_scopes_name(tp.scopes),
+             service, method, need == AUTH_CONTROL ? "control" : "read");
+    return GRPC_PERMISSION_DENIED;
+}
+
 static enum grpc_status_code authorize(struct grpc_call *call, const char *service,
                                        const char *method, char *msg, size_t size, void *userdata)
 {
@@ -372,6 +435,8 @@ static enum grpc_status_code authorize(struct grpc_call *call, const char *servi
 
     if (!d) /* a connection no door vouched for (none in droverd) */
         return snprintf(msg, size, "connection without a door"), GRPC_PERMISSION_DENIED;
+    if (d->kind == AUTHZ_DOOR_BAAAHT)
+        return authorize_baaaht(d, call, service, method, msg, size);
     if (identify(d, call, &who, msg, size) < 0) {
         grpc_call_set_principal(call, "invalid-token");
         return GRPC_UNAUTHENTICATED;
@@ -443,8 +508,11 @@ static void audit(struct grpc_call *call, enum grpc_status_code code, const char
     snprintf(result, sizeof result, "%s%s%s%s", grpc_status_name(code), msg && *msg ? " (" : "",
              msg && *msg ? msg : "", msg && *msg ? ")" : "");
     const char *who = grpc_call_principal(call);
-    authz_audit(d->z, d->kind == AUTHZ_DOOR_TCP ? "tcp" : "unix", peer, who ? who : "?", path,
-                result);
+    authz_audit(d->z,
+                d->kind == AUTHZ_DOOR_TCP      ? "tcp"
+                : d->kind == AUTHZ_DOOR_BAAAHT ? "baaaht"
+                                               : "unix",
+                peer, who ? who : "?", path, result);
 }
 
 int authz_install(struct authz *z, struct grpc_server *s, char *err, size_t err_size)

@@ -7,6 +7,11 @@
  *                configured read group get read; anyone else none.
  *   TCP          a verified client certificate (mTLS) gets cert_scopes; no credential at all
  *                gets tcp_anonymous (none unless configured).
+ *   baaaht       baaaht's own socket serves baaaht's packages (and health) only. Peers with
+ *                droverd's uid, root, or in baaaht_group pass by their credentials (baaaht's
+ *                own clients send no token: upstream never installed its check), unless
+ *                baaaht_bearer; anyone else shows a bearer token, refused with upstream's
+ *                words (UNAUTHENTICATED) on every method, health included.
  * A bearer token (`authorization: Bearer …`) adds its scopes on either door. A call without the
  * scope its method needs ends UNAUTHENTICATED when the caller showed no credential (or a bad
  * one), PERMISSION_DENIED when it is known but not allowed. */
@@ -23,8 +28,10 @@ struct grpc_server;
 struct net_conn;
 
 enum authz_door_kind {
-    AUTHZ_DOOR_UNIX, /* the gRPC unix socket */
-    AUTHZ_DOOR_TCP,  /* gRPC over TCP (TLS or plaintext) */
+    AUTHZ_DOOR_UNIX,   /* the gRPC unix socket */
+    AUTHZ_DOOR_TCP,    /* gRPC over TCP (TLS or plaintext) */
+    AUTHZ_DOOR_BAAAHT, /* baaaht's socket: its API only, upstream's bearer rules */
+    AUTHZ_DOORS,
 };
 
 #define AUTHZ_PUBLIC 0 /* a method anyone who reaches the door may call (health checks) */
@@ -38,6 +45,8 @@ struct authz_opts {
     unsigned tcp_anonymous; /* scopes of a TCP caller without any credential */
     unsigned cert_scopes;   /* scopes of a TCP caller with a verified client certificate */
     const char *audit_file; /* audit lines are appended here as well as logged, or NULL */
+    gid_t baaaht_group;     /* members pass on baaaht's socket; (gid_t)-1: none */
+    bool baaaht_bearer;     /* baaaht's socket asks everyone for a bearer token */
 };
 
 /* Takes auth (may be NULL: no bearer tokens). -errno with err filled. */

@@ -54,7 +54,13 @@ int access_authz_new(const struct config *c, struct authz **ret)
     char err[512] = "";
     int r;
 
-    if ((r = group_id(c->socket_read_group, &o.read_group)) < 0 || (r = auth_from(c, &auth)) < 0)
+    o.baaaht_bearer = c->baaaht_auth && !strcmp(c->baaaht_auth, "bearer");
+    if (c->baaaht_auth && strcmp(c->baaaht_auth, "peer") && !o.baaaht_bearer)
+        return log_error_errno(-EINVAL, "baaaht_auth: 'peer' or 'bearer', not '%s'",
+                               c->baaaht_auth);
+    if ((r = group_id(c->socket_read_group, &o.read_group)) < 0 ||
+        (r = group_id(c->baaaht_socket_group, &o.baaaht_group)) < 0 ||
+        (r = auth_from(c, &auth)) < 0)
         return r;
     r = authz_new(&o, auth, ret, err, sizeof err);
     if (r < 0) {

@@ -132,6 +132,12 @@ static const struct config_option options[] = {
     NUM(stratavore_reconcile_ms, 100, 86400000,
         "Stratavore: heartbeat TTLs are checked this often"),
     NUM(stratavore_heartbeat_s, 1, 3600, "Stratavore: runners are told to heartbeat this often"),
+    OPT(baaaht_socket, CONFIG_STRING,
+        "baaaht's API on this unix socket too (default: /tmp/baaaht-grpc.sock); off when empty"),
+    OPT(baaaht_socket_group, CONFIG_STRING, "the group baaaht's socket belongs to (mode 0660)"),
+    OPT(baaaht_auth, CONFIG_STRING,
+        "on baaaht's socket: peer (droverd's user, root and the group pass; others show a bearer "
+        "token) or bearer (everyone does)"),
     NUM(event_ring, 16, 1048576, "events the daemon's event bus keeps for slow subscribers"),
     NUM(agents_max_sessions, 1, 1000000,
         "baaaht: sessions open at once (closed ones do not count)"),

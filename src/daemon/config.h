@@ -63,6 +63,9 @@ struct config {
     uint32_t stratavore_heartbeat_s;  /* the interval runners are told to heartbeat at */
     char *container_runtime;          /* auto, crun, runc or a path */
     uint32_t event_ring;              /* events the bus keeps */
+    char *baaaht_socket;              /* baaaht's socket, or NULL: off ("default") */
+    char *baaaht_socket_group;        /* its group */
+    char *baaaht_auth;                /* "peer" or "bearer" */
     uint32_t agents_max_sessions;     /* baaaht sessions open at once */
     uint32_t agents_idle_timeout_ms;  /* a baaaht session's idle timeout */
     struct svc_config *services;      /* the `services:` list, defaults applied */

@@ -50,6 +50,7 @@ struct daemon {
     struct ctr_mgr *containers;        /* images and containers */
     struct ev_bus *bus;                /* the event bus */
     struct ag_mgr *agents;             /* the agent hub (baaaht's face) */
+    struct net_listener *baaaht_l;     /* baaaht's socket, or NULL */
     char *holder_path;                 /* the descriptor holder's socket (<socket>.holder) */
     unsigned doors_open;               /* doors still shutting down */
     char cwd[4096];                    /* working directory at start (running-process scope_cwd) */
@@ -83,6 +84,10 @@ int daemon_start_containers(struct daemon *d);
 
 /* The event bus and the agent hub, rows loaded. */
 int daemon_start_agents(struct daemon *d);
+/* Health answers baaaht's short names (orchestrator, agent, gateway, llm, tool). */
+void daemon_baaaht_health(struct daemon *d);
+/* baaaht's socket (baaaht_socket), when configured: 0660, its group baaaht_socket_group. */
+int daemon_listen_baaaht(struct daemon *d);
 
 /* Services with an image run as containers of the manager (set on the engine once made). */
 void daemon_services_in_containers(struct daemon *d);

@@ -159,7 +159,8 @@ static void close_listeners(struct daemon *d)
     net_listener_close(d->tcp);
     net_listener_close(d->http_l);
     net_listener_close(d->rp_l);
-    d->listener = d->tcp = d->http_l = d->rp_l = NULL;
+    net_listener_close(d->baaaht_l);
+    d->listener = d->tcp = d->http_l = d->rp_l = d->baaaht_l = NULL;
 }
 
 static void daemon_shutdown(struct daemon *d, const char *why)
@@ -511,6 +512,8 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
 
     d->grpc = grpc_server_new(&d->loop, &d->cfg.grpc);
     d->health = d->grpc ? grpc_health_new(d->grpc) : NULL;
+    if (d->health)
+        daemon_baaaht_health(d);
     d->metrics = metrics_new(&(struct metrics_roots){.podinfo = d->cfg.podinfo_dir});
     if (d->metrics && metrics_attach_loop(d->metrics, &d->loop, 10000) < 0) {
         metrics_free(d->metrics);
@@ -766,6 +769,8 @@ int daemon_start(struct daemon *d)
             return r;
         d->host.rp_socket_path = d->cfg.rp_socket;
     }
+    if ((r = daemon_listen_baaaht(d)) < 0)
+        return r;
 
     log_notice("droverd %s ready on '%s' (pid %d, state in '%s', config %s)", DROVER_VERSION,
                d->cfg.socket_path, (int)getpid(), d->cfg.state_dir,

@@ -160,6 +160,9 @@ struct health *grpc_health_new(struct grpc_server *s);
 int grpc_health_register(struct grpc_server *s, struct health *h);
 /* NOT_SERVING to every watcher, then their streams end (UNAVAILABLE). */
 void grpc_health_shutdown(struct health *h);
+/* name (a short one: "orchestrator") is answered as service is: known when service is
+ * registered. -1 without memory. */
+int grpc_health_alias(struct health *h, const char *name, const char *service);
 void grpc_health_free(struct health *h);
 
 /* grpc.reflection.v1 and v1alpha ServerReflection (reflection.c), answering from set: a

@@ -14,16 +14,47 @@ struct watcher {
     DLIST_LINK(watcher) link; /* in health's list */
 };
 
+struct alias {
+    char *name, *service; /* a short name health answers for, and the service it stands for */
+};
+
 struct health {
     struct grpc_server *srv;  /* registered services are the known ones */
     struct watcher *watchers; /* open Watch streams */
     bool serving;             /* false once shutdown began */
+    struct alias *aliases;    /* grpc_health_alias */
+    size_t n_aliases;
 };
+
+int grpc_health_alias(struct health *h, const char *name, const char *service)
+{
+    struct alias *v = realloc(h->aliases, (h->n_aliases + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    h->aliases = v;
+    v[h->n_aliases] = (struct alias){strdup(name), strdup(service)};
+    if (!v[h->n_aliases].name || !v[h->n_aliases].service) {
+        free(v[h->n_aliases].name);
+        free(v[h->n_aliases].service);
+        return -1;
+    }
+    h->n_aliases++;
+    return 0;
+}
+
+/* The service a name stands for: itself, or what an alias says. */
+static const char *resolve(const struct health *h, const char *name)
+{
+    for (size_t i = 0; i < h->n_aliases; i++)
+        if (strcmp(h->aliases[i].name, name) == 0)
+            return h->aliases[i].service;
+    return name;
+}
 
 static Grpc__Health__V1__HealthCheckResponse__ServingStatus status_of(const struct health *h,
                                                                       const char *service)
 {
-    if (service[0] && !grpc_server_has_service(h->srv, service))
+    if (service[0] && !grpc_server_has_service(h->srv, resolve(h, service)))
         return GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN;
     return h->serving ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
                       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
@@ -119,5 +150,11 @@ void grpc_health_shutdown(struct health *h)
 
 void grpc_health_free(struct health *h)
 {
+    for (size_t i = 0; h && i < h->n_aliases; i++) {
+        free(h->aliases[i].name);
+        free(h->aliases[i].service);
+    }
+    if (h)
+        free(h->aliases);
     free(h);
 }

@@ -196,6 +196,9 @@ static int session_new(struct gconn *c)
         goto out;
     grpc_request_set_callbacks(cbs);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* Header values with leading or trailing blanks ("Bearer " with no token) reach the
+     * handler, which answers them (grpc-go servers do); the rest of RFC 9113 is checked. */
+    nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1);
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
     if (nghttp2_session_server_new2(&c->h2, cbs, c, opt) == 0)
         r = 0;

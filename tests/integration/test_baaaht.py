@@ -200,3 +200,68 @@ def test_event_stream_and_filters(droverd):
     past = s.SubscribeEvents(o.SubscribeEventsRequest(filter=o.EventFilter(
         end_time={"seconds": 1})), timeout=10)
     assert list(past) == []
+
+
+# ---- baaaht's socket, health and auth -----------------------------------------------------------
+
+def test_baaaht_socket_health_names_and_auth(make_droverd, tmp_path):
+    import os
+    import stat
+    import health_pb2
+    import health_pb2_grpc
+    from drover.v1 import admin_pb2, admin_pb2_grpc
+    from test_auth import new_token
+    read_tok = new_token(tmp_path, "viewer", "read")
+    ctl_tok = new_token(tmp_path, "tui", "control")
+    sock = str(tmp_path / "bh" / "baaaht-grpc.sock")
+    d = make_droverd(extra_args=["--baaaht-socket", sock, "--auth-tokens",
+                                 str(tmp_path / "tokens")])
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660
+    ch = grpc.insecure_channel(f"unix:{sock}")
+    s = og.OrchestratorServiceStub(ch)
+    # droverd's own user passes without a token (baaaht's clients send none).
+    r = tui_session(s)
+    assert s.GetSession(o.GetSessionRequest(session_id=r.session_id), timeout=10).session.id
+    h = health_pb2_grpc.HealthStub(ch)
+    for name in ("", "orchestrator"):
+        assert h.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status == \
+            health_pb2.HealthCheckResponse.SERVING
+    assert err(h.Check, health_pb2.HealthCheckRequest(service="foo"))[0] == Code.NOT_FOUND
+    # Only baaaht's packages answer there.
+    code, msg = err(admin_pb2_grpc.AdminStub(ch).Ping, admin_pb2.PingRequest())
+    assert code == Code.UNIMPLEMENTED and "baaaht's API only" in msg
+    ch.close()
+
+    # With bearer auth everyone shows a token; refusals carry upstream's words.
+    assert d.stop() == 0
+    d.args += ["--baaaht-auth", "bearer"]
+    d.start()
+    ch = grpc.insecure_channel(f"unix:{sock}", options=[("grpc.use_local_subchannel_pool", 1)])
+    s = og.OrchestratorServiceStub(ch)
+    h = health_pb2_grpc.HealthStub(ch)
+
+    def refused(md):
+        return err(s.ListSessions, o.ListSessionsRequest(), metadata=md)
+
+    assert refused(()) == (Code.UNAUTHENTICATED, "PERMISSION: no authorization token provided")
+    assert refused((("authorization", "Token abc"),)) == (
+        Code.UNAUTHENTICATED, 'PERMISSION: authorization token must start with "Bearer "')
+    assert refused((("authorization", "Bearer "),)) == (
+        Code.UNAUTHENTICATED, "PERMISSION: empty authorization token")
+    assert refused((("authorization", "Bearer drv_wrong"),)) == (
+        Code.UNAUTHENTICATED, "invalid authentication token")
+    # Health too, as upstream's interceptor checks every method.
+    assert err(h.Check, health_pb2.HealthCheckRequest())[0] == Code.UNAUTHENTICATED
+    md = (("authorization", f"Bearer {ctl_tok}"),)
+    assert h.Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=10).status == \
+        health_pb2.HealthCheckResponse.SERVING
+    assert s.ListSessions(o.ListSessionsRequest(), metadata=md, timeout=10).total_count == 1
+    # A read token reads, and is refused what needs control, naming both scopes.
+    rd = (("authorization", f"Bearer {read_tok}"),)
+    assert s.ListSessions(o.ListSessionsRequest(), metadata=rd, timeout=10).total_count == 1
+    code, msg = err(s.CreateSession, o.CreateSessionRequest(), metadata=rd)
+    assert code == Code.PERMISSION_DENIED and "needs control" in msg
+    ch.close()
+    # drover's own socket is unchanged: its own user needs no token there.
+    assert og.OrchestratorServiceStub(d.channel(**{"grpc.use_local_subchannel_pool": 1})) \
+        .ListSessions(o.ListSessionsRequest(), timeout=10).total_count == 1
