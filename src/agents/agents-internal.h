@@ -23,12 +23,23 @@ struct ag_conv {
     uint64_t next_seq;   /* of the next message row */
 };
 
+struct ag_agent {
+    struct ag_mgr *m;
+    DLIST_LINK(ag_agent) link;
+    char id[AG_ID_LEN];
+    struct ag_agent_spec spec;
+    enum ag_agent_state state;
+    enum ag_status status;
+    uint64_t registered_ns, heartbeat_ns;
+};
+
 struct ag_mgr {
     uv_loop_t *loop;
     struct store *store;
     struct ev_bus *bus;
     struct ag_settings set;
     struct ag_conv *convs, *last; /* creation order: first and last */
+    struct ag_agent *agents;      /* newest first */
     size_t n_open, n_all;
     uv_timer_t *timer;            /* the nearest idle or expiry deadline */
     void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata);
@@ -49,6 +60,9 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest);
 json_t *ag_conv_json(const struct ag_conv *c);
 int ag_conv_from_json(struct ag_conv *c, json_t *j);
 
+/* A copy of a string or vector that may be NULL; -ENOMEM. */
+int ag_dup_s(char **dst, const char *src);
+int ag_dup_v(char ***dst, char *const *src);
 /* Deep copies; -ENOMEM. */
 int ag_meta_copy(struct ag_meta *dst, const struct ag_meta *src);
 int ag_config_copy(struct ag_config *dst, const struct ag_config *src);
@@ -59,3 +73,13 @@ void ag_conv_free(struct ag_conv *c);
 int ag_conv_keep(struct ag_conv *c, const struct ag_msg *msg);
 /* Re-arms the manager's timer for the nearest deadline. */
 void ag_arm(struct ag_mgr *m);
+
+/* agent.c */
+int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);
+uint64_t ag_agent_deadline(const struct ag_agent *a);
+/* Terminates the agents whose TTL passed. */
+void ag_agents_expire(struct ag_mgr *m, uint64_t now);
+void ag_agents_free(struct ag_mgr *m);
+int ag_db_put_agent(struct ag_mgr *m, const struct ag_agent *a, bool try);
+int ag_db_delete(struct ag_mgr *m, const char *kind, const char *id);
+int ag_db_load_agents(struct ag_mgr *m);

@@ -106,12 +106,60 @@ struct ag_filter {
     char *const *labels;   /* every pair must match; NULL: any */
 };
 
+/* ---- agents ---- */
+
+enum ag_agent_state { /* agent.v1 AgentState */
+    AG_AGENT_IDLE = 3,
+    AG_AGENT_BUSY = 4,
+    AG_AGENT_TERMINATED = 6,
+};
+
+/* What an agent says of itself at Register. Owned (ag_agent_spec_done). */
+struct ag_agent_spec {
+    char *name;
+    int type; /* agent.v1 AgentType */
+    char *version, *description, *owner_id, *hostname, *pid;
+    char **labels; /* map */
+    char **tags;
+    char **supported_tasks, **supported_tools, **supported_protocols;
+    int32_t max_concurrent_tasks;
+    struct ag_limits limits;
+    bool supports_streaming, supports_cancellation;
+};
+void ag_agent_spec_done(struct ag_agent_spec *s);
+
+struct ag_agent;
+struct ag_agent_info {
+    const char *id;
+    enum ag_agent_state state;
+    enum ag_status status;
+    uint64_t registered_ns, heartbeat_ns;
+    const struct ag_agent_spec *spec;
+};
+
+/* A new agent (IDLE); -EINVAL "name is required". */
+int ag_agent_register(struct ag_mgr *m, const struct ag_agent_spec *spec, struct ag_agent **ret,
+                      char *err, size_t err_size);
+/* Its TTL starts again; *ret_ns is now. -EINVAL "agent_id is required", -ENOENT "agent not
+ * found" (unknown or terminated: it registers again). */
+int ag_agent_heartbeat(struct ag_mgr *m, const char *id, uint64_t *ret_ns, char *err,
+                       size_t err_size);
+int ag_agent_unregister(struct ag_mgr *m, const char *id, const char *reason, char *err,
+                        size_t err_size);
+/* By id (terminated ones too), and every one, newest first. */
+struct ag_agent *ag_agent_find(struct ag_mgr *m, const char *id);
+struct ag_agent *ag_agent_next(struct ag_mgr *m, struct ag_agent *prev);
+void ag_agent_info(const struct ag_agent *a, struct ag_agent_info *ret);
+/* Agents kept, and (*ret_live) not terminated. */
+size_t ag_agents_count(const struct ag_mgr *m, size_t *ret_live);
+
 struct ag_settings {
     uint32_t max_conversations;   /* open (not CLOSED) at once; 0: 100 */
     uint64_t idle_timeout_ns;     /* ACTIVE to IDLE after this quiet; 0: 10 min */
     uint32_t history_in_reply;    /* messages a conversation shows; 0: 1000 */
     uint32_t message_max_bytes;   /* content; 0: 1 MiB */
     uint32_t closed_keep;         /* closed ones kept; 0: 1000 */
+    uint64_t agent_ttl_ns;        /* an agent silent this long is terminated; 0: 90 s */
 };
 
 int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,

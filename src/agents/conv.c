@@ -109,6 +109,8 @@ void ag_arm(struct ag_mgr *m)
     uint64_t next = UINT64_MAX, now = ag_now_ns();
     for (struct ag_conv *c = m->convs; c; c = c->link.next)
         next = MIN(next, deadline(c));
+    for (struct ag_agent *a = m->agents; a; a = a->link.next)
+        next = MIN(next, ag_agent_deadline(a));
     if (next == UINT64_MAX) {
         uv_timer_stop(m->timer);
         return;
@@ -144,6 +146,7 @@ static void on_timer(uv_timer_t *t)
         (void)ag_db_put_conv(m, c, false);
         ag_publish_conv(c, "updated", (const char *const[]){"state", "SESSION_STATE_IDLE", NULL});
     }
+    ag_agents_expire(m, now);
     ag_arm(m);
 }
 
@@ -171,6 +174,8 @@ int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
         m->set.message_max_bytes = 1u << 20;
     if (!m->set.closed_keep)
         m->set.closed_keep = 1000;
+    if (!m->set.agent_ttl_ns)
+        m->set.agent_ttl_ns = 90ull * 1000000000ull;
     uv_timer_init(loop, m->timer);
     m->timer->data = m;
     *ret = m;
@@ -205,6 +210,7 @@ void ag_mgr_free(struct ag_mgr *m)
         DLIST_REMOVE(c, link);
         ag_conv_free(c);
     }
+    ag_agents_free(m);
     uv_close((uv_handle_t *)m->timer, timer_closed);
     free(m);
 }
@@ -267,6 +273,8 @@ static int load_one(struct ag_mgr *m, json_t *doc)
 int ag_mgr_restore(struct ag_mgr *m)
 {
     int r = ag_db_load(m, load_one);
+    if (r == 0)
+        r = ag_db_load_agents(m);
     if (r < 0)
         return r;
     for (struct ag_conv *c = m->convs, *next; c; c = next) {

@@ -10,13 +10,13 @@
 
 /* ---- copies ---- */
 
-static int dup_s(char **dst, const char *src)
+int ag_dup_s(char **dst, const char *src)
 {
     *dst = src ? strdup(src) : NULL;
     return !src || *dst ? 0 : -ENOMEM;
 }
 
-static int dup_v(char ***dst, char *const *src)
+int ag_dup_v(char ***dst, char *const *src)
 {
     *dst = src ? strv_copy(src) : NULL;
     return !src || *dst ? 0 : -ENOMEM;
@@ -37,9 +37,9 @@ int ag_meta_copy(struct ag_meta *dst, const struct ag_meta *src)
     *dst = (struct ag_meta){0};
     if (!src)
         return 0;
-    int r = dup_s(&dst->name, src->name) | dup_s(&dst->description, src->description) |
-            dup_s(&dst->owner_id, src->owner_id) | dup_v(&dst->labels, src->labels) |
-            dup_v(&dst->tags, src->tags);
+    int r = ag_dup_s(&dst->name, src->name) | ag_dup_s(&dst->description, src->description) |
+            ag_dup_s(&dst->owner_id, src->owner_id) | ag_dup_v(&dst->labels, src->labels) |
+            ag_dup_v(&dst->tags, src->tags);
     if (r)
         ag_meta_done(dst);
     return r ? -ENOMEM : 0;
@@ -59,9 +59,9 @@ int ag_config_copy(struct ag_config *dst, const struct ag_config *src)
     if (!src)
         return 0;
     dst->allowed_images = dst->allowed_networks = dst->allowed_paths = NULL;
-    int r = dup_v(&dst->allowed_images, src->allowed_images) |
-            dup_v(&dst->allowed_networks, src->allowed_networks) |
-            dup_v(&dst->allowed_paths, src->allowed_paths);
+    int r = ag_dup_v(&dst->allowed_images, src->allowed_images) |
+            ag_dup_v(&dst->allowed_networks, src->allowed_networks) |
+            ag_dup_v(&dst->allowed_paths, src->allowed_paths);
     if (r)
         ag_config_done(dst);
     return r ? -ENOMEM : 0;
@@ -80,8 +80,8 @@ int ag_prefs_copy(struct ag_prefs *dst, const struct ag_prefs *src)
     *dst = (struct ag_prefs){.notifications = src && src->notifications};
     if (!src)
         return 0;
-    int r = dup_s(&dst->timezone, src->timezone) | dup_s(&dst->language, src->language) |
-            dup_s(&dst->theme, src->theme);
+    int r = ag_dup_s(&dst->timezone, src->timezone) | ag_dup_s(&dst->language, src->language) |
+            ag_dup_s(&dst->theme, src->theme);
     if (r)
         ag_prefs_done(dst);
     return r ? -ENOMEM : 0;
@@ -102,9 +102,9 @@ int ag_msg_copy(struct ag_msg *dst, const struct ag_msg *src)
     *dst = *src;
     dst->content = dst->container_id = dst->tool_name = dst->tool_call_id = NULL;
     dst->extra = NULL;
-    int r = dup_s(&dst->content, src->content ? src->content : "") |
-            dup_s(&dst->container_id, src->container_id) | dup_s(&dst->tool_name, src->tool_name) |
-            dup_s(&dst->tool_call_id, src->tool_call_id) | dup_v(&dst->extra, src->extra);
+    int r = ag_dup_s(&dst->content, src->content ? src->content : "") |
+            ag_dup_s(&dst->container_id, src->container_id) | ag_dup_s(&dst->tool_name, src->tool_name) |
+            ag_dup_s(&dst->tool_call_id, src->tool_call_id) | ag_dup_v(&dst->extra, src->extra);
     if (r)
         ag_msg_done(dst);
     return r ? -ENOMEM : 0;
@@ -321,6 +321,103 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
         (void)ag_conv_keep(c, &msg);
         strv_free(extra);
         json_decref(meta);
+    }
+    sqlite3_finalize(st);
+    return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* ---- agents ---- */
+
+static json_t *limits_json(const struct ag_limits *l)
+{
+    return json_pack("{s:I, s:I, s:I, s:I}", "nano_cpus", (json_int_t)l->nano_cpus,
+                     "memory_bytes", (json_int_t)l->memory_bytes, "memory_swap",
+                     (json_int_t)l->memory_swap, "pids_limit", (json_int_t)l->pids_limit);
+}
+
+int ag_db_put_agent(struct ag_mgr *m, const struct ag_agent *a, bool try)
+{
+    const struct ag_agent_spec *s = &a->spec;
+    sqlite3_stmt *st = NULL;
+    json_t *j = json_pack(
+        "{s:s, s:i, s:i, s:I, s:s?, s:i, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o,"
+        " s:i, s:o, s:b, s:b}",
+        "id", a->id, "state", a->state, "status", a->status, "registered_ns",
+        (json_int_t)a->registered_ns, "name", s->name, "type", s->type, "version", s->version,
+        "description", s->description, "owner_id", s->owner_id, "hostname", s->hostname, "pid",
+        s->pid, "labels", jv(s->labels), "tags", jv(s->tags), "supported_tasks",
+        jv(s->supported_tasks), "supported_tools", jv(s->supported_tools),
+        "supported_protocols", jv(s->supported_protocols), "max_concurrent_tasks",
+        s->max_concurrent_tasks, "limits", limits_json(&s->limits), "supports_streaming",
+        s->supports_streaming, "supports_cancellation", s->supports_cancellation);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    int r = text ? store_prepare(m->store,
+                                 "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES ('agent', ?, ?)",
+                                 &st)
+                 : -ENOMEM;
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        r = run(m, st, try);
+    }
+    free(text);
+    json_decref(j);
+    return r;
+}
+
+int ag_db_delete(struct ag_mgr *m, const char *kind, const char *id)
+{
+    sqlite3_stmt *st = NULL;
+    int r = store_prepare(m->store, "DELETE FROM agents WHERE kind = ? AND id = ?", &st);
+    if (r == 0) {
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        r = run(m, st, false);
+    }
+    return r;
+}
+
+int ag_db_load_agents(struct ag_mgr *m)
+{
+    sqlite3_stmt *st = NULL;
+    int r = store_prepare(m->store, "SELECT doc FROM agents WHERE kind = 'agent' ORDER BY rowid",
+                          &st);
+    if (r < 0)
+        return r;
+    uint64_t now = ag_now_ns();
+    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *j = json_loads(store_column_text(st, 0), 0, NULL), *l = json_object_get(j, "limits");
+        const char *id = json_string_value(json_object_get(j, "id"));
+        struct ag_agent *a = id && strlen(id) == AG_ID_LEN - 1 ? calloc(1, sizeof *a) : NULL;
+        if (a) {
+            a->m = m;
+            memcpy(a->id, id, AG_ID_LEN);
+            a->state = (enum ag_agent_state)I64(j, "state");
+            a->status = (enum ag_status)I64(j, "status");
+            a->registered_ns = (uint64_t)I64(j, "registered_ns");
+            a->heartbeat_ns = now; /* its TTL counts from this droverd's start */
+            a->spec = (struct ag_agent_spec){
+                .name = sj(j, "name"),
+                .type = (int)I64(j, "type"),
+                .version = sj(j, "version"),
+                .description = sj(j, "description"),
+                .owner_id = sj(j, "owner_id"),
+                .hostname = sj(j, "hostname"),
+                .pid = sj(j, "pid"),
+                .labels = vj(json_object_get(j, "labels")),
+                .tags = vj(json_object_get(j, "tags")),
+                .supported_tasks = vj(json_object_get(j, "supported_tasks")),
+                .supported_tools = vj(json_object_get(j, "supported_tools")),
+                .supported_protocols = vj(json_object_get(j, "supported_protocols")),
+                .max_concurrent_tasks = (int32_t)I64(j, "max_concurrent_tasks"),
+                .limits = {I64(l, "nano_cpus"), I64(l, "memory_bytes"), I64(l, "memory_swap"),
+                           I64(l, "pids_limit")},
+                .supports_streaming = B(j, "supports_streaming"),
+                .supports_cancellation = B(j, "supports_cancellation"),
+            };
+            DLIST_PREPEND(&m->agents, a, link);
+        }
+        json_decref(j);
     }
     sqlite3_finalize(st);
     return r == SQLITE_DONE ? 0 : -EIO;

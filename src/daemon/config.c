@@ -143,6 +143,8 @@ static const struct config_option options[] = {
         "baaaht: sessions open at once (closed ones do not count)"),
     NUM(agents_idle_timeout_ms, 1, 604800000,
         "baaaht: a session without activity this long becomes idle"),
+    NUM(agents_agent_ttl_ms, 1, 86400000,
+        "baaaht: an agent that sends no heartbeat this long is terminated"),
     OPT(container_runtime, CONFIG_STRING,
         "the OCI runtime containers run with: auto (crun where it can run, else runc), crun, "
         "runc, or a path"),

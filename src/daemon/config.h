@@ -68,6 +68,7 @@ struct config {
     char *baaaht_auth;                /* "peer" or "bearer" */
     uint32_t agents_max_sessions;     /* baaaht sessions open at once */
     uint32_t agents_idle_timeout_ms;  /* a baaaht session's idle timeout */
+    uint32_t agents_agent_ttl_ms;     /* a baaaht agent's heartbeat TTL */
     struct svc_config *services;      /* the `services:` list, defaults applied */
     size_t n_services;                /* its length */
 

@@ -112,7 +112,7 @@ def test_reflection(droverd, pb, stub):
                         "drover.v1.Images", "daemon.v1.DaemonService", "daemon.v1.MetricsService",
                         "stratavore.v1.RunnerService", "stratavore.v1.ProjectService",
                         "stratavore.v1.SessionService", "stratavore.v1.DaemonService",
-                        "orchestrator.v1.OrchestratorService",
+                        "orchestrator.v1.OrchestratorService", "agent.v1.AgentService",
                         "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}

@@ -265,3 +265,80 @@ def test_baaaht_socket_health_names_and_auth(make_droverd, tmp_path):
     # drover's own socket is unchanged: its own user needs no token there.
     assert og.OrchestratorServiceStub(d.channel(**{"grpc.use_local_subchannel_pool": 1})) \
         .ListSessions(o.ListSessionsRequest(), timeout=10).total_count == 1
+
+
+# ---- agents -----------------------------------------------------------------------------------
+
+def agents(d, **options):
+    import agent_pb2_grpc
+    return agent_pb2_grpc.AgentServiceStub(d.channel(**options))
+
+
+def assistant(a):
+    """What baaaht's TypeScript assistant sends."""
+    import agent_pb2 as ag
+    return a.Register(ag.RegisterRequest(name="assistant", type=ag.AGENT_TYPE_WORKER,
+                                         metadata=ag.AgentMetadata(labels={"role": "assistant"})),
+                      timeout=10)
+
+
+def test_agents_register_heartbeat_ttl_and_unregister(make_droverd):
+    import agent_pb2 as ag
+    d = make_droverd(extra_args=["--agents-agent-ttl-ms", "500"])
+    a, s = agents(d), stub(d)
+    events = s.SubscribeEvents(o.SubscribeEventsRequest(), timeout=30)
+    events.initial_metadata()
+    r = assistant(a)
+    assert len(r.agent_id) == 32 and r.registration_token == r.agent_id
+    assert r.agent.state == ag.AGENT_STATE_IDLE and r.agent.status == common.STATUS_RUNNING
+    assert r.agent.metadata.labels["role"] == "assistant" and r.agent.type == ag.AGENT_TYPE_WORKER
+    w = a.Register(ag.RegisterRequest(name="worker-x", type=ag.AGENT_TYPE_WORKER,
+                                      metadata=ag.AgentMetadata(hostname="x", pid="42"),
+                                      capabilities=ag.AgentCapabilities(
+                                          supported_tasks=["file_operation"],
+                                          max_concurrent_tasks=5,
+                                          resource_limits=common.ResourceLimits(
+                                              nano_cpus=2_000_000_000))), timeout=10)
+    assert w.agent.capabilities.max_concurrent_tasks == 5
+    assert w.agent.capabilities.resource_limits.nano_cpus == 2_000_000_000
+    assert err(a.Register, ag.RegisterRequest()) == (Code.INVALID_ARGUMENT, "name is required")
+    assert err(a.Heartbeat, ag.HeartbeatRequest()) == (Code.INVALID_ARGUMENT,
+                                                       "agent_id is required")
+    assert err(a.Heartbeat, ag.HeartbeatRequest(agent_id="f" * 32)) == (Code.NOT_FOUND,
+                                                                        "agent not found")
+    # The worker heartbeats; the assistant does not, and is terminated.
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        hb = a.Heartbeat(ag.HeartbeatRequest(agent_id=w.agent_id), timeout=10)
+        assert hb.timestamp.seconds > 0
+        time.sleep(0.1)
+    assert err(a.Heartbeat, ag.HeartbeatRequest(agent_id=r.agent_id)) == (Code.NOT_FOUND,
+                                                                          "agent not found")
+    seen = []
+    while not any(e.data.get("type") == "agent.terminated" for e in seen):
+        seen.append(next(events))
+    term = [e for e in seen if e.data.get("type") == "agent.terminated"][0]
+    assert term.data["agent_id"] == r.agent_id and term.data["reason"] == "heartbeat_timeout"
+    assert any(e.data.get("type") == "agent.registered" for e in seen)
+    u = a.Unregister(ag.UnregisterRequest(agent_id=w.agent_id, reason="bye"), timeout=10)
+    assert u.success and u.message == "Agent unregistered: bye"
+    assert err(a.Unregister, ag.UnregisterRequest(agent_id=w.agent_id)) == (Code.NOT_FOUND,
+                                                                            "agent not found")
+    events.cancel()
+    h = a.HealthCheck(empty_pb2.Empty(), timeout=10)
+    assert h.status == common.STATUS_RUNNING and list(h.subsystems) == ["agent_registry",
+                                                                        "task_manager"]
+    assert a.GetStatus(empty_pb2.Empty(), timeout=10).status == common.STATUS_RUNNING
+    caps = a.GetCapabilities(empty_pb2.Empty(), timeout=10).capabilities
+    assert caps.supports_streaming and "grpc" in caps.supported_protocols
+
+
+def test_agents_survive_a_restart(make_droverd):
+    import agent_pb2 as ag
+    d = make_droverd()
+    r = assistant(agents(d))
+    assert d.stop() == 0
+    d.start()
+    a = agents(d, **{"grpc.use_local_subchannel_pool": 1})
+    hb = a.Heartbeat(ag.HeartbeatRequest(agent_id=r.agent_id), timeout=10)  # still known
+    assert hb.timestamp.seconds > 0

@@ -7,10 +7,24 @@
 #include "agents/agents.h"
 #include "api/api.h"
 #include "api/arena.h"
+#include "baaaht/agent.pb-c.h"
 #include "baaaht/common.pb-c.h"
 #include "baaaht/orchestrator.pb-c.h"
 #include "events/events.h"
 #include "grpc/grpc.h"
+
+/* Strings between messages and the hub: "" is NULL going in, NULL is "" going out. */
+static inline char *bh_in(const char *s)
+{
+    return s && *s ? (char *)s : NULL;
+}
+static inline char *bh_out(const char *s)
+{
+    return (char *)(s ? s : "");
+}
+/* A status's started_at and uptime (upstream's uptime is a Timestamp: the epoch plus it). */
+void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
+              Google__Protobuf__Timestamp *uptime);
 
 /* The agent hub, or an answer UNAVAILABLE when this droverd has none (NULL then). */
 struct ag_mgr *bh_hub(struct grpc_call *call);
@@ -27,3 +41,4 @@ int bh_event_type(const char *type);
 Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e);
 
 extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */
+extern const struct grpc_service bh_agent_service;        /* agent.c */

@@ -14,7 +14,8 @@ struct ag_mgr *bh_hub(struct grpc_call *call)
 
 int api_baaaht_register(struct grpc_server *s, struct api_host *host)
 {
-    static const struct grpc_service *const each[] = {&bh_orchestrator_service};
+    static const struct grpc_service *const each[] = {&bh_orchestrator_service,
+                                                      &bh_agent_service};
     for (size_t i = 0; i < ARRAY_SIZE(each); i++) {
         int r = grpc_server_add_service(s, each[i], host);
         if (r < 0)

@@ -3,16 +3,17 @@
 #include <string.h>
 
 #include "api/baaaht/baaaht-internal.h"
+#include "api/msg.h"
 #include "base/strv.h"
+#include "base/time-util.h"
 
-static char *s_in(const char *s)
-{
-    return s && *s ? (char *)s : NULL;
-}
 
-static char *s_out(const char *s)
+void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
+              Google__Protobuf__Timestamp *uptime)
 {
-    return (char *)(s ? s : "");
+    struct api_host *h = grpc_call_service_data(call);
+    api_timestamp(started, h->started_real_ns);
+    api_timestamp(uptime, now_ns(CLOCK_MONOTONIC) - h->started_mono_ns);
 }
 
 void bh_meta_in(struct api_arena *a, const Orchestrator__V1__SessionMetadata *q, struct ag_meta *m)
@@ -20,9 +21,9 @@ void bh_meta_in(struct api_arena *a, const Orchestrator__V1__SessionMetadata *q,
     *m = (struct ag_meta){0};
     if (!q)
         return;
-    m->name = s_in(q->name);
-    m->description = s_in(q->description);
-    m->owner_id = s_in(q->owner_id);
+    m->name = bh_in(q->name);
+    m->description = bh_in(q->description);
+    m->owner_id = bh_in(q->owner_id);
     m->labels = q->n_labels ? arena_map_in(a, (void *const *)q->labels, q->n_labels) : NULL;
     m->tags = arena_strv_in(a, q->tags, q->n_tags, true);
 }
@@ -60,9 +61,9 @@ void bh_msg_in(struct api_arena *a, const Orchestrator__V1__Message *q, struct a
     if (q->timestamp)
         m->ts_ns = (uint64_t)q->timestamp->seconds * 1000000000ull + (uint64_t)q->timestamp->nanos;
     if (q->metadata) {
-        m->container_id = s_in(q->metadata->container_id);
-        m->tool_name = s_in(q->metadata->tool_name);
-        m->tool_call_id = s_in(q->metadata->tool_call_id);
+        m->container_id = bh_in(q->metadata->container_id);
+        m->tool_name = bh_in(q->metadata->tool_name);
+        m->tool_call_id = bh_in(q->metadata->tool_call_id);
         m->extra = q->metadata->n_extra
                        ? arena_map_in(a, (void *const *)q->metadata->extra, q->metadata->n_extra)
                        : NULL;
@@ -77,10 +78,10 @@ Orchestrator__V1__Message *bh_msg_out(struct api_arena *a, const struct ag_msg *
     o->id = arena_strdup(a, m->id);
     o->timestamp = arena_ts(a, m->ts_ns);
     o->role = (Orchestrator__V1__MessageRole)m->role;
-    o->content = s_out(m->content);
-    md->container_id = s_out(m->container_id);
-    md->tool_name = s_out(m->tool_name);
-    md->tool_call_id = s_out(m->tool_call_id);
+    o->content = bh_out(m->content);
+    md->container_id = bh_out(m->container_id);
+    md->tool_name = bh_out(m->tool_name);
+    md->tool_call_id = bh_out(m->tool_call_id);
     md->extra = (Orchestrator__V1__MessageMetadata__ExtraEntry **)arena_map_out(
         a, &orchestrator__v1__message_metadata__extra_entry__descriptor, m->extra, &md->n_extra);
     o->metadata = md;
@@ -110,9 +111,9 @@ Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv
     s->updated_at = arena_ts(a, i.updated_ns);
     s->expires_at = arena_ts(a, i.expires_ns);
     s->closed_at = arena_ts(a, i.closed_ns);
-    md->name = s_out(i.meta->name);
-    md->description = s_out(i.meta->description);
-    md->owner_id = s_out(i.meta->owner_id);
+    md->name = bh_out(i.meta->name);
+    md->description = bh_out(i.meta->description);
+    md->owner_id = bh_out(i.meta->owner_id);
     md->labels = (Orchestrator__V1__SessionMetadata__LabelsEntry **)arena_map_out(
         a, &orchestrator__v1__session_metadata__labels_entry__descriptor, i.meta->labels,
         &md->n_labels);
@@ -126,9 +127,9 @@ Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv
     cx->current_task_id = (char *)i.current_task_id;
     cx->task_history = (char **)i.task_history;
     cx->n_task_history = strv_length(i.task_history);
-    pr->timezone = s_out(i.prefs->timezone);
-    pr->language = s_out(i.prefs->language);
-    pr->theme = s_out(i.prefs->theme);
+    pr->timezone = bh_out(i.prefs->timezone);
+    pr->language = bh_out(i.prefs->language);
+    pr->theme = bh_out(i.prefs->theme);
     pr->notifications = i.prefs->notifications;
     cx->preferences = pr;
     cf->max_containers = i.config->max_containers;

@@ -332,9 +332,7 @@ static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
     if (h->containers)
         (void)ctr_mgr_count(h->containers, &running);
     resp.active_containers = (int32_t)running;
-    api_timestamp(&started, h->started_real_ns);
-    /* Upstream's uptime is a Timestamp: the epoch plus the uptime. */
-    api_timestamp(&uptime, now_ns(CLOCK_MONOTONIC) - h->started_mono_ns);
+    bh_times(call, &started, &uptime);
     resp.started_at = &started;
     resp.uptime = &uptime;
     grpc_call_reply(call, &resp.base);
