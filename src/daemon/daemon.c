@@ -814,8 +814,9 @@ void daemon_free(struct daemon *d)
     net_tls_free(d->http_tls); /* after the last TLS connection */
     net_tls_free(d->grpc_tls);
     authz_free(d->authz);
-    if (d->lock_fd >= 0)
-        close(d->lock_fd);
+    /* The lock on <socket>.lock is not let go here: it goes with the process, so that `drover
+     * shutdown`, which waits for it, returns once droverd has really exited (not while exit
+     * handlers still run). */
     config_done(&d->cfg);
     free(d->said);
     free(d->holder_path);
