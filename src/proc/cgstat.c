@@ -55,24 +55,47 @@ enum proc_cgroup_layout proc_cgroup_layout(bool *ret_unified_controllers)
     return v2 ? PROC_CGROUP_V2 : PROC_CGROUP_NONE;
 }
 
-/* rel's directory in a hierarchy: mount + our own path there + rel. want: a v1 controller, or
- * NULL for the unified hierarchy. */
-static char *group_dir(const char *want, const char *rel)
+/* droverd's own directory in a hierarchy (mount + its path there), found once: it does not move
+ * while it runs, and callers ask on every stats read and scrape. want: a v1 controller, or NULL
+ * for the unified hierarchy; NULL when that hierarchy is not mounted. */
+static const char *own_dir(const char *want)
 {
-    char mount[64], *own, *dir = NULL;
-    const char *m = mount;
+    static struct {
+        const char *want;
+        char *dir;
+    } known[16];
+    static size_t n_known;
 
+    for (size_t i = 0; i < n_known; i++)
+        if (want ? known[i].want && strcmp(known[i].want, want) == 0 : !known[i].want)
+            return known[i].dir;
+
+    char mount[64], *own = NULL, *dir = NULL;
+    const char *m = mount;
     if (want)
         snprintf(mount, sizeof mount, "/sys/fs/cgroup/%s", want);
-    else if (!(m = v2_mount()))
-        return NULL;
-    if (want && (access(mount, F_OK) < 0 || is_cgroup2(mount)))
-        return NULL;
-    if (!(own = cgroup_own_path(want && strcmp(want, "systemd") == 0 ? "name=systemd" : want)))
-        return NULL;
-    if (asprintf(&dir, "%s%s/%s", m, strcmp(own, "/") ? own : "", rel) < 0)
+    else
+        m = v2_mount();
+    if (m && !(want && (access(mount, F_OK) < 0 || is_cgroup2(mount))) &&
+        (own = cgroup_own_path(want && strcmp(want, "systemd") == 0 ? "name=systemd" : want)) &&
+        asprintf(&dir, "%s%s", m, strcmp(own, "/") ? own : "") < 0)
         dir = NULL;
     free(own);
+    if (n_known < sizeof known / sizeof *known) { /* room for every hierarchy asked for */
+        known[n_known].want = want;
+        known[n_known++].dir = dir;
+    }
+    return dir;
+}
+
+/* rel's directory in a hierarchy, when it exists: droverd's own directory there + rel. */
+static char *group_dir(const char *want, const char *rel)
+{
+    const char *own = own_dir(want);
+    char *dir = NULL;
+
+    if (own && asprintf(&dir, "%s/%s", own, rel) < 0)
+        dir = NULL;
     if (dir && access(dir, F_OK) < 0) {
         free(dir);
         dir = NULL;
