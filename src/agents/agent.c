@@ -89,6 +89,7 @@ void ag_agents_expire(struct ag_mgr *m, uint64_t now)
         a->status = AG_ST_TERMINATED;
         (void)ag_db_put_agent(m, a, false);
         log_info("agent %s (%s) missed its heartbeats: terminated", a->spec.name, a->id);
+        ag_agent_gone(a, "agent missed its heartbeats");
         publish(a, "agent.terminated", "heartbeat_timeout");
     }
 }
@@ -159,6 +160,7 @@ int ag_agent_unregister(struct ag_mgr *m, const char *id, const char *reason, ch
     r = ag_db_delete(m, "agent", a->id);
     if (r < 0)
         return errmsg_fail(err, err_size, r, "cannot remove the agent's row");
+    ag_agent_gone(a, "agent unregistered");
     publish(a, "agent.unregistered", reason);
     DLIST_REMOVE(a, link);
     agent_free(a);

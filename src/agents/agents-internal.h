@@ -21,6 +21,8 @@ struct ag_conv {
     struct ag_msg *msgs; /* the newest, oldest first */
     size_t n_msgs, cap_msgs;
     uint64_t next_seq;   /* of the next message row */
+    struct ag_conv_sub *subs; /* its streams (route.c) */
+    struct ag_wait *waits;    /* waits for one reply */
 };
 
 struct ag_agent {
@@ -31,6 +33,9 @@ struct ag_agent {
     enum ag_agent_state state;
     enum ag_status status;
     uint64_t registered_ns, heartbeat_ns;
+    const struct ag_agent_ops *ops; /* its bound stream, if any */
+    void *ops_data;
+    uint32_t n_routes; /* replies it owes */
 };
 
 struct ag_mgr {
@@ -42,12 +47,11 @@ struct ag_mgr {
     struct ag_agent *agents;      /* newest first */
     size_t n_open, n_all;
     uv_timer_t *timer;            /* the nearest idle or expiry deadline */
-    void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata);
-    void *on_message_data;
+    DQUEUE_HEAD(ag_route) routes; /* replies owed, oldest (nearest deadline) first */
+    uv_timer_t *route_timer;
 };
 
 uint64_t ag_now_ns(void);
-void ag_new_id(char id[AG_ID_LEN]);
 /* Publishes session.<what> for c, with data pairs (a map) added to session_id and name. */
 void ag_publish_conv(struct ag_conv *c, const char *what, const char *const *data);
 
@@ -73,6 +77,14 @@ void ag_conv_free(struct ag_conv *c);
 int ag_conv_keep(struct ag_conv *c, const struct ag_msg *msg);
 /* Re-arms the manager's timer for the nearest deadline. */
 void ag_arm(struct ag_mgr *m);
+
+/* route.c */
+int ag_routes_init(struct ag_mgr *m);
+void ag_routes_free(struct ag_mgr *m);
+/* A closing conversation: its routes and waits dropped, its subscribers told and freed. */
+void ag_routes_conv_closed(struct ag_conv *c, const char *reason);
+/* An agent terminated or unregistered: its stream ends with why, its routes time out. */
+void ag_agent_gone(struct ag_agent *a, const char *why);
 
 /* agent.c */
 int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);

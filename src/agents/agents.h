@@ -49,6 +49,8 @@ enum ag_status { /* common.v1 Status */
 
 enum ag_role { AG_USER = 1, AG_SYSTEM = 2, AG_ASSISTANT = 3, AG_TOOL = 4 };
 const char *ag_role_word(int role); /* "user" */
+/* A new id: 32 random lowercase hex digits (baaaht's form for every id a server makes). */
+void ag_new_id(char id[AG_ID_LEN]);
 
 /* Maps are NULL-terminated vectors of alternating keys and values. All owned (ag_*_done). */
 struct ag_limits {
@@ -75,13 +77,16 @@ struct ag_prefs {
     bool notifications;
 };
 
+#define AG_MSG_ID_LEN 65 /* a client's own message ids may be longer (UUIDs): 64 bytes kept */
+
 struct ag_msg {
-    char id[AG_ID_LEN]; /* "" on input: one is made */
+    char id[AG_MSG_ID_LEN]; /* "" on input: one is made */
     uint64_t ts_ns;     /* 0 on input: now */
     int role;           /* enum ag_role (0 accepted as is) */
     char *content;
     char *container_id, *tool_name, *tool_call_id;
     char **extra;       /* map */
+    char reply_to[AG_MSG_ID_LEN]; /* an assistant's reply: the user message it answers */
 };
 void ag_msg_done(struct ag_msg *m);
 
@@ -160,6 +165,8 @@ struct ag_settings {
     uint32_t message_max_bytes;   /* content; 0: 1 MiB */
     uint32_t closed_keep;         /* closed ones kept; 0: 1000 */
     uint64_t agent_ttl_ns;        /* an agent silent this long is terminated; 0: 90 s */
+    uint64_t route_timeout_ns;    /* a routed message's reply must come by then; 0: 30 s */
+    uint32_t routes_max;          /* replies one agent may owe at once; 0: 1024 */
 };
 
 int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
@@ -194,10 +201,114 @@ int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *r
 int ag_conv_check_live(struct ag_mgr *m, const char *id, struct ag_conv **ret, char *err,
                        size_t err_size);
 
-/* Hears of every message appended to any conversation (one observer: the face). */
-void ag_mgr_watch(struct ag_mgr *m,
-                  void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata),
-                  void *userdata);
+/* ---- routing (route.c) ----
+ *
+ * A user message said into a conversation goes to its assistant: the live agent with a bound
+ * stream whose name is "assistant" or whose label role is "assistant" (case aside; the lowest
+ * id of those). It is stored, sent as a DATA message carrying a new correlation id, and its
+ * reply awaited for route_timeout. The reply (a DATA or ERROR message of that agent, with the
+ * correlation and the conversation's id) becomes an ASSISTANT message, stored with reply_to
+ * set, and goes to every subscriber of the conversation; past the timeout, or when the agent's
+ * stream goes, the text "Timed out waiting for assistant response." does instead. */
+
+/* agent.v1 AgentMessage as plain C; every pointer is borrowed for the call. */
+enum ag_amsg_type {
+    AG_AMSG_TASK_REQUEST = 1,
+    AG_AMSG_TASK_RESPONSE = 2,
+    AG_AMSG_TASK_UPDATE = 3,
+    AG_AMSG_CONTROL = 4,
+    AG_AMSG_DATA = 5,
+    AG_AMSG_EVENT = 6,
+    AG_AMSG_HEARTBEAT = 7,
+    AG_AMSG_ERROR = 8,
+};
+enum ag_payload { AG_PAY_NONE = 0, AG_PAY_TASK = 6, AG_PAY_CONTROL = 7, AG_PAY_DATA = 8,
+                  AG_PAY_EVENT = 9 };
+struct ag_amsg {
+    const char *id, *source_id, *target_id;
+    int type; /* enum ag_amsg_type */
+    uint64_t ts_ns;
+    int payload; /* enum ag_payload: which of the next four is set */
+    struct {
+        const char *task_id, *session_id, *status_message;
+        int state;
+        double progress;
+        const uint8_t *output;
+        size_t output_len;
+    } task;
+    struct {
+        int command;
+        char *const *params; /* map */
+    } control;
+    struct {
+        const char *content_type;
+        const uint8_t *data;
+        size_t len;
+        char *const *headers; /* map */
+    } data;
+    struct {
+        const char *event_type, *source;
+        char *const *data; /* map */
+    } event;
+    const char *correlation_id, *session_id; /* its metadata */
+    char *const *headers;                    /* map */
+    int priority;
+};
+
+/* A stream an agent holds (StreamAgent). */
+struct ag_agent_ops {
+    /* A message for the agent; < 0 when its stream cannot take it now (full or gone). */
+    int (*deliver)(void *userdata, const struct ag_amsg *msg);
+    /* The binding is over: a newer stream replaced it, or the agent was terminated or
+     * unregistered. The stream ends (UNAVAILABLE, why); ag_agent_unbind is not needed. */
+    void (*ended)(void *userdata, const char *why);
+};
+/* Binds a stream to a live agent (one per agent: an older one ends). -ENOENT "agent not
+ * found". */
+int ag_agent_bind(struct ag_mgr *m, const char *id, const struct ag_agent_ops *ops,
+                  void *userdata, struct ag_agent **ret, char *err, size_t err_size);
+/* The stream went: the replies it owed end as timeouts. A no-op when userdata is not bound. */
+void ag_agent_unbind(struct ag_agent *a, void *userdata);
+/* Something the agent sent on its stream (NULL: a heartbeat): it counts as a heartbeat; a
+ * reply is routed. */
+void ag_agent_receive(struct ag_agent *a, const struct ag_amsg *msg);
+/* A message for a live agent (SendMessage): -ENOENT "agent not found", -ENOTCONN "agent has no
+ * stream", -ENOBUFS when its stream is full. */
+int ag_agent_send(struct ag_mgr *m, const char *id, const struct ag_amsg *msg, char *err,
+                  size_t err_size);
+
+/* A stream on a conversation (StreamMessages). */
+struct ag_conv_ops {
+    void (*message)(void *userdata, const struct ag_msg *msg); /* a reply */
+    /* A message could not be routed: r and why as ag_conv_say returned them. */
+    void (*failed)(void *userdata, int r, const char *why);
+    void (*heartbeat)(void *userdata);
+    /* The conversation closed: the subscription is gone (no unsubscribe needed). */
+    void (*closed)(void *userdata, const char *reason);
+};
+struct ag_conv_sub;
+int ag_conv_subscribe(struct ag_conv *c, const struct ag_conv_ops *ops, void *userdata,
+                      struct ag_conv_sub **ret);
+void ag_conv_unsubscribe(struct ag_conv_sub *s);
+/* A heartbeat to every subscriber of the conversation. */
+void ag_conv_heartbeat(struct ag_conv *c);
+/* Says a message into the conversation: a USER one is routed (above), others appended. Every
+ * subscriber hears of a failure too. *ret: the stored message (borrowed).
+ * -ENOENT "assistant agent not found", -ENOBUFS "assistant agent is overloaded", -ENOBUFS when
+ * its stream is full, and ag_conv_append's errors. */
+int ag_conv_say(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *ret, char *err,
+                size_t err_size);
+
+/* Waits for the reply to a user message: fn hears it (at once if it is there), or NULL with
+ * why when none will come (the conversation closed). Once fn ran the wait is over.
+ * -ENOENT "message not found: <id>", -ENOTCONN "message <id> was not routed to the assistant". */
+struct ag_wait;
+int ag_conv_wait_reply(struct ag_conv *c, const char *user_msg_id,
+                       void (*fn)(void *userdata, const struct ag_msg *reply, const char *why),
+                       void *userdata, struct ag_wait **ret, char *err, size_t err_size);
+void ag_conv_unwait(struct ag_wait *w);
+/* The newest user message that has or awaits a reply; NULL if none. */
+const struct ag_msg *ag_conv_last_routed(const struct ag_conv *c);
 
 void ag_meta_done(struct ag_meta *m);
 void ag_config_done(struct ag_config *c);

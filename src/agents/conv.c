@@ -176,8 +176,16 @@ int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
         m->set.closed_keep = 1000;
     if (!m->set.agent_ttl_ns)
         m->set.agent_ttl_ns = 90ull * 1000000000ull;
+    if (!m->set.route_timeout_ns)
+        m->set.route_timeout_ns = 30ull * 1000000000ull;
+    if (!m->set.routes_max)
+        m->set.routes_max = 1024;
     uv_timer_init(loop, m->timer);
     m->timer->data = m;
+    if (ag_routes_init(m) < 0) {
+        ag_mgr_free(m);
+        return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
+    }
     *ret = m;
     return 0;
 }
@@ -189,6 +197,7 @@ static void timer_closed(uv_handle_t *h)
 
 void ag_conv_free(struct ag_conv *c)
 {
+    ag_routes_conv_closed(c, "droverd stops");
     ag_meta_done(&c->meta);
     ag_config_done(&c->config);
     ag_prefs_done(&c->prefs);
@@ -210,6 +219,7 @@ void ag_mgr_free(struct ag_mgr *m)
         DLIST_REMOVE(c, link);
         ag_conv_free(c);
     }
+    ag_routes_free(m);
     ag_agents_free(m);
     uv_close((uv_handle_t *)m->timer, timer_closed);
     free(m);
@@ -220,14 +230,6 @@ size_t ag_mgr_count(const struct ag_mgr *m, size_t *ret_all)
     if (ret_all)
         *ret_all = m->n_all;
     return m->n_open;
-}
-
-void ag_mgr_watch(struct ag_mgr *m,
-                  void (*on_message)(struct ag_conv *c, const struct ag_msg *msg, void *userdata),
-                  void *userdata)
-{
-    m->on_message = on_message;
-    m->on_message_data = userdata;
 }
 
 static void link_last(struct ag_mgr *m, struct ag_conv *c)
@@ -441,6 +443,7 @@ static void close_now(struct ag_conv *c, const char *reason)
         return;
     m->n_open--;
     set_state(c, AG_CLOSED, AG_ST_STOPPED);
+    ag_routes_conv_closed(c, reason ? reason : "");
     (void)ag_db_put_conv(m, c, false);
     ag_publish_conv(c, "closed", (const char *const[]){"reason", reason ? reason : "", "state",
                                                        "SESSION_STATE_CLOSED", NULL});
@@ -517,8 +520,6 @@ int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *r
     }
     if (ret)
         *ret = x; /* borrowed strings: the caller's */
-    if (m->on_message)
-        m->on_message(c, &c->msgs[c->n_msgs - 1], m->on_message_data);
     ag_arm(m);
     return 0;
 }

@@ -237,9 +237,10 @@ int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try)
 int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg)
 {
     sqlite3_stmt *st = NULL;
-    json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:o}", "container_id", msg->container_id,
+    json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:o, s:s?}", "container_id", msg->container_id,
                              "tool_name", msg->tool_name, "tool_call_id", msg->tool_call_id,
-                             "extra", jv(msg->extra));
+                             "extra", jv(msg->extra), "reply_to",
+                             msg->reply_to[0] ? msg->reply_to : NULL);
     char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     int r = text ? store_prepare(m->store,
                                  "INSERT INTO agent_messages (conv_id, seq, id, ts_ns, role,"
@@ -318,6 +319,8 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
         char **extra = vj(json_object_get(meta, "extra"));
         msg.extra = extra;
         snprintf(msg.id, sizeof msg.id, "%s", store_column_text(st, 0));
+        const char *rt = json_string_value(json_object_get(meta, "reply_to"));
+        snprintf(msg.reply_to, sizeof msg.reply_to, "%s", rt ? rt : "");
         (void)ag_conv_keep(c, &msg);
         strv_free(extra);
         json_decref(meta);

@@ -27,6 +27,7 @@ int daemon_start_agents(struct daemon *d)
         .max_conversations = d->cfg.agents_max_sessions,
         .idle_timeout_ns = (uint64_t)d->cfg.agents_idle_timeout_ms * 1000000u,
         .agent_ttl_ns = (uint64_t)d->cfg.agents_agent_ttl_ms * 1000000u,
+        .route_timeout_ns = (uint64_t)d->cfg.agents_route_timeout_ms * 1000000u,
     };
     r = ag_mgr_new(&d->loop, d->store, d->bus, &set, &d->agents, err, sizeof err);
     if (r < 0)

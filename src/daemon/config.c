@@ -145,6 +145,8 @@ static const struct config_option options[] = {
         "baaaht: a session without activity this long becomes idle"),
     NUM(agents_agent_ttl_ms, 1, 86400000,
         "baaaht: an agent that sends no heartbeat this long is terminated"),
+    NUM(agents_route_timeout_ms, 1, 86400000,
+        "baaaht: a user message's reply from the assistant must come by then"),
     OPT(container_runtime, CONFIG_STRING,
         "the OCI runtime containers run with: auto (crun where it can run, else runc), crun, "
         "runc, or a path"),

@@ -69,6 +69,7 @@ struct config {
     uint32_t agents_max_sessions;     /* baaaht sessions open at once */
     uint32_t agents_idle_timeout_ms;  /* a baaaht session's idle timeout */
     uint32_t agents_agent_ttl_ms;     /* a baaaht agent's heartbeat TTL */
+    uint32_t agents_route_timeout_ms; /* the assistant's reply must come by then */
     struct svc_config *services;      /* the `services:` list, defaults applied */
     size_t n_services;                /* its length */
 

@@ -22,6 +22,7 @@
 #include "base/macro.h"
 #include "base/paths.h"
 #include "base/time-util.h"
+#include "base/utf8.h"
 #include "base/vec.h"
 #include "runner/runner-internal.h"
 
@@ -53,41 +54,11 @@ char *rn_transcript_path(struct rn_mgr *m, const char *project, const char *conv
     return p;
 }
 
-/* The length of the valid UTF-8 sequence at p (1..4), or 0 when it is not one. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-    size_t k = p[0] < 0x80             ? 1
-               : (p[0] & 0xe0) == 0xc0 ? 2
-               : (p[0] & 0xf0) == 0xe0 ? 3
-               : (p[0] & 0xf8) == 0xf0 ? 4
-                                       : 0;
-    if (!k || k > n || (k == 2 && p[0] < 0xc2))
-        return 0;
-    for (size_t i = 1; i < k; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return k;
-}
-
 static json_t *text(const char *s, size_t n)
 {
-    char *out = malloc(n * 3 + 1);
-    size_t o = 0;
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const uint8_t *)s + i, n - i);
-        if (!k) {
-            memcpy(out + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-            continue;
-        }
-        memcpy(out + o, s + i, k);
-        o += k;
-        i += k;
-    }
-    json_t *j = json_stringn(out, o);
+    size_t len;
+    char *out = utf8_sanitize(s, n, &len);
+    json_t *j = out ? json_stringn(out, len) : NULL;
     free(out);
     return j;
 }

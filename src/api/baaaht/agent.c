@@ -1,6 +1,7 @@
 /* agent.v1.AgentService: agents register, heartbeat (missed heartbeats terminate them) and
  * unregister; health, status and capabilities. The task RPCs and StreamAgent come with the rest
  * of issue 20 (until then the server answers them UNIMPLEMENTED). */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,11 +68,6 @@ static Agent__V1__Agent *agent_out(struct api_arena *a, const struct ag_agent *a
     return o;
 }
 
-static void fail(struct grpc_call *call, int r, const char *err)
-{
-    api_finish_errno(call, r, "%s", err && *err ? err : strerror(-r));
-}
-
 static void register_(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Agent__V1__RegisterRequest *q = (const void *)msg;
@@ -109,7 +105,7 @@ static void register_(struct grpc_call *call, const ProtobufCMessage *msg)
     }
     int r = ag_agent_register(m, &s, &ag, err, sizeof err);
     if (r < 0)
-        return arena_free(&a), fail(call, r, err);
+        return arena_free(&a), bh_fail(call, r, err);
     Agent__V1__RegisterResponse *resp = arena_msg(&a, &agent__v1__register_response__descriptor);
     resp->agent = agent_out(&a, ag);
     resp->agent_id = resp->agent->id;
@@ -126,7 +122,7 @@ static void unregister(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     int r = ag_agent_unregister(m, q->agent_id, q->reason, err, sizeof err);
     if (r < 0)
-        return fail(call, r, err);
+        return bh_fail(call, r, err);
     Agent__V1__UnregisterResponse resp = AGENT__V1__UNREGISTER_RESPONSE__INIT;
     snprintf(text, sizeof text, *q->reason ? "Agent unregistered: %s" : "Agent unregistered",
              q->reason);
@@ -145,12 +141,129 @@ static void heartbeat(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     int r = ag_agent_heartbeat(m, q->agent_id, &at, err, sizeof err);
     if (r < 0)
-        return fail(call, r, err);
+        return bh_fail(call, r, err);
     Agent__V1__HeartbeatResponse resp = AGENT__V1__HEARTBEAT_RESPONSE__INIT;
     Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     api_timestamp(&ts, at);
     resp.timestamp = &ts;
     grpc_call_reply(call, &resp.base);
+}
+
+/* ---- StreamAgent: the agent's own stream ---- */
+
+struct agent_stream {
+    struct grpc_call *call;
+    struct ag_agent *agent; /* bound, or NULL */
+};
+
+static int deliver(void *userdata, const struct ag_amsg *msg)
+{
+    struct agent_stream *s = userdata;
+    struct api_arena a = {0};
+    Agent__V1__StreamAgentResponse *o =
+        arena_msg(&a, &agent__v1__stream_agent_response__descriptor);
+    o->payload_case = AGENT__V1__STREAM_AGENT_RESPONSE__PAYLOAD_MESSAGE;
+    o->message = bh_amsg_out(&a, msg);
+    int r = a.failed ? -ENOMEM : grpc_call_send(s->call, &o->base);
+    arena_free(&a);
+    return r;
+}
+
+static void ended(void *userdata, const char *why)
+{
+    struct agent_stream *s = userdata;
+    s->agent = NULL;
+    grpc_call_finish(s->call, GRPC_UNAVAILABLE, "%s", why);
+}
+
+static const struct ag_agent_ops agent_ops = {deliver, ended};
+
+static void stream_agent(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Agent__V1__StreamAgentRequest *q = (const void *)msg;
+    struct agent_stream *s = grpc_call_get_data(call);
+    struct ag_mgr *m = grpc_call_finished(call) ? NULL : bh_hub(call);
+    char err[AG_ERR_MAX] = "";
+    if (!m)
+        return;
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s)))
+            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        s->call = call;
+        grpc_call_set_data(call, s);
+    }
+    if (q->payload_case == AGENT__V1__STREAM_AGENT_REQUEST__PAYLOAD_HEARTBEAT) {
+        Agent__V1__StreamAgentResponse o = AGENT__V1__STREAM_AGENT_RESPONSE__INIT;
+        Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
+        if (s->agent)
+            ag_agent_receive(s->agent, NULL);
+        o.payload_case = AGENT__V1__STREAM_AGENT_RESPONSE__PAYLOAD_HEARTBEAT;
+        o.heartbeat = &e;
+        (void)grpc_call_send(call, &o.base);
+        return;
+    }
+    if (!s->agent) {
+        int r = ag_agent_bind(m, q->agent_id, &agent_ops, s, &s->agent, err, sizeof err);
+        if (r < 0)
+            return bh_fail(call, r, err);
+        (void)grpc_call_send_headers(call); /* bound: the agent knows it is listened to */
+    }
+    if (q->payload_case == AGENT__V1__STREAM_AGENT_REQUEST__PAYLOAD_MESSAGE) {
+        struct api_arena a = {0};
+        struct ag_amsg am;
+        bh_amsg_in(&a, q->message, &am);
+        if (!a.failed)
+            ag_agent_receive(s->agent, &am);
+        arena_free(&a);
+    }
+}
+
+static void stream_agent_half_close(struct grpc_call *call)
+{
+    grpc_call_finish(call, GRPC_OK, NULL);
+}
+
+static void stream_agent_close(struct grpc_call *call)
+{
+    struct agent_stream *s = grpc_call_get_data(call);
+    if (!s)
+        return;
+    ag_agent_unbind(s->agent, s);
+    free(s);
+    grpc_call_set_data(call, NULL);
+}
+
+/* SendMessage: a message for an agent, over its stream. */
+static void send_message(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Agent__V1__AgentSendMessageRequest *q = (const void *)msg;
+    struct ag_mgr *m = bh_hub(call);
+    struct api_arena a = {0};
+    struct ag_amsg am;
+    char err[AG_ERR_MAX] = "", id[AG_ID_LEN];
+    if (!m)
+        return;
+    if (!*q->agent_id)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "agent_id is required");
+    if (!q->message)
+        return grpc_call_finish(call, GRPC_INVALID_ARGUMENT, "message is required");
+    bh_amsg_in(&a, q->message, &am);
+    if (!*am.id) {
+        ag_new_id(id);
+        am.id = id;
+    }
+    if (!am.ts_ns)
+        am.ts_ns = now_ns(CLOCK_REALTIME);
+    if (!*am.target_id)
+        am.target_id = q->agent_id;
+    int r = a.failed ? -ENOMEM : ag_agent_send(m, q->agent_id, &am, err, sizeof err);
+    if (r < 0)
+        return arena_free(&a), bh_fail(call, r, err);
+    Agent__V1__AgentSendMessageResponse *resp =
+        arena_msg(&a, &agent__v1__agent_send_message_response__descriptor);
+    resp->message_id = (char *)am.id;
+    resp->timestamp = arena_ts(&a, now_ns(CLOCK_REALTIME));
+    arena_reply(call, &a, &resp->base);
 }
 
 static void health_check(struct grpc_call *call, const ProtobufCMessage *msg)
@@ -209,6 +322,9 @@ static const struct grpc_method methods[] = {
     UNARY("Register", register_, register_request),
     UNARY("Unregister", unregister, unregister_request),
     UNARY("Heartbeat", heartbeat, heartbeat_request),
+    {"StreamAgent", GRPC_BIDI, &agent__v1__stream_agent_request__descriptor, stream_agent,
+     stream_agent_half_close, NULL, stream_agent_close},
+    UNARY("SendMessage", send_message, agent_send_message_request),
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
      NULL},
     {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},

@@ -26,6 +26,8 @@ static inline char *bh_out(const char *s)
 void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
               Google__Protobuf__Timestamp *uptime);
 
+/* Ends a call with the status of -errno r and the hub's sentence (strerror when it has none). */
+void bh_fail(struct grpc_call *call, int r, const char *err);
 /* The agent hub, or an answer UNAVAILABLE when this droverd has none (NULL then). */
 struct ag_mgr *bh_hub(struct grpc_call *call);
 
@@ -36,6 +38,11 @@ void bh_config_in(struct api_arena *a, const Orchestrator__V1__SessionConfig *q,
 void bh_msg_in(struct api_arena *a, const Orchestrator__V1__Message *q, struct ag_msg *m);
 Orchestrator__V1__Message *bh_msg_out(struct api_arena *a, const struct ag_msg *m);
 Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv *c);
+/* An AgentMessage of a request as the hub's (pointers into it and the arena), and back. */
+void bh_amsg_in(struct api_arena *a, const Agent__V1__AgentMessage *q, struct ag_amsg *m);
+Agent__V1__AgentMessage *bh_amsg_out(struct api_arena *a, const struct ag_amsg *m);
+/* "NOT_FOUND: why": upstream's err.Error() form, for errors that travel inside messages. */
+char *bh_err_text(struct api_arena *a, int r, const char *why);
 /* orchestrator.v1's EventType of an event type ("session.created" is 6), 0 for the others. */
 int bh_event_type(const char *type);
 Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e);

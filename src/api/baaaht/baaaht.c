@@ -1,7 +1,10 @@
 /* baaaht's services, registered together (see baaaht.h). */
 #include "api/baaaht/baaaht.h"
 
+#include <string.h>
+
 #include "api/baaaht/baaaht-internal.h"
+#include "api/status.h"
 #include "base/macro.h"
 
 struct ag_mgr *bh_hub(struct grpc_call *call)
@@ -10,6 +13,11 @@ struct ag_mgr *bh_hub(struct grpc_call *call)
     if (!h->agents)
         grpc_call_finish(call, GRPC_UNAVAILABLE, "the agent hub is not set up in this droverd");
     return h->agents;
+}
+
+void bh_fail(struct grpc_call *call, int r, const char *err)
+{
+    api_finish_errno(call, r, "%s", err && *err ? err : strerror(-r));
 }
 
 int api_baaaht_register(struct grpc_server *s, struct api_host *host)

@@ -4,6 +4,7 @@
 
 #include "api/baaaht/baaaht-internal.h"
 #include "api/msg.h"
+#include "api/status.h"
 #include "base/strv.h"
 #include "base/time-util.h"
 
@@ -57,7 +58,7 @@ void bh_config_in(struct api_arena *a, const Orchestrator__V1__SessionConfig *q,
 void bh_msg_in(struct api_arena *a, const Orchestrator__V1__Message *q, struct ag_msg *m)
 {
     *m = (struct ag_msg){.role = (int)q->role, .content = q->content};
-    snprintf(m->id, sizeof m->id, "%.32s", q->id);
+    snprintf(m->id, sizeof m->id, "%s", q->id);
     if (q->timestamp)
         m->ts_ns = (uint64_t)q->timestamp->seconds * 1000000000ull + (uint64_t)q->timestamp->nanos;
     if (q->metadata) {
@@ -205,4 +206,128 @@ Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e)
     md->priority = (Common__V1__Priority)(e->priority ? e->priority : 2);
     o->metadata = md;
     return o;
+}
+
+/* ---- agent messages ---- */
+
+static uint64_t ts_in(const Google__Protobuf__Timestamp *t)
+{
+    return t && t->seconds >= 0 ? (uint64_t)t->seconds * 1000000000ull + (uint64_t)t->nanos : 0;
+}
+
+void bh_amsg_in(struct api_arena *a, const Agent__V1__AgentMessage *q, struct ag_amsg *m)
+{
+    *m = (struct ag_amsg){.id = q->id, .source_id = q->source_id, .target_id = q->target_id,
+                          .type = (int)q->type, .ts_ns = ts_in(q->timestamp),
+                          .payload = (int)q->payload_case};
+    if (q->metadata) {
+        m->correlation_id = q->metadata->correlation_id;
+        m->session_id = q->metadata->session_id;
+        m->priority = q->metadata->priority;
+        m->headers = arena_map_in(a, (void *const *)q->metadata->headers, q->metadata->n_headers);
+    }
+    switch (q->payload_case) {
+    case AGENT__V1__AGENT_MESSAGE__PAYLOAD_TASK_MESSAGE:
+        m->task.task_id = q->task_message->task_id;
+        m->task.session_id = q->task_message->session_id;
+        m->task.state = (int)q->task_message->state;
+        m->task.progress = q->task_message->progress;
+        m->task.status_message = q->task_message->status_message;
+        m->task.output = q->task_message->output.data;
+        m->task.output_len = q->task_message->output.len;
+        break;
+    case AGENT__V1__AGENT_MESSAGE__PAYLOAD_CONTROL_MESSAGE:
+        m->control.command = (int)q->control_message->command;
+        m->control.params = arena_map_in(a, (void *const *)q->control_message->parameters,
+                                         q->control_message->n_parameters);
+        break;
+    case AGENT__V1__AGENT_MESSAGE__PAYLOAD_DATA_MESSAGE:
+        m->data.content_type = q->data_message->content_type;
+        m->data.data = q->data_message->data.data;
+        m->data.len = q->data_message->data.len;
+        m->data.headers = arena_map_in(a, (void *const *)q->data_message->headers,
+                                       q->data_message->n_headers);
+        break;
+    case AGENT__V1__AGENT_MESSAGE__PAYLOAD_EVENT_MESSAGE:
+        m->event.event_type = q->event_message->event_type;
+        m->event.source = q->event_message->source;
+        m->event.data = arena_map_in(a, (void *const *)q->event_message->data,
+                                     q->event_message->n_data);
+        break;
+    default:
+        m->payload = AG_PAY_NONE;
+        break;
+    }
+}
+
+Agent__V1__AgentMessage *bh_amsg_out(struct api_arena *a, const struct ag_amsg *m)
+{
+    Agent__V1__AgentMessage *o = arena_msg(a, &agent__v1__agent_message__descriptor);
+    Agent__V1__AgentMessageMetadata *md =
+        arena_msg(a, &agent__v1__agent_message_metadata__descriptor);
+    o->id = bh_out(m->id);
+    o->type = (Agent__V1__MessageType)m->type;
+    o->timestamp = arena_ts(a, m->ts_ns);
+    o->source_id = bh_out(m->source_id);
+    o->target_id = bh_out(m->target_id);
+    md->correlation_id = bh_out(m->correlation_id);
+    md->session_id = bh_out(m->session_id);
+    md->priority = m->priority;
+    md->headers = (Agent__V1__AgentMessageMetadata__HeadersEntry **)arena_map_out(
+        a, &agent__v1__agent_message_metadata__headers_entry__descriptor, m->headers,
+        &md->n_headers);
+    o->metadata = md;
+    o->payload_case = (Agent__V1__AgentMessage__PayloadCase)m->payload;
+    switch (m->payload) {
+    case AG_PAY_TASK: {
+        Agent__V1__TaskMessage *t = arena_msg(a, &agent__v1__task_message__descriptor);
+        t->task_id = bh_out(m->task.task_id);
+        t->session_id = bh_out(m->task.session_id);
+        t->state = (Agent__V1__TaskState)m->task.state;
+        t->progress = m->task.progress;
+        t->status_message = bh_out(m->task.status_message);
+        t->output.data = (uint8_t *)m->task.output;
+        t->output.len = m->task.output_len;
+        o->task_message = t;
+        break;
+    }
+    case AG_PAY_CONTROL: {
+        Agent__V1__ControlMessage *c = arena_msg(a, &agent__v1__control_message__descriptor);
+        c->command = (Agent__V1__ControlCommand)m->control.command;
+        c->parameters = (Agent__V1__ControlMessage__ParametersEntry **)arena_map_out(
+            a, &agent__v1__control_message__parameters_entry__descriptor, m->control.params,
+            &c->n_parameters);
+        o->control_message = c;
+        break;
+    }
+    case AG_PAY_DATA: {
+        Agent__V1__DataMessage *d = arena_msg(a, &agent__v1__data_message__descriptor);
+        d->content_type = bh_out(m->data.content_type);
+        d->data.data = (uint8_t *)m->data.data;
+        d->data.len = m->data.len;
+        d->headers = (Agent__V1__DataMessage__HeadersEntry **)arena_map_out(
+            a, &agent__v1__data_message__headers_entry__descriptor, m->data.headers,
+            &d->n_headers);
+        o->data_message = d;
+        break;
+    }
+    case AG_PAY_EVENT: {
+        Agent__V1__EventMessage *e = arena_msg(a, &agent__v1__event_message__descriptor);
+        e->event_type = bh_out(m->event.event_type);
+        e->source = bh_out(m->event.source);
+        e->data = (Agent__V1__EventMessage__DataEntry **)arena_map_out(
+            a, &agent__v1__event_message__data_entry__descriptor, m->event.data, &e->n_data);
+        o->event_message = e;
+        break;
+    }
+    default:
+        o->payload_case = AGENT__V1__AGENT_MESSAGE__PAYLOAD__NOT_SET;
+        break;
+    }
+    return o;
+}
+
+char *bh_err_text(struct api_arena *a, int r, const char *why)
+{
+    return arena_printf(a, "%s: %s", grpc_status_name(api_grpc_status(r)), why);
 }

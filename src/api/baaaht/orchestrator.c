@@ -14,11 +14,6 @@
 
 #define SERVICE "orchestrator.v1.OrchestratorService"
 
-static void fail(struct grpc_call *call, int r, const char *err)
-{
-    api_finish_errno(call, r, "%s", err && *err ? err : strerror(-r));
-}
-
 static struct ag_conv *need_conv(struct grpc_call *call, struct ag_mgr *m, const char *id)
 {
     struct ag_conv *c = NULL;
@@ -44,7 +39,7 @@ static void create_session(struct grpc_call *call, const ProtobufCMessage *msg)
     bh_config_in(&a, q->config, &config);
     int r = ag_conv_create(m, &meta, &config, &c, err, sizeof err);
     if (r < 0)
-        return arena_free(&a), fail(call, r, err);
+        return arena_free(&a), bh_fail(call, r, err);
     Orchestrator__V1__CreateSessionResponse *resp =
         arena_msg(&a, &orchestrator__v1__create_session_response__descriptor);
     resp->session = bh_conv_out(&a, c);
@@ -119,7 +114,7 @@ static void update_session(struct grpc_call *call, const ProtobufCMessage *msg)
         }
         int r = ag_conv_update(c, &meta, pp, err, sizeof err);
         if (r < 0)
-            return arena_free(&a), fail(call, r, err);
+            return arena_free(&a), bh_fail(call, r, err);
     } else {
         struct ag_conv_info i;
         ag_conv_info(c, &i);
@@ -143,7 +138,7 @@ static void close_session(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     int r = ag_conv_close(c, q->reason, err, sizeof err);
     if (r < 0)
-        return fail(call, r, err);
+        return bh_fail(call, r, err);
     Orchestrator__V1__CloseSessionResponse resp = ORCHESTRATOR__V1__CLOSE_SESSION_RESPONSE__INIT;
     resp.session_id = q->session_id;
     resp.state = ORCHESTRATOR__V1__SESSION_STATE__SESSION_STATE_CLOSED;
@@ -169,13 +164,141 @@ static void send_message(struct grpc_call *call, const ProtobufCMessage *msg)
     bh_msg_in(&a, q->message, &in);
     int r = ag_conv_append(c, &in, &out, err, sizeof err);
     if (r < 0)
-        return arena_free(&a), fail(call, r, err);
+        return arena_free(&a), bh_fail(call, r, err);
     Orchestrator__V1__SendMessageResponse *resp =
         arena_msg(&a, &orchestrator__v1__send_message_response__descriptor);
     resp->message_id = arena_strdup(&a, out.id);
     resp->session_id = q->session_id;
     resp->timestamp = arena_ts(&a, out.ts_ns);
     arena_reply(call, &a, &resp->base);
+}
+
+/* ---- StreamMessages: a conversation's stream (its replies, failures and heartbeats) ---- */
+
+struct conv_stream {
+    struct grpc_call *call;
+    struct ag_conv *c;        /* bound, or NULL */
+    struct ag_conv_sub *sub;  /* NULL once the conversation closed */
+};
+
+static void send_payload(struct conv_stream *s, Orchestrator__V1__StreamMessageResponse *o,
+                         struct api_arena *a)
+{
+    if (!a->failed)
+        (void)grpc_call_send(s->call, &o->base);
+    arena_free(a);
+}
+
+static void on_reply(void *userdata, const struct ag_msg *msg)
+{
+    struct api_arena a = {0};
+    Orchestrator__V1__StreamMessageResponse *o =
+        arena_msg(&a, &orchestrator__v1__stream_message_response__descriptor);
+    o->payload_case = ORCHESTRATOR__V1__STREAM_MESSAGE_RESPONSE__PAYLOAD_MESSAGE;
+    o->message = bh_msg_out(&a, msg);
+    send_payload(userdata, o, &a);
+}
+
+/* A message that could not be routed or stored: an inline event, as upstream sends it. */
+static void on_failed(void *userdata, int r, const char *why)
+{
+    struct api_arena a = {0};
+    char id[AG_ID_LEN];
+    Orchestrator__V1__StreamMessageResponse *o =
+        arena_msg(&a, &orchestrator__v1__stream_message_response__descriptor);
+    Orchestrator__V1__Event *e = arena_msg(&a, &orchestrator__v1__event__descriptor);
+    char *data[] = {"error", bh_err_text(&a, r, why), NULL};
+    ag_new_id(id);
+    e->id = arena_strdup(&a, id);
+    e->type = ORCHESTRATOR__V1__EVENT_TYPE__EVENT_TYPE_TASK_FAILED;
+    e->source = "orchestrator";
+    e->timestamp = arena_ts(&a, now_ns(CLOCK_REALTIME));
+    e->data = (Orchestrator__V1__Event__DataEntry **)arena_map_out(
+        &a, &orchestrator__v1__event__data_entry__descriptor, data, &e->n_data);
+    o->payload_case = ORCHESTRATOR__V1__STREAM_MESSAGE_RESPONSE__PAYLOAD_EVENT;
+    o->event = e;
+    send_payload(userdata, o, &a);
+}
+
+static void send_heartbeat(struct conv_stream *s)
+{
+    Orchestrator__V1__StreamMessageResponse o = ORCHESTRATOR__V1__STREAM_MESSAGE_RESPONSE__INIT;
+    Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
+    o.payload_case = ORCHESTRATOR__V1__STREAM_MESSAGE_RESPONSE__PAYLOAD_HEARTBEAT;
+    o.heartbeat = &e;
+    (void)grpc_call_send(s->call, &o.base);
+}
+
+static void on_heartbeat(void *userdata)
+{
+    send_heartbeat(userdata);
+}
+
+static void on_conv_closed(void *userdata, const char *reason)
+{
+    struct conv_stream *s = userdata;
+    (void)reason;
+    s->sub = NULL;
+    s->c = NULL;
+    grpc_call_finish(s->call, GRPC_OK, NULL);
+}
+
+static const struct ag_conv_ops conv_ops = {on_reply, on_failed, on_heartbeat, on_conv_closed};
+
+static void stream_messages(struct grpc_call *call, const ProtobufCMessage *msg)
+{
+    const Orchestrator__V1__StreamMessageRequest *q = (const void *)msg;
+    struct conv_stream *s = grpc_call_get_data(call);
+    struct ag_mgr *m = grpc_call_finished(call) ? NULL : bh_hub(call);
+    char err[AG_ERR_MAX] = "";
+    if (!m)
+        return;
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s)))
+            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        s->call = call;
+        grpc_call_set_data(call, s);
+    }
+    bool beat = q->payload_case == ORCHESTRATOR__V1__STREAM_MESSAGE_REQUEST__PAYLOAD_HEARTBEAT;
+    if (beat && s->c)
+        return ag_conv_heartbeat(s->c); /* to every stream of the session */
+    if (beat)
+        return send_heartbeat(s);
+    if (!s->c) {
+        if (!*q->session_id)
+            return grpc_call_finish(call, GRPC_INVALID_ARGUMENT,
+                                    "first message must contain session_id");
+        int r = ag_conv_check_live(m, q->session_id, &s->c, err, sizeof err);
+        if (r == 0 && (r = ag_conv_subscribe(s->c, &conv_ops, s, &s->sub)) < 0)
+            snprintf(err, sizeof err, "out of memory");
+        if (r < 0) {
+            s->c = NULL;
+            return bh_fail(call, r, err);
+        }
+        (void)grpc_call_send_headers(call);
+    }
+    if (q->payload_case == ORCHESTRATOR__V1__STREAM_MESSAGE_REQUEST__PAYLOAD_MESSAGE) {
+        struct api_arena a = {0};
+        struct ag_msg in;
+        bh_msg_in(&a, q->message, &in);
+        (void)ag_conv_say(s->c, &in, NULL, err, sizeof err); /* failures: on_failed */
+        arena_free(&a);
+    }
+}
+
+static void stream_messages_half_close(struct grpc_call *call)
+{
+    grpc_call_finish(call, GRPC_OK, NULL);
+}
+
+static void stream_messages_close(struct grpc_call *call)
+{
+    struct conv_stream *s = grpc_call_get_data(call);
+    if (!s)
+        return;
+    ag_conv_unsubscribe(s->sub);
+    free(s);
+    grpc_call_set_data(call, NULL);
 }
 
 /* ---- SubscribeEvents ---- */
@@ -350,6 +473,8 @@ static const struct grpc_method methods[] = {
     UNARY("UpdateSession", update_session, update_session_request),
     UNARY("CloseSession", close_session, close_session_request),
     UNARY("SendMessage", send_message, send_message_request),
+    {"StreamMessages", GRPC_BIDI, &orchestrator__v1__stream_message_request__descriptor,
+     stream_messages, stream_messages_half_close, NULL, stream_messages_close},
     {"SubscribeEvents", GRPC_SERVER_STREAM, &orchestrator__v1__subscribe_events_request__descriptor,
      subscribe_events, NULL, sub_writable, sub_close},
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
