@@ -38,6 +38,15 @@ struct ag_agent {
     uint32_t n_routes; /* replies it owes */
 };
 
+struct ag_gw {
+    struct ag_mgr *m;
+    DLIST_LINK(ag_gw) link; /* creation order */
+    char id[AG_ID_LEN], conv_id[AG_ID_LEN];
+    uint64_t created_ns;
+    struct ag_gw_meta meta;
+    struct ag_gw_config config;
+};
+
 struct ag_mgr {
     uv_loop_t *loop;
     struct store *store;
@@ -45,6 +54,7 @@ struct ag_mgr {
     struct ag_settings set;
     struct ag_conv *convs, *last; /* creation order: first and last */
     struct ag_agent *agents;      /* newest first */
+    DQUEUE_HEAD(ag_gw) gws;       /* gateway sessions, oldest first */
     size_t n_open, n_all;
     uv_timer_t *timer;            /* the nearest idle or expiry deadline */
     DQUEUE_HEAD(ag_route) routes; /* replies owed, oldest (nearest deadline) first */
@@ -59,7 +69,6 @@ void ag_publish_conv(struct ag_conv *c, const char *what, const char *const *dat
 int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try);
 int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg);
 int ag_db_delete_conv(struct ag_mgr *m, const char *id);
-int ag_db_load(struct ag_mgr *m, int (*fn)(struct ag_mgr *m, json_t *doc));
 int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest);
 json_t *ag_conv_json(const struct ag_conv *c);
 int ag_conv_from_json(struct ag_conv *c, json_t *j);
@@ -85,6 +94,21 @@ void ag_routes_free(struct ag_mgr *m);
 void ag_routes_conv_closed(struct ag_conv *c, const char *reason);
 /* An agent terminated or unregistered: its stream ends with why, its routes time out. */
 void ag_agent_gone(struct ag_agent *a, const char *why);
+
+/* Whether every pair of want is in have (maps; NULL want: yes). */
+bool ag_labels_match(char *const *have, char *const *want);
+
+/* gateway.c */
+void ag_gws_free(struct ag_mgr *m);
+/* A conversation is dropped: the gateway sessions that wrap it go too. */
+void ag_gws_conv_dropped(struct ag_mgr *m, const char *conv_id);
+int ag_gw_load(struct ag_mgr *m, json_t *doc);
+json_t *ag_gw_json(const struct ag_gw *g);
+int ag_db_load_kind(struct ag_mgr *m, const char *kind, int (*fn)(struct ag_mgr *m, json_t *doc));
+int ag_db_put_doc(struct ag_mgr *m, const char *kind, const char *id, json_t *doc, bool try);
+/* JSON of string vectors and maps (db.c). */
+json_t *ag_json_strv(char *const *v);
+char **ag_strv_json(json_t *a);
 
 /* agent.c */
 int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);

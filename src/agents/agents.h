@@ -310,6 +310,60 @@ void ag_conv_unwait(struct ag_wait *w);
 /* The newest user message that has or awaits a reply; NULL if none. */
 const struct ag_msg *ag_conv_last_routed(const struct ag_conv *c);
 
+/* ---- gateway sessions (gateway.c) ----
+ *
+ * A client's handle on a conversation of its own (baaaht's gateway sessions): created with one,
+ * which takes its name, description, labels and tags, its user as owner, its timeout as
+ * max_duration and its idle timeout. Its state and status are the conversation's. Closing it
+ * closes the conversation and removes the handle; a conversation closed otherwise leaves it
+ * CLOSED until the conversation itself is dropped. Messages said through it are checked against
+ * its max_message_size and then said into the conversation (ag_conv_say). Rows, as
+ * conversations. */
+struct ag_gw;
+struct ag_gw_meta {
+    char *name, *description, *user_id, *client_type, *client_version;
+    char **labels; /* map */
+    char **tags;
+};
+struct ag_gw_config {
+    int64_t timeout_ns, idle_timeout_ns;
+    bool enable_streaming;
+    int32_t max_message_size;
+    int64_t chunk_size, chunk_delay_ns; /* how replies are streamed (StreamChat) */
+    bool enable_delta;
+    bool require_auth, enable_encryption;
+    char **allowed_origins;
+};
+struct ag_gw_info {
+    const char *id, *conv_id;
+    struct ag_conv *conv; /* NULL once dropped (then CLOSED) */
+    enum ag_state state;
+    enum ag_status status;
+    uint64_t created_ns, updated_ns, expires_ns, closed_ns;
+    const struct ag_gw_meta *meta;
+    const struct ag_gw_config *config;
+};
+struct ag_gw_filter {
+    enum ag_state state;
+    enum ag_status status;
+    const char *user_id;
+    char *const *labels;
+};
+int ag_gw_create(struct ag_mgr *m, const struct ag_gw_meta *meta, const struct ag_gw_config *config,
+                 struct ag_gw **ret, char *err, size_t err_size);
+struct ag_gw *ag_gw_find(struct ag_mgr *m, const char *id);
+struct ag_gw *ag_gw_next(struct ag_mgr *m, struct ag_gw *prev, const struct ag_gw_filter *f);
+void ag_gw_info(const struct ag_gw *g, struct ag_gw_info *ret);
+/* Closes its conversation and removes it (g is gone on return). */
+int ag_gw_close(struct ag_gw *g, const char *reason, char *err, size_t err_size);
+/* ag_conv_say through it: -EINVAL past max_message_size, -ESTALE once its conversation went. */
+int ag_gw_say(struct ag_gw *g, const struct ag_msg *msg, struct ag_msg *ret, char *err,
+              size_t err_size);
+/* Gateway sessions kept, and (*ret_open) whose conversation is ACTIVE or IDLE. */
+size_t ag_gw_count(const struct ag_mgr *m, size_t *ret_open);
+void ag_gw_meta_done(struct ag_gw_meta *m);
+void ag_gw_config_done(struct ag_gw_config *c);
+
 void ag_meta_done(struct ag_meta *m);
 void ag_config_done(struct ag_config *c);
 void ag_prefs_done(struct ag_prefs *p);

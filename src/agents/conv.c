@@ -220,6 +220,7 @@ void ag_mgr_free(struct ag_mgr *m)
         ag_conv_free(c);
     }
     ag_routes_free(m);
+    ag_gws_free(m);
     ag_agents_free(m);
     uv_close((uv_handle_t *)m->timer, timer_closed);
     free(m);
@@ -274,7 +275,9 @@ static int load_one(struct ag_mgr *m, json_t *doc)
 
 int ag_mgr_restore(struct ag_mgr *m)
 {
-    int r = ag_db_load(m, load_one);
+    int r = ag_db_load_kind(m, "conv", load_one);
+    if (r == 0)
+        r = ag_db_load_kind(m, "gateway", ag_gw_load);
     if (r == 0)
         r = ag_db_load_agents(m);
     if (r < 0)
@@ -341,7 +344,7 @@ struct ag_conv *ag_conv_find(struct ag_mgr *m, const char *id)
     return NULL;
 }
 
-static bool labels_match(char *const *have, char *const *want)
+bool ag_labels_match(char *const *have, char *const *want)
 {
     for (size_t i = 0; want && want[i] && want[i + 1]; i += 2) {
         bool ok = false;
@@ -359,7 +362,7 @@ struct ag_conv *ag_conv_next(struct ag_mgr *m, struct ag_conv *prev, const struc
         if (f && ((f->state && c->state != f->state) || (f->status && c->status != f->status) ||
                   (f->owner_id && *f->owner_id &&
                    strcmp(c->meta.owner_id ? c->meta.owner_id : "", f->owner_id)) ||
-                  !labels_match(c->meta.labels, f->labels)))
+                  !ag_labels_match(c->meta.labels, f->labels)))
             continue;
         return c;
     }
@@ -430,6 +433,7 @@ static void prune_closed(struct ag_mgr *m)
         if (c->state != AG_CLOSED)
             continue;
         (void)ag_db_delete_conv(m, c->id);
+        ag_gws_conv_dropped(m, c->id);
         unlink_conv(m, c);
         ag_conv_free(c);
         closed--;

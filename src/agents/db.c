@@ -112,7 +112,7 @@ int ag_msg_copy(struct ag_msg *dst, const struct ag_msg *src)
 
 /* ---- JSON ---- */
 
-static json_t *jv(char *const *v)
+json_t *ag_json_strv(char *const *v)
 {
     json_t *a = json_array();
     for (size_t i = 0; v && v[i]; i++)
@@ -120,7 +120,7 @@ static json_t *jv(char *const *v)
     return a;
 }
 
-static char **vj(json_t *a)
+char **ag_strv_json(json_t *a)
 {
     char **v = NULL;
     size_t n = 0, i;
@@ -153,18 +153,18 @@ json_t *ag_conv_json(const struct ag_conv *c)
         (json_int_t)c->created_ns, "updated_ns", (json_int_t)c->updated_ns, "expires_ns",
         (json_int_t)c->expires_ns, "closed_ns", (json_int_t)c->closed_ns, "activity_ns",
         (json_int_t)c->activity_ns, "next_seq", (json_int_t)c->next_seq, "meta", "name", m->name,
-        "description", m->description, "owner_id", m->owner_id, "labels", jv(m->labels), "tags",
-        jv(m->tags), "config", "max_containers", g->max_containers, "max_duration_ns",
+        "description", m->description, "owner_id", m->owner_id, "labels", ag_json_strv(m->labels), "tags",
+        ag_json_strv(m->tags), "config", "max_containers", g->max_containers, "max_duration_ns",
         (json_int_t)g->max_duration_ns, "idle_timeout_ns", (json_int_t)g->idle_timeout_ns,
         "limits", "nano_cpus", (json_int_t)g->limits.nano_cpus, "memory_bytes",
         (json_int_t)g->limits.memory_bytes, "memory_swap", (json_int_t)g->limits.memory_swap,
-        "pids_limit", (json_int_t)g->limits.pids_limit, "allowed_images", jv(g->allowed_images),
-        "allow_network", g->allow_network, "allowed_networks", jv(g->allowed_networks),
-        "allow_volume_mount", g->allow_volume_mount, "allowed_paths", jv(g->allowed_paths),
+        "pids_limit", (json_int_t)g->limits.pids_limit, "allowed_images", ag_json_strv(g->allowed_images),
+        "allow_network", g->allow_network, "allowed_networks", ag_json_strv(g->allowed_networks),
+        "allow_volume_mount", g->allow_volume_mount, "allowed_paths", ag_json_strv(g->allowed_paths),
         "require_approval", g->require_approval, "prefs", "timezone", p->timezone, "language",
         p->language, "theme", p->theme, "notifications", p->notifications, "current_task_id",
-        c->current_task_id, "task_history", jv(c->task_history), "container_ids",
-        jv(c->container_ids));
+        c->current_task_id, "task_history", ag_json_strv(c->task_history), "container_ids",
+        ag_json_strv(c->container_ids));
 }
 
 int ag_conv_from_json(struct ag_conv *c, json_t *j)
@@ -184,25 +184,25 @@ int ag_conv_from_json(struct ag_conv *c, json_t *j)
     c->activity_ns = (uint64_t)I64(j, "activity_ns");
     c->next_seq = (uint64_t)I64(j, "next_seq");
     c->meta = (struct ag_meta){sj(m, "name"), sj(m, "description"), sj(m, "owner_id"),
-                               vj(json_object_get(m, "labels")), vj(json_object_get(m, "tags"))};
+                               ag_strv_json(json_object_get(m, "labels")), ag_strv_json(json_object_get(m, "tags"))};
     c->config = (struct ag_config){
         .max_containers = (int32_t)I64(g, "max_containers"),
         .max_duration_ns = I64(g, "max_duration_ns"),
         .idle_timeout_ns = I64(g, "idle_timeout_ns"),
         .limits = {I64(l, "nano_cpus"), I64(l, "memory_bytes"), I64(l, "memory_swap"),
                    I64(l, "pids_limit")},
-        .allowed_images = vj(json_object_get(g, "allowed_images")),
+        .allowed_images = ag_strv_json(json_object_get(g, "allowed_images")),
         .allow_network = B(g, "allow_network"),
         .allow_volume_mount = B(g, "allow_volume_mount"),
         .require_approval = B(g, "require_approval"),
-        .allowed_networks = vj(json_object_get(g, "allowed_networks")),
-        .allowed_paths = vj(json_object_get(g, "allowed_paths")),
+        .allowed_networks = ag_strv_json(json_object_get(g, "allowed_networks")),
+        .allowed_paths = ag_strv_json(json_object_get(g, "allowed_paths")),
     };
     c->prefs = (struct ag_prefs){sj(p, "timezone"), sj(p, "language"), sj(p, "theme"),
                                  B(p, "notifications")};
     c->current_task_id = sj(j, "current_task_id");
-    c->task_history = vj(json_object_get(j, "task_history"));
-    c->container_ids = vj(json_object_get(j, "container_ids"));
+    c->task_history = ag_strv_json(json_object_get(j, "task_history"));
+    c->container_ids = ag_strv_json(json_object_get(j, "container_ids"));
     return 0;
 }
 
@@ -215,23 +215,28 @@ static int run(struct ag_mgr *m, sqlite3_stmt *st, bool try)
     return r;
 }
 
-int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try)
+int ag_db_put_doc(struct ag_mgr *m, const char *kind, const char *id, json_t *doc, bool try)
 {
     sqlite3_stmt *st = NULL;
-    json_t *j = ag_conv_json(c);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     int r = text ? store_prepare(m->store,
-                                 "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES ('conv', ?, ?)",
+                                 "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES (?, ?, ?)",
                                  &st)
                  : -ENOMEM;
     if (r == 0) {
-        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
         r = run(m, st, try);
     }
     free(text);
-    json_decref(j);
+    json_decref(doc);
     return r;
+}
+
+int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try)
+{
+    return ag_db_put_doc(m, "conv", c->id, ag_conv_json(c), try);
 }
 
 int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg)
@@ -239,7 +244,7 @@ int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const
     sqlite3_stmt *st = NULL;
     json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:o, s:s?}", "container_id", msg->container_id,
                              "tool_name", msg->tool_name, "tool_call_id", msg->tool_call_id,
-                             "extra", jv(msg->extra), "reply_to",
+                             "extra", ag_json_strv(msg->extra), "reply_to",
                              msg->reply_to[0] ? msg->reply_to : NULL);
     char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     int r = text ? store_prepare(m->store,
@@ -277,13 +282,13 @@ int ag_db_delete_conv(struct ag_mgr *m, const char *id)
     return r;
 }
 
-int ag_db_load(struct ag_mgr *m, int (*fn)(struct ag_mgr *m, json_t *doc))
+int ag_db_load_kind(struct ag_mgr *m, const char *kind, int (*fn)(struct ag_mgr *m, json_t *doc))
 {
     sqlite3_stmt *st = NULL;
-    int r = store_prepare(m->store, "SELECT doc FROM agents WHERE kind = 'conv' ORDER BY rowid",
-                          &st);
+    int r = store_prepare(m->store, "SELECT doc FROM agents WHERE kind = ? ORDER BY rowid", &st);
     if (r < 0)
         return r;
+    sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *doc = json_loads(store_column_text(st, 0), 0, NULL);
         if (doc)
@@ -316,7 +321,7 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
             .tool_name = (char *)json_string_value(json_object_get(meta, "tool_name")),
             .tool_call_id = (char *)json_string_value(json_object_get(meta, "tool_call_id")),
         };
-        char **extra = vj(json_object_get(meta, "extra"));
+        char **extra = ag_strv_json(json_object_get(meta, "extra"));
         msg.extra = extra;
         snprintf(msg.id, sizeof msg.id, "%s", store_column_text(st, 0));
         const char *rt = json_string_value(json_object_get(meta, "reply_to"));
@@ -341,31 +346,18 @@ static json_t *limits_json(const struct ag_limits *l)
 int ag_db_put_agent(struct ag_mgr *m, const struct ag_agent *a, bool try)
 {
     const struct ag_agent_spec *s = &a->spec;
-    sqlite3_stmt *st = NULL;
     json_t *j = json_pack(
         "{s:s, s:i, s:i, s:I, s:s?, s:i, s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o, s:o, s:o, s:o,"
         " s:i, s:o, s:b, s:b}",
         "id", a->id, "state", a->state, "status", a->status, "registered_ns",
         (json_int_t)a->registered_ns, "name", s->name, "type", s->type, "version", s->version,
         "description", s->description, "owner_id", s->owner_id, "hostname", s->hostname, "pid",
-        s->pid, "labels", jv(s->labels), "tags", jv(s->tags), "supported_tasks",
-        jv(s->supported_tasks), "supported_tools", jv(s->supported_tools),
-        "supported_protocols", jv(s->supported_protocols), "max_concurrent_tasks",
+        s->pid, "labels", ag_json_strv(s->labels), "tags", ag_json_strv(s->tags), "supported_tasks",
+        ag_json_strv(s->supported_tasks), "supported_tools", ag_json_strv(s->supported_tools),
+        "supported_protocols", ag_json_strv(s->supported_protocols), "max_concurrent_tasks",
         s->max_concurrent_tasks, "limits", limits_json(&s->limits), "supports_streaming",
         s->supports_streaming, "supports_cancellation", s->supports_cancellation);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    int r = text ? store_prepare(m->store,
-                                 "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES ('agent', ?, ?)",
-                                 &st)
-                 : -ENOMEM;
-    if (r == 0) {
-        sqlite3_bind_text(st, 1, a->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
-        r = run(m, st, try);
-    }
-    free(text);
-    json_decref(j);
-    return r;
+    return ag_db_put_doc(m, "agent", a->id, j, try);
 }
 
 int ag_db_delete(struct ag_mgr *m, const char *kind, const char *id)
@@ -407,11 +399,11 @@ int ag_db_load_agents(struct ag_mgr *m)
                 .owner_id = sj(j, "owner_id"),
                 .hostname = sj(j, "hostname"),
                 .pid = sj(j, "pid"),
-                .labels = vj(json_object_get(j, "labels")),
-                .tags = vj(json_object_get(j, "tags")),
-                .supported_tasks = vj(json_object_get(j, "supported_tasks")),
-                .supported_tools = vj(json_object_get(j, "supported_tools")),
-                .supported_protocols = vj(json_object_get(j, "supported_protocols")),
+                .labels = ag_strv_json(json_object_get(j, "labels")),
+                .tags = ag_strv_json(json_object_get(j, "tags")),
+                .supported_tasks = ag_strv_json(json_object_get(j, "supported_tasks")),
+                .supported_tools = ag_strv_json(json_object_get(j, "supported_tools")),
+                .supported_protocols = ag_strv_json(json_object_get(j, "supported_protocols")),
                 .max_concurrent_tasks = (int32_t)I64(j, "max_concurrent_tasks"),
                 .limits = {I64(l, "nano_cpus"), I64(l, "memory_bytes"), I64(l, "memory_swap"),
                            I64(l, "pids_limit")},

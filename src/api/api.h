@@ -53,6 +53,7 @@ struct api_host {
     const char *scope;           /* running-process scope name, or NULL: "global" */
     const char *scope_cwd;       /* droverd's working directory at start */
     uint32_t rp_connections;     /* open running-process connections */
+    uint32_t gateway_streams;    /* baaaht's StreamChat and StreamResponses calls open */
     /* Begins a graceful shutdown; returns at once. */
     void (*shutdown)(struct api_host *host, const char *why);
     /* Re-reads the configuration and applies its services (ret says how); -errno with err

@@ -330,3 +330,244 @@ def test_agent_stream_binding_and_send_message(make_droverd):
     assert (e.code(), e.details()) == (Code.UNAVAILABLE, "agent missed its heartbeats")
     assert err(a.SendMessage, ag.AgentSendMessageRequest(agent_id=aid, message=msg)) == (
         Code.NOT_FOUND, "agent not found")
+
+
+# ---- the gateway ------------------------------------------------------------------------------
+
+def gateway(d):
+    import gateway_pb2_grpc
+    return gateway_pb2_grpc.GatewayServiceStub(d.channel())
+
+
+def test_gateway_sessions_wrap_conversations(droverd):
+    import gateway_pb2 as gw
+    import common_pb2 as common
+    g, s = gateway(droverd), og.OrchestratorServiceStub(droverd.channel())
+    r = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(
+        metadata=gw.GatewaySessionMetadata(name="web", user_id="alice", labels={"ui": "web"},
+                                           client_type="browser", client_version="1.2"),
+        config=gw.GatewaySessionConfig(timeout_ns=3600 * 10**9, max_message_size=16,
+                                       stream_config=gw.StreamConfig(chunk_size=4))), timeout=10)
+    assert len(r.session_id) == 32 and r.session.id == r.session_id
+    assert r.session.state == gw.GATEWAY_SESSION_STATE_ACTIVE
+    assert r.session.metadata.client_type == "browser"
+    assert r.session.config.stream_config.chunk_size == 4
+    conv = s.GetSession(o.GetSessionRequest(session_id=r.session.orchestrator_session_id),
+                        timeout=10).session
+    assert conv.metadata.owner_id == "alice" and conv.metadata.labels["ui"] == "web"
+    assert conv.expires_at.seconds > time.time() + 3000
+    assert r.session.expires_at == conv.expires_at
+    other = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(
+        metadata=gw.GatewaySessionMetadata(name="cli", user_id="bob")), timeout=10)
+
+    def ids(**f):
+        x = g.ListGatewaySessions(gw.ListGatewaySessionsRequest(
+            filter=gw.GatewaySessionFilter(**f)), timeout=10)
+        assert x.total_count == len(x.sessions)
+        return [y.id for y in x.sessions]
+
+    assert ids() == [r.session_id, other.session_id]
+    assert ids(user_id="bob") == [other.session_id]
+    assert ids(labels={"ui": "web"}) == [r.session_id]
+    assert ids(state=gw.GATEWAY_SESSION_STATE_CLOSED) == []
+    # Its max_message_size holds.
+    code, msg = err(g.GatewaySendMessage, gw.GatewaySendMessageRequest(
+        session_id=r.session_id, message=gw.GatewayMessage(content="x" * 17)))
+    assert (code, msg) == (Code.INVALID_ARGUMENT, "message exceeds max_message_size (17 > 16)")
+    # A system message is stored with its id and time filled in (upstream returned them empty).
+    sent = g.GatewaySendMessage(gw.GatewaySendMessageRequest(session_id=r.session_id,
+                                message=gw.GatewayMessage(role=gw.GATEWAY_MESSAGE_ROLE_SYSTEM,
+                                                          content="be brief")), timeout=10)
+    assert len(sent.message_id) == 32 and sent.timestamp.seconds > 0
+    assert sent.session_id == r.session_id
+    # Upstream's errors.
+    assert err(g.GetGatewaySession, gw.GetGatewaySessionRequest()) == (
+        Code.INVALID_ARGUMENT, "session_id is required")
+    assert err(g.GetGatewaySession, gw.GetGatewaySessionRequest(session_id="c" * 32)) == (
+        Code.NOT_FOUND, "gateway session not found")
+    assert err(g.GatewaySendMessage, gw.GatewaySendMessageRequest(session_id=r.session_id)) == (
+        Code.INVALID_ARGUMENT, "message is required")
+    # Without an assistant a user message is refused, and not kept.
+    assert err(g.GatewaySendMessage, gw.GatewaySendMessageRequest(
+        session_id=r.session_id, message=gw.GatewayMessage(content="hi"))) == (
+        Code.NOT_FOUND, "assistant agent not found")
+    # Closing closes the conversation and removes the gateway session.
+    c = g.CloseGatewaySession(gw.CloseGatewaySessionRequest(session_id=r.session_id,
+                                                            reason="done"), timeout=10)
+    assert c.state == gw.GATEWAY_SESSION_STATE_CLOSED
+    assert err(g.GetGatewaySession, gw.GetGatewaySessionRequest(session_id=r.session_id)) == (
+        Code.NOT_FOUND, "gateway session not found")
+    conv = s.GetSession(o.GetSessionRequest(session_id=r.session.orchestrator_session_id),
+                        timeout=10).session
+    assert conv.state == o.SESSION_STATE_CLOSED
+    assert [m.content for m in conv.context.messages] == ["be brief"]
+    # A conversation closed from the orchestrator side shows through as CLOSED.
+    s.CloseSession(o.CloseSessionRequest(session_id=other.session.orchestrator_session_id),
+                   timeout=10)
+    got = g.GetGatewaySession(gw.GetGatewaySessionRequest(session_id=other.session_id),
+                              timeout=10).session
+    assert got.state == gw.GATEWAY_SESSION_STATE_CLOSED and got.status == common.STATUS_STOPPED
+    st = g.GetStatus(__import__("google.protobuf.empty_pb2").protobuf.empty_pb2.Empty(),
+                     timeout=10)
+    assert st.active_sessions == 0
+
+
+def chat_text(st):
+    """The chunks of one reply: (text, chunks)."""
+    chunks = []
+    while True:
+        r = st.next()
+        assert r.WhichOneof("payload") == "chunk", r
+        chunks.append(r.chunk)
+        if r.chunk.is_final:
+            break
+    assert len({c.chunk_id for c in chunks}) == 1
+    assert [c.sequence for c in chunks] == list(range(len(chunks)))
+    return "".join(c.text for c in chunks), chunks
+
+
+def test_stream_chat_streams_the_assistants_reply(droverd):
+    import gateway_pb2 as gw
+    g = gateway(droverd)
+    sid = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(), timeout=10).session_id
+    st = Stream(g.StreamChat, gw.StreamChatRequest(session_id=sid))
+    st.call.initial_metadata()
+    # No assistant: a status ERROR, and the stream goes on.
+    st.send(gw.StreamChatRequest(message=gw.GatewayMessage(content="hi")))
+    r = st.next()
+    assert r.WhichOneof("payload") == "status"
+    assert r.status.state == gw.STREAM_STATE_ERROR
+    assert r.status.message == "NOT_FOUND: assistant agent not found"
+    a = Assistant(droverd)
+    st.send(gw.StreamChatRequest(message=gw.GatewayMessage(content="hi")))  # UNSPECIFIED: a user's
+    text, chunks = chat_text(st)
+    assert text == "echo: hi" and len(chunks) == 1  # not an echo of "hi"
+    md = chunks[0].metadata
+    assert md.content_type == "text/plain" and md.total_bytes == len(text) and md.progress == 1.0
+    assert len(md.extra["message_id"]) == 32 and len(md.extra["reply_to"]) == 32
+    st.send(gw.StreamChatRequest(heartbeat={}))
+    assert st.next().WhichOneof("payload") == "heartbeat"
+    st.send(gw.StreamChatRequest(cancel=gw.CancelStream(reason="bye")))
+    assert st.ended() is None
+    # chunk_size 3 and a delay: several pieces, cut on UTF-8 boundaries, paced.
+    sid2 = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(config=gw.GatewaySessionConfig(
+        stream_config=gw.StreamConfig(chunk_size=3, chunk_delay_ns=20_000_000))),
+        timeout=10).session_id
+    st = Stream(g.StreamChat, gw.StreamChatRequest(session_id=sid2, message=gw.GatewayMessage(
+        role=gw.GATEWAY_MESSAGE_ROLE_USER, content="héllo wörld")))
+    t0 = time.monotonic()
+    text, chunks = chat_text(st)
+    assert text == "echo: héllo wörld" and len(chunks) >= 6
+    assert all(len(c.text.encode()) <= 3 for c in chunks) and all(c.is_delta for c in chunks)
+    assert time.monotonic() - t0 >= 0.02 * (len(chunks) - 1)
+    # Half-closed after a message: it ends once the reply is out.
+    st.send(gw.StreamChatRequest(message=gw.GatewayMessage(content="last")))
+    st.out.put(None)
+    assert chat_text(st)[0] == "echo: last"
+    assert st.ended() is None
+    # The conversation has both sides.
+    hist = og.OrchestratorServiceStub(droverd.channel()).GetSession(o.GetSessionRequest(
+        session_id=g.GetGatewaySession(gw.GetGatewaySessionRequest(session_id=sid2),
+                                       timeout=10).session.orchestrator_session_id),
+        timeout=10).session.context.messages
+    assert [m.content for m in hist] == ["héllo wörld", "echo: héllo wörld", "last",
+                                         "echo: last"]
+    # Upstream's errors.
+    for req, want in ((gw.StreamChatRequest(message=gw.GatewayMessage(content="x")),
+                       (Code.INVALID_ARGUMENT, "first message must contain session_id")),
+                      (gw.StreamChatRequest(session_id="d" * 32),
+                       (Code.NOT_FOUND, "gateway session not found"))):
+        e = Stream(g.StreamChat, req).ended()
+        assert (e.code(), e.details()) == want
+    a.close()
+
+
+def test_stream_responses_streams_a_real_reply(droverd):
+    import gateway_pb2 as gw
+    g = gateway(droverd)
+    held = []
+
+    def answer(a, m):  # the second message's reply waits until released
+        if m.data_message.data == b"wait for it":
+            held.append(m)
+        else:
+            echo(a, m)
+
+    a = Assistant(droverd, answer)
+    sid = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(), timeout=10).session_id
+    sent = g.GatewaySendMessage(gw.GatewaySendMessageRequest(
+        session_id=sid, message=gw.GatewayMessage(content="tell me a story")), timeout=10)
+
+    def responses(**kw):
+        out = []
+        for r in g.StreamResponses(gw.StreamResponsesRequest(session_id=sid, **kw), timeout=10):
+            out.append(r)
+        return out
+
+    wait_until(lambda: len(Tui(droverd, g.GetGatewaySession(gw.GetGatewaySessionRequest(
+        session_id=sid), timeout=10).session.orchestrator_session_id).history()) == 2,
+        what="the reply")
+    rs = responses(message_id=sent.message_id)
+    assert rs[0].status.state == gw.STREAM_STATE_ACTIVE and rs[0].status.started_at.seconds
+    chunks = [r.chunk for r in rs[1:-1]]
+    want = "echo: tell me a story"
+    assert "".join(c.text for c in chunks) == want
+    assert all(len(c.text) <= 10 for c in chunks) and chunks[-1].is_final
+    assert [c.sequence for c in chunks] == list(range(len(chunks)))
+    end = rs[-1].status
+    assert end.state == gw.STREAM_STATE_COMPLETE and end.chunks_sent == len(chunks)
+    assert end.bytes_sent == len(want) and end.ended_at.seconds > 0
+    # Another chunk size; an empty message_id is the newest routed message.
+    rs = responses(options=gw.StreamOptions(chunk_size=100))
+    assert len(rs) == 3 and rs[1].chunk.text == want
+    # A reply still to come is waited for.
+    pending = g.GatewaySendMessage(gw.GatewaySendMessageRequest(
+        session_id=sid, message=gw.GatewayMessage(content="wait for it")), timeout=10)
+    got = []
+    t = threading.Thread(target=lambda: got.extend(responses(message_id=pending.message_id)))
+    t.start()
+    wait_until(lambda: held, what="the held message")
+    time.sleep(0.2)
+    assert not got
+    a.reply(held[0], "here it is")
+    t.join(10)
+    assert "".join(r.chunk.text for r in got[1:-1]) == "here it is"
+    # Errors.
+    code, msg = err(lambda *x, **k: responses(message_id="e" * 32))
+    assert (code, msg) == (Code.NOT_FOUND, "message not found: " + "e" * 32)
+    note = g.GatewaySendMessage(gw.GatewaySendMessageRequest(session_id=sid, message=gw.GatewayMessage(
+        role=gw.GATEWAY_MESSAGE_ROLE_SYSTEM, content="note")), timeout=10)
+    code, msg = err(lambda *x, **k: responses(message_id=note.message_id))
+    assert (code, msg) == (Code.FAILED_PRECONDITION,
+                           f"message {note.message_id} was not routed to the assistant")
+    a.close()
+
+
+def test_gateway_events_are_scoped_to_its_session(droverd):
+    import gateway_pb2 as gw
+    g = gateway(droverd)
+    a = Assistant(droverd)
+    mine = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(), timeout=10).session_id
+    theirs = g.CreateGatewaySession(gw.CreateGatewaySessionRequest(), timeout=10).session_id
+    ev = g.SubscribeToEvents(gw.SubscribeToEventsRequest(session_id=mine), timeout=30)
+    ev.initial_metadata()
+    only_sent = g.SubscribeToEvents(gw.SubscribeToEventsRequest(
+        session_id=mine, filter=gw.GatewayEventFilter(type=gw.GATEWAY_EVENT_TYPE_MESSAGE_SENT)),
+        timeout=30)
+    only_sent.initial_metadata()
+    for sid in (theirs, mine):
+        g.GatewaySendMessage(gw.GatewaySendMessageRequest(session_id=sid, message=gw.GatewayMessage(
+            content="hello")), timeout=10)
+    e1, e2 = next(ev), next(ev)
+    assert (e1.type, e2.type) == (gw.GATEWAY_EVENT_TYPE_MESSAGE_SENT,
+                                  gw.GATEWAY_EVENT_TYPE_MESSAGE_RECEIVED)
+    assert e1.metadata.session_id == mine and len(e1.metadata.message_id) == 32
+    g.CloseGatewaySession(gw.CloseGatewaySessionRequest(session_id=mine), timeout=10)
+    e3 = next(ev)
+    assert e3.type == gw.GATEWAY_EVENT_TYPE_SESSION_CLOSED
+    assert next(only_sent).type == gw.GATEWAY_EVENT_TYPE_MESSAGE_SENT
+    ev.cancel()
+    only_sent.cancel()
+    assert err(lambda *x, **k: list(g.SubscribeToEvents(gw.SubscribeToEventsRequest(
+        session_id=mine), timeout=5))) == (Code.NOT_FOUND, "gateway session not found")
+    a.close()

@@ -9,6 +9,7 @@
 #include "api/arena.h"
 #include "baaaht/agent.pb-c.h"
 #include "baaaht/common.pb-c.h"
+#include "baaaht/gateway.pb-c.h"
 #include "baaaht/orchestrator.pb-c.h"
 #include "events/events.h"
 #include "grpc/grpc.h"
@@ -47,5 +48,38 @@ char *bh_err_text(struct api_arena *a, int r, const char *why);
 int bh_event_type(const char *type);
 Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e);
 
+/* An event stream (events.c): the call's data from now on. filter is copied (send reads it
+ * as s->filter); events before start or after end are skipped (past end the call ends OK),
+ * and with scope only those of that conversation go to send, which returns < 0 to stop. NULL
+ * when the call ended at once. */
+struct bh_sub {
+    struct grpc_call *call;
+    struct ev_sub *ev;
+    ProtobufCMessage *filter;
+    uint64_t start_ns, end_ns; /* 0: none */
+    char scope[AG_ID_LEN];
+    int (*send)(struct bh_sub *s, const struct ev *e);
+    void *userdata;
+};
+struct bh_sub *bh_subscribe(struct grpc_call *call, const ProtobufCMessage *filter,
+                            const Google__Protobuf__Timestamp *start,
+                            const Google__Protobuf__Timestamp *end, const char *scope,
+                            int (*send)(struct bh_sub *s, const struct ev *e));
+void bh_sub_writable(struct grpc_call *call); /* the stream's on_ready */
+void bh_sub_close(struct grpc_call *call);    /* and its on_close */
+
+/* Gateway sessions (gateway.c): by id, or an answer (session_id is required, gateway session
+ * not found) and NULL; a GatewayMessage as the hub's (roles and metadata as upstream maps
+ * them). */
+struct ag_gw *bh_need_gw(struct grpc_call *call, struct ag_mgr *m, const char *id);
+void bh_gw_msg_in(struct api_arena *a, const Gateway__V1__GatewayMessage *q, struct ag_msg *m);
+/* StreamChat and StreamResponses (chat.c). */
+void bh_stream_chat(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_stream_chat_half_close(struct grpc_call *call);
+void bh_stream_responses(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_gw_stream_ready(struct grpc_call *call);
+void bh_gw_stream_close(struct grpc_call *call);
+
 extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */
 extern const struct grpc_service bh_agent_service;        /* agent.c */
+extern const struct grpc_service bh_gateway_service;      /* gateway.c */

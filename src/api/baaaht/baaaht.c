@@ -23,7 +23,7 @@ void bh_fail(struct grpc_call *call, int r, const char *err)
 int api_baaaht_register(struct grpc_server *s, struct api_host *host)
 {
     static const struct grpc_service *const each[] = {&bh_orchestrator_service,
-                                                      &bh_agent_service};
+                                                      &bh_agent_service, &bh_gateway_service};
     for (size_t i = 0; i < ARRAY_SIZE(each); i++) {
         int r = grpc_server_add_service(s, each[i], host);
         if (r < 0)

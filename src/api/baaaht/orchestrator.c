@@ -303,13 +303,6 @@ static void stream_messages_close(struct grpc_call *call)
 
 /* ---- SubscribeEvents ---- */
 
-struct sub {
-    struct grpc_call *call;
-    struct ev_sub *ev;
-    Orchestrator__V1__EventFilter *f; /* a copy (the request goes after the call starts) */
-    uint64_t start_ns, end_ns;        /* 0: none */
-};
-
 static bool labels_have(char *const *have, Orchestrator__V1__EventFilter__LabelsEntry **want,
                         size_t n)
 {
@@ -323,107 +316,29 @@ static bool labels_have(char *const *have, Orchestrator__V1__EventFilter__Labels
     return true;
 }
 
-static bool matches(const struct sub *s, const struct ev *e)
+static int send_event(struct bh_sub *s, const struct ev *e)
 {
-    const Orchestrator__V1__EventFilter *f = s->f;
-    if (!f)
-        return true;
-    return (!f->type || (int)f->type == bh_event_type(e->type)) &&
-           (!*f->source || !strcmp(f->source, e->source)) &&
-           (!*f->session_id || !strcmp(f->session_id, e->session_id)) &&
-           (!*f->container_id || !strcmp(f->container_id, e->container_id)) &&
-           (!f->priority || (int)f->priority == (e->priority ? e->priority : 2)) &&
-           labels_have(e->labels, f->labels, f->n_labels) && (!s->start_ns || e->ns >= s->start_ns) &&
-           (!s->end_ns || e->ns <= s->end_ns);
-}
-
-static void pump(struct sub *s)
-{
-    const struct ev *e;
-    uint64_t missed;
-    while (grpc_call_writable(s->call) && ev_next(s->ev, &e, &missed) == 1) {
-        if (missed)
-            return grpc_call_finish(s->call, GRPC_RESOURCE_EXHAUSTED,
-                                    "subscriber fell %llu events behind",
-                                    (unsigned long long)missed);
-        if (s->end_ns && e->ns > s->end_ns)
-            return grpc_call_finish(s->call, GRPC_OK, NULL); /* past its end_time */
-        if (!matches(s, e))
-            continue;
-        struct api_arena a = {0};
-        Orchestrator__V1__Event *o = bh_event_out(&a, e);
-        int r = a.failed ? -ENOMEM : grpc_call_send(s->call, &o->base);
-        arena_free(&a);
-        if (r < 0)
-            return;
-    }
-}
-
-static void sub_ready(struct ev_sub *ev, void *userdata)
-{
-    (void)ev;
-    pump(userdata);
-}
-
-/* A copy of a message (protobuf-c 1.4 has no duplicate): packed and unpacked again. */
-static ProtobufCMessage *copy_msg(const ProtobufCMessage *m)
-{
-    size_t n = protobuf_c_message_get_packed_size(m);
-    uint8_t *b = malloc(n ? n : 1);
-    ProtobufCMessage *c = NULL;
-    if (b && protobuf_c_message_pack(m, b) == n)
-        c = protobuf_c_message_unpack(m->descriptor, NULL, n, b);
-    free(b);
-    return c;
-}
-
-static uint64_t ts_ns(const Google__Protobuf__Timestamp *t)
-{
-    return t ? (uint64_t)t->seconds * 1000000000ull + (uint64_t)t->nanos : 0;
+    const Orchestrator__V1__EventFilter *f = (const void *)s->filter;
+    if (f && !((!f->type || (int)f->type == bh_event_type(e->type)) &&
+               (!*f->source || !strcmp(f->source, e->source)) &&
+               (!*f->session_id || !strcmp(f->session_id, e->session_id)) &&
+               (!*f->container_id || !strcmp(f->container_id, e->container_id)) &&
+               (!f->priority || (int)f->priority == (e->priority ? e->priority : 2)) &&
+               labels_have(e->labels, f->labels, f->n_labels)))
+        return 0;
+    struct api_arena a = {0};
+    Orchestrator__V1__Event *o = bh_event_out(&a, e);
+    int r = a.failed ? -ENOMEM : grpc_call_send(s->call, &o->base);
+    arena_free(&a);
+    return r;
 }
 
 static void subscribe_events(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Orchestrator__V1__SubscribeEventsRequest *q = (const void *)msg;
-    struct api_host *h = grpc_call_service_data(call);
-    struct sub *s = calloc(1, sizeof *s);
-    if (!s)
-        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    s->call = call;
-    grpc_call_set_data(call, s);
-    if (q->filter) {
-        s->f = (void *)copy_msg(&q->filter->base);
-        s->start_ns = ts_ns(q->filter->start_time);
-        s->end_ns = ts_ns(q->filter->end_time);
-        if (!s->f)
-            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    }
-    if (!h->bus)
-        return grpc_call_finish(call, GRPC_UNAVAILABLE, "no event bus in this droverd");
-    if (s->end_ns && s->end_ns < now_ns(CLOCK_REALTIME))
-        return grpc_call_finish(call, GRPC_OK, NULL); /* its window has passed: nothing to send */
-    if (!(s->ev = ev_subscribe(h->bus, 0, sub_ready, s)))
-        return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-    (void)grpc_call_send_headers(call); /* from now on nothing is missed */
-}
-
-static void sub_writable(struct grpc_call *call)
-{
-    struct sub *s = grpc_call_get_data(call);
-    if (s && s->ev)
-        pump(s);
-}
-
-static void sub_close(struct grpc_call *call)
-{
-    struct sub *s = grpc_call_get_data(call);
-    if (!s)
-        return;
-    ev_unsubscribe(s->ev);
-    if (s->f)
-        protobuf_c_message_free_unpacked(&s->f->base, NULL);
-    free(s);
-    grpc_call_set_data(call, NULL);
+    const Orchestrator__V1__EventFilter *f = q->filter;
+    bh_subscribe(call, f ? &f->base : NULL, f ? f->start_time : NULL, f ? f->end_time : NULL,
+                 NULL, send_event);
 }
 
 /* ---- health and status ---- */
@@ -476,7 +391,7 @@ static const struct grpc_method methods[] = {
     {"StreamMessages", GRPC_BIDI, &orchestrator__v1__stream_message_request__descriptor,
      stream_messages, stream_messages_half_close, NULL, stream_messages_close},
     {"SubscribeEvents", GRPC_SERVER_STREAM, &orchestrator__v1__subscribe_events_request__descriptor,
-     subscribe_events, NULL, sub_writable, sub_close},
+     subscribe_events, NULL, bh_sub_writable, bh_sub_close},
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
      NULL},
     {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},
