@@ -90,6 +90,9 @@ void ag_agents_expire(struct ag_mgr *m, uint64_t now)
         (void)ag_db_put_agent(m, a, false);
         log_info("agent %s (%s) missed its heartbeats: terminated", a->spec.name, a->id);
         ag_agent_gone(a, "agent missed its heartbeats");
+        char why[96];
+        snprintf(why, sizeof why, "agent %s missed its heartbeats", a->id);
+        ag_tasks_agent_gone(m, a->id, "agent_terminated", why);
         publish(a, "agent.terminated", "heartbeat_timeout");
     }
 }
@@ -137,13 +140,15 @@ static struct ag_agent *live(struct ag_mgr *m, const char *id, char *err, size_t
     return NULL;
 }
 
-int ag_agent_heartbeat(struct ag_mgr *m, const char *id, uint64_t *ret_ns, char *err,
-                       size_t err_size)
+int ag_agent_heartbeat(struct ag_mgr *m, const char *id, uint64_t *ret_ns, char ***ret_pending,
+                       char *err, size_t err_size)
 {
     int r = 0;
     struct ag_agent *a = live(m, id, err, err_size, &r);
     if (!a)
         return r;
+    if (ret_pending && ag_agent_take_pending(m, a->id, ret_pending) < 0)
+        return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
     a->heartbeat_ns = ag_now_ns();
     *ret_ns = a->heartbeat_ns;
     ag_arm(m); /* its deadline moved: the timer may be armed for it */
@@ -161,6 +166,7 @@ int ag_agent_unregister(struct ag_mgr *m, const char *id, const char *reason, ch
     if (r < 0)
         return errmsg_fail(err, err_size, r, "cannot remove the agent's row");
     ag_agent_gone(a, "agent unregistered");
+    ag_tasks_agent_gone(m, a->id, "agent_unregistered", "agent unregistered");
     publish(a, "agent.unregistered", reason);
     DLIST_REMOVE(a, link);
     agent_free(a);
@@ -185,7 +191,8 @@ void ag_agent_info(const struct ag_agent *a, struct ag_agent_info *ret)
 {
     *ret = (struct ag_agent_info){
         .id = a->id,
-        .state = a->state,
+        .state = a->state == AG_AGENT_IDLE && ag_tasks_agent_busy(a->m, a->id) ? AG_AGENT_BUSY
+                                                                              : a->state,
         .status = a->status,
         .registered_ns = a->registered_ns,
         .heartbeat_ns = a->heartbeat_ns,

@@ -47,6 +47,54 @@ struct ag_gw {
     struct ag_gw_config config;
 };
 
+/* One entry of a task's log (tasklog.c). */
+struct ag_titem {
+    struct ag_titem *next;
+    enum ag_pull_kind kind; /* STATUS, OUTPUT or PROGRESS */
+    int a;                  /* STATUS: the state; OUTPUT: the stream */
+    double percent;
+    size_t len;             /* data's bytes (a message: without its NUL) */
+    uint8_t data[];
+};
+
+struct ag_task_watch {
+    DLIST_LINK(ag_task_watch) link;
+    struct ag_task *t;
+    struct ag_titem *next; /* NULL: at the end, waiting for the next entry */
+    uint64_t missed;
+    bool done;
+    void (*ready)(void *userdata);
+    void *userdata;
+};
+
+struct ag_task {
+    struct ag_mgr *m;
+    DLIST_LINK(ag_task) link; /* creation order */
+    char id[AG_ID_LEN], agent_id[AG_ID_LEN];
+    char *name, *session_id;
+    int type, priority;
+    enum ag_task_state state;
+    uint64_t created_ns, started_ns, completed_ns, expires_ns;
+    struct ag_task_config config;
+    struct ag_task_result result;
+    struct ag_task_error error;
+    bool has_result, has_error;
+    double progress;
+    bool handed_out; /* an agent's: listed in a heartbeat's pending tasks once */
+    bool closed;     /* its log is complete: watchers get the completion */
+    /* droverd's own */
+    struct session *sess;
+    int pid;
+    uv_timer_t *timer;              /* its timeout, then the purge of its session */
+    enum ag_task_state end_as;      /* a cancel or timeout asked: the state at exit */
+    size_t cap_out, cap_err;        /* result buffers' sizes */
+    /* its log */
+    struct ag_titem *log_first, *log_last;
+    size_t log_bytes;
+    uint64_t log_dropped; /* output bytes dropped from the front */
+    struct ag_task_watch *watches;
+};
+
 struct ag_mgr {
     uv_loop_t *loop;
     struct store *store;
@@ -55,6 +103,9 @@ struct ag_mgr {
     struct ag_conv *convs, *last; /* creation order: first and last */
     struct ag_agent *agents;      /* newest first */
     DQUEUE_HEAD(ag_gw) gws;       /* gateway sessions, oldest first */
+    DQUEUE_HEAD(ag_task) tasks;   /* oldest first */
+    size_t n_tasks;
+    struct sess_mgr *sessions;    /* what droverd's own tasks run on */
     size_t n_open, n_all;
     uv_timer_t *timer;            /* the nearest idle or expiry deadline */
     DQUEUE_HEAD(ag_route) routes; /* replies owed, oldest (nearest deadline) first */
@@ -109,6 +160,37 @@ int ag_db_put_doc(struct ag_mgr *m, const char *kind, const char *id, json_t *do
 /* JSON of string vectors and maps (db.c). */
 json_t *ag_json_strv(char *const *v);
 char **ag_strv_json(json_t *a);
+
+/* task-db.c */
+int ag_task_config_copy(struct ag_task_config *dst, const struct ag_task_config *src);
+int ag_task_result_copy(struct ag_task_result *dst, const struct ag_task_result *src);
+int ag_task_error_copy(struct ag_task_error *dst, const struct ag_task_error *src);
+
+/* tasklog.c */
+#define AG_TASK_LOG_MAX (1u << 20) /* bytes of a task's log */
+/* Appends to the task's log (dropping the oldest past AG_TASK_LOG_MAX) and wakes its watchers;
+ * text NUL-terminated for STATUS and PROGRESS. */
+void ag_tlog_add(struct ag_task *t, enum ag_pull_kind kind, int a, double percent,
+                 const void *data, size_t len);
+/* The log is complete: watchers get the completion once they have read it. */
+void ag_tlog_close(struct ag_task *t);
+void ag_tlog_free(struct ag_task *t);
+
+/* task.c */
+void ag_tasks_free(struct ag_mgr *m);
+/* Its tasks fail: the agent went (why: "agent_terminated" or "agent_unregistered"). */
+void ag_tasks_agent_gone(struct ag_mgr *m, const char *agent_id, const char *code,
+                         const char *message);
+/* A conversation closed: its running tasks are cancelled. */
+void ag_tasks_conv_closed(struct ag_mgr *m, const char *conv_id);
+/* A TASK_UPDATE or TASK_RESPONSE from agent a. */
+void ag_tasks_agent_update(struct ag_agent *a, const struct ag_amsg *msg);
+/* The agent's PENDING tasks not handed out yet, now QUEUED (ids, *ret freed by the caller). */
+int ag_agent_take_pending(struct ag_mgr *m, const char *agent_id, char ***ret);
+/* Whether agent id has tasks not ended. */
+bool ag_tasks_agent_busy(const struct ag_mgr *m, const char *agent_id);
+int ag_task_load(struct ag_mgr *m, json_t *doc);
+json_t *ag_task_json(const struct ag_task *t);
 
 /* agent.c */
 int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);

@@ -145,10 +145,11 @@ struct ag_agent_info {
 /* A new agent (IDLE); -EINVAL "name is required". */
 int ag_agent_register(struct ag_mgr *m, const struct ag_agent_spec *spec, struct ag_agent **ret,
                       char *err, size_t err_size);
-/* Its TTL starts again; *ret_ns is now. -EINVAL "agent_id is required", -ENOENT "agent not
- * found" (unknown or terminated: it registers again). */
-int ag_agent_heartbeat(struct ag_mgr *m, const char *id, uint64_t *ret_ns, char *err,
-                       size_t err_size);
+/* Its TTL starts again; *ret_ns is now; *ret_pending (may be NULL; the caller frees it) the
+ * ids of its tasks not handed out yet, which become QUEUED. -EINVAL "agent_id is required",
+ * -ENOENT "agent not found" (unknown or terminated: it registers again). */
+int ag_agent_heartbeat(struct ag_mgr *m, const char *id, uint64_t *ret_ns, char ***ret_pending,
+                       char *err, size_t err_size);
 int ag_agent_unregister(struct ag_mgr *m, const char *id, const char *reason, char *err,
                         size_t err_size);
 /* By id (terminated ones too), and every one, newest first. */
@@ -363,6 +364,151 @@ int ag_gw_say(struct ag_gw *g, const struct ag_msg *msg, struct ag_msg *ret, cha
 size_t ag_gw_count(const struct ag_mgr *m, size_t *ret_open);
 void ag_gw_meta_done(struct ag_gw_meta *m);
 void ag_gw_config_done(struct ag_gw_config *c);
+
+/* ---- tasks (task.c, tasklog.c) ----
+ *
+ * A task runs on an agent or on droverd. With an agent named it is that agent's: pushed over
+ * its stream (a TASK_REQUEST message) and listed in its heartbeats' pending tasks, then driven
+ * by what the agent reports (ag_task_report). With none named, a live worker with a stream
+ * that lists the task's type among its supported tasks takes it (the least busy, then the
+ * lowest id); failing that droverd runs it itself: the command and its arguments as a pipe
+ * session (stdout and stderr apart), its environment added to droverd's baseline, its limits
+ * (memory on its tree, CPU time as RLIMIT_CPU), its timeout (TIMEOUT: SIGTERM to the tree,
+ * SIGKILL 3 s later). Exit 0 is COMPLETED, anything else FAILED; the result holds the exit
+ * code and the first 1 MiB of each output stream. What a task did (its states, output and
+ * progress) is a log of its own, 1 MiB, that watchers (StreamTask) read from the start: a
+ * watcher that comes after the end still sees everything, then the completion. A task said to
+ * belong to a conversation is in its history, and is cancelled when the conversation closes.
+ * Tasks are rows; one that droverd was running when it stopped is FAILED "lost" on restore. */
+enum ag_task_state {
+    AG_TASK_PENDING = 1,
+    AG_TASK_QUEUED = 2,
+    AG_TASK_RUNNING = 3,
+    AG_TASK_PAUSED = 4,
+    AG_TASK_COMPLETED = 5,
+    AG_TASK_FAILED = 6,
+    AG_TASK_CANCELLED = 7,
+    AG_TASK_TIMEOUT = 8,
+};
+const char *ag_task_state_word(int state); /* "TASK_STATE_RUNNING" */
+
+struct ag_task_config {
+    char *command;
+    char **arguments;
+    char **environment; /* map */
+    char *working_directory;
+    int64_t timeout_ns, max_retries;
+    bool retry_on_failure;
+    uint8_t *input;
+    size_t input_len;
+    char **parameters; /* map */
+    int64_t max_memory_bytes, max_cpu_ns, max_execution_time_ns;
+    char **allowed_operations, **denied_operations;
+};
+struct ag_task_result {
+    int32_t exit_code;
+    uint8_t *output; /* stdout's first bytes */
+    size_t output_len;
+    char *output_text, *error_text;
+    char **metadata; /* map */
+    uint64_t completed_ns;
+    int64_t duration_ns;
+};
+struct ag_task_error {
+    char *code, *message;
+    char **details;
+    char *stack_trace;
+    uint64_t at_ns;
+};
+struct ag_task_spec {
+    const char *agent_id; /* NULL or "": droverd chooses */
+    const char *session_id;
+    int type, priority; /* agent.v1 TaskType and TaskPriority */
+    const struct ag_task_config *config;
+};
+struct ag_task;
+struct ag_task_info {
+    const char *id, *name, *session_id, *agent_id; /* agent_id "": droverd runs it */
+    int type, priority;
+    enum ag_task_state state;
+    uint64_t created_ns, started_ns, completed_ns, expires_ns;
+    const struct ag_task_config *config;
+    const struct ag_task_result *result; /* NULL: none yet */
+    const struct ag_task_error *error;   /* NULL: none */
+    double progress;                     /* percent */
+    int pid;                             /* droverd's own, while it runs; else 0 */
+};
+struct ag_task_filter {
+    const char *agent_id; /* NULL: any; "": droverd's own */
+    int state, type, priority;
+    const char *session_id;
+    uint64_t after_ns, before_ns; /* created within, inclusive; 0: open */
+};
+/* A new task, dispatched at once. -EINVAL (session_id is required, config is required, no
+ * command), -ENOENT "agent not found", -ENOSPC. A program that cannot start is not an error
+ * here: the task is FAILED with error code "spawn". */
+int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag_task **ret,
+                    char *err, size_t err_size);
+struct ag_task *ag_task_find(struct ag_mgr *m, const char *id);
+/* Creation order; with a filter, only those that match. */
+struct ag_task *ag_task_next(struct ag_mgr *m, struct ag_task *prev, const struct ag_task_filter *f);
+void ag_task_info(const struct ag_task *t, struct ag_task_info *ret);
+bool ag_task_state_final(int state);
+/* Cancels (SIGTERM to its tree, SIGKILL 3 s later or now with force; an agent's gets a CONTROL
+ * CANCEL message); *ret_cancelled false when it had already ended. */
+int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_cancelled,
+                   char *err, size_t err_size);
+/* Bytes for its input (droverd's own: stdin; eof closes it; an agent's: a DATA message to the
+ * agent). -ESTALE once it ended, -ENOBUFS when too much is queued. */
+int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, char *err,
+                  size_t err_size);
+/* What an agent reports of its task (StreamTask's payloads 5..9, or a TASK_UPDATE). */
+enum ag_report_kind { AG_REPORT_PROGRESS, AG_REPORT_OUTPUT, AG_REPORT_STATUS, AG_REPORT_COMPLETE,
+                      AG_REPORT_ERROR };
+struct ag_task_report {
+    enum ag_report_kind kind;
+    double percent;                      /* PROGRESS */
+    const char *message;                 /* PROGRESS, STATUS */
+    int state;                           /* STATUS */
+    int stream;                          /* OUTPUT: 0 stdout, 1 stderr */
+    const uint8_t *data;                 /* OUTPUT */
+    size_t len;
+    const struct ag_task_result *result; /* COMPLETE (may be NULL) */
+    const struct ag_task_error *error;   /* ERROR */
+};
+/* -EPERM for a task droverd runs itself, -ESTALE once it ended (a late report is dropped). */
+int ag_task_report(struct ag_task *t, const struct ag_task_report *r, char *err, size_t err_size);
+/* Tasks kept, and (*ret_active) not ended. */
+size_t ag_tasks_count(const struct ag_mgr *m, size_t *ret_active);
+
+/* A watcher reads the task's log from the start: pull with ag_task_pull while the transport
+ * takes more; ready runs when there is more. After AG_PULL_COMPLETE the watch is over (unwatch
+ * it all the same). */
+enum ag_pull_kind { AG_PULL_NONE, AG_PULL_STATUS, AG_PULL_OUTPUT, AG_PULL_PROGRESS,
+                    AG_PULL_MISSED, AG_PULL_COMPLETE };
+struct ag_task_pull {
+    enum ag_pull_kind kind;
+    int state;            /* STATUS */
+    int stream;           /* OUTPUT: 0 stdout, 1 stderr */
+    double percent;       /* PROGRESS */
+    const uint8_t *data;  /* OUTPUT bytes; STATUS and PROGRESS message (NUL-terminated) */
+    size_t len;
+    uint64_t missed;      /* MISSED: bytes of output that fell off the log */
+};
+struct ag_task_watch;
+int ag_task_watch(struct ag_task *t, void (*ready)(void *userdata), void *userdata,
+                  struct ag_task_watch **ret);
+/* 1 with *ret filled (valid until the next call), 0 when nothing is there now. */
+int ag_task_pull(struct ag_task_watch *w, struct ag_task_pull *ret);
+void ag_task_unwatch(struct ag_task_watch *w);
+
+void ag_task_config_done(struct ag_task_config *c);
+void ag_task_result_done(struct ag_task_result *r);
+void ag_task_error_done(struct ag_task_error *e);
+
+/* The cores tasks run on (sessions for droverd's own; NULL: every one is FAILED "spawn"). */
+struct sess_mgr;
+void ag_mgr_use(struct ag_mgr *m, struct sess_mgr *sessions);
 
 void ag_meta_done(struct ag_meta *m);
 void ag_config_done(struct ag_config *c);

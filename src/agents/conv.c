@@ -214,6 +214,7 @@ void ag_mgr_free(struct ag_mgr *m)
 {
     if (!m)
         return;
+    ag_tasks_free(m);
     while (m->convs) {
         struct ag_conv *c = m->convs;
         DLIST_REMOVE(c, link);
@@ -280,6 +281,8 @@ int ag_mgr_restore(struct ag_mgr *m)
         r = ag_db_load_kind(m, "gateway", ag_gw_load);
     if (r == 0)
         r = ag_db_load_agents(m);
+    if (r == 0)
+        r = ag_db_load_kind(m, "task", ag_task_load);
     if (r < 0)
         return r;
     for (struct ag_conv *c = m->convs, *next; c; c = next) {
@@ -448,6 +451,7 @@ static void close_now(struct ag_conv *c, const char *reason)
     m->n_open--;
     set_state(c, AG_CLOSED, AG_ST_STOPPED);
     ag_routes_conv_closed(c, reason ? reason : "");
+    ag_tasks_conv_closed(m, c->id);
     (void)ag_db_put_conv(m, c, false);
     ag_publish_conv(c, "closed", (const char *const[]){"reason", reason ? reason : "", "state",
                                                        "SESSION_STATE_CLOSED", NULL});

@@ -202,7 +202,9 @@ void ag_agent_receive(struct ag_agent *a, const struct ag_amsg *msg)
         return;
     a->heartbeat_ns = ag_now_ns();
     ag_arm(a->m);
-    if (msg && msg->payload == AG_PAY_DATA && (msg->type == AG_AMSG_DATA || msg->type == AG_AMSG_ERROR ||
+    if (msg && msg->payload == AG_PAY_TASK)
+        ag_tasks_agent_update(a, msg);
+    else if (msg && msg->payload == AG_PAY_DATA && (msg->type == AG_AMSG_DATA || msg->type == AG_AMSG_ERROR ||
                                         msg->type == AG_AMSG_TASK_RESPONSE))
         take_reply(a, msg);
 }

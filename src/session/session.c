@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -513,6 +514,11 @@ int sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **
         so.stdio[i] = o->kind == SESS_PTY ? PROC_STDIO_PTY : PROC_STDIO_PIPE;
     if (o->kind == SESS_PIPE && o->merge_stderr)
         so.stdio[2] = PROC_STDIO_MERGE;
+    if (o->cpu_seconds) {
+        so.rlimits[0].resource = RLIMIT_CPU;
+        so.rlimits[0].lim = (struct rlimit){o->cpu_seconds, (rlim_t)o->cpu_seconds + 1};
+        so.n_rlimits = 1;
+    }
     s = sess_alloc(m, o);
     if (!s)
         return -ENOMEM;

@@ -76,6 +76,8 @@ struct sess_spawn {
     const char *slice;                /* a named slice its tree group goes in (proc_slice_limits) */
     const struct proc_limits *limits; /* cgroup limits of its tree, or NULL */
     bool hold;                        /* the descriptor holder keeps its terminal or pipes */
+    uint32_t cpu_seconds;             /* RLIMIT_CPU (SIGXCPU, then SIGKILL a second later);
+                                         0: none */
 };
 
 /* What a session looks like now; pointers valid until the session changes. */

@@ -1,6 +1,7 @@
 /* agent.v1.AgentService: agents register, heartbeat (missed heartbeats terminate them) and
- * unregister; health, status and capabilities. The task RPCs and StreamAgent come with the rest
- * of issue 20 (until then the server answers them UNIMPLEMENTED). */
+ * unregister; StreamAgent binds an agent's stream (messages for it, its replies and reports);
+ * SendMessage reaches it there; health, status and capabilities. The task RPCs are in
+ * tasks.c. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,14 +140,18 @@ static void heartbeat(struct grpc_call *call, const ProtobufCMessage *msg)
     uint64_t at;
     if (!m)
         return;
-    int r = ag_agent_heartbeat(m, q->agent_id, &at, err, sizeof err);
+    char **pending = NULL;
+    int r = ag_agent_heartbeat(m, q->agent_id, &at, &pending, err, sizeof err);
     if (r < 0)
         return bh_fail(call, r, err);
     Agent__V1__HeartbeatResponse resp = AGENT__V1__HEARTBEAT_RESPONSE__INIT;
     Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     api_timestamp(&ts, at);
     resp.timestamp = &ts;
+    resp.pending_tasks = pending;
+    resp.n_pending_tasks = strv_length(pending);
     grpc_call_reply(call, &resp.base);
+    strv_free(pending);
 }
 
 /* ---- StreamAgent: the agent's own stream ---- */
@@ -281,13 +286,18 @@ static void health_check(struct grpc_call *call, const ProtobufCMessage *msg)
 
 static void get_status(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    struct api_host *h = grpc_call_service_data(call);
     Agent__V1__AgentStatusResponse resp = AGENT__V1__AGENT_STATUS_RESPONSE__INIT;
     Google__Protobuf__Timestamp started = GOOGLE__PROTOBUF__TIMESTAMP__INIT,
                                 uptime = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
     (void)msg;
     resp.status = COMMON__V1__STATUS__STATUS_RUNNING;
-    resp.state = AGENT__V1__AGENT_STATE__AGENT_STATE_IDLE;
-    resp.active_tasks = 0; /* tasks come with the rest of issue 20 */
+    size_t active = 0;
+    if (h->agents)
+        (void)ag_tasks_count(h->agents, &active);
+    resp.active_tasks = (int32_t)active;
+    resp.state = active ? AGENT__V1__AGENT_STATE__AGENT_STATE_BUSY
+                        : AGENT__V1__AGENT_STATE__AGENT_STATE_IDLE;
     bh_times(call, &started, &uptime);
     resp.started_at = &started;
     resp.uptime = &uptime;
@@ -322,6 +332,12 @@ static const struct grpc_method methods[] = {
     UNARY("Register", register_, register_request),
     UNARY("Unregister", unregister, unregister_request),
     UNARY("Heartbeat", heartbeat, heartbeat_request),
+    UNARY("ExecuteTask", bh_execute_task, execute_task_request),
+    {"StreamTask", GRPC_BIDI, &agent__v1__stream_task_request__descriptor, bh_stream_task,
+     bh_stream_task_half_close, bh_stream_task_ready, bh_stream_task_close},
+    UNARY("CancelTask", bh_cancel_task, cancel_task_request),
+    UNARY("ListTasks", bh_list_tasks, list_tasks_request),
+    UNARY("GetTaskStatus", bh_get_task_status, get_task_status_request),
     {"StreamAgent", GRPC_BIDI, &agent__v1__stream_agent_request__descriptor, stream_agent,
      stream_agent_half_close, NULL, stream_agent_close},
     UNARY("SendMessage", send_message, agent_send_message_request),

@@ -80,6 +80,16 @@ void bh_stream_responses(struct grpc_call *call, const ProtobufCMessage *msg);
 void bh_gw_stream_ready(struct grpc_call *call);
 void bh_gw_stream_close(struct grpc_call *call);
 
+/* The task RPCs of agent.v1 (tasks.c). */
+void bh_execute_task(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_cancel_task(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_list_tasks(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_get_task_status(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_stream_task(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_stream_task_half_close(struct grpc_call *call);
+void bh_stream_task_ready(struct grpc_call *call);
+void bh_stream_task_close(struct grpc_call *call);
+
 extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */
 extern const struct grpc_service bh_agent_service;        /* agent.c */
 extern const struct grpc_service bh_gateway_service;      /* gateway.c */

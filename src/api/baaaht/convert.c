@@ -189,7 +189,8 @@ Orchestrator__V1__Event *bh_event_out(struct api_arena *a, const struct ev *e)
     /* Events of no wire type still say what they are, as upstream's do in their data. */
     size_t nd = strv_length(e->data);
     char **d = arena_alloc(a, (nd + 3) * sizeof *d);
-    memcpy(d, e->data, nd * sizeof *d);
+    if (nd)
+        memcpy(d, e->data, nd * sizeof *d);
     if (!o->type) {
         d[nd++] = "type";
         d[nd++] = (char *)e->type;

@@ -265,7 +265,8 @@ static int send_gw_event(struct bh_sub *s, const struct ev *e)
         arena_msg(&a, &gateway__v1__gateway_event_metadata__descriptor);
     size_t nd = strv_length(e->data);
     char **d = arena_alloc(&a, (nd + 3) * sizeof *d);
-    memcpy(d, e->data, nd * sizeof *d);
+    if (nd)
+        memcpy(d, e->data, nd * sizeof *d);
     if (!type) { /* what it is, as the orchestrator's stream says it */
         d[nd++] = "type";
         d[nd++] = (char *)e->type;

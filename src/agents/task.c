@@ -1,0 +1,715 @@
+/* Tasks: created, dispatched (to an agent over its stream, or run by droverd as a pipe
+ * session), ended, cancelled, reported on (see agents.h). The log and its watchers are in
+ * tasklog.c, the rows in db.c.
+ *
+ *   PENDING -> QUEUED (an agent's, handed out) -> RUNNING -> COMPLETED | FAILED | TIMEOUT
+ *   any state not final -> CANCELLED
+ *
+ * A state change is written, published (task.updated; task.completed or task.failed at the
+ * end) and logged for watchers. droverd's own tasks end when their program does: a cancel or
+ * a timeout asks the tree to stop and the exit completes the log, so the result always has the
+ * real exit status. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "agents/agents-internal.h"
+#include "base/errmsg.h"
+#include "base/log.h"
+#include "base/strv.h"
+#include "base/utf8.h"
+#include "events/events.h"
+#include "proc/proc.h"
+#include "session/session.h"
+
+#define RESULT_MAX   (1u << 20) /* bytes of each output stream kept in the result */
+#define STOP_GRACE   3000       /* ms between SIGTERM and SIGKILL */
+#define TASKS_KEEP   1000       /* ended tasks kept */
+#define LOGS_KEEP    32         /* ended tasks whose log is kept for late watchers */
+
+const char *ag_task_state_word(int s)
+{
+    static const char *const w[] = {"TASK_STATE_UNSPECIFIED", "TASK_STATE_PENDING",
+                                    "TASK_STATE_QUEUED",      "TASK_STATE_RUNNING",
+                                    "TASK_STATE_PAUSED",      "TASK_STATE_COMPLETED",
+                                    "TASK_STATE_FAILED",      "TASK_STATE_CANCELLED",
+                                    "TASK_STATE_TIMEOUT"};
+    return s >= 0 && (size_t)s < sizeof w / sizeof *w ? w[s] : "TASK_STATE_UNSPECIFIED";
+}
+
+bool ag_task_state_final(int s)
+{
+    return s >= AG_TASK_COMPLETED;
+}
+
+static const char *type_word(int type)
+{
+    static const char *const w[] = {"unspecified",     "code_execution", "file_operation",
+                                    "network_request", "data_processing",
+                                    "container_operation", "tool_execution", "custom"};
+    return type >= 0 && (size_t)type < sizeof w / sizeof *w ? w[type] : "unspecified";
+}
+
+void ag_mgr_use(struct ag_mgr *m, struct sess_mgr *sessions)
+{
+    m->sessions = sessions;
+}
+
+/* ---- the task's life ---- */
+
+static void publish(struct ag_task *t, const char *type)
+{
+    char state[32], code[16];
+    if (!t->m->bus)
+        return;
+    snprintf(state, sizeof state, "%s", ag_task_state_word(t->state));
+    snprintf(code, sizeof code, "%d", t->result.exit_code);
+    char *d[] = {"task_id", t->id, "agent_id", t->agent_id, "session_id",
+                 t->session_id ? t->session_id : "", "state", state,
+                 t->has_result ? "exit_code" : NULL, code, NULL};
+    struct ev e = {.type = type, .source = "agent", .session_id = t->session_id ? t->session_id
+                                                                               : "",
+                   .task_id = t->id, .agent_id = t->agent_id, .data = d};
+    (void)ev_publish(t->m->bus, &e, NULL);
+}
+
+static void conv_note(struct ag_task *t, bool running)
+{
+    struct ag_conv *c = t->session_id ? ag_conv_find(t->m, t->session_id) : NULL;
+    if (!c)
+        return;
+    if (running) {
+        free(c->current_task_id);
+        c->current_task_id = strdup(t->id);
+    } else if (c->current_task_id && !strcmp(c->current_task_id, t->id)) {
+        free(c->current_task_id);
+        c->current_task_id = NULL;
+    }
+    (void)ag_db_put_conv(t->m, c, false);
+}
+
+static void set_state(struct ag_task *t, enum ag_task_state st, const char *message)
+{
+    if (t->state == st)
+        return;
+    t->state = st;
+    if (st == AG_TASK_RUNNING && !t->started_ns)
+        t->started_ns = ag_now_ns();
+    if (ag_task_state_final(st)) {
+        t->completed_ns = ag_now_ns();
+        if (st == AG_TASK_COMPLETED)
+            t->progress = 100;
+    }
+    (void)ag_db_put_doc(t->m, "task", t->id, ag_task_json(t), false);
+    ag_tlog_add(t, AG_PULL_STATUS, st, 0, message ? message : "", message ? strlen(message) : 0);
+    publish(t, "task.updated");
+    if (ag_task_state_final(st)) {
+        publish(t, st == AG_TASK_COMPLETED ? "task.completed" : "task.failed");
+        conv_note(t, false);
+    } else if (st == AG_TASK_RUNNING) {
+        conv_note(t, true);
+    }
+}
+
+static void set_error(struct ag_task *t, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_error(struct ag_task *t, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+    ag_task_error_done(&t->error);
+    t->error.code = strdup(code);
+    va_start(ap, fmt);
+    if (vasprintf(&t->error.message, fmt, ap) < 0)
+        t->error.message = NULL;
+    va_end(ap);
+    t->error.at_ns = ag_now_ns();
+    t->has_error = true;
+}
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void task_free(struct ag_task *t)
+{
+    ag_tlog_free(t);
+    free(t->name);
+    free(t->session_id);
+    ag_task_config_done(&t->config);
+    ag_task_result_done(&t->result);
+    ag_task_error_done(&t->error);
+    uv_close((uv_handle_t *)t->timer, free_handle);
+    free(t);
+}
+
+/* Keeps TASKS_KEEP ended tasks (the oldest go, rows with them) and the logs of the newest
+ * LOGS_KEEP of those. */
+static void prune(struct ag_mgr *m)
+{
+    size_t ended = 0;
+    for (struct ag_task *t = m->tasks.first; t; t = t->link.next)
+        ended += ag_task_state_final(t->state) && t->closed;
+    size_t drop_logs = ended > LOGS_KEEP ? ended - LOGS_KEEP : 0;
+    size_t drop_tasks = ended > TASKS_KEEP ? ended - TASKS_KEEP : 0;
+    for (struct ag_task *t = m->tasks.first, *next; t && drop_logs; t = next) {
+        next = t->link.next;
+        if (!ag_task_state_final(t->state) || !t->closed || t->watches)
+            continue;
+        drop_logs--;
+        if (drop_tasks && !t->sess) {
+            drop_tasks--;
+            (void)ag_db_delete(m, "task", t->id);
+            DQUEUE_REMOVE(&m->tasks, t, link);
+            m->n_tasks--;
+            task_free(t);
+        } else {
+            ag_tlog_free(t);
+        }
+    }
+}
+
+/* The log is complete: watchers get their completion. */
+static void close_log(struct ag_task *t)
+{
+    ag_tlog_close(t);
+    prune(t->m);
+}
+
+/* ---- droverd's own: a pipe session ---- */
+
+static void keep_bytes(char **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n)
+{
+    if (*len >= RESULT_MAX || !n)
+        return;
+    n = n < RESULT_MAX - *len ? n : RESULT_MAX - *len;
+    if (*len + n + 1 > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < *len + n + 1)
+            c *= 2;
+        char *b = realloc(*buf, c);
+        if (!b)
+            return;
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+}
+
+static void on_data(struct session *s, enum sess_stream st, const uint8_t *p, size_t n,
+                    void *userdata)
+{
+    struct ag_task *t = userdata;
+    (void)s;
+    if (st == SESS_IN)
+        return;
+    if (st == SESS_OUT)
+        keep_bytes((char **)&t->result.output, &t->result.output_len, &t->cap_out, p, n);
+    else {
+        size_t len = t->result.error_text ? strlen(t->result.error_text) : 0;
+        keep_bytes(&t->result.error_text, &len, &t->cap_err, p, n);
+    }
+    ag_tlog_add(t, AG_PULL_OUTPUT, st == SESS_OUT ? 0 : 1, 0, p, n);
+}
+
+static void purge_later(uv_timer_t *timer)
+{
+    struct ag_task *t = timer->data;
+    struct session *s = t->sess;
+    t->sess = NULL;
+    if (s)
+        sess_purge(s);
+}
+
+static void task_exited(struct session *s, int status, void *userdata)
+{
+    struct ag_task *t = userdata;
+    char msg[64];
+    sess_set_owner(s, NULL, NULL);
+    t->pid = 0;
+    t->has_result = true;
+    t->result.exit_code = status == PROC_EXIT_UNKNOWN ? -1 : status;
+    t->result.completed_ns = ag_now_ns();
+    t->result.duration_ns = (int64_t)(t->result.completed_ns - t->started_ns);
+    /* The text fields are strings: what is not UTF-8 is replaced (output keeps the bytes). */
+    char *out = utf8_sanitize(t->result.output, t->result.output_len, NULL);
+    free(t->result.output_text);
+    t->result.output_text = out;
+    if (t->result.error_text) {
+        char *err = utf8_sanitize(t->result.error_text, strlen(t->result.error_text), NULL);
+        if (err) {
+            free(t->result.error_text);
+            t->result.error_text = err;
+        }
+    }
+    if (status == PROC_EXIT_UNKNOWN)
+        snprintf(msg, sizeof msg, "ended (status unknown)");
+    else if (status < 0)
+        snprintf(msg, sizeof msg, "killed by signal %d", -status);
+    else
+        snprintf(msg, sizeof msg, "exited with code %d", status);
+    if (t->end_as == AG_TASK_TIMEOUT)
+        set_error(t, "timeout", "the task ran past its timeout: %s", msg);
+    else if (!t->end_as && status != 0)
+        set_error(t, "exit", "%s", msg);
+    enum ag_task_state st = t->end_as ? t->end_as : status == 0 ? AG_TASK_COMPLETED : AG_TASK_FAILED;
+    if (t->state == st) /* a cancel set it already: the result is new */
+        (void)ag_db_put_doc(t->m, "task", t->id, ag_task_json(t), false);
+    set_state(t, st, msg);
+    uv_timer_stop(t->timer);
+    uv_timer_start(t->timer, purge_later, 0, 0); /* not from inside the session's own exit */
+    close_log(t);
+}
+
+static const struct sess_owner_ops owner_ops = {.on_exit = task_exited, .on_data = on_data};
+
+static void on_timeout(uv_timer_t *timer)
+{
+    struct ag_task *t = timer->data;
+    if (!t->sess || t->end_as)
+        return;
+    t->end_as = AG_TASK_TIMEOUT;
+    (void)sess_terminate(t->sess, STOP_GRACE, false);
+}
+
+static void run_local(struct ag_task *t)
+{
+    extern char **environ;
+    struct ag_mgr *m = t->m;
+    const struct ag_task_config *c = &t->config;
+    struct proc_env env;
+    size_t na = strv_length(c->arguments);
+    char **argv = calloc(na + 2, sizeof *argv);
+    int r = argv ? proc_env_init(&env, PROC_ENV_USER_BASELINE, environ) : -ENOMEM;
+    if (r == 0) {
+        argv[0] = c->command;
+        if (na)
+            memcpy(argv + 1, c->arguments, na * sizeof *argv);
+        for (size_t i = 0; c->environment && c->environment[i] && c->environment[i + 1]; i += 2)
+            r |= proc_env_set(&env, c->environment[i], c->environment[i + 1]);
+        struct proc_limits lim = {.memory_max = (uint64_t)c->max_memory_bytes};
+        char origin[64];
+        snprintf(origin, sizeof origin, "task:%s", t->id);
+        struct sess_spawn so = {
+            .kind = SESS_PIPE,
+            .argv = argv,
+            .cwd = c->working_directory,
+            .envp = env.v,
+            .originator = origin,
+            .limits = c->max_memory_bytes > 0 ? &lim : NULL,
+            .cpu_seconds = c->max_cpu_ns > 0 ? (uint32_t)((c->max_cpu_ns + 999999999) / 1000000000)
+                                             : 0,
+        };
+        r = r ? -ENOMEM : m->sessions ? sess_spawn(m->sessions, &so, &t->sess) : -ENOSYS;
+        proc_env_done(&env);
+    }
+    free(argv);
+    if (r < 0) {
+        set_error(t, "spawn", "%s: %s", c->command,
+                  r == -EOPNOTSUPP ? "its memory limit needs a cgroup controller droverd lacks"
+                                   : strerror(-r));
+        set_state(t, AG_TASK_FAILED, t->error.message);
+        close_log(t);
+        return;
+    }
+    struct sess_info si;
+    sess_info(t->sess, &si);
+    t->pid = si.pid;
+    sess_set_owner(t->sess, &owner_ops, t);
+    if (c->input_len) { /* its input, whole: then end of file */
+        (void)sess_write(t->sess, c->input, c->input_len, NULL);
+        (void)sess_close_stdin(t->sess);
+    }
+    uint64_t limit = 0;
+    if (c->timeout_ns > 0)
+        limit = (uint64_t)c->timeout_ns;
+    if (c->max_execution_time_ns > 0 && (!limit || (uint64_t)c->max_execution_time_ns < limit))
+        limit = (uint64_t)c->max_execution_time_ns;
+    set_state(t, AG_TASK_RUNNING, "started");
+    if (limit) {
+        t->expires_ns = t->started_ns + limit;
+        uv_timer_start(t->timer, on_timeout, (limit + 999999) / 1000000, 0);
+    }
+}
+
+/* ---- an agent's ---- */
+
+static void push_to_agent(struct ag_task *t)
+{
+    struct ag_agent *a = ag_agent_find(t->m, t->agent_id);
+    char mid[AG_ID_LEN];
+    if (!a || !a->ops)
+        return; /* it finds it in its heartbeat's pending tasks */
+    ag_new_id(mid);
+    struct ag_amsg am = {
+        .id = mid,
+        .type = AG_AMSG_TASK_REQUEST,
+        .ts_ns = ag_now_ns(),
+        .source_id = "orchestrator",
+        .target_id = a->id,
+        .payload = AG_PAY_TASK,
+        .task = {.task_id = t->id, .session_id = t->session_id, .state = t->state},
+        .correlation_id = t->id,
+        .session_id = t->session_id,
+    };
+    (void)a->ops->deliver(a->ops_data, &am);
+}
+
+/* A live worker with a stream that takes this type: the least busy, then the lowest id. */
+static struct ag_agent *worker_for(struct ag_mgr *m, int type)
+{
+    const char *want = type_word(type);
+    struct ag_agent *best = NULL;
+    size_t best_load = 0;
+    for (struct ag_agent *a = m->agents; a; a = a->link.next) {
+        bool takes = false;
+        if (!a->ops || a->state == AG_AGENT_TERMINATED || a->spec.type != 3 /* WORKER */)
+            continue;
+        for (char **s = a->spec.supported_tasks; s && *s && !takes; s++)
+            takes = !strcasecmp(*s, want);
+        if (!takes)
+            continue;
+        size_t load = 0;
+        for (struct ag_task *t = m->tasks.first; t; t = t->link.next)
+            load += !strcmp(t->agent_id, a->id) && !ag_task_state_final(t->state);
+        if (!best || load < best_load || (load == best_load && strcmp(a->id, best->id) < 0))
+            best = a, best_load = load;
+    }
+    return best;
+}
+
+/* ---- operations ---- */
+
+int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag_task **ret,
+                    char *err, size_t err_size)
+{
+    const struct ag_task_config *c = spec->config;
+    struct ag_agent *a = NULL;
+    if (!spec->session_id || !*spec->session_id)
+        return errmsg_fail(err, err_size, -EINVAL, "session_id is required");
+    if (!c)
+        return errmsg_fail(err, err_size, -EINVAL, "config is required");
+    if (spec->agent_id && *spec->agent_id) {
+        a = ag_agent_find(m, spec->agent_id);
+        if (!a || a->state == AG_AGENT_TERMINATED)
+            return errmsg_fail(err, err_size, -ENOENT, "agent not found");
+    } else if (!c->command || !*c->command) {
+        return errmsg_fail(err, err_size, -EINVAL, "config.command is required");
+    } else {
+        a = worker_for(m, spec->type);
+    }
+    if (c->timeout_ns < 0 || c->max_memory_bytes < 0 || c->max_cpu_ns < 0 ||
+        c->max_execution_time_ns < 0)
+        return errmsg_fail(err, err_size, -EINVAL, "limits and timeouts must not be negative");
+    struct ag_task *t = calloc(1, sizeof *t);
+    if (!t || !(t->timer = malloc(sizeof *t->timer)) || ag_dup_s(&t->name, c->command) < 0 ||
+        ag_dup_s(&t->session_id, spec->session_id) < 0 || ag_task_config_copy(&t->config, c) < 0) {
+        if (t) {
+            free(t->timer);
+            free(t->name);
+            free(t->session_id);
+        }
+        free(t);
+        return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
+    }
+    t->m = m;
+    ag_new_id(t->id);
+    snprintf(t->agent_id, sizeof t->agent_id, "%s", a ? a->id : "");
+    t->type = spec->type;
+    t->priority = spec->priority;
+    t->state = AG_TASK_PENDING;
+    t->created_ns = ag_now_ns();
+    uv_timer_init(m->loop, t->timer);
+    t->timer->data = t;
+    int r = ag_db_put_doc(m, "task", t->id, ag_task_json(t), true);
+    if (r < 0) {
+        task_free(t);
+        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
+                                                          : "cannot record the task");
+    }
+    DQUEUE_APPEND(&m->tasks, t, link);
+    m->n_tasks++;
+    struct ag_conv *conv = ag_conv_find(m, t->session_id);
+    size_t n = strv_length(conv ? conv->task_history : NULL);
+    if (conv && strv_push(&conv->task_history, &n, strdup(t->id)) == 0)
+        (void)ag_db_put_conv(m, conv, false);
+    ag_tlog_add(t, AG_PULL_STATUS, AG_TASK_PENDING, 0, "created", 7);
+    publish(t, "task.created");
+    if (a)
+        push_to_agent(t);
+    else
+        run_local(t);
+    *ret = t;
+    return 0;
+}
+
+struct ag_task *ag_task_find(struct ag_mgr *m, const char *id)
+{
+    for (struct ag_task *t = m->tasks.first; id && t; t = t->link.next)
+        if (!strcmp(t->id, id))
+            return t;
+    return NULL;
+}
+
+struct ag_task *ag_task_next(struct ag_mgr *m, struct ag_task *prev, const struct ag_task_filter *f)
+{
+    for (struct ag_task *t = prev ? prev->link.next : m->tasks.first; t; t = t->link.next) {
+        if (f && ((f->agent_id && strcmp(f->agent_id, t->agent_id)) ||
+                  (f->state && (int)t->state != f->state) || (f->type && t->type != f->type) ||
+                  (f->priority && t->priority != f->priority) ||
+                  (f->session_id && *f->session_id &&
+                   strcmp(f->session_id, t->session_id ? t->session_id : "")) ||
+                  (f->after_ns && t->created_ns < f->after_ns) ||
+                  (f->before_ns && t->created_ns > f->before_ns)))
+            continue;
+        return t;
+    }
+    return NULL;
+}
+
+void ag_task_info(const struct ag_task *t, struct ag_task_info *ret)
+{
+    *ret = (struct ag_task_info){
+        .id = t->id, .name = t->name ? t->name : "", .session_id = t->session_id ? t->session_id : "",
+        .agent_id = t->agent_id, .type = t->type, .priority = t->priority, .state = t->state,
+        .created_ns = t->created_ns, .started_ns = t->started_ns,
+        .completed_ns = t->completed_ns, .expires_ns = t->expires_ns, .config = &t->config,
+        .result = t->has_result ? &t->result : NULL, .error = t->has_error ? &t->error : NULL,
+        .progress = t->progress, .pid = t->pid,
+    };
+}
+
+int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_cancelled,
+                   char *err, size_t err_size)
+{
+    (void)err;
+    (void)err_size;
+    *ret_cancelled = false;
+    if (ag_task_state_final(t->state))
+        return 0;
+    *ret_cancelled = true;
+    const char *why = reason && *reason ? reason : "cancelled";
+    if (t->sess) { /* droverd's own: the exit completes it */
+        t->end_as = AG_TASK_CANCELLED;
+        set_state(t, AG_TASK_CANCELLED, why);
+        (void)(force ? sess_kill(t->sess) : sess_terminate(t->sess, STOP_GRACE, false));
+        return 0;
+    }
+    struct ag_agent *a = t->agent_id[0] ? ag_agent_find(t->m, t->agent_id) : NULL;
+    if (a && a->ops) {
+        char mid[AG_ID_LEN];
+        char *params[] = {"task_id", t->id, "reason", (char *)why, "force",
+                          force ? "true" : "false", NULL};
+        ag_new_id(mid);
+        struct ag_amsg am = {.id = mid, .type = AG_AMSG_CONTROL, .ts_ns = ag_now_ns(),
+                             .source_id = "orchestrator", .target_id = a->id,
+                             .payload = AG_PAY_CONTROL,
+                             .control = {.command = 3 /* CANCEL */, .params = params},
+                             .correlation_id = t->id, .session_id = t->session_id};
+        (void)a->ops->deliver(a->ops_data, &am);
+    }
+    set_state(t, AG_TASK_CANCELLED, why);
+    close_log(t);
+    return 0;
+}
+
+int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, char *err,
+                  size_t err_size)
+{
+    if (ag_task_state_final(t->state) && !t->sess)
+        return errmsg_fail(err, err_size, -ESTALE, "task has ended");
+    if (t->sess) {
+        int r = n ? sess_write(t->sess, data, n, NULL) : 0;
+        if (r == 0 && eof)
+            r = sess_close_stdin(t->sess);
+        if (r < 0)
+            return errmsg_fail(err, err_size, r, r == -ENOBUFS ? "too much input queued"
+                                                               : "the task takes no more input");
+        return 0;
+    }
+    struct ag_agent *a = ag_agent_find(t->m, t->agent_id);
+    if (!a || !a->ops)
+        return errmsg_fail(err, err_size, -ENOTCONN, "agent has no stream");
+    char mid[AG_ID_LEN];
+    char *headers[] = {"task_id", t->id, eof ? "eof" : NULL, "true", NULL};
+    ag_new_id(mid);
+    struct ag_amsg am = {.id = mid, .type = AG_AMSG_DATA, .ts_ns = ag_now_ns(),
+                         .source_id = "orchestrator", .target_id = a->id,
+                         .payload = AG_PAY_DATA,
+                         .data = {.content_type = "application/octet-stream", .data = data,
+                                  .len = n, .headers = headers},
+                         .correlation_id = t->id, .session_id = t->session_id};
+    if (a->ops->deliver(a->ops_data, &am) < 0)
+        return errmsg_fail(err, err_size, -ENOBUFS, "the agent's stream is full");
+    return 0;
+}
+
+int ag_task_report(struct ag_task *t, const struct ag_task_report *r, char *err, size_t err_size)
+{
+    if (!t->agent_id[0])
+        return errmsg_fail(err, err_size, -EPERM, "task %s is run by droverd, not an agent",
+                           t->id);
+    if (ag_task_state_final(t->state))
+        return errmsg_fail(err, err_size, -ESTALE, "task has ended");
+    switch (r->kind) {
+    case AG_REPORT_PROGRESS:
+        t->progress = r->percent;
+        ag_tlog_add(t, AG_PULL_PROGRESS, 0, r->percent, r->message ? r->message : "",
+                    r->message ? strlen(r->message) : 0);
+        break;
+    case AG_REPORT_OUTPUT:
+        if (r->stream == 0)
+            keep_bytes((char **)&t->result.output, &t->result.output_len, &t->cap_out, r->data,
+                       r->len);
+        ag_tlog_add(t, AG_PULL_OUTPUT, r->stream, 0, r->data, r->len);
+        break;
+    case AG_REPORT_STATUS:
+        if (r->state < AG_TASK_PENDING || r->state > AG_TASK_TIMEOUT)
+            return errmsg_fail(err, err_size, -EINVAL, "unknown task state %d", r->state);
+        set_state(t, (enum ag_task_state)r->state, r->message);
+        if (ag_task_state_final(t->state))
+            close_log(t);
+        break;
+    case AG_REPORT_COMPLETE:
+        if (r->result) {
+            struct ag_task_result res;
+            if (ag_task_result_copy(&res, r->result) < 0)
+                return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
+            if (!res.output_len) { /* what it reported as output stands for it */
+                res.output = t->result.output;
+                res.output_len = t->result.output_len;
+                t->result.output = NULL;
+            }
+            ag_task_result_done(&t->result);
+            t->result = res;
+        }
+        t->has_result = true;
+        if (!t->result.completed_ns)
+            t->result.completed_ns = ag_now_ns();
+        if (t->result.exit_code)
+            set_error(t, "exit", "exited with code %d", t->result.exit_code);
+        set_state(t, t->result.exit_code ? AG_TASK_FAILED : AG_TASK_COMPLETED, "completed");
+        close_log(t);
+        break;
+    case AG_REPORT_ERROR: {
+        struct ag_task_error e;
+        if (ag_task_error_copy(&e, r->error) < 0)
+            return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
+        ag_task_error_done(&t->error);
+        t->error = e;
+        if (!t->error.at_ns)
+            t->error.at_ns = ag_now_ns();
+        t->has_error = true;
+        set_state(t, AG_TASK_FAILED, t->error.message);
+        close_log(t);
+        break;
+    }
+    }
+    return 0;
+}
+
+size_t ag_tasks_count(const struct ag_mgr *m, size_t *ret_active)
+{
+    size_t active = 0;
+    for (const struct ag_task *t = m->tasks.first; t; t = t->link.next)
+        active += !ag_task_state_final(t->state);
+    if (ret_active)
+        *ret_active = active;
+    return m->n_tasks;
+}
+
+bool ag_tasks_agent_busy(const struct ag_mgr *m, const char *agent_id)
+{
+    for (const struct ag_task *t = m->tasks.first; t; t = t->link.next)
+        if (!ag_task_state_final(t->state) && !strcmp(t->agent_id, agent_id))
+            return true;
+    return false;
+}
+
+int ag_agent_take_pending(struct ag_mgr *m, const char *agent_id, char ***ret)
+{
+    char **v = NULL;
+    size_t n = 0;
+    for (struct ag_task *t = m->tasks.first; t; t = t->link.next) {
+        if (t->state != AG_TASK_PENDING || t->handed_out || strcmp(t->agent_id, agent_id))
+            continue;
+        if (strv_push(&v, &n, strdup(t->id)) < 0) {
+            strv_free(v);
+            return -ENOMEM;
+        }
+        t->handed_out = true;
+        set_state(t, AG_TASK_QUEUED, "handed out");
+    }
+    *ret = v;
+    return 0;
+}
+
+void ag_tasks_agent_update(struct ag_agent *a, const struct ag_amsg *msg)
+{
+    struct ag_task *t = ag_task_find(a->m, msg->task.task_id);
+    char err[AG_ERR_MAX];
+    if (!t || strcmp(t->agent_id, a->id))
+        return;
+    if (msg->task.progress > 0) {
+        struct ag_task_report r = {.kind = AG_REPORT_PROGRESS, .percent = msg->task.progress,
+                                   .message = msg->task.status_message};
+        (void)ag_task_report(t, &r, err, sizeof err);
+    }
+    if (msg->task.output_len) {
+        struct ag_task_report r = {.kind = AG_REPORT_OUTPUT, .data = msg->task.output,
+                                   .len = msg->task.output_len};
+        (void)ag_task_report(t, &r, err, sizeof err);
+    }
+    if (msg->task.state && msg->task.state != (int)t->state) {
+        struct ag_task_report r = {.kind = AG_REPORT_STATUS, .state = msg->task.state,
+                                   .message = msg->task.status_message};
+        (void)ag_task_report(t, &r, err, sizeof err);
+    }
+}
+
+void ag_tasks_agent_gone(struct ag_mgr *m, const char *agent_id, const char *code,
+                         const char *message)
+{
+    for (struct ag_task *t = m->tasks.first, *next; t; t = next) {
+        next = t->link.next;
+        if (ag_task_state_final(t->state) || strcmp(t->agent_id, agent_id))
+            continue;
+        set_error(t, code, "%s", message);
+        set_state(t, AG_TASK_FAILED, message);
+        close_log(t);
+    }
+}
+
+void ag_tasks_conv_closed(struct ag_mgr *m, const char *conv_id)
+{
+    bool cancelled;
+    for (struct ag_task *t = m->tasks.first, *next; t; t = next) {
+        next = t->link.next;
+        if (!ag_task_state_final(t->state) && t->session_id && !strcmp(t->session_id, conv_id))
+            (void)ag_task_cancel(t, "its session closed", false, &cancelled, NULL, 0);
+    }
+}
+
+void ag_tasks_free(struct ag_mgr *m)
+{
+    while (m->tasks.first) {
+        struct ag_task *t = m->tasks.first;
+        DQUEUE_REMOVE(&m->tasks, t, link);
+        while (t->watches) {
+            struct ag_task_watch *w = t->watches;
+            DLIST_REMOVE(w, link);
+            w->t = NULL;
+        }
+        if (t->sess) {
+            sess_set_owner(t->sess, NULL, NULL);
+            (void)sess_kill(t->sess);
+        }
+        task_free(t);
+    }
+    m->n_tasks = 0;
+}
