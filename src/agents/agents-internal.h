@@ -87,6 +87,8 @@ struct ag_task {
     int pid;
     uv_timer_t *timer;              /* its timeout, then the purge of its session */
     enum ag_task_state end_as;      /* a cancel or timeout asked: the state at exit */
+    bool in_container;              /* its program is an OCI runtime's run */
+    bool stop_held;                 /* droverd's stop waits for its exit */
     size_t cap_out, cap_err;        /* result buffers' sizes */
     /* its log */
     struct ag_titem *log_first, *log_last;
@@ -106,6 +108,11 @@ struct ag_mgr {
     DQUEUE_HEAD(ag_task) tasks;   /* oldest first */
     size_t n_tasks;
     struct sess_mgr *sessions;    /* what droverd's own tasks run on */
+    struct ctr_mgr *containers;   /* and conversations' containers */
+    struct ag_ctr_seen *ctr_seen; /* containers' last states published (ctr.c) */
+    void (*stop_done)(void *userdata); /* ag_mgr_shutdown's */
+    void *stop_data;
+    size_t stop_left;
     size_t n_open, n_all;
     uv_timer_t *timer;            /* the nearest idle or expiry deadline */
     DQUEUE_HEAD(ag_route) routes; /* replies owed, oldest (nearest deadline) first */
@@ -191,6 +198,13 @@ int ag_agent_take_pending(struct ag_mgr *m, const char *agent_id, char ***ret);
 bool ag_tasks_agent_busy(const struct ag_mgr *m, const char *agent_id);
 int ag_task_load(struct ag_mgr *m, json_t *doc);
 json_t *ag_task_json(const struct ag_task *t);
+
+/* ctr.c */
+void ag_ctrs_free(struct ag_mgr *m);
+/* A conversation closed: its running containers are stopped. */
+void ag_ctrs_conv_closed(struct ag_mgr *m, struct ag_conv *c);
+/* A container was removed: it leaves its conversation's list. */
+void ag_ctr_forget(struct ag_mgr *m, const struct ctr_info *i);
 
 /* agent.c */
 int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);

@@ -175,6 +175,9 @@ int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
 /* Loads conversations and their newest messages; ACTIVE ones come back IDLE (nobody streams),
  * CLOSING ones finish closing, expiry is checked at once. */
 int ag_mgr_restore(struct ag_mgr *m);
+/* droverd stops: the tasks it runs are stopped (SIGTERM, SIGKILL 3 s later; FAILED "lost"),
+ * done runs once every one has exited (and so let go of its container, if it had one). */
+void ag_mgr_shutdown(struct ag_mgr *m, void (*done)(void *userdata), void *userdata);
 void ag_mgr_free(struct ag_mgr *m);
 /* Open conversations (not CLOSED), and all. */
 size_t ag_mgr_count(const struct ag_mgr *m, size_t *ret_all);
@@ -506,9 +509,28 @@ void ag_task_config_done(struct ag_task_config *c);
 void ag_task_result_done(struct ag_task_result *r);
 void ag_task_error_done(struct ag_task_error *e);
 
-/* The cores tasks run on (sessions for droverd's own; NULL: every one is FAILED "spawn"). */
+/* The cores tasks and containers run on (sessions for droverd's own tasks; NULL: every one is
+ * FAILED "spawn"; containers for conversations' containers and tasks with an image, NULL: none).
+ * The hub watches the container core from then on: every container's changes are events. */
 struct sess_mgr;
-void ag_mgr_use(struct ag_mgr *m, struct sess_mgr *sessions);
+struct ctr_mgr;
+void ag_mgr_use(struct ag_mgr *m, struct sess_mgr *sessions, struct ctr_mgr *containers);
+
+/* ---- conversations' containers (ctr.c) ---- */
+
+struct ctr_spec;
+struct ctr_wait;
+struct container;
+struct ctr_info;
+/* Creates and starts a container for conversation conv_id (w as ctr_create's), after its
+ * checks: -ENOENT "session not found: <id>", -ESTALE "cannot add container to closed
+ * session", -EDQUOT "maximum containers limit reached: <n>", -EACCES for what its policy
+ * refuses (image not allowed, host network, mounts, paths; a policy.violation event too),
+ * -EOPNOTSUPP without containers; then ctr_create's errors. */
+int ag_ctr_create(struct ag_mgr *m, const char *conv_id, const struct ctr_spec *spec,
+                  struct ctr_wait *w, struct container **ret, char *err, size_t err_size);
+/* The conversation a container belongs to (its baaaht.session_id label), or NULL. */
+const char *ag_ctr_session(const struct container *c);
 
 void ag_meta_done(struct ag_meta *m);
 void ag_config_done(struct ag_config *c);

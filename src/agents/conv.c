@@ -215,6 +215,7 @@ void ag_mgr_free(struct ag_mgr *m)
     if (!m)
         return;
     ag_tasks_free(m);
+    ag_ctrs_free(m);
     while (m->convs) {
         struct ag_conv *c = m->convs;
         DLIST_REMOVE(c, link);
@@ -452,6 +453,7 @@ static void close_now(struct ag_conv *c, const char *reason)
     set_state(c, AG_CLOSED, AG_ST_STOPPED);
     ag_routes_conv_closed(c, reason ? reason : "");
     ag_tasks_conv_closed(m, c->id);
+    ag_ctrs_conv_closed(m, c);
     (void)ag_db_put_conv(m, c, false);
     ag_publish_conv(c, "closed", (const char *const[]){"reason", reason ? reason : "", "state",
                                                        "SESSION_STATE_CLOSED", NULL});

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/strv.h"
 #include "base/utf8.h"
+#include "container/container.h"
 #include "events/events.h"
 #include "proc/proc.h"
 #include "session/session.h"
@@ -51,11 +52,6 @@ static const char *type_word(int type)
                                     "network_request", "data_processing",
                                     "container_operation", "tool_execution", "custom"};
     return type >= 0 && (size_t)type < sizeof w / sizeof *w ? w[type] : "unspecified";
-}
-
-void ag_mgr_use(struct ag_mgr *m, struct sess_mgr *sessions)
-{
-    m->sessions = sessions;
 }
 
 /* ---- the task's life ---- */
@@ -181,6 +177,16 @@ static void close_log(struct ag_task *t)
 
 /* ---- droverd's own: a pipe session ---- */
 
+static void release_container(struct ag_task *t)
+{
+    char key[CTR_ID_LEN];
+    if (!t->in_container)
+        return;
+    t->in_container = false;
+    snprintf(key, sizeof key, "%.12s", t->id);
+    ctr_foreground_release(t->m->containers, key);
+}
+
 static void keep_bytes(char **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n)
 {
     if (*len >= RESULT_MAX || !n)
@@ -231,6 +237,7 @@ static void task_exited(struct session *s, int status, void *userdata)
     struct ag_task *t = userdata;
     char msg[64];
     sess_set_owner(s, NULL, NULL);
+    release_container(t);
     t->pid = 0;
     t->has_result = true;
     t->result.exit_code = status == PROC_EXIT_UNKNOWN ? -1 : status;
@@ -255,6 +262,8 @@ static void task_exited(struct session *s, int status, void *userdata)
         snprintf(msg, sizeof msg, "exited with code %d", status);
     if (t->end_as == AG_TASK_TIMEOUT)
         set_error(t, "timeout", "the task ran past its timeout: %s", msg);
+    else if (t->end_as == AG_TASK_FAILED)
+        set_error(t, "lost", "droverd stopped while the task ran: %s", msg);
     else if (!t->end_as && status != 0)
         set_error(t, "exit", "%s", msg);
     enum ag_task_state st = t->end_as ? t->end_as : status == 0 ? AG_TASK_COMPLETED : AG_TASK_FAILED;
@@ -264,6 +273,27 @@ static void task_exited(struct session *s, int status, void *userdata)
     uv_timer_stop(t->timer);
     uv_timer_start(t->timer, purge_later, 0, 0); /* not from inside the session's own exit */
     close_log(t);
+    struct ag_mgr *m = t->m;
+    if (t->stop_held && (t->stop_held = false, --m->stop_left == 0) && m->stop_done)
+        m->stop_done(m->stop_data);
+}
+
+void ag_mgr_shutdown(struct ag_mgr *m, void (*done)(void *userdata), void *userdata)
+{
+    m->stop_done = done;
+    m->stop_data = userdata;
+    m->stop_left = 1; /* held until every task was asked to stop */
+    for (struct ag_task *t = m->tasks.first; t; t = t->link.next) {
+        if (!t->sess || !t->pid || t->stop_held)
+            continue;
+        t->stop_held = true;
+        m->stop_left++;
+        if (!t->end_as)
+            t->end_as = AG_TASK_FAILED;
+        (void)sess_terminate(t->sess, STOP_GRACE, false);
+    }
+    if (--m->stop_left == 0 && done)
+        done(userdata);
 }
 
 static const struct sess_owner_ops owner_ops = {.on_exit = task_exited, .on_data = on_data};
@@ -277,19 +307,64 @@ static void on_timeout(uv_timer_t *timer)
     (void)sess_terminate(t->sess, STOP_GRACE, false);
 }
 
+static const char *param(const struct ag_task *t, const char *key)
+{
+    for (char **p = t->config.parameters; p && p[0] && p[1]; p += 2)
+        if (!strcmp(p[0], key))
+            return p[1];
+    return NULL;
+}
+
+/* A task with an image runs in a container of its own: the OCI runtime's run in the
+ * foreground, read-only root, no capabilities, no network, its memory limit. *ret_argv is what
+ * to spawn instead of the command. */
+static int container_argv(struct ag_task *t, const char *image, char **argv, char ***ret_argv,
+                          char *err, size_t err_size)
+{
+    const struct ag_task_config *c = &t->config;
+    char key[CTR_ID_LEN], **env = NULL;
+    size_t n = 0;
+    if (!t->m->containers)
+        return errmsg_fail(err, err_size, -EOPNOTSUPP, "containers are not set up in this droverd");
+    for (char **e = c->environment; e && e[0] && e[1]; e += 2) {
+        char *kv;
+        if (asprintf(&kv, "%s=%s", e[0], e[1]) < 0 || strv_push(&env, &n, kv) < 0) {
+            strv_free(env);
+            return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
+        }
+    }
+    static char *drop_all[] = {"ALL", NULL};
+    char name[32];
+    snprintf(name, sizeof name, "task-%.12s", t->id);
+    struct ctr_spec spec = {.name = name, .image = (char *)image, .command = argv, .env = env,
+                            .cwd = c->working_directory, .read_only = true,
+                            .cap_drop = drop_all,
+                            .res = {.memory = (uint64_t)c->max_memory_bytes}};
+    snprintf(key, sizeof key, "%.12s", t->id);
+    int r = ctr_foreground_prepare(t->m->containers, key, &spec, ret_argv, err, err_size);
+    strv_free(env);
+    return r;
+}
+
 static void run_local(struct ag_task *t)
 {
     extern char **environ;
     struct ag_mgr *m = t->m;
     const struct ag_task_config *c = &t->config;
+    const char *image = param(t, "image");
     struct proc_env env;
     size_t na = strv_length(c->arguments);
-    char **argv = calloc(na + 2, sizeof *argv);
+    char **argv = calloc(na + 2, sizeof *argv), **in_ctr = NULL, why[AG_ERR_MAX] = "";
     int r = argv ? proc_env_init(&env, PROC_ENV_USER_BASELINE, environ) : -ENOMEM;
     if (r == 0) {
         argv[0] = c->command;
         if (na)
             memcpy(argv + 1, c->arguments, na * sizeof *argv);
+        if (image && *image && (r = container_argv(t, image, argv, &in_ctr, why, sizeof why)) < 0)
+            proc_env_done(&env);
+    }
+    if (r == 0) {
+        t->in_container = in_ctr != NULL;
         for (size_t i = 0; c->environment && c->environment[i] && c->environment[i + 1]; i += 2)
             r |= proc_env_set(&env, c->environment[i], c->environment[i + 1]);
         struct proc_limits lim = {.memory_max = (uint64_t)c->max_memory_bytes};
@@ -297,22 +372,28 @@ static void run_local(struct ag_task *t)
         snprintf(origin, sizeof origin, "task:%s", t->id);
         struct sess_spawn so = {
             .kind = SESS_PIPE,
-            .argv = argv,
-            .cwd = c->working_directory,
+            .argv = in_ctr ? in_ctr : argv,
+            .cwd = in_ctr ? NULL : c->working_directory,
             .envp = env.v,
             .originator = origin,
-            .limits = c->max_memory_bytes > 0 ? &lim : NULL,
+            .limits = c->max_memory_bytes > 0 && !in_ctr ? &lim : NULL,
             .cpu_seconds = c->max_cpu_ns > 0 ? (uint32_t)((c->max_cpu_ns + 999999999) / 1000000000)
                                              : 0,
         };
         r = r ? -ENOMEM : m->sessions ? sess_spawn(m->sessions, &so, &t->sess) : -ENOSYS;
         proc_env_done(&env);
+        if (r < 0)
+            release_container(t);
     }
     free(argv);
+    strv_free(in_ctr);
     if (r < 0) {
-        set_error(t, "spawn", "%s: %s", c->command,
-                  r == -EOPNOTSUPP ? "its memory limit needs a cgroup controller droverd lacks"
-                                   : strerror(-r));
+        if (why[0])
+            set_error(t, "container", "%s", why);
+        else
+            set_error(t, "spawn", "%s: %s", c->command,
+                      r == -EOPNOTSUPP ? "its memory limit needs a cgroup controller droverd lacks"
+                                       : strerror(-r));
         set_state(t, AG_TASK_FAILED, t->error.message);
         close_log(t);
         return;

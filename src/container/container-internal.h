@@ -123,6 +123,11 @@ struct ctr_mgr {
 
 /* Links w on a waiting list. */
 void ctr_wait_push(struct ctr_wait **list, struct ctr_wait *w);
+/* One thing droverd's stop waited for is done (mgr.c). */
+void ctr_shutdown_step(struct ctr_mgr *m);
+/* Marks the runs being let go of as waited for by the stop; how many (run.c). */
+size_t ctr_foreground_hold(struct ctr_mgr *m);
+
 /* Runs and unlinks every wait of a list. */
 void ctr_wait_finish(struct ctr_wait **list, int r, const char *err);
 

@@ -187,13 +187,17 @@ int ctr_mgr_restore(struct ctr_mgr *m)
     return 0;
 }
 
-static void shutdown_one(struct ctr_wait *w, int r, const char *err)
+void ctr_shutdown_step(struct ctr_mgr *m)
 {
-    struct ctr_mgr *m = w->userdata;
-    (void)r;
-    (void)err;
     if (m->shutdown_left && --m->shutdown_left == 0 && m->shutdown_done)
         m->shutdown_done(m->shutdown_data);
+}
+
+static void shutdown_one(struct ctr_wait *w, int r, const char *err)
+{
+    (void)r;
+    (void)err;
+    ctr_shutdown_step(w->userdata);
 }
 
 void ctr_mgr_shutdown(struct ctr_mgr *m, void (*done)(void *userdata), void *userdata)
@@ -208,6 +212,8 @@ void ctr_mgr_shutdown(struct ctr_mgr *m, void (*done)(void *userdata), void *use
     m->shutdown_done = done;
     m->shutdown_data = userdata;
     m->shutdown_left = 1; /* held until every stop is asked for */
+    /* Runs the runtime is letting go of (a service's or a task's, ended): their delete too. */
+    m->shutdown_left += (uint32_t)ctr_foreground_hold(m);
     size_t i = 0;
     for (struct container *c = m->containers; c && i < m->n_shutdown_waits; c = c->next, i++) {
         struct ctr_wait *w = &m->shutdown_waits[i];

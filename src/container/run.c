@@ -22,6 +22,7 @@ struct fg {
     struct ctr_mgr *m;
     char key[CTR_ID_LEN];
     struct ctr_cmd *cmd;
+    bool held; /* droverd's stop waits for it (ctr_mgr_shutdown) */
 };
 
 static char *key_dir(struct ctr_mgr *m, const char *key)
@@ -122,6 +123,8 @@ static void on_deleted(int status, const char *out, void *userdata)
         pp = &(*pp)->next;
     if (*pp)
         *pp = f->next;
+    if (f->held)
+        ctr_shutdown_step(f->m);
     free(f);
 }
 
@@ -137,8 +140,20 @@ void ctr_foreground_release(struct ctr_mgr *m, const char *key)
         snprintf(f->key, sizeof f->key, "%s", key);
         f->next = m->fg;
         m->fg = f;
+        if (m->stopping && m->shutdown_left) { /* droverd's stop waits for this one too */
+            f->held = true;
+            m->shutdown_left++;
+        }
     }
     strv_free(argv);
+}
+
+size_t ctr_foreground_hold(struct ctr_mgr *m)
+{
+    size_t n = 0;
+    for (struct fg *f = m->fg; f; f = f->next, n++)
+        f->held = true;
+    return n;
 }
 
 void ctr_foreground_free(struct ctr_mgr *m)

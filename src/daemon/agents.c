@@ -33,7 +33,7 @@ int daemon_start_agents(struct daemon *d)
     if (r < 0)
         return log_error_errno(r, "cannot set up the agent hub: %s", err);
     d->host.agents = d->agents;
-    ag_mgr_use(d->agents, d->sessions);
+    ag_mgr_use(d->agents, d->sessions, d->containers);
     r = ag_mgr_restore(d->agents);
     if (r < 0)
         return log_error_errno(r, "cannot load the agent hub's conversations");

@@ -96,10 +96,10 @@ static void core_free(struct daemon *d)
     upgrade_cancel(d->upgrade); /* its check is the reaper's child */
     rn_mgr_free(d->runners);
     d->runners = d->host.runners = NULL;
+    ag_mgr_free(d->agents); /* it watches the containers: it goes first */
+    d->agents = d->host.agents = NULL;
     ctr_mgr_free(d->containers);
     d->containers = d->host.containers = NULL;
-    ag_mgr_free(d->agents);
-    d->agents = d->host.agents = NULL;
     ev_bus_free(d->bus);
     d->bus = d->host.bus = NULL;
     sess_mgr_free(d->sessions);
@@ -152,6 +152,16 @@ static void on_services_stopped(void *userdata)
     on_door_done(d);
 }
 
+/* The agent hub's tasks have stopped: then the containers (what they let go of included). */
+static void on_agents_stopped(void *userdata)
+{
+    struct daemon *d = userdata;
+    if (d->containers)
+        ctr_mgr_shutdown(d->containers, on_door_done, d);
+    else
+        on_door_done(d);
+}
+
 /* The doors take no more connections; those open stay until their door shuts down. */
 static void close_listeners(struct daemon *d)
 {
@@ -178,11 +188,13 @@ static void daemon_shutdown(struct daemon *d, const char *why)
     sess_mgr_kill_all(d->sessions);
     /* Services stop first (each within its kill_timeout), alongside the doors closing. */
     d->doors_open = 2 + (d->rp != NULL) + (d->http != NULL) + (d->runners != NULL) +
-                    (d->containers != NULL);
+                    (d->containers != NULL || d->agents != NULL);
     svc_engine_shutdown(d->services, on_services_stopped, d);
     if (d->runners)
         rn_mgr_shutdown(d->runners, on_door_done, d);
-    if (d->containers)
+    if (d->agents) /* its tasks first: those in containers let go of them as they end */
+        ag_mgr_shutdown(d->agents, on_agents_stopped, d);
+    else if (d->containers)
         ctr_mgr_shutdown(d->containers, on_door_done, d);
     if (d->http)
         http_server_shutdown(d->http, on_door_done, d);

@@ -90,6 +90,14 @@ void bh_stream_task_half_close(struct grpc_call *call);
 void bh_stream_task_ready(struct grpc_call *call);
 void bh_stream_task_close(struct grpc_call *call);
 
+/* orchestrator.v1's container RPCs (containers.c); bh_ctr_call_close is their on_close. */
+void bh_create_container(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_get_container(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_list_containers(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_stop_container(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_remove_container(struct grpc_call *call, const ProtobufCMessage *msg);
+void bh_ctr_call_close(struct grpc_call *call);
+
 extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */
 extern const struct grpc_service bh_agent_service;        /* agent.c */
 extern const struct grpc_service bh_gateway_service;      /* gateway.c */

@@ -1,5 +1,6 @@
-/* orchestrator.v1.OrchestratorService: sessions (the agent hub's conversations), their messages,
- * the event stream, health and status. Errors carry upstream's words (agents/ makes them). */
+/* orchestrator.v1.OrchestratorService: sessions (the agent hub's conversations), their messages
+ * and StreamMessages, the event stream, health and status; the container RPCs are in
+ * containers.c. Errors carry upstream's words (agents/ makes them). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,6 +389,14 @@ static const struct grpc_method methods[] = {
     UNARY("UpdateSession", update_session, update_session_request),
     UNARY("CloseSession", close_session, close_session_request),
     UNARY("SendMessage", send_message, send_message_request),
+    {"CreateContainer", GRPC_UNARY, &orchestrator__v1__create_container_request__descriptor,
+     bh_create_container, NULL, NULL, bh_ctr_call_close},
+    UNARY("GetContainer", bh_get_container, get_container_request),
+    UNARY("ListContainers", bh_list_containers, list_containers_request),
+    {"StopContainer", GRPC_UNARY, &orchestrator__v1__stop_container_request__descriptor,
+     bh_stop_container, NULL, NULL, bh_ctr_call_close},
+    {"RemoveContainer", GRPC_UNARY, &orchestrator__v1__remove_container_request__descriptor,
+     bh_remove_container, NULL, NULL, bh_ctr_call_close},
     {"StreamMessages", GRPC_BIDI, &orchestrator__v1__stream_message_request__descriptor,
      stream_messages, stream_messages_half_close, NULL, stream_messages_close},
     {"SubscribeEvents", GRPC_SERVER_STREAM, &orchestrator__v1__subscribe_events_request__descriptor,
