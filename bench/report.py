@@ -38,7 +38,7 @@ def run_scenarios(json_path):
                    PROCS="300", IDLE_S="5", REPEATS="2", LOG_ROUNDS="2", TREE_ROUNDS="2",
                    EVENTS="1000")
     for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
-                   "run-containers"):
+                   "run-containers", "run-baaaht"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
         if r.returncode != 0:

@@ -69,7 +69,9 @@ struct ag_task_watch {
 
 struct ag_task {
     struct ag_mgr *m;
-    DLIST_LINK(ag_task) link; /* creation order */
+    DLIST_LINK(ag_task) link;     /* creation order */
+    DLIST_LINK(ag_task) log_link; /* ended ones whose log is kept, oldest first */
+    bool log_unwanted;            /* its log goes when its last watcher leaves */
     char id[AG_ID_LEN], agent_id[AG_ID_LEN];
     char *name, *session_id;
     int type, priority;
@@ -106,10 +108,12 @@ struct ag_mgr {
     struct ag_agent *agents;      /* newest first */
     DQUEUE_HEAD(ag_gw) gws;       /* gateway sessions, oldest first */
     DQUEUE_HEAD(ag_task) tasks;   /* oldest first */
-    size_t n_tasks;
+    DQUEUE_HEAD(ag_task) logged;  /* ended tasks whose log is kept, oldest first */
+    size_t n_tasks, n_ended, n_logged;
     struct sess_mgr *sessions;    /* what droverd's own tasks run on */
     struct ctr_mgr *containers;   /* and conversations' containers */
     struct ag_ctr_seen *ctr_seen; /* containers' last states published (ctr.c) */
+    struct ag_token *tokens;      /* agents' own tokens (token.c) */
     void (*stop_done)(void *userdata); /* ag_mgr_shutdown's */
     void *stop_data;
     size_t stop_left;
@@ -205,6 +209,15 @@ void ag_ctrs_free(struct ag_mgr *m);
 void ag_ctrs_conv_closed(struct ag_mgr *m, struct ag_conv *c);
 /* A container was removed: it leaves its conversation's list. */
 void ag_ctr_forget(struct ag_mgr *m, const struct ctr_info *i);
+
+/* token.c */
+/* A new token (not a row until attached to its container, or dropped). */
+int ag_token_mint(struct ag_mgr *m, char out[AG_TOKEN_LEN]);
+int ag_token_attach(struct ag_mgr *m, const char *token, const char *container_id);
+void ag_token_drop(struct ag_mgr *m, const char *token);
+int ag_token_load(struct ag_mgr *m, json_t *doc);
+void ag_tokens_container_gone(struct ag_mgr *m, const char *container_id);
+void ag_tokens_free(struct ag_mgr *m);
 
 /* agent.c */
 int ag_agent_spec_copy(struct ag_agent_spec *dst, const struct ag_agent_spec *src);

@@ -529,6 +529,16 @@ struct ctr_info;
  * -EOPNOTSUPP without containers; then ctr_create's errors. */
 int ag_ctr_create(struct ag_mgr *m, const char *conv_id, const struct ctr_spec *spec,
                   struct ctr_wait *w, struct container **ret, char *err, size_t err_size);
+/* ---- agents' own tokens (token.c) ---- */
+
+#define AG_TOKEN_PREFIX "bah1."
+#define AG_TOKEN_LEN    (5 + 32 + 1)
+/* Whether token is one droverd minted (-EACCES otherwise) and, with agent_id, that agent's
+ * (-EPERM otherwise; NULL: any). */
+int ag_token_check(struct ag_mgr *m, const char *token, const char *agent_id);
+/* The token is agent_id's from now on (its agent registered with it). */
+void ag_token_bind(struct ag_mgr *m, const char *token, const char *agent_id);
+
 /* The conversation a container belongs to (its baaaht.session_id label), or NULL. */
 const char *ag_ctr_session(const struct container *c);
 

@@ -216,6 +216,7 @@ void ag_mgr_free(struct ag_mgr *m)
         return;
     ag_tasks_free(m);
     ag_ctrs_free(m);
+    ag_tokens_free(m);
     while (m->convs) {
         struct ag_conv *c = m->convs;
         DLIST_REMOVE(c, link);
@@ -271,6 +272,8 @@ static int load_one(struct ag_mgr *m, json_t *doc)
         return 0;
     }
     (void)ag_db_load_msgs(m, c, m->set.history_in_reply);
+    if (c->n_msgs && c->msgs[c->n_msgs - 1].ts_ns > c->updated_ns) /* rows only for messages */
+        c->updated_ns = c->activity_ns = c->msgs[c->n_msgs - 1].ts_ns;
     link_last(m, c);
     return 0;
 }
@@ -284,6 +287,8 @@ int ag_mgr_restore(struct ag_mgr *m)
         r = ag_db_load_agents(m);
     if (r == 0)
         r = ag_db_load_kind(m, "task", ag_task_load);
+    if (r == 0)
+        r = ag_db_load_kind(m, "token", ag_token_load);
     if (r < 0)
         return r;
     for (struct ag_conv *c = m->convs, *next; c; c = next) {
@@ -516,9 +521,10 @@ int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *r
     (void)ag_conv_keep(c, &x);
     c->activity_ns = c->updated_ns = ag_now_ns();
     bool woke = c->state == AG_IDLE;
-    if (woke)
+    if (woke) { /* else its row stands: updated_at is its newest message's time on restore */
         set_state(c, AG_ACTIVE, AG_ST_RUNNING);
-    (void)ag_db_put_conv(m, c, false);
+        (void)ag_db_put_conv(m, c, false);
+    }
     if (woke)
         ag_publish_conv(c, "updated", (const char *const[]){"state", "SESSION_STATE_ACTIVE", NULL});
     if (m->bus) {

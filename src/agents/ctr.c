@@ -4,6 +4,7 @@
  * in the conversation and stopped when it closes. Every container's changes (these and the
  * others) become container.* events on the bus. */
 #include <errno.h>
+#include <stdio.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,7 @@ static void on_change(struct container *c, void *userdata)
         *pp = s->next;
         free(s);
         ag_ctr_forget(m, &i);
+        ag_tokens_container_gone(m, i.id);
     }
 }
 
@@ -240,11 +242,33 @@ int ag_ctr_create(struct ag_mgr *m, const char *conv_id, const struct ctr_spec *
         s.res.cpu_period_us = 100000;
         s.res.cpu_quota_us = (uint64_t)cf->limits.nano_cpus * 100000 / 1000000000;
     }
-    struct container *x;
-    int r = ctr_create(m->containers, &s, true, w, &x, err, err_size);
+    /* Its own token, for the agent it runs to register and act as itself. */
+    char token[AG_TOKEN_LEN], *tenv = NULL;
+    size_t ne = strv_length(spec->env);
+    char **env = calloc(ne + 2, sizeof *env);
+    int r = env && ag_token_mint(m, token) == 0 &&
+                    asprintf(&tenv, "BAAAHT_CONTAINER_TOKEN=%s", token) > 0
+                ? 0
+                : -ENOMEM;
+    if (r == 0) {
+        if (ne)
+            memcpy(env, spec->env, ne * sizeof *env);
+        env[ne] = tenv;
+        s.env = env;
+    }
+    struct container *x = NULL;
+    if (r == 0)
+        r = ctr_create(m->containers, &s, true, w, &x, err, err_size);
+    else
+        errmsg_fail(err, err_size, r, "out of memory");
     free(labels);
-    if (r < 0)
+    free(env);
+    free(tenv);
+    if (r < 0) {
+        ag_token_drop(m, token);
         return r;
+    }
+    (void)ag_token_attach(m, token, ctr_id(x));
     size_t n = strv_length(c->container_ids);
     if (strv_push(&c->container_ids, &n, strdup(ctr_id(x))) == 0)
         (void)ag_db_put_conv(m, c, false);

@@ -302,6 +302,16 @@ int ag_db_load_kind(struct ag_mgr *m, const char *kind, int (*fn)(struct ag_mgr 
 int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
 {
     sqlite3_stmt *st = NULL;
+    /* The next message's place: its row is not rewritten per message, the messages say it. */
+    if (store_prepare(m->store, "SELECT MAX(seq) FROM agent_messages WHERE conv_id = ?", &st) ==
+        0) {
+        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+            (uint64_t)sqlite3_column_int64(st, 0) + 1 > c->next_seq)
+            c->next_seq = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+        sqlite3_finalize(st);
+        st = NULL;
+    }
     int r = store_prepare(m->store,
                           "SELECT id, ts_ns, role, content, meta FROM (SELECT * FROM"
                           " agent_messages WHERE conv_id = ? ORDER BY seq DESC LIMIT ?)"

@@ -251,5 +251,6 @@ int ag_task_load(struct ag_mgr *m, json_t *j)
         (void)ag_db_put_doc(m, "task", t->id, ag_task_json(t), false);
         log_info("task %s was running when droverd stopped: failed", t->id);
     }
+    m->n_ended += t->closed;
     return 0;
 }

@@ -30,6 +30,7 @@
 #define STOP_GRACE   3000       /* ms between SIGTERM and SIGKILL */
 #define TASKS_KEEP   1000       /* ended tasks kept */
 #define LOGS_KEEP    32         /* ended tasks whose log is kept for late watchers */
+#define HISTORY_MAX  1000       /* task ids a conversation's history keeps */
 
 const char *ag_task_state_word(int s)
 {
@@ -142,37 +143,45 @@ static void task_free(struct ag_task *t)
     free(t);
 }
 
-/* Keeps TASKS_KEEP ended tasks (the oldest go, rows with them) and the logs of the newest
- * LOGS_KEEP of those. */
+/* Drops the oldest ended task (row and all) while more than TASKS_KEEP are kept. */
 static void prune(struct ag_mgr *m)
 {
-    size_t ended = 0;
-    for (struct ag_task *t = m->tasks.first; t; t = t->link.next)
-        ended += ag_task_state_final(t->state) && t->closed;
-    size_t drop_logs = ended > LOGS_KEEP ? ended - LOGS_KEEP : 0;
-    size_t drop_tasks = ended > TASKS_KEEP ? ended - TASKS_KEEP : 0;
-    for (struct ag_task *t = m->tasks.first, *next; t && drop_logs; t = next) {
+    for (struct ag_task *t = m->tasks.first, *next; t && m->n_ended > TASKS_KEEP; t = next) {
         next = t->link.next;
-        if (!ag_task_state_final(t->state) || !t->closed || t->watches)
+        if (!t->closed || t->watches || t->sess)
             continue;
-        drop_logs--;
-        if (drop_tasks && !t->sess) {
-            drop_tasks--;
-            (void)ag_db_delete(m, "task", t->id);
-            DQUEUE_REMOVE(&m->tasks, t, link);
-            m->n_tasks--;
-            task_free(t);
-        } else {
-            ag_tlog_free(t);
+        (void)ag_db_delete(m, "task", t->id);
+        DQUEUE_REMOVE(&m->tasks, t, link);
+        if (DLIST_LINKED(t, log_link)) {
+            DQUEUE_REMOVE(&m->logged, t, log_link);
+            m->n_logged--;
         }
+        m->n_tasks--;
+        m->n_ended--;
+        task_free(t);
     }
 }
 
-/* The log is complete: watchers get their completion. */
+/* The log is complete: watchers get their completion. The logs of the newest LOGS_KEEP ended
+ * tasks stay for late watchers; an older one goes once nobody reads it. */
 static void close_log(struct ag_task *t)
 {
+    struct ag_mgr *m = t->m;
+    if (t->closed)
+        return;
     ag_tlog_close(t);
-    prune(t->m);
+    m->n_ended++;
+    DQUEUE_APPEND(&m->logged, t, log_link);
+    if (++m->n_logged > LOGS_KEEP) {
+        struct ag_task *old = m->logged.first;
+        DQUEUE_REMOVE(&m->logged, old, log_link);
+        m->n_logged--;
+        if (old->watches)
+            old->log_unwanted = true; /* freed when its last watcher leaves */
+        else
+            ag_tlog_free(old);
+    }
+    prune(m);
 }
 
 /* ---- droverd's own: a pipe session ---- */
@@ -517,6 +526,11 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
     m->n_tasks++;
     struct ag_conv *conv = ag_conv_find(m, t->session_id);
     size_t n = strv_length(conv ? conv->task_history : NULL);
+    if (conv && n >= HISTORY_MAX) { /* the oldest goes */
+        free(conv->task_history[0]);
+        memmove(conv->task_history, conv->task_history + 1, n * sizeof *conv->task_history);
+        n--;
+    }
     if (conv && strv_push(&conv->task_history, &n, strdup(t->id)) == 0)
         (void)ag_db_put_conv(m, conv, false);
     ag_tlog_add(t, AG_PULL_STATUS, AG_TASK_PENDING, 0, "created", 7);
@@ -792,5 +806,6 @@ void ag_tasks_free(struct ag_mgr *m)
         }
         task_free(t);
     }
-    m->n_tasks = 0;
+    m->logged.first = m->logged.last = NULL;
+    m->n_tasks = m->n_logged = m->n_ended = 0;
 }

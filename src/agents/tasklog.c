@@ -127,4 +127,8 @@ void ag_task_unwatch(struct ag_task_watch *w)
     free(w);
     if (t && !t->watches && t->sess && !t->config.input_len && !ag_task_state_final(t->state))
         ag_task_input(t, NULL, 0, true, NULL, 0); /* its last watcher left: no more input */
+    if (t && !t->watches && t->log_unwanted) {
+        t->log_unwanted = false;
+        ag_tlog_free(t);
+    }
 }

@@ -61,15 +61,17 @@ static const struct scope_row {
     {"orchestrator.v1.OrchestratorService", "SubscribeEvents", R},
     {"orchestrator.v1.OrchestratorService", "HealthCheck", R},
     {"orchestrator.v1.OrchestratorService", "GetStatus", R},
-    {"agent.v1.AgentService", "Register", C},
-    {"agent.v1.AgentService", "Unregister", C},
-    {"agent.v1.AgentService", "Heartbeat", C},
+    /* Public at the door: an agent in a container calls them with its own token (Bearer
+     * bah1.…), which the face checks against the agent; without one they need control. */
+    {"agent.v1.AgentService", "Register", P},
+    {"agent.v1.AgentService", "Unregister", P},
+    {"agent.v1.AgentService", "Heartbeat", P},
     {"agent.v1.AgentService", "ExecuteTask", C},
-    {"agent.v1.AgentService", "StreamTask", C},
+    {"agent.v1.AgentService", "StreamTask", P},
     {"agent.v1.AgentService", "CancelTask", C},
     {"agent.v1.AgentService", "ListTasks", R},
     {"agent.v1.AgentService", "GetTaskStatus", R},
-    {"agent.v1.AgentService", "StreamAgent", C},
+    {"agent.v1.AgentService", "StreamAgent", P},
     {"agent.v1.AgentService", "SendMessage", C},
     {"agent.v1.AgentService", "HealthCheck", R},
     {"agent.v1.AgentService", "GetStatus", R},
@@ -327,6 +329,20 @@ struct caller {
     bool known_uid;          /* a unix peer (refusals name its uid) */
 };
 
+/* Whether a bearer token is one droverd handed a program it started (a Stratavore runner, an
+ * agent in a baaaht container), and its principal's name then. */
+static bool own_token(const char *t, size_t len, char *name, size_t size)
+{
+    static const char *const kinds[][2] = {{AUTHZ_RUNNER_TOKEN_PREFIX, "runner-token"},
+                                           {AUTHZ_AGENT_TOKEN_PREFIX, "agent-token"}};
+    for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+        if (len > strlen(kinds[i][0]) && !strncmp(t, kinds[i][0], strlen(kinds[i][0]))) {
+            snprintf(name, size, "%s", kinds[i][1]);
+            return true;
+        }
+    return false;
+}
+
 /* The `authorization` metadata: -EACCES with msg for a malformed or invalid one, 0 with
  * ret->credential unset when there is none. */
 static int bearer_of(const struct authz *z, struct grpc_call *call, struct caller *ret, char *msg,
@@ -343,10 +359,9 @@ static int bearer_of(const struct authz *z, struct grpc_call *call, struct calle
         snprintf(msg, size, "authorization metadata must be 'Bearer TOKEN'");
         return -EACCES;
     }
-    if (len > 7 + strlen(AUTHZ_RUNNER_TOKEN_PREFIX) &&
-        !strncmp(v + 7, AUTHZ_RUNNER_TOKEN_PREFIX, strlen(AUTHZ_RUNNER_TOKEN_PREFIX))) {
-        /* A runner's own credential: no scope; the one method that takes it checks it. */
-        snprintf(ret->p.name, sizeof ret->p.name, "runner-token");
+    if (own_token(v + 7, len - 7, ret->p.name, sizeof ret->p.name)) {
+        /* A runner's or an agent's own credential: no scope; the methods that take it check
+         * it. */
         ret->credential = true;
         return 0;
     }
@@ -429,13 +444,22 @@ static enum grpc_status_code authorize_baaaht(const struct authz_door_state *d,
                GRPC_UNAUTHENTICATED;
     if (len == 7)
         return snprintf(msg, size, "PERMISSION: empty authorization token"), GRPC_UNAUTHENTICATED;
+    int need = authz_method_scope(service, method);
+    if (own_token(v + 7, len - 7, who, sizeof who)) { /* an agent's own: the face checks it */
+        grpc_call_set_principal(call, who);
+        if (need == AUTHZ_PUBLIC && strcmp(service, "grpc.health.v1.Health"))
+            return GRPC_OK;
+        return snprintf(msg, size, "an agent's own token serves Register, Heartbeat, StreamAgent, "
+                                   "StreamTask and Unregister only"), GRPC_PERMISSION_DENIED;
+    }
     if (authz_bearer(z, v + 7, len - 7, &tp, why, sizeof why) < 0) {
         grpc_call_set_principal(call, "invalid-token");
         return snprintf(msg, size, "invalid authentication token"), GRPC_UNAUTHENTICATED;
     }
     grpc_call_set_principal(call, tp.name);
     grpc_call_set_scopes(call, tp.scopes);
-    int need = authz_method_scope(service, method);
+    if (need == AUTHZ_PUBLIC && !strcmp(service, "agent.v1.AgentService"))
+        return GRPC_OK; /* the face asks for control, or the agent's own token */
     if (need == AUTHZ_PUBLIC)
         need = AUTH_READ; /* health too: upstream checks every method */
     if (need < 0)

@@ -38,6 +38,10 @@ enum authz_door_kind {
 /* Bearer tokens droverd hands its Stratavore runners start so: they carry no scope, and only
  * SendHeartbeat (for that runner) accepts them. */
 #define AUTHZ_RUNNER_TOKEN_PREFIX "svr1."
+/* Bearer tokens droverd hands the containers of baaaht's sessions (BAAAHT_CONTAINER_TOKEN): no
+ * scope either; agent.v1's Register, Heartbeat, StreamAgent, StreamTask and Unregister accept
+ * them, for the agent that registered with the token only (the face checks). */
+#define AUTHZ_AGENT_TOKEN_PREFIX "bah1."
 
 struct authz_opts {
     uid_t own_uid;          /* droverd's user: every scope on unix sockets (root too) */

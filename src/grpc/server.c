@@ -278,6 +278,9 @@ struct grpc_server *grpc_server_new(uv_loop_t *loop, const struct grpc_server_li
     s->shutdown_timer.data = s;
     uv_timer_init(loop, &s->alive_timer);
     s->alive_timer.data = s;
+    /* It watches connections: it never keeps the loop alive without them (after the last one
+     * closed it may still be armed for that one's deadline). */
+    uv_unref((uv_handle_t *)&s->alive_timer);
     s->handles_open = 3;
     return s;
 }

@@ -159,3 +159,55 @@ def test_a_task_in_a_container(bh):
     joined = {k: b"".join(x for j, x in out if j == k) for k in ("stdout", "stderr")}
     assert joined["stdout"] == b"in\n" and joined["stderr"].endswith(b"ro\n")  # read-only root
     assert complete.result.exit_code == 4 and states[-1] == ag.TASK_STATE_FAILED
+
+
+def test_an_agent_in_a_container_uses_its_own_token(make_droverd, image_dir, tmp_path):  # noqa: F811
+    """A session's container gets BAAAHT_CONTAINER_TOKEN: the agent it runs registers with it
+    and may then act as itself only; the token opens nothing else, and goes with the
+    container."""
+    sock = str(tmp_path / "baaaht.sock")
+    d = make_droverd(extra_args=["--baaaht-socket", sock, "--baaaht-auth", "bearer"])
+    ch = d.channel()
+    pbg.ImagesStub(ch).Import(pb.ImportImageRequest(source=image_dir), timeout=60)
+    s = og.OrchestratorServiceStub(ch)
+    sid = s.CreateSession(o.CreateSessionRequest(), timeout=10).session_id
+    try:
+        c = s.CreateContainer(o.CreateContainerRequest(session_id=sid, config=o.ContainerConfig(
+            image="busybox", command=["sh", "-c", 'echo "$BAAAHT_CONTAINER_TOKEN"; sleep 60'])),
+            timeout=60).container
+    except grpc.RpcError as e:
+        pytest.skip(f"no OCI runtime can run containers here: {e.code()}: {e.details()}")
+    assert "BAAAHT_CONTAINER_TOKEN" not in c.config.env  # not shown to readers
+    logs = pbg.ContainersStub(ch)
+
+    def token():
+        out = b"".join(x.data for x in logs.Logs(pb.ContainerLogsRequest(container=c.id),
+                                                 timeout=10))
+        return out.decode().strip()
+
+    wait_until(lambda: token().startswith("bah1."), what="the container's token")
+    tok = token()
+    # On baaaht's socket (bearer mode) the token registers and acts as that agent.
+    b = grpc.insecure_channel(f"unix:{sock}")
+    a = agg.AgentServiceStub(b)
+    md = (("authorization", f"Bearer {tok}"),)
+    mine = a.Register(ag.RegisterRequest(name="worker-in-ctr"), metadata=md, timeout=10).agent_id
+    assert a.Heartbeat(ag.HeartbeatRequest(agent_id=mine), metadata=md, timeout=10).timestamp
+    other = agg.AgentServiceStub(ch).Register(ag.RegisterRequest(name="other"),
+                                              timeout=10).agent_id
+    assert err(a.Heartbeat, ag.HeartbeatRequest(agent_id=other), metadata=md) == (
+        Code.PERMISSION_DENIED, f"this token is not agent {other}'s")
+    bogus = (("authorization", "Bearer bah1." + "0" * 32),)
+    assert err(a.Heartbeat, ag.HeartbeatRequest(agent_id=mine), metadata=bogus) == (
+        Code.UNAUTHENTICATED, "invalid authentication token")
+    # It opens nothing else.
+    code, msg = err(og.OrchestratorServiceStub(b).ListSessions, o.ListSessionsRequest(),
+                    metadata=md)
+    assert code == Code.PERMISSION_DENIED and "Register, Heartbeat" in msg
+    # Without a token, Register needs control (drover's own socket, droverd's user: it has it).
+    assert err(a.Register, ag.RegisterRequest(name="x"))[0] == Code.UNAUTHENTICATED
+    # The token goes with its container.
+    s.RemoveContainer(o.RemoveContainerRequest(container_id=c.id, force=True), timeout=60)
+    assert err(a.Heartbeat, ag.HeartbeatRequest(agent_id=mine), metadata=md) == (
+        Code.UNAUTHENTICATED, "invalid authentication token")
+    b.close()

@@ -104,9 +104,16 @@ static void register_(struct grpc_call *call, const ProtobufCMessage *msg)
                                           c->resource_limits->memory_swap,
                                           c->resource_limits->pids_limit};
     }
+    if (!bh_agent_allowed(call, m, NULL))
+        return arena_free(&a);
     int r = ag_agent_register(m, &s, &ag, err, sizeof err);
     if (r < 0)
         return arena_free(&a), bh_fail(call, r, err);
+    if (bh_own_token(call)) { /* the token is this agent's from now on */
+        struct ag_agent_info ai;
+        ag_agent_info(ag, &ai);
+        ag_token_bind(m, bh_own_token(call), ai.id);
+    }
     Agent__V1__RegisterResponse *resp = arena_msg(&a, &agent__v1__register_response__descriptor);
     resp->agent = agent_out(&a, ag);
     resp->agent_id = resp->agent->id;
@@ -119,7 +126,7 @@ static void unregister(struct grpc_call *call, const ProtobufCMessage *msg)
     const Agent__V1__UnregisterRequest *q = (const void *)msg;
     struct ag_mgr *m = bh_hub(call);
     char err[AG_ERR_MAX] = "", text[300];
-    if (!m)
+    if (!m || !bh_agent_allowed(call, m, q->agent_id))
         return;
     int r = ag_agent_unregister(m, q->agent_id, q->reason, err, sizeof err);
     if (r < 0)
@@ -138,7 +145,7 @@ static void heartbeat(struct grpc_call *call, const ProtobufCMessage *msg)
     struct ag_mgr *m = bh_hub(call);
     char err[AG_ERR_MAX] = "";
     uint64_t at;
-    if (!m)
+    if (!m || !bh_agent_allowed(call, m, q->agent_id))
         return;
     char **pending = NULL;
     int r = ag_agent_heartbeat(m, q->agent_id, &at, &pending, err, sizeof err);
@@ -208,6 +215,8 @@ static void stream_agent(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     }
     if (!s->agent) {
+        if (*q->agent_id && !bh_agent_allowed(call, m, q->agent_id))
+            return;
         int r = ag_agent_bind(m, q->agent_id, &agent_ops, s, &s->agent, err, sizeof err);
         if (r < 0)
             return bh_fail(call, r, err);

@@ -29,6 +29,12 @@ void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
 
 /* Ends a call with the status of -errno r and the hub's sentence (strerror when it has none). */
 void bh_fail(struct grpc_call *call, int r, const char *err);
+/* The agent's own token the call carries (Bearer bah1.…), or NULL. */
+const char *bh_own_token(struct grpc_call *call);
+/* Whether the caller may act as agent_id (NULL: register a new agent): with scope control, or
+ * with that agent's own token. Else the call is answered (PERMISSION_DENIED or
+ * UNAUTHENTICATED) and false. */
+bool bh_agent_allowed(struct grpc_call *call, struct ag_mgr *m, const char *agent_id);
 /* The agent hub, or an answer UNAVAILABLE when this droverd has none (NULL then). */
 struct ag_mgr *bh_hub(struct grpc_call *call);
 

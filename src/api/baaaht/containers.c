@@ -83,12 +83,14 @@ static Orchestrator__V1__ContainerConfig *config_out(struct api_arena *a, const 
     Orchestrator__V1__ContainerConfig *o =
         arena_msg(a, &orchestrator__v1__container_config__descriptor);
     Common__V1__ResourceLimits *r = arena_msg(a, &common__v1__resource_limits__descriptor);
-    size_t ne = strv_length(s->env);
+    size_t ne = strv_length(s->env), k = 0;
     char **env = arena_alloc(a, (2 * ne + 1) * sizeof *env);
     for (size_t i = 0; i < ne; i++) {
         char *kv = arena_strdup(a, s->env[i]), *eq = strchr(kv, '=');
-        env[2 * i] = kv;
-        env[2 * i + 1] = eq ? (*eq = '\0', eq + 1) : "";
+        if (!strncmp(kv, "BAAAHT_CONTAINER_TOKEN=", 23))
+            continue; /* its agent's credential is not for readers */
+        env[k++] = kv;
+        env[k++] = eq ? (*eq = '\0', eq + 1) : "";
     }
     o->image = bh_out(s->image);
     o->command = s->command;

@@ -398,6 +398,13 @@ void bh_stream_task(struct grpc_call *call, const ProtobufCMessage *msg)
         struct ag_task *t = ag_task_find(m, q->task_id);
         if (!t)
             return grpc_call_finish(call, GRPC_NOT_FOUND, "task not found");
+        struct ag_task_info ti;
+        ag_task_info(t, &ti);
+        if (bh_own_token(call) && !*ti.agent_id)
+            return grpc_call_finish(call, GRPC_PERMISSION_DENIED,
+                                    "an agent's token reaches its own tasks only");
+        if (!bh_agent_allowed(call, m, ti.agent_id))
+            return;
         snprintf(s->id, sizeof s->id, "%s", q->task_id);
         if (ag_task_watch(t, on_ready, s, &s->w) < 0)
             return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
