@@ -197,6 +197,7 @@ void ag_agent_info(const struct ag_agent *a, struct ag_agent_info *ret)
         .registered_ns = a->registered_ns,
         .heartbeat_ns = a->heartbeat_ns,
         .spec = &a->spec,
+        .streaming = a->ops != NULL,
     };
 }
 

@@ -140,6 +140,7 @@ struct ag_agent_info {
     enum ag_status status;
     uint64_t registered_ns, heartbeat_ns;
     const struct ag_agent_spec *spec;
+    bool streaming; /* it holds a stream (StreamAgent) */
 };
 
 /* A new agent (IDLE); -EINVAL "name is required". */

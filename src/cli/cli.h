@@ -217,4 +217,5 @@ int cmd_transcript(struct cli *cli, const struct cli_command *self, int argc, ch
 /* ---- containers and images (drover.v1.Containers, Images): cmd-containers.c, cmd-images.c ---- */
 
 int cmd_container(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_baaaht(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_image(struct cli *cli, const struct cli_command *self, int argc, char **argv);

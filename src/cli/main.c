@@ -49,6 +49,8 @@ static const struct cli_command commands[] = {
      "Containers from OCI images, run by an OCI runtime (drover container --help)."},
     {"image", cmd_image, "import|ls|inspect|rm|prune [ARGS]...",
      "OCI images for containers: import, ls, inspect, rm, prune."},
+    {"baaaht", cmd_baaaht, "sessions|agents|tasks|events [ARGS]...",
+     "The agent hub behind baaaht's API: sessions, agents, tasks, events (read-only)."},
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
     {"status", cmd_simple, "", "Show what droverd is and how it is doing.", &cli_status},
     {"shutdown", cmd_simple, "",

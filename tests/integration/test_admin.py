@@ -113,7 +113,8 @@ def test_reflection(droverd, pb, stub):
                         "stratavore.v1.RunnerService", "stratavore.v1.ProjectService",
                         "stratavore.v1.SessionService", "stratavore.v1.DaemonService",
                         "orchestrator.v1.OrchestratorService", "agent.v1.AgentService",
-                        "grpc.health.v1.Health",
+                        "gateway.v1.GatewayService", "llm.v1.LLMService", "tool.v1.ToolService",
+                        "drover.v1.Agents", "grpc.health.v1.Health",
                         "grpc.reflection.v1.ServerReflection",
                         "grpc.reflection.v1alpha.ServerReflection"}
 

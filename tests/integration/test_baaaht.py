@@ -342,3 +342,22 @@ def test_agents_survive_a_restart(make_droverd):
     a = agents(d, **{"grpc.use_local_subchannel_pool": 1})
     hb = a.Heartbeat(ag.HeartbeatRequest(agent_id=r.agent_id), timeout=10)  # still known
     assert hb.timestamp.seconds > 0
+
+
+def test_llm_and_tool_services_say_what_they_are_not(droverd):
+    import llm_pb2
+    import llm_pb2_grpc
+    import tool_pb2
+    import tool_pb2_grpc
+    import health_pb2
+    import health_pb2_grpc
+    ch = droverd.channel()
+    code, msg = err(llm_pb2_grpc.LLMServiceStub(ch).CompleteLLM, llm_pb2.CompleteLLMRequest())
+    assert code == Code.UNIMPLEMENTED and "drover is not a model gateway" in msg
+    assert "/llm.v1.LLMService/CompleteLLM" in msg
+    code, msg = err(tool_pb2_grpc.ToolServiceStub(ch).ListTools, tool_pb2.ListToolsRequest())
+    assert code == Code.UNIMPLEMENTED and "no tool registry" in msg
+    h = health_pb2_grpc.HealthStub(ch)
+    for name in ("llm", "tool", "gateway", "agent"):
+        assert h.Check(health_pb2.HealthCheckRequest(service=name), timeout=10).status == \
+            health_pb2.HealthCheckResponse.SERVING

@@ -286,3 +286,41 @@ def test_tasks_survive_a_restart(make_droverd):
     # A watcher of an ended task from before the restart gets its completion.
     _, _, complete, _ = watch(a, done.task_id)
     assert complete.result.exit_code == 0
+
+
+def test_the_cli_views(make_droverd):
+    """drover baaaht sessions|agents|tasks|events, with --json: what a demanding user reads."""
+    import json
+    import subprocess
+    from conftest import DROVER
+    d = make_droverd(extra_args=["--agents-agent-ttl-ms", "400"])
+    a, s = stubs(d)
+    follow = subprocess.Popen([DROVER, "--socket", d.socket, "--json", "baaaht", "events",
+                               "--count", "2"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)  # the CLI has subscribed by then (droverd answers its headers at once)
+    sid = s.CreateSession(o.CreateSessionRequest(metadata=o.SessionMetadata(
+        name="cli-view", owner_id="ann")), timeout=10).session_id
+    s.SendMessage(o.SendMessageRequest(session_id=sid, message=o.Message(content="x")),
+                  timeout=10)
+    out, _ = follow.communicate(timeout=10)
+    evs = [json.loads(line) for line in out.splitlines()]
+    assert len(evs) == 2 and evs[0]["type"] == "EVENT_TYPE_SESSION_CREATED"
+    assert evs[1]["data"]["type"] == "message.sent"
+    t = run(a, sid, "sh", "-c", "exit 7")
+    watch(a, t.task_id)
+    gone = a.Register(ag.RegisterRequest(name="quiet-worker"), timeout=10).agent_id
+    wait_until(lambda: json.loads(d.cli("--json", "baaaht", "agents").stdout)[0]["state"] ==
+               "terminated", what="the agent terminated in the CLI's view")
+    agents = json.loads(d.cli("--json", "baaaht", "agents").stdout)
+    assert agents[0]["id"] == gone and agents[0]["name"] == "quiet-worker"
+    sessions = json.loads(d.cli("--json", "baaaht", "sessions").stdout)
+    assert [x["id"] for x in sessions] == [sid]
+    assert sessions[0]["metadata"]["owner_id"] == "ann"  # the CLI's JSON keeps proto names
+    tasks = json.loads(d.cli("--json", "baaaht", "tasks", "--session", sid).stdout)
+    assert len(tasks) == 1 and tasks[0]["id"] == t.task_id and tasks[0]["state"] == "failed"
+    text = d.cli("baaaht", "tasks").stdout
+    assert t.task_id[:8] in text and "exit: exited with code 7" in text
+    assert "quiet-worker" in d.cli("baaaht", "agents").stdout
+    assert "cli-view" in d.cli("baaaht", "sessions").stdout
+    r = d.cli("baaaht", "tasks", "--agent")
+    assert r.returncode == 2

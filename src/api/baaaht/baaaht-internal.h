@@ -107,3 +107,5 @@ void bh_ctr_call_close(struct grpc_call *call);
 extern const struct grpc_service bh_orchestrator_service; /* orchestrator.c */
 extern const struct grpc_service bh_agent_service;        /* agent.c */
 extern const struct grpc_service bh_gateway_service;      /* gateway.c */
+extern const struct grpc_service bh_llm_service;          /* unimplemented.c */
+extern const struct grpc_service bh_tool_service;         /* unimplemented.c */

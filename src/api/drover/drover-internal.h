@@ -11,3 +11,4 @@ extern const struct grpc_service api_drover_processes; /* processes.c */
 extern const struct grpc_service api_drover_metrics;   /* metrics.c */
 extern const struct grpc_service api_drover_containers; /* containers.c */
 extern const struct grpc_service api_drover_images;     /* containers.c */
+extern const struct grpc_service api_drover_agents;     /* agents.c */
