@@ -53,10 +53,11 @@ static void publish(struct ag_agent *a, const char *type, const char *reason)
     if (!a->m->bus)
         return;
     snprintf(t, sizeof t, "%d", a->spec.type);
-    char *d[] = {"agent_id", a->id, "name", a->spec.name ? a->spec.name : "", "type", t, "reason",
-                 (char *)(reason ? reason : ""), NULL};
-    struct ev e = {.type = type, .source = "agent", .agent_id = a->id,
-                   .labels = a->spec.labels, .data = d};
+    char *d[] = {"agent_id", a->id, "name",   a->spec.name ? a->spec.name : "",
+                 "type",     t,     "reason", (char *)(reason ? reason : ""),
+                 NULL};
+    struct ev e = {
+        .type = type, .source = "agent", .agent_id = a->id, .labels = a->spec.labels, .data = d};
     (void)ev_publish(a->m->bus, &e, NULL);
 }
 
@@ -115,8 +116,8 @@ int ag_agent_register(struct ag_mgr *m, const struct ag_agent_spec *spec, struct
     int r = ag_db_put_agent(m, a, true);
     if (r < 0) {
         agent_free(a);
-        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
-                                                          : "cannot record the agent");
+        return errmsg_fail(err, err_size, r,
+                           r == -ENOSPC ? "the state disk is full" : "cannot record the agent");
     }
     DLIST_PREPEND(&m->agents, a, link);
     publish(a, "agent.registered", NULL);
@@ -126,8 +127,7 @@ int ag_agent_register(struct ag_mgr *m, const struct ag_agent_spec *spec, struct
 }
 
 /* A live agent by id: "agent not found" for an unknown or terminated one. */
-static struct ag_agent *live(struct ag_mgr *m, const char *id, char *err, size_t err_size,
-                             int *r)
+static struct ag_agent *live(struct ag_mgr *m, const char *id, char *err, size_t err_size, int *r)
 {
     if (!id || !*id) {
         *r = errmsg_fail(err, err_size, -EINVAL, "agent_id is required");
@@ -192,7 +192,7 @@ void ag_agent_info(const struct ag_agent *a, struct ag_agent_info *ret)
     *ret = (struct ag_agent_info){
         .id = a->id,
         .state = a->state == AG_AGENT_IDLE && ag_tasks_agent_busy(a->m, a->id) ? AG_AGENT_BUSY
-                                                                              : a->state,
+                                                                               : a->state,
         .status = a->status,
         .registered_ns = a->registered_ns,
         .heartbeat_ns = a->heartbeat_ns,

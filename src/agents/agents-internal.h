@@ -20,7 +20,7 @@ struct ag_conv {
     char **task_history, **container_ids;
     struct ag_msg *msgs; /* the newest, oldest first */
     size_t n_msgs, cap_msgs;
-    uint64_t next_seq;   /* of the next message row */
+    uint64_t next_seq;        /* of the next message row */
     struct ag_conv_sub *subs; /* its streams (route.c) */
     struct ag_wait *waits;    /* waits for one reply */
 };
@@ -53,7 +53,7 @@ struct ag_titem {
     enum ag_pull_kind kind; /* STATUS, OUTPUT or PROGRESS */
     int a;                  /* STATUS: the state; OUTPUT: the stream */
     double percent;
-    size_t len;             /* data's bytes (a message: without its NUL) */
+    size_t len; /* data's bytes (a message: without its NUL) */
     uint8_t data[];
 };
 
@@ -87,11 +87,11 @@ struct ag_task {
     /* droverd's own */
     struct session *sess;
     int pid;
-    uv_timer_t *timer;              /* its timeout, then the purge of its session */
-    enum ag_task_state end_as;      /* a cancel or timeout asked: the state at exit */
-    bool in_container;              /* its program is an OCI runtime's run */
-    bool stop_held;                 /* droverd's stop waits for its exit */
-    size_t cap_out, cap_err;        /* result buffers' sizes */
+    uv_timer_t *timer;         /* its timeout, then the purge of its session */
+    enum ag_task_state end_as; /* a cancel or timeout asked: the state at exit */
+    bool in_container;         /* its program is an OCI runtime's run */
+    bool stop_held;            /* droverd's stop waits for its exit */
+    size_t cap_out, cap_err;   /* result buffers' sizes */
     /* its log */
     struct ag_titem *log_first, *log_last;
     size_t log_bytes;
@@ -110,10 +110,10 @@ struct ag_mgr {
     DQUEUE_HEAD(ag_task) tasks;   /* oldest first */
     DQUEUE_HEAD(ag_task) logged;  /* ended tasks whose log is kept, oldest first */
     size_t n_tasks, n_ended, n_logged;
-    struct sess_mgr *sessions;    /* what droverd's own tasks run on */
-    struct ctr_mgr *containers;   /* and conversations' containers */
-    struct ag_ctr_seen *ctr_seen; /* containers' last states published (ctr.c) */
-    struct ag_token *tokens;      /* agents' own tokens (token.c) */
+    struct sess_mgr *sessions;         /* what droverd's own tasks run on */
+    struct ctr_mgr *containers;        /* and conversations' containers */
+    struct ag_ctr_seen *ctr_seen;      /* containers' last states published (ctr.c) */
+    struct ag_token *tokens;           /* agents' own tokens (token.c) */
     void (*stop_done)(void *userdata); /* ag_mgr_shutdown's */
     void *stop_data;
     size_t stop_left;
@@ -129,7 +129,8 @@ void ag_publish_conv(struct ag_conv *c, const char *what, const char *const *dat
 
 /* Rows (db.c). */
 int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try);
-int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg);
+int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq,
+                  const struct ag_msg *msg);
 int ag_db_delete_conv(struct ag_mgr *m, const char *id);
 int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest);
 json_t *ag_conv_json(const struct ag_conv *c);
@@ -181,8 +182,8 @@ int ag_task_error_copy(struct ag_task_error *dst, const struct ag_task_error *sr
 #define AG_TASK_LOG_MAX (1u << 20) /* bytes of a task's log */
 /* Appends to the task's log (dropping the oldest past AG_TASK_LOG_MAX) and wakes its watchers;
  * text NUL-terminated for STATUS and PROGRESS. */
-void ag_tlog_add(struct ag_task *t, enum ag_pull_kind kind, int a, double percent,
-                 const void *data, size_t len);
+void ag_tlog_add(struct ag_task *t, enum ag_pull_kind kind, int a, double percent, const void *data,
+                 size_t len);
 /* The log is complete: watchers get the completion once they have read it. */
 void ag_tlog_close(struct ag_task *t);
 void ag_tlog_free(struct ag_task *t);

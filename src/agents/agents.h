@@ -38,13 +38,13 @@ enum ag_state {
 const char *ag_state_word(enum ag_state s); /* "active" */
 
 enum ag_status { /* common.v1 Status */
-    AG_ST_UNKNOWN = 1,
-    AG_ST_STARTING = 2,
-    AG_ST_RUNNING = 3,
-    AG_ST_STOPPING = 4,
-    AG_ST_STOPPED = 5,
-    AG_ST_ERROR = 6,
-    AG_ST_TERMINATED = 7,
+                 AG_ST_UNKNOWN = 1,
+                 AG_ST_STARTING = 2,
+                 AG_ST_RUNNING = 3,
+                 AG_ST_STOPPING = 4,
+                 AG_ST_STOPPED = 5,
+                 AG_ST_ERROR = 6,
+                 AG_ST_TERMINATED = 7,
 };
 
 enum ag_role { AG_USER = 1, AG_SYSTEM = 2, AG_ASSISTANT = 3, AG_TOOL = 4 };
@@ -81,11 +81,11 @@ struct ag_prefs {
 
 struct ag_msg {
     char id[AG_MSG_ID_LEN]; /* "" on input: one is made */
-    uint64_t ts_ns;     /* 0 on input: now */
-    int role;           /* enum ag_role (0 accepted as is) */
+    uint64_t ts_ns;         /* 0 on input: now */
+    int role;               /* enum ag_role (0 accepted as is) */
     char *content;
     char *container_id, *tool_name, *tool_call_id;
-    char **extra;       /* map */
+    char **extra;                 /* map */
     char reply_to[AG_MSG_ID_LEN]; /* an assistant's reply: the user message it answers */
 };
 void ag_msg_done(struct ag_msg *m);
@@ -114,9 +114,9 @@ struct ag_filter {
 /* ---- agents ---- */
 
 enum ag_agent_state { /* agent.v1 AgentState */
-    AG_AGENT_IDLE = 3,
-    AG_AGENT_BUSY = 4,
-    AG_AGENT_TERMINATED = 6,
+                      AG_AGENT_IDLE = 3,
+                      AG_AGENT_BUSY = 4,
+                      AG_AGENT_TERMINATED = 6,
 };
 
 /* What an agent says of itself at Register. Owned (ag_agent_spec_done). */
@@ -161,14 +161,14 @@ void ag_agent_info(const struct ag_agent *a, struct ag_agent_info *ret);
 size_t ag_agents_count(const struct ag_mgr *m, size_t *ret_live);
 
 struct ag_settings {
-    uint32_t max_conversations;   /* open (not CLOSED) at once; 0: 100 */
-    uint64_t idle_timeout_ns;     /* ACTIVE to IDLE after this quiet; 0: 10 min */
-    uint32_t history_in_reply;    /* messages a conversation shows; 0: 1000 */
-    uint32_t message_max_bytes;   /* content; 0: 1 MiB */
-    uint32_t closed_keep;         /* closed ones kept; 0: 1000 */
-    uint64_t agent_ttl_ns;        /* an agent silent this long is terminated; 0: 90 s */
-    uint64_t route_timeout_ns;    /* a routed message's reply must come by then; 0: 30 s */
-    uint32_t routes_max;          /* replies one agent may owe at once; 0: 1024 */
+    uint32_t max_conversations; /* open (not CLOSED) at once; 0: 100 */
+    uint64_t idle_timeout_ns;   /* ACTIVE to IDLE after this quiet; 0: 10 min */
+    uint32_t history_in_reply;  /* messages a conversation shows; 0: 1000 */
+    uint32_t message_max_bytes; /* content; 0: 1 MiB */
+    uint32_t closed_keep;       /* closed ones kept; 0: 1000 */
+    uint64_t agent_ttl_ns;      /* an agent silent this long is terminated; 0: 90 s */
+    uint64_t route_timeout_ns;  /* a routed message's reply must come by then; 0: 30 s */
+    uint32_t routes_max;        /* replies one agent may owe at once; 0: 1024 */
 };
 
 int ag_mgr_new(uv_loop_t *loop, struct store *store, struct ev_bus *bus,
@@ -227,8 +227,13 @@ enum ag_amsg_type {
     AG_AMSG_HEARTBEAT = 7,
     AG_AMSG_ERROR = 8,
 };
-enum ag_payload { AG_PAY_NONE = 0, AG_PAY_TASK = 6, AG_PAY_CONTROL = 7, AG_PAY_DATA = 8,
-                  AG_PAY_EVENT = 9 };
+enum ag_payload {
+    AG_PAY_NONE = 0,
+    AG_PAY_TASK = 6,
+    AG_PAY_CONTROL = 7,
+    AG_PAY_DATA = 8,
+    AG_PAY_EVENT = 9
+};
 struct ag_amsg {
     const char *id, *source_id, *target_id;
     int type; /* enum ag_amsg_type */
@@ -270,8 +275,8 @@ struct ag_agent_ops {
 };
 /* Binds a stream to a live agent (one per agent: an older one ends). -ENOENT "agent not
  * found". */
-int ag_agent_bind(struct ag_mgr *m, const char *id, const struct ag_agent_ops *ops,
-                  void *userdata, struct ag_agent **ret, char *err, size_t err_size);
+int ag_agent_bind(struct ag_mgr *m, const char *id, const struct ag_agent_ops *ops, void *userdata,
+                  struct ag_agent **ret, char *err, size_t err_size);
 /* The stream went: the replies it owed end as timeouts. A no-op when userdata is not bound. */
 void ag_agent_unbind(struct ag_agent *a, void *userdata);
 /* Something the agent sent on its stream (NULL: a heartbeat): it counts as a heartbeat; a
@@ -455,7 +460,8 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
                     char *err, size_t err_size);
 struct ag_task *ag_task_find(struct ag_mgr *m, const char *id);
 /* Creation order; with a filter, only those that match. */
-struct ag_task *ag_task_next(struct ag_mgr *m, struct ag_task *prev, const struct ag_task_filter *f);
+struct ag_task *ag_task_next(struct ag_mgr *m, struct ag_task *prev,
+                             const struct ag_task_filter *f);
 void ag_task_info(const struct ag_task *t, struct ag_task_info *ret);
 bool ag_task_state_final(int state);
 /* Cancels (SIGTERM to its tree, SIGKILL 3 s later or now with force; an agent's gets a CONTROL
@@ -467,15 +473,20 @@ int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_
 int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, char *err,
                   size_t err_size);
 /* What an agent reports of its task (StreamTask's payloads 5..9, or a TASK_UPDATE). */
-enum ag_report_kind { AG_REPORT_PROGRESS, AG_REPORT_OUTPUT, AG_REPORT_STATUS, AG_REPORT_COMPLETE,
-                      AG_REPORT_ERROR };
+enum ag_report_kind {
+    AG_REPORT_PROGRESS,
+    AG_REPORT_OUTPUT,
+    AG_REPORT_STATUS,
+    AG_REPORT_COMPLETE,
+    AG_REPORT_ERROR
+};
 struct ag_task_report {
     enum ag_report_kind kind;
-    double percent;                      /* PROGRESS */
-    const char *message;                 /* PROGRESS, STATUS */
-    int state;                           /* STATUS */
-    int stream;                          /* OUTPUT: 0 stdout, 1 stderr */
-    const uint8_t *data;                 /* OUTPUT */
+    double percent;      /* PROGRESS */
+    const char *message; /* PROGRESS, STATUS */
+    int state;           /* STATUS */
+    int stream;          /* OUTPUT: 0 stdout, 1 stderr */
+    const uint8_t *data; /* OUTPUT */
     size_t len;
     const struct ag_task_result *result; /* COMPLETE (may be NULL) */
     const struct ag_task_error *error;   /* ERROR */
@@ -488,16 +499,22 @@ size_t ag_tasks_count(const struct ag_mgr *m, size_t *ret_active);
 /* A watcher reads the task's log from the start: pull with ag_task_pull while the transport
  * takes more; ready runs when there is more. After AG_PULL_COMPLETE the watch is over (unwatch
  * it all the same). */
-enum ag_pull_kind { AG_PULL_NONE, AG_PULL_STATUS, AG_PULL_OUTPUT, AG_PULL_PROGRESS,
-                    AG_PULL_MISSED, AG_PULL_COMPLETE };
+enum ag_pull_kind {
+    AG_PULL_NONE,
+    AG_PULL_STATUS,
+    AG_PULL_OUTPUT,
+    AG_PULL_PROGRESS,
+    AG_PULL_MISSED,
+    AG_PULL_COMPLETE
+};
 struct ag_task_pull {
     enum ag_pull_kind kind;
-    int state;            /* STATUS */
-    int stream;           /* OUTPUT: 0 stdout, 1 stderr */
-    double percent;       /* PROGRESS */
-    const uint8_t *data;  /* OUTPUT bytes; STATUS and PROGRESS message (NUL-terminated) */
+    int state;           /* STATUS */
+    int stream;          /* OUTPUT: 0 stdout, 1 stderr */
+    double percent;      /* PROGRESS */
+    const uint8_t *data; /* OUTPUT bytes; STATUS and PROGRESS message (NUL-terminated) */
     size_t len;
-    uint64_t missed;      /* MISSED: bytes of output that fell off the log */
+    uint64_t missed; /* MISSED: bytes of output that fell off the log */
 };
 struct ag_task_watch;
 int ag_task_watch(struct ag_task *t, void (*ready)(void *userdata), void *userdata,

@@ -44,8 +44,8 @@ void ag_new_id(char id[AG_ID_LEN])
 
 const char *ag_state_word(enum ag_state s)
 {
-    static const char *const w[] = {"unspecified", "initializing", "active", "idle", "closing",
-                                    "closed"};
+    static const char *const w[] = {"unspecified", "initializing", "active",
+                                    "idle",        "closing",      "closed"};
     return (unsigned)s < ARRAY_SIZE(w) ? w[s] : "unknown";
 }
 
@@ -423,8 +423,8 @@ int ag_conv_update(struct ag_conv *c, const struct ag_meta *meta, const struct a
         c->prefs = was.prefs;
         c->updated_ns = was.updated_ns;
         c->activity_ns = was.activity_ns;
-        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
-                                                          : "cannot record the session");
+        return errmsg_fail(err, err_size, r,
+                           r == -ENOSPC ? "the state disk is full" : "cannot record the session");
     }
     ag_meta_done(&was.meta);
     ag_prefs_done(&was.prefs);
@@ -460,8 +460,9 @@ static void close_now(struct ag_conv *c, const char *reason)
     ag_tasks_conv_closed(m, c->id);
     ag_ctrs_conv_closed(m, c);
     (void)ag_db_put_conv(m, c, false);
-    ag_publish_conv(c, "closed", (const char *const[]){"reason", reason ? reason : "", "state",
-                                                       "SESSION_STATE_CLOSED", NULL});
+    ag_publish_conv(c, "closed",
+                    (const char *const[]){"reason", reason ? reason : "", "state",
+                                          "SESSION_STATE_CLOSED", NULL});
     prune_closed(m);
 }
 
@@ -513,7 +514,8 @@ int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *r
         x.ts_ns = ag_now_ns();
     int r = ag_db_put_msg(m, c, c->next_seq, &x);
     if (r < 0)
-        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
+        return errmsg_fail(err, err_size, r,
+                           r == -ENOSPC   ? "the state disk is full"
                            : r == -EEXIST ? "a message with id %s exists in this session"
                                           : "cannot record the message",
                            x.id);
@@ -528,10 +530,13 @@ int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *r
     if (woke)
         ag_publish_conv(c, "updated", (const char *const[]){"state", "SESSION_STATE_ACTIVE", NULL});
     if (m->bus) {
-        char *d[] = {"message_id", x.id, "role", (char *)ag_role_word(x.role), "session_id", c->id,
-                     NULL};
-        struct ev e = {.type = "message.sent", .source = "orchestrator", .session_id = c->id,
-                       .user_id = c->meta.owner_id ? c->meta.owner_id : "", .data = d};
+        char *d[] = {"message_id", x.id,  "role", (char *)ag_role_word(x.role),
+                     "session_id", c->id, NULL};
+        struct ev e = {.type = "message.sent",
+                       .source = "orchestrator",
+                       .session_id = c->id,
+                       .user_id = c->meta.owner_id ? c->meta.owner_id : "",
+                       .data = d};
         (void)ev_publish(m->bus, &e, NULL);
     }
     if (ret)

@@ -48,19 +48,35 @@ static void publish(struct ag_mgr *m, const struct ctr_info *i, const char *type
     char code[16], limit[24];
     const char *sid = label(i->spec, LABEL_SESSION);
     snprintf(code, sizeof code, "%d", i->exit_code < 0 ? 128 - i->exit_code : i->exit_code);
-    char *d[] = {"container_id", (char *)i->id, "name", (char *)i->name, "image",
-                 (char *)i->image, "oom_killed", i->oom_killed ? "true" : "false", "reason",
-                 (char *)(reason ? reason : ""), i->state == CTR_EXITED ? "exit_code" : NULL,
-                 code, NULL};
-    struct ev e = {.type = type, .source = "containers", .session_id = sid ? sid : "",
-                   .container_id = i->id, .labels = i->spec->labels, .data = d};
+    char *d[] = {"container_id",
+                 (char *)i->id,
+                 "name",
+                 (char *)i->name,
+                 "image",
+                 (char *)i->image,
+                 "oom_killed",
+                 i->oom_killed ? "true" : "false",
+                 "reason",
+                 (char *)(reason ? reason : ""),
+                 i->state == CTR_EXITED ? "exit_code" : NULL,
+                 code,
+                 NULL};
+    struct ev e = {.type = type,
+                   .source = "containers",
+                   .session_id = sid ? sid : "",
+                   .container_id = i->id,
+                   .labels = i->spec->labels,
+                   .data = d};
     (void)ev_publish(m->bus, &e, NULL);
     if (i->oom_killed && !strcmp(type, "container.stopped")) {
         snprintf(limit, sizeof limit, "%llu", (unsigned long long)i->spec->res.memory);
-        char *t[] = {"container_id", (char *)i->id, "resource", "memory", "limit_bytes", limit,
-                     NULL};
-        struct ev r = {.type = "resource.threshold", .source = "containers",
-                       .session_id = sid ? sid : "", .container_id = i->id, .data = t,
+        char *t[] = {"container_id", (char *)i->id, "resource", "memory",
+                     "limit_bytes",  limit,         NULL};
+        struct ev r = {.type = "resource.threshold",
+                       .source = "containers",
+                       .session_id = sid ? sid : "",
+                       .container_id = i->id,
+                       .data = t,
                        .priority = 3};
         (void)ev_publish(m->bus, &r, NULL);
     }
@@ -141,8 +157,8 @@ static bool path_allowed(char *const *allowed, const char *path)
 {
     for (size_t i = 0; allowed && allowed[i]; i++) {
         size_t n = strlen(allowed[i]);
-        if (!strncmp(path, allowed[i], n) && (path[n] == '\0' || path[n] == '/' ||
-                                              (n && allowed[i][n - 1] == '/')))
+        if (!strncmp(path, allowed[i], n) &&
+            (path[n] == '\0' || path[n] == '/' || (n && allowed[i][n - 1] == '/')))
             return true;
     }
     return false;
@@ -166,8 +182,11 @@ static int refuse(struct ag_mgr *m, struct ag_conv *c, char *err, size_t err_siz
     errmsg_fail(err, err_size, r, fmt, what);
     if (m->bus) {
         char *d[] = {"session_id", c->id, "error", err, NULL};
-        struct ev e = {.type = "policy.violation", .source = "orchestrator",
-                       .session_id = c->id, .data = d, .priority = 3};
+        struct ev e = {.type = "policy.violation",
+                       .source = "orchestrator",
+                       .session_id = c->id,
+                       .data = d,
+                       .priority = 3};
         (void)ev_publish(m->bus, &e, NULL);
     }
     return r;

@@ -103,7 +103,8 @@ int ag_msg_copy(struct ag_msg *dst, const struct ag_msg *src)
     dst->content = dst->container_id = dst->tool_name = dst->tool_call_id = NULL;
     dst->extra = NULL;
     int r = ag_dup_s(&dst->content, src->content ? src->content : "") |
-            ag_dup_s(&dst->container_id, src->container_id) | ag_dup_s(&dst->tool_name, src->tool_name) |
+            ag_dup_s(&dst->container_id, src->container_id) |
+            ag_dup_s(&dst->tool_name, src->tool_name) |
             ag_dup_s(&dst->tool_call_id, src->tool_call_id) | ag_dup_v(&dst->extra, src->extra);
     if (r)
         ag_msg_done(dst);
@@ -125,8 +126,8 @@ char **ag_strv_json(json_t *a)
     char **v = NULL;
     size_t n = 0, i;
     json_t *x;
-    json_array_foreach(a, i, x) if (json_is_string(x)) (void)strv_push(&v, &n,
-                                                                        strdup(json_string_value(x)));
+    json_array_foreach(a, i, x) if (json_is_string(x))(void)
+        strv_push(&v, &n, strdup(json_string_value(x)));
     return v;
 }
 
@@ -153,17 +154,18 @@ json_t *ag_conv_json(const struct ag_conv *c)
         (json_int_t)c->created_ns, "updated_ns", (json_int_t)c->updated_ns, "expires_ns",
         (json_int_t)c->expires_ns, "closed_ns", (json_int_t)c->closed_ns, "activity_ns",
         (json_int_t)c->activity_ns, "next_seq", (json_int_t)c->next_seq, "meta", "name", m->name,
-        "description", m->description, "owner_id", m->owner_id, "labels", ag_json_strv(m->labels), "tags",
-        ag_json_strv(m->tags), "config", "max_containers", g->max_containers, "max_duration_ns",
-        (json_int_t)g->max_duration_ns, "idle_timeout_ns", (json_int_t)g->idle_timeout_ns,
-        "limits", "nano_cpus", (json_int_t)g->limits.nano_cpus, "memory_bytes",
-        (json_int_t)g->limits.memory_bytes, "memory_swap", (json_int_t)g->limits.memory_swap,
-        "pids_limit", (json_int_t)g->limits.pids_limit, "allowed_images", ag_json_strv(g->allowed_images),
-        "allow_network", g->allow_network, "allowed_networks", ag_json_strv(g->allowed_networks),
-        "allow_volume_mount", g->allow_volume_mount, "allowed_paths", ag_json_strv(g->allowed_paths),
-        "require_approval", g->require_approval, "prefs", "timezone", p->timezone, "language",
-        p->language, "theme", p->theme, "notifications", p->notifications, "current_task_id",
-        c->current_task_id, "task_history", ag_json_strv(c->task_history), "container_ids",
+        "description", m->description, "owner_id", m->owner_id, "labels", ag_json_strv(m->labels),
+        "tags", ag_json_strv(m->tags), "config", "max_containers", g->max_containers,
+        "max_duration_ns", (json_int_t)g->max_duration_ns, "idle_timeout_ns",
+        (json_int_t)g->idle_timeout_ns, "limits", "nano_cpus", (json_int_t)g->limits.nano_cpus,
+        "memory_bytes", (json_int_t)g->limits.memory_bytes, "memory_swap",
+        (json_int_t)g->limits.memory_swap, "pids_limit", (json_int_t)g->limits.pids_limit,
+        "allowed_images", ag_json_strv(g->allowed_images), "allow_network", g->allow_network,
+        "allowed_networks", ag_json_strv(g->allowed_networks), "allow_volume_mount",
+        g->allow_volume_mount, "allowed_paths", ag_json_strv(g->allowed_paths), "require_approval",
+        g->require_approval, "prefs", "timezone", p->timezone, "language", p->language, "theme",
+        p->theme, "notifications", p->notifications, "current_task_id", c->current_task_id,
+        "task_history", ag_json_strv(c->task_history), "container_ids",
         ag_json_strv(c->container_ids));
 }
 
@@ -184,7 +186,8 @@ int ag_conv_from_json(struct ag_conv *c, json_t *j)
     c->activity_ns = (uint64_t)I64(j, "activity_ns");
     c->next_seq = (uint64_t)I64(j, "next_seq");
     c->meta = (struct ag_meta){sj(m, "name"), sj(m, "description"), sj(m, "owner_id"),
-                               ag_strv_json(json_object_get(m, "labels")), ag_strv_json(json_object_get(m, "tags"))};
+                               ag_strv_json(json_object_get(m, "labels")),
+                               ag_strv_json(json_object_get(m, "tags"))};
     c->config = (struct ag_config){
         .max_containers = (int32_t)I64(g, "max_containers"),
         .max_duration_ns = I64(g, "max_duration_ns"),
@@ -219,10 +222,10 @@ int ag_db_put_doc(struct ag_mgr *m, const char *kind, const char *id, json_t *do
 {
     sqlite3_stmt *st = NULL;
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    int r = text ? store_prepare(m->store,
-                                 "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES (?, ?, ?)",
-                                 &st)
-                 : -ENOMEM;
+    int r =
+        text ? store_prepare(m->store,
+                             "INSERT OR REPLACE INTO agents (kind, id, doc) VALUES (?, ?, ?)", &st)
+             : -ENOMEM;
     if (r == 0) {
         sqlite3_bind_text(st, 1, kind, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
@@ -242,10 +245,10 @@ int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try)
 int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq, const struct ag_msg *msg)
 {
     sqlite3_stmt *st = NULL;
-    json_t *meta = json_pack("{s:s?, s:s?, s:s?, s:o, s:s?}", "container_id", msg->container_id,
-                             "tool_name", msg->tool_name, "tool_call_id", msg->tool_call_id,
-                             "extra", ag_json_strv(msg->extra), "reply_to",
-                             msg->reply_to[0] ? msg->reply_to : NULL);
+    json_t *meta =
+        json_pack("{s:s?, s:s?, s:s?, s:o, s:s?}", "container_id", msg->container_id, "tool_name",
+                  msg->tool_name, "tool_call_id", msg->tool_call_id, "extra",
+                  ag_json_strv(msg->extra), "reply_to", msg->reply_to[0] ? msg->reply_to : NULL);
     char *text = meta ? json_dumps(meta, JSON_COMPACT) : NULL;
     int r = text ? store_prepare(m->store,
                                  "INSERT INTO agent_messages (conv_id, seq, id, ts_ns, role,"
@@ -348,9 +351,9 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
 
 static json_t *limits_json(const struct ag_limits *l)
 {
-    return json_pack("{s:I, s:I, s:I, s:I}", "nano_cpus", (json_int_t)l->nano_cpus,
-                     "memory_bytes", (json_int_t)l->memory_bytes, "memory_swap",
-                     (json_int_t)l->memory_swap, "pids_limit", (json_int_t)l->pids_limit);
+    return json_pack("{s:I, s:I, s:I, s:I}", "nano_cpus", (json_int_t)l->nano_cpus, "memory_bytes",
+                     (json_int_t)l->memory_bytes, "memory_swap", (json_int_t)l->memory_swap,
+                     "pids_limit", (json_int_t)l->pids_limit);
 }
 
 int ag_db_put_agent(struct ag_mgr *m, const struct ag_agent *a, bool try)
@@ -385,13 +388,14 @@ int ag_db_delete(struct ag_mgr *m, const char *kind, const char *id)
 int ag_db_load_agents(struct ag_mgr *m)
 {
     sqlite3_stmt *st = NULL;
-    int r = store_prepare(m->store, "SELECT doc FROM agents WHERE kind = 'agent' ORDER BY rowid",
-                          &st);
+    int r =
+        store_prepare(m->store, "SELECT doc FROM agents WHERE kind = 'agent' ORDER BY rowid", &st);
     if (r < 0)
         return r;
     uint64_t now = ag_now_ns();
     while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *j = json_loads(store_column_text(st, 0), 0, NULL), *l = json_object_get(j, "limits");
+        json_t *j = json_loads(store_column_text(st, 0), 0, NULL),
+               *l = json_object_get(j, "limits");
         const char *id = json_string_value(json_object_get(j, "id"));
         struct ag_agent *a = id && strlen(id) == AG_ID_LEN - 1 ? calloc(1, sizeof *a) : NULL;
         if (a) {

@@ -50,12 +50,22 @@ static void publish(struct ag_gw *g, const char *what, const char *reason)
     if (!g->m->bus)
         return;
     snprintf(type, sizeof type, "gateway.session.%s", what);
-    char *d[] = {"gateway_session_id", g->id, "orch_session_id", g->conv_id, "name",
-                 g->meta.name ? g->meta.name : "", "user_id",
-                 g->meta.user_id ? g->meta.user_id : "", reason ? "reason" : NULL,
-                 (char *)reason, NULL};
-    struct ev e = {.type = type, .source = "gateway", .session_id = g->conv_id,
-                   .user_id = g->meta.user_id ? g->meta.user_id : "", .labels = g->meta.labels,
+    char *d[] = {"gateway_session_id",
+                 g->id,
+                 "orch_session_id",
+                 g->conv_id,
+                 "name",
+                 g->meta.name ? g->meta.name : "",
+                 "user_id",
+                 g->meta.user_id ? g->meta.user_id : "",
+                 reason ? "reason" : NULL,
+                 (char *)reason,
+                 NULL};
+    struct ev e = {.type = type,
+                   .source = "gateway",
+                   .session_id = g->conv_id,
+                   .user_id = g->meta.user_id ? g->meta.user_id : "",
+                   .labels = g->meta.labels,
                    .data = d};
     (void)ev_publish(g->m->bus, &e, NULL);
 }
@@ -67,15 +77,14 @@ json_t *ag_gw_json(const struct ag_gw *g)
     return json_pack("{s:s, s:s, s:I, s:{s:s?, s:s?, s:s?, s:s?, s:s?, s:o, s:o},"
                      " s:{s:I, s:I, s:b, s:i, s:I, s:I, s:b, s:b, s:b, s:o}}",
                      "id", g->id, "conv_id", g->conv_id, "created_ns", (json_int_t)g->created_ns,
-                     "meta", "name", m->name, "description", m->description, "user_id",
-                     m->user_id, "client_type", m->client_type, "client_version",
-                     m->client_version, "labels", ag_json_strv(m->labels), "tags",
-                     ag_json_strv(m->tags), "config", "timeout_ns", (json_int_t)c->timeout_ns,
-                     "idle_timeout_ns", (json_int_t)c->idle_timeout_ns, "enable_streaming",
-                     c->enable_streaming, "max_message_size", c->max_message_size, "chunk_size",
-                     (json_int_t)c->chunk_size, "chunk_delay_ns", (json_int_t)c->chunk_delay_ns,
-                     "enable_delta", c->enable_delta, "require_auth", c->require_auth,
-                     "enable_encryption", c->enable_encryption, "allowed_origins",
+                     "meta", "name", m->name, "description", m->description, "user_id", m->user_id,
+                     "client_type", m->client_type, "client_version", m->client_version, "labels",
+                     ag_json_strv(m->labels), "tags", ag_json_strv(m->tags), "config", "timeout_ns",
+                     (json_int_t)c->timeout_ns, "idle_timeout_ns", (json_int_t)c->idle_timeout_ns,
+                     "enable_streaming", c->enable_streaming, "max_message_size",
+                     c->max_message_size, "chunk_size", (json_int_t)c->chunk_size, "chunk_delay_ns",
+                     (json_int_t)c->chunk_delay_ns, "enable_delta", c->enable_delta, "require_auth",
+                     c->require_auth, "enable_encryption", c->enable_encryption, "allowed_origins",
                      ag_json_strv(c->allowed_origins));
 }
 
@@ -106,8 +115,11 @@ int ag_gw_load(struct ag_mgr *m, json_t *j)
     memcpy(g->id, id, AG_ID_LEN);
     memcpy(g->conv_id, conv, AG_ID_LEN);
     g->created_ns = (uint64_t)I64(j, "created_ns");
-    g->meta = (struct ag_gw_meta){str(md, "name"), str(md, "description"), str(md, "user_id"),
-                                  str(md, "client_type"), str(md, "client_version"),
+    g->meta = (struct ag_gw_meta){str(md, "name"),
+                                  str(md, "description"),
+                                  str(md, "user_id"),
+                                  str(md, "client_type"),
+                                  str(md, "client_version"),
                                   ag_strv_json(json_object_get(md, "labels")),
                                   ag_strv_json(json_object_get(md, "tags"))};
     g->config = (struct ag_gw_config){
@@ -159,8 +171,11 @@ int ag_gw_create(struct ag_mgr *m, const struct ag_gw_meta *meta, const struct a
         return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
     }
     /* The conversation it wraps, as upstream maps one onto the other. */
-    struct ag_meta cm = {.name = meta->name, .description = meta->description,
-                         .owner_id = meta->user_id, .labels = meta->labels, .tags = meta->tags};
+    struct ag_meta cm = {.name = meta->name,
+                         .description = meta->description,
+                         .owner_id = meta->user_id,
+                         .labels = meta->labels,
+                         .tags = meta->tags};
     struct ag_config cc = {.max_duration_ns = config->timeout_ns,
                            .idle_timeout_ns = config->idle_timeout_ns};
     struct ag_conv *c;
@@ -176,8 +191,8 @@ int ag_gw_create(struct ag_mgr *m, const struct ag_gw_meta *meta, const struct a
     if (r < 0) {
         (void)ag_conv_close(c, "its gateway session could not be recorded", NULL, 0);
         gw_free(g);
-        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
-                                                          : "cannot record the session");
+        return errmsg_fail(err, err_size, r,
+                           r == -ENOSPC ? "the state disk is full" : "cannot record the session");
     }
     DQUEUE_APPEND(&m->gws, g, link);
     publish(g, "created", NULL);
@@ -196,10 +211,13 @@ struct ag_gw *ag_gw_find(struct ag_mgr *m, const char *id)
 void ag_gw_info(const struct ag_gw *g, struct ag_gw_info *ret)
 {
     struct ag_conv *c = ag_conv_find(g->m, g->conv_id);
-    *ret = (struct ag_gw_info){.id = g->id, .conv_id = g->conv_id, .conv = c,
+    *ret = (struct ag_gw_info){.id = g->id,
+                               .conv_id = g->conv_id,
+                               .conv = c,
                                .state = c ? c->state : AG_CLOSED,
                                .status = c ? c->status : AG_ST_STOPPED,
-                               .created_ns = g->created_ns, .meta = &g->meta,
+                               .created_ns = g->created_ns,
+                               .meta = &g->meta,
                                .config = &g->config};
     if (c) {
         ret->updated_ns = c->updated_ns;

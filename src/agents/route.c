@@ -124,8 +124,8 @@ static void routes_lost(struct ag_agent *a)
 
 /* ---- agents' streams ---- */
 
-int ag_agent_bind(struct ag_mgr *m, const char *id, const struct ag_agent_ops *ops,
-                  void *userdata, struct ag_agent **ret, char *err, size_t err_size)
+int ag_agent_bind(struct ag_mgr *m, const char *id, const struct ag_agent_ops *ops, void *userdata,
+                  struct ag_agent **ret, char *err, size_t err_size)
 {
     struct ag_agent *a = id && *id ? ag_agent_find(m, id) : NULL;
     if (!id || !*id)
@@ -204,8 +204,9 @@ void ag_agent_receive(struct ag_agent *a, const struct ag_amsg *msg)
     ag_arm(a->m);
     if (msg && msg->payload == AG_PAY_TASK)
         ag_tasks_agent_update(a, msg);
-    else if (msg && msg->payload == AG_PAY_DATA && (msg->type == AG_AMSG_DATA || msg->type == AG_AMSG_ERROR ||
-                                        msg->type == AG_AMSG_TASK_RESPONSE))
+    else if (msg && msg->payload == AG_PAY_DATA &&
+             (msg->type == AG_AMSG_DATA || msg->type == AG_AMSG_ERROR ||
+              msg->type == AG_AMSG_TASK_RESPONSE))
         take_reply(a, msg);
 }
 
@@ -325,7 +326,8 @@ int ag_conv_say(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *ret,
         .source_id = "orchestrator",
         .target_id = a->id,
         .payload = AG_PAY_DATA,
-        .data = {.content_type = "text/plain", .data = (const uint8_t *)content,
+        .data = {.content_type = "text/plain",
+                 .data = (const uint8_t *)content,
                  .len = strlen(content)},
         .correlation_id = r->corr,
         .session_id = c->id,
@@ -335,9 +337,10 @@ int ag_conv_say(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *ret,
     if (a->ops->deliver(a->ops_data, &am) < 0) {
         route_free(r);
         arm_routes(m);
-        return failed(c, errmsg_fail(err, err_size, -ENOBUFS,
-                                     "cannot reach the assistant: its stream is full"),
-                      err);
+        return failed(
+            c,
+            errmsg_fail(err, err_size, -ENOBUFS, "cannot reach the assistant: its stream is full"),
+            err);
     }
     return 0;
 }

@@ -37,14 +37,13 @@ int ag_task_config_copy(struct ag_task_config *d, const struct ag_task_config *s
 {
     *d = *s;
     d->command = d->working_directory = NULL;
-    d->arguments = d->environment = d->parameters = d->allowed_operations =
-        d->denied_operations = NULL;
+    d->arguments = d->environment = d->parameters = d->allowed_operations = d->denied_operations =
+        NULL;
     d->input = NULL;
     int r = ag_dup_s(&d->command, s->command) | ag_dup_v(&d->arguments, s->arguments) |
             ag_dup_v(&d->environment, s->environment) |
             ag_dup_s(&d->working_directory, s->working_directory) |
-            dup_bytes(&d->input, s->input, s->input_len) |
-            ag_dup_v(&d->parameters, s->parameters) |
+            dup_bytes(&d->input, s->input, s->input_len) | ag_dup_v(&d->parameters, s->parameters) |
             ag_dup_v(&d->allowed_operations, s->allowed_operations) |
             ag_dup_v(&d->denied_operations, s->denied_operations);
     if (r)
@@ -133,27 +132,26 @@ json_t *ag_task_json(const struct ag_task *t)
     json_t *j = json_pack(
         "{s:s, s:s, s:s?, s:s?, s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:f, s:b,"
         " s:{s:s?, s:o, s:o, s:s?, s:I, s:I, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:o}}",
-        "id", t->id, "agent_id", t->agent_id, "name", t->name, "session_id", t->session_id,
-        "type", t->type, "priority", t->priority, "state", t->state, "created_ns",
+        "id", t->id, "agent_id", t->agent_id, "name", t->name, "session_id", t->session_id, "type",
+        t->type, "priority", t->priority, "state", t->state, "created_ns",
         (json_int_t)t->created_ns, "started_ns", (json_int_t)t->started_ns, "completed_ns",
         (json_int_t)t->completed_ns, "expires_ns", (json_int_t)t->expires_ns, "progress",
         t->progress, "handed_out", t->handed_out, "config", "command", c->command, "arguments",
         ag_json_strv(c->arguments), "environment", ag_json_strv(c->environment),
         "working_directory", c->working_directory, "timeout_ns", (json_int_t)c->timeout_ns,
-        "max_retries", (json_int_t)c->max_retries, "retry_on_failure", c->retry_on_failure,
-        "input", b64(c->input, c->input_len), "parameters", ag_json_strv(c->parameters),
-        "max_memory_bytes", (json_int_t)c->max_memory_bytes, "max_cpu_ns",
-        (json_int_t)c->max_cpu_ns, "max_execution_time_ns", (json_int_t)c->max_execution_time_ns,
-        "allowed_operations", ag_json_strv(c->allowed_operations), "denied_operations",
+        "max_retries", (json_int_t)c->max_retries, "retry_on_failure", c->retry_on_failure, "input",
+        b64(c->input, c->input_len), "parameters", ag_json_strv(c->parameters), "max_memory_bytes",
+        (json_int_t)c->max_memory_bytes, "max_cpu_ns", (json_int_t)c->max_cpu_ns,
+        "max_execution_time_ns", (json_int_t)c->max_execution_time_ns, "allowed_operations",
+        ag_json_strv(c->allowed_operations), "denied_operations",
         ag_json_strv(c->denied_operations));
     if (j && t->has_result)
         json_object_set_new(
             j, "result",
-            json_pack("{s:i, s:o, s:s?, s:s?, s:o, s:I, s:I}", "exit_code", r->exit_code,
-                      "output", b64(r->output, r->output_len), "output_text", r->output_text,
-                      "error_text", r->error_text, "metadata", ag_json_strv(r->metadata),
-                      "completed_ns", (json_int_t)r->completed_ns, "duration_ns",
-                      (json_int_t)r->duration_ns));
+            json_pack("{s:i, s:o, s:s?, s:s?, s:o, s:I, s:I}", "exit_code", r->exit_code, "output",
+                      b64(r->output, r->output_len), "output_text", r->output_text, "error_text",
+                      r->error_text, "metadata", ag_json_strv(r->metadata), "completed_ns",
+                      (json_int_t)r->completed_ns, "duration_ns", (json_int_t)r->duration_ns));
     if (j && t->has_error)
         json_object_set_new(j, "error",
                             json_pack("{s:s?, s:s?, s:o, s:s?, s:I}", "code", e->code, "message",
@@ -229,7 +227,8 @@ int ag_task_load(struct ag_mgr *m, json_t *j)
     }
     if (json_is_object(e)) {
         t->has_error = true;
-        t->error = (struct ag_task_error){.code = str(e, "code"), .message = str(e, "message"),
+        t->error = (struct ag_task_error){.code = str(e, "code"),
+                                          .message = str(e, "message"),
                                           .details = V(e, "details"),
                                           .stack_trace = str(e, "stack_trace"),
                                           .at_ns = (uint64_t)I64(e, "at_ns")};

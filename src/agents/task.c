@@ -26,19 +26,18 @@
 #include "proc/proc.h"
 #include "session/session.h"
 
-#define RESULT_MAX   (1u << 20) /* bytes of each output stream kept in the result */
-#define STOP_GRACE   3000       /* ms between SIGTERM and SIGKILL */
-#define TASKS_KEEP   1000       /* ended tasks kept */
-#define LOGS_KEEP    32         /* ended tasks whose log is kept for late watchers */
-#define HISTORY_MAX  1000       /* task ids a conversation's history keeps */
+#define RESULT_MAX  (1u << 20) /* bytes of each output stream kept in the result */
+#define STOP_GRACE  3000       /* ms between SIGTERM and SIGKILL */
+#define TASKS_KEEP  1000       /* ended tasks kept */
+#define LOGS_KEEP   32         /* ended tasks whose log is kept for late watchers */
+#define HISTORY_MAX 1000       /* task ids a conversation's history keeps */
 
 const char *ag_task_state_word(int s)
 {
-    static const char *const w[] = {"TASK_STATE_UNSPECIFIED", "TASK_STATE_PENDING",
-                                    "TASK_STATE_QUEUED",      "TASK_STATE_RUNNING",
-                                    "TASK_STATE_PAUSED",      "TASK_STATE_COMPLETED",
-                                    "TASK_STATE_FAILED",      "TASK_STATE_CANCELLED",
-                                    "TASK_STATE_TIMEOUT"};
+    static const char *const w[] = {
+        "TASK_STATE_UNSPECIFIED", "TASK_STATE_PENDING",   "TASK_STATE_QUEUED",
+        "TASK_STATE_RUNNING",     "TASK_STATE_PAUSED",    "TASK_STATE_COMPLETED",
+        "TASK_STATE_FAILED",      "TASK_STATE_CANCELLED", "TASK_STATE_TIMEOUT"};
     return s >= 0 && (size_t)s < sizeof w / sizeof *w ? w[s] : "TASK_STATE_UNSPECIFIED";
 }
 
@@ -49,9 +48,9 @@ bool ag_task_state_final(int s)
 
 static const char *type_word(int type)
 {
-    static const char *const w[] = {"unspecified",     "code_execution", "file_operation",
-                                    "network_request", "data_processing",
-                                    "container_operation", "tool_execution", "custom"};
+    static const char *const w[] = {"unspecified",     "code_execution",  "file_operation",
+                                    "network_request", "data_processing", "container_operation",
+                                    "tool_execution",  "custom"};
     return type >= 0 && (size_t)type < sizeof w / sizeof *w ? w[type] : "unspecified";
 }
 
@@ -64,12 +63,16 @@ static void publish(struct ag_task *t, const char *type)
         return;
     snprintf(state, sizeof state, "%s", ag_task_state_word(t->state));
     snprintf(code, sizeof code, "%d", t->result.exit_code);
-    char *d[] = {"task_id", t->id, "agent_id", t->agent_id, "session_id",
-                 t->session_id ? t->session_id : "", "state", state,
-                 t->has_result ? "exit_code" : NULL, code, NULL};
-    struct ev e = {.type = type, .source = "agent", .session_id = t->session_id ? t->session_id
-                                                                               : "",
-                   .task_id = t->id, .agent_id = t->agent_id, .data = d};
+    char *d[] = {"task_id",   t->id,        "agent_id",
+                 t->agent_id, "session_id", t->session_id ? t->session_id : "",
+                 "state",     state,        t->has_result ? "exit_code" : NULL,
+                 code,        NULL};
+    struct ev e = {.type = type,
+                   .source = "agent",
+                   .session_id = t->session_id ? t->session_id : "",
+                   .task_id = t->id,
+                   .agent_id = t->agent_id,
+                   .data = d};
     (void)ev_publish(t->m->bus, &e, NULL);
 }
 
@@ -275,7 +278,9 @@ static void task_exited(struct session *s, int status, void *userdata)
         set_error(t, "lost", "droverd stopped while the task ran: %s", msg);
     else if (!t->end_as && status != 0)
         set_error(t, "exit", "%s", msg);
-    enum ag_task_state st = t->end_as ? t->end_as : status == 0 ? AG_TASK_COMPLETED : AG_TASK_FAILED;
+    enum ag_task_state st = t->end_as     ? t->end_as
+                            : status == 0 ? AG_TASK_COMPLETED
+                                          : AG_TASK_FAILED;
     if (t->state == st) /* a cancel set it already: the result is new */
         (void)ag_db_put_doc(t->m, "task", t->id, ag_task_json(t), false);
     set_state(t, st, msg);
@@ -345,8 +350,12 @@ static int container_argv(struct ag_task *t, const char *image, char **argv, cha
     static char *drop_all[] = {"ALL", NULL};
     char name[32];
     snprintf(name, sizeof name, "task-%.12s", t->id);
-    struct ctr_spec spec = {.name = name, .image = (char *)image, .command = argv, .env = env,
-                            .cwd = c->working_directory, .read_only = true,
+    struct ctr_spec spec = {.name = name,
+                            .image = (char *)image,
+                            .command = argv,
+                            .env = env,
+                            .cwd = c->working_directory,
+                            .read_only = true,
                             .cap_drop = drop_all,
                             .res = {.memory = (uint64_t)c->max_memory_bytes}};
     snprintf(key, sizeof key, "%.12s", t->id);
@@ -386,8 +395,8 @@ static void run_local(struct ag_task *t)
             .envp = env.v,
             .originator = origin,
             .limits = c->max_memory_bytes > 0 && !in_ctr ? &lim : NULL,
-            .cpu_seconds = c->max_cpu_ns > 0 ? (uint32_t)((c->max_cpu_ns + 999999999) / 1000000000)
-                                             : 0,
+            .cpu_seconds =
+                c->max_cpu_ns > 0 ? (uint32_t)((c->max_cpu_ns + 999999999) / 1000000000) : 0,
         };
         r = r ? -ENOMEM : m->sessions ? sess_spawn(m->sessions, &so, &t->sess) : -ENOSYS;
         proc_env_done(&env);
@@ -519,8 +528,8 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
     int r = ag_db_put_doc(m, "task", t->id, ag_task_json(t), true);
     if (r < 0) {
         task_free(t);
-        return errmsg_fail(err, err_size, r, r == -ENOSPC ? "the state disk is full"
-                                                          : "cannot record the task");
+        return errmsg_fail(err, err_size, r,
+                           r == -ENOSPC ? "the state disk is full" : "cannot record the task");
     }
     DQUEUE_APPEND(&m->tasks, t, link);
     m->n_tasks++;
@@ -570,12 +579,22 @@ struct ag_task *ag_task_next(struct ag_mgr *m, struct ag_task *prev, const struc
 void ag_task_info(const struct ag_task *t, struct ag_task_info *ret)
 {
     *ret = (struct ag_task_info){
-        .id = t->id, .name = t->name ? t->name : "", .session_id = t->session_id ? t->session_id : "",
-        .agent_id = t->agent_id, .type = t->type, .priority = t->priority, .state = t->state,
-        .created_ns = t->created_ns, .started_ns = t->started_ns,
-        .completed_ns = t->completed_ns, .expires_ns = t->expires_ns, .config = &t->config,
-        .result = t->has_result ? &t->result : NULL, .error = t->has_error ? &t->error : NULL,
-        .progress = t->progress, .pid = t->pid,
+        .id = t->id,
+        .name = t->name ? t->name : "",
+        .session_id = t->session_id ? t->session_id : "",
+        .agent_id = t->agent_id,
+        .type = t->type,
+        .priority = t->priority,
+        .state = t->state,
+        .created_ns = t->created_ns,
+        .started_ns = t->started_ns,
+        .completed_ns = t->completed_ns,
+        .expires_ns = t->expires_ns,
+        .config = &t->config,
+        .result = t->has_result ? &t->result : NULL,
+        .error = t->has_error ? &t->error : NULL,
+        .progress = t->progress,
+        .pid = t->pid,
     };
 }
 
@@ -598,14 +617,18 @@ int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_
     struct ag_agent *a = t->agent_id[0] ? ag_agent_find(t->m, t->agent_id) : NULL;
     if (a && a->ops) {
         char mid[AG_ID_LEN];
-        char *params[] = {"task_id", t->id, "reason", (char *)why, "force",
-                          force ? "true" : "false", NULL};
+        char *params[] = {
+            "task_id", t->id, "reason", (char *)why, "force", force ? "true" : "false", NULL};
         ag_new_id(mid);
-        struct ag_amsg am = {.id = mid, .type = AG_AMSG_CONTROL, .ts_ns = ag_now_ns(),
-                             .source_id = "orchestrator", .target_id = a->id,
+        struct ag_amsg am = {.id = mid,
+                             .type = AG_AMSG_CONTROL,
+                             .ts_ns = ag_now_ns(),
+                             .source_id = "orchestrator",
+                             .target_id = a->id,
                              .payload = AG_PAY_CONTROL,
                              .control = {.command = 3 /* CANCEL */, .params = params},
-                             .correlation_id = t->id, .session_id = t->session_id};
+                             .correlation_id = t->id,
+                             .session_id = t->session_id};
         (void)a->ops->deliver(a->ops_data, &am);
     }
     set_state(t, AG_TASK_CANCELLED, why);
@@ -623,8 +646,9 @@ int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, ch
         if (r == 0 && eof)
             r = sess_close_stdin(t->sess);
         if (r < 0)
-            return errmsg_fail(err, err_size, r, r == -ENOBUFS ? "too much input queued"
-                                                               : "the task takes no more input");
+            return errmsg_fail(err, err_size, r,
+                               r == -ENOBUFS ? "too much input queued"
+                                             : "the task takes no more input");
         return 0;
     }
     struct ag_agent *a = ag_agent_find(t->m, t->agent_id);
@@ -633,12 +657,18 @@ int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, ch
     char mid[AG_ID_LEN];
     char *headers[] = {"task_id", t->id, eof ? "eof" : NULL, "true", NULL};
     ag_new_id(mid);
-    struct ag_amsg am = {.id = mid, .type = AG_AMSG_DATA, .ts_ns = ag_now_ns(),
-                         .source_id = "orchestrator", .target_id = a->id,
+    struct ag_amsg am = {.id = mid,
+                         .type = AG_AMSG_DATA,
+                         .ts_ns = ag_now_ns(),
+                         .source_id = "orchestrator",
+                         .target_id = a->id,
                          .payload = AG_PAY_DATA,
-                         .data = {.content_type = "application/octet-stream", .data = data,
-                                  .len = n, .headers = headers},
-                         .correlation_id = t->id, .session_id = t->session_id};
+                         .data = {.content_type = "application/octet-stream",
+                                  .data = data,
+                                  .len = n,
+                                  .headers = headers},
+                         .correlation_id = t->id,
+                         .session_id = t->session_id};
     if (a->ops->deliver(a->ops_data, &am) < 0)
         return errmsg_fail(err, err_size, -ENOBUFS, "the agent's stream is full");
     return 0;
@@ -647,8 +677,7 @@ int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, ch
 int ag_task_report(struct ag_task *t, const struct ag_task_report *r, char *err, size_t err_size)
 {
     if (!t->agent_id[0])
-        return errmsg_fail(err, err_size, -EPERM, "task %s is run by droverd, not an agent",
-                           t->id);
+        return errmsg_fail(err, err_size, -EPERM, "task %s is run by droverd, not an agent", t->id);
     if (ag_task_state_final(t->state))
         return errmsg_fail(err, err_size, -ESTALE, "task has ended");
     switch (r->kind) {
@@ -751,17 +780,19 @@ void ag_tasks_agent_update(struct ag_agent *a, const struct ag_amsg *msg)
     if (!t || strcmp(t->agent_id, a->id))
         return;
     if (msg->task.progress > 0) {
-        struct ag_task_report r = {.kind = AG_REPORT_PROGRESS, .percent = msg->task.progress,
+        struct ag_task_report r = {.kind = AG_REPORT_PROGRESS,
+                                   .percent = msg->task.progress,
                                    .message = msg->task.status_message};
         (void)ag_task_report(t, &r, err, sizeof err);
     }
     if (msg->task.output_len) {
-        struct ag_task_report r = {.kind = AG_REPORT_OUTPUT, .data = msg->task.output,
-                                   .len = msg->task.output_len};
+        struct ag_task_report r = {
+            .kind = AG_REPORT_OUTPUT, .data = msg->task.output, .len = msg->task.output_len};
         (void)ag_task_report(t, &r, err, sizeof err);
     }
     if (msg->task.state && msg->task.state != (int)t->state) {
-        struct ag_task_report r = {.kind = AG_REPORT_STATUS, .state = msg->task.state,
+        struct ag_task_report r = {.kind = AG_REPORT_STATUS,
+                                   .state = msg->task.state,
                                    .message = msg->task.status_message};
         (void)ag_task_report(t, &r, err, sizeof err);
     }

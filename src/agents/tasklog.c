@@ -34,8 +34,8 @@ static void drop_first(struct ag_task *t)
     free(it);
 }
 
-void ag_tlog_add(struct ag_task *t, enum ag_pull_kind kind, int a, double percent,
-                 const void *data, size_t len)
+void ag_tlog_add(struct ag_task *t, enum ag_pull_kind kind, int a, double percent, const void *data,
+                 size_t len)
 {
     if (len > AG_TASK_LOG_MAX / 2) /* one write that large: its tail is what matters */
         data = (const uint8_t *)data + (len - AG_TASK_LOG_MAX / 2), len = AG_TASK_LOG_MAX / 2;

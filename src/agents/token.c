@@ -18,8 +18,8 @@ struct ag_token {
 
 static json_t *doc(const struct ag_token *t)
 {
-    return json_pack("{s:s, s:s, s:s}", "token", t->token, "agent_id", t->agent_id,
-                     "container_id", t->container_id);
+    return json_pack("{s:s, s:s, s:s}", "token", t->token, "agent_id", t->agent_id, "container_id",
+                     t->container_id);
 }
 
 int ag_token_load(struct ag_mgr *m, json_t *j)

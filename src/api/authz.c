@@ -248,10 +248,10 @@ struct authz_door_state {
 };
 
 struct authz {
-    struct authz_opts o;              /* as configured; audit_file not kept */
-    struct auth *auth;                /* bearer credentials, or NULL */
+    struct authz_opts o;                        /* as configured; audit_file not kept */
+    struct auth *auth;                          /* bearer credentials, or NULL */
     struct authz_door_state doors[AUTHZ_DOORS]; /* the values handed to grpc_server_accept */
-    int audit_fd;                     /* the audit file (O_APPEND), or -1 */
+    int audit_fd;                               /* the audit file (O_APPEND), or -1 */
 };
 
 int authz_method_scope(const char *service, const char *method)
@@ -427,8 +427,8 @@ static int identify(const struct authz_door_state *d, struct grpc_call *call, st
 
 static bool baaaht_package(const char *service)
 {
-    static const char *const pkgs[] = {"orchestrator.v1.", "agent.v1.", "gateway.v1.", "llm.v1.",
-                                       "tool.v1.", "grpc.health.v1."};
+    static const char *const pkgs[] = {"orchestrator.v1.", "agent.v1.", "gateway.v1.",
+                                       "llm.v1.",          "tool.v1.",  "grpc.health.v1."};
     for (size_t i = 0; i < ARRAY_SIZE(pkgs); i++)
         if (!strncmp(service, pkgs[i], strlen(pkgs[i])))
             return true;
@@ -448,8 +448,10 @@ static enum grpc_status_code authorize_baaaht(const struct authz_door_state *d,
     size_t len;
 
     if (!baaaht_package(service))
-        return snprintf(msg, size, "this socket serves baaaht's API only (orchestrator.v1, "
-                        "agent.v1, gateway.v1, llm.v1, tool.v1)"), GRPC_UNIMPLEMENTED;
+        return snprintf(msg, size,
+                        "this socket serves baaaht's API only (orchestrator.v1, "
+                        "agent.v1, gateway.v1, llm.v1, tool.v1)"),
+               GRPC_UNIMPLEMENTED;
     snprintf(who, sizeof who, "uid:%u", (unsigned)p->uid);
     if (!z->o.baaaht_bearer && p->uid != (uid_t)-1 &&
         (p->uid == 0 || p->uid == z->o.own_uid ||
@@ -474,8 +476,10 @@ static enum grpc_status_code authorize_baaaht(const struct authz_door_state *d,
         grpc_call_set_principal(call, who);
         if (need == AUTHZ_PUBLIC && strcmp(service, "grpc.health.v1.Health"))
             return GRPC_OK;
-        return snprintf(msg, size, "an agent's own token serves Register, Heartbeat, StreamAgent, "
-                                   "StreamTask and Unregister only"), GRPC_PERMISSION_DENIED;
+        return snprintf(msg, size,
+                        "an agent's own token serves Register, Heartbeat, StreamAgent, "
+                        "StreamTask and Unregister only"),
+               GRPC_PERMISSION_DENIED;
     }
     if (authz_bearer(z, v + 7, len - 7, &tp, why, sizeof why) < 0) {
         grpc_call_set_principal(call, "invalid-token");

@@ -117,18 +117,16 @@ static int tasks_option(void *ctx, const struct cli_option *o, const char *v)
 
 static int tasks(struct cli *cli, const struct cli_command *self, int argc, char **argv)
 {
-    static const struct cli_option opts[] = {
-        {"--agent", "ID", "only this agent's tasks"},
-        {"--session", "ID", "only this session's tasks"},
-        {0}};
+    static const struct cli_option opts[] = {{"--agent", "ID", "only this agent's tasks"},
+                                             {"--session", "ID", "only this session's tasks"},
+                                             {0}};
     Drover__V1__ListHubTasksRequest q = DROVER__V1__LIST_HUB_TASKS_REQUEST__INIT;
     Drover__V1__ListHubTasksResponse *resp = NULL;
     int i = cli_parse(cli, self, argc, argv, 0, opts, tasks_option, &q);
     if (i < 0)
         return cli_exit_code(i);
     if (cli_unary(cli, AGENTS "ListTasks", &q.base,
-                  &drover__v1__list_hub_tasks_response__descriptor,
-                  (ProtobufCMessage **)&resp) < 0)
+                  &drover__v1__list_hub_tasks_response__descriptor, (ProtobufCMessage **)&resp) < 0)
         return 1;
     if (!cli->json)
         printf("%-10s %-16s %-10s %-10s %-10s %7s %5s %-6s %s\n", "ID", "NAME", "STATE", "AGENT",
@@ -194,8 +192,8 @@ static int events(struct cli *cli, const struct cli_command *self, int argc, cha
     if (cli_connect(cli) < 0)
         return 1;
     struct drover_call *call =
-        drover_call_start(cli->client, ORCH "SubscribeEvents",
-                          &orchestrator__v1__event__descriptor, on_event, NULL, &f, 0);
+        drover_call_start(cli->client, ORCH "SubscribeEvents", &orchestrator__v1__event__descriptor,
+                          on_event, NULL, &f, 0);
     if (!call || drover_call_send(call, &q.base) < 0 || drover_call_close_send(call) < 0) {
         drover_call_free(call);
         cli_error("baaaht events: cannot reach droverd at %s", cli->socket_path);
@@ -216,8 +214,7 @@ static int events(struct cli *cli, const struct cli_command *self, int argc, cha
 static const struct cli_command baaaht_cmds[] = {
     {"baaaht sessions", sessions, "", "baaaht's sessions (conversations), closed ones too."},
     {"baaaht agents", agents, "", "Agents that registered, terminated ones too."},
-    {"baaaht tasks", tasks, "[--agent ID] [--session ID]",
-     "Tasks, run by agents or by droverd."},
+    {"baaaht tasks", tasks, "[--agent ID] [--session ID]", "Tasks, run by agents or by droverd."},
     {"baaaht events", events, "[--count N]",
      "Follow the event stream (every event of the daemon)."},
 };

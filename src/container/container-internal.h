@@ -15,8 +15,8 @@ struct ctr_cmd;
 typedef void (*ctr_cmd_fn)(int status, const char *out, void *userdata);
 /* Runs argv with stdin on /dev/null and stdout and stderr into out_fd (>= 0), or captured for
  * done (-1). -errno when it cannot start. */
-int ctr_cmd_run(struct ctr_mgr *m, char *const *argv, int out_fd, ctr_cmd_fn done,
-                void *userdata, struct ctr_cmd **ret);
+int ctr_cmd_run(struct ctr_mgr *m, char *const *argv, int out_fd, ctr_cmd_fn done, void *userdata,
+                struct ctr_cmd **ret);
 /* droverd's environment without NOTIFY_SOCKET, LISTEN_* and WATCHDOG_* (kept for the process's
  * life). */
 char **ctr_tool_env(void);
@@ -26,10 +26,10 @@ void ctr_cmd_cancel(struct ctr_cmd *c);
 /* ---- the runtime (runtime.c) ---- */
 
 struct ctr_runtime {
-    char name[16];     /* "crun", "runc"; "" when none can run here */
-    char path[4096];   /* its program */
-    char note[512];    /* why this one (or why none) */
-    char root[4096];   /* its state directory (--root) */
+    char name[16];   /* "crun", "runc"; "" when none can run here */
+    char path[4096]; /* its program */
+    char note[512];  /* why this one (or why none) */
+    char root[4096]; /* its state directory (--root) */
 };
 /* Picks the runtime: want "auto"/NULL, a name or a path. */
 void ctr_runtime_pick(const char *want, const char *state_dir, struct ctr_runtime *ret);
@@ -65,38 +65,38 @@ struct container {
     struct ctr_mgr *m;
     struct container *next;
     char id[CTR_ID_LEN];
-    struct ctr_spec spec;     /* what it is made from (spec.name is its name) */
-    char *image_id;           /* the image it was made from */
-    char *lower;              /* its unpacked root: the overlay's lower layer */
-    char *dir;                /* its directory: config.json, rootfs, upper, work, output.log */
-    char *log_path;           /* dir/output.log */
-    char *cgroup;             /* its cgroupsPath (relative) */
+    struct ctr_spec spec; /* what it is made from (spec.name is its name) */
+    char *image_id;       /* the image it was made from */
+    char *lower;          /* its unpacked root: the overlay's lower layer */
+    char *dir;            /* its directory: config.json, rootfs, upper, work, output.log */
+    char *log_path;       /* dir/output.log */
+    char *cgroup;         /* its cgroupsPath (relative) */
     enum ctr_state state;
-    pid_t pid;                /* its init while it runs */
-    uint64_t starttime;       /* the init's start time */
-    struct proc_child *init;  /* without a tty: the adopted init */
-    struct session *sess;     /* with a tty: the session around it */
+    pid_t pid;               /* its init while it runs */
+    uint64_t starttime;      /* the init's start time */
+    struct proc_child *init; /* without a tty: the adopted init */
+    struct session *sess;    /* with a tty: the session around it */
     char *session_id;
-    struct ctr_cmd *cmd;      /* the runtime call in flight */
-    int console_fd;           /* listening console socket while creating, -1 */
+    struct ctr_cmd *cmd; /* the runtime call in flight */
+    int console_fd;      /* listening console socket while creating, -1 */
     char *console_path;
-    bool mounted;             /* its overlay root is mounted */
-    bool exited;              /* the init ended (state follows once the runtime let go) */
+    bool mounted; /* its overlay root is mounted */
+    bool exited;  /* the init ended (state follows once the runtime let go) */
     bool exit_known;
     int exit_code;
     bool oom_killed;
     uint32_t restarts;
     double created_at, started_at, finished_at;
-    char *error;              /* why the last operation failed */
+    char *error;                             /* why the last operation failed */
     bool want_start, want_remove, want_stop; /* what to do next, once nothing is in flight */
-    bool force_kill;          /* the stop timeout passed (or remove -f): SIGKILL */
-    int stop_signal;          /* the signal a stop sends */
+    bool force_kill;                         /* the stop timeout passed (or remove -f): SIGKILL */
+    int stop_signal;                         /* the signal a stop sends */
     uint32_t stop_timeout_ms;
-    uv_timer_t *timer;        /* the stop timeout */
+    uv_timer_t *timer;           /* the stop timeout */
     struct ctr_wait *waits_run;  /* for CREATED/RUNNING (create, start) */
     struct ctr_wait *waits_exit; /* for EXITED (stop, wait) */
     struct ctr_wait *waits_gone; /* for removal */
-    bool gone;                /* removed: freed once nothing refers to it */
+    bool gone;                   /* removed: freed once nothing refers to it */
 };
 
 struct ctr_mgr {

@@ -47,8 +47,8 @@ void ctr_wait_finish(struct ctr_wait **list, int r, const char *err)
 }
 
 int ctr_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, struct sess_mgr *sessions,
-                struct store *store, const struct ctr_config *cfg, struct ctr_mgr **ret,
-                char *err, size_t err_size)
+                struct store *store, const struct ctr_config *cfg, struct ctr_mgr **ret, char *err,
+                size_t err_size)
 {
     struct ctr_mgr *m = calloc(1, sizeof *m);
     if (!m)
@@ -69,8 +69,10 @@ int ctr_mgr_new(uv_loop_t *loop, struct proc_reaper *reaper, struct sess_mgr *se
     }
     if (strchr(m->layout_dir, ':')) {
         ctr_mgr_free(m);
-        return errmsg_fail(err, err_size, -EINVAL, "the state directory '%s' holds a ':', "
-                           "which image references cannot carry", cfg->state_dir);
+        return errmsg_fail(err, err_size, -EINVAL,
+                           "the state directory '%s' holds a ':', "
+                           "which image references cannot carry",
+                           cfg->state_dir);
     }
     const char *dirs[] = {m->roots_dir, m->containers_dir, m->volumes_dir};
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
@@ -125,14 +127,16 @@ static int load_container(struct ctr_mgr *m, json_t *d, void *userdata)
         return -ENOMEM;
     c->m = m;
     c->console_fd = -1;
-    if (!id || strlen(id) != CTR_ID_LEN - 1 || ctr_spec_from_json(json_object_get(d, "spec"),
-                                                                 &c->spec) < 0 ||
+    if (!id || strlen(id) != CTR_ID_LEN - 1 ||
+        ctr_spec_from_json(json_object_get(d, "spec"), &c->spec) < 0 ||
         ctr_setup_paths((snprintf(c->id, sizeof c->id, "%s", id), c)) < 0) {
         log_warning("a container row cannot be read: skipped");
         ctr_unref_free(c);
         return 0;
     }
-#define S(k) (json_string_value(json_object_get(d, k)) ? strdup(json_string_value(json_object_get(d, k))) : NULL)
+#define S(k)                                                                                       \
+    (json_string_value(json_object_get(d, k)) ? strdup(json_string_value(json_object_get(d, k)))   \
+                                              : NULL)
 #define I(k) json_integer_value(json_object_get(d, k))
 #define F(k) json_real_value(json_object_get(d, k))
     c->image_id = S("image_id");
@@ -390,8 +394,8 @@ int ctr_exec(struct container *c, char *const *argv, char *const *env, bool tty,
     int r = 0;
 
     if (c->state != CTR_RUNNING)
-        return errmsg_fail(err, err_size, -EBUSY, "container %s is %s, not running",
-                           c->spec.name, ctr_state_name(c->state));
+        return errmsg_fail(err, err_size, -EBUSY, "container %s is %s, not running", c->spec.name,
+                           ctr_state_name(c->state));
     if (!argv || !argv[0])
         return errmsg_fail(err, err_size, -EINVAL, "no command to run");
     const char *head[] = {c->m->rt.path, "--root", c->m->rt.root, "exec"};
@@ -411,8 +415,10 @@ int ctr_exec(struct container *c, char *const *argv, char *const *env, bool tty,
         r = strv_push(&v, &n, strdup(argv[i]));
     if (r < 0) {
         strv_free(v);
-        return errmsg_fail(err, err_size, r, r == -EINVAL ? "an environment entry is not "
-                                                            "NAME=value" : "out of memory");
+        return errmsg_fail(err, err_size, r,
+                           r == -EINVAL ? "an environment entry is not "
+                                          "NAME=value"
+                                        : "out of memory");
     }
     char origin[160];
     snprintf(origin, sizeof origin, "container-exec:%s", c->spec.name);

@@ -99,8 +99,8 @@ int ctr_foreground_prepare(struct ctr_mgr *m, const char *key, const struct ctr_
         r = errmsg_fail(err, err_size, -EIO, "cannot write '%s'", cfg);
     if (r == 0)
         r = ctr_mount_root(&c, err, err_size);
-    if (r == 0 && !(*ret_argv = ctr_runtime_argv(&m->rt, NULL, "run", "--bundle", c.dir, key,
-                                                  NULL)))
+    if (r == 0 &&
+        !(*ret_argv = ctr_runtime_argv(&m->rt, NULL, "run", "--bundle", c.dir, key, NULL)))
         r = errmsg_fail(err, err_size, -ENOMEM, "out of memory");
     json_decref(config);
     if (r < 0)

@@ -15,7 +15,6 @@
 
 #define SERVICE "agent.v1.AgentService"
 
-
 static Common__V1__ResourceLimits *limits_out(struct api_arena *a, const struct ag_limits *l)
 {
     Common__V1__ResourceLimits *o = arena_msg(a, &common__v1__resource_limits__descriptor);
@@ -99,10 +98,9 @@ static void register_(struct grpc_call *call, const ProtobufCMessage *msg)
         s.supports_streaming = c->supports_streaming;
         s.supports_cancellation = c->supports_cancellation;
         if (c->resource_limits)
-            s.limits = (struct ag_limits){c->resource_limits->nano_cpus,
-                                          c->resource_limits->memory_bytes,
-                                          c->resource_limits->memory_swap,
-                                          c->resource_limits->pids_limit};
+            s.limits =
+                (struct ag_limits){c->resource_limits->nano_cpus, c->resource_limits->memory_bytes,
+                                   c->resource_limits->memory_swap, c->resource_limits->pids_limit};
     }
     if (!bh_agent_allowed(call, m, NULL))
         return arena_free(&a);

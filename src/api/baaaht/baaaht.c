@@ -60,9 +60,9 @@ bool bh_agent_allowed(struct grpc_call *call, struct ag_mgr *m, const char *agen
 
 int api_baaaht_register(struct grpc_server *s, struct api_host *host)
 {
-    static const struct grpc_service *const each[] = {
-        &bh_orchestrator_service, &bh_agent_service, &bh_gateway_service, &bh_llm_service,
-        &bh_tool_service};
+    static const struct grpc_service *const each[] = {&bh_orchestrator_service, &bh_agent_service,
+                                                      &bh_gateway_service, &bh_llm_service,
+                                                      &bh_tool_service};
     for (size_t i = 0; i < ARRAY_SIZE(each); i++) {
         int r = grpc_server_add_service(s, each[i], host);
         if (r < 0)

@@ -376,8 +376,8 @@ void bh_stream_responses(struct grpc_call *call, const ProtobufCMessage *msg)
     }
     if (!(st = stream_new(call, true)))
         return;
-    st->chunk_size = q->options && q->options->chunk_size > 0 ? (size_t)q->options->chunk_size
-                                                             : RESPONSES_CHUNK;
+    st->chunk_size =
+        q->options && q->options->chunk_size > 0 ? (size_t)q->options->chunk_size : RESPONSES_CHUNK;
     st->delta = true;
     st->started_ns = now_ns(CLOCK_REALTIME);
     st->counted = true;

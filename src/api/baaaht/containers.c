@@ -99,8 +99,7 @@ static Orchestrator__V1__ContainerConfig *config_out(struct api_arena *a, const 
         a, &orchestrator__v1__container_config__env_entry__descriptor, env, &o->n_env);
     o->working_dir = bh_out(s->cwd);
     o->labels = (Orchestrator__V1__ContainerConfig__LabelsEntry **)arena_map_out(
-        a, &orchestrator__v1__container_config__labels_entry__descriptor, s->labels,
-        &o->n_labels);
+        a, &orchestrator__v1__container_config__labels_entry__descriptor, s->labels, &o->n_labels);
     o->mounts = s->n_mounts ? arena_alloc(a, s->n_mounts * sizeof *o->mounts) : NULL;
     for (size_t i = 0; i < s->n_mounts; i++) {
         Orchestrator__V1__Mount *mt = arena_msg(a, &orchestrator__v1__mount__descriptor);
@@ -157,26 +156,34 @@ static int spec_in(struct api_arena *a, const Orchestrator__V1__ContainerConfig 
                    struct ctr_spec *s, char *err, size_t err_size)
 {
     static char *drop_all[] = {"ALL", NULL};
-    *s = (struct ctr_spec){.image = q->image, .cwd = bh_in(q->working_dir),
-                           .read_only = q->read_only_rootfs, .auto_remove = q->remove_on_stop,
-                           .cap_drop = drop_all, .stop_signal = SIGTERM};
+    *s = (struct ctr_spec){.image = q->image,
+                           .cwd = bh_in(q->working_dir),
+                           .read_only = q->read_only_rootfs,
+                           .auto_remove = q->remove_on_stop,
+                           .cap_drop = drop_all,
+                           .stop_signal = SIGTERM};
     if (!*q->image)
         return snprintf(err, err_size, "container image is required"), -EINVAL;
     if (q->n_ports)
         return snprintf(err, err_size,
                         "port bindings are not supported: containers have no network of their "
-                        "own"), -EINVAL;
+                        "own"),
+               -EINVAL;
     if (q->n_networks)
-        return snprintf(err, err_size, "networks are not supported: a container has only "
-                                       "loopback, or the host's network"), -EINVAL;
+        return snprintf(err, err_size,
+                        "networks are not supported: a container has only "
+                        "loopback, or the host's network"),
+               -EINVAL;
     if (!strcmp(q->network_mode, "host"))
         s->host_network = true;
     else if (*q->network_mode && strcmp(q->network_mode, "none"))
         return snprintf(err, err_size, "network mode %s is not supported (none or host)",
-                        q->network_mode), -EINVAL;
+                        q->network_mode),
+               -EINVAL;
     if (q->restart_policy && *q->restart_policy->name && strcmp(q->restart_policy->name, "no"))
         return snprintf(err, err_size, "restart policy %s is not supported",
-                        q->restart_policy->name), -EOPNOTSUPP;
+                        q->restart_policy->name),
+               -EOPNOTSUPP;
     size_t n = q->n_command + q->n_args;
     if (n) {
         s->command = arena_alloc(a, (n + 1) * sizeof *s->command);
@@ -195,9 +202,10 @@ static int spec_in(struct api_arena *a, const Orchestrator__V1__ContainerConfig 
         if (m->type < ORCHESTRATOR__V1__MOUNT_TYPE__MOUNT_TYPE_BIND ||
             m->type > ORCHESTRATOR__V1__MOUNT_TYPE__MOUNT_TYPE_TMPFS)
             return snprintf(err, err_size, "mount type is required: %s", m->target), -EINVAL;
-        s->mounts[s->n_mounts++] = (struct ctr_mount){
-            .type = (enum ctr_mount_type)(m->type - 1), .source = bh_in(m->source),
-            .destination = m->target, .read_only = m->read_only};
+        s->mounts[s->n_mounts++] = (struct ctr_mount){.type = (enum ctr_mount_type)(m->type - 1),
+                                                      .source = bh_in(m->source),
+                                                      .destination = m->target,
+                                                      .read_only = m->read_only};
     }
     if (q->resources) {
         const Common__V1__ResourceLimits *r = q->resources;

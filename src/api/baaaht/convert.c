@@ -8,7 +8,6 @@
 #include "base/strv.h"
 #include "base/time-util.h"
 
-
 void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
               Google__Protobuf__Timestamp *uptime)
 {
@@ -39,10 +38,9 @@ void bh_config_in(struct api_arena *a, const Orchestrator__V1__SessionConfig *q,
     c->max_duration_ns = q->max_duration_ns;
     c->idle_timeout_ns = q->idle_timeout_ns;
     if (q->resource_limits)
-        c->limits = (struct ag_limits){q->resource_limits->nano_cpus,
-                                       q->resource_limits->memory_bytes,
-                                       q->resource_limits->memory_swap,
-                                       q->resource_limits->pids_limit};
+        c->limits =
+            (struct ag_limits){q->resource_limits->nano_cpus, q->resource_limits->memory_bytes,
+                               q->resource_limits->memory_swap, q->resource_limits->pids_limit};
     c->allowed_images = arena_strv_in(a, q->allowed_images, q->n_allowed_images, true);
     if (q->policy) {
         c->allow_network = q->policy->allow_network;
@@ -162,11 +160,24 @@ Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv
 /* ---- events ---- */
 
 static const char *const event_types[] = {
-    NULL,                "container.created", "container.started",  "container.stopped",
-    "container.removed", "container.error",   "session.created",    "session.updated",
-    "session.closed",    "task.created",      "task.updated",       "task.completed",
-    "task.failed",       "ipc.message",       "policy.violation",   "resource.threshold",
-    "system.startup",    "system.shutdown",
+    NULL,
+    "container.created",
+    "container.started",
+    "container.stopped",
+    "container.removed",
+    "container.error",
+    "session.created",
+    "session.updated",
+    "session.closed",
+    "task.created",
+    "task.updated",
+    "task.completed",
+    "task.failed",
+    "ipc.message",
+    "policy.violation",
+    "resource.threshold",
+    "system.startup",
+    "system.shutdown",
 };
 
 int bh_event_type(const char *type)
@@ -218,8 +229,11 @@ static uint64_t ts_in(const Google__Protobuf__Timestamp *t)
 
 void bh_amsg_in(struct api_arena *a, const Agent__V1__AgentMessage *q, struct ag_amsg *m)
 {
-    *m = (struct ag_amsg){.id = q->id, .source_id = q->source_id, .target_id = q->target_id,
-                          .type = (int)q->type, .ts_ns = ts_in(q->timestamp),
+    *m = (struct ag_amsg){.id = q->id,
+                          .source_id = q->source_id,
+                          .target_id = q->target_id,
+                          .type = (int)q->type,
+                          .ts_ns = ts_in(q->timestamp),
                           .payload = (int)q->payload_case};
     if (q->metadata) {
         m->correlation_id = q->metadata->correlation_id;
@@ -246,14 +260,14 @@ void bh_amsg_in(struct api_arena *a, const Agent__V1__AgentMessage *q, struct ag
         m->data.content_type = q->data_message->content_type;
         m->data.data = q->data_message->data.data;
         m->data.len = q->data_message->data.len;
-        m->data.headers = arena_map_in(a, (void *const *)q->data_message->headers,
-                                       q->data_message->n_headers);
+        m->data.headers =
+            arena_map_in(a, (void *const *)q->data_message->headers, q->data_message->n_headers);
         break;
     case AGENT__V1__AGENT_MESSAGE__PAYLOAD_EVENT_MESSAGE:
         m->event.event_type = q->event_message->event_type;
         m->event.source = q->event_message->source;
-        m->event.data = arena_map_in(a, (void *const *)q->event_message->data,
-                                     q->event_message->n_data);
+        m->event.data =
+            arena_map_in(a, (void *const *)q->event_message->data, q->event_message->n_data);
         break;
     default:
         m->payload = AG_PAY_NONE;
@@ -307,8 +321,7 @@ Agent__V1__AgentMessage *bh_amsg_out(struct api_arena *a, const struct ag_amsg *
         d->data.data = (uint8_t *)m->data.data;
         d->data.len = m->data.len;
         d->headers = (Agent__V1__DataMessage__HeadersEntry **)arena_map_out(
-            a, &agent__v1__data_message__headers_entry__descriptor, m->data.headers,
-            &d->n_headers);
+            a, &agent__v1__data_message__headers_entry__descriptor, m->data.headers, &d->n_headers);
         o->data_message = d;
         break;
     }

@@ -98,8 +98,11 @@ static void create_session(struct grpc_call *call, const ProtobufCMessage *msg)
         return;
     if (q->metadata) {
         const Gateway__V1__GatewaySessionMetadata *md = q->metadata;
-        meta = (struct ag_gw_meta){bh_in(md->name), bh_in(md->description), bh_in(md->user_id),
-                                   bh_in(md->client_type), bh_in(md->client_version),
+        meta = (struct ag_gw_meta){bh_in(md->name),
+                                   bh_in(md->description),
+                                   bh_in(md->user_id),
+                                   bh_in(md->client_type),
+                                   bh_in(md->client_version),
                                    arena_map_in(&a, (void *const *)md->labels, md->n_labels),
                                    arena_strv_in(&a, md->tags, md->n_tags, true)};
     }
@@ -155,10 +158,9 @@ static void list_sessions(struct grpc_call *call, const ProtobufCMessage *msg)
     if (!m)
         return;
     if (q->filter)
-        f = (struct ag_gw_filter){(enum ag_state)q->filter->state,
-                                  (enum ag_status)q->filter->status, q->filter->user_id,
-                                  arena_map_in(&a, (void *const *)q->filter->labels,
-                                               q->filter->n_labels)};
+        f = (struct ag_gw_filter){
+            (enum ag_state)q->filter->state, (enum ag_status)q->filter->status, q->filter->user_id,
+            arena_map_in(&a, (void *const *)q->filter->labels, q->filter->n_labels)};
     all = ag_gw_count(m, NULL);
     Gateway__V1__ListGatewaySessionsResponse *resp =
         arena_msg(&a, &gateway__v1__list_gateway_sessions_response__descriptor);
@@ -365,9 +367,8 @@ static const struct grpc_method methods[] = {
      bh_stream_chat_half_close, bh_gw_stream_ready, bh_gw_stream_close},
     {"StreamResponses", GRPC_SERVER_STREAM, &gateway__v1__stream_responses_request__descriptor,
      bh_stream_responses, NULL, bh_gw_stream_ready, bh_gw_stream_close},
-    {"SubscribeToEvents", GRPC_SERVER_STREAM,
-     &gateway__v1__subscribe_to_events_request__descriptor, subscribe, NULL, bh_sub_writable,
-     subscribe_close},
+    {"SubscribeToEvents", GRPC_SERVER_STREAM, &gateway__v1__subscribe_to_events_request__descriptor,
+     subscribe, NULL, bh_sub_writable, subscribe_close},
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
      NULL},
     {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},

@@ -120,8 +120,7 @@ static void update_session(struct grpc_call *call, const ProtobufCMessage *msg)
         struct ag_conv_info i;
         ag_conv_info(c, &i);
         if (i.state == AG_CLOSED)
-            return grpc_call_finish(call, GRPC_FAILED_PRECONDITION,
-                                    "cannot update closed session");
+            return grpc_call_finish(call, GRPC_FAILED_PRECONDITION, "cannot update closed session");
     }
     Orchestrator__V1__UpdateSessionResponse *resp =
         arena_msg(&a, &orchestrator__v1__update_session_response__descriptor);
@@ -178,8 +177,8 @@ static void send_message(struct grpc_call *call, const ProtobufCMessage *msg)
 
 struct conv_stream {
     struct grpc_call *call;
-    struct ag_conv *c;        /* bound, or NULL */
-    struct ag_conv_sub *sub;  /* NULL once the conversation closed */
+    struct ag_conv *c;       /* bound, or NULL */
+    struct ag_conv_sub *sub; /* NULL once the conversation closed */
 };
 
 static void send_payload(struct conv_stream *s, Orchestrator__V1__StreamMessageResponse *o,
@@ -338,8 +337,8 @@ static void subscribe_events(struct grpc_call *call, const ProtobufCMessage *msg
 {
     const Orchestrator__V1__SubscribeEventsRequest *q = (const void *)msg;
     const Orchestrator__V1__EventFilter *f = q->filter;
-    bh_subscribe(call, f ? &f->base : NULL, f ? f->start_time : NULL, f ? f->end_time : NULL,
-                 NULL, send_event);
+    bh_subscribe(call, f ? &f->base : NULL, f ? f->start_time : NULL, f ? f->end_time : NULL, NULL,
+                 send_event);
 }
 
 /* ---- health and status ---- */

@@ -76,8 +76,7 @@ static Agent__V1__Task *task_out(struct api_arena *a, const struct ag_task *t)
     co->input_data.data = c->input;
     co->input_data.len = c->input_len;
     co->parameters = (Agent__V1__TaskConfig__ParametersEntry **)arena_map_out(
-        a, &agent__v1__task_config__parameters_entry__descriptor, c->parameters,
-        &co->n_parameters);
+        a, &agent__v1__task_config__parameters_entry__descriptor, c->parameters, &co->n_parameters);
     k->max_memory_bytes = c->max_memory_bytes;
     k->max_cpu_ns = c->max_cpu_ns;
     k->max_execution_time_ns = c->max_execution_time_ns;
@@ -328,16 +327,19 @@ static void report(struct grpc_call *call, struct task_stream *s,
         return;
     switch (q->payload_case) {
     case AGENT__V1__STREAM_TASK_REQUEST__PAYLOAD_PROGRESS:
-        r = (struct ag_task_report){.kind = AG_REPORT_PROGRESS, .percent = q->progress->percent,
+        r = (struct ag_task_report){.kind = AG_REPORT_PROGRESS,
+                                    .percent = q->progress->percent,
                                     .message = q->progress->message};
         break;
     case AGENT__V1__STREAM_TASK_REQUEST__PAYLOAD_OUTPUT:
-        r = (struct ag_task_report){.kind = AG_REPORT_OUTPUT, .data = q->output->data.data,
+        r = (struct ag_task_report){.kind = AG_REPORT_OUTPUT,
+                                    .data = q->output->data.data,
                                     .len = q->output->data.len,
                                     .stream = !strcmp(q->output->stream_type, "stderr")};
         break;
     case AGENT__V1__STREAM_TASK_REQUEST__PAYLOAD_STATUS:
-        r = (struct ag_task_report){.kind = AG_REPORT_STATUS, .state = (int)q->status->state,
+        r = (struct ag_task_report){.kind = AG_REPORT_STATUS,
+                                    .state = (int)q->status->state,
                                     .message = q->status->message};
         break;
     case AGENT__V1__STREAM_TASK_REQUEST__PAYLOAD_COMPLETE: {
@@ -345,16 +347,20 @@ static void report(struct grpc_call *call, struct task_stream *s,
         r = (struct ag_task_report){.kind = AG_REPORT_COMPLETE, .result = x ? &res : NULL};
         if (x)
             res = (struct ag_task_result){
-                .exit_code = x->exit_code, .output = x->output_data.data,
-                .output_len = x->output_data.len, .output_text = bh_in(x->output_text),
+                .exit_code = x->exit_code,
+                .output = x->output_data.data,
+                .output_len = x->output_data.len,
+                .output_text = bh_in(x->output_text),
                 .error_text = bh_in(x->error_text),
                 .metadata = arena_map_in(&a, (void *const *)x->metadata, x->n_metadata),
-                .completed_ns = ts_in(x->completed_at), .duration_ns = x->execution_duration_ns};
+                .completed_ns = ts_in(x->completed_at),
+                .duration_ns = x->execution_duration_ns};
         break;
     }
     default: { /* ERROR_MSG */
         const Agent__V1__TaskError *x = q->error_msg;
-        er = (struct ag_task_error){.code = bh_in(x->code), .message = bh_in(x->message),
+        er = (struct ag_task_error){.code = bh_in(x->code),
+                                    .message = bh_in(x->message),
                                     .details = arena_strv_in(&a, x->details, x->n_details, true),
                                     .stack_trace = bh_in(x->stack_trace),
                                     .at_ns = ts_in(x->occurred_at)};

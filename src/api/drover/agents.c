@@ -44,7 +44,8 @@ static void list_agents(struct grpc_call *call, const ProtobufCMessage *msg)
     if (!m)
         return;
     all = ag_agents_count(m, NULL);
-    Drover__V1__ListAgentsResponse *o = arena_msg(&a, &drover__v1__list_agents_response__descriptor);
+    Drover__V1__ListAgentsResponse *o =
+        arena_msg(&a, &drover__v1__list_agents_response__descriptor);
     o->agents = all ? arena_alloc(&a, all * sizeof *o->agents) : NULL;
     for (struct ag_agent *ag = ag_agent_next(m, NULL); ag && n < all; ag = ag_agent_next(m, ag)) {
         struct ag_agent_info i;

@@ -4,11 +4,11 @@
 
 #include "grpc/grpc.h"
 
-extern const struct grpc_service api_drover_admin;     /* admin.c */
-extern const struct grpc_service api_drover_services;  /* services.c */
-extern const struct grpc_service api_drover_sessions;  /* sessions.c */
-extern const struct grpc_service api_drover_processes; /* processes.c */
-extern const struct grpc_service api_drover_metrics;   /* metrics.c */
+extern const struct grpc_service api_drover_admin;      /* admin.c */
+extern const struct grpc_service api_drover_services;   /* services.c */
+extern const struct grpc_service api_drover_sessions;   /* sessions.c */
+extern const struct grpc_service api_drover_processes;  /* processes.c */
+extern const struct grpc_service api_drover_metrics;    /* metrics.c */
 extern const struct grpc_service api_drover_containers; /* containers.c */
 extern const struct grpc_service api_drover_images;     /* containers.c */
 extern const struct grpc_service api_drover_agents;     /* agents.c */
