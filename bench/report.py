@@ -36,7 +36,7 @@ def run_scenarios(json_path):
     if QUICK:
         env.update(LOG_LINES="200000", ROUNDS="3", SIZE_MB="50", SCRAPES="100", STREAM_S="5",
                    PROCS="300", IDLE_S="5", REPEATS="2", LOG_ROUNDS="2", TREE_ROUNDS="2",
-                   EVENTS="1000")
+                   EVENTS="1000", MESSAGES="4000", EXEC_RUNS="50")
     for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
                    "run-containers", "run-baaaht"):
         print(f"== bench/{script}", flush=True)
@@ -333,6 +333,78 @@ def containers_section(c):
     return out
 
 
+def baaaht_section(b):
+    """baaaht's API on droverd (bench/baaaht.py): messages through a scripted assistant with 1
+    and SESSIONS sessions, ExecuteTask to its first output, droverd's RSS per session."""
+    n = b.get("sessions", 100)
+    one, many = b.get("messages_1") or {}, b.get(f"messages_{n}") or {}
+    x, idle = b.get("execute_task") or {}, b.get("idle") or {}
+    out = ["## baaaht's API: conversations and tasks", "",
+           "baaaht's `orchestrator.v1` and `agent.v1` as one droverd serves them on its "
+           "`--baaaht-socket`. Messages: a scripted assistant (Register, then StreamAgent, a "
+           "DATA reply to each DATA message by correlation id) and clients like baaaht's TUI "
+           "(a connection and a StreamMessages stream per session, the next USER message "
+           f"written when the previous reply arrived; {b.get('client_procs', '?')} client "
+           f"processes for {n} sessions), all Python with grpc.aio; {b.get('messages', 0):,} "
+           f"messages per run after {b.get('warmup', '?')} per session not counted. The round "
+           "trip is a message's write to its reply's arrival, in the client; CPU is droverd's "
+           "(utime + stime) over the run per message; a side is saturated when its busiest "
+           "thread was on a CPU, waiting for one (or, for droverd, blocked on I/O) 85 % of the "
+           f"run or more. ExecuteTask: {b.get('exec_runs', '?')} tasks (`sh -c \"echo out\"`) "
+           "one after the other, from writing ExecuteTask to StreamTask's first output; CPU is "
+           "droverd's own per task, its children's left out. Memory: droverd's RSS growth per "
+           f"session with {b.get('idle_sessions', '?')} sessions created over one connection, "
+           "then each bound by a StreamMessages stream on a connection of its own, over one "
+           "such session already open. There is no peer: baaaht's own server is a Go "
+           "program, and neither it nor a Go toolchain is on this machine.", ""]
+
+    def msgs(r, key, digits):
+        return fmt(r.get(key), digits) if r else "—"
+
+    out += [f"| messages | 1 session | {n} sessions |", "|---|---|---|"]
+    for label, key, digits in (("messages/s", "msgs_per_s", 0),
+                               ("round trip p50 (ms)", "latency_p50_ms", 2),
+                               ("round trip p99 (ms)", "latency_p99_ms", 2),
+                               ("droverd CPU per message (µs)", "droverd_cpu_us_per_msg", 0)):
+        out.append(f"| {label} | {msgs(one, key, digits)} | {msgs(many, key, digits)} |")
+    out.append(f"| saturated | {one.get('saturated', '—')} | {many.get('saturated', '—')} |")
+    notes = []
+    for r in (one, many):
+        if not r:
+            continue
+        lost = r["messages_asked"] - r["messages"]
+        if lost or r.get("failed_routes") or r.get("streams_ended"):
+            notes.append(f"{r['sessions']} session(s): {lost} messages without a reply, "
+                         f"{r.get('failed_routes', 0)} failed routes, "
+                         f"{r.get('streams_ended', 0)} streams ended"
+                         + (f" ({'; '.join(r['errors'])})" if r.get("errors") else ""))
+    out += ["", "| tasks and memory | |", "|---|---|"]
+    if x.get("available") is False:
+        out.append(f"| ExecuteTask | not available ({x.get('why', '?')}) |")
+    elif "error" in x or not x:
+        out.append(f"| ExecuteTask | not measured ({x.get('error', 'no figures')}) |")
+    else:
+        out += [f"| ExecuteTask → first output p50 | {fmt(x.get('first_output_p50_ms'))} ms |",
+                f"| ExecuteTask → first output p99 | {fmt(x.get('first_output_p99_ms'))} ms |",
+                f"| droverd CPU per task | {fmt(x.get('droverd_cpu_ms_per_task'))} ms |"]
+        if x.get("no_output") or x.get("errors"):
+            notes.append(f"ExecuteTask: {x.get('no_output', 0)} of {x.get('runs', '?')} tasks "
+                         "without output" + (f" ({'; '.join(x['errors'])})"
+                                             if x.get("errors") else ""))
+    if "error" in idle or not idle:
+        out.append(f"| droverd RSS per session | not measured ({idle.get('error', '?')}) |")
+    else:
+        out += [f"| droverd RSS per idle session | {fmt(idle.get('rss_per_session_kb'), 1)} kB |",
+                f"| droverd RSS per bound stream (and its connection) | "
+                f"{fmt(idle.get('rss_per_stream_and_connection_kb'), 1)} kB |"]
+    if b.get("rss_start_kb") and b.get("hwm_kb"):
+        out.append(f"| droverd RSS at start, peak over the run | {b['rss_start_kb']:,} kB, "
+                   f"{b['hwm_kb']:,} kB |")
+    if notes:
+        out += [""] + [f"- {t}" for t in notes]
+    return out
+
+
 def sessions_section(s, limits):
     rows = s["rows"]
     mb = s["size_mb"]
@@ -469,6 +541,8 @@ def main():
         lines += metrics_section(res.get("snapshot"), res.get("scrape")) + [""]
     if "containers" in res:
         lines += containers_section(res["containers"]) + [""]
+    if "baaaht" in res:
+        lines += baaaht_section(res["baaaht"]) + [""]
     lines += limits_section(res, limits)
     with open(os.path.join(DOCS, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")

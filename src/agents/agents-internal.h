@@ -190,6 +190,20 @@ void ag_tlog_free(struct ag_task *t);
 
 /* task.c */
 void ag_tasks_free(struct ag_mgr *m);
+/* A new state: written, logged for watchers, published (and the conversation told). */
+void ag_task_set_state(struct ag_task *t, enum ag_task_state st, const char *message);
+void ag_task_set_error(struct ag_task *t, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The log is complete: watchers get their completion (once); old ended tasks go. */
+void ag_task_close_log(struct ag_task *t);
+/* Appends to a result buffer, 1 MiB at most. */
+void ag_task_keep_bytes(char **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n);
+
+/* task-agent.c */
+/* The task's TASK_REQUEST to its agent, when the agent holds a stream. */
+void ag_task_push(struct ag_task *t);
+/* A live worker with a stream whose supported tasks have this type, or NULL. */
+struct ag_agent *ag_task_worker_for(struct ag_mgr *m, int type);
 /* Its tasks fail: the agent went (why: "agent_terminated" or "agent_unregistered"). */
 void ag_tasks_agent_gone(struct ag_mgr *m, const char *agent_id, const char *code,
                          const char *message);

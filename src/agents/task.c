@@ -1,6 +1,6 @@
 /* Tasks: created, dispatched (to an agent over its stream, or run by droverd as a pipe
- * session), ended, cancelled, reported on (see agents.h). The log and its watchers are in
- * tasklog.c, the rows in db.c.
+ * session or in a container), ended, cancelled (see agents.h). What agents do with their tasks
+ * is task-agent.c's, the log and its watchers tasklog.c's, the rows task-db.c's.
  *
  *   PENDING -> QUEUED (an agent's, handed out) -> RUNNING -> COMPLETED | FAILED | TIMEOUT
  *   any state not final -> CANCELLED
@@ -46,14 +46,6 @@ bool ag_task_state_final(int s)
     return s >= AG_TASK_COMPLETED;
 }
 
-static const char *type_word(int type)
-{
-    static const char *const w[] = {"unspecified",     "code_execution",  "file_operation",
-                                    "network_request", "data_processing", "container_operation",
-                                    "tool_execution",  "custom"};
-    return type >= 0 && (size_t)type < sizeof w / sizeof *w ? w[type] : "unspecified";
-}
-
 /* ---- the task's life ---- */
 
 static void publish(struct ag_task *t, const char *type)
@@ -91,7 +83,7 @@ static void conv_note(struct ag_task *t, bool running)
     (void)ag_db_put_conv(t->m, c, false);
 }
 
-static void set_state(struct ag_task *t, enum ag_task_state st, const char *message)
+void ag_task_set_state(struct ag_task *t, enum ag_task_state st, const char *message)
 {
     if (t->state == st)
         return;
@@ -114,9 +106,7 @@ static void set_state(struct ag_task *t, enum ag_task_state st, const char *mess
     }
 }
 
-static void set_error(struct ag_task *t, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_error(struct ag_task *t, const char *code, const char *fmt, ...)
+void ag_task_set_error(struct ag_task *t, const char *code, const char *fmt, ...)
 {
     va_list ap;
     ag_task_error_done(&t->error);
@@ -167,7 +157,7 @@ static void prune(struct ag_mgr *m)
 
 /* The log is complete: watchers get their completion. The logs of the newest LOGS_KEEP ended
  * tasks stay for late watchers; an older one goes once nobody reads it. */
-static void close_log(struct ag_task *t)
+void ag_task_close_log(struct ag_task *t)
 {
     struct ag_mgr *m = t->m;
     if (t->closed)
@@ -199,7 +189,7 @@ static void release_container(struct ag_task *t)
     ctr_foreground_release(t->m->containers, key);
 }
 
-static void keep_bytes(char **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n)
+void ag_task_keep_bytes(char **buf, size_t *len, size_t *cap, const uint8_t *p, size_t n)
 {
     if (*len >= RESULT_MAX || !n)
         return;
@@ -227,10 +217,10 @@ static void on_data(struct session *s, enum sess_stream st, const uint8_t *p, si
     if (st == SESS_IN)
         return;
     if (st == SESS_OUT)
-        keep_bytes((char **)&t->result.output, &t->result.output_len, &t->cap_out, p, n);
+        ag_task_keep_bytes((char **)&t->result.output, &t->result.output_len, &t->cap_out, p, n);
     else {
         size_t len = t->result.error_text ? strlen(t->result.error_text) : 0;
-        keep_bytes(&t->result.error_text, &len, &t->cap_err, p, n);
+        ag_task_keep_bytes(&t->result.error_text, &len, &t->cap_err, p, n);
     }
     ag_tlog_add(t, AG_PULL_OUTPUT, st == SESS_OUT ? 0 : 1, 0, p, n);
 }
@@ -273,20 +263,20 @@ static void task_exited(struct session *s, int status, void *userdata)
     else
         snprintf(msg, sizeof msg, "exited with code %d", status);
     if (t->end_as == AG_TASK_TIMEOUT)
-        set_error(t, "timeout", "the task ran past its timeout: %s", msg);
+        ag_task_set_error(t, "timeout", "the task ran past its timeout: %s", msg);
     else if (t->end_as == AG_TASK_FAILED)
-        set_error(t, "lost", "droverd stopped while the task ran: %s", msg);
+        ag_task_set_error(t, "lost", "droverd stopped while the task ran: %s", msg);
     else if (!t->end_as && status != 0)
-        set_error(t, "exit", "%s", msg);
+        ag_task_set_error(t, "exit", "%s", msg);
     enum ag_task_state st = t->end_as     ? t->end_as
                             : status == 0 ? AG_TASK_COMPLETED
                                           : AG_TASK_FAILED;
     if (t->state == st) /* a cancel set it already: the result is new */
         (void)ag_db_put_doc(t->m, "task", t->id, ag_task_json(t), false);
-    set_state(t, st, msg);
+    ag_task_set_state(t, st, msg);
     uv_timer_stop(t->timer);
     uv_timer_start(t->timer, purge_later, 0, 0); /* not from inside the session's own exit */
-    close_log(t);
+    ag_task_close_log(t);
     struct ag_mgr *m = t->m;
     if (t->stop_held && (t->stop_held = false, --m->stop_left == 0) && m->stop_done)
         m->stop_done(m->stop_data);
@@ -407,13 +397,14 @@ static void run_local(struct ag_task *t)
     strv_free(in_ctr);
     if (r < 0) {
         if (why[0])
-            set_error(t, "container", "%s", why);
+            ag_task_set_error(t, "container", "%s", why);
         else
-            set_error(t, "spawn", "%s: %s", c->command,
-                      r == -EOPNOTSUPP ? "its memory limit needs a cgroup controller droverd lacks"
-                                       : strerror(-r));
-        set_state(t, AG_TASK_FAILED, t->error.message);
-        close_log(t);
+            ag_task_set_error(t, "spawn", "%s: %s", c->command,
+                              r == -EOPNOTSUPP
+                                  ? "its memory limit needs a cgroup controller droverd lacks"
+                                  : strerror(-r));
+        ag_task_set_state(t, AG_TASK_FAILED, t->error.message);
+        ag_task_close_log(t);
         return;
     }
     struct sess_info si;
@@ -429,57 +420,11 @@ static void run_local(struct ag_task *t)
         limit = (uint64_t)c->timeout_ns;
     if (c->max_execution_time_ns > 0 && (!limit || (uint64_t)c->max_execution_time_ns < limit))
         limit = (uint64_t)c->max_execution_time_ns;
-    set_state(t, AG_TASK_RUNNING, "started");
+    ag_task_set_state(t, AG_TASK_RUNNING, "started");
     if (limit) {
         t->expires_ns = t->started_ns + limit;
         uv_timer_start(t->timer, on_timeout, (limit + 999999) / 1000000, 0);
     }
-}
-
-/* ---- an agent's ---- */
-
-static void push_to_agent(struct ag_task *t)
-{
-    struct ag_agent *a = ag_agent_find(t->m, t->agent_id);
-    char mid[AG_ID_LEN];
-    if (!a || !a->ops)
-        return; /* it finds it in its heartbeat's pending tasks */
-    ag_new_id(mid);
-    struct ag_amsg am = {
-        .id = mid,
-        .type = AG_AMSG_TASK_REQUEST,
-        .ts_ns = ag_now_ns(),
-        .source_id = "orchestrator",
-        .target_id = a->id,
-        .payload = AG_PAY_TASK,
-        .task = {.task_id = t->id, .session_id = t->session_id, .state = t->state},
-        .correlation_id = t->id,
-        .session_id = t->session_id,
-    };
-    (void)a->ops->deliver(a->ops_data, &am);
-}
-
-/* A live worker with a stream that takes this type: the least busy, then the lowest id. */
-static struct ag_agent *worker_for(struct ag_mgr *m, int type)
-{
-    const char *want = type_word(type);
-    struct ag_agent *best = NULL;
-    size_t best_load = 0;
-    for (struct ag_agent *a = m->agents; a; a = a->link.next) {
-        bool takes = false;
-        if (!a->ops || a->state == AG_AGENT_TERMINATED || a->spec.type != 3 /* WORKER */)
-            continue;
-        for (char **s = a->spec.supported_tasks; s && *s && !takes; s++)
-            takes = !strcasecmp(*s, want);
-        if (!takes)
-            continue;
-        size_t load = 0;
-        for (struct ag_task *t = m->tasks.first; t; t = t->link.next)
-            load += !strcmp(t->agent_id, a->id) && !ag_task_state_final(t->state);
-        if (!best || load < best_load || (load == best_load && strcmp(a->id, best->id) < 0))
-            best = a, best_load = load;
-    }
-    return best;
 }
 
 /* ---- operations ---- */
@@ -500,7 +445,7 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
     } else if (!c->command || !*c->command) {
         return errmsg_fail(err, err_size, -EINVAL, "config.command is required");
     } else {
-        a = worker_for(m, spec->type);
+        a = ag_task_worker_for(m, spec->type);
     }
     if (c->timeout_ns < 0 || c->max_memory_bytes < 0 || c->max_cpu_ns < 0 ||
         c->max_execution_time_ns < 0)
@@ -545,7 +490,7 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
     ag_tlog_add(t, AG_PULL_STATUS, AG_TASK_PENDING, 0, "created", 7);
     publish(t, "task.created");
     if (a)
-        push_to_agent(t);
+        ag_task_push(t);
     else
         run_local(t);
     *ret = t;
@@ -610,7 +555,7 @@ int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_
     const char *why = reason && *reason ? reason : "cancelled";
     if (t->sess) { /* droverd's own: the exit completes it */
         t->end_as = AG_TASK_CANCELLED;
-        set_state(t, AG_TASK_CANCELLED, why);
+        ag_task_set_state(t, AG_TASK_CANCELLED, why);
         (void)(force ? sess_kill(t->sess) : sess_terminate(t->sess, STOP_GRACE, false));
         return 0;
     }
@@ -631,8 +576,8 @@ int ag_task_cancel(struct ag_task *t, const char *reason, bool force, bool *ret_
                              .session_id = t->session_id};
         (void)a->ops->deliver(a->ops_data, &am);
     }
-    set_state(t, AG_TASK_CANCELLED, why);
-    close_log(t);
+    ag_task_set_state(t, AG_TASK_CANCELLED, why);
+    ag_task_close_log(t);
     return 0;
 }
 
@@ -674,69 +619,6 @@ int ag_task_input(struct ag_task *t, const uint8_t *data, size_t n, bool eof, ch
     return 0;
 }
 
-int ag_task_report(struct ag_task *t, const struct ag_task_report *r, char *err, size_t err_size)
-{
-    if (!t->agent_id[0])
-        return errmsg_fail(err, err_size, -EPERM, "task %s is run by droverd, not an agent", t->id);
-    if (ag_task_state_final(t->state))
-        return errmsg_fail(err, err_size, -ESTALE, "task has ended");
-    switch (r->kind) {
-    case AG_REPORT_PROGRESS:
-        t->progress = r->percent;
-        ag_tlog_add(t, AG_PULL_PROGRESS, 0, r->percent, r->message ? r->message : "",
-                    r->message ? strlen(r->message) : 0);
-        break;
-    case AG_REPORT_OUTPUT:
-        if (r->stream == 0)
-            keep_bytes((char **)&t->result.output, &t->result.output_len, &t->cap_out, r->data,
-                       r->len);
-        ag_tlog_add(t, AG_PULL_OUTPUT, r->stream, 0, r->data, r->len);
-        break;
-    case AG_REPORT_STATUS:
-        if (r->state < AG_TASK_PENDING || r->state > AG_TASK_TIMEOUT)
-            return errmsg_fail(err, err_size, -EINVAL, "unknown task state %d", r->state);
-        set_state(t, (enum ag_task_state)r->state, r->message);
-        if (ag_task_state_final(t->state))
-            close_log(t);
-        break;
-    case AG_REPORT_COMPLETE:
-        if (r->result) {
-            struct ag_task_result res;
-            if (ag_task_result_copy(&res, r->result) < 0)
-                return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
-            if (!res.output_len) { /* what it reported as output stands for it */
-                res.output = t->result.output;
-                res.output_len = t->result.output_len;
-                t->result.output = NULL;
-            }
-            ag_task_result_done(&t->result);
-            t->result = res;
-        }
-        t->has_result = true;
-        if (!t->result.completed_ns)
-            t->result.completed_ns = ag_now_ns();
-        if (t->result.exit_code)
-            set_error(t, "exit", "exited with code %d", t->result.exit_code);
-        set_state(t, t->result.exit_code ? AG_TASK_FAILED : AG_TASK_COMPLETED, "completed");
-        close_log(t);
-        break;
-    case AG_REPORT_ERROR: {
-        struct ag_task_error e;
-        if (ag_task_error_copy(&e, r->error) < 0)
-            return errmsg_fail(err, err_size, -ENOMEM, "out of memory");
-        ag_task_error_done(&t->error);
-        t->error = e;
-        if (!t->error.at_ns)
-            t->error.at_ns = ag_now_ns();
-        t->has_error = true;
-        set_state(t, AG_TASK_FAILED, t->error.message);
-        close_log(t);
-        break;
-    }
-    }
-    return 0;
-}
-
 size_t ag_tasks_count(const struct ag_mgr *m, size_t *ret_active)
 {
     size_t active = 0;
@@ -745,70 +627,6 @@ size_t ag_tasks_count(const struct ag_mgr *m, size_t *ret_active)
     if (ret_active)
         *ret_active = active;
     return m->n_tasks;
-}
-
-bool ag_tasks_agent_busy(const struct ag_mgr *m, const char *agent_id)
-{
-    for (const struct ag_task *t = m->tasks.first; t; t = t->link.next)
-        if (!ag_task_state_final(t->state) && !strcmp(t->agent_id, agent_id))
-            return true;
-    return false;
-}
-
-int ag_agent_take_pending(struct ag_mgr *m, const char *agent_id, char ***ret)
-{
-    char **v = NULL;
-    size_t n = 0;
-    for (struct ag_task *t = m->tasks.first; t; t = t->link.next) {
-        if (t->state != AG_TASK_PENDING || t->handed_out || strcmp(t->agent_id, agent_id))
-            continue;
-        if (strv_push(&v, &n, strdup(t->id)) < 0) {
-            strv_free(v);
-            return -ENOMEM;
-        }
-        t->handed_out = true;
-        set_state(t, AG_TASK_QUEUED, "handed out");
-    }
-    *ret = v;
-    return 0;
-}
-
-void ag_tasks_agent_update(struct ag_agent *a, const struct ag_amsg *msg)
-{
-    struct ag_task *t = ag_task_find(a->m, msg->task.task_id);
-    char err[AG_ERR_MAX];
-    if (!t || strcmp(t->agent_id, a->id))
-        return;
-    if (msg->task.progress > 0) {
-        struct ag_task_report r = {.kind = AG_REPORT_PROGRESS,
-                                   .percent = msg->task.progress,
-                                   .message = msg->task.status_message};
-        (void)ag_task_report(t, &r, err, sizeof err);
-    }
-    if (msg->task.output_len) {
-        struct ag_task_report r = {
-            .kind = AG_REPORT_OUTPUT, .data = msg->task.output, .len = msg->task.output_len};
-        (void)ag_task_report(t, &r, err, sizeof err);
-    }
-    if (msg->task.state && msg->task.state != (int)t->state) {
-        struct ag_task_report r = {.kind = AG_REPORT_STATUS,
-                                   .state = msg->task.state,
-                                   .message = msg->task.status_message};
-        (void)ag_task_report(t, &r, err, sizeof err);
-    }
-}
-
-void ag_tasks_agent_gone(struct ag_mgr *m, const char *agent_id, const char *code,
-                         const char *message)
-{
-    for (struct ag_task *t = m->tasks.first, *next; t; t = next) {
-        next = t->link.next;
-        if (ag_task_state_final(t->state) || strcmp(t->agent_id, agent_id))
-            continue;
-        set_error(t, code, "%s", message);
-        set_state(t, AG_TASK_FAILED, message);
-        close_log(t);
-    }
 }
 
 void ag_tasks_conv_closed(struct ag_mgr *m, const char *conv_id)
