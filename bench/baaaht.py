@@ -52,6 +52,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import descendants, start_time  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 MESSAGES = int(os.environ.get("MESSAGES", "20000"))
@@ -105,32 +108,6 @@ def alive(pid):
         return stat_fields(f"/proc/{pid}/stat")[0] != "Z"
     except OSError:
         return False
-
-
-def start_time(pid):
-    try:
-        return int(stat_fields(f"/proc/{pid}/stat")[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                with open(f"/proc/{p}/task/{t}/children") as f:
-                    kids = [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-            out += kids
-            todo += kids
-    return out
 
 
 def pct(values, q):

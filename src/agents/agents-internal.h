@@ -169,9 +169,13 @@ int ag_gw_load(struct ag_mgr *m, json_t *doc);
 json_t *ag_gw_json(const struct ag_gw *g);
 int ag_db_load_kind(struct ag_mgr *m, const char *kind, int (*fn)(struct ag_mgr *m, json_t *doc));
 int ag_db_put_doc(struct ag_mgr *m, const char *kind, const char *id, json_t *doc, bool try);
-/* JSON of string vectors and maps (db.c). */
+/* JSON of string vectors and maps (db.c), and of the fields of documents: a string (a copy,
+ * NULL for none or ""), an integer, a boolean. */
 json_t *ag_json_strv(char *const *v);
 char **ag_strv_json(json_t *a);
+char *ag_json_str(json_t *o, const char *k);
+#define AG_JI64(o, k) ((int64_t)json_integer_value(json_object_get(o, k)))
+#define AG_JB(o, k)   json_is_true(json_object_get(o, k))
 
 /* task-db.c */
 int ag_task_config_copy(struct ag_task_config *dst, const struct ag_task_config *src);

@@ -131,14 +131,11 @@ char **ag_strv_json(json_t *a)
     return v;
 }
 
-static char *sj(json_t *o, const char *k)
+char *ag_json_str(json_t *o, const char *k)
 {
     const char *s = json_string_value(json_object_get(o, k));
     return s && *s ? strdup(s) : NULL;
 }
-
-#define I64(o, k) ((int64_t)json_integer_value(json_object_get(o, k)))
-#define B(o, k)   json_is_true(json_object_get(o, k))
 
 json_t *ag_conv_json(const struct ag_conv *c)
 {
@@ -177,33 +174,33 @@ int ag_conv_from_json(struct ag_conv *c, json_t *j)
     if (!id || strlen(id) != AG_ID_LEN - 1)
         return -EINVAL;
     memcpy(c->id, id, AG_ID_LEN);
-    c->state = (enum ag_state)I64(j, "state");
-    c->status = (enum ag_status)I64(j, "status");
-    c->created_ns = (uint64_t)I64(j, "created_ns");
-    c->updated_ns = (uint64_t)I64(j, "updated_ns");
-    c->expires_ns = (uint64_t)I64(j, "expires_ns");
-    c->closed_ns = (uint64_t)I64(j, "closed_ns");
-    c->activity_ns = (uint64_t)I64(j, "activity_ns");
-    c->next_seq = (uint64_t)I64(j, "next_seq");
-    c->meta = (struct ag_meta){sj(m, "name"), sj(m, "description"), sj(m, "owner_id"),
-                               ag_strv_json(json_object_get(m, "labels")),
-                               ag_strv_json(json_object_get(m, "tags"))};
+    c->state = (enum ag_state)AG_JI64(j, "state");
+    c->status = (enum ag_status)AG_JI64(j, "status");
+    c->created_ns = (uint64_t)AG_JI64(j, "created_ns");
+    c->updated_ns = (uint64_t)AG_JI64(j, "updated_ns");
+    c->expires_ns = (uint64_t)AG_JI64(j, "expires_ns");
+    c->closed_ns = (uint64_t)AG_JI64(j, "closed_ns");
+    c->activity_ns = (uint64_t)AG_JI64(j, "activity_ns");
+    c->next_seq = (uint64_t)AG_JI64(j, "next_seq");
+    c->meta = (struct ag_meta){
+        ag_json_str(m, "name"), ag_json_str(m, "description"), ag_json_str(m, "owner_id"),
+        ag_strv_json(json_object_get(m, "labels")), ag_strv_json(json_object_get(m, "tags"))};
     c->config = (struct ag_config){
-        .max_containers = (int32_t)I64(g, "max_containers"),
-        .max_duration_ns = I64(g, "max_duration_ns"),
-        .idle_timeout_ns = I64(g, "idle_timeout_ns"),
-        .limits = {I64(l, "nano_cpus"), I64(l, "memory_bytes"), I64(l, "memory_swap"),
-                   I64(l, "pids_limit")},
+        .max_containers = (int32_t)AG_JI64(g, "max_containers"),
+        .max_duration_ns = AG_JI64(g, "max_duration_ns"),
+        .idle_timeout_ns = AG_JI64(g, "idle_timeout_ns"),
+        .limits = {AG_JI64(l, "nano_cpus"), AG_JI64(l, "memory_bytes"), AG_JI64(l, "memory_swap"),
+                   AG_JI64(l, "pids_limit")},
         .allowed_images = ag_strv_json(json_object_get(g, "allowed_images")),
-        .allow_network = B(g, "allow_network"),
-        .allow_volume_mount = B(g, "allow_volume_mount"),
-        .require_approval = B(g, "require_approval"),
+        .allow_network = AG_JB(g, "allow_network"),
+        .allow_volume_mount = AG_JB(g, "allow_volume_mount"),
+        .require_approval = AG_JB(g, "require_approval"),
         .allowed_networks = ag_strv_json(json_object_get(g, "allowed_networks")),
         .allowed_paths = ag_strv_json(json_object_get(g, "allowed_paths")),
     };
-    c->prefs = (struct ag_prefs){sj(p, "timezone"), sj(p, "language"), sj(p, "theme"),
-                                 B(p, "notifications")};
-    c->current_task_id = sj(j, "current_task_id");
+    c->prefs = (struct ag_prefs){ag_json_str(p, "timezone"), ag_json_str(p, "language"),
+                                 ag_json_str(p, "theme"), AG_JB(p, "notifications")};
+    c->current_task_id = ag_json_str(j, "current_task_id");
     c->task_history = ag_strv_json(json_object_get(j, "task_history"));
     c->container_ids = ag_strv_json(json_object_get(j, "container_ids"));
     return 0;
@@ -401,28 +398,28 @@ int ag_db_load_agents(struct ag_mgr *m)
         if (a) {
             a->m = m;
             memcpy(a->id, id, AG_ID_LEN);
-            a->state = (enum ag_agent_state)I64(j, "state");
-            a->status = (enum ag_status)I64(j, "status");
-            a->registered_ns = (uint64_t)I64(j, "registered_ns");
+            a->state = (enum ag_agent_state)AG_JI64(j, "state");
+            a->status = (enum ag_status)AG_JI64(j, "status");
+            a->registered_ns = (uint64_t)AG_JI64(j, "registered_ns");
             a->heartbeat_ns = now; /* its TTL counts from this droverd's start */
             a->spec = (struct ag_agent_spec){
-                .name = sj(j, "name"),
-                .type = (int)I64(j, "type"),
-                .version = sj(j, "version"),
-                .description = sj(j, "description"),
-                .owner_id = sj(j, "owner_id"),
-                .hostname = sj(j, "hostname"),
-                .pid = sj(j, "pid"),
+                .name = ag_json_str(j, "name"),
+                .type = (int)AG_JI64(j, "type"),
+                .version = ag_json_str(j, "version"),
+                .description = ag_json_str(j, "description"),
+                .owner_id = ag_json_str(j, "owner_id"),
+                .hostname = ag_json_str(j, "hostname"),
+                .pid = ag_json_str(j, "pid"),
                 .labels = ag_strv_json(json_object_get(j, "labels")),
                 .tags = ag_strv_json(json_object_get(j, "tags")),
                 .supported_tasks = ag_strv_json(json_object_get(j, "supported_tasks")),
                 .supported_tools = ag_strv_json(json_object_get(j, "supported_tools")),
                 .supported_protocols = ag_strv_json(json_object_get(j, "supported_protocols")),
-                .max_concurrent_tasks = (int32_t)I64(j, "max_concurrent_tasks"),
-                .limits = {I64(l, "nano_cpus"), I64(l, "memory_bytes"), I64(l, "memory_swap"),
-                           I64(l, "pids_limit")},
-                .supports_streaming = B(j, "supports_streaming"),
-                .supports_cancellation = B(j, "supports_cancellation"),
+                .max_concurrent_tasks = (int32_t)AG_JI64(j, "max_concurrent_tasks"),
+                .limits = {AG_JI64(l, "nano_cpus"), AG_JI64(l, "memory_bytes"),
+                           AG_JI64(l, "memory_swap"), AG_JI64(l, "pids_limit")},
+                .supports_streaming = AG_JB(j, "supports_streaming"),
+                .supports_cancellation = AG_JB(j, "supports_cancellation"),
             };
             DLIST_PREPEND(&m->agents, a, link);
         }

@@ -88,15 +88,6 @@ json_t *ag_gw_json(const struct ag_gw *g)
                      ag_json_strv(c->allowed_origins));
 }
 
-static char *str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s && *s ? strdup(s) : NULL;
-}
-
-#define I64(o, k) ((int64_t)json_integer_value(json_object_get(o, k)))
-#define B(o, k)   json_is_true(json_object_get(o, k))
-
 int ag_gw_load(struct ag_mgr *m, json_t *j)
 {
     const char *id = json_string_value(json_object_get(j, "id"));
@@ -114,24 +105,24 @@ int ag_gw_load(struct ag_mgr *m, json_t *j)
     g->m = m;
     memcpy(g->id, id, AG_ID_LEN);
     memcpy(g->conv_id, conv, AG_ID_LEN);
-    g->created_ns = (uint64_t)I64(j, "created_ns");
-    g->meta = (struct ag_gw_meta){str(md, "name"),
-                                  str(md, "description"),
-                                  str(md, "user_id"),
-                                  str(md, "client_type"),
-                                  str(md, "client_version"),
+    g->created_ns = (uint64_t)AG_JI64(j, "created_ns");
+    g->meta = (struct ag_gw_meta){ag_json_str(md, "name"),
+                                  ag_json_str(md, "description"),
+                                  ag_json_str(md, "user_id"),
+                                  ag_json_str(md, "client_type"),
+                                  ag_json_str(md, "client_version"),
                                   ag_strv_json(json_object_get(md, "labels")),
                                   ag_strv_json(json_object_get(md, "tags"))};
     g->config = (struct ag_gw_config){
-        .timeout_ns = I64(c, "timeout_ns"),
-        .idle_timeout_ns = I64(c, "idle_timeout_ns"),
-        .enable_streaming = B(c, "enable_streaming"),
-        .max_message_size = (int32_t)I64(c, "max_message_size"),
-        .chunk_size = I64(c, "chunk_size"),
-        .chunk_delay_ns = I64(c, "chunk_delay_ns"),
-        .enable_delta = B(c, "enable_delta"),
-        .require_auth = B(c, "require_auth"),
-        .enable_encryption = B(c, "enable_encryption"),
+        .timeout_ns = AG_JI64(c, "timeout_ns"),
+        .idle_timeout_ns = AG_JI64(c, "idle_timeout_ns"),
+        .enable_streaming = AG_JB(c, "enable_streaming"),
+        .max_message_size = (int32_t)AG_JI64(c, "max_message_size"),
+        .chunk_size = AG_JI64(c, "chunk_size"),
+        .chunk_delay_ns = AG_JI64(c, "chunk_delay_ns"),
+        .enable_delta = AG_JB(c, "enable_delta"),
+        .require_auth = AG_JB(c, "require_auth"),
+        .enable_encryption = AG_JB(c, "enable_encryption"),
         .allowed_origins = ag_strv_json(json_object_get(c, "allowed_origins")),
     };
     DQUEUE_APPEND(&m->gws, g, link);

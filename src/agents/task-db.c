@@ -161,14 +161,7 @@ json_t *ag_task_json(const struct ag_task *t)
     return j;
 }
 
-static char *str(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s && *s ? strdup(s) : NULL;
-}
-
-#define I64(o, k) ((int64_t)json_integer_value(json_object_get(o, k)))
-#define V(o, k)   ag_strv_json(json_object_get(o, k))
+#define V(o, k) ag_strv_json(json_object_get(o, k))
 
 int ag_task_load(struct ag_mgr *m, json_t *j)
 {
@@ -186,29 +179,29 @@ int ag_task_load(struct ag_mgr *m, json_t *j)
     t->m = m;
     memcpy(t->id, id, AG_ID_LEN);
     snprintf(t->agent_id, sizeof t->agent_id, "%s", agent);
-    t->name = str(j, "name");
-    t->session_id = str(j, "session_id");
-    t->type = (int)I64(j, "type");
-    t->priority = (int)I64(j, "priority");
-    t->state = (enum ag_task_state)I64(j, "state");
-    t->created_ns = (uint64_t)I64(j, "created_ns");
-    t->started_ns = (uint64_t)I64(j, "started_ns");
-    t->completed_ns = (uint64_t)I64(j, "completed_ns");
-    t->expires_ns = (uint64_t)I64(j, "expires_ns");
+    t->name = ag_json_str(j, "name");
+    t->session_id = ag_json_str(j, "session_id");
+    t->type = (int)AG_JI64(j, "type");
+    t->priority = (int)AG_JI64(j, "priority");
+    t->state = (enum ag_task_state)AG_JI64(j, "state");
+    t->created_ns = (uint64_t)AG_JI64(j, "created_ns");
+    t->started_ns = (uint64_t)AG_JI64(j, "started_ns");
+    t->completed_ns = (uint64_t)AG_JI64(j, "completed_ns");
+    t->expires_ns = (uint64_t)AG_JI64(j, "expires_ns");
     t->progress = json_real_value(json_object_get(j, "progress"));
     t->handed_out = json_is_true(json_object_get(j, "handed_out"));
     t->config = (struct ag_task_config){
-        .command = str(c, "command"),
+        .command = ag_json_str(c, "command"),
         .arguments = V(c, "arguments"),
         .environment = V(c, "environment"),
-        .working_directory = str(c, "working_directory"),
-        .timeout_ns = I64(c, "timeout_ns"),
-        .max_retries = I64(c, "max_retries"),
+        .working_directory = ag_json_str(c, "working_directory"),
+        .timeout_ns = AG_JI64(c, "timeout_ns"),
+        .max_retries = AG_JI64(c, "max_retries"),
         .retry_on_failure = json_is_true(json_object_get(c, "retry_on_failure")),
         .parameters = V(c, "parameters"),
-        .max_memory_bytes = I64(c, "max_memory_bytes"),
-        .max_cpu_ns = I64(c, "max_cpu_ns"),
-        .max_execution_time_ns = I64(c, "max_execution_time_ns"),
+        .max_memory_bytes = AG_JI64(c, "max_memory_bytes"),
+        .max_cpu_ns = AG_JI64(c, "max_cpu_ns"),
+        .max_execution_time_ns = AG_JI64(c, "max_execution_time_ns"),
         .allowed_operations = V(c, "allowed_operations"),
         .denied_operations = V(c, "denied_operations"),
     };
@@ -216,22 +209,22 @@ int ag_task_load(struct ag_mgr *m, json_t *j)
     if (json_is_object(r)) {
         t->has_result = true;
         t->result = (struct ag_task_result){
-            .exit_code = (int32_t)I64(r, "exit_code"),
-            .output_text = str(r, "output_text"),
-            .error_text = str(r, "error_text"),
+            .exit_code = (int32_t)AG_JI64(r, "exit_code"),
+            .output_text = ag_json_str(r, "output_text"),
+            .error_text = ag_json_str(r, "error_text"),
             .metadata = V(r, "metadata"),
-            .completed_ns = (uint64_t)I64(r, "completed_ns"),
-            .duration_ns = I64(r, "duration_ns"),
+            .completed_ns = (uint64_t)AG_JI64(r, "completed_ns"),
+            .duration_ns = AG_JI64(r, "duration_ns"),
         };
         t->result.output = unb64(json_object_get(r, "output"), &t->result.output_len);
     }
     if (json_is_object(e)) {
         t->has_error = true;
-        t->error = (struct ag_task_error){.code = str(e, "code"),
-                                          .message = str(e, "message"),
+        t->error = (struct ag_task_error){.code = ag_json_str(e, "code"),
+                                          .message = ag_json_str(e, "message"),
                                           .details = V(e, "details"),
-                                          .stack_trace = str(e, "stack_trace"),
-                                          .at_ns = (uint64_t)I64(e, "at_ns")};
+                                          .stack_trace = ag_json_str(e, "stack_trace"),
+                                          .at_ns = (uint64_t)AG_JI64(e, "at_ns")};
     }
     uv_timer_init(m->loop, t->timer);
     t->timer->data = t;

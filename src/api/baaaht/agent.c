@@ -191,17 +191,11 @@ static const struct ag_agent_ops agent_ops = {deliver, ended};
 static void stream_agent(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Agent__V1__StreamAgentRequest *q = (const void *)msg;
-    struct agent_stream *s = grpc_call_get_data(call);
     struct ag_mgr *m = grpc_call_finished(call) ? NULL : bh_hub(call);
+    struct agent_stream *s = m ? bh_call_state(call, sizeof *s) : NULL;
     char err[AG_ERR_MAX] = "";
-    if (!m)
+    if (!s)
         return;
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s)))
-            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        s->call = call;
-        grpc_call_set_data(call, s);
-    }
     if (q->payload_case == AGENT__V1__STREAM_AGENT_REQUEST__PAYLOAD_HEARTBEAT) {
         Agent__V1__StreamAgentResponse o = AGENT__V1__STREAM_AGENT_RESPONSE__INIT;
         Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
@@ -228,11 +222,6 @@ static void stream_agent(struct grpc_call *call, const ProtobufCMessage *msg)
             ag_agent_receive(s->agent, &am);
         arena_free(&a);
     }
-}
-
-static void stream_agent_half_close(struct grpc_call *call)
-{
-    grpc_call_finish(call, GRPC_OK, NULL);
 }
 
 static void stream_agent_close(struct grpc_call *call)
@@ -346,7 +335,7 @@ static const struct grpc_method methods[] = {
     UNARY("ListTasks", bh_list_tasks, list_tasks_request),
     UNARY("GetTaskStatus", bh_get_task_status, get_task_status_request),
     {"StreamAgent", GRPC_BIDI, &agent__v1__stream_agent_request__descriptor, stream_agent,
-     stream_agent_half_close, NULL, stream_agent_close},
+     bh_half_close_ok, NULL, stream_agent_close},
     UNARY("SendMessage", send_message, agent_send_message_request),
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,
      NULL},

@@ -29,6 +29,11 @@ void bh_times(struct grpc_call *call, Google__Protobuf__Timestamp *started,
 
 /* Ends a call with the status of -errno r and the hub's sentence (strerror when it has none). */
 void bh_fail(struct grpc_call *call, int r, const char *err);
+/* A stream's state: the call's data, made zeroed on first use (size bytes, its first member a
+ * struct grpc_call * set to the call); NULL once the call was answered RESOURCE_EXHAUSTED. */
+void *bh_call_state(struct grpc_call *call, size_t size);
+/* A bidi stream's on_half_close that ends it OK. */
+void bh_half_close_ok(struct grpc_call *call);
 /* The agent's own token the call carries (Bearer bah1.…), or NULL. */
 const char *bh_own_token(struct grpc_call *call);
 /* Whether the caller may act as agent_id (NULL: register a new agent): with scope control, or

@@ -2,6 +2,7 @@
 #include "api/baaaht/baaaht.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api/baaaht/baaaht-internal.h"
@@ -56,6 +57,25 @@ bool bh_agent_allowed(struct grpc_call *call, struct ag_mgr *m, const char *agen
                      "$BAAAHT_CONTAINER_TOKEN')",
                      grpc_call_path(call));
     return false;
+}
+
+void *bh_call_state(struct grpc_call *call, size_t size)
+{
+    void *s = grpc_call_get_data(call);
+    if (s)
+        return s;
+    if (!(s = calloc(1, size))) {
+        grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        return NULL;
+    }
+    *(struct grpc_call **)s = call;
+    grpc_call_set_data(call, s);
+    return s;
+}
+
+void bh_half_close_ok(struct grpc_call *call)
+{
+    grpc_call_finish(call, GRPC_OK, NULL);
 }
 
 int api_baaaht_register(struct grpc_server *s, struct api_host *host)

@@ -248,17 +248,11 @@ static const struct ag_conv_ops conv_ops = {on_reply, on_failed, on_heartbeat, o
 static void stream_messages(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Orchestrator__V1__StreamMessageRequest *q = (const void *)msg;
-    struct conv_stream *s = grpc_call_get_data(call);
     struct ag_mgr *m = grpc_call_finished(call) ? NULL : bh_hub(call);
+    struct conv_stream *s = m ? bh_call_state(call, sizeof *s) : NULL;
     char err[AG_ERR_MAX] = "";
-    if (!m)
+    if (!s)
         return;
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s)))
-            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        s->call = call;
-        grpc_call_set_data(call, s);
-    }
     bool beat = q->payload_case == ORCHESTRATOR__V1__STREAM_MESSAGE_REQUEST__PAYLOAD_HEARTBEAT;
     if (beat && s->c)
         return ag_conv_heartbeat(s->c); /* to every stream of the session */
@@ -284,11 +278,6 @@ static void stream_messages(struct grpc_call *call, const ProtobufCMessage *msg)
         (void)ag_conv_say(s->c, &in, NULL, err, sizeof err); /* failures: on_failed */
         arena_free(&a);
     }
-}
-
-static void stream_messages_half_close(struct grpc_call *call)
-{
-    grpc_call_finish(call, GRPC_OK, NULL);
 }
 
 static void stream_messages_close(struct grpc_call *call)
@@ -397,7 +386,7 @@ static const struct grpc_method methods[] = {
     {"RemoveContainer", GRPC_UNARY, &orchestrator__v1__remove_container_request__descriptor,
      bh_remove_container, NULL, NULL, bh_ctr_call_close},
     {"StreamMessages", GRPC_BIDI, &orchestrator__v1__stream_message_request__descriptor,
-     stream_messages, stream_messages_half_close, NULL, stream_messages_close},
+     stream_messages, bh_half_close_ok, NULL, stream_messages_close},
     {"SubscribeEvents", GRPC_SERVER_STREAM, &orchestrator__v1__subscribe_events_request__descriptor,
      subscribe_events, NULL, bh_sub_writable, bh_sub_close},
     {"HealthCheck", GRPC_UNARY, &google__protobuf__empty__descriptor, health_check, NULL, NULL,

@@ -377,18 +377,12 @@ static void report(struct grpc_call *call, struct task_stream *s,
 void bh_stream_task(struct grpc_call *call, const ProtobufCMessage *msg)
 {
     const Agent__V1__StreamTaskRequest *q = (const void *)msg;
-    struct task_stream *s = grpc_call_get_data(call);
     struct ag_mgr *m = grpc_call_finished(call) ? NULL : bh_hub(call);
+    struct task_stream *s = m ? bh_call_state(call, sizeof *s) : NULL;
     char err[AG_ERR_MAX] = "";
-    if (!m)
+    if (!s)
         return;
-    if (!s) {
-        if (!(s = calloc(1, sizeof *s)))
-            return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
-        s->call = call;
-        s->m = m;
-        grpc_call_set_data(call, s);
-    }
+    s->m = m;
     if (q->payload_case == AGENT__V1__STREAM_TASK_REQUEST__PAYLOAD_HEARTBEAT) {
         Agent__V1__StreamTaskResponse o = AGENT__V1__STREAM_TASK_RESPONSE__INIT;
         Google__Protobuf__Empty e = GOOGLE__PROTOBUF__EMPTY__INIT;
