@@ -59,6 +59,9 @@ static const struct config_option options[] = {
            "a gRPC connection with calls, quiet this long, is sent a PING (0: never)"),
     NUM_AS("grpc_keepalive_timeout_ms", grpc.keepalive_timeout_ms, 1, 3600000,
            "...and closed when nothing comes back this long"),
+    NUM_AS("grpc_queue_budget_bytes", grpc.queue_budget, 1u << 20, 4095u << 20,
+           "answers queued for every gRPC client together; past it streams wait, unary "
+           "answers go on"),
     OPT(db_path, CONFIG_PATH, "SQLite database (default: STATE_DIR/drover.sqlite3)"),
     NUM(emergency_reserve_bytes, 0, 1u << 30,
         "disk space held back beside the database for a full disk"),

@@ -27,8 +27,53 @@
 #include "grpc/grpc-internal.h"
 #include "net/net.h"
 
-#define CALL_HIGH (256 * 1024) /* bytes queued in one call before grpc_call_send refuses */
-#define CALL_LOW  (64 * 1024)  /* a call's queue below this asks its handler for more */
+#define CALL_HIGH      (256 * 1024) /* bytes queued in one call before grpc_call_send refuses */
+#define CALL_LOW       (64 * 1024)  /* a call's queue below this asks its handler for more */
+#define BUDGET_DEFAULT (64u << 20)  /* every call's queue together (queue_budget 0) */
+
+/* The server's budget: past it streaming calls wait; they are woken below three quarters. */
+static size_t budget(const struct grpc_server *s)
+{
+    return s->lim.queue_budget ? (size_t)s->lim.queue_budget : BUDGET_DEFAULT;
+}
+
+static bool streaming(const struct grpc_call *call)
+{
+    return call->method &&
+           (call->method->kind == GRPC_SERVER_STREAM || call->method->kind == GRPC_BIDI);
+}
+
+/* Whether the budget refuses call more now: past it, a streaming call that holds CALL_LOW or
+ * more waits (those whose clients read keep going), and is woken with room. */
+static bool over_budget(struct grpc_call *call)
+{
+    struct grpc_server *s = call->conn->srv;
+    if (!streaming(call) || s->queued < budget(s) || call->out.len < CALL_LOW)
+        return false; /* a call that keeps up goes on: the ones holding much wait */
+    if (!call->starved) {
+        call->starved = true;
+        s->n_starved++;
+    }
+    return true;
+}
+
+/* Room again: every call the budget refused hears on_ready at its connection's next flush. */
+static void wake_starved(struct grpc_server *s)
+{
+    for (struct gconn *c = s->conns; c && s->n_starved; c = c->link.next)
+        for (struct grpc_call *call = c->calls; call && s->n_starved; call = call->link.next) {
+            if (!call->starved)
+                continue;
+            call->starved = false;
+            s->n_starved--;
+            if (call->handler_live && !call->finished && call->method->on_ready &&
+                !call->ready_pending) {
+                call->ready_pending = true;
+                c->n_ready++;
+                grpc_conn_mark_dirty(c);
+            }
+        }
+}
 
 struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id)
 {
@@ -80,6 +125,11 @@ void grpc_call_free(struct grpc_call *call)
     c->srv->stats.active_calls--;
     if (call->ready_pending)
         c->n_ready--;
+    if (call->starved)
+        s->n_starved--;
+    s->queued -= call->out.len;
+    if (s->n_starved && s->queued < budget(s) / 4 * 3)
+        wake_starved(s);
     if (call->deadline) {
         call->deadline->data = NULL;
         uv_close((uv_handle_t *)call->deadline, timer_free);
@@ -123,10 +173,14 @@ static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, s
     (void)userdata;
 
     if (n) {
+        struct grpc_server *s = call->conn->srv;
         memcpy(dst, buf_head(&call->out), n);
         buf_consume(&call->out, n);
         if (call->out.len == 0)
             buf_reset(&call->out, 64 * 1024);
+        s->queued -= n;
+        if (s->n_starved && s->queued < budget(s) / 4 * 3)
+            wake_starved(s);
     }
     if (call->out.len == 0 && call->finished) {
         char code[12];
@@ -185,11 +239,13 @@ static int send_frame(struct grpc_call *call, size_t len,
         return -EPIPE;
     if (len > call->conn->srv->lim.max_message_size)
         return -EMSGSIZE;
-    if (call->out.len >= CALL_HIGH)
+    if (call->out.len >= CALL_HIGH || over_budget(call))
         return -ENOBUFS;
+    size_t was = call->out.len;
     r = append(&call->out, arg, len);
     if (r < 0)
         return r;
+    call->conn->srv->queued += call->out.len - was;
     if (!call->response_started) {
         r = start_response(call);
         if (r < 0)
@@ -232,9 +288,9 @@ int grpc_call_send_packed(struct grpc_call *call, const uint8_t *bytes, size_t l
     return send_frame(call, len, append_packed, bytes);
 }
 
-bool grpc_call_writable(const struct grpc_call *call)
+bool grpc_call_writable(struct grpc_call *call)
 {
-    return !call->finished && call->out.len < CALL_HIGH;
+    return !call->finished && call->out.len < CALL_HIGH && !over_budget(call);
 }
 
 /* ---- finishing ------------------------------------------------------------------------------ */

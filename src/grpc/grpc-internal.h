@@ -69,6 +69,7 @@ struct grpc_call {
     bool handler_live;                   /* on_close not yet called */
     bool cancelled;                      /* ended by the client, a deadline or the server */
     bool ready_pending;                  /* on_ready should run at the next flush */
+    bool starved;                        /* refused by the server's budget: wake it below it */
     bool audited;                        /* the authorizer saw it: the audit hook hears the end */
     char *principal;                     /* who the authorizer says the caller is, or NULL */
     unsigned scopes;                     /* what the authorizer found the caller may do */
@@ -116,6 +117,8 @@ struct grpc_server {
     void (*done)(void *userdata);   /* called once the last connection is gone */
     void *done_userdata;            /* its argument */
     int handles_open;               /* embedded handles not yet closed by grpc_server_free */
+    size_t queued;                  /* bytes in every call's queue together */
+    size_t n_starved;               /* streaming calls the budget refused, waiting for room */
 };
 
 /* server.c */

@@ -64,12 +64,15 @@ struct grpc_server_limits {
     uint32_t keepalive_ms;           /* one with calls is PINGed after this quiet... */
     uint32_t keepalive_timeout_ms;   /* ...and closed when nothing comes back this long (0 each:
                                         off) */
+    uint32_t queue_budget;           /* bytes queued by every call together past which streams
+                                        wait (unary answers never do); 0: 64 MiB */
 };
 
 struct grpc_server_stats {
     uint32_t open_connections; /* connections now */
     uint32_t active_calls;     /* calls not yet closed */
     uint64_t calls_total;      /* calls started since the server was made */
+    uint64_t queued_bytes;     /* answers queued in every call, not yet taken by HTTP/2 */
 };
 
 /* Access control. authorize is asked once per call, when its method is known and before the
@@ -115,7 +118,8 @@ const char *grpc_server_service_name(const struct grpc_server *s, size_t i);
 const struct grpc_service *grpc_server_service_at(const struct grpc_server *s, size_t i);
 bool grpc_server_has_service(const struct grpc_server *s, const char *name);
 
-/* Queues one response message. -ENOBUFS when the call's queue is full (wait for on_ready),
+/* Queues one response message. -ENOBUFS when the call's queue is full, or, for a streaming
+ * call, when every call's queues together are past the server's budget (wait for on_ready),
  * -EPIPE once the call is finished or cancelled, -EINVAL for a message over the size cap. */
 int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg);
 /* Sends the response headers now, before any message: a stream that may wait long for its first
@@ -124,7 +128,7 @@ int grpc_call_send_headers(struct grpc_call *call);
 /* The same for a message already serialized (one encoding sent to many calls). */
 int grpc_call_send_packed(struct grpc_call *call, const uint8_t *bytes, size_t len);
 /* Whether the queue has room for more; when false, on_ready will follow. */
-bool grpc_call_writable(const struct grpc_call *call);
+bool grpc_call_writable(struct grpc_call *call);
 /* Ends the call with a status and a printf-style message (may be NULL). Idempotent. */
 void grpc_call_finish(struct grpc_call *call, enum grpc_status_code code, const char *fmt, ...)
     _printf_(3, 4);

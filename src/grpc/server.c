@@ -316,6 +316,7 @@ bool grpc_server_has_service(const struct grpc_server *s, const char *name)
 void grpc_server_get_stats(const struct grpc_server *s, struct grpc_server_stats *ret)
 {
     *ret = s->stats;
+    ret->queued_bytes = s->queued;
 }
 
 static void on_shutdown_timeout(uv_timer_t *t)

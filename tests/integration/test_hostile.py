@@ -174,3 +174,54 @@ def test_pipelining_clients_that_never_read_hold_bounded_memory(make_droverd, tm
         assert peak_rp - idle < 64 * 1024, (idle, peak_rp)
         assert peak_http - idle < 64 * 1024, (idle, peak_http)
         assert after_http - idle < 16 * 1024, (idle, after_http)  # given back after the flood
+
+
+def test_streams_that_nobody_reads_share_one_budget(make_droverd):
+    """Answers queued for every gRPC client together stay within grpc_queue_budget_bytes: past
+    it, a stream holding much waits, while a stream whose client reads goes on, and unary
+    answers are never held back."""
+    import subprocess
+    from conftest import DROVER
+    d = make_droverd(extra_args=["--grpc-queue-budget-bytes", str(1 << 20)])
+    d.cli("start", "--name", "noisy", "--", "sh", "-c",
+          "while :; do echo aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa; done", check=0)
+    wait_until(lambda: "aaaa" in d.cli("logs", "-n", "1", "noisy").stdout,
+               what="the service writing")
+    admin = admin_pb2_grpc.AdminStub(d.channel())
+
+    def queued():
+        return admin.Status(admin_pb2.StatusRequest(), timeout=10).grpc_queued_bytes
+
+    hostile = []
+    for _ in range(32):  # 32 × 256 KiB (each call's own cap) would be 8 MiB without the budget
+        raw = RawH2(d.socket)
+        raw.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1})
+        raw.conn.increment_flow_control_window(2**31 - 1 - 65535)
+        raw.flush()
+        sid = raw.start("/drover.v1.Services/Logs")
+        raw.send(sid, frame(services_pb2.LogsRequest(target="noisy", follow=True,
+                                                      lines=1).SerializeToString()))
+        hostile.append(raw)
+    wait_until(lambda: queued() >= 1 << 20, what="the budget reached")
+    time.sleep(1.0)
+    peak = max(queued() for _ in range(20))
+    # The budget, and past it what each stream had begun to hold (under 64 KiB and a message):
+    # 1 MiB + 32 × ~100 KiB, well under the 8 MiB the streams would hold without it.
+    assert peak < 5 << 20, peak
+    # A follower that reads gets new lines all the same; unary calls answer.
+    follow = subprocess.Popen([DROVER, "--socket", d.socket, "logs", "-f", "-n", "0", "noisy"],
+                              stdout=subprocess.PIPE)
+    try:
+        got = 0
+        while got < 200 * 1024:
+            chunk = follow.stdout.read1(65536)
+            assert chunk, "the reading follower's stream ended"
+            got += len(chunk)
+    finally:
+        follow.kill()
+        follow.wait()
+    assert admin.Ping(admin_pb2.PingRequest(), timeout=10) is not None
+    for raw in hostile:
+        raw.close()
+    wait_until(lambda: queued() < 64 * 1024, what="the queues freed")
+    d.cli("stop", "noisy", check=0)

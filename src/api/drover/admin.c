@@ -191,6 +191,7 @@ static void status(struct grpc_call *call, const ProtobufCMessage *msg)
     resp.config_path = (char *)(host->config_path ? host->config_path : "");
     resp.open_connections = st.open_connections;
     resp.active_calls = st.active_calls;
+    resp.grpc_queued_bytes = st.queued_bytes;
     resp.calls_total = st.calls_total;
     resp.rss_bytes = rss;
     resp.tracked_process_count = host->track ? (uint32_t)track_count(host->track) : 0;
