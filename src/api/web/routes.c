@@ -28,6 +28,11 @@ struct api_web {
     struct socktop *socktop; /* /ws */
     char *socktop_token;     /* /ws accepts ?token= this (socktop's own scheme), or NULL */
     bool require_token;      /* /metrics and /ws need a credential with scope read */
+    /* The /metrics page of this loop turn (and its gzip, made when first asked): a scraper
+     * flood renders it once per turn, not once per request. */
+    struct buf page, gz;
+    uint64_t page_turn; /* uv_now when rendered; 0: none */
+    bool page_ok, gz_made, gz_ok;
 };
 
 struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o)
@@ -40,6 +45,8 @@ struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o)
     }
     w->host = host;
     w->require_token = o->require_token;
+    buf_init(&w->page, 0);
+    buf_init(&w->gz, 0);
     return w;
 }
 
@@ -49,6 +56,8 @@ void api_web_free(struct api_web *w)
         return;
     socktop_free(w->socktop);
     free(w->socktop_token);
+    buf_done(&w->page);
+    buf_done(&w->gz);
     free(w);
 }
 
@@ -100,23 +109,30 @@ static bool allowed(struct api_web *w, struct http_request *req, bool ws)
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-static void metrics(struct http_request *req, struct api_host *h)
+static void metrics(struct http_request *req, struct api_web *w)
 {
-    struct buf page, gz;
-    buf_init(&page, 0);
-    buf_init(&gz, 0);
-    int r = api_prometheus_render(h, &page);
-    if (r < 0) {
-        http_respond(req, 500, NULL, "text/plain", "cannot read the metrics\n", 24);
-    } else if (http_request_accepts_gzip(req) &&
-               gzip_deflate(buf_head(&page), page.len, &gz) == 0) {
-        http_respond(req, 200, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", PROM_TYPE,
-                     buf_head(&gz), gz.len);
-    } else {
-        http_respond(req, 200, "Vary: Accept-Encoding\r\n", PROM_TYPE, buf_head(&page), page.len);
+    uint64_t turn = uv_now(w->host->loop) + 1; /* 0 stays "none" */
+    if (w->page_turn != turn) {                /* a new turn: the page anew */
+        buf_reset(&w->page, 1 << 20);
+        buf_reset(&w->gz, 1 << 20);
+        w->page_ok = api_prometheus_render(w->host, &w->page) >= 0;
+        w->gz_made = false;
+        w->page_turn = turn;
     }
-    buf_done(&page);
-    buf_done(&gz);
+    if (!w->page_ok) {
+        http_respond(req, 500, NULL, "text/plain", "cannot read the metrics\n", 24);
+        return;
+    }
+    if (http_request_accepts_gzip(req) && !w->gz_made) {
+        w->gz_ok = gzip_deflate(buf_head(&w->page), w->page.len, &w->gz) == 0;
+        w->gz_made = true;
+    }
+    if (http_request_accepts_gzip(req) && w->gz_ok)
+        http_respond(req, 200, "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n", PROM_TYPE,
+                     buf_head(&w->gz), w->gz.len);
+    else
+        http_respond(req, 200, "Vary: Accept-Encoding\r\n", PROM_TYPE, buf_head(&w->page),
+                     w->page.len);
 }
 
 void api_http_handle(struct http_request *req, void *userdata)
@@ -132,7 +148,7 @@ void api_http_handle(struct http_request *req, void *userdata)
     if (!strcmp(path, "/healthz"))
         return http_respond(req, 200, NULL, "text/plain", "ok\n", 3);
     if (!strcmp(path, "/metrics"))
-        return allowed(w, req, false) ? metrics(req, w->host) : (void)0;
+        return allowed(w, req, false) ? metrics(req, w) : (void)0;
     if (!strcmp(path, "/ws")) {
         if (!allowed(w, req, true))
             return;
