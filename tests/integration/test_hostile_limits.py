@@ -187,10 +187,13 @@ def strangers_droverd(open_dir, make_droverd):
 
     def make(*flags):
         port = free_port()
-        args = ["--socket", os.path.join(open_dir, "run", "drover.sock"), *flags]
+        sock = os.path.join(open_dir, "run", "drover.sock")
+        args = ["--socket", sock, *flags]
         if os.geteuid() != 0:
             args += ["--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tcp-plaintext"]
-        d = make_droverd(extra_args=args)
+        d = make_droverd(extra_args=args, env={"DROVER_SOCKET": sock}, start=False)
+        d.socket = sock
+        d.start()
         s = Strangers(d, port)
         made.append(s)
         return d, s
@@ -281,7 +284,7 @@ def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
     dropped = sum(int(DROPPED.search(ln).group(1)) for i, ln in enumerate(lines)
                   if DROPPED.search(ln) and i + 1 < len(lines) and REFUSING in lines[i + 1])
     fd_low = [ln for ln in lines if FD_LOW in ln or "file descriptors are free" in ln]
-    free = status(d)
+    st = status(d)
     figures = (f"{attempts} refused connects + 2 probes; {len(lines)} log lines in all, "
                f"{len(about)} about refusing; {printed} refusals printed + {dropped} reported "
                f"dropped = {printed + dropped}; drover ping {pings - len(failed)}/{pings} "
@@ -290,7 +293,7 @@ def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
     assert len(about) < 100, figures + "\n" + "\n".join(about)
     assert not fd_low, (f"droverd took itself for short of descriptors (limit "
                         f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, "
-                        f"{free.open_connections} gRPC connections open): " + figures)
+                        f"{st.open_connections} gRPC connections open): " + figures)
     assert not failed, f"drover ping refused during the flood: {failed[:3]}; " + figures
     assert printed + dropped == expected, figures
     assert pong(d)[0]
@@ -299,27 +302,56 @@ def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
 
 # ---- clients that pipeline and never read -----------------------------------------------------
 
-def pump_until_stuck(socks, burst, d, guard=120):
-    """Sends burst on every socket again and again, never reading, until a whole round finds
-    every one full (the kernel's buffers full: droverd is not taking their requests) twice in a
-    row; droverd's RSS is sampled after every round. Returns (peak kB, bytes sent)."""
-    peak, sent, stuck_rounds = 0, 0, 0
+class Pipeliner:
+    """Clients that send a stream of whole requests (burst, again and again) and never read.
+    Each socket's stream stays whole across partial sends."""
+
+    def __init__(self, socks, burst):
+        self.socks, self.burst = socks, burst
+        self.offset = [0] * len(socks)
+        self.sent, self.closed = 0, 0
+
+    def round(self):
+        """One send on every socket that will take bytes; the bytes sent."""
+        n = 0
+        for i, s in enumerate(self.socks):
+            if s is None:
+                continue
+            try:
+                k = s.send(self.burst[self.offset[i]:])
+            except BlockingIOError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                self.socks[i] = None  # droverd closed it: counted, and asserted on
+                self.closed += 1
+                s.close()
+                continue
+            self.offset[i] = (self.offset[i] + k) % len(self.burst)
+            n += k
+        self.sent += n
+        return n
+
+    def close(self):
+        for s in self.socks:
+            if s is not None:
+                s.close()
+
+
+def pump_until_stuck(p, d, guard=120):
+    """Rounds until two in a row find every socket full (the kernel's buffers full: droverd is
+    not taking their requests); droverd's RSS is sampled after every round. Returns the peak
+    (kB)."""
+    peak, stuck_rounds = 0, 0
     deadline = time.monotonic() + guard
     while stuck_rounds < 2:
-        progress = False
-        for s in socks:
-            try:
-                sent += s.send(burst)
-                progress = True
-            except BlockingIOError:
-                pass
+        progress = p.round()
         peak = max(peak, rss_kb(d.proc.pid))
         stuck_rounds = 0 if progress else stuck_rounds + 1
         assert time.monotonic() < deadline, (
-            f"droverd still reads clients that take no answers after {sent} bytes")
+            f"droverd still reads clients that take no answers after {p.sent} bytes")
         if not progress:
             time.sleep(0.05)
-    return peak, sent
+    return peak
 
 
 def settle(d, quiet, sample_peak, guard=120):
@@ -348,17 +380,27 @@ def http_get(port, path):
 
 
 def requests_total(port):
-    _, body = http_get(port, "/metrics")
+    st, body = http_get(port, "/metrics")
     m = re.search(rb"^drover_http_requests_total (\d+)", body, re.M)
+    assert st == 200 and m, f"GET /metrics from a client that reads: {st} {body[:200]!r}"
     return int(m.group(1))
 
 
-def memory_verdict(d, idle, peak, after):
-    fig = f"droverd RSS: idle {idle} kB, peak {peak} kB, after {after} kB"
-    print("\n" + fig + (" (ASan: not asserted)" if sanitized(d.proc.pid) else ""))
-    if not sanitized(d.proc.pid):  # ASan's quarantine keeps freed memory: RSS says nothing
+def memory_verdict(d, idle, peak):
+    """Asserts the peak, then waits (a guard, not a threshold) for RSS to come back under
+    32 MB."""
+    asan = sanitized(d.proc.pid)  # ASan's quarantine keeps freed memory: RSS says nothing
+    fig = f"droverd RSS: idle {idle} kB, peak {peak} kB"
+    if asan:
+        print(f"\n{fig}, after {rss_kb(d.proc.pid)} kB (ASan: not asserted)")
+        return
+    try:
         assert peak < 64 * MB, fig
-        assert after < 32 * MB, fig
+        wait_until(lambda: rss_kb(d.proc.pid) < 32 * MB, timeout=60,
+                   what="droverd's RSS back under 32 MB")
+    finally:
+        fig += f", after {rss_kb(d.proc.pid)} kB"
+        print("\n" + fig)
 
 
 def test_http_clients_pipelining_unread_metrics(make_droverd):
@@ -373,8 +415,9 @@ def test_http_clients_pipelining_unread_metrics(make_droverd):
         s.connect(("127.0.0.1", port))
         s.setblocking(False)
         socks.append(s)
+    p = Pipeliner(socks, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 200)
     try:
-        peak, sent = pump_until_stuck(socks, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 200, d)
+        peak = pump_until_stuck(p, d)
         # Settled: between two scrapes of ours, droverd answered nothing but our own request.
         last = [requests_total(port)]
 
@@ -384,8 +427,9 @@ def test_http_clients_pipelining_unread_metrics(make_droverd):
             last[0] = now
             return done
         peak = settle(d, quiet, peak)
-        print(f"\nHTTP: 200 clients sent {sent} bytes of pipelined GET /metrics; droverd "
-              f"answered {last[0]} requests")
+        print(f"\nHTTP: 200 clients sent {p.sent} bytes of pipelined GET /metrics; droverd "
+              f"answered {last[0]} requests; it closed {p.closed} of them")
+        assert p.closed == 0, "droverd closed well-formed clients that only pipeline"
         # Another client is answered, and so is droverd's own user on its socket.
         st, body = http_get(port, "/healthz")
         assert st == 200, (st, body)
@@ -393,14 +437,11 @@ def test_http_clients_pipelining_unread_metrics(make_droverd):
         peak = max(peak, rss_kb(d.proc.pid))
         assert d.proc.poll() is None
     finally:
-        for s in socks:
-            s.close()
+        p.close()
     # Gone: droverd notices each (a write to it fails) and gives the memory back.
-    wait_until(lambda: rss_kb(d.proc.pid) < 32 * MB or sanitized(d.proc.pid), timeout=60,
-               what="droverd's RSS back under 32 MB")
     wait_until(lambda: b"drover_http_connections 1\n" in http_get(port, "/metrics")[1],
                timeout=60, what="the clients' connections closed")
-    memory_verdict(d, idle, peak, rss_kb(d.proc.pid))
+    memory_verdict(d, idle, peak)
     assert http_get(port, "/healthz")[0] == 200
 
 
@@ -419,23 +460,19 @@ def test_rp_clients_pipelining_unread_pings(make_droverd):
         s.connect(d.rp_socket)
         s.setblocking(False)
         socks.append(s)
+    p = Pipeliner(socks, ping * (65536 // len(ping)))
     try:
-        peak, sent = pump_until_stuck(socks, ping * (65536 // len(ping)), d)
+        peak = pump_until_stuck(p, d)
 
         # Settled: a few round trips of another client find every flooder still stuck.
         def quiet():
             with RpClient(d.rp_socket) as c:
                 assert c.call(rp.REQUEST_TYPE_PING, "ping", rp.PingRequest()).code == OK
-            for s in socks:
-                try:
-                    s.send(ping)
-                    return False
-                except BlockingIOError:
-                    pass
-            return True
+            return p.round() == 0
         peak = settle(d, lambda: quiet() and quiet() and quiet(), peak)
-        print(f"\nrunning-process: 50 clients sent {sent} bytes of pipelined PINGs "
-              f"({sent // len(ping)} requests)")
+        print(f"\nrunning-process: 50 clients sent {p.sent} bytes of pipelined PINGs "
+              f"({p.sent // len(ping)} requests); droverd closed {p.closed} of them")
+        assert p.closed == 0, "droverd closed well-formed clients that only pipeline"
         # Another client is answered, and so is droverd's own user on its socket.
         with RpClient(d.rp_socket) as c:
             assert c.call(rp.REQUEST_TYPE_PING, "ping", rp.PingRequest()).code == OK
@@ -443,11 +480,8 @@ def test_rp_clients_pipelining_unread_pings(make_droverd):
         peak = max(peak, rss_kb(d.proc.pid))
         assert d.proc.poll() is None
     finally:
-        for s in socks:
-            s.close()
-    wait_until(lambda: rss_kb(d.proc.pid) < 32 * MB or sanitized(d.proc.pid), timeout=60,
-               what="droverd's RSS back under 32 MB")
-    memory_verdict(d, idle, peak, rss_kb(d.proc.pid))
+        p.close()
+    memory_verdict(d, idle, peak)
     with RpClient(d.rp_socket) as c:
         assert c.call(rp.REQUEST_TYPE_PING, "ping", rp.PingRequest()).code == OK
 
