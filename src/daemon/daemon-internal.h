@@ -89,6 +89,12 @@ void daemon_baaaht_health(struct daemon *d);
 /* baaaht's socket (baaaht_socket), when configured: 0660, its group baaaht_socket_group. */
 int daemon_listen_baaaht(struct daemon *d);
 
+/* doors.c: the listeners of the other doors. */
+void daemon_on_accept(struct net_listener *l, struct net_conn *conn, void *userdata);
+int daemon_listen_tcp(struct daemon *d);
+int daemon_listen_http(struct daemon *d);
+int daemon_listen_rp(struct daemon *d);
+
 /* Services with an image run as containers of the manager (set on the engine once made). */
 void daemon_services_in_containers(struct daemon *d);
 
