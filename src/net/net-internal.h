@@ -33,6 +33,10 @@ struct net_listener {
     bool closed;             /* net_listener_close was called */
     bool handle_gone;        /* the listening handle's close callback ran (or there is none) */
     struct net_tls *tls;     /* connections speak TLS with this (not owned), or NULL */
+    uint64_t turn;           /* the loop turn (uv_now) accepts are counted in */
+    unsigned turn_accepts;   /* connections accepted in it */
+    uv_timer_t *resume;      /* accepts again next turn, after a turn's worth (or NULL) */
+    bool resume_gone;        /* its close callback ran */
 };
 
 struct net_conn {
@@ -46,6 +50,7 @@ struct net_conn {
     bool writing;                           /* a uv_write is in flight */
     struct buf queued;                      /* what came meanwhile: one write once it is done */
     struct ucred peer;                      /* SO_PEERCRED at accept */
+    bool uncounted;                         /* its descriptor is closed: no longer counted */
     bool reading;                           /* uv_read_start is in effect */
     bool paused;                            /* the owner asked us not to read */
     bool closing;                           /* net_conn_close was called */

@@ -28,6 +28,9 @@
 #include "base/macro.h"
 
 #define FD_COUNT_MS 1000 /* /proc/self/fd is read at most this often */
+/* Connections a listener accepts in one loop turn: a flood of connects waits for the next turn
+ * rather than keep the loop in libuv's accept loop, serving nobody else. */
+#define ACCEPT_TURN_MAX 64
 
 /* The descriptor table is the process's, and so is its reserve: one state for every listener. */
 static struct {
@@ -69,7 +72,8 @@ static void listener_maybe_free(struct net_listener *l)
 {
     /* Both must be over: the listening handle (whose close callback still uses l) and every
      * connection (which share its read buffer). */
-    if (l->closed && l->n_conns == 0 && l->handle_gone) {
+    if (l->closed && l->n_conns == 0 && l->handle_gone && (!l->resume || l->resume_gone)) {
+        free(l->resume);
         free(l->read_buf);
         free(l);
     }
@@ -238,12 +242,25 @@ static void on_conn_closed(uv_handle_t *h)
     struct net_conn *c = h->data;
     struct net_listener *l = c->listener;
 
+    if (!c->uncounted)
+        fds.conns--;
     tls_conn_free(c->tls);
     buf_done(&c->queued);
     free(c);
-    fds.conns--;
     l->n_conns--;
     listener_maybe_free(l);
+}
+
+/* Closes the connection's handle. libuv closes the descriptor now and calls back on a later
+ * turn: the descriptor count follows the descriptor, not the callback (a flood of refused
+ * connections would otherwise look like a descriptor shortage until the callbacks ran). */
+static void close_handle(struct net_conn *c)
+{
+    if (!c->uncounted) {
+        c->uncounted = true;
+        fds.conns--;
+    }
+    uv_close(&c->h.handle, on_conn_closed);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -252,7 +269,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
     (void)status;
     /* ECANCELED when net_handle_close closed the handle under the shutdown. */
     if (!uv_is_closing(&c->h.handle))
-        uv_close(&c->h.handle, on_conn_closed);
+        close_handle(c);
 }
 
 void net_handle_close(uv_handle_t *h)
@@ -262,7 +279,7 @@ void net_handle_close(uv_handle_t *h)
     if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && h->data) {
         struct net_conn *c = h->data;
         if (&c->h.handle == h && c->magic == NET_CONN_MAGIC) {
-            uv_close(h, on_conn_closed);
+            close_handle(c);
             return;
         }
     }
@@ -289,7 +306,7 @@ void net_conn_close(struct net_conn *c, bool flush)
     }
     if (flush && c->pending > 0 && uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
         return;
-    uv_close(&c->h.handle, on_conn_closed);
+    close_handle(c);
 }
 
 /* Sets up c on its handle for listener l: credentials (unix sockets only), counts. */
@@ -328,7 +345,7 @@ int net_conn_from_fd(uv_loop_t *loop, int fd, struct net_conn **ret)
     conn_init(c, l);
     if (r < 0) {
         c->closing = true;
-        uv_close(&c->h.handle, on_conn_closed);
+        close_handle(c);
         return r;
     }
     *ret = c;
@@ -393,12 +410,49 @@ static bool reserve_ok(uv_loop_t *loop)
     return !low;
 }
 
+static void on_connection(uv_stream_t *server, int status);
+
+static void on_resume(uv_timer_t *t)
+{
+    struct net_listener *l = t->data;
+    l->turn = uv_now(t->loop);
+    l->turn_accepts = 0;
+    if (!l->closed)
+        on_connection(&l->h.stream, 0); /* the one left waiting; libuv then listens again */
+}
+
+static void on_resume_closed(uv_handle_t *h)
+{
+    struct net_listener *l = h->data;
+    l->resume_gone = true;
+    listener_maybe_free(l);
+}
+
+/* A turn's worth accepted: the connection stays in libuv (which stops listening meanwhile) and
+ * is taken on the next turn. False when that cannot be arranged: accept it now. */
+static bool defer_accept(struct net_listener *l, uv_loop_t *loop)
+{
+    if (!l->resume) {
+        if (!(l->resume = malloc(sizeof *l->resume)))
+            return false;
+        uv_timer_init(loop, l->resume);
+        l->resume->data = l;
+    }
+    return uv_timer_start(l->resume, on_resume, 0, 0) == 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct net_listener *l = server->data;
     struct net_conn *c;
 
     if (status < 0 || l->closed)
+        return;
+    if (l->turn != uv_now(server->loop)) {
+        l->turn = uv_now(server->loop);
+        l->turn_accepts = 0;
+    }
+    if (++l->turn_accepts > ACCEPT_TURN_MAX && defer_accept(l, server->loop))
         return;
     c = calloc(1, sizeof *c);
     if (!c)
@@ -419,7 +473,7 @@ static void on_connection(uv_stream_t *server, int status)
         (void)uv_tcp_nodelay(&c->h.tcp, 1);
     if (r < 0) {
         c->closing = true;
-        uv_close(&c->h.handle, on_conn_closed);
+        close_handle(c);
         return;
     }
     l->on_accept(l, c, l->userdata);
@@ -511,6 +565,8 @@ void net_listener_close(struct net_listener *l)
     if (l->path && l->ino && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
         unlink(l->path);
     l->closed = true;
+    if (l->resume)
+        uv_close((uv_handle_t *)l->resume, on_resume_closed);
     uv_close(&l->h.handle, on_listener_closed);
 }
 

@@ -27,7 +27,6 @@ import resource
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -60,8 +59,8 @@ def target(t):
 
 def connect(fam, addr):
     s = socket.socket(fam, socket.SOCK_STREAM)
+    s.connect(addr)  # blocking: a full backlog is waited out (with a timeout, EAGAIN)
     s.settimeout(60)
-    s.connect(addr)
     return s
 
 def taken(s):
@@ -71,8 +70,7 @@ def taken(s):
         return False
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
-mode, fam_addr, n = sys.argv[1], target(sys.argv[2]), int(sys.argv[3])
-fam, addr = fam_addr
+mode, (fam, addr), n = sys.argv[1], target(sys.argv[2]), int(sys.argv[3])
 if mode == "flood":
     for _ in range(n):
         s = socket.socket(fam, socket.SOCK_STREAM)
@@ -246,7 +244,7 @@ def test_idle_connections_at_the_limit_leave_the_admin_lane(strangers_droverd):
 
 REFUSING = "grpc: refusing a connection"
 DROPPED = re.compile(r"\((\d+) more like the next were not logged in 5 s\)")
-FD_LOW = "file descriptors are free: new connections are refused"
+FD_RESERVE = "file descriptors are free"  # the descriptor reserve's "refusing" / "again"
 
 
 def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
@@ -283,7 +281,7 @@ def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
     printed = sum(REFUSING in ln for ln in lines)
     dropped = sum(int(DROPPED.search(ln).group(1)) for i, ln in enumerate(lines)
                   if DROPPED.search(ln) and i + 1 < len(lines) and REFUSING in lines[i + 1])
-    fd_low = [ln for ln in lines if FD_LOW in ln or "file descriptors are free" in ln]
+    fd_low = [ln for ln in lines if FD_RESERVE in ln]
     st = status(d)
     figures = (f"{attempts} refused connects + 2 probes; {len(lines)} log lines in all, "
                f"{len(about)} about refusing; {printed} refusals printed + {dropped} reported "
@@ -291,6 +289,8 @@ def test_a_flood_of_refused_connects_costs_a_few_log_lines(strangers_droverd):
                f"answered; fd-reserve lines: {fd_low}")
     print("\n" + figures)
     assert len(about) < 100, figures + "\n" + "\n".join(about)
+    # While droverd believes it is short of descriptors, every door closes every new connection
+    # at accept, droverd's own user's included, and without counting it in the lines above.
     assert not fd_low, (f"droverd took itself for short of descriptors (limit "
                         f"{resource.getrlimit(resource.RLIMIT_NOFILE)[0]}, "
                         f"{st.open_connections} gRPC connections open): " + figures)
@@ -484,7 +484,3 @@ def test_rp_clients_pipelining_unread_pings(make_droverd):
     memory_verdict(d, idle, peak)
     with RpClient(d.rp_socket) as c:
         assert c.call(rp.REQUEST_TYPE_PING, "ping", rp.PingRequest()).code == OK
-
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q", "-s"]))
