@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -28,7 +29,8 @@
 #include "base/paths.h"
 #include "net/net.h"
 
-#define IN_SLACK (1u << 20) /* what reads may add past a whole frame before reading pauses */
+#define IN_SLACK  (1u << 20)  /* what reads may add past a whole frame before reading pauses */
+#define BIG_INPUT (64u << 10) /* a connection holding this much input is part of a flood */
 
 struct lenframe_conn {
     struct lenframe_server *srv;    /* the server, until we are closed */
@@ -58,6 +60,8 @@ struct lenframe_server {
     struct lenframe_conn *conns;      /* open connections */
     uint32_t n_open;                  /* of them, not refused */
     bool stopping;                    /* shutdown began */
+    bool trim_owed;                   /* a connection that held much input closed: give the
+                                         memory back once none holds much */
     void (*done)(void *);             /* shutdown finished */
     void *done_data;                  /* its argument */
 };
@@ -86,7 +90,17 @@ static void do_close(struct lenframe_conn *c)
     if (!c->refused)
         s->n_open--;
     net_conn_close(c->conn, !c->abort);
+    s->trim_owed |= c->in.alloc >= BIG_INPUT;
     buf_done(&c->in);
+    if (s->trim_owed) {
+        bool big = false;
+        for (struct lenframe_conn *o = s->conns; o && !big; o = o->link.next)
+            big = o->in.alloc >= BIG_INPUT;
+        if (!big) { /* glibc keeps freed pages otherwise: RSS would stay at the flood's */
+            s->trim_owed = false;
+            malloc_trim(0);
+        }
+    }
     uv_close((uv_handle_t *)&c->idle, conn_freed);
     if (c->opened)
         s->h->on_close(c, c->data);

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -44,6 +45,31 @@ static struct {
     long conns_then;     /* connections open at the last count */
     uint64_t counted_ms; /* uv_now of the last count */
 } fds;
+
+/* Bytes every connection holds for its peer, together. Past FLOOD_MARK a flood is noted; once
+ * it is back under TRIM_MARK the memory it took goes back to the system (glibc keeps freed
+ * pages of its arenas otherwise: RSS would stay at the flood's peak). */
+#define FLOOD_MARK (8u << 20)
+#define TRIM_MARK  (1u << 20)
+static size_t held_all;
+static bool held_flood;
+
+static void hold(struct net_conn *c, size_t n)
+{
+    c->pending += n;
+    held_all += n;
+    held_flood |= held_all > FLOOD_MARK;
+}
+
+static void release(struct net_conn *c, size_t n)
+{
+    c->pending -= n;
+    held_all -= n;
+    if (held_flood && held_all < TRIM_MARK) {
+        held_flood = false;
+        malloc_trim(0);
+    }
+}
 
 struct write_req {
     uv_write_t req;     /* libuv request */
@@ -165,7 +191,7 @@ static void on_write(uv_write_t *req, int status)
     struct write_req *w = container_of(req, struct write_req, req);
     struct net_conn *c = w->c;
 
-    c->pending -= w->len;
+    release(c, w->len);
     c->writing = false;
     free(w->data);
     free(w);
@@ -173,7 +199,7 @@ static void on_write(uv_write_t *req, int status)
     if (c->queued.len > 0) {
         struct buf q = c->queued;
         buf_init(&c->queued, 0);
-        c->pending -= q.len;
+        release(c, q.len);
         if (status < 0 || start_write(c, &q) < 0)
             buf_done(&q);
     }
@@ -213,7 +239,7 @@ static int start_write(struct net_conn *c, struct buf *b)
         free(w);
         return r;
     }
-    c->pending += b->len;
+    hold(c, b->len);
     c->writing = true;
     /* The write owns the storage now. */
     b->data = NULL;
@@ -232,7 +258,7 @@ int net_raw_write(struct net_conn *c, struct buf *b)
         return start_write(c, b);
     if (buf_append(&c->queued, buf_head(b), b->len) < 0)
         return -ENOMEM;
-    c->pending += b->len;
+    hold(c, b->len);
     buf_done(b);
     return 0;
 }
@@ -244,6 +270,7 @@ static void on_conn_closed(uv_handle_t *h)
 
     if (!c->uncounted)
         fds.conns--;
+    release(c, c->queued.len); /* never written */
     tls_conn_free(c->tls);
     buf_done(&c->queued);
     free(c);
@@ -299,7 +326,7 @@ void net_conn_close(struct net_conn *c, bool flush)
     if (flush && c->queued.len > 0) { /* behind the write in flight, before the shutdown */
         struct buf q = c->queued;
         buf_init(&c->queued, 0);
-        c->pending -= q.len;
+        release(c, q.len);
         c->writing = false;
         if (start_write(c, &q) < 0)
             buf_done(&q);
