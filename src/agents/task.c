@@ -450,6 +450,10 @@ int ag_task_execute(struct ag_mgr *m, const struct ag_task_spec *spec, struct ag
     if (c->timeout_ns < 0 || c->max_memory_bytes < 0 || c->max_cpu_ns < 0 ||
         c->max_execution_time_ns < 0)
         return errmsg_fail(err, err_size, -EINVAL, "limits and timeouts must not be negative");
+    for (char **e = c->environment; e && e[0] && e[1]; e += 2)
+        if (!*e[0] || strchr(e[0], '='))
+            return errmsg_fail(err, err_size, -EINVAL,
+                               "config.environment: '%s' is not a variable name", e[0]);
     struct ag_task *t = calloc(1, sizeof *t);
     if (!t || !(t->timer = malloc(sizeof *t->timer)) || ag_dup_s(&t->name, c->command) < 0 ||
         ag_dup_s(&t->session_id, spec->session_id) < 0 || ag_task_config_copy(&t->config, c) < 0) {

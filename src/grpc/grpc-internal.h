@@ -88,6 +88,7 @@ struct gconn {
     void *door;                   /* what the door said at accept, for the authorizer */
     DLIST_LINK(gconn) dirty_link; /* in the server's list to flush from the idle handle */
     bool in_recv;                 /* inside mem_recv: the end of the read flushes */
+    bool closing;                 /* being freed: nothing may mark it dirty again */
     bool preface_seen;            /* the peer's first frame came (its SETTINGS) */
     uint64_t born_ms;             /* accepted at (mono_ms) */
     uint64_t last_rx_ms;          /* bytes last came from the peer (mono_ms) */

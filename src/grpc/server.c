@@ -38,7 +38,7 @@ void grpc_conn_mark_dirty(struct gconn *c)
 {
     struct grpc_server *s = c->srv;
 
-    if (DLIST_LINKED(c, dirty_link) || c->in_recv)
+    if (DLIST_LINKED(c, dirty_link) || c->in_recv || c->closing)
         return;
     DLIST_PREPEND(&s->dirty, c, dirty_link);
     uv_idle_start(&s->idle, on_idle);
@@ -157,6 +157,12 @@ static void conn_close(struct gconn *c)
 {
     struct grpc_server *s = c->srv;
 
+    if (c->closing)
+        return;
+    /* Freeing a call can make a handler answer another call of this connection (an agent's
+     * stream going ends what it owed as timeouts): that must not put it back on the dirty
+     * list it is leaving. */
+    c->closing = true;
     DLIST_REMOVE(c, dirty_link);
     DLIST_REMOVE(c, link);
     s->stats.open_connections--;

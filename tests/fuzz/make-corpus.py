@@ -11,6 +11,7 @@ import tempfile
 
 import h2.config
 import h2.connection
+import h2.settings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -80,6 +81,7 @@ def main():
     write(os.path.join(HERE, "corpus", "proc-parsers"), proc_seeds())
     write(os.path.join(HERE, "corpus", "config"), config_seeds())
     write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
+    write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
 
 
 def write(d, seeds):
@@ -593,9 +595,735 @@ def stratavore_seeds():
     return seeds
 
 
+class H2Calls:
+    """One client connection whose calls may interleave: streams are opened, fed and ended in
+    the order of the script (an agent's stream bound before the message it is to answer, its
+    reply after that message)."""
+
+    def __init__(self, settings=None):
+        self.c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.c.initiate_connection()
+        if settings:
+            self.c.update_settings(settings)
+        self.ids = {}
+        self.n = 0
+        self.paths = set()
+        self.parts = []
+
+    def open(self, name, path, extra=()):
+        sid = self.c.get_next_available_stream_id()
+        self.c.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                                  (":authority", "localhost"),
+                                  ("content-type", "application/grpc"), ("te", "trailers"),
+                                  *extra])
+        self.ids[name] = sid
+        self.n += 1
+        self.paths.add(path)
+        return self
+
+    def send(self, name, msg, end=False):
+        body = msg if isinstance(msg, bytes) else msg.SerializeToString(deterministic=True)
+        self.c.send_data(self.ids[name], frame(body), end_stream=end)
+        return self
+
+    def end(self, name):
+        self.c.end_stream(self.ids[name])
+        return self
+
+    def call(self, path, msg, extra=()):
+        name = ("unary", self.n)
+        return self.open(name, path, extra).send(name, msg, end=True)
+
+    def later(self):
+        """What came before is in the input's first half, what follows in its second (the
+        target sends an input in two halves, running the loop between them): frames of an
+        unknown type, which the server ignores, pad the shorter side."""
+        assert not self.parts, "one mark"
+        self.parts.append(self.c.data_to_send())
+        return self
+
+    @staticmethod
+    def padding(n):
+        """n bytes (0, or 9 and more) of frames of an unknown type (0xfa) on stream 0."""
+        out = b""
+        while n > 0:
+            k = min(n - 9, 16384)
+            out += struct.pack(">I", k)[1:] + bytes([0xfa, 0, 0, 0, 0, 0]) + bytes(k)
+            n -= 9 + k
+        return out
+
+    def bytes(self):
+        # The server takes 32 streams at once: a seed stays below, whatever it answers when.
+        assert self.n <= 32, f"{self.n} streams"
+        data = self.c.data_to_send()
+        if not self.parts:
+            return data
+        first = self.parts[0]
+        pad_first, pad_last = max(0, len(data) - len(first)), max(0, len(first) - len(data))
+        if 0 < pad_first + pad_last < 9:  # too short for a frame: both sides get one more
+            pad_first, pad_last = pad_first + 9, pad_last + 9
+        return first + self.padding(pad_first) + data + self.padding(pad_last)
+
+
+def baaaht_seeds():
+    """baaaht's services (fuzz-baaaht.c): every RPC of orchestrator.v1, agent.v1 and gateway.v1
+    in valid sessions of calls (a conversation with a scripted assistant answering by
+    correlation id, tasks droverd runs and tasks an agent runs and reports on, gateway chats
+    streamed back in pieces, event streams, agents' own tokens), the container RPCs refused
+    (the target has no containers), llm.v1 and tool.v1 refusing, and hostile shapes.
+
+    The target numbers every id the hub makes in the order it is made, afresh for each input,
+    id(1), id(2), ... (32 hex digits): a conversation (CreateSession) takes one; a gateway
+    session two (its conversation, then itself: the gateway session is the second); an agent
+    one; a task one, and one more for the TASK_REQUEST when its agent holds a stream; a message
+    stored one when the client gives it no id; a user message routed to the assistant then one
+    for the correlation id and one for the DATA message the assistant gets; the assistant's
+    reply (or its timeout) stored one; a routing failure on a StreamMessages stream one (its
+    event); a reply streamed by StreamChat or StreamResponses one (its chunk_id); agent.v1
+    SendMessage one when the message has no id, found or not; a CONTROL (cancel) or DATA
+    (input) message to an agent for its task one. Client message ids are given wherever they
+    can be, to keep the count short. The database starts with two agent tokens (TOKEN_FREE
+    and TOKEN_BOUND, id(1)'s, in the target). H2Calls.later() puts calls in the input's second
+    half, after the loop has run (a stream's end seen before a session closes)."""
+    from grpc_tools import protoc
+    gen = tempfile.mkdtemp()
+    wkt = os.path.join(os.path.dirname(protoc.__file__), "_proto")
+    for n in ("common", "orchestrator", "agent", "gateway", "llm", "tool"):
+        subprocess.check_call([sys.executable, "-m", "grpc_tools.protoc",
+                               f"-I{ROOT}/proto/baaaht", f"-I{wkt}", f"--python_out={gen}",
+                               f"{n}.proto"])
+    sys.path.insert(0, gen)
+    from google.protobuf import empty_pb2, timestamp_pb2
+    import agent_pb2 as ag
+    import common_pb2 as cm
+    import gateway_pb2 as gw
+    import llm_pb2
+    import orchestrator_pb2 as o
+    import tool_pb2
+
+    O, A, G = ("/orchestrator.v1.OrchestratorService/", "/agent.v1.AgentService/",
+               "/gateway.v1.GatewayService/")
+    E = empty_pb2.Empty()
+    token_free = "bah1." + "a" * 31 + "1"
+    token_bound = "bah1." + "a" * 31 + "2"
+    missing = "f" * 32
+
+    def i(n):
+        return f"{n:032x}"
+
+    def ts(s):
+        return timestamp_pb2.Timestamp(seconds=s)
+
+    def bearer(token, scopes="0"):
+        return [("authorization", "Bearer " + token), ("x-fuzz-scopes", scopes)]
+
+    def user(mid, text, role=o.MESSAGE_ROLE_USER):
+        return o.Message(id=mid, role=role, content=text)
+
+    def reply(agent, corr, conv, text, in_headers=False, type_=ag.MESSAGE_TYPE_DATA,
+              content_type="text/plain"):
+        """The assistant's answer on its stream, as baaaht's assistant sends it."""
+        data = ag.DataMessage(content_type=content_type, data=text.encode())
+        md = ag.AgentMessageMetadata()
+        if in_headers:
+            data.headers["correlation_id"] = corr
+            data.headers["session_id"] = conv
+        else:
+            md = ag.AgentMessageMetadata(correlation_id=corr, session_id=conv, priority=2)
+        return ag.StreamAgentRequest(agent_id=agent, message=ag.AgentMessage(
+            id="r-" + corr[-4:], type=type_, source_id=agent, target_id="orchestrator",
+            timestamp=ts(1700000000), data_message=data, metadata=md))
+
+    assistant = ag.RegisterRequest(name="assistant", type=ag.AGENT_TYPE_WORKER,
+                                   metadata=ag.AgentMetadata(labels={"role": "assistant"}))
+    session = o.CreateSessionRequest(metadata=o.SessionMetadata(name="tui-session",
+                                                                labels={"client": "tui"}))
+    seeds = {}
+
+    # ---- orchestrator.v1: sessions and their messages ----
+    c = H2Calls()
+    c.call(O + "CreateSession", o.CreateSessionRequest(  # id(1)
+        metadata=o.SessionMetadata(name="s1", description="fuzz", labels={"client": "tui"},
+                                   owner_id="alice", tags=["t1", "t2"]),
+        config=o.SessionConfig(
+            max_containers=2, max_duration_ns=3600 * 10**9, idle_timeout_ns=600 * 10**9,
+            resource_limits=cm.ResourceLimits(nano_cpus=10**9, memory_bytes=1 << 26,
+                                              memory_swap=1 << 27, pids_limit=64),
+            allowed_images=["alpine:3"],
+            policy=o.SessionPolicy(allow_network=True, allowed_networks=["none"],
+                                   allow_volume_mount=True, allowed_paths=["/tmp"],
+                                   require_approval=True))))
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(1)))
+    c.call(O + "ListSessions", o.ListSessionsRequest())
+    c.call(O + "ListSessions", o.ListSessionsRequest(filter=o.SessionFilter(
+        state=o.SESSION_STATE_ACTIVE, status=cm.STATUS_RUNNING, owner_id="alice",
+        labels={"client": "tui"})))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(
+        session_id=i(1), metadata=o.SessionMetadata(name="renamed", labels={"k": "v"}),
+        context=o.SessionContext(preferences=o.UserPreferences(
+            timezone="UTC", language="en", theme="dark", notifications=True))))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=i(1), context=o.SessionContext(
+        preferences=o.UserPreferences(theme="light"))))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=i(1)))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=o.Message(  # id(2)
+        role=o.MESSAGE_ROLE_USER, content="hello", metadata=o.MessageMetadata(
+            container_id="c1", tool_name="t", tool_call_id="x", extra={"a": "b"}))))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=o.Message(
+        id="m-own", role=o.MESSAGE_ROLE_TOOL, content="note", timestamp=ts(1700000000))))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=user("m-own", "dup")))
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(1)))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(1), reason="done"))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(1)))
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(1)))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=i(1)))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=i(1), metadata=o.SessionMetadata(
+        name="late")))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=user("", "late")))
+    c.call(O + "ListSessions", o.ListSessionsRequest(filter=o.SessionFilter(
+        state=o.SESSION_STATE_CLOSED)))
+    c.call(O + "HealthCheck", E)
+    c.call(O + "GetStatus", E)
+    seeds["orchestrator-sessions"] = c
+
+    c = H2Calls()
+    c.call(O + "CreateSession", o.CreateSessionRequest(metadata=o.SessionMetadata(
+        owner_id="../x")))
+    c.call(O + "CreateSession", o.CreateSessionRequest(config=o.SessionConfig(
+        max_duration_ns=-1, idle_timeout_ns=-1)))
+    for n in range(9):  # id(1) to id(8), then the limit
+        c.call(O + "CreateSession", o.CreateSessionRequest())
+    c.call(O + "GetSession", o.GetSessionRequest())
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=missing))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=missing))
+    c.call(O + "CloseSession", o.CloseSessionRequest())
+    c.call(O + "SendMessage", o.SendMessageRequest(message=user("", "x")))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1)))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=missing, message=user("", "x")))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=user("", "x" * 5000)))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1),
+                                                   message=user("k" * 80, "long id")))
+    c.open("s", O + "StreamMessages").send("s", o.StreamMessageRequest(message=user("", "x")))
+    c.open("t", O + "StreamMessages").send("t", o.StreamMessageRequest(session_id=missing), True)
+    c.open("u", O + "StreamMessages").send("u", o.StreamMessageRequest(heartbeat=E))
+    c.send("u", o.StreamMessageRequest(heartbeat=E), True)
+    for n in range(1, 7):  # closed ones: the oldest go past closed_keep
+        c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(n), reason=f"r{n}"))
+    c.call(O + "ListSessions", o.ListSessionsRequest())
+    seeds["orchestrator-errors"] = c
+
+    # Expiry and idleness: their timers fire while the target settles (a task runs).
+    c = H2Calls()
+    c.open("ev", O + "SubscribeEvents").send("ev", o.SubscribeEventsRequest(), True)
+    c.call(O + "CreateSession", o.CreateSessionRequest(config=o.SessionConfig(  # id(1)
+        max_duration_ns=1)))
+    c.call(O + "CreateSession", o.CreateSessionRequest(config=o.SessionConfig(  # id(2)
+        idle_timeout_ns=1000)))
+    c.open("s", O + "StreamMessages").send("s", o.StreamMessageRequest(session_id=i(1)))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(2), message=user(  # id(3)
+        "", "wakes it", o.MESSAGE_ROLE_SYSTEM)))
+    c.later()
+    c.call(O + "ListSessions", o.ListSessionsRequest(filter=o.SessionFilter(
+        state=o.SESSION_STATE_IDLE)))
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(1)))
+    c.open("t", O + "StreamMessages").send("t", o.StreamMessageRequest(session_id=i(2)))
+    c.send("t", o.StreamMessageRequest(message=user("n1", "a note", o.MESSAGE_ROLE_SYSTEM)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(2), config=ag.TaskConfig(
+        command="true")))  # id(4)
+    seeds["orchestrator-idle-expiry"] = c
+
+    # ---- a conversation: the TUI's StreamMessages, the assistant's StreamAgent ----
+    c = H2Calls()
+    c.call(A + "Register", assistant)  # id(1)
+    c.call(O + "CreateSession", session)  # id(2)
+    c.open("agent", A + "StreamAgent").send("agent", ag.StreamAgentRequest(agent_id=i(1)))
+    c.open("tui", O + "StreamMessages").send("tui", o.StreamMessageRequest(
+        session_id=i(2), message=user("u1", "hello")))  # correlation id(3), DATA id(4)
+    c.open("tui2", O + "StreamMessages").send("tui2", o.StreamMessageRequest(session_id=i(2)))
+    c.send("tui2", o.StreamMessageRequest(heartbeat=E))
+    c.send("agent", reply(i(1), i(3), i(2), "echo: hello"))  # stored id(5)
+    c.send("tui", o.StreamMessageRequest(session_id=i(2), message=user("u2", "more")))  # 6, 7
+    c.send("agent", reply(i(1), i(6), i(2), "by headers", in_headers=True))  # id(8)
+    c.send("tui", o.StreamMessageRequest(message=user("u3", "break")))  # 9, 10
+    c.send("agent", reply(i(1), i(9), i(2), "it broke", type_=ag.MESSAGE_TYPE_ERROR,
+                          content_type="application/vnd.baaaht.conversation.error+text"))  # 11
+    c.send("agent", reply(i(1), i(9), i(2), "answered twice"))
+    c.send("agent", reply(i(1), i(6), missing, "wrong session"))
+    c.send("tui", o.StreamMessageRequest(message=user("n1", "a note", o.MESSAGE_ROLE_SYSTEM)))
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(2), message=user("d1", "direct")))
+    c.send("agent", ag.StreamAgentRequest(agent_id=i(1), heartbeat=E))
+    c.send("agent", ag.StreamAgentRequest(agent_id=i(1), message=ag.AgentMessage(
+        type=ag.MESSAGE_TYPE_EVENT, event_message=ag.EventMessage(
+            event_type="thinking", source="assistant", data={"k": "v"}))))
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(agent_id=i(1), message=ag.AgentMessage(
+        type=ag.MESSAGE_TYPE_CONTROL, control_message=ag.ControlMessage(
+            command=ag.CONTROL_COMMAND_STATUS, parameters={"x": "y"}))))  # id(12)
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(agent_id=i(1), message=ag.AgentMessage(
+        id="own", type=ag.MESSAGE_TYPE_DATA, target_id=i(1), timestamp=ts(1700000000),
+        data_message=ag.DataMessage(content_type="text/plain", data=b"hi", headers={"a": "b"}))))
+    c.send("tui", o.StreamMessageRequest(message=user("u4", "unanswered")))  # 13, 14
+    c.end("agent")  # its stream goes: u4's reply times out, stored id(15)
+    c.later()
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(2)))
+    c.end("tui")
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(2), reason="bye"))
+    seeds["conversation-assistant"] = c
+
+    c = H2Calls()
+    c.call(O + "CreateSession", session)  # id(1)
+    c.open("tui", O + "StreamMessages").send("tui", o.StreamMessageRequest(
+        session_id=i(1), message=user("u1", "nobody")))  # no assistant: event id(2)
+    c.call(A + "Register", assistant)  # id(3)
+    c.send("tui", o.StreamMessageRequest(message=user("u2", "no stream")))  # event id(4)
+    c.open("a", A + "StreamAgent").send("a", ag.StreamAgentRequest(agent_id=i(3)))
+    for n in range(3, 7):  # four owed: routes_max
+        c.send("tui", o.StreamMessageRequest(message=user(f"u{n}", f"m{n}")))  # 5..12
+    c.send("tui", o.StreamMessageRequest(message=user("u7", "overloaded")))  # event id(13)
+    c.call(A + "Register", ag.RegisterRequest(name="helper", type=ag.AGENT_TYPE_WORKER,
+                                              metadata=ag.AgentMetadata(
+                                                  labels={"role": "Assistant"})))  # id(14)
+    c.open("b", A + "StreamAgent").send("b", ag.StreamAgentRequest(agent_id=i(14)))
+    c.open("a2", A + "StreamAgent").send("a2", ag.StreamAgentRequest(agent_id=i(3)))  # replaces
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(3), reason="bye"))  # 15..18
+    c.send("tui", o.StreamMessageRequest(message=user("u8", "to the helper")))  # 19, 20
+    c.send("b", reply(i(14), i(19), i(1), "helped"))  # id(21)
+    c.send("tui", o.StreamMessageRequest(message=user("u8", "same id again")))
+    c.send("tui", o.StreamMessageRequest(message=user("", "x" * 5000)))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(1)))
+    c.open("late", O + "StreamMessages").send("late", o.StreamMessageRequest(session_id=i(1)))
+    seeds["routing-failures"] = c
+
+    # ---- agent.v1: agents ----
+    c = H2Calls()
+    c.call(A + "Register", ag.RegisterRequest(  # id(1)
+        name="worker-1", type=ag.AGENT_TYPE_WORKER,
+        metadata=ag.AgentMetadata(version="1.0", description="fuzz", labels={"zone": "a"},
+                                  owner_id="alice", tags=["t"], hostname="h", pid="42"),
+        capabilities=ag.AgentCapabilities(
+            supported_tasks=["code_execution", "file_operation"], supported_tools=["read"],
+            max_concurrent_tasks=2, supported_protocols=["grpc"],
+            resource_limits=cm.ResourceLimits(nano_cpus=1, memory_bytes=2, memory_swap=3,
+                                              pids_limit=4),
+            supports_streaming=True, supports_cancellation=True)))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1), active_tasks=["x"],
+                                                resources=cm.ResourceUsage()))
+    c.call(A + "HealthCheck", E)
+    c.call(A + "GetStatus", E)
+    c.call(A + "GetCapabilities", E)
+    c.call(A + "Register", ag.RegisterRequest())
+    c.call(A + "Heartbeat", ag.HeartbeatRequest())
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=missing))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1)), [("x-fuzz-scopes", "1")])
+    c.open("s0", A + "StreamAgent").send("s0", ag.StreamAgentRequest(message=ag.AgentMessage()))
+    c.open("s1", A + "StreamAgent").send("s1", ag.StreamAgentRequest(agent_id=missing), True)
+    c.open("s", A + "StreamAgent").send("s", ag.StreamAgentRequest(agent_id=i(1)))
+    c.send("s", ag.StreamAgentRequest(heartbeat=E))
+    c.send("s", ag.StreamAgentRequest(message=ag.AgentMessage(
+        type=ag.MESSAGE_TYPE_TASK_UPDATE, task_message=ag.TaskMessage(task_id=missing))))
+    c.open("s2", A + "StreamAgent").send("s2", ag.StreamAgentRequest(heartbeat=E))
+    c.send("s2", ag.StreamAgentRequest(agent_id=i(1)))  # replaces s
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(1), reason="done"))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1)))
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(agent_id=i(1),
+                                                         message=ag.AgentMessage()))  # id(2)
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(message=ag.AgentMessage()))
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(agent_id=i(1)))
+    c.call(A + "Register", ag.RegisterRequest(name="quiet"))  # id(3): SendMessage took id(2)
+    c.call(A + "SendMessage", ag.AgentSendMessageRequest(agent_id=i(3),
+                                                         message=ag.AgentMessage()))  # id(4)
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=missing))
+    c.call(A + "Unregister", ag.UnregisterRequest())
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(3)))
+    c.call(A + "GetStatus", E)
+    seeds["agents"] = c
+
+    # ---- agent.v1: tasks droverd runs (/bin/true in the target) ----
+    c = H2Calls()
+    c.call(O + "CreateSession", o.CreateSessionRequest())  # id(1)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(2)
+        session_id=i(1), type=ag.TASK_TYPE_CODE_EXECUTION, priority=ag.TASK_PRIORITY_NORMAL,
+        config=ag.TaskConfig(command="sh", arguments=["-c", "echo out; echo err >&2; cat"],
+                             environment={"GREETING": "hi"}, working_directory="/tmp",
+                             timeout_ns=5 * 10**9, max_retries=1, retry_on_failure=True,
+                             input_data=b"piped", parameters={"k": "v"})))
+    c.open("w", A + "StreamTask").send("w", ag.StreamTaskRequest(task_id=i(2)))
+    c.send("w", ag.StreamTaskRequest(heartbeat=E))
+    c.send("w", ag.StreamTaskRequest(input=ag.TaskInput(data=b"more\n", metadata={"eof": "true"})))
+    c.open("w2", A + "StreamTask").send("w2", ag.StreamTaskRequest(task_id=i(2)), True)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(3)
+        session_id=i(1), config=ag.TaskConfig(command="sleep", arguments=["30"])))
+    c.call(A + "CancelTask", ag.CancelTaskRequest(task_id=i(3), reason="enough"))
+    c.call(A + "CancelTask", ag.CancelTaskRequest(task_id=i(3), force=True))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(4)
+        session_id=i(1), config=ag.TaskConfig(command="sleep", arguments=["30"])))
+    c.open("w4", A + "StreamTask").send("w4", ag.StreamTaskRequest(
+        task_id=i(4), cancel=ag.CancelCommand(reason="from the stream", force=True)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(5): no containers, FAILED
+        session_id=i(1), config=ag.TaskConfig(command="true", parameters={"image": "alpine"})))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(6)
+        session_id=i(1), type=ag.TASK_TYPE_DATA_PROCESSING, priority=ag.TASK_PRIORITY_HIGH,
+        config=ag.TaskConfig(command="true", constraints=ag.TaskConstraints(
+            max_memory_bytes=64 << 20, max_cpu_ns=10**9, max_execution_time_ns=10**9,
+            allowed_operations=["read"], denied_operations=["write"]))))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(7): times out at once
+        session_id=i(1), config=ag.TaskConfig(command="sleep", arguments=["30"], timeout_ns=1)))
+    c.open("w7", A + "StreamTask").send("w7", ag.StreamTaskRequest(task_id=i(7)))
+    c.call(A + "GetTaskStatus", ag.GetTaskStatusRequest(task_id=i(2)))
+    c.call(A + "ListTasks", ag.ListTasksRequest())
+    c.call(A + "ListTasks", ag.ListTasksRequest(filter=ag.TaskFilter(
+        state=ag.TASK_STATE_RUNNING, type=ag.TASK_TYPE_CODE_EXECUTION,
+        priority=ag.TASK_PRIORITY_NORMAL, session_id=i(1), created_after=ts(1),
+        created_before=ts(2**40))))
+    c.call(A + "GetStatus", E)
+    c.call(O + "GetSession", o.GetSessionRequest(session_id=i(1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(8): cancelled with its session
+        session_id=i(1), config=ag.TaskConfig(command="sleep", arguments=["30"])))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(1)))
+    seeds["tasks-droverd"] = c
+
+    c = H2Calls()
+    c.call(O + "CreateSession", o.CreateSessionRequest())  # id(1)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(config=ag.TaskConfig(command="true")))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(1), config=ag.TaskConfig()))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(agent_id=missing, session_id=i(1),
+                                                    config=ag.TaskConfig(command="true")))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(1), config=ag.TaskConfig(
+        command="true", timeout_ns=-1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(1), config=ag.TaskConfig(
+        command="true", constraints=ag.TaskConstraints(max_memory_bytes=-1))))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(2): a session it does not name
+        session_id=missing, config=ag.TaskConfig(command="true", environment={"": "x", "A=B": ""},
+                                                 working_directory="/nonexistent")))
+    c.call(A + "GetTaskStatus", ag.GetTaskStatusRequest())
+    c.call(A + "GetTaskStatus", ag.GetTaskStatusRequest(task_id=missing))
+    c.call(A + "CancelTask", ag.CancelTaskRequest())
+    c.call(A + "CancelTask", ag.CancelTaskRequest(task_id=missing))
+    c.call(A + "ListTasks", ag.ListTasksRequest(agent_id=missing))
+    c.call(A + "ListTasks", ag.ListTasksRequest(filter=ag.TaskFilter(state=99, type=-1)))
+    c.open("a", A + "StreamTask").send("a", ag.StreamTaskRequest(input=ag.TaskInput(data=b"x")))
+    c.open("b", A + "StreamTask").send("b", ag.StreamTaskRequest(task_id=missing), True)
+    c.open("c", A + "StreamTask").end("c")
+    c.open("d", A + "StreamTask").send("d", ag.StreamTaskRequest(task_id=i(2), progress=(
+        ag.TaskProgress(percent=5))))
+    c.open("e", A + "StreamTask").send("e", ag.StreamTaskRequest(task_id=i(2)))
+    c.send("e", ag.StreamTaskRequest(task_id=i(1)))
+    c.send("e", ag.StreamTaskRequest(input=ag.TaskInput()))
+    c.send("e", ag.StreamTaskRequest(cancel=ag.CancelCommand()))
+    c.send("e", ag.StreamTaskRequest(input=ag.TaskInput(data=b"late")))
+    seeds["tasks-errors"] = c
+
+    # ---- agent.v1: tasks an agent runs and reports on ----
+    c = H2Calls()
+    c.call(A + "Register", ag.RegisterRequest(  # id(1)
+        name="worker-1", type=ag.AGENT_TYPE_WORKER, capabilities=ag.AgentCapabilities(
+            supported_tasks=["file_operation"], supports_cancellation=True)))
+    c.call(O + "CreateSession", o.CreateSessionRequest())  # id(2)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(3): no stream, its heartbeat has it
+        agent_id=i(1), session_id=i(2), type=ag.TASK_TYPE_FILE_OPERATION,
+        config=ag.TaskConfig(command="read_file", arguments=["/x"])))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1)))
+    c.open("agent", A + "StreamAgent").send("agent", ag.StreamAgentRequest(agent_id=i(1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(4), its TASK_REQUEST id(5)
+        session_id=i(2), type=ag.TASK_TYPE_FILE_OPERATION,
+        config=ag.TaskConfig(command="read_file")))
+    c.open("watch", A + "StreamTask").send("watch", ag.StreamTaskRequest(task_id=i(4)))
+    c.open("rep", A + "StreamTask").send("rep", ag.StreamTaskRequest(
+        task_id=i(4), status=ag.TaskStatusUpdate(state=ag.TASK_STATE_RUNNING, message="reading",
+                                                 timestamp=ts(1700000000))))
+    c.send("rep", ag.StreamTaskRequest(progress=ag.TaskProgress(percent=50, message="half",
+                                                                details={"k": "v"})))
+    c.send("rep", ag.StreamTaskRequest(output=ag.TaskOutput(data=b"content",
+                                                            stream_type="stdout")))
+    c.send("rep", ag.StreamTaskRequest(output=ag.TaskOutput(text="warn", stream_type="stderr")))
+    c.send("watch", ag.StreamTaskRequest(input=ag.TaskInput(data=b"more")))  # DATA id(6)
+    c.send("agent", ag.StreamAgentRequest(agent_id=i(1), message=ag.AgentMessage(
+        type=ag.MESSAGE_TYPE_TASK_UPDATE, task_message=ag.TaskMessage(
+            task_id=i(3), session_id=i(2), state=ag.TASK_STATE_RUNNING, progress=10,
+            status_message="started", output=b"x"))))
+    c.send("rep", ag.StreamTaskRequest(complete=ag.TaskComplete(
+        task_id=i(4), completed_at=ts(1700000000), result=ag.TaskResult(
+            exit_code=0, output_data=b"content", output_text="content", error_text="",
+            metadata={"a": "b"}, completed_at=ts(1700000000), execution_duration_ns=5))))
+    c.send("rep", ag.StreamTaskRequest(progress=ag.TaskProgress(percent=99)))
+    c.call(A + "CancelTask", ag.CancelTaskRequest(task_id=i(3), reason="no", force=True))  # 7
+    c.call(A + "ListTasks", ag.ListTasksRequest(agent_id=i(1)))
+    c.call(A + "GetTaskStatus", ag.GetTaskStatusRequest(task_id=i(4)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(8), TASK_REQUEST id(9)
+        agent_id=i(1), session_id=i(2), config=ag.TaskConfig(command="write_file")))
+    c.open("rep2", A + "StreamTask").send("rep2", ag.StreamTaskRequest(
+        task_id=i(8), error_msg=ag.TaskError(code="E", message="broke", details=["d"],
+                                             stack_trace="st", occurred_at=ts(1700000000))))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(10): droverd's own
+        session_id=i(2), config=ag.TaskConfig(command="true")))
+    c.open("rep3", A + "StreamTask").send("rep3", ag.StreamTaskRequest(
+        task_id=i(10), progress=ag.TaskProgress(percent=1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(11), TASK_REQUEST id(12)
+        agent_id=i(1), session_id=i(2), config=ag.TaskConfig(command="slow")))
+    c.send("agent", ag.StreamAgentRequest(agent_id=i(1), message=ag.AgentMessage(
+        type=ag.MESSAGE_TYPE_TASK_RESPONSE, task_message=ag.TaskMessage(
+            task_id=i(11), state=ag.TASK_STATE_COMPLETED, progress=100, output=b"done"))))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(13), TASK_REQUEST id(14)
+        agent_id=i(1), session_id=i(2), config=ag.TaskConfig(command="slower")))
+    c.end("agent")
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(1)))  # its tasks fail
+    c.call(A + "ListTasks", ag.ListTasksRequest(filter=ag.TaskFilter(session_id=i(2))))
+    seeds["tasks-agent"] = c
+
+    # ---- gateway.v1 ----
+    c = H2Calls()
+    c.call(A + "Register", assistant)  # id(1)
+    c.open("agent", A + "StreamAgent").send("agent", ag.StreamAgentRequest(agent_id=i(1)))
+    c.call(G + "CreateGatewaySession", gw.CreateGatewaySessionRequest(  # id(2), id(3)
+        metadata=gw.GatewaySessionMetadata(name="web", description="fuzz", labels={"ui": "web"},
+                                           user_id="u", tags=["t"], client_type="browser",
+                                           client_version="1"),
+        config=gw.GatewaySessionConfig(
+            timeout_ns=3600 * 10**9, idle_timeout_ns=600 * 10**9, enable_streaming=True,
+            max_message_size=1024,
+            stream_config=gw.StreamConfig(chunk_size=4, chunk_delay_ns=0, enable_delta=False),
+            security=gw.SessionSecurity(require_auth=True, allowed_origins=["x"],
+                                        enable_encryption=True))))
+    c.open("ev", G + "SubscribeToEvents").send("ev", gw.SubscribeToEventsRequest(
+        session_id=i(3)), True)
+    c.call(G + "GetGatewaySession", gw.GetGatewaySessionRequest(session_id=i(3)))
+    c.call(G + "ListGatewaySessions", gw.ListGatewaySessionsRequest())
+    c.call(G + "ListGatewaySessions", gw.ListGatewaySessionsRequest(filter=gw.GatewaySessionFilter(
+        state=gw.GATEWAY_SESSION_STATE_ACTIVE, status=cm.STATUS_RUNNING, user_id="u",
+        labels={"ui": "web"})))
+    c.open("chat", G + "StreamChat").send("chat", gw.StreamChatRequest(
+        session_id=i(3), message=gw.GatewayMessage(
+            id="g1", role=gw.GATEWAY_MESSAGE_ROLE_USER, content="héllo wörld ✓",
+            timestamp=ts(1700000000), metadata=gw.GatewayMessageMetadata(
+                session_id="x", correlation_id="c", model="m", extra={"k": "v"},
+                tokens_used=3))))  # correlation id(4), DATA id(5)
+    c.send("agent", reply(i(1), i(4), i(2), "réponse ✓ en morceaux"))  # id(6), chunk id(7)
+    c.open("resp", G + "StreamResponses").send("resp", gw.StreamResponsesRequest(
+        session_id=i(3), message_id="g1", options=gw.StreamOptions(
+            chunk_size=3, include_events=True, include_metadata=True)), True)  # chunk id(8)
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(3), message=(
+        gw.GatewayMessage(id="g2", content="second"))))  # 9, 10
+    c.open("resp2", G + "StreamResponses").send("resp2", gw.StreamResponsesRequest(
+        session_id=i(3)), True)
+    c.send("agent", reply(i(1), i(9), i(2), "second answer"))  # id(11), chunk id(12)
+    c.send("chat", gw.StreamChatRequest(heartbeat=E))
+    c.send("chat", gw.StreamChatRequest(message=gw.GatewayMessage(
+        role=gw.GATEWAY_MESSAGE_ROLE_SYSTEM, content="system")))  # id(13)
+    c.send("chat", gw.StreamChatRequest(message=gw.GatewayMessage(content="x" * 2000)))
+    c.call(G + "HealthCheck", E)
+    c.call(G + "GetStatus", E)
+    c.send("chat", gw.StreamChatRequest(message=gw.GatewayMessage(id="g3", content="last")))
+    c.end("chat")  # 14, 15: it ends once its reply is out
+    c.send("agent", reply(i(1), i(14), i(2), "last answer"))  # id(16), chunk id(17)
+    c.call(G + "CloseGatewaySession", gw.CloseGatewaySessionRequest(session_id=i(3),
+                                                                    reason="bye"))
+    c.call(G + "GetGatewaySession", gw.GetGatewaySessionRequest(session_id=i(3)))
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(3), message=(
+        gw.GatewayMessage(content="gone"))))
+    seeds["gateway-chat"] = c
+
+    c = H2Calls()
+    c.call(A + "Register", assistant)  # id(1)
+    c.open("agent", A + "StreamAgent").send("agent", ag.StreamAgentRequest(agent_id=i(1)))
+    c.call(G + "CreateGatewaySession", gw.CreateGatewaySessionRequest(  # id(2), id(3)
+        config=gw.GatewaySessionConfig(stream_config=gw.StreamConfig(
+            chunk_size=1, chunk_delay_ns=1000000, enable_delta=True))))
+    c.open("chat", G + "StreamChat").send("chat", gw.StreamChatRequest(
+        session_id=i(3), message=gw.GatewayMessage(content="paced")))  # id(4); 5, 6
+    c.send("agent", reply(i(1), i(5), i(2), "one byte a millisecond"))  # id(7), chunk id(8)
+    c.send("chat", gw.StreamChatRequest(cancel=gw.CancelStream(reason="enough", force=True)))
+    c.open("c2", G + "StreamChat").send("c2", gw.StreamChatRequest(heartbeat=E))
+    c.send("c2", gw.StreamChatRequest(message=gw.GatewayMessage(content="no session")))
+    c.open("c3", G + "StreamChat").send("c3", gw.StreamChatRequest(session_id=missing))
+    c.open("c4", G + "StreamChat").end("c4")
+    c.open("c5", G + "StreamChat").send("c5", gw.StreamChatRequest(session_id=i(3)))
+    c.call(G + "CloseGatewaySession", gw.CloseGatewaySessionRequest(session_id=i(3)))
+    c.send("c5", gw.StreamChatRequest(message=gw.GatewayMessage(content="after close")))
+    c.call(G + "CreateGatewaySession", gw.CreateGatewaySessionRequest(  # id(9), id(10)
+        config=gw.GatewaySessionConfig(timeout_ns=-1)))
+    c.call(G + "CreateGatewaySession", gw.CreateGatewaySessionRequest(  # id(11), id(12)
+        metadata=gw.GatewaySessionMetadata(user_id="a/../b")))
+    c.call(G + "StreamResponses", gw.StreamResponsesRequest(session_id=i(12)))
+    c.call(G + "StreamResponses", gw.StreamResponsesRequest(session_id=i(12), message_id="none"))
+    c.call(G + "StreamResponses", gw.StreamResponsesRequest())
+    c.call(G + "StreamResponses", gw.StreamResponsesRequest(session_id=i(3)))
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(message=gw.GatewayMessage()))
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(12)))
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(12), message=(
+        gw.GatewayMessage(role=gw.GATEWAY_MESSAGE_ROLE_ASSISTANT, content="as the assistant"))))
+    c.call(G + "GetGatewaySession", gw.GetGatewaySessionRequest())
+    c.call(G + "CloseGatewaySession", gw.CloseGatewaySessionRequest(session_id=missing))
+    c.call(G + "SubscribeToEvents", gw.SubscribeToEventsRequest())
+    c.call(G + "SubscribeToEvents", gw.SubscribeToEventsRequest(session_id=missing))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(11)))  # under the gateway
+    c.call(G + "ListGatewaySessions", gw.ListGatewaySessionsRequest(filter=gw.GatewaySessionFilter(
+        state=gw.GATEWAY_SESSION_STATE_CLOSED)))
+    seeds["gateway-paced-errors"] = c
+
+    # ---- events ----
+    c = H2Calls()
+    c.open("all", O + "SubscribeEvents").send("all", o.SubscribeEventsRequest(), True)
+    c.open("typed", O + "SubscribeEvents").send("typed", o.SubscribeEventsRequest(
+        filter=o.EventFilter(type=o.EVENT_TYPE_SESSION_CREATED)), True)
+    c.open("narrow", O + "SubscribeEvents").send("narrow", o.SubscribeEventsRequest(
+        filter=o.EventFilter(source="orchestrator", session_id=i(1),
+                             priority=cm.PRIORITY_NORMAL, labels={"client": "tui"},
+                             start_time=ts(1), end_time=ts(2**40))), True)
+    c.open("past", O + "SubscribeEvents").send("past", o.SubscribeEventsRequest(
+        filter=o.EventFilter(end_time=ts(1))), True)
+    c.open("ctr", O + "SubscribeEvents").send("ctr", o.SubscribeEventsRequest(
+        filter=o.EventFilter(container_id="c", type=o.EVENT_TYPE_TASK_COMPLETED)), True)
+    c.call(O + "CreateSession", session)  # id(1)
+    c.call(O + "SendMessage", o.SendMessageRequest(session_id=i(1), message=user("m1", "x")))
+    c.call(O + "UpdateSession", o.UpdateSessionRequest(session_id=i(1), metadata=(
+        o.SessionMetadata(name="y"))))
+    c.call(A + "Register", ag.RegisterRequest(name="a"))  # id(2)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(session_id=i(1), config=ag.TaskConfig(
+        command="true")))  # id(3)
+    c.call(G + "CreateGatewaySession", gw.CreateGatewaySessionRequest(  # id(4), id(5)
+        metadata=gw.GatewaySessionMetadata(user_id="u", labels={"k": "v"})))
+    c.open("gev", G + "SubscribeToEvents").send("gev", gw.SubscribeToEventsRequest(
+        session_id=i(5)), True)
+    c.open("gev2", G + "SubscribeToEvents").send("gev2", gw.SubscribeToEventsRequest(
+        session_id=i(5), filter=gw.GatewayEventFilter(
+            type=gw.GATEWAY_EVENT_TYPE_MESSAGE_SENT, source="orchestrator",
+            priority=cm.PRIORITY_NORMAL, labels={"k": "v"}, start_time=ts(1),
+            end_time=ts(2**40))), True)
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(5), message=(
+        gw.GatewayMessage(id="g1", role=gw.GATEWAY_MESSAGE_ROLE_SYSTEM, content="noted"))))
+    c.call(G + "GatewaySendMessage", gw.GatewaySendMessageRequest(session_id=i(5), message=(
+        gw.GatewayMessage(id="g2", content="nobody answers"))))
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(2)))
+    c.call(G + "CloseGatewaySession", gw.CloseGatewaySessionRequest(session_id=i(5)))
+    c.call(O + "CloseSession", o.CloseSessionRequest(session_id=i(1)))
+    seeds["events"] = c
+
+    # A subscriber the server cannot send to (a zero window) while the ring goes round, then
+    # the client opens its window.
+    c = H2Calls(settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    c.open("all", O + "SubscribeEvents").send("all", o.SubscribeEventsRequest(), True)
+    c.call(O + "CreateSession", session)  # id(1)
+    c.open("tui", O + "StreamMessages").send("tui", o.StreamMessageRequest(session_id=i(1)))
+    for n in range(72):
+        c.send("tui", o.StreamMessageRequest(message=user(f"n{n}", "x", o.MESSAGE_ROLE_SYSTEM)))
+    c.c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535})
+    c.end("tui")
+    seeds["events-zero-window"] = c
+
+    # ---- agents' own tokens (Bearer bah1.…, no scope) ----
+    c = H2Calls()
+    c.call(A + "Register", ag.RegisterRequest(name="first"))  # id(1): TOKEN_BOUND's
+    c.call(A + "Register", ag.RegisterRequest(name="in-container"), bearer(token_free))  # id(2)
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(2)), bearer(token_free))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1)), bearer(token_free))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(1)), bearer(token_bound))
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(), bearer(token_bound))
+    c.call(A + "Register", ag.RegisterRequest(name="x"), bearer("bah1." + "f" * 32))
+    c.call(A + "Register", ag.RegisterRequest(name="x"), bearer("bah1."))
+    c.call(A + "Register", ag.RegisterRequest(name="x"), [("x-fuzz-scopes", "1")])
+    c.call(A + "Register", ag.RegisterRequest(name="x"), [("authorization", "Basic eA==")])  # 3
+    c.open("s", A + "StreamAgent", bearer(token_free)).send("s", ag.StreamAgentRequest(
+        agent_id=i(2)))
+    c.send("s", ag.StreamAgentRequest(heartbeat=E))
+    c.open("s1", A + "StreamAgent", bearer(token_free)).send("s1", ag.StreamAgentRequest(
+        agent_id=i(1)))
+    c.call(O + "CreateSession", o.CreateSessionRequest())  # id(4)
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(5), TASK_REQUEST id(6)
+        agent_id=i(2), session_id=i(4), config=ag.TaskConfig(command="work")))
+    c.open("rep", A + "StreamTask", bearer(token_free)).send("rep", ag.StreamTaskRequest(
+        task_id=i(5), status=ag.TaskStatusUpdate(state=ag.TASK_STATE_RUNNING)))
+    c.send("rep", ag.StreamTaskRequest(output=ag.TaskOutput(data=b"out", stream_type="stdout")))
+    c.open("rep1", A + "StreamTask", bearer(token_bound)).send("rep1", ag.StreamTaskRequest(
+        task_id=i(5), progress=ag.TaskProgress(percent=1)))
+    c.call(A + "ExecuteTask", ag.ExecuteTaskRequest(  # id(7): droverd's own
+        session_id=i(4), config=ag.TaskConfig(command="true")))
+    c.open("own", A + "StreamTask", bearer(token_free)).send("own", ag.StreamTaskRequest(
+        task_id=i(7)))
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(1)), bearer(token_free))
+    c.call(A + "Unregister", ag.UnregisterRequest(agent_id=i(2), reason="done"),
+           bearer(token_free))
+    c.call(A + "Register", ag.RegisterRequest(name="again"), bearer(token_free))  # id(8)
+    c.call(A + "Heartbeat", ag.HeartbeatRequest(agent_id=i(8)), bearer(token_free, "3"))
+    seeds["tokens"] = c
+
+    # ---- the container RPCs: refused, no containers (the request is read first) ----
+    def ctr(**kw):
+        base = dict(image="alpine:3", command=["sh"], args=["-c", "true"], env={"A": "1"},
+                    working_dir="/", labels={"l": "v"}, network_mode="none",
+                    resources=cm.ResourceLimits(nano_cpus=10**9, memory_bytes=1 << 26,
+                                                memory_swap=1 << 27, pids_limit=64),
+                    restart_policy=o.RestartPolicy(name="no"), read_only_rootfs=True,
+                    remove_on_stop=True,
+                    mounts=[o.Mount(type=o.MOUNT_TYPE_BIND, source="/tmp", target="/data",
+                                    read_only=True),
+                            o.Mount(type=o.MOUNT_TYPE_TMPFS, target="/scratch")])
+        base.update(kw)
+        return o.CreateContainerRequest(session_id=i(1), config=o.ContainerConfig(**base))
+
+    c = H2Calls()
+    c.call(O + "CreateSession", o.CreateSessionRequest())  # id(1)
+    c.call(O + "CreateContainer", ctr())
+    c.call(O + "CreateContainer", ctr(network_mode="host"))
+    c.call(O + "CreateContainer", o.CreateContainerRequest(config=o.ContainerConfig(image="a")))
+    c.call(O + "CreateContainer", o.CreateContainerRequest(session_id=i(1)))
+    c.call(O + "CreateContainer", ctr(image=""))
+    c.call(O + "CreateContainer", ctr(ports=[o.PortBinding(container_port=80, host_port=8080)]))
+    c.call(O + "CreateContainer", ctr(networks=["bridge"]))
+    c.call(O + "CreateContainer", ctr(network_mode="bridge"))
+    c.call(O + "CreateContainer", ctr(restart_policy=o.RestartPolicy(name="always")))
+    c.call(O + "CreateContainer", ctr(mounts=[o.Mount(source="/a", target="/b")]))
+    c.call(O + "CreateContainer", ctr(resources=cm.ResourceLimits(memory_bytes=-1)))
+    c.call(O + "CreateContainer", ctr(resources=cm.ResourceLimits(memory_swap=-1)))
+    c.call(O + "CreateContainer", ctr(resources=cm.ResourceLimits(memory_bytes=2, memory_swap=1)))
+    c.call(O + "GetContainer", o.GetContainerRequest(container_id="abc"))
+    c.call(O + "GetContainer", o.GetContainerRequest())
+    c.call(O + "ListContainers", o.ListContainersRequest())
+    c.call(O + "ListContainers", o.ListContainersRequest(filter=o.ContainerFilter(
+        session_id=i(1), state=o.CONTAINER_STATE_RUNNING, status=cm.STATUS_RUNNING,
+        labels={"l": "v"})))
+    c.call(O + "StopContainer", o.StopContainerRequest(container_id="abc", timeout_ns=10**9))
+    c.call(O + "StopContainer", o.StopContainerRequest(container_id="abc", timeout_ns=-1))
+    c.call(O + "RemoveContainer", o.RemoveContainerRequest(container_id="abc", force=True))
+    c.call(O + "GetStatus", E)
+    seeds["containers-refused"] = c
+
+    # ---- llm.v1 and tool.v1: every method refuses ----
+    for name, mod, svc in (("llm", llm_pb2, "llm.v1.LLMService"),
+                           ("tool", tool_pb2, "tool.v1.ToolService")):
+        c = H2Calls()
+        for m in mod.DESCRIPTOR.services_by_name[svc.split(".")[-1]].methods:
+            c.call(f"/{svc}/{m.name}", b"")
+        seeds[f"{name}-refused"] = c
+
+    # ---- the wire: requests that are not their message, cut short, never ended ----
+    c = H2Calls()
+    c.call(O + "CreateSession", b"\x0a\x80")
+    c.call(A + "Register", b"\xff\xff\xff")
+    c.call(G + "CreateGatewaySession", b"\x12\x05abc")
+    c.call(O + "NoSuchMethod", b"")
+    c.call("/agent.v1.AgentService/", b"")
+    c.call(O + "CreateSession", b"", [("grpc-encoding", "gzip")])
+    c.open("s", O + "StreamMessages").send("s", o.StreamMessageRequest(heartbeat=E))
+    c.send("s", b"\x12\x80\x80")
+    c.open("t", A + "StreamTask").send("t", b"\x0a")
+    c.open("u", G + "StreamChat")
+    c.c.send_data(c.ids["u"], b"\x00\x00\x00\x00\x09\x0a\x02ab")  # shorter than it says
+    c.open("v", A + "StreamAgent")
+    seeds["wire-bad"] = c
+
+    # Every method of the three services is in some seed.
+    used = set().union(*(c.paths for c in seeds.values()))
+    for mod, svc in ((o, "OrchestratorService"), (ag, "AgentService"), (gw, "GatewayService")):
+        for m in mod.DESCRIPTOR.services_by_name[svc].methods:
+            path = f"/{mod.DESCRIPTOR.package}.{svc}/{m.name}"
+            assert path in used, f"no seed calls {path}"
+    return {name: c.bytes() for name, c in seeds.items()}
+
+
 if __name__ == "__main__":
-    # `make-corpus.py stratavore` writes that corpus alone.
+    # `make-corpus.py stratavore` (or baaaht) writes that corpus alone.
     if sys.argv[1:] == ["stratavore"]:
         write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
+    elif sys.argv[1:] == ["baaaht"]:
+        write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
     else:
         main()

@@ -101,6 +101,9 @@ def test_execute_task_runs_the_program(droverd):
     assert err(a.ExecuteTask, ag.ExecuteTaskRequest(agent_id="f" * 32, session_id=sid,
                                                     config=ag.TaskConfig(command="true"))) == (
         Code.NOT_FOUND, "agent not found")
+    assert err(a.ExecuteTask, ag.ExecuteTaskRequest(session_id=sid, config=ag.TaskConfig(
+        command="true", environment={"A=B": "x"}))) == (
+        Code.INVALID_ARGUMENT, "config.environment: 'A=B' is not a variable name")
     assert err(a.GetTaskStatus, ag.GetTaskStatusRequest()) == (Code.INVALID_ARGUMENT,
                                                                "task_id is required")
     assert err(a.GetTaskStatus, ag.GetTaskStatusRequest(task_id="9" * 32)) == (

@@ -1,0 +1,306 @@
+/* Fuzz target: raw bytes from a client into a server-side HTTP/2 session carrying baaaht's
+ * services (orchestrator.v1, agent.v1 and gateway.v1, and llm.v1 and tool.v1 that refuse) over
+ * the real agent hub: conversations, agents, routing, gateway sessions, tasks and tokens, on an
+ * in-memory database and an event bus, without containers, on a real libuv loop, over a
+ * socketpair. Whatever the bytes, droverd must neither crash, leak nor hang, and everything
+ * must come down cleanly.
+ *
+ * Tasks droverd runs itself run whatever program the input names: none of it runs. The target
+ * is linked with -Wl,--wrap=sess_spawn, and __wrap_sess_spawn below runs /bin/true in "/"
+ * instead, with every other option as asked (pipes, environment, limits, input), so the tasks'
+ * real lives (spawn, output, exit, cancel, timeout) are exercised.
+ *
+ * Ids are made up: the target is also linked with -Wl,--wrap=ag_new_id, and every id the hub
+ * makes is numbered in the order it is asked for, afresh for each input: 32 hex digits,
+ * 00000000000000000000000000000001, ...0002, ... So an input can name what it created (send a
+ * message into the conversation it opened, bind the agent it registered, answer a routed
+ * message by its correlation id, watch the task it started), which random ids would never let
+ * it do. --wrap reaches only calls from other object files than the one defining ag_new_id
+ * (agents/conv.c); conversations' and messages' ids are made inside it, so the target wraps
+ * getrandom too (-Wl,--wrap=getrandom): a request of 16 bytes from droverd's code, which only
+ * ag_new_id makes here, gets the next number in the same count, and the real ag_new_id prints
+ * it as the same 32 digits. One count: ids come out in the order they are made, whoever makes
+ * them (see make-corpus.py's baaaht_seeds).
+ *
+ * There are no containers (the container RPCs answer UNIMPLEMENTED, tasks with an image fail),
+ * so no agent token is ever minted; the database starts with two, as a conversation's
+ * containers would have left them: TOKEN_FREE, which no agent has registered with yet, and
+ * TOKEN_BOUND, 00000000000000000000000000000001's (an agent when the input's first object is
+ * one), so that inputs reach the paths of agents acting as themselves with their own token.
+ *
+ * Every call is authorized with every scope, as for droverd's owner on its socket; a call that
+ * carries an "x-fuzz-scopes" header gets the scope bits it names (a decimal number) instead
+ * (0: what an agent's own token gets), so the inputs reach the paths of callers that lack
+ * them too. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "agents/agents.h"
+#include "api/api.h"
+#include "api/baaaht/baaaht.h"
+#include "auth/auth.h"
+#include "base/time-util.h"
+#include "events/events.h"
+#include "fuzz.h"
+#include "grpc/grpc.h"
+#include "net/net.h"
+#include "proc/proc.h"
+#include "session/session.h"
+#include "store/store.h"
+
+#define TOKEN_FREE  "bah1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"
+#define TOKEN_BOUND "bah1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"
+
+/* ---- nothing the input names runs ---- */
+
+int __real_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
+
+int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret)
+{
+    static char *const argv[] = {"/bin/true", NULL};
+    struct sess_spawn safe = *o;
+
+    safe.argv = argv;
+    safe.cwd = "/";
+    return __real_sess_spawn(m, &safe, ret);
+}
+
+/* ---- ids an input can name ---- */
+
+static unsigned next_id;
+
+void __wrap_ag_new_id(char id[AG_ID_LEN]);
+ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);
+
+void __wrap_ag_new_id(char id[AG_ID_LEN])
+{
+    snprintf(id, AG_ID_LEN, "%032x", ++next_id);
+}
+
+/* ag_new_id's own 16 bytes (the calls inside agents/conv.c); anything else is random. */
+ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags)
+{
+    unsigned char *b = buf;
+    unsigned id;
+
+    if (n != 16)
+        return __real_getrandom(buf, n, flags);
+    id = ++next_id;
+    memset(b, 0, n);
+    for (size_t i = 0; i < sizeof id; i++)
+        b[n - 1 - i] = (unsigned char)(id >> (8 * i));
+    return (ssize_t)n;
+}
+
+/* ---- the database: in memory, one per process, emptied for each input ---- */
+
+static struct store *store;
+
+static void close_store(void)
+{
+    store_close(store);
+    store = NULL;
+}
+
+static int exec_sql(const char *sql)
+{
+    return sqlite3_exec(store_db(store), sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* The hub's rows gone, and the two tokens a conversation's containers would have left. */
+static int fresh_store(void)
+{
+    if (!store) {
+        if (store_open(":memory:", 0, &store) < 0)
+            return -EIO;
+        atexit(close_store);
+    }
+    return exec_sql("DELETE FROM agents; DELETE FROM agent_messages;"
+                    "INSERT INTO agents (kind, id, doc) VALUES"
+                    " ('token', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1',"
+                    "  '{\"token\":\"" TOKEN_FREE "\",\"agent_id\":\"\","
+                    "\"container_id\":\"fuzzctr1\"}'),"
+                    " ('token', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2',"
+                    "  '{\"token\":\"" TOKEN_BOUND "\","
+                    "\"agent_id\":\"00000000000000000000000000000001\","
+                    "\"container_id\":\"fuzzctr2\"}');");
+}
+
+/* ---- the host ---- */
+
+static enum grpc_status_code authorize(struct grpc_call *call, const char *service,
+                                       const char *method, char *msg, size_t size, void *userdata)
+{
+    const char *v = grpc_call_metadata(call, "x-fuzz-scopes", NULL);
+    (void)service, (void)method, (void)msg, (void)size, (void)userdata;
+
+    grpc_call_set_scopes(call,
+                         v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
+    grpc_call_set_principal(call, "fuzz");
+    return GRPC_OK;
+}
+
+/* ---- one input ---- */
+
+static bool any_live(struct sess_mgr *sessions)
+{
+    for (struct session *s = NULL; (s = sess_next(sessions, s));) {
+        struct sess_info si;
+        sess_info(s, &si);
+        if (!si.exited)
+            return true;
+    }
+    return false;
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+}
+
+/* Runs the loop, reading what the server sends, while until() says so, for up to 100 ms. */
+static void run_while(uv_loop_t *loop, int fd, bool (*until)(void *arg), void *arg)
+{
+    uv_timer_t tick;
+    uint64_t end = now_ns(CLOCK_MONOTONIC) + 100000000u;
+
+    uv_timer_init(loop, &tick);
+    uv_timer_start(&tick, on_tick, 5, 5);
+    while (until(arg) && now_ns(CLOCK_MONOTONIC) < end) {
+        uv_run(loop, UV_RUN_ONCE);
+        fuzz_drain(fd);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+    for (int i = 0; i < 4; i++) {
+        uv_run(loop, UV_RUN_NOWAIT);
+        fuzz_drain(fd);
+    }
+}
+
+struct settle_arg {
+    uv_loop_t *loop;
+    int fd;
+    struct sess_mgr *sessions;
+    struct ag_mgr *agents;
+    bool stopped;
+};
+
+static bool sessions_live(void *p)
+{
+    return any_live(((struct settle_arg *)p)->sessions);
+}
+
+static bool not_stopped(void *p)
+{
+    return !((struct settle_arg *)p)->stopped;
+}
+
+static void on_stopped(void *p)
+{
+    ((struct settle_arg *)p)->stopped = true;
+}
+
+/* The client is done sending but still reading: the programs the tasks started (/bin/true)
+ * end, are reaped and answered for (StreamTask watchers get their completion), for up to
+ * 100 ms; then droverd stops, as its shutdown does: the tasks still running are ended (FAILED
+ * "lost") while the connection is still up. */
+static void settle_before_hangup(void *p)
+{
+    struct settle_arg *x = p;
+
+    run_while(x->loop, x->fd, sessions_live, x);
+    ag_mgr_shutdown(x->agents, on_stopped, x);
+    run_while(x->loop, x->fd, not_stopped, x);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
+    struct sess_limits sl = {.backlog_bytes = 4096,
+                             .max_sessions = 8,
+                             .input_max = 4096,
+                             .tee_queue = 4,
+                             .stall_ms = 100};
+    /* Small enough for an input to reach them: the limits on conversations, on closed ones
+     * kept, on history and message size, on replies owed; a route's timeout the settling
+     * may see pass. */
+    struct ag_settings as = {.max_conversations = 8,
+                             .history_in_reply = 16,
+                             .message_max_bytes = 4096,
+                             .closed_keep = 4,
+                             .route_timeout_ns = 25000000u,
+                             .routes_max = 4};
+    struct grpc_auth_hooks hooks = {.authorize = authorize};
+    struct proc_reaper *reaper = NULL;
+    struct sess_mgr *sessions = NULL;
+    struct ev_bus *bus = NULL;
+    struct ag_mgr *agents = NULL;
+    struct grpc_server *srv = NULL;
+    struct net_conn *conn;
+    char err[AG_ERR_MAX];
+    uv_loop_t loop;
+    int fds[2];
+
+    if (size > 1 << 16)
+        return 0;
+    /* As in droverd: a peer that hangs up must not kill us mid-write. */
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_init(&loop);
+    /* As droverd's start_core and start_agents build them (a small event ring: a subscriber
+     * that does not read falls behind within an input). */
+    if (fresh_store() < 0 || proc_reaper_new(&loop, &reaper) < 0 ||
+        sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 || ev_bus_new(64, &bus) < 0 ||
+        ag_mgr_new(&loop, store, bus, &as, &agents, err, sizeof err) < 0 ||
+        !(srv = grpc_server_new(&loop, &lim)))
+        goto out;
+    ag_mgr_use(agents, sessions, NULL);
+    if (ag_mgr_restore(agents) < 0)
+        goto out;
+    struct api_host host = {.loop = &loop,
+                            .version = "fuzz",
+                            .socket_path = "-",
+                            .state_dir = "/nonexistent",
+                            .started_real_ns = now_ns(CLOCK_REALTIME),
+                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
+                            .grpc = srv,
+                            .store = store,
+                            .reaper = reaper,
+                            .sessions = sessions,
+                            .agents = agents,
+                            .bus = bus};
+    grpc_server_set_auth(srv, &hooks);
+    if (api_baaaht_register(srv, &host) < 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+        goto out;
+    if (net_conn_from_fd(&loop, fds[0], &conn) == 0)
+        grpc_server_accept(srv, conn, NULL);
+    else
+        close(fds[0]);
+    /* The ids of this input's objects from 1. */
+    next_id = 0;
+    /* The input in two halves, then time for the programs to end and droverd's stop, then the
+     * hang-up. */
+    fuzz_feed_then(&loop, fds[1], data, size, settle_before_hangup,
+                   &(struct settle_arg){&loop, fds[1], sessions, agents, false});
+
+out:
+    /* As droverd comes down: the doors, then the core (the hub before the bus and the
+     * sessions it uses). */
+    grpc_server_free(srv);
+    ag_mgr_free(agents);
+    ev_bus_free(bus);
+    sess_mgr_free(sessions);
+    proc_reaper_free(reaper);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 0;
+}
