@@ -36,9 +36,10 @@ def run_scenarios(json_path):
     if QUICK:
         env.update(LOG_LINES="200000", ROUNDS="3", SIZE_MB="50", SCRAPES="100", STREAM_S="5",
                    PROCS="300", IDLE_S="5", REPEATS="2", LOG_ROUNDS="2", TREE_ROUNDS="2",
-                   EVENTS="1000", MESSAGES="4000", EXEC_RUNS="50")
+                   EVENTS="1000", MESSAGES="4000", EXEC_RUNS="50",
+                   HOSTILE_CALLS="500", SOAK_SECONDS="60")
     for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
-                   "run-containers", "run-baaaht"):
+                   "run-containers", "run-baaaht", "run-hostile", "run-soak"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
         if r.returncode != 0:
@@ -405,6 +406,246 @@ def baaaht_section(b):
     return out
 
 
+def hostile_section(h):
+    """A well-behaved client's latency on three doors while hostile clients load droverd
+    (bench/hostile.py)."""
+    sc = h.get("scenarios") or []
+    noise = h.get("noise_bytes_per_s")
+    who = ("as `nobody` on the unix socket" if h.get("root")
+           else "on a plaintext TCP door on loopback")
+    out = ["## Hostile clients: what one client's misbehaviour costs another", "",
+           "One droverd (`--http`, `--rp-socket`, `--max-connections "
+           f"{h.get('max_connections', '?')}`) with a noisy service writing "
+           f"{fmt(noise / 1e6 if noise else None, 1)} MB/s of log lines. A well-behaved client, "
+           "a process of its own connected once for the whole run, does "
+           f"{h.get('calls', '?'):,} rounds, {fmt(h.get('gap_ms'), 0)} ms apart, of a gRPC "
+           "unary `Admin.Ping` over the unix socket, a `GET /healthz` on a keep-alive "
+           "connection to the HTTP door and a running-process PING on its socket, each timed "
+           "from its write to the whole answer. First alone, then during each load in turn, "
+           "started with the rounds and kept up until they are done (droverd back to idle "
+           "between two): "
+           f"{h.get('http_clients', '?')} connections pipelining `GET /metrics` 200 at a time "
+           "and never reading (4 KiB receive buffers); "
+           f"{h.get('rp_clients', '?')} running-process connections pipelining 64 KiB of "
+           "PINGs at a time, never reading; "
+           f"{h.get('streams', '?')} raw HTTP/2 connections granting 2^31-1 bytes of window, "
+           "each with a `Services.Logs` follow of the noisy service, never reading; strangers "
+           f"({who}) holding every ordinary slot while {h.get('flood_procs', '?')} processes "
+           "connect and close as fast as they can, each connect refused at accept. Latencies "
+           "in ms; CPU is droverd's over the window (% of one core); RSS peak is droverd's "
+           f"VmHWM over the window (reset before it). {h.get('cores', '?')} cores: droverd, "
+           "the noisy service, the hostile clients and the measuring client share them; the "
+           f"hostile clients run at nice {h.get('nice', '?')}, so that what is measured is "
+           "droverd's scheduling of its clients rather than the kernel's of the processes. "
+           "The notes give each load's slowest call per door, when it came (seconds into the "
+           "load) and how much of it passed before droverd answered (its clock in the answer "
+           "against the client's at the write).", "",
+           "| scenario | Ping p50 | Ping p99 | Ping max | /healthz p99 | rp PING p99 | "
+           "droverd CPU | RSS peak |", "|---|---|---|---|---|---|---|---|"]
+    notes = []
+    for r in sc:
+        if "error" in r:
+            out.append(f"| {r.get('label', r['name'])} | not measured ({r['error']}) "
+                       "| | | | | | |")
+            continue
+        rss = r.get("rss_peak_kb")
+        out.append(f"| {r.get('label', r['name'])} | {fmt(r['ping']['p50_ms'], 3)} | "
+                   f"{fmt(r['ping']['p99_ms'], 3)} | {fmt(r['ping']['max_ms'], 2)} | "
+                   f"{fmt(r['healthz']['p99_ms'], 3)} | {fmt(r['rp']['p99_ms'], 3)} | "
+                   f"{fmt(r.get('droverd_cpu_pct'), 0)} % | "
+                   f"{'—' if rss is None else f'{rss / 1024:.1f} MB'} |")
+        ld, bits = r.get("load") or {}, []
+        if "sent" in ld:
+            bits.append(f"the clients sent {ld['sent'] / 1e6:.1f} MB; droverd closed "
+                        f"{ld.get('closed', 0)} of them")
+        if "queued_peak_bytes" in ld:
+            bits.append(f"gRPC answers held for clients at most "
+                        f"{ld['queued_peak_bytes'] / 2**20:.1f} MiB")
+        if "connects" in ld:
+            bits.append(f"{ld.get('strangers_held', '?')} strangers held the ordinary slots; "
+                        f"{ld['connects']:,} connects refused ({ld['connects_per_s']:,.0f}/s), "
+                        f"{ld.get('refusal_log_lines', '?')} log lines about refusing"
+                        + (f" (the rate limit reported {ld['refusals_not_logged']:,} more not "
+                           "logged)" if "refusals_not_logged" in ld else ""))
+        worst = []
+        for door, label in (("ping", "Ping"), ("healthz", "/healthz"), ("rp", "rp PING")):
+            sl = (r.get(door) or {}).get("slowest") or []
+            if sl:
+                o, x, w = sl[0]
+                worst.append(f"{label} {x:.1f} ms at {o:.2f} s"
+                             + ("" if w is None else f" ({max(w, 0):.1f} ms before droverd "
+                                                     "answered)"))
+        if worst and r["name"] != "baseline":
+            bits.append("slowest calls: " + ", ".join(worst))
+        errs = {k: v for k, v in (r.get("errors") or {}).items() if v}
+        if errs:
+            bits.append("calls that failed: " + ", ".join(f"{k} {v}" for k, v in errs.items()))
+        if r["name"] != "baseline" and rss is not None:
+            bits.append(f"RSS {r['rss_before_kb'] / 1024:.1f} MB before, "
+                        f"{r['rss_after_kb'] / 1024:.1f} MB 2 s after the load went")
+        if bits:
+            notes.append(f"{r.get('label', r['name'])}: " + "; ".join(bits) + ".")
+    if notes:
+        out += [""] + [f"- {t}" for t in notes]
+    return out
+
+
+def line_plots(name, title, t, panels, shade_to=None):
+    """Stacked line plots over one time axis (seconds): panels is [(ylabel, [(label, values,
+    thin)])]; a value may be None (a gap). shade_to greys the time before it (the warm-up).
+    Writes docs/bench/NAME.png."""
+    os.makedirs(PLOTS, exist_ok=True)
+    n = len(panels)
+    script = [f'set terminal pngcairo size 860,{230 * n + 40} font ",10"',
+              f'set output "{os.path.join(PLOTS, name + ".png")}"',
+              f'set multiplot layout {n},1 title "{title}"',
+              "set grid", "set key top left horizontal", "set lmargin 10", "set rmargin 3",
+              "set yrange [0:*]", "set offsets 0, 0, graph 0.2, 0",  # room for the key
+              f"set xrange [0:{max(t) if t else 1}]"]
+    if shade_to:
+        script.append(f"set object 1 rect from 0, graph 0 to {shade_to}, graph 1 "
+                      "fc rgb '#eeeeee' fs solid 1.0 noborder behind")
+    for i, (ylabel, series) in enumerate(panels):
+        rows = [" ".join(str(c) for c in [x, *("NaN" if v[j] is None else v[j]
+                                               for _, v, _ in series)])
+                for j, x in enumerate(t)]
+        script += [f"$d{i} << EOD", *rows, "EOD", f'set ylabel "{ylabel}"',
+                   'set xlabel "seconds"' if i == n - 1 else "unset xlabel"]
+        plots = []
+        for k, (label, _, thin) in enumerate(series):
+            color = ("#e67e22", "#3b7dd8", "#7f8c8d")[k % 3]
+            plots.append(f'$d{i} using 1:{k + 2} with linespoints pt 7 ps 0.4 '
+                         f'lw {1 if thin else 2} lc rgb "{color}" title "{label}"')
+        script.append("plot " + ", ".join(plots))
+    script.append("unset multiplot")
+    try:
+        subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=False)
+    except FileNotFoundError:  # no gnuplot: no plot
+        return None
+    return f"bench/{name}.png"
+
+
+def soak_section(s):
+    """The soak (bench/soak.py): droverd's RSS, fds and CPU over a long run under a mixed load,
+    the verdict (flat after the warm-up or not), the calls per kind, the hostile clients.
+    Plots docs/bench/soak.png."""
+    sm = s.get("summary") or {}
+    samples = s.get("samples") or []
+    plan = s.get("plan") or {}
+    secs = s.get("seconds", 0)
+    length = f"{secs / 60:.0f} min" if secs >= 120 else f"{secs:.0f} s"
+    kinds = {"unary": "unary gRPC calls (Admin.Ping and Status, Services.Get and List, "
+                      "Sessions.ListPty and GetBacklog, Metrics.Get)",
+             "watch": "Services.Watch streams (of one service; every 20th of all) held 10–30 s, "
+                      "cancelled and opened again",
+             "logs": "Services.Logs -f of a crash-looping service, held 10–30 s",
+             "rp": "running-process clients (PING, STATUS, SERVICE_LIST, LIST_PTY_SESSIONS)",
+             "baaaht": "baaaht conversations (a StreamMessages stream, a message per think time "
+                       "answered by a scripted assistant, a new session every 20–40 messages)",
+             "socktop": "socktop clients on /ws (get_metrics, every 4th get_processes)",
+             "attach": "session attachers (AttachPty or AttachPipe for 5–15 s, detached, again)"}
+    mix = "; ".join(f"{plan[k]} {v}" for k, v in kinds.items() if plan.get(k))
+    out = ["## Soak: a long run under a mixed load", "",
+           f"One droverd for {length} with {s.get('clients', 0):,} concurrent clients, each on "
+           "a connection of its own, calling again after a think time of "
+           f"{s.get('think_ms', 1000):.0f} ms (×0.5–1.5), from {s.get('client_procs', '?')} "
+           f"Python process(es) (grpc.aio, one event loop each): {mix}. Meanwhile {s.get('services', 0)} services "
+           "crash-loop (`sleep 0.5; exit 1`, restart always, backoff 200 ms doubling up to "
+           f"{s.get('crash_backoff_max_ms', 0) / 1000:.0f} s), {s.get('sessions', 0)} sessions "
+           "write about 20 kB/s each (half PTY, half pipe), a scraper fetches /metrics every "
+           "second (gzip, keep-alive), and each door (drover's gRPC socket, baaaht's socket, the "
+           "running-process socket, HTTP) has three hostile clients, each again every "
+           f"{s.get('hostile_period_s', 5):.0f} s: one opens a stream and never reads it, one "
+           "sends 2 kB of random bytes, one pipelines requests without reading a byte. What the "
+           "hostile clients get is deliberate and counted apart; every other call that fails "
+           "is counted.", "",
+           f"droverd is sampled every {s.get('sample_s', 10):.0f} s: VmRSS, open fds, CPU "
+           "(utime + stime over the interval, % of one core), the time it was runnable but "
+           "waiting for a CPU, its gRPC connections (Admin.Status); calls per second and the "
+           "unary latency are the clients', per interval. The first "
+           f"{s.get('warmup_share', 0.2):.0%} of the run is warm-up (grey in the plot); the "
+           "verdict compares the first sample after it with the last: flat when RSS grew less "
+           "than 10 % and fds less than 5 %. Slopes are least squares over those samples. "
+           f"{s.get('cores', '?')} cores: droverd, its services and the clients share them.", ""]
+    if sm.get("rss_kb_from"):
+        out += ["| after the warm-up | first | last | change | slope per minute |",
+                "|---|---|---|---|---|",
+                f"| RSS | {sm['rss_kb_from'] / 1024:.1f} MB (t = {sm['from_t']:.0f} s) | "
+                f"{sm['rss_kb_to'] / 1024:.1f} MB (t = {sm['to_t']:.0f} s) | "
+                f"{sm['rss_growth']:+.1%} | {(sm.get('rss_kb_per_min') or 0) / 1024:+.2f} MB |",
+                f"| open fds | {sm['fds_from']} | {sm['fds_to']} | {sm['fds_growth']:+.1%} | "
+                f"{sm.get('fds_per_min') or 0:+.1f} |",
+                f"| droverd CPU (% of one core) | mean {fmt(sm.get('cpu_pct_mean'), 1)} | "
+                f"max {fmt(sm.get('cpu_pct_max'), 1)} | | |"]
+        if sm.get("half_from_t") is not None:
+            out += [f"| second half (from t = {sm['half_from_t']:.0f} s): RSS | | | "
+                    f"{sm['half_rss_growth']:+.1%} | "
+                    f"{(sm.get('half_rss_kb_per_min') or 0) / 1024:+.2f} MB |",
+                    f"| second half: open fds (from {sm.get('fds_min')} to {sm.get('fds_max')} "
+                    f"after the warm-up) | | | {sm['half_fds_growth']:+.1%} | "
+                    f"{sm.get('half_fds_per_min') or 0:+.1f} |"]
+        out.append("")
+    failed = s.get("failed_calls")
+    out += [f"**Verdict: {sm.get('verdict', '?')}.** Calls: {s.get('ok_calls', 0):,} ok, "
+            f"**{'?' if failed is None else failed} failed** (the hostile clients' left out). "
+            f"droverd exited {s.get('droverd_exit', '?')} after SIGTERM "
+            f"({fmt(s.get('droverd_stop_s'), 2)} s). RSS at READY "
+            f"{(s.get('rss_ready_kb') or 0) / 1024:.1f} MB, peak (VmHWM) "
+            f"{(s.get('hwm_kb') or 0) / 1024:.1f} MB; crash-loop restarts: "
+            f"{s.get('restarts_total') or 0:,}, services given up on: "
+            f"{s.get('services_errored', '?')}; /metrics scrape p50 "
+            f"{fmt(s.get('scrape_p50_ms'), 1)} ms, p99 {fmt(s.get('scrape_p99_ms'), 1)} ms.", ""]
+    if samples:
+        t = [x["t"] for x in samples]
+        p = line_plots("soak", f"droverd over the soak ({s.get('clients', 0):,} clients)", t, [
+            ("MB", [("RSS", [x["rss_kb"] / 1024 for x in samples], False),
+                    ("anonymous RSS", [x.get("rss_anon_kb", 0) / 1024 for x in samples], True)]),
+            ("open fds", [("fds", [x["fds"] for x in samples], False)]),
+            ("% of one core", [("CPU", [x["cpu_pct"] if x["t"] > 0 else None
+                                        for x in samples], False),
+                               ("runnable, waiting for a CPU",
+                                [x.get("cpu_wait_pct") if x["t"] > 0 else None
+                                 for x in samples], True)])],
+            shade_to=sm.get("warmup_s"))
+        out += ([f"![{p}]({p})", ""] if p else []) + [
+                "<details><summary>Every sample</summary>", "",
+                "| t (s) | RSS (MB) | fds | CPU % | waiting for a CPU % | gRPC connections | "
+                "calls/s | unary p50 (ms) | unary p99 (ms) | machine busy % |",
+                "|---|---|---|---|---|---|---|---|---|---|"]
+        for x in samples:
+            out.append(f"| {x['t']:.0f} | {x['rss_kb'] / 1024:.1f} | {x['fds']} | "
+                       f"{fmt(x['cpu_pct'], 1)} | {fmt(x.get('cpu_wait_pct'), 1)} | "
+                       f"{fmt(x.get('grpc_connections'))} | "
+                       f"{fmt(x.get('client_calls_per_s'), 0)} | "
+                       f"{fmt(x.get('unary_p50_ms'), 1)} | {fmt(x.get('unary_p99_ms'), 1)} | "
+                       f"{fmt(x.get('machine_busy_pct'), 0)} |")
+        out += ["", "</details>", ""]
+    calls = s.get("calls") or {}
+    if calls:
+        out += ["| calls | ok | failed | stream messages |", "|---|---|---|---|"]
+        for kind in sorted(calls):
+            v = calls[kind]
+            msgs = f"{v['msgs']:,}" if v.get("msgs") else ""
+            out.append(f"| {kind} | {v['ok']:,} | {v['failed']} | {msgs} |")
+        errs = [f"{kind}: {n}× {why}" for kind, v in sorted(calls.items())
+                for why, n in v.get("errors", {}).items()]
+        if errs:
+            out += [""] + [f"- {e}" for e in errs[:10]]
+        out.append("")
+    hostile = {k: v for k, v in (s.get("hostile") or {}).items() if isinstance(v, dict)}
+    if hostile:
+        out += ["| hostile client | times | what it got (besides being hung up on) |",
+                "|---|---|---|"]
+        for name in sorted(hostile):
+            v = hostile[name]
+            what = "; ".join(f"{k} ({n})" for k, n in sorted(v.items()) if k != "cycles")
+            out.append(f"| {name} | {v.get('cycles', 0)} | {what or '—'} |")
+        out.append("")
+    if s.get("error"):
+        out.append(f"The run stopped early: {s['error']}")
+    return out
+
+
 def sessions_section(s, limits):
     rows = s["rows"]
     mb = s["size_mb"]
@@ -543,6 +784,10 @@ def main():
         lines += containers_section(res["containers"]) + [""]
     if "baaaht" in res:
         lines += baaaht_section(res["baaaht"]) + [""]
+    if "hostile" in res:
+        lines += hostile_section(res["hostile"]) + [""]
+    if "soak" in res:
+        lines += soak_section(res["soak"]) + [""]
     lines += limits_section(res, limits)
     with open(os.path.join(DOCS, "BENCHMARKS.md"), "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
