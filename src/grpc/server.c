@@ -202,6 +202,9 @@ static int session_new(struct gconn *c)
         goto out;
     grpc_request_set_callbacks(cbs);
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* Closed streams are kept only for HTTP/2 priorities, which gRPC does not use: without
+     * this, each connection holds its last 128 calls (~30 kB; 28 MB over 950 connections). */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     /* Header values with leading or trailing blanks ("Bearer " with no token) reach the
      * handler, which answers them (grpc-go servers do); the rest of RFC 9113 is checked. */
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(opt, 1);
