@@ -48,6 +48,7 @@
 #include "auth/auth.h"
 #include "base/time-util.h"
 #include "events/events.h"
+#include "fuzz-core.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
@@ -137,30 +138,7 @@ static int fresh_store(void)
 
 /* ---- the host ---- */
 
-static enum grpc_status_code authorize(struct grpc_call *call, const char *service,
-                                       const char *method, char *msg, size_t size, void *userdata)
-{
-    const char *v = grpc_call_metadata(call, "x-fuzz-scopes", NULL);
-    (void)service, (void)method, (void)msg, (void)size, (void)userdata;
-
-    grpc_call_set_scopes(call,
-                         v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
-    grpc_call_set_principal(call, "fuzz");
-    return GRPC_OK;
-}
-
 /* ---- one input ---- */
-
-static bool any_live(struct sess_mgr *sessions)
-{
-    for (struct session *s = NULL; (s = sess_next(sessions, s));) {
-        struct sess_info si;
-        sess_info(s, &si);
-        if (!si.exited)
-            return true;
-    }
-    return false;
-}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -196,7 +174,7 @@ struct settle_arg {
 
 static bool sessions_live(void *p)
 {
-    return any_live(((struct settle_arg *)p)->sessions);
+    return fuzz_any_live(((struct settle_arg *)p)->sessions);
 }
 
 static bool not_stopped(void *p)
@@ -239,7 +217,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              .closed_keep = 4,
                              .route_timeout_ns = 25000000u,
                              .routes_max = 4};
-    struct grpc_auth_hooks hooks = {.authorize = authorize};
+    struct grpc_auth_hooks hooks = {.authorize = fuzz_authorize};
     struct proc_reaper *reaper = NULL;
     struct sess_mgr *sessions = NULL;
     struct ev_bus *bus = NULL;

@@ -32,6 +32,7 @@
 #include "api/stratavore/stratavore.h"
 #include "auth/auth.h"
 #include "base/time-util.h"
+#include "fuzz-core.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
@@ -116,30 +117,7 @@ static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *
     return -EOPNOTSUPP;
 }
 
-static enum grpc_status_code authorize(struct grpc_call *call, const char *service,
-                                       const char *method, char *msg, size_t size, void *userdata)
-{
-    const char *v = grpc_call_metadata(call, "x-fuzz-scopes", NULL);
-    (void)service, (void)method, (void)msg, (void)size, (void)userdata;
-
-    grpc_call_set_scopes(call,
-                         v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
-    grpc_call_set_principal(call, "fuzz");
-    return GRPC_OK;
-}
-
 /* ---- one input ---- */
-
-static bool any_live(struct sess_mgr *sessions)
-{
-    for (struct session *s = NULL; (s = sess_next(sessions, s));) {
-        struct sess_info si;
-        sess_info(s, &si);
-        if (!si.exited)
-            return true;
-    }
-    return false;
-}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -155,7 +133,7 @@ static void settle(uv_loop_t *loop, int fd, struct sess_mgr *sessions)
 
     uv_timer_init(loop, &tick);
     uv_timer_start(&tick, on_tick, 5, 5);
-    while (any_live(sessions) && now_ns(CLOCK_MONOTONIC) < end) {
+    while (fuzz_any_live(sessions) && now_ns(CLOCK_MONOTONIC) < end) {
         uv_run(loop, UV_RUN_ONCE);
         fuzz_drain(fd);
     }
@@ -186,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              .input_max = 4096,
                              .tee_queue = 4,
                              .stall_ms = 100};
-    struct grpc_auth_hooks hooks = {.authorize = authorize};
+    struct grpc_auth_hooks hooks = {.authorize = fuzz_authorize};
     struct proc_reaper *reaper = NULL;
     struct sess_mgr *sessions = NULL;
     struct rn_mgr *runners = NULL;

@@ -1,0 +1,35 @@
+/* What the fuzz targets over a face and a real core share: every call authorized (with every
+ * scope, or the bits an "x-fuzz-scopes" header names), and whether a session still runs. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "auth/auth.h"
+#include "grpc/grpc.h"
+#include "session/session.h"
+
+static inline enum grpc_status_code fuzz_authorize(struct grpc_call *call, const char *service,
+                                                   const char *method, char *msg, size_t size,
+                                                   void *userdata)
+{
+    const char *v = grpc_call_metadata(call, "x-fuzz-scopes", NULL);
+    (void)service, (void)method, (void)msg, (void)size, (void)userdata;
+
+    grpc_call_set_scopes(call,
+                         v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
+    grpc_call_set_principal(call, "fuzz");
+    return GRPC_OK;
+}
+
+/* Whether a program of the session manager has not exited yet. */
+static inline bool fuzz_any_live(struct sess_mgr *sessions)
+{
+    for (struct session *s = NULL; (s = sess_next(sessions, s));) {
+        struct sess_info si;
+        sess_info(s, &si);
+        if (!si.exited)
+            return true;
+    }
+    return false;
+}
