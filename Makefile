@@ -5,8 +5,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-# Every target: one tests/fuzz/fuzz-NAME.c each.
-FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_RUNS ?= 10000000
 
 .PHONY: all deps build run demo test fuzz bench format clean
 
@@ -31,17 +30,15 @@ demo: build
 test: deps
 	@/usr/bin/python3 scripts/run-tests --build $(BUILD) --asan-build $(ASAN_BUILD)
 
-# libFuzzer on every target for FUZZ_SECONDS each, starting from the committed corpora.
+# libFuzzer on every target in turn, each for FUZZ_SECONDS or FUZZ_RUNS inputs, whichever comes
+# first, from the committed corpora; findings kept in $(FUZZ_BUILD)/campaign, figures printed as a
+# table (scripts/fuzz-campaign --doc docs/FUZZING.md writes it there; --merge grows the corpora).
 fuzz: deps
 	@[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false -Dc_args=-fno-sanitize-recover=all
 	@ninja -C $(FUZZ_BUILD)
-	@for t in $(FUZZ_TARGETS); do \
-		mkdir -p $(FUZZ_BUILD)/corpus-$$t; \
-		$(FUZZ_BUILD)/tests/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-			-artifact_prefix=$(FUZZ_BUILD)/ \
-			$(FUZZ_BUILD)/corpus-$$t tests/fuzz/corpus/$$t || exit 1; \
-	done
+	@/usr/bin/python3 scripts/fuzz-campaign --build $(FUZZ_BUILD) --seconds $(FUZZ_SECONDS) \
+		--runs $(FUZZ_RUNS)
 
 # Every scenario against the peers, written to docs/BENCHMARKS.md with plots (QUICK=1: shorter).
 bench: build

@@ -1,8 +1,11 @@
 /* What the fuzz targets over a face and a real core share: every call authorized (with every
- * scope, or the bits an "x-fuzz-scopes" header names), and whether a session still runs. */
+ * scope, or the bits an "x-fuzz-scopes" header names), whether a session still runs, and a
+ * state directory emptied after each input. */
 #pragma once
 
+#include <ftw.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "auth/auth.h"
@@ -32,4 +35,19 @@ static inline bool fuzz_any_live(struct sess_mgr *sessions)
             return true;
     }
     return false;
+}
+
+static inline int fuzz_remove_below(const char *path, const struct stat *st, int flag,
+                                    struct FTW *ftw)
+{
+    (void)st, (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+/* Removes everything in dir, not dir itself. */
+static inline void fuzz_empty_dir(const char *dir)
+{
+    nftw(dir, fuzz_remove_below, 16, FTW_DEPTH | FTW_PHYS);
 }

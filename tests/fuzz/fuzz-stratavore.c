@@ -72,18 +72,10 @@ void __wrap_rn_uuid(char out[RN_ID_LEN])
 static char state_dir[] = "/tmp/drover-fuzz-stratavore-XXXXXX";
 static bool have_state_dir;
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag;
-    if (ftw->level > 0)
-        remove(path);
-    return 0;
-}
-
 static void empty_state_dir(void)
 {
     if (have_state_dir)
-        nftw(state_dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+        fuzz_empty_dir(state_dir);
 }
 
 static void remove_state_dir(void)

@@ -82,6 +82,15 @@ def main():
     write(os.path.join(HERE, "corpus", "config"), config_seeds())
     write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
     write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
+    grpc_calls_seeds(None)
+
+
+def grpc_calls_seeds(binary):
+    """fuzz-grpc-calls' seeds are calls, not bytes on the wire (seeds_grpc_calls.py); the method
+    numbers come from a build of the target."""
+    import seeds_grpc_calls
+    binary = binary or os.path.join(ROOT, "build", "tests", "fuzz", "fuzz-grpc-calls-replay")
+    write(os.path.join(HERE, "corpus", "grpc-calls"), seeds_grpc_calls.seeds(ROOT, binary))
 
 
 def write(d, seeds):
@@ -1320,10 +1329,12 @@ def baaaht_seeds():
 
 
 if __name__ == "__main__":
-    # `make-corpus.py stratavore` (or baaaht) writes that corpus alone.
+    # `make-corpus.py stratavore` (or baaaht, or grpc-calls [BINARY]) writes that corpus alone.
     if sys.argv[1:] == ["stratavore"]:
         write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
     elif sys.argv[1:] == ["baaaht"]:
         write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
+    elif sys.argv[1:2] == ["grpc-calls"]:
+        grpc_calls_seeds(sys.argv[2] if len(sys.argv) > 2 else None)
     else:
         main()
