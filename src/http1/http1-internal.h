@@ -6,28 +6,34 @@
 struct net_conn;
 
 struct http_server {
-    uv_loop_t *loop;         /* for timers */
-    struct http_limits lim;  /* limits */
-    http_handler_fn handler; /* answers requests */
-    void *userdata;          /* its argument */
-    struct http_conn *conns; /* open connections */
-    uint32_t n_conns;        /* their number */
-    uint64_t requests;       /* requests answered */
-    bool stopping;           /* shutdown began */
-    bool freeing;            /* http_server_free was called: the last connection frees it */
-    bool flooded;            /* answers held passed half the budget: trim memory once drained */
-    struct http_conn *turns; /* connections with pipelined requests left for the next turn */
-    uv_idle_t turn;          /* runs them: one request each per loop turn */
-    bool turn_open;          /* turn not yet closed (http_server_free closes it) */
-    struct ws_conn *ws;      /* WebSocket connections (they count in n_conns too) */
-    void (*done)(void *);    /* shutdown callback */
-    void *done_data;         /* its argument */
+    uv_loop_t *loop;          /* for timers */
+    struct http_limits lim;   /* limits */
+    http_handler_fn handler;  /* answers requests */
+    void *userdata;           /* its argument */
+    struct http_conn *conns;  /* open connections */
+    uint32_t n_conns;         /* their number */
+    uint64_t requests;        /* requests answered */
+    bool stopping;            /* shutdown began */
+    bool freeing;             /* http_server_free was called: the last connection frees it */
+    bool flooded;             /* answers held passed half the budget: trim memory once drained */
+    struct http_conn *turns;  /* connections with pipelined requests left for the next turn */
+    uv_idle_t turn;           /* runs them: one request each per loop turn */
+    bool turn_open;           /* turn not yet closed (http_server_free closes it) */
+    struct ws_conn *ws;       /* WebSocket connections (they count in n_conns too) */
+    struct ws_conn *ws_turns; /* of them, those with messages left for the next turn */
+    void (*done)(void *);     /* shutdown callback */
+    void *done_data;          /* its argument */
 };
 
 /* Called when a connection (HTTP or WebSocket) is freed: counts down, finishes a shutdown or a
  * free waiting for the last one. */
 void http_server_conn_gone(struct http_server *s);
 
+/* Runs the server's next loop turn (the HTTP connections and WebSockets waiting for it). */
+void http_server_want_turn(struct http_server *s);
+
+/* ws.c: the next turn of each WebSocket that had messages left. */
+void ws_turn(struct http_server *s);
 /* ws.c: a WebSocket prepared during the upgrade request, started once the request is done. */
 struct ws_conn *ws_conn_new(struct http_server *s, const struct ws_handler *h, void *userdata,
                             size_t max_message);

@@ -41,8 +41,9 @@
 #define MAX_HEADERS 64
 #define OUT_HIGH    (256u << 10) /* answers queued before the connection stops being read */
 #define TURN_MAX    64           /* connections answered from the turn list per loop turn */
-#define OUT_BUDGET  (16u << 20)  /* answers queued on all connections: past it, a connection
-                                    that holds any stops being read after its current answer */
+#define OUT_BUDGET                                                                                 \
+    (16u << 20) /* answers queued on all connections: past it, a connection                        \
+                   that holds any stops being read after its current answer */
 
 struct hdr {
     uint32_t name, name_len;   /* offset and length in head */
@@ -416,6 +417,12 @@ static void on_turn(uv_idle_t *idle)
         if (!c->closing && !c->throttled && !DLIST_LINKED(c, turn))
             net_conn_resume(c->conn);
     }
+    ws_turn(s);
+}
+
+void http_server_want_turn(struct http_server *s)
+{
+    uv_idle_start(&s->turn, on_turn);
 }
 
 /* Feeds data to the parser; keeps what a pause leaves unparsed. */

@@ -8,8 +8,11 @@
  *
  * Back-pressure: once OUT_HIGH bytes wait to be written, the connection is not read until the
  * peer has taken most of them, so a client that sends requests without reading replies costs
- * at most that much. Idle connections (no message for the server's idle timeout) are closed
- * with 1001. Nothing is freed inside a wslay callback: flags are checked once it returns. */
+ * at most that much. Fairness: a connection has at most TURN_MSGS messages answered per read;
+ * what it sent beyond waits for the server's next loop turn, its reading paused meanwhile, so
+ * that a client pipelining requests never holds the loop for more. Idle connections (no message for
+ * the server's idle timeout) are closed with 1001. Nothing is freed inside a wslay callback: flags
+ * are checked once it returns. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +23,9 @@
 #include "http1/http1-internal.h"
 #include "net/net.h"
 
-#define OUT_HIGH (1u << 20)
-#define IN_MAX   (1u << 20) /* unparsed input kept; more waits in the kernel */
+#define OUT_HIGH  (1u << 20)
+#define IN_MAX    (1u << 20) /* unparsed input kept; more waits in the kernel */
+#define TURN_MSGS 4          /* messages answered per read or turn */
 
 struct ws_conn {
     struct http_server *srv;     /* owner (counts the connection) */
@@ -36,7 +40,9 @@ struct ws_conn {
     bool closing;                /* the connection is being torn down */
     bool paused;                 /* not reading: too much output waits */
     int depth;                   /* > 0 inside wslay calls: teardown waits */
+    unsigned turn_msgs;          /* messages answered since the last read or turn */
     DLIST_LINK(ws_conn) link;    /* in the server's list, once started */
+    DLIST_LINK(ws_conn) turn;    /* in the server's ws_turns while messages wait for a turn */
 };
 
 static void ws_freed(uv_handle_t *h)
@@ -57,6 +63,7 @@ static void teardown(struct ws_conn *ws, bool flush)
         return;
     ws->closing = true;
     DLIST_REMOVE(ws, link);
+    DLIST_REMOVE(ws, turn);
     if (ws->conn)
         net_conn_close(ws->conn, flush);
     if (ws->h->on_close)
@@ -69,7 +76,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *data, size_t len, i
 {
     struct ws_conn *ws = userdata;
     (void)flags;
-    if (!ws->in.len) {
+    if (!ws->in.len || ws->turn_msgs >= TURN_MSGS) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -98,6 +105,7 @@ static void on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     (void)ctx;
     if (ws->closing || (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME))
         return;
+    ws->turn_msgs++;
     if (ws->srv->lim.idle_timeout_ms)
         uv_timer_again(&ws->idle);
     ws->h->on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, arg->msg, arg->msg_length,
@@ -143,12 +151,37 @@ static void feed(struct ws_conn *ws, const uint8_t *data, size_t len)
     if (r < 0)
         return teardown(ws, false);
     pump(ws);
+    /* Its share of this turn is spent and more is waiting: the rest on the next turn. */
+    if (!ws->closing && ws->in.len && ws->turn_msgs >= TURN_MSGS && !DLIST_LINKED(ws, turn)) {
+        net_conn_pause(ws->conn);
+        DLIST_PREPEND(&ws->srv->ws_turns, ws, turn);
+        http_server_want_turn(ws->srv);
+    }
+}
+
+void ws_turn(struct http_server *s)
+{
+    struct ws_conn *list = s->ws_turns;
+
+    s->ws_turns = NULL;
+    if (list)
+        list->turn.pprev = &list;
+    while (list) { /* a teardown in a callback takes its connection off this list */
+        struct ws_conn *ws = list;
+        DLIST_REMOVE(ws, turn);
+        ws->turn_msgs = 0;
+        feed(ws, NULL, 0);
+        if (!ws->closing && !ws->paused && !DLIST_LINKED(ws, turn))
+            net_conn_resume(ws->conn);
+    }
 }
 
 static void on_read(struct net_conn *conn, const uint8_t *data, size_t len, void *userdata)
 {
+    struct ws_conn *ws = userdata;
     (void)conn;
-    feed(userdata, data, len);
+    ws->turn_msgs = 0;
+    feed(ws, data, len);
 }
 
 static void on_end(struct net_conn *conn, int error, void *userdata)
@@ -163,7 +196,8 @@ static void on_drain(struct net_conn *conn, void *userdata)
     struct ws_conn *ws = userdata;
     if (ws->paused && net_conn_pending(conn) < OUT_HIGH / 4) {
         ws->paused = false;
-        net_conn_resume(conn);
+        if (!DLIST_LINKED(ws, turn))
+            net_conn_resume(conn);
     }
 }
 

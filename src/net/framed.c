@@ -31,10 +31,14 @@
 
 #define IN_SLACK  (1u << 20)  /* what reads may add past a whole frame before reading pauses */
 #define BIG_INPUT (64u << 10) /* a connection holding this much input is part of a flood */
+/* Frames handed over per connection per loop turn: a pipelining client's next ones wait for
+ * the next turn (its reading paused meanwhile), so that it never delays the others by more. */
+#define TURN_FRAMES 32
 
 struct lenframe_conn {
     struct lenframe_server *srv;    /* the server, until we are closed */
     DLIST_LINK(lenframe_conn) link; /* in srv->conns while open */
+    DLIST_LINK(lenframe_conn) turn; /* in srv->turns while frames wait for the next turn */
     struct net_conn *conn;          /* the socket */
     struct buf in;                  /* bytes received and not yet handed over */
     uv_timer_t idle;                /* the idle timeout; its close callback frees us */
@@ -58,6 +62,8 @@ struct lenframe_server {
     void *userdata;                   /* the owner's argument to on_open */
     struct net_listener *l;           /* the socket, or NULL */
     struct lenframe_conn *conns;      /* open connections */
+    struct lenframe_conn *turns;      /* of them, those with frames for the next turn */
+    uv_idle_t *turn;                  /* runs them; freed by its close callback */
     uint32_t n_open;                  /* of them, not refused */
     bool stopping;                    /* shutdown began */
     bool trim_owed;                   /* a connection that held much input closed: give the
@@ -69,6 +75,11 @@ struct lenframe_server {
 static void conn_freed(uv_handle_t *h)
 {
     free(h->data);
+}
+
+static void handle_freed(uv_handle_t *h)
+{
+    free(h);
 }
 
 static void maybe_done(struct lenframe_server *s)
@@ -87,6 +98,7 @@ static void do_close(struct lenframe_conn *c)
 
     c->closed = true;
     DLIST_REMOVE(c, link);
+    DLIST_REMOVE(c, turn);
     if (!c->refused)
         s->n_open--;
     net_conn_close(c->conn, !c->abort);
@@ -128,19 +140,29 @@ static void arm_idle(struct lenframe_conn *c)
         uv_timer_start(&c->idle, on_idle, ms, 0);
 }
 
+static void on_turn(uv_idle_t *idle);
+
 /* Hands whole frames over while the owner takes them and (unless streaming) the peer keeps up
- * with its output. */
+ * with its output, up to TURN_FRAMES: the rest wait for the next turn. */
 static void deliver(struct lenframe_conn *c)
 {
-    const struct lenframe_limits *lim = &c->srv->lim;
-    const struct lenframe_handler *h = c->srv->h;
+    struct lenframe_server *s = c->srv;
+    const struct lenframe_limits *lim = &s->lim;
+    const struct lenframe_handler *h = s->h;
 
-    while (!c->held && !c->paused && !c->close_pending && !c->abort &&
-           (c->stream || net_conn_pending(c->conn) < lim->out_high)) {
+    for (unsigned handed = 0; !c->held && !c->paused && !c->close_pending && !c->abort &&
+                              (c->stream || net_conn_pending(c->conn) < lim->out_high);
+         handed++) {
         uint32_t n;
         int r = lenframe_next(buf_head(&c->in), c->in.len, lim->max_frame, &n);
         if (r == 0)
             return;
+        if (handed == TURN_FRAMES) {
+            if (!DLIST_LINKED(c, turn))
+                DLIST_PREPEND(&s->turns, c, turn);
+            uv_idle_start(s->turn, on_turn);
+            return;
+        }
         if (r < 0) { /* nothing after it can be found: the stream ends here */
             if (h->on_oversize)
                 h->on_oversize(c, n, c->data);
@@ -169,7 +191,7 @@ static void settle(struct lenframe_conn *c)
     bool more = lenframe_next(buf_head(&c->in), c->in.len, lim->max_frame, &n) != 0;
     if (!c->held && (c->close_pending || (c->eof && (c->paused || !more))))
         return do_close(c);
-    if (c->eof || c->paused || c->close_pending ||
+    if (c->eof || c->paused || c->close_pending || DLIST_LINKED(c, turn) ||
         c->in.len > (size_t)lim->max_frame + LENFRAME_HEADER ||
         (!c->stream && net_conn_pending(c->conn) >= lim->out_high))
         net_conn_pause(c->conn);
@@ -188,6 +210,24 @@ static void leave(struct lenframe_conn *c)
         deliver(c);
     if (--c->depth == 0)
         settle(c);
+}
+
+/* The next loop turn: each connection that had more frames gets its next ones. */
+static void on_turn(uv_idle_t *idle)
+{
+    struct lenframe_server *s = idle->data;
+    struct lenframe_conn *list = s->turns;
+
+    s->turns = NULL;
+    if (list)
+        list->turn.pprev = &list;
+    uv_idle_stop(idle);
+    while (list) { /* a close in a callback takes its connection off this list */
+        struct lenframe_conn *c = list;
+        DLIST_REMOVE(c, turn);
+        enter(c);
+        leave(c);
+    }
 }
 
 /* ---- the socket's events ---- */
@@ -240,8 +280,17 @@ struct lenframe_server *lenframe_server_new(uv_loop_t *loop, const struct lenfra
 {
     struct lenframe_server *s = calloc(1, sizeof *s);
 
-    if (s)
-        *s = (struct lenframe_server){.loop = loop, .lim = *lim, .h = h, .userdata = userdata};
+    uv_idle_t *turn = calloc(1, sizeof *turn);
+
+    if (!s || !turn) {
+        free(s);
+        free(turn);
+        return NULL;
+    }
+    *s = (struct lenframe_server){
+        .loop = loop, .lim = *lim, .h = h, .userdata = userdata, .turn = turn};
+    uv_idle_init(loop, turn);
+    turn->data = s;
     return s;
 }
 
@@ -368,6 +417,7 @@ void lenframe_server_free(struct lenframe_server *s)
         s->conns->abort = true;
         do_close(s->conns);
     }
+    uv_close((uv_handle_t *)s->turn, handle_freed);
     free(s);
 }
 
