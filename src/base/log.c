@@ -50,23 +50,82 @@ const char *log_level_to_string(enum log_level level)
     return (size_t)level < ARRAY_SIZE(level_names) ? level_names[level] : "unknown";
 }
 
-bool log_ratelimit_pass(struct log_ratelimit *rl, unsigned *ret_dropped)
+static struct log_ratelimit *rl_queue; /* windows that dropped lines, not yet reported */
+static void (*rl_hook)(void);
+
+void log_set_ratelimit_hook(void (*hook)(void))
+{
+    rl_hook = hook;
+}
+
+static uint64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return ms ? ms : 1;
+}
 
-    *ret_dropped = 0;
-    if (!rl->start_ms || now - rl->start_ms >= LOG_INTERVAL_MS) {
-        *ret_dropped = rl->suppressed;
-        *rl = (struct log_ratelimit){.start_ms = now ? now : 1};
-    }
+static void rl_dequeue(struct log_ratelimit *rl)
+{
+    for (struct log_ratelimit **p = &rl_queue; *p; p = &(*p)->next)
+        if (*p == rl) {
+            *p = rl->next;
+            break;
+        }
+    rl->queued = false;
+}
+
+/* Says what rl's ended window dropped, and starts it afresh. */
+static void rl_report(struct log_ratelimit *rl, uint64_t now)
+{
+    if (rl->suppressed)
+        log_internal(rl->level, 0, "(%u more like \"%s\" were not logged in %u s)", rl->suppressed,
+                     rl->last, (unsigned)((now - rl->start_ms + 500) / 1000));
+    if (rl->queued)
+        rl_dequeue(rl);
+    rl->start_ms = now;
+    rl->printed = rl->suppressed = 0;
+}
+
+void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+{
+    uint64_t now = now_ms();
+    va_list ap;
+
+    if (!rl->start_ms || now - rl->start_ms >= LOG_INTERVAL_MS)
+        rl_report(rl, now);
+    rl->level = level;
     if (rl->printed >= LOG_BURST) {
-        rl->suppressed++;
-        return false;
+        if (rl->suppressed++ == 0 && !rl->queued) {
+            rl->queued = true;
+            rl->next = rl_queue;
+            rl_queue = rl;
+            if (rl_hook)
+                rl_hook();
+        }
+        return;
     }
     rl->printed++;
-    return true;
+    va_start(ap, fmt);
+    vsnprintf(rl->last, sizeof rl->last, fmt, ap);
+    va_end(ap);
+    log_internal(level, 0, "%s", rl->last);
+}
+
+unsigned log_ratelimit_flush(bool all)
+{
+    uint64_t now = now_ms(), next = 0;
+
+    for (struct log_ratelimit *rl = rl_queue, *n; rl; rl = n) {
+        n = rl->next;
+        uint64_t end = rl->start_ms + LOG_INTERVAL_MS;
+        if (all || now >= end)
+            rl_report(rl, now);
+        else if (!next || end - now < next)
+            next = end - now;
+    }
+    return (unsigned)next;
 }
 
 int log_internal(enum log_level level, int error, const char *fmt, ...)

@@ -39,29 +39,35 @@ int log_internal(enum log_level level, int error, const char *fmt, ...) _printf_
 #define log_debug(...)   ((void)log_full_errno(LOG_LEVEL_DEBUG, 0, __VA_ARGS__))
 
 /* A message a flood can repeat (a refused connection per connect): at most LOG_BURST lines per
- * LOG_INTERVAL_MS from one call site; the first line after a window that dropped some says how
- * many, as journald does. */
+ * LOG_INTERVAL_MS from one call site. What a window dropped is said once it ends, as journald
+ * does: by the first line of the next window, or, when the flood has stopped, by
+ * log_ratelimit_flush, which the process runs when its hook asks (see below). */
 #define LOG_BURST       10
 #define LOG_INTERVAL_MS 5000
 
 struct log_ratelimit {
-    uint64_t start_ms;   /* the window began */
-    unsigned printed;    /* lines in it */
-    unsigned suppressed; /* dropped in it */
+    uint64_t start_ms;          /* the window began */
+    unsigned printed;           /* lines in it */
+    unsigned suppressed;        /* dropped in it */
+    enum log_level level;       /* its lines' */
+    bool queued;                /* on the list log_ratelimit_flush reports from */
+    struct log_ratelimit *next; /* on it */
+    char last[160];             /* the last line logged, to name what was dropped */
 };
-/* Whether to log now; *ret_dropped is how many were dropped before (reported once). */
-bool log_ratelimit_pass(struct log_ratelimit *rl, unsigned *ret_dropped);
+/* Logs a line through rl's window (with what the previous window dropped first, if any). */
+void log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
+    _printf_(3, 4);
+/* Says what the windows that have ended (all: every window) dropped; returns the ms until the
+ * next window with drops ends (run it again then), or 0 when none is left. */
+unsigned log_ratelimit_flush(bool all);
+/* Called when a window starts dropping (the process arms a timer for log_ratelimit_flush). */
+void log_set_ratelimit_hook(void (*hook)(void));
 
 #define log_warning_ratelimited(...)                                                               \
     do {                                                                                           \
         static struct log_ratelimit _rl;                                                           \
-        unsigned _dropped;                                                                         \
-        if (LOG_LEVEL_WARNING <= log_get_level() && log_ratelimit_pass(&_rl, &_dropped)) {         \
-            if (_dropped)                                                                          \
-                log_warning("(%u more like the next were not logged in %u s)", _dropped,           \
-                            LOG_INTERVAL_MS / 1000);                                               \
-            log_warning(__VA_ARGS__);                                                              \
-        }                                                                                          \
+        if (LOG_LEVEL_WARNING <= log_get_level())                                                  \
+            log_ratelimited(&_rl, LOG_LEVEL_WARNING, __VA_ARGS__);                                 \
     } while (0)
 
 #define log_error_errno(e, ...)   log_full_errno(LOG_LEVEL_ERROR, (e), __VA_ARGS__)

@@ -68,6 +68,8 @@ struct daemon {
     bool stopping;             /* shutdown began */
     bool core_freed;           /* core_free ran: from then on the core's pointers are stale */
     int exit_code;             /* daemon_run's result */
+    uv_timer_t log_flush;      /* says what rate-limited log lines dropped, once their window
+                                  ends (log_ratelimit_flush) */
     uv_timer_t sync_timer;     /* writes again what could not be written (sync_later) */
     uint32_t sync_delay_ms;    /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
     bool out_of_sync;          /* a write failed or the reserve went since all was synced */

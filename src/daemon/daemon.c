@@ -79,6 +79,23 @@ static void on_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* The logger's rate limits: a window that dropped lines is reported once it ends, also when
+ * the flood that filled it is over (no next line would carry the count). */
+static uv_timer_t *log_flush_timer;
+
+static void on_log_flush(uv_timer_t *t)
+{
+    unsigned ms = log_ratelimit_flush(false);
+    if (ms)
+        uv_timer_start(t, on_log_flush, ms, 0);
+}
+
+static void log_flush_wanted(void)
+{
+    if (log_flush_timer && !uv_is_active((uv_handle_t *)log_flush_timer))
+        uv_timer_start(log_flush_timer, on_log_flush, LOG_INTERVAL_MS, 0);
+}
+
 static void on_guard(uv_timer_t *t)
 {
     log_warning("a client still holds its connection open; exiting anyway");
@@ -128,6 +145,10 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_usr2, on_closed);
+    log_set_ratelimit_hook(NULL);
+    log_flush_timer = NULL;
+    (void)log_ratelimit_flush(true);
+    uv_close((uv_handle_t *)&d->log_flush, on_closed);
     /* Closing sockets may wait on their peers; the guard ends the loop regardless, and being
      * unreferenced it does not keep the loop alive by itself. */
     uv_timer_start(&d->exit_guard, on_guard, 2000, 0);
@@ -368,6 +389,10 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->exit_guard.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_timer_init(&d->loop, &d->log_flush);
+    uv_unref((uv_handle_t *)&d->log_flush); /* never what keeps the loop running */
+    log_flush_timer = &d->log_flush;
+    log_set_ratelimit_hook(log_flush_wanted);
     if (upgrade_new(&d->loop, &upgrade_ops, d, &d->upgrade) < 0) {
         daemon_free(d);
         return -ENOMEM;
@@ -661,6 +686,8 @@ void daemon_free(struct daemon *d)
 {
     if (!d)
         return;
+    log_set_ratelimit_hook(NULL);
+    log_flush_timer = NULL;
     close_listeners(d);
     http_server_free(d->http);
     api_web_free(d->web);
