@@ -35,6 +35,9 @@ it is done; between two of them the load is gone and droverd back to its idle co
                   the socket takes them, never reading.
   rp_pipeline     HOSTILE_RP_CLIENTS (50) connections to the running-process socket, each sent
                   64 KiB of PINGs per write, the same way.
+  ws_pipeline     HOSTILE_WS_CLIENTS (20) WebSocket connections to socktop's /ws on the HTTP
+                  door (SO_RCVBUF 4 KiB), each sent 200 masked `get_processes` text frames per
+                  write, the same way.
   grpc_streams    HOSTILE_STREAMS (32) raw HTTP/2 connections (python3-h2) that grant droverd
                   2^31-1 bytes of window on the connection and the stream, each with one
                   Services.Logs {target noisy, follow, lines 1}, never reading.
@@ -74,6 +77,7 @@ CALLS = int(os.environ.get("HOSTILE_CALLS", "2000"))
 GAP_MS = float(os.environ.get("HOSTILE_GAP_MS", "2"))
 HTTP_CLIENTS = int(os.environ.get("HOSTILE_HTTP_CLIENTS", "200"))
 RP_CLIENTS = int(os.environ.get("HOSTILE_RP_CLIENTS", "50"))
+WS_CLIENTS = int(os.environ.get("HOSTILE_WS_CLIENTS", "20"))
 STREAMS = int(os.environ.get("HOSTILE_STREAMS", "32"))
 FLOOD_PROCS = int(os.environ.get("HOSTILE_FLOOD_PROCS", "4"))
 MAX_CONNECTIONS = int(os.environ.get("HOSTILE_MAX_CONNECTIONS", "64"))
@@ -85,6 +89,7 @@ SCENARIOS = [
     ("baseline", "nothing else going on"),
     ("http_pipeline", f"{HTTP_CLIENTS} clients pipelining unread GET /metrics on the HTTP door"),
     ("rp_pipeline", f"{RP_CLIENTS} clients pipelining unread running-process PINGs"),
+    ("ws_pipeline", f"{WS_CLIENTS} socktop clients pipelining unread get_processes on /ws"),
     ("grpc_streams", f"{STREAMS} gRPC Logs -f streams on the noisy service that never read"),
     ("connect_flood", f"{FLOOD_PROCS} processes connecting and closing at the connection limit"),
 ]
@@ -409,16 +414,29 @@ def pipeline(spec):
     {"sent", "closed"} and exits."""
     if spec["kind"] == "http":
         burst = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 200
+    elif spec["kind"] == "ws":
+        text, key = b"get_processes", b"\x01\x02\x03\x04"
+        masked = bytes(b ^ key[i % 4] for i, b in enumerate(text))
+        burst = (bytes([0x81, 0x80 | len(text)]) + key + masked) * 200
     else:
         from running_process.daemon.v1 import daemon_pb2 as rp
         one = rp_frame(rp, 1)
         burst = one * (65536 // len(one))
     socks = []
     for _ in range(spec["n"]):
-        if spec["kind"] == "http":
+        if spec["kind"] in ("http", "ws"):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # takes next to nothing
             s.connect(("127.0.0.1", spec["http_port"]))
+            if spec["kind"] == "ws":
+                s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                          b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    head += s.recv(1)
+                if not head.startswith(b"HTTP/1.1 101"):
+                    raise RuntimeError(head.split(b"\r\n")[0].decode(errors="replace"))
         else:
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(spec["rpsock"])
@@ -634,10 +652,10 @@ def run_scenario(d, name, meas, status, base_conns):
     res = {"name": name}
     load, starters = [], []
     log_before = len(d.read_log().splitlines())
-    if name in ("http_pipeline", "rp_pipeline"):
+    if name in ("http_pipeline", "rp_pipeline", "ws_pipeline"):
         kind = name.split("_")[0]
-        h = Helper.mode("--pipeline", {"kind": kind, "n": HTTP_CLIENTS if kind == "http"
-                                       else RP_CLIENTS, "http_port": d.http_port,
+        n = {"http": HTTP_CLIENTS, "rp": RP_CLIENTS, "ws": WS_CLIENTS}[kind]
+        h = Helper.mode("--pipeline", {"kind": kind, "n": n, "http_port": d.http_port,
                                        "rpsock": d.rpsock}, NICE)
         load.append(h)
         h.line(60)
@@ -672,7 +690,7 @@ def run_scenario(d, name, meas, status, base_conns):
     sampler.stop()
     peak = max(sampler.peak, status_kb(d.pid, "VmHWM") if hwm_ok else 0)
     load_out = res.setdefault("load", {})
-    if name in ("http_pipeline", "rp_pipeline"):
+    if name in ("http_pipeline", "rp_pipeline", "ws_pipeline"):
         h = load[0]
         h.say("stop")
         load_out.update(json.loads(h.line(60)))
@@ -756,7 +774,8 @@ def main():
     gen = os.path.join(tmp, "pb")
     os.makedirs(gen)
     res = {"calls": CALLS, "gap_ms": GAP_MS, "http_clients": HTTP_CLIENTS,
-           "rp_clients": RP_CLIENTS, "streams": STREAMS, "flood_procs": FLOOD_PROCS,
+           "rp_clients": RP_CLIENTS, "ws_clients": WS_CLIENTS, "streams": STREAMS,
+           "flood_procs": FLOOD_PROCS,
            "max_connections": MAX_CONNECTIONS, "cores": NCPU, "nice": NICE,
            "root": os.geteuid() == 0, "scenarios": []}
     print("== hostile: setup")
@@ -807,7 +826,10 @@ def main():
         res["rss_idle_kb"] = status_kb(d.pid, "VmRSS")
         print(f"grpc_connections_idle={base_conns}")
         print(f"rss_idle_kb={res['rss_idle_kb']}")
+        only = [w for w in os.environ.get("HOSTILE_ONLY", "").split(",") if w]
         for name, label in SCENARIOS:
+            if only and name not in only and name != "baseline":
+                continue
             print(f"== hostile: {name} ({label})", flush=True)
             try:
                 r = run_scenario(d, name, meas, status, base_conns)

@@ -428,6 +428,8 @@ def hostile_section(h):
            "and never reading (4 KiB receive buffers); "
            f"{h.get('rp_clients', '?')} running-process connections pipelining 64 KiB of "
            "PINGs at a time, never reading; "
+           f"{h.get('ws_clients', '?')} WebSocket connections to socktop's `/ws` pipelining "
+           "`get_processes` 200 at a time, never reading (4 KiB receive buffers); "
            f"{h.get('streams', '?')} raw HTTP/2 connections granting 2^31-1 bytes of window, "
            "each with a `Services.Logs` follow of the noisy service, never reading; strangers "
            f"({who}) holding every ordinary slot while {h.get('flood_procs', '?')} processes "
