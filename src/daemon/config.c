@@ -373,6 +373,15 @@ int config_parse_services(const char *text, size_t len, const char *name, const 
     return svc_conf_parse(&rd, text, len, dir, ret, ret_n);
 }
 
+int config_parse_services_err(const char *text, size_t len, const char *name, const char *dir,
+                              struct svc_config **ret, size_t *ret_n, char *err, size_t err_size)
+{
+    char e[CONFIG_ERROR_MAX] = "";
+    int r = config_parse_services(text, len, name, dir, ret, ret_n, e);
+    snprintf(err, err_size, "%s", e);
+    return r;
+}
+
 int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX])
 {
     _cleanup_free_ char *text = NULL, *dir = NULL;

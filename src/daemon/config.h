@@ -107,6 +107,9 @@ int config_load_yaml(struct config *c, const char *text, size_t len, const char 
  * list as in droverd's configuration. *ret is freed with svc_configs_free. */
 int config_parse_services(const char *text, size_t len, const char *name, const char *dir,
                           struct svc_config **ret, size_t *ret_n, char err[CONFIG_ERROR_MAX]);
+/* The same with an error buffer of any size: the faces' parse_services (struct api_host). */
+int config_parse_services_err(const char *text, size_t len, const char *name, const char *dir,
+                              struct svc_config **ret, size_t *ret_n, char *err, size_t err_size);
 /* Reads a YAML file on top of c and records it as config_path. */
 int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_MAX]);
 /* Sets one option from a string (a flag's value, say); where says who gave it, for errors. */

@@ -289,15 +289,6 @@ static int host_reload(struct api_host *host, struct svc_apply_counts *ret, char
     return r;
 }
 
-static int host_parse_services(const char *text, size_t len, const char *name, const char *dir,
-                               struct svc_config **ret, size_t *ret_n, char *err, size_t err_size)
-{
-    char e[CONFIG_ERROR_MAX] = "";
-    int r = config_parse_services(text, len, name, dir, ret, ret_n, e);
-    snprintf(err, err_size, "%s", e);
-    return r;
-}
-
 static void on_hup(uv_signal_t *s, int signum)
 {
     struct daemon *d = s->data;
@@ -421,7 +412,7 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
         .grpc = d->grpc,
         .shutdown = host_shutdown,
         .reload = host_reload,
-        .parse_services = host_parse_services,
+        .parse_services = config_parse_services_err,
         .upgrade = host_upgrade,
         .scope = d->cfg.scope,
         .metrics = d->metrics,

@@ -1,12 +1,15 @@
 /* What the fuzz targets over a face and a real core share: every call authorized (with every
- * scope, or the bits an "x-fuzz-scopes" header names), whether a session still runs, and a
- * state directory emptied after each input. */
+ * scope, or the bits an "x-fuzz-scopes" header names), a host that neither stops, reloads nor
+ * upgrades, whether a session still runs, and a state directory emptied after each input. */
 #pragma once
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "api/api.h"
 
 #include "auth/auth.h"
 #include "grpc/grpc.h"
@@ -23,6 +26,28 @@ static inline enum grpc_status_code fuzz_authorize(struct grpc_call *call, const
                          v ? (unsigned)strtoul(v, NULL, 10) & AUTH_SCOPES_ALL : AUTH_SCOPES_ALL);
     grpc_call_set_principal(call, "fuzz");
     return GRPC_OK;
+}
+
+static inline void fuzz_no_shutdown(struct api_host *host, const char *why)
+{
+    (void)host, (void)why;
+}
+
+static inline int fuzz_no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
+                                 size_t err_size)
+{
+    (void)host, (void)ret;
+    snprintf(err, err_size, "no configuration in the fuzzer");
+    return -EOPNOTSUPP;
+}
+
+static inline void fuzz_no_upgrade(struct api_host *host, const char *binary,
+                                   void (*done)(int r, const char *binary, const char *version,
+                                                const char *error, void *userdata),
+                                   void *userdata)
+{
+    (void)host;
+    done(-EOPNOTSUPP, binary, NULL, "no upgrade in the fuzzer", userdata);
 }
 
 /* Whether a program of the session manager has not exited yet. */

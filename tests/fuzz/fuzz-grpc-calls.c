@@ -95,22 +95,11 @@ int __wrap_proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, pr
     return __real_proc_spawn(r, &safe, on_exit, userdata, ret_io, ret);
 }
 
-/* Whether pid is a child of this process (its /proc stat names us as its parent). */
+/* Whether pid is a child of this process. */
 static bool our_child(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    int ppid = 0;
-    return p && sscanf(p + 1, " %*c %d", &ppid) == 1 && ppid == (int)getpid();
+    struct proc_stat st;
+    return proc_read_stat(pid, &st) == 0 && st.ppid == getpid();
 }
 
 int __wrap_kill(pid_t pid, int sig)
@@ -237,37 +226,6 @@ fail:
 
 /* ---- the host ---- */
 
-static void no_shutdown(struct api_host *host, const char *why)
-{
-    (void)host, (void)why;
-}
-
-static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
-                     size_t err_size)
-{
-    (void)host, (void)ret;
-    snprintf(err, err_size, "no configuration in the fuzzer");
-    return -EOPNOTSUPP;
-}
-
-static void no_upgrade(struct api_host *host, const char *binary,
-                       void (*done)(int r, const char *binary, const char *version,
-                                    const char *error, void *userdata),
-                       void *userdata)
-{
-    (void)host;
-    done(-EOPNOTSUPP, binary, NULL, "no upgrade in the fuzzer", userdata);
-}
-
-static int parse_services(const char *text, size_t len, const char *name, const char *dir,
-                          struct svc_config **ret, size_t *ret_n, char *err, size_t err_size)
-{
-    char e[CONFIG_ERROR_MAX] = "";
-    int r = config_parse_services(text, len, name, dir, ret, ret_n, e);
-    snprintf(err, err_size, "%s", e);
-    return r;
-}
-
 /* As droverd's services: every change recorded, a client's change written before it is made. */
 static void on_service_change(struct svc *s, void *userdata)
 {
@@ -327,7 +285,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
         b->sent += k;
     }
     if (b->sent == total)
-        *flags |= b->end ? NGHTTP2_DATA_FLAG_EOF : NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+        *flags |= b->end ? NGHTTP2_DATA_FLAG_EOF
+                         : NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
     return (ssize_t)n;
 }
 
@@ -406,9 +365,12 @@ static void call(struct client *c, const struct grpc_service *svc, const struct 
     snprintf(path, sizeof path, "/%s/%s", svc->name, m->name);
     snprintf(scopes, sizeof scopes, "%u", (how >> 4) & AUTH_SCOPES_ALL);
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv h[] = {NV(":method", "POST"),     NV(":scheme", "http"),
-                      NV(":path", path),         NV(":authority", "localhost"),
-                      NV("content-type", "application/grpc"), NV("te", "trailers"),
+    nghttp2_nv h[] = {NV(":method", "POST"),
+                      NV(":scheme", "http"),
+                      NV(":path", path),
+                      NV(":authority", "localhost"),
+                      NV("content-type", "application/grpc"),
+                      NV("te", "trailers"),
                       NV("x-fuzz-scopes", scopes)};
 #undef NV
     name_sessions(c->sessions, body, len);
@@ -557,9 +519,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     /* As droverd's start_core and start_services build them. */
-    if (track_new(&loop, st, 0, &tr) < 0 ||
-        proc_reaper_new(&loop, &reaper) < 0 || sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 ||
-        svc_db_new(st, &db) < 0 ||
+    if (track_new(&loop, st, 0, &tr) < 0 || proc_reaper_new(&loop, &reaper) < 0 ||
+        sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 || svc_db_new(st, &db) < 0 ||
         svc_engine_new(&loop, reaper, logs_dir, on_service_change, db, &services) < 0 ||
         !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)))
         goto out;
@@ -582,10 +543,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .sessions = sessions,
                             .metrics = mx,
                             .metrics_ttl_ms = 1000,
-                            .shutdown = no_shutdown,
-                            .reload = no_reload,
-                            .parse_services = parse_services,
-                            .upgrade = no_upgrade};
+                            .shutdown = fuzz_no_shutdown,
+                            .reload = fuzz_no_reload,
+                            .parse_services = config_parse_services_err,
+                            .upgrade = fuzz_no_upgrade};
     grpc_server_set_auth(srv, &hooks);
     health = grpc_health_new(srv);
     refl = grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);

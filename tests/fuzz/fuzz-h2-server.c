@@ -13,22 +13,10 @@
 #include "api/api.h"
 #include "api/drover/drover-internal.h"
 #include "descriptor-set.h"
+#include "fuzz-core.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
-
-static void no_shutdown(struct api_host *host, const char *why)
-{
-    (void)host, (void)why;
-}
-
-static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
-                     size_t err_size)
-{
-    (void)host, (void)ret;
-    snprintf(err, err_size, "no configuration in the fuzzer");
-    return -EOPNOTSUPP;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -47,8 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .socket_path = "-",
                             .state_dir = "-",
                             .grpc = srv,
-                            .shutdown = no_shutdown,
-                            .reload = no_reload};
+                            .shutdown = fuzz_no_shutdown,
+                            .reload = fuzz_no_reload,
+                            .upgrade = fuzz_no_upgrade};
     struct health *h = grpc_health_new(srv);
     struct reflection *rf =
         grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);

@@ -20,6 +20,7 @@
 #include "api/api.h"
 #include "api/authz.h"
 #include "api/rp/rp.h"
+#include "fuzz-core.h"
 #include "fuzz.h"
 #include "net/lenframe.h"
 #include "net/net.h"
@@ -28,11 +29,6 @@
 #include "store/store.h"
 #include "supervise/supervise.h"
 #include "track/track.h"
-
-static void no_shutdown(struct api_host *host, const char *why)
-{
-    (void)host, (void)why;
-}
 
 /* An empty directory for the service engine's logs, removed at exit. */
 static char logs[] = "/tmp/drover-fuzz-XXXXXX";
@@ -121,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .store = st,
                             .track = tr,
                             .services = services,
-                            .shutdown = no_shutdown};
+                            .shutdown = fuzz_no_shutdown};
     /* The peer is this process (a socketpair), so its own uid gets every scope. */
     struct authz_opts ao = {.own_uid = geteuid(), .read_group = (gid_t)-1};
     char err[256];

@@ -96,19 +96,6 @@ static const char *get_state_dir(void)
 
 /* ---- the host ---- */
 
-static void no_shutdown(struct api_host *host, const char *why)
-{
-    (void)host, (void)why;
-}
-
-static int no_reload(struct api_host *host, struct svc_apply_counts *ret, char *err,
-                     size_t err_size)
-{
-    (void)host, (void)ret;
-    snprintf(err, err_size, "no configuration in the fuzzer");
-    return -EOPNOTSUPP;
-}
-
 /* ---- one input ---- */
 
 static void on_tick(uv_timer_t *t)
@@ -189,8 +176,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             .sessions = sessions,
                             .metrics = mx,
                             .metrics_ttl_ms = 1000,
-                            .shutdown = no_shutdown,
-                            .reload = no_reload};
+                            .shutdown = fuzz_no_shutdown,
+                            .reload = fuzz_no_reload};
     struct rn_config rc = {.socket_path = "-", .state_dir = host.state_dir};
     grpc_server_set_auth(srv, &hooks);
     if (api_stratavore_register(srv, &host, &sv) < 0 ||
