@@ -48,6 +48,11 @@ struct socktop {
     struct socktop_opts opt;          /* TTLs and switches */
     struct cached cache[CACHE_SLOTS]; /* per-pid replies */
     uint32_t clients;                 /* open WebSocket connections */
+    /* The last get_processes reply as sent (protobuf, gzipped past GZIP_ABOVE), and the sample
+     * it was made of: clients asking within one sample's life share one encoding. */
+    struct buf procs_reply;
+    uint64_t procs_mono_ms;
+    size_t procs_n;
 };
 
 struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o)
@@ -57,6 +62,7 @@ struct socktop *socktop_new(struct api_host *host, const struct socktop_opts *o)
         return NULL;
     st->host = host;
     st->opt = *o;
+    buf_init(&st->procs_reply, 0);
     return st;
 }
 
@@ -66,6 +72,7 @@ void socktop_free(struct socktop *st)
         return;
     for (size_t i = 0; i < CACHE_SLOTS; i++)
         free(st->cache[i].text);
+    buf_done(&st->procs_reply);
     free(st);
 }
 
@@ -246,6 +253,10 @@ static void get_processes(struct socktop *st, struct ws_conn *ws, const char *re
     int r = metrics_procs(st->host->metrics, st->opt.ttl_processes_ms, &p);
     if (r < 0)
         return send_error(ws, request, NULL, "cannot list the processes: %s", strerror(-r));
+    if (st->procs_reply.len && st->procs_mono_ms == p->mono_ms && st->procs_n == p->n) {
+        (void)ws_send(ws, true, buf_head(&st->procs_reply), st->procs_reply.len);
+        return;
+    }
     Socktop__Processes msg = SOCKTOP__PROCESSES__INIT;
     Socktop__Process *rows = calloc(p->n ? p->n : 1, sizeof *rows);
     Socktop__Process **prow = calloc(p->n ? p->n : 1, sizeof *prow);
@@ -272,12 +283,15 @@ static void get_processes(struct socktop *st, struct ws_conn *ws, const char *re
         goto oom;
     protobuf_c_message_pack(&msg.base, tail);
     buf_commit(&pb, len);
-    if (len <= GZIP_ABOVE)
-        (void)ws_send(ws, true, buf_head(&pb), len);
-    else if (gzip_deflate(buf_head(&pb), len, &gz) == 0)
-        (void)ws_send(ws, true, buf_head(&gz), gz.len);
-    else
+    if (len > GZIP_ABOVE && gzip_deflate(buf_head(&pb), len, &gz) < 0)
         goto oom;
+    struct buf *reply = len <= GZIP_ABOVE ? &pb : &gz;
+    (void)ws_send(ws, true, buf_head(reply), reply->len);
+    buf_done(&st->procs_reply); /* kept for the next request of the same sample */
+    st->procs_reply = *reply;
+    buf_init(reply, 0);
+    st->procs_mono_ms = p->mono_ms;
+    st->procs_n = p->n;
     free(rows);
     free(prow);
     buf_done(&pb);
