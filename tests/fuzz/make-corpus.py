@@ -83,6 +83,12 @@ def main():
     write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
     write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
     grpc_calls_seeds(None)
+    web_seeds()
+
+
+def web_seeds():
+    import seeds_web
+    write(os.path.join(HERE, "corpus", "web"), seeds_web.seeds())
 
 
 def grpc_calls_seeds(binary):
@@ -1329,11 +1335,13 @@ def baaaht_seeds():
 
 
 if __name__ == "__main__":
-    # `make-corpus.py stratavore` (or baaaht, or grpc-calls [BINARY]) writes that corpus alone.
+    # `make-corpus.py stratavore` (or baaaht, web, grpc-calls [BINARY]) writes that corpus alone.
     if sys.argv[1:] == ["stratavore"]:
         write(os.path.join(HERE, "corpus", "stratavore"), stratavore_seeds())
     elif sys.argv[1:] == ["baaaht"]:
         write(os.path.join(HERE, "corpus", "baaaht"), baaaht_seeds())
+    elif sys.argv[1:] == ["web"]:
+        web_seeds()
     elif sys.argv[1:2] == ["grpc-calls"]:
         grpc_calls_seeds(sys.argv[2] if len(sys.argv) > 2 else None)
     else:
