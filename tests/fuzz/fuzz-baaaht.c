@@ -243,18 +243,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ag_mgr_use(agents, sessions, NULL);
     if (ag_mgr_restore(agents) < 0)
         goto out;
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = "/nonexistent",
-                            .started_real_ns = now_ns(CLOCK_REALTIME),
-                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
-                            .grpc = srv,
-                            .store = store,
-                            .reaper = reaper,
-                            .sessions = sessions,
-                            .agents = agents,
-                            .bus = bus};
+    struct api_host host = fuzz_host(&loop, srv);
+    host.state_dir = "/nonexistent";
+    host.store = store;
+    host.reaper = reaper;
+    host.sessions = sessions;
+    host.agents = agents;
+    host.bus = bus;
     grpc_server_set_auth(srv, &hooks);
     if (api_baaaht_register(srv, &host) < 0 ||
         socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "api/api.h"
+#include "base/time-util.h"
 
 #include "auth/auth.h"
 #include "grpc/grpc.h"
@@ -48,6 +49,24 @@ static inline void fuzz_no_upgrade(struct api_host *host, const char *binary,
 {
     (void)host;
     done(-EOPNOTSUPP, binary, NULL, "no upgrade in the fuzzer", userdata);
+}
+
+/* A host as droverd's, with what every target gives it: the loop, the gRPC server (may be
+ * NULL), start times, and hooks that neither stop, reload nor upgrade. The target adds its core
+ * (store, services, sessions, ...). */
+static inline struct api_host fuzz_host(uv_loop_t *loop, struct grpc_server *srv)
+{
+    return (struct api_host){.loop = loop,
+                             .version = "fuzz",
+                             .socket_path = "-",
+                             .state_dir = "-",
+                             .started_real_ns = now_ns(CLOCK_REALTIME),
+                             .started_mono_ns = now_ns(CLOCK_MONOTONIC),
+                             .grpc = srv,
+                             .metrics_ttl_ms = 1000,
+                             .shutdown = fuzz_no_shutdown,
+                             .reload = fuzz_no_reload,
+                             .upgrade = fuzz_no_upgrade};
 }
 
 /* Whether a program of the session manager has not exited yet. */

@@ -529,24 +529,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(snapshot, sizeof snapshot, "%s/services.snapshot.json", state_dir);
     if (svc_engine_set_snapshot_path(services, snapshot) < 0)
         goto out;
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = state_dir,
-                            .started_real_ns = now_ns(CLOCK_REALTIME),
-                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
-                            .grpc = srv,
-                            .store = st,
-                            .track = tr,
-                            .reaper = reaper,
-                            .services = services,
-                            .sessions = sessions,
-                            .metrics = mx,
-                            .metrics_ttl_ms = 1000,
-                            .shutdown = fuzz_no_shutdown,
-                            .reload = fuzz_no_reload,
-                            .parse_services = config_parse_services_err,
-                            .upgrade = fuzz_no_upgrade};
+    struct api_host host = fuzz_host(&loop, srv);
+    host.state_dir = state_dir;
+    host.store = st;
+    host.track = tr;
+    host.reaper = reaper;
+    host.services = services;
+    host.sessions = sessions;
+    host.metrics = mx;
+    host.parse_services = config_parse_services_err;
     grpc_server_set_auth(srv, &hooks);
     health = grpc_health_new(srv);
     refl = grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);

@@ -30,14 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     struct grpc_server *srv = grpc_server_new(&loop, &lim);
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = "-",
-                            .grpc = srv,
-                            .shutdown = fuzz_no_shutdown,
-                            .reload = fuzz_no_reload,
-                            .upgrade = fuzz_no_upgrade};
+    struct api_host host = fuzz_host(&loop, srv);
     struct health *h = grpc_health_new(srv);
     struct reflection *rf =
         grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);

@@ -110,14 +110,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct svc_engine *services;
     if (svc_engine_new(&loop, NULL, logs, NULL, NULL, &services) < 0)
         abort();
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = "-",
-                            .store = st,
-                            .track = tr,
-                            .services = services,
-                            .shutdown = fuzz_no_shutdown};
+    struct api_host host = fuzz_host(&loop, NULL);
+    host.store = st;
+    host.track = tr;
+    host.services = services;
     /* The peer is this process (a socketpair), so its own uid gets every scope. */
     struct authz_opts ao = {.own_uid = geteuid(), .read_group = (gid_t)-1};
     char err[256];

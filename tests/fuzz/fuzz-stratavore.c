@@ -165,19 +165,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (proc_reaper_new(&loop, &reaper) < 0 || sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 ||
         !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)))
         goto out;
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = get_state_dir(),
-                            .started_real_ns = now_ns(CLOCK_REALTIME),
-                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
-                            .grpc = srv,
-                            .reaper = reaper,
-                            .sessions = sessions,
-                            .metrics = mx,
-                            .metrics_ttl_ms = 1000,
-                            .shutdown = fuzz_no_shutdown,
-                            .reload = fuzz_no_reload};
+    struct api_host host = fuzz_host(&loop, srv);
+    host.state_dir = get_state_dir();
+    host.reaper = reaper;
+    host.sessions = sessions;
+    host.metrics = mx;
     struct rn_config rc = {.socket_path = "-", .state_dir = host.state_dir};
     grpc_server_set_auth(srv, &hooks);
     if (api_stratavore_register(srv, &host, &sv) < 0 ||

@@ -112,19 +112,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         !(grpc = grpc_server_new(&loop, &glim)) || !(mx = metrics_new(NULL)) ||
         authz_new(&ao, tokens(), &authz, err, sizeof err) < 0)
         goto out;
-    struct api_host host = {.loop = &loop,
-                            .version = "fuzz",
-                            .socket_path = "-",
-                            .state_dir = "-",
-                            .started_real_ns = now_ns(CLOCK_REALTIME),
-                            .started_mono_ns = now_ns(CLOCK_MONOTONIC),
-                            .grpc = grpc,
-                            .services = services,
-                            .metrics = mx,
-                            .metrics_ttl_ms = 1000,
-                            .authz = authz,
-                            .shutdown = fuzz_no_shutdown,
-                            .reload = fuzz_no_reload};
+    struct api_host host = fuzz_host(&loop, grpc);
+    host.services = services;
+    host.metrics = mx;
+    host.authz = authz;
     struct api_web_opts wo = {.socktop = so,
                               .socktop_token = closed_door ? "fuzz-agent" : NULL,
                               .require_token = closed_door};
