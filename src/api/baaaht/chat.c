@@ -157,6 +157,9 @@ static void pump(struct gw_stream *st)
         if (st->delay_ns && st->first) {
             uint64_t ms = (st->delay_ns + 999999) / 1000000;
             st->pausing = true;
+            /* From now, not from the loop's cached time of this turn: pieces are never closer
+             * than the delay. */
+            uv_update_time(st->timer->loop);
             uv_timer_start(st->timer, on_pause_over, ms, 0);
             return;
         }
