@@ -1151,7 +1151,10 @@ def test_reconcile_rpc(sv, tmp_path):
     assert list(done.failed_runner_ids) == [r.id] and done.HasField("started_at")
     assert done.duration_ms >= 0
     wait_until(lambda: not alive(r.pid), what="its process stopped")
-    g = wait_status(sv, r.id, pb.RUNNER_STATUS_FAILED)
+    # FAILED at once; its pid and signal once droverd has reaped it (a turn or more later).
+    g = wait_until(lambda: (lambda x: x if x.pid == 0 else None)(get(sv, r.id)),
+                   what="its exit recorded")
+    assert g.status == pb.RUNNER_STATUS_FAILED
     assert g.status_reason == "heartbeat_timeout" and g.pid == 0 and g.exit_signal == 9
     assert get(sv, other.id).status == pb.RUNNER_STATUS_RUNNING  # another project
     kinds = set()
