@@ -749,6 +749,13 @@ int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, v
         http_respond(r, 400, NULL, "text/plain", "not a WebSocket handshake\n", 26);
         return -EINVAL;
     }
+    /* http-parser decides whether what follows the request is still HTTP: where it did not take
+     * the headers for an upgrade (it misses "Connection: ,Upgrade"), a 101 would be followed by
+     * frames parsed as requests, and the prepared WebSocket would never be started. */
+    if (!c->parser.upgrade) {
+        http_respond(r, 400, NULL, "text/plain", "not a WebSocket handshake (Connection)\n", 39);
+        return -EINVAL;
+    }
     if (!version || strcmp(version, "13") != 0) {
         http_respond(r, 426, "Sec-WebSocket-Version: 13\r\n", "text/plain",
                      "WebSocket version 13 only\n", 26);

@@ -314,6 +314,14 @@ def test_hostile_clients(agent):
     with socket.create_connection(("127.0.0.1", agent.port), timeout=10) as plain:
         plain.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
         assert plain.recv(100).startswith(b"HTTP/1.1 426")
+    # A handshake http-parser does not take for an upgrade ("Connection: ,Upgrade", found by
+    # fuzz-http1): refused with 400, never a 101 followed by frames parsed as requests.
+    with socket.create_connection(("127.0.0.1", agent.port), timeout=10) as odd:
+        odd.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                    b"Connection: ,Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        head = odd.recv(200)
+        assert head.startswith(b"HTTP/1.1 400") and b"(Connection)" in head, head
     assert "cpu_total" in as_json(run(ask(agent.url, "get_metrics"))[0])
 
 
