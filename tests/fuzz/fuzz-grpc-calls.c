@@ -25,7 +25,9 @@
  *
  * Nothing the input names may touch the machine. Every program spawned runs /bin/true in "/"
  * (-Wl,--wrap=proc_spawn) without cgroups or identity changes, but for "cat" with its input
- * from droverd (a session), which runs /bin/cat; signals reach only this
+ * from droverd (a session), which runs /bin/cat; an input gets SPAWNS of them, and its further
+ * spawns fail with EAGAIN (each costs a fork of this large process: a crash-looping service
+ * would otherwise take most of the time, and spawn failures are paths too); signals reach only this
  * process's own children (--wrap=kill, --wrap=pidfd_send_signal); and before the first input
  * the process moves into a mount namespace of its own where every mount is read-only but a
  * tmpfs for droverd's state (emptied after each input), the directories libFuzzer writes to
@@ -67,6 +69,15 @@
 #include "supervise/supervise.h"
 #include "track/track.h"
 
+/* Each spawn forks this process (under ASan droverd forks rather than vforks): what it has
+ * mapped is what a fork copies, and ASan's quarantine of freed memory (256 MB by default) was
+ * most of it. A smaller one keeps use-after-free detection for what was freed recently. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "quarantine_size_mb=32";
+}
+
 /* ---- nothing the input names runs, and signals reach only our own children ---- */
 
 int __real_proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, proc_exit_fn on_exit,
@@ -78,6 +89,9 @@ int __wrap_kill(pid_t pid, int sig);
 int __real_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags);
 int __wrap_pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned flags);
 
+#define SPAWNS 16
+static unsigned spawns_left;
+
 int __wrap_proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, proc_exit_fn on_exit,
                       void *userdata, struct proc_spawn_io *ret_io, struct proc_child **ret)
 {
@@ -88,6 +102,9 @@ int __wrap_proc_spawn(struct proc_reaper *r, const struct proc_spawn_opts *o, pr
 
     base = base ? base + 1 : o->argv && o->argv[0] ? o->argv[0] : "";
     /* A session of "cat" lives until its input ends: attached, written to, resized. */
+    if (spawns_left == 0)
+        return -EAGAIN;
+    spawns_left--;
     safe.argv = input && !strcmp(base, "cat") ? cat_argv : true_argv;
     safe.cwd = "/";
     safe.set_ids = false;
@@ -390,8 +407,9 @@ static void call(struct client *c, const struct grpc_service *svc, const struct 
     b->repeat = (how & 3) == 3 ? 2 : 1;
     b->end = (how & 3) != 1;
     nghttp2_data_provider dp = {.source.ptr = b, .read_callback = read_body};
-    /* A call that ends by itself is marked (non-NULL stream data) and counted. */
-    bool ends = (how & 3) != 1;
+    /* A unary call that the client ends is marked (non-NULL stream data) and counted: settle
+     * waits for its answer (streams may never end). */
+    bool ends = (how & 3) != 1 && m->kind == GRPC_UNARY;
     int32_t id = nghttp2_submit_request(c->h2, NULL, h, how & 4 ? 7 : 6, &dp, ends ? c : NULL);
     c->pending += ends && id >= 0;
     if (trace)
@@ -464,9 +482,9 @@ static void on_tick(uv_timer_t *t)
     (void)t;
 }
 
-/* The calls are all made: time for those that end by themselves to be answered (stops and
- * restarts wait on their programs, /bin/true), until 10 ms pass without a byte from droverd (a
- * stream that only ever sends every so often) or 100 ms in all; streams left open stay so. */
+/* The calls are all made: time for the unary ones to be answered (stops and restarts wait on
+ * their programs, /bin/true), until 10 ms pass without one answered or 100 ms in all; streams
+ * stay as they are. */
 static void settle(struct client *c)
 {
     uv_timer_t tick;
@@ -475,8 +493,10 @@ static void settle(struct client *c)
     uv_timer_init(c->loop, &tick);
     uv_timer_start(&tick, on_tick, 2, 2);
     while (c->pending > 0 && (now = now_ns(CLOCK_MONOTONIC)) < end && now < quiet) {
+        size_t before = c->pending;
         uv_run(c->loop, UV_RUN_ONCE);
-        if (pump(c, 1) > 0)
+        (void)pump(c, 1);
+        if (c->pending < before)
             quiet = now_ns(CLOCK_MONOTONIC) + 10000000u;
     }
     uv_close((uv_handle_t *)&tick, NULL);
@@ -517,6 +537,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sandboxed = true;
     }
     signal(SIGPIPE, SIG_IGN);
+    spawns_left = SPAWNS;
     uv_loop_init(&loop);
     /* As droverd's start_core and start_services build them. */
     if (track_new(&loop, st, 0, &tr) < 0 || proc_reaper_new(&loop, &reaper) < 0 ||
