@@ -56,10 +56,20 @@ struct net_conn {
     bool closing;                           /* net_conn_close was called */
     bool ended;                             /* on_end was called (EOF, or a read or write error) */
     struct tls_conn *tls;                   /* TLS state, or NULL for plaintext */
+    struct net_linger *linger;              /* bounds a flushing close, while one waits */
+};
+
+/* The timer of a flushing close: its handle first (net_handle_close knows it by that and the
+ * magic); it frees itself when closed. */
+struct net_linger {
+    uv_timer_t timer;
+    uint32_t magic; /* NET_LINGER_MAGIC */
+    struct net_conn *conn;
 };
 
 #define NET_CONN_MAGIC     0x6e636f6eu
 #define NET_LISTENER_MAGIC 0x6e6c736eu
+#define NET_LINGER_MAGIC   0x6e6c6e67u
 
 /* Writes ciphertext (or plaintext without TLS) to the socket; takes b's storage. */
 int net_raw_write(struct net_conn *c, struct buf *b);

@@ -107,8 +107,11 @@ void net_conn_pause(struct net_conn *c);
 void net_conn_resume(struct net_conn *c);
 /* Closes the connection; no handler runs after this returns, and memory goes when libuv is done
  * with the handle. Queued output is dropped unless flush is set, in which case the close waits
- * for it (and the peer may still hold it up, so callers bound that with a timer). */
+ * for it, for at most the linger time (a peer that never reads holds neither memory nor a
+ * descriptor longer). */
 void net_conn_close(struct net_conn *c, bool flush);
+/* How long a flushing close waits for its peer to take the output (default 10 s); for tests. */
+void net_set_linger_ms(uint32_t ms);
 /* Closes any handle of a loop being torn down (for uv_walk): a connection still flushing is
  * closed with the callback that frees it; other handles are just closed. */
 void net_handle_close(uv_handle_t *h);

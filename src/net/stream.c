@@ -280,8 +280,18 @@ static void on_conn_closed(uv_handle_t *h)
 /* Closes the connection's handle. libuv closes the descriptor now and calls back on a later
  * turn: the descriptor count follows the descriptor, not the callback (a flood of refused
  * connections would otherwise look like a descriptor shortage until the callbacks ran). */
+static void linger_freed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void close_handle(struct net_conn *c)
 {
+    if (c->linger) {
+        c->linger->magic = 0;
+        uv_close((uv_handle_t *)&c->linger->timer, linger_freed);
+        c->linger = NULL;
+    }
     if (!c->uncounted) {
         c->uncounted = true;
         fds.conns--;
@@ -302,6 +312,11 @@ void net_handle_close(uv_handle_t *h)
 {
     if (uv_is_closing(h))
         return;
+    if (h->type == UV_TIMER && h->data == h &&
+        ((struct net_linger *)h)->magic == NET_LINGER_MAGIC) {
+        close_handle(((struct net_linger *)h)->conn); /* closes the timer with its connection */
+        return;
+    }
     if ((h->type == UV_NAMED_PIPE || h->type == UV_TCP) && h->data) {
         struct net_conn *c = h->data;
         if (&c->h.handle == h && c->magic == NET_CONN_MAGIC) {
@@ -310,6 +325,34 @@ void net_handle_close(uv_handle_t *h)
         }
     }
     uv_close(h, NULL);
+}
+
+static uint32_t linger_ms = 10000;
+
+void net_set_linger_ms(uint32_t ms)
+{
+    linger_ms = ms;
+}
+
+/* The peer has not taken the output in all that time: it is dropped with the connection (the
+ * pending shutdown ends ECANCELED). */
+static void on_linger(uv_timer_t *t)
+{
+    close_handle(((struct net_linger *)t->data)->conn);
+}
+
+/* Bounds a flushing close; without memory for the timer the close just waits. */
+static void arm_linger(struct net_conn *c)
+{
+    struct net_linger *l = malloc(sizeof *l);
+    if (!l)
+        return;
+    *l = (struct net_linger){.magic = NET_LINGER_MAGIC, .conn = c};
+    uv_timer_init(c->h.handle.loop, &l->timer);
+    l->timer.data = l;
+    uv_timer_start(&l->timer, on_linger, linger_ms, 0);
+    uv_unref((uv_handle_t *)&l->timer); /* the connection's handle keeps the loop alive */
+    c->linger = l;
 }
 
 void net_conn_close(struct net_conn *c, bool flush)
@@ -330,8 +373,10 @@ void net_conn_close(struct net_conn *c, bool flush)
         if (start_write(c, &q) < 0)
             buf_done(&q);
     }
-    if (flush && c->pending > 0 && uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0)
+    if (flush && c->pending > 0 && uv_shutdown(&c->shutdown_req, &c->h.stream, on_shutdown) == 0) {
+        arm_linger(c);
         return;
+    }
     close_handle(c);
 }
 

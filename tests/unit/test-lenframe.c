@@ -486,6 +486,35 @@ START_TEST(close_after_flush)
 }
 END_TEST
 
+/* The same close to a client that never reads: its output is dropped after the linger time,
+ * and the connection (its descriptor, its memory) goes. */
+START_TEST(close_after_flush_lingers_at_most)
+{
+    uint8_t chunk[65536];
+
+    net_set_linger_ms(50);
+    start(64, 8, 0);
+    int fd = connect_pair();
+    o.reply_size = BIG;
+    o.close = true;
+    client_frame(fd, "last");
+    spin();
+    ck_assert_int_eq(o.closed, 1); /* for its owner at once */
+    /* The loop ends only once every handle is closed: the socket, after the linger. */
+    lenframe_server_free(srv);
+    srv = NULL;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    ssize_t n;
+    size_t total = 0;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        total += (size_t)n;
+    ck_assert(n == 0 || errno == ECONNRESET); /* the end, not EAGAIN */
+    ck_assert_uint_lt(total, LENFRAME_HEADER + BIG); /* cut short */
+    net_set_linger_ms(10000);
+    stop();
+}
+END_TEST
+
 START_TEST(streaming)
 {
     start(64, 8, 0);
@@ -589,6 +618,7 @@ int main(void)
     tcase_add_test(tc, refused_connection);
     tcase_add_test(tc, refused_connection_idle);
     tcase_add_test(tc, close_after_flush);
+    tcase_add_test(tc, close_after_flush_lingers_at_most);
     tcase_add_test(tc, streaming);
     tcase_add_test(tc, listen_and_shutdown);
     suite_add_tcase(s, tc);
