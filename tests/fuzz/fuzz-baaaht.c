@@ -24,8 +24,8 @@
  *
  * There are no containers (the container RPCs answer UNIMPLEMENTED, tasks with an image fail),
  * so no agent token is ever minted; the database starts with two, as a conversation's
- * containers would have left them: TOKEN_FREE, which no agent has registered with yet, and
- * TOKEN_BOUND, 00000000000000000000000000000001's (an agent when the input's first object is
+ * containers would have left them: FUZZ_TOKEN_FREE, which no agent has registered with yet, and
+ * FUZZ_TOKEN_BOUND, 00000000000000000000000000000001's (an agent when the input's first object is
  * one), so that inputs reach the paths of agents acting as themselves with their own token.
  *
  * Every call is authorized with every scope, as for droverd's owner on its socket; a call that
@@ -49,15 +49,14 @@
 #include "base/time-util.h"
 #include "events/events.h"
 #include "fuzz-core.h"
+#define FUZZ_IDS_AGENTS
+#include "fuzz-ids.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
 #include "proc/proc.h"
 #include "session/session.h"
 #include "store/store.h"
-
-#define TOKEN_FREE  "bah1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1"
-#define TOKEN_BOUND "bah1.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2"
 
 /* ---- nothing the input names runs ---- */
 
@@ -72,34 +71,6 @@ int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct ses
     safe.argv = argv;
     safe.cwd = "/";
     return __real_sess_spawn(m, &safe, ret);
-}
-
-/* ---- ids an input can name ---- */
-
-static unsigned next_id;
-
-void __wrap_ag_new_id(char id[AG_ID_LEN]);
-ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
-ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);
-
-void __wrap_ag_new_id(char id[AG_ID_LEN])
-{
-    snprintf(id, AG_ID_LEN, "%032x", ++next_id);
-}
-
-/* ag_new_id's own 16 bytes (the calls inside agents/conv.c); anything else is random. */
-ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags)
-{
-    unsigned char *b = buf;
-    unsigned id;
-
-    if (n != 16)
-        return __real_getrandom(buf, n, flags);
-    id = ++next_id;
-    memset(b, 0, n);
-    for (size_t i = 0; i < sizeof id; i++)
-        b[n - 1 - i] = (unsigned char)(id >> (8 * i));
-    return (ssize_t)n;
 }
 
 /* ---- the database: in memory, one per process, emptied for each input ---- */
@@ -125,15 +96,9 @@ static int fresh_store(void)
             return -EIO;
         atexit(close_store);
     }
-    return exec_sql("DELETE FROM agents; DELETE FROM agent_messages;"
-                    "INSERT INTO agents (kind, id, doc) VALUES"
-                    " ('token', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1',"
-                    "  '{\"token\":\"" TOKEN_FREE "\",\"agent_id\":\"\","
-                    "\"container_id\":\"fuzzctr1\"}'),"
-                    " ('token', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2',"
-                    "  '{\"token\":\"" TOKEN_BOUND "\","
-                    "\"agent_id\":\"00000000000000000000000000000001\","
-                    "\"container_id\":\"fuzzctr2\"}');");
+    return exec_sql("DELETE FROM agents; DELETE FROM agent_messages;") < 0
+               ? -EIO
+               : fuzz_agent_tokens(store);
 }
 
 /* ---- the host ---- */
@@ -259,7 +224,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         close(fds[0]);
     /* The ids of this input's objects from 1. */
-    next_id = 0;
+    fuzz_ids_reset();
     /* The input in two halves, then time for the programs to end and droverd's stop, then the
      * hang-up. */
     fuzz_feed_then(&loop, fds[1], data, size, settle_before_hangup,

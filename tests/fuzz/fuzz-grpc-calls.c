@@ -1,6 +1,9 @@
-/* Fuzz target, structure-aware: gRPC calls into every method of drover.v1 and superviz's
- * daemon.v1 (and health, reflection) over the real core — services, sessions, tracked
- * processes, metrics, the database — so that the handlers are fuzzed, not only the framers.
+/* Fuzz target, structure-aware: gRPC calls into every method of every face — drover.v1,
+ * superviz's daemon.v1, stratavore.v1, baaaht's orchestrator, agent, gateway, llm and tool
+ * services, health, reflection — over the real core: services, sessions, tracked processes,
+ * metrics, runners, the agent hub, the database; so that the handlers are fuzzed, not only the
+ * framers. Runners' and the hub's ids are numbered, afresh for each input (fuzz-ids.h), so that
+ * an input can name what it made.
  *
  * The input is not bytes on the wire but a list of calls, which this target turns into valid
  * HTTP/2 (an nghttp2 client session) with valid gRPC framing; libFuzzer's mutations so land in
@@ -15,6 +18,8 @@
  *               fuzz-core.h): callers without read or control.
  *               bit 3: the loop runs until the calls so far are answered before the next one.
  *               bit 6: the message's compressed flag is set (droverd has no compression).
+ *               bit 7: the call carries a baaaht agent token (authorization: Bearer):
+ *               FUZZ_TOKEN_BOUND, or FUZZ_TOKEN_FREE with bit 4 (see fuzz-ids.h).
  *   u16 length  little-endian; what is left of the input when it says more
  *   body        the request message
  *
@@ -50,7 +55,9 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/baaaht/baaaht.h"
 #include "api/drover/drover.h"
+#include "api/stratavore/stratavore.h"
 #include "api/superviz/superviz.h"
 #include "auth/auth.h"
 #include "base/buf.h"
@@ -58,7 +65,11 @@
 #include "base/time-util.h"
 #include "daemon/config.h"
 #include "descriptor-set.h"
+#include "events/events.h"
 #include "fuzz-core.h"
+#define FUZZ_IDS_RUNNERS
+#define FUZZ_IDS_AGENTS
+#include "fuzz-ids.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
@@ -382,13 +393,18 @@ static void call(struct client *c, const struct grpc_service *svc, const struct 
     snprintf(path, sizeof path, "/%s/%s", svc->name, m->name);
     snprintf(scopes, sizeof scopes, "%u", (how >> 4) & AUTH_SCOPES_ALL);
 #define NV(n, v) {(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE}
-    nghttp2_nv h[] = {NV(":method", "POST"),
-                      NV(":scheme", "http"),
-                      NV(":path", path),
-                      NV(":authority", "localhost"),
-                      NV("content-type", "application/grpc"),
-                      NV("te", "trailers"),
-                      NV("x-fuzz-scopes", scopes)};
+    nghttp2_nv h[8] = {NV(":method", "POST"),
+                       NV(":scheme", "http"),
+                       NV(":path", path),
+                       NV(":authority", "localhost"),
+                       NV("content-type", "application/grpc"),
+                       NV("te", "trailers")};
+    size_t n_h = 6;
+    if (how & 4)
+        h[n_h++] = (nghttp2_nv)NV("x-fuzz-scopes", scopes);
+    if (how & 0x80)
+        h[n_h++] = (nghttp2_nv)NV("authorization", how & 0x10 ? "Bearer " FUZZ_TOKEN_FREE
+                                                              : "Bearer " FUZZ_TOKEN_BOUND);
 #undef NV
     name_sessions(c->sessions, body, len);
     struct body *b = calloc(1, sizeof *b);
@@ -410,7 +426,7 @@ static void call(struct client *c, const struct grpc_service *svc, const struct 
     /* A unary call that the client ends is marked (non-NULL stream data) and counted: settle
      * waits for its answer (streams may never end). */
     bool ends = (how & 3) != 1 && m->kind == GRPC_UNARY;
-    int32_t id = nghttp2_submit_request(c->h2, NULL, h, how & 4 ? 7 : 6, &dp, ends ? c : NULL);
+    int32_t id = nghttp2_submit_request(c->h2, NULL, h, n_h, &dp, ends ? c : NULL);
     c->pending += ends && id >= 0;
     if (trace)
         fprintf(stderr, "stream %d: %s (%zu bytes, how 0x%02x)\n", (int)id, path, len, how);
@@ -503,6 +519,29 @@ static void settle(struct client *c)
     pump(c, 4);
 }
 
+static void on_agents_stopped(void *p)
+{
+    *(bool *)p = true;
+}
+
+/* As droverd stops: the tasks still running are ended (FAILED "lost") while the connection is
+ * still up, for up to 100 ms. */
+static void stop_agents(struct client *c, struct ag_mgr *agents)
+{
+    bool stopped = false;
+    uv_timer_t tick;
+    uint64_t end = now_ns(CLOCK_MONOTONIC) + 100000000u;
+
+    ag_mgr_shutdown(agents, on_agents_stopped, &stopped);
+    uv_timer_init(c->loop, &tick);
+    uv_timer_start(&tick, on_tick, 2, 2);
+    while (!stopped && now_ns(CLOCK_MONOTONIC) < end) {
+        uv_run(c->loop, UV_RUN_ONCE);
+        (void)pump(c, 1);
+    }
+    uv_close((uv_handle_t *)&tick, NULL);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool sandboxed;
@@ -523,7 +562,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct reflection *refl = NULL;
     struct metrics *mx = NULL;
     struct track *tr = NULL;
+    struct rn_mgr *runners = NULL;
+    struct api_stratavore *sv = NULL;
+    struct ev_bus *bus = NULL;
+    struct ag_mgr *agents = NULL;
     struct store *st = the_store();
+    /* Small enough for an input to reach them (as fuzz-baaaht's). */
+    struct ag_settings as = {.max_conversations = 8,
+                             .history_in_reply = 16,
+                             .message_max_bytes = 4096,
+                             .closed_keep = 4,
+                             .route_timeout_ns = 25000000u,
+                             .routes_max = 4};
+    char err[256];
     struct net_conn *conn;
     struct client c = {0};
     uint8_t *copy = NULL;
@@ -538,12 +589,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     signal(SIGPIPE, SIG_IGN);
     spawns_left = SPAWNS;
+    fuzz_ids_reset();
     uv_loop_init(&loop);
     /* As droverd's start_core and start_services build them. */
     if (track_new(&loop, st, 0, &tr) < 0 || proc_reaper_new(&loop, &reaper) < 0 ||
         sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 || svc_db_new(st, &db) < 0 ||
         svc_engine_new(&loop, reaper, logs_dir, on_service_change, db, &services) < 0 ||
-        !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)))
+        !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)) ||
+        fuzz_agent_tokens(st) < 0 || ev_bus_new(64, &bus) < 0 ||
+        ag_mgr_new(&loop, st, bus, &as, &agents, err, sizeof err) < 0)
+        goto out;
+    ag_mgr_use(agents, sessions, NULL);
+    if (ag_mgr_restore(agents) < 0)
         goto out;
     svc_engine_set_persist(services, &(struct svc_persist){persist, unsynced, db});
     char snapshot[sizeof state_dir + 32];
@@ -559,12 +616,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     host.sessions = sessions;
     host.metrics = mx;
     host.parse_services = config_parse_services_err;
+    host.agents = agents;
+    host.bus = bus;
+    struct rn_config rc = {.socket_path = "-", .state_dir = state_dir};
     grpc_server_set_auth(srv, &hooks);
     health = grpc_health_new(srv);
     refl = grpc_reflection_new(srv, drover_descriptor_set, drover_descriptor_set_len);
     if (!health || !refl || api_drover_register(srv, &host) < 0 ||
         api_superviz_register(srv, &host) < 0 || grpc_health_register(srv, health) < 0 ||
-        grpc_reflection_register(srv, refl) < 0)
+        grpc_reflection_register(srv, refl) < 0 || api_stratavore_register(srv, &host, &sv) < 0 ||
+        api_baaaht_register(srv, &host) < 0 ||
+        rn_mgr_new(&loop, reaper, sessions, st, &rc, &runners, err, sizeof err) < 0)
+        goto out;
+    host.runners = runners;
+    api_stratavore_bind(sv);
+    if (rn_mgr_restore(runners) < 0)
         goto out;
     size_t n_methods = list_methods(srv, methods, sizeof methods / sizeof *methods);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
@@ -599,6 +665,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size -= 4 + len;
     }
     settle(&c);
+    stop_agents(&c, agents);
     nghttp2_session_del(c.h2);
     for (size_t i = 0; i < c.n_bodies; i++)
         free(c.bodies[i]);
@@ -612,11 +679,15 @@ out:
     grpc_server_free(srv);
     grpc_health_free(health);
     grpc_reflection_free(refl);
+    rn_mgr_free(runners);
+    ag_mgr_free(agents); /* before the bus and the sessions it uses */
+    ev_bus_free(bus);
     svc_engine_free(services);
     svc_db_free(db);
     sess_mgr_free(sessions);
     track_free(tr);
     proc_reaper_free(reaper);
+    api_stratavore_free(sv);
     metrics_free(mx);
     free(copy);
     uv_run(&loop, UV_RUN_DEFAULT);

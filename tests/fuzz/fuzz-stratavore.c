@@ -33,6 +33,8 @@
 #include "auth/auth.h"
 #include "base/time-util.h"
 #include "fuzz-core.h"
+#define FUZZ_IDS_RUNNERS
+#include "fuzz-ids.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
@@ -54,17 +56,6 @@ int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct ses
     safe.argv = argv;
     safe.cwd = "/";
     return __real_sess_spawn(m, &safe, ret);
-}
-
-/* ---- ids an input can name ---- */
-
-static unsigned next_id;
-
-void __wrap_rn_uuid(char out[RN_ID_LEN]);
-
-void __wrap_rn_uuid(char out[RN_ID_LEN])
-{
-    snprintf(out, RN_ID_LEN, "00000000-0000-4000-8000-%012x", ++next_id);
 }
 
 /* ---- the state directory: one per process, emptied after each input ---- */
@@ -159,7 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     /* As in droverd: a peer that hangs up must not kill us mid-write. */
     signal(SIGPIPE, SIG_IGN);
-    next_id = 0;
+    fuzz_ids_reset();
     uv_loop_init(&loop);
     /* As droverd's start_core and start_runners build them. */
     if (proc_reaper_new(&loop, &reaper) < 0 || sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 ||

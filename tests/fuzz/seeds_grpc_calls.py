@@ -7,22 +7,62 @@ The method numbers come from the target itself (FUZZ_GRPC_CALLS_LIST=1), so a bu
 needed: make-corpus.py grpc-calls [BINARY] (default build/tests/fuzz/fuzz-grpc-calls-replay)."""
 
 import os
+import re
 import struct
 import subprocess
 import sys
 import tempfile
+
+import h2.config
+import h2.connection
+import h2.events
 
 # How a call is made (the "how" byte).
 END, OPEN, CANCEL, TWICE = 0, 1, 2, 3
 SCOPED = 4   # with bits 4-5 as its scopes: SCOPED | (1 << 4) is read only, SCOPED alone none
 WAIT = 8     # answered before the next call
 GZIP = 0x40  # compressed flag on a message droverd cannot decompress
+TOKEN = 0x80  # with a baaaht agent token (bound; free with bit 4)
 
 
 def methods(binary):
     out = subprocess.run([binary, os.devnull], env=dict(os.environ, FUZZ_GRPC_CALLS_LIST="1"),
                          capture_output=True, text=True, check=True).stdout
     return {line.split()[1]: int(line.split()[0]) for line in out.splitlines()}
+
+
+def from_raw(path, index):
+    """The calls of a raw HTTP/2 seed of fuzz-stratavore or fuzz-baaaht (client bytes), as
+    records: each stream's path, its first message and how it ended (a stream left open stays
+    open); None when the bytes are not a client's well-formed HTTP/2."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    try:
+        events = conn.receive_data(open(path, "rb").read())
+    except Exception:  # noqa: BLE001 (a hostile seed: no calls to take from it)
+        return None
+    calls, order = {}, []
+    for e in events:
+        if isinstance(e, h2.events.RequestReceived):
+            hd = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes)
+                  else v for k, v in e.headers}
+            calls[e.stream_id] = {"path": hd.get(":path", ""), "data": b"", "ended": False,
+                                  "token": "authorization" in hd}
+            order.append(e.stream_id)
+        elif isinstance(e, h2.events.DataReceived) and e.stream_id in calls:
+            calls[e.stream_id]["data"] += e.data
+        elif isinstance(e, h2.events.StreamEnded) and e.stream_id in calls:
+            calls[e.stream_id]["ended"] = True
+    out = b""
+    for sid in order:
+        c = calls[sid]
+        if c["path"] not in index or len(c["data"]) < 5:
+            continue
+        n = int.from_bytes(c["data"][1:5], "big")
+        body = c["data"][5:5 + n]
+        how = (END if c["ended"] else OPEN) | (TOKEN if c["token"] else 0)
+        out += struct.pack("<BBH", index[c["path"]], how, len(body)) + body
+    return out or None
 
 
 def seeds(root, binary):
@@ -66,6 +106,14 @@ def seeds(root, binary):
     out = {}
     for path, i in index.items():
         out["empty-" + path.strip("/").replace("/", "-")] = rec(path)
+    # Stratavore's and baaaht's calls: those of their raw targets' named seeds.
+    for face in ("stratavore", "baaaht"):
+        d = os.path.join(root, "tests", "fuzz", "corpus", face)
+        for name in sorted(os.listdir(d)):
+            if not re.fullmatch(r"[0-9a-f]{40}", name):
+                calls = from_raw(os.path.join(d, name), index)
+                if calls:
+                    out[f"{face}-{name}"] = calls
 
     spec = sv.ServiceSpec(name="web", cmd=["sleep", "60"], restart=sv.RESTART_POLICY_ALWAYS,
                           restart_delay_ms=wrappers_pb2.UInt32Value(value=1),
