@@ -401,9 +401,10 @@ static void on_turn(uv_idle_t *idle)
     if (list)
         list->turn.pprev = &list;
     uv_idle_stop(idle);
-    for (unsigned served = 0; list; served++) {
+    unsigned served = 0;
+    while (list) { /* DLIST_REMOVE below takes the head off list (through its pprev) */
         struct http_conn *c = list;
-        if (served >= TURN_MAX) { /* the rest on the next turn: a turn stays short */
+        if (served++ >= TURN_MAX) { /* the rest on the next turn: a turn stays short */
             DLIST_REMOVE(c, turn);
             DLIST_PREPEND(&s->turns, c, turn);
             uv_idle_start(idle, on_turn);
