@@ -540,6 +540,7 @@ static void stop_agents(struct client *c, struct ag_mgr *agents)
         (void)pump(c, 1);
     }
     uv_close((uv_handle_t *)&tick, NULL);
+    (void)pump(c, 1); /* the close done before tick goes with this frame */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
