@@ -50,7 +50,8 @@ struct hdr {
     uint32_t value, value_len; /* offset and length in head */
 };
 
-enum part { PART_NONE, PART_URL, PART_FIELD, PART_VALUE };
+/* PART_TRAILER: the head is complete; what follows a chunked body is trailers. */
+enum part { PART_NONE, PART_URL, PART_FIELD, PART_VALUE, PART_TRAILER };
 
 struct http_request {
     struct http_conn *c; /* the connection it came on */
@@ -255,9 +256,23 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Trailers are not the request's headers (nothing that reads headers may see them, and the
+ * head is complete and terminated): counted against the head's limit, not kept. */
+static int trailer(struct http_conn *c, size_t len)
+{
+    c->head_bytes += len;
+    if (c->head_bytes > c->srv->lim.max_header_bytes) {
+        c->error = 431;
+        return -1;
+    }
+    return 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
+    if (c->last == PART_TRAILER)
+        return trailer(c, len);
     if (c->last != PART_FIELD) {
         /* A new header: the previous part ends with a NUL. */
         if (c->n_hdrs == MAX_HEADERS || head_add(c, "", 1) < 0) {
@@ -274,6 +289,8 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
+    if (c->last == PART_TRAILER)
+        return trailer(c, len);
     struct hdr *h = &c->hdrs[c->n_hdrs - 1];
     if (c->last != PART_VALUE) {
         if (head_add(c, "", 1) < 0)
@@ -305,6 +322,7 @@ static int on_headers_complete(http_parser *p)
     memcpy(tail, buf_head(&c->head), n);
     tail[n] = '\0';
     buf_commit(&c->head, n + 1);
+    c->last = PART_TRAILER;
     if (p->content_length != ULLONG_MAX && p->content_length > c->srv->lim.max_body_bytes) {
         c->error = 413;
         return -1;

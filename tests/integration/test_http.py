@@ -131,6 +131,19 @@ def test_bad_requests_cost_only_their_connection(make_droverd):
     s.sendall(b"POST /metrics HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n")
     st, _, _ = s.response()
     assert st == 413 and s.closed()
+
+    # Trailers after a chunked body are not the request's headers (an Accept-Encoding there
+    # was read past the head's end: found by fuzz-http1), and count against the head's limit.
+    s = connect(d)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"2\r\nab\r\n0\r\nAccept-Encoding: gzip\r\n\r\n")
+    st, h, body = s.response()
+    assert st == 200 and "content-encoding" not in h and b"drover_" in body
+    s = connect(d)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"0\r\nX-Big: " + b"a" * 4000 + b"\r\n\r\n")
+    st, _, _ = s.response()
+    assert st == 431 and s.closed()
     assert get(d, "/healthz")[0] == 200
 
 
