@@ -167,21 +167,9 @@ static void settle_before_hangup(void *p)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
-    struct sess_limits sl = {.backlog_bytes = 4096,
-                             .max_sessions = 8,
-                             .input_max = 4096,
-                             .tee_queue = 4,
-                             .stall_ms = 100};
-    /* Small enough for an input to reach them: the limits on conversations, on closed ones
-     * kept, on history and message size, on replies owed; a route's timeout the settling
-     * may see pass. */
-    struct ag_settings as = {.max_conversations = 8,
-                             .history_in_reply = 16,
-                             .message_max_bytes = 4096,
-                             .closed_keep = 4,
-                             .route_timeout_ns = 25000000u,
-                             .routes_max = 4};
+    struct grpc_server_limits lim = FUZZ_GRPC_LIMITS;
+    struct sess_limits sl = FUZZ_SESS_LIMITS;
+    struct ag_settings as = FUZZ_AGENT_SETTINGS;
     struct grpc_auth_hooks hooks = {.authorize = fuzz_authorize};
     struct proc_reaper *reaper = NULL;
     struct sess_mgr *sessions = NULL;

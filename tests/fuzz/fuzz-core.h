@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "base/time-util.h"
@@ -49,6 +50,39 @@ static inline void fuzz_no_upgrade(struct api_host *host, const char *binary,
 {
     (void)host;
     done(-EOPNOTSUPP, binary, NULL, "no upgrade in the fuzzer", userdata);
+}
+
+/* Limits small enough for an input to reach them: the gRPC server's and the sessions'. */
+#define FUZZ_GRPC_LIMITS ((struct grpc_server_limits){16, 32, 8192, 1 << 16, 100})
+#define FUZZ_SESS_LIMITS                                                                           \
+    ((struct sess_limits){.backlog_bytes = 4096,                                                   \
+                          .max_sessions = 8,                                                       \
+                          .input_max = 4096,                                                       \
+                          .tee_queue = 4,                                                          \
+                          .stall_ms = 100})
+
+/* Empty directories made once per process, removed at exit (fuzz_temp_dir). */
+static char *fuzz_made_dirs[4] __attribute__((unused));
+static size_t fuzz_n_made_dirs __attribute__((unused));
+
+static inline void fuzz_remove_made_dirs(void)
+{
+    for (size_t i = 0; i < fuzz_n_made_dirs; i++)
+        (void)rmdir(fuzz_made_dirs[i]);
+}
+
+/* tmpl (ending in XXXXXX) made into an empty directory, the first time; removed at exit. */
+static inline const char *fuzz_temp_dir(char *tmpl)
+{
+    for (size_t i = 0; i < fuzz_n_made_dirs; i++)
+        if (fuzz_made_dirs[i] == tmpl)
+            return tmpl;
+    if (fuzz_n_made_dirs == 4 || !mkdtemp(tmpl))
+        abort();
+    if (fuzz_n_made_dirs == 0)
+        atexit(fuzz_remove_made_dirs);
+    fuzz_made_dirs[fuzz_n_made_dirs++] = tmpl;
+    return tmpl;
 }
 
 /* A host as droverd's, with what every target gives it: the loop, the gRPC server (may be

@@ -546,12 +546,8 @@ static void stop_agents(struct client *c, struct ag_mgr *agents)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool sandboxed;
-    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
-    struct sess_limits sl = {.backlog_bytes = 4096,
-                             .max_sessions = 8,
-                             .input_max = 4096,
-                             .tee_queue = 4,
-                             .stall_ms = 100};
+    struct grpc_server_limits lim = FUZZ_GRPC_LIMITS;
+    struct sess_limits sl = FUZZ_SESS_LIMITS;
     struct grpc_auth_hooks hooks = {.authorize = fuzz_authorize};
     struct method_ref methods[256];
     struct proc_reaper *reaper = NULL;
@@ -568,13 +564,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ev_bus *bus = NULL;
     struct ag_mgr *agents = NULL;
     struct store *st = the_store();
-    /* Small enough for an input to reach them (as fuzz-baaaht's). */
-    struct ag_settings as = {.max_conversations = 8,
-                             .history_in_reply = 16,
-                             .message_max_bytes = 4096,
-                             .closed_keep = 4,
-                             .route_timeout_ns = 25000000u,
-                             .routes_max = 4};
+    struct ag_settings as = FUZZ_AGENT_SETTINGS;
     char err[256];
     struct net_conn *conn;
     struct client c = {0};

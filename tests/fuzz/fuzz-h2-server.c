@@ -20,7 +20,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
+    struct grpc_server_limits lim = FUZZ_GRPC_LIMITS;
     uv_loop_t loop;
     int sv[2];
 

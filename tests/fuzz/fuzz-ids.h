@@ -44,6 +44,16 @@ void __wrap_rn_uuid(char out[RN_ID_LEN])
 
 static unsigned fuzz_agent_ids;
 
+/* The hub's limits, small enough for an input to reach them: conversations, closed ones kept,
+ * history and message size, replies owed; a route's timeout the settling may see pass. */
+#define FUZZ_AGENT_SETTINGS                                                                        \
+    ((struct ag_settings){.max_conversations = 8,                                                  \
+                          .history_in_reply = 16,                                                  \
+                          .message_max_bytes = 4096,                                               \
+                          .closed_keep = 4,                                                        \
+                          .route_timeout_ns = 25000000u,                                           \
+                          .routes_max = 4})
+
 void __wrap_ag_new_id(char id[AG_ID_LEN]);
 ssize_t __real_getrandom(void *buf, size_t n, unsigned flags);
 ssize_t __wrap_getrandom(void *buf, size_t n, unsigned flags);

@@ -30,13 +30,8 @@
 #include "supervise/supervise.h"
 #include "track/track.h"
 
-/* An empty directory for the service engine's logs, removed at exit. */
+/* An empty directory for the service engine's logs. */
 static char logs[] = "/tmp/drover-fuzz-XXXXXX";
-
-static void remove_logs(void)
-{
-    (void)rmdir(logs);
-}
 
 static void drain(int fd)
 {
@@ -100,15 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     if (track_new(&loop, st, 0, &tr) < 0)
         abort();
-    static bool made;
-    if (!made) {
-        if (!mkdtemp(logs))
-            abort();
-        made = true;
-        atexit(remove_logs);
-    }
     struct svc_engine *services;
-    if (svc_engine_new(&loop, NULL, logs, NULL, NULL, &services) < 0)
+    if (svc_engine_new(&loop, NULL, fuzz_temp_dir(logs), NULL, NULL, &services) < 0)
         abort();
     struct api_host host = fuzz_host(&loop, NULL);
     host.store = st;

@@ -128,12 +128,8 @@ static void settle_before_hangup(void *p)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct grpc_server_limits lim = {16, 32, 8192, 1 << 16, 100};
-    struct sess_limits sl = {.backlog_bytes = 4096,
-                             .max_sessions = 8,
-                             .input_max = 4096,
-                             .tee_queue = 4,
-                             .stall_ms = 100};
+    struct grpc_server_limits lim = FUZZ_GRPC_LIMITS;
+    struct sess_limits sl = FUZZ_SESS_LIMITS;
     struct grpc_auth_hooks hooks = {.authorize = fuzz_authorize};
     struct proc_reaper *reaper = NULL;
     struct sess_mgr *sessions = NULL;

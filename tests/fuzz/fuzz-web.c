@@ -28,25 +28,8 @@
 #include "net/net.h"
 #include "supervise/supervise.h"
 
-/* The service engine's log directory: empty, made once per process. */
+/* The service engine's log directory: empty. */
 static char logs[] = "/tmp/drover-fuzz-web-logs-XXXXXX";
-
-static void remove_logs(void)
-{
-    (void)rmdir(logs);
-}
-
-static const char *logs_dir(void)
-{
-    static bool made;
-    if (!made) {
-        if (!mkdtemp(logs))
-            abort();
-        made = true;
-        atexit(remove_logs);
-    }
-    return logs;
-}
 
 /* Bearer tokens: a file of their hashes, written once per process, read by auth_new. */
 static char tokens_path[] = "/tmp/drover-fuzz-web-XXXXXX";
@@ -84,7 +67,7 @@ static struct auth *tokens(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct http_limits lim = {4, 4096, 4096, 1000, 1000};
-    struct grpc_server_limits glim = {16, 32, 8192, 1 << 16, 100};
+    struct grpc_server_limits glim = FUZZ_GRPC_LIMITS;
     struct socktop_opts so = {.ttl_metrics_ms = 250,
                               .ttl_disks_ms = 1000,
                               .ttl_processes_ms = 1500,
@@ -108,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uv_loop_init(&loop);
     struct authz_opts ao = {.own_uid = geteuid(), .read_group = (gid_t)-1};
     bool closed_door = data[0] & 1;
-    if (svc_engine_new(&loop, NULL, logs_dir(), NULL, NULL, &services) < 0 ||
+    if (svc_engine_new(&loop, NULL, fuzz_temp_dir(logs), NULL, NULL, &services) < 0 ||
         !(grpc = grpc_server_new(&loop, &glim)) || !(mx = metrics_new(NULL)) ||
         authz_new(&ao, tokens(), &authz, err, sizeof err) < 0)
         goto out;
