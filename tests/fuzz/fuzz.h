@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Set (to 1) by replay.c: the corpus replayed as a test, not libFuzzer. */
+extern int fuzz_replaying __attribute__((weak));
 
 #include <fcntl.h>
 #include <unistd.h>

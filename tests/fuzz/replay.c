@@ -24,6 +24,8 @@ static int run_file(const char *path)
     return 0;
 }
 
+int fuzz_replaying = 1;
+
 int main(int argc, char **argv)
 {
     int failed = 0;
