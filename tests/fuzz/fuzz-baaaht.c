@@ -51,27 +51,13 @@
 #include "fuzz-core.h"
 #define FUZZ_IDS_AGENTS
 #include "fuzz-ids.h"
+#include "fuzz-spawn.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
 #include "proc/proc.h"
 #include "session/session.h"
 #include "store/store.h"
-
-/* ---- nothing the input names runs ---- */
-
-int __real_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
-int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
-
-int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret)
-{
-    static char *const argv[] = {"/bin/true", NULL};
-    struct sess_spawn safe = *o;
-
-    safe.argv = argv;
-    safe.cwd = "/";
-    return __real_sess_spawn(m, &safe, ret);
-}
 
 /* ---- the database: in memory, one per process, emptied for each input ---- */
 

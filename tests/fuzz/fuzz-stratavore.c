@@ -35,6 +35,7 @@
 #include "fuzz-core.h"
 #define FUZZ_IDS_RUNNERS
 #include "fuzz-ids.h"
+#include "fuzz-spawn.h"
 #include "fuzz.h"
 #include "grpc/grpc.h"
 #include "metrics/metrics.h"
@@ -42,21 +43,6 @@
 #include "proc/proc.h"
 #include "runner/runner.h"
 #include "session/session.h"
-
-/* ---- nothing the input names runs ---- */
-
-int __real_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
-int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret);
-
-int __wrap_sess_spawn(struct sess_mgr *m, const struct sess_spawn *o, struct session **ret)
-{
-    static char *const argv[] = {"/bin/true", NULL};
-    struct sess_spawn safe = *o;
-
-    safe.argv = argv;
-    safe.cwd = "/";
-    return __real_sess_spawn(m, &safe, ret);
-}
 
 /* ---- the state directory: one per process, emptied after each input ---- */
 
