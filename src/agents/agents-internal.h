@@ -18,7 +18,7 @@ struct ag_conv {
     struct ag_prefs prefs;
     char *current_task_id;
     char **task_history, **container_ids;
-    struct ag_msg *msgs; /* the newest, oldest first */
+    struct ag_msg *msgs; /* the newest, oldest first; none once closed (they are on disk) */
     size_t n_msgs, cap_msgs;
     uint64_t next_seq;        /* of the next message row */
     struct ag_conv_sub *subs; /* its streams (route.c) */
@@ -132,7 +132,12 @@ int ag_db_put_conv(struct ag_mgr *m, const struct ag_conv *c, bool try);
 int ag_db_put_msg(struct ag_mgr *m, const struct ag_conv *c, uint64_t seq,
                   const struct ag_msg *msg);
 int ag_db_delete_conv(struct ag_mgr *m, const char *id);
-int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest);
+/* The seq of conversation conv_id's next message row (0 with none). */
+uint64_t ag_db_next_seq(struct ag_mgr *m, const char *conv_id);
+/* Calls fn with each of the newest messages of conversation conv_id, oldest first (borrowed
+ * for the call); fn returns 0, or -errno to stop with it. */
+int ag_db_each_msg(struct ag_mgr *m, const char *conv_id, size_t newest,
+                   int (*fn)(void *userdata, const struct ag_msg *msg), void *userdata);
 json_t *ag_conv_json(const struct ag_conv *c);
 int ag_conv_from_json(struct ag_conv *c, json_t *j);
 

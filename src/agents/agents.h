@@ -100,8 +100,14 @@ struct ag_conv_info {
     const struct ag_prefs *prefs;
     const char *current_task_id;
     char *const *task_history, *const *container_ids;
-    const struct ag_msg *msgs; /* the newest n_msgs (history_in_reply at most), oldest first */
-    size_t n_msgs;
+};
+
+/* The newest messages of a conversation (history_in_reply at most), oldest first. */
+struct ag_history {
+    const struct ag_msg *msgs;
+    size_t n;
+    struct ag_msg *owned; /* read from the store (a closed conversation's), else NULL */
+    size_t cap;
 };
 
 struct ag_filter {
@@ -191,6 +197,10 @@ struct ag_conv *ag_conv_find(struct ag_mgr *m, const char *id);
 /* Creation order; with a filter, only those that match. */
 struct ag_conv *ag_conv_next(struct ag_mgr *m, struct ag_conv *prev, const struct ag_filter *f);
 void ag_conv_info(const struct ag_conv *c, struct ag_conv_info *ret);
+/* c's history into *ret: an open conversation's lent from memory (valid until c changes), a
+ * closed one's read from the store. ag_history_done() in both cases; -errno. */
+int ag_conv_history(const struct ag_conv *c, struct ag_history *ret);
+void ag_history_done(struct ag_history *h);
 /* Replaces the metadata (and, with prefs non-NULL, the preferences). -ESTALE when closed. */
 int ag_conv_update(struct ag_conv *c, const struct ag_meta *meta, const struct ag_prefs *prefs,
                    char *err, size_t err_size);

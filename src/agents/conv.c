@@ -7,7 +7,9 @@
  * ACTIVE with the next message. Past its expiry (max_duration_ns) it closes, reason "expired".
  * One timer for the manager, armed at the nearest deadline: an idle droverd wakes for nothing.
  * Open conversations (not CLOSED) count against max_conversations; the newest closed_keep
- * closed ones are kept, older ones go with their messages. */
+ * closed ones are kept, older ones go with their messages. An open conversation keeps its newest
+ * history_in_reply messages in memory (routing looks replies up there); a closed one keeps none:
+ * ag_conv_history reads them from the store when asked. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,6 +197,32 @@ static void timer_closed(uv_handle_t *h)
     free(h);
 }
 
+static void drop_msgs(struct ag_msg **v, size_t *n, size_t *cap)
+{
+    for (size_t i = 0; i < *n; i++)
+        ag_msg_done(&(*v)[i]);
+    free(*v);
+    *v = NULL;
+    *n = *cap = 0;
+}
+
+/* Appends a copy of msg to the vector v. */
+static int push_msg(struct ag_msg **v, size_t *n, size_t *cap, const struct ag_msg *msg)
+{
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 16;
+        struct ag_msg *w = realloc(*v, c * sizeof *w);
+        if (!w)
+            return -ENOMEM;
+        *v = w;
+        *cap = c;
+    }
+    int r = ag_msg_copy(&(*v)[*n], msg);
+    if (r == 0)
+        (*n)++;
+    return r;
+}
+
 void ag_conv_free(struct ag_conv *c)
 {
     ag_routes_conv_closed(c, "droverd stops");
@@ -204,9 +232,7 @@ void ag_conv_free(struct ag_conv *c)
     free(c->current_task_id);
     strv_free(c->task_history);
     strv_free(c->container_ids);
-    for (size_t i = 0; i < c->n_msgs; i++)
-        ag_msg_done(&c->msgs[i]);
-    free(c->msgs);
+    drop_msgs(&c->msgs, &c->n_msgs, &c->cap_msgs);
     free(c);
 }
 
@@ -260,6 +286,11 @@ static void unlink_conv(struct ag_mgr *m, struct ag_conv *c)
     m->n_open -= c->state != AG_CLOSED;
 }
 
+static int keep_loaded(void *userdata, const struct ag_msg *msg)
+{
+    return ag_conv_keep(userdata, msg);
+}
+
 static int load_one(struct ag_mgr *m, json_t *doc)
 {
     struct ag_conv *c = calloc(1, sizeof *c);
@@ -271,7 +302,12 @@ static int load_one(struct ag_mgr *m, json_t *doc)
         ag_conv_free(c);
         return 0;
     }
-    (void)ag_db_load_msgs(m, c, m->set.history_in_reply);
+    if (c->state != AG_CLOSED) { /* a closed one's messages stay on disk */
+        uint64_t next = ag_db_next_seq(m, c->id);
+        if (next > c->next_seq)
+            c->next_seq = next;
+        (void)ag_db_each_msg(m, c->id, m->set.history_in_reply, keep_loaded, c);
+    }
     if (c->n_msgs && c->msgs[c->n_msgs - 1].ts_ns > c->updated_ns) /* rows only for messages */
         c->updated_ns = c->activity_ns = c->msgs[c->n_msgs - 1].ts_ns;
     link_last(m, c);
@@ -394,8 +430,6 @@ void ag_conv_info(const struct ag_conv *c, struct ag_conv_info *ret)
         .current_task_id = c->current_task_id ? c->current_task_id : "",
         .task_history = c->task_history,
         .container_ids = c->container_ids,
-        .msgs = c->msgs,
-        .n_msgs = c->n_msgs,
     };
 }
 
@@ -460,6 +494,7 @@ static void close_now(struct ag_conv *c, const char *reason)
     ag_tasks_conv_closed(m, c->id);
     ag_ctrs_conv_closed(m, c);
     (void)ag_db_put_conv(m, c, false);
+    drop_msgs(&c->msgs, &c->n_msgs, &c->cap_msgs); /* on disk: ag_conv_history reads them */
     ag_publish_conv(c, "closed",
                     (const char *const[]){"reason", reason ? reason : "", "state",
                                           "SESSION_STATE_CLOSED", NULL});
@@ -483,18 +518,34 @@ int ag_conv_keep(struct ag_conv *c, const struct ag_msg *msg)
         memmove(&c->msgs[0], &c->msgs[1], (c->n_msgs - 1) * sizeof *c->msgs);
         c->n_msgs--;
     }
-    if (c->n_msgs == c->cap_msgs) {
-        size_t cap = c->cap_msgs ? 2 * c->cap_msgs : 16;
-        struct ag_msg *v = realloc(c->msgs, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        c->msgs = v;
-        c->cap_msgs = cap;
-    }
-    int r = ag_msg_copy(&c->msgs[c->n_msgs], msg);
-    if (r == 0)
-        c->n_msgs++;
+    return push_msg(&c->msgs, &c->n_msgs, &c->cap_msgs, msg);
+}
+
+static int push_history(void *userdata, const struct ag_msg *msg)
+{
+    struct ag_history *h = userdata;
+    int r = push_msg(&h->owned, &h->n, &h->cap, msg);
+    h->msgs = h->owned;
     return r;
+}
+
+int ag_conv_history(const struct ag_conv *c, struct ag_history *ret)
+{
+    *ret = (struct ag_history){.msgs = c->msgs, .n = c->n_msgs};
+    if (c->state != AG_CLOSED)
+        return 0;
+    ret->n = 0;
+    int r = ag_db_each_msg(c->m, c->id, c->m->set.history_in_reply, push_history, ret);
+    if (r < 0)
+        ag_history_done(ret);
+    return r;
+}
+
+void ag_history_done(struct ag_history *h)
+{
+    if (h->owned)
+        drop_msgs(&h->owned, &h->n, &h->cap);
+    *h = (struct ag_history){0};
 }
 
 int ag_conv_append(struct ag_conv *c, const struct ag_msg *msg, struct ag_msg *ret, char *err,

@@ -299,19 +299,24 @@ int ag_db_load_kind(struct ag_mgr *m, const char *kind, int (*fn)(struct ag_mgr 
     return r == SQLITE_DONE ? 0 : -EIO;
 }
 
-int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
+uint64_t ag_db_next_seq(struct ag_mgr *m, const char *conv_id)
+{
+    /* The next message's place: its row is not rewritten per message, the messages say it. */
+    sqlite3_stmt *st = NULL;
+    uint64_t next = 0;
+    if (store_prepare(m->store, "SELECT MAX(seq) FROM agent_messages WHERE conv_id = ?", &st) < 0)
+        return 0;
+    sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        next = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+    sqlite3_finalize(st);
+    return next;
+}
+
+int ag_db_each_msg(struct ag_mgr *m, const char *conv_id, size_t newest,
+                   int (*fn)(void *userdata, const struct ag_msg *msg), void *userdata)
 {
     sqlite3_stmt *st = NULL;
-    /* The next message's place: its row is not rewritten per message, the messages say it. */
-    if (store_prepare(m->store, "SELECT MAX(seq) FROM agent_messages WHERE conv_id = ?", &st) ==
-        0) {
-        sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
-            (uint64_t)sqlite3_column_int64(st, 0) + 1 > c->next_seq)
-            c->next_seq = (uint64_t)sqlite3_column_int64(st, 0) + 1;
-        sqlite3_finalize(st);
-        st = NULL;
-    }
     int r = store_prepare(m->store,
                           "SELECT id, ts_ns, role, content, meta FROM (SELECT * FROM"
                           " agent_messages WHERE conv_id = ? ORDER BY seq DESC LIMIT ?)"
@@ -319,9 +324,10 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
                           &st);
     if (r < 0)
         return r;
-    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 1, conv_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)newest);
-    while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+    int failed = 0;
+    while (!failed && (r = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *meta = json_loads(store_column_text(st, 4), 0, NULL);
         struct ag_msg msg = {
             .ts_ns = (uint64_t)sqlite3_column_int64(st, 1),
@@ -336,12 +342,12 @@ int ag_db_load_msgs(struct ag_mgr *m, struct ag_conv *c, size_t newest)
         snprintf(msg.id, sizeof msg.id, "%s", store_column_text(st, 0));
         const char *rt = json_string_value(json_object_get(meta, "reply_to"));
         snprintf(msg.reply_to, sizeof msg.reply_to, "%s", rt ? rt : "");
-        (void)ag_conv_keep(c, &msg);
+        failed = fn(userdata, &msg);
         strv_free(extra);
         json_decref(meta);
     }
     sqlite3_finalize(st);
-    return r == SQLITE_DONE ? 0 : -EIO;
+    return failed ? failed : r == SQLITE_DONE ? 0 : -EIO;
 }
 
 /* ---- agents ---- */

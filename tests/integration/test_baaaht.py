@@ -66,6 +66,14 @@ def test_sessions_messages_and_errors(droverd):
     assert again.state == o.SESSION_STATE_CLOSED  # idempotent
     got = s.GetSession(o.GetSessionRequest(session_id=r.session_id), timeout=10).session
     assert got.status == common.STATUS_STOPPED and got.closed_at.seconds > 0
+    # A closed session's messages are no longer held in memory, but it still answers with them.
+    assert [(m.id, m.role, m.content) for m in got.context.messages] == [
+        (sent.message_id, o.MESSAGE_ROLE_USER, "hello"),
+        ("client-chosen-id", o.MESSAGE_ROLE_ASSISTANT, "hi")]
+    md = got.context.messages[0].metadata
+    assert md.tool_name == "t" and dict(md.extra) == {"k": "v"}
+    listed = s.ListSessions(o.ListSessionsRequest(), timeout=10).sessions
+    assert [m.content for m in listed[0].context.messages] == ["hello", "hi"]
     # Upstream's codes and words.
     assert err(s.GetSession, o.GetSessionRequest()) == (Code.INVALID_ARGUMENT,
                                                         "session_id is required")
@@ -152,6 +160,8 @@ def test_sessions_survive_a_restart(make_droverd):
         s.SendMessage(o.SendMessageRequest(session_id=r.session_id, message=o.Message(
             role=o.MESSAGE_ROLE_USER, content=f"m{i}")), timeout=10)
     closed = tui_session(s)
+    s.SendMessage(o.SendMessageRequest(session_id=closed.session_id, message=o.Message(
+        role=o.MESSAGE_ROLE_USER, content="last words")), timeout=10)
     s.CloseSession(o.CloseSessionRequest(session_id=closed.session_id), timeout=10)
     assert d.stop() == 0
     d.start()
@@ -160,8 +170,9 @@ def test_sessions_survive_a_restart(make_droverd):
     assert got.state == o.SESSION_STATE_IDLE  # nobody streams to it after a restart
     assert [m.content for m in got.context.messages] == ["m0", "m1", "m2"]
     assert got.metadata.labels["client"] == "tui"
-    assert s.GetSession(o.GetSessionRequest(session_id=closed.session_id),
-                        timeout=10).session.state == o.SESSION_STATE_CLOSED
+    was = s.GetSession(o.GetSessionRequest(session_id=closed.session_id), timeout=10).session
+    assert was.state == o.SESSION_STATE_CLOSED
+    assert [m.content for m in was.context.messages] == ["last words"]
     # It takes messages again.
     s.SendMessage(o.SendMessageRequest(session_id=r.session_id, message=o.Message(content="m3")),
                   timeout=10)

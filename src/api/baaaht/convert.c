@@ -87,6 +87,21 @@ Orchestrator__V1__Message *bh_msg_out(struct api_arena *a, const struct ag_msg *
     return o;
 }
 
+/* m with its strings copied into the arena: for messages lent only until the answer is built. */
+static struct ag_msg msg_in_arena(struct api_arena *a, const struct ag_msg *m)
+{
+    struct ag_msg x = *m;
+    x.content = m->content ? arena_strdup(a, m->content) : NULL;
+    x.container_id = m->container_id ? arena_strdup(a, m->container_id) : NULL;
+    x.tool_name = m->tool_name ? arena_strdup(a, m->tool_name) : NULL;
+    x.tool_call_id = m->tool_call_id ? arena_strdup(a, m->tool_call_id) : NULL;
+    size_t n = strv_length(m->extra);
+    x.extra = n ? arena_alloc(a, (n + 1) * sizeof *x.extra) : NULL;
+    for (size_t k = 0; k < n; k++)
+        x.extra[k] = arena_strdup(a, m->extra[k]);
+    return x;
+}
+
 Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv *c)
 {
     struct ag_conv_info i;
@@ -119,10 +134,16 @@ Orchestrator__V1__Session *bh_conv_out(struct api_arena *a, const struct ag_conv
     md->tags = i.meta->tags;
     md->n_tags = strv_length(i.meta->tags);
     s->metadata = md;
-    cx->n_messages = i.n_msgs;
-    cx->messages = i.n_msgs ? arena_alloc(a, i.n_msgs * sizeof *cx->messages) : NULL;
-    for (size_t k = 0; k < i.n_msgs; k++)
-        cx->messages[k] = bh_msg_out(a, &i.msgs[k]);
+    struct ag_history h;
+    if (ag_conv_history(c, &h) < 0)
+        a->failed = true; /* the answer is not sent without its history */
+    cx->n_messages = h.n;
+    cx->messages = h.n ? arena_alloc(a, h.n * sizeof *cx->messages) : NULL;
+    for (size_t k = 0; k < h.n; k++) {
+        struct ag_msg m = h.owned ? msg_in_arena(a, &h.msgs[k]) : h.msgs[k];
+        cx->messages[k] = bh_msg_out(a, &m);
+    }
+    ag_history_done(&h);
     cx->current_task_id = (char *)i.current_task_id;
     cx->task_history = (char **)i.task_history;
     cx->n_task_history = strv_length(i.task_history);
