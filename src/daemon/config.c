@@ -65,6 +65,9 @@ static const struct config_option options[] = {
     OPT(db_path, CONFIG_PATH, "SQLite database (default: STATE_DIR/drover.sqlite3)"),
     NUM(emergency_reserve_bytes, 0, 1u << 30,
         "disk space held back beside the database for a full disk"),
+    NUM(shutdown_grace_ms, 100, 3600000,
+        "a stop SIGKILLs what still runs this long after it began (services, sessions and, as "
+        "PID 1, every process)"),
     NUM(zombie_pass_interval_ms, 0, 86400000, "tracked-process zombie pass period (0: never)"),
     NUM(log_rotate_check_ms, 100, 3600000,
         "how often service log sizes are checked (only while one rotates)"),

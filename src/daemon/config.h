@@ -23,6 +23,7 @@ struct config {
     enum log_level log_level;         /* most verbose level logged */
     char *db_path;                    /* SQLite database */
     uint32_t emergency_reserve_bytes; /* reserve file beside the database */
+    uint32_t shutdown_grace_ms;       /* a stop SIGKILLs what still runs after this */
     uint32_t zombie_pass_interval_ms; /* tracked-process zombie pass */
     uint32_t log_rotate_check_ms;     /* service log size checks */
     char *rp_socket;                  /* running-process door, or NULL: off */

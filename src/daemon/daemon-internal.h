@@ -64,6 +64,9 @@ struct daemon {
     uv_signal_t sig_int;       /* graceful stop */
     uv_signal_t sig_hup;       /* reload the configuration */
     uv_timer_t exit_guard;     /* runs the teardown, then ends a loop a peer holds open */
+    uv_timer_t grace_timer;    /* a stop's grace (shutdown_grace_ms): then what runs is killed */
+    uint64_t grace_end_ms;     /* when it runs out (mono_ms) */
+    bool forced;               /* the stop had to SIGKILL something: exit code EXIT_FORCED */
     int lock_fd;               /* flock on <socket>.lock */
     bool stopping;             /* shutdown began */
     bool core_freed;           /* core_free ran: from then on the core's pointers are stale */

@@ -7,7 +7,12 @@
  * Stop (SIGTERM, SIGINT, Admin.Shutdown): the listener goes away first, health watchers hear
  * NOT_SERVING, the gRPC server sends GOAWAY and lets calls in flight finish within
  * shutdown_timeout_ms, and when the last connection is gone the loop runs out of work and
- * daemon_run returns 0. A second signal during that stops at once with exit code 1. */
+ * daemon_run returns 0. Services stop dependents first, each within its kill_timeout; past
+ * shutdown_grace_ms from the signal, whatever still runs is SIGKILLed. As PID 1 (a container's
+ * entrypoint) droverd then sweeps its namespace: the processes left (orphans of double forks)
+ * get SIGTERM, the rest of the grace, then SIGKILL. The exit code says how it went: 0 when
+ * everything stopped by itself, EXIT_FORCED (3) when anything had to be SIGKILLed. A second
+ * signal during a stop stops at once with exit code 1. */
 #include "daemon/daemon.h"
 
 #include <errno.h>
@@ -139,7 +144,9 @@ static void on_stopped(uv_timer_t *t)
 
     log_info("all connections closed");
     sess_mgr_hold_quit(d->sessions); /* a graceful stop: nothing to keep for a next droverd */
+    d->forced = d->forced || svc_engine_forced(d->services);
     core_free(d);
+    uv_close((uv_handle_t *)&d->grace_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_term, on_closed);
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
@@ -194,12 +201,28 @@ static void close_listeners(struct daemon *d)
     d->listener = d->tcp = d->http_l = d->rp_l = d->baaaht_l = NULL;
 }
 
+/* The stop's grace ran out: services are SIGKILLed, dependents and kill timeouts not waited for;
+ * as PID 1, every other process of the namespace too (runners, containers, orphans). */
+static void on_grace(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    log_warning("the stop's grace (shutdown_grace_ms, %u ms) ran out: killing what still runs",
+                d->cfg.shutdown_grace_ms);
+    d->forced = true;
+    svc_engine_kill_all(d->services);
+    if (getpid() == 1)
+        (void)kill(-1, SIGKILL);
+}
+
 static void daemon_shutdown(struct daemon *d, const char *why)
 {
     if (d->stopping)
         return;
     d->stopping = true;
     log_notice("shutting down (%s)", why);
+    d->grace_end_ms = mono_ms() + d->cfg.shutdown_grace_ms;
+    uv_timer_start(&d->grace_timer, on_grace, d->cfg.shutdown_grace_ms, 0);
     notify("STOPPING=1");
     upgrade_cancel(d->upgrade); /* and none from now on */
     close_listeners(d);
@@ -378,6 +401,8 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     uv_loop_init(&d->loop);
     uv_timer_init(&d->loop, &d->exit_guard);
     d->exit_guard.data = d;
+    uv_timer_init(&d->loop, &d->grace_timer);
+    d->grace_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
     uv_timer_init(&d->loop, &d->log_flush);
@@ -661,9 +686,31 @@ int daemon_start(struct daemon *d)
     return 0;
 }
 
+/* As PID 1: the namespace's other processes go before we do, with what is left of the grace
+ * (none after a second signal). */
+static void sweep(struct daemon *d)
+{
+    uint64_t now = mono_ms();
+    uint32_t left = d->exit_code || now >= d->grace_end_ms ? 0 : (uint32_t)(d->grace_end_ms - now);
+    unsigned killed = 0;
+    int r = proc_sweep_namespace(left, &killed);
+    if (r == -EPERM)
+        return;
+    if (killed) {
+        log_warning("%u process(es) left in the namespace ignored SIGTERM: killed", killed);
+        d->forced = true;
+    }
+    if (r < 0)
+        log_warning_errno(r, "processes are still there after SIGKILL");
+}
+
 int daemon_run(struct daemon *d)
 {
     uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (d->stopping && getpid() == 1)
+        sweep(d);
+    if (d->exit_code == 0 && d->forced)
+        d->exit_code = EXIT_FORCED;
     return d->exit_code;
 }
 

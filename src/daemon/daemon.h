@@ -12,7 +12,12 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
 /* Creates the directories, takes the socket, installs signal handlers and reports readiness.
  * Logs why it failed. */
 int daemon_start(struct daemon *d);
-/* Serves until shut down; returns the process exit code. */
+/* A stop that had to SIGKILL something (a kill_timeout or shutdown_grace_ms ran out, or, as
+ * PID 1, a process left in the namespace ignored SIGTERM). */
+#define EXIT_FORCED 3
+
+/* Serves until shut down; returns the process exit code: 0 after a clean stop, EXIT_FORCED, or
+ * 1 (a second stop signal, an error). */
 int daemon_run(struct daemon *d);
 void daemon_free(struct daemon *d);
 /* Loads the configuration (files, then flags; flags must outlive the daemon: SIGHUP re-applies

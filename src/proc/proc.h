@@ -338,7 +338,7 @@ const char *proc_instance(void);
  * own hierarchy is preferred to the unified one. Limits: 0 is none. -ENOENT when no hierarchy
  * has the group. */
 struct proc_group_stats {
-    bool has_memory, has_cpu, has_pids; /* which controllers answered */
+    bool has_memory, has_cpu, has_pids;               /* which controllers answered */
     uint64_t memory_current, memory_peak, memory_max; /* bytes */
     uint64_t oom_kills;                               /* the OOM killer's kills in it */
     uint64_t cpu_usage_ns;                            /* CPU time used */
@@ -366,3 +366,11 @@ typedef void (*proc_kill_fn)(uint32_t killed, uint32_t survivors, void *userdata
  * from the loop, never inside this call, exactly once (proc_reaper_free ends kills early). */
 int proc_kill_tree(struct proc_reaper *r, pid_t pid, uint32_t timeout_ms, proc_kill_fn done,
                    void *userdata, struct proc_kill **ret);
+
+/* ---- the end of a PID namespace (sweep.c) ------------------------------------------------- */
+
+/* For droverd as PID 1, after its loop has ended: every other process of the namespace gets
+ * SIGTERM and grace_ms to exit, then SIGKILL; all are reaped. *ret_killed is how many had to be
+ * SIGKILLed. -EPERM when not PID 1 (nothing is signalled); -ETIMEDOUT when some were still
+ * there 5 s after SIGKILL. Blocks: not for a running loop. */
+int proc_sweep_namespace(uint32_t grace_ms, unsigned *ret_killed);

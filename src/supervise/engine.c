@@ -290,6 +290,18 @@ void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), voi
     svc_engine_check_shutdown(e);
 }
 
+void svc_engine_kill_all(struct svc_engine *e)
+{
+    for (size_t i = e->n; i-- > 0;)
+        if (e->v[i]->child)
+            svc_kill_now(e->v[i]);
+}
+
+bool svc_engine_forced(const struct svc_engine *e)
+{
+    return e->forced;
+}
+
 static void engine_closed(uv_handle_t *h)
 {
     free(h->data);

@@ -69,6 +69,7 @@ struct svc_engine {
     unsigned walking;              /* nested walks of watches: unwatched ones wait */
     void (*shutdown_done)(void *); /* svc_engine_shutdown's callback, until all are stopped */
     void *shutdown_data;           /* its argument */
+    bool forced;                   /* the shutdown SIGKILLed a service */
     char *snapshot_path;           /* svc_save's file, or NULL: SVC_SNAPSHOT_FILE */
     struct svc_persist persist;    /* the daemon's durability hook (write NULL: none) */
     uint32_t last_id;              /* the highest id given out: a removed service's is not reused */
@@ -91,6 +92,8 @@ void svc_fire_waiters(struct svc *s);
 void svc_spawn_now(struct svc *s);
 /* Sends the stop signal and arms the kill timeout (STOPPING). */
 void svc_really_stop(struct svc *s);
+/* SIGKILLs s's process tree now (STOPPING until it is reaped), its dependents not waited for. */
+void svc_kill_now(struct svc *s);
 void svc_stop_probes(struct svc *s);
 
 /* ---- dependencies (deps.c) ---- */

@@ -48,13 +48,13 @@ struct svc_probe {
  * dependencies, logs) is as for any service. The daemon's container manager builds the
  * container (svc_engine_set_container). */
 struct svc_container {
-    char *image;        /* NULL: the service is a plain program */
-    uint64_t memory;    /* bytes; 0: none */
-    uint32_t cpu_pct;   /* percent of one CPU; 0: none */
-    uint32_t pids;      /* processes and threads; 0: none */
-    bool read_only;     /* a read-only root (a tmpfs on /tmp) */
-    bool host_network;  /* the host's network; else a namespace with only lo */
-    char **volumes;     /* "SRC:DST[:ro]" (SRC absolute: a bind; else a named volume), or NULL */
+    char *image;       /* NULL: the service is a plain program */
+    uint64_t memory;   /* bytes; 0: none */
+    uint32_t cpu_pct;  /* percent of one CPU; 0: none */
+    uint32_t pids;     /* processes and threads; 0: none */
+    bool read_only;    /* a read-only root (a tmpfs on /tmp) */
+    bool host_network; /* the host's network; else a namespace with only lo */
+    char **volumes;    /* "SRC:DST[:ro]" (SRC absolute: a bind; else a named volume), or NULL */
 };
 
 struct svc_config {
@@ -149,8 +149,14 @@ struct svc_container_ops {
 };
 void svc_engine_set_container(struct svc_engine *e, const struct svc_container_ops *ops,
                               void *userdata);
-/* Stops every service (in reverse order of definition) and calls done when all are stopped. */
+/* Stops every service (dependents first, else in reverse order of definition) and calls done
+ * when all are stopped. */
 void svc_engine_shutdown(struct svc_engine *e, void (*done)(void *userdata), void *userdata);
+/* During a shutdown: SIGKILLs every service's process tree now, without waiting for dependents
+ * or kill timeouts (a stop's grace ran out). */
+void svc_engine_kill_all(struct svc_engine *e);
+/* Whether the shutdown had to SIGKILL anything (a kill_timeout or svc_engine_kill_all). */
+bool svc_engine_forced(const struct svc_engine *e);
 /* Frees the engine; services still running are left running. */
 void svc_engine_free(struct svc_engine *e);
 

@@ -434,8 +434,22 @@ void svc_really_stop(struct svc *s)
 static void act_kill_hard(struct svc *s)
 {
     s->hard_killed = true;
+    if (s->e->shutdown_done)
+        s->e->forced = true;
     (void)proc_kill_tree(s->e->reaper, proc_child_pid(s->child), KILL_TREE_TIMEOUT_MS, NULL, NULL,
                          NULL);
+}
+
+void svc_kill_now(struct svc *s)
+{
+    if (!s->child)
+        return;
+    if (s->st.state != SVC_STOPPING) {
+        s->want_up = false;
+        svc_really_stop(s);
+    }
+    uv_timer_stop(&s->timer);
+    act_kill_hard(s);
 }
 
 static void record_exit(struct svc *s)
@@ -485,6 +499,11 @@ static void act_crashed(struct svc *s)
 {
     bool success = s->exit_status == 0;
 
+    if (s->stop_deferred) { /* a stop waited for its dependents: it happened on its own */
+        s->stop_deferred = false;
+        act_stopped(s);
+        return;
+    }
     record_exit(s);
     if ((s->cfg.oneshot && success) || s->cfg.restart == SVC_RESTART_NEVER ||
         (s->cfg.restart == SVC_RESTART_ON_FAILURE && success)) {
