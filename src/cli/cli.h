@@ -14,7 +14,8 @@
 #define EXIT_USAGE 2
 
 struct cli {
-    const char *socket_path;      /* --socket, or the default */
+    const char *socket_path;      /* --socket, or the default; with --host, the host (to name) */
+    struct drover_target target;  /* where to connect: the socket, or --host with TLS, token */
     bool json;                    /* --json: machine-readable output */
     bool default_socket;          /* socket_path is the default one */
     struct drover_client *client; /* connected on first use */

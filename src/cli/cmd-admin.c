@@ -162,9 +162,9 @@ static int show_shutdown(struct cli *cli, const ProtobufCMessage *m)
     while (!gone && mono_ms() < deadline)
         gone = drover_client_poll(cli->client, 200) < 0;
     snprintf(lock, sizeof lock, "%s.lock", cli->socket_path);
-    while (gone && lock_held(lock) && mono_ms() < deadline)
+    while (gone && !cli->target.host && lock_held(lock) && mono_ms() < deadline)
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-    gone = gone && !lock_held(lock);
+    gone = gone && (cli->target.host || !lock_held(lock)); /* remote: its connection ended */
     if (cli->json)
         cli_print_json(json_pack("{s:i, s:b}", "pid", pid, "stopped", gone));
     else if (gone)
@@ -207,14 +207,14 @@ static const struct cli_option upgrade_opts[] = {
 
 /* Status from whichever droverd answers now, on a connection of its own (the drain closed the
  * one the upgrade was asked on); NULL while none answers. */
-static Drover__V1__StatusResponse *fresh_status(const char *socket_path)
+static Drover__V1__StatusResponse *fresh_status(const struct drover_target *t)
 {
     Drover__V1__StatusRequest req = DROVER__V1__STATUS_REQUEST__INIT;
     struct drover_client *c = NULL;
     ProtobufCMessage *resp = NULL;
     struct drover_status st;
 
-    if (drover_client_connect(socket_path, &c) < 0)
+    if (drover_client_open(t, &c, NULL, 0) < 0)
         return NULL;
     if (drover_client_unary(c, ADMIN "Status", &req.base, &drover__v1__status_response__descriptor,
                             &resp, &st, 10000) < 0 ||
@@ -231,13 +231,13 @@ static bool started_later(const Google__Protobuf__Timestamp *a,
 }
 
 /* Waits for the new image: the same pid, started after the one that answered the upgrade. */
-static Drover__V1__StatusResponse *wait_new_image(const char *socket_path,
+static Drover__V1__StatusResponse *wait_new_image(const struct drover_target *t,
                                                   const Drover__V1__UpgradeResponse *u)
 {
     uint64_t deadline = mono_ms() + UPGRADE_WAIT_MS;
 
     while (mono_ms() < deadline) {
-        Drover__V1__StatusResponse *s = fresh_status(socket_path);
+        Drover__V1__StatusResponse *s = fresh_status(t);
         if (s && s->pid == u->pid && started_later(s->started_at, u->started_at))
             return s;
         if (s)
@@ -289,7 +289,7 @@ int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char 
     if (cli_unary(cli, ADMIN "Upgrade", &req.base, &drover__v1__upgrade_response__descriptor,
                   (ProtobufCMessage **)&resp) < 0)
         return 1;
-    Drover__V1__StatusResponse *s = wait_new_image(cli->socket_path, resp);
+    Drover__V1__StatusResponse *s = wait_new_image(&cli->target, resp);
     int code = show_upgrade(cli, resp, s);
     if (s)
         protobuf_c_message_free_unpacked(&s->base, NULL);

@@ -381,7 +381,7 @@ static bool reattach(struct cli *cli, struct attach *at)
         drover_call_free(at->s[i].call);
         at->s[i].call = NULL;
     }
-    if (drover_resume_connect(&at->resume, cli->socket_path, &cli->client) < 0) {
+    if (drover_resume_connect(&at->resume, &cli->target, &cli->client) < 0) {
         restore_terminal();
         cli_error("attach %s: %s", at->id, at->gone.message);
         at->failed = true;

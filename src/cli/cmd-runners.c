@@ -705,7 +705,7 @@ static int runner_events(struct cli *cli, const struct cli_command *self, int ar
     /* On after droverd upgrades in place or the stream falls behind, from the last event. */
     for (int64_t since = ev.req.since_sequence; (r = stream_events(cli, &ev, since, 0)) == 0;) {
         if (drover_resume_wanted(&ev.resume, &ev.st)) {
-            if (drover_resume_connect(&ev.resume, cli->socket_path, &cli->client) < 0)
+            if (drover_resume_connect(&ev.resume, &cli->target, &cli->client) < 0)
                 break;
         } else if (ev.st.code == GRPC_OUT_OF_RANGE && resumed) {
             fprintf(stderr, "[drover: events were missed: droverd restarted, or this stream "

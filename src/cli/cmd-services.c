@@ -546,7 +546,7 @@ int cmd_logs(struct cli *cli, const struct cli_command *self, int argc, char **a
     /* droverd upgrading in place (or restarting) ends the call: go on from the offsets printed. */
     int r;
     while ((r = logs_call(cli, &req, &l)) == 0 && drover_resume_wanted(&l.resume, &l.st) &&
-           drover_resume_connect(&l.resume, cli->socket_path, &cli->client) == 0)
+           drover_resume_connect(&l.resume, &cli->target, &cli->client) == 0)
         ;
     if (r < 0) {
         cli_error("logs: the connection to droverd at %s failed", cli->socket_path);

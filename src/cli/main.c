@@ -1,5 +1,7 @@
 /* drover: the command-line client of droverd. Global options, then a command from the table
  * below; each command parses its own arguments and talks to droverd through libdrover-client. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,22 +74,73 @@ static const struct cli_command commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: drover [--socket PATH] [--json] COMMAND [ARGS]...\n"
+    fprintf(f, "Usage: drover [--socket PATH | --host HOST:PORT ...] [--json] COMMAND [ARGS]...\n"
                "Control droverd, the drover process supervisor.\n\nCommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nOptions:\n"
-               "  --socket PATH   droverd's socket (default: $XDG_RUNTIME_DIR/drover/drover.sock,\n"
-               "                  else /tmp/drover-$UID/drover.sock; also $DROVER_SOCKET)\n"
-               "  --json          print JSON instead of text\n"
-               "  -h, --help      show this help; `drover COMMAND --help` for a command\n"
-               "  -V, --version   show the version\n");
+    fprintf(f,
+            "\nOptions:\n"
+            "  --socket PATH      droverd's socket (default: $XDG_RUNTIME_DIR/drover/drover.sock,\n"
+            "                     else /tmp/drover-$UID/drover.sock; also $DROVER_SOCKET)\n"
+            "  --host HOST:PORT   a droverd's TCP door instead (grpc_tcp), over TLS; also\n"
+            "                     $DROVER_HOST\n"
+            "  --tls-ca FILE      the CAs (or the pinned certificate) the server's certificate\n"
+            "                     must chain to (default: the system's; also $DROVER_TLS_CA)\n"
+            "  --cert FILE        a client certificate, for a door with grpc_tls_client_ca\n"
+            "  --key FILE         its key (default: in the certificate's file)\n"
+            "  --token T          a bearer token (drover token new); also $DROVER_TOKEN\n"
+            "  --token-file FILE  the token's first line is read from FILE\n"
+            "  --plaintext        no TLS (a loopback door with grpc_tcp_plaintext)\n"
+            "  --json             print JSON instead of text\n"
+            "  -h, --help         show this help; `drover COMMAND --help` for a command\n"
+            "  -V, --version      show the version\n");
+}
+
+/* The token in path: its first line, without surrounding blanks. NULL (said why) on failure. */
+static char *read_token_file(const char *path)
+{
+    char line[1024];
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        cli_error("cannot read the token file %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    char *t = line;
+    while (got && (*t == ' ' || *t == '\t'))
+        t++;
+    size_t n = got ? strcspn(t, " \t\r\n") : 0;
+    if (!n) {
+        cli_error("the token file %s holds no token", path);
+        return NULL;
+    }
+    t[n] = 0;
+    return strdup(t);
+}
+
+/* A global option with a value: "--name VALUE" or "--name=VALUE". */
+static bool option_value(const char *name, int argc, char **argv, int *i, const char **ret)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n))
+        return false;
+    if (argv[*i][n] == '=') {
+        *ret = argv[*i] + n + 1;
+        return true;
+    }
+    if (argv[*i][n] || *i + 1 >= argc)
+        return false;
+    *ret = argv[++*i];
+    return true;
 }
 
 int main(int argc, char **argv)
 {
     struct cli cli = {0};
-    char *default_socket = NULL;
+    struct drover_target *t = &cli.target;
+    char *default_socket = NULL, *file_token = NULL;
+    const char *token_file = NULL;
     int i = 1, r;
 
     for (; i < argc && argv[i][0] == '-'; i++) {
@@ -102,11 +155,15 @@ int main(int argc, char **argv)
         }
         if (!strcmp(a, "--json")) {
             cli.json = true;
-        } else if (!strcmp(a, "--socket") && i + 1 < argc) {
-            cli.socket_path = argv[++i];
-        } else if (!strncmp(a, "--socket=", 9)) {
-            cli.socket_path = a + 9;
-        } else {
+        } else if (!strcmp(a, "--plaintext")) {
+            t->plaintext = true;
+        } else if (!option_value("--socket", argc, argv, &i, &cli.socket_path) &&
+                   !option_value("--host", argc, argv, &i, &t->host) &&
+                   !option_value("--tls-ca", argc, argv, &i, &t->tls_ca) &&
+                   !option_value("--cert", argc, argv, &i, &t->cert) &&
+                   !option_value("--key", argc, argv, &i, &t->key) &&
+                   !option_value("--token", argc, argv, &i, &t->token) &&
+                   !option_value("--token-file", argc, argv, &i, &token_file)) {
             cli_error("unknown option '%s' (see drover --help)", a);
             return EXIT_USAGE;
         }
@@ -115,14 +172,47 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (!cli.socket_path)
-        cli.socket_path = getenv("DROVER_SOCKET");
-    if (!cli.socket_path || !*cli.socket_path) {
-        default_socket = paths_default_socket();
-        if (!default_socket)
-            abort();
-        cli.socket_path = default_socket;
-        cli.default_socket = true;
+    if (!t->host && !cli.socket_path && getenv("DROVER_HOST") && *getenv("DROVER_HOST"))
+        t->host = getenv("DROVER_HOST");
+    if (t->host && cli.socket_path) {
+        cli_error("--socket and --host name two droverds: give one");
+        return EXIT_USAGE;
+    }
+    if (!t->host && (t->plaintext || t->tls_ca || t->cert || t->key)) {
+        cli_error("--plaintext, --tls-ca, --cert and --key go with --host HOST:PORT");
+        return EXIT_USAGE;
+    }
+    if (t->plaintext && (t->tls_ca || t->cert)) {
+        cli_error("--plaintext has no TLS: --tls-ca and --cert need it");
+        return EXIT_USAGE;
+    }
+    if (t->key && !t->cert) {
+        cli_error("--key goes with --cert");
+        return EXIT_USAGE;
+    }
+    if (token_file && t->token) {
+        cli_error("--token and --token-file: give one");
+        return EXIT_USAGE;
+    }
+    if (token_file && !(t->token = file_token = read_token_file(token_file)))
+        return EXIT_USAGE;
+    if (!t->token)
+        t->token = getenv("DROVER_TOKEN");
+    if (t->host && !t->tls_ca && !t->plaintext)
+        t->tls_ca = getenv("DROVER_TLS_CA");
+    if (t->host) {
+        cli.socket_path = t->host; /* what messages name */
+    } else {
+        if (!cli.socket_path)
+            cli.socket_path = getenv("DROVER_SOCKET");
+        if (!cli.socket_path || !*cli.socket_path) {
+            default_socket = paths_default_socket();
+            if (!default_socket)
+                abort();
+            cli.socket_path = default_socket;
+            cli.default_socket = true;
+        }
+        t->socket_path = cli.socket_path;
     }
 
     for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++)
@@ -130,9 +220,11 @@ int main(int argc, char **argv)
             r = commands[k].run(&cli, &commands[k], argc - i, argv + i);
             drover_client_free(cli.client);
             free(default_socket);
+            free(file_token);
             return r;
         }
     cli_error("unknown command '%s' (see drover --help)", argv[i]);
     free(default_socket);
+    free(file_token);
     return EXIT_USAGE;
 }

@@ -164,10 +164,13 @@ int cli_connect(struct cli *cli)
 
     if (cli->client)
         return 0;
-    r = drover_client_connect(cli->socket_path, &cli->client);
-    if (r < 0)
+    char err[512];
+    r = drover_client_open(&cli->target, &cli->client, err, sizeof err);
+    if (r < 0 && cli->target.host)
+        cli_error("cannot reach droverd at %s: %s", cli->target.host, err);
+    else if (r < 0)
         cli_error("no droverd answers at %s (%s); start one with: droverd%s%s", cli->socket_path,
-                  strerror(-r), cli->default_socket ? "" : " --socket ",
+                  err, cli->default_socket ? "" : " --socket ",
                   cli->default_socket ? "" : cli->socket_path);
     return r;
 }

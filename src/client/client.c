@@ -1,15 +1,19 @@
 /* libdrover-client: see client.h.
  *
- * One nghttp2 client session over a non-blocking unix socket. Requests are queued per call and
- * pulled by a data provider (deferred while the queue is empty and the caller may still send).
- * Responses are deframed and decoded as they arrive. A call's status comes from grpc-status in
- * the trailers (or in the only HEADERS of a trailers-only response); a stream that ends without
- * one is reported as the HTTP/2 reset or HTTP status it got. Deadlines are sent as grpc-timeout
- * and also enforced here, so a silent server can not hang a caller. */
+ * One nghttp2 client session over a non-blocking socket: droverd's unix socket, or a TCP door,
+ * TLS (tls.c) unless the door is plaintext; a bearer token goes with every call. Requests are
+ * queued per call and pulled by a data provider (deferred while the queue is empty and the caller
+ * may still send). Responses are deframed and decoded as they arrive. A call's status comes from
+ * grpc-status in the trailers (or in the only HEADERS of a trailers-only response); a stream that
+ * ends without one is reported as the HTTP/2 reset or HTTP status it got. Deadlines are sent as
+ * grpc-timeout and also enforced here, so a silent server can not hang a caller. */
 #include "client/client.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -24,9 +28,11 @@
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "client/tls.h"
 #include "grpc/wire.h"
 
-#define LOST_MESSAGE "connection to droverd lost" /* the status of calls on a dead connection */
+#define LOST_MESSAGE       "connection to droverd lost" /* the status of calls on a dead connection */
+#define CONNECT_TIMEOUT_MS 10000                        /* a TCP connect and TLS handshake */
 
 struct drover_client {
     int fd;                    /* connected socket, -1 once closed */
@@ -34,6 +40,9 @@ struct drover_client {
     struct buf out;            /* bytes nghttp2 produced that the socket has not taken */
     struct drover_call *calls; /* calls not yet freed */
     bool dead;                 /* the connection failed or closed */
+    struct drover_tls *tls;    /* TLS over a TCP door, or NULL */
+    char *authority;           /* :authority ("localhost" on the unix socket) */
+    char *bearer;              /* "Bearer TOKEN" for every call, or NULL */
 };
 
 struct drover_call {
@@ -204,42 +213,105 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
     return 0;
 }
 
-int drover_client_connect(const char *socket_path, struct drover_client **ret)
+static int errf(char *err, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
+static int errf(char *err, size_t size, int r, const char *fmt, ...)
+{
+    if (err && size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, size, fmt, ap);
+        va_end(ap);
+    }
+    return r;
+}
+
+static int connect_unix(const char *path, char *err, size_t err_size)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    nghttp2_session_callbacks *cbs;
-    struct drover_client *c;
-    int fd, r;
-
-    if (strlen(socket_path) >= sizeof sa.sun_path)
-        return -ENAMETOOLONG;
-    strcpy(sa.sun_path, socket_path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (strlen(path) >= sizeof sa.sun_path)
+        return errf(err, err_size, -ENAMETOOLONG, "socket path too long: %s", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return -errno;
+        return errf(err, err_size, -errno, "socket: %s", strerror(errno));
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        r = -errno;
+        int r = -errno;
         close(fd);
-        return r;
+        return errf(err, err_size, r, "%s", strerror(-r));
     }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
 
-    c = calloc(1, sizeof *c);
+/* "HOST:PORT" or "[V6]:PORT" into name and port. */
+static int split_host(const char *hp, char *name, size_t size, const char **port)
+{
+    const char *colon = hp[0] == '[' ? strstr(hp, "]:") : strrchr(hp, ':');
+    size_t skip = hp[0] == '[';
+    if (!colon || colon == hp + skip || !colon[1 + (hp[0] == '[')])
+        return -EINVAL;
+    size_t n = (size_t)(colon - hp) - skip;
+    if (n >= size)
+        return -EINVAL;
+    memcpy(name, hp + skip, n);
+    name[n] = 0;
+    *port = colon + 1 + (hp[0] == '[');
+    return 0;
+}
+
+/* A non-blocking TCP connection to name:port, each address tried in turn. */
+static int connect_tcp(const char *name, const char *port, char *err, size_t err_size)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *ai;
+    int g = getaddrinfo(name, port, &hints, &ai), r = -EHOSTUNREACH;
+    if (g != 0)
+        return errf(err, err_size, -ENOENT, "cannot resolve %s: %s", name, gai_strerror(g));
+    for (struct addrinfo *a = ai; a; a = a->ai_next) {
+        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) {
+            r = -errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            r = -errno;
+            close(fd);
+            continue;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t len = sizeof e;
+        int n = poll(&p, 1, CONNECT_TIMEOUT_MS);
+        if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e) {
+            r = n == 0 ? -ETIMEDOUT : e ? -e : -errno;
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        freeaddrinfo(ai);
+        return fd;
+    }
+    freeaddrinfo(ai);
+    return errf(err, err_size, r, "%s", strerror(-r));
+}
+
+static struct drover_client *session_new(int fd)
+{
+    nghttp2_session_callbacks *cbs;
+    struct drover_client *c = calloc(1, sizeof *c);
     if (!c || nghttp2_session_callbacks_new(&cbs) != 0) {
         free(c);
-        close(fd);
-        return -ENOMEM;
+        return NULL;
     }
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    r = nghttp2_session_client_new(&c->h2, cbs, c);
+    int r = nghttp2_session_client_new(&c->h2, cbs, c);
     nghttp2_session_callbacks_del(cbs);
     if (r != 0) {
         free(c);
-        close(fd);
-        return -ENOMEM;
+        return NULL;
     }
     c->fd = fd;
     buf_init(&c->out, 0);
@@ -249,8 +321,58 @@ int drover_client_connect(const char *socket_path, struct drover_client **ret)
     };
     nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, ARRAY_SIZE(iv));
     nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, 8 << 20);
+    return c;
+}
+
+int drover_client_open(const struct drover_target *t, struct drover_client **ret, char *err,
+                       size_t err_size)
+{
+    char name[256];
+    const char *port = NULL;
+    struct drover_tls *tls = NULL;
+    int fd;
+
+    if (t->host && split_host(t->host, name, sizeof name, &port) < 0)
+        return errf(err, err_size, -EINVAL, "not HOST:PORT: %s", t->host);
+    fd = t->host ? connect_tcp(name, port, err, err_size)
+                 : connect_unix(t->socket_path, err, err_size);
+    if (fd < 0)
+        return fd;
+    if (t->host && !t->plaintext) {
+        struct drover_tls_opts o = {.name = name,
+                                    .ca = t->tls_ca,
+                                    .cert = t->cert,
+                                    .key = t->key,
+                                    .timeout_ms = CONNECT_TIMEOUT_MS};
+        int r = drover_tls_connect(fd, &o, &tls, err, err_size);
+        if (r < 0) {
+            close(fd);
+            return r;
+        }
+    }
+    struct drover_client *c = session_new(fd);
+    if (c) {
+        c->tls = tls;
+        c->authority = strdup(t->host ? t->host : "localhost");
+        if (t->token && *t->token && asprintf(&c->bearer, "Bearer %s", t->token) < 0)
+            c->bearer = NULL, c->authority = (free(c->authority), NULL);
+    }
+    if (!c || !c->authority) {
+        if (c)
+            drover_client_free(c);
+        else {
+            drover_tls_free(tls);
+            close(fd);
+        }
+        return errf(err, err_size, -ENOMEM, "out of memory");
+    }
     *ret = c;
     return 0;
+}
+
+int drover_client_connect(const char *socket_path, struct drover_client **ret)
+{
+    return drover_client_open(&(struct drover_target){.socket_path = socket_path}, ret, NULL, 0);
 }
 
 static void client_fail(struct drover_client *c, const char *why)
@@ -262,6 +384,34 @@ static void client_fail(struct drover_client *c, const char *why)
     }
     for (struct drover_call *call = c->calls; call; call = call->next)
         call_end(call, GRPC_UNAVAILABLE, LOST_MESSAGE ": %s", why);
+}
+
+/* Why a write failed with r. A TLS server that refused us (no client certificate) has said so
+ * in an alert, already waiting in the socket: read it before the connection goes. */
+static const char *lost_why(struct drover_client *c, int r)
+{
+    uint8_t rest[4096];
+    if (!c->tls)
+        return strerror(-r);
+    if (!*drover_tls_why(c->tls))
+        (void)drover_tls_recv(c->tls, rest, sizeof rest);
+    return *drover_tls_why(c->tls) ? drover_tls_why(c->tls) : strerror(-r);
+}
+
+static ssize_t io_send(struct drover_client *c, const void *data, size_t len)
+{
+    if (c->tls)
+        return drover_tls_send(c->tls, data, len);
+    ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
+    return n < 0 ? -errno : n;
+}
+
+static ssize_t io_recv(struct drover_client *c, void *data, size_t len)
+{
+    if (c->tls)
+        return drover_tls_recv(c->tls, data, len);
+    ssize_t n = recv(c->fd, data, len, MSG_DONTWAIT);
+    return n < 0 ? -errno : n;
 }
 
 /* Moves nghttp2's output to the socket until either runs dry. */
@@ -278,17 +428,20 @@ static int flush(struct drover_client *c)
             if (buf_append(&c->out, data, (size_t)n) < 0)
                 return -ENOMEM;
         }
-        ssize_t w = send(c->fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+        ssize_t w = io_send(c, buf_head(&c->out), c->out.len);
+        if (w == -EAGAIN)
+            return 0;
         if (w < 0)
-            return errno == EAGAIN ? 0 : -errno;
+            return (int)w;
         buf_consume(&c->out, (size_t)w);
     }
 }
 
-/* The headers every call sends, then md: n + REQUEST_HEADERS entries in nva. */
+/* The headers every call sends (the token's too), then md: at most n + REQUEST_HEADERS + 1
+ * entries in nva. */
 #define REQUEST_HEADERS 8
-static size_t request_headers(const char *path, const char *timeout, const struct drover_header *md,
-                              size_t n, nghttp2_nv *nva)
+static size_t request_headers(const struct drover_client *c, const char *path, const char *timeout,
+                              const struct drover_header *md, size_t n, nghttp2_nv *nva)
 {
 #define HDR(n, v)                                                                                  \
     {                                                                                              \
@@ -296,9 +449,9 @@ static size_t request_headers(const char *path, const char *timeout, const struc
     }
     const nghttp2_nv fixed[REQUEST_HEADERS] = {
         HDR(":method", "POST"),
-        HDR(":scheme", "http"),
+        HDR(":scheme", c->tls ? "https" : "http"),
         HDR(":path", path),
-        HDR(":authority", "localhost"),
+        HDR(":authority", c->authority),
         HDR("content-type", "application/grpc"),
         HDR("te", "trailers"),
         HDR("user-agent", "drover/" DROVER_VERSION),
@@ -307,6 +460,8 @@ static size_t request_headers(const char *path, const char *timeout, const struc
     size_t k = REQUEST_HEADERS - !*timeout;
 
     memcpy(nva, fixed, sizeof fixed);
+    if (c->bearer)
+        nva[k++] = (nghttp2_nv)HDR("authorization", c->bearer);
     for (size_t i = 0; i < n; i++)
         nva[k++] = (nghttp2_nv)HDR(md[i].name, md[i].value);
 #undef HDR
@@ -325,7 +480,7 @@ struct drover_call *drover_call_start_md(struct drover_client *c, const char *pa
     if (c->dead)
         return NULL;
     call = calloc(1, sizeof *call);
-    nghttp2_nv *nva = calloc(REQUEST_HEADERS + n, sizeof *nva);
+    nghttp2_nv *nva = calloc(REQUEST_HEADERS + 1 + n, sizeof *nva);
     if (!call || !nva) {
         free(call);
         free(nva);
@@ -345,7 +500,7 @@ struct drover_call *drover_call_start_md(struct drover_client *c, const char *pa
     }
 
     nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read};
-    size_t n_nva = request_headers(path, timeout, md, n, nva);
+    size_t n_nva = request_headers(c, path, timeout, md, n, nva);
     int32_t id = nghttp2_submit_request(c->h2, NULL, nva, n_nva, &prd, call); /* copies nva */
     free(nva);
     if (id < 0) {
@@ -469,20 +624,23 @@ int drover_client_ready(struct drover_client *c, short revents)
         return -ECONNRESET;
     /* What has arrived, up to a bound so the caller gets to its other descriptors. */
     for (int i = 0; i < 16 && (revents & (POLLIN | POLLHUP | POLLERR)); i++) {
-        ssize_t n = recv(c->fd, data, sizeof data, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        ssize_t n = io_recv(c, data, sizeof data);
+        if (n == -EAGAIN || n == -EINTR)
             break;
         if (n <= 0)
-            return client_fail(c, n == 0 ? "closed by droverd" : strerror(errno)), -ECONNRESET;
+            return client_fail(c, n == 0                              ? "closed by droverd"
+                                  : c->tls && *drover_tls_why(c->tls) ? drover_tls_why(c->tls)
+                                                                      : strerror((int)-n)),
+                   -ECONNRESET;
         if (nghttp2_session_mem_recv(c->h2, data, (size_t)n) < 0)
             return client_fail(c, "HTTP/2 protocol error"), -ECONNRESET;
-        if ((size_t)n < sizeof data)
+        if ((size_t)n < sizeof data && !c->tls) /* TLS gives a record at a time: read on */
             break;
     }
     expire(c);
     r = flush(c);
     if (r < 0)
-        return client_fail(c, strerror(-r)), -ECONNRESET;
+        return client_fail(c, lost_why(c, r)), -ECONNRESET;
     return 0;
 }
 
@@ -492,7 +650,7 @@ int drover_client_pollfd(struct drover_client *c, struct pollfd *ret)
         return -ECONNRESET;
     int r = flush(c);
     if (r < 0)
-        return client_fail(c, strerror(-r)), -ECONNRESET;
+        return client_fail(c, lost_why(c, r)), -ECONNRESET;
     *ret = (struct pollfd){.fd = c->fd, .events = POLLIN};
     if (c->out.len || nghttp2_session_want_write(c->h2))
         ret->events |= POLLOUT;
@@ -576,9 +734,12 @@ void drover_client_free(struct drover_client *c)
     while (c->calls)
         drover_call_free(c->calls);
     nghttp2_session_del(c->h2);
+    drover_tls_free(c->tls);
     if (c->fd >= 0)
         close(c->fd);
     buf_done(&c->out);
+    free(c->authority);
+    free(c->bearer);
     free(c);
 }
 
@@ -596,7 +757,7 @@ bool drover_resume_wanted(struct drover_resume *r, const struct drover_status *s
     return mono_ms() < r->deadline_ms;
 }
 
-int drover_resume_connect(struct drover_resume *r, const char *socket_path,
+int drover_resume_connect(struct drover_resume *r, const struct drover_target *t,
                           struct drover_client **c)
 {
     struct drover_client *n;
@@ -612,7 +773,7 @@ int drover_resume_connect(struct drover_resume *r, const char *socket_path,
             return e;
         nanosleep(&(struct timespec){0, (long)pause * 1000000L}, NULL);
         r->attempts++;
-        e = drover_client_connect(socket_path, &n);
+        e = drover_client_open(t, &n, NULL, 0);
         if (e >= 0)
             break;
     }

@@ -1,8 +1,8 @@
-/* libdrover-client: gRPC calls to droverd over its unix socket, for the drover CLI, benchmarks
- * and tools. Blocking I/O with poll(2): the caller drives it with drover_client_poll or
- * drover_client_wait. Calls of every kind (unary, client/server/bidi streaming) run concurrently
- * on one connection; each reports messages and its final status through callbacks.
- * Shares the message framing code with the server (src/grpc/wire.h). */
+/* libdrover-client: gRPC calls to droverd over its unix socket or a TCP door (TLS, tokens), for
+ * the drover CLI, benchmarks and tools. Blocking I/O with poll(2): the caller drives it with
+ * drover_client_poll or drover_client_wait. Calls of every kind (unary, client/server/bidi
+ * streaming) run concurrently on one connection; each reports messages and its final status through
+ * callbacks. Shares the message framing code with the server (src/grpc/wire.h). */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>
@@ -24,6 +24,19 @@ typedef void (*drover_message_fn)(struct drover_call *call, const ProtobufCMessa
 typedef void (*drover_done_fn)(struct drover_call *call, const struct drover_status *st,
                                void *userdata);
 
+/* Where a client connects: droverd's unix socket, or a TCP door (TLS unless plaintext). */
+struct drover_target {
+    const char *socket_path; /* when host is NULL */
+    const char *host;        /* "HOST:PORT" or "[V6]:PORT": a TCP door */
+    bool plaintext;          /* h2c, without TLS (a loopback door with grpc_tcp_plaintext) */
+    const char *tls_ca;      /* PEM CAs, or the server's pinned certificate; NULL: the system's */
+    const char *cert, *key;  /* mTLS: the client's certificate and key, or NULL */
+    const char *token;       /* sent as "authorization: Bearer TOKEN" with every call, or NULL */
+};
+/* Connects (a TCP connect and TLS handshake within 10 s). -errno with err (if not NULL) saying
+ * why: nobody listening, a name that does not resolve, an untrusted certificate, ... */
+int drover_client_open(const struct drover_target *t, struct drover_client **ret, char *err,
+                       size_t err_size);
 /* Connects to droverd's socket. -errno from connect(2) when nobody answers. */
 int drover_client_connect(const char *socket_path, struct drover_client **ret);
 void drover_client_free(struct drover_client *c);
@@ -90,11 +103,11 @@ struct drover_resume {
 /* Whether a call that ended with st is to resume: the upgrade's message or a lost connection,
  * within the bound since droverd last answered (its clock starts now). */
 bool drover_resume_wanted(struct drover_resume *r, const struct drover_status *st);
-/* Replaces *c with a new connection to socket_path (the old one is freed, with every call on it),
+/* Replaces *c with a new connection to t (the old one is freed, with every call on it),
  * pausing between attempts that got no answer, until one is accepted: -errno from the last
  * attempt once the bound passed. A connection droverd has not accepted yet waits in its socket's
  * backlog, as during an upgrade's exec. */
-int drover_resume_connect(struct drover_resume *r, const char *socket_path,
+int drover_resume_connect(struct drover_resume *r, const struct drover_target *t,
                           struct drover_client **c);
 /* droverd answered a resumed call: the next interruption has a bound of its own. */
 void drover_resume_answered(struct drover_resume *r);
