@@ -7,7 +7,8 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all deps build run demo test fuzz bench format clean
+.PHONY: all deps build run demo test fuzz bench format clean install
+PREFIX ?= /usr/local
 
 all: build
 
@@ -43,6 +44,12 @@ fuzz: deps
 # Every scenario against the peers, written to docs/BENCHMARKS.md with plots (QUICK=1: shorter).
 bench: build
 	@./bench/run-report
+
+# drover, droverd, systemd units (system and user), man pages and bash/zsh completions, under
+# $(DESTDIR)$(PREFIX). `drover startup` then enables the unit.
+install: build
+	@meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
+	@meson install -C $(BUILD) --destdir "$(DESTDIR)"
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -160,6 +160,7 @@ int cmd_purge(struct cli *cli, const struct cli_command *self, int argc, char **
 int cmd_metrics(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_top(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_token(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_startup(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 
 /* ---- Stratavore (stratavore.v1): cmd-projects.c and cmd-runners.c ---- */
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/paths.h"
 #include "cli/cli.h"
@@ -40,6 +41,8 @@ static const struct cli_command commands[] = {
      "Print one snapshot of the machine, the services and the busiest processes."},
     {"token", cmd_token, "new NAME [--scopes read|control] [--file PATH]",
      "Make a bearer token; prints it once, stores only its digest."},
+    {"startup", cmd_startup, "[--user] [--unit-dir DIR] [--no-enable] [--print]",
+     "Have systemd start droverd at boot (or at login, --user): writes and enables its unit."},
     {"project", cmd_project, "create|ls|get|update|rm [ARGS]...",
      "Stratavore projects: create, ls, get, update, rm (drover project --help)."},
     {"runner", cmd_runner, "create|ls|get|stop|restart|rm|pause|resume|attach|events [ARGS]...",
@@ -72,6 +75,8 @@ static const struct cli_command commands[] = {
      "Start a detached, tracked daemon process that outlives droverd."},
 };
 
+#define SYSTEM_SOCKET "/run/drover/drover.sock" /* deploy/systemd/droverd.service's */
+
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: drover [--socket PATH | --host HOST:PORT ...] [--json] COMMAND [ARGS]...\n"
@@ -81,7 +86,8 @@ static void usage(FILE *f)
     fprintf(f,
             "\nOptions:\n"
             "  --socket PATH      droverd's socket (default: $XDG_RUNTIME_DIR/drover/drover.sock,\n"
-            "                     else /tmp/drover-$UID/drover.sock; also $DROVER_SOCKET)\n"
+            "                     else /tmp/drover-$UID/drover.sock; also $DROVER_SOCKET;\n"
+            "                     with none there, the machine's " SYSTEM_SOCKET ")\n"
             "  --host HOST:PORT   a droverd's TCP door instead (grpc_tcp), over TLS; also\n"
             "                     $DROVER_HOST\n"
             "  --tls-ca FILE      the CAs (or the pinned certificate) the server's certificate\n"
@@ -211,6 +217,9 @@ int main(int argc, char **argv)
                 abort();
             cli.socket_path = default_socket;
             cli.default_socket = true;
+            /* None of our own: the machine's droverd (its unit's socket), when there is one. */
+            if (access(default_socket, F_OK) < 0 && access(SYSTEM_SOCKET, F_OK) == 0)
+                cli.socket_path = SYSTEM_SOCKET;
         }
         t->socket_path = cli.socket_path;
     }
