@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all deps build run demo test fuzz bench format clean install
+.PHONY: all deps build run demo test fuzz bench format clean install image image-test
 PREFIX ?= /usr/local
 
 all: build
@@ -51,8 +51,18 @@ install: build
 	@meson configure $(BUILD) -Dprefix=$(PREFIX) >/dev/null
 	@meson install -C $(BUILD) --destdir "$(DESTDIR)"
 
+# The OCI image localhost/drover:VERSION (and :latest), from a release build and this machine's
+# Debian packages, nothing from a registry (scripts/build-image); droverd is its PID 1.
+image:
+	@./scripts/install-deps image
+	@./scripts/build-image
+
+# The image under podman (tests/image): skipped, saying why, where podman cannot run it.
+image-test: image
+	@/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/image
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release
