@@ -129,3 +129,47 @@ def test_orphans_are_reaped(container):
         return " Z " not in c.exec("ps", "-o", "pid,stat,comm").stdout.replace("\t", " ")
     c.wait(no_zombie, what="orphans reaped")
     assert c.stop() == 0
+
+
+def test_the_kubernetes_pod_manifest_plays(tmp_path):
+    """deploy/kubernetes/pod.yaml under `podman kube play`: the ConfigMap, the non-root user,
+    the read-only root filesystem and the emptyDir volumes as Kubernetes would give them. podman
+    4.3 has no Downward API volumes: that one is left out (test_kubernetes.py checks it), and the
+    runtime and rlimits found above go through a containers.conf of the test's own."""
+    import yaml
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    docs = list(yaml.safe_load_all(open(os.path.join(root, "deploy/kubernetes/pod.yaml"))))
+    pod = next(d for d in docs if d["kind"] == "Pod")
+    pod["spec"]["volumes"] = [v for v in pod["spec"]["volumes"] if "downwardAPI" not in v]
+    c = pod["spec"]["containers"][0]
+    c["volumeMounts"] = [m for m in c["volumeMounts"] if m["name"] != "podinfo"]
+    c["image"] = IMAGE
+    play = tmp_path / "pod.yaml"
+    play.write_text(yaml.safe_dump_all(docs))
+    conf = tmp_path / "containers.conf"
+    ulimits = [OPTS[i + 1] for i, o in enumerate(OPTS) if o == "--ulimit"]
+    runtime = OPTS[OPTS.index("--runtime") + 1] if "--runtime" in OPTS else None
+    conf.write_text("[containers]\ndefault_ulimits = %s\n" % json.dumps(ulimits)
+                    + (f'[engine]\nruntime = "{runtime}"\n' if runtime else ""))
+    env = dict(os.environ, CONTAINERS_CONF=str(conf))
+    name = f"{pod['metadata']['name']}-{c['name']}"
+    r = subprocess.run(["podman", "kube", "play", str(play)], env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    try:
+        def services():
+            r = podman("exec", name, "drover", "--json", "ls")
+            return {s["name"]: s for s in json.loads(r.stdout)} if r.returncode == 0 else {}
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not (
+                services().get("web", {}).get("healthy") and
+                services().get("worker", {}).get("state") == "online"):
+            time.sleep(0.2)
+        s = services()
+        assert s["worker"]["state"] == "online" and s["web"]["healthy"] is True, s
+        status = podman("exec", name, "cat", "/proc/1/status").stdout
+        assert "\nUid:\t10001\t" in status and "Name:\tdroverd" in status
+        assert podman("exec", name, "touch", "/etc/x").returncode != 0  # read-only root
+    finally:
+        subprocess.run(["podman", "kube", "down", str(play)], env=env, capture_output=True,
+                       timeout=120)
