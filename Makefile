@@ -7,7 +7,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 10000000
 
-.PHONY: all deps build run demo test fuzz bench format clean install image image-test
+.PHONY: all deps build run demo test fuzz bench format clean install image image-test deb deb-test
 PREFIX ?= /usr/local
 
 all: build
@@ -61,8 +61,24 @@ image:
 image-test: image
 	@/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/image
 
+# The Debian package, built (dpkg-buildpackage) from a copy of the tracked files in build-deb/,
+# and checked with lintian: build-deb/drover_VERSION_ARCH.deb.
+deb:
+	@./scripts/install-deps deb
+	@rm -rf build-deb && mkdir -p build-deb/src
+	@git ls-files -z | xargs -0 cp --parents -t build-deb/src
+	@cd build-deb/src && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
+		{ tail -n 30 ../build.log; exit 1; }
+	@lintian --fail-on error,warning build-deb/*.changes
+	@ls build-deb/*.deb
+
+# The package installed into a fresh Debian 12 root, then droverd and a service run there.
+deb-test: deb
+	@./scripts/install-deps deb
+	@./scripts/deb-test
+
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-release build-deb
