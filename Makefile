@@ -63,8 +63,7 @@ image-test: image
 
 # The Debian package, built (dpkg-buildpackage) from a copy of the tracked files in build-deb/,
 # and checked with lintian: build-deb/drover_VERSION_ARCH.deb.
-deb:
-	@./scripts/install-deps deb
+deb: deps
 	@rm -rf build-deb && mkdir -p build-deb/src
 	@git ls-files -z | xargs -0 cp --parents -t build-deb/src
 	@cd build-deb/src && dpkg-buildpackage -b -us -uc >../build.log 2>&1 || \
@@ -74,7 +73,6 @@ deb:
 
 # The package installed into a fresh Debian 12 root, then droverd and a service run there.
 deb-test: deb
-	@./scripts/install-deps deb
 	@./scripts/deb-test
 
 format:
