@@ -190,6 +190,15 @@ def alive(pid):
         return False
 
 
+def children_of(pid):
+    """The pids whose parent is pid, from /proc/PID/task/PID/children ([] once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
 def kill_group(pid):
     """SIGKILLs the process group pid leads (every process a test starts leads its own: spawned
     daemons have their own session, Popen gets start_new_session=True), else just pid."""

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import DROVER, DROVERD, free_port, wait_until
+from conftest import DROVER, DROVERD, children_of, free_port, wait_until
 
 EXIT_FORCED = 3
 
@@ -32,14 +32,6 @@ def _pidns_works():
 
 _WHY = _pidns_works()
 pytestmark = pytest.mark.skipif(_WHY is not None, reason=f"no PID namespace here: {_WHY}")
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def stat_state(pid):
@@ -86,7 +78,7 @@ class Pid1:
             raise AssertionError("droverd never reported READY=1:\n" + self.read_log())
         finally:
             notify.close()
-        kids = children(self.proc.pid)
+        kids = children_of(self.proc.pid)
         assert len(kids) == 1, kids
         self.pid = kids[0]  # droverd's host pid
 
@@ -108,7 +100,7 @@ class Pid1:
         """Host pid -> state of every process of the namespace but droverd."""
         out, todo = {}, [self.pid]
         while todo:
-            for c in children(todo.pop()):
+            for c in children_of(todo.pop()):
                 out[c] = stat_state(c)
                 todo.append(c)
         return out

@@ -11,25 +11,7 @@ import subprocess
 import pytest
 
 from conftest import DROVER, free_port, wait_until
-from pki import make_cert, pem_cert, pem_key, write_pki
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pki")
-    files = write_pki(d)
-    key, cert = make_cert("another CA", ca=True)
-    (d / "rogue.pem").write_bytes(pem_cert(cert))
-    (d / "rogue.key").write_bytes(pem_key(key))
-    files["rogue"] = (str(d / "rogue.pem"), str(d / "rogue.key"))
-    return files
-
-
-def new_token(tmp_path, name, scopes):
-    r = subprocess.run([DROVER, "token", "new", name, "--scopes", scopes, "--file",
-                        str(tmp_path / "tokens")], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-    return r.stdout.strip()
+from test_auth import new_token, pki, tls_droverd  # noqa: F401 (fixtures)
 
 
 def remote(*args, env=None):
@@ -41,21 +23,9 @@ def remote(*args, env=None):
     return subprocess.run([DROVER, *args], env=e, capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def tls_door(make_droverd, tmp_path, certs):
-    read_tok = new_token(tmp_path, "monitor", "read")
-    ctl_tok = new_token(tmp_path, "deploy", "control")
-    port = free_port()
-    d = make_droverd(extra_args=[
-        "--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tls-cert", certs["server"][0],
-        "--grpc-tls-key", certs["server"][1], "--auth-tokens", str(tmp_path / "tokens"),
-        "--audit-file", str(tmp_path / "audit.log")])
-    return d, port, read_tok, ctl_tok
-
-
-def test_tls_and_tokens(tls_door, certs, tmp_path):
-    d, port, read_tok, ctl_tok = tls_door
-    ca = certs["ca"][0]
+def test_tls_and_tokens(tls_droverd, pki, tmp_path):
+    d, port, read_tok, ctl_tok = tls_droverd
+    ca = pki["ca"][0]
     base = ["--host", f"127.0.0.1:{port}", "--tls-ca", ca]
     # No token: droverd's own refusal, named.
     r = remote(*base, "ls")
@@ -89,17 +59,17 @@ def test_tls_and_tokens(tls_door, certs, tmp_path):
         in audit
 
 
-def test_tls_errors(tls_door, certs, tmp_path):
-    d, port, read_tok, _ = tls_door
+def test_tls_errors(tls_droverd, pki, tmp_path):
+    d, port, read_tok, _ = tls_droverd
     # The system's CAs do not know the test CA; nor does another CA.
-    for ca in ([], ["--tls-ca", certs["rogue"][0]]):
+    for ca in ([], ["--tls-ca", pki["rogue"][0]]):
         r = remote("--host", f"127.0.0.1:{port}", *ca, "--token", read_tok, "ls")
         assert r.returncode == 1 and "certificate is not trusted" in r.stderr, r.stderr
     # A name the certificate does not carry.
-    r = remote("--host", f"[::1]:{port}", "--tls-ca", certs["ca"][0], "ls")
+    r = remote("--host", f"[::1]:{port}", "--tls-ca", pki["ca"][0], "ls")
     assert r.returncode == 1 and "cannot reach droverd at [::1]" in r.stderr
     # Nobody listening.
-    r = remote("--host", f"127.0.0.1:{free_port()}", "--tls-ca", certs["ca"][0], "ls")
+    r = remote("--host", f"127.0.0.1:{free_port()}", "--tls-ca", pki["ca"][0], "ls")
     assert r.returncode == 1 and "Connection refused" in r.stderr
     # Files that are not there, a token file without a token, options that do not go together.
     r = remote("--host", f"127.0.0.1:{port}", "--tls-ca", str(tmp_path / "none.pem"), "ls")
@@ -120,7 +90,7 @@ def test_tls_errors(tls_door, certs, tmp_path):
                                                "read"])
     d2.start()
     try:
-        r = remote("--host", f"127.0.0.1:{port2}", "--tls-ca", certs["ca"][0], "ls")
+        r = remote("--host", f"127.0.0.1:{port2}", "--tls-ca", pki["ca"][0], "ls")
         assert r.returncode == 1 and "TLS handshake" in r.stderr and "--plaintext" in r.stderr
         r = remote("--host", f"127.0.0.1:{port2}", "--plaintext", "--json", "status")
         assert r.returncode == 0 and json.loads(r.stdout)["pid"] == d2.proc.pid, r.stderr
@@ -128,18 +98,18 @@ def test_tls_errors(tls_door, certs, tmp_path):
         assert d2.stop() == 0
 
 
-def test_mtls(make_droverd, certs):
+def test_mtls(make_droverd, pki):
     port = free_port()
     make_droverd(extra_args=[
-        "--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tls-cert", certs["server"][0],
-        "--grpc-tls-key", certs["server"][1], "--grpc-tls-client-ca", certs["ca"][0]])
-    base = ["--host", f"127.0.0.1:{port}", "--tls-ca", certs["ca"][0]]
+        "--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tls-cert", pki["server"][0],
+        "--grpc-tls-key", pki["server"][1], "--grpc-tls-client-ca", pki["ca"][0]])
+    base = ["--host", f"127.0.0.1:{port}", "--tls-ca", pki["ca"][0]]
     r = remote(*base, "ls")  # no client certificate: the server's alert says so
     assert r.returncode == 1 and "asked for a client certificate" in r.stderr, r.stderr
-    r = remote(*base, "--cert", certs["client"][0], "--key", certs["server"][1], "ls")
+    r = remote(*base, "--cert", pki["client"][0], "--key", pki["server"][1], "ls")
     assert r.returncode == 1 and "does not match" in r.stderr
-    r = remote(*base, "--cert", certs["client"][0], "--key", certs["client"][1],
+    r = remote(*base, "--cert", pki["client"][0], "--key", pki["client"][1],
                "start", "--name", "m", "--", "sleep", "300")
     assert r.returncode == 0, r.stderr
-    r = remote(*base, "--cert", certs["client"][0], "--key", certs["client"][1], "--json", "ls")
+    r = remote(*base, "--cert", pki["client"][0], "--key", pki["client"][1], "--json", "ls")
     assert r.returncode == 0 and json.loads(r.stdout)[0]["name"] == "m"

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import alive, kill_group, wait_until
+from conftest import alive, children_of, kill_group, wait_until
 from rpclient import OK, RpClient, frame, rp
 
 
@@ -341,15 +341,6 @@ def test_get_process_tree_text(d, procs, tmp_path):
         r = c.call(rp.REQUEST_TYPE_GET_PROCESS_TREE, "get_process_tree",
                    rp.GetProcessTreeRequest(pid=999996))
         assert (r.code, r.get_process_tree.tree_display) == (OK, "Process 999996 not found")
-
-
-def children_of(pid):
-    """The pids whose parent is pid, from /proc/PID/task/*/children."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except OSError:
-        return []
 
 
 def comm(pid):

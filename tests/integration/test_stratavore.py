@@ -23,7 +23,7 @@ import jwt
 import pytest
 from google.protobuf import field_mask_pb2
 
-from conftest import alive, free_port, wait_until
+from conftest import alive, children_of, free_port, wait_until
 from pki import make_cert, pem_cert, pem_key
 import health_pb2
 import health_pb2_grpc
@@ -841,20 +841,12 @@ def test_stop_runner_term_kill_and_force(sv, tmp_path):
     assert s.runner.exit_signal == 9 and not alive(deaf.pid)
     # The whole tree goes, not only the leader.
     tree = new_runner(sv, "stp", command=["sh", "-c", "sleep 1001 & sleep 1002 & wait"]).runner
-    wait_until(lambda: len(children(tree.pid)) == 2, what="two children")
-    kids = children(tree.pid)
+    wait_until(lambda: len(children_of(tree.pid)) == 2, what="two children")
+    kids = children_of(tree.pid)
     stop(sv, tree.id)
     assert not alive(tree.pid)
     wait_until(lambda: not any(alive(k) for k in kids), what="the runner's children gone")
     ev.cancel()
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(x) for x in f.read().split()]
-    except FileNotFoundError:
-        return []
 
 
 def test_restart_runner(sv, tmp_path):
