@@ -11,9 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <nghttp2/nghttp2.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -21,18 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "base/gzip.h"
 #include "base/buf.h"
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "client/connect.h"
 #include "client/tls.h"
 #include "grpc/wire.h"
-
-#define LOST_MESSAGE       "connection to droverd lost" /* the status of calls on a dead connection */
-#define CONNECT_TIMEOUT_MS 10000                        /* a TCP connect and TLS handshake */
 
 struct drover_client {
     int fd;                    /* connected socket, -1 once closed */
@@ -213,88 +207,6 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
     return 0;
 }
 
-static int errf(char *err, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
-static int errf(char *err, size_t size, int r, const char *fmt, ...)
-{
-    if (err && size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, size, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
-
-static int connect_unix(const char *path, char *err, size_t err_size)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof sa.sun_path)
-        return errf(err, err_size, -ENAMETOOLONG, "socket path too long: %s", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return errf(err, err_size, -errno, "socket: %s", strerror(errno));
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-        int r = -errno;
-        close(fd);
-        return errf(err, err_size, r, "%s", strerror(-r));
-    }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return fd;
-}
-
-/* "HOST:PORT" or "[V6]:PORT" into name and port. */
-static int split_host(const char *hp, char *name, size_t size, const char **port)
-{
-    const char *colon = hp[0] == '[' ? strstr(hp, "]:") : strrchr(hp, ':');
-    size_t skip = hp[0] == '[';
-    if (!colon || colon == hp + skip || !colon[1 + (hp[0] == '[')])
-        return -EINVAL;
-    size_t n = (size_t)(colon - hp) - skip;
-    if (n >= size)
-        return -EINVAL;
-    memcpy(name, hp + skip, n);
-    name[n] = 0;
-    *port = colon + 1 + (hp[0] == '[');
-    return 0;
-}
-
-/* A non-blocking TCP connection to name:port, each address tried in turn. */
-static int connect_tcp(const char *name, const char *port, char *err, size_t err_size)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *ai;
-    int g = getaddrinfo(name, port, &hints, &ai), r = -EHOSTUNREACH;
-    if (g != 0)
-        return errf(err, err_size, -ENOENT, "cannot resolve %s: %s", name, gai_strerror(g));
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        int fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-            r = -errno;
-            continue;
-        }
-        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0 && errno != EINPROGRESS) {
-            r = -errno;
-            close(fd);
-            continue;
-        }
-        struct pollfd p = {.fd = fd, .events = POLLOUT};
-        int e = 0;
-        socklen_t len = sizeof e;
-        int n = poll(&p, 1, CONNECT_TIMEOUT_MS);
-        if (n <= 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0 || e) {
-            r = n == 0 ? -ETIMEDOUT : e ? -e : -errno;
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        freeaddrinfo(ai);
-        return fd;
-    }
-    freeaddrinfo(ai);
-    return errf(err, err_size, r, "%s", strerror(-r));
-}
-
 static struct drover_client *session_new(int fd)
 {
     nghttp2_session_callbacks *cbs;
@@ -332,10 +244,10 @@ int drover_client_open(const struct drover_target *t, struct drover_client **ret
     struct drover_tls *tls = NULL;
     int fd;
 
-    if (t->host && split_host(t->host, name, sizeof name, &port) < 0)
-        return errf(err, err_size, -EINVAL, "not HOST:PORT: %s", t->host);
-    fd = t->host ? connect_tcp(name, port, err, err_size)
-                 : connect_unix(t->socket_path, err, err_size);
+    if (t->host && client_split_host(t->host, name, sizeof name, &port) < 0)
+        return client_errf(err, err_size, -EINVAL, "not HOST:PORT: %s", t->host);
+    fd = t->host ? client_connect_tcp(name, port, err, err_size)
+                 : client_connect_unix(t->socket_path, err, err_size);
     if (fd < 0)
         return fd;
     if (t->host && !t->plaintext) {
@@ -364,7 +276,7 @@ int drover_client_open(const struct drover_target *t, struct drover_client **ret
             drover_tls_free(tls);
             close(fd);
         }
-        return errf(err, err_size, -ENOMEM, "out of memory");
+        return client_errf(err, err_size, -ENOMEM, "out of memory");
     }
     *ret = c;
     return 0;
@@ -741,48 +653,4 @@ void drover_client_free(struct drover_client *c)
     free(c->authority);
     free(c->bearer);
     free(c);
-}
-
-/* ---- resuming ---- */
-
-bool drover_resume_wanted(struct drover_resume *r, const struct drover_status *st)
-{
-    static const char upgrade[] = DROVER_UPGRADE_MESSAGE, lost[] = LOST_MESSAGE;
-
-    if (st->code != GRPC_UNAVAILABLE || (strncmp(st->message, upgrade, sizeof upgrade - 1) &&
-                                         strncmp(st->message, lost, sizeof lost - 1)))
-        return false;
-    if (!r->deadline_ms)
-        r->deadline_ms = mono_ms() + DROVER_RESUME_MS;
-    return mono_ms() < r->deadline_ms;
-}
-
-int drover_resume_connect(struct drover_resume *r, const struct drover_target *t,
-                          struct drover_client **c)
-{
-    struct drover_client *n;
-    int e = -ETIMEDOUT;
-
-    if (!r->deadline_ms)
-        r->deadline_ms = mono_ms() + DROVER_RESUME_MS;
-    for (;;) {
-        /* The first attempt at once (an upgrade's sockets take connections all along); then
-         * growing pauses while nobody listens (a droverd being restarted). */
-        uint64_t now = mono_ms(), pause = r->attempts ? MIN(10u << MIN(r->attempts, 6u), 500u) : 0;
-        if (now + pause >= r->deadline_ms)
-            return e;
-        nanosleep(&(struct timespec){0, (long)pause * 1000000L}, NULL);
-        r->attempts++;
-        e = drover_client_open(t, &n, NULL, 0);
-        if (e >= 0)
-            break;
-    }
-    drover_client_free(*c);
-    *c = n;
-    return 0;
-}
-
-void drover_resume_answered(struct drover_resume *r)
-{
-    *r = (struct drover_resume){0};
 }

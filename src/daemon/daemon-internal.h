@@ -84,6 +84,12 @@ struct daemon {
 /* ---- containers.c ---- */
 
 /* The container manager, its rows loaded, live containers adopted. */
+/* Opening the core (core.c): the lock beside the socket (-errno, logged, when another droverd
+ * holds it), then the store, reaper, tracked processes, sessions, runners. */
+int daemon_take_lock(struct daemon *d);
+int daemon_start_core(struct daemon *d);
+/* net's descriptor reserve ran low or recovered: said once each way. */
+void daemon_on_fd_low(bool low, unsigned long free, void *userdata);
 int daemon_start_containers(struct daemon *d);
 /* ---- agents.c ---- */
 
