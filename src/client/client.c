@@ -190,9 +190,11 @@ static void call_kick(struct drover_call *call);
  * server finished): half-close ours too, so the stream closes without a reset. */
 static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *userdata)
 {
+    struct drover_client *c = userdata;
     struct drover_call *call;
-    (void)userdata;
 
+    if (c->tls) /* droverd speaks HTTP/2 to us: it took us, certificate or not */
+        drover_tls_accepted(c->tls);
     if (!(frame->hd.flags & NGHTTP2_FLAG_END_STREAM) ||
         (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA))
         return 0;

@@ -71,6 +71,7 @@ struct drover_tls {
     SSL_CTX *ctx;
     SSL *ssl;
     char why[256];       /* OpenSSL's reason for the last failed read or write */
+    char said[384];      /* drover_tls_why's answer, when it says more than why */
     bool cert_requested; /* the server asked for a client certificate and had none */
 };
 
@@ -289,11 +290,20 @@ ssize_t drover_tls_send(struct drover_tls *t, const void *data, size_t len)
     return n;
 }
 
-const char *drover_tls_why(const struct drover_tls *t)
+void drover_tls_accepted(struct drover_tls *t)
 {
-    if (!*t->why && t->cert_requested)
-        return "droverd asked for a client certificate and none was given (--cert, --key)";
-    return t->why;
+    t->cert_requested = false;
+}
+
+const char *drover_tls_why(struct drover_tls *t)
+{
+    if (!t->cert_requested)
+        return t->why;
+    /* Whichever came first, the failed write or the server's alert, the cause is the same. */
+    snprintf(t->said, sizeof t->said,
+             "droverd asked for a client certificate and none was given (--cert, --key)%s%s",
+             *t->why ? ": " : "", t->why);
+    return t->said;
 }
 
 ssize_t drover_tls_recv(struct drover_tls *t, void *data, size_t len)

@@ -25,8 +25,11 @@ int drover_tls_connect(int fd, const struct drover_tls_opts *o, struct drover_tl
 /* As send(2)/recv(2) on a non-blocking socket: bytes, 0 (recv: closed), -EAGAIN, -errno. */
 ssize_t drover_tls_send(struct drover_tls *t, const void *data, size_t len);
 ssize_t drover_tls_recv(struct drover_tls *t, void *data, size_t len);
-/* Why the connection failed, as far as TLS knows: OpenSSL's reason for the last read or write
- * that failed with -EPROTO (a TLS alert), that the server asked for a client certificate and
- * got none, or "". */
-const char *drover_tls_why(const struct drover_tls *t);
+/* Why the connection failed, as far as TLS knows: that the server asked for a client certificate
+ * and got none (with its alert, if read), else OpenSSL's reason for the last read or write that
+ * failed with -EPROTO (a TLS alert), else "". Valid until the next call. */
+const char *drover_tls_why(struct drover_tls *t);
+/* The server has answered at the HTTP/2 level: it took the connection, so a request for a
+ * client certificate that got none was not what ended it, whatever ends it later. */
+void drover_tls_accepted(struct drover_tls *t);
 void drover_tls_free(struct drover_tls *t);
