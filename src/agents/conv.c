@@ -524,20 +524,20 @@ int ag_conv_keep(struct ag_conv *c, const struct ag_msg *msg)
 static int push_history(void *userdata, const struct ag_msg *msg)
 {
     struct ag_history *h = userdata;
-    int r = push_msg(&h->owned, &h->n, &h->cap, msg);
-    h->msgs = h->owned;
-    return r;
+    return push_msg(&h->owned, &h->n, &h->cap, msg);
 }
 
 int ag_conv_history(const struct ag_conv *c, struct ag_history *ret)
 {
-    *ret = (struct ag_history){.msgs = c->msgs, .n = c->n_msgs};
-    if (c->state != AG_CLOSED)
+    if (c->state != AG_CLOSED) {
+        *ret = (struct ag_history){.msgs = c->msgs, .n = c->n_msgs};
         return 0;
-    ret->n = 0;
+    }
+    *ret = (struct ag_history){0};
     int r = ag_db_each_msg(c->m, c->id, c->m->set.history_in_reply, push_history, ret);
     if (r < 0)
         ag_history_done(ret);
+    ret->msgs = ret->owned;
     return r;
 }
 

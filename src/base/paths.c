@@ -3,6 +3,8 @@
 #include "base/paths.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +127,45 @@ int paths_mkdir_parent(const char *path, unsigned mode, int exact_mode)
         return 0;
     _cleanup_free_ char *dir = strndup(path, (size_t)(slash - path));
     return dir ? paths_mkdir_p(dir, mode, exact_mode) : -ENOMEM;
+}
+
+int paths_beside_self(const char *name, char *out, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return -ENOENT;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return -ENOENT;
+    *slash = '\0';
+    if ((size_t)snprintf(out, size, "%s/%s", self, name) >= size)
+        return -ENAMETOOLONG;
+    struct stat st;
+    return stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0 ? 0 : -ENOENT;
+}
+
+int paths_write_atomic(const char *path, const char *tmp, const void *data, size_t len,
+                       unsigned mode)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    for (size_t done = 0; done < len;) {
+        ssize_t k = write(fd, (const char *)data + done, len - done);
+        if (k < 0) {
+            int r = -errno;
+            close(fd);
+            unlink(tmp);
+            return r;
+        }
+        done += (size_t)k;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+        int r = -errno;
+        unlink(tmp);
+        return r;
+    }
+    return 0;
 }

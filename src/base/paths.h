@@ -3,6 +3,8 @@
  * NULL on out-of-memory. */
 #pragma once
 
+#include <stddef.h>
+
 char *paths_default_socket(void);    /* $XDG_RUNTIME_DIR/drover/drover.sock */
 char *paths_default_state_dir(void); /* $XDG_STATE_HOME/drover */
 char *paths_default_config(void);    /* $XDG_CONFIG_HOME/drover/drover.yaml */
@@ -17,3 +19,9 @@ char *paths_rp_db(const char *scope);
 int paths_mkdir_p(const char *path, unsigned mode, int exact_mode);
 /* paths_mkdir_p for the directory path lives in ("a/b/sock" → "a/b"); nothing for a bare name. */
 int paths_mkdir_parent(const char *path, unsigned mode, int exact_mode);
+/* The program name in the directory this program runs from (/proc/self/exe), into out: 0 when it
+ * is there and executable, else -ENOENT (or -ENAMETOOLONG). */
+int paths_beside_self(const char *name, char *out, size_t size);
+/* Writes path whole or not at all: data to tmp (created with mode), fsync, rename over path. */
+int paths_write_atomic(const char *path, const char *tmp, const void *data, size_t len,
+                       unsigned mode);

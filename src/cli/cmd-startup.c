@@ -4,13 +4,11 @@
  * `systemctl enable --now droverd.service`, --user for a user's own droverd. --print shows the
  * unit and does nothing; --no-enable writes it only. No daemon is needed for this command. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,30 +49,16 @@ static int startup_option(void *ctx, const struct cli_option *o, const char *val
     return 0;
 }
 
-static bool executable(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
-}
-
 /* droverd beside this program (an install puts both in one bindir), else the first on PATH. */
 static int find_droverd(char out[PATH_MAX])
 {
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash &&
-            snprintf(out, PATH_MAX, "%.*s/droverd", (int)(slash - self), self) < PATH_MAX &&
-            executable(out))
-            return 0;
-    }
+    if (paths_beside_self("droverd", out, PATH_MAX) == 0)
+        return 0;
     const char *path = getenv("PATH");
     for (const char *p = path; p && *p;) {
         size_t len = strcspn(p, ":");
         if (len && snprintf(out, PATH_MAX, "%.*s/droverd", (int)len, p) < PATH_MAX &&
-            out[0] == '/' && executable(out))
+            out[0] == '/' && access(out, X_OK) == 0)
             return 0;
         p += len + (p[len] == ':');
     }
@@ -95,7 +79,7 @@ static char *unit_text(bool user, const char *droverd)
     return r < 0 ? NULL : s;
 }
 
-/* Writes text to dir/name through a temporary file renamed over it (0644). */
+/* Writes text to dir/droverd.service, whole or not at all (0644). */
 static int write_unit(const char *dir, const char *text, char path[PATH_MAX])
 {
     char tmp[PATH_MAX];
@@ -103,22 +87,7 @@ static int write_unit(const char *dir, const char *text, char path[PATH_MAX])
         snprintf(tmp, sizeof tmp, "%s/." UNIT_NAME ".tmp", dir) >= (int)sizeof tmp)
         return -ENAMETOOLONG;
     int r = paths_mkdir_p(dir, 0755, 0);
-    if (r < 0)
-        return r;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return -errno;
-    size_t n = strlen(text);
-    r = write(fd, text, n) == (ssize_t)n ? 0 : -EIO;
-    if (fsync(fd) < 0 && r == 0)
-        r = -errno;
-    if (close(fd) < 0 && r == 0)
-        r = -errno;
-    if (r == 0 && rename(tmp, path) < 0)
-        r = -errno;
-    if (r < 0)
-        unlink(tmp);
-    return r;
+    return r < 0 ? r : paths_write_atomic(path, tmp, text, strlen(text), 0644);
 }
 
 /* Runs systemctl [--user] ARGS..., its output passed through; its exit status, or -errno. */

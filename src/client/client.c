@@ -265,19 +265,18 @@ int drover_client_open(const struct drover_target *t, struct drover_client **ret
         }
     }
     struct drover_client *c = session_new(fd);
-    if (c) {
-        c->tls = tls;
-        c->authority = strdup(t->host ? t->host : "localhost");
-        if (t->token && *t->token && asprintf(&c->bearer, "Bearer %s", t->token) < 0)
-            c->bearer = NULL, c->authority = (free(c->authority), NULL);
+    if (!c) {
+        drover_tls_free(tls);
+        close(fd);
+        return client_errf(err, err_size, -ENOMEM, "out of memory");
     }
-    if (!c || !c->authority) {
-        if (c)
-            drover_client_free(c);
-        else {
-            drover_tls_free(tls);
-            close(fd);
-        }
+    c->tls = tls;
+    c->authority = strdup(t->host ? t->host : "localhost");
+    bool token = t->token && *t->token;
+    if (token && asprintf(&c->bearer, "Bearer %s", t->token) < 0)
+        c->bearer = NULL;
+    if (!c->authority || (token && !c->bearer)) {
+        drover_client_free(c);
         return client_errf(err, err_size, -ENOMEM, "out of memory");
     }
     *ret = c;
@@ -300,14 +299,15 @@ static void client_fail(struct drover_client *c, const char *why)
         call_end(call, GRPC_UNAVAILABLE, LOST_MESSAGE ": %s", why);
 }
 
-/* Why a write failed with r. A TLS server that refused us (no client certificate) has said so
- * in an alert, already waiting in the socket: read it before the connection goes. */
-static const char *lost_why(struct drover_client *c, int r)
+/* Why the connection failed with r: TLS's reason when it has one. After a failed write, a TLS
+ * server that refused us (no client certificate) may have said why in an alert already waiting
+ * in the socket: it is read first. */
+static const char *lost_why(struct drover_client *c, int r, bool wrote)
 {
     uint8_t rest[4096];
     if (!c->tls)
         return strerror(-r);
-    if (!*drover_tls_why(c->tls))
+    if (wrote && !*drover_tls_why(c->tls))
         (void)drover_tls_recv(c->tls, rest, sizeof rest);
     return *drover_tls_why(c->tls) ? drover_tls_why(c->tls) : strerror(-r);
 }
@@ -542,9 +542,7 @@ int drover_client_ready(struct drover_client *c, short revents)
         if (n == -EAGAIN || n == -EINTR)
             break;
         if (n <= 0)
-            return client_fail(c, n == 0                              ? "closed by droverd"
-                                  : c->tls && *drover_tls_why(c->tls) ? drover_tls_why(c->tls)
-                                                                      : strerror((int)-n)),
+            return client_fail(c, n == 0 ? "closed by droverd" : lost_why(c, (int)n, false)),
                    -ECONNRESET;
         if (nghttp2_session_mem_recv(c->h2, data, (size_t)n) < 0)
             return client_fail(c, "HTTP/2 protocol error"), -ECONNRESET;
@@ -554,7 +552,7 @@ int drover_client_ready(struct drover_client *c, short revents)
     expire(c);
     r = flush(c);
     if (r < 0)
-        return client_fail(c, lost_why(c, r)), -ECONNRESET;
+        return client_fail(c, lost_why(c, r, true)), -ECONNRESET;
     return 0;
 }
 
@@ -564,7 +562,7 @@ int drover_client_pollfd(struct drover_client *c, struct pollfd *ret)
         return -ECONNRESET;
     int r = flush(c);
     if (r < 0)
-        return client_fail(c, lost_why(c, r)), -ECONNRESET;
+        return client_fail(c, lost_why(c, r, true)), -ECONNRESET;
     *ret = (struct pollfd){.fd = c->fd, .events = POLLIN};
     if (c->out.len || nghttp2_session_want_write(c->h2))
         ret->events |= POLLOUT;

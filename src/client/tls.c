@@ -12,7 +12,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include "base/macro.h"
 #include "base/time-util.h"
+#include "client/connect.h"
 
 #define LIBSSL "libssl.so.3"
 
@@ -86,16 +86,6 @@ static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
     return 0; /* go on without: the server may take a token instead */
 }
 
-static int fail(char *err, size_t size, int r, const char *fmt, ...) _printf_(4, 5);
-static int fail(char *err, size_t size, int r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, size, fmt, ap);
-    va_end(ap);
-    return r;
-}
-
 /* OpenSSL's reason for the last failure, or "" (its queue emptied). */
 static const char *ssl_reason(char *buf, size_t size)
 {
@@ -114,11 +104,12 @@ static int load(char *err, size_t size)
         return 0;
     void *lib = dlopen(LIBSSL, RTLD_NOW | RTLD_LOCAL);
     if (!lib)
-        return fail(err, size, -ENOENT, "cannot load %s (package libssl3): %s", LIBSSL, dlerror());
+        return client_errf(err, size, -ENOENT, "cannot load %s (package libssl3): %s", LIBSSL,
+                           dlerror());
 #define LOOKUP(ret, name, args)                                                                    \
     if (!(*(void **)&ossl.name = dlsym(lib, #name))) {                                             \
         dlclose(lib);                                                                              \
-        return fail(err, size, -ENOSYS, "%s has no %s", LIBSSL, #name);                            \
+        return client_errf(err, size, -ENOSYS, "%s has no %s", LIBSSL, #name);                     \
     }
     TLS_FUNCTIONS(LOOKUP)
 #undef LOOKUP
@@ -143,39 +134,39 @@ static int configure(struct drover_tls *t, const struct drover_tls_opts *o, char
     static const unsigned char h2[] = "\x02h2";
 
     if (!(t->ctx = ossl.SSL_CTX_new(ossl.TLS_client_method())))
-        return fail(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
+        return client_errf(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
     ossl.SSL_CTX_ctrl(t->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
     ossl.SSL_CTX_ctrl(t->ctx, SSL_CTRL_MODE,
                       SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
     if (o->ca) {
         if (ossl.SSL_CTX_load_verify_locations(t->ctx, o->ca, NULL) != 1)
-            return fail(err, size, -EINVAL, "cannot read the CA file %s: %s", o->ca,
-                        ssl_reason(why, sizeof why));
+            return client_errf(err, size, -EINVAL, "cannot read the CA file %s: %s", o->ca,
+                               ssl_reason(why, sizeof why));
         /* The file may hold the server's own (self-signed) certificate: pinned, not a CA. */
         ossl.X509_VERIFY_PARAM_set_flags(ossl.SSL_CTX_get0_param(t->ctx),
                                          X509_V_FLAG_PARTIAL_CHAIN);
     } else if (ossl.SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
-        return fail(err, size, -EINVAL, "cannot load the system's CA certificates: %s",
-                    ssl_reason(why, sizeof why));
+        return client_errf(err, size, -EINVAL, "cannot load the system's CA certificates: %s",
+                           ssl_reason(why, sizeof why));
     }
     ossl.SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
     if (o->cert) {
         if (ossl.SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
-            return fail(err, size, -EINVAL, "cannot read the client certificate %s: %s", o->cert,
-                        ssl_reason(why, sizeof why));
+            return client_errf(err, size, -EINVAL, "cannot read the client certificate %s: %s",
+                               o->cert, ssl_reason(why, sizeof why));
         const char *key = o->key ? o->key : o->cert;
         if (ossl.SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1 &&
             !strstr(ssl_reason(why, sizeof why), "key values mismatch"))
-            return fail(err, size, -EINVAL, "cannot read the client key %s: %s", key, why);
+            return client_errf(err, size, -EINVAL, "cannot read the client key %s: %s", key, why);
         if (ossl.SSL_CTX_check_private_key(t->ctx) != 1)
-            return fail(err, size, -EINVAL, "the key %s does not match the certificate %s", key,
-                        o->cert);
+            return client_errf(err, size, -EINVAL, "the key %s does not match the certificate %s",
+                               key, o->cert);
     }
     if (ossl.SSL_CTX_set_alpn_protos(t->ctx, h2, sizeof h2 - 1) != 0)
-        return fail(err, size, -ENOMEM, "TLS: cannot offer h2");
+        return client_errf(err, size, -ENOMEM, "TLS: cannot offer h2");
     ossl.SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
     if (!(t->ssl = ossl.SSL_new(t->ctx)))
-        return fail(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
+        return client_errf(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
     ossl.SSL_set_ex_data(t->ssl, 0, t);
     /* The name checked against the certificate: an address against its IP SANs. */
     unsigned char addr[16];
@@ -184,7 +175,7 @@ static int configure(struct drover_tls *t, const struct drover_tls_opts *o, char
            : ossl.SSL_set1_host(t->ssl, o->name) != 1 ||
                  ossl.SSL_ctrl(t->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
                                (void *)o->name) != 1)
-        return fail(err, size, -EINVAL, "TLS: cannot check the server's name %s", o->name);
+        return client_errf(err, size, -EINVAL, "TLS: cannot check the server's name %s", o->name);
     return 0;
 }
 
@@ -195,7 +186,7 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
     uint64_t deadline = mono_ms() + o->timeout_ms;
 
     if (ossl.SSL_set_fd(t->ssl, fd) != 1)
-        return fail(err, size, -EINVAL, "TLS: %s", ssl_reason(why, sizeof why));
+        return client_errf(err, size, -EINVAL, "TLS: %s", ssl_reason(why, sizeof why));
     for (;;) {
         ossl.ERR_clear_error();
         int r = ossl.SSL_connect(t->ssl);
@@ -205,34 +196,38 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             int w = wait_fd(fd, e, deadline);
             if (w < 0)
-                return fail(err, size, w, "TLS handshake with %s: %s", o->name,
-                            w == -ETIMEDOUT ? "no answer (is it a TLS door?)" : strerror(-w));
+                return client_errf(err, size, w, "TLS handshake with %s: %s", o->name,
+                                   w == -ETIMEDOUT ? "no answer (is it a TLS door?)"
+                                                   : strerror(-w));
             continue;
         }
         long v = ossl.SSL_get_verify_result(t->ssl);
         if (v != X509_V_OK)
-            return fail(err, size, -EPERM,
-                        "the server's certificate is not trusted: %s (give its CA with "
-                        "--tls-ca FILE)",
-                        ossl.X509_verify_cert_error_string(v));
+            return client_errf(err, size, -EPERM,
+                               "the server's certificate is not trusted: %s (give its CA with "
+                               "--tls-ca FILE)",
+                               ossl.X509_verify_cert_error_string(v));
         const char *reason = ssl_reason(why, sizeof why);
         if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN || !*reason)
-            return fail(err, size, -ECONNRESET,
-                        "TLS handshake with %s: the server closed the connection (a plaintext "
-                        "door? try --plaintext; a client certificate needed? --cert, --key)",
-                        o->name);
+            return client_errf(
+                err, size, -ECONNRESET,
+                "TLS handshake with %s: the server closed the connection (a plaintext "
+                "door? try --plaintext; a client certificate needed? --cert, --key)",
+                o->name);
         if (strstr(reason, "wrong version number")) /* its first bytes were not TLS */
-            return fail(err, size, -EPROTO,
-                        "TLS handshake with %s: the server does not speak TLS (a plaintext door? "
-                        "try --plaintext)",
-                        o->name);
-        return fail(err, size, -EPROTO, "TLS handshake with %s failed: %s", o->name, reason);
+            return client_errf(
+                err, size, -EPROTO,
+                "TLS handshake with %s: the server does not speak TLS (a plaintext door? "
+                "try --plaintext)",
+                o->name);
+        return client_errf(err, size, -EPROTO, "TLS handshake with %s failed: %s", o->name, reason);
     }
     const unsigned char *proto = NULL;
     unsigned len = 0;
     ossl.SSL_get0_alpn_selected(t->ssl, &proto, &len);
     if (len != 2 || memcmp(proto, "h2", 2) != 0)
-        return fail(err, size, -EPROTO, "%s does not speak HTTP/2 over TLS (ALPN h2)", o->name);
+        return client_errf(err, size, -EPROTO, "%s does not speak HTTP/2 over TLS (ALPN h2)",
+                           o->name);
     return 0;
 }
 
@@ -244,7 +239,7 @@ int drover_tls_connect(int fd, const struct drover_tls_opts *o, struct drover_tl
         return r;
     struct drover_tls *t = calloc(1, sizeof *t);
     if (!t)
-        return fail(err, err_size, -ENOMEM, "out of memory");
+        return client_errf(err, err_size, -ENOMEM, "out of memory");
     r = configure(t, o, err, err_size);
     if (r == 0)
         r = handshake(t, fd, o, err, err_size);
@@ -266,8 +261,11 @@ static ssize_t io_result(struct drover_tls *t, int r)
         return -EAGAIN;
     if (e == SSL_ERROR_ZERO_RETURN)
         return 0;
-    if (e == SSL_ERROR_SYSCALL) /* errno 0: the peer closed without a close_notify */
-        return ossl.ERR_clear_error(), errno ? -errno : 0;
+    if (e == SSL_ERROR_SYSCALL) { /* errno 0: the peer closed without a close_notify */
+        int saved = errno;
+        ossl.ERR_clear_error();
+        return saved ? -saved : 0;
+    }
     ssl_reason(t->why, sizeof t->why); /* a TLS alert: "certificate required", ... */
     return -EPROTO;
 }

@@ -32,6 +32,7 @@
 #include "base/fdpass.h"
 #include "base/log.h"
 #include "base/macro.h"
+#include "base/paths.h"
 
 /* A listening socket at path (replacing a stale one). */
 static int listen_at(const char *path)
@@ -51,23 +52,6 @@ static int listen_at(const char *path)
         return e;
     }
     return l;
-}
-
-/* droverd-holder, beside our own binary. */
-static int holder_program(char *out, size_t size)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
-        return -errno;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (!slash)
-        return -ENOENT;
-    *slash = '\0';
-    if ((size_t)snprintf(out, size, "%s/droverd-holder", self) >= size || access(out, X_OK) < 0)
-        return -ENOENT;
-    return 0;
 }
 
 static int try_connect(const char *path)
@@ -99,7 +83,7 @@ int holder_connect(const char *path, bool start)
      * group and session (a terminal's ^C or hangup must not reach it). Our connection waits in
      * the socket's backlog until it accepts: nothing here waits for it. */
     char prog[PATH_MAX];
-    if (holder_program(prog, sizeof prog) < 0)
+    if (paths_beside_self("droverd-holder", prog, sizeof prog) < 0) /* installed beside droverd */
         return -ENOENT;
     int l = listen_at(path);
     if (l < 0)

@@ -5,7 +5,6 @@
  * Without them (a snapshot upstream wrote), a zero restart_delay_ms, kill_timeout_ms or
  * min_uptime_ms means upstream's default, as on its wire. */
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/paths.h"
 #include "base/macro.h"
 #include "base/strv.h"
 #include "base/time-util.h"
@@ -54,7 +54,7 @@ static json_t *service_json(struct svc *s)
         c->autostart, "depends_on", deps, "probes", svc_probes_to_json(c->probes, c->n_probes));
 }
 
-/* Writes path atomically: path.tmp (upstream's ".json.tmp"), fsync, rename. */
+/* Writes path atomically through path.tmp (upstream's ".json.tmp"). */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
     _cleanup_free_ char *tmp = NULL;
@@ -62,25 +62,7 @@ static int write_atomic(const char *path, const char *data, size_t len)
 
     if (asprintf(&tmp, "%.*s.json.tmp", (int)(n > 5 ? n - 5 : n), path) < 0)
         return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    for (size_t done = 0; done < len;) {
-        ssize_t k = write(fd, data + done, len - done);
-        if (k < 0) {
-            int r = -errno;
-            close(fd);
-            unlink(tmp);
-            return r;
-        }
-        done += (size_t)k;
-    }
-    if (fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-        int r = -errno;
-        unlink(tmp);
-        return r;
-    }
-    return 0;
+    return paths_write_atomic(path, tmp, data, len, 0600);
 }
 
 int svc_snapshot_save(struct svc_engine *e, const char *path, size_t *ret_count)
