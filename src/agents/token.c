@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agents/agents-internal.h"
+#include "base/macro.h"
 
 struct ag_token {
     struct ag_token *next;
@@ -79,10 +80,7 @@ static struct ag_token *find(struct ag_mgr *m, const char *token)
 {
     size_t n = token ? strlen(token) : 0;
     for (struct ag_token *t = m->tokens; t; t = t->next) {
-        unsigned char diff = n != AG_TOKEN_LEN - 1;
-        for (size_t i = 0; i < AG_TOKEN_LEN - 1 && !diff; i++) /* constant time per token */
-            diff |= (unsigned char)(t->token[i] ^ token[i]);
-        if (!diff)
+        if (n == AG_TOKEN_LEN - 1 && mem_equal_ct(t->token, token, n))
             return t;
     }
     return NULL;

@@ -9,14 +9,12 @@
  * Only digests are stored, so the file leaks nothing usable; tokens made by `drover token new`
  * are 32 random bytes, far beyond brute force of a digest. A presented token is hashed and
  * compared with every entry, in constant time and without stopping at the first match, so the
- * time taken says nothing about which entry (if any) matched. */
+ * time taken says nothing about which entry (if any) matched.
+ *
+ * libcrypto is loaded (base/ossl.h) only when tokens or JWT keys are configured. */
 #include "auth/auth.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +22,7 @@
 #include "auth/auth-internal.h"
 #include "base/errmsg.h"
 #include "base/macro.h"
+#include "base/ossl.h"
 #include "base/vec.h"
 
 #define MAX_TOKENS   4096
@@ -254,6 +253,8 @@ int auth_new(const struct auth_opts *o, struct auth **ret, char *err, size_t err
     struct auth *a = calloc(1, sizeof *a);
     int r = a ? 0 : -ENOMEM;
 
+    if (r == 0 && (o->tokens_file || o->jwt_secret || o->jwt_public_key))
+        r = ossl_load_crypto(err, err_size) < 0 ? -ENOENT : 0;
     if (r == 0 && o->tokens_file)
         r = load_tokens(a, o->tokens_file, err, err_size);
     if (r == 0)
@@ -276,17 +277,21 @@ void auth_free(struct auth *a)
     if (a->secret)
         OPENSSL_cleanse(a->secret, a->secret_len);
     free(a->secret);
-    EVP_PKEY_free(a->jwt.public_key);
+    if (a->jwt.public_key)
+        EVP_PKEY_free(a->jwt.public_key);
     free(a->issuer);
     free(a->audience);
     free(a);
 }
 
-void auth_token_hash(const char *token, size_t len, char out[65])
+int auth_token_hash(const char *token, size_t len, char out[65], char *err, size_t err_size)
 {
     uint8_t d[SHA256_DIGEST_LENGTH];
+    if (ossl_load_crypto(err, err_size) < 0)
+        return -ENOENT;
     SHA256((const uint8_t *)token, len, d);
     auth_token_hex(d, out);
+    return 0;
 }
 
 bool auth_has_bearer(const struct auth *a)

@@ -39,8 +39,9 @@ int auth_new(const struct auth_opts *o, struct auth **ret, char *err, size_t err
 void auth_free(struct auth *a);
 /* Whether any bearer credential can be verified at all. */
 bool auth_has_bearer(const struct auth *a);
-/* The lowercase hex SHA-256 of a token, as the tokens file stores it. */
-void auth_token_hash(const char *token, size_t len, char out[65]);
+/* The lowercase hex SHA-256 of a token, as the tokens file stores it; -ENOENT with err when
+ * libcrypto cannot be loaded. */
+int auth_token_hash(const char *token, size_t len, char out[65], char *err, size_t err_size);
 /* Verifies a bearer token at time now (seconds since the epoch): a JWT when it has the JWS
  * compact form and a JWT key is configured, a static token otherwise. -EACCES with err saying
  * why (never echoing the secret). A JWT that verified is remembered (by its SHA-256, until it

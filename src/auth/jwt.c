@@ -11,12 +11,6 @@
  * into a buffer sized from that cap, and JSON goes through jansson with its own limits. */
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/bn.h>
-#include <openssl/crypto.h>
-#include <openssl/ec.h>
-#include <openssl/err.h>
-#include <openssl/hmac.h>
-#include <openssl/rsa.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,6 +18,7 @@
 #include "auth/auth-internal.h"
 #include "base/base64.h"
 #include "base/macro.h"
+#include "base/ossl.h"
 
 enum alg { ALG_HS256, ALG_RS256, ALG_ES256 };
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -63,3 +65,14 @@ static inline int take_fd(int *fd)
     return v;
 }
 #define TAKE_FD(fd) take_fd(&(fd))
+
+/* Whether n bytes at a and b are equal, in a time that depends on n only: for secrets, where
+ * how much of a guess matched must not show in the answer's timing. */
+static inline bool mem_equal_ct(const void *a, const void *b, size_t n)
+{
+    const volatile unsigned char *x = a, *y = b;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(x[i] ^ y[i]);
+    return diff == 0;
+}

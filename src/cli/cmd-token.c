@@ -5,9 +5,8 @@
  * file (created 0600); without, it is printed for the operator to place. droverd reads the file
  * again on SIGHUP (`drover reload`). No daemon is needed for this command.
  *
- * SHA-256 comes from the system's libcrypto, loaded only here (dlopen): linked into the CLI it
- * would slow every other command's start. */
-#include <dlfcn.h>
+ * SHA-256 comes from the system's libcrypto, loaded only here (base/ossl.h): linked into the CLI
+ * it would slow every other command's start. */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "base/ossl.h"
 #include "cli/cli.h"
 
 struct token_args {
@@ -42,22 +42,15 @@ static int token_option(void *ctx, const struct cli_option *o, const char *value
 /* The token's SHA-256 in hex, with libcrypto's one-shot SHA256(). */
 static int digest_of(const char *token, char out[65])
 {
-    typedef unsigned char *(*sha256_fn)(const unsigned char *, size_t, unsigned char *);
-    void *lib = dlopen("libcrypto.so.3", RTLD_NOW | RTLD_LOCAL);
-    unsigned char d[32];
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    char err[256];
 
-    if (!lib) {
-        cli_error("cannot load libcrypto.so.3 (package libssl3): %s", dlerror());
+    if (ossl_load_crypto(err, sizeof err) < 0) {
+        cli_error("%s", err);
         return -ENOENT;
     }
-    sha256_fn sha256 = (sha256_fn)dlsym(lib, "SHA256");
-    if (!sha256 || !sha256((const unsigned char *)token, strlen(token), d)) {
-        cli_error("libcrypto has no working SHA256()");
-        dlclose(lib);
-        return -ENOSYS;
-    }
+    SHA256((const unsigned char *)token, strlen(token), d);
     auth_token_hex(d, out);
-    dlclose(lib);
     return 0;
 }
 

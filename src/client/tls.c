@@ -1,14 +1,9 @@
-/* The client's TLS (see tls.h), with the system's libssl loaded on first use (dlopen): linked
- * into the CLI it would slow the start of every command, remote or not, as cmd-token.c says of
- * libcrypto. The handful of functions used are looked up by name; OpenSSL's macros (set_mode,
- * the SNI name) are their SSL_CTX_ctrl/SSL_ctrl calls, written out. */
+/* The client's TLS (see tls.h), with the system's libssl loaded on first use (base/ossl.h):
+ * linked into the CLI it would slow the start of every command, remote or not. */
 #include "client/tls.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,53 +14,9 @@
 #include <time.h>
 
 #include "base/macro.h"
+#include "base/ossl.h"
 #include "base/time-util.h"
 #include "client/connect.h"
-
-#define LIBSSL "libssl.so.3"
-
-/* The functions, by the names OpenSSL gives them. */
-#define TLS_FUNCTIONS(X)                                                                           \
-    X(const SSL_METHOD *, TLS_client_method, (void))                                               \
-    X(SSL_CTX *, SSL_CTX_new, (const SSL_METHOD *))                                                \
-    X(void, SSL_CTX_free, (SSL_CTX *))                                                             \
-    X(long, SSL_CTX_ctrl, (SSL_CTX *, int, long, void *))                                          \
-    X(int, SSL_CTX_set_default_verify_paths, (SSL_CTX *))                                          \
-    X(int, SSL_CTX_load_verify_locations, (SSL_CTX *, const char *, const char *))                 \
-    X(int, SSL_CTX_use_certificate_chain_file, (SSL_CTX *, const char *))                          \
-    X(int, SSL_CTX_use_PrivateKey_file, (SSL_CTX *, const char *, int))                            \
-    X(int, SSL_CTX_check_private_key, (const SSL_CTX *))                                           \
-    X(void, SSL_CTX_set_verify, (SSL_CTX *, int, SSL_verify_cb))                                   \
-    X(int, SSL_CTX_set_alpn_protos, (SSL_CTX *, const unsigned char *, unsigned))                  \
-    X(void, SSL_CTX_set_client_cert_cb, (SSL_CTX *, int (*)(SSL *, X509 **, EVP_PKEY **)))         \
-    X(int, SSL_set_ex_data, (SSL *, int, void *))                                                  \
-    X(void *, SSL_get_ex_data, (const SSL *, int))                                                 \
-    X(X509_VERIFY_PARAM *, SSL_CTX_get0_param, (SSL_CTX *))                                        \
-    X(int, X509_VERIFY_PARAM_set_flags, (X509_VERIFY_PARAM *, unsigned long))                      \
-    X(SSL *, SSL_new, (SSL_CTX *))                                                                 \
-    X(void, SSL_free, (SSL *))                                                                     \
-    X(int, SSL_set_fd, (SSL *, int))                                                               \
-    X(long, SSL_ctrl, (SSL *, int, long, void *))                                                  \
-    X(int, SSL_set1_host, (SSL *, const char *))                                                   \
-    X(X509_VERIFY_PARAM *, SSL_get0_param, (SSL *))                                                \
-    X(int, X509_VERIFY_PARAM_set1_ip_asc, (X509_VERIFY_PARAM *, const char *))                     \
-    X(int, SSL_connect, (SSL *))                                                                   \
-    X(int, SSL_get_error, (const SSL *, int))                                                      \
-    X(long, SSL_get_verify_result, (const SSL *))                                                  \
-    X(const char *, X509_verify_cert_error_string, (long))                                         \
-    X(void, SSL_get0_alpn_selected, (const SSL *, const unsigned char **, unsigned *))             \
-    X(int, SSL_read, (SSL *, void *, int))                                                         \
-    X(int, SSL_write, (SSL *, const void *, int))                                                  \
-    X(unsigned long, ERR_get_error, (void))                                                        \
-    X(void, ERR_error_string_n, (unsigned long, char *, size_t))                                   \
-    X(void, ERR_clear_error, (void))
-
-static struct {
-    void *lib;
-#define FIELD(ret, name, args) ret(*name) args;
-    TLS_FUNCTIONS(FIELD)
-#undef FIELD
-} ossl;
 
 struct drover_tls {
     SSL_CTX *ctx;
@@ -80,7 +31,7 @@ static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 {
     (void)x509;
     (void)pkey;
-    struct drover_tls *t = ossl.SSL_get_ex_data(ssl, 0);
+    struct drover_tls *t = SSL_get_ex_data(ssl, 0);
     if (t)
         t->cert_requested = true;
     return 0; /* go on without: the server may take a token instead */
@@ -90,31 +41,12 @@ static int no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
 static const char *ssl_reason(char *buf, size_t size)
 {
     unsigned long e, last = 0;
-    while ((e = ossl.ERR_get_error()))
+    while ((e = ERR_get_error()))
         last = e;
     buf[0] = 0;
     if (last)
-        ossl.ERR_error_string_n(last, buf, size);
+        ERR_error_string_n(last, buf, size);
     return buf;
-}
-
-static int load(char *err, size_t size)
-{
-    if (ossl.lib)
-        return 0;
-    void *lib = dlopen(LIBSSL, RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        return client_errf(err, size, -ENOENT, "cannot load %s (package libssl3): %s", LIBSSL,
-                           dlerror());
-#define LOOKUP(ret, name, args)                                                                    \
-    if (!(*(void **)&ossl.name = dlsym(lib, #name))) {                                             \
-        dlclose(lib);                                                                              \
-        return client_errf(err, size, -ENOSYS, "%s has no %s", LIBSSL, #name);                     \
-    }
-    TLS_FUNCTIONS(LOOKUP)
-#undef LOOKUP
-    ossl.lib = lib;
-    return 0;
 }
 
 /* Waits for fd to be ready for what the handshake wants, until deadline_ms. */
@@ -133,48 +65,47 @@ static int configure(struct drover_tls *t, const struct drover_tls_opts *o, char
     char why[256];
     static const unsigned char h2[] = "\x02h2";
 
-    if (!(t->ctx = ossl.SSL_CTX_new(ossl.TLS_client_method())))
+    if (!(t->ctx = SSL_CTX_new(TLS_client_method())))
         return client_errf(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
-    ossl.SSL_CTX_ctrl(t->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
-    ossl.SSL_CTX_ctrl(t->ctx, SSL_CTRL_MODE,
-                      SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
+    SSL_CTX_ctrl(t->ctx, SSL_CTRL_SET_MIN_PROTO_VERSION, TLS1_2_VERSION, NULL);
+    SSL_CTX_ctrl(t->ctx, SSL_CTRL_MODE,
+                 SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, NULL);
     if (o->ca) {
-        if (ossl.SSL_CTX_load_verify_locations(t->ctx, o->ca, NULL) != 1)
+        if (SSL_CTX_load_verify_locations(t->ctx, o->ca, NULL) != 1)
             return client_errf(err, size, -EINVAL, "cannot read the CA file %s: %s", o->ca,
                                ssl_reason(why, sizeof why));
         /* The file may hold the server's own (self-signed) certificate: pinned, not a CA. */
-        ossl.X509_VERIFY_PARAM_set_flags(ossl.SSL_CTX_get0_param(t->ctx),
-                                         X509_V_FLAG_PARTIAL_CHAIN);
-    } else if (ossl.SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
+        X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(t->ctx), X509_V_FLAG_PARTIAL_CHAIN);
+    } else if (SSL_CTX_set_default_verify_paths(t->ctx) != 1) {
         return client_errf(err, size, -EINVAL, "cannot load the system's CA certificates: %s",
                            ssl_reason(why, sizeof why));
     }
-    ossl.SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
     if (o->cert) {
-        if (ossl.SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
+        if (SSL_CTX_use_certificate_chain_file(t->ctx, o->cert) != 1)
             return client_errf(err, size, -EINVAL, "cannot read the client certificate %s: %s",
                                o->cert, ssl_reason(why, sizeof why));
         const char *key = o->key ? o->key : o->cert;
-        if (ossl.SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1 &&
+        if (SSL_CTX_use_PrivateKey_file(t->ctx, key, SSL_FILETYPE_PEM) != 1 &&
             !strstr(ssl_reason(why, sizeof why), "key values mismatch"))
             return client_errf(err, size, -EINVAL, "cannot read the client key %s: %s", key, why);
-        if (ossl.SSL_CTX_check_private_key(t->ctx) != 1)
+        if (SSL_CTX_check_private_key(t->ctx) != 1)
             return client_errf(err, size, -EINVAL, "the key %s does not match the certificate %s",
                                key, o->cert);
     }
-    if (ossl.SSL_CTX_set_alpn_protos(t->ctx, h2, sizeof h2 - 1) != 0)
+    if (SSL_CTX_set_alpn_protos(t->ctx, h2, sizeof h2 - 1) != 0)
         return client_errf(err, size, -ENOMEM, "TLS: cannot offer h2");
-    ossl.SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
-    if (!(t->ssl = ossl.SSL_new(t->ctx)))
+    SSL_CTX_set_client_cert_cb(t->ctx, no_client_cert);
+    if (!(t->ssl = SSL_new(t->ctx)))
         return client_errf(err, size, -ENOMEM, "TLS: %s", ssl_reason(why, sizeof why));
-    ossl.SSL_set_ex_data(t->ssl, 0, t);
+    SSL_set_ex_data(t->ssl, 0, t);
     /* The name checked against the certificate: an address against its IP SANs. */
     unsigned char addr[16];
     bool ip = inet_pton(AF_INET, o->name, addr) == 1 || inet_pton(AF_INET6, o->name, addr) == 1;
-    if (ip ? ossl.X509_VERIFY_PARAM_set1_ip_asc(ossl.SSL_get0_param(t->ssl), o->name) != 1
-           : ossl.SSL_set1_host(t->ssl, o->name) != 1 ||
-                 ossl.SSL_ctrl(t->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-                               (void *)o->name) != 1)
+    if (ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), o->name) != 1
+           : SSL_set1_host(t->ssl, o->name) != 1 ||
+                 SSL_ctrl(t->ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+                          (void *)o->name) != 1)
         return client_errf(err, size, -EINVAL, "TLS: cannot check the server's name %s", o->name);
     return 0;
 }
@@ -185,14 +116,14 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
     char why[256];
     uint64_t deadline = mono_ms() + o->timeout_ms;
 
-    if (ossl.SSL_set_fd(t->ssl, fd) != 1)
+    if (SSL_set_fd(t->ssl, fd) != 1)
         return client_errf(err, size, -EINVAL, "TLS: %s", ssl_reason(why, sizeof why));
     for (;;) {
-        ossl.ERR_clear_error();
-        int r = ossl.SSL_connect(t->ssl);
+        ERR_clear_error();
+        int r = SSL_connect(t->ssl);
         if (r == 1)
             break;
-        int e = ossl.SSL_get_error(t->ssl, r);
+        int e = SSL_get_error(t->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
             int w = wait_fd(fd, e, deadline);
             if (w < 0)
@@ -201,12 +132,12 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
                                                    : strerror(-w));
             continue;
         }
-        long v = ossl.SSL_get_verify_result(t->ssl);
+        long v = SSL_get_verify_result(t->ssl);
         if (v != X509_V_OK)
             return client_errf(err, size, -EPERM,
                                "the server's certificate is not trusted: %s (give its CA with "
                                "--tls-ca FILE)",
-                               ossl.X509_verify_cert_error_string(v));
+                               X509_verify_cert_error_string(v));
         const char *reason = ssl_reason(why, sizeof why);
         if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN || !*reason)
             return client_errf(
@@ -224,7 +155,7 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
     }
     const unsigned char *proto = NULL;
     unsigned len = 0;
-    ossl.SSL_get0_alpn_selected(t->ssl, &proto, &len);
+    SSL_get0_alpn_selected(t->ssl, &proto, &len);
     if (len != 2 || memcmp(proto, "h2", 2) != 0)
         return client_errf(err, size, -EPROTO, "%s does not speak HTTP/2 over TLS (ALPN h2)",
                            o->name);
@@ -234,13 +165,12 @@ static int handshake(struct drover_tls *t, int fd, const struct drover_tls_opts 
 int drover_tls_connect(int fd, const struct drover_tls_opts *o, struct drover_tls **ret, char *err,
                        size_t err_size)
 {
-    int r = load(err, err_size);
-    if (r < 0)
-        return r;
+    if (ossl_load_ssl(err, err_size) < 0)
+        return -ENOENT;
     struct drover_tls *t = calloc(1, sizeof *t);
     if (!t)
         return client_errf(err, err_size, -ENOMEM, "out of memory");
-    r = configure(t, o, err, err_size);
+    int r = configure(t, o, err, err_size);
     if (r == 0)
         r = handshake(t, fd, o, err, err_size);
     if (r < 0) {
@@ -256,14 +186,14 @@ static ssize_t io_result(struct drover_tls *t, int r)
 {
     if (r > 0)
         return r;
-    int e = ossl.SSL_get_error(t->ssl, r);
+    int e = SSL_get_error(t->ssl, r);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
         return -EAGAIN;
     if (e == SSL_ERROR_ZERO_RETURN)
         return 0;
     if (e == SSL_ERROR_SYSCALL) { /* errno 0: the peer closed without a close_notify */
         int saved = errno;
-        ossl.ERR_clear_error();
+        ERR_clear_error();
         return saved ? -saved : 0;
     }
     ssl_reason(t->why, sizeof t->why); /* a TLS alert: "certificate required", ... */
@@ -280,8 +210,8 @@ ssize_t drover_tls_send(struct drover_tls *t, const void *data, size_t len)
     pthread_sigmask(SIG_BLOCK, &pipe, &old);
     sigpending(&pending);
     bool was_pending = sigismember(&pending, SIGPIPE);
-    ossl.ERR_clear_error();
-    ssize_t n = io_result(t, ossl.SSL_write(t->ssl, data, (int)MIN(len, (size_t)INT32_MAX)));
+    ERR_clear_error();
+    ssize_t n = io_result(t, SSL_write(t->ssl, data, (int)MIN(len, (size_t)INT32_MAX)));
     if (n == -EPIPE && !was_pending)
         (void)sigtimedwait(&pipe, NULL, &(struct timespec){0, 0});
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -306,8 +236,8 @@ const char *drover_tls_why(struct drover_tls *t)
 
 ssize_t drover_tls_recv(struct drover_tls *t, void *data, size_t len)
 {
-    ossl.ERR_clear_error();
-    return io_result(t, ossl.SSL_read(t->ssl, data, (int)MIN(len, (size_t)INT32_MAX)));
+    ERR_clear_error();
+    return io_result(t, SSL_read(t->ssl, data, (int)MIN(len, (size_t)INT32_MAX)));
 }
 
 void drover_tls_free(struct drover_tls *t)
@@ -315,8 +245,8 @@ void drover_tls_free(struct drover_tls *t)
     if (!t)
         return;
     if (t->ssl)
-        ossl.SSL_free(t->ssl);
+        SSL_free(t->ssl);
     if (t->ctx)
-        ossl.SSL_CTX_free(t->ctx);
+        SSL_CTX_free(t->ctx);
     free(t);
 }

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +22,7 @@
 #include "base/errmsg.h"
 #include "base/log.h"
 #include "base/macro.h"
+#include "base/ossl.h"
 #include "base/strv.h"
 #include "container/container-internal.h"
 
@@ -37,8 +37,8 @@ struct ctr_import {
     struct ctr_wait *w;     /* the caller's (NULL once cancelled: see ctr_wait) */
     struct ctr_wait *waits; /* list holding w */
     struct ctr_cmd *cmd;
-    char *tmp_root;         /* the unpack's target while it runs */
-    struct ctr_image *img;  /* loaded after the copy */
+    char *tmp_root;        /* the unpack's target while it runs */
+    struct ctr_image *img; /* loaded after the copy */
 };
 
 void ctr_image_free(struct ctr_image *img)
@@ -156,8 +156,8 @@ int ctr_image_load(struct ctr_mgr *m, const char *name, struct ctr_image *img, c
 
     json_array_foreach(json_object_get(index, "manifests"), i, v)
     {
-        const char *ref = json_string_value(
-            json_object_get(json_object_get(v, "annotations"), REF_ANNOTATION));
+        const char *ref =
+            json_string_value(json_object_get(json_object_get(v, "annotations"), REF_ANNOTATION));
         if (ref && strcmp(ref, name) == 0)
             desc = v;
     }
@@ -172,7 +172,12 @@ int ctr_image_load(struct ctr_mgr *m, const char *name, struct ctr_image *img, c
     if (!cdigest || !(config = read_blob(m, cdigest))) {
         r = errmsg_fail(err, err_size, -EINVAL,
                         "the image '%s' is not a single-platform image droverd can read (no "
-                        "manifest or configuration)", name);
+                        "manifest or configuration)",
+                        name);
+        goto out;
+    }
+    if (ossl_load_crypto(err, err_size) < 0) { /* for the chain id's SHA-256 */
+        r = -ENOENT;
         goto out;
     }
     json_t *cc = json_object_get(config, "config");
@@ -303,7 +308,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
 int ctr_rm_rf(const char *dir)
 {
     return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT ? -errno
-                                                                                         : 0;
+                                                                                          : 0;
 }
 
 /* ---- import ---- */
@@ -367,8 +372,7 @@ static void on_unpacked(int status, const char *out, void *userdata)
     }
     snprintf(final, sizeof final, "%s/%s", im->m->roots_dir, im->img->chain);
     if (rename(im->tmp_root, final) < 0 && errno != ENOTEMPTY && errno != EEXIST) {
-        snprintf(err, sizeof err, "cannot move the unpacked root into place: %s",
-                 strerror(errno));
+        snprintf(err, sizeof err, "cannot move the unpacked root into place: %s", strerror(errno));
         return import_end(im, -errno, err);
     }
     import_commit(im);
@@ -403,8 +407,14 @@ static void on_copied(int status, const char *out, void *userdata)
     char rootfs[PATH_MAX];
     snprintf(rootfs, sizeof rootfs, "%s/rootfs", im->tmp_root);
     (void)mkdir(im->tmp_root, 0755);
-    char *argv[] = {"umoci", "raw",  "unpack", "--image", src,
-                    geteuid() ? "--rootless" : rootfs, geteuid() ? rootfs : NULL, NULL};
+    char *argv[] = {"umoci",
+                    "raw",
+                    "unpack",
+                    "--image",
+                    src,
+                    geteuid() ? "--rootless" : rootfs,
+                    geteuid() ? rootfs : NULL,
+                    NULL};
     r = ctr_cmd_run(m, argv, -1, on_unpacked, im, &im->cmd);
     if (r < 0) {
         snprintf(err, sizeof err, "cannot run umoci (Debian package umoci): %s", strerror(-r));
@@ -522,8 +532,10 @@ int ctr_image_import(struct ctr_mgr *m, const char *src, const char *name, struc
         if (!S_ISDIR(st.st_mode) && strcmp(transport, "docker-archive") == 0) {
             char *mf = tar_member(path, "manifest.json");
             if (!mf)
-                return errmsg_fail(err, err_size, -EINVAL, "'%s' is neither an OCI layout nor "
-                                   "an oci-archive or docker-archive tar file", path);
+                return errmsg_fail(err, err_size, -EINVAL,
+                                   "'%s' is neither an OCI layout nor "
+                                   "an oci-archive or docker-archive tar file",
+                                   path);
             free(mf);
         }
     }
@@ -531,9 +543,10 @@ int ctr_image_import(struct ctr_mgr *m, const char *src, const char *name, struc
     char *final = name && *name ? normalize_name(name) : own ? normalize_name(own) : NULL;
     free(own);
     if (!final)
-        return errmsg_fail(err, err_size, -EINVAL, name && *name ? "'%s' is not an image name"
-                                                                 : "'%s' names no single image: "
-                                                                   "give it a name",
+        return errmsg_fail(err, err_size, -EINVAL,
+                           name && *name ? "'%s' is not an image name"
+                                         : "'%s' names no single image: "
+                                           "give it a name",
                            name && *name ? name : src);
     struct ctr_import *im = calloc(1, sizeof *im);
     if (!im || asprintf(&im->src, "%s:%s%s%s", transport, path, *ref ? ":" : "", ref) < 0) {
@@ -563,8 +576,8 @@ static int index_drop(struct ctr_mgr *m, const char *name)
     json_t *v;
     json_array_foreach(json_object_get(index, "manifests"), i, v)
     {
-        const char *ref = json_string_value(
-            json_object_get(json_object_get(v, "annotations"), REF_ANNOTATION));
+        const char *ref =
+            json_string_value(json_object_get(json_object_get(v, "annotations"), REF_ANNOTATION));
         if (!ref || strcmp(ref, name) != 0)
             json_array_append(keep, v);
     }
@@ -586,11 +599,14 @@ int ctr_image_remove(struct ctr_mgr *m, struct ctr_image *img, bool force, char 
                      size_t err_size)
 {
     if (m->imports)
-        return errmsg_fail(err, err_size, -EAGAIN, "an import is running; try again when it "
-                                                   "has finished");
+        return errmsg_fail(err, err_size, -EAGAIN,
+                           "an import is running; try again when it "
+                           "has finished");
     if (img->users && !force)
-        return errmsg_fail(err, err_size, -EBUSY, "%u containers use the image '%s' (remove "
-                           "them first, or force)", img->users, img->name);
+        return errmsg_fail(err, err_size, -EBUSY,
+                           "%u containers use the image '%s' (remove "
+                           "them first, or force)",
+                           img->users, img->name);
     int r = index_drop(m, img->name);
     if (r < 0)
         return errmsg_fail(err, err_size, r, "cannot rewrite the image index: %s", strerror(-r));
@@ -627,8 +643,8 @@ int64_t ctr_image_prune(struct ctr_mgr *m)
         const char *d = json_string_value(json_object_get(v, "digest"));
         json_t *mf = read_blob(m, d);
         mark_digest(used, d);
-        mark_digest(used, json_string_value(json_object_get(json_object_get(mf, "config"),
-                                                            "digest")));
+        mark_digest(used,
+                    json_string_value(json_object_get(json_object_get(mf, "config"), "digest")));
         json_array_foreach(json_object_get(mf, "layers"), k, l)
             mark_digest(used, json_string_value(json_object_get(l, "digest")));
         json_decref(mf);

@@ -32,6 +32,12 @@ void http_server_conn_gone(struct http_server *s);
 /* Runs the server's next loop turn (the HTTP connections and WebSockets waiting for it). */
 void http_server_want_turn(struct http_server *s);
 
+/* ws.c: whether a comma-separated header value lists token (case-insensitive). */
+bool http_header_lists(const char *v, const char *token);
+/* ws.c: the Sec-WebSocket-Accept value for a client's key (RFC 6455, section 4.2.2): -EINVAL if
+ * the key is not 16 bytes in base64, -ENOENT if libcrypto cannot be loaded; why says which. */
+#define WS_ACCEPT_SIZE 29
+int ws_accept_value(const char *key, char accept[WS_ACCEPT_SIZE], char *why, size_t why_size);
 /* ws.c: the next turn of each WebSocket that had messages left. */
 void ws_turn(struct http_server *s);
 /* ws.c: a WebSocket prepared during the upgrade request, started once the request is done. */

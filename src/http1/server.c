@@ -26,8 +26,6 @@
 #include <limits.h>
 #include <malloc.h>
 #include <http_parser.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,40 +729,16 @@ void http_respond(struct http_request *r, int status, const char *headers, const
 
 /* ---- the WebSocket handshake (RFC 6455, section 4.2) ----------------------------------------- */
 
-/* Whether a comma-separated header value lists token (case-insensitive). */
-static bool lists(const char *v, const char *token)
-{
-    size_t n = strlen(token);
-    while (v && *v) {
-        v += strspn(v, " \t,");
-        size_t k = strcspn(v, ",");
-        size_t t = k;
-        while (t > 0 && (v[t - 1] == ' ' || v[t - 1] == '\t'))
-            t--;
-        if (t == n && !strncasecmp(v, token, n))
-            return true;
-        v += k;
-    }
-    return false;
-}
-
-bool http_request_is_websocket(const struct http_request *r)
-{
-    return lists(http_request_header(r, "Upgrade"), "websocket");
-}
-
 int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, void *userdata,
                            size_t max_message)
 {
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     struct http_conn *c = r->c;
     const char *key = http_request_header(r, "Sec-WebSocket-Key");
     const char *version = http_request_header(r, "Sec-WebSocket-Version");
-    unsigned char digest[SHA_DIGEST_LENGTH], raw[32];
-    char accept[64], head[256], joined[128];
+    char accept[WS_ACCEPT_SIZE], head[256], why[256];
 
     if (c->parser.method != HTTP_GET || !http_request_is_websocket(r) ||
-        !lists(http_request_header(r, "Connection"), "upgrade") || !key) {
+        !http_header_lists(http_request_header(r, "Connection"), "upgrade") || !key) {
         http_respond(r, 400, NULL, "text/plain", "not a WebSocket handshake\n", 26);
         return -EINVAL;
     }
@@ -780,14 +754,11 @@ int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, v
                      "WebSocket version 13 only\n", 26);
         return -EINVAL;
     }
-    /* The key is 16 random bytes in base64: 24 characters. */
-    if (strlen(key) != 24 || EVP_DecodeBlock(raw, (const unsigned char *)key, 24) != 18) {
-        http_respond(r, 400, NULL, "text/plain", "bad Sec-WebSocket-Key\n", 22);
-        return -EINVAL;
+    int e = ws_accept_value(key, accept, why, sizeof why);
+    if (e < 0) {
+        http_respond(r, e == -EINVAL ? 400 : 500, NULL, "text/plain", why, strlen(why));
+        return e;
     }
-    snprintf(joined, sizeof joined, "%s%s", key, guid);
-    SHA1((const unsigned char *)joined, strlen(joined), digest);
-    EVP_EncodeBlock((unsigned char *)accept, digest, SHA_DIGEST_LENGTH);
     c->upgrade = ws_conn_new(c->srv, h, userdata, max_message);
     if (!c->upgrade) {
         http_respond(r, 503, NULL, "text/plain", "out of memory\n", 14);

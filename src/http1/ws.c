@@ -14,12 +14,16 @@
  * the server's idle timeout) are closed with 1001. Nothing is freed inside a wslay callback: flags
  * are checked once it returns. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <wslay/wslay.h>
 
+#include "base/base64.h"
 #include "base/buf.h"
 #include "base/list.h"
+#include "base/ossl.h"
 #include "http1/http1-internal.h"
 #include "net/net.h"
 
@@ -284,4 +288,47 @@ void ws_close_all(struct http_server *s)
 {
     while (s->ws)
         teardown(s->ws, false);
+}
+
+/* ---- the handshake (RFC 6455, section 4.2) --------------------------------------------------- */
+
+bool http_header_lists(const char *v, const char *token)
+{
+    size_t n = strlen(token);
+    while (v && *v) {
+        v += strspn(v, " \t,");
+        size_t k = strcspn(v, ",");
+        size_t t = k;
+        while (t > 0 && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+            t--;
+        if (t == n && !strncasecmp(v, token, n))
+            return true;
+        v += k;
+    }
+    return false;
+}
+
+bool http_request_is_websocket(const struct http_request *r)
+{
+    return http_header_lists(http_request_header(r, "Upgrade"), "websocket");
+}
+
+int ws_accept_value(const char *key, char accept[WS_ACCEPT_SIZE], char *why, size_t why_size)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[SHA_DIGEST_LENGTH], raw[32];
+    char joined[128];
+
+    /* The key is 16 random bytes in base64: 24 characters. */
+    if (strlen(key) != 24 || base64_decode(key, 24, raw) != 16) {
+        snprintf(why, why_size, "bad Sec-WebSocket-Key\n");
+        return -EINVAL;
+    }
+    /* SHA-1 comes from libcrypto, loaded by the first WebSocket. */
+    if (ossl_load_crypto(why, why_size) < 0)
+        return -ENOENT;
+    snprintf(joined, sizeof joined, "%s%s", key, guid);
+    SHA1((const unsigned char *)joined, strlen(joined), digest);
+    base64_encode(digest, SHA_DIGEST_LENGTH, accept);
+    return 0;
 }

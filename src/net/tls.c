@@ -7,18 +7,14 @@
  * (a handshake in progress produces bytes on reads). Plaintext written before the handshake is
  * done waits in a queue (counted in net_conn_pending, so back-pressure still works).
  *
+ * libssl is loaded (base/ossl.h) when the first door with TLS is made.
+ *
  * Certificates: with `generate`, a missing pair is created once (ECDSA P-256, self-signed,
  * SANs from the caller, key 0600 written without a window where it is readable by others) and
  * then reused byte for byte, which is what clients that pin the certificate need. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +23,7 @@
 
 #include "base/buf.h"
 #include "base/macro.h"
+#include "base/ossl.h"
 #include "base/paths.h"
 #include "net/net-internal.h"
 
@@ -243,6 +240,8 @@ int net_tls_new(const struct net_tls_opts *o, struct net_tls **ret, char *err, s
     int r;
 
     err[0] = '\0';
+    if (ossl_load_ssl(err, err_size) < 0)
+        return -ENOENT;
     if (o->generate && !have_cert && !have_key && (r = make_pair(o, err, err_size)) < 0)
         return r;
     if (o->generate && have_cert != have_key) {

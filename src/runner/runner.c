@@ -55,13 +55,7 @@ bool rn_runner_token_ok(struct rn_mgr *m, const char *id, const char *token)
 {
     struct rn_runner *r = rn_runner_find(m, id);
     size_t n = token ? strlen(token) : 0;
-    unsigned char diff = 0;
-
-    if (!r || !r->token[0] || n != strlen(r->token))
-        return false;
-    for (size_t i = 0; i < n; i++) /* in constant time: the comparison tells nothing */
-        diff |= (unsigned char)(r->token[i] ^ token[i]);
-    return diff == 0;
+    return r && r->token[0] && n == strlen(r->token) && mem_equal_ct(r->token, token, n);
 }
 
 static void timer_closed(uv_handle_t *h)

@@ -1,12 +1,11 @@
 /* Fuzz target: the JWT verifier on arbitrary tokens, with an HS256 secret (so that seeds signed
  * with it reach the claims) and a P-256 key, at a fixed time. Also the scope-word parser. A
  * token accepted here must carry a name that fits and only known scope bits. */
-#include <openssl/ec.h>
-#include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/auth-internal.h"
+#include "base/ossl.h"
 #include "fuzz.h"
 
 #define FUZZ_SECRET "fuzz-secret-fuzz-secret-fuzz-secret!"
@@ -19,8 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256], words[64];
     unsigned scopes;
 
-    if (!key)
-        key = EVP_EC_gen("P-256");
+    if (!key && (ossl_load_crypto(err, sizeof err) < 0 || !(key = EVP_EC_gen("P-256"))))
+        abort();
     struct jwt_keys k = {
         .secret = (const uint8_t *)FUZZ_SECRET,
         .secret_len = strlen(FUZZ_SECRET),

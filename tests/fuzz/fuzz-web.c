@@ -46,8 +46,9 @@ static struct auth *tokens(void)
     struct auth *a;
 
     if (!made) {
-        auth_token_hash("fuzz-read", 9, read_hash);
-        auth_token_hash("fuzz-none", 9, none_hash);
+        if (auth_token_hash("fuzz-read", 9, read_hash, err, sizeof err) < 0 ||
+            auth_token_hash("fuzz-none", 9, none_hash, err, sizeof err) < 0)
+            abort();
         snprintf(text, sizeof text, "reader read sha256:%s\nnobody none sha256:%s\n", read_hash,
                  none_hash);
         int fd = mkstemp(tokens_path);

@@ -559,6 +559,28 @@ def test_tokens_file_errors_and_reload(make_droverd, tmp_path):
         ch.close()
 
 
+
+def mapped_openssl(pid):
+    """The OpenSSL libraries droverd has mapped, by name."""
+    with open(f"/proc/{pid}/maps") as f:
+        return {lib for line in f for lib in ("libcrypto", "libssl") if f"/{lib}.so" in line}
+
+
+def test_openssl_loaded_only_when_configured(make_droverd, tmp_path):
+    # Nothing configured: neither library is mapped, even after calls.
+    d = make_droverd(subdir="plain")
+    d.cli("ls", check=0)
+    assert mapped_openssl(d.proc.pid) == set()
+    # A tokens file needs libcrypto (digests), not libssl.
+    tokens = tmp_path / "tokens"
+    tokens.write_text("")
+    d = make_droverd(extra_args=["--auth-tokens", str(tokens)], subdir="tokens")
+    assert mapped_openssl(d.proc.pid) == {"libcrypto"}
+    # A TLS door needs both.
+    port = free_port()
+    d = make_droverd(extra_args=["--grpc-tcp", f"127.0.0.1:{port}", "--grpc-tls"], subdir="tls")
+    assert mapped_openssl(d.proc.pid) == {"libcrypto", "libssl"}
+
 # ---- the HTTP door ----------------------------------------------------------------------------
 
 def http_get(url, token=None):
