@@ -1,10 +1,11 @@
 /* Benchmark client: unary drover.v1.Admin/Ping over the unix socket through libdrover-client.
  * Prints calls/s and latency percentiles.
  *   ping-bench SOCKET CONCURRENCY CALLS          CONCURRENCY calls in flight on one connection
- *   ping-bench --conns SOCKET CONNECTIONS CALLS  CONNECTIONS connections (as many clients), each
- *                                                with one call in flight, driven by one epoll loop;
- *                                                each connection's first call (a warm-up) is not
- *                                                counted */
+ *   ping-bench --conns SOCKET CONNECTIONS CALLS [--sync]
+ *       CONNECTIONS connections (as many clients), each with one call in flight, driven by one
+ *       epoll loop. Each connection's first call is a warm-up, not counted. With --sync, prints
+ *       "connected" once every connection is warm and waits for a line on stdin before the timed
+ *       calls, so that a caller can measure droverd over them alone. */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +103,7 @@ static int warm_up(struct drover_client *c)
     return 0;
 }
 
-static int run_conns(const char *sock, size_t nconn, size_t total)
+static int run_conns(const char *sock, size_t nconn, size_t total, bool sync)
 {
     struct conn *v = calloc(nconn, sizeof *v);
     struct epoll_event evs[256];
@@ -115,6 +116,13 @@ static int run_conns(const char *sock, size_t nconn, size_t total)
             fprintf(stderr, "ping-bench: connection %zu failed\n", i + 1);
             return 1;
         }
+    if (sync) {
+        char line[64];
+        printf("connected=%zu\n", nconn);
+        fflush(stdout);
+        if (!fgets(line, sizeof line, stdin))
+            return 1;
+    }
     uint64_t t0 = now_ns(CLOCK_MONOTONIC);
     for (size_t i = 0; i < nconn && started < total; i++, started++) {
         start(v[i].c, &v[i].s);
@@ -157,20 +165,20 @@ int main(int argc, char **argv)
 {
     struct drover_client *c;
 
-    if (argc == 5 && !strcmp(argv[1], "--conns")) {
+    if ((argc == 5 || (argc == 6 && !strcmp(argv[5], "--sync"))) && !strcmp(argv[1], "--conns")) {
         size_t nconn = strtoul(argv[3], NULL, 10), total = strtoul(argv[4], NULL, 10);
         if (nconn == 0 || total < nconn) {
             fprintf(stderr, "ping-bench: bad arguments\n");
             return 1;
         }
         run.lat = calloc(total, sizeof *run.lat);
-        int r = run_conns(argv[2], nconn, total);
+        int r = run_conns(argv[2], nconn, total, argc == 6);
         free(run.lat);
         return r;
     }
     if (argc != 4) {
         fprintf(stderr, "usage: ping-bench SOCKET CONCURRENCY CALLS\n"
-                        "       ping-bench --conns SOCKET CONNECTIONS CALLS\n");
+                        "       ping-bench --conns SOCKET CONNECTIONS CALLS [--sync]\n");
         return 2;
     }
     size_t conc = strtoul(argv[2], NULL, 10), total = strtoul(argv[3], NULL, 10);

@@ -22,12 +22,13 @@ import subprocess
 import sys
 import tempfile
 
+from plots import PLOTS, bar_plot, line_plots
 from results import record
+from scale_report import scale_section
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 DOCS = os.path.join(ROOT, "docs")
-PLOTS = os.path.join(DOCS, "bench")
 QUICK = os.environ.get("QUICK") == "1"
 
 
@@ -39,7 +40,7 @@ def run_scenarios(json_path):
                    EVENTS="1000", MESSAGES="4000", EXEC_RUNS="50",
                    HOSTILE_CALLS="500", SOAK_SECONDS="60")
     for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
-                   "run-containers", "run-baaaht", "run-hostile", "run-soak"):
+                   "run-containers", "run-baaaht", "run-hostile", "run-scale", "run-soak"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
         if r.returncode != 0:
@@ -52,43 +53,6 @@ def machine_limits():
                           "bare", "2000"], capture_output=True, text=True).stdout
     m = re.search(r"per_second=([0-9.]+)", out)
     return {"fork_exec_wait_per_s": float(m.group(1)) if m else None}
-
-
-# ---- plots ---------------------------------------------------------------------------------
-
-def bar_plot(name, title, ylabel, bars, log=False, limit=None, ymax=None):
-    """bars: [(label, value, lo, hi)] (lo/hi may be None); drover's bars are orange, the
-    peers' blue, the machine's limit (if given) a dashed line. Writes docs/bench/NAME.png."""
-    os.makedirs(PLOTS, exist_ok=True)
-    rows = []
-    for label, v, lo, hi in bars:
-        color = 0xE67E22 if label.startswith("drover") else 0x3B7DD8
-        rows.append(f'"{label}" {v} {v if lo is None else lo} {v if hi is None else hi} {color}')
-    low = min((b[1] for b in bars if b[1] > 0), default=1) / 3
-    limit_clause = (f', {limit} with lines dt 2 lw 2 lc rgb "#c0392b" title "machine limit"'
-                    if limit else "")
-    data = "\n".join(rows)
-    script = f"""
-set terminal pngcairo size 760,420 font ",10"
-set output "{os.path.join(PLOTS, name + '.png')}"
-set title "{title}"
-set ylabel "{ylabel}"
-set style fill solid 0.85 border -1
-set boxwidth 0.6
-set grid ytics
-set key top right
-set xtics rotate by -25 nomirror
-set bmargin 5
-set yrange [{low if log else 0}:{ymax if ymax is not None else '*'}]
-{'set logscale y' if log else ''}
-$d << EOD
-{data}
-EOD
-plot $d using 0:2:5:xtic(1) with boxes lc rgb variable notitle, \\
-     $d using 0:2:3:4 with yerrorbars lc rgb "black" ps 0 notitle{limit_clause}
-"""
-    subprocess.run(["gnuplot"], input=script, text=True, check=False)
-    return f"bench/{name}.png"
 
 
 # ---- the report ----------------------------------------------------------------------------
@@ -492,41 +456,6 @@ def hostile_section(h):
     return out
 
 
-def line_plots(name, title, t, panels, shade_to=None):
-    """Stacked line plots over one time axis (seconds): panels is [(ylabel, [(label, values,
-    thin)])]; a value may be None (a gap). shade_to greys the time before it (the warm-up).
-    Writes docs/bench/NAME.png."""
-    os.makedirs(PLOTS, exist_ok=True)
-    n = len(panels)
-    script = [f'set terminal pngcairo size 860,{230 * n + 40} font ",10"',
-              f'set output "{os.path.join(PLOTS, name + ".png")}"',
-              f'set multiplot layout {n},1 title "{title}"',
-              "set grid", "set key top left horizontal", "set lmargin 10", "set rmargin 3",
-              "set yrange [0:*]", "set offsets 0, 0, graph 0.2, 0",  # room for the key
-              f"set xrange [0:{max(t) if t else 1}]"]
-    if shade_to:
-        script.append(f"set object 1 rect from 0, graph 0 to {shade_to}, graph 1 "
-                      "fc rgb '#eeeeee' fs solid 1.0 noborder behind")
-    for i, (ylabel, series) in enumerate(panels):
-        rows = [" ".join(str(c) for c in [x, *("NaN" if v[j] is None else v[j]
-                                               for _, v, _ in series)])
-                for j, x in enumerate(t)]
-        script += [f"$d{i} << EOD", *rows, "EOD", f'set ylabel "{ylabel}"',
-                   'set xlabel "seconds"' if i == n - 1 else "unset xlabel"]
-        plots = []
-        for k, (label, _, thin) in enumerate(series):
-            color = ("#e67e22", "#3b7dd8", "#7f8c8d")[k % 3]
-            plots.append(f'$d{i} using 1:{k + 2} with linespoints pt 7 ps 0.4 '
-                         f'lw {1 if thin else 2} lc rgb "{color}" title "{label}"')
-        script.append("plot " + ", ".join(plots))
-    script.append("unset multiplot")
-    try:
-        subprocess.run(["gnuplot"], input="\n".join(script) + "\n", text=True, check=False)
-    except FileNotFoundError:  # no gnuplot: no plot
-        return None
-    return f"bench/{name}.png"
-
-
 def soak_section(s):
     """The soak (bench/soak.py): droverd's RSS, fds and CPU over a long run under a mixed load,
     the verdict (flat after the warm-up or not), the calls per kind, the hostile clients.
@@ -788,6 +717,8 @@ def main():
         lines += baaaht_section(res["baaaht"]) + [""]
     if "hostile" in res:
         lines += hostile_section(res["hostile"]) + [""]
+    if "scale" in res:
+        lines += scale_section(res["scale"]) + [""]
     if "soak" in res:
         lines += soak_section(res["soak"]) + [""]
     lines += limits_section(res, limits)

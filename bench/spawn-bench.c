@@ -10,10 +10,16 @@
  *   spawn-bench killtree SOCKET W a tree of about 100 processes (W double-forked orphans among
  *                                 them) started through droverd, then KillTree: wall time until
  *                                 nothing of it is left, checked in /proc
+ *   spawn-bench stamp FILE        appends CLOCK_REALTIME in ns to FILE, then waits to be killed:
+ *                                 a service that says to the nanosecond when it started
+ *   spawn-bench exec-latency N F  the limit for a restart: from just before posix_spawn (vfork and
+ *                                 exec: the cheapest spawn there is) to the stamp of a fresh
+ *                                 `spawn-bench stamp F`, N times (median, p99)
  * Prints one line of key=value figures. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +209,60 @@ static void killtree(const char *sock, int orphans)
     drover_client_free(cl);
 }
 
+static void stamp(const char *path)
+{
+    char line[32];
+    FILE *f = fopen(path, "a");
+    if (!f)
+        exit(1);
+    int n = snprintf(line, sizeof line, "%llu\n", (unsigned long long)now_ns(CLOCK_REALTIME));
+    fwrite(line, 1, (size_t)n, f);
+    fclose(f);
+    for (;;)
+        pause();
+}
+
+/* The newest stamp in path once there are more than `had` lines; 0 until then. */
+static uint64_t newest_stamp(const char *path, size_t had)
+{
+    FILE *f = fopen(path, "r");
+    unsigned long long v, last = 0;
+    size_t n = 0;
+    while (f && fscanf(f, "%llu", &v) == 1) {
+        last = v;
+        n++;
+    }
+    if (f)
+        fclose(f);
+    return n > had ? last : 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void exec_latency(long n, const char *path, const char *self)
+{
+    double *ms = calloc((size_t)n, sizeof *ms);
+    char *argv[] = {(char *)self, "stamp", (char *)path, NULL};
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = now_ns(CLOCK_REALTIME), at;
+        pid_t pid;
+        if (posix_spawn(&pid, self, NULL, NULL, argv, environ) != 0)
+            exit(1);
+        while (!(at = newest_stamp(path, (size_t)i)))
+            usleep(200);
+        ms[i] = (double)(at - t0) / 1e6;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    qsort(ms, (size_t)n, sizeof *ms, cmp_double);
+    printf("spawns=%ld median_ms=%.2f p99_ms=%.2f\n", n, ms[n / 2], ms[(size_t)(n * 99 / 100)]);
+    free(ms);
+}
+
 int main(int argc, char **argv)
 {
     static char *sh_argv[] = {"/bin/sh", "-lc", "/bin/true", NULL};
@@ -217,9 +277,13 @@ int main(int argc, char **argv)
         rpc(argv[2], atol(argv[3]));
     else if (argc == 4 && !strcmp(argv[1], "killtree"))
         killtree(argv[2], atoi(argv[3]));
+    else if (argc == 3 && !strcmp(argv[1], "stamp"))
+        stamp(argv[2]);
+    else if (argc == 4 && !strcmp(argv[1], "exec-latency"))
+        exec_latency(atol(argv[2]), argv[3], "/proc/self/exe");
     else {
-        fprintf(stderr,
-                "usage: spawn-bench bare|bare-sh|core N | rpc SOCKET N | killtree SOCKET W\n");
+        fprintf(stderr, "usage: spawn-bench bare|bare-sh|core N | rpc SOCKET N | killtree SOCKET W "
+                        "| stamp FILE | exec-latency N FILE\n");
         return 2;
     }
     return 0;

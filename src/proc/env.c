@@ -36,12 +36,16 @@ static ssize_t find(const struct proc_env *e, const char *name, size_t nlen)
 /* Adds or replaces an entry made of name (nlen bytes) and value. */
 static int put(struct proc_env *e, const char *name, size_t nlen, const char *value)
 {
+    size_t vlen = strlen(value);
     char *s;
 
     if (nlen == 0 || memchr(name, '=', nlen))
         return -EINVAL;
-    if (asprintf(&s, "%.*s=%s", (int)nlen, name, value) < 0)
+    if (!(s = malloc(nlen + 1 + vlen + 1))) /* not asprintf: every spawn copies the whole env */
         return -ENOMEM;
+    memcpy(s, name, nlen);
+    s[nlen] = '=';
+    memcpy(s + nlen + 1, value, vlen + 1);
     ssize_t i = find(e, name, nlen);
     if (i >= 0) {
         free(e->v[i]);

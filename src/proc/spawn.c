@@ -235,7 +235,7 @@ int proc_raise_nofile(struct rlimit *ret_old, struct rlimit *ret_new)
 }
 
 /* In the child: only async-signal-safe calls from here to execve. */
-static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
+static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p, bool born_in_group)
 {
     struct rlimit nofile;
     sigset_t empty;
@@ -249,7 +249,7 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
         child_fail(p, STEP_SETUP);
     if (o->group == PROC_GROUP_PGRP && p->pty_slave < 0 && setpgid(0, 0) < 0)
         child_fail(p, STEP_SETUP);
-    if (p->cgroup_fd >= 0 && write(p->cgroup_fd, "0", 1) != 1)
+    if (!born_in_group && p->cgroup_fd >= 0 && write(p->cgroup_fd, "0", 1) != 1)
         child_fail(p, STEP_CGROUP);
     for (int i = 0; i < RES_N; i++)
         if (p->res.fd[i] >= 0 && write(p->res.fd[i], "0", 1) != 1)
@@ -281,10 +281,13 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
     for (size_t i = 0; i < o->n_rlimits; i++)
         if (setrlimit(o->rlimits[i].resource, &o->rlimits[i].lim) < 0)
             child_fail(p, STEP_SETUP);
-    if (o->set_ids) {
-        if (setgroups(1, &o->gid) < 0 || setgid(o->gid) < 0 || setuid(o->uid) < 0)
-            child_fail(p, STEP_SETUP);
-    }
+    /* The system calls themselves: glibc's setuid and friends would ask droverd's other
+     * threads to change theirs too (setxid), which a child in our memory must not do. The
+     * kernel's change the calling thread, which is the whole child. */
+    if (o->set_ids && (syscall(SYS_setgroups, 1, &o->gid) < 0 ||
+                       syscall(SYS_setresgid, o->gid, o->gid, o->gid) < 0 ||
+                       syscall(SYS_setresuid, o->uid, o->uid, o->uid) < 0))
+        child_fail(p, STEP_SETUP);
     static char *const no_env[] = {NULL};
     execve(p->path, o->argv, o->envp ? o->envp : no_env);
     child_fail(p, STEP_EXEC);
@@ -302,9 +305,11 @@ static _Noreturn void child(const struct proc_spawn_opts *o, struct prep *p)
 #endif
 
 /* The child runs on this stack, in droverd's memory, while droverd waits for it to exec or exit
- * (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page tables are copied, which is most of
- * what fork costs. One spawn runs at a time (one thread, and the parent is suspended), so one
- * stack serves them all. The child writes nothing of ours but its stack and errno. */
+ * (CLONE_VM | CLONE_VFORK, as posix_spawn does): no page tables are copied, and neither the
+ * child (before its exec) nor droverd (after) takes a page fault for it. On this kind of VM a
+ * copy of droverd's page tables and the faults that follow cost 2.5 ms per spawn. One spawn
+ * runs at a time (one thread, and the parent is suspended), so one stack serves them all. The
+ * child writes nothing of ours but its stack and errno. */
 #ifndef SPAWN_WITH_FORK
 #define CHILD_STACK_SIZE (128u << 10)
 static uint8_t child_stack[CHILD_STACK_SIZE] __attribute__((aligned(64)));
@@ -313,35 +318,86 @@ static uint8_t child_stack[CHILD_STACK_SIZE] __attribute__((aligned(64)));
 struct child_args {
     const struct proc_spawn_opts *o; /* what to run */
     struct prep *p;                  /* what the parent prepared */
+    bool born_in_group;              /* clone3 made it in its group: cgroup.procs is not written */
 };
 
 static int child_main(void *arg)
 {
     struct child_args *a = arg;
-    child(a->o, a->p);
+    child(a->o, a->p, a->born_in_group);
 }
 
 /* Moving a process into a cgroup (writing cgroup.procs) waits for an RCU grace period in the
  * kernel: milliseconds, most of a restart's latency. A v2 child born in its group costs
- * nothing of the kind: clone3(CLONE_INTO_CGROUP). It forks (the raw syscall cannot run the
- * child on another stack in our memory) and keeps vfork's wait for the exec; that copy of
- * droverd's few page tables costs far less than the migration. Cleared for good when the
- * kernel does not have it. */
+ * nothing of the kind: clone3(CLONE_INTO_CGROUP). Cleared for good when the kernel does not
+ * have it. */
 static bool clone_into_cgroup_works = true;
 
-static pid_t clone_into_cgroup(int dir)
+#if !defined(SPAWN_WITH_FORK) && defined(__x86_64__)
+/* clone3 with the child on child_stack, sharing our memory. glibc 2.36 has no clone3 wrapper,
+ * and the raw syscall returns in the child on the new, empty stack, where no C code can
+ * return to: this returns the pid (or -errno) in the parent; the child calls fn(arg) and exits
+ * with its result. The kernel preserves r8 and r9 across the syscall, and starts the child
+ * with rsp at stack + stack_size (16-byte aligned, so the call is ABI-aligned). Other
+ * architectures fork a copy instead. */
+#define CLONE3_VM 1
+long drover_clone3_vm(struct clone_args *args, size_t size, int (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".globl drover_clone3_vm\n"
+        ".hidden drover_clone3_vm\n"
+        ".type drover_clone3_vm, @function\n"
+        "drover_clone3_vm:\n"
+        "    endbr64\n"
+        "    mov %rdx, %r9\n"  /* fn */
+        "    mov %rcx, %r8\n"  /* arg */
+        "    mov $435, %eax\n" /* SYS_clone3 */
+        "    syscall\n"
+        "    test %rax, %rax\n"
+        "    jnz 1f\n"
+        "    xor %ebp, %ebp\n" /* the child: no frame above this one */
+        "    mov %r8, %rdi\n"
+        "    call *%r9\n"
+        "    mov %eax, %edi\n"
+        "    mov $60, %eax\n" /* SYS_exit */
+        "    syscall\n"
+        "    hlt\n"
+        "1:  ret\n"
+        ".size drover_clone3_vm, .-drover_clone3_vm\n");
+#endif
+
+/* A child born in the group of directory dir; -1 with errno when clone3 refuses. */
+static pid_t clone_into_cgroup(int dir, struct child_args *args)
 {
     struct clone_args a = {
         .flags = CLONE_VFORK | CLONE_INTO_CGROUP,
         .exit_signal = SIGCHLD,
         .cgroup = (uint64_t)dir,
     };
-    return (pid_t)syscall(SYS_clone3, &a, sizeof a);
+    args->born_in_group = true;
+#ifdef CLONE3_VM
+    a.flags |= CLONE_VM;
+    a.stack = (uint64_t)(uintptr_t)child_stack;
+    a.stack_size = sizeof child_stack;
+    long r = drover_clone3_vm(&a, sizeof a, child_main, args);
+    if (r < 0) {
+        args->born_in_group = false;
+        errno = (int)-r;
+        return -1;
+    }
+    return (pid_t)r;
+#else
+    pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof a);
+    if (pid == 0)
+        child_main(args);
+    if (pid < 0)
+        args->born_in_group = false;
+    return pid;
+#endif
 }
 
 static pid_t fork_exec(const struct proc_spawn_opts *o, struct prep *p, struct child_error *ce)
 {
-    struct child_args args = {o, p};
+    struct child_args args = {o, p, false};
     sigset_t all, old;
     pid_t pid = -1;
     ssize_t n;
@@ -349,11 +405,7 @@ static pid_t fork_exec(const struct proc_spawn_opts *o, struct prep *p, struct c
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     if (p->cgroup_dir >= 0) {
-        pid = clone_into_cgroup(p->cgroup_dir);
-        if (pid == 0) {
-            p->cgroup_fd = -1; /* born there (our own copy of p) */
-            child_main(&args);
-        }
+        pid = clone_into_cgroup(p->cgroup_dir, &args);
         if (pid < 0 && (errno == ENOSYS || errno == EINVAL || errno == E2BIG ||
                         errno == EOPNOTSUPP || errno == EBADF))
             clone_into_cgroup_works = false; /* an older kernel: join by cgroup.procs */

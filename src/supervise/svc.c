@@ -245,6 +245,8 @@ static bool rotates(const struct svc *s)
 
 static void rotate_logs(struct svc *s)
 {
+    if (!rotates(s))
+        return;
     uint32_t keep = s->cfg.log_keep ? s->cfg.log_keep : DEFAULT_LOG_KEEP;
     for (int i = 0; i < 2; i++) {
         (void)svc_log_rotate(s->log_path[i], s->cfg.log_max_bytes, keep);
