@@ -333,11 +333,29 @@ static bool in_group(const struct net_conn *c, gid_t gid)
     return false;
 }
 
+/* "uid:N", as snprintf would write it; every call on the unix socket names its caller so. */
+static void uid_name(uid_t uid, char *out, size_t size)
+{
+    char digits[12], *d = digits + sizeof digits;
+    unsigned v = (unsigned)uid;
+    *--d = '\0';
+    do
+        *--d = (char)('0' + v % 10);
+    while (v /= 10);
+    size_t n = (size_t)(digits + sizeof digits - 1 - d);
+    if (size < 4 + n + 1) {
+        snprintf(out, size, "uid:%s", d);
+        return;
+    }
+    memcpy(out, "uid:", 4);
+    memcpy(out + 4, d, n + 1);
+}
+
 unsigned authz_peer_scopes(const struct authz *z, const struct net_conn *c, char *who, size_t size)
 {
     const struct ucred *p = net_conn_peer(c);
 
-    snprintf(who, size, "uid:%u", (unsigned)p->uid);
+    uid_name(p->uid, who, size);
     if (!net_conn_is_unix(c) || p->uid == (uid_t)-1)
         return 0;
     if (p->uid == 0 || p->uid == z->o.own_uid)
@@ -574,7 +592,9 @@ static void audit(struct grpc_call *call, enum grpc_status_code code, const char
     bool denied = code == GRPC_UNAUTHENTICATED || code == GRPC_PERMISSION_DENIED;
     (void)userdata;
 
-    if (!d || !slash || (size_t)(slash - path) > sizeof service)
+    /* Only refusals, and control calls over TCP, are audited: the rest leave at once. */
+    if (!d || !slash || (size_t)(slash - path) > sizeof service ||
+        (!denied && d->kind != AUTHZ_DOOR_TCP))
         return;
     snprintf(service, sizeof service, "%.*s", (int)(slash - path - 1), path + 1);
     bool control = authz_method_scope(service, slash + 1) == AUTH_CONTROL;

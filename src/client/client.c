@@ -328,20 +328,25 @@ static ssize_t io_recv(struct drover_client *c, void *data, size_t len)
     return n < 0 ? -errno : n;
 }
 
-/* Moves nghttp2's output to the socket until either runs dry. */
+/* Moves nghttp2's output to the socket until either runs dry. Every frame nghttp2 has ready
+ * goes out in one send (up to FLUSH_BATCH bytes): a frame per send would cost the server a
+ * socket buffer per frame to read and free. */
+#define FLUSH_BATCH (64u << 10)
 static int flush(struct drover_client *c)
 {
     for (;;) {
-        if (c->out.len == 0) {
+        while (c->out.len < FLUSH_BATCH) {
             const uint8_t *data;
             ssize_t n = nghttp2_session_mem_send(c->h2, &data);
             if (n < 0)
                 return -EPROTO;
             if (n == 0)
-                return 0;
+                break;
             if (buf_append(&c->out, data, (size_t)n) < 0)
                 return -ENOMEM;
         }
+        if (c->out.len == 0)
+            return 0;
         ssize_t w = io_send(c, buf_head(&c->out), c->out.len);
         if (w == -EAGAIN)
             return 0;

@@ -106,6 +106,13 @@ static void call_detach(struct grpc_call *call)
         call->method->on_close(call);
 }
 
+static void free_principal(struct grpc_call *call)
+{
+    if (call->principal != call->principal_buf)
+        free(call->principal);
+    call->principal = NULL;
+}
+
 void grpc_call_free(struct grpc_call *call)
 {
     struct gconn *c = call->conn;
@@ -118,7 +125,7 @@ void grpc_call_free(struct grpc_call *call)
     call->finished = true;
     if (call->audited && s->auth.audit)
         s->auth.audit(call, call->status, call->status_msg, s->auth.userdata);
-    free(call->principal);
+    free_principal(call);
     call_detach(call);
     DLIST_REMOVE(call, link);
     c->n_calls--;
@@ -135,8 +142,7 @@ void grpc_call_free(struct grpc_call *call)
         uv_close((uv_handle_t *)call->deadline, timer_free);
     }
     for (size_t i = 0; i < call->n_md; i++) {
-        free(call->md[i].key);
-        free(call->md[i].value);
+        free(call->md[i].key); /* the value shares its allocation */
     }
     free(call->md);
     free(call->path);
@@ -156,10 +162,16 @@ void grpc_call_free(struct grpc_call *call)
  * end with these. Returns how many were written. */
 static size_t status_headers(const struct grpc_call *call, char code[12], nghttp2_nv *out)
 {
+    static const char *const codes[] = {"0", "1",  "2",  "3",  "4",  "5",  "6",  "7", "8",
+                                        "9", "10", "11", "12", "13", "14", "15", "16"};
     size_t n = 0;
 
-    snprintf(code, 12, "%d", (int)call->status);
-    out[n++] = (nghttp2_nv)NV("grpc-status", code);
+    const char *v = code;
+    if ((unsigned)call->status < ARRAY_SIZE(codes))
+        v = codes[call->status]; /* the usual case, without formatting */
+    else
+        snprintf(code, 12, "%d", (int)call->status);
+    out[n++] = (nghttp2_nv)NV("grpc-status", v);
     if (call->status_msg && *call->status_msg)
         out[n++] = (nghttp2_nv)NV("grpc-message", call->status_msg);
     return n;
@@ -269,8 +281,7 @@ int grpc_call_send_headers(struct grpc_call *call)
 
 static int append_message(struct buf *out, const void *msg, size_t len)
 {
-    (void)len;
-    return grpc_frame_append_message(out, msg);
+    return grpc_frame_append_sized(out, msg, len);
 }
 
 static int append_packed(struct buf *out, const void *bytes, size_t len)
@@ -306,7 +317,7 @@ void grpc_call_finishv(struct grpc_call *call, enum grpc_status_code code, const
         vsnprintf(msg, sizeof msg, fmt, ap);
     call->finished = true;
     call->status = code;
-    call->status_msg = grpc_percent_encode(msg);
+    call->status_msg = *msg ? grpc_percent_encode(msg) : NULL;
     if (call->deadline)
         uv_timer_stop(call->deadline);
     if (call->ready_pending) {
@@ -409,8 +420,12 @@ void *grpc_call_door(const struct grpc_call *call)
 
 void grpc_call_set_principal(struct grpc_call *call, const char *name)
 {
-    free(call->principal);
-    call->principal = name ? strdup(name) : NULL;
+    size_t n = name ? strlen(name) : 0;
+    free_principal(call);
+    if (name && n < sizeof call->principal_buf)
+        call->principal = memcpy(call->principal_buf, name, n + 1);
+    else if (name)
+        call->principal = strdup(name);
 }
 
 void grpc_call_set_scopes(struct grpc_call *call, unsigned scopes)

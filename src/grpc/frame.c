@@ -44,7 +44,11 @@ int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size
 
 int grpc_frame_append_message(struct buf *out, const ProtobufCMessage *msg)
 {
-    size_t len = protobuf_c_message_get_packed_size(msg);
+    return grpc_frame_append_sized(out, msg, protobuf_c_message_get_packed_size(msg));
+}
+
+int grpc_frame_append_sized(struct buf *out, const ProtobufCMessage *msg, size_t len)
+{
     uint8_t *body;
     int r = reserve_frame(out, false, len, &body);
 

@@ -72,6 +72,7 @@ struct grpc_call {
     bool starved;                        /* refused by the server's budget: wake it below it */
     bool audited;                        /* the authorizer saw it: the audit hook hears the end */
     char *principal;                     /* who the authorizer says the caller is, or NULL */
+    char principal_buf[48];              /* holds it when it fits: no allocation per call */
     unsigned scopes;                     /* what the authorizer found the caller may do */
     DLIST_LINK(grpc_call) link;          /* in the connection's list of calls */
 };

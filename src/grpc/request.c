@@ -62,13 +62,12 @@ static int add_metadata(struct grpc_call *call, const uint8_t *name, size_t name
     if (VEC_RESERVE(call->md, call->cap_md, call->n_md + 1) < 0)
         return -ENOMEM;
     struct metadata *m = &call->md[call->n_md];
-    m->key = strndup((const char *)name, namelen);
-    m->value = malloc(valuelen + 1);
-    if (!m->key || !m->value) {
-        free(m->key);
-        free(m->value);
+    /* Key and value in one allocation (the value's decoded form is never longer). */
+    if (!(m->key = malloc(namelen + 1 + valuelen + 1)))
         return -ENOMEM;
-    }
+    memcpy(m->key, name, namelen);
+    m->key[namelen] = '\0';
+    m->value = m->key + namelen + 1;
     if (bin) {
         long n = base64_decode((const char *)value, valuelen, (uint8_t *)m->value);
         if (n < 0) {

@@ -42,6 +42,8 @@ int grpc_frame_append(struct buf *out, bool compressed, const uint8_t *msg, size
 struct ProtobufCMessage;
 /* Packs msg straight into out behind its prefix (no intermediate copy). */
 int grpc_frame_append_message(struct buf *out, const struct ProtobufCMessage *msg);
+/* The same, with the message's packed size already known (protobuf_c_message_get_packed_size). */
+int grpc_frame_append_sized(struct buf *out, const struct ProtobufCMessage *msg, size_t len);
 
 /* Splits a byte stream into messages. Bytes may arrive in any split; a message whole inside one
  * chunk is handed out without a copy. */
