@@ -74,6 +74,7 @@ struct daemon {
     uv_timer_t log_flush;      /* says what rate-limited log lines dropped, once their window
                                   ends (log_ratelimit_flush) */
     uv_timer_t sync_timer;     /* writes again what could not be written (sync_later) */
+    uv_check_t flush_check;    /* writes the turn's changes to services (daemon_flush_services) */
     uint32_t sync_delay_ms;    /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
     bool out_of_sync;          /* a write failed or the reserve went since all was synced */
     struct upgrade *upgrade;   /* upgrade in place: what was handed over, one under way */
@@ -114,6 +115,8 @@ void daemon_services_in_containers(struct daemon *d);
 /* Loads the services table, adopts what still runs, applies the configuration's services,
  * kills strays of dead droverds, saves every row once, then starts what must run. */
 int daemon_start_services(struct daemon *d);
+/* Writes the services' rows changed since the last call, in one transaction (services.c). */
+void daemon_flush_services(struct daemon *d);
 /* The configuration's services onto the engine (svc_apply_config). */
 int daemon_apply_services(struct daemon *d, const struct config *cfg, struct svc_apply_counts *ret);
 /* Every row as the engine has it now, in one transaction (userdata: the daemon). */

@@ -113,6 +113,7 @@ static void core_free(struct daemon *d)
     if (d->core_freed)
         return;
     d->core_freed = true;
+    daemon_flush_services(d);   /* the last turn's changes */
     upgrade_cancel(d->upgrade); /* its check is the reaper's child */
     rn_mgr_free(d->runners);
     d->runners = d->host.runners = NULL;
@@ -149,6 +150,7 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
+    uv_close((uv_handle_t *)&d->flush_check, on_closed);
     uv_close((uv_handle_t *)&d->sig_usr2, on_closed);
     log_set_ratelimit_hook(NULL);
     log_flush_timer = NULL;
@@ -172,6 +174,7 @@ static void on_door_done(void *userdata)
 static void on_services_stopped(void *userdata)
 {
     struct daemon *d = userdata;
+    daemon_flush_services(d); /* every service's last state before the clean stop's mark */
     int r = store_set_state(d->store, "clean_stop", "1");
     if (r < 0)
         log_warning_errno(r, "cannot record the clean stop");
@@ -403,6 +406,8 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->grace_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
+    uv_check_init(&d->loop, &d->flush_check);
+    d->flush_check.data = d;
     uv_timer_init(&d->loop, &d->log_flush);
     uv_unref((uv_handle_t *)&d->log_flush); /* never what keeps the loop running */
     log_flush_timer = &d->log_flush;

@@ -122,25 +122,49 @@ static void on_sync_timer(uv_timer_t *t)
     uv_timer_start(t, on_sync_timer, d->sync_delay_ms, 0);
 }
 
-/* Every change the engine reports goes to the database: what the table says is what droverd
- * last knew. A failed write waits to be written again; a write that succeeds takes along those
- * that wait. */
-static void record_service(struct daemon *d, struct svc *s)
+/* Every change the engine reports goes to the database, at the end of the loop turn that made
+ * it (flush_services): what the table says is what droverd last knew, a turn at most behind.
+ * A client's change is not among these: the persist hook writes it before it is made. A failed
+ * write waits to be written again; a write that succeeds takes along those that wait. */
+void daemon_flush_services(struct daemon *d)
 {
-    size_t waiting = svc_db_unsynced(d->svc_db);
-    int r = svc_is_removed(s) ? svc_db_delete(d->svc_db, svc_id(s)) : svc_db_save(d->svc_db, s);
+    if (!d->svc_db || !svc_db_marked(d->svc_db))
+        return;
+    size_t n = svc_db_marked(d->svc_db), waiting = svc_db_unsynced(d->svc_db);
+    uint32_t first = svc_db_marked_id(d->svc_db, 0);
+    int r = svc_db_flush(d->svc_db, d->services);
 
     if (r >= 0 && !d->out_of_sync && !reserve_spent(d))
         return; /* all in sync, as nearly always */
-    if (r < 0 && waiting == 0)
+    if (r < 0 && waiting == 0) {
+        struct svc *one = n == 1 ? svc_find_id(d->services, first) : NULL;
+        char what[160];
+        if (one)
+            snprintf(what, sizeof what, "service '%s'", svc_name(one));
+        else
+            snprintf(what, sizeof what, "%zu services", n);
         log_warning_errno(r,
-                          "cannot record the state of service '%s' in '%s'; writing it again "
-                          "until it can be",
-                          svc_name(s), d->cfg.db_path);
-    else if (r >= 0 && !d->out_of_sync)
+                          "cannot record the state of %s in '%s'; writing it again until it can be",
+                          what, d->cfg.db_path);
+    } else if (r >= 0 && !d->out_of_sync)
         log_warning("the disk of '%s' is full: its emergency reserve was spent", d->cfg.db_path);
     if (r < 0 || !sync_state(d))
         sync_later(d);
+}
+
+static void on_flush(uv_check_t *h)
+{
+    uv_check_stop(h);
+    daemon_flush_services(h->data);
+}
+
+static void record_service(struct daemon *d, struct svc *s)
+{
+    svc_db_mark(d->svc_db, svc_id(s));
+    if (svc_db_pid_unrecorded(s)) /* a spawn: on disk before anyone hears of it */
+        daemon_flush_services(d);
+    else if (!uv_is_active((uv_handle_t *)&d->flush_check))
+        uv_check_start(&d->flush_check, on_flush);
 }
 
 /* The engine's persist hook: a client's change is written before it is made, or refused. */

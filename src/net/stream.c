@@ -253,21 +253,8 @@ int net_raw_write(struct net_conn *c, struct buf *b)
 {
     if (b->len == 0)
         return 0;
-    if (!c->writing) {
-        /* Most answers fit in the socket at once: written now, they need no request, no
-         * completion callback and no change to what the loop polls for (nothing was pending,
-         * so nobody waits for a drain). A failure is left to uv_write, which reports it as
-         * every other write's. */
-        uv_buf_t ub = uv_buf_init((char *)buf_head(b), (unsigned)b->len);
-        int n = uv_try_write(&c->h.stream, &ub, 1);
-        if (n == (int)b->len) {
-            buf_done(b);
-            return 0;
-        }
-        if (n > 0)
-            buf_consume(b, (size_t)n);
+    if (!c->writing)
         return start_write(c, b);
-    }
     if (buf_append(&c->queued, buf_head(b), b->len) < 0)
         return -ENOMEM;
     hold(c, b->len);

@@ -308,7 +308,7 @@ static int reserve_arm(struct store *s)
     return 0;
 }
 
-static bool reserve_release(struct store *s)
+bool store_reserve_release(struct store *s)
 {
     if (strcmp(s->reserve_state, "armed") != 0)
         return false;
@@ -421,7 +421,7 @@ static int run(struct store *s, sqlite3_stmt *st, bool may_release)
     int rc = sqlite3_step(st);
 
     sqlite3_reset(st);
-    if ((rc & 0xff) == SQLITE_FULL && may_release && reserve_release(s)) {
+    if ((rc & 0xff) == SQLITE_FULL && may_release && store_reserve_release(s)) {
         (void)note(s, -ENOSPC); /* saved by the reserve, but the disk was full */
         rc = sqlite3_step(st);
         sqlite3_reset(st);

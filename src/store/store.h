@@ -8,6 +8,7 @@
 #pragma once
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ int store_try(struct store *s, sqlite3_stmt *st);
 /* A transaction around several writes: all of them or none. A failed commit rolls back. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
+/* Releases the reserve (deletes its file) if it is armed: whether it was. For a transaction
+ * that failed on a full disk and is worth a second try (store_run does this for one write). */
+bool store_reserve_release(struct store *s);
 void store_rollback(struct store *s);
 /* Prepares a statement, -ENOMEM/-EINVAL on failure. */
 int store_prepare(struct store *s, const char *sql, sqlite3_stmt **ret);

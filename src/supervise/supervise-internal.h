@@ -31,6 +31,7 @@ struct svc {
     struct svc_config cfg;       /* owned copy */
     char *log_path[2];           /* <log_dir>/<name>-out.log, -err.log */
     struct svc_status st;        /* what svc_get_status reports */
+    pid_t recorded_pid;          /* the pid its row in the database says (svc-db.c) */
     struct proc_child *child;    /* the main process, in ONLINE and STOPPING */
     uint64_t started_mono_ms;    /* when it was spawned */
     uv_timer_t timer;            /* backoff, deferred start, kill timeout; frees us on close */

@@ -473,3 +473,14 @@ int svc_db_save_all(struct svc_db *db, struct svc_engine *e);
 int svc_db_resync(struct svc_db *db, struct svc_engine *e);
 /* How many rows wait to be written again. */
 size_t svc_db_unsynced(const struct svc_db *db);
+/* Marks a service's row as changed (or gone): svc_db_flush writes every marked row, as e has it
+ * then, in one transaction; a row that could not be written waits to be written again. 0 or the
+ * -errno of the transaction. svc_db_marked says how many wait for the flush. */
+void svc_db_mark(struct svc_db *db, uint32_t id);
+int svc_db_flush(struct svc_db *db, struct svc_engine *e);
+size_t svc_db_marked(const struct svc_db *db);
+uint32_t svc_db_marked_id(const struct svc_db *db, size_t i); /* 0 past the end */
+/* Whether s runs a process its row does not name yet (a spawn since the last write): such a
+ * change is written before anything answers, so that a droverd started after a crash adopts
+ * that process instead of starting another. */
+bool svc_db_pid_unrecorded(const struct svc *s);

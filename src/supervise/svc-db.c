@@ -7,7 +7,11 @@
  * the set holds ids, never stale rows, so the row written is always the newest. A client's change
  * is written beforehand with svc_db_persist, which never spends the emergency reserve; a deletion
  * recorded that way holds while the service stops (its state changes meanwhile do not bring the
- * row back), until the engine removes it. */
+ * row back), until the engine removes it.
+ *
+ * The engine's own changes (a state, a pid, a restart count) are marked (svc_db_mark) and
+ * written together by svc_db_flush, which droverd calls once per loop turn: a restart's BACKOFF
+ * and ONLINE, or a Stop of fifty services, cost one transaction, not one each. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,6 +22,7 @@
 #include "base/strv.h"
 #include "base/vec.h"
 #include "store/store.h"
+#include "supervise/supervise-internal.h"
 #include "supervise/supervise.h"
 
 /* A few service ids, in no order. */
@@ -32,6 +37,7 @@ struct svc_db {
     sqlite3_stmt *delete;  /* DELETE by id */
     struct idset unsynced; /* rows whose last write failed (saves and deletions alike) */
     struct idset deleting; /* services whose deletion is recorded and which are still stopping */
+    struct idset marked;   /* rows changed since the last svc_db_flush */
 };
 
 static const char *const policy_words[] = {
@@ -99,6 +105,7 @@ void svc_db_free(struct svc_db *db)
     sqlite3_finalize(db->delete);
     free(db->unsynced.v);
     free(db->deleting.v);
+    free(db->marked.v);
     free(db);
 }
 
@@ -159,8 +166,8 @@ static void container_from_json(const char *text, struct svc_container *c)
         json_t *v = json_object_get(j, "volumes");
         size_t n = 0, i;
         json_t *x;
-        json_array_foreach(v, i, x) if (json_is_string(x))
-            (void)strv_push(&c->volumes, &n, strdup(json_string_value(x)));
+        json_array_foreach(v, i, x) if (json_is_string(x))(void)
+            strv_push(&c->volumes, &n, strdup(json_string_value(x)));
     }
     json_decref(j);
 }
@@ -270,7 +277,15 @@ static int save_row(struct svc_db *db, struct svc *s)
     if (idset_at(&db->deleting, svc_id(s)) >= 0)
         return delete_row(db, svc_id(s), false);
     row_of(s, &row);
-    return write_row(db, &row, false);
+    int r = write_row(db, &row, false);
+    if (r >= 0)
+        s->recorded_pid = row.st.pid;
+    return r;
+}
+
+bool svc_db_pid_unrecorded(const struct svc *s)
+{
+    return s->st.pid && s->st.pid != s->recorded_pid;
 }
 
 size_t svc_db_unsynced(const struct svc_db *db)
@@ -287,6 +302,52 @@ int svc_db_delete(struct svc_db *db, uint32_t id)
 {
     idset_remove(&db->deleting, id); /* it is gone now */
     return synced(db, id, delete_row(db, id, false));
+}
+
+void svc_db_mark(struct svc_db *db, uint32_t id)
+{
+    idset_add(&db->marked, id);
+}
+
+size_t svc_db_marked(const struct svc_db *db)
+{
+    return db->marked.n;
+}
+
+uint32_t svc_db_marked_id(const struct svc_db *db, size_t i)
+{
+    return i < db->marked.n ? db->marked.v[i] : 0;
+}
+
+/* A marked row as e has it now: saved, or deleted once the service is gone. */
+static int flush_row(struct svc_db *db, struct svc_engine *e, uint32_t id)
+{
+    struct svc *s = svc_find_id(e, id);
+    if (s && !svc_is_removed(s))
+        return save_row(db, s);
+    idset_remove(&db->deleting, id); /* it is gone now */
+    return delete_row(db, id, false);
+}
+
+/* The marked rows in one transaction. In WAL mode the pages reach the disk at COMMIT, where a
+ * full disk shows and the transaction is rolled back: what droverd does on its own may spend
+ * the reserve, so the transaction is made again once it is released. */
+int svc_db_flush(struct svc_db *db, struct svc_engine *e)
+{
+    int r = 0;
+
+    for (int round = 0; db->marked.n && round < 2; round++) {
+        r = store_begin(db->store);
+        for (size_t i = 0; r >= 0 && i < db->marked.n; i++)
+            r = flush_row(db, e, db->marked.v[i]);
+        r = r < 0 ? (store_rollback(db->store), r) : store_commit(db->store);
+        if (r != -ENOSPC || !store_reserve_release(db->store))
+            break;
+    }
+    for (size_t i = 0; i < db->marked.n; i++)
+        (void)synced(db, db->marked.v[i], r);
+    db->marked.n = 0;
+    return r;
 }
 
 int svc_db_persist(struct svc_db *db, const struct svc_intent *v, size_t n)
@@ -315,6 +376,13 @@ int svc_db_save_all(struct svc_db *db, struct svc_engine *e)
     r = r < 0 ? (store_rollback(db->store), r) : store_commit(db->store);
     for (size_t i = 0; i < svc_count(e); i++)
         (void)synced(db, svc_id(svc_at(e, i)), r);
+    /* What was marked is written now, but for a removed service's deletion. */
+    for (size_t i = 0; r >= 0 && i < db->marked.n;) {
+        if (svc_find_id(e, db->marked.v[i]))
+            idset_remove(&db->marked, db->marked.v[i]); /* the last one took its place */
+        else
+            i++;
+    }
     return r;
 }
 
