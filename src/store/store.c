@@ -2,6 +2,12 @@
  * append to the log, durable across a crash of droverd, and across power loss up to the last
  * checkpoint), so they run on the loop without blocking it noticeably.
  *
+ * Checkpoints are not: copying the log into the database ends in two fdatasyncs, tens of
+ * milliseconds on a busy disk, which SQLite's automatic checkpoint would spend on the loop
+ * every thousand pages. A thread of our own does them instead (PASSIVE, on its own connection,
+ * so writers never wait for it), started the first time the log reaches CHECKPOINT_PAGES: an
+ * idle droverd has no such thread.
+ *
  * Migrations: migrations[i] brings a database from user_version i to i+1, inside one
  * transaction with the version bump. A database whose version is higher than ours was written by
  * a newer droverd: we refuse it rather than guess. */
@@ -9,6 +15,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +107,22 @@ static const char *const migrations[] = {
     "CREATE UNIQUE INDEX agent_messages_id ON agent_messages (conv_id, id);",
 };
 
+#define CHECKPOINT_PAGES 1000 /* SQLite's own default for its automatic checkpoint */
+
+/* The checkpoint thread and what it is asked. */
+struct checkpointer {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    bool started;  /* the thread runs (started on the first full log) */
+    bool want;     /* a checkpoint is asked for */
+    bool stop;     /* the store closes: the thread ends */
+    uint64_t done; /* checkpoints made (under lock) */
+};
+
 struct store {
     sqlite3 *db;               /* the connection */
+    struct checkpointer ckpt;  /* checkpoints off the loop */
     char *path;                /* the database file */
     char *reserve_path;        /* emergency-reserve.bin beside it */
     const char *reserve_state; /* see store_reserve_state */
@@ -335,6 +357,78 @@ int store_reserve_rearm(struct store *s)
     return reserve_arm(s) == 0 ? 1 : 0;
 }
 
+static void *checkpointer_main(void *arg)
+{
+    struct store *s = arg;
+    struct checkpointer *c = &s->ckpt;
+    sqlite3 *db = NULL;
+
+    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        sqlite3_close(db);
+        db = NULL; /* the log grows until droverd restarts: SQLite checkpoints at close */
+    }
+    pthread_mutex_lock(&c->lock);
+    while (!c->stop) {
+        if (!c->want) {
+            pthread_cond_wait(&c->wake, &c->lock);
+            continue;
+        }
+        c->want = false;
+        pthread_mutex_unlock(&c->lock);
+        int rc = db ? sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+                    : SQLITE_ERROR;
+        pthread_mutex_lock(&c->lock);
+        c->done += rc == SQLITE_OK;
+    }
+    pthread_mutex_unlock(&c->lock);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* After every commit (SQLite's WAL hook, on the loop): a log of CHECKPOINT_PAGES or more is
+ * handed to the checkpoint thread. */
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store *s = arg;
+    struct checkpointer *c = &s->ckpt;
+    (void)db;
+    (void)name;
+
+    if (pages < CHECKPOINT_PAGES)
+        return SQLITE_OK;
+    if (!c->started) {
+        sigset_t all, old;
+        sigfillset(&all); /* signals are the loop's */
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        c->started = pthread_create(&c->thread, NULL, checkpointer_main, s) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (!c->started) /* no thread: the loop does it, as SQLite would have */
+            return sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL),
+                   SQLITE_OK;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->want = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    return SQLITE_OK;
+}
+
+static void checkpointer_stop(struct store *s)
+{
+    struct checkpointer *c = &s->ckpt;
+    if (c->started) {
+        pthread_mutex_lock(&c->lock);
+        c->stop = true;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->lock);
+        pthread_join(c->thread, NULL);
+        c->started = false;
+    }
+    pthread_mutex_destroy(&c->lock);
+    pthread_cond_destroy(&c->wake);
+}
+
 int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
 {
     struct store *s = calloc(1, sizeof *s);
@@ -342,6 +436,8 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
 
     if (!s)
         return -ENOMEM;
+    pthread_mutex_init(&s->ckpt.lock, NULL);
+    pthread_cond_init(&s->ckpt.wake, NULL);
     s->path = strdup(path);
     if (!s->path || !(s->reserve_path = store_sibling_path(s, "emergency-reserve.bin"))) {
         store_close(s);
@@ -367,6 +463,7 @@ int store_open(const char *path, uint64_t reserve_bytes, struct store **ret)
         store_close(s);
         return r;
     }
+    sqlite3_wal_hook(s->db, on_wal_commit, s); /* replaces SQLite's automatic checkpoint */
     *ret = s;
     return 0;
 }
@@ -375,6 +472,7 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    checkpointer_stop(s);
     sqlite3_close_v2(s->db);
     free(s->path);
     free(s->reserve_path);
@@ -459,6 +557,10 @@ void store_get_stats(const struct store *s, struct store_stats *ret)
         .last_error = s->last_error,
         .last_error_ns = s->last_error_ns,
     };
+    struct checkpointer *c = (struct checkpointer *)&s->ckpt;
+    pthread_mutex_lock(&c->lock);
+    ret->checkpoints = c->done;
+    pthread_mutex_unlock(&c->lock);
 }
 
 int store_get_state(struct store *s, const char *key, char *buf, size_t size)

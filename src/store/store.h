@@ -68,5 +68,6 @@ struct store_stats {
     uint64_t reserve_bytes;    /* the reserve's size while armed, else 0 */
     int last_error;            /* -errno of the last failed write, 0 if none ever failed */
     uint64_t last_error_ns;    /* when it failed (CLOCK_REALTIME) */
+    uint64_t checkpoints;      /* write-ahead log checkpoints made off the loop */
 };
 void store_get_stats(const struct store *s, struct store_stats *ret);

@@ -711,6 +711,30 @@ START_TEST(prepare_and_run_errors)
 }
 END_TEST
 
+/* Once the log holds a thousand pages, a thread of the store's checkpoints it: not the caller,
+ * whose commits go on meanwhile. */
+START_TEST(checkpoints_off_the_caller)
+{
+    struct store *s = open_ok(0);
+    struct store_stats st;
+    char name[32];
+
+    store_get_stats(s, &st);
+    ck_assert_uint_eq(st.checkpoints, 0);
+    for (int i = 0; i < 1500; i++) { /* a page or more each */
+        snprintf(name, sizeof name, "svc-%d", i);
+        ck_assert_int_eq(add_service(s, name), 0);
+    }
+    for (int i = 0; i < 3000 && (store_get_stats(s, &st), st.checkpoints == 0); i++)
+        usleep(10 * 1000);
+    ck_assert_uint_ge(st.checkpoints, 1);
+    store_close(s); /* joins the thread */
+    s = open_ok(0);
+    ck_assert_int_eq(query_int(store_db(s), "SELECT count(*) FROM services"), 1500);
+    store_close(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -733,6 +757,7 @@ int main(void)
     tcase_add_test(tc, reserve_rearmed_when_space_returns);
     tcase_add_test(tc, reserve_waits_for_space_to_return);
     tcase_add_test(tc, prepare_and_run_errors);
+    tcase_add_test(tc, checkpoints_off_the_caller);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }
