@@ -59,22 +59,23 @@ struct daemon {
     uint32_t to_start[MAX_TO_START];   /* services to start once all are loaded */
     size_t n_to_start;                 /* how many */
     bool restoring;                    /* rows are being reconciled: write none back yet */
-    bool clean_start;          /* the previous droverd stopped cleanly (or there was none) */
-    uv_signal_t sig_term;      /* graceful stop */
-    uv_signal_t sig_int;       /* graceful stop */
-    uv_signal_t sig_hup;       /* reload the configuration */
-    uv_timer_t exit_guard;     /* runs the teardown, then ends a loop a peer holds open */
-    uv_timer_t grace_timer;    /* a stop's grace (shutdown_grace_ms): then what runs is killed */
-    uint64_t grace_end_ms;     /* when it runs out (mono_ms) */
-    bool forced;               /* the stop had to SIGKILL something: exit code EXIT_FORCED */
-    int lock_fd;               /* flock on <socket>.lock */
-    bool stopping;             /* shutdown began */
-    bool core_freed;           /* core_free ran: from then on the core's pointers are stale */
-    int exit_code;             /* daemon_run's result */
-    uv_timer_t log_flush;      /* says what rate-limited log lines dropped, once their window
-                                  ends (log_ratelimit_flush) */
-    uv_timer_t sync_timer;     /* writes again what could not be written (sync_later) */
-    uv_check_t flush_check;    /* writes the turn's changes to services (daemon_flush_services) */
+    bool clean_start;       /* the previous droverd stopped cleanly (or there was none) */
+    uv_signal_t sig_term;   /* graceful stop */
+    uv_signal_t sig_int;    /* graceful stop */
+    uv_signal_t sig_hup;    /* reload the configuration */
+    uv_timer_t exit_guard;  /* runs the teardown, then ends a loop a peer holds open */
+    uv_timer_t grace_timer; /* a stop's grace (shutdown_grace_ms): then what runs is killed */
+    uint64_t grace_end_ms;  /* when it runs out (mono_ms) */
+    bool forced;            /* the stop had to SIGKILL something: exit code EXIT_FORCED */
+    int lock_fd;            /* flock on <socket>.lock */
+    bool stopping;          /* shutdown began */
+    bool core_freed;        /* core_free ran: from then on the core's pointers are stale */
+    int exit_code;          /* daemon_run's result */
+    uv_timer_t log_flush;   /* says what rate-limited log lines dropped, once their window
+                               ends (log_ratelimit_flush) */
+    uv_timer_t sync_timer;  /* writes again what could not be written (sync_later) */
+    uv_prepare_t
+        flush_prep; /* writes the turn's changes before the loop waits (daemon_flush_services) */
     uint32_t sync_delay_ms;    /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
     bool out_of_sync;          /* a write failed or the reserve went since all was synced */
     struct upgrade *upgrade;   /* upgrade in place: what was handed over, one under way */

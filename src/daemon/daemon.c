@@ -150,7 +150,7 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_int, on_closed);
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
-    uv_close((uv_handle_t *)&d->flush_check, on_closed);
+    uv_close((uv_handle_t *)&d->flush_prep, on_closed);
     uv_close((uv_handle_t *)&d->sig_usr2, on_closed);
     log_set_ratelimit_hook(NULL);
     log_flush_timer = NULL;
@@ -406,8 +406,8 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->grace_timer.data = d;
     uv_timer_init(&d->loop, &d->sync_timer);
     d->sync_timer.data = d;
-    uv_check_init(&d->loop, &d->flush_check);
-    d->flush_check.data = d;
+    uv_prepare_init(&d->loop, &d->flush_prep);
+    d->flush_prep.data = d;
     uv_timer_init(&d->loop, &d->log_flush);
     uv_unref((uv_handle_t *)&d->log_flush); /* never what keeps the loop running */
     log_flush_timer = &d->log_flush;

@@ -122,8 +122,9 @@ static void on_sync_timer(uv_timer_t *t)
     uv_timer_start(t, on_sync_timer, d->sync_delay_ms, 0);
 }
 
-/* Every change the engine reports goes to the database, at the end of the loop turn that made
- * it (flush_services): what the table says is what droverd last knew, a turn at most behind.
+/* Every change the engine reports goes to the database before the loop next waits (a prepare
+ * handle, started by the turn's first change): what the table says is what droverd last knew,
+ * a turn at most behind.
  * A client's change is not among these: the persist hook writes it before it is made. A failed
  * write waits to be written again; a write that succeeds takes along those that wait. */
 void daemon_flush_services(struct daemon *d)
@@ -152,9 +153,9 @@ void daemon_flush_services(struct daemon *d)
         sync_later(d);
 }
 
-static void on_flush(uv_check_t *h)
+static void on_flush(uv_prepare_t *h)
 {
-    uv_check_stop(h);
+    uv_prepare_stop(h);
     daemon_flush_services(h->data);
 }
 
@@ -163,8 +164,8 @@ static void record_service(struct daemon *d, struct svc *s)
     svc_db_mark(d->svc_db, svc_id(s));
     if (svc_db_pid_unrecorded(s)) /* a spawn: on disk before anyone hears of it */
         daemon_flush_services(d);
-    else if (!uv_is_active((uv_handle_t *)&d->flush_check))
-        uv_check_start(&d->flush_check, on_flush);
+    else if (!uv_is_active((uv_handle_t *)&d->flush_prep))
+        uv_prepare_start(&d->flush_prep, on_flush);
 }
 
 /* The engine's persist hook: a client's change is written before it is made, or refused. */

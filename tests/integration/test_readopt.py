@@ -118,6 +118,28 @@ def test_kill9_adopts_with_output_uninterrupted(make_droverd, tmp_path):
     assert "last exit:    unknown" in d.cli("describe", "s0", check=0).stdout
 
 
+
+def test_kill9_right_after_a_restart_adopts_the_new_process(make_droverd):
+    """droverd writes a service's state once per loop turn, but a new pid at once: a droverd
+    killed the moment a restart is visible is replaced by one that adopts the new process
+    (neither a second instance nor a kill of the one that runs), with its restarts counted."""
+    d = make_droverd()
+    s = stub(d)
+    s.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
+        name="phoenix", cmd=["sleep", "7150001"], restart_delay_ms={"value": 0},
+        min_uptime_ms={"value": 60000})), timeout=10)
+    for round in range(3):
+        old = services(d)["phoenix"].pid
+        os.kill(old, signal.SIGKILL)
+        wait_until(lambda: services(d)["phoenix"].pid not in (0, old), what="phoenix restarted")
+        new = services(d)["phoenix"]
+        crash(d)
+        d.start()
+        after = services(d)["phoenix"]
+        assert after.pid == new.pid and alive(new.pid), (round, new.pid, after.pid)
+        assert after.restarts == new.restarts == round + 1
+        assert list(marked("7150001")) == [new.pid]
+
 def test_kill9_during_restore(make_droverd, tmp_path):
     """droverd killed at random instants while it brings 50 services back: afterwards every
     definition is there, each service wanted up runs exactly once, nothing runs untracked."""
