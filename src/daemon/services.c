@@ -124,9 +124,9 @@ static void on_sync_timer(uv_timer_t *t)
 
 /* Every change the engine reports goes to the database before the loop next waits (a prepare
  * handle, started by the turn's first change): what the table says is what droverd last knew,
- * a turn at most behind.
- * A client's change is not among these: the persist hook writes it before it is made. A failed
- * write waits to be written again; a write that succeeds takes along those that wait. */
+ * a turn at most behind. A client's change is not among these: the persist hook writes it
+ * before it is made. A failed write waits to be written again; a write that succeeds takes
+ * along those that wait. */
 void daemon_flush_services(struct daemon *d)
 {
     if (!d->svc_db || !svc_db_marked(d->svc_db))
