@@ -213,7 +213,10 @@ static void on_child_exit(struct proc_child *c, int status, void *userdata)
         proc_child_members(c, &tree, &n_tree) < 0)
         n_tree = 0;
     (void)proc_child_kill_remains(c);
-    if (stopping)
+    /* A tree in a cgroup has nothing outside it to find: the whole group was killed. Without
+     * one, escapees are looked for in all of /proc, which is too dear to do for nothing (a
+     * stop of every service would read /proc once per service). */
+    if (stopping && !proc_child_cgroup(c))
         find_survivors(s, proc_child_pid(c), tree, n_tree);
     svc_stop_probes(s);
     s->st.healthy = false;
