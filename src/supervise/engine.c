@@ -85,6 +85,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     uv_timer_init(e->loop, &s->timer);
     s->timer.data = s;
     e->v[e->n++] = s;
+    e->n_alive++;
     svc_changed(s);
     if (ret)
         *ret = s;
@@ -112,6 +113,12 @@ size_t svc_engine_unsynced(const struct svc_engine *e)
 void svc_closed(uv_handle_t *h)
 {
     struct svc *s = h->data;
+    struct svc_engine *e = s->e;
+    for (size_t i = 0; i < e->n_dying; i++)
+        if (e->dying[i] == s) {
+            e->dying[i] = e->dying[--e->n_dying];
+            break;
+        }
     svc_fire_waiters(s);
     if (s->next_cfg) {
         svc_config_done(s->next_cfg);
@@ -121,6 +128,8 @@ void svc_closed(uv_handle_t *h)
     free(s->log_path[1]);
     svc_config_done(&s->cfg);
     free(s);
+    if (--e->n_alive == 0 && e->closed)
+        free(e);
 }
 
 static void unlink_from_engine(struct svc *s)
@@ -139,6 +148,10 @@ void svc_remove(struct svc *s)
     if (s->removed)
         return;
     unlink_from_engine(s);
+    /* Still the engine's until freed: svc_engine_free closes it if its stop outlasts the
+     * engine. Without room to remember it, it is freed when its stop ends, as it would be. */
+    if (VEC_RESERVE(s->e->dying, s->e->cap_dying, s->e->n_dying + 1) >= 0)
+        s->e->dying[s->e->n_dying++] = s;
     s->want_up = false;
     if (s->st.state == SVC_ONLINE)
         svc_event(s, EV_STOP);
@@ -302,17 +315,24 @@ bool svc_engine_forced(const struct svc_engine *e)
     return e->forced;
 }
 
+/* libuv runs close callbacks newest first: the engine cannot count on its timer's close
+ * coming after its services'. Whichever is last frees it. */
 static void engine_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct svc_engine *e = h->data;
+    e->closed = true;
+    if (e->n_alive == 0)
+        free(e);
 }
 
 void svc_engine_free(struct svc_engine *e)
 {
     if (!e)
         return;
-    while (e->n) {
-        struct svc *s = e->v[--e->n];
+    /* Removed services still stopping go too: their close callbacks (and the settle waiters
+     * those call, which look into the engine) run before the engine's own, below. */
+    while (e->n || e->n_dying) {
+        struct svc *s = e->n ? e->v[--e->n] : e->dying[--e->n_dying];
         if (s->child)
             proc_child_forget(s->child);
         svc_stop_probes(s);
@@ -322,6 +342,9 @@ void svc_engine_free(struct svc_engine *e)
             uv_close((uv_handle_t *)&s->timer, svc_closed);
     }
     free(e->v);
+    free(e->dying);
+    e->dying = NULL;
+    e->cap_dying = 0;
     free(e->log_dir);
     free(e->snapshot_path);
     while (e->watches) {
@@ -329,7 +352,7 @@ void svc_engine_free(struct svc_engine *e)
         e->watches = w->next;
         free(w);
     }
-    /* The engine goes with its timer's close. */
+    /* The engine goes with its timer's close or its last service's, whichever is last. */
     uv_close((uv_handle_t *)&e->rotate_timer, engine_closed);
 }
 

@@ -62,6 +62,10 @@ struct svc_engine {
     char *log_dir;                 /* where log files go */
     struct svc **v;                /* services in definition order */
     size_t n, cap;                 /* used and allocated */
+    struct svc **dying;            /* removed ones not freed yet (a stop under way) */
+    size_t n_dying, cap_dying;     /* used and allocated */
+    size_t n_alive;                /* services not freed yet: the engine outlives them all */
+    bool closed;                   /* svc_engine_free's rotate_timer close has run */
     svc_change_fn on_change;       /* observer */
     void *userdata;                /* its argument */
     struct svc_watch *watches;     /* further observers */

@@ -153,6 +153,9 @@ def test_small_process_list_is_raw_protobuf(tmp_path):
 
 def test_process_details_and_journal(agent):
     child = subprocess.Popen(["sleep", "300"])
+    # A process's CPU % is its CPU time over its age: a few milliseconds old, the exec alone
+    # reads as tens of percent on a slow machine. Half a second makes one clock tick 2 %.
+    time.sleep(0.5)
     try:
         me, kid, journal, missing, bad = run(ask(
             agent.url, f"get_process_metrics:{os.getpid()}", f"get_process_metrics:{child.pid}",
