@@ -79,8 +79,16 @@ int rn_mgr_restore(struct rn_mgr *m)
         next = r->link.next;
         rn_runner_restore(m, r);
     }
-    uv_timer_start(&m->reconcile, on_reconcile, m->reconcile_ms, m->reconcile_ms);
+    rn_mgr_arm_reconcile(m);
     return 0;
+}
+
+/* The reconcile pass runs while there are runners: with none it has nothing to look at, and
+ * an idle droverd must not wake every reconcile_ms for it. */
+void rn_mgr_arm_reconcile(struct rn_mgr *m)
+{
+    if (m->runners.first && !m->shutting_down && !uv_is_active((uv_handle_t *)&m->reconcile))
+        uv_timer_start(&m->reconcile, on_reconcile, m->reconcile_ms, m->reconcile_ms);
 }
 
 void rn_mgr_shutdown(struct rn_mgr *m, void (*done)(void *userdata), void *userdata)
@@ -330,4 +338,6 @@ static void on_reconcile(uv_timer_t *t)
         any = overdue(r, now);
     if (any && rn_reconcile(m, NULL, false, &rc) == 0)
         rn_reconcile_done(&rc);
+    if (!m->runners.first) /* the next runner arms it again */
+        uv_timer_stop(t);
 }

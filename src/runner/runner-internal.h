@@ -88,6 +88,8 @@ void rn_runner_emit(struct rn_mgr *m, struct rn_runner *r, enum rn_event_type t,
 void rn_runner_bind(struct rn_mgr *m, struct rn_runner *r, struct session *s);
 /* Purges the sessions kept for runners that ended more than older_than_ns ago; how many. */
 size_t rn_purge_exited(struct rn_mgr *m, uint64_t older_than_ns);
+/* Starts the reconcile timer if there is a runner and it is not running (mgr.c). */
+void rn_mgr_arm_reconcile(struct rn_mgr *m);
 /* The session's owner callback: the program ended. */
 void rn_runner_exited(struct session *s, int status, void *userdata);
 void rn_runner_free(struct rn_runner *r);

@@ -402,6 +402,7 @@ int rn_runner_create(struct rn_mgr *m, const struct rn_create *q, struct rn_runn
     p->accessed_ns = rn_now();
     r->status = RN_STARTING;
     DQUEUE_APPEND(&m->runners, r, link);
+    rn_mgr_arm_reconcile(m);
     rn_db_begin(m); /* its rows and its conversation's: one write */
     rn_conv_touch(m, r->conv_id);
     x = spawn(m, r, false, 0, err, size);

@@ -344,4 +344,3 @@ int conf_drover_key(struct svc_reader *r, const yaml_event_t *k)
     }
     return -ENOENT;
 }
-

@@ -191,9 +191,9 @@ bool svc_config_equal(const struct svc_config *a, const struct svc_config *b)
            a->ctr.memory == b->ctr.memory && a->ctr.cpu_pct == b->ctr.cpu_pct &&
            a->ctr.pids == b->ctr.pids && a->ctr.read_only == b->ctr.read_only &&
            a->ctr.host_network == b->ctr.host_network &&
-           (a->ctr.volumes && b->ctr.volumes ? strv_equal(a->ctr.volumes, b->ctr.volumes)
-                                             : !strv_length(a->ctr.volumes) &&
-                                                   !strv_length(b->ctr.volumes)) &&
+           (a->ctr.volumes && b->ctr.volumes
+                ? strv_equal(a->ctr.volumes, b->ctr.volumes)
+                : !strv_length(a->ctr.volumes) && !strv_length(b->ctr.volumes)) &&
            probes_equal(a->probes, a->n_probes, b->probes, b->n_probes);
 }
 

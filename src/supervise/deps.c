@@ -37,6 +37,8 @@ static bool deps_up(const struct svc *s)
 /* Whether a service that depends on s still has a process. */
 static bool dependents_running(const struct svc *s)
 {
+    if (!s->e->n_with_deps) /* nobody depends on anything: no walk of every service */
+        return false;
     for (size_t i = 0; i < s->e->n; i++)
         if (s->e->v[i]->child && lists(s->e->v[i], s->cfg.name))
             return true;
@@ -89,7 +91,9 @@ void svc_after_state(struct svc *s)
 {
     struct svc_engine *e = s->e;
 
-    for (size_t i = 0; i < e->n; i++) {
+    /* Each pass below concerns a service with a depends_on: without any, a state change costs
+     * nothing per other service (a stop of every service would be quadratic otherwise). */
+    for (size_t i = 0; e->n_with_deps && i < e->n; i++) {
         struct svc *t = e->v[i];
         if (t == s)
             continue;
@@ -107,7 +111,7 @@ void svc_after_state(struct svc *s)
 
 bool svc_stop_dependents(struct svc *s)
 {
-    for (size_t i = 0; i < s->e->n; i++) {
+    for (size_t i = 0; s->e->n_with_deps && i < s->e->n; i++) {
         struct svc *t = s->e->v[i];
         /* One already stopping keeps what it wants after (a restart comes back up, and waits
          * in STARTING until s is online again). */

@@ -86,6 +86,7 @@ int svc_add(struct svc_engine *e, uint32_t id, const struct svc_config *c, struc
     s->timer.data = s;
     e->v[e->n++] = s;
     e->n_alive++;
+    e->n_with_deps += svc_config_has_deps(&s->cfg);
     svc_changed(s);
     if (ret)
         *ret = s;
@@ -139,6 +140,7 @@ static void unlink_from_engine(struct svc *s)
         if (e->v[i] == s) {
             memmove(&e->v[i], &e->v[i + 1], (e->n - i - 1) * sizeof *e->v);
             e->n--;
+            e->n_with_deps -= svc_config_has_deps(&s->cfg);
             return;
         }
 }
@@ -236,6 +238,8 @@ int svc_set_config(struct svc *s, const struct svc_config *c)
         return -EBUSY;
     if ((r = svc_config_copy(&copy, c)) < 0)
         return r;
+    if (!s->removed)
+        s->e->n_with_deps += svc_config_has_deps(&copy) - svc_config_has_deps(&s->cfg);
     svc_config_done(&s->cfg);
     s->cfg = copy;
     if ((r = set_log_paths(s)) < 0)

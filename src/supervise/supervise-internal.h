@@ -65,6 +65,7 @@ struct svc_engine {
     struct svc **dying;            /* removed ones not freed yet (a stop under way) */
     size_t n_dying, cap_dying;     /* used and allocated */
     size_t n_alive;                /* services not freed yet: the engine outlives them all */
+    size_t n_with_deps;            /* services of v with a depends_on: none, no walks for them */
     bool closed;                   /* svc_engine_free's rotate_timer close has run */
     svc_change_fn on_change;       /* observer */
     void *userdata;                /* its argument */
@@ -81,6 +82,12 @@ struct svc_engine {
     const struct svc_container_ops *ctr_ops; /* services with an image (NULL: none run) */
     void *ctr_data;                          /* its argument */
 };
+
+/* Whether a definition names dependencies (the engine counts those in n_with_deps). */
+static inline bool svc_config_has_deps(const struct svc_config *c)
+{
+    return c->depends_on && c->depends_on[0];
+}
 
 /* ---- the state machine (svc.c) ---- */
 

@@ -477,6 +477,8 @@ static void act_stopped(struct svc *s)
     uv_timer_stop(&s->timer);
     record_exit(s);
     if (s->next_cfg) {
+        if (!s->removed)
+            s->e->n_with_deps += svc_config_has_deps(s->next_cfg) - svc_config_has_deps(&s->cfg);
         svc_config_done(&s->cfg);
         s->cfg = *s->next_cfg;
         free(s->next_cfg);
