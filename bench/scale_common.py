@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import peers
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.path.abspath(os.environ.get("BUILD", os.path.join(ROOT, "build")))
 DROVERD = os.path.join(BUILD, "src", "droverd")
@@ -69,19 +71,12 @@ def read(path):
         return ""
 
 
-def field_kb(pid, file, field):
-    for line in read(f"/proc/{pid}/{file}").splitlines():
-        if line.startswith(field):
-            return int(line.split()[1])
-    return 0
-
-
 def rss_kb(pid):
-    return field_kb(pid, "status", "VmRSS:")
+    return peers.rss_kb([pid])
 
 
 def pss_kb(pid):
-    return field_kb(pid, "smaps_rollup", "Pss:")
+    return peers.pss_kb([pid])
 
 
 def tasks(pid):
