@@ -532,11 +532,11 @@ int daemon_start(struct daemon *d)
                d->cfg.config_path ? d->cfg.config_path : "built-in");
     if (d->rp)
         log_notice("running-process door on '%s'", d->cfg.rp_socket);
-    notify("READY=1");
     /* What only start-up used (configuration, schema, door set-up) is handed back: an idle
-     * droverd's RSS is what it runs on. */
+     * droverd's RSS is what it runs on. Before READY=1, so that ready means serving at once. */
     size_t trimmed = trim_mappings();
     log_debug("start-up's mappings handed back: %zu kB", trimmed >> 10);
+    notify("READY=1");
     return 0;
 }
 

@@ -144,7 +144,11 @@ def test_reflection(droverd, pb, stub):
 
 
 def test_hundred_concurrent_streams(droverd):
-    a = admin(droverd)
+    ch = droverd.channel()
+    # Connected first: calls made while grpcio connects are sent in no set order, and Status
+    # could then go out before the streams.
+    grpc.channel_ready_future(ch).result(timeout=10)
+    a = admin_pb2_grpc.AdminStub(ch)
     streams = [a.PingStream(admin_pb2.PingStreamRequest(count=10, interval_ms=200), timeout=30)
                for _ in range(100)]
     unary = [a.Ping.future(admin_pb2.PingRequest(payload=str(i).encode()), timeout=30)
