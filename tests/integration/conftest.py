@@ -272,6 +272,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS:"):
+    """pid's resident memory in kB; field="RssAnon:" for its own (written) memory only, which
+    code pages coming back after droverd's start-up trim do not count in."""
     with open(f"/proc/{pid}/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
