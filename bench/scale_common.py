@@ -106,11 +106,7 @@ def cpu_ns(pid):
 
 
 def wait_for(pred, timeout=60.0, step=0.001):
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        time.sleep(step)
+    return peers.wait_for(pred, timeout, step)
 
 
 def timed_ms(fn):
