@@ -403,9 +403,10 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages)
         pthread_sigmask(SIG_SETMASK, &all, &old);
         c->started = pthread_create(&c->thread, NULL, checkpointer_main, s) == 0;
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (!c->started) /* no thread: the loop does it, as SQLite would have */
-            return sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL),
-                   SQLITE_OK;
+        if (!c->started) { /* no thread: the loop does it, as SQLite would have */
+            (void)sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            return SQLITE_OK;
+        }
     }
     pthread_mutex_lock(&c->lock);
     c->want = true;

@@ -346,10 +346,6 @@ struct svc_db_row {
 
 int svc_db_new(struct store *st, struct svc_db **ret);
 void svc_db_free(struct svc_db *db);
-/* Writes s's definition and status (insert or update by id); deletes a row. A row that could
- * not be written waits to be written again (svc_db_resync). */
-int svc_db_save(struct svc_db *db, struct svc *s);
-int svc_db_delete(struct svc_db *db, uint32_t id);
 /* Calls fn for every row, by id; a negative return stops the walk and is returned. */
 int svc_db_load(struct svc_db *db, int (*fn)(const struct svc_db_row *row, void *userdata),
                 void *userdata);
@@ -462,12 +458,12 @@ size_t svc_engine_unsynced(const struct svc_engine *e);
 
 /* Writes v in one transaction without spending the emergency reserve (store_try): the persist
  * hook's work. The ids written no longer wait to be written again: these rows are newer. A
- * deletion holds while the service stops: saves of it delete its row, until svc_db_delete. */
+ * deletion holds while the service stops: saves of it delete its row, until it is gone. */
 int svc_db_persist(struct svc_db *db, const struct svc_intent *v, size_t n);
 /* Every service of e in one transaction (after a restore); on failure each waits to be written
  * again. */
 int svc_db_save_all(struct svc_db *db, struct svc_engine *e);
-/* Writes again, as e has them now, the rows that failed (svc_db_save and svc_db_delete remember
+/* Writes again, as e has them now, the rows that failed (svc_db_flush remembers
  * them by id; deletions first, so that a new row may take a deleted one's name): 0 once none
  * waits, else the first -errno (the others are still tried). */
 int svc_db_resync(struct svc_db *db, struct svc_engine *e);

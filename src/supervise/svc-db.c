@@ -293,17 +293,6 @@ size_t svc_db_unsynced(const struct svc_db *db)
     return db->unsynced.n;
 }
 
-int svc_db_save(struct svc_db *db, struct svc *s)
-{
-    return synced(db, svc_id(s), save_row(db, s));
-}
-
-int svc_db_delete(struct svc_db *db, uint32_t id)
-{
-    idset_remove(&db->deleting, id); /* it is gone now */
-    return synced(db, id, delete_row(db, id, false));
-}
-
 void svc_db_mark(struct svc_db *db, uint32_t id)
 {
     idset_add(&db->marked, id);

@@ -265,11 +265,18 @@ fail:
 
 /* ---- the host ---- */
 
-/* As droverd's services: every change recorded, a client's change written before it is made. */
+/* As droverd's services: every change recorded (through the same marks droverd flushes once
+ * per loop turn, flushed at once here), a client's change written before it is made. */
+struct recorder {
+    struct svc_db *db;
+    struct svc_engine *e; /* set once made: the engine reports nothing while it is made */
+};
+
 static void on_service_change(struct svc *s, void *userdata)
 {
-    struct svc_db *db = userdata;
-    (void)(svc_is_removed(s) ? svc_db_delete(db, svc_id(s)) : svc_db_save(db, s));
+    struct recorder *r = userdata;
+    svc_db_mark(r->db, svc_id(s));
+    (void)svc_db_flush(r->db, r->e);
 }
 
 static int persist(const struct svc_intent *v, size_t n, void *userdata)
@@ -564,6 +571,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct proc_reaper *reaper = NULL;
     struct sess_mgr *sessions = NULL;
     struct svc_engine *services = NULL;
+    struct recorder rec = {0};
     struct svc_db *db = NULL;
     struct grpc_server *srv = NULL;
     struct health *health = NULL;
@@ -596,11 +604,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* As droverd's start_core and start_services build them. */
     if (track_new(&loop, st, 0, &tr) < 0 || proc_reaper_new(&loop, &reaper) < 0 ||
         sess_mgr_new(&loop, reaper, &sl, &sessions) < 0 || svc_db_new(st, &db) < 0 ||
-        svc_engine_new(&loop, reaper, logs_dir, on_service_change, db, &services) < 0 ||
+        svc_engine_new(&loop, reaper, logs_dir, on_service_change, &rec, &services) < 0 ||
         !(srv = grpc_server_new(&loop, &lim)) || !(mx = metrics_new(NULL)) ||
         fuzz_agent_tokens(st) < 0 || ev_bus_new(64, &bus) < 0 ||
         ag_mgr_new(&loop, st, bus, &as, &agents, err, sizeof err) < 0)
         goto out;
+    rec = (struct recorder){db, services};
     ag_mgr_use(agents, sessions, NULL);
     if (ag_mgr_restore(agents) < 0)
         goto out;
