@@ -94,12 +94,13 @@ struct proc_child {
     char *cgroup;               /* its tree's group, or NULL */
     proc_exit_fn on_exit;       /* NULL once forgotten */
     void *userdata;             /* for on_exit */
-    uv_poll_t *watch;           /* adopted (not our child): its pidfd, readable once it exits */
+    uv_poll_t *watch;           /* its pidfd, readable once it exits; NULL: left to SIGCHLD */
     char *res[RES_N];           /* its leaves in separate v1 controller hierarchies, or NULL */
 };
 
 /* A group whose main process exited while others still ran in it (orphans). Removed when it
- * empties: we notice on the SIGCHLD its last orphan's death brings us, being their subreaper. */
+ * empties: we notice after the SIGCHLD its last orphan's death brings us, being their
+ * subreaper. */
 struct lingering {
     struct lingering *next; /* list */
     char *path;             /* the group */
@@ -107,7 +108,9 @@ struct lingering {
 
 struct proc_reaper {
     uv_loop_t *loop;             /* the loop */
-    uv_signal_t sigchld;         /* SIGCHLD as a loop event */
+    uv_signal_t sigchld;         /* SIGCHLD as a loop event: for orphans */
+    uv_timer_t orphans;          /* the walk for them, a little after the first SIGCHLD */
+    size_t n_blind;              /* children without a watched pidfd: SIGCHLD walks at once */
     struct proc_child **buckets; /* children by pid */
     size_t n_buckets;            /* a power of two */
     size_t n;                    /* children in the table */

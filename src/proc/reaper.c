@@ -1,12 +1,18 @@
 /* The reaper: droverd is a child subreaper, so orphans of the trees it spawned are re-parented to
- * it instead of to init. SIGCHLD arrives as a loop event (uv_signal); each one drains
- * waitpid(-1, WNOHANG) until nothing is left, because signals coalesce. Reaped pids that belong
- * to a spawned child are collected first and reported after the loop over waitpid, so an on_exit
- * that spawns or frees cannot disturb the table while we walk it. Re-parented orphans are reaped
- * silently: nobody waits for them but us.
+ * it instead of to init.
  *
  * Children live in a small hash table by pid. Each holds a pidfd taken right after fork (before
- * the pid can be reaped, so it names our child and nobody else). */
+ * the pid can be reaped, so it names our child and nobody else), watched by the loop: it becomes
+ * readable when the child exits, and waitid(P_PIDFD) reaps that child alone. waitpid(-1) would
+ * cost a walk over every child the kernel holds for us, each time one exits: with thousands of
+ * services, most of a restart's CPU.
+ *
+ * SIGCHLD (a loop event, uv_signal) is left for the re-parented orphans: nobody waits for them
+ * but us. Their walk (waitpid(-1, WNOHANG) until nothing is left, because signals coalesce) runs
+ * on a timer ORPHAN_REAP_MS after the first SIGCHLD, so a burst of exits costs one walk, and a
+ * restart's spawn never waits for it. A child the walk reaps before its pidfd was read is
+ * reported from the walk, as the only path was before pidfds. Children without a pidfd (the
+ * kernel gave none) make the walk immediate. */
 #include "proc/proc-internal.h"
 
 #include <errno.h>
@@ -21,6 +27,8 @@
 
 #include "base/log.h"
 #include "base/macro.h"
+
+#define ORPHAN_REAP_MS 20 /* from a SIGCHLD to the walk for orphans */
 
 static size_t bucket(const struct proc_reaper *r, pid_t pid)
 {
@@ -44,20 +52,6 @@ static int grow(struct proc_reaper *r)
     free(r->buckets);
     r->buckets = b;
     r->n_buckets = nb;
-    return 0;
-}
-
-int reaper_insert(struct proc_reaper *r, struct proc_child *c)
-{
-    if (r->n + 1 > r->n_buckets) {
-        int e = grow(r);
-        if (e < 0)
-            return e;
-    }
-    size_t k = bucket(r, c->pid);
-    c->next = r->buckets[k];
-    r->buckets[k] = c;
-    r->n++;
     return 0;
 }
 
@@ -172,13 +166,23 @@ static int decode_status(int status)
     return 0;
 }
 
-static void on_sigchld(uv_signal_t *s, int signum)
+/* Reports a reaped child and frees it. */
+static void child_ended(struct proc_child *c, int status)
 {
-    struct proc_reaper *r = s->data;
+    c->status = status;
+    if (c->on_exit)
+        c->on_exit(c, c->status, c->userdata);
+    reaper_child_free(c);
+}
+
+/* Reaps whatever has exited: orphans silently, children of ours (their pidfd not read yet)
+ * reported after the walk, so an on_exit that spawns or frees cannot disturb the table while we
+ * walk it. */
+static void reap_all(struct proc_reaper *r)
+{
     struct proc_child *done = NULL, **tail = &done;
     int status;
     pid_t pid;
-    (void)signum;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct proc_child *c = take(r, pid);
@@ -186,6 +190,8 @@ static void on_sigchld(uv_signal_t *s, int signum)
             log_debug("reaped orphan %d (status %d)", (int)pid, decode_status(status));
             continue;
         }
+        if (!c->watch)
+            r->n_blind--;
         *tail = c;
         tail = &c->next;
         c->status = decode_status(status);
@@ -193,11 +199,79 @@ static void on_sigchld(uv_signal_t *s, int signum)
     while (done) {
         struct proc_child *c = done;
         done = c->next;
-        if (c->on_exit)
-            c->on_exit(c, c->status, c->userdata);
-        reaper_child_free(c);
+        child_ended(c, c->status);
     }
     reaper_sweep(r);
+}
+
+static void on_orphan_timer(uv_timer_t *t)
+{
+    reap_all(t->data);
+}
+
+static void on_sigchld(uv_signal_t *s, int signum)
+{
+    struct proc_reaper *r = s->data;
+    (void)signum;
+
+    if (r->n_blind)
+        reap_all(r);
+    else if (!uv_is_active((uv_handle_t *)&r->orphans))
+        uv_timer_start(&r->orphans, on_orphan_timer, ORPHAN_REAP_MS, 0);
+}
+
+/* A watched process ended: its pidfd became readable. If it is our child (spawned, or kept
+ * across droverd re-executing itself), its status is ours to collect; an adopted stranger's
+ * belongs to its real parent. */
+static void on_pidfd_readable(uv_poll_t *w, int status, int events)
+{
+    struct proc_child *c = w->data;
+    struct proc_reaper *r = c->reaper;
+    siginfo_t info = {0};
+    int code = PROC_EXIT_UNKNOWN;
+    (void)status, (void)events;
+
+    if (waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG) == 0) {
+        if (info.si_pid != c->pid)
+            return; /* not ended after all (it cannot be, but then it still runs) */
+        code = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+    }
+    uv_poll_stop(w);
+    if (take(r, c->pid) != c)
+        return;
+    child_ended(c, code);
+    reaper_sweep(r);
+}
+
+/* Watches a child's pidfd; false (the child is left to the SIGCHLD walk) when it has none or
+ * the loop cannot watch it. */
+static bool watch_pidfd(struct proc_reaper *r, struct proc_child *c)
+{
+    if (c->pidfd < 0 || !(c->watch = malloc(sizeof *c->watch)))
+        return false;
+    if (uv_poll_init(r->loop, c->watch, c->pidfd) < 0) {
+        free(TAKE_PTR(c->watch));
+        return false;
+    }
+    c->watch->data = c;
+    uv_poll_start(c->watch, UV_READABLE, on_pidfd_readable);
+    return true;
+}
+
+int reaper_insert(struct proc_reaper *r, struct proc_child *c)
+{
+    if (r->n + 1 > r->n_buckets) {
+        int e = grow(r);
+        if (e < 0)
+            return e;
+    }
+    size_t k = bucket(r, c->pid);
+    c->next = r->buckets[k];
+    r->buckets[k] = c;
+    r->n++;
+    if (!watch_pidfd(r, c))
+        r->n_blind++;
+    return 0;
 }
 
 int proc_reaper_new(uv_loop_t *loop, struct proc_reaper **ret)
@@ -223,9 +297,11 @@ int proc_reaper_new(uv_loop_t *loop, struct proc_reaper **ret)
     r->sweep.data = r;
     uv_signal_init(loop, &r->sigchld);
     r->sigchld.data = r;
+    uv_timer_init(loop, &r->orphans);
+    r->orphans.data = r;
     uv_signal_start(&r->sigchld, on_sigchld, SIGCHLD);
     /* Children that ended before the handler existed. */
-    on_sigchld(&r->sigchld, SIGCHLD);
+    reap_all(r);
     *ret = r;
     return 0;
 }
@@ -233,7 +309,7 @@ int proc_reaper_new(uv_loop_t *loop, struct proc_reaper **ret)
 static void reaper_closed(uv_handle_t *h)
 {
     struct proc_reaper *r = h->data;
-    if (--r->open_handles == 0) /* the sweep timer and the signal handle */
+    if (--r->open_handles == 0) /* the two timers and the signal handle */
         free(r);
 }
 
@@ -259,34 +335,10 @@ void proc_reaper_free(struct proc_reaper *r)
     r->lingering = NULL;
     res_root_done(r);
     cgroup_root_done(&r->cg);
-    r->open_handles = 2;
+    r->open_handles = 3;
     uv_close((uv_handle_t *)&r->sweep, reaper_closed);
+    uv_close((uv_handle_t *)&r->orphans, reaper_closed);
     uv_close((uv_handle_t *)&r->sigchld, reaper_closed);
-}
-
-/* An adopted process ended: its pidfd became readable. It was not our child, so its status
- * is not ours to read (its real parent reaps it). */
-static void on_adopted_exit(uv_poll_t *w, int status, int events)
-{
-    struct proc_child *c = w->data;
-    struct proc_reaper *r = c->reaper;
-    (void)status, (void)events;
-
-    siginfo_t info = {0};
-
-    uv_poll_stop(w);
-    if (take(r, c->pid) != c)
-        return;
-    /* Our child after all (droverd re-executed itself and kept its children): its status is
-     * ours to collect. */
-    if (waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG) == 0 && info.si_pid == c->pid)
-        c->status = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
-    else
-        c->status = PROC_EXIT_UNKNOWN;
-    if (c->on_exit)
-        c->on_exit(c, c->status, c->userdata);
-    reaper_child_free(c);
-    reaper_sweep(r);
 }
 
 int proc_adopt(struct proc_reaper *r, pid_t pid, uint64_t starttime, const char *cgroup,
@@ -318,12 +370,8 @@ int proc_adopt(struct proc_reaper *r, pid_t pid, uint64_t starttime, const char 
         if (!member)
             return -EXDEV; /* the process, but no longer in its group */
     }
-    if (!(c = calloc(1, sizeof *c)) || !(c->watch = malloc(sizeof *c->watch)) ||
-        (cgroup && *cgroup && !(c->cgroup = strdup(cgroup)))) {
-        if (c) {
-            free(c->watch);
-            free(c);
-        }
+    if (!(c = calloc(1, sizeof *c)) || (cgroup && *cgroup && !(c->cgroup = strdup(cgroup)))) {
+        free(c);
         return -ENOMEM;
     }
     *c = (struct proc_child){.reaper = r,
@@ -333,19 +381,16 @@ int proc_adopt(struct proc_reaper *r, pid_t pid, uint64_t starttime, const char 
                              .session = c->cgroup ? 0 : st.session,
                              .cgroup = c->cgroup,
                              .on_exit = on_exit,
-                             .userdata = userdata,
-                             .watch = c->watch};
-    if ((e = reaper_insert(r, c)) < 0 || (e = uv_poll_init(r->loop, c->watch, c->pidfd)) < 0) {
-        if (e < 0 && proc_reaper_find(r, pid) == c)
-            (void)take(r, pid);
+                             .userdata = userdata};
+    if ((e = reaper_insert(r, c)) < 0 || !c->watch) {
+        /* Not our child, so no SIGCHLD would tell us of its end: the watch is the only way. */
+        if (e == 0 && take(r, pid) == c)
+            r->n_blind--;
         close(c->pidfd);
-        free(c->watch);
         free(c->cgroup);
         free(c);
         return e < 0 ? e : -ENOMEM;
     }
-    c->watch->data = c;
-    uv_poll_start(c->watch, UV_READABLE, on_adopted_exit);
     *ret = c;
     return 0;
 }

@@ -338,6 +338,53 @@ START_TEST(spawn_exit_codes)
 }
 END_TEST
 
+/* Children that end together are each reported once, with their own status (each is reaped
+ * through its pidfd), and an orphan re-parented to us is reaped too (by the SIGCHLD walk): no
+ * zombie is left behind. */
+START_TEST(reap_many_and_orphans)
+{
+    enum { N = 24 };
+    struct exit_record x[N] = {{0}};
+    struct proc_child *c;
+    char script[64];
+    int left = N;
+
+    for (int i = 0; i < N; i++) {
+        snprintf(script, sizeof script, "sleep 0.2; exit %d", i);
+        ck_assert_int_eq(spawn_sh(script, &x[i], NULL, PROC_STDIO_NULL, &c), 0);
+    }
+    struct proc_spawn_io io;
+    struct exit_record parent = {0};
+    ck_assert_int_eq(
+        spawn_sh("(sleep 0.3 & echo $!) ; echo ready", &parent, &io, PROC_STDIO_PIPE, &c), 0);
+    char buf[64] = "";
+    size_t n = read_all(io.fd[1], buf, sizeof buf);
+    close(io.fd[1]);
+    ck_assert_msg(n > 0 && strstr(buf, "ready"), "%s", buf);
+    pid_t orphan = atoi(buf);
+    ck_assert_int_gt(orphan, 1);
+    run_until(&loop, &parent.calls);
+    ck_assert_int_eq(parent.status, 0);
+
+    for (int k = 0; k < 4000 && left; k++) {
+        uv_run(&loop, UV_RUN_ONCE);
+        left = 0;
+        for (int i = 0; i < N; i++)
+            left += x[i].calls == 0;
+    }
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(x[i].calls, 1);
+        ck_assert_int_eq(x[i].status, i);
+    }
+    ck_assert_uint_eq(proc_reaper_count(reaper), 0);
+    /* The orphan exits 0.3 s after it started: then it is reaped, not left a zombie. */
+    struct proc_stat st;
+    for (int i = 0; i < 300 && proc_read_stat(orphan, &st) == 0; i++)
+        uv_run(&loop, UV_RUN_NOWAIT), usleep(10000);
+    ck_assert_msg(proc_read_stat(orphan, &st) < 0, "orphan %d left in state %c", orphan, st.state);
+}
+END_TEST
+
 START_TEST(spawn_stdio_env_fds)
 {
     struct exit_record x = {0};
@@ -431,8 +478,8 @@ START_TEST(spawn_as_other_user)
     struct proc_child *c;
     char *argv[] = {"sh", "-c", "test \"$(id -u):$(id -g):$(id -G)\" = 65534:65534:65534", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    struct proc_spawn_opts o = {.argv = argv, .envp = envp, .umask = -1, .set_ids = true,
-                                .uid = 65534, .gid = 65534};
+    struct proc_spawn_opts o = {
+        .argv = argv, .envp = envp, .umask = -1, .set_ids = true, .uid = 65534, .gid = 65534};
 
     if (geteuid() != 0)
         return; /* needs privilege; nothing to check as an ordinary user */
@@ -516,6 +563,7 @@ int main(void)
     TCase *live = tcase_create("live");
     tcase_add_checked_fixture(live, setup, teardown);
     tcase_add_test(live, spawn_exit_codes);
+    tcase_add_test(live, reap_many_and_orphans);
     tcase_add_test(live, spawn_stdio_env_fds);
     tcase_add_test(live, spawn_pty_umask_rlimit);
     tcase_add_test(live, spawn_as_other_user);
