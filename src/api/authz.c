@@ -436,7 +436,7 @@ static int identify(const struct authz_door_state *d, struct grpc_call *call, st
         ret->credential = true;
     } else {
         snprintf(ret->p.name, sizeof ret->p.name, "anonymous");
-        ret->p.scopes = z->o.tcp_anonymous;
+        ret->p.scopes = d->kind == AUTHZ_DOOR_HTTP ? z->o.http_anonymous : z->o.tcp_anonymous;
     }
     return bearer_of(z, call, ret, msg, size);
 }
@@ -594,11 +594,11 @@ static void audit(struct grpc_call *call, enum grpc_status_code code, const char
 
     /* Only refusals, and control calls over TCP, are audited: the rest leave at once. */
     if (!d || !slash || (size_t)(slash - path) > sizeof service ||
-        (!denied && d->kind != AUTHZ_DOOR_TCP))
+        (!denied && d->kind != AUTHZ_DOOR_TCP && d->kind != AUTHZ_DOOR_HTTP))
         return;
     snprintf(service, sizeof service, "%.*s", (int)(slash - path - 1), path + 1);
     bool control = authz_method_scope(service, slash + 1) == AUTH_CONTROL;
-    if (!denied && !(control && d->kind == AUTHZ_DOOR_TCP))
+    if (!denied && !(control && (d->kind == AUTHZ_DOOR_TCP || d->kind == AUTHZ_DOOR_HTTP)))
         return;
     net_conn_peer_address(grpc_call_conn(call), peer, sizeof peer);
     snprintf(result, sizeof result, "%s%s%s%s", grpc_status_name(code), msg && *msg ? " (" : "",
@@ -606,6 +606,7 @@ static void audit(struct grpc_call *call, enum grpc_status_code code, const char
     const char *who = grpc_call_principal(call);
     authz_audit(d->z,
                 d->kind == AUTHZ_DOOR_TCP      ? "tcp"
+                : d->kind == AUTHZ_DOOR_HTTP   ? "http"
                 : d->kind == AUTHZ_DOOR_BAAAHT ? "baaaht"
                                                : "unix",
                 peer, who ? who : "?", path, result);

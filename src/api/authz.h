@@ -7,6 +7,8 @@
  *                configured read group get read; anyone else none.
  *   TCP          a verified client certificate (mTLS) gets cert_scopes; no credential at all
  *                gets tcp_anonymous (none unless configured).
+ *   HTTP         calls over the Connect protocol: as TCP, but no credential gets
+ *                http_anonymous (none when http_auth is on).
  *   baaaht       baaaht's own socket serves baaaht's packages (and health) only. Peers with
  *                droverd's uid, root, or in baaaht_group pass by their credentials (baaaht's
  *                own clients send no token: upstream never installed its check), unless
@@ -31,6 +33,7 @@ enum authz_door_kind {
     AUTHZ_DOOR_UNIX,   /* the gRPC unix socket */
     AUTHZ_DOOR_TCP,    /* gRPC over TCP (TLS or plaintext) */
     AUTHZ_DOOR_BAAAHT, /* baaaht's socket: its API only, upstream's bearer rules */
+    AUTHZ_DOOR_HTTP,   /* the HTTP door's Connect calls */
     AUTHZ_DOORS,
 };
 
@@ -47,6 +50,7 @@ struct authz_opts {
     uid_t own_uid;          /* droverd's user: every scope on unix sockets (root too) */
     gid_t read_group;       /* members get read on unix sockets; (gid_t)-1: no such group */
     unsigned tcp_anonymous; /* scopes of a TCP caller without any credential */
+    unsigned http_anonymous; /* the same on the HTTP door (Connect calls) */
     unsigned cert_scopes;   /* scopes of a TCP caller with a verified client certificate */
     const char *audit_file; /* audit lines are appended here as well as logged, or NULL */
     gid_t baaaht_group;     /* members pass on baaaht's socket; (gid_t)-1: none */

@@ -47,6 +47,7 @@ int access_authz_new(const struct config *c, struct authz **ret)
     struct authz_opts o = {
         .own_uid = geteuid(),
         .tcp_anonymous = c->grpc_tcp_anonymous,
+        .http_anonymous = c->http_auth ? 0 : c->grpc_tcp_anonymous,
         .cert_scopes = c->grpc_tls_client_scopes,
         .audit_file = c->audit_file,
     };

@@ -128,6 +128,8 @@ static const struct config_option options[] = {
            "HTTP connections at once"),
     NUM_AS("http_max_header_bytes", http_limits.max_header_bytes, 256, 1048576,
            "bytes of an HTTP request's line and headers"),
+    NUM_AS("http_max_body_bytes", http_limits.max_body_bytes, 1024, 64u << 20,
+           "bytes of an HTTP request's body (a Connect call's request)"),
     NUM_AS("http_header_timeout_ms", http_limits.header_timeout_ms, 100, 3600000,
            "time a client has to send a whole HTTP request head"),
     NUM_AS("http_idle_timeout_ms", http_limits.idle_timeout_ms, 100, 86400000,
@@ -421,7 +423,7 @@ int config_load_file(struct config *c, const char *path, char err[CONFIG_ERROR_M
 
 int config_init(struct config *c, char err[CONFIG_ERROR_MAX])
 {
-    *c = (struct config){.http_limits.max_body_bytes = 65536}; /* no route takes a body */
+    *c = (struct config){.http_limits.max_body_bytes = 1u << 20}; /* a Connect call's request */
     return config_load_yaml(c, (const char *)drover_default_config, drover_default_config_len,
                             "(built-in)", NULL, err);
 }

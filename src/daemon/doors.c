@@ -109,7 +109,8 @@ static void on_http_accept(struct net_listener *l, struct net_conn *conn, void *
     http_server_accept(d->http, conn);
 }
 
-/* The HTTP door: read-only pages (metrics, health), so any address is allowed. */
+/* The HTTP door: pages (metrics, health), socktop's WebSocket and Connect calls, each under the
+ * same scopes as the gRPC doors, so any address is allowed. */
 int daemon_listen_http(struct daemon *d)
 {
     struct sockaddr_storage ss;
@@ -134,8 +135,8 @@ int daemon_listen_http(struct daemon *d)
                        d->cfg.http_tls_sans, "\x08http/1.1", NULL, &d->http_tls) < 0)
         return -EINVAL;
     int r = listen_door(d, UPGRADE_HTTP, d->cfg.http, &ss, on_http_accept,
-                        d->http_tls ? "HTTPS (/metrics, /healthz, /ws)"
-                                    : "HTTP (/metrics, /healthz, /ws)",
+                        d->http_tls ? "HTTPS (/metrics, /healthz, /ws, Connect)"
+                                    : "HTTP (/metrics, /healthz, /ws, Connect)",
                         &d->http_l);
     if (r == 0 && d->http_tls)
         net_listener_set_tls(d->http_l, d->http_tls);

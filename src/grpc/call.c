@@ -47,7 +47,7 @@ static bool streaming(const struct grpc_call *call)
  * more waits (those whose clients read keep going), and is woken with room. */
 static bool over_budget(struct grpc_call *call)
 {
-    struct grpc_server *s = call->conn->srv;
+    struct grpc_server *s = call->srv;
     if (!streaming(call) || s->queued < budget(s) || call->out.len < CALL_LOW)
         return false; /* a call that keeps up goes on: the ones holding much wait */
     if (!call->starved) {
@@ -73,6 +73,13 @@ static void wake_starved(struct grpc_server *s)
                 grpc_conn_mark_dirty(c);
             }
         }
+    for (struct grpc_call *call = s->carried; call && s->n_starved; call = call->link.next)
+        if (call->starved) {
+            call->starved = false;
+            s->n_starved--;
+            call->ready_pending = true;
+            grpc_call_mark_dirty(call);
+        }
 }
 
 struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id)
@@ -81,7 +88,10 @@ struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id)
 
     if (!call)
         return NULL;
+    call->srv = c->srv;
     call->conn = c;
+    call->door = c->door;
+    call->nc = c->nc;
     call->stream_id = stream_id;
     grpc_deframer_init(&call->in, c->srv->lim.max_message_size);
     buf_init(&call->out, 0);
@@ -116,7 +126,7 @@ static void free_principal(struct grpc_call *call)
 void grpc_call_free(struct grpc_call *call)
 {
     struct gconn *c = call->conn;
-    struct grpc_server *s = c->srv;
+    struct grpc_server *s = call->srv;
 
     if (!call->finished) {
         call->cancelled = true;
@@ -128,10 +138,13 @@ void grpc_call_free(struct grpc_call *call)
     free_principal(call);
     call_detach(call);
     DLIST_REMOVE(call, link);
-    c->n_calls--;
-    c->srv->stats.active_calls--;
-    if (call->ready_pending)
-        c->n_ready--;
+    DLIST_REMOVE(call, dirty_link);
+    if (c) {
+        c->n_calls--;
+        if (call->ready_pending)
+            c->n_ready--;
+    }
+    s->stats.active_calls--;
     if (call->starved)
         s->n_starved--;
     s->queued -= call->out.len;
@@ -148,6 +161,7 @@ void grpc_call_free(struct grpc_call *call)
     free(call->path);
     free(call->reject_msg);
     free(call->status_msg);
+    free(call->status_text);
     if (call->request)
         protobuf_c_message_free_unpacked(call->request, NULL);
     grpc_deframer_done(&call->in);
@@ -185,7 +199,7 @@ static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, s
     (void)userdata;
 
     if (n) {
-        struct grpc_server *s = call->conn->srv;
+        struct grpc_server *s = call->srv;
         memcpy(dst, buf_head(&call->out), n);
         buf_consume(&call->out, n);
         if (call->out.len == 0)
@@ -231,9 +245,12 @@ static int start_response(struct grpc_call *call)
     return 0;
 }
 
-/* Wakes the data provider after output or a status was queued. */
+/* Wakes the data provider after output or a status was queued (a carrier, for a carried
+ * call). */
 static void call_kick(struct grpc_call *call)
 {
+    if (!call->conn)
+        return grpc_call_mark_dirty(call);
     if (call->deferred) {
         call->deferred = false;
         nghttp2_session_resume_data(call->conn->h2, call->stream_id);
@@ -249,7 +266,7 @@ static int send_frame(struct grpc_call *call, size_t len,
 
     if (call->finished)
         return -EPIPE;
-    if (len > call->conn->srv->lim.max_message_size)
+    if (len > call->srv->lim.max_message_size)
         return -EMSGSIZE;
     if (call->out.len >= CALL_HIGH || over_budget(call))
         return -ENOBUFS;
@@ -257,9 +274,9 @@ static int send_frame(struct grpc_call *call, size_t len,
     r = append(&call->out, arg, len);
     if (r < 0)
         return r;
-    call->conn->srv->queued += call->out.len - was;
+    call->srv->queued += call->out.len - was;
     if (!call->response_started) {
-        r = start_response(call);
+        r = call->conn ? start_response(call) : (call->response_started = true, 0);
         if (r < 0)
             return r;
     }
@@ -273,9 +290,9 @@ int grpc_call_send_headers(struct grpc_call *call)
         return -EPIPE;
     if (call->response_started)
         return 0;
-    int r = start_response(call);
+    int r = call->conn ? start_response(call) : (call->response_started = true, 0);
     if (r == 0)
-        grpc_conn_mark_dirty(call->conn);
+        grpc_call_mark_dirty(call);
     return r;
 }
 
@@ -322,10 +339,11 @@ void grpc_call_finishv(struct grpc_call *call, enum grpc_status_code code, const
         uv_timer_stop(call->deadline);
     if (call->ready_pending) {
         call->ready_pending = false;
-        call->conn->n_ready--;
+        if (call->conn)
+            call->conn->n_ready--;
     }
 
-    if (call->response_started) {
+    if (call->response_started || !call->conn) {
         call_kick(call);
         return;
     }
@@ -355,7 +373,7 @@ void grpc_call_reply(struct grpc_call *call, const ProtobufCMessage *msg)
 
     if (r == -EMSGSIZE)
         grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "response exceeds the %u-byte limit",
-                         call->conn->srv->lim.max_message_size);
+                         call->srv->lim.max_message_size);
     else if (r < 0)
         grpc_call_finish(call, r == -EPIPE ? GRPC_UNAVAILABLE : GRPC_RESOURCE_EXHAUSTED,
                          "could not queue the response: %s", strerror(-r));
@@ -405,17 +423,17 @@ const char *grpc_call_path(const struct grpc_call *call)
 
 const struct ucred *grpc_call_peer(const struct grpc_call *call)
 {
-    return net_conn_peer(call->conn->nc);
+    return net_conn_peer(call->nc);
 }
 
 struct net_conn *grpc_call_conn(const struct grpc_call *call)
 {
-    return call->conn->nc;
+    return call->nc;
 }
 
 void *grpc_call_door(const struct grpc_call *call)
 {
-    return call->conn->door;
+    return call->door;
 }
 
 void grpc_call_set_principal(struct grpc_call *call, const char *name)

@@ -38,7 +38,13 @@ struct service_entry {
 struct gconn;
 
 struct grpc_call {
-    struct gconn *conn;                  /* the connection carrying this stream */
+    struct grpc_server *srv;             /* the server */
+    struct gconn *conn;                  /* the HTTP/2 connection of this stream, or NULL: */
+    const struct grpc_carrier *carrier;  /* ...what carries the call instead (carry.c) */
+    void *carrier_io;                    /* the carrier's argument */
+    void *door;                          /* what the door said, for the authorizer */
+    struct net_conn *nc;                 /* the peer's connection */
+    DLIST_LINK(grpc_call) dirty_link;    /* carried: in the server's list of calls to wake */
     int32_t stream_id;                   /* HTTP/2 stream */
     const struct grpc_method *method;    /* resolved when the request headers end */
     const struct service_entry *service; /* the method's service */
@@ -60,6 +66,8 @@ struct grpc_call {
     struct buf out;                      /* framed responses nghttp2 has not taken yet */
     enum grpc_status_code status;        /* final status, once finished */
     char *status_msg;                    /* final message (percent-encoded when sent) */
+    char *status_text;                   /* carried: the same decoded, for grpc_call_status */
+    size_t taken;                        /* carried: bytes of out handed to the carrier */
     uv_timer_t *deadline;                /* armed for grpc-timeout; closed with the call */
     void *data;                          /* the handler's state */
     bool started;                        /* the method was resolved and the handler attached */
@@ -74,7 +82,7 @@ struct grpc_call {
     char *principal;                     /* who the authorizer says the caller is, or NULL */
     char principal_buf[48];              /* holds it when it fits: no allocation per call */
     unsigned scopes;                     /* what the authorizer found the caller may do */
-    DLIST_LINK(grpc_call) link;          /* in the connection's list of calls */
+    DLIST_LINK(grpc_call) link;          /* in its connection's list, or the server's carried */
 };
 
 struct gconn {
@@ -110,6 +118,8 @@ struct grpc_server {
     size_t cap_services;            /* room in services */
     struct gconn *conns;            /* open connections */
     struct gconn *dirty;            /* connections to flush */
+    struct grpc_call *carried;      /* calls a carrier brought (carry.c) */
+    struct grpc_call *dirty_calls;  /* of them, those whose carrier has something to take */
     struct grpc_server_stats stats; /* counters for Status */
     struct grpc_auth_hooks auth;    /* access control and audit, or all NULL */
     uv_idle_t idle;                 /* runs flushes requested outside a read */
@@ -128,11 +138,17 @@ struct grpc_server {
 /* Asks for c to be flushed from the server's idle handle; a no-op inside a read, whose end
  * flushes anyway. Calls use it after queueing output from outside an nghttp2 callback. */
 void grpc_conn_mark_dirty(struct gconn *c);
+/* Finishes a graceful shutdown once no connection and no carried call is left. */
+void grpc_server_maybe_done(struct grpc_server *s);
 /* The registered service named by the len bytes at name, or NULL. */
 const struct service_entry *grpc_server_find_service(const struct grpc_server *s, const char *name,
                                                      size_t len);
 
 /* call.c */
+
+/* Asks for a call's output to be taken: its connection flushed, or its carrier woken, from the
+ * server's idle handle. */
+void grpc_call_mark_dirty(struct grpc_call *call);
 
 /* A call for a new stream, on c's list and counted; NULL on out-of-memory. */
 struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id);
@@ -146,6 +162,25 @@ void grpc_call_abort(struct grpc_call *call, enum grpc_status_code code, const c
 
 /* request.c */
 
+/* Finds call->path's method, asks the authorizer, arms the deadline and attaches the handler;
+ * false when the call was finished instead (unknown method, refused). */
+bool grpc_call_resolve(struct grpc_call *call);
+/* A request header becomes metadata (-bin values decoded: bad base64 sets call->reject). */
+int grpc_call_add_metadata(struct grpc_call *call, const uint8_t *name, size_t namelen,
+                           const uint8_t *value, size_t valuelen);
+
 /* Installs the callbacks through which nghttp2 hands us a connection's streams: request headers,
  * DATA, the end of frames and stream closes. */
 void grpc_request_set_callbacks(nghttp2_session_callbacks *cbs);
+/* Delivers one request message (taken) to the handler, as if it came in a DATA frame; false
+ * when the call ended. */
+bool grpc_call_take_request(struct grpc_call *call, ProtobufCMessage *msg);
+/* The client sent its last request message. */
+void grpc_call_half_close(struct grpc_call *call);
+
+/* carry.c */
+
+/* Wakes the carriers of the calls marked dirty (the server's idle handle). */
+void grpc_carried_flush(struct grpc_server *s);
+/* Ends every carried call (code, msg) and wakes its carrier now: shutdown's end, free. */
+void grpc_carried_end_all(struct grpc_server *s, enum grpc_status_code code, const char *msg);

@@ -51,6 +51,10 @@ struct grpc_service {
     const char *name;                  /* fully qualified: "drover.v1.Admin" */
     const struct grpc_method *methods; /* the method table */
     size_t n_methods;                  /* its length */
+    /* protoc-c's, for the methods' response types (carried calls answer in JSON); optional */
+    const ProtobufCServiceDescriptor *descriptor;
+    /* The types its messages carry inside google.protobuf.Any (NULL-terminated), or NULL */
+    const ProtobufCMessageDescriptor *const *any_types;
 };
 
 struct grpc_server_limits {
@@ -154,6 +158,48 @@ const char *grpc_call_principal(const struct grpc_call *call);
  * depends on who asks); 0 when unknown. */
 void grpc_call_set_scopes(struct grpc_call *call, unsigned scopes);
 unsigned grpc_call_scopes(const struct grpc_call *call);
+
+/* ---- calls that come another way (carry.c) ----
+ *
+ * A carrier brings calls that did not come on an HTTP/2 stream: the Connect protocol on the
+ * HTTP/1.1 door. The server resolves, authorizes and runs them as any other (the same
+ * handlers, limits, deadlines and audit); the carrier gives the request messages and takes the
+ * responses and the status. */
+
+struct grpc_carrier {
+    /* Responses wait (grpc_call_take_response), or the call finished (grpc_call_status): take
+     * what is there. From the loop, never inside a handler's call. */
+    void (*wake)(struct grpc_call *call, void *io);
+};
+
+struct grpc_carried {
+    const char *path;            /* "/drover.v1.Services/List" */
+    uint64_t timeout_ms;         /* the deadline, from now; 0: none */
+    void *door;                  /* what the door says, for the authorizer (grpc_call_door) */
+    struct net_conn *conn;       /* the peer's connection (grpc_call_peer, grpc_call_conn) */
+    const char *const *metadata; /* lowercase name and value pairs, NULL-terminated, or NULL */
+};
+
+/* Starts a call. NULL, with the status in *code and msg, when it ends at once (an unknown
+ * method, a refusal, out of memory): the carrier answers that itself. */
+struct grpc_call *grpc_server_carry(struct grpc_server *s, const struct grpc_carried *how,
+                                    const struct grpc_carrier *carrier, void *io,
+                                    enum grpc_status_code *code, char *msg, size_t size);
+const struct grpc_method *grpc_call_method(const struct grpc_call *call);
+/* The method's response type, from its service's descriptor; NULL when the service has none. */
+const ProtobufCMessageDescriptor *grpc_call_output_type(const struct grpc_call *call);
+/* Gives one request message of the method's input type (taken); with last, the client sends
+ * no more (a unary call runs then). */
+void grpc_call_give(struct grpc_call *call, ProtobufCMessage *msg, bool last);
+/* The next response: a packed message, valid until the next take or the release. false when
+ * none waits. */
+bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len);
+/* Once the call finished and no response waits: true, with its code and message (NULL when
+ * none). */
+bool grpc_call_status(struct grpc_call *call, enum grpc_status_code *code, const char **msg);
+/* The carrier is done with the call (answered, or its client went): an unfinished call is
+ * cancelled; the call is freed. */
+void grpc_call_release(struct grpc_call *call);
 
 /* ---- the server's own services ---- */
 

@@ -117,7 +117,8 @@ static const struct grpc_method methods[] = {
      .on_close = watch_close},
 };
 
-static const struct grpc_service service = {"grpc.health.v1.Health", methods, ARRAY_SIZE(methods)};
+static const struct grpc_service service = {"grpc.health.v1.Health", methods, ARRAY_SIZE(methods),
+                                            &grpc__health__v1__health__descriptor};
 
 struct health *grpc_health_new(struct grpc_server *s)
 {

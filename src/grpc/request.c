@@ -54,8 +54,8 @@ static bool content_type_ok(const uint8_t *v, size_t len)
     return len >= n && memcmp(v, ct, n) == 0 && (len == n || v[n] == '+' || v[n] == ';');
 }
 
-static int add_metadata(struct grpc_call *call, const uint8_t *name, size_t namelen,
-                        const uint8_t *value, size_t valuelen)
+int grpc_call_add_metadata(struct grpc_call *call, const uint8_t *name, size_t namelen,
+                           const uint8_t *value, size_t valuelen)
 {
     bool bin = namelen > 4 && memcmp(name + namelen - 4, "-bin", 4) == 0;
 
@@ -135,7 +135,7 @@ static int on_header(nghttp2_session *h2, const nghttp2_frame *frame, const uint
         return 0;
     }
 #undef IS
-    return add_metadata(call, name, namelen, value, valuelen) < 0
+    return grpc_call_add_metadata(call, name, namelen, value, valuelen) < 0
                ? NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE
                : 0;
 }
@@ -164,7 +164,7 @@ static void on_deadline(uv_timer_t *t)
         return;
     grpc_call_abort(call, GRPC_DEADLINE_EXCEEDED, "deadline of %llu ms exceeded",
                     (unsigned long long)call->timeout_ms);
-    grpc_conn_mark_dirty(call->conn);
+    grpc_call_mark_dirty(call);
 }
 
 static void http_reject(struct grpc_call *call, const char *status)
@@ -179,51 +179,65 @@ static void http_reject(struct grpc_call *call, const char *status)
 /* The request headers are complete: find the method and attach the handler, or answer. */
 static void call_begin(struct grpc_call *call)
 {
-    struct grpc_server *s = call->conn->srv;
-
     if (call->bad_method)
         return http_reject(call, "405");
     if (call->bad_content_type)
         return http_reject(call, "415");
-    s->stats.calls_total++;
+    call->srv->stats.calls_total++;
     if (call->reject != GRPC_OK)
         return grpc_call_finish(call, call->reject, "%s", call->reject_msg);
+    (void)grpc_call_resolve(call);
+}
 
+bool grpc_call_resolve(struct grpc_call *call)
+{
+    struct grpc_server *s = call->srv;
     const char *path = call->path ? call->path : "";
     const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
-    if (!slash)
-        return grpc_call_finish(call, GRPC_UNIMPLEMENTED, "malformed method path '%s'", path);
+    if (!slash) {
+        grpc_call_finish(call, GRPC_UNIMPLEMENTED, "malformed method path '%s'", path);
+        return false;
+    }
     const struct service_entry *se =
         grpc_server_find_service(s, path + 1, (size_t)(slash - path - 1));
-    if (!se)
-        return grpc_call_finish(call, GRPC_UNIMPLEMENTED, "unknown service '%.*s'",
-                                (int)(slash - path - 1), path + 1);
+    if (!se) {
+        grpc_call_finish(call, GRPC_UNIMPLEMENTED, "unknown service '%.*s'",
+                         (int)(slash - path - 1), path + 1);
+        return false;
+    }
     for (size_t i = 0; i < se->svc->n_methods; i++)
         if (strcmp(se->svc->methods[i].name, slash + 1) == 0)
             call->method = &se->svc->methods[i];
-    if (!call->method)
-        return grpc_call_finish(call, GRPC_UNIMPLEMENTED, "unknown method '%s' in service '%s'",
-                                slash + 1, se->svc->name);
+    if (!call->method) {
+        grpc_call_finish(call, GRPC_UNIMPLEMENTED, "unknown method '%s' in service '%s'", slash + 1,
+                         se->svc->name);
+        return false;
+    }
+    call->service = se;
     if (s->auth.authorize) {
         char msg[512] = "";
         call->audited = true;
         enum grpc_status_code code = s->auth.authorize(call, se->svc->name, call->method->name, msg,
                                                        sizeof msg, s->auth.userdata);
-        if (code != GRPC_OK)
-            return grpc_call_finish(call, code, "%s", msg);
+        if (code != GRPC_OK) {
+            grpc_call_finish(call, code, "%s", msg);
+            return false;
+        }
     }
 
-    call->service = se;
     call->started = true;
     call->handler_live = true;
     if (call->has_timeout) {
         call->deadline = malloc(sizeof *call->deadline);
-        if (!call->deadline)
-            return grpc_call_abort(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+        if (!call->deadline) {
+            grpc_call_abort(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+            return false;
+        }
         uv_timer_init(s->loop, call->deadline);
         call->deadline->data = call;
         uv_timer_start(call->deadline, on_deadline, call->timeout_ms, 0);
     }
+    return true;
 }
 
 /* ---- request messages ------------------------------------------------------------------- */
@@ -240,13 +254,13 @@ static int on_request_message(void *userdata, bool compressed, const uint8_t *da
             grpc_call_abort(call, GRPC_INTERNAL, "compressed message without grpc-encoding");
             return -ECANCELED;
         }
-        int r = gzip_inflate(data, len, call->conn->srv->lim.max_message_size, &plain);
+        int r = gzip_inflate(data, len, call->srv->lim.max_message_size, &plain);
         if (r < 0) {
             buf_done(&plain);
             if (r == -EMSGSIZE)
                 grpc_call_abort(call, GRPC_RESOURCE_EXHAUSTED,
                                 "decompressed request exceeds the %u-byte limit",
-                                call->conn->srv->lim.max_message_size);
+                                call->srv->lim.max_message_size);
             else
                 grpc_call_abort(call, GRPC_INVALID_ARGUMENT, "request message is not valid gzip");
             return -ECANCELED;
@@ -261,23 +275,30 @@ static int on_request_message(void *userdata, bool compressed, const uint8_t *da
         grpc_call_abort(call, GRPC_INVALID_ARGUMENT, "request is not a valid %s", m->input->name);
         return -ECANCELED;
     }
+    return grpc_call_take_request(call, msg) ? 0 : -ECANCELED;
+}
+
+bool grpc_call_take_request(struct grpc_call *call, ProtobufCMessage *msg)
+{
+    const struct grpc_method *m = call->method;
+
     call->n_requests++;
     if (m->kind == GRPC_UNARY || m->kind == GRPC_SERVER_STREAM) {
         if (call->request) {
             protobuf_c_message_free_unpacked(msg, NULL);
             grpc_call_abort(call, GRPC_INVALID_ARGUMENT, "%s takes one request message, got more",
                             m->name);
-            return -ECANCELED;
+            return false;
         }
         call->request = msg;
-        return 0;
+        return true;
     }
     m->on_message(call, msg);
     protobuf_c_message_free_unpacked(msg, NULL);
-    return call->finished ? -ECANCELED : 0;
+    return !call->finished;
 }
 
-static void call_half_close(struct grpc_call *call)
+void grpc_call_half_close(struct grpc_call *call)
 {
     const struct grpc_method *m = call->method;
 
@@ -314,7 +335,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *frame, void *
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
         call_begin(call);
     if (frame->hd.flags & NGHTTP2_FLAG_END_STREAM)
-        call_half_close(call);
+        grpc_call_half_close(call);
     return 0;
 }
 

@@ -44,6 +44,16 @@ void grpc_conn_mark_dirty(struct gconn *c)
     uv_idle_start(&s->idle, on_idle);
 }
 
+void grpc_call_mark_dirty(struct grpc_call *call)
+{
+    if (call->conn)
+        return grpc_conn_mark_dirty(call->conn);
+    if (DLIST_LINKED(call, dirty_link))
+        return;
+    DLIST_PREPEND(&call->srv->dirty_calls, call, dirty_link);
+    uv_idle_start(&call->srv->idle, on_idle);
+}
+
 const struct service_entry *grpc_server_find_service(const struct grpc_server *s, const char *name,
                                                      size_t len)
 {
@@ -138,9 +148,9 @@ static void conn_flush(struct gconn *c)
         net_conn_resume(c->nc);
 }
 
-static void server_maybe_done(struct grpc_server *s)
+void grpc_server_maybe_done(struct grpc_server *s)
 {
-    if (s->shutting_down && !s->conns && s->done) {
+    if (s->shutting_down && !s->conns && !s->carried && s->done) {
         void (*done)(void *) = s->done;
         s->done = NULL;
         uv_timer_stop(&s->shutdown_timer);
@@ -174,7 +184,7 @@ static void conn_close(struct gconn *c)
     net_conn_close(c->nc, !s->shutting_down && net_conn_pending(c->nc) > 0);
     buf_done(&c->out);
     free(c);
-    server_maybe_done(s);
+    grpc_server_maybe_done(s);
 }
 
 static void on_idle(uv_idle_t *idle)
@@ -187,6 +197,9 @@ static void on_idle(uv_idle_t *idle)
         DLIST_REMOVE(c, dirty_link);
         conn_flush(c);
     }
+    grpc_carried_flush(s);
+    if (s->dirty || s->dirty_calls)
+        uv_idle_start(idle, on_idle);
 }
 
 /* Makes c's HTTP/2 session and queues our SETTINGS. Windows are consumed by hand (request.c)
@@ -337,6 +350,7 @@ static void on_shutdown_timeout(uv_timer_t *t)
     for (struct gconn *c = s->conns; c; c = c->link.next)
         for (struct grpc_call *call = c->calls; call; call = call->link.next)
             grpc_call_abort(call, GRPC_UNAVAILABLE, "droverd is shutting down");
+    grpc_carried_end_all(s, GRPC_UNAVAILABLE, "droverd is shutting down");
     /* One last chance for the statuses to reach the peers, then close whatever is left. */
     while (s->conns) {
         struct gconn *c = s->conns;
@@ -359,6 +373,13 @@ unsigned grpc_server_end_streams(struct grpc_server *s, enum grpc_status_code co
             grpc_call_abort(call, code, "%s", msg);
             n++;
         }
+    for (struct grpc_call *call = s->carried; call; call = call->link.next)
+        if (call->started && !call->finished &&
+            (call->method->kind == GRPC_SERVER_STREAM || call->method->kind == GRPC_BIDI)) {
+            grpc_call_abort(call, code, "%s", msg);
+            grpc_call_mark_dirty(call);
+            n++;
+        }
     return n;
 }
 
@@ -376,7 +397,7 @@ void grpc_server_shutdown(struct grpc_server *s, void (*done)(void *userdata), v
         grpc_conn_mark_dirty(c);
     }
     uv_timer_start(&s->shutdown_timer, on_shutdown_timeout, s->lim.shutdown_timeout_ms, 0);
-    server_maybe_done(s);
+    grpc_server_maybe_done(s);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -394,6 +415,7 @@ void grpc_server_free(struct grpc_server *s)
     if (!s)
         return;
     s->done = NULL;
+    grpc_carried_end_all(s, GRPC_UNAVAILABLE, "droverd is shutting down");
     while (s->conns)
         conn_close(s->conns);
     uv_close((uv_handle_t *)&s->idle, on_handle_closed);

@@ -6,7 +6,9 @@
  * without slowing anyone else), and idle keep-alive time. Requests on one connection are
  * answered in order; a client that does not read its answers stops being read from.
  *
- * The handler answers synchronously, during its call, with http_respond. */
+ * The handler answers during its call with http_respond, or defers: it keeps the request and
+ * answers later, at once (http_respond) or as a stream of chunks (http_stream_*); meanwhile the
+ * connection reads no further request. */
 #pragma once
 
 #include <stdbool.h>
@@ -53,13 +55,45 @@ const char *http_request_query(const struct http_request *r, const char *name, c
                                size_t size);
 /* A header's value by case-insensitive name (the first if repeated), or NULL. */
 const char *http_request_header(const struct http_request *r, const char *name);
+/* The i-th header in the order sent: false past the last. The name is not NUL-terminated
+ * (its length is given); the value is. */
+bool http_request_header_at(const struct http_request *r, size_t i, const char **ret_name,
+                            size_t *ret_name_len, const char **ret_value);
 /* Whether the client accepts a gzip body (Accept-Encoding lists gzip without q=0). */
 bool http_request_accepts_gzip(const struct http_request *r);
+/* The request's body (max_body_bytes at most; a larger one was answered 413 already), valid
+ * until the answer ends. */
+const void *http_request_body(const struct http_request *r, size_t *ret_len);
 
 /* Answers with status, extra header lines (each ending in \r\n, or NULL), a content type and a
  * body. A HEAD request gets the headers only. */
 void http_respond(struct http_request *r, int status, const char *headers, const char *type,
                   const void *body, size_t len);
+
+/* ---- answers that come later ---------------------------------------------------------------- */
+
+/* What the owner of a deferred answer hears. */
+struct http_later {
+    /* The connection is gone before the answer ended: r must not be used any more. */
+    void (*gone)(void *arg);
+    /* What was queued on the connection has been written (optional): stream more. */
+    void (*drain)(void *arg);
+};
+
+/* The handler keeps r and answers after it returns: with http_respond, or with
+ * http_stream_begin, writes and http_stream_end. Until then the connection reads no further
+ * request and has no time limit. */
+void http_defer(struct http_request *r, const struct http_later *later, void *arg);
+/* Begins a streamed answer: the head now, the body in chunks (Transfer-Encoding: chunked; an
+ * HTTP/1.0 client gets it unframed, then the connection closes). -EPIPE when the connection is
+ * going. */
+int http_stream_begin(struct http_request *r, int status, const char *headers, const char *type);
+/* One chunk (not empty). -EPIPE when the connection is going. */
+int http_stream_write(struct http_request *r, const void *data, size_t len);
+/* Bytes queued on r's connection and not yet written (pace a stream by it and drain). */
+size_t http_request_pending(const struct http_request *r);
+/* Ends the streamed answer; the connection goes on to the next request. */
+void http_stream_end(struct http_request *r);
 
 /* ---- WebSocket (ws.c, on wslay) ----------------------------------------------------------- */
 

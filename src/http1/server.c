@@ -1,14 +1,15 @@
 /* HTTP/1.1 on http-parser: connections, limits, timeouts, in-order answers.
  *
  * A connection reads into http-parser; the request line and headers are gathered into one
- * bounded buffer (NUL-separated, offsets in a small table), and when a request is complete the
- * handler runs and answers at once. Pipelined requests are answered in order. Once the answers
- * waiting to be written pass OUT_HIGH, parsing pauses in the middle of the read buffer, the rest
- * is kept (at most one read), and reading stops until the client has taken them: a client that
- * pipelines requests without reading cannot make us build answers without bound. Past OUT_BUDGET
- * for all connections together, every connection that still holds an answer stops too (one
- * that holds none, a client that reads, is always answered), so that a crowd of such clients
- * holds a bounded amount at once; once they are gone the memory goes back to the system.
+ * bounded buffer (NUL-separated, offsets in a small table), the body into another, and when a
+ * request is complete the handler runs and answers, at once or later (reply.c). Pipelined requests
+ * are answered in order. Once the answers waiting to be written pass OUT_HIGH, parsing pauses in
+ * the middle of the read buffer, the rest is kept (at most one read), and reading stops until the
+ * client has taken them: a client that pipelines requests without reading cannot make us build
+ * answers without bound. Past OUT_BUDGET for all connections together, every connection that still
+ * holds an answer stops too (one that holds none, a client that reads, is always answered), so that
+ * a crowd of such clients holds a bounded amount at once; once they are gone the memory goes back
+ * to the system.
  *
  * Fairness: a connection gets one request answered per loop turn; the requests it pipelined
  * after it wait for the next turn (the server's idle handle), so a client that sends a thousand
@@ -36,88 +37,11 @@
 #include "base/macro.h"
 #include "net/net.h"
 
-#define MAX_HEADERS 64
-#define OUT_HIGH    (256u << 10) /* answers queued before the connection stops being read */
-#define TURN_MAX    64           /* connections answered from the turn list per loop turn */
+#define OUT_HIGH (256u << 10) /* answers queued before the connection stops being read */
+#define TURN_MAX 64           /* connections answered from the turn list per loop turn */
 #define OUT_BUDGET                                                                                 \
     (16u << 20) /* answers queued on all connections: past it, a connection                        \
                    that holds any stops being read after its current answer */
-
-struct hdr {
-    uint32_t name, name_len;   /* offset and length in head */
-    uint32_t value, value_len; /* offset and length in head */
-};
-
-/* PART_TRAILER: the head is complete; what follows a chunked body is trailers. */
-enum part { PART_NONE, PART_URL, PART_FIELD, PART_VALUE, PART_TRAILER };
-
-struct http_request {
-    struct http_conn *c; /* the connection it came on */
-};
-
-struct http_conn {
-    struct http_server *srv;      /* owner */
-    struct net_conn *conn;        /* transport */
-    http_parser parser;           /* request parser */
-    struct buf head;              /* URL and header bytes, NUL-separated */
-    struct hdr hdrs[MAX_HEADERS]; /* headers of the request being read */
-    size_t n_hdrs;                /* their number */
-    uint32_t url_len;             /* URL bytes at the start of head */
-    uint32_t path;                /* offset in head of the path, NUL-terminated */
-    enum part last;               /* which part the last callback added to */
-    size_t head_bytes;            /* bytes of the request's head so far */
-    uint64_t body_bytes;          /* bytes of its body so far */
-    struct buf rest;              /* unparsed input kept while paused for back-pressure */
-    struct http_request req;      /* the request being answered */
-    struct ws_conn *upgrade;      /* a WebSocket to hand the connection to, once parsed */
-    uv_timer_t timer;             /* header or idle timeout; freed in its close callback */
-    int error;                    /* status of an error answer to send, 0 if none */
-    bool in_request;              /* a request has begun and is not answered */
-    bool keep_alive;              /* the current request allows another after it */
-    bool close_after;             /* close once the output is written */
-    bool closing;                 /* being closed */
-    bool throttled;               /* paused for back-pressure */
-    bool handed_over;             /* the connection went to a WebSocket: not ours to count */
-    DLIST_LINK(http_conn) link;   /* in the server's list, for shutdown */
-    DLIST_LINK(http_conn) turn;   /* in the server's turns: requests left for the next turn */
-    bool yielding;                /* answered one request this turn: the rest waits */
-};
-
-static const char *reason(int status)
-{
-    switch (status) {
-    case 101:
-        return "Switching Protocols";
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 401:
-        return "Unauthorized";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 413:
-        return "Payload Too Large";
-    case 426:
-        return "Upgrade Required";
-    case 431:
-        return "Request Header Fields Too Large";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Unknown";
-    }
-}
 
 /* ---- closing ------------------------------------------------------------------------------- */
 
@@ -153,6 +77,7 @@ static void conn_freed(uv_handle_t *h)
     struct http_server *s = c->srv;
     bool counted = !c->handed_over;
     buf_done(&c->head);
+    buf_done(&c->body);
     buf_done(&c->rest);
     free(c);
     if (counted)
@@ -168,11 +93,15 @@ static void conn_unlink(struct http_conn *c)
 
 static void maybe_trim(struct http_server *s);
 
-static void conn_close(struct http_conn *c, bool flush)
+void http_conn_close(struct http_conn *c, bool flush)
 {
     if (c->closing)
         return;
     conn_unlink(c);
+    if (c->deferred) { /* its answer's owner lets go of the request */
+        c->deferred = false;
+        c->later->gone(c->later_arg);
+    }
     if (c->upgrade) {
         ws_conn_discard(c->upgrade);
         c->upgrade = NULL;
@@ -200,10 +129,10 @@ static void on_timeout(uv_timer_t *t)
     /* A request that never finished gets a 408 on its way out; an idle one just goes. */
     if (c->in_request)
         http_respond(&c->req, 408, NULL, "text/plain", "request timed out\n", 18);
-    conn_close(c, c->in_request);
+    http_conn_close(c, c->in_request);
 }
 
-static void arm(struct http_conn *c, uint32_t ms)
+void http_conn_arm(struct http_conn *c, uint32_t ms)
 {
     if (ms)
         uv_timer_start(&c->timer, on_timeout, ms, 0);
@@ -228,8 +157,9 @@ static int on_message_begin(http_parser *p)
     c->last = PART_NONE;
     c->head_bytes = 0;
     c->body_bytes = 0;
+    buf_reset(&c->body, 64 * 1024);
     c->in_request = true;
-    arm(c, c->srv->lim.header_timeout_ms);
+    http_conn_arm(c, c->srv->lim.header_timeout_ms);
     return 0;
 }
 
@@ -331,9 +261,8 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = conn_of(p);
-    (void)at;
     c->body_bytes += len;
-    if (c->body_bytes > c->srv->lim.max_body_bytes) {
+    if (c->body_bytes > c->srv->lim.max_body_bytes || buf_append(&c->body, at, len) < 0) {
         c->error = 413;
         return -1;
     }
@@ -377,7 +306,15 @@ static int on_message_complete(http_parser *p)
     struct http_server *s = c->srv;
 
     c->keep_alive = http_should_keep_alive(p) && !s->stopping;
+    c->in_handler = true;
     s->handler(&c->req, s->userdata);
+    c->in_handler = false;
+    if (c->deferred) { /* answered later, without a time limit; what follows waits for it */
+        if (c->in_request)
+            http_conn_arm(c, 0);
+        http_parser_pause(p, 1);
+        return 0;
+    }
     if (c->in_request) /* the handler did not answer: a bug, but the client still gets one */
         http_respond(&c->req, 500, NULL, "text/plain", "no answer\n", 10);
     /* Closing, or enough answers queued: stop here; the rest of the input waits for the
@@ -442,6 +379,18 @@ void http_server_want_turn(struct http_server *s)
     uv_idle_start(&s->turn, on_turn);
 }
 
+/* While an answer is deferred, what the client sends next is kept, not parsed, and the
+ * connection goes on being read, so that its end is seen (the answer's owner hears it) even
+ * while the answer takes its time; past half the room kept, reading stops (a read is at most
+ * 64 KiB: the rest always fits). */
+static void keep_for_later(struct http_conn *c, const uint8_t *data, size_t len)
+{
+    if (len && buf_append(&c->rest, data, len) < 0)
+        return http_conn_close(c, false);
+    if (c->rest.len >= c->rest.cap / 2)
+        net_conn_pause(c->conn);
+}
+
 /* Feeds data to the parser; keeps what a pause leaves unparsed. */
 static void feed(struct http_conn *c, const uint8_t *data, size_t len)
 {
@@ -452,16 +401,18 @@ static void feed(struct http_conn *c, const uint8_t *data, size_t len)
         return;
     if (e == HPE_PAUSED) {
         http_parser_pause(&c->parser, 0);
+        if (c->deferred) /* the answer comes later: what followed waits for it */
+            return keep_for_later(c, data + n, len - n);
         if (c->close_after)
-            return conn_close(c, true);
+            return http_conn_close(c, true);
         bool yield = c->yielding;
         c->yielding = false;
         if (yield && c->parser.upgrade) /* the handler switched protocols, or refused to */
-            return c->upgrade ? hand_over(c, data + n, len - n) : conn_close(c, true);
+            return c->upgrade ? hand_over(c, data + n, len - n) : http_conn_close(c, true);
         if (yield && n == len)
             return; /* nothing followed: read on */
         if (buf_append(&c->rest, data + n, len - n) < 0)
-            return conn_close(c, false);
+            return http_conn_close(c, false);
         net_conn_pause(c->conn);
         if (!yield) {
             c->throttled = true;
@@ -482,27 +433,32 @@ static void feed(struct http_conn *c, const uint8_t *data, size_t len)
                 c->error = 400;
             char msg[160];
             int k = snprintf(msg, sizeof msg, "%s\n",
-                             c->error == 400 ? http_errno_description(e) : reason(c->error));
+                             c->error == 400 ? http_errno_description(e) : http_reason(c->error));
             c->in_request = true;
             c->keep_alive = false;
             http_respond(&c->req, c->error, NULL, "text/plain", msg, (size_t)k);
         }
-        return conn_close(c, true);
+        return http_conn_close(c, true);
     }
     if (c->close_after && !c->in_request)
-        conn_close(c, true);
+        http_conn_close(c, true);
 }
 
 static void on_read(struct net_conn *conn, const uint8_t *data, size_t len, void *userdata)
 {
+    struct http_conn *c = userdata;
     (void)conn;
-    feed(userdata, data, len);
+    if (c->deferred)
+        return keep_for_later(c, data, len);
+    feed(c, data, len);
 }
 
 static void on_drain(struct net_conn *conn, void *userdata)
 {
     struct http_conn *c = userdata;
     maybe_trim(c->srv);
+    if (c->deferred && c->later->drain)
+        c->later->drain(c->later_arg);
     if (!c->throttled || net_conn_pending(conn) > OUT_HIGH / 2 ||
         (net_conn_pending(conn) > 0 && held(c->srv) > OUT_BUDGET))
         return;
@@ -519,7 +475,7 @@ static void on_end(struct net_conn *conn, int error, void *userdata)
 {
     (void)conn;
     (void)error;
-    conn_close(userdata, false);
+    http_conn_close(userdata, false);
 }
 
 static const struct net_conn_handler conn_handler = {on_read, on_end, on_drain};
@@ -551,6 +507,7 @@ void http_server_accept(struct http_server *s, struct net_conn *conn)
     c->req.c = c;
     /* Room for the head, a NUL per part and a copy of the path. */
     buf_init(&c->head, 2 * (size_t)s->lim.max_header_bytes + MAX_HEADERS * 2 + 4);
+    buf_init(&c->body, s->lim.max_body_bytes);
     buf_init(&c->rest, 256 * 1024);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
@@ -558,7 +515,7 @@ void http_server_accept(struct http_server *s, struct net_conn *conn)
     c->timer.data = c;
     DLIST_PREPEND(&s->conns, c, link);
     s->n_conns++;
-    arm(c, s->lim.idle_timeout_ms);
+    http_conn_arm(c, s->lim.idle_timeout_ms);
     net_conn_start(conn, &conn_handler, c);
 }
 
@@ -573,7 +530,7 @@ void http_server_shutdown(struct http_server *s, void (*done)(void *userdata), v
         if (c->in_request)
             c->close_after = true;
         else
-            conn_close(c, true);
+            http_conn_close(c, true);
     }
     if (s->n_conns == 0 && s->done) {
         s->done = NULL;
@@ -591,7 +548,7 @@ void http_server_free(struct http_server *s)
     s->freeing = true;
     ws_close_all(s);
     while (s->conns)
-        conn_close(s->conns, false);
+        http_conn_close(s->conns, false);
     uv_close((uv_handle_t *)&s->turn, turn_closed);
 }
 
@@ -601,131 +558,6 @@ void http_server_get_stats(const struct http_server *s, struct http_stats *ret)
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
-
-struct net_conn *http_request_conn(const struct http_request *r)
-{
-    return r->c->conn;
-}
-
-const char *http_request_method(const struct http_request *r)
-{
-    return http_method_str((enum http_method)r->c->parser.method);
-}
-
-const char *http_request_path(const struct http_request *r)
-{
-    const struct http_conn *c = r->c;
-    const char *base = (const char *)buf_head(&c->head);
-    return base && c->path ? base + c->path : "";
-}
-
-static int unhex(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch |= 0x20;
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-const char *http_request_query(const struct http_request *r, const char *name, char *buf,
-                               size_t size)
-{
-    const char *url = (const char *)buf_head(&r->c->head);
-    if (!url || !size)
-        return NULL;
-    const char *end = url + r->c->url_len, *q = memchr(url, '?', r->c->url_len);
-    if (!q)
-        return NULL;
-    q++;
-    const char *hash = memchr(q, '#', (size_t)(end - q));
-    if (hash)
-        end = hash;
-    size_t nlen = strlen(name);
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q)), *e = amp ? amp : end;
-        const char *eq = memchr(q, '=', (size_t)(e - q));
-        size_t klen = (size_t)((eq ? eq : e) - q);
-        if (klen == nlen && !memcmp(q, name, nlen)) {
-            size_t k = 0;
-            for (const char *v = eq ? eq + 1 : e; v < e && k + 1 < size; v++) {
-                int hi, lo;
-                if (*v == '%' && v + 2 < e && (hi = unhex(v[1])) >= 0 && (lo = unhex(v[2])) >= 0) {
-                    buf[k++] = (char)(hi * 16 + lo);
-                    v += 2;
-                } else {
-                    buf[k++] = *v == '+' ? ' ' : *v;
-                }
-            }
-            buf[k] = '\0';
-            return buf;
-        }
-        q = e + 1;
-    }
-    return NULL;
-}
-
-const char *http_request_header(const struct http_request *r, const char *name)
-{
-    const struct http_conn *c = r->c;
-    const char *base = (const char *)buf_head(&c->head);
-    size_t n = strlen(name);
-    for (size_t i = 0; base && i < c->n_hdrs; i++) {
-        const struct hdr *h = &c->hdrs[i];
-        if (h->name_len == n && !strncasecmp(base + h->name, name, n))
-            return h->value ? base + h->value : "";
-    }
-    return NULL;
-}
-
-bool http_request_accepts_gzip(const struct http_request *r)
-{
-    const char *v = http_request_header(r, "Accept-Encoding");
-    while (v && *v) {
-        v += strspn(v, " ,");
-        size_t n = strcspn(v, ",");
-        if (n >= 4 && !strncasecmp(v, "gzip", 4) && (n == 4 || v[4] == ';' || v[4] == ' ')) {
-            /* Refused only by its own weight "q=0" (or 0.0...), not by another coding's. */
-            const char *q = memmem(v, n, "q=", 2);
-            if (!q)
-                return true;
-            for (q += 2; q < v + n && (*q == '0' || *q == '.'); q++)
-                ;
-            return q < v + n && *q >= '1' && *q <= '9';
-        }
-        v += n;
-    }
-    return false;
-}
-
-void http_respond(struct http_request *r, int status, const char *headers, const char *type,
-                  const void *body, size_t len)
-{
-    struct http_conn *c = r->c;
-    struct buf out;
-    char head[512];
-
-    if (!c->in_request || c->closing)
-        return;
-    c->in_request = false;
-    c->srv->requests++;
-    bool keep = c->keep_alive && !c->close_after && status < 400;
-    int k = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                     "Connection: %s\r\n",
-                     status, reason(status), type, len, keep ? "keep-alive" : "close");
-    bool head_only = c->parser.method == HTTP_HEAD;
-    buf_init(&out, 0);
-    if (buf_append(&out, head, (size_t)k) < 0 ||
-        (headers && buf_append(&out, headers, strlen(headers)) < 0) ||
-        buf_append(&out, "\r\n", 2) < 0 || (!head_only && len && buf_append(&out, body, len) < 0) ||
-        net_conn_write_buf(c->conn, &out) < 0)
-        keep = false;
-    buf_done(&out);
-    if (!keep)
-        c->close_after = true;
-    else
-        arm(c, c->srv->lim.idle_timeout_ms);
-}
 
 /* ---- the WebSocket handshake (RFC 6455, section 4.2) ----------------------------------------- */
 

@@ -344,4 +344,5 @@ static const struct grpc_method methods[] = {
      NULL, NULL},
 };
 
-const struct grpc_service bh_agent_service = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service bh_agent_service = {SERVICE, methods, ARRAY_SIZE(methods),
+                                              &agent__v1__agent_service__descriptor};

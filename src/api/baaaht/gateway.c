@@ -374,4 +374,5 @@ static const struct grpc_method methods[] = {
     {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},
 };
 
-const struct grpc_service bh_gateway_service = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service bh_gateway_service = {SERVICE, methods, ARRAY_SIZE(methods),
+                                                &gateway__v1__gateway_service__descriptor};

@@ -394,4 +394,5 @@ static const struct grpc_method methods[] = {
     {"GetStatus", GRPC_UNARY, &google__protobuf__empty__descriptor, get_status, NULL, NULL, NULL},
 };
 
-const struct grpc_service bh_orchestrator_service = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service bh_orchestrator_service = {
+    SERVICE, methods, ARRAY_SIZE(methods), &orchestrator__v1__orchestrator_service__descriptor};

@@ -64,7 +64,8 @@ static const struct grpc_method tool_methods[] = {
     U(tool__v1, "GetStats", get_stats_request, not_tool),
 };
 
-const struct grpc_service bh_llm_service = {"llm.v1.LLMService", llm_methods,
-                                            ARRAY_SIZE(llm_methods)};
+const struct grpc_service bh_llm_service = {
+    "llm.v1.LLMService", llm_methods, ARRAY_SIZE(llm_methods), &llm__v1__llmservice__descriptor};
 const struct grpc_service bh_tool_service = {"tool.v1.ToolService", tool_methods,
-                                             ARRAY_SIZE(tool_methods)};
+                                             ARRAY_SIZE(tool_methods),
+                                             &tool__v1__tool_service__descriptor};

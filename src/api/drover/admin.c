@@ -313,4 +313,5 @@ static const struct grpc_method methods[] = {
      .on_close = upgrade_close},
 };
 
-const struct grpc_service api_drover_admin = {"drover.v1.Admin", methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_admin = {"drover.v1.Admin", methods, ARRAY_SIZE(methods),
+                                              &drover__v1__admin__descriptor};

@@ -122,4 +122,5 @@ static const struct grpc_method methods[] = {
      NULL, NULL},
 };
 
-const struct grpc_service api_drover_agents = {"drover.v1.Agents", methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_agents = {"drover.v1.Agents", methods, ARRAY_SIZE(methods),
+                                               &drover__v1__agents__descriptor};

@@ -158,8 +158,7 @@ static int spec_in(struct api_arena *a, const Drover__V1__ContainerSpec *q, stru
     };
     for (size_t i = 0; i < q->n_env; i++)
         if (!strchr(q->env[i], '=') || q->env[i][0] == '=')
-            return snprintf(err, err_size, "environment entry '%s' is not NAME=value",
-                            q->env[i]),
+            return snprintf(err, err_size, "environment entry '%s' is not NAME=value", q->env[i]),
                    -EINVAL;
     if (!*q->network || !strcmp(q->network, "none"))
         s->host_network = false;
@@ -382,9 +381,9 @@ static void stop(struct grpc_call *call, const ProtobufCMessage *msg)
     struct op *o = op_new(call, OP_STOP, ctr_id(c));
     if (!o)
         return;
-    int r = ctr_stop(c, q->timeout_ms == -1 ? SIGKILL : sig,
-                     q->timeout_ms > 0 ? (uint32_t)q->timeout_ms : UINT32_MAX, &o->w, err,
-                     sizeof err);
+    int r =
+        ctr_stop(c, q->timeout_ms == -1 ? SIGKILL : sig,
+                 q->timeout_ms > 0 ? (uint32_t)q->timeout_ms : UINT32_MAX, &o->w, err, sizeof err);
     if (r < 0)
         api_finish_errno(call, r, "%s", err);
     else if (r == 1)
@@ -485,10 +484,10 @@ static void exec_(struct grpc_call *call, const ProtobufCMessage *msg)
     char err[CTR_ERR_MAX] = "";
     if (!c)
         return;
-    int r = ctr_exec(c, arena_strv_in(&a, q->command, q->n_command, false),
-                     arena_strv_in(&a, q->env, q->n_env, true), q->tty,
-                     (uint16_t)MIN(q->rows, 65535u), (uint16_t)MIN(q->cols, 65535u), &s, err,
-                     sizeof err);
+    int r =
+        ctr_exec(c, arena_strv_in(&a, q->command, q->n_command, false),
+                 arena_strv_in(&a, q->env, q->n_env, true), q->tty, (uint16_t)MIN(q->rows, 65535u),
+                 (uint16_t)MIN(q->cols, 65535u), &s, err, sizeof err);
     arena_free(&a);
     if (r < 0)
         return api_finish_errno(call, r, "%s", err);
@@ -511,8 +510,8 @@ static void attach(struct grpc_call *call, const ProtobufCMessage *msg)
                                 "container %s has no terminal: read its logs instead",
                                 q->container);
     if (!s)
-        return grpc_call_finish(call, GRPC_FAILED_PRECONDITION, "container %s is %s",
-                                q->container, ctr_state_name(i.state));
+        return grpc_call_finish(call, GRPC_FAILED_PRECONDITION, "container %s is %s", q->container,
+                                ctr_state_name(i.state));
     reply_session(call, s, true);
 }
 
@@ -522,7 +521,7 @@ struct logs {
     struct grpc_call *call;
     struct ctr_wait w; /* the container's exit */
     uv_fs_event_t ev;
-    bool watching;     /* ev started: closed with the call */
+    bool watching; /* ev started: closed with the call */
     int fd;
     uint64_t offset;
     bool follow, exited, done;
@@ -540,8 +539,8 @@ static bool logs_pump(struct logs *l)
     if (l->done || fstat(l->fd, &st) < 0)
         return true;
     while (grpc_call_writable(l->call) && l->offset < (uint64_t)st.st_size) {
-        ssize_t n = pread(l->fd, buf, MIN(sizeof buf, (uint64_t)st.st_size - l->offset),
-                          (off_t)l->offset);
+        ssize_t n =
+            pread(l->fd, buf, MIN(sizeof buf, (uint64_t)st.st_size - l->offset), (off_t)l->offset);
         if (n <= 0)
             break;
         chunk.data = (ProtobufCBinaryData){(size_t)n, buf};
@@ -672,8 +671,8 @@ static const struct grpc_method methods[] = {
     UNARY("Wait", wait_, container_ref),
 };
 
-const struct grpc_service api_drover_containers = {"drover.v1.Containers", methods,
-                                                   ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_containers = {
+    "drover.v1.Containers", methods, ARRAY_SIZE(methods), &drover__v1__containers__descriptor};
 
 /* ---- Images ---- */
 
@@ -684,8 +683,8 @@ static void image_import(struct grpc_call *call, const ProtobufCMessage *msg)
     const Drover__V1__ImportImageRequest *q = (const void *)msg;
     char err[CTR_ERR_MAX] = "";
     struct op *o = op_new(call, OP_IMPORT, NULL);
-    int r = o ? ctr_image_import(mgr(call), q->source, q->name, &o->w, &o->name, err, sizeof err)
-              : 0;
+    int r =
+        o ? ctr_image_import(mgr(call), q->source, q->name, &o->w, &o->name, err, sizeof err) : 0;
     if (r < 0)
         api_finish_errno(call, r, "%s", err);
 }
@@ -764,5 +763,5 @@ static const struct grpc_method image_methods[] = {
     UNARY("Prune", image_prune, prune_images_request),
 };
 
-const struct grpc_service api_drover_images = {"drover.v1.Images", image_methods,
-                                               ARRAY_SIZE(image_methods)};
+const struct grpc_service api_drover_images = {
+    "drover.v1.Images", image_methods, ARRAY_SIZE(image_methods), &drover__v1__images__descriptor};

@@ -54,8 +54,7 @@ static void cpu_fill(Drover__V1__CpuUsage *w, const struct metrics_cpu *c)
 
 /* A service's or a container's row: its tree added up. */
 static void usage_fill(Drover__V1__ServiceUsage *w, const char *name, const char *state, pid_t pid,
-                       const struct metrics_tree *t, uint32_t restarts, bool healthy,
-                       double uptime)
+                       const struct metrics_tree *t, uint32_t restarts, bool healthy, double uptime)
 {
     w->name = (char *)name;
     w->state = (char *)state;
@@ -291,4 +290,5 @@ static const struct grpc_method methods[] = {
      api_stream_ready, api_stream_close},
 };
 
-const struct grpc_service api_drover_metrics = {"drover.v1.Metrics", methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_metrics = {"drover.v1.Metrics", methods, ARRAY_SIZE(methods),
+                                                &drover__v1__metrics__descriptor};

@@ -11,6 +11,7 @@
 #include "api/rp/ops.h"
 #include "api/status.h"
 #include "grpc/grpc.h"
+#include "drover/v1/processes.pb-c.h"
 #include "running_process/daemon/v1/daemon.pb-c.h"
 
 #define SERVICE "drover.v1.Processes"
@@ -77,4 +78,5 @@ static const struct grpc_method methods[] = {
     RP_GRPC_UNARY("KillTree", kill_tree_request),
 };
 
-const struct grpc_service api_drover_processes = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_processes = {SERVICE, methods, ARRAY_SIZE(methods),
+                                                  &drover__v1__processes__descriptor};

@@ -765,4 +765,5 @@ static const struct grpc_method methods[] = {
      watch_ready, watch_close},
 };
 
-const struct grpc_service api_drover_services = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_services = {SERVICE, methods, ARRAY_SIZE(methods),
+                                                 &drover__v1__services__descriptor};

@@ -212,4 +212,5 @@ static const struct grpc_method methods[] = {
     RP_GRPC_UNARY("GetTeeStatus", get_session_tee_status_request),
 };
 
-const struct grpc_service api_drover_sessions = {SERVICE, methods, ARRAY_SIZE(methods)};
+const struct grpc_service api_drover_sessions = {SERVICE, methods, ARRAY_SIZE(methods),
+                                                 &drover__v1__sessions__descriptor};

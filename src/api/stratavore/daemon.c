@@ -50,7 +50,8 @@ static const char *const component_names[] = {
 
 static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct api_arena *a, int type)
 {
-    Stratavore__V1__ComponentStatus *c = arena_msg(a, &stratavore__v1__component_status__descriptor);
+    Stratavore__V1__ComponentStatus *c =
+        arena_msg(a, &stratavore__v1__component_status__descriptor);
     char *d[16];
     size_t k = 0;
     uint64_t now = now_ns(CLOCK_REALTIME);
@@ -83,8 +84,8 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct api_aren
         } else if (st.last_error && now - st.last_error_ns < 60ull * 1000000000u) {
             c->health = STRATAVORE__V1__HEALTH_STATUS__HEALTH_STATUS_DEGRADED;
             c->message = arena_printf(a, "a write failed %llu s ago: %s",
-                                   (unsigned long long)((now - st.last_error_ns) / 1000000000u),
-                                   strerror(-st.last_error));
+                                      (unsigned long long)((now - st.last_error_ns) / 1000000000u),
+                                      strerror(-st.last_error));
         } else {
             c->message = "SQLite, WAL";
         }
@@ -104,7 +105,8 @@ static Stratavore__V1__ComponentStatus *component(struct sv *sv, struct api_aren
     case C_API: {
         struct grpc_server_stats st;
         grpc_server_get_stats(sv->h->grpc, &st);
-        c->message = arena_printf(a, "%u connections, %u calls", st.open_connections, st.active_calls);
+        c->message =
+            arena_printf(a, "%u connections, %u calls", st.open_connections, st.active_calls);
         d[k++] = "socket";
         d[k++] = (char *)(sv->h->socket_path ? sv->h->socket_path : "");
         break;
@@ -368,4 +370,5 @@ static const struct grpc_method methods[] = {
 };
 
 const struct grpc_service sv_daemon_service = {"stratavore.v1.DaemonService", methods,
-                                               ARRAY_SIZE(methods)};
+                                               ARRAY_SIZE(methods),
+                                               &stratavore__v1__daemon_service__descriptor};

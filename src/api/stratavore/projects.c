@@ -208,4 +208,5 @@ static const struct grpc_method methods[] = {
 };
 
 const struct grpc_service sv_project_service = {"stratavore.v1.ProjectService", methods,
-                                                ARRAY_SIZE(methods)};
+                                                ARRAY_SIZE(methods),
+                                                &stratavore__v1__project_service__descriptor};

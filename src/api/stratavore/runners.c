@@ -41,8 +41,8 @@ static void op_answer(struct op *o, int x)
                grpc_call_finish(o->call, GRPC_NOT_FOUND, "runner %s was deleted meanwhile", o->id);
     if (o->kind == OP_RESTART && (x < 0 || !rn_runner_live(r)))
         return arena_free(&a), grpc_call_finish(o->call, GRPC_FAILED_PRECONDITION,
-                                                   "runner %s did not start again: %s", o->id,
-                                                   r->reason ? r->reason : "");
+                                                "runner %s did not start again: %s", o->id,
+                                                r->reason ? r->reason : "");
     if (o->kind == OP_STOP) {
         Stratavore__V1__StopRunnerResponse *m =
             arena_msg(&a, &stratavore__v1__stop_runner_response__descriptor);
@@ -381,5 +381,16 @@ static const struct grpc_method methods[] = {
     UNARY("SendHeartbeat", heartbeat, heartbeat_request),
 };
 
-const struct grpc_service sv_runner_service = {"stratavore.v1.RunnerService", methods,
-                                               ARRAY_SIZE(methods)};
+/* What StreamRunnerEvents packs into RunnerEvent.payload (events.c). */
+static const ProtobufCMessageDescriptor *const payloads[] = {
+    &stratavore__v1__runner_started_payload__descriptor,
+    &stratavore__v1__runner_exit_payload__descriptor,
+    &stratavore__v1__resource_usage__descriptor,
+    &stratavore__v1__quota_exceeded_payload__descriptor,
+    &stratavore__v1__reconcile_response__descriptor,
+    NULL,
+};
+
+const struct grpc_service sv_runner_service = {
+    "stratavore.v1.RunnerService", methods, ARRAY_SIZE(methods),
+    &stratavore__v1__runner_service__descriptor, payloads};

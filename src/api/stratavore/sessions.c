@@ -318,4 +318,5 @@ static const struct grpc_method methods[] = {
 };
 
 const struct grpc_service sv_session_service = {"stratavore.v1.SessionService", methods,
-                                                ARRAY_SIZE(methods)};
+                                                ARRAY_SIZE(methods),
+                                                &stratavore__v1__session_service__descriptor};

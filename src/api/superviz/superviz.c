@@ -209,11 +209,10 @@ static struct container *container_named(struct api_host *h, const char *name)
 {
     size_t n = strlen(CONTAINER_PREFIX);
     return h->containers && !strncmp(name, CONTAINER_PREFIX, n) ? ctr_find(h->containers, name + n)
-                                                                 : NULL;
+                                                                : NULL;
 }
 
-static int container_fill(struct api_host *h, struct container *c, uint32_t age,
-                          struct proc_msg *b)
+static int container_fill(struct api_host *h, struct container *c, uint32_t age, struct proc_msg *b)
 {
     struct ctr_info i;
     struct metrics_tree t = {0};
@@ -242,8 +241,8 @@ static int container_fill(struct api_host *h, struct container *c, uint32_t age,
     else if (i.state == CTR_EXITED && i.oom_killed)
         snprintf(b->error, sizeof b->error, "killed by the OOM killer");
     else if (i.state == CTR_EXITED && i.exit_known && i.exit_code)
-        snprintf(b->error, sizeof b->error, i.exit_code > 0 ? "exited with code %d"
-                                                            : "killed by signal %d",
+        snprintf(b->error, sizeof b->error,
+                 i.exit_code > 0 ? "exited with code %d" : "killed by signal %d",
                  i.exit_code > 0 ? i.exit_code : -i.exit_code);
     return 0;
 }
@@ -625,9 +624,11 @@ static const struct grpc_method metrics_methods[] = {
 };
 
 static const struct grpc_service daemon_service = {"daemon.v1.DaemonService", daemon_methods,
-                                                   ARRAY_SIZE(daemon_methods)};
+                                                   ARRAY_SIZE(daemon_methods),
+                                                   &daemon__v1__daemon_service__descriptor};
 static const struct grpc_service metrics_service = {"daemon.v1.MetricsService", metrics_methods,
-                                                    ARRAY_SIZE(metrics_methods)};
+                                                    ARRAY_SIZE(metrics_methods),
+                                                    &daemon__v1__metrics_service__descriptor};
 
 int api_superviz_register(struct grpc_server *s, struct api_host *host)
 {

@@ -1,5 +1,6 @@
-/* The HTTP door's routes: GET /healthz, GET /metrics (Prometheus) and GET /ws (socktop's agent
- * WebSocket).
+/* The HTTP door's routes: GET /healthz, GET /metrics (Prometheus), GET /ws (socktop's agent
+ * WebSocket), and POST /<package>.<Service>/<Method>: every gRPC method over the Connect
+ * protocol (connect.c).
  *
  * Every answer is made during the request: the metrics engine reads procfs synchronously. A
  * client that accepts gzip gets the metrics page compressed, as Prometheus asks for by default
@@ -12,7 +13,7 @@
 
 #include "api/api.h"
 #include "base/macro.h"
-#include "api/web/web.h"
+#include "api/web/web-internal.h"
 #include "api/authz.h"
 #include "api/web/socktop-internal.h"
 #include "net/net.h"
@@ -33,7 +34,20 @@ struct api_web {
     struct buf page, gz;
     uint64_t page_turn; /* uv_now when rendered; 0: none */
     bool page_ok, gz_made, gz_ok;
+    struct connect_types *types; /* for Connect's JSON: made at the first call */
 };
+
+struct api_host *connect_host(struct api_web *w)
+{
+    return w->host;
+}
+
+const struct pbjson_types *connect_types(struct api_web *w)
+{
+    if (!w->types)
+        w->types = connect_types_new(w->host->grpc);
+    return connect_types_of(w->types);
+}
 
 struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o)
 {
@@ -55,6 +69,7 @@ void api_web_free(struct api_web *w)
     if (!w)
         return;
     socktop_free(w->socktop);
+    connect_types_free(w->types);
     free(w->socktop_token);
     buf_done(&w->page);
     buf_done(&w->gz);
@@ -142,6 +157,8 @@ void api_http_handle(struct http_request *req, void *userdata)
     bool get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
     bool known = !strcmp(path, "/metrics") || !strcmp(path, "/healthz") || !strcmp(path, "/ws");
 
+    if (!known && connect_path(path))
+        return connect_handle(w, req);
     if (known && !get)
         return http_respond(req, 405, "Allow: GET, HEAD\r\n", "text/plain", "method not allowed\n",
                             19);

@@ -1,0 +1,27 @@
+/* What the HTTP door's face shares between its files: the Connect protocol (connect.c) beside
+ * the routes (routes.c). */
+#pragma once
+
+#include <stdbool.h>
+
+#include "api/web/web.h"
+
+struct grpc_server;
+struct http_request;
+struct pbjson_types;
+
+/* The core the face answers from. */
+struct api_host *connect_host(struct api_web *w);
+/* The message types Any may hold, for the JSON codec (found once, at the first call). */
+const struct pbjson_types *connect_types(struct api_web *w);
+
+/* Whether a path names a method: /<package>.<Service>/<Method>. */
+bool connect_path(const char *path);
+/* Answers a Connect call (any method; refusals too). */
+void connect_handle(struct api_web *w, struct http_request *req);
+
+/* Every message type the server's services use, by full name. */
+struct connect_types;
+struct connect_types *connect_types_new(struct grpc_server *s);
+void connect_types_free(struct connect_types *t);
+const struct pbjson_types *connect_types_of(const struct connect_types *t);
