@@ -24,6 +24,8 @@ const char *http_reason(int status)
         return "No Content";
     case 400:
         return "Bad Request";
+    case 304:
+        return "Not Modified";
     case 401:
         return "Unauthorized";
     case 403:

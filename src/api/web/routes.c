@@ -1,6 +1,6 @@
 /* The HTTP door's routes: GET /healthz, GET /metrics (Prometheus), GET /ws (socktop's agent
- * WebSocket), and POST /<package>.<Service>/<Method>: every gRPC method over the Connect
- * protocol (connect.c).
+ * WebSocket), POST /<package>.<Service>/<Method>: every gRPC method over the Connect protocol
+ * (connect.c), and the web console's files at / (console.c).
  *
  * Every answer is made during the request: the metrics engine reads procfs synchronously. A
  * client that accepts gzip gets the metrics page compressed, as Prometheus asks for by default
@@ -35,6 +35,7 @@ struct api_web {
     uint64_t page_turn; /* uv_now when rendered; 0: none */
     bool page_ok, gz_made, gz_ok;
     struct connect_types *types; /* for Connect's JSON: made at the first call */
+    struct console *console;     /* the web console's files */
 };
 
 struct api_host *connect_host(struct api_web *w)
@@ -52,7 +53,7 @@ const struct pbjson_types *connect_types(struct api_web *w)
 struct api_web *api_web_new(struct api_host *host, const struct api_web_opts *o)
 {
     struct api_web *w = calloc(1, sizeof *w);
-    if (!w || !(w->socktop = socktop_new(host, &o->socktop)) ||
+    if (!w || !(w->socktop = socktop_new(host, &o->socktop)) || !(w->console = console_new()) ||
         (o->socktop_token && *o->socktop_token && !(w->socktop_token = strdup(o->socktop_token)))) {
         api_web_free(w);
         return NULL;
@@ -70,6 +71,7 @@ void api_web_free(struct api_web *w)
         return;
     socktop_free(w->socktop);
     connect_types_free(w->types);
+    console_free(w->console);
     free(w->socktop_token);
     buf_done(&w->page);
     buf_done(&w->gz);
@@ -174,5 +176,7 @@ void api_http_handle(struct http_request *req, void *userdata)
                                 "/ws speaks WebSocket (socktop's agent protocol)\n", 48);
         return socktop_upgrade(w->socktop, req);
     }
+    if (console_has(path))
+        return console_serve(w->console, req);
     http_respond(req, 404, NULL, "text/plain", "not found\n", 10);
 }

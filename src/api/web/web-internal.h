@@ -20,6 +20,14 @@ bool connect_path(const char *path);
 /* Answers a Connect call (any method; refusals too). */
 void connect_handle(struct api_web *w, struct http_request *req);
 
+/* The web console's files (console.c). */
+struct console;
+struct console *console_new(void);
+void console_free(struct console *c);
+/* Whether path is one of the console's (or /, which says when it was not built). */
+bool console_has(const char *path);
+void console_serve(struct console *c, struct http_request *req);
+
 /* Every message type the server's services use, by full name. */
 struct connect_types;
 struct connect_types *connect_types_new(struct grpc_server *s);

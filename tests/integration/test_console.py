@@ -1,0 +1,151 @@
+"""The web console in a real browser: headless Chromium (Debian's, driven by python3-selenium
+through chromedriver) loads it from droverd, takes a token, defines and starts a service with
+the form, sees it online, reads the line it logged, stops it, and looks at the processes and
+sessions pages, with no script error and no Content-Security-Policy violation. A screenshot of
+each page is kept in the build directory (DROVER_SCREENSHOTS=DIR puts them elsewhere; the
+README's docs/console.png is the overview's, made by DROVER_SCREENSHOTS=docs/shots)."""
+
+import os
+import shutil
+
+import pytest
+
+from conftest import BUILD, ROOT
+from test_connect import SERVICES, connect_droverd, ok
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.fail("chromium and chromium-driver are needed (scripts/install-deps installs them)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1280,1000", "--disable-extensions"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    b = webdriver.Chrome(options=opts, service=Service(CHROMEDRIVER))
+    b.set_page_load_timeout(30)
+    yield b
+    b.quit()
+
+
+def shots_dir():
+    d = os.environ.get("DROVER_SCREENSHOTS") or os.path.join(BUILD, "console-screenshots")
+    d = os.path.join(ROOT, d) if not os.path.isabs(d) else d
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def shot(b, name):
+    b.execute_script("window.scrollTo(0, 0)")
+    path = os.path.join(shots_dir(), f"console-{name}.png")
+    b.save_screenshot(path)
+    return path
+
+
+def problems(b):
+    """Script errors and CSP violations the browser logged."""
+    return [e["message"] for e in b.get_log("browser")
+            if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]]
+
+
+def row_state(b, name):
+    rows = b.find_elements(By.CSS_SELECTOR, f'#services tr[data-name="{name}"] td.state')
+    return rows[0].text if rows else None
+
+
+def test_console_in_a_browser(make_droverd, tmp_path, browser):
+    d = connect_droverd(make_droverd, tmp_path, config=SERVICES)
+    b, wait = browser, WebDriverWait(browser, 20)
+    b.get(f"http://127.0.0.1:{d.port}/")
+    # Anonymous callers may read here: the services come, live, before any token.
+    wait.until(lambda _: row_state(b, "ticker") == "online")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+    wait.until(lambda _: b.find_elements(By.CSS_SELECTOR, ".uplot"))
+    assert b.find_element(By.ID, "host").text
+
+    # Defining a service needs control: without the token the form says why.
+    b.find_element(By.ID, "d-name").send_keys("hello")
+    b.find_element(By.ID, "d-cmd").send_keys(
+        '["sh", "-c", "echo hello-from-console; exec sleep 600"]')
+    b.find_element(By.CSS_SELECTOR, "#define button[type=submit]").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "notice"), "needs scope control"))
+
+    b.find_element(By.ID, "token").send_keys(d.ctl_tok)
+    b.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    wait.until(lambda _: row_state(b, "ticker") == "online")
+    b.find_element(By.ID, "d-name").send_keys("hello")
+    b.find_element(By.ID, "d-cmd").send_keys(
+        '["sh", "-c", "echo hello-from-console; exec sleep 600"]')
+    b.find_element(By.CSS_SELECTOR, "#define button[type=submit]").click()
+    wait.until(lambda _: row_state(b, "hello") == "online")
+    assert ok(d, "/drover.v1.Services/Get", {"target": "hello"})["status"] == "online"
+    shot(b, "overview")
+
+    # Its page: the line it logged, followed live.
+    b.find_element(By.LINK_TEXT, "hello").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "log"), "hello-from-console"))
+    assert '"name": "hello"' in b.find_element(By.CSS_SELECTOR, "pre.spec").text
+    shot(b, "service")
+
+    # Stop it from the overview, confirming.
+    b.get(f"http://127.0.0.1:{d.port}/#/")
+    wait.until(lambda _: row_state(b, "hello") == "online")
+    b.find_element(By.XPATH, '//tr[@data-name="hello"]//button[text()="Stop"]').click()
+    wait.until(EC.alert_is_present())
+    b.switch_to.alert.accept()
+    wait.until(lambda _: row_state(b, "hello") == "stopped")
+    assert ok(d, "/drover.v1.Services/Get", {"target": "hello"})["status"] == "stopped"
+
+    # The machine's processes, live, sortable and filtered.
+    b.find_element(By.LINK_TEXT, "Processes").click()
+    wait.until(lambda _: len(b.find_elements(By.CSS_SELECTOR, "#procs tr")) > 3)
+    b.find_element(By.ID, "proc-filter").send_keys("droverd")
+    wait.until(lambda _: all("droverd" in r.text
+                             for r in b.find_elements(By.CSS_SELECTOR, "#procs tr")))
+    shot(b, "processes")
+    b.find_element(By.LINK_TEXT, "Sessions").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "main table")))
+    shot(b, "sessions")
+
+    assert problems(b) == [] or all("401" in p or "needs scope" in p for p in problems(b))
+    if os.environ.get("DROVER_SCREENSHOTS", "").rstrip("/").endswith("docs/shots"):
+        shutil.copy(os.path.join(shots_dir(), "console-overview.png"),
+                    os.path.join(ROOT, "docs", "console.png"))
+
+
+def test_console_files_are_served_as_a_browser_wants(make_droverd, tmp_path):
+    import urllib.request
+    d = connect_droverd(make_droverd, tmp_path)
+    url = f"http://127.0.0.1:{d.port}"
+    with urllib.request.urlopen(url + "/") as r:
+        page = r.read().decode()
+        csp = r.headers["Content-Security-Policy"]
+        etag = r.headers["ETag"]
+        assert r.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert "<script" in page and "onclick" not in page  # no inline script for CSP to refuse
+    for path, ctype in [("/app.js", "text/javascript"), ("/app.css", "text/css"),
+                        ("/vendor/uPlot.iife.min.js", "text/javascript"),
+                        ("/vendor/xterm.js", "text/javascript")]:
+        req = urllib.request.Request(url + path, headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req) as r:
+            assert r.headers["Content-Type"].startswith(ctype)
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"]
+    # An unchanged file is a 304.
+    req = urllib.request.Request(url + "/", headers={"If-None-Match": etag})
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError("expected 304")
+    except urllib.error.HTTPError as e:
+        assert e.code == 304
