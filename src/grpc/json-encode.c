@@ -4,12 +4,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/base64.h"
+#include "base/errmsg.h"
 #include "base/macro.h"
 #include "base/utf8.h"
 
@@ -30,16 +30,8 @@ static int puts_(struct enc *e, const char *s)
     return put(e, s, strlen(s));
 }
 
-static int fail(struct enc *e, const char *fmt, ...) _printf_(2, 3);
-static int fail(struct enc *e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (e->size)
-        vsnprintf(e->err, e->size, fmt, ap);
-    va_end(ap);
-    return -EINVAL;
-}
+/* The reason into the caller's buffer; -EINVAL. */
+#define fail(e, ...) errmsg_fail((e)->err, (e)->size, -EINVAL, __VA_ARGS__)
 
 /* A JSON string: quotes, backslashes and control characters escaped; bytes that are not UTF-8
  * written as U+FFFD, so the document stays valid whatever a program printed. Room is reserved
