@@ -76,6 +76,9 @@ struct daemon {
     uv_timer_t sync_timer;  /* writes again what could not be written (sync_later) */
     uv_prepare_t
         flush_prep; /* writes the turn's changes before the loop waits (daemon_flush_services) */
+    uv_prepare_t quiet_prep;   /* every loop turn: droverd is busy, the quiet timer starts over */
+    uv_timer_t quiet_timer;    /* QUIET_MS without a turn: the code a burst used is handed back */
+    bool quiet_trimmed;        /* that turn was the trim's own: it arms nothing */
     uint32_t sync_delay_ms;    /* its next delay: SYNC_FIRST_MS doubling to SYNC_MAX_MS */
     bool out_of_sync;          /* a write failed or the reserve went since all was synced */
     struct upgrade *upgrade;   /* upgrade in place: what was handed over, one under way */

@@ -82,6 +82,30 @@ static void on_closed(uv_handle_t *h)
     (void)h;
 }
 
+/* Quiet again. The code and constants the calls of a busy spell faulted back in (64 KB at a
+ * time: the kernel's fault-around) are handed back as they were after start-up, so that an idle
+ * droverd's RSS and PSS are again what it runs on. Once per quiet spell, and never a wake-up of
+ * its own: the timer is armed only by a loop turn that something else caused. */
+#define QUIET_MS 10000
+
+static void on_quiet(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    size_t trimmed = trim_mappings();
+    d->quiet_trimmed = true;
+    log_debug("quiet for %u s: %zu kB of mappings handed back", QUIET_MS / 1000, trimmed >> 10);
+}
+
+static void on_turn(uv_prepare_t *p)
+{
+    struct daemon *d = p->data;
+    if (d->quiet_trimmed) { /* the trim's own turn */
+        d->quiet_trimmed = false;
+        return;
+    }
+    uv_timer_start(&d->quiet_timer, on_quiet, QUIET_MS, 0);
+}
+
 /* The logger's rate limits: a window that dropped lines is reported once it ends, also when
  * the flood that filled it is over (no next line would carry the count). */
 static uv_timer_t *log_flush_timer;
@@ -151,6 +175,8 @@ static void on_stopped(uv_timer_t *t)
     uv_close((uv_handle_t *)&d->sig_hup, on_closed);
     uv_close((uv_handle_t *)&d->sync_timer, on_closed);
     uv_close((uv_handle_t *)&d->flush_prep, on_closed);
+    uv_close((uv_handle_t *)&d->quiet_prep, on_closed);
+    uv_close((uv_handle_t *)&d->quiet_timer, on_closed);
     uv_close((uv_handle_t *)&d->sig_usr2, on_closed);
     log_set_ratelimit_hook(NULL);
     log_flush_timer = NULL;
@@ -408,6 +434,11 @@ int daemon_new(struct config *cfg, const struct config_flag *flags, size_t n_fla
     d->sync_timer.data = d;
     uv_prepare_init(&d->loop, &d->flush_prep);
     d->flush_prep.data = d;
+    uv_prepare_init(&d->loop, &d->quiet_prep);
+    d->quiet_prep.data = d;
+    uv_timer_init(&d->loop, &d->quiet_timer);
+    d->quiet_timer.data = d;
+    uv_unref((uv_handle_t *)&d->quiet_timer); /* never what keeps the loop running */
     uv_timer_init(&d->loop, &d->log_flush);
     uv_unref((uv_handle_t *)&d->log_flush); /* never what keeps the loop running */
     log_flush_timer = &d->log_flush;
@@ -536,6 +567,9 @@ int daemon_start(struct daemon *d)
      * droverd's RSS is what it runs on. Before READY=1, so that ready means serving at once. */
     size_t trimmed = trim_mappings();
     log_debug("start-up's mappings handed back: %zu kB", trimmed >> 10);
+    d->quiet_trimmed = true; /* the next turn is READY's own */
+    uv_prepare_start(&d->quiet_prep, on_turn);
+    uv_unref((uv_handle_t *)&d->quiet_prep);
     notify("READY=1");
     return 0;
 }

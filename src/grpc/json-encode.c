@@ -85,6 +85,8 @@ static int put_double(struct enc *e, double v, bool single)
         return puts_(e, "\"NaN\"");
     if (isinf(v))
         return puts_(e, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    if (v == 0 && signbit(v)) /* "-0" would read back as the integer 0 */
+        return puts_(e, "-0.0");
     for (int prec = single ? 6 : 15; prec <= 17; prec++) {
         snprintf(s, sizeof s, "%.*g", prec, v);
         double back = strtod(s, NULL);

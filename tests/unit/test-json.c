@@ -250,7 +250,7 @@ START_TEST(encode_edges)
     s.dbl = -0.0; /* not the default: its sign is kept */
     s.flt = 3.4028235e38f;
     out = encode(&s.base);
-    ck_assert_str_eq(out, "{\"flt\":3.4028235e+38,\"dbl\":-0}");
+    ck_assert_str_eq(out, "{\"flt\":3.4028235e+38,\"dbl\":-0.0}");
     free(out);
 
     /* A timestamp JSON cannot say is an error, and leaves the buffer as it was. */
