@@ -347,22 +347,75 @@ function servicePage(view, name) {
 }
 
 function sessions(view) {
-  const tbody = el("tbody");
-  view.append(el("section", {}, el("h2", {}, "PTY sessions"),
+  const tbody = el("tbody", { id: "sessions" });
+  const start = el("button", { id: "new-shell", onclick: async () => {
+    try {
+      const r = await call("drover.v1.Sessions/SpawnPty",
+                           { argv: ["/bin/sh"], originator: "console", rows: 24, cols: 100 });
+      location.hash = "#/session/" + encodeURIComponent(r.sessionId);
+    } catch (e) {
+      notice("New shell: " + e.message);
+    }
+  } }, "New shell");
+  view.append(el("section", {}, el("h2", {}, "PTY sessions"), el("div", { class: "toolbar" }, start),
     el("table", {}, el("thead", {}, el("tr", {},
-      ...["ID", "Command", "PID", "Size", "Attached", "State"].map((h) => el("th", {}, h)))), tbody)));
+      ...["ID", "Command", "PID", "Size", "Attached", "State", ""].map((h) => el("th", {}, h)))), tbody)));
   const load = async () => {
     try {
       const r = await call("drover.v1.Sessions/ListPty", {});
-      tbody.replaceChildren(...(r.sessions || []).map((s) => el("tr", {},
+      tbody.replaceChildren(...(r.sessions || []).map((s) => el("tr", { "data-id": s.sessionId },
         el("td", {}, s.sessionId), el("td", {}, s.command), el("td", { class: "num" }, s.pid),
         el("td", {}, `${s.cols || 80}×${s.rows || 24}`), el("td", {}, s.attached ? "yes" : "no"),
-        el("td", {}, s.exited ? "exited " + (s.exitCode || 0) : "running"))));
+        el("td", {}, s.exited ? "exited " + (s.exitCode || 0) : "running"),
+        el("td", {}, s.exited ? "" : el("a", { href: "#/session/" + encodeURIComponent(s.sessionId) },
+                                        "Open")))));
     } catch (e) {
       notice("Sessions: " + e.message);
     }
   };
   load();
+}
+
+// A PTY session in xterm.js, over the same attachment the CLI uses (GET /attach, a WebSocket):
+// the backlog first, then output as it comes; keys, resizes and a detach go back.
+function terminal(view, id) {
+  const box = el("div", { class: "term", id: "term" });
+  const state = el("span", { class: "muted", id: "term-state" }, "attaching…");
+  let ws = null;
+  const detach = el("button", { onclick: () => ws && ws.send(JSON.stringify({ detach: true })) }, "Detach");
+  const ctrlc = el("button", { onclick: () => ws && ws.send(JSON.stringify({ interrupt: true })) }, "Ctrl-C");
+  view.append(el("section", {}, el("h2", {}, "Session " + id),
+    el("div", { class: "toolbar" }, detach, ctrlc, state), box));
+  const term = new Terminal({ cursorBlink: true, fontSize: 13, convertEol: false });
+  const fit = new FitAddon.FitAddon();
+  term.loadAddon(fit);
+  term.open(box);
+  fit.fit();
+  const token = sessionStorage.getItem("drover-token") || "";
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
+    "/attach?steal=1&session=" + encodeURIComponent(id) + "&rows=" + term.rows +
+    "&cols=" + term.cols + "&token=" + encodeURIComponent(token);
+  ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== "string") { term.write(new Uint8Array(ev.data)); return; }
+    const m = JSON.parse(ev.data);
+    if (m.attached) { state.textContent = "attached"; term.focus(); }
+    else if (m.missed) term.write(`\r\n[... ${m.missed} bytes missed]\r\n`);
+    else if (m.end) state.textContent = m.end === "exit" ? `exited (${m.exitCode})` : m.end;
+    else if (m.error) state.textContent = m.error;
+  };
+  ws.onclose = (ev) => {
+    if (state.textContent === "attaching…" || state.textContent === "attached")
+      state.textContent = "closed" + (ev.reason ? ": " + ev.reason : "");
+  };
+  const enc = new TextEncoder();
+  term.onData((d) => ws.readyState === 1 && ws.send(enc.encode(d)));
+  term.onResize(({ rows, cols }) => ws.readyState === 1 &&
+    ws.send(JSON.stringify({ resize: { rows, cols } })));
+  const onWin = () => fit.fit();
+  window.addEventListener("resize", onWin);
+  onLeave(() => { window.removeEventListener("resize", onWin); ws.close(); term.dispose(); });
 }
 
 function processes(view) {
@@ -415,9 +468,11 @@ function route() {
   const h = location.hash.replace(/^#/, "") || "/";
   const name = h.split("/")[1] || "overview";
   for (const a of document.querySelectorAll("header nav a"))
-    a.classList.toggle("active", a.dataset.view === (name === "service" ? "overview" : name));
+    a.classList.toggle("active", a.dataset.view ===
+      (name === "service" ? "overview" : name === "session" ? "sessions" : name));
   if (name === "service") servicePage(view, decodeURIComponent(h.split("/")[2] || ""));
   else if (name === "sessions") sessions(view);
+  else if (name === "session") terminal(view, decodeURIComponent(h.split("/")[2] || ""));
   else if (name === "processes") processes(view);
   else overview(view);
 }

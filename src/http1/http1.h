@@ -105,6 +105,10 @@ struct ws_handler {
                        void *userdata);
     /* The connection is gone; no callback follows and ws must not be used any more. */
     void (*on_close)(struct ws_conn *ws, void *userdata);
+    /* Optional: the WebSocket is open (after the 101): ws may send from now on. */
+    void (*on_open)(struct ws_conn *ws, void *userdata);
+    /* Optional: what was queued went out (ws_pending fell): send more. */
+    void (*on_drain)(struct ws_conn *ws, void *userdata);
 };
 
 /* Whether req asks for a WebSocket (GET with Upgrade: websocket). */
@@ -116,5 +120,7 @@ int http_upgrade_websocket(struct http_request *r, const struct ws_handler *h, v
                            size_t max_message);
 /* Queues one message. -EPIPE once the connection is closing. */
 int ws_send(struct ws_conn *ws, bool binary, const void *data, size_t len);
+/* Bytes queued on the connection and not yet written. */
+size_t ws_pending(const struct ws_conn *ws);
 /* Starts the closing handshake with a status code and reason. */
 void ws_close(struct ws_conn *ws, uint16_t code, const char *reason);

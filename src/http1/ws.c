@@ -203,6 +203,13 @@ static void on_drain(struct net_conn *conn, void *userdata)
         if (!DLIST_LINKED(ws, turn))
             net_conn_resume(conn);
     }
+    if (!ws->closing && ws->h->on_drain)
+        ws->h->on_drain(ws, ws->userdata);
+}
+
+size_t ws_pending(const struct ws_conn *ws)
+{
+    return ws->conn ? net_conn_pending(ws->conn) + ws->out.len : 0;
 }
 
 static const struct net_conn_handler conn_handler = {on_read, on_end, on_drain};
@@ -248,7 +255,10 @@ void ws_conn_start(struct ws_conn *ws, struct net_conn *conn, const uint8_t *res
     if (s->lim.idle_timeout_ms)
         uv_timer_start(&ws->idle, on_idle, s->lim.idle_timeout_ms, s->lim.idle_timeout_ms);
     net_conn_start(conn, &conn_handler, ws);
-    feed(ws, rest, len);
+    if (ws->h->on_open)
+        ws->h->on_open(ws, ws->userdata);
+    if (!ws->closing)
+        feed(ws, rest, len);
 }
 
 int ws_send(struct ws_conn *ws, bool binary, const void *data, size_t len)

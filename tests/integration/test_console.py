@@ -115,6 +115,27 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
     shot(b, "processes")
     b.find_element(By.LINK_TEXT, "Sessions").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "main table")))
+
+    # A shell in the browser's terminal: the same attachment as the CLI's.
+    b.find_element(By.ID, "new-shell").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "attached"))
+    keys = b.find_element(By.CSS_SELECTOR, "#term .xterm-helper-textarea")
+    keys.send_keys("echo hi\n")
+
+    def rows():
+        return [r.text.strip() for r in b.find_elements(By.CSS_SELECTOR, "#term .xterm-rows > div")]
+    wait.until(lambda _: "hi" in rows())
+    shot(b, "terminal")
+    sid = b.current_url.rsplit("/", 1)[1]
+    listed = ok(d, "/drover.v1.Sessions/ListPty", token=d.ctl_tok)["sessions"]
+    assert any(x["sessionId"] == sid and x.get("attached") for x in listed)
+    # Detached, the session goes on, unattached; the sessions page lists it.
+    b.find_element(By.XPATH, '//button[text()="Detach"]').click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "detached"))
+    wait.until(lambda _: not [x for x in ok(d, "/drover.v1.Sessions/ListPty", token=d.ctl_tok)
+                              ["sessions"] if x["sessionId"] == sid][0].get("attached"))
+    b.find_element(By.LINK_TEXT, "Sessions").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'#sessions tr[data-id="{sid}"]')))
     shot(b, "sessions")
 
     assert problems(b) == [] or all("401" in p or "needs scope" in p for p in problems(b))

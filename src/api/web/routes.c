@@ -1,6 +1,7 @@
 /* The HTTP door's routes: GET /healthz, GET /metrics (Prometheus), GET /ws (socktop's agent
  * WebSocket), POST /<package>.<Service>/<Method>: every gRPC method over the Connect protocol
- * (connect.c), and the web console's files at / (console.c).
+ * (connect.c), the web console's files at / (console.c) and its terminals' WebSocket, GET
+ * /attach (attach.c).
  *
  * Every answer is made during the request: the metrics engine reads procfs synchronously. A
  * client that accepts gzip gets the metrics page compressed, as Prometheus asks for by default
@@ -176,6 +177,8 @@ void api_http_handle(struct http_request *req, void *userdata)
                                 "/ws speaks WebSocket (socktop's agent protocol)\n", 48);
         return socktop_upgrade(w->socktop, req);
     }
+    if (!strcmp(path, "/attach"))
+        return attach_handle(w->host, req);
     if (console_has(path))
         return console_serve(w->console, req);
     http_respond(req, 404, NULL, "text/plain", "not found\n", 10);

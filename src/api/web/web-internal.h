@@ -20,6 +20,9 @@ bool connect_path(const char *path);
 /* Answers a Connect call (any method; refusals too). */
 void connect_handle(struct api_web *w, struct http_request *req);
 
+/* GET /attach?session=ID: a PTY session over a WebSocket (attach.c). */
+void attach_handle(struct api_host *host, struct http_request *req);
+
 /* The web console's files (console.c). */
 struct console;
 struct console *console_new(void);
