@@ -40,7 +40,8 @@ def run_scenarios(json_path):
                    EVENTS="1000", MESSAGES="4000", EXEC_RUNS="50",
                    HOSTILE_CALLS="500", SOAK_SECONDS="60")
     for script in ("run-peers", "run-sessions", "run-metrics", "run-stratavore",
-                   "run-containers", "run-baaaht", "run-hostile", "run-scale", "run-soak"):
+                   "run-containers", "run-baaaht", "run-hostile", "run-scale", "run-console",
+                   "run-soak"):
         print(f"== bench/{script}", flush=True)
         r = subprocess.run([os.path.join(ROOT, "bench", script)], env=env)
         if r.returncode != 0:
