@@ -185,40 +185,17 @@ static void on_close(struct ws_conn *ws, void *userdata)
 
 static const struct ws_handler handler = {on_message, on_close, on_open, on_drain};
 
-/* The caller's scopes on the HTTP door: a bearer token (header or ?token=) is needed. */
-static bool may_attach(struct api_host *host, struct http_request *req)
-{
-    char buf[8200], why[256] = "", peer[64];
-    const char *a = http_request_header(req, "Authorization");
-    const char *given = a && !strncasecmp(a, "Bearer ", 7)
-                            ? a + 7
-                            : http_request_query(req, "token", buf, sizeof buf);
-    struct auth_principal p;
-    int r = given && authz_has_bearer(host->authz)
-                ? authz_bearer(host->authz, given, strlen(given), &p, why, sizeof why)
-                : -EACCES;
-    if (r == 0 && (p.scopes & AUTH_CONTROL))
-        return true;
-    net_conn_peer_address(http_request_conn(req), peer, sizeof peer);
-    if (r == 0) {
-        snprintf(why, sizeof why, "%s has no scope control", p.name);
-        authz_audit(host->authz, "http", peer, p.name, "/attach", why);
-        http_respond(req, 403, NULL, "text/plain", "attaching needs a token with scope control\n",
-                     44);
-        return false;
-    }
-    authz_audit(host->authz, "http", peer, "anonymous", "/attach", given ? why : "no credential");
-    http_respond(req, 401, "WWW-Authenticate: Bearer\r\n", "text/plain",
-                 "attaching needs a token with scope control (?token=)\n", 53);
-    return false;
-}
-
 void attach_handle(struct api_host *host, struct http_request *req)
 {
     char id[128], num[16];
     struct web_attach *wa;
 
-    if (!may_attach(host, req))
+    char buf[8200];
+    const char *auth = http_request_header(req, "Authorization");
+    const char *given = auth && !strncasecmp(auth, "Bearer ", 7)
+                            ? auth + 7
+                            : http_request_query(req, "token", buf, sizeof buf);
+    if (!web_bearer_allows(host, req, given, AUTH_CONTROL))
         return;
     if (!http_request_is_websocket(req))
         return http_respond(req, 426, "Upgrade: websocket\r\n", "text/plain",

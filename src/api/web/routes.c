@@ -93,8 +93,7 @@ static const char *credential(struct http_request *req, char *buf, size_t size)
  * refusal is answered (401, or 403 for a token without read) and audited. */
 static bool allowed(struct api_web *w, struct http_request *req, bool ws)
 {
-    char buf[JWT_BUF], why[256] = "", peer[64];
-    struct auth_principal p;
+    char buf[JWT_BUF];
     const char *given = credential(req, buf, sizeof buf);
     bool need = w->require_token || (ws && w->socktop_token);
 
@@ -106,22 +105,34 @@ static bool allowed(struct api_web *w, struct http_request *req, bool ws)
         if (strlen(given) == n && mem_equal_ct(given, w->socktop_token, n))
             return true;
     }
-    int r = given && authz_has_bearer(w->host->authz)
-                ? authz_bearer(w->host->authz, given, strlen(given), &p, why, sizeof why)
+    return web_bearer_allows(w->host, req, given, AUTH_READ);
+}
+
+bool web_bearer_allows(struct api_host *host, struct http_request *req, const char *given,
+                       unsigned scope)
+{
+    char why[256] = "", peer[64], body[96];
+    struct auth_principal p;
+    const char *word = scope == AUTH_CONTROL ? "control" : "read";
+    int r = given && authz_has_bearer(host->authz)
+                ? authz_bearer(host->authz, given, strlen(given), &p, why, sizeof why)
                 : -EACCES;
-    if (r == 0 && (p.scopes & AUTH_READ))
+    if (r == 0 && (p.scopes & scope))
         return true;
     net_conn_peer_address(http_request_conn(req), peer, sizeof peer);
     if (r == 0) {
-        snprintf(why, sizeof why, "%s has no scope read", p.name);
-        authz_audit(w->host->authz, "http", peer, p.name, http_request_path(req), why);
-        http_respond(req, 403, NULL, "text/plain", "this token may not read\n", 24);
+        snprintf(why, sizeof why, "%s has no scope %s", p.name, word);
+        authz_audit(host->authz, "http", peer, p.name, http_request_path(req), why);
+        int n = snprintf(body, sizeof body, "this token has no scope %s\n", word);
+        http_respond(req, 403, NULL, "text/plain", body, (size_t)n);
         return false;
     }
-    authz_audit(w->host->authz, "http", peer, "anonymous", http_request_path(req),
+    authz_audit(host->authz, "http", peer, "anonymous", http_request_path(req),
                 given ? why : "no credential");
-    http_respond(req, 401, "WWW-Authenticate: Bearer\r\n", "text/plain",
-                 "a valid token is required (Authorization: Bearer, or ?token=)\n", 62);
+    int n =
+        snprintf(body, sizeof body,
+                 "a valid token is required (scope %s; Authorization: Bearer, or ?token=)\n", word);
+    http_respond(req, 401, "WWW-Authenticate: Bearer\r\n", "text/plain", body, (size_t)n);
     return false;
 }
 

@@ -20,6 +20,11 @@ bool connect_path(const char *path);
 /* Answers a Connect call (any method; refusals too). */
 void connect_handle(struct api_web *w, struct http_request *req);
 
+/* Whether given (a bearer token, or NULL) has scope on the HTTP door; if not, the refusal is
+ * answered (401, or 403 for a token without it) and audited (routes.c). */
+bool web_bearer_allows(struct api_host *host, struct http_request *req, const char *given,
+                       unsigned scope);
+
 /* GET /attach?session=ID: a PTY session over a WebSocket (attach.c). */
 void attach_handle(struct api_host *host, struct http_request *req);
 
