@@ -191,6 +191,26 @@ static size_t status_headers(const struct grpc_call *call, char code[12], nghttp
     return n;
 }
 
+void grpc_call_took(struct grpc_call *call, size_t n)
+{
+    struct grpc_server *s = call->srv;
+
+    buf_consume(&call->out, n);
+    if (call->out.len == 0)
+        buf_reset(&call->out, 64 * 1024);
+    s->queued -= n;
+    if (s->n_starved && s->queued < budget(s) / 4 * 3)
+        wake_starved(s);
+    if (call->out.len < CALL_LOW && call->handler_live && !call->finished &&
+        call->method->on_ready && !call->ready_pending) {
+        call->ready_pending = true;
+        if (call->conn) /* inside its connection's flush, which runs on_ready next */
+            call->conn->n_ready++;
+        else
+            grpc_call_mark_dirty(call);
+    }
+}
+
 static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, size_t length,
                          uint32_t *flags, nghttp2_data_source *source, void *userdata)
 {
@@ -199,14 +219,8 @@ static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, s
     (void)userdata;
 
     if (n) {
-        struct grpc_server *s = call->srv;
         memcpy(dst, buf_head(&call->out), n);
-        buf_consume(&call->out, n);
-        if (call->out.len == 0)
-            buf_reset(&call->out, 64 * 1024);
-        s->queued -= n;
-        if (s->n_starved && s->queued < budget(s) / 4 * 3)
-            wake_starved(s);
+        grpc_call_took(call, n);
     }
     if (call->out.len == 0 && call->finished) {
         char code[12];
@@ -220,11 +234,6 @@ static ssize_t data_read(nghttp2_session *h2, int32_t stream_id, uint8_t *dst, s
     if (n == 0) {
         call->deferred = true;
         return NGHTTP2_ERR_DEFERRED;
-    }
-    if (call->out.len < CALL_LOW && call->handler_live && !call->finished &&
-        call->method->on_ready && !call->ready_pending) {
-        call->ready_pending = true;
-        call->conn->n_ready++;
     }
     return (ssize_t)n;
 }

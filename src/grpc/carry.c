@@ -13,8 +13,6 @@
 #include "base/list.h"
 #include "grpc/grpc-internal.h"
 
-#define CALL_LOW (64 * 1024) /* as call.c: taken below this, the handler is asked for more */
-
 void grpc_carried_flush(struct grpc_server *s)
 {
     /* A wake may release its call or mark others: take the list head each time. */
@@ -128,19 +126,9 @@ void grpc_call_give(struct grpc_call *call, ProtobufCMessage *msg, bool last)
 /* Drops what the carrier took last time from the queue. */
 static void consume_taken(struct grpc_call *call)
 {
-    struct grpc_server *s = call->srv;
-    if (!call->taken)
-        return;
-    buf_consume(&call->out, call->taken);
-    s->queued -= call->taken;
+    if (call->taken)
+        grpc_call_took(call, call->taken);
     call->taken = 0;
-    if (call->out.len == 0)
-        buf_reset(&call->out, 64 * 1024);
-    if (call->out.len < CALL_LOW && call->handler_live && !call->finished &&
-        call->method->on_ready && !call->ready_pending) {
-        call->ready_pending = true;
-        grpc_call_mark_dirty(call);
-    }
 }
 
 bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len)

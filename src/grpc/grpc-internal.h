@@ -150,6 +150,10 @@ const struct service_entry *grpc_server_find_service(const struct grpc_server *s
  * server's idle handle. */
 void grpc_call_mark_dirty(struct grpc_call *call);
 
+/* n bytes of the call's queue went out (to nghttp2, or to its carrier): dropped, counted off
+ * the server's budget (waking calls it held back), and the handler asked for more below the
+ * low mark. */
+void grpc_call_took(struct grpc_call *call, size_t n);
 /* A call for a new stream, on c's list and counted; NULL on out-of-memory. */
 struct grpc_call *grpc_call_new(struct gconn *c, int32_t stream_id);
 /* Ends the call for good: the audit hook and on_close hear of it, then it is unlinked and freed.

@@ -31,20 +31,32 @@ enum pbjson_wkt pbjson_wkt(const ProtobufCMessageDescriptor *d)
     return WKT_NONE;
 }
 
+/* The next character of a snake_case name in camelCase (at *p, advanced past it; '\0' at the
+ * end): an underscore is dropped and makes the next letter upper case, as does *up at the start
+ * (CamelCase). */
+static char camel_next(const char **p, bool *up)
+{
+    while (**p == '_') {
+        *up = true;
+        (*p)++;
+    }
+    char c = **p;
+    if (!c)
+        return '\0';
+    (*p)++;
+    if (*up && c >= 'a' && c <= 'z')
+        c = (char)(c - 'a' + 'A');
+    *up = false;
+    return c;
+}
+
 /* The CamelCase protoc gives a map field's entry: "labels" → "Labels", "foo_bar" → "FooBar". */
 static bool entry_name_is(const char *field, const char *entry)
 {
     bool up = true;
-    for (; *field; field++) {
-        if (*field == '_') {
-            up = true;
-            continue;
-        }
-        char c = up && *field >= 'a' && *field <= 'z' ? (char)(*field - 'a' + 'A') : *field;
-        up = false;
+    for (char c; (c = camel_next(&field, &up));)
         if (*entry++ != c)
             return false;
-    }
     return !strcmp(entry, "Entry");
 }
 
@@ -88,16 +100,9 @@ bool pbjson_json_name_is(const char *proto_name, const char *key, size_t len)
 {
     size_t i = 0;
     bool up = false;
-    for (const char *p = proto_name; *p; p++) {
-        if (*p == '_') {
-            up = true;
-            continue;
-        }
-        char c = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
-        up = false;
+    for (char c; (c = camel_next(&proto_name, &up));)
         if (i >= len || key[i++] != c)
             return false;
-    }
     return i == len;
 }
 
@@ -105,14 +110,8 @@ void pbjson_json_name(const char *proto_name, char *buf, size_t size)
 {
     size_t i = 0;
     bool up = false;
-    for (const char *p = proto_name; *p && i + 1 < size; p++) {
-        if (*p == '_') {
-            up = true;
-            continue;
-        }
-        buf[i++] = up && *p >= 'a' && *p <= 'z' ? (char)(*p - 'a' + 'A') : *p;
-        up = false;
-    }
+    for (char c; i + 1 < size && (c = camel_next(&proto_name, &up));)
+        buf[i++] = c;
     if (size)
         buf[i] = '\0';
 }
