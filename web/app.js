@@ -250,34 +250,81 @@ function defineForm() {
   return f;
 }
 
+// Sums of the counters that matter for rates: interfaces but loopback; whole disks, not the
+// loop, RAM and device-mapper devices that sit on top of them.
+function ioTotals(m) {
+  const t = { rx: 0, tx: 0, rd: 0, wr: 0 };
+  for (const n of m.network || []) {
+    if (n.name === "lo") continue;
+    t.rx += Number(n.rxBytes || 0);
+    t.tx += Number(n.txBytes || 0);
+  }
+  for (const d of m.diskIo || []) {
+    if (/^(loop|ram|zram|dm-|md)/.test(d.name)) continue;
+    t.rd += Number(d.readBytes || 0);
+    t.wr += Number(d.writtenBytes || 0);
+  }
+  return t;
+}
+
 function overview(view) {
   const cards = el("div", { class: "cards" });
-  const cpuBox = el("div"), memBox = el("div");
+  const cpuBox = el("div"), memBox = el("div"), netBox = el("div"), diskBox = el("div");
+  const fsBody = el("tbody", { id: "filesystems" });
   const tbody = el("tbody", { id: "services" });
   view.append(
-    el("section", {}, el("h2", {}, "Machine"), cards, cpuBox, memBox),
+    el("section", {}, el("h2", {}, "Machine"), cards, el("div", { class: "charts" }, cpuBox, memBox, netBox, diskBox)),
     el("section", {}, el("h2", {}, "Services"),
       el("table", {}, el("thead", {}, el("tr", {},
         ...["Name", "State", "PID", "Uptime", "Restarts", "CPU", "Memory", "Health", ""]
           .map((h, i) => el("th", { class: i >= 2 && i <= 6 ? "num" : "" }, h)))), tbody)),
+    el("section", {}, el("h2", {}, "File systems"),
+      el("table", {}, el("thead", {}, el("tr", {},
+        ...["Mounted on", "Device", "Type", "Size", "Used", "Free", ""].map((h, i) =>
+          el("th", { class: i >= 3 && i <= 5 ? "num" : "" }, h)))), fsBody)),
     el("section", {}, el("h2", {}, "Define a service"), defineForm()));
 
   const cpu = chart(cpuBox, "CPU (%)", [{ label: "all CPUs", color: "#2b6cb0" }], 100);
   const mem = chart(memBox, "Memory (MiB)", [{ label: "used", color: "#1f8f4e" },
                                             { label: "cached", color: "#b7791f" }]);
-  onLeave(live("drover.v1.Metrics/Watch", { interval: "2s" }, (m) => {
+  const net = chart(netBox, "Network (KiB/s)", [{ label: "received", color: "#2b6cb0" },
+                                               { label: "sent", color: "#c53030" }]);
+  const disk = chart(diskBox, "Disks (KiB/s)", [{ label: "read", color: "#1f8f4e" },
+                                               { label: "written", color: "#b7791f" }]);
+  let prev = null;
+  onLeave(live("drover.v1.Metrics/Watch", { interval: "2s", disks: true, network: true }, (m) => {
     const t = Date.parse(m.timestamp) / 1000;
+    const io = ioTotals(m);
+    let rate = null;
+    if (prev && t > prev.t) {
+      const k = (a, b) => Math.max(0, (a - b) / (t - prev.t) / 1024);
+      rate = { rx: k(io.rx, prev.io.rx), tx: k(io.tx, prev.io.tx), rd: k(io.rd, prev.io.rd), wr: k(io.wr, prev.io.wr) };
+      net.push(t, +rate.rx.toFixed(1), +rate.tx.toFixed(1));
+      disk.push(t, +rate.rd.toFixed(1), +rate.wr.toFixed(1));
+    }
+    prev = { t, io };
     cpu.push(t, +(m.cpu && m.cpu.usagePercent || 0).toFixed(1));
     mem.push(t, Math.round(Number(m.memUsedBytes || 0) / 1048576),
              Math.round(Number(m.memCachedBytes || 0) / 1048576));
     $("#host").textContent = m.hostname || "";
+    const kib = (x) => bytes(x * 1024) + "/s";
     cards.replaceChildren(
       ...[["CPU", ((m.cpu && m.cpu.usagePercent) || 0).toFixed(1) + " %"],
           ["Memory", bytes(m.memUsedBytes) + " / " + bytes(m.memTotalBytes)],
           ["Load", [m.load1, m.load5, m.load15].map((x) => (x || 0).toFixed(2)).join(" ")],
           ["Processes", `${m.processCount || 0} (${m.running || 0} running)`],
+          ["Network in / out", rate ? kib(rate.rx) + " / " + kib(rate.tx) : "…"],
+          ["Disk read / write", rate ? kib(rate.rd) + " / " + kib(rate.wr) : "…"],
           ["Up", duration(m.uptimeSeconds)], ["CPUs", m.numCpus || 0]]
         .map(([k, v]) => el("div", { class: "card" }, el("b", {}, v), el("span", {}, k))));
+    fsBody.replaceChildren(...(m.filesystems || []).map((f) => {
+      const size = Number(f.sizeBytes || 0), used = Number(f.usedBytes || 0);
+      const pct = size ? Math.round(used / size * 100) : 0;
+      return el("tr", {}, el("td", {}, f.mountpoint), el("td", {}, f.device),
+        el("td", {}, f.fstype + (f.readonly ? " (ro)" : "")), el("td", { class: "num" }, bytes(size)),
+        el("td", { class: "num" }, bytes(used)), el("td", { class: "num" }, bytes(f.availBytes)),
+        el("td", {}, el("meter", { min: 0, max: 100, low: 80, high: 90, optimum: 0, value: pct }), " " + pct + " %"));
+    }));
   }));
 
   const rows = new Map();
@@ -346,6 +393,8 @@ function servicePage(view, name) {
   }, () => { log.replaceChildren(); partial = ["", ""]; }));
 }
 
+// Sessions: PTY and pipe sessions, listed again on each pty.* and pipe.* event of Admin.Events
+// (started, attached, detached, exited, removed) and after each (re)subscription.
 function sessions(view) {
   const tbody = el("tbody", { id: "sessions" });
   const start = el("button", { id: "new-shell", onclick: async () => {
@@ -357,28 +406,51 @@ function sessions(view) {
       notice("New shell: " + e.message);
     }
   } }, "New shell");
-  view.append(el("section", {}, el("h2", {}, "PTY sessions"), el("div", { class: "toolbar" }, start),
+  const purge = el("button", { onclick: async () => {
+    try { await call("drover.v1.Sessions/PurgeExited", {}); } catch (e) { notice("Purge: " + e.message); }
+  } }, "Forget exited");
+  view.append(el("section", {}, el("h2", {}, "Sessions"), el("div", { class: "toolbar" }, start, purge),
     el("table", {}, el("thead", {}, el("tr", {},
-      ...["ID", "Command", "PID", "Size", "Attached", "State", ""].map((h) => el("th", {}, h)))), tbody)));
-  const load = async () => {
+      ...["ID", "Kind", "Command", "Originator", "PID", "Size", "Attached", "State", ""]
+        .map((h) => el("th", {}, h)))), tbody)));
+  const terminate = async (kind, id) => {
+    if (!confirm(`Terminate ${id} and its processes?`)) return;
     try {
-      const r = await call("drover.v1.Sessions/ListPty", {});
-      tbody.replaceChildren(...(r.sessions || []).map((s) => el("tr", { "data-id": s.sessionId },
-        el("td", {}, s.sessionId), el("td", {}, s.command), el("td", { class: "num" }, s.pid),
-        el("td", {}, `${s.cols || 80}×${s.rows || 24}`), el("td", {}, s.attached ? "yes" : "no"),
-        el("td", {}, s.exited ? "exited " + (s.exitCode || 0) : "running"),
-        el("td", {}, s.exited ? "" : el("a", { href: "#/session/" + encodeURIComponent(s.sessionId) },
-                                        "Open")))));
+      await call(`drover.v1.Sessions/Terminate${kind === "pty" ? "Pty" : "Pipe"}`, { sessionId: id });
     } catch (e) {
-      notice("Sessions: " + e.message);
+      notice("Terminate: " + e.message);
     }
   };
-  load();
+  const row = (kind, s, attached, size) => el("tr", { "data-id": s.sessionId },
+    el("td", {}, s.sessionId), el("td", {}, kind), el("td", {}, s.command), el("td", {}, s.originator || "—"),
+    el("td", { class: "num" }, s.pid), el("td", {}, size), el("td", {}, attached ? "yes" : "no"),
+    el("td", {}, s.exited ? "exited " + (s.exitCode || 0) : "running"),
+    el("td", {}, kind === "pty" && !s.exited
+      ? el("a", { href: "#/session/" + encodeURIComponent(s.sessionId) }, "Open") : "",
+    " ", s.exited ? "" : el("button", { class: "danger", onclick: () => terminate(kind, s.sessionId) }, "Terminate")));
+  let loading = false, again = false;
+  const load = async () => {
+    if (loading) { again = true; return; }
+    loading = true;
+    try {
+      const [pty, pipe] = await Promise.all([call("drover.v1.Sessions/ListPty", {}),
+                                             call("drover.v1.Sessions/ListPipe", {})]);
+      tbody.replaceChildren(
+        ...(pty.sessions || []).map((s) => row("pty", s, s.attached, `${s.cols || 80}×${s.rows || 24}`)),
+        ...(pipe.sessions || []).map((s) => row("pipe", s, s.stdoutAttached || s.stderrAttached, "—")));
+    } catch (e) {
+      notice("Sessions: " + e.message);
+    } finally {
+      loading = false;
+      if (again) { again = false; load(); }
+    }
+  };
+  onLeave(live("drover.v1.Admin/Events", { types: ["pty.", "pipe."] }, () => load(), () => load()));
 }
 
 // A PTY session in xterm.js, over the same attachment the CLI uses (GET /attach, a WebSocket):
 // the backlog first, then output as it comes; keys, resizes and a detach go back.
-function terminal(view, id) {
+function terminal(view, id, steal = false) {
   const box = el("div", { class: "term", id: "term" });
   const state = el("span", { class: "muted", id: "term-state" }, "attaching…");
   let ws = null;
@@ -393,7 +465,7 @@ function terminal(view, id) {
   fit.fit();
   const token = sessionStorage.getItem("drover-token") || "";
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host +
-    "/attach?steal=1&session=" + encodeURIComponent(id) + "&rows=" + term.rows +
+    "/attach?steal=" + (steal ? 1 : 0) + "&session=" + encodeURIComponent(id) + "&rows=" + term.rows +
     "&cols=" + term.cols + "&token=" + encodeURIComponent(token);
   ws = new WebSocket(url);
   ws.binaryType = "arraybuffer";
@@ -402,8 +474,24 @@ function terminal(view, id) {
     const m = JSON.parse(ev.data);
     if (m.attached) { state.textContent = "attached"; term.focus(); }
     else if (m.missed) term.write(`\r\n[... ${m.missed} bytes missed]\r\n`);
-    else if (m.end) state.textContent = m.end === "exit" ? `exited (${m.exitCode})` : m.end;
-    else if (m.error) state.textContent = m.error;
+    else if (m.end) {
+      state.textContent = m.end === "exit" ? `exited (${m.exitCode})` : m.end;
+      if (m.end === "stolen" || m.end === "detached")
+        offerSteal(m.end === "stolen" ? "take it back" : "attach again");
+    } else if (m.error) {
+      state.textContent = m.error;
+      if (/another client is attached/.test(m.error)) offerSteal("steal it");
+    }
+  };
+  // Attached elsewhere (a CLI's `drover attach`, another tab): attach again, taking it over.
+  const offerSteal = (label) => {
+    if ($("#term-steal")) return;
+    state.after(" ", el("button", { id: "term-steal", onclick: () => {
+      stopView.forEach((f) => f());
+      stopView = [];
+      view.replaceChildren();
+      terminal(view, id, true);
+    } }, label));
   };
   ws.onclose = (ev) => {
     if (state.textContent === "attaching…" || state.textContent === "attached")
@@ -416,45 +504,6 @@ function terminal(view, id) {
   const onWin = () => fit.fit();
   window.addEventListener("resize", onWin);
   onLeave(() => { window.removeEventListener("resize", onWin); ws.close(); term.dispose(); });
-}
-
-function processes(view) {
-  const filter = el("input", { placeholder: "filter by name or pid", id: "proc-filter" });
-  const tbody = el("tbody", { id: "procs" });
-  let sort = "PROCESS_SORT_CPU", last = [];
-  const th = (label, key) => el("th", { class: "num sortable", onclick: () => { sort = key; restart(); } }, label);
-  view.append(el("section", {}, el("h2", {}, "Processes"), el("div", { class: "toolbar" }, filter),
-    el("table", {}, el("thead", {}, el("tr", {}, th("PID", "PROCESS_SORT_PID"), el("th", {}, "Name"),
-      el("th", {}, "State"), th("CPU %", "PROCESS_SORT_CPU"), th("Memory", "PROCESS_SORT_MEMORY"),
-      el("th", { class: "num" }, "Threads"), el("th", {}, ""))), tbody)));
-  const render = () => {
-    const q = filter.value.trim();
-    tbody.replaceChildren(...last.filter((p) => !q || p.name.includes(q) || String(p.pid) === q)
-      .slice(0, 300).map((p) => el("tr", {},
-        el("td", { class: "num" }, p.pid), el("td", {}, p.name), el("td", {}, p.state),
-        el("td", { class: "num" }, (p.cpuPercent || 0).toFixed(1)),
-        el("td", { class: "num" }, bytes(p.rssBytes)), el("td", { class: "num" }, p.threads || 0),
-        el("td", {}, el("button", { class: "danger", onclick: () => killTree(p) }, "Kill tree")))));
-  };
-  filter.addEventListener("input", render);
-  let stop = null;
-  const restart = () => {
-    if (stop) stop();
-    stop = live("drover.v1.Metrics/Watch", { interval: "2s", processes: true, sort },
-                (m) => { last = m.processes || []; render(); });
-  };
-  restart();
-  onLeave(() => stop && stop());
-}
-
-async function killTree(p) {
-  if (!confirm(`Kill ${p.name} (${p.pid}) and every process below it?`)) return;
-  try {
-    const r = await call("drover.v1.Processes/KillTree", { pid: p.pid });
-    notice(`killed ${r.processesKilled || 0} process(es)`);
-  } catch (e) {
-    notice("Kill tree: " + e.message);
-  }
 }
 
 // ---- routing -------------------------------------------------------------------------------

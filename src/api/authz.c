@@ -45,6 +45,7 @@ static const struct scope_row {
     {"drover.v1.Admin", "Reload", C},
     {"drover.v1.Admin", "Shutdown", C},
     {"drover.v1.Admin", "Upgrade", C},
+    {"drover.v1.Admin", "Events", R},
 
     {"orchestrator.v1.OrchestratorService", "CreateSession", C},
     {"orchestrator.v1.OrchestratorService", "GetSession", R},

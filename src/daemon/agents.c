@@ -13,6 +13,8 @@
 #include "events/events.h"
 #include "grpc/grpc.h"
 #include "net/net.h"
+#include "session/session.h"
+#include "track/track.h"
 
 #define BAAAHT_DEFAULT_SOCKET "/tmp/baaaht-grpc.sock"
 
@@ -23,6 +25,8 @@ int daemon_start_agents(struct daemon *d)
     if (r < 0)
         return log_error_errno(r, "cannot set up the event bus");
     d->host.bus = d->bus;
+    sess_mgr_set_bus(d->sessions, d->bus);
+    track_set_bus(d->track, d->bus);
     struct ag_settings set = {
         .max_conversations = d->cfg.agents_max_sessions,
         .idle_timeout_ns = (uint64_t)d->cfg.agents_idle_timeout_ms * 1000000u,

@@ -145,6 +145,10 @@ static void core_free(struct daemon *d)
     d->agents = d->host.agents = NULL;
     ctr_mgr_free(d->containers);
     d->containers = d->host.containers = NULL;
+    if (d->sessions) /* they tell the bus of their ends: not any more */
+        sess_mgr_set_bus(d->sessions, NULL);
+    if (d->track)
+        track_set_bus(d->track, NULL);
     ev_bus_free(d->bus);
     d->bus = d->host.bus = NULL;
     sess_mgr_free(d->sessions);

@@ -5,16 +5,44 @@
  * from then on is told what the ring dropped before it could take it. Also purge and the
  * backlog snapshot, which act on the same positions. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/macro.h"
+#include "events/events.h"
 #include "session/session-internal.h"
+
+void sess_mgr_set_bus(struct sess_mgr *m, struct ev_bus *bus)
+{
+    m->bus = bus;
+}
+
+void sess_publish(struct session *s, const char *what)
+{
+    char type[32], pid[16], code[16];
+    if (!s->m->bus)
+        return;
+    snprintf(type, sizeof type, "%s.%s", s->kind == SESS_PTY ? "pty" : "pipe", what);
+    snprintf(pid, sizeof pid, "%d", (int)s->pid);
+    snprintf(code, sizeof code, "%d", s->exit_code);
+    char *data[] = {"pid",
+                    pid,
+                    "originator",
+                    s->originator ? s->originator : "",
+                    s->exited ? "exit_code" : NULL,
+                    code,
+                    NULL};
+    struct ev e = {.type = type, .source = "sessions", .session_id = s->id, .data = data};
+    (void)ev_publish(s->m->bus, &e, NULL);
+}
 
 static struct sess_attach *take_attachment(struct session *s, enum sess_stream st)
 {
     struct sess_attach *a = s->out[st].att;
     s->out[st].att = NULL;
+    if (a)
+        sess_publish(s, "detached");
     if (a && st == SESS_OUT && s->kind == SESS_PTY) {
         s->attached_is_tty = false;
         s->attached_term[0] = '\0';
@@ -92,6 +120,7 @@ static struct sess_attach *attach_at(struct session *s, enum sess_stream st, str
     o->mark = o->ring.end; /* the backlog is consumed */
     o->att = a;
     s->refs++;
+    sess_publish(s, "attached");
     return a;
 }
 

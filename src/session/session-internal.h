@@ -96,9 +96,13 @@ struct sess_mgr {
     int hold_fd;                   /* connection to the descriptor holder, or -1 */
     int (*hold_connect)(bool start, void *userdata); /* reaches it (sess_mgr_set_holder) */
     void *hold_data;                                 /* its argument */
+    struct ev_bus *bus;                              /* where changes are told, or NULL */
 };
 
 void sess_unref(struct session *s);
+/* Tells the bus (if any) that s "started", "exited", "attached", "detached" or was "removed":
+ * type "pty.<what>" or "pipe.<what>". attach.c */
+void sess_publish(struct session *s, const char *what);
 /* Reading resumes (a blocking tee made room). */
 void sess_update_polls(struct session *s);
 

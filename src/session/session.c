@@ -103,6 +103,7 @@ void sess_unlist(struct session *s)
     s->listed = false;
     DQUEUE_REMOVE(&m->sessions, s, link);
     m->count--;
+    sess_publish(s, "removed");
     sess_unref(s);
 }
 
@@ -565,6 +566,7 @@ void sess_enlist(struct session *s, bool hold)
     sess_update_polls(s);
     if (hold)
         sess_hold_put(s);
+    sess_publish(s, "started");
 }
 
 /* ---- exit --------------------------------------------------------------------------------- */
@@ -629,6 +631,7 @@ void sess_child_exited(struct proc_child *c, int status, void *userdata)
         notify(&s->out[i]);
     }
     sess_update_polls(s);
+    sess_publish(s, "exited");
     if (s->owner && s->owner->on_exit)
         s->owner->on_exit(s, status, s->owner_data);
     sess_unref(s);

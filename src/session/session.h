@@ -110,6 +110,10 @@ void sess_mgr_free(struct sess_mgr *m);
 /* SIGKILLs every live session's tree (droverd is stopping): their exits end the attachments.
  * Sessions with an owner (sess_set_owner) are left to it. */
 void sess_mgr_kill_all(struct sess_mgr *m);
+/* Changes are told on bus from now on (sess_publish's types, source "sessions", session_id the
+ * session's id, data its pid and originator, and exit_code once exited); NULL stops. */
+struct ev_bus;
+void sess_mgr_set_bus(struct sess_mgr *m, struct ev_bus *bus);
 /* Sessions kept (live and exited). */
 size_t sess_mgr_count(const struct sess_mgr *m);
 

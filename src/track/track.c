@@ -19,6 +19,7 @@
 #include "base/strpack.h"
 #include "base/time-util.h"
 #include "base/vec.h"
+#include "events/events.h"
 #include "proc/proc.h"
 #include "store/store.h"
 
@@ -36,6 +37,7 @@ struct track {
     uv_timer_t timer;         /* the periodic zombie pass */
     uint32_t interval_ms;     /* its period; 0: never */
     bool timer_running;       /* whether it is armed */
+    struct ev_bus *bus;       /* where registrations are told, or NULL */
 };
 
 static double now_s(void)
@@ -148,8 +150,27 @@ static int db_delete(struct track *t, pid_t pid)
     return store_run(t->store, t->delete_pid);
 }
 
+/* "process.registered" or "process.unregistered", about row p. */
+static void publish(struct track *t, const char *type, const struct track_proc *p)
+{
+    char pid[16];
+    if (!t->bus)
+        return;
+    snprintf(pid, sizeof pid, "%d", (int)p->pid);
+    char *data[] = {
+        "pid", pid, "command", p->command, "originator", p->originator ? p->originator : "", NULL};
+    struct ev e = {.type = type, .source = "processes", .data = data};
+    (void)ev_publish(t->bus, &e, NULL);
+}
+
+void track_set_bus(struct track *t, struct ev_bus *bus)
+{
+    t->bus = bus;
+}
+
 static void remove_at(struct track *t, size_t i)
 {
+    publish(t, "process.unregistered", &t->v[i]);
     track_proc_done(&t->v[i]);
     memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof *t->v);
     t->n--;
@@ -171,6 +192,7 @@ static int append(struct track *t, const struct track_proc *p)
     int r = proc_copy(&t->v[t->n], p);
     if (r < 0)
         return r;
+    publish(t, "process.registered", &t->v[t->n]);
     t->n++;
     update_timer(t);
     return 0;

@@ -69,6 +69,11 @@ struct track;
 int track_new(struct uv_loop_s *loop, struct store *s, uint32_t interval_ms, struct track **ret);
 void track_free(struct track *t);
 size_t track_count(const struct track *t);
+/* Registrations and their ends are told on bus from now on: "process.registered" and
+ * "process.unregistered" (the row dropped: unregistered, replaced, or found gone), source
+ * "processes", data pid, command and originator. NULL stops. */
+struct ev_bus;
+void track_set_bus(struct track *t, struct ev_bus *bus);
 
 /* Adds or replaces (same pid: replaced, whatever created_at says) a registration. Fields are
  * copied; registered_at and the /proc identity are filled in here. -EINVAL for pid 0 or an

@@ -7,6 +7,8 @@ README's docs/console.png is the overview's, made by DROVER_SCREENSHOTS=docs/sho
 
 import os
 import shutil
+import subprocess
+import time
 
 import pytest
 
@@ -89,6 +91,10 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
     b.find_element(By.CSS_SELECTOR, "#define button[type=submit]").click()
     wait.until(lambda _: row_state(b, "hello") == "online")
     assert ok(d, "/drover.v1.Services/Get", {"target": "hello"})["status"] == "online"
+    # Network and disk rates once two snapshots came; the file systems droverd measures.
+    wait.until(lambda _: "/s" in b.find_element(By.CSS_SELECTOR, ".cards").text)
+    fs = ok(d, "/drover.v1.Metrics/Get", {"disks": True}).get("filesystems", [])
+    wait.until(lambda _: len(b.find_elements(By.CSS_SELECTOR, "#filesystems tr")) == len(fs))
     shot(b, "overview")
 
     # Its page: the line it logged, followed live.
@@ -106,13 +112,47 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
     wait.until(lambda _: row_state(b, "hello") == "stopped")
     assert ok(d, "/drover.v1.Services/Get", {"target": "hello"})["status"] == "stopped"
 
-    # The machine's processes, live, sortable and filtered.
+    # The machine's processes, live, sortable and filtered; then as a tree.
     b.find_element(By.LINK_TEXT, "Processes").click()
     wait.until(lambda _: len(b.find_elements(By.CSS_SELECTOR, "#procs tr")) > 3)
     b.find_element(By.ID, "proc-filter").send_keys("droverd")
     wait.until(lambda _: all("droverd" in r.text
                              for r in b.find_elements(By.CSS_SELECTOR, "#procs tr")))
     shot(b, "processes")
+    b.find_element(By.CSS_SELECTOR, "#proc-mode option[value=tree]").click()
+    # The tree keeps droverd's ancestors: more rows, droverd's indented below them.
+    wait.until(lambda _: len(b.find_elements(By.CSS_SELECTOR, "#procs td.treename")) > 1)
+    names = [r.text for r in b.find_elements(By.CSS_SELECTOR, "#procs td.treename")]
+    assert names[-1].strip().startswith("└ droverd") or any("└ droverd" in n for n in names), names
+    b.find_element(By.ID, "proc-filter").clear()
+
+    # A zombie (its parent never waits) and a tracked process, registered while the page is
+    # open: both show without a reload.
+    parent = subprocess.Popen(["sh", "-c", "sleep 0.1 & exec sleep 600"])
+    tracked = subprocess.Popen(["sleep", "600"])
+    try:
+        wait.until(lambda _: any(f">{parent.pid}<" in r.get_attribute("innerHTML")
+                                 for r in b.find_elements(By.CSS_SELECTOR, "#zombies tr")))
+        ok(d, "/drover.v1.Processes/Register", {"pid": tracked.pid, "createdAt": time.time(),
+                                                "command": "sleep 600", "originator": "test:1"},
+           token=d.ctl_tok)
+        wait.until(EC.presence_of_element_located(
+            (By.CSS_SELECTOR, f'#tracked tr[data-pid="{tracked.pid}"]')))
+        shot(b, "processes-tracked")
+        # It dies: the registry calls it gone, and Clean up forgets it.
+        tracked.kill()
+        tracked.wait()
+        wait.until(lambda _: str(tracked.pid) in b.find_element(By.ID, "orphans").text)
+        b.find_element(By.ID, "orphans-kill").click()
+        wait.until(EC.alert_is_present())
+        b.switch_to.alert.accept()
+        wait.until(lambda _: not b.find_elements(By.CSS_SELECTOR,
+                                                 f'#tracked tr[data-pid="{tracked.pid}"]'))
+    finally:
+        for p in (parent, tracked):
+            p.kill()
+            p.wait()
+
     b.find_element(By.LINK_TEXT, "Sessions").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "main table")))
 
@@ -136,7 +176,28 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
                               ["sessions"] if x["sessionId"] == sid][0].get("attached"))
     b.find_element(By.LINK_TEXT, "Sessions").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, f'#sessions tr[data-id="{sid}"]')))
+    # The list is live: a session started elsewhere shows, and its end.
+    other = ok(d, "/drover.v1.Sessions/SpawnPty", {"argv": ["sh", "-c", "sleep 2"]},
+               token=d.ctl_tok)["sessionId"]
+    row = f'#sessions tr[data-id="{other}"]'
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, row)))
+    wait.until(lambda _: "exited" in b.find_element(By.CSS_SELECTOR, row).text)
     shot(b, "sessions")
+
+    # Open it in one tab, then in another: the second is told and steals it.
+    b.find_element(By.CSS_SELECTOR, f'#sessions tr[data-id="{sid}"] a').click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "attached"))
+    first = b.current_window_handle
+    b.switch_to.new_window("tab")
+    b.get(f"http://127.0.0.1:{d.port}/#/session/{sid}")
+    b.find_element(By.ID, "token").send_keys(d.ctl_tok)  # a new tab: its own sessionStorage
+    b.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "another client"))
+    b.find_element(By.ID, "term-steal").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "attached"))
+    b.switch_to.window(first)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "stolen"))
+    assert b.find_element(By.ID, "term-steal").text == "take it back"
 
     assert problems(b) == [] or all("401" in p or "needs scope" in p for p in problems(b))
     if os.environ.get("DROVER_SCREENSHOTS", "").rstrip("/").endswith("docs/shots"):

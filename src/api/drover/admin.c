@@ -1,4 +1,4 @@
-/* drover.v1.Admin: Ping, PingStream, Status, Shutdown, Reload, Upgrade.
+/* drover.v1.Admin: Ping, PingStream, Status, Shutdown, Reload, Upgrade (and Events, events.c).
  *
  * PingStream is the one producer here that can outrun a client: with interval 0 it sends while
  * the call is writable and resumes from on_ready, so a client that stops reading stalls only its
@@ -311,6 +311,8 @@ static const struct grpc_method methods[] = {
     {"Shutdown", GRPC_UNARY, &drover__v1__shutdown_request__descriptor, shutdown_},
     {"Upgrade", GRPC_UNARY, &drover__v1__upgrade_request__descriptor, upgrade,
      .on_close = upgrade_close},
+    {"Events", GRPC_SERVER_STREAM, &drover__v1__events_request__descriptor, api_drover_events,
+     .on_ready = api_drover_events_ready, .on_close = api_drover_events_close},
 };
 
 const struct grpc_service api_drover_admin = {"drover.v1.Admin", methods, ARRAY_SIZE(methods),

@@ -12,3 +12,8 @@ extern const struct grpc_service api_drover_metrics;    /* metrics.c */
 extern const struct grpc_service api_drover_containers; /* containers.c */
 extern const struct grpc_service api_drover_images;     /* containers.c */
 extern const struct grpc_service api_drover_agents;     /* agents.c */
+
+/* Admin/Events (events.c): its handler, on_ready and on_close, in admin.c's table. */
+void api_drover_events(struct grpc_call *call, const ProtobufCMessage *msg);
+void api_drover_events_ready(struct grpc_call *call);
+void api_drover_events_close(struct grpc_call *call);

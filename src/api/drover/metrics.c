@@ -1,7 +1,8 @@
 /* drover.v1.Metrics: Get and Watch, the snapshots `drover top` and `drover metrics` show.
  *
  * One snapshot combines the system sample (per-core CPU, memory, load), every service's tree
- * and, when asked, the process list sorted and cut to the client's limit: the engine's caches
+ * and, when asked, the process list sorted and cut to the client's limit, the file systems,
+ * block devices and network interfaces: the engine's caches
  * make a hundred watchers cost about one. */
 #include <errno.h>
 #include <stdlib.h>
@@ -37,6 +38,9 @@ static void snap_done(struct snap *b)
     free(b->m.services);
     free(b->m.containers);
     free(b->m.processes);
+    free(b->m.filesystems);
+    free(b->m.disk_io);
+    free(b->m.network);
     free(b->states);
 }
 
@@ -190,6 +194,72 @@ static int processes_fill(struct api_host *h, const Drover__V1__MetricsRequest *
     return 0;
 }
 
+/* File systems and block devices, as the engine sampled them (its strings, not copied). */
+static int disks_fill(struct api_host *h, uint32_t age, struct snap *b)
+{
+    const struct metrics_disks *d;
+    int r = metrics_disks(h->metrics, age, &d);
+    if (r < 0)
+        return r;
+    b->m.filesystems = (Drover__V1__FilesystemUsage **)api_msg_list(
+        &drover__v1__filesystem_usage__descriptor, d->n_fs, 0);
+    b->m.disk_io =
+        (Drover__V1__DiskIo **)api_msg_list(&drover__v1__disk_io__descriptor, d->n_io, 0);
+    if (!b->m.filesystems || !b->m.disk_io)
+        return -ENOMEM;
+    for (size_t i = 0; i < d->n_fs; i++) {
+        const struct metrics_fs *f = &d->fs[i];
+        Drover__V1__FilesystemUsage *w = b->m.filesystems[i];
+        w->mountpoint = f->mountpoint;
+        w->device = f->device;
+        w->fstype = f->fstype;
+        w->readonly = f->readonly;
+        w->size_bytes = f->size;
+        w->used_bytes = f->size > f->free ? f->size - f->free : 0;
+        w->avail_bytes = f->avail;
+    }
+    b->m.n_filesystems = d->n_fs;
+    for (size_t i = 0; i < d->n_io; i++) {
+        const struct metrics_diskio *io = &d->io[i];
+        Drover__V1__DiskIo *w = b->m.disk_io[i];
+        w->name = (char *)io->name;
+        w->read_bytes = io->read_bytes;
+        w->written_bytes = io->written_bytes;
+        w->reads = io->reads;
+        w->writes = io->writes;
+        w->io_ms = io->io_ms;
+    }
+    b->m.n_disk_io = d->n_io;
+    return 0;
+}
+
+static int network_fill(struct api_host *h, uint32_t age, struct snap *b)
+{
+    const struct metrics_net *n;
+    int r = metrics_net(h->metrics, age, &n);
+    if (r < 0)
+        return r;
+    b->m.network = (Drover__V1__NetworkInterface **)api_msg_list(
+        &drover__v1__network_interface__descriptor, n->n, 0);
+    if (!b->m.network)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct metrics_netif *e = &n->v[i];
+        Drover__V1__NetworkInterface *w = b->m.network[i];
+        w->name = (char *)e->name;
+        w->rx_bytes = e->rx_bytes;
+        w->tx_bytes = e->tx_bytes;
+        w->rx_packets = e->rx_packets;
+        w->tx_packets = e->tx_packets;
+        w->rx_errors = e->rx_errs;
+        w->tx_errors = e->tx_errs;
+        w->rx_dropped = e->rx_drop;
+        w->tx_dropped = e->tx_drop;
+    }
+    b->m.n_network = n->n;
+    return 0;
+}
+
 /* The process list points into the engine's snapshot: send before asking the engine again. */
 static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, uint32_t age,
                      struct snap *b)
@@ -229,6 +299,10 @@ static int snap_fill(struct api_host *h, const Drover__V1__MetricsRequest *req, 
     /* Services first: their trees take the process snapshot the list then reuses. */
     if ((r = services_fill(h, age, b)) < 0 || (r = containers_fill(h, age, b)) < 0 ||
         (r = processes_fill(h, req, age, b)) < 0)
+        return r;
+    if (req->disks && (r = disks_fill(h, age, b)) < 0)
+        return r;
+    if (req->network && (r = network_fill(h, age, b)) < 0)
         return r;
     return 0;
 }
@@ -280,6 +354,8 @@ static void watch(struct grpc_call *call, const ProtobufCMessage *msg)
     w->req.processes = req->processes;
     w->req.process_limit = req->process_limit;
     w->req.sort = req->sort;
+    w->req.disks = req->disks;
+    w->req.network = req->network;
     w->age = (uint32_t)MIN((uint64_t)h->metrics_ttl_ms, ms / 2);
     api_stream_start(call, h->loop, ms, &watch_ops, w);
 }

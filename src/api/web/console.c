@@ -30,6 +30,7 @@
     extern const size_t sym##_len;
 ASSET(console_index_html)
 ASSET(console_app_js)
+ASSET(console_procs_js)
 ASSET(console_app_css)
 ASSET(console_uplot_js)
 ASSET(console_uplot_css)
@@ -47,6 +48,7 @@ static const struct asset {
 } assets[] = {
     {"/", "text/html; charset=utf-8", console_index_html, &console_index_html_len},
     {"/app.js", JS, console_app_js, &console_app_js_len},
+    {"/procs.js", JS, console_procs_js, &console_procs_js_len},
     {"/app.css", CSS, console_app_css, &console_app_css_len},
     {"/vendor/uPlot.iife.min.js", JS, console_uplot_js, &console_uplot_js_len},
     {"/vendor/uPlot.min.css", CSS, console_uplot_css, &console_uplot_css_len},
