@@ -457,6 +457,38 @@ def hostile_section(h):
     return out
 
 
+def console_section(c):
+    """The Connect door against gRPC, and the web console in headless Chromium
+    (bench/console.py)."""
+    j, g = c.get("connect_json") or {}, c.get("grpc") or {}
+    out = ["## The Connect door and the web console", "",
+           "`Services.List` with 50 services (one keep-alive connection each, one call after the "
+           "other, Python clients on both sides: http.client for Connect's JSON, python3-grpcio "
+           "on the unix socket for gRPC). droverd's CPU per call is its own, from schedstat: the "
+           f"client's cost is the same language on both sides. The JSON answer is "
+           f"{fmt(c.get('json_bytes'))} bytes.", "",
+           "| | calls/s | p50 µs | p99 µs | droverd CPU µs per call |", "|---|---|---|---|---|"]
+    for name, r in (("Connect, JSON", j), ("gRPC, protobuf", g)):
+        out.append(f"| {name} | {fmt(r.get('calls_per_s'), 0)} | {fmt(r.get('p50_us'), 0)} | "
+                   f"{fmt(r.get('p99_us'), 0)} | {fmt(r.get('cpu_us'), 1)} |")
+    if j.get("cpu_us") and g.get("cpu_us"):
+        out += ["", f"- droverd's CPU per call, Connect JSON / gRPC: ×{j['cpu_us'] / g['cpu_us']:.2f}"]
+    f = c.get("first_load") or {}
+    i = c.get("idle_console") or {}
+    if f:
+        out += ["", "The console's first load in headless Chromium (Debian's, through "
+                "chromedriver), as the browser counts it: "
+                f"**{fmt(f.get('bytes', 0) / 1000, 1)} kB on the wire in {f.get('files')} files** "
+                f"({fmt(f.get('decoded_bytes', 0) / 1000, 1)} kB decoded: gzip), DOM interactive "
+                f"{fmt(f.get('dom_interactive_ms'), 0)} ms, the 50 services on screen "
+                f"{fmt(f.get('services_shown_ms'), 0)} ms after the request."]
+    if i:
+        out += ["", f"One console open on its overview and left alone for {fmt(i.get('seconds'), 0)} s "
+                "(Services.Watch, Metrics.Watch every 2 s with disks and network, pushed, never "
+                f"polled): **droverd {fmt(i.get('cpu_pct'), 3)} % of a core** (target < 0.5 %)."]
+    return out
+
+
 def soak_section(s):
     """The soak (bench/soak.py): droverd's RSS, fds and CPU over a long run under a mixed load,
     the verdict (flat after the warm-up or not), the calls per kind, the hostile clients.
@@ -720,6 +752,8 @@ def main():
         lines += hostile_section(res["hostile"]) + [""]
     if "scale" in res:
         lines += scale_section(res["scale"]) + [""]
+    if "console" in res:
+        lines += console_section(res["console"]) + [""]
     if "soak" in res:
         lines += soak_section(res["soak"]) + [""]
     lines += limits_section(res, limits)
