@@ -93,6 +93,12 @@ int cli_connect(struct cli *cli);
  * returns -1. */
 int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
               const ProtobufCMessageDescriptor *resp, ProtobufCMessage **ret_resp);
+/* A server stream: sends req on path and hands each answer (of type resp) to on_msg until the
+ * call ends, or *stop turns true (on_msg sets it). 0 when it ended OK or was stopped; else
+ * prints "NAME: STATUS: message" (or that the connection failed) and returns -1. */
+int cli_follow(struct cli *cli, const char *path, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *resp, drover_message_fn on_msg, void *userdata,
+               const bool *stop);
 /* A command without operands or options of its own, whose call takes an empty request (of type
  * req): parses argv, makes the call, hands the answer to show and frees it. Returns the command's
  * exit code: show's, or that of a parse or call failure. */
@@ -137,6 +143,7 @@ int cli_session_backlog(struct cli *cli, const char *id, bool err,
                         struct RunningProcess__Daemon__V1__GetSessionBacklogResponse **ret);
 
 int cmd_ping(struct cli *cli, const struct cli_command *self, int argc, char **argv);
+int cmd_events(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_ps(struct cli *cli, const struct cli_command *self, int argc, char **argv);
 int cmd_tree(struct cli *cli, const struct cli_command *self, int argc, char **argv);

@@ -1,7 +1,8 @@
-/* drover ping, status, shutdown, reload, upgrade: the drover.v1.Admin calls. All but ping
+/* drover ping, status, shutdown, reload, upgrade, events: the drover.v1.Admin calls. All but ping
  * (which times its call) and upgrade (which has an option, and waits for the new image to
  * answer) go through cli_call_show with a function that shows the answer. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -295,4 +296,66 @@ int cmd_upgrade(struct cli *cli, const struct cli_command *self, int argc, char 
         protobuf_c_message_free_unpacked(&s->base, NULL);
     protobuf_c_message_free_unpacked(&resp->base, NULL);
     return code;
+}
+
+/* ---- events: the daemon's event bus (Admin.Events), followed until interrupted ---- */
+
+struct events_run {
+    uint32_t left; /* events still to print; 0: no limit */
+    uint32_t after;
+    bool json, stop;
+};
+
+static void on_event(struct drover_call *call, const ProtobufCMessage *msg, void *userdata)
+{
+    const Drover__V1__Event *e = (const Drover__V1__Event *)msg;
+    struct events_run *run = userdata;
+    (void)call;
+    if (run->stop)
+        return;
+    if (run->json) {
+        cli_print_pb(msg, true);
+    } else {
+        char when[64];
+        cli_format_time(e->time ? e->time->seconds : 0, e->time ? e->time->nanos : 0, when,
+                        sizeof when);
+        printf("%s %6llu %-22s %-10s %s", when, (unsigned long long)e->seq, e->type, e->source,
+               e->subject[0] ? e->subject : "-");
+        for (size_t k = 0; k < e->n_data; k++)
+            printf(" %s=%s", e->data[k]->key, e->data[k]->value);
+        printf("\n");
+    }
+    fflush(stdout);
+    if (run->left && --run->left == 0)
+        run->stop = true;
+}
+
+static int events_option(void *ctx, const struct cli_option *o, const char *v)
+{
+    struct events_run *run = ctx;
+    bool count = !strcmp(o->name, "--count");
+    if (cli_parse_u32(v, count ? 1 : 0, UINT32_MAX, count ? &run->left : &run->after) == 0)
+        return 0;
+    cli_error("events: %s wants a number, not '%s'", o->name, v);
+    return -1;
+}
+
+int cmd_events(struct cli *cli, const struct cli_command *self, int argc, char **argv)
+{
+    static const struct cli_option opts[] = {
+        {"--count", "N", "stop after N events (default: follow until interrupted)"},
+        {"--after", "SEQ", "begin just after event SEQ, if droverd still keeps it"},
+        {0}};
+    Drover__V1__EventsRequest q = DROVER__V1__EVENTS_REQUEST__INIT;
+    struct events_run run = {0};
+    int i = cli_parse(cli, self, argc, argv, -1, opts, events_option, &run);
+    if (i < 0)
+        return cli_exit_code(i);
+    run.json = cli->json;
+    q.types = argv + i; /* type prefixes */
+    q.n_types = (size_t)(argc - i);
+    q.after_seq = run.after;
+    signal(SIGPIPE, SIG_IGN);
+    return cli_follow(cli, ADMIN "Events", &q.base, &drover__v1__event__descriptor, on_event, &run,
+                      &run.stop) < 0;
 }

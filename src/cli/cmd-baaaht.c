@@ -189,26 +189,8 @@ static int events(struct cli *cli, const struct cli_command *self, int argc, cha
     int i = cli_parse(cli, self, argc, argv, 0, opts, count_option, &f);
     if (i < 0)
         return cli_exit_code(i);
-    if (cli_connect(cli) < 0)
-        return 1;
-    struct drover_call *call =
-        drover_call_start(cli->client, ORCH "SubscribeEvents", &orchestrator__v1__event__descriptor,
-                          on_event, NULL, &f, 0);
-    if (!call || drover_call_send(call, &q.base) < 0 || drover_call_close_send(call) < 0) {
-        drover_call_free(call);
-        cli_error("baaaht events: cannot reach droverd at %s", cli->socket_path);
-        return 1;
-    }
-    while (!drover_call_done(call) && !f.stop)
-        if (drover_client_poll(cli->client, -1) < 0 && !drover_call_done(call))
-            break;
-    const struct drover_status *st = drover_call_done(call) ? drover_call_status(call) : NULL;
-    int r = f.stop ? 0 : st && st->code == GRPC_OK ? 0 : 1;
-    if (r)
-        cli_error("SubscribeEvents: %s%s%s", st ? grpc_status_name(st->code) : "connection lost",
-                  st && st->message[0] ? ": " : "", st ? st->message : "");
-    drover_call_free(call);
-    return r;
+    return cli_follow(cli, ORCH "SubscribeEvents", &q.base, &orchestrator__v1__event__descriptor,
+                      on_event, &f, &f.stop) < 0;
 }
 
 static const struct cli_command baaaht_cmds[] = {

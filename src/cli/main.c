@@ -57,6 +57,8 @@ static const struct cli_command commands[] = {
     {"baaaht", cmd_baaaht, "sessions|agents|tasks|events [ARGS]...",
      "The agent hub behind baaaht's API: sessions, agents, tasks, events (read-only)."},
     {"ping", cmd_ping, "", "Check that droverd answers, and how fast."},
+    {"events", cmd_events, "[--count N] [--after SEQ] [TYPE-PREFIX]...",
+     "Follow droverd's events (sessions, tracked processes, the agent hub), by type prefix."},
     {"status", cmd_simple, "", "Show what droverd is and how it is doing.", &cli_status},
     {"shutdown", cmd_simple, "",
      "Stop droverd gracefully; returns once it has let go of the socket.", &cli_shutdown},

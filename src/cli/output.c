@@ -199,6 +199,32 @@ int cli_unary(struct cli *cli, const char *path, const ProtobufCMessage *req,
     return 0;
 }
 
+int cli_follow(struct cli *cli, const char *path, const ProtobufCMessage *req,
+               const ProtobufCMessageDescriptor *resp, drover_message_fn on_msg, void *userdata,
+               const bool *stop)
+{
+    const char *method = strrchr(path, '/') + 1;
+    if (cli_connect(cli) < 0)
+        return -1;
+    struct drover_call *call =
+        drover_call_start(cli->client, path, resp, on_msg, NULL, userdata, 0);
+    if (!call || drover_call_send(call, req) < 0 || drover_call_close_send(call) < 0) {
+        drover_call_free(call);
+        cli_error("%s: cannot reach droverd at %s", method, cli->socket_path);
+        return -1;
+    }
+    while (!drover_call_done(call) && !*stop)
+        if (drover_client_poll(cli->client, -1) < 0 && !drover_call_done(call))
+            break;
+    const struct drover_status *st = drover_call_done(call) ? drover_call_status(call) : NULL;
+    int r = *stop || (st && st->code == GRPC_OK) ? 0 : -1;
+    if (r)
+        cli_error("%s: %s%s%s", method, st ? grpc_status_name(st->code) : "connection lost",
+                  st && st->message[0] ? ": " : "", st ? st->message : "");
+    drover_call_free(call);
+    return r;
+}
+
 int cli_call_show(struct cli *cli, const struct cli_command *cmd, int argc, char **argv,
                   const char *path, const ProtobufCMessageDescriptor *req,
                   const ProtobufCMessageDescriptor *resp,

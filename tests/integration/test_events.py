@@ -160,3 +160,26 @@ def test_metrics_disks_and_network(droverd):
             break
     w.cancel()
     assert not snap.filesystems
+
+
+def test_cli_events(droverd):
+    """`drover events`: follows by prefix, stops after --count, JSON lines, resumes --after."""
+    import json
+    from conftest import DROVER
+    follow = subprocess.Popen([DROVER, "--socket", droverd.socket, "events", "--count", "2",
+                               "pty."], env=droverd.env, stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    r = droverd.cli("run", "--pty", "--detach", "--", "sh", "-c", "exit 4", check=0)
+    sid = r.stdout.strip()
+    out, _ = follow.communicate(timeout=20)
+    assert follow.returncode == 0
+    lines = out.splitlines()
+    assert [l.split()[2] for l in lines] == ["pty.started", "pty.exited"], out
+    assert all(sid in l for l in lines) and "exit_code=4" in lines[1]
+    seq = int(lines[0].split()[1])
+    r = droverd.cli("events", "--json", "--after", str(seq), "--count", "1", check=0)
+    e = json.loads(r.stdout)
+    assert (int(e["seq"]), e["type"], e["subject"]) == (seq + 1, "pty.exited", sid)
+    assert e["data"]["exit_code"] == "4"
+    r = droverd.cli("events", "--count", "x", check=2)
+    assert "--count wants a number, not 'x'" in r.stderr
