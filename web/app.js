@@ -341,10 +341,24 @@ function overview(view) {
   }, () => { rows.clear(); tbody.replaceChildren(); }));
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : word.endsWith("s") ? "es" : "s"}`;
+
+// What a probe checks, in a line: "http GET localhost:8088/ → 200".
+function probeWhat(p) {
+  const kind = (p.kind || "KIND_EXEC").replace("KIND_", "").toLowerCase();
+  const at = `${p.host || "localhost"}:${p.port || 0}`;
+  if (kind === "exec") return "exec " + (p.cmd || []).join(" ");
+  if (kind === "tcp") return "tcp " + at;
+  return `http ${p.method || "GET"} ${at}${p.path || "/"}` + (p.status ? ` → ${p.status}` : " → 2xx/3xx");
+}
+
 function servicePage(view, name) {
   const specBox = el("pre", { class: "spec" });
   const head = el("div", { class: "cards" });
+  const actions = el("div", { class: "toolbar" });
   const usage = el("div");
+  const probes = el("tbody", { id: "probes" });
+  const deps = el("tbody", { id: "deps" });
   const log = el("pre", { class: "log", id: "log" });
   const search = el("input", { placeholder: "filter lines", id: "log-filter" });
   let paused = false, held = [];
@@ -353,8 +367,12 @@ function servicePage(view, name) {
     pause.textContent = paused ? "Follow" : "Pause";
     if (!paused) { held.forEach(addLine); held = []; }
   } }, "Pause");
+  const thead = (...h) => el("thead", {}, el("tr", {}, ...h.map((x) => el("th", {}, x))));
   view.append(
-    el("section", {}, el("h2", {}, name), head, usage),
+    el("section", {}, el("h2", {}, name), actions, head, usage),
+    el("section", {}, el("h2", {}, "Health and dependencies"),
+      el("table", {}, thead("Probe", "Checks", "Every", "Timeout", "Fails after", "Healthy after"), probes),
+      el("h3", {}, "Dependencies"), el("table", {}, thead("Service", "Relation", "State", "Health"), deps)),
     el("section", {}, el("h2", {}, "Log"), el("div", { class: "toolbar" }, pause, search), log),
     el("section", {}, el("h2", {}, "Definition"), specBox));
   search.addEventListener("input", () => {
@@ -370,18 +388,51 @@ function servicePage(view, name) {
   }
   const chartBox = chart(usage, "Its tree", [{ label: "CPU %", color: "#2b6cb0" },
                                              { label: "memory MiB", color: "#1f8f4e" }]);
+  const ms = (v, d) => ((v || d) / 1000) + " s";
+  const health = (s) => (s.probed ? (s.healthy ? "healthy" : "unhealthy") : "—");
+  // Every service, for the states of those it depends on and of those depending on it.
+  const all = new Map();
   let lastCpu = null;
-  onLeave(live("drover.v1.Services/Watch", { target: name }, (s) => {
+  const render = () => {
+    const s = all.get(name);
+    if (!s) return;
+    const spec = s.spec || {};
+    probes.replaceChildren(...(spec.probes || []).map((p, i) => el("tr", {},
+      el("td", {}, p.name || "#" + (i + 1)), el("td", {}, probeWhat(p)), el("td", {}, ms(p.intervalMs, 10000)),
+      el("td", {}, ms(p.timeoutMs, 5000)), el("td", {}, plural(p.failureThreshold || 3, "failure")),
+      el("td", {}, plural(p.successThreshold || 1, "success")))));
+    if (!probes.children.length) probes.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "no probes: healthy while it runs")));
+    const rel = [...(spec.dependsOn || []).map((d) => [d, "it depends on"]),
+      ...[...all.values()].filter((o) => (o.spec && o.spec.dependsOn || []).includes(name)).map((o) => [o.name, "depends on it"])];
+    deps.replaceChildren(...rel.map(([d, how]) => {
+      const o = all.get(d);
+      return el("tr", { "data-name": d }, el("td", {}, el("a", { href: "#/service/" + encodeURIComponent(d) }, d)),
+        el("td", {}, how), el("td", { class: "state " + (o ? stateWord(o) : "") }, o ? stateWord(o) : "not defined"),
+        el("td", {}, o ? health(o) : "—"));
+    }));
+    if (!rel.length) deps.append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "none")));
+  };
+  onLeave(live("drover.v1.Services/Watch", {}, (s) => {
+    if (s.deleted) all.delete(s.name); else all.set(s.name, s);
+    if (s.name !== name) return render();
     const t = Date.now() / 1000;
     if (lastCpu) chartBox.push(t, Math.max(0, (s.cpuSeconds - lastCpu[1]) / (t - lastCpu[0]) * 100),
                                Number(s.rssBytes || 0) / 1048576);
     lastCpu = [t, s.cpuSeconds || 0];
-    head.replaceChildren(...[["State", stateWord(s)], ["PID", s.pid || "—"],
+    const word = stateWord(s);
+    head.replaceChildren(...[["State", s.deleted ? "deleted" : word], ["Health", health(s)], ["PID", s.pid || "—"],
       ["Restarts", s.restartsTotal || 0], ["Processes", s.processes || 0],
       ["Memory", bytes(s.rssBytes)], ["Last exit", s.lastExit || 0]]
       .map(([k, v]) => el("div", { class: "card" }, el("b", {}, v), el("span", {}, k))));
+    if (s.lastError) head.append(el("div", { class: "card" }, el("b", { class: "state errored" }, s.lastError), el("span", {}, "Last error")));
+    const running = word === "online" || word === "starting" || word === "backoff";
+    actions.replaceChildren(...(s.deleted ? [] : [
+      running ? el("button", { onclick: () => act("Stop", name) }, "Stop")
+              : el("button", { onclick: () => act("Start", name) }, "Start"),
+      el("button", { onclick: () => act("Restart", name) }, "Restart")]));
     specBox.textContent = JSON.stringify(s.spec || {}, null, 2);
-  }));
+    render();
+  }, () => all.clear()));
   let partial = ["", ""];
   onLeave(live("drover.v1.Services/Logs", { target: name, lines: 200, follow: true }, (c) => {
     const err = c.stream === "STREAM_STDERR" ? 1 : 0;

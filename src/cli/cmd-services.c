@@ -80,16 +80,20 @@ static json_t *service_json(const Drover__V1__Service *s)
         json_array_append_new(cmd, json_string(sp->cmd[i]));
     for (size_t i = 0; sp && i < sp->n_env; i++)
         json_object_set_new(env, sp->env[i]->name, json_string(sp->env[i]->value));
+    json_t *deps = json_array();
+    for (size_t i = 0; sp && i < sp->n_depends_on; i++)
+        json_array_append_new(deps, json_string(sp->depends_on[i]));
     return json_pack(
         "{s:i, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:f, s:I, s:f, s:i, s:s, s:s, s:o, s:s, "
-        "s:o, s:b, s:b, s:b, s:o, s:o}",
+        "s:o, s:o, s:b, s:b, s:b, s:o, s:o}",
         "id", (int)s->id, "name", s->name, "state", state_word(s->state), "status", s->status,
         "pid", s->pid, "restarts", (int)s->restarts, "restarts_total", (int)s->restarts_total,
         "last_exit", s->last_exit, "last_error", s->last_error, "uptime_seconds", s->uptime_seconds,
         "rss_bytes", (json_int_t)s->rss_bytes, "cpu_seconds", s->cpu_seconds, "processes",
         (int)s->processes, "stdout_log", s->stdout_log, "stderr_log", s->stderr_log, "cmd", cmd,
-        "cwd", sp ? sp->cwd : "", "env", env, "autostart", sp && sp->autostart, "probed", s->probed,
-        "healthy", s->healthy, "probes", probes_json(sp), "survivors", survivors_json(s));
+        "cwd", sp ? sp->cwd : "", "env", env, "depends_on", deps, "autostart", sp && sp->autostart,
+        "probed", s->probed, "healthy", s->healthy, "probes", probes_json(sp), "survivors",
+        survivors_json(s));
 }
 
 /* The table `drover ls` prints; colour only on a terminal. */
@@ -420,6 +424,10 @@ int cmd_describe(struct cli *cli, const struct cli_command *self, int argc, char
             printf("  last exit:    %d%s%s\n", s->last_exit, *s->last_error ? "; last error: " : "",
                    s->last_error);
         printf("  logs:         %s\n                %s\n", s->stdout_log, s->stderr_log);
+        for (size_t k = 0; sp && k < sp->n_depends_on; k++)
+            printf("%s%s", k ? ", " : "  depends on:   ", sp->depends_on[k]);
+        if (sp && sp->n_depends_on)
+            printf("\n");
         for (size_t k = 0; sp && k < sp->n_probes; k++) {
             const Drover__V1__Probe *p = sp->probes[k];
             char target[512];

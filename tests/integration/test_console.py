@@ -101,7 +101,22 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
     b.find_element(By.LINK_TEXT, "hello").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "log"), "hello-from-console"))
     assert '"name": "hello"' in b.find_element(By.CSS_SELECTOR, "pre.spec").text
+
+    # A service with a probe and a dependency: both on its page, with the other's state, and
+    # on the other's page the other way round.
+    ok(d, "/drover.v1.Services/Start", {"spec": {
+        "name": "probed", "cmd": ["sleep", "600"], "dependsOn": ["hello"],
+        "probes": [{"kind": "KIND_EXEC", "cmd": ["true"], "intervalMs": 1000}]}},
+       token=d.ctl_tok)
+    b.get(f"http://127.0.0.1:{d.port}/#/service/probed")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "probes"), "exec true"))
+    wait.until(lambda _: "it depends on online" in b.find_element(By.ID, "deps").text
+               and "hello" in b.find_element(By.ID, "deps").text)
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".cards"), "healthy"))
     shot(b, "service")
+    b.get(f"http://127.0.0.1:{d.port}/#/service/hello")
+    wait.until(lambda _: "probed depends on it" in b.find_element(By.ID, "deps").text)
+    assert "no probes" in b.find_element(By.ID, "probes").text
 
     # Stop it from the overview, confirming.
     b.get(f"http://127.0.0.1:{d.port}/#/")

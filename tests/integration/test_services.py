@@ -495,3 +495,21 @@ def test_start_file(droverd, tmp_path):
     assert "no services in it" in droverd.cli("start", str(bad), check=1).stderr
     assert "x" not in ls(droverd)
     droverd.cli("delete", "all")
+
+
+def test_grpc_spec_keeps_dependencies(droverd):
+    """A definition given over gRPC keeps its depends_on (it once went missing between the
+    request and the engine): starting the dependent starts what it depends on first."""
+    st = stub(droverd)
+    st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(name="base", cmd=["sleep", "300"])),
+             timeout=5)
+    st.Stop(pb.ServiceTarget(target="base"), timeout=10)
+    s = st.Start(pb.StartServiceRequest(spec=pb.ServiceSpec(
+        name="top", cmd=["sleep", "300"], depends_on=["base"])), timeout=10)
+    assert list(s.spec.depends_on) == ["base"]
+    assert list(st.Get(pb.ServiceTarget(target="top"), timeout=5).spec.depends_on) == ["base"]
+    wait_until(lambda: st.Get(pb.ServiceTarget(target="base"), timeout=5).state ==
+               pb.SERVICE_STATE_ONLINE, what="base started for top")
+    assert "depends on:   base" in droverd.cli("describe", "top", check=0).stdout
+    assert json.loads(droverd.cli("--json", "describe", "top", check=0).stdout)["depends_on"] == \
+        ["base"]

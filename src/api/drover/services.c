@@ -311,6 +311,7 @@ static int spec_to_config(const Drover__V1__ServiceSpec *w, struct svc_config *c
         .stop_signal = sig,
         .oneshot = w->oneshot,
         .autostart = w->autostart,
+        .depends_on = deps,
     };
     return 0;
 }
