@@ -2,7 +2,9 @@
  * request HEADERS (grpc_call_new, from request.c) to the stream's close (grpc_call_free, from
  * request.c's stream-close callback or server.c closing the connection).
  *
- * Responses. grpc_call_send packs each message into the call's queue (out); the first one submits
+ * Responses. grpc_call_send packs each message into the call's queue (out), or, for a carried
+ * call whose carrier has an encode hook, has the carrier write it there in its own encoding
+ * (append_encoded: a Connect JSON answer is never packed to be unpacked again); the first submits
  * the response HEADERS with a data provider, which nghttp2 pulls as flow control allows. When the
  * queue is empty the provider defers and the next send or finish resumes it. Each queue is capped
  * (CALL_HIGH: grpc_call_send says -ENOBUFS) and the handler's on_ready runs again once nghttp2 has
@@ -267,9 +269,11 @@ static void call_kick(struct grpc_call *call)
     grpc_conn_mark_dirty(call->conn);
 }
 
-/* Queues a frame once the checks pass: append writes it into the call's queue. */
+/* Queues a frame once the checks pass: append writes it into the call's queue (len: its size
+ * when known beforehand, else 0 and append keeps to the cap itself). */
 static int send_frame(struct grpc_call *call, size_t len,
-                      int (*append)(struct buf *out, const void *arg, size_t len), const void *arg)
+                      int (*append)(struct grpc_call *call, const void *arg, size_t len),
+                      const void *arg)
 {
     int r;
 
@@ -280,7 +284,7 @@ static int send_frame(struct grpc_call *call, size_t len,
     if (call->out.len >= CALL_HIGH || over_budget(call))
         return -ENOBUFS;
     size_t was = call->out.len;
-    r = append(&call->out, arg, len);
+    r = append(call, arg, len);
     if (r < 0)
         return r;
     call->srv->queued += call->out.len - was;
@@ -305,18 +309,56 @@ int grpc_call_send_headers(struct grpc_call *call)
     return r;
 }
 
-static int append_message(struct buf *out, const void *msg, size_t len)
+static int append_message(struct grpc_call *call, const void *msg, size_t len)
 {
-    return grpc_frame_append_sized(out, msg, len);
+    return grpc_frame_append_sized(&call->out, msg, len);
 }
 
-static int append_packed(struct buf *out, const void *bytes, size_t len)
+static int append_packed(struct grpc_call *call, const void *bytes, size_t len)
 {
-    return grpc_frame_append(out, false, bytes, len);
+    return grpc_frame_append(&call->out, false, bytes, len);
+}
+
+/* A carried call's message in its carrier's encoding: a frame marked GRPC_FRAME_CARRIED whose
+ * length is known once the carrier wrote it; the cap stops an encoding too large as it grows. */
+static int append_encoded(struct grpc_call *call, const void *msg, size_t len)
+{
+    struct buf *out = &call->out;
+    size_t at = out->len, cap = out->cap;
+    char err[512] = "";
+    uint8_t *h;
+    (void)len;
+
+    int r = buf_reserve(out, GRPC_FRAME_HEADER, &h);
+    if (r < 0)
+        return r;
+    buf_commit(out, GRPC_FRAME_HEADER);
+    out->cap = MIN(cap, out->len + call->srv->lim.max_message_size);
+    r = call->carrier->encode(call, call->carrier_io, msg, out, err, sizeof err);
+    out->cap = cap;
+    if (r < 0) {
+        out->len = at; /* nothing half-written stays */
+        if (r == -ENOBUFS || r == -EMSGSIZE)
+            return -EMSGSIZE;
+        if (r == -ENOMEM)
+            return r;
+        grpc_call_finish(call, GRPC_INTERNAL, "%s", *err ? err : "cannot encode the response");
+        return -EPIPE;
+    }
+    size_t n = out->len - at - GRPC_FRAME_HEADER;
+    h = buf_head(out) + at;
+    h[0] = GRPC_FRAME_CARRIED;
+    h[1] = (uint8_t)(n >> 24);
+    h[2] = (uint8_t)(n >> 16);
+    h[3] = (uint8_t)(n >> 8);
+    h[4] = (uint8_t)n;
+    return 0;
 }
 
 int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg)
 {
+    if (call->carrier && call->carrier->encode)
+        return send_frame(call, 0, append_encoded, msg);
     return send_frame(call, protobuf_c_message_get_packed_size(msg), append_message, msg);
 }
 

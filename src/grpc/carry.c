@@ -4,7 +4,8 @@
  * resolution, authorizer, deadline, handler, send queue and budget. Where a stream's output
  * would go to nghttp2, the call is marked dirty instead, and the server's idle handle wakes its
  * carrier, which takes the framed responses out of the queue and, once the call finished, its
- * status. */
+ * status. A carrier with an encode hook gets the handler's messages already in its encoding
+ * (call.c writes them so, and marks their frames). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,7 +132,8 @@ static void consume_taken(struct grpc_call *call)
     call->taken = 0;
 }
 
-bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len)
+bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len,
+                             bool *ret_encoded)
 {
     consume_taken(call);
     if (call->out.len < 5)
@@ -142,6 +144,7 @@ bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t
         return false; /* cannot be: frames are queued whole */
     *ret = h + 5;
     *ret_len = len;
+    *ret_encoded = h[0] & GRPC_FRAME_CARRIED;
     call->taken = 5 + len;
     return true;
 }

@@ -24,6 +24,11 @@
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE             \
     }
 
+/* In the flag byte of a frame in a call's queue (0 or 1 on the wire): the message is in its
+ * carrier's encoding, written by the carrier's encode hook (call.c). Only carried calls have
+ * such frames, and their queue never goes out on HTTP/2. */
+#define GRPC_FRAME_CARRIED 0x80
+
 struct metadata {
     char *key;   /* lowercase header name */
     char *value; /* NUL-terminated; -bin values decoded (and may contain NULs) */

@@ -124,7 +124,8 @@ bool grpc_server_has_service(const struct grpc_server *s, const char *name);
 
 /* Queues one response message. -ENOBUFS when the call's queue is full, or, for a streaming
  * call, when every call's queues together are past the server's budget (wait for on_ready),
- * -EPIPE once the call is finished or cancelled, -EINVAL for a message over the size cap. */
+ * -EPIPE once the call is finished or cancelled, -EMSGSIZE for a message over the size cap (in
+ * its encoding: a carried call's may be its carrier's). */
 int grpc_call_send(struct grpc_call *call, const ProtobufCMessage *msg);
 /* Sends the response headers now, before any message: a stream that may wait long for its first
  * one tells its client it is established (its initial metadata arrives). */
@@ -170,6 +171,14 @@ struct grpc_carrier {
     /* Responses wait (grpc_call_take_response), or the call finished (grpc_call_status): take
      * what is there. From the loop, never inside a handler's call. */
     void (*wake)(struct grpc_call *call, void *io);
+    /* Optional: appends a response message to out in the carrier's own encoding (JSON).
+     * grpc_call_send calls it instead of packing the message, so that the carrier does not
+     * unpack again what was just packed; its bytes are what the queue, the budget and the
+     * message size cap count (out refuses more with -ENOBUFS). Any other error, with the reason
+     * in err, finishes the call (INTERNAL) and grpc_call_send says -EPIPE. Messages queued
+     * packed (grpc_call_send_packed) still come packed. */
+    int (*encode)(struct grpc_call *call, void *io, const ProtobufCMessage *msg, struct buf *out,
+                  char *err, size_t size);
 };
 
 struct grpc_carried {
@@ -191,9 +200,10 @@ const ProtobufCMessageDescriptor *grpc_call_output_type(const struct grpc_call *
 /* Gives one request message of the method's input type (taken); with last, the client sends
  * no more (a unary call runs then). */
 void grpc_call_give(struct grpc_call *call, ProtobufCMessage *msg, bool last);
-/* The next response: a packed message, valid until the next take or the release. false when
- * none waits. */
-bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len);
+/* The next response, valid until the next take or the release: in the carrier's encoding when
+ * its encode hook wrote it (*ret_encoded true), else a packed message. false when none waits. */
+bool grpc_call_take_response(struct grpc_call *call, const uint8_t **ret, size_t *ret_len,
+                             bool *ret_encoded);
 /* Once the call finished and no response waits: true, with its code and message (NULL when
  * none). */
 bool grpc_call_status(struct grpc_call *call, enum grpc_status_code *code, const char **msg);

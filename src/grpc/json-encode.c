@@ -2,7 +2,6 @@
 #include "grpc/json-internal.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +19,27 @@ struct enc {
     size_t size;                      /* its room */
 };
 
+/* Room for n more bytes at out's end, committed with buf_commit: while the buffer has it, here,
+ * without a call into buf.c, as nearly every piece of an answer is a few bytes. */
+static inline int reserve(struct enc *e, size_t n, uint8_t **ret)
+{
+    struct buf *b = e->out;
+    if (b->data && n <= b->alloc - b->start - b->len && n <= b->cap - b->len) {
+        *ret = b->data + b->start + b->len;
+        return 0;
+    }
+    return buf_reserve(b, n, ret);
+}
+
 static int put(struct enc *e, const void *p, size_t n)
 {
-    return buf_append(e->out, p, n);
+    uint8_t *t;
+    int r = reserve(e, n, &t);
+    if (r < 0)
+        return r;
+    memcpy(t, p, n);
+    buf_commit(e->out, n);
+    return 0;
 }
 
 static int puts_(struct enc *e, const char *s)
@@ -32,6 +49,13 @@ static int puts_(struct enc *e, const char *s)
 
 /* The reason into the caller's buffer; -EINVAL. */
 #define fail(e, ...) errmsg_fail((e)->err, (e)->size, -EINVAL, __VA_ARGS__)
+
+/* Bytes a JSON string holds as they are: printable ASCII but the quote and the backslash. */
+static const bool plain[256] = {
+    [' ' ... '!'] = true,
+    ['#' ... '['] = true,  /* '"' (0x22) is not */
+    [']' ... 0x7f] = true, /* '\\' (0x5c) is not */
+};
 
 /* A JSON string: quotes, backslashes and control characters escaped; bytes that are not UTF-8
  * written as U+FFFD, so the document stays valid whatever a program printed. Room is reserved
@@ -45,10 +69,15 @@ static int put_string(struct enc *e, const char *s, size_t n)
     for (size_t i = 0; r >= 0 && i < n;) {
         size_t end = i + (n - i < 1024 ? n - i : 1024);
         uint8_t *t, *o;
-        if ((r = buf_reserve(e->out, (end - i) * 6 + 8, &t)) < 0)
+        if ((r = reserve(e, (end - i) * 6 + 8, &t)) < 0)
             return r;
         for (o = t; i < end;) { /* a sequence may run 3 bytes past end: the 8 spare hold it */
             uint8_t c = (uint8_t)s[i];
+            if (plain[c]) { /* nearly every byte: one test */
+                *o++ = c;
+                i++;
+                continue;
+            }
             if (c >= 0x80) {
                 size_t k = utf8_seq_len((const uint8_t *)s + i, n - i);
                 memcpy(o, k ? s + i : "\xef\xbf\xbd", k ? k : 3);
@@ -59,8 +88,6 @@ static int put_string(struct enc *e, const char *s, size_t n)
             i++;
             if (c == '"' || c == '\\') {
                 *o++ = '\\';
-                *o++ = c;
-            } else if (c >= 0x20) {
                 *o++ = c;
             } else if (c == '\n' || c == '\r' || c == '\t') {
                 *o++ = '\\';
@@ -77,23 +104,48 @@ static int put_string(struct enc *e, const char *s, size_t n)
     return r < 0 ? r : put(e, "\"", 1);
 }
 
-/* The shortest decimal that reads back as the same value. */
+/* The shortest decimal that reads back as the same value (json-double.c). */
 static int put_double(struct enc *e, double v, bool single)
 {
-    char s[40];
+    char s[PBJSON_DOUBLE_MAX];
+
     if (isnan(v))
         return puts_(e, "\"NaN\"");
     if (isinf(v))
         return puts_(e, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     if (v == 0 && signbit(v)) /* "-0" would read back as the integer 0 */
         return puts_(e, "-0.0");
-    for (int prec = single ? 6 : 15; prec <= 17; prec++) {
-        snprintf(s, sizeof s, "%.*g", prec, v);
-        double back = strtod(s, NULL);
-        if (single ? (float)back == (float)v : back == v)
-            break;
-    }
-    return puts_(e, s);
+    return put(e, s, pbjson_fmt_double(v, single, s));
+}
+
+/* An integer in decimal, in quotes when quoted (64-bit ones are JSON strings): without
+ * snprintf, which costs more than the rest of a field. */
+static int put_int(struct enc *e, uint64_t magnitude, bool negative, bool quoted)
+{
+    char s[24], *o = s + sizeof s;
+    uint8_t *t;
+    int r;
+
+    if (quoted)
+        *--o = '"';
+    do
+        *--o = (char)('0' + magnitude % 10);
+    while (magnitude /= 10);
+    if (negative)
+        *--o = '-';
+    if (quoted)
+        *--o = '"';
+    size_t n = (size_t)(s + sizeof s - o);
+    if ((r = reserve(e, n, &t)) < 0)
+        return r;
+    memcpy(t, o, n);
+    buf_commit(e->out, n);
+    return 0;
+}
+
+static int put_signed(struct enc *e, int64_t v, bool quoted)
+{
+    return put_int(e, v < 0 ? -(uint64_t)v : (uint64_t)v, v < 0, quoted);
 }
 
 static int put_message(struct enc *e, const ProtobufCMessage *m, int depth);
@@ -101,27 +153,21 @@ static int put_message(struct enc *e, const ProtobufCMessage *m, int depth);
 /* One value of field f stored at p. */
 static int put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const void *p, int depth)
 {
-    char s[32];
-
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        snprintf(s, sizeof s, "%" PRId32, *(const int32_t *)p);
-        return puts_(e, s);
+        return put_signed(e, *(const int32_t *)p, false);
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        snprintf(s, sizeof s, "%" PRIu32, *(const uint32_t *)p);
-        return puts_(e, s);
+        return put_int(e, *(const uint32_t *)p, false, false);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        snprintf(s, sizeof s, "\"%" PRId64 "\"", *(const int64_t *)p);
-        return puts_(e, s);
+        return put_signed(e, *(const int64_t *)p, true);
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        snprintf(s, sizeof s, "\"%" PRIu64 "\"", *(const uint64_t *)p);
-        return puts_(e, s);
+        return put_int(e, *(const uint64_t *)p, false, true);
     case PROTOBUF_C_TYPE_FLOAT:
         return put_double(e, *(const float *)p, true);
     case PROTOBUF_C_TYPE_DOUBLE:
@@ -133,8 +179,7 @@ static int put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const voi
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(f->descriptor, v);
         if (ev)
             return put_string(e, ev->name, strlen(ev->name));
-        snprintf(s, sizeof s, "%d", v); /* a value this build does not know: its number */
-        return puts_(e, s);
+        return put_signed(e, v, false); /* a value this build does not know: its number */
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *str = *(const char *const *)p;
@@ -143,7 +188,7 @@ static int put_value(struct enc *e, const ProtobufCFieldDescriptor *f, const voi
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
         uint8_t *t;
-        int r = buf_reserve(e->out, base64_encoded_len(b->len) + 3, &t);
+        int r = reserve(e, base64_encoded_len(b->len) + 3, &t);
         if (r < 0)
             return r;
         t[0] = '"';
@@ -199,7 +244,6 @@ static int put_map_key(struct enc *e, const ProtobufCMessage *entry)
 {
     const ProtobufCFieldDescriptor *k = &entry->descriptor->fields[0];
     const void *p = PBJSON_MEMBER(entry, k);
-    char s[32];
 
     switch (k->type) {
     case PROTOBUF_C_TYPE_STRING: {
@@ -214,13 +258,11 @@ static int put_map_key(struct enc *e, const ProtobufCMessage *entry)
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
         return put_value(e, k, p, 0); /* already a string */
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        return put_int(e, *(const uint32_t *)p, false, true);
     default:
-        snprintf(s, sizeof s,
-                 k->type == PROTOBUF_C_TYPE_UINT32 || k->type == PROTOBUF_C_TYPE_FIXED32
-                     ? "\"%" PRIu32 "\""
-                     : "\"%" PRId32 "\"",
-                 *(const uint32_t *)p);
-        return puts_(e, s);
+        return put_signed(e, *(const int32_t *)p, true);
     }
 }
 
@@ -257,16 +299,27 @@ static int put_field(struct enc *e, const ProtobufCMessage *m, const ProtobufCFi
 static int put_fields(struct enc *e, const ProtobufCMessage *m, bool first, int depth)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    char name[128];
     int r;
 
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         if (!present(m, f))
             continue;
-        pbjson_json_name(f->name, name, sizeof name);
-        if ((!first && (r = put(e, ",", 1)) < 0) || (r = put_string(e, name, strlen(name))) < 0 ||
-            (r = put(e, ":", 1)) < 0 || (r = put_field(e, m, f, depth)) < 0)
+        /* ,"jsonName": written in place: a name is letters, digits and underscores (protoc's
+         * rule), nothing to escape, and its JSON form is never longer */
+        size_t n = strlen(f->name);
+        uint8_t *t, *o;
+        if ((r = reserve(e, n + 3 + !first, &t)) < 0)
+            return r;
+        o = t;
+        if (!first)
+            *o++ = ',';
+        *o++ = '"';
+        o += pbjson_json_name(f->name, (char *)o, n + 1);
+        *o++ = '"';
+        *o++ = ':';
+        buf_commit(e->out, (size_t)(o - t));
+        if ((r = put_field(e, m, f, depth)) < 0)
             return r;
         first = false;
     }
@@ -350,8 +403,9 @@ static int put_message(struct enc *e, const ProtobufCMessage *m, int depth)
         s[0] = '"';
         if ((ts ? pbjson_fmt_timestamp(sec, ns, s + 1) : pbjson_fmt_duration(sec, ns, s + 1)) < 0)
             return fail(e, "%s out of range (%lld s, %d ns)", d->name, (long long)sec, (int)ns);
-        strcat(s, "\"");
-        return puts_(e, s);
+        size_t n = strlen(s);
+        s[n] = '"';
+        return put(e, s, n + 1);
     }
     case WKT_FIELD_MASK:
         return put_mask(e, m);

@@ -32,8 +32,13 @@ size_t pbjson_elem_size(ProtobufCType t);
 
 /* Whether key (len bytes) is f's JSON name (lowerCamelCase of its name). */
 bool pbjson_json_name_is(const char *proto_name, const char *key, size_t len);
-/* f's JSON name into buf (truncated to size - 1). */
-void pbjson_json_name(const char *proto_name, char *buf, size_t size);
+/* f's JSON name into buf (truncated to size - 1), NUL-terminated; its length. */
+size_t pbjson_json_name(const char *proto_name, char *buf, size_t size);
+
+/* A finite double (or a float's value, with single) as a JSON number, the fewest digits that
+ * read back as it, in %g's form (json-double.c): its length; no NUL is written. */
+#define PBJSON_DOUBLE_MAX 32
+size_t pbjson_fmt_double(double v, bool single, char *out);
 
 /* The well-known types' text forms. Formatters write a NUL-terminated string (PBJSON_TIME_MAX
  * bytes at most) and return -EINVAL out of range; parsers take len bytes. */

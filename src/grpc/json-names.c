@@ -3,7 +3,6 @@
 #include "grpc/json-internal.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +22,11 @@ enum pbjson_wkt pbjson_wkt(const ProtobufCMessageDescriptor *d)
         {"BytesValue", WKT_WRAPPER},   {"Struct", WKT_REFUSED},
         {"Value", WKT_REFUSED},        {"ListValue", WKT_REFUSED},
     };
-    if (strncmp(d->name, prefix, sizeof prefix - 1) != 0)
-        return WKT_NONE;
+    if (d->name[0] != 'g' || strncmp(d->name, prefix, sizeof prefix - 1) != 0)
+        return WKT_NONE; /* asked of every message: most answer at the first letter */
+    const char *name = d->name + sizeof prefix - 1;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (!strcmp(d->name + sizeof prefix - 1, known[i].name))
+        if (known[i].name[0] == name[0] && !strcmp(name, known[i].name))
             return known[i].wkt;
     return WKT_NONE;
 }
@@ -106,7 +106,7 @@ bool pbjson_json_name_is(const char *proto_name, const char *key, size_t len)
     return i == len;
 }
 
-void pbjson_json_name(const char *proto_name, char *buf, size_t size)
+size_t pbjson_json_name(const char *proto_name, char *buf, size_t size)
 {
     size_t i = 0;
     bool up = false;
@@ -114,6 +114,7 @@ void pbjson_json_name(const char *proto_name, char *buf, size_t size)
         buf[i++] = c;
     if (size)
         buf[i] = '\0';
+    return i;
 }
 
 /* ---- Timestamp and Duration ---- */
@@ -146,17 +147,26 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
-/* ".123", ".123456" or ".123456789": as few groups of three as the nanoseconds need. */
-static void fmt_fraction(uint32_t nanos, char *out)
+/* v in n decimal digits (zeros first) at o; past them. By hand: timestamps come in every
+ * service of a list, and snprintf costs more than the rest of the field. */
+static char *put_digits(char *o, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
+/* ".123", ".123456" or ".123456789": as few groups of three as the nanoseconds need; past it. */
+static char *fmt_fraction(uint32_t nanos, char *o)
 {
     if (nanos == 0)
-        *out = '\0';
-    else if (nanos % 1000000 == 0)
-        sprintf(out, ".%03u", nanos / 1000000);
-    else if (nanos % 1000 == 0)
-        sprintf(out, ".%06u", nanos / 1000);
-    else
-        sprintf(out, ".%09u", nanos);
+        return o;
+    *o++ = '.';
+    if (nanos % 1000000 == 0)
+        return put_digits(o, nanos / 1000000, 3);
+    if (nanos % 1000 == 0)
+        return put_digits(o, nanos / 1000, 6);
+    return put_digits(o, nanos, 9);
 }
 
 int pbjson_fmt_timestamp(int64_t seconds, int32_t nanos, char *out)
@@ -166,11 +176,20 @@ int pbjson_fmt_timestamp(int64_t seconds, int32_t nanos, char *out)
     int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
     int64_t rem = seconds - days * 86400, y;
     unsigned m, d;
-    char frac[12];
     civil_from_days(days, &y, &m, &d);
-    fmt_fraction((uint32_t)nanos, frac);
-    snprintf(out, PBJSON_TIME_MAX, "%04d-%02u-%02uT%02d:%02d:%02d%sZ", (int)y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
+    char *o = put_digits(out, (uint64_t)y, 4); /* 0001 to 9999 */
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, (uint64_t)(rem / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (uint64_t)(rem / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (uint64_t)(rem % 60), 2);
+    o = fmt_fraction((uint32_t)nanos, o);
+    memcpy(o, "Z", 2);
     return 0;
 }
 
@@ -249,11 +268,15 @@ int pbjson_fmt_duration(int64_t seconds, int32_t nanos, char *out)
     if (seconds < -DUR_MAX || seconds > DUR_MAX || nanos < -999999999 || nanos > 999999999 ||
         (seconds > 0 && nanos < 0) || (seconds < 0 && nanos > 0))
         return -EINVAL;
-    char frac[12];
-    bool neg = seconds < 0 || nanos < 0;
-    fmt_fraction((uint32_t)(nanos < 0 ? -nanos : nanos), frac);
-    snprintf(out, PBJSON_TIME_MAX, "%s%lld%ss", neg ? "-" : "",
-             (long long)(seconds < 0 ? -seconds : seconds), frac);
+    uint64_t sec = (uint64_t)(seconds < 0 ? -seconds : seconds);
+    int n = 1;
+    for (uint64_t t = sec; t >= 10; t /= 10)
+        n++;
+    if (seconds < 0 || nanos < 0)
+        *out++ = '-';
+    out = put_digits(out, sec, n);
+    out = fmt_fraction((uint32_t)(nanos < 0 ? -nanos : nanos), out);
+    memcpy(out, "s", 2);
     return 0;
 }
 

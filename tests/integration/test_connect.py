@@ -277,3 +277,32 @@ def test_client_leaving_a_stream_costs_nothing(make_droverd, tmp_path):
     wait_until(lambda: ok(d, "/drover.v1.Admin/Status").get("activeCalls", 0) <= 1,
                what="calls released")
     assert d.proc.poll() is None
+
+
+def test_message_cap_counts_the_answer_as_sent(make_droverd, tmp_path):
+    """A JSON answer is written as JSON from the handler's message (never packed first), so
+    max_message_size counts its JSON: an answer under the cap as protobuf and over it as JSON
+    is refused as JSON only, and the next call is served."""
+    services = "services:\n" + "".join(f"  - name: capped-{i}\n    cmd: [sleep, '600']\n"
+                                       for i in range(4))
+
+    def online(d):
+        for i in range(4):
+            wait_until(lambda i=i: ok(d, "/drover.v1.Services/Get", {"target": f"capped-{i}"})
+                       ["status"] == "online", what=f"capped-{i} online")
+
+    d = connect_droverd(make_droverd, tmp_path, config=services)
+    online(d)
+    st, _, packed = call(d, "/drover.v1.Services/List", b"", ctype="application/proto")
+    st2, _, as_json = call(d, "/drover.v1.Services/List")
+    assert st == st2 == 200
+    cap = (len(packed) + len(as_json)) // 2  # the same answer, from a droverd with this cap
+    assert cap >= 1024 and len(as_json) - len(packed) > 400, (len(packed), len(as_json))
+    d.stop()
+    d = connect_droverd(make_droverd, tmp_path, config=f"max_message_size: {cap}\n{services}")
+    online(d)
+    st, _, packed = call(d, "/drover.v1.Services/List", b"", ctype="application/proto")
+    assert st == 200 and len(packed) < cap
+    st, code, msg = error(d, "/drover.v1.Services/List")
+    assert (st, code) == (429, "resource_exhausted") and f"{cap}-byte limit" in msg
+    assert ok(d, "/drover.v1.Services/Get", {"target": "capped-0"})["name"] == "capped-0"

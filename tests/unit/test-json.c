@@ -5,6 +5,8 @@
 #include "unit.h"
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "google/protobuf/duration.pb-c.h"
@@ -286,6 +288,110 @@ START_TEST(encode_edges)
 }
 END_TEST
 
+/* A double's JSON as the encoder writes it into out (NUL-terminated). */
+static void encode_double(double v, struct buf *b, char *out, size_t size)
+{
+    Drover__Jsontest__Scalars s = DROVER__JSONTEST__SCALARS__INIT;
+    s.dbl = v;
+    buf_reset(b, 4096);
+    ck_assert_int_eq(pbjson_encode(&s.base, &types, b, err, sizeof err), 0);
+    const char *p = (const char *)buf_head(b);
+    ck_assert_msg(b->len > 8 && !memcmp(p, "{\"dbl\":", 7) && p[b->len - 1] == '}', "%a", v);
+    ck_assert_uint_lt(b->len - 8, size);
+    memcpy(out, p + 7, b->len - 8);
+    out[b->len - 8] = '\0';
+}
+
+/* What the encoder wrote before it made doubles itself: printf's %.15g, %.16g or %.17g, the
+ * first that strtod reads back exactly. */
+static void printf_double(double v, char *out, size_t size)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, size, "%.*g", prec, v);
+        if (strtod(out, NULL) == v)
+            break;
+    }
+}
+
+static uint64_t next_random(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+START_TEST(doubles)
+{
+    static const struct {
+        double v;
+        const char *json;
+    } cases[] = {
+        /* the fewest digits that read back: no more than it takes */
+        {0.1, "0.1"},
+        {0.0025, "0.0025"},
+        {123.456, "123.456"},
+        {1.0 / 3, "0.3333333333333333"},
+        {0.1 + 0.2, "0.30000000000000004"},
+        {-2.5, "-2.5"},
+        {1764784123.4567891, "1764784123.456789"},
+        /* integers whole; %g's exponents past 15 digits and below 1e-4 */
+        {3, "3"},
+        {-100, "-100"},
+        {999999999999999, "999999999999999"},
+        {1e15, "1e+15"},
+        {9007199254740992, "9007199254740992"},
+        {123456789012345678.0, "1.2345678901234568e+17"},
+        {0.0001, "0.0001"},
+        {0.00001, "1e-05"},
+        {1.5e-300, "1.5e-300"},
+        {0.5, "0.5"},
+        {5e-324, "4.94065645841247e-324"},
+        {1.7976931348623157e308, "1.7976931348623157e+308"},
+    };
+    char got[64], want[64];
+    struct buf b;
+    buf_init(&b, 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        encode_double(cases[i].v, &b, got, sizeof got);
+        ck_assert_msg(!strcmp(got, cases[i].json), "%a: %s, not %s", cases[i].v, got,
+                      cases[i].json);
+        ck_assert(strtod(got, NULL) == cases[i].v);
+    }
+    /* The same text as printf's, for any double: bit patterns at random, and the values
+     * services' figures have (seconds, fractions, a clock's reading), written without it. */
+    uint64_t x = 88172645463325252ULL;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = next_random(&x);
+        double v;
+        switch (i % 5) {
+        case 0:
+            memcpy(&v, &r, sizeof v);
+            break;
+        case 1: /* exponents from 2^-66 to 2^4 */
+            r = (r & 0x800fffffffffffffULL) | (uint64_t)(1009 + next_random(&x) % 70) << 52;
+            memcpy(&v, &r, sizeof v);
+            break;
+        case 2:
+            v = (double)(r % 100000000) / 1000.0;
+            break;
+        case 3:
+            v = (double)(r % 4000000000000000000ULL) / 1e9;
+            break;
+        default:
+            v = ldexp((double)(r % 7 + 1), (int)(r >> 8) % 200 - 100);
+            break;
+        }
+        if (!isfinite(v) || v == 0)
+            continue;
+        encode_double(v, &b, got, sizeof got);
+        printf_double(v, want, sizeof want);
+        ck_assert_msg(!strcmp(got, want), "%a: %s, not %s", v, got, want);
+    }
+    buf_done(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -295,6 +401,7 @@ int main(void)
     tcase_add_test(tc, well_known_types);
     tcase_add_test(tc, bad_input);
     tcase_add_test(tc, encode_edges);
+    tcase_add_test(tc, doubles);
     suite_add_tcase(s, tc);
     return unit_run(s);
 }

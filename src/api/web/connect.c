@@ -106,11 +106,13 @@ static void respond_error(struct http_request *req, enum grpc_status_code code, 
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
-/* A response (packed) in the call's encoding, appended to out. */
-static int encode(struct connect_call *cc, const uint8_t *bytes, size_t len, struct buf *out,
-                  char *err, size_t size)
+/* A response in the call's encoding, appended to out: bytes already in it (the carrier's encode
+ * hook wrote them, or the call is protobuf) as they are, a packed message queued as such
+ * (grpc_call_send_packed) converted. */
+static int encode(struct connect_call *cc, const uint8_t *bytes, size_t len, bool encoded,
+                  struct buf *out, char *err, size_t size)
 {
-    if (cc->codec == CODEC_PROTO)
+    if (encoded || cc->codec == CODEC_PROTO)
         return buf_append(out, bytes, len);
     const ProtobufCMessageDescriptor *d = grpc_call_output_type(cc->call);
     if (!d)
@@ -121,6 +123,16 @@ static int encode(struct connect_call *cc, const uint8_t *bytes, size_t len, str
     int r = pbjson_encode(m, connect_types(cc->w), out, err, size);
     protobuf_c_message_free_unpacked(m, NULL);
     return r;
+}
+
+/* The carrier's encode hook for JSON calls: the handler's message straight into JSON, not packed
+ * and unpacked again on the way. */
+static int encode_json(struct grpc_call *call, void *io, const ProtobufCMessage *msg,
+                       struct buf *out, char *err, size_t size)
+{
+    struct connect_call *cc = io;
+    (void)call;
+    return pbjson_encode(msg, connect_types(cc->w), out, err, size);
 }
 
 /* The request message from its encoding; NULL with the reason in err. */
@@ -209,6 +221,7 @@ static void wake(struct grpc_call *call, void *io)
     struct connect_call *cc = io;
     const uint8_t *p;
     size_t len;
+    bool encoded;
     char err[512] = "";
 
     if (cc->streaming && !cc->started) {
@@ -219,10 +232,10 @@ static void wake(struct grpc_call *call, void *io)
         cc->started = true;
     }
     while ((!cc->streaming || http_request_pending(cc->req) < STREAM_HIGH) &&
-           grpc_call_take_response(call, &p, &len)) {
+           grpc_call_take_response(call, &p, &len, &encoded)) {
         if (!cc->streaming) {
             buf_reset(&cc->unary, 0);
-            cc->have_unary = encode(cc, p, len, &cc->unary, err, sizeof err) >= 0;
+            cc->have_unary = encode(cc, p, len, encoded, &cc->unary, err, sizeof err) >= 0;
             if (!cc->have_unary)
                 grpc_call_finish(call, GRPC_INTERNAL, "%s", err);
             continue;
@@ -230,7 +243,7 @@ static void wake(struct grpc_call *call, void *io)
         struct buf msg, env;
         buf_init(&msg, 0);
         buf_init(&env, 0);
-        int r = encode(cc, p, len, &msg, err, sizeof err);
+        int r = encode(cc, p, len, encoded, &msg, err, sizeof err);
         if (r >= 0)
             r = envelope(&env, 0, buf_head(&msg), msg.len);
         if (r >= 0 && http_stream_write(cc->req, buf_head(&env), env.len) < 0) {
@@ -256,7 +269,9 @@ gone:
     cc_free(cc);
 }
 
-static const struct grpc_carrier carrier = {wake};
+/* JSON calls take the handler's messages in JSON; protobuf ones as they are packed. */
+static const struct grpc_carrier carrier_json = {wake, encode_json};
+static const struct grpc_carrier carrier_proto = {wake, NULL};
 
 /* The connection went before the answer ended: the call is cancelled. */
 static void on_gone(void *arg)
@@ -418,7 +433,9 @@ void connect_handle(struct api_web *w, struct http_request *req)
         .conn = http_request_conn(req),
         .metadata = pairs,
     };
-    cc->call = grpc_server_carry(connect_host(w)->grpc, &how, &carrier, cc, &code, err, sizeof err);
+    cc->call = grpc_server_carry(connect_host(w)->grpc, &how,
+                                 codec == CODEC_JSON ? &carrier_json : &carrier_proto, cc, &code,
+                                 err, sizeof err);
     if (!cc->call) {
         cc_free(cc);
         return respond_error(req, code, err);
