@@ -50,6 +50,8 @@ struct net_conn *http_request_conn(const struct http_request *r);
 const char *http_request_method(const struct http_request *r);
 /* The path without the query ("/metrics"), percent-escapes left as they are. */
 const char *http_request_path(const struct http_request *r);
+/* The request target's length, path and query: no query value decodes longer. */
+size_t http_request_target_len(const struct http_request *r);
 /* A query parameter's value (percent-decoded), or NULL when absent. */
 const char *http_request_query(const struct http_request *r, const char *name, char *buf,
                                size_t size);

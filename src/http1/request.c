@@ -29,6 +29,11 @@ static int unhex(char ch)
     return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
 }
 
+size_t http_request_target_len(const struct http_request *r)
+{
+    return r->c->url_len;
+}
+
 const char *http_request_query(const struct http_request *r, const char *name, char *buf,
                                size_t size)
 {

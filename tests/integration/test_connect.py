@@ -194,8 +194,8 @@ def test_each_error_class(make_droverd, tmp_path):
     assert (st, code) == (501, "unimplemented") and "HTTP/2" in msg
 
     # Protocol errors: wrong method, media type, version, timeout.
-    st, h, _ = call(d, "/drover.v1.Services/List", method="GET", body=None)
-    assert st == 405 and h["Allow"] == "POST"
+    st, h, _ = call(d, "/drover.v1.Services/List", method="DELETE", body=None)
+    assert st == 405 and h["Allow"] == "GET, POST"
     st, _, _ = call(d, "/drover.v1.Services/List", ctype="text/plain")
     assert st == 415
     assert error(d, "/drover.v1.Services/List",
@@ -306,3 +306,52 @@ def test_message_cap_counts_the_answer_as_sent(make_droverd, tmp_path):
     st, code, msg = error(d, "/drover.v1.Services/List")
     assert (st, code) == (429, "resource_exhausted") and f"{cap}-byte limit" in msg
     assert ok(d, "/drover.v1.Services/Get", {"target": "capped-0"})["name"] == "capped-0"
+
+
+def test_get_for_methods_that_read(make_droverd, tmp_path):
+    """GET /Service/Method?encoding=json&message=... for methods a read token may call (they
+    change nothing), as Connect allows; base64url for protobuf, gzip too; 405 for the others."""
+    import base64
+    import gzip
+    import urllib.parse
+
+    from drover.v1 import services_pb2 as spb
+    d = connect_droverd(make_droverd, tmp_path, config=SERVICES)
+    wait_until(lambda: ok(d, "/drover.v1.Services/Get", {"target": "ticker"})["status"] ==
+               "online", what="ticker online")
+
+    def get(path, **q):
+        return call(d, path + "?" + urllib.parse.urlencode(q), body=None, method="GET")
+
+    st, h, b = get("/drover.v1.Services/Get", encoding="json", message='{"target":"ticker"}',
+                   connect="v1")
+    assert st == 200 and h["Content-Type"] == "application/json"
+    assert json.loads(b)["name"] == "ticker"
+    # Protobuf in base64url, and gzip under it.
+    raw = spb.ServiceTarget(target="ticker").SerializeToString()
+    for comp, data in (("identity", raw), ("gzip", gzip.compress(raw))):
+        st, h, b = get("/drover.v1.Services/Get", encoding="proto", base64="1", compression=comp,
+                       message=base64.urlsafe_b64encode(data).decode().rstrip("="))
+        assert st == 200 and h["Content-Type"] == "application/proto", (comp, st, b)
+        assert spb.Service.FromString(b).name == "ticker"
+    # The errors are Connect's, as for POST.
+    st, code, msg = error(d, "/drover.v1.Services/Get?encoding=json&message=" +
+                          urllib.parse.quote('{"target":"nope"}'), body=None, method="GET")
+    assert (st, code) == (404, "not_found")
+    st, code, msg = error(d, "/drover.v1.Services/Get?encoding=json&message=%7Bbad",
+                          body=None, method="GET")
+    assert (st, code) == (400, "invalid_argument") and "ServiceTarget" in msg
+    # What changes things is POST only; a GET must say its encoding and carry its message.
+    st, h, b = get("/drover.v1.Services/Stop", encoding="json", message='{"target":"ticker"}')
+    assert st == 405 and h["Allow"] == "POST" and b"POST" in b
+    assert ok(d, "/drover.v1.Services/Get", {"target": "ticker"})["status"] == "online"
+    assert get("/drover.v1.Services/Get", message="{}")[0] == 415
+    assert get("/drover.v1.Services/Get", encoding="proto", message="x")[0] == 400
+    assert get("/drover.v1.Services/Get", encoding="json")[0] == 400
+    assert get("/drover.v1.Services/Get", encoding="proto", base64="1", message="!!")[0] == 400
+    st, _, b = call(d, "/drover.v1.Services/Get", body=None, method="PUT")
+    assert st == 405 and b"GET" in b
+    # Streams stay POST: a GET of one is told so.
+    st, code, msg = error(d, "/drover.v1.Services/Watch?encoding=json&message=%7B%7D",
+                          body=None, method="GET")
+    assert (st, code) == (400, "invalid_argument") and "streams its answers" in msg

@@ -9,6 +9,12 @@
  * come as HTTP/1.1 chunks as they are made, and an end-of-stream envelope (flags 2) carries the
  * error, if any. Client and bidi streams need HTTP/2 and are refused.
  *
+ * A unary method a read token may call (one that changes nothing) may also be a GET, as Connect
+ * allows for methods without side effects: GET /<package>.<Service>/<Method>?encoding=json&
+ * message=<the request, percent-encoded> (or base64=1 and the message in base64url, the only
+ * form for encoding=proto; compression=gzip for a compressed one; connect=v1). Methods that
+ * change something answer a GET with 405.
+ *
  * Each call is the gRPC server's own (grpc_server_carry): the same handler, scopes per method,
  * bearer tokens (the Authorization header), deadline (Connect-Timeout-Ms), limits and audit as
  * on the gRPC doors. Request headers other than the protocol's become the call's metadata. */
@@ -352,12 +358,12 @@ static void metadata(struct http_request *req, char *names, const char **pairs)
     pairs[k] = NULL;
 }
 
-/* The body, inflated when the client compressed it. */
-static int body_of(struct http_request *req, const char *encoding, struct buf *plain,
+/* The request's bytes (p, n), inflated when the client compressed them. */
+static int body_of(const uint8_t *p, size_t n, const char *encoding, struct buf *plain,
                    const uint8_t **ret, size_t *ret_len, char *err, size_t size)
 {
-    const void *p = http_request_body(req, ret_len);
     *ret = p;
+    *ret_len = n;
     if (!encoding || !strcasecmp(encoding, "identity"))
         return 0;
     if (strcasecmp(encoding, "gzip"))
@@ -375,34 +381,92 @@ static int body_of(struct http_request *req, const char *encoding, struct buf *p
     return 0;
 }
 
-void connect_handle(struct api_web *w, struct http_request *req)
+/* A POST's codec and kind from its Content-Type, parameters aside; false for another type. */
+static bool media_type(const char *type, enum codec *codec, bool *streaming)
+{
+    size_t n = type ? strcspn(type, "; ") : 0;
+#define IS(s) (n == sizeof(s) - 1 && !strncasecmp(type, s, n))
+    *streaming = IS("application/connect+json") || IS("application/connect+proto");
+    *codec = IS("application/json") || IS("application/connect+json") ? CODEC_JSON : CODEC_PROTO;
+    return *streaming || IS("application/json") || IS("application/proto");
+#undef IS
+}
+
+/* A GET's request, from its query: the codec, the protocol version, the compression and the
+ * message's bytes (in msg). 0, or an HTTP status with the reason in err. */
+static int get_form(struct http_request *req, enum codec *codec, char *comp, size_t comp_size,
+                    struct buf *msg, char *err, size_t size)
+{
+    char small[16];
+    const char *v = http_request_query(req, "encoding", small, sizeof small);
+    if (!v || (strcmp(v, "json") && strcmp(v, "proto")))
+        return snprintf(err, size, "a GET names its encoding: ?encoding=json or proto"), 415;
+    *codec = !strcmp(v, "json") ? CODEC_JSON : CODEC_PROTO;
+    v = http_request_query(req, "connect", small, sizeof small);
+    if (v && strcmp(v, "v1"))
+        return snprintf(err, size, "connect must be v1"), 400;
+    v = http_request_query(req, "compression", comp, comp_size);
+    if (!v)
+        *comp = '\0';
+    bool b64 = (v = http_request_query(req, "base64", small, sizeof small)) && !strcmp(v, "1");
+    if (*codec == CODEC_PROTO && !b64)
+        return snprintf(err, size, "a GET's protobuf message is base64 (base64=1)"), 400;
+    size_t room = http_request_target_len(req) + 1;
+    uint8_t *p;
+    if (buf_reserve(msg, room, &p) < 0)
+        return snprintf(err, size, "out of memory"), 503;
+    if (!(v = http_request_query(req, "message", (char *)p, room)))
+        return snprintf(err, size, "a GET carries its request in ?message="), 400;
+    long n = (long)strlen(v);
+    if (b64 && (n = base64url_decode(v, (size_t)n, p)) < 0)
+        return snprintf(err, size, "message is not valid base64url"), 400;
+    buf_commit(msg, (size_t)n);
+    return 0;
+}
+
+/* Whether a GET may call path: a method a read token may call changes nothing. Unknown ones
+ * pass, for the server to say what they are. */
+static bool get_allowed(const char *path)
+{
+    char service[256];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash && slash > path ? (size_t)(slash - path - 1) : 0;
+    if (!n || n >= sizeof service)
+        return true;
+    memcpy(service, path + 1, n);
+    service[n] = '\0';
+    int scope = authz_method_scope(service, slash + 1);
+    return scope == AUTH_READ || scope == AUTHZ_PUBLIC || scope < 0;
+}
+
+/* One call; a GET's message is read into query_msg, which the caller frees. */
+static void handle(struct api_web *w, struct http_request *req, struct buf *query_msg)
 {
     const char *type = http_request_header(req, "Content-Type");
     const char *path = http_request_path(req);
     char err[512] = "", names[MAX_MD * 64];
     const char *pairs[2 * MAX_MD + 1];
     enum codec codec;
-    bool streaming;
+    bool streaming = false, get = !strcmp(http_request_method(req), "GET");
+    char comp[16];
 
-    if (strcmp(http_request_method(req), "POST"))
-        return http_respond(req, 405, "Allow: POST\r\n", "text/plain",
-                            "Connect calls are POST requests\n", 32);
-    /* The media type, parameters aside. */
-    size_t tn = type ? strcspn(type, "; ") : 0;
-#define IS(s) (tn == sizeof(s) - 1 && !strncasecmp(type, s, tn))
-    if (IS("application/json") || IS("application/proto")) {
-        streaming = false;
-        codec = IS("application/json") ? CODEC_JSON : CODEC_PROTO;
-    } else if (IS("application/connect+json") || IS("application/connect+proto")) {
-        streaming = true;
-        codec = IS("application/connect+json") ? CODEC_JSON : CODEC_PROTO;
-    } else {
+    if (!get && strcmp(http_request_method(req), "POST"))
+        return http_respond(req, 405, "Allow: GET, POST\r\n", "text/plain",
+                            "Connect calls are POST requests (or GET for those that read)\n", 62);
+    if (get && !get_allowed(path)) {
+        static const char why[] = "this method changes things: call it with POST\n";
+        return http_respond(req, 405, "Allow: POST\r\n", "text/plain", why, sizeof why - 1);
+    }
+    if (get) {
+        int status = get_form(req, &codec, comp, sizeof comp, query_msg, err, sizeof err);
+        if (status)
+            return http_respond(req, status, NULL, "text/plain", err, strlen(err));
+    } else if (!media_type(type, &codec, &streaming)) {
         static const char why[] = "Connect calls are application/json or application/proto "
                                   "(application/connect+json or +proto for streams)\n";
         return http_respond(req, 415, "Accept-Post: application/json, application/proto\r\n",
                             "text/plain", why, sizeof why - 1);
     }
-#undef IS
     const char *version = http_request_header(req, "Connect-Protocol-Version");
     if (version && strcmp(version, "1"))
         return respond_error(req, GRPC_INVALID_ARGUMENT, "Connect-Protocol-Version must be 1");
@@ -460,8 +524,11 @@ void connect_handle(struct api_web *w, struct http_request *req)
     size_t len;
     buf_init(&plain, 0);
     const char *enc =
-        http_request_header(req, streaming ? "Connect-Content-Encoding" : "Content-Encoding");
-    int r = body_of(req, streaming ? NULL : enc, &plain, &p, &len, err, sizeof err);
+        get ? (*comp ? comp : NULL)
+            : http_request_header(req, streaming ? "Connect-Content-Encoding" : "Content-Encoding");
+    size_t raw_len = query_msg->len;
+    const uint8_t *raw = get ? buf_head(query_msg) : http_request_body(req, &raw_len);
+    int r = body_of(raw, raw_len, streaming ? NULL : enc, &plain, &p, &len, err, sizeof err);
     if (r == 0 && streaming) { /* one envelope, the request */
         size_t n =
             len >= 5 ? (size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4] : 0;
@@ -489,6 +556,14 @@ void connect_handle(struct api_web *w, struct http_request *req)
         return;
     }
     grpc_call_give(cc->call, msg, true);
+}
+
+void connect_handle(struct api_web *w, struct http_request *req)
+{
+    struct buf query_msg;
+    buf_init(&query_msg, 0);
+    handle(w, req, &query_msg);
+    buf_done(&query_msg);
 }
 
 /* ---- message types by name, for Any ----------------------------------------------------- */
