@@ -246,3 +246,24 @@ def test_console_files_are_served_as_a_browser_wants(make_droverd, tmp_path):
         raise AssertionError("expected 304")
     except urllib.error.HTTPError as e:
         assert e.code == 304
+
+
+def test_console_reconnects_after_a_restart(make_droverd, tmp_path, browser):
+    """droverd stops: the page says it is reconnecting; droverd comes back: it says live again
+    and shows the service's new process, with no reload."""
+    d = connect_droverd(make_droverd, tmp_path, config=SERVICES)
+    b, wait = browser, WebDriverWait(browser, 30)
+    b.get(f"http://127.0.0.1:{d.port}/")
+    wait.until(lambda _: row_state(b, "ticker") == "online")
+    wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+
+    def pid():
+        return b.find_element(By.CSS_SELECTOR, '#services tr[data-name="ticker"] td.num').text
+    before = pid()
+    assert d.stop() == 0
+    wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "reconnecting"))
+    shot(b, "reconnecting")
+    d.start()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
+    wait.until(lambda _: row_state(b, "ticker") == "online" and pid() not in ("", "—", before))
+    assert len(b.find_elements(By.CSS_SELECTOR, "#services tr")) == 1
