@@ -87,8 +87,9 @@ async function stream(method, msg, onMessage, signal) {
 }
 
 // A stream kept open: restarted after a pause when it breaks (droverd restarting, a network
-// blip), until stopped. The header's badge says whether it is live.
-function live(method, msg, onMessage, onReset) {
+// blip), until stopped; with finite, a stream that ends by itself (a log of a program that
+// exited) stays ended. The header's badge says whether it is live.
+function live(method, msg, onMessage, onReset, finite = false) {
   const ctl = new AbortController();
   let delay = 500;
   (async () => {
@@ -96,7 +97,7 @@ function live(method, msg, onMessage, onReset) {
       try {
         if (onReset) onReset();
         await stream(method, msg, (m) => { delay = 500; link(true); onMessage(m); }, ctl.signal);
-        if (ctl.signal.aborted) return;
+        if (ctl.signal.aborted || finite) return;
       } catch (e) {
         if (ctl.signal.aborted) return;
         if (e.status === 401 || e.status === 403) { notice(e.message); return; }
@@ -569,11 +570,13 @@ function route() {
   const name = h.split("/")[1] || "overview";
   for (const a of document.querySelectorAll("header nav a"))
     a.classList.toggle("active", a.dataset.view ===
-      (name === "service" ? "overview" : name === "session" ? "sessions" : name));
+      (name === "service" ? "overview" : name === "session" ? "sessions" : name === "container" ? "containers" : name));
   if (name === "service") servicePage(view, decodeURIComponent(h.split("/")[2] || ""));
   else if (name === "sessions") sessions(view);
   else if (name === "session") terminal(view, decodeURIComponent(h.split("/")[2] || ""));
   else if (name === "processes") processes(view);
+  else if (name === "containers") containers(view);
+  else if (name === "container") containerPage(view, decodeURIComponent(h.split("/")[2] || ""));
   else overview(view);
 }
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import BUILD, ROOT
-from test_connect import SERVICES, connect_droverd, ok
+from test_connect import SERVICES, call, connect_droverd, ok
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -267,3 +267,51 @@ def test_console_reconnects_after_a_restart(make_droverd, tmp_path, browser):
     wait.until(EC.text_to_be_present_in_element((By.ID, "link"), "live"))
     wait.until(lambda _: row_state(b, "ticker") == "online" and pid() not in ("", "—", before))
     assert len(b.find_elements(By.CSS_SELECTOR, "#services tr")) == 1
+
+
+def test_console_containers(make_droverd, tmp_path, browser):
+    """The Containers page: a container started elsewhere shows, live, with its CPU and memory;
+    its page follows its log; stopped and removed from the page, confirmed; the image listed."""
+    import subprocess as sp
+    for tool in ("umoci", "skopeo"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (Debian package {tool})")
+    img = str(tmp_path / "busybox")
+    sp.run([os.path.join(ROOT, "tests", "images", "mkimage.sh"), img, "busybox:latest"],
+           check=True, capture_output=True)
+    d = connect_droverd(make_droverd, tmp_path)
+    ok(d, "/drover.v1.Images/Import", {"source": img}, token=d.ctl_tok)
+    b, wait = browser, WebDriverWait(browser, 30)
+    b.get(f"http://127.0.0.1:{d.port}/")
+    b.find_element(By.ID, "token").send_keys(d.ctl_tok)
+    b.find_element(By.CSS_SELECTOR, "#token-form button").click()
+    b.find_element(By.LINK_TEXT, "Containers").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "images"), "busybox"))
+    st, _, body = call(d, "/drover.v1.Containers/Create", {"spec": {
+        "image": "busybox", "name": "ticking", "stopTimeoutMs": 1000,
+        "command": ["sh", "-c", "while :; do echo tick-from-ctr; sleep 0.5; done"]},
+        "start": True}, token=d.ctl_tok)
+    if st != 200:
+        pytest.skip(f"no OCI runtime can run containers here: {body[:200]!r}")
+    row = '#containers tr[data-name="ticking"]'
+    wait.until(lambda _: "running" in b.find_element(By.CSS_SELECTOR, row).text)
+    # Its memory comes from Metrics.Watch within a tick or two.
+    wait.until(lambda _: b.find_elements(By.CSS_SELECTOR, row + " td.num")[-1].text not in
+               ("—", "0 B"))
+    assert b.find_elements(By.CSS_SELECTOR, row + " td.num")[1].text != "—"  # its uptime
+    shot(b, "containers")
+    b.find_element(By.LINK_TEXT, "ticking").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "ctr-log"), "tick-from-ctr"))
+    shot(b, "container")
+    b.find_element(By.XPATH, '//main//button[text()="Stop"]').click()
+    wait.until(EC.alert_is_present())
+    b.switch_to.alert.accept()
+    wait.until(lambda _: "exited" in b.find_element(By.CSS_SELECTOR, ".cards").text)
+    b.find_element(By.LINK_TEXT, "Containers").click()
+    wait.until(lambda _: "exited" in b.find_element(By.CSS_SELECTOR, row).text)
+    b.find_element(By.XPATH, f'//tr[@data-name="ticking"]//button[text()="Remove"]').click()
+    wait.until(EC.alert_is_present())
+    b.switch_to.alert.accept()
+    wait.until(lambda _: not b.find_elements(By.CSS_SELECTOR, row))
+    assert ok(d, "/drover.v1.Containers/List", {"all": True}, token=d.ctl_tok).get(
+        "containers", []) == []

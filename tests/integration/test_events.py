@@ -68,6 +68,7 @@ def test_session_lifecycle_events(droverd):
                                                originator="evtest:1"), timeout=10).session_id
     started = ev.until("pty.started", sid)[-1]
     assert started.source == "sessions" and started.data["originator"] == "evtest:1"
+    assert started.session_id == sid and not started.container_id
     pid = int(started.data["pid"])
     assert pid > 0
     # A pipe session is not a "pty." event: the filter keeps it out.

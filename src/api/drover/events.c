@@ -37,11 +37,18 @@ static int send_event(struct events_sub *s, const struct ev *e)
     o->time = arena_ts(&a, e->ns);
     o->type = arena_strdup(&a, e->type);
     o->source = arena_strdup(&a, e->source);
-    const char *subject = *e->session_id     ? e->session_id
-                          : *e->container_id ? e->container_id
-                          : *e->task_id      ? e->task_id
-                                             : e->agent_id;
+    const char *subject = !strncmp(e->type, "container.", 10) ? e->container_id
+                          : !strncmp(e->type, "task.", 5)     ? e->task_id
+                          : !strncmp(e->type, "agent.", 6)    ? e->agent_id
+                          : *e->session_id                    ? e->session_id
+                          : *e->container_id                  ? e->container_id
+                          : *e->task_id                       ? e->task_id
+                                                              : e->agent_id;
     o->subject = arena_strdup(&a, subject);
+    o->session_id = arena_strdup(&a, e->session_id);
+    o->container_id = arena_strdup(&a, e->container_id);
+    o->task_id = arena_strdup(&a, e->task_id);
+    o->agent_id = arena_strdup(&a, e->agent_id);
     o->data = (Drover__V1__Event__DataEntry **)arena_map_out(
         &a, &drover__v1__event__data_entry__descriptor, e->data, &o->n_data);
     int r = a.failed ? -ENOMEM : grpc_call_send(s->call, &o->base);

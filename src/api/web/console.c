@@ -31,6 +31,7 @@
 ASSET(console_index_html)
 ASSET(console_app_js)
 ASSET(console_procs_js)
+ASSET(console_containers_js)
 ASSET(console_app_css)
 ASSET(console_uplot_js)
 ASSET(console_uplot_css)
@@ -49,6 +50,7 @@ static const struct asset {
     {"/", "text/html; charset=utf-8", console_index_html, &console_index_html_len},
     {"/app.js", JS, console_app_js, &console_app_js_len},
     {"/procs.js", JS, console_procs_js, &console_procs_js_len},
+    {"/containers.js", JS, console_containers_js, &console_containers_js_len},
     {"/app.css", CSS, console_app_css, &console_app_css_len},
     {"/vendor/uPlot.iife.min.js", JS, console_uplot_js, &console_uplot_js_len},
     {"/vendor/uPlot.min.css", CSS, console_uplot_css, &console_uplot_css_len},
