@@ -167,7 +167,7 @@ function chart(target, title, series, top = 0, keep = 300) {
       y: { range: (u, min, max) => [0, top || Math.max(1, max * 1.15)] },
     },
     series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5 }))],
-    axes: [{}, { size: 60 }],
+    axes: [{ space: 90 }, { size: 60 }],
   };
   const plot = new uPlot(opts, data, target);
   return {

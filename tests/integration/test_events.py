@@ -107,6 +107,11 @@ def test_tracked_process_events_and_resume(droverd):
         assert (e.seq, e.type) == (gone.seq, "process.unregistered")
         again.quiet()
         again.close()
+        # A seq from another run of droverd (past the newest) is refused, not waited for.
+        late = Follow(droverd, after=gone.seq + 100)
+        with pytest.raises(AssertionError) as e:
+            late.next()
+        assert "OUT_OF_RANGE" in str(e.value) and "started again" in str(e.value)
     finally:
         p.kill()
         p.wait()

@@ -106,6 +106,14 @@ void api_drover_events(struct grpc_call *call, const ProtobufCMessage *msg)
     for (size_t i = 0; i < q->n_types; i++)
         if (!(s->types[i] = strdup(q->types[i])))
             return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
+    /* Sequence numbers start again at 1 with each droverd: one past the newest event is not a
+     * place to wait at, it is another run's (or no) event. */
+    if (q->after_seq > ev_bus_last(h->bus))
+        return grpc_call_finish(call, GRPC_OUT_OF_RANGE,
+                                "after_seq %llu is past the newest event (%llu): droverd started "
+                                "again since; subscribe without it",
+                                (unsigned long long)q->after_seq,
+                                (unsigned long long)ev_bus_last(h->bus));
     uint64_t from = q->after_seq ? q->after_seq + 1 : 0;
     if (!(s->ev = ev_subscribe(h->bus, from, ready, s)))
         return grpc_call_finish(call, GRPC_RESOURCE_EXHAUSTED, "out of memory");
