@@ -110,6 +110,23 @@ function live(method, msg, onMessage, onReset, finite = false) {
   return () => ctl.abort();
 }
 
+// fn (async) made safe to call on every event: one run at a time, and one more after it if it
+// was asked for meanwhile, however often, so a burst of events costs two listings.
+function coalesced(fn) {
+  let running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      await fn();
+    } finally {
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return run;
+}
+
 // ---- page furniture ------------------------------------------------------------------------
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -480,10 +497,7 @@ function sessions(view) {
     el("td", {}, kind === "pty" && !s.exited
       ? el("a", { href: "#/session/" + encodeURIComponent(s.sessionId) }, "Open") : "",
     " ", s.exited ? "" : el("button", { class: "danger", onclick: () => terminate(kind, s.sessionId) }, "Terminate")));
-  let loading = false, again = false;
-  const load = async () => {
-    if (loading) { again = true; return; }
-    loading = true;
+  const load = coalesced(async () => {
     try {
       const [pty, pipe] = await Promise.all([call("drover.v1.Sessions/ListPty", {}),
                                              call("drover.v1.Sessions/ListPipe", {})]);
@@ -492,11 +506,8 @@ function sessions(view) {
         ...(pipe.sessions || []).map((s) => row("pipe", s, s.stdoutAttached || s.stderrAttached, "—")));
     } catch (e) {
       notice("Sessions: " + e.message);
-    } finally {
-      loading = false;
-      if (again) { again = false; load(); }
     }
-  };
+  });
   onLeave(live("drover.v1.Admin/Events", { types: ["pty.", "pipe."] }, () => load(), () => load()));
 }
 

@@ -53,10 +53,7 @@ function containers(view) {
     }));
     if (!list.length) tbody.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "none")));
   };
-  let loading = false, again = false;
-  const load = async () => {
-    if (loading) { again = true; return; }
-    loading = true;
+  const load = coalesced(async () => {
     try {
       const [c, i] = await Promise.all([call("drover.v1.Containers/List", { all: true }),
                                         call("drover.v1.Images/List", {})]);
@@ -73,11 +70,8 @@ function containers(view) {
       if (!images.children.length) images.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "none")));
     } catch (e) {
       notice("Containers: " + e.message);
-    } finally {
-      loading = false;
-      if (again) { again = false; load(); }
     }
-  };
+  });
   onLeave(live("drover.v1.Admin/Events", { types: ["container."] }, () => load(), () => load()));
   onLeave(live("drover.v1.Metrics/Watch", { interval: "2s" }, (m) => {
     usage = new Map((m.containers || []).map((u) => [u.name, u]));

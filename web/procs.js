@@ -102,10 +102,7 @@ function processes(view) {
   restart();
   onLeave(() => stop && stop());
 
-  let loading = false, again = false;
-  const loadTracked = async () => {
-    if (loading) { again = true; return; }
-    loading = true;
+  const loadTracked = coalesced(async () => {
     try {
       const [act, dry] = await Promise.all([call("drover.v1.Processes/ListActive", {}),
                                             call("drover.v1.Processes/KillZombies", { dryRun: true })]);
@@ -124,11 +121,8 @@ function processes(view) {
       cleanup.hidden = !z.length;
     } catch (e) {
       notice("Tracked processes: " + e.message);
-    } finally {
-      loading = false;
-      if (again) { again = false; loadTracked(); }
     }
-  };
+  });
   cleanup.addEventListener("click", async () => {
     if (!confirm("Kill the orphaned tracked processes and forget those that are gone?")) return;
     try {
