@@ -229,10 +229,12 @@ static bool present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f
         return ((const ProtobufCBinaryData *)p)->len > 0;
     case PROTOBUF_C_TYPE_MESSAGE:
         return *(void *const *)p != NULL;
+    /* -0 too is left out: protobuf-c's binary encoding compares with 0 and drops it, and a
+     * message must say the same in both encodings. */
     case PROTOBUF_C_TYPE_FLOAT:
-        return *(const float *)p != 0 || signbit(*(const float *)p);
+        return *(const float *)p != 0;
     case PROTOBUF_C_TYPE_DOUBLE:
-        return *(const double *)p != 0 || signbit(*(const double *)p);
+        return *(const double *)p != 0;
     default:
         return pbjson_elem_size(f->type) == 8 ? *(const uint64_t *)p != 0
                                               : *(const uint32_t *)p != 0;

@@ -249,10 +249,18 @@ START_TEST(encode_edges)
     ck_assert_str_eq(out, "{\"text\":\"a\xef\xbf\xbd\\u0001\x7f\xef\xbf\xbd\xef\xbf\xbd\"}");
     free(out);
     s.text = "";
-    s.dbl = -0.0; /* not the default: its sign is kept */
+    s.dbl = -0.0; /* without presence, left out as the binary encoding leaves it out */
     s.flt = 3.4028235e38f;
     out = encode(&s.base);
-    ck_assert_str_eq(out, "{\"flt\":3.4028235e+38,\"dbl\":-0.0}");
+    ck_assert_str_eq(out, "{\"flt\":3.4028235e+38}");
+    free(out);
+    /* Where it is written, -0 keeps its sign, and a point ("-0" would read back as 0). */
+    double reals[] = {-0.0, 0.0};
+    Drover__Jsontest__Everything ev = DROVER__JSONTEST__EVERYTHING__INIT;
+    ev.reals = reals;
+    ev.n_reals = 2;
+    out = encode(&ev.base);
+    ck_assert_str_eq(out, "{\"reals\":[-0.0,0]}");
     free(out);
 
     /* A timestamp JSON cannot say is an error, and leaves the buffer as it was. */
