@@ -199,9 +199,24 @@ def test_console_in_a_browser(make_droverd, tmp_path, browser):
     wait.until(lambda _: "exited" in b.find_element(By.CSS_SELECTOR, row).text)
     shot(b, "sessions")
 
+    # Typed into while nobody is attached: the next attach shows it (the backlog).
+    import base64
+    ok(d, "/drover.v1.Sessions/Send", {"sessionId": sid, "data": base64.b64encode(
+        b"echo while-$((6*7))-away\n").decode()}, token=d.ctl_tok)
     # Open it in one tab, then in another: the second is told and steals it.
     b.find_element(By.CSS_SELECTOR, f'#sessions tr[data-id="{sid}"] a').click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "term-state"), "attached"))
+    wait.until(lambda _: "while-42-away" in rows())
+    # A smaller window: the terminal fits it and the session's size follows.
+
+    def size():
+        x = [x for x in ok(d, "/drover.v1.Sessions/ListPty", token=d.ctl_tok)["sessions"]
+             if x["sessionId"] == sid][0]
+        return x.get("cols"), x.get("rows")
+    wide = size()
+    b.set_window_size(900, 700)
+    wait.until(lambda _: size()[0] < wide[0])
+    b.set_window_size(1280, 1000)
     first = b.current_window_handle
     b.switch_to.new_window("tab")
     b.get(f"http://127.0.0.1:{d.port}/#/session/{sid}")
