@@ -1,82 +1,51 @@
 """drover.v1.Admin/Events (the daemon's event bus as a gRPC stream, which the console follows to
 re-list sessions and tracked processes) and the disks and network parts of drover.v1.Metrics."""
 
-import queue
 import socket
 import subprocess
-import threading
 import time
 
-import grpc
 import pytest
 
-from conftest import wait_until
 from drover.v1 import admin_pb2 as apb, admin_pb2_grpc
 from drover.v1 import metrics_pb2 as mpb, metrics_pb2_grpc
 from drover.v1 import processes_pb2_grpc, sessions_pb2_grpc
 from rpclient import rp
+from streams import Reader
 
 
-class Follow:
-    """An Events stream read on a thread into a queue."""
+class Follow(Reader):
+    """An Events stream (streams.py): the constructor returns once droverd subscribed it. An
+    error ends next() with an AssertionError naming the status."""
 
-    def __init__(self, d, *types, after=0):
-        self.call = admin_pb2_grpc.AdminStub(d.channel()).Events(
-            apb.EventsRequest(types=list(types), after_seq=after), timeout=60)
-        self.q = queue.Queue()
-        self.t = threading.Thread(target=self._read, daemon=True)
-        self.t.start()
+    def __init__(self, d, *types, after=0, wait=True):
+        super().__init__(admin_pb2_grpc.AdminStub(d.channel()).Events(
+            apb.EventsRequest(types=list(types), after_seq=after), timeout=60), wait)
 
-    def _read(self):
-        try:
-            for e in self.call:
-                self.q.put(e)
-        except grpc.RpcError as e:
-            self.q.put(e)
-
-    def next(self, timeout=10):
-        e = self.q.get(timeout=timeout)
-        assert not isinstance(e, grpc.RpcError), e
-        return e
-
-    def until(self, type_, subject=None):
+    def until_type(self, type_, subject=None):
         """Events up to and including the first of type_ (about subject, when given)."""
-        seen = []
-        while True:
-            e = self.next()
-            seen.append(e)
-            if e.type == type_ and (subject is None or e.subject == subject):
-                return seen
-
-    def quiet(self, seconds=0.5):
-        """Nothing arrives for a while."""
-        try:
-            e = self.q.get(timeout=seconds)
-        except queue.Empty:
-            return True
-        raise AssertionError(f"unexpected event {e}")
+        return self.until(lambda e: e.type == type_ and (subject is None or e.subject == subject))
 
     def close(self):
-        self.call.cancel()
+        self.cancel()
 
 
 def test_session_lifecycle_events(droverd):
     s = sessions_pb2_grpc.SessionsStub(droverd.channel())
     ev = Follow(droverd, "pty.")
-    time.sleep(0.2)  # the subscription is in place once the headers came; give it a moment
     sid = s.SpawnPty(rp.SpawnPtySessionRequest(argv=["sh", "-c", "sleep 0.5; exit 3"],
                                                originator="evtest:1"), timeout=10).session_id
-    started = ev.until("pty.started", sid)[-1]
+    started = ev.until_type("pty.started", sid)[-1]
     assert started.source == "sessions" and started.data["originator"] == "evtest:1"
     assert started.session_id == sid and not started.container_id
     pid = int(started.data["pid"])
     assert pid > 0
     # A pipe session is not a "pty." event: the filter keeps it out.
     pipe = s.SpawnPipe(rp.SpawnPipeSessionRequest(argv=["true"]), timeout=10).session_id
-    exited = ev.until("pty.exited", sid)[-1]
+    exited = ev.until_type("pty.exited", sid)[-1]
     assert exited.data["exit_code"] == "3" and int(exited.data["pid"]) == pid
     s.PurgeExited(rp.PurgeExitedSessionsRequest(), timeout=10)
-    seen = ev.until("pty.removed", sid)
+    seen = ev.until_type("pty.removed", sid)
     assert all(e.type.startswith("pty.") for e in seen)
     assert all(e.subject != pipe for e in seen)
     seqs = [started.seq, exited.seq, seen[-1].seq]
@@ -89,7 +58,6 @@ def test_tracked_process_events_and_resume(droverd):
     try:
         stub = processes_pb2_grpc.ProcessesStub(droverd.channel())
         ev = Follow(droverd, "process.")
-        time.sleep(0.2)
         stub.Register(rp.RegisterRequest(pid=p.pid, created_at=time.time(), command="sleep 300",
                                          originator="evtool:7"), timeout=5)
         reg = ev.next()

@@ -12,10 +12,8 @@ JWTs. Runners here are small shell programs, never claude."""
 import json
 import math
 import os
-import queue
 import re
 import socket
-import threading
 import time
 
 import grpc
@@ -25,6 +23,7 @@ from google.protobuf import field_mask_pb2
 
 from conftest import alive, children_of, free_port, wait_until
 from pki import make_cert, pem_cert, pem_key
+from streams import Reader
 import health_pb2
 import health_pb2_grpc
 import reflection_v1_pb2 as r1
@@ -166,57 +165,20 @@ def read_dump(path):
     return args, cwd, env
 
 
-class Events:
-    """A StreamRunnerEvents subscription read on a thread of its own. The server sends its
-    response headers once the subscription is registered: the constructor waits for them, so
-    whatever the test does afterwards is seen."""
+class Events(Reader):
+    """A StreamRunnerEvents subscription read on a thread of its own (streams.py); it waits for
+    the response headers, which the server sends once the subscription is registered."""
 
     def __init__(self, a, **req):
-        self.call = a.runners.StreamRunnerEvents(pb.StreamRunnerEventsRequest(**req),
-                                                 timeout=120)
-        self.call.initial_metadata()
-        self.q = queue.Queue()
-        self.seen = []
-        threading.Thread(target=self._read, daemon=True).start()
+        super().__init__(a.runners.StreamRunnerEvents(pb.StreamRunnerEventsRequest(**req),
+                                                      timeout=120))
 
-    def _read(self):
-        try:
-            for e in self.call:
-                self.q.put(e)
-        except grpc.RpcError as e:
-            self.q.put(e)
-
-    def next(self, timeout=10):
-        try:
-            e = self.q.get(timeout=timeout)
-        except queue.Empty:
-            raise AssertionError(f"no event within {timeout} s; seen {self.types()}")
-        if isinstance(e, grpc.RpcError):
-            raise AssertionError(f"the stream ended: {e.code()} {e.details()}")
-        self.seen.append(e)
-        return e
-
-    def until(self, pred, timeout=10):
-        """Events up to and including the first that pred accepts."""
-        out = []
-        deadline = time.monotonic() + timeout
-        while True:
-            e = self.next(max(deadline - time.monotonic(), 0.01))
-            out.append(e)
-            if pred(e):
-                return out
+    def describe(self):
+        return str(self.types())
 
     def until_type(self, event_type, runner_id=None, timeout=10):
         return self.until(lambda e: e.event_type == event_type and
                           (runner_id is None or e.runner_id == runner_id), timeout)[-1]
-
-    def quiet(self, seconds):
-        """Asserts nothing arrives for that long."""
-        try:
-            e = self.q.get(timeout=seconds)
-        except queue.Empty:
-            return
-        raise AssertionError(f"unexpected event {e}")
 
     def types(self):
         return [pb.EventType.Name(e.event_type) for e in self.seen]
