@@ -132,7 +132,7 @@ def test_reflection(droverd, pb, stub):
                                              "google/protobuf/timestamp.proto",
                                              "google/protobuf/duration.proto"}
     assert [m.name for m in admin_files[0].service[0].method] == [
-        "Ping", "PingStream", "Status", "Shutdown", "Reload", "Upgrade"]
+        "Ping", "PingStream", "Status", "Shutdown", "Reload", "Upgrade", "Events"]
     assert files(out[2])[0].name == "drover/v1/admin.proto"
     assert files(out[3])[0].name == "drover/v1/admin.proto"
     assert files(out[4])[0].package == "grpc.health.v1"
