@@ -202,15 +202,22 @@ function chart(target, title, series, top = 0, keep = 300) {
 let stopView = [];
 const onLeave = (fn) => stopView.push(fn);
 
-async function act(verb, name) {
-  if (!confirm(`${verb} ${name}?`)) return;
+// A button's call: asked first when there is a question, the notice line cleared when it
+// succeeds and saying what went wrong when it fails. The answer, or null.
+async function perform(what, method, body, question) {
+  if (question && !confirm(question)) return null;
   try {
-    await call("drover.v1.Services/" + verb, { target: name });
+    const r = await call(method, body);
     notice("");
+    return r;
   } catch (e) {
-    notice(`${verb} ${name}: ${e.message}`);
+    notice(`${what}: ${e.message}`);
+    return null;
   }
 }
+
+const act = (verb, name) =>
+  perform(`${verb} ${name}`, "drover.v1.Services/" + verb, { target: name }, `${verb} ${name}?`);
 
 function serviceRow(s) {
   const word = stateWord(s);
@@ -257,13 +264,7 @@ function defineForm() {
       name: $("#d-name").value.trim(), cmd, cwd: $("#d-cwd").value.trim(), env,
       restart: $("#d-restart").value, autostart: $("#d-auto").checked,
     };
-    try {
-      await call("drover.v1.Services/Start", { spec });
-      notice("");
-      f.reset();
-    } catch (e) {
-      notice("Start: " + e.message);
-    }
+    if (await perform("Start", "drover.v1.Services/Start", { spec })) f.reset();
   });
   return f;
 }
@@ -467,29 +468,19 @@ function servicePage(view, name) {
 function sessions(view) {
   const tbody = el("tbody", { id: "sessions" });
   const start = el("button", { id: "new-shell", onclick: async () => {
-    try {
-      const r = await call("drover.v1.Sessions/SpawnPty",
-                           { argv: ["/bin/sh"], originator: "console", rows: 24, cols: 100 });
-      location.hash = "#/session/" + encodeURIComponent(r.sessionId);
-    } catch (e) {
-      notice("New shell: " + e.message);
-    }
+    const r = await perform("New shell", "drover.v1.Sessions/SpawnPty",
+                            { argv: ["/bin/sh"], originator: "console", rows: 24, cols: 100 });
+    if (r) location.hash = "#/session/" + encodeURIComponent(r.sessionId);
   } }, "New shell");
-  const purge = el("button", { onclick: async () => {
-    try { await call("drover.v1.Sessions/PurgeExited", {}); } catch (e) { notice("Purge: " + e.message); }
-  } }, "Forget exited");
+  const purge = el("button", { onclick: () => perform("Purge", "drover.v1.Sessions/PurgeExited", {}) },
+                   "Forget exited");
   view.append(el("section", {}, el("h2", {}, "Sessions"), el("div", { class: "toolbar" }, start, purge),
     el("table", {}, el("thead", {}, el("tr", {},
       ...["ID", "Kind", "Command", "Originator", "PID", "Size", "Attached", "State", ""]
         .map((h) => el("th", {}, h)))), tbody)));
-  const terminate = async (kind, id) => {
-    if (!confirm(`Terminate ${id} and its processes?`)) return;
-    try {
-      await call(`drover.v1.Sessions/Terminate${kind === "pty" ? "Pty" : "Pipe"}`, { sessionId: id });
-    } catch (e) {
-      notice("Terminate: " + e.message);
-    }
-  };
+  const terminate = (kind, id) =>
+    perform("Terminate", `drover.v1.Sessions/Terminate${kind === "pty" ? "Pty" : "Pipe"}`,
+            { sessionId: id }, `Terminate ${id} and its processes?`);
   const row = (kind, s, attached, size) => el("tr", { "data-id": s.sessionId },
     el("td", {}, s.sessionId), el("td", {}, kind), el("td", {}, s.command), el("td", {}, s.originator || "—"),
     el("td", { class: "num" }, s.pid), el("td", {}, size), el("td", {}, attached ? "yes" : "no"),

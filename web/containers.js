@@ -13,16 +13,10 @@ function exitWord(c) {
   return c.oomKilled ? "out of memory" : c.exitSignal ? `signal ${c.exitSignal}` : `exit ${c.exitCode || 0}`;
 }
 
-async function ctrAct(verb, c) {
-  const body = verb === "Remove" ? { container: c.id, force: true } : { container: c.id };
-  if (verb !== "Start" && !confirm(`${verb} container ${c.name}?`)) return;
-  try {
-    await call("drover.v1.Containers/" + verb, body);
-    notice("");
-  } catch (e) {
-    notice(`${verb} ${c.name}: ${e.message}`);
-  }
-}
+const ctrAct = (verb, c) =>
+  perform(`${verb} ${c.name}`, "drover.v1.Containers/" + verb,
+          verb === "Remove" ? { container: c.id, force: true } : { container: c.id },
+          verb === "Start" ? null : `${verb} container ${c.name}?`);
 
 function containers(view) {
   const tbody = el("tbody", { id: "containers" });
@@ -64,8 +58,8 @@ function containers(view) {
         el("td", { class: "num" }, m.layers || 0), el("td", { class: "num" }, bytes(m.size)),
         el("td", {}, m.importedAt ? new Date(m.importedAt).toLocaleString() : "—"),
         el("td", {}, el("button", { class: "danger", onclick: async () => {
-          if (!confirm(`Remove image ${m.name}?`)) return;
-          try { await call("drover.v1.Images/Remove", { image: m.name }); load(); } catch (e) { notice("Remove: " + e.message); }
+          if (await perform("Remove", "drover.v1.Images/Remove", { image: m.name }, `Remove image ${m.name}?`))
+            load();
         } }, "Remove")))));
       if (!images.children.length) images.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "none")));
     } catch (e) {

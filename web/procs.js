@@ -124,34 +124,19 @@ function processes(view) {
     }
   });
   cleanup.addEventListener("click", async () => {
-    if (!confirm("Kill the orphaned tracked processes and forget those that are gone?")) return;
-    try {
-      const r = await call("drover.v1.Processes/KillZombies", { dryRun: false });
-      notice(`cleaned up ${(r.zombies || []).length} tracked process(es)`);
-    } catch (e) {
-      notice("Clean up: " + e.message);
-    }
+    const q = "Kill the orphaned tracked processes and forget those that are gone?";
+    const r = await perform("Clean up", "drover.v1.Processes/KillZombies", { dryRun: false }, q);
+    if (r) notice(`cleaned up ${(r.zombies || []).length} tracked process(es)`);
     loadTracked();
   });
   // Listed again whenever the registry changes, and after each (re)subscription.
   onLeave(live("drover.v1.Admin/Events", { types: ["process."] }, () => loadTracked(), () => loadTracked()));
 }
 
-async function unregister(pid) {
-  try {
-    await call("drover.v1.Processes/Unregister", { pid });
-    notice("");
-  } catch (e) {
-    notice("Unregister: " + e.message);
-  }
-}
+const unregister = (pid) => perform("Unregister", "drover.v1.Processes/Unregister", { pid });
 
 async function killTree(pid, name) {
-  if (!confirm(`Kill ${name} (${pid}) and every process below it?`)) return;
-  try {
-    const r = await call("drover.v1.Processes/KillTree", { pid });
-    notice(`killed ${r.processesKilled || 0} process(es)`);
-  } catch (e) {
-    notice("Kill tree: " + e.message);
-  }
+  const r = await perform("Kill tree", "drover.v1.Processes/KillTree", { pid },
+                          `Kill ${name} (${pid}) and every process below it?`);
+  if (r) notice(`killed ${r.processesKilled || 0} process(es)`);
 }
