@@ -145,18 +145,14 @@ static void core_free(struct daemon *d)
     d->agents = d->host.agents = NULL;
     ctr_mgr_free(d->containers);
     d->containers = d->host.containers = NULL;
-    if (d->sessions) /* they tell the bus of their ends: not any more */
-        sess_mgr_set_bus(d->sessions, NULL);
-    if (d->track)
-        track_set_bus(d->track, NULL);
-    ev_bus_free(d->bus);
-    d->bus = d->host.bus = NULL;
     sess_mgr_free(d->sessions);
     d->host.sessions = NULL;
     svc_engine_free(d->services);
     svc_db_free(d->svc_db);
     proc_reaper_free(d->reaper);
     track_free(d->track);
+    ev_bus_free(d->bus); /* after all that publish on it (sessions, the registry) */
+    d->bus = d->host.bus = NULL;
     metrics_free(d->metrics);
     d->host.metrics = NULL;
     store_close(d->store);
