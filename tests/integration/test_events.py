@@ -140,11 +140,20 @@ def test_cli_events(droverd):
     """`drover events`: follows by prefix, stops after --count, JSON lines, resumes --after."""
     import json
     from conftest import DROVER
-    follow = subprocess.Popen([DROVER, "--socket", droverd.socket, "events", "--count", "2",
-                               "pty."], env=droverd.env, stdout=subprocess.PIPE, text=True)
-    time.sleep(0.5)
-    r = droverd.cli("run", "--pty", "--detach", "--", "sh", "-c", "exit 4", check=0)
+    # Where to begin, without racing the CLI's subscription: the seq before the session's
+    # start, from a stream subscribed first. The CLI reads the start from the ring and the
+    # exit as it happens.
+    # (A pipe session first: its events come before, so the PTY's start is not seq 1, and
+    # --after can point before it.)
+    droverd.cli("run", "--detach", "--", "true", check=0)
+    ev = Follow(droverd, "pty.")
+    r = droverd.cli("run", "--pty", "--detach", "--", "sh", "-c", "sleep 1; exit 4", check=0)
     sid = r.stdout.strip()
+    before = ev.until_type("pty.started", sid)[-1].seq - 1
+    ev.close()
+    follow = subprocess.Popen([DROVER, "--socket", droverd.socket, "events", "--count", "2",
+                               "--after", str(before), "pty."], env=droverd.env,
+                              stdout=subprocess.PIPE, text=True)
     out, _ = follow.communicate(timeout=20)
     assert follow.returncode == 0
     lines = out.splitlines()
